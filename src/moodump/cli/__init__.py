@@ -1,0 +1,47 @@
+"""The ``moodump`` command line: a thin click layer over the library.
+
+Each command lives in its own module of this package (``cli/<command>.py``) and follows
+four beats: parse options, call one library function, render the result, map errors to
+exit codes (that last beat is here, in :func:`main`, the only place that catches
+:class:`~moodump.errors.MoodumpError`). Modules are discovered at import time, so adding
+a command means adding a file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from ..errors import MoodumpError
+from ._group import cli
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if not _mod.startswith("_"):
+        importlib.import_module(f"{__name__}.{_mod}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the click group and map errors to exit codes."""
+    try:
+        cli.main(args=argv, prog_name="moodump", standalone_mode=False)
+    except MoodumpError as exc:
+        click.echo(f"moodump: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("moodump: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("moodump: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+__all__ = ["cli", "main"]

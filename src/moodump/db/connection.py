@@ -1,0 +1,327 @@
+"""Connections over mysql-connector-python's C extension, and driver-error mapping.
+
+This module is the only place that imports the driver. It imports the low-level
+``_mysql_connector`` C extension *before* anything can import :mod:`ssl`: connector
+releases that vendor their own OpenSSL fail to load the extension once Python's ``ssl``
+has loaded the system OpenSSL, and the high-level package then silently runs in pure
+Python, 8-9x slower. moodump never falls back: without the C extension it refuses to run.
+
+The low-level object is used directly (no cursor classes): ``raw=True`` returns every
+value as ``bytes`` exactly as the server sent it, and ``buffered=False`` streams rows
+from a server-side result set, so memory never depends on table size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+try:  # must come before anything imports ssl (see module docstring)
+    import _mysql_connector
+
+    _CEXT_ERROR: str | None = None
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    _mysql_connector = None
+    _CEXT_ERROR = str(exc)
+
+from ..errors import (
+    ConnectError,
+    MoodumpError,
+    NotFoundError,
+    PrivilegeError,
+    ServerError,
+    SnapshotError,
+    StorageError,
+)
+
+# Server error numbers we map (MariaDB and MySQL share them).
+ER_ACCESS_DENIED = 1045
+ER_DBACCESS_DENIED = 1044
+ER_BAD_DB = 1049
+ER_NO_SUCH_TABLE = 1146
+ER_SPECIFIC_ACCESS_DENIED = 1227
+ER_TABLEACCESS_DENIED = 1142
+ER_COLUMNACCESS_DENIED = 1143
+ER_PROCACCESS_DENIED = 1370
+ER_LOCK_WAIT_TIMEOUT = 1205
+ER_TABLE_DEF_CHANGED = 1412
+ER_NO_SUCH_TABLE_ENGINE = 1932
+ER_QUERY_INTERRUPTED = 1317
+ER_CONN_KILLED = 1927
+CR_CONN_HOST_ERROR = 2003
+CR_CONNECTION_ERROR = 2002
+CR_SERVER_GONE = 2006
+CR_SERVER_LOST = 2013
+CR_UNKNOWN_HOST = 2005
+CR_AUTH_PLUGIN = 2059
+ER_READ_TIMEOUT = 3024
+
+_PRIVILEGE_ERRNOS = {
+    ER_DBACCESS_DENIED,
+    ER_SPECIFIC_ACCESS_DENIED,
+    ER_TABLEACCESS_DENIED,
+    ER_COLUMNACCESS_DENIED,
+    ER_PROCACCESS_DENIED,
+}
+_LOST_ERRNOS = {CR_SERVER_GONE, CR_SERVER_LOST, ER_CONN_KILLED, ER_QUERY_INTERRUPTED, ER_READ_TIMEOUT}
+
+
+def cext_loaded() -> bool:
+    """True when the C extension is importable (tests assert this)."""
+    return _mysql_connector is not None
+
+
+def _plugin_dir() -> str:
+    # Authentication plugins ship inside the wheel; the low-level object must be told
+    # where, or mysql_native_password cannot load.
+    import mysql.connector as _pkg  # imported after _mysql_connector on purpose
+
+    base = os.path.dirname(os.path.abspath(_pkg.__file__))
+    return os.path.normpath(os.path.join(base, "..", "vendor", "plugin"))
+
+
+@dataclass(frozen=True)
+class ConnSettings:
+    """Where and how to connect. ``password`` is never printed (see ``__repr__``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 3306
+    socket: str | None = None
+    user: str = "root"
+    password: str = field(default="", repr=False)
+    database: str | None = None
+    connect_timeout: int = 10
+    read_timeout: int = 0
+    write_timeout: int = 0
+    ssl_ca: str | None = None
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    ssl_verify: bool = False
+
+    def with_database(self, database: str | None) -> ConnSettings:
+        return replace(self, database=database)
+
+    def describe(self) -> str:
+        where = self.socket if self.socket else f"{self.host}:{self.port}"
+        return f"{self.user}@{where}"
+
+
+def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
+    """Translate a driver exception into the most specific moodump error.
+
+    The pure-Python and C paths raise different classes for the same server error, so
+    this matches on ``errno`` only.
+    """
+    errno = getattr(exc, "errno", None)
+    if errno is None and exc.args and isinstance(exc.args[0], int):
+        errno = exc.args[0]
+    msg = getattr(exc, "msg", None) or str(exc)
+    text = f"{context}: {msg} (error {errno})" if errno else f"{context}: {msg}"
+    if errno == ER_ACCESS_DENIED:
+        return ConnectError(text, hint="check the user name and password (MYSQL_PWD, --password-file)")
+    if errno in (CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR, CR_UNKNOWN_HOST):
+        return ConnectError(text, hint="check --host/--port/--socket and that the server is running")
+    if errno == CR_AUTH_PLUGIN:
+        return ConnectError(
+            text, hint="the account uses an authentication plugin this client lacks (ed25519?)"
+        )
+    if errno == ER_BAD_DB:
+        return NotFoundError(text, hint="check the database name (SHOW DATABASES)")
+    if errno == ER_NO_SUCH_TABLE:
+        return NotFoundError(text, hint="check the table name")
+    if errno in _PRIVILEGE_ERRNOS:
+        return PrivilegeError(text, hint="grant the missing privilege to the account, or use another")
+    if errno == ER_TABLE_DEF_CHANGED:
+        return SnapshotError(
+            text, hint="a table was altered during the dump; run the dump again after the DDL"
+        )
+    if errno == ER_LOCK_WAIT_TIMEOUT or errno == 1205:
+        return SnapshotError(text, hint="a long transaction holds locks; retry or raise --lock-wait-timeout")
+    if errno in _LOST_ERRNOS:
+        return ServerError(
+            text, hint="the server went away or killed the query; check the server and run again"
+        )
+    if errno in (1021, 3):  # disk full on the server
+        return StorageError(text, hint="free space on the database server")
+    return ServerError(text, hint="see the server error above")
+
+
+class Connection:
+    """One server session over the C extension's low-level object.
+
+    Values come back as ``bytes`` (or ``None`` for NULL). Use :meth:`query` for small
+    results and :meth:`stream` for row streams.
+    """
+
+    def __init__(self, settings: ConnSettings, *, local_infile: bool = False) -> None:
+        if _mysql_connector is None:
+            raise ConnectError(
+                "the C extension of mysql-connector-python cannot be loaded: " + str(_CEXT_ERROR),
+                hint="pip install 'mysql-connector-python>=9.4,<26' (moodump never runs in pure Python)",
+            )
+        self.settings = settings
+        self._c = _mysql_connector.MySQL(
+            raw=True,
+            buffered=False,
+            connection_timeout=settings.connect_timeout,
+            plugin_dir=_plugin_dir(),
+        )
+        kwargs: dict[str, Any] = {
+            "user": settings.user,
+            "password": settings.password,
+            "database": settings.database,
+            "local_infile": local_infile,
+            "read_timeout": settings.read_timeout,
+            "write_timeout": settings.write_timeout,
+        }
+        if settings.socket:
+            kwargs["unix_socket"] = settings.socket
+            kwargs["host"] = "localhost"
+        else:
+            kwargs["host"] = settings.host
+            kwargs["port"] = settings.port
+        if settings.ssl_ca or settings.ssl_cert:
+            kwargs.update(
+                ssl_disabled=False,
+                ssl_ca=settings.ssl_ca,
+                ssl_cert=settings.ssl_cert,
+                ssl_key=settings.ssl_key,
+                ssl_verify_cert=settings.ssl_verify,
+            )
+        else:
+            kwargs["ssl_disabled"] = True
+        try:
+            self._c.connect(**kwargs)
+        except Exception as exc:
+            raise map_driver_error(exc, f"cannot connect to {settings.describe()}") from exc
+        self.closed = False
+
+    # -- statements -----------------------------------------------------------------
+    def execute(self, sql: str | bytes) -> None:
+        """Run a statement and discard any result."""
+        for _ in self.stream(sql):
+            pass
+
+    def query(self, sql: str | bytes) -> list[tuple[bytes | None, ...]]:
+        """Run a statement and return all rows (small results only)."""
+        return list(self.stream(sql))
+
+    def query_dicts(self, sql: str) -> list[dict[str, bytes | None]]:
+        """Rows as dicts keyed by column name."""
+        rows = []
+        with self.mapped(sql):
+            self._c.query(sql.encode("utf-8"))
+            if self._c.have_result_set:
+                names = [f[4].decode("utf-8", "replace") if isinstance(f[4], bytes) else str(f[4])
+                         for f in self._c.fetch_fields()]
+                while True:
+                    row = self._c.fetch_row()
+                    if row is None:
+                        break
+                    rows.append(dict(zip(names, row)))
+                self._c.free_result()
+        return rows
+
+    def scalar(self, sql: str) -> bytes | None:
+        rows = self.query(sql)
+        return rows[0][0] if rows else None
+
+    def stream(self, sql: str | bytes) -> Iterator[tuple[bytes | None, ...]]:
+        """Yield rows one at a time from an unbuffered (server-side) result."""
+        data = sql.encode("utf-8") if isinstance(sql, str) else sql
+        with self.mapped(_describe_sql(data)):
+            self._c.query(data)
+            if not self._c.have_result_set:
+                self._consume_more()
+                return
+            fetch = self._c.fetch_row
+            try:
+                while True:
+                    row = fetch()
+                    if row is None:
+                        break
+                    yield row
+            finally:
+                with contextlib.suppress(Exception):
+                    self._c.free_result()
+            self._consume_more()
+
+    def raw_fetcher(self, sql: bytes) -> Any:
+        """Start an unbuffered query; return the C ``fetch_row`` for hot loops.
+
+        The caller must call :meth:`finish_result` after the last row (``None``).
+        """
+        with self.mapped(_describe_sql(sql)):
+            self._c.query(sql)
+        return self._c.fetch_row
+
+    def finish_result(self) -> None:
+        with contextlib.suppress(Exception):
+            self._c.free_result()
+        self._consume_more()
+
+    def _consume_more(self) -> None:
+        while self._c.more_results():
+            self._c.next_result()
+            if self._c.have_result_set:
+                self._c.free_result()
+
+    @contextlib.contextmanager
+    def mapped(self, context: str) -> Iterator[None]:
+        """Re-raise driver errors raised inside the block as moodump errors."""
+        try:
+            yield
+        except MoodumpError:
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith(("_mysql_connector", "mysql")) or hasattr(exc, "errno"):
+                raise map_driver_error(exc, context) from exc
+            raise
+
+    def warning_count(self) -> int:
+        return int(self._c.warning_count())
+
+    def thread_id(self) -> int:
+        return int(self._c.thread_id())
+
+    def server_version(self) -> str:
+        return str(self._c.get_server_info())
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self._c.close()
+            self.closed = True
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _describe_sql(sql: bytes) -> str:
+    text = sql[:120].decode("utf-8", "replace").replace("\n", " ")
+    return f"query failed ({text}{'...' if len(sql) > 120 else ''})"
+
+
+def connect(settings: ConnSettings, *, local_infile: bool = False) -> Connection:
+    """Open a connection (C extension only)."""
+    return Connection(settings, local_infile=local_infile)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier with backticks (backticks inside are doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_str(value: str) -> str:
+    """Quote a string literal for SQL under a sql_mode without NO_BACKSLASH_ESCAPES."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\0", "\\0") + "'"
+
+
+def join_idents(names: Sequence[str]) -> str:
+    return ", ".join(quote_ident(n) for n in names)

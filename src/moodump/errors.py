@@ -1,0 +1,134 @@
+"""The one exception tree of moodump.
+
+Every error the library raises on purpose is a :class:`MoodumpError`. Each class carries
+the process exit code the CLI uses for it, and every message names the problem *and* the
+next step, because these errors end up in cron mail and chat alerts, read by someone who
+did not run the command.
+
+Exit codes (also in docs/exit-codes.md):
+
+====  =========================================================
+0     success
+1     success with warnings (``run``: some step warned)
+2     usage or configuration error
+3     cannot connect / authenticate
+4     privileges missing
+5     database or object not found
+6     server failure during the operation (lost connection, killed)
+7     storage error (disk full, unwritable, missing files)
+8     backup is invalid (checksum, truncated, manifest not DONE)
+9     concurrent DDL broke the snapshot
+10    another run holds the lock
+11    a check failed (stale backup, too small, shrank)
+12    the restore target is not empty (use --drop)
+130   interrupted (Ctrl-C / SIGTERM)
+====  =========================================================
+"""
+
+from __future__ import annotations
+
+
+class MoodumpError(Exception):
+    """Root of every error moodump raises deliberately."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  next step: {self.hint}"
+        return self.message
+
+
+class ConfigError(MoodumpError):
+    """Bad configuration, flags or names."""
+
+    exit_code = 2
+
+
+class ConnectError(MoodumpError):
+    """The server cannot be reached or refused the login."""
+
+    exit_code = 3
+
+
+class PrivilegeError(MoodumpError):
+    """The account lacks a privilege the operation needs."""
+
+    exit_code = 4
+
+
+class NotFoundError(MoodumpError):
+    """A database, table, backup or other named thing does not exist."""
+
+    exit_code = 5
+
+
+class ServerError(MoodumpError):
+    """The server failed during the operation (lost connection, killed, SQL error)."""
+
+    exit_code = 6
+
+
+class StorageError(MoodumpError):
+    """Writing or reading backup files failed (disk full, permissions, missing file)."""
+
+    exit_code = 7
+
+
+class IntegrityError(MoodumpError):
+    """A backup does not match its manifest, is truncated, or is not DONE."""
+
+    exit_code = 8
+
+
+class SnapshotError(MoodumpError):
+    """The consistent snapshot could not be kept (DDL during the dump, lock timeout)."""
+
+    exit_code = 9
+
+
+class LockBusy(MoodumpError):
+    """Another moodump run holds the lock."""
+
+    exit_code = 10
+
+
+class CheckFailed(MoodumpError):
+    """A health check failed (stale, too small, shrank)."""
+
+    exit_code = 11
+
+
+class TargetNotEmpty(MoodumpError):
+    """The restore target already has tables."""
+
+    exit_code = 12
+
+
+class Interrupted(MoodumpError):
+    """The operation was interrupted by a signal."""
+
+    exit_code = 130
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "success with warnings",
+    2: "usage or configuration error",
+    3: "cannot connect or authenticate",
+    4: "privileges missing",
+    5: "database, table or backup not found",
+    6: "server failure during the operation",
+    7: "storage error (disk full, unwritable, missing file)",
+    8: "backup invalid (checksum, truncated, manifest not DONE)",
+    9: "concurrent DDL or lock timeout broke the snapshot",
+    10: "another run holds the lock",
+    11: "a check failed (stale, too small, shrank)",
+    12: "restore target not empty (use --drop)",
+    130: "interrupted",
+}

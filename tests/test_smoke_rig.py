@@ -1,0 +1,14 @@
+from moodump.db import cext_loaded, connect
+
+
+def test_c_extension_is_used():
+    """The connector's C extension must really load (pure Python is 8-9x slower)."""
+    assert cext_loaded()
+    import mysql.connector
+
+    assert mysql.connector.HAVE_CEXT
+
+
+def test_server_answers(root_settings):
+    with connect(root_settings) as c:
+        assert c.scalar("SELECT 1") == b"1"
