@@ -1,0 +1,217 @@
+"""The backup manifest and verification record: pure value types and their JSON form.
+
+A backup is a directory. ``manifest.json`` is written last; its ``status`` is ``DONE``
+only when every table's rows written equal rows read and every stream closed cleanly.
+Anything else (no manifest, ``STARTED``, ``FAILED``) is not a backup and must never be
+restored, counted as a kept copy, or verified as good.
+
+``verify.json`` sits beside the manifest and records the latest verification (the
+manifest itself never changes after publication, so its sha256 stays meaningful).
+
+See docs/format.md for the whole layout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import IntegrityError, NotFoundError
+
+FORMAT = "moodump/1"
+MANIFEST_NAME = "manifest.json"
+VERIFY_NAME = "verify.json"
+
+STATUS_STARTED = "STARTED"
+STATUS_DONE = "DONE"
+STATUS_FAILED = "FAILED"
+
+
+@dataclass
+class FileEntry:
+    """One file of the backup. ``sha256`` and ``bytes`` are of the file as stored."""
+
+    name: str
+    bytes: int
+    sha256: str
+    kind: str  # "schema" | "data" | "objects" | "script"
+
+
+@dataclass
+class Chunk:
+    """One data file of a table: a primary-key range (or the whole table).
+
+    ``content_sha256`` is the sha256 of the *uncompressed* row text, in the order the
+    rows were read; verification by restore re-reads the restored table with the same
+    query and compares. ``where`` is the range predicate (SQL) or empty.
+    """
+
+    file: str
+    rows: int
+    raw_bytes: int
+    content_sha256: str
+    where: str = ""
+
+
+@dataclass
+class TableEntry:
+    """One table (or sequence) of the dump."""
+
+    name: str
+    kind: str = "table"  # "table" | "sequence"
+    engine: str = "InnoDB"
+    transactional: bool = True
+    schema_file: str = ""
+    rows: int = 0
+    columns: list[str] = field(default_factory=list)  # file column order = load list order
+    load_vars: dict[str, str] = field(default_factory=dict)  # column -> SET expression over @var
+    order_by: list[str] = field(default_factory=list)
+    digest: str = "ordered"  # "ordered" (sha256 of the stream) | "multiset" (order-free)
+    chunks: list[Chunk] = field(default_factory=list)
+    data_skipped: bool = False
+
+    @property
+    def data_files(self) -> list[str]:
+        return [c.file for c in self.chunks]
+
+
+@dataclass
+class Manifest:
+    """Everything a restore, verify, listing or retention decision needs to know."""
+
+    database: str
+    status: str = STATUS_STARTED
+    format: str = FORMAT
+    tool_version: str = ""
+    host: str = ""
+    port: int = 0
+    server_flavor: str = ""  # "mariadb" | "mysql"
+    server_version: str = ""
+    started_at: str = ""  # ISO 8601, UTC
+    finished_at: str = ""
+    codec: str = "gzip"
+    level: int = 1
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    database_ddl: str = ""
+    tables: list[TableEntry] = field(default_factory=list)
+    objects: dict[str, str] = field(default_factory=dict)  # kind -> file name
+    files: list[FileEntry] = field(default_factory=list)
+    moodle: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def file(self, name: str) -> FileEntry:
+        for f in self.files:
+            if f.name == name:
+                return f
+        raise IntegrityError(f"manifest lists no file {name!r}", hint="the backup is damaged")
+
+    def table(self, name: str) -> TableEntry:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise NotFoundError(
+            f"table {name!r} is not in this backup",
+            hint="list the tables with: moodump verify --offline PATH, or read manifest.json",
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        data = dict(data)
+        tables = [
+            TableEntry(**{**t, "chunks": [Chunk(**c) for c in t.get("chunks", [])]})
+            for t in data.pop("tables", [])
+        ]
+        files = [FileEntry(**f) for f in data.pop("files", [])]
+        known = set(cls.__dataclass_fields__)
+        extra = {k: v for k, v in data.items() if k not in known}
+        data = {k: v for k, v in data.items() if k in known}
+        m = cls(**data, tables=tables, files=files)
+        if extra:
+            m.options.setdefault("_unknown_keys", sorted(extra))
+        return m
+
+
+@dataclass
+class VerifyRecord:
+    """The result of the latest verification of a backup (``verify.json``)."""
+
+    status: str  # "PASS" | "FAIL"
+    method: str  # "offline" | "restore"
+    at: str  # ISO 8601 UTC
+    duration_s: float
+    restore_s: float | None = None
+    server: str = ""
+    details: list[str] = field(default_factory=list)
+    moodle: dict[str, Any] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASS"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False) + "\n"
+
+
+def read_manifest(backup_dir: Path) -> Manifest:
+    """Load ``manifest.json`` of a backup directory (any status)."""
+    path = Path(backup_dir) / MANIFEST_NAME
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise IntegrityError(
+            f"{backup_dir} has no {MANIFEST_NAME}: it is not a finished moodump backup",
+            hint="a dump that did not finish leaves no manifest; use another backup",
+        ) from exc
+    except OSError as exc:
+        raise IntegrityError(f"cannot read {path}: {exc.strerror}", hint="check permissions") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise IntegrityError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
+            hint="the manifest is damaged; use another backup",
+        ) from exc
+    if not isinstance(data, dict) or not str(data.get("format", "")).startswith("moodump/"):
+        raise IntegrityError(f"{path} is not a moodump manifest", hint="use another backup")
+    try:
+        return Manifest.from_dict(data)
+    except TypeError as exc:
+        raise IntegrityError(f"{path} has an unexpected shape: {exc}", hint="use another backup") from exc
+
+
+def read_done_manifest(backup_dir: Path) -> Manifest:
+    """Load the manifest and insist that the backup is DONE."""
+    m = read_manifest(backup_dir)
+    if m.status != STATUS_DONE:
+        raise IntegrityError(
+            f"{backup_dir} is not a complete backup (manifest status {m.status}"
+            + (f": {m.error}" if m.error else "")
+            + ")",
+            hint="use the newest backup whose status is DONE (moodump list)",
+        )
+    return m
+
+
+def read_verify_record(backup_dir: Path) -> VerifyRecord | None:
+    """The latest verification record, or None when never verified (or unreadable)."""
+    path = Path(backup_dir) / VERIFY_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return VerifyRecord(**data)
+    except (OSError, ValueError, TypeError):
+        return None
