@@ -65,12 +65,13 @@ class TableEntry:
     transactional: bool = True
     schema_file: str = ""
     rows: int = 0
-    columns: list[str] = field(default_factory=list)  # file column order = load list order
-    load_vars: dict[str, str] = field(default_factory=dict)  # column -> SET expression over @var
+    columns: list[str] = field(default_factory=list)  # columns in file order
+    load_clause: str = ""  # "(`a`, @v1) SET `b` = CAST(@v1 AS UNSIGNED)" for LOAD DATA
     order_by: list[str] = field(default_factory=list)
     digest: str = "ordered"  # "ordered" (sha256 of the stream) | "multiset" (order-free)
     chunks: list[Chunk] = field(default_factory=list)
     data_skipped: bool = False
+    sequence: dict[str, int] = field(default_factory=dict)  # next_not_cached_value, cycle_count
 
     @property
     def data_files(self) -> list[str]:

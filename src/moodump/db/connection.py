@@ -281,6 +281,9 @@ class Connection:
                 raise map_driver_error(exc, context) from exc
             raise
 
+    def affected_rows(self) -> int:
+        return int(self._c.affected_rows())
+
     def warning_count(self) -> int:
         return int(self._c.warning_count())
 

@@ -1,0 +1,342 @@
+"""What is in a database: server flavour, tables, columns, keys and stored objects.
+
+All catalogue reads go through ``information_schema`` and ``SHOW CREATE`` on a
+connection whose results are utf8mb4. Stored programs and views are re-read with
+``character_set_results`` set to their own ``character_set_client``, so the bytes we keep
+are the bytes the object was created with; replaying them under the same
+``character_set_client``/``collation_connection``/``sql_mode`` (and time zone, for events)
+recreates the object with identical metadata.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..errors import NotFoundError, PrivilegeError
+from ..formats import Column
+from .connection import Connection, quote_ident, quote_str
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    flavor: str  # "mariadb" | "mysql"
+    version: str
+    version_tuple: tuple[int, int, int]
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.flavor == "mariadb"
+
+
+@dataclass
+class TableInfo:
+    name: str
+    kind: str  # "table" | "sequence"
+    engine: str
+    rows_estimate: int
+    data_length: int
+    columns: list[Column] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    unique_keys: list[list[str]] = field(default_factory=list)
+    pk_types: list[str] = field(default_factory=list)
+
+    @property
+    def transactional(self) -> bool:
+        return self.engine.lower() in ("innodb", "xtradb", "rocksdb", "tokudb", "sequence")
+
+    @property
+    def data_columns(self) -> list[Column]:
+        """Columns written to data files: everything but generated columns."""
+        return [c for c in self.columns if not c.generated]
+
+    @property
+    def order_key(self) -> list[str]:
+        """Columns giving a total, stable row order: the PK, else a NOT NULL unique key."""
+        if self.primary_key:
+            return self.primary_key
+        nullable = {c.name for c in self.columns if c.nullable}
+        for key in self.unique_keys:
+            if not any(k in nullable for k in key):
+                return key
+        return []
+
+
+@dataclass
+class StoredObject:
+    """A view, trigger, procedure, function or event, with the session it needs."""
+
+    kind: str  # "view" | "trigger" | "procedure" | "function" | "event"
+    name: str
+    create: bytes  # the CREATE statement, in character_set_client
+    character_set_client: str
+    collation_connection: str
+    sql_mode: str = ""
+    time_zone: str = ""
+    table: str = ""  # triggers: the table they belong to
+    order: int = 0  # triggers: ACTION_ORDER
+
+
+def _s(v: bytes | None) -> str:
+    return "" if v is None else v.decode("utf-8", "surrogateescape")
+
+
+def server_info(conn: Connection) -> ServerInfo:
+    version = _s(conn.scalar("SELECT VERSION()"))
+    comment = _s(conn.scalar("SELECT @@version_comment"))
+    flavor = "mariadb" if "mariadb" in (version + comment).lower() else "mysql"
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    vt = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
+    return ServerInfo(flavor, version, vt)
+
+
+def database_ddl(conn: Connection, database: str) -> str:
+    """``CREATE DATABASE`` with its character set and collation; NotFoundError if absent."""
+    rows = conn.query(
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM "
+        f"information_schema.SCHEMATA WHERE SCHEMA_NAME = {quote_str(database)}"
+    )
+    if not rows:
+        raise NotFoundError(
+            f"database {database!r} does not exist on the server (or the account cannot see it)",
+            hint="check the name with SHOW DATABASES, and the account's grants",
+        )
+    row = conn.query(f"SHOW CREATE DATABASE {quote_ident(database)}")
+    return _s(row[0][1])
+
+
+def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[str]]:
+    """Base tables and sequences (with columns and keys), and the names of views."""
+    db = quote_str(database)
+    tables: dict[str, TableInfo] = {}
+    views: list[str] = []
+    for name, ttype, engine, rows, length in conn.query(
+        "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_ROWS, DATA_LENGTH FROM "
+        f"information_schema.TABLES WHERE TABLE_SCHEMA = {db} ORDER BY TABLE_NAME"
+    ):
+        n, t = _s(name), _s(ttype)
+        if t == "VIEW":
+            views.append(n)
+            continue
+        kind = "sequence" if t == "SEQUENCE" else "table"
+        tables[n] = TableInfo(n, kind, _s(engine), int(rows or 0), int(length or 0))
+    for tname, cname, dtype, ctype, nullable, extra, gen in conn.query(
+        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, EXTRA, "
+        + ("IS_GENERATED" if _has_is_generated(conn) else "''")
+        + f" FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {db} "
+        "ORDER BY TABLE_NAME, ORDINAL_POSITION"
+    ):
+        info = tables.get(_s(tname))
+        if info is None:
+            continue
+        ex = _s(extra).upper()
+        generated = _s(gen).upper() == "ALWAYS" or ("GENERATED" in ex and "DEFAULT_GENERATED" not in ex)
+        info.columns.append(
+            Column(_s(cname), _s(dtype).lower(), _s(ctype).lower(), _s(nullable) == "YES", generated)
+        )
+    keys: dict[tuple[str, str], list[tuple[int, str, bool]]] = {}
+    for tname, iname, seq, cname, non_unique, sub_part in conn.query(
+        "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, SUB_PART FROM "
+        f"information_schema.STATISTICS WHERE TABLE_SCHEMA = {db} "
+        "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
+    ):
+        if _s(non_unique) != "0":
+            continue
+        keys.setdefault((_s(tname), _s(iname)), []).append(
+            (int(seq or 0), _s(cname), sub_part is not None)
+        )
+    for (tname, iname), cols in sorted(keys.items()):
+        info = tables.get(tname)
+        if info is None or any(prefix for _, _, prefix in cols):
+            continue
+        names = [c for _, c, _ in sorted(cols)]
+        if iname == "PRIMARY":
+            info.primary_key = names
+        else:
+            info.unique_keys.append(names)
+    for info in tables.values():
+        types = {c.name: c.data_type for c in info.columns}
+        info.pk_types = [types.get(c, "") for c in info.primary_key]
+    return list(tables.values()), views
+
+
+_IS_GENERATED_CACHE: dict[int, bool] = {}
+
+
+def _has_is_generated(conn: Connection) -> bool:
+    key = id(conn)
+    if key not in _IS_GENERATED_CACHE:
+        rows = conn.query(
+            "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'information_schema' "
+            "AND TABLE_NAME = 'COLUMNS' AND COLUMN_NAME = 'IS_GENERATED'"
+        )
+        _IS_GENERATED_CACHE[key] = bool(rows)
+    return _IS_GENERATED_CACHE[key]
+
+
+def show_create_table(conn: Connection, database: str, table: str, kind: str = "table") -> str:
+    """``SHOW CREATE TABLE`` (or ``SEQUENCE``: its table form loses the start value)."""
+    what = "SEQUENCE" if kind == "sequence" else "TABLE"
+    rows = conn.query(f"SHOW CREATE {what} {quote_ident(database)}.{quote_ident(table)}")
+    return _s(rows[0][1])
+
+
+_AUTO_INC = re.compile(r" AUTO_INCREMENT=\d+")
+
+
+def definition_fingerprint(create_table: str) -> str:
+    """A table definition with the AUTO_INCREMENT counter removed (it moves with inserts)."""
+    return _AUTO_INC.sub("", create_table)
+
+
+def _show_create_in_own_charset(
+    conn: Connection, sql: str, create_col: int, cs_col: int
+) -> tuple[list[bytes | None], bytes]:
+    """Run a SHOW CREATE twice if needed so the statement comes in its own client charset."""
+    rows = conn.query(sql)
+    if not rows:
+        return [], b""
+    row = list(rows[0])
+    cs = _s(row[cs_col])
+    if cs and cs not in ("utf8mb4",):
+        conn.execute(f"SET character_set_results = {quote_str(cs)}")
+        try:
+            again = conn.query(sql)
+        finally:
+            conn.execute("SET character_set_results = utf8mb4")
+        create = again[0][create_col]
+    else:
+        create = row[create_col]
+    return row, create or b""
+
+
+def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
+    """Every view, trigger, routine and event, in a creation order that works.
+
+    Views are ordered so that a view comes after the views it reads (a restore still
+    retries on failure, for references this textual analysis cannot see).
+    """
+    db = quote_str(database)
+    # With the database as the default, SHOW CREATE VIEW leaves same-database references
+    # unqualified, so the views restore under another database name.
+    conn.execute(f"USE {quote_ident(database)}")
+    out: list[StoredObject] = []
+
+    view_names = [
+        _s(r[0])
+        for r in conn.query(
+            f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db} "
+            "ORDER BY TABLE_NAME"
+        )
+    ]
+    views: list[StoredObject] = []
+    for name in view_names:
+        row, create = _show_create_in_own_charset(
+            conn, f"SHOW CREATE VIEW {quote_ident(name)}", 1, 2
+        )
+        views.append(StoredObject("view", name, create, _s(row[2]), _s(row[3])))
+    out.extend(_order_views(views))
+
+    for rtype in ("PROCEDURE", "FUNCTION"):
+        for (name,) in conn.query(
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE "
+            f"ROUTINE_SCHEMA = {db} AND ROUTINE_TYPE = '{rtype}' ORDER BY ROUTINE_NAME"
+        ):
+            n = _s(name)
+            row, create = _show_create_in_own_charset(
+                conn, f"SHOW CREATE {rtype} {quote_ident(n)}", 2, 3
+            )
+            if not create:
+                raise PrivilegeError(
+                    f"cannot read the definition of {rtype.lower()} {n!r}",
+                    hint="the account must own the routine or have SELECT on mysql.proc "
+                    "(MariaDB) / SHOW_ROUTINE (MySQL 8)",
+                )
+            out.append(
+                StoredObject(rtype.lower(), n, create, _s(row[3]), _s(row[4]), _s(row[1]))
+            )
+
+    for name, table, order in conn.query(
+        "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_ORDER FROM information_schema.TRIGGERS "
+        f"WHERE TRIGGER_SCHEMA = {db} ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, "
+        "EVENT_MANIPULATION, ACTION_ORDER"
+    ):
+        n = _s(name)
+        row, create = _show_create_in_own_charset(
+            conn, f"SHOW CREATE TRIGGER {quote_ident(n)}", 2, 3
+        )
+        out.append(
+            StoredObject(
+                "trigger", n, create, _s(row[3]), _s(row[4]), _s(row[1]),
+                table=_s(table), order=int(order or 0),
+            )
+        )
+
+    for (name,) in conn.query(
+        f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} "
+        "ORDER BY EVENT_NAME"
+    ):
+        n = _s(name)
+        row, create = _show_create_in_own_charset(
+            conn, f"SHOW CREATE EVENT {quote_ident(n)}", 3, 4
+        )
+        out.append(
+            StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2]))
+        )
+    return out
+
+
+def _order_views(views: list[StoredObject]) -> list[StoredObject]:
+    """Topological order by textual reference (`name` inside another view's text)."""
+    names = {v.name for v in views}
+    deps: dict[str, set[str]] = {}
+    for v in views:
+        text = v.create.decode("utf-8", "replace")
+        deps[v.name] = {
+            n for n in names if n != v.name and ("`" + n.replace("`", "``") + "`") in text
+        }
+    done: list[StoredObject] = []
+    placed: set[str] = set()
+    remaining = {v.name: v for v in views}
+    while remaining:
+        ready = [n for n in sorted(remaining) if deps[n] <= placed]
+        if not ready:  # a cycle in the textual analysis: keep the rest in name order
+            ready = sorted(remaining)
+        for n in ready:
+            done.append(remaining.pop(n))
+            placed.add(n)
+    return done
+
+
+def sequence_state(conn: Connection, database: str, name: str) -> tuple[int, int]:
+    """(next_not_cached_value, cycle_count) of a MariaDB sequence, read in the snapshot."""
+    row = conn.query(
+        "SELECT next_not_cached_value, cycle_count FROM "
+        f"{quote_ident(database)}.{quote_ident(name)}"
+    )[0]
+    return int(_s(row[0])), int(_s(row[1]) or 0)
+
+
+def moodle_info(conn: Connection, database: str, tables: list[str]) -> dict[str, object] | None:
+    """Moodle version/release and admin presence when the database is a Moodle one."""
+    prefix = None
+    for t in tables:
+        if t.endswith("config") and f"{t[:-6]}config_plugins" in tables:
+            prefix = t[:-6]
+            break
+    if prefix is None:
+        return None
+    qdb = quote_ident(database)
+    info: dict[str, object] = {"prefix": prefix}
+    for key in ("version", "release"):
+        rows = conn.query(
+            f"SELECT value FROM {qdb}.{quote_ident(prefix + 'config')} WHERE name = {quote_str(key)}"
+        )
+        info[key] = _s(rows[0][0]) if rows else None
+    if f"{prefix}user" in tables:
+        rows = conn.query(
+            f"SELECT COUNT(*) FROM {qdb}.{quote_ident(prefix + 'user')} "
+            "WHERE username = 'admin' AND deleted = 0"
+        )
+        info["admin_user"] = bool(rows and int(_s(rows[0][0])) > 0)
+    return info

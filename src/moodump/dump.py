@@ -1,0 +1,612 @@
+"""The dump use case: a consistent, exact, streaming dump of one database.
+
+Shape of a run:
+
+1. read the catalogue (tables, columns, keys, objects) and plan tasks: one per table, or
+   one per primary-key range for tables larger than ``chunk_bytes``;
+2. open N worker connections on one snapshot (:mod:`moodump.db.snapshot`);
+3. workers take tasks, largest first; each streams ``SELECT CONCAT_WS(...)`` over an
+   unbuffered result (the server formats and escapes the rows, see
+   :mod:`moodump.formats`) into its own compressed file, hashing the row text on the way;
+4. after each table the worker checks that its definition did not change (DDL during
+   the dump fails the dump with a clear error instead of producing a mixed dump), then
+   rolls back to a savepoint so the table's metadata lock is released;
+5. sequences, the Moodle version and object definitions are written; ``manifest.json``
+   is written last with status DONE and the directory is renamed into place.
+
+Nothing is published unless everything succeeded: work happens in a hidden temporary
+directory beside the output, removed on any failure (disk full, lost server, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fnmatch
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .compression import DataWriter, get_codec
+from .db.connection import Connection, ConnSettings, connect, quote_ident
+from .db.introspect import (
+    ServerInfo,
+    StoredObject,
+    TableInfo,
+    database_ddl,
+    definition_fingerprint,
+    list_tables,
+    moodle_info,
+    sequence_state,
+    server_info,
+    show_create_table,
+    stored_objects,
+)
+from .db.snapshot import Snapshot, open_snapshot, setup_read_session
+from .errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
+from .formats import load_spec
+from .manifest import (
+    MANIFEST_NAME,
+    STATUS_DONE,
+    STATUS_FAILED,
+    Chunk,
+    FileEntry,
+    Manifest,
+    TableEntry,
+)
+from .restore_script import write_stock_restore_script
+from .rowstream import stream_rows
+
+log = logging.getLogger("moodump.dump")
+
+_INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    """What to dump and how. Defaults suit a Moodle site on a small server."""
+
+    threads: int = 2
+    codec: str = "gzip"
+    level: int | None = None
+    tables: tuple[str, ...] = ()  # names or glob patterns; empty = all
+    exclude: tuple[str, ...] = ()  # tables left out entirely
+    exclude_data: tuple[str, ...] = ()  # tables whose schema is kept but data skipped
+    where: str = ""  # a condition applied to every table (like mysqldump --where)
+    schema_only: bool = False
+    data_only: bool = False
+    routines: bool = True  # views, triggers, procedures, functions, events
+    chunk_bytes: int = 64 << 20  # split tables larger than this by primary-key range
+    lock_wait_timeout: int = 60
+    record_failure: bool = False  # publish a FAILED manifest (no data) on failure
+
+
+@dataclass
+class ProgressEvent:
+    """Handed to the progress callback (from worker threads, serialised by a lock)."""
+
+    phase: str  # "plan" | "data" | "objects" | "done"
+    table: str = ""
+    rows_done: int = 0
+    rows_estimate: int = 0
+    bytes_written: int = 0
+    tables_done: int = 0
+    tables_total: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class DumpResult:
+    path: Path
+    manifest: Manifest
+    duration_s: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Task:
+    table: TableInfo
+    index: int  # chunk number
+    where: str
+    file: str
+    estimate: int  # bytes, for scheduling
+    fingerprint: str
+
+
+def _utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _safe(name: str) -> str:
+    keep = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "_" for ch in name)
+    return keep[:60] or "_"
+
+
+def _match(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def dump(
+    settings: ConnSettings,
+    database: str,
+    output: Path | str,
+    options: DumpOptions | None = None,
+    *,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> DumpResult:
+    """Dump ``database`` into the new directory ``output`` and return its manifest.
+
+    :param settings: how to connect (the account needs SELECT, LOCK TABLES for a
+        parallel snapshot, SHOW VIEW, TRIGGER and EVENT for the objects).
+    :param output: the backup directory to create; it must not exist yet.
+    :param progress: called with :class:`ProgressEvent` as data is written.
+    :param stop: set it from another thread to cancel (raises :class:`Interrupted`).
+    :raises MoodumpError: on any failure; nothing is published then.
+    """
+    opts = options or DumpOptions()
+    if opts.schema_only and opts.data_only:
+        raise ConfigError("--schema-only and --data-only exclude each other", hint="pick one")
+    if opts.threads < 1 or opts.threads > 64:
+        raise ConfigError(f"--threads {opts.threads} is out of range", hint="use 1..64")
+    codec, level = get_codec(opts.codec, opts.level)
+    out = Path(output)
+    if out.exists():
+        raise ConfigError(
+            f"output {out} already exists", hint="choose a new --output path; moodump never overwrites"
+        )
+    parent = out.parent
+    if not parent.is_dir():
+        raise StorageError(f"output directory {parent} does not exist", hint="create it first")
+    tmp = parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        (tmp / "schema").mkdir(parents=True)
+        (tmp / "data").mkdir()
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StorageError(
+            f"cannot create {tmp}: {exc.strerror}", hint="check that the output directory is writable"
+        ) from exc
+
+    engine = _DumpRun(settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop)
+    t0 = time.monotonic()
+    try:
+        manifest = engine.run()
+        _write_json(tmp / MANIFEST_NAME, manifest.to_json())
+        _fsync_dir(tmp)
+        os.rename(tmp, out)
+        _fsync_dir(parent)
+    except BaseException as exc:
+        engine.abort()
+        err = exc if isinstance(exc, MoodumpError) else None
+        if isinstance(exc, KeyboardInterrupt):
+            err = Interrupted("dump interrupted; nothing was published", hint="run it again")
+        if opts.record_failure:
+            _publish_failure(tmp, out, engine.manifest, str(err or exc))
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if err is not None and err is not exc:
+            raise err from exc
+        raise
+    return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
+
+
+def _write_json(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _publish_failure(tmp: Path, out: Path, manifest: Manifest, error: str) -> None:
+    """Leave a data-less FAILED record so listings and retention see the failed run."""
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        manifest.status = STATUS_FAILED
+        manifest.error = error
+        manifest.finished_at = _utcnow()
+        manifest.files = []
+        for t in manifest.tables:
+            t.chunks = []
+        _write_json(tmp / MANIFEST_NAME, manifest.to_json())
+        os.rename(tmp, out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _DumpRun:
+    def __init__(
+        self,
+        settings: ConnSettings,
+        database: str,
+        tmp: Path,
+        opts: DumpOptions,
+        codec: str,
+        ext: str,
+        level: int,
+        progress: Callable[[ProgressEvent], None] | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.settings = settings.with_database(None)
+        self.database = database
+        self.tmp = tmp
+        self.opts = opts
+        self.codec = codec
+        self.ext = ext
+        self.level = level
+        self.progress_cb = progress
+        self.stop = stop or threading.Event()
+        self.manifest = Manifest(database=database, tool_version=__version__, codec=codec, level=level)
+        self.snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+        self._writers: list[DataWriter] = []
+        self._t0 = time.monotonic()
+        self._rows_done = 0
+        self._bytes_done = 0
+        self._rows_estimate = 0
+        self._tables_done = 0
+        self._tables_total = 0
+        self._entries: dict[str, TableEntry] = {}
+        self._pending_chunks: dict[str, int] = {}
+
+    # -- orchestration -------------------------------------------------------------------
+    def run(self) -> Manifest:
+        m = self.manifest
+        m.started_at = _utcnow()
+        m.host = self.settings.socket or self.settings.host
+        m.port = self.settings.port
+        m.options = {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in self.opts.__dict__.items()
+        }
+        with connect(self.settings) as coord:
+            server = server_info(coord)
+            m.server_flavor, m.server_version = server.flavor, server.version
+            setup_read_session(coord, server, binary_results=False)
+            m.database_ddl = database_ddl(coord, self.database)
+            tables, views = list_tables(coord, self.database)
+            selected = self._select(tables)
+            objects = stored_objects(coord, self.database) if self._want_objects() else []
+            schemas = {
+                t.name: show_create_table(coord, self.database, t.name, t.kind) for t in selected
+            }
+            tasks = self._plan(coord, selected, schemas)
+        self._write_database_file()
+        for idx, t in enumerate(selected, 1):
+            self._entries[t.name] = self._table_entry(idx, t, schemas[t.name])
+        m.tables = list(self._entries.values())
+        self._tables_total = len(selected)
+        self._rows_estimate = sum(t.rows_estimate for t in selected if not self._skip_data(t))
+        self._emit("plan")
+
+        # Every dumped table is locked for the snapshot, data or not, so that the
+        # sequence values and Moodle facts read later come from the same instant.
+        lock_names = [t.name for t in selected]
+        workers = max(1, min(self.opts.threads, len(tasks) or 1))
+        self.snapshot = open_snapshot(
+            self.settings, server, self.database, lock_names, workers,
+            lock_wait_timeout=self.opts.lock_wait_timeout,
+        )
+        m.snapshot = {**self.snapshot.describe(), "at": _utcnow()}
+        if self.snapshot.notes:
+            m.warnings.extend(self.snapshot.notes)
+        non_tx = [t.name for t in selected if not t.transactional and t.kind == "table"]
+        if non_tx:
+            m.warnings.append(
+                "not snapshot-consistent (non-transactional engine): " + ", ".join(non_tx)
+            )
+            m.snapshot["non_transactional_tables"] = non_tx
+        try:
+            self._run_workers(tasks)
+            first = self.snapshot.workers[0]
+            for t in selected:
+                if t.kind == "sequence" and not self.opts.schema_only:
+                    nxt, cycles = sequence_state(first, self.database, t.name)
+                    self._entries[t.name].sequence = {
+                        "next_not_cached_value": nxt, "cycle_count": cycles
+                    }
+            m.moodle = moodle_info(first, self.database, [t.name for t in tables])
+        finally:
+            self.snapshot.close()
+        for name, n in self._pending_chunks.items():
+            if n:
+                raise SnapshotError(f"table {name}: {n} chunk(s) were not written", hint="run again")
+        self._write_objects(objects)
+        self._emit("objects")
+        write_stock_restore_script(self.tmp, m)
+        m.files.append(_file_entry(self.tmp, "restore-with-mariadb.sh", "script"))
+        m.finished_at = _utcnow()
+        m.status = STATUS_DONE
+        self._emit("done")
+        return m
+
+    def _want_objects(self) -> bool:
+        return self.opts.routines and not self.opts.data_only and not self.opts.tables
+
+    def _select(self, tables: list[TableInfo]) -> list[TableInfo]:
+        out = []
+        names = {t.name for t in tables}
+        for pattern in self.opts.tables:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                raise ConfigError(
+                    f"--tables {pattern!r} matches no table in {self.database}",
+                    hint="check the name (case matters); list tables with SHOW TABLES",
+                )
+        for t in tables:
+            if self.opts.tables and not _match(t.name, self.opts.tables):
+                continue
+            if _match(t.name, self.opts.exclude):
+                continue
+            out.append(t)
+        return out
+
+    def _skip_data(self, t: TableInfo) -> bool:
+        return self.opts.schema_only or t.kind == "sequence" or _match(t.name, self.opts.exclude_data)
+
+    def _plan(
+        self, coord: Connection, tables: list[TableInfo], schemas: dict[str, str]
+    ) -> list[_Task]:
+        tasks: list[_Task] = []
+        for idx, t in enumerate(tables, 1):
+            if self._skip_data(t):
+                continue
+            base = f"data/{idx:04d}-{_safe(t.name)}"
+            fp = definition_fingerprint(schemas[t.name])
+            user_where = f"({self.opts.where})" if self.opts.where else ""
+            ranges = self._ranges(coord, t)
+            self._pending_chunks[t.name] = len(ranges)
+            for n, rng in enumerate(ranges):
+                where = " AND ".join(x for x in (user_where, rng) if x)
+                est = t.data_length // max(1, len(ranges))
+                tasks.append(_Task(t, n, where, f"{base}.{n:05d}.tsv{self.ext}", est, fp))
+        tasks.sort(key=lambda k: -k.estimate)
+        return tasks
+
+    def _ranges(self, coord: Connection, t: TableInfo) -> list[str]:
+        """Primary-key range predicates; one open-ended range covers rows added later."""
+        if (
+            len(t.primary_key) != 1
+            or t.pk_types[0] not in _INT_TYPES
+            or t.data_length <= self.opts.chunk_bytes
+        ):
+            return [""]
+        pk = quote_ident(t.primary_key[0])
+        row = coord.query(
+            f"SELECT MIN({pk}), MAX({pk}) FROM {quote_ident(self.database)}.{quote_ident(t.name)}"
+        )[0]
+        if row[0] is None or row[1] is None:
+            return [""]
+        lo, hi = int(row[0]), int(row[1])
+        n = min(256, math.ceil(t.data_length / self.opts.chunk_bytes))
+        step = max(1, math.ceil((hi - lo + 1) / n))
+        bounds = [lo + i * step for i in range(1, n) if lo + i * step <= hi]
+        if not bounds:
+            return [""]
+        out = [f"{pk} < {bounds[0]}"]
+        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in zip(bounds, bounds[1:])]
+        out.append(f"{pk} >= {bounds[-1]}")
+        return out
+
+    def _table_entry(self, idx: int, t: TableInfo, create: str) -> TableEntry:
+        cols = t.data_columns
+        entry = TableEntry(
+            name=t.name,
+            kind=t.kind,
+            engine=t.engine,
+            transactional=t.transactional,
+            columns=[c.name for c in cols],
+            load_clause=load_spec(cols).clause(),
+            order_by=t.order_key,
+            digest="ordered" if t.order_key else "multiset",
+            data_skipped=self._skip_data(t) and t.kind == "table",
+        )
+        if not self.opts.data_only:
+            name = f"schema/{idx:04d}-{_safe(t.name)}.sql"
+            (self.tmp / name).write_text(create + ";\n", encoding="utf-8")
+            entry.schema_file = name
+            self.manifest.files.append(_file_entry(self.tmp, name, "schema"))
+        return entry
+
+    def _write_database_file(self) -> None:
+        (self.tmp / "database.sql").write_text(self.manifest.database_ddl + ";\n", encoding="utf-8")
+        self.manifest.files.append(_file_entry(self.tmp, "database.sql", "schema"))
+
+    # -- workers --------------------------------------------------------------------------
+    def _run_workers(self, tasks: list[_Task]) -> None:
+        assert self.snapshot is not None
+        queue = list(tasks)
+        qlock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def work(conn: Connection) -> None:
+            while not self.stop.is_set():
+                with qlock:
+                    if not queue:
+                        return
+                    task = queue.pop(0)
+                try:
+                    self._dump_task(conn, task)
+                except BaseException as exc:
+                    errors.append(exc)
+                    self.stop.set()
+                    return
+
+        threads = [
+            threading.Thread(target=work, args=(c,), name=f"moodump-worker-{i}", daemon=True)
+            for i, c in enumerate(self.snapshot.workers)
+        ]
+        for th in threads:
+            th.start()
+        try:
+            for th in threads:
+                while th.is_alive():
+                    th.join(0.2)
+        except KeyboardInterrupt:
+            self.stop.set()
+            self._kill_queries()
+            for th in threads:
+                th.join(30)
+            raise
+        if errors:
+            first = errors[0]
+            if isinstance(first, MoodumpError):
+                raise first
+            raise first
+        if self.stop.is_set():
+            self._kill_queries()
+            raise Interrupted("dump cancelled; nothing was published", hint="run it again")
+
+    def _kill_queries(self) -> None:
+        if self.snapshot is None:
+            return
+        with contextlib.suppress(Exception), connect(self.settings) as killer:
+            for w in self.snapshot.workers:
+                with contextlib.suppress(Exception):
+                    killer.execute(f"KILL QUERY {w.thread_id()}")
+
+    def _dump_task(self, conn: Connection, task: _Task) -> None:
+        t = task.table
+        path = self.tmp / task.file
+        codec = get_codec(self.codec, self.level)
+        holder: list[DataWriter] = [self._new_writer(path, codec)]
+
+        def sink(data: bytes, rows: int) -> None:
+            holder[0].write(data)
+            self._count(rows, len(data))
+
+        def reset() -> None:
+            log.info("table %s: a row exceeds max_allowed_packet; fetching long columns raw", t.name)
+            self._drop_writer(holder[0], path)
+            holder[0] = self._new_writer(path, codec)
+
+        try:
+            res = stream_rows(
+                conn, self.database, t.name, t.data_columns, where=task.where,
+                order_by=t.order_key, sink=sink, reset=reset, stop=self.stop,
+            )
+            self._check_definition(conn, task)
+        except BaseException:
+            self._drop_writer(holder[0], path)
+            raise
+        conn.execute("ROLLBACK TO SAVEPOINT moodump_table")
+        writer = holder[0]
+        size_c, sha = writer.close()
+        chunk = Chunk(task.file, res.rows, res.raw_bytes, res.digest, task.where)
+        with self._lock:
+            self._writers.remove(writer)
+            self.manifest.files.append(FileEntry(task.file, size_c, sha, "data"))
+            entry = self._entries[t.name]
+            entry.chunks.append(chunk)
+            entry.chunks.sort(key=lambda c: c.file)
+            entry.rows += chunk.rows
+            self._pending_chunks[t.name] -= 1
+            if self._pending_chunks[t.name] == 0:
+                self._tables_done += 1
+        self._emit("data", t.name)
+
+    def _new_writer(self, path: Path, codec: tuple[Any, int]) -> DataWriter:
+        path.unlink(missing_ok=True)
+        w = DataWriter(path, codec[0], codec[1])
+        with self._lock:
+            self._writers.append(w)
+        return w
+
+    def _drop_writer(self, writer: DataWriter, path: Path) -> None:
+        writer.abort()
+        with self._lock:
+            if writer in self._writers:
+                self._writers.remove(writer)
+        path.unlink(missing_ok=True)
+
+    def _check_definition(self, conn: Connection, task: _Task) -> None:
+        conn.execute("SET character_set_results = utf8mb4")
+        try:
+            now = definition_fingerprint(show_create_table(conn, self.database, task.table.name))
+        finally:
+            conn.execute("SET character_set_results = binary")
+        if now != task.fingerprint:
+            raise SnapshotError(
+                f"table {task.table.name!r} was altered while the dump was running "
+                "(its definition no longer matches the snapshot)",
+                hint="run the dump again once the schema change (e.g. a Moodle upgrade) is finished",
+            )
+
+    def _count(self, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self._rows_done += rows
+            self._bytes_done += nbytes
+        self._emit("data")
+
+    def _emit(self, phase: str, table: str = "") -> None:
+        if self.progress_cb is None:
+            return
+        with self._lock:
+            ev = ProgressEvent(
+                phase, table, self._rows_done, self._rows_estimate, self._bytes_done,
+                self._tables_done, self._tables_total, time.monotonic() - self._t0,
+            )
+            self.progress_cb(ev)
+
+    # -- objects ---------------------------------------------------------------------------
+    def _write_objects(self, objects: list[StoredObject]) -> None:
+        if not objects:
+            return
+        records: list[dict[str, Any]] = []
+        for o in objects:
+            records.append(
+                {
+                    "kind": o.kind,
+                    "name": o.name,
+                    "table": o.table,
+                    "order": o.order,
+                    "sql_mode": o.sql_mode,
+                    "time_zone": o.time_zone,
+                    "character_set_client": o.character_set_client,
+                    "collation_connection": o.collation_connection,
+                    "create_b64": base64.b64encode(o.create).decode("ascii"),
+                }
+            )
+        _write_json(self.tmp / "objects.json", json.dumps(records, indent=1) + "\n")
+        self.manifest.objects = {"definitions": "objects.json"}
+        self.manifest.files.append(_file_entry(self.tmp, "objects.json", "objects"))
+
+    def abort(self) -> None:
+        self.stop.set()
+        with self._lock:
+            writers = list(self._writers)
+        for w in writers:
+            w.abort()
+        if self.snapshot is not None:
+            self.snapshot.close()
+
+
+def _file_entry(root: Path, name: str, kind: str) -> FileEntry:
+    from .compression import sha256_file
+
+    size, sha = sha256_file(root / name)
+    return FileEntry(name, size, sha, kind)
+
+
+def server_of(settings: ConnSettings) -> ServerInfo:
+    """Flavour and version of a server (a convenience for callers and tests)."""
+    with connect(settings) as c:
+        return server_info(c)

@@ -1,0 +1,180 @@
+"""The data-file format: how each column is written and how it is loaded back. Pure.
+
+A data file holds one row per line in the text format of ``LOAD DATA`` with its default
+escaping, read as ``CHARACTER SET binary`` (no conversion, so every column keeps the bytes
+of its own character set, mixed character sets in one table included):
+
+- fields end with TAB, rows end with LF;
+- ``\\N`` (backslash, N) is NULL; an empty field is the empty string;
+- inside a value, backslash, TAB and LF are written ``\\\\``, ``\\t`` and ``\\n``; every
+  other byte (NUL, CR, Ctrl-Z, invalid UTF-8) is written raw. So a raw LF byte only ever
+  ends a row, and the number of rows is the number of LF bytes.
+
+The server formats each row (``CONCAT_WS`` over escaped expressions, computed in the
+SELECT), which keeps per-row Python work off the hot path. Types that text dumps get
+wrong are written in a form that loads back exactly:
+
+- FLOAT as ``CAST(col AS DOUBLE)``: the server prints a DOUBLE with the shortest digits
+  that round-trip, and FLOAT -> DOUBLE is exact (mariadb-dump prints FLOAT with 6 digits);
+- BIT, ENUM and SET as their integer value (``col + 0``), loaded through a variable with
+  ``CAST(@v AS UNSIGNED)``: an ENUM holding the invalid value (index 0) survives, and an
+  ENUM whose members look like numbers is not misread;
+- strings, blobs, JSON and spatial values as raw bytes of the stored value (spatial keeps
+  its SRID prefix), escaped byte-wise on a BINARY cast;
+- generated columns are never written; invisible columns are, since columns are always
+  listed by name;
+- TIMESTAMPs are written and loaded with ``time_zone = '+00:00'``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .db.connection import quote_ident
+
+NULL_MARK = b"\\N"
+
+# Byte-wise escaping done by the server on a BINARY cast. Order matters: backslash first.
+_ESC = (
+    "REPLACE(REPLACE(REPLACE(CAST({c} AS BINARY),'\\\\','\\\\\\\\'),"
+    "'\\t','\\\\t'),'\\n','\\\\n')"
+)
+
+_INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+_EXACT_NUMERIC = _INT_TYPES | {"decimal", "numeric", "double", "real", "year"}
+_TEMPORAL = {"date", "datetime", "timestamp", "time"}
+_INDEX_TYPES = {"bit", "enum", "set"}
+# Types whose values may be long enough that a whole row, escaped, can exceed the
+# server's max_allowed_packet; such columns are fetched raw on the fallback path.
+LONG_TYPES = {"mediumblob", "longblob", "mediumtext", "longtext", "json", "blob", "text"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """What the engine needs to know about one column (from information_schema.COLUMNS)."""
+
+    name: str
+    data_type: str  # lower-case DATA_TYPE, e.g. "varchar", "float", "geometry"
+    column_type: str  # full COLUMN_TYPE, e.g. "enum('a','b')", "int(10) unsigned"
+    nullable: bool
+    generated: bool = False
+
+    @property
+    def is_long(self) -> bool:
+        return self.data_type in LONG_TYPES
+
+
+def _null_wrap(expr: str, col: Column) -> str:
+    return f"IFNULL({expr},'\\\\N')" if col.nullable else expr
+
+
+def select_expr(col: Column) -> str:
+    """The SQL expression that renders ``col`` as one escaped field."""
+    c = quote_ident(col.name)
+    t = col.data_type
+    if t in _EXACT_NUMERIC or t in _TEMPORAL:
+        expr = c
+    elif t == "float":
+        expr = f"CAST({c} AS DOUBLE)"
+    elif t in _INDEX_TYPES:
+        expr = f"({c} + 0)"
+    else:  # strings, blobs, json, spatial, uuid/inet types: raw bytes, escaped
+        expr = _ESC.format(c=c)
+    return _null_wrap(expr, col)
+
+
+def raw_select_expr(col: Column) -> str:
+    """The expression used on the fallback path: long columns come raw, escaped in Python."""
+    if col.is_long:
+        return quote_ident(col.name)
+    return select_expr(col)
+
+
+def escape_value(value: bytes | None) -> bytes:
+    """Python-side escaping of one raw value (fallback path for very long values)."""
+    if value is None:
+        return NULL_MARK
+    return value.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+
+
+def row_query(
+    database: str,
+    table: str,
+    columns: list[Column],
+    *,
+    where: str = "",
+    order_by: list[str] | None = None,
+    split_long: bool = False,
+) -> str:
+    """The SELECT that streams a table (or a key range of it) in the file format.
+
+    With ``split_long`` each column is a separate result value and long columns come
+    raw; the caller escapes those and joins the fields (see :func:`join_split_row`).
+    """
+    if split_long:
+        fields = ", ".join(raw_select_expr(c) for c in columns)
+    else:
+        fields = "CONCAT_WS('\\t', " + ", ".join(select_expr(c) for c in columns) + ")"
+    if not columns:  # a table whose columns are all generated: count rows only
+        fields = "''"
+    sql = f"SELECT {fields} FROM {quote_ident(database)}.{quote_ident(table)}"
+    if where:
+        sql += f" WHERE {where}"
+    if order_by:
+        sql += " ORDER BY " + ", ".join(quote_ident(c) for c in order_by)
+    return sql
+
+
+def join_split_row(row: tuple[bytes | None, ...], long_mask: tuple[bool, ...]) -> bytes:
+    """Join a fallback-path row: escape long raw values, keep server-escaped ones."""
+    return b"\t".join(
+        escape_value(v) if is_long else (v if v is not None else NULL_MARK)
+        for v, is_long in zip(row, long_mask)
+    )
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """The column list and SET clause of the LOAD DATA statement for a table."""
+
+    targets: list[str]  # column names or "@vN" variables, in file order
+    assignments: list[str]  # "`col` = expr" strings
+
+    def clause(self) -> str:
+        cols = ", ".join(t if t.startswith("@") else quote_ident(t) for t in self.targets)
+        sql = f"({cols})"
+        if self.assignments:
+            sql += " SET " + ", ".join(self.assignments)
+        return sql
+
+
+def load_spec(columns: list[Column]) -> LoadSpec:
+    """How to load a data file written with :func:`row_query` for these columns."""
+    targets: list[str] = []
+    assignments: list[str] = []
+    for i, col in enumerate(columns):
+        if col.data_type in _INDEX_TYPES:
+            var = f"@v{i}"
+            targets.append(var)
+            assignments.append(f"{quote_ident(col.name)} = CAST({var} AS UNSIGNED)")
+        else:
+            targets.append(col.name)
+    return LoadSpec(targets, assignments)
+
+
+def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
+    """The complete ``LOAD DATA LOCAL INFILE`` statement for one data file."""
+    from .db.connection import quote_str
+
+    return (
+        f"LOAD DATA LOCAL INFILE {quote_str(path)} INTO TABLE "
+        f"{quote_ident(database)}.{quote_ident(table)} CHARACTER SET binary "
+        "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+        + spec.clause()
+    )
+
+
+#: Session settings for every dump and restore session: UTC for TIMESTAMPs, no
+#: NO_BACKSLASH_ESCAPES/ANSI_QUOTES (our SQL relies on both being off), and
+#: NO_AUTO_VALUE_ON_ZERO so a stored 0 in an AUTO_INCREMENT column stays 0.
+SESSION_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"

@@ -1,0 +1,141 @@
+"""Write ``restore-with-mariadb.sh`` and ``objects.sql`` into a backup: restore with stock tools.
+
+A moodump backup never *needs* moodump to come back: the script creates the database,
+replays the schema files, pipes every data file through ``gzip -dc``/``zstd -dc`` into
+``mariadb -e "LOAD DATA LOCAL INFILE '/dev/stdin' ..."`` and finally replays the views,
+routines, triggers and events from ``objects.sql`` (each with its own session settings).
+
+Usage (documented in docs/format.md)::
+
+    MYSQL_PWD=... sh restore-with-mariadb.sh TARGET_DB [mariadb client options]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .formats import SESSION_SQL_MODE
+from .manifest import FileEntry, Manifest
+
+_SESSION = (
+    "SET NAMES utf8mb4; SET time_zone = '+00:00'; "
+    f"SET sql_mode = '{SESSION_SQL_MODE}'; SET foreign_key_checks = 0; SET unique_checks = 0;"
+)
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def database_options(ddl: str) -> str:
+    """The ``CHARACTER SET ... COLLATE ...`` part of a CREATE DATABASE statement."""
+    m = re.search(r"(DEFAULT CHARACTER SET \S+(?: COLLATE \S+)?)", ddl)
+    opts = m.group(1) if m else ""
+    m2 = re.search(r"(COMMENT '(?:[^'\\]|\\.|'')*')", ddl)
+    if m2:
+        opts += " " + m2.group(1)
+    return opts.strip()
+
+
+def sequence_sql(table: str, state: dict[str, int]) -> str:
+    return (
+        f"SELECT SETVAL({_ident(table)}, {int(state['next_not_cached_value'])}, 0, "
+        f"{int(state.get('cycle_count', 0))})"
+    )
+
+
+def object_session_sql(rec: dict[str, Any]) -> list[str]:
+    """The SET statements that must precede one stored object's CREATE."""
+    stmts = [
+        f"SET character_set_client = {_sql_str(rec['character_set_client'])}",
+        f"SET collation_connection = {_sql_str(rec['collation_connection'])}",
+        f"SET sql_mode = {_sql_str(rec['sql_mode'])}",
+    ]
+    if rec.get("time_zone"):
+        stmts.append(f"SET time_zone = {_sql_str(rec['time_zone'])}")
+    return stmts
+
+
+def write_objects_sql(root: Path, records: list[dict[str, Any]]) -> bytes:
+    """objects.sql for the mariadb client: DELIMITER blocks, one per object."""
+    out = bytearray(b"-- views, routines, triggers and events (moodump)\n")
+    for rec in records:
+        create = base64.b64decode(rec["create_b64"])
+        delim = b";;"
+        while delim in create:
+            delim += b";"
+        for stmt in object_session_sql(rec):
+            out += stmt.encode() + b";\n"
+        out += b"DELIMITER " + delim + b"\n" + create + delim + b"\nDELIMITER ;\n"
+        out += b"SET NAMES utf8mb4;\n"
+    data = bytes(out)
+    (root / "objects.sql").write_bytes(data)
+    return data
+
+
+def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
+    """Write restore-with-mariadb.sh (and objects.sql) for the backup in ``root``."""
+    from .compression import sha256_file
+
+    lines = [
+        "#!/bin/sh",
+        "# Restore this moodump backup with stock tools only (mariadb/mysql client, gzip, zstd).",
+        "# usage: MYSQL_PWD=... sh restore-with-mariadb.sh TARGET_DB [mariadb client options]",
+        "# The target database is created if missing; existing tables of the same names fail.",
+        "set -eu",
+        'cd "$(dirname "$0")"',
+        'db=${1:?usage: sh restore-with-mariadb.sh TARGET_DB [mariadb options]}',
+        "shift",
+        'client=$(command -v mariadb || command -v mysql)',
+        "dbq=$(printf '%s' \"$db\" | sed 's/`/``/g')",
+        'run() { "$client" --binary-mode --local-infile=1 "$@"; }',
+        'unpack() { case "$1" in *.gz) gzip -dc "$1" ;; *.zst) zstd -dcq "$1" ;; *) cat "$1" ;; esac; }',
+        'load() { unpack "$1" | run "$@" -D "$db" -e "' + _SESSION.replace('"', '\\"') + ' $2"; }',
+    ]
+    # `load` passes extra client options before -D; keep them in "$@" order-safe form:
+    lines[-1] = (
+        'load() { f=$1; stmt=$2; shift 2; unpack "$f" | run "$@" -D "$db" -e "'
+        + _SESSION.replace('"', '\\"')
+        + ' $stmt"; }'
+    )
+    opts = database_options(manifest.database_ddl)
+    lines.append(
+        f'run "$@" -e "CREATE DATABASE IF NOT EXISTS \\`$dbq\\` {opts}"'.replace("$@", "$@")
+    )
+    for t in manifest.tables:
+        if t.schema_file:
+            lines.append(
+                f'{{ echo "{_SESSION}"; cat {_sh_quote(t.schema_file)}; }} | run "$@" -D "$db"'
+            )
+    for t in manifest.tables:
+        if t.kind == "sequence" and t.sequence:
+            lines.append(f'run "$@" -D "$db" -e {_sh_quote(sequence_sql(t.name, t.sequence))}')
+        for c in t.chunks:
+            stmt = (
+                f"LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE {_ident(t.name)} CHARACTER SET "
+                "binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                + t.load_clause
+            )
+            lines.append(f'load {_sh_quote(c.file)} {_sh_quote(stmt)} "$@"')
+    if manifest.objects.get("definitions"):
+        records = json.loads((root / manifest.objects["definitions"]).read_text())
+        write_objects_sql(root, records)
+        size, sha = sha256_file(root / "objects.sql")
+        manifest.files.append(FileEntry("objects.sql", size, sha, "objects"))
+        lines.append('run "$@" -D "$db" < objects.sql')
+    lines.append('echo "restored into $db"')
+    path = root / "restore-with-mariadb.sh"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o755)
