@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# backup.sh: compatibility entry of the old OpenShift "backup-container".
+#
+# Existing cron lines (`./backup.sh -s`, `./backup.sh -s -v all`), runbooks and the old
+# CronJob (`/backup.sh -1`) keep working: every old flag of the getopts string
+# `nclr:v:f:1spha:I` is mapped onto a moodump command. The script only translates; all
+# logic (configuration, credentials, dumping, retention, verification) lives in moodump.
+# The environment is passed through unchanged, so backup.conf, BACKUP_DIR, TZ,
+# <HOST>_USER/_PASSWORD and the rest mean what they meant before.
+#
+# Old mode precedence is kept: list > config > prune > restore > verify > once >
+# scheduled > cron. Exit status: that of moodump; 1 after -h or a declined confirmation;
+# 2 for a usage error.
+set -euo pipefail
+
+PROG=${0##*/}
+
+usage() {
+  cat <<EOF
+Usage: $PROG [options]   (compatibility entry; the real tool is 'moodump --help')
+
+  (no option)     cron mode: run the backup.conf cron lines      -> moodump run
+  -1              one backup cycle over every database, then exit -> moodump run --once
+  -s              scheduled run (what cron lines call)            -> moodump run --once
+  -l              list backups                                    -> moodump list
+  -c              print and validate the configuration            -> moodump config
+  -p              prune now with the normal rules                 -> moodump prune
+  -p -f FILTER    delete the newest backup matching FILTER, asking each time,
+                  until none matches (no questions with -s)
+  -r SPEC         restore the newest backup of SPEC ([type=]host[:port]/db) into
+                  SPEC, after confirmation (none with -s)         -> moodump restore
+  -v SPEC|all     verify the newest backup of SPEC, or of every database
+                                                                  -> moodump verify
+  -f FILTER       with -r/-v/-p: use the newest backup whose path contains FILTER
+                  (a full path, a backup name or any part of it)
+  -a PASSWORD     accepted and ignored (the old MariaDB restore never used it either)
+  -I              accepted and ignored (honoured only by the old Postgres plugin)
+  -n              accepted and ignored (the old "null" test plugin)
+  -h              this help (exit status 1, as before)
+EOF
+}
+
+die() {
+  echo "$PROG: $1" >&2
+  exit "${2:-2}"
+}
+
+command -v moodump >/dev/null 2>&1 ||
+  die "moodump is not on PATH; this script only translates the old flags to moodump" 127
+
+opt_list="" opt_config="" opt_prune="" opt_once="" opt_sched=""
+restore_spec="" verify_spec="" filter=""
+while getopts ":nclr:v:f:1spha:I" opt; do
+  case "$opt" in
+    n) ;;
+    c) opt_config=1 ;;
+    l) opt_list=1 ;;
+    r) restore_spec=$OPTARG ;;
+    v) verify_spec=$OPTARG ;;
+    f) filter=$OPTARG ;;
+    1) opt_once=1 ;;
+    s) opt_sched=1 ;;
+    p) opt_prune=1 ;;
+    h)
+      usage
+      exit 1
+      ;;
+    a) echo "$PROG: note: -a is ignored; a restore uses the credentials of its spec" >&2 ;;
+    I) echo "$PROG: note: -I is ignored; moodump stops on the first restore error" >&2 ;;
+    :)
+      usage >&2
+      die "option -$OPTARG needs a value"
+      ;;
+    *)
+      usage >&2
+      die "unknown option -$OPTARG"
+      ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ "$#" -eq 0 ] || die "unexpected argument: $1 (see -h)"
+if [ -n "$filter" ] && [ -z "$opt_prune$restore_spec$verify_spec" ]; then
+  die "-f selects a backup for -r, -v or -p; use it with one of them"
+fi
+
+# Backups as paths, chosen from `moodump list --json` by the small Python below. It
+# relies only on entries carrying a "path" (anywhere in the JSON) and, if present, a
+# "status"; a backup's name is <host>-<db>_YYYY-MM-DD_HH-MM-SS as in the old container.
+# Unlike the old substring match, a spec selects its own backups only (db-moodle does not
+# match db-moodle_archive). Modes: "core NAME" (newest of one database), "filter TEXT"
+# (newest whose path contains TEXT), "all" (newest of every database).
+PICK_PY='
+import json, os, re, sys
+
+mode, value = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
+BAD = {"FAILED", "STARTED", "INCOMPLETE", "RUNNING"}
+NAME = re.compile(r"^(?P<core>.+)_(?P<ts>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)$")
+found = {}
+
+def walk(node):
+    if isinstance(node, list):
+        for item in node:
+            walk(item)
+    elif isinstance(node, dict):
+        path = node.get("path")
+        status = str(node.get("status") or "DONE").upper()
+        if isinstance(path, str) and path and status not in BAD:
+            found[path.rstrip("/")] = node
+        for item in node.values():
+            if isinstance(item, (list, dict)):
+                walk(item)
+
+walk(json.load(sys.stdin))
+
+def key(path):
+    m = NAME.match(os.path.basename(path))
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        mtime = 0.0
+    return (m.group("ts") if m else "", mtime, path)
+
+def core(path):
+    m = NAME.match(os.path.basename(path))
+    return m.group("core") if m else None
+
+if mode == "core":
+    picks = [max((p for p in found if core(p) == value), key=key, default=None)]
+elif mode == "filter":
+    picks = [max((p for p in found if value in p), key=key, default=None)]
+else:
+    cores = sorted({c for c in map(core, found) if c})
+    picks = [max((p for p in found if core(p) == c), key=key) for c in cores]
+picks = [p for p in picks if p]
+if not picks:
+    sys.exit(1)
+print("\n".join(picks))
+'
+
+# pick MODE [VALUE]: print the chosen backup path(s); fail with a message when none.
+pick() {
+  local listing
+  listing=$(moodump list --json) || die "moodump list --json failed" 1
+  printf '%s' "$listing" | python3 -c "$PICK_PY" "$@" ||
+    die "no finished backup found for ${2:-any database} (moodump list shows what exists)" 1
+}
+
+# parse_spec SPEC: set spec_host, spec_port, spec_db from [type=]host[:port]/db[?opts].
+parse_spec() {
+  local spec=${1%%\?*}
+  spec=${spec#*=}
+  case "$spec" in
+    */*) ;;
+    *) die "'$1' is not a database spec: [type=]host[:port]/database" ;;
+  esac
+  local hostport=${spec%%/*}
+  spec_db=${spec#*/}
+  spec_host=${hostport%%:*}
+  spec_port=""
+  [ "$hostport" = "$spec_host" ] || spec_port=${hostport#*:}
+  [ -n "$spec_host" ] && [ -n "$spec_db" ] || die "'$1' is not a database spec"
+}
+
+# confirm QUESTION: yes unless the operator declines; -s (scripted) never asks.
+confirm() {
+  [ -z "$opt_sched" ] || return 0
+  local answer=""
+  printf '%s [y/N] ' "$1" >&2
+  read -r answer || true
+  case "$answer" in
+    y | Y | yes | YES) return 0 ;;
+    *)
+      echo "$PROG: cancelled" >&2
+      exit 1
+      ;;
+  esac
+}
+
+if [ -n "$opt_list" ]; then
+  exec moodump list
+elif [ -n "$opt_config" ]; then
+  exec moodump config
+elif [ -n "$opt_prune" ]; then
+  [ -n "$filter" ] || exec moodump prune
+  root=$(realpath -m -- "${BACKUP_DIR:-/backups/}")
+  previous=""
+  while :; do
+    listing=$(moodump list --json) || die "moodump list --json failed" 1
+    target=$(printf '%s' "$listing" | python3 -c "$PICK_PY" filter "$filter") || break
+    [ "$target" != "$previous" ] || die "$target is still listed after deleting it" 1
+    case "$(realpath -m -- "$target")/" in
+      "$root"/*) ;;
+      *) die "refusing to delete $target: it is not under BACKUP_DIR ($root)" 1 ;;
+    esac
+    confirm "Delete backup $target?"
+    rm -rf -- "$target"
+    echo "$PROG: deleted $target" >&2
+    previous=$target
+  done
+  [ -n "$previous" ] || die "no backup matches '$filter'" 1
+  exit 0
+elif [ -n "$restore_spec" ]; then
+  parse_spec "$restore_spec"
+  if [ -n "$filter" ]; then
+    backup=$(pick filter "$filter")
+  else
+    backup=$(pick core "$spec_host-$spec_db")
+  fi
+  confirm "Restore $backup into $spec_host${spec_port:+:$spec_port}/$spec_db, replacing its tables?"
+  # Credentials as the old container resolved them: <HOST>_USER/_PASSWORD (host upper-cased,
+  # '-' and '.' as '_'), else DATABASE_USER/_PASSWORD; *_PASSWORD_FILE names a file. The
+  # password travels in MYSQL_PWD or as a file, never on the command line.
+  var=$(printf '%s' "$spec_host" | tr '[:lower:].-' '[:upper:]__')
+  user=$(printenv "${var}_USER" || printenv DATABASE_USER || true)
+  args=(restore "$backup" --host "$spec_host" --database "$spec_db" --drop)
+  [ -z "$spec_port" ] || args+=(--port "$spec_port")
+  [ -z "$user" ] || args+=(--user "$user")
+  for name in "${var}_PASSWORD" DATABASE_PASSWORD; do
+    if file=$(printenv "${name}_FILE"); then
+      exec moodump "${args[@]}" --password-file "$file"
+    elif password=$(printenv "$name"); then
+      MYSQL_PWD=$password exec moodump "${args[@]}"
+    fi
+  done
+  exec moodump "${args[@]}"
+elif [ -n "$verify_spec" ]; then
+  if [ -n "$filter" ]; then
+    backups=$(pick filter "$filter")
+  elif [ "$verify_spec" = all ]; then
+    backups=$(pick all)
+  else
+    parse_spec "$verify_spec"
+    backups=$(pick core "$spec_host-$spec_db")
+  fi
+  # Every backup is verified even after a failure; the exit status is the worst one.
+  mapfile -t chosen <<<"$backups"
+  worst=0
+  for backup in "${chosen[@]}"; do
+    rc=0
+    moodump verify "$backup" </dev/null || rc=$?
+    [ "$rc" -le "$worst" ] || worst=$rc
+  done
+  exit "$worst"
+elif [ -n "$opt_once$opt_sched" ]; then
+  exec moodump run --once
+else
+  exec moodump run
+fi
