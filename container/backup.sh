@@ -210,9 +210,10 @@ elif [ -n "$restore_spec" ]; then
   # Credentials as the old container resolved them: <HOST>_USER/_PASSWORD (host upper-cased,
   # '-' and '.' as '_'), else DATABASE_USER/_PASSWORD; *_PASSWORD_FILE names a file. The
   # password travels in MYSQL_PWD or as a file, never on the command line.
+  # --drop --yes: the old restore overwrote the database's tables, and we asked above.
   var=$(printf '%s' "$spec_host" | tr '[:lower:].-' '[:upper:]__')
   user=$(printenv "${var}_USER" || printenv DATABASE_USER || true)
-  args=(restore "$backup" --host "$spec_host" --database "$spec_db" --drop)
+  args=(restore "$backup" --host "$spec_host" --database "$spec_db" --drop --yes)
   [ -z "$spec_port" ] || args+=(--port "$spec_port")
   [ -z "$user" ] || args+=(--user "$user")
   for name in "${var}_PASSWORD" DATABASE_PASSWORD; do

@@ -187,7 +187,7 @@ def test_restore_with_filter_after_confirmation(rig) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert "Restore " + str(b["old"]) + " into mysql/moodle" in res.stderr
-    restore = ["restore", str(b["old"]), "--host", "mysql", "--database", "moodle", "--drop"]
+    restore = ["restore", str(b["old"]), "--host", "mysql", "--database", "moodle", "--drop", "--yes"]
     assert rig.calls() == [["list", "--json"], [*restore, "--user", "moodle"]]
     # The password reaches moodump in MYSQL_PWD, never on its command line.
     assert rig.envs()[1]["MYSQL_PWD"] == "s3cret"
@@ -225,6 +225,7 @@ def test_scripted_restore_of_newest_backup_with_host_dots_and_port(rig) -> None:
         "--database",
         "moodle",
         "--drop",
+        "--yes",
         "--port",
         "3307",
         "--user",
