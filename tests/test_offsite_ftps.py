@@ -1,0 +1,543 @@
+"""Off-site copies against a real FTPS server (pyftpdlib, TLS, on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.ioloop import IOLoop
+from pyftpdlib.servers import FTPServer
+
+from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.manifest import STATUS_DONE, FileEntry, Manifest
+from moodump.offsite import (
+    FtpsSettings,
+    FtpsTarget,
+    RemoteBackup,
+    parse_ftp_url,
+    remote_names_to_prune,
+)
+
+USER = "moodump"
+PASSWORD = "ftp-Pa55/w0rd+x"  # "/" and "+" would break a hand-built URL
+NAME = "mysql-moodle_2026-01-31_01-00-00"
+
+
+# -- the server -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate (and key, same file) for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=365 * 30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp_path_factory.mktemp("tls") / "server.pem"
+    path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+@dataclass
+class Server:
+    port: int
+    root: Path
+    handler: type[FTPHandler]
+
+    def url(self, path: str = "/offsite/moodle/", scheme: str = "ftps") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+
+class _Loop(threading.Thread):
+    def __init__(self, server: FTPServer) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.server.serve_forever(timeout=0.01, blocking=False, handle_exit=False)
+        self.server.close_all()
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def ftp_server(certfile: Path, tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start FTP(S) servers on 127.0.0.1; ``tls=False`` gives a plain-FTP server."""
+    loops: list[_Loop] = []
+    pyftpdlib_log = logging.getLogger("pyftpdlib")
+    old_level = pyftpdlib_log.level
+    pyftpdlib_log.setLevel(logging.WARNING)
+
+    def start(
+        base: type[FTPHandler] | None = None,
+        *,
+        tls: bool = True,
+        root: Path | None = None,
+        **attrs: Any,
+    ) -> Server:
+        home = root or tmp_path / "ftproot"
+        home.mkdir(exist_ok=True)
+        authorizer = DummyAuthorizer()
+        authorizer.add_user(USER, PASSWORD, str(home), perm="elradfmwMT")
+        parent = base or (TLS_FTPHandler if tls else FTPHandler)
+        settings: dict[str, Any] = {
+            "authorizer": authorizer,
+            "passive_ports": _free_ports(8),
+            "auth_failed_timeout": 0,  # answer a bad password at once
+            **attrs,
+        }
+        if issubclass(parent, TLS_FTPHandler):
+            settings.update(
+                certfile=str(certfile),
+                tls_control_required=True,
+                tls_data_required=True,
+                ssl_context=None,
+            )
+        handler = type("Handler", (parent,), settings)
+        server = FTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())
+        loop = _Loop(server)
+        loop.start()
+        loops.append(loop)
+        return Server(server.address[1], home, handler)
+
+    try:
+        yield start
+    finally:
+        for loop in loops:
+            loop.stopping.set()
+            loop.join(5)
+        pyftpdlib_log.setLevel(old_level)
+
+
+class Sleeps:
+    def __init__(self, on_sleep: Callable[[], None] | None = None) -> None:
+        self.calls: list[float] = []
+        self.on_sleep = on_sleep
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        if self.on_sleep:
+            self.on_sleep()
+
+
+def _target(server: Server, certfile: Path, sleeps: Sleeps | None = None, **kw: Any) -> FtpsTarget:
+    settings: dict[str, Any] = {
+        "url": server.url(),
+        "user": USER,
+        "password": PASSWORD,
+        "ca_file": str(certfile),
+        "timeout_s": 10,
+        "retries": 2,
+        "backoff_s": 2.0,
+        **kw,
+    }
+    return FtpsTarget(FtpsSettings(**settings), sleep=sleeps or Sleeps())
+
+
+# -- a backup directory -------------------------------------------------------------------
+
+
+def make_backup(parent: Path, name: str = NAME, status: str = STATUS_DONE) -> Path:
+    """A backup directory whose manifest lists every data/schema file with its sha256."""
+    d = parent / name
+    (d / "schema").mkdir(parents=True)
+    contents = {
+        "schema/mdl_user.sql": b"CREATE TABLE `mdl_user` (`id` bigint NOT NULL);\n",
+        "mdl_user.00000.tsv.gz": os.urandom(300_000),
+        "mdl_log.00000.tsv.gz": os.urandom(70_000),
+        "mdl_log.00001.tsv.gz": b"",
+    }
+    files = []
+    for rel, data in contents.items():
+        (d / rel).write_bytes(data)
+        kind = "schema" if rel.startswith("schema/") else "data"
+        files.append(FileEntry(rel, len(data), hashlib.sha256(data).hexdigest(), kind))
+    manifest = Manifest(database="moodle", status=status, host="mysql", files=files)
+    (d / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    (d / "verify.json").write_text('{"status": "PASS"}\n', encoding="utf-8")
+    return d
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- tests ------------------------------------------------------------------------------
+
+
+def test_upload_publishes_a_checked_copy(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = ftp_server()
+    local = make_backup(tmp_path / "local")
+    target = _target(server, certfile)
+    with caplog.at_level(logging.DEBUG):
+        result = target.upload(local)
+        target.recheck(NAME, local)
+        from_remote = target.recheck(NAME)  # against the remote manifest.json
+    remote_dir = server.root / "offsite" / "moodle"
+    assert tree(remote_dir / NAME) == tree(local)
+    assert not (remote_dir / f"{NAME}.partial").exists()
+    assert (result.files, result.attempts, result.skipped) == (6, 1, False)
+    assert result.bytes == sum(len(b) for b in tree(local).values())
+    assert result.check_method == "download"  # pyftpdlib has no HASH/XSHA256
+    assert result.remote_path == f"offsite/moodle/{NAME}"
+    assert from_remote.files == 4
+    assert target.list_backups() == [RemoteBackup(NAME, True)]
+    assert PASSWORD not in caplog.text
+    assert "copied and re-checked" in caplog.text
+
+
+def test_upload_again_skips_a_matching_copy_and_replaces_a_damaged_one(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    server = ftp_server()
+    local = make_backup(tmp_path / "local")
+    target = _target(server, certfile)
+    target.upload(local)
+    assert target.upload(local).skipped
+    remote_file = server.root / "offsite/moodle" / NAME / "mdl_log.00000.tsv.gz"
+    remote_file.write_bytes(b"\0" * remote_file.stat().st_size)
+    again = target.upload(local)
+    assert not again.skipped
+    assert tree(server.root / "offsite/moodle" / NAME) == tree(local)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: p.write_bytes(b"X" + p.read_bytes()[1:]), "different sha256"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-10]), "bytes, expected"),
+        (lambda p: p.unlink(), "is missing"),
+    ],
+)
+def test_recheck_finds_damage_on_the_server(
+    ftp_server: ServerFactory,
+    certfile: Path,
+    tmp_path: Path,
+    damage: Callable[[Path], Any],
+    message: str,
+) -> None:
+    server = ftp_server()
+    local = make_backup(tmp_path / "local")
+    sleeps = Sleeps()
+    target = _target(server, certfile, sleeps)
+    target.upload(local)
+    damage(server.root / "offsite/moodle" / NAME / "mdl_user.00000.tsv.gz")
+    for reference in (local, None):
+        with pytest.raises(StorageError, match=message) as info:
+            target.recheck(NAME, reference)
+        assert "mdl_user.00000.tsv.gz" in str(info.value)
+        assert "next step: upload the backup again" in str(info.value)
+    assert sleeps.calls == []  # a mismatch is a finding, not a transient failure
+
+
+def test_damage_in_transit_is_retried(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    damaged: list[str] = []
+
+    class Corrupting(TLS_FTPHandler):
+        def on_file_received(self, file: str) -> None:
+            if file.endswith("mdl_user.00000.tsv.gz") and not damaged:
+                damaged.append(file)
+                with open(file, "r+b") as fh:
+                    fh.write(b"\xff\xfe")
+
+    server = ftp_server(Corrupting)
+    local = make_backup(tmp_path / "local")
+    sleeps = Sleeps()
+    result = _target(server, certfile, sleeps).upload(local)
+    assert damaged and result.attempts == 2
+    assert sleeps.calls == [2.0]
+    assert tree(server.root / "offsite/moodle" / NAME) == tree(local)
+
+
+def test_half_upload_never_looks_complete_and_resumes(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    stored: list[str] = []
+    broken = {"on": True}
+
+    class Flaky(TLS_FTPHandler):
+        def ftp_STOR(self, file: str, mode: str = "w") -> Any:
+            if broken["on"] and file.endswith("mdl_user.00000.tsv.gz"):
+                self.respond("451 Simulated local error in processing.")
+                return None
+            stored.append(os.path.basename(file))
+            return super().ftp_STOR(file, mode)
+
+    server = ftp_server(Flaky)
+    local = make_backup(tmp_path / "local")
+    remote = server.root / "offsite/moodle"
+
+    def while_waiting() -> None:  # the state a reader sees between attempts
+        assert not (remote / NAME).exists()
+        assert (remote / f"{NAME}.partial").is_dir()
+
+    sleeps = Sleeps(while_waiting)
+    target = _target(server, certfile, sleeps, retries=1)
+    with pytest.raises(StorageError, match="temporary failure") as info:
+        target.upload(local)
+    assert "after 2 attempts" in str(info.value)
+    assert sleeps.calls == [2.0]
+    while_waiting()
+    assert target.list_backups() == [RemoteBackup(f"{NAME}.partial", False)]
+
+    broken["on"] = False
+    stored.clear()
+    result = target.upload(local)
+    assert result.attempts == 1
+    # files already on the server with the right size were not sent again
+    assert stored == ["mdl_user.00000.tsv.gz", "mdl_user.sql", "verify.json", "manifest.json"]
+    assert tree(remote / NAME) == tree(local)
+    assert target.list_backups() == [RemoteBackup(NAME, True)]
+
+
+def test_refused_login_is_a_storage_error_without_retries(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    server = ftp_server()
+    sleeps = Sleeps()
+    target = _target(server, certfile, sleeps, password="wrong-" + PASSWORD)
+    with pytest.raises(StorageError, match="refused the login for user 'moodump'") as info:
+        target.upload(make_backup(tmp_path / "local"))
+    assert "FTP_USER and FTP_PASSWORD" in str(info.value)
+    assert PASSWORD not in str(info.value)
+    assert info.value.exit_code == 7
+    assert sleeps.calls == []
+
+
+def test_unreachable_server_is_retried_a_bounded_number_of_times(
+    certfile: Path, tmp_path: Path
+) -> None:
+    (port,) = _free_ports(1)  # nothing listens there
+    sleeps = Sleeps()
+    target = FtpsTarget(
+        FtpsSettings(url=f"ftp://127.0.0.1:{port}/", retries=2, backoff_s=2.0, max_backoff_s=3.0),
+        sleep=sleeps,
+    )
+    with pytest.raises(StorageError, match="cannot talk to the FTP server") as info:
+        target.list_backups()
+    assert "after 3 attempts" in str(info.value)
+    assert sleeps.calls == [2.0, 3.0]  # exponential, capped
+
+
+def test_silent_server_times_out(tmp_path: Path) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # accepts, never greets (like an implicit-FTPS server)
+    try:
+        target = FtpsTarget(
+            FtpsSettings(
+                url=f"ftps://127.0.0.1:{silent.getsockname()[1]}/", timeout_s=0.2, retries=0
+            )
+        )
+        with pytest.raises(StorageError, match=r"no answer .* within 0\.2 s") as info:
+            target.list_backups()
+        assert "implicit-FTPS" in str(info.value)
+    finally:
+        silent.close()
+
+
+def test_untrusted_certificate_is_refused(ftp_server: ServerFactory, tmp_path: Path) -> None:
+    server = ftp_server()
+    sleeps = Sleeps()
+    target = FtpsTarget(FtpsSettings(url=server.url(), user=USER, password=PASSWORD), sleep=sleeps)
+    with pytest.raises(StorageError, match="certificate that does not verify"):
+        target.list_backups()
+    assert sleeps.calls == []
+    insecure = FtpsTarget(
+        FtpsSettings(url=server.url(), user=USER, password=PASSWORD, verify_tls=False)
+    )
+    assert insecure.list_backups() == []
+
+
+def test_plain_ftp_only_when_allowed(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    server = ftp_server(tls=False)
+    local = make_backup(tmp_path / "local")
+    with pytest.raises(StorageError, match="does not offer explicit TLS"):
+        _target(server, certfile).upload(local)
+    assert _target(server, certfile, require_tls=False).upload(local).files == 6
+    assert tree(server.root / "offsite/moodle" / NAME) == tree(local)
+
+
+def test_server_side_sha256_is_used_when_offered(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    retrieved: list[str] = []
+
+    class Hashing(TLS_FTPHandler):
+        proto_cmds = {
+            **TLS_FTPHandler.proto_cmds,
+            "XSHA256": dict(perm="r", auth=True, arg=True, help="Syntax: XSHA256 <SP> path"),
+        }
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._extra_feats.append("XSHA256")
+
+        def ftp_XSHA256(self, path: str) -> None:
+            with open(path, "rb") as fh:
+                self.respond("250 " + hashlib.sha256(fh.read()).hexdigest())
+
+        def ftp_RETR(self, file: str) -> Any:
+            retrieved.append(file)
+            return super().ftp_RETR(file)
+
+    server = ftp_server(Hashing)
+    local = make_backup(tmp_path / "local")
+    target = _target(server, certfile)
+    assert target.upload(local).check_method == "server-hash"
+    assert target.recheck(NAME, local).check_method == "server-hash"
+    assert retrieved == []  # nothing was downloaded to hash it
+    (server.root / "offsite/moodle" / NAME / "mdl_log.00000.tsv.gz").write_bytes(os.urandom(70_000))
+    with pytest.raises(StorageError, match="different sha256"):
+        target.recheck(NAME, local)
+
+
+def test_local_backup_must_be_done_and_intact(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    server = ftp_server()
+    target = _target(server, certfile)
+    started = make_backup(tmp_path / "a", status="STARTED")
+    with pytest.raises(IntegrityError, match="not a complete backup"):
+        target.upload(started)
+
+    local = make_backup(tmp_path / "b")
+    data = local / "mdl_log.00000.tsv.gz"
+    data.write_bytes(bytes(len(data.read_bytes())))  # same size, other content
+    with pytest.raises(IntegrityError, match="does not match its manifest"):
+        target.upload(local)
+    remote = server.root / "offsite/moodle"
+    assert not (remote / NAME).exists()  # a damaged backup is never published
+
+    (local / "mdl_user.00000.tsv.gz").unlink()
+    with pytest.raises(IntegrityError, match="lacks 1 file"):
+        target.upload(local)
+
+
+def test_prune_remote_removes_exactly_the_named_backups(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    server = ftp_server()
+    target = _target(server, certfile)
+    older = "mysql-moodle_2026-01-29_01-00-00"
+    other_db = "mysql-moodle_archive_2026-01-29_01-00-00"
+    for name in (older, NAME, other_db):
+        target.upload(make_backup(tmp_path / "local", name))
+    remote = server.root / "offsite/moodle"
+    (remote / "mysql-moodle_2025-12-01_01-00-00.sql.gz").write_bytes(b"old container file")
+    (remote / f"{older}.partial").mkdir()
+
+    names = [b.name for b in target.list_backups()]
+    assert names == [older, f"{older}.partial", NAME, other_db]  # plain files are not backups
+
+    to_prune = remote_names_to_prune(names, keep=[NAME], core_name="mysql-moodle")
+    assert to_prune == [older]  # not the other database, not the partial on its own
+    absent = "mysql-moodle_2020-01-01_00-00-00"
+    assert target.prune_remote([*to_prune, absent], dry_run=True) == [older]
+    assert (remote / older).is_dir()
+    assert target.prune_remote(to_prune) == [older]
+    assert not (remote / older).exists() and not (remote / f"{older}.partial").exists()
+    assert [b.name for b in target.list_backups()] == [NAME, other_db]
+    assert (remote / "mysql-moodle_2025-12-01_01-00-00.sql.gz").exists()
+    with pytest.raises(ConfigError):
+        target.prune_remote(["../etc"])
+
+
+def test_list_of_a_missing_base_directory_is_empty(
+    ftp_server: ServerFactory, certfile: Path
+) -> None:
+    server = ftp_server()
+    assert _target(server, certfile).list_backups() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "path", "display"),
+    [
+        ("ftp://ftp.example.org/", "ftp.example.org", 21, "", "ftp://ftp.example.org:21/"),
+        ("ftps://h:2121/backups/", "h", 2121, "backups", "ftps://h:2121/backups/"),
+        ("ftp://h/a/b", "h", 21, "a/b", "ftp://h:21/a/b/"),
+        ("ftp://h//srv/backups/", "h", 21, "/srv/backups", "ftp://h:21//srv/backups/"),
+        ("ftp://u:p%40ss@h/x%20y/", "h", 21, "x y", "ftp://h:21/x y/"),
+    ],
+)
+def test_parse_ftp_url(url: str, host: str, port: int, path: str, display: str) -> None:
+    parsed = parse_ftp_url(url)
+    assert (parsed.host, parsed.port, parsed.path) == (host, port, path)
+    assert parsed.display() == display
+
+
+def test_url_credentials_are_used_and_hidden() -> None:
+    parsed = parse_ftp_url("ftp://u:p%40ss@h/")
+    assert (parsed.user, parsed.password) == ("u", "p@ss")
+    assert "p@ss" not in repr(parsed)
+    assert PASSWORD not in repr(FtpsSettings(url="ftp://h/", password=PASSWORD))
+
+
+@pytest.mark.parametrize(
+    "url", ["sftp://h/", "http://h/", "ftp:///x", "ftp://h:99999/", "ftp://h/x?y=1", ""]
+)
+def test_bad_ftp_urls(url: str) -> None:
+    with pytest.raises(ConfigError, match="FTP_URL"):
+        parse_ftp_url(url)
