@@ -1,0 +1,601 @@
+"""Where backups live, what they are called, and finding them again.
+
+The layout is the old backup-container's, with one difference: each backup is a
+*directory* (holding ``manifest.json`` and the data files) instead of one ``.sql.gz`` file.
+
+- daily strategy:   ``BACKUP_DIR/YYYY-MM-DD/<name>/``
+- rolling strategy: ``BACKUP_DIR/{daily|weekly|monthly}/YYYY-MM-DD/<name>/``
+
+where ``<name>`` is ``<host>-<db>_YYYY-MM-DD_HH-MM-SS``.
+
+Dates and times in names are *local wall-clock* times in the configured time zone (TZ), as
+before. ``<host>-<db>`` is the *core name*; it identifies a database's backups everywhere
+and is always compared exactly (the old scripts used a substring match, so ``db-moodle``
+also matched ``db-moodle_archive``).
+
+Old-style files the backup-container left on the volume
+(``<core>_<date>_<time>.sql.gz``, and ``.sql.gz.in_progress`` leftovers) are found too,
+marked ``legacy``, so retention ages them out instead of leaving them forever.
+
+Pure helpers: :func:`backup_name`, :func:`core_name`, :func:`tier_for`, :func:`target_dir`,
+:func:`parse_backup_name`. I/O: :func:`scan_backups`, :func:`delete_backup`,
+:func:`apply_plan`, :func:`prune`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+from .errors import MoodumpError, StorageError
+from .manifest import MANIFEST_NAME, STATUS_DONE, read_manifest, read_verify_record
+from .retention import (
+    STRATEGY_DAILY,
+    STRATEGY_ROLLING,
+    TIER_DAILY,
+    TIER_MONTHLY,
+    TIER_WEEKLY,
+    TIERS,
+    Backup,
+    Plan,
+    RetentionPolicy,
+    plan,
+    utc,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_MISSING = "MISSING"
+"""No ``manifest.json`` in the backup directory (crashed before writing one)."""
+STATUS_INVALID = "INVALID"
+"""``manifest.json`` exists but cannot be read as a moodump manifest."""
+
+LEGACY_SUFFIX = ".sql.gz"
+LEGACY_PARTIAL_SUFFIX = ".sql.gz.in_progress"
+
+NAME_FORMAT = "%Y-%m-%d_%H-%M-%S"
+DATE_FORMAT = "%Y-%m-%d"
+_NAME_RE = re.compile(r"^(?P<core>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def core_name(host: str, db: str) -> str:
+    """``<host>-<db>``: the key that identifies one database's backups."""
+    return f"{host}-{db}"
+
+
+def backup_name(host: str, db: str, when: datetime) -> str:
+    """``<host>-<db>_YYYY-MM-DD_HH-MM-SS`` from the *wall-clock* fields of ``when``.
+
+    Pass ``now`` already converted to the configured time zone; ``when`` is not converted.
+    """
+    return f"{core_name(host, db)}_{when.strftime(NAME_FORMAT)}"
+
+
+def parse_backup_name(name: str) -> tuple[str, datetime] | None:
+    """Split a backup name into (core name, naive local wall-clock time), or None.
+
+    Accepts directory names and legacy file names (``.sql.gz`` / ``.sql.gz.in_progress``).
+    """
+    for suffix in (LEGACY_PARTIAL_SUFFIX, LEGACY_SUFFIX):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    m = _NAME_RE.match(name)
+    if not m:
+        return None
+    try:
+        when = datetime.strptime(m.group("stamp"), NAME_FORMAT)
+    except ValueError:
+        return None
+    return m.group("core"), when
+
+
+def is_last_day_of_month(day: date) -> bool:
+    return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def tier_for(day: date, policy: RetentionPolicy) -> str | None:
+    """The tier folder today's backup goes to (None for the daily strategy).
+
+    The old rules: ``monthly`` on the last day of the month when MONTHLY_BACKUPS > 0,
+    else ``weekly`` on a Sunday, else ``daily``. One fix: a Sunday backup goes to
+    ``weekly`` only when WEEKLY_BACKUPS > 0. The old container put it in ``weekly`` even
+    with WEEKLY_BACKUPS=0 and deleted it straight away (keep 0).
+    """
+    if not policy.rolling:
+        return None
+    if is_last_day_of_month(day) and policy.monthly > 0:
+        return TIER_MONTHLY
+    if day.isoweekday() == 7 and policy.weekly > 0:
+        return TIER_WEEKLY
+    return TIER_DAILY
+
+
+def target_dir(
+    root: Path, strategy: str, tier: str | None, when: datetime, host: str, db: str
+) -> Path:
+    """The directory a new backup is written to (not created here).
+
+    ``when`` is the local wall-clock time of the run (see :func:`backup_name`); the date
+    folder and the name use the same instant, so they never disagree around midnight.
+    """
+    day = when.strftime(DATE_FORMAT)
+    name = backup_name(host, db, when)
+    if strategy == STRATEGY_DAILY:
+        return Path(root) / day / name
+    if strategy != STRATEGY_ROLLING:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    if tier not in TIERS:
+        raise ValueError(f"rolling strategy needs a tier, got {tier!r}")
+    return Path(root) / str(tier) / day / name
+
+
+def target_dir_for(root: Path, policy: RetentionPolicy, when: datetime, host: str, db: str) -> Path:
+    """:func:`target_dir` with the tier chosen by :func:`tier_for` for ``when``'s date."""
+    return target_dir(root, policy.strategy, tier_for(when.date(), policy), when, host, db)
+
+
+def localize(naive: datetime, tz: tzinfo, hint_utc: datetime | None = None) -> datetime:
+    """Attach ``tz`` to a wall-clock time from a name.
+
+    In the repeated hour of a DST fall-back a wall-clock time happens twice; ``hint_utc``
+    (the manifest's ``started_at``) picks the right one. Without a hint the first one wins.
+    """
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    if hint_utc is None or first.utcoffset() == second.utcoffset():
+        return first
+    return min((first, second), key=lambda c: abs((utc(c) - utc(hint_utc)).total_seconds()))
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One backup found on disk.
+
+    ``when`` is aware (configured TZ); ``status`` is the manifest status or MISSING /
+    INVALID; ``verify_status`` is PASS / FAIL / None (never verified); ``size_bytes`` is
+    the size on disk; ``rows`` comes from the manifest (None when unknown); ``legacy``
+    marks an old backup-container ``.sql.gz`` file.
+    """
+
+    path: Path
+    name: str
+    core: str
+    tier: str | None
+    when: datetime
+    status: str
+    size_bytes: int
+    verify_status: str | None = None
+    verified_at: str | None = None
+    rows: int | None = None
+    database: str | None = None
+    host: str | None = None
+    legacy: bool = False
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == STATUS_DONE
+
+    @property
+    def verified(self) -> bool:
+        """DONE and the latest verification passed."""
+        return self.done and self.verify_status == "PASS"
+
+    def to_backup(self) -> Backup:
+        """The value object :func:`moodump.retention.plan` works on (id = path)."""
+        return Backup(
+            id=str(self.path),
+            core=self.core,
+            tier=self.tier,
+            when=self.when,
+            status=self.status,
+            verified=self.verified,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "core": self.core,
+            "tier": self.tier,
+            "when": self.when.isoformat(),
+            "status": self.status,
+            "verify": self.verify_status,
+            "verified_at": self.verified_at,
+            "size_bytes": self.size_bytes,
+            "rows": self.rows,
+            "database": self.database,
+            "host": self.host,
+            "legacy": self.legacy,
+            "error": self.error,
+        }
+
+
+def _size_on_disk(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(Path(entry.path))
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def _parse_utc(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
+    """Describe one backup directory or legacy file; None when the name is not a backup's."""
+    parsed = parse_backup_name(path.name)
+    if parsed is None:
+        return None
+    core, naive = parsed
+    if path.is_file():
+        if path.name.endswith(LEGACY_PARTIAL_SUFFIX):
+            status = "STARTED"
+        elif path.name.endswith(LEGACY_SUFFIX):
+            status = STATUS_DONE
+        else:
+            return None
+        return BackupInfo(
+            path=path,
+            name=path.name,
+            core=core,
+            tier=tier,
+            when=localize(naive, tz),
+            status=status,
+            size_bytes=_size_on_disk(path),
+            legacy=True,
+        )
+    if not path.is_dir():
+        return None
+    status = STATUS_MISSING
+    rows: int | None = None
+    database = host = error = None
+    started: datetime | None = None
+    if (path / MANIFEST_NAME).exists():
+        try:
+            m = read_manifest(path)
+        except (MoodumpError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Whatever is wrong with it, an unreadable manifest is just "not a backup".
+            status, error = STATUS_INVALID, (str(exc).splitlines() or [type(exc).__name__])[0]
+        else:
+            status = m.status
+            rows = m.total_rows
+            database, host, error = m.database or None, m.host or None, m.error
+            started = _parse_utc(m.started_at)
+    record = read_verify_record(path)
+    return BackupInfo(
+        path=path,
+        name=path.name,
+        core=core,
+        tier=tier,
+        when=localize(naive, tz, started),
+        status=status,
+        size_bytes=_size_on_disk(path),
+        verify_status=record.status if record else None,
+        verified_at=record.at if record else None,
+        rows=rows,
+        database=database,
+        host=host,
+        error=error,
+    )
+
+
+def _children(path: Path) -> list[Path]:
+    try:
+        return sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        log.debug("cannot list %s: %s", path, exc)
+        return []
+
+
+def scan_backups(root: Path, tz: tzinfo) -> list[BackupInfo]:
+    """Every backup under ``root`` in either layout, sorted by core name then time.
+
+    Only ``root/<date>/<name>`` and ``root/<tier>/<date>/<name>`` are looked at (names
+    must match the backup pattern; dot-files such as the lock file are ignored), so
+    nothing else on the volume is ever mistaken for a backup. A missing root is empty.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found: list[BackupInfo] = []
+    for top in _children(root):
+        if not top.is_dir():
+            continue
+        if top.name in TIERS:
+            day_dirs, tier = [d for d in _children(top) if _DATE_RE.match(d.name)], top.name
+        elif _DATE_RE.match(top.name):
+            day_dirs, tier = [top], None
+        else:
+            continue
+        for day_dir in day_dirs:
+            if not day_dir.is_dir():
+                continue
+            for entry in _children(day_dir):
+                info = read_backup(entry, tier, tz)
+                if info is not None:
+                    found.append(info)
+    found.sort(key=lambda b: (b.core, utc(b.when), b.name))
+    return found
+
+
+# --------------------------------------------------------------------------- deleting
+
+
+def delete_backup(info: BackupInfo, root: Path) -> None:
+    """Delete one backup (directory or legacy file) below ``root``.
+
+    The manifest goes first: a half-deleted directory then reads as MISSING (not a good
+    backup) instead of a DONE backup with files missing.
+    """
+    root_resolved = Path(root).resolve()
+    target = info.path.resolve()
+    if root_resolved == target or root_resolved not in target.parents:
+        raise StorageError(
+            f"refusing to delete {info.path}: it is not inside the backup root {root}",
+            hint="check BACKUP_DIR",
+        )
+    try:
+        if info.path.is_dir() and not info.path.is_symlink():
+            manifest = info.path / MANIFEST_NAME
+            if manifest.exists():
+                manifest.unlink()
+            shutil.rmtree(info.path)
+        else:
+            info.path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(
+            f"cannot delete {info.path}: {exc.strerror}",
+            hint="check the permissions of the backup volume",
+        ) from exc
+
+
+def remove_empty_dirs(root: Path) -> None:
+    """Remove empty date and tier folders (never ``root`` itself), like the old scripts."""
+    root = Path(root)
+    for top in _children(root):
+        if not top.is_dir() or top.is_symlink():
+            continue
+        if top.name in TIERS:
+            for day in _children(top):
+                if day.is_dir() and _DATE_RE.match(day.name):
+                    _rmdir_if_empty(day)
+            _rmdir_if_empty(top)
+        elif _DATE_RE.match(top.name):
+            _rmdir_if_empty(top)
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What :func:`prune` decided and did."""
+
+    plan: Plan
+    backups: tuple[BackupInfo, ...]
+    removed: tuple[BackupInfo, ...]
+    dry_run: bool
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(b.size_bytes for b in self.removed)
+
+    def info(self, backup_id: str) -> BackupInfo:
+        for b in self.backups:
+            if str(b.path) == backup_id:
+                return b
+        raise KeyError(backup_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        sizes = {str(b.path): b.size_bytes for b in self.backups}
+        return {
+            "dry_run": self.dry_run,
+            "removed": len(self.removed),
+            "freed_bytes": self.freed_bytes,
+            "errors": list(self.errors),
+            "decisions": [{**d, "size_bytes": sizes.get(d["id"], 0)} for d in self.plan.to_list()],
+        }
+
+
+def apply_plan(
+    retention_plan: Plan, backups: Sequence[BackupInfo], root: Path, *, dry_run: bool = False
+) -> tuple[tuple[BackupInfo, ...], tuple[str, ...]]:
+    """Delete what the plan removes. Returns (removed, error messages).
+
+    One failed deletion does not stop the others; the errors are returned for reporting.
+    """
+    by_id = {str(b.path): b for b in backups}
+    removed: list[BackupInfo] = []
+    errors: list[str] = []
+    for victim in retention_plan.remove:
+        info = by_id[victim.id]
+        if not dry_run:
+            try:
+                delete_backup(info, root)
+            except StorageError as exc:
+                errors.append(str(exc))
+                continue
+        removed.append(info)
+    if not dry_run and removed:
+        remove_empty_dirs(root)
+    return tuple(removed), tuple(errors)
+
+
+def prune(
+    root: Path,
+    policy: RetentionPolicy,
+    now: datetime,
+    tz: tzinfo,
+    *,
+    dry_run: bool = False,
+    after_failure: bool = False,
+    only: Collection[str] | None = None,
+) -> PruneReport:
+    """Scan ``root``, plan retention (:func:`moodump.retention.plan`) and apply it."""
+    backups = tuple(scan_backups(root, tz))
+    retention_plan = plan(
+        [b.to_backup() for b in backups], policy, now, after_failure=after_failure, only=only
+    )
+    removed, errors = apply_plan(retention_plan, backups, root, dry_run=dry_run)
+    return PruneReport(retention_plan, backups, removed, dry_run, errors)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class DatabaseBackups:
+    """The backups of one database (core name), newest first, for listings and checks."""
+
+    core: str
+    configured: bool
+    backups: tuple[BackupInfo, ...]
+
+    @property
+    def newest(self) -> BackupInfo | None:
+        return self.backups[0] if self.backups else None
+
+    @property
+    def newest_done(self) -> BackupInfo | None:
+        return next((b for b in self.backups if b.done), None)
+
+    @property
+    def newest_verified(self) -> BackupInfo | None:
+        return next((b for b in self.backups if b.verified), None)
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        def age(b: BackupInfo | None) -> float | None:
+            return None if b is None else round((utc(now) - utc(b.when)).total_seconds(), 1)
+
+        return {
+            "core": self.core,
+            "configured": self.configured,
+            "count": len(self.backups),
+            "size_bytes": sum(b.size_bytes for b in self.backups),
+            "newest_done": self.newest_done.name if self.newest_done else None,
+            "newest_done_age_s": age(self.newest_done),
+            "newest_verified": self.newest_verified.name if self.newest_verified else None,
+            "newest_verified_age_s": age(self.newest_verified),
+            "backups": [b.to_dict() for b in self.backups],
+        }
+
+
+def group_by_database(
+    backups: Iterable[BackupInfo], configured: Iterable[str] = ()
+) -> list[DatabaseBackups]:
+    """Backups per core name (newest first); configured databases appear even when empty.
+
+    Configured databases come first, in configuration order, then any others by name.
+    """
+    order = list(dict.fromkeys(configured))
+    groups: dict[str, list[BackupInfo]] = {c: [] for c in order}
+    for b in backups:
+        groups.setdefault(b.core, []).append(b)
+    names = order + sorted(c for c in groups if c not in order)
+    return [
+        DatabaseBackups(
+            core=c,
+            configured=c in order,
+            backups=tuple(sorted(groups[c], key=lambda b: (utc(b.when), b.name), reverse=True)),
+        )
+        for c in names
+    ]
+
+
+def listing_json(
+    groups: Sequence[DatabaseBackups], now: datetime, root: Path, free_bytes: int | None
+) -> str:
+    """The ``moodump list --json`` document."""
+    doc = {
+        "root": str(root),
+        "now": now.isoformat(),
+        "free_bytes": free_bytes,
+        "databases": [g.to_dict(now) for g in groups],
+    }
+    return json.dumps(doc, indent=1)
+
+
+def age_text(delta: timedelta) -> str:
+    """``3d 4h``, ``5h 12m``, ``40m``: a short age for listings."""
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes}m"
+    return f"{sign}{minutes}m"
+
+
+__all__ = [
+    "STATUS_INVALID",
+    "STATUS_MISSING",
+    "BackupInfo",
+    "DatabaseBackups",
+    "PruneReport",
+    "age_text",
+    "apply_plan",
+    "backup_name",
+    "core_name",
+    "delete_backup",
+    "group_by_database",
+    "is_last_day_of_month",
+    "listing_json",
+    "localize",
+    "parse_backup_name",
+    "prune",
+    "read_backup",
+    "remove_empty_dirs",
+    "scan_backups",
+    "target_dir",
+    "target_dir_for",
+    "tier_for",
+]
