@@ -131,7 +131,7 @@ SUCCESS = Event(
 
 
 def test_generic_webhook_sends_the_old_form_fields(receiver: Receiver) -> None:
-    results = Notifier(receiver.url(f"/hook/{TOKEN}"), "webhook").send(SUCCESS)
+    results = Notifier(receiver.url(f"/hook/{TOKEN}"), "generic").send(SUCCESS)
     assert [(r.ok, r.attempts, r.status) for r in results] == [(True, 1, 200)]
     (req,) = receiver.requests
     assert req.path == f"/hook/{TOKEN}"
@@ -152,7 +152,8 @@ def test_generic_webhook_sends_the_old_form_fields(receiver: Receiver) -> None:
 
 
 def test_webhook_status_codes_follow_the_event(receiver: Receiver) -> None:
-    notifier = Notifier(receiver.url("/hook"))
+    notifier = Notifier(receiver.url("/hook"), "webhook")  # old name of "generic"
+    assert notifier.format == "generic"
     notifier.send(FAILURE)
     notifier.send(Event("warning", "backup shrank by 60%", database="mysql/moodle"))
     notifier.send(Event("verify", "verify failed: 3 tables differ", status="ERROR"))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime
+import ftplib
 import hashlib
 import ipaddress
 import logging
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -541,3 +546,116 @@ def test_url_credentials_are_used_and_hidden() -> None:
 def test_bad_ftp_urls(url: str) -> None:
     with pytest.raises(ConfigError, match="FTP_URL"):
         parse_ftp_url(url)
+
+
+# -- a second, stricter server: vsftpd ------------------------------------------------------
+
+VSFTPD_CONF = """\
+listen=YES
+listen_address=127.0.0.1
+listen_port={port}
+background=NO
+run_as_launching_user=YES
+anonymous_enable=YES
+local_enable=NO
+write_enable=YES
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_root={root}
+anon_umask=022
+no_anon_password=YES
+secure_chroot_dir={empty}
+ssl_enable=YES
+allow_anon_ssl=YES
+force_anon_data_ssl=YES
+force_anon_logins_ssl=YES
+require_ssl_reuse=YES
+ssl_ciphers=HIGH
+rsa_cert_file={cert}
+rsa_private_key_file={cert}
+pasv_min_port={pasv}
+pasv_max_port={pasv_max}
+seccomp_sandbox=NO
+"""
+
+
+def _free_range(count: int) -> int:
+    """First port of ``count`` consecutive free ports on 127.0.0.1."""
+    for base in range(41000, 60000, 97):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture
+def vsftpd(certfile: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """vsftpd with its defaults that the stdlib client fails: TLS session reuse required,
+    no MLSD (so listing falls back to NLST). Anonymous login, files under ``root/pub``."""
+    binary = shutil.which("vsftpd", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if binary is None:
+        pytest.skip("vsftpd is not installed (apt-get install vsftpd)")
+    root, empty = tmp_path / "vsroot", tmp_path / "empty"
+    (root / "pub").mkdir(parents=True)
+    empty.mkdir()
+    (root / "pub").chmod(0o777)
+    (port,) = _free_ports(1)
+    pasv = _free_range(8)
+    conf = tmp_path / "vsftpd.conf"
+    conf.write_text(
+        VSFTPD_CONF.format(
+            port=port, root=root, empty=empty, cert=certfile, pasv=pasv, pasv_max=pasv + 7
+        )
+    )
+    proc = subprocess.Popen([binary, str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # wait until it listens (startup, not a fixed sleep)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    pytest.fail(f"vsftpd did not start: {out}")
+                time.sleep(0.05)
+        yield port, root / "pub"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_vsftpd_requires_tls_session_reuse_and_has_no_mlsd(
+    vsftpd: tuple[int, Path], certfile: Path, tmp_path: Path
+) -> None:
+    port, pub = vsftpd
+    # the stdlib client alone is refused on its first data connection
+    plain = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(certfile)), timeout=5)
+    plain.connect("127.0.0.1", port)
+    plain.login()
+    plain.prot_p()
+    with pytest.raises(ftplib.error_perm, match="session reuse required"):
+        plain.nlst("/pub")
+    plain.close()
+
+    local = make_backup(tmp_path / "local")
+    target = FtpsTarget(
+        FtpsSettings(url=f"ftp://127.0.0.1:{port}/pub/offsite/", ca_file=str(certfile), retries=0)
+    )
+    result = target.upload(local)
+    assert result.files == 6
+    assert tree(pub / "offsite" / NAME) == tree(local)
+    target.recheck(NAME, local)
+    assert target.list_backups() == [RemoteBackup(NAME, True)]  # NLST + SIZE, no MLSD
+    assert target.prune_remote([NAME]) == [NAME]
+    assert target.list_backups() == []

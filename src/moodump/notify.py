@@ -2,7 +2,7 @@
 
 Formats (``Notifier(format=...)``):
 
-``webhook``
+``generic`` (alias ``webhook``)
     The old backup-container's generic webhook, byte for byte: an HTTP POST, body
     ``application/x-www-form-urlencoded`` with ``projectFriendlyName``, ``projectName``,
     ``statusCode`` (INFO|WARN|ERROR) and ``message``, encoded like ``curl --data-urlencode``
@@ -62,7 +62,8 @@ _DEFAULT_STATUS = {
     "verify": "INFO",
     "warning": "WARN",
 }
-FORMATS = ("webhook", "json", "rocketchat", "teams", "teams-legacy", "slack")
+FORMATS = ("generic", "json", "rocketchat", "teams", "teams-legacy", "slack")
+_ALIASES = {"webhook": "generic"}
 
 COLOR_OK = "#36A64F"
 COLOR_ERROR = "#A63636"
@@ -180,7 +181,8 @@ def mask_url(url: str) -> str:
 
 def build_payload(event: Event, format: str, *, console_url: str = DEFAULT_CONSOLE_URL) -> Request:
     """The request body for ``format`` (pure; see the module docstring for each format)."""
-    if format == "webhook":
+    format = _ALIASES.get(format, format)
+    if format == "generic":
         fields = _old_fields(event)
         # curl --data-urlencode escapes everything but A-Z a-z 0-9 - . _ ~ (space -> %20)
         body = urlencode(fields, quote_via=quote, safe="")
@@ -346,7 +348,7 @@ class Notifier:
     def __init__(
         self,
         url: str = "",
-        format: str = "webhook",
+        format: str = "generic",
         *,
         pagerduty_key: str = "",
         pagerduty_url: str = "",
@@ -358,6 +360,7 @@ class Notifier:
         console_url: str = DEFAULT_CONSOLE_URL,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        format = _ALIASES.get(format, format)
         if format not in FORMATS:
             raise ConfigError(
                 f"unknown notification format {format!r}", hint=f"use one of {', '.join(FORMATS)}"
@@ -404,11 +407,10 @@ class Notifier:
             if self.pagerduty_key and event.is_error:
                 results.append(self._deliver("pagerduty", "pagerduty", self.pagerduty_url, event))
         except Exception as exc:  # never let a notification break a run
-            log.error("notification failed unexpectedly: %s", redact(repr(exc)))
+            error = redact(repr(exc))
+            log.error("notification failed unexpectedly: %s", error)
             results.append(
-                DeliveryResult(
-                    "webhook", self.format, mask_url(self.url), False, 0, None, repr(exc)
-                )
+                DeliveryResult("webhook", self.format, mask_url(self.url), False, 0, None, error)
             )
         return results
 

@@ -252,7 +252,17 @@ class _Conn:
                 self.used_server_hash = True
                 return digest
         hasher = hashlib.sha256()
-        self.ftp.retrbinary(f"RETR {path}", hasher.update, blocksize=_BLOCK)
+        try:
+            self.ftp.retrbinary(f"RETR {path}", hasher.update, blocksize=_BLOCK)
+        except ftplib.error_perm as exc:
+            raise _RemoteError(
+                f"cannot read back {path} from the FTP server to check it ({exc})",
+                hint=(
+                    "let the FTP account download what it uploads (vsftpd anonymous uploads: "
+                    "anon_umask=022), or use a server that offers HASH or XSHA256"
+                ),
+                retryable=False,
+            ) from exc
         self.binary_mode = True
         self.used_download = True
         return hasher.hexdigest()
