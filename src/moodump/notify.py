@@ -43,7 +43,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -308,8 +308,9 @@ def _teams_messagecard(event: Event) -> dict[str, Any]:
 
 def _slack(event: Event) -> dict[str, Any]:
     fields = [
-        {"type": "mrkdwn", "text": f"*{k}*\n{_slack_escape(v)}"} for k, v in _context_facts(event)
-    ][:10]  # Slack allows 10 fields per section
+        {"type": "mrkdwn", "text": f"*{k}*\n{_slack_escape(v)}"[:2000]}
+        for k, v in _context_facts(event)
+    ][:10]  # Slack allows 10 fields per section, 2000 characters each
     return {
         "text": f"{event.title}: {event.message}",
         "attachments": [
@@ -419,14 +420,8 @@ class Notifier:
             return event
         if not (self.project_name or self.project_friendly_name):
             return event
-        return Event(
-            kind=event.kind,
-            message=event.message,
-            status=event.status,
-            database=event.database,
-            facts=event.facts,
-            project_name=self.project_name,
-            project_friendly_name=self.project_friendly_name,
+        return replace(
+            event, project_name=self.project_name, project_friendly_name=self.project_friendly_name
         )
 
     def _deliver(self, target: str, format: str, url: str, event: Event) -> DeliveryResult:
