@@ -497,7 +497,8 @@ def _url_secrets(url: str) -> list[str]:
         return [url]
     out = [url]
     rest = parts.path + (f"?{parts.query}" if parts.query else "")
-    if rest.strip("/"):
+    # a token-bearing path is long; masking "/hook" everywhere would only garble logs
+    if len(rest.strip("/")) >= 8:
         out.append(rest)
     if parts.password:
         out.append(parts.password)
