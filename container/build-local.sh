@@ -72,7 +72,11 @@ run python3 -c 'import _mysql_connector, mysql.connector as c; assert c.HAVE_CEX
 run mariadbd --version
 run bash -c 'test -w "$HOME" && test -w /backups && test -w "$TMPDIR" && echo "writable: HOME /backups TMPDIR as $(id -u):$(id -g)"'
 run bash -c 'date +"TZ=$TZ %Z"'
+run python3 -c 'from moodump.localserver import LocalServer
+s = LocalServer().start()
+print("verification server started in", s.base_dir)
+s.stop()'
 rc=0
-run /backup.sh -h >/dev/null || rc=$?
+run /backup.sh -h >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || { echo "backup.sh -h exited $rc, expected 1" >&2; exit 1; }
 echo "built and checked $tag"
