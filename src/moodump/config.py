@@ -50,6 +50,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import sizes
 from .errors import ConfigError
 from .layout import core_name, target_dir_for, tier_for
 from .retention import RetentionPolicy
@@ -146,16 +147,14 @@ def parse_bool(value: str) -> bool:
     raise ValueError("not a boolean (use true or false)")
 
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
 def parse_size(value: str) -> int:
     """``0``, ``512``, ``10K``, ``500M``, ``1.5G``, ``2GiB`` -> bytes (K = 1024)."""
-    m = _SIZE_RE.match(value)
-    if not m:
-        raise ValueError("not a size (use bytes or a number with K, M, G or T, e.g. 500M)")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    try:
+        return sizes.parse_size(value)
+    except ConfigError:
+        raise ValueError(
+            "not a size (use bytes or a number with K, M, G or T, e.g. 500M)"
+        ) from None
 
 
 def parse_percent(value: str) -> float:
@@ -741,6 +740,21 @@ class Config:
             if self.databases
             else "configure a database in backup.conf or DATABASE_SERVICE_NAME/DATABASE_NAME",
         )
+
+    def secret_values(self) -> list[str]:
+        """Every secret's real value (for log redaction, e.g. ``logs.register_secret``)."""
+        out = [
+            s.reveal()
+            for s in (
+                self.database_password,
+                self.webhook_url,
+                self.pgduty_svc_key,
+                self.ftp_password,
+            )
+            if s
+        ]
+        out += [d.password.reveal() for d in self.databases if d.password]
+        return list(dict.fromkeys(out))
 
     def require_databases(self) -> None:
         """Raise ConfigError when there is nothing to back up."""

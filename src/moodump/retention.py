@@ -214,6 +214,17 @@ def _order(b: Backup) -> tuple[datetime, str]:
     return (utc(b.when), b.id)
 
 
+def _beyond(policy: RetentionPolicy, tier: str | None) -> str:
+    n = policy.count_for(tier)
+    if policy.rolling and tier:
+        var, what = f"{tier.upper()}_BACKUPS", f"{tier} backups"
+    else:
+        var, what = "NUM_BACKUPS", "backups"
+    if n <= 0:
+        return f"{var}={n}: no {what} are kept"
+    return f"older than the {n} newest {what} ({var}={n})"
+
+
 def plan(
     backups: Iterable[Backup],
     policy: RetentionPolicy,
@@ -311,11 +322,7 @@ def _plan_core(
                     )
                 )
             else:
-                n = policy.count_for(b.tier)
-                label = f"{b.tier} backups" if policy.rolling and b.tier else "backups"
-                out.append(
-                    Decision(b, False, "beyond_count", f"beyond the {n} newest {label} kept")
-                )
+                out.append(Decision(b, False, "beyond_count", _beyond(policy, b.tier)))
         # 3. Failed / unfinished backups.
         elif b.status in STATUS_UNFINISHED and utc(now) - utc(b.when) < grace:
             out.append(Decision(b, True, "in_progress", f"{b.status} and recent: may be running"))

@@ -1,0 +1,115 @@
+"""``moodump check``: fail (exit 11) when backups are stale, too small or shrank."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from ..checks import FAIL, WARN, check_backups
+from ..config import Config, parse_percent, parse_size, parse_timedelta
+from ..errors import CheckFailed, ConfigError
+from ..layout import scan_backups
+from ._group import cli
+from .config import ops_options
+
+
+def _parsed(parser, option: str):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return parser(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{option} {value!r}: {exc}", hint="see moodump check --help"
+            ) from None
+
+    return convert
+
+
+@cli.command("check")
+@click.option(
+    "--max-age",
+    callback=_parsed(parse_timedelta, "--max-age"),
+    default=None,
+    help="Fail when the newest verified backup is older (e.g. 26h; default MOODUMP_MAX_AGE).",
+)
+@click.option(
+    "--accept-unverified",
+    is_flag=True,
+    default=None,
+    help="Count DONE backups that were not verified (default MOODUMP_CHECK_UNVERIFIED).",
+)
+@click.option(
+    "--min-size",
+    callback=_parsed(parse_size, "--min-size"),
+    default=None,
+    help="Fail when the newest good backup is smaller (e.g. 10M; default MOODUMP_MIN_SIZE).",
+)
+@click.option(
+    "--max-shrink",
+    callback=_parsed(parse_percent, "--max-shrink"),
+    default=None,
+    help="Percent the newest good backup may be smaller than the previous one "
+    "(default MOODUMP_MAX_SHRINK_PERCENT).",
+)
+@click.option(
+    "--shrink-mode",
+    type=click.Choice([WARN, FAIL]),
+    default=None,
+    help="What a larger shrink does (default MOODUMP_SHRINK_MODE).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@ops_options
+def check_cmd(
+    max_age,
+    accept_unverified,
+    min_size,
+    max_shrink,
+    shrink_mode,
+    as_json,
+    cfg: Config,
+    now: datetime,
+) -> None:
+    """Check every configured database's backups; exit 11 when a check fails.
+
+    For alerting, Kubernetes CronJobs and probes: the newest verified backup of each
+    database must be younger than --max-age, and its size must pass the size checks.
+    Warnings (e.g. a shrink in warn mode) are printed but do not fail the check.
+    """
+    backups = scan_backups(cfg.root, cfg.tz)
+    cores = cfg.cores or sorted({b.core for b in backups})
+    if not cores:
+        raise CheckFailed(
+            f"no database is configured and no backups were found in {cfg.root}",
+            hint="check BACKUP_DIR and the configuration (moodump config)",
+        )
+    results = check_backups(
+        backups,
+        now=now,
+        max_age=cfg.max_age if max_age is None else max_age,
+        accept_unverified=cfg.check_unverified if accept_unverified is None else accept_unverified,
+        cores=cores,
+        min_size=cfg.min_size if min_size is None else min_size,
+        max_shrink_percent=cfg.max_shrink_percent if max_shrink is None else max_shrink,
+        shrink_mode=shrink_mode or cfg.shrink_mode,
+    )
+    failed = [r for r in results if r.failed]
+    if as_json:
+        doc = {
+            "ok": not failed,
+            "now": now.isoformat(),
+            "results": [r.to_dict() for r in results],
+        }
+        click.echo(json.dumps(doc, indent=1))
+    else:
+        for r in results:
+            click.echo(f"{r.level.upper():<4} {r.core or '-'}: {r.check}: {r.message}")
+    if failed:
+        raise CheckFailed(
+            f"{len(failed)} check(s) failed: "
+            + "; ".join(f"{r.core}: {r.message}" for r in failed),
+            hint="look at the latest moodump run logs; run moodump list for the backups",
+        )

@@ -1,0 +1,85 @@
+"""``moodump prune``: apply retention now (what ``backup.sh -p`` did, but exact)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from ..checks import human_size
+from ..config import Config
+from ..errors import ConfigError, StorageError
+from ..layout import PruneReport, prune
+from ._group import cli
+from .config import ops_options
+
+
+@cli.command("prune")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+@click.option(
+    "--all-databases",
+    is_flag=True,
+    help="Also prune databases that are not in the configuration (default: leave them).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@ops_options
+def prune_cmd(
+    dry_run: bool, all_databases: bool, as_json: bool, cfg: Config, now: datetime
+) -> None:
+    """Remove the backups retention no longer keeps; print each decision and its rule.
+
+    \b
+    Rules (docs/retention.md): per database (exact name match) and tier, the newest
+    DAILY/WEEKLY/MONTHLY_BACKUPS (rolling) or NUM_BACKUPS (daily) DONE backups stay;
+    the newest good and the newest verified backup always stay; failed or unfinished
+    backups older than the newest good one go.
+    """
+    if not cfg.databases and not all_databases:
+        raise ConfigError(
+            "no database is configured, so prune does not know which backups it may touch",
+            hint="configure the databases (moodump config), or pass --all-databases",
+        )
+    only = None if all_databases else cfg.cores
+    report = prune(cfg.root, cfg.retention, now, cfg.tz, dry_run=dry_run, only=only)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=1))
+    else:
+        click.echo(render_prune(report, cfg), nl=False)
+    if report.errors:
+        raise StorageError(
+            f"{len(report.errors)} backup(s) could not be removed: " + "; ".join(report.errors),
+            hint="fix the permissions of the backup volume and run moodump prune again",
+        )
+
+
+def render_prune(report: PruneReport, cfg: Config) -> str:
+    lines: list[str] = []
+    current = None
+    removed_ids = {str(b.path) for b in report.removed}
+    for d in report.plan.decisions:
+        if d.backup.core != current:
+            current = d.backup.core
+            lines.append(f"{current}:")
+        info = report.info(d.backup.id)
+        try:
+            shown = info.path.relative_to(cfg.root)
+        except ValueError:
+            shown = info.path
+        verdict = "keep  " if d.keep else ("would remove" if report.dry_run else "remove")
+        if not d.keep and not report.dry_run and d.backup.id not in removed_ids:
+            verdict = "FAILED to remove"
+        verify = f" {info.verify_status}" if info.verify_status else ""
+        lines.append(
+            f"  {verdict:<12} {shown}  {info.status}{verify}  {human_size(info.size_bytes)}  "
+            f"{d.reason}"
+        )
+    n = len(report.removed)
+    size = human_size(report.freed_bytes)
+    if not report.plan.decisions:
+        lines.append(f"No backups found in {cfg.root}.")
+    elif report.dry_run:
+        lines.append(f"Dry run: would remove {n} backup(s), {size}.")
+    else:
+        lines.append(f"Removed {n} backup(s), freed {size}.")
+    return "\n".join(lines) + "\n"
