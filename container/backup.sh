@@ -9,8 +9,9 @@
 # <HOST>_USER/_PASSWORD and the rest mean what they meant before.
 #
 # Old mode precedence is kept: list > config > prune > restore > verify > once >
-# scheduled > cron. Exit status: that of moodump; 1 after -h or a declined confirmation;
-# 2 for a usage error.
+# scheduled > cron. Exit status: that of moodump (the worst one when several backups are
+# verified); 1 after -h or a declined confirmation; 2 for a usage error; 5 when no backup
+# matches (moodump's "not found").
 set -euo pipefail
 
 PROG=${0##*/}
@@ -83,66 +84,65 @@ if [ -n "$filter" ] && [ -z "$opt_prune$restore_spec$verify_spec" ]; then
   die "-f selects a backup for -r, -v or -p; use it with one of them"
 fi
 
-# Backups as paths, chosen from `moodump list --json` by the small Python below. It
-# relies only on entries carrying a "path" (anywhere in the JSON) and, if present, a
-# "status"; a backup's name is <host>-<db>_YYYY-MM-DD_HH-MM-SS as in the old container.
-# Unlike the old substring match, a spec selects its own backups only (db-moodle does not
-# match db-moodle_archive). Modes: "core NAME" (newest of one database), "filter TEXT"
-# (newest whose path contains TEXT), "all" (newest of every database).
+# Backups as paths, chosen from `moodump list --json` ({"databases": [{"core",
+# "configured", "backups": [{"path", "core", "when", "status", "legacy", ...}]}]}) by the
+# small Python below. Unlike the old substring match, a spec selects its own backups only
+# (db-moodle never matches db-moodle_archive). Modes:
+#   core NAME    newest DONE backup of one database (core name <host>-<db>)
+#   filter TEXT  newest DONE backup whose path contains TEXT
+#   all          newest DONE backup of every configured database; a configured database
+#                without one is named on stderr and makes the exit status 4
+#   prune TEXT   newest backup of any status (old .sql.gz files too) whose path has TEXT
+# Old .sql.gz files are listed by moodump but only prune picks them: restore one with
+# `gunzip -c FILE | mariadb ...` as before.
 PICK_PY='
-import json, os, re, sys
+import json, sys
+from datetime import datetime
 
 mode, value = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
-BAD = {"FAILED", "STARTED", "INCOMPLETE", "RUNNING"}
-NAME = re.compile(r"^(?P<core>.+)_(?P<ts>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)$")
-found = {}
+groups = json.load(sys.stdin).get("databases", [])
 
-def walk(node):
-    if isinstance(node, list):
-        for item in node:
-            walk(item)
-    elif isinstance(node, dict):
-        path = node.get("path")
-        status = str(node.get("status") or "DONE").upper()
-        if isinstance(path, str) and path and status not in BAD:
-            found[path.rstrip("/")] = node
-        for item in node.values():
-            if isinstance(item, (list, dict)):
-                walk(item)
-
-walk(json.load(sys.stdin))
-
-def key(path):
-    m = NAME.match(os.path.basename(path))
+def when(b):
     try:
-        mtime = os.stat(path).st_mtime
-    except OSError:
-        mtime = 0.0
-    return (m.group("ts") if m else "", mtime, path)
+        return datetime.fromisoformat(b["when"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
 
-def core(path):
-    m = NAME.match(os.path.basename(path))
-    return m.group("core") if m else None
+def newest(backups, pred):
+    chosen = [b for b in backups if pred(b)]
+    return max(chosen, key=lambda b: (when(b), b["path"]))["path"] if chosen else None
 
+def good(b):
+    return b.get("status") == "DONE" and not b.get("legacy")
+
+everything = [b for g in groups for b in g.get("backups", [])]
 if mode == "core":
-    picks = [max((p for p in found if core(p) == value), key=key, default=None)]
+    picks = [newest(everything, lambda b: good(b) and b.get("core") == value)]
 elif mode == "filter":
-    picks = [max((p for p in found if value in p), key=key, default=None)]
+    picks = [newest(everything, lambda b: good(b) and value in b["path"])]
+elif mode == "prune":
+    picks = [newest(everything, lambda b: value in b["path"])]
 else:
-    cores = sorted({c for c in map(core, found) if c})
-    picks = [max((p for p in found if core(p) == c), key=key) for c in cores]
-picks = [p for p in picks if p]
-if not picks:
+    configured = [g for g in groups if g.get("configured")]
+    picks, missing = [], []
+    for g in configured:
+        path = newest(g.get("backups", []), good)
+        (picks if path else missing).append(path or g["core"])
+    for core in missing:
+        print("no finished backup of " + core, file=sys.stderr)
+    print("\n".join(picks))
+    sys.exit(4 if missing or not picks else 0)
+if picks[0] is None:
     sys.exit(1)
-print("\n".join(picks))
+print(picks[0])
 '
 
-# pick MODE [VALUE]: print the chosen backup path(s); fail with a message when none.
+# pick MODE VALUE: print the chosen backup path; exit 5 (not found) when there is none.
 pick() {
   local listing
   listing=$(moodump list --json) || die "moodump list --json failed" 1
   printf '%s' "$listing" | python3 -c "$PICK_PY" "$@" ||
-    die "no finished backup found for ${2:-any database} (moodump list shows what exists)" 1
+    die "no finished backup found for $2 (moodump list shows what exists)" 5
 }
 
 # parse_spec SPEC: set spec_host, spec_port, spec_db from [type=]host[:port]/db[?opts].
@@ -186,18 +186,20 @@ elif [ -n "$opt_prune" ]; then
   previous=""
   while :; do
     listing=$(moodump list --json) || die "moodump list --json failed" 1
-    target=$(printf '%s' "$listing" | python3 -c "$PICK_PY" filter "$filter") || break
+    target=$(printf '%s' "$listing" | python3 -c "$PICK_PY" prune "$filter") || break
     [ "$target" != "$previous" ] || die "$target is still listed after deleting it" 1
     case "$(realpath -m -- "$target")/" in
       "$root"/*) ;;
       *) die "refusing to delete $target: it is not under BACKUP_DIR ($root)" 1 ;;
     esac
     confirm "Delete backup $target?"
+    # The manifest first, as moodump prune does: a half-deleted backup is never DONE.
+    rm -f -- "$target/manifest.json"
     rm -rf -- "$target"
     echo "$PROG: deleted $target" >&2
     previous=$target
   done
-  [ -n "$previous" ] || die "no backup matches '$filter'" 1
+  [ -n "$previous" ] || die "no backup matches '$filter'" 5
   exit 0
 elif [ -n "$restore_spec" ]; then
   parse_spec "$restore_spec"
@@ -225,17 +227,20 @@ elif [ -n "$restore_spec" ]; then
   done
   exec moodump "${args[@]}"
 elif [ -n "$verify_spec" ]; then
+  # A configured database without a finished backup is a failure (exit 5), reported
+  # after the others are verified: the old -v all re-verified an old file instead.
+  worst=0
   if [ -n "$filter" ]; then
     backups=$(pick filter "$filter")
   elif [ "$verify_spec" = all ]; then
-    backups=$(pick all)
+    listing=$(moodump list --json) || die "moodump list --json failed" 1
+    backups=$(printf '%s' "$listing" | python3 -c "$PICK_PY" all) || worst=5
   else
     parse_spec "$verify_spec"
     backups=$(pick core "$spec_host-$spec_db")
   fi
   # Every backup is verified even after a failure; the exit status is the worst one.
-  mapfile -t chosen <<<"$backups"
-  worst=0
+  mapfile -t chosen < <(printf '%s' "$backups" | grep .)
   for backup in "${chosen[@]}"; do
     rc=0
     moodump verify "$backup" </dev/null || rc=$?

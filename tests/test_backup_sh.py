@@ -1,10 +1,12 @@
 """container/backup.sh: the old backup-container flags map onto the right moodump commands.
 
-This is a test of the flag mapping only. A stand-in ``moodump`` first on PATH records its
-argv and a few environment variables, and answers ``list --json`` from real backup
-directories under a temporary BACKUP_DIR; what moodump then does with those commands is
-tested with the real commands elsewhere. The cases are the command lines found in
-backup.conf cron lines, the old CronJob and the old runbooks.
+This is a test of the flag mapping. A stand-in ``moodump`` first on PATH records its argv
+and a few environment variables; ``moodump list --json`` is passed on to the real command,
+which lists real backup directories (manifests written with :mod:`moodump.manifest`)
+under a temporary BACKUP_DIR, so the script's choice of backups is checked against the
+real listing format. What restore/verify/run then do is tested with the real commands
+elsewhere. The cases are the command lines of backup.conf cron lines, the old CronJob and
+the old runbooks.
 """
 
 from __future__ import annotations
@@ -19,26 +21,23 @@ from types import SimpleNamespace
 
 import pytest
 
+from moodump.manifest import MANIFEST_NAME, Manifest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "container" / "backup.sh"
 
 FAKE_MOODUMP = """#!{python}
 import json, os, sys
-from pathlib import Path
 
 argv = sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a", encoding="utf-8") as fh:
     keep = ("MYSQL_PWD", "BACKUP_CONF", "TZ", "MYSQL_PASSWORD")
     env = {{k: os.environ[k] for k in keep if k in os.environ}}
     fh.write(json.dumps({{"argv": argv, "env": env}}) + "\\n")
-if argv[:2] == ["list", "--json"]:
-    backups = []
-    for manifest in sorted(Path(os.environ["BACKUP_DIR"]).rglob("manifest.json")):
-        status = json.loads(manifest.read_text())["status"]
-        backups.append({{"path": str(manifest.parent), "status": status, "tier": "daily"}})
-    print(json.dumps({{"databases": [{{"spec": "ignored", "backups": backups}}]}}))
+if argv[:1] == ["list"]:
+    os.execv(sys.executable, [sys.executable, "-m", "moodump", *argv])
 if argv[:1] == ["verify"] and os.environ.get("FAKE_VERIFY_FAIL", "\\0") in argv[1]:
-    sys.exit(3)
+    sys.exit(8)
 sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 """
 
@@ -55,10 +54,15 @@ def rig(tmp_path: Path) -> SimpleNamespace:
     log = tmp_path / "calls.jsonl"
     root = tmp_path / "backups"
 
+    conf = tmp_path / "backup.conf"
+    conf.write_text("mysql/moodle\ndb2/wiki\n0 1 * * * default ./backup.sh -s\n")
+
     def backup(rel: str, status: str = "DONE") -> Path:
         d = root / rel
         d.mkdir(parents=True)
-        (d / "manifest.json").write_text(json.dumps({"status": status}))
+        host, db = d.name.rsplit("_", 2)[0].split("-", 1)
+        manifest = Manifest(database=db, host=host, status=status)
+        (d / MANIFEST_NAME).write_text(manifest.to_json())
         return d
 
     def run(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
@@ -67,6 +71,8 @@ def rig(tmp_path: Path) -> SimpleNamespace:
             "PATH": f"{bindir}:/usr/bin:/bin",
             "FAKE_LOG": str(log),
             "BACKUP_DIR": f"{root}/",
+            "BACKUP_CONF": str(conf),
+            "TZ": "UTC",
             "HOME": str(tmp_path),
             **env,
         }
@@ -85,18 +91,27 @@ def rig(tmp_path: Path) -> SimpleNamespace:
     def envs() -> list[dict[str, str]]:
         return [json.loads(line)["env"] for line in log.read_text().splitlines()]
 
-    return SimpleNamespace(root=root, backup=backup, run=run, calls=calls, envs=envs)
+    return SimpleNamespace(root=root, conf=conf, backup=backup, run=run, calls=calls, envs=envs)
 
 
 def standard_backups(rig) -> dict[str, Path]:
-    """Two databases with several runs; the newest of mysql-moodle is a FAILED one."""
+    """Two configured databases with several runs, one unconfigured look-alike, and an
+    old backup-container file newer than all of them."""
     return {
         "old": rig.backup("daily/2026-11-20/mysql-moodle_2026-11-20_01-00-00"),
         "good": rig.backup("weekly/2026-11-22/mysql-moodle_2026-11-22_01-00-00"),
         "failed": rig.backup("daily/2026-11-23/mysql-moodle_2026-11-23_01-00-00", "FAILED"),
         "archive": rig.backup("daily/2026-11-23/mysql-moodle_archive_2026-11-23_02-00-00"),
         "other": rig.backup("daily/2026-11-21/db2-wiki_2026-11-21_01-00-00"),
+        "legacy": legacy_file(rig, "daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00.sql.gz"),
     }
+
+
+def legacy_file(rig, rel: str) -> Path:
+    path = rig.root / rel
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x1f\x8b old mysqldump | gzip output")
+    return path
 
 
 @pytest.mark.parametrize(
@@ -137,19 +152,29 @@ def test_verify_all_verifies_newest_good_backup_of_every_database(rig, args) -> 
     b = standard_backups(rig)
     res = rig.run(*args)
     assert res.returncode == 0, res.stderr
+    # Configured databases only, in backup.conf order; never the FAILED one, never the
+    # old .sql.gz file, never the look-alike database.
     assert rig.calls() == [
         ["list", "--json"],
-        ["verify", str(b["other"])],
         ["verify", str(b["good"])],
-        ["verify", str(b["archive"])],
+        ["verify", str(b["other"])],
     ]
 
 
 def test_verify_all_goes_on_after_a_failure_and_exits_with_it(rig) -> None:
     b = standard_backups(rig)
-    res = rig.run("-s", "-v", "all", FAKE_VERIFY_FAIL="db2-wiki")
-    assert res.returncode == 3
-    assert [c[1] for c in rig.calls()[1:]] == [str(b["other"]), str(b["good"]), str(b["archive"])]
+    res = rig.run("-s", "-v", "all", FAKE_VERIFY_FAIL="mysql-moodle")
+    assert res.returncode == 8
+    assert [c[1] for c in rig.calls()[1:]] == [str(b["good"]), str(b["other"])]
+
+
+def test_verify_all_fails_for_a_configured_database_without_backup(rig) -> None:
+    b = standard_backups(rig)
+    rig.conf.write_text("mysql/moodle\ndb2/wiki\nnew-host/newdb\n")
+    res = rig.run("-s", "-v", "all")
+    assert res.returncode == 5
+    assert "no finished backup of new-host-newdb" in res.stderr
+    assert [c[1] for c in rig.calls()[1:]] == [str(b["good"]), str(b["other"])]
 
 
 def test_verify_one_spec_matches_that_database_exactly(rig) -> None:
@@ -169,7 +194,7 @@ def test_verify_with_filter_uses_the_newest_match(rig) -> None:
 def test_verify_without_backups_fails_clearly(rig) -> None:
     rig.root.mkdir()
     res = rig.run("-s", "-v", "mysql/moodle")
-    assert res.returncode == 1
+    assert res.returncode == 5
     assert "no finished backup found for mysql-moodle" in res.stderr
     assert rig.calls() == [["list", "--json"]]
 
@@ -187,7 +212,8 @@ def test_restore_with_filter_after_confirmation(rig) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert "Restore " + str(b["old"]) + " into mysql/moodle" in res.stderr
-    restore = ["restore", str(b["old"]), "--host", "mysql", "--database", "moodle", "--drop", "--yes"]
+    restore = ["restore", str(b["old"]), "--host", "mysql", "--database", "moodle"]
+    restore += ["--drop", "--yes"]
     assert rig.calls() == [["list", "--json"], [*restore, "--user", "moodle"]]
     # The password reaches moodump in MYSQL_PWD, never on its command line.
     assert rig.envs()[1]["MYSQL_PWD"] == "s3cret"
@@ -255,13 +281,15 @@ def test_restore_falls_back_to_database_credentials_and_password_files(rig, tmp_
 
 def test_prune_with_filter_deletes_matches_one_by_one(rig) -> None:
     b = standard_backups(rig)
-    res = rig.run("-p", "-f", "mysql-moodle_2026", stdin="y\ny\ny\n")
+    res = rig.run("-p", "-f", "mysql-moodle_2026", stdin="y\n" * 4)
     assert res.returncode == 0, res.stderr
-    # The FAILED one is not a backup moodump lists as good; the two good ones go, newest first.
-    assert not b["good"].exists() and not b["old"].exists()
-    assert b["failed"].exists() and b["archive"].exists() and b["other"].exists()
-    assert res.stderr.index(str(b["good"])) < res.stderr.index(str(b["old"]))
-    assert rig.calls() == [["list", "--json"]] * 3
+    # Every match goes, whatever its status, old .sql.gz files too, newest first.
+    gone = ["legacy", "failed", "good", "old"]
+    assert not any(b[k].exists() for k in gone)
+    assert b["archive"].exists() and b["other"].exists()
+    positions = [res.stderr.index(f"deleted {b[k]}") for k in gone]
+    assert positions == sorted(positions)
+    assert rig.calls() == [["list", "--json"]] * 5
 
 
 def test_prune_with_filter_stops_when_declined(rig) -> None:
@@ -274,7 +302,7 @@ def test_prune_with_filter_stops_when_declined(rig) -> None:
 def test_prune_with_filter_and_no_match(rig) -> None:
     standard_backups(rig)
     res = rig.run("-s", "-p", "-f", "nothing-like-this")
-    assert res.returncode == 1
+    assert res.returncode == 5
     assert "no backup matches" in res.stderr
 
 
