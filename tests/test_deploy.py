@@ -21,11 +21,13 @@ runs with MOODUMP_TEST_IMAGE_BUILD=1 (test_image_build).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +40,10 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from moodump.config import is_known_env_name, parse_backup_conf, parse_timedelta
+from moodump.db import ConnSettings, connect
+from moodump.manifest import read_verify_record
+from moodump.retention import RetentionPolicy
+from moodump.retention import plan as retention_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -613,6 +619,54 @@ def test_example_backup_conf_parses() -> None:
     kinds = {c.action.kind for c in conf.schedule}
     assert {"backup", "verify"} <= kinds
     assert any("skipped" in n for n in conf.notes), "the example shows a skipped typed line"
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def load_example(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_custom_retention_example_keeps_quarter_ends(capsys: pytest.CaptureFixture[str]) -> None:
+    example = load_example("custom_retention.py")
+    assert example.main(["--demo"]) == 0
+    out = capsys.readouterr().out
+    assert "kept by rule: daily 6, monthly 3, quarter_end 7, weekly 4; removed: 710" in out
+    now = datetime(2026, 11, 24, 2, 0, tzinfo=ZoneInfo("America/Vancouver"))
+    backups = example.demo_backups(now)
+    policy = RetentionPolicy(monthly=3)
+    base = retention_plan(backups, policy, now)
+    custom = example.custom_plan(backups, policy, now, recent_months=3, years=2)
+    # the custom policy only turns removals into keeps: every built-in guarantee holds
+    assert {b.id for b in base.keep} <= {b.id for b in custom.keep}
+    extra = [d for d in custom.decisions if d.rule == "quarter_end"]
+    assert [d.backup.when.strftime("%Y-%m") for d in extra] == [
+        "2026-06", "2026-03", "2025-12", "2025-09", "2025-06", "2025-03", "2024-12",
+    ]  # fmt: skip
+
+
+def test_dump_and_verify_example(
+    root_settings: ConnSettings, fresh_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library example against the real test server, verified by a local restore."""
+    with connect(root_settings.with_database(fresh_db)) as c:
+        c.execute("CREATE TABLE course (id INT PRIMARY KEY, fullname VARCHAR(50))")
+        c.execute("INSERT INTO course VALUES (1, 'Site home'), (2, 'Chemistry \U0001f9ea')")
+    example = load_example("dump_and_verify.py")
+    out_dir = tmp_path / "backup"
+    args = ["--host", root_settings.host, "--port", str(root_settings.port)]
+    args += ["--user", root_settings.user, "--database", fresh_db, "--output", str(out_dir)]
+    assert example.main([*args, "--local"]) == 0
+    out = capsys.readouterr().out
+    assert "1 tables, 2 rows" in out and "status DONE" in out
+    assert "verify: PASS (restore): 1 tables, 2 rows checked" in out
+    assert read_verify_record(out_dir) is not None
+    assert read_verify_record(out_dir).passed
 
 
 @pytest.mark.skipif(
