@@ -689,7 +689,7 @@ class Config:
     environment_name: str
     pgduty_svc_key: Secret | None = field(repr=False)
     pgduty_url: str
-    ftp_url: str
+    ftp_url: str = field(repr=False)  # may carry user:password@
     ftp_user: str
     ftp_password: Secret | None = field(repr=False)
     ftp_retries: int
@@ -754,6 +754,12 @@ class Config:
             if s
         ]
         out += [d.password.reveal() for d in self.databases if d.password]
+        try:
+            ftp_password = urlsplit(self.ftp_url).password if self.ftp_url else None
+        except ValueError:
+            ftp_password = None
+        if ftp_password:
+            out.append(ftp_password)
         return list(dict.fromkeys(out))
 
     def require_databases(self) -> None:
@@ -1128,16 +1134,16 @@ def load_config(
             if any(env.get(n) or env.get(f"{n}_FILE") for n in k.env_names):
                 notes.append(f"{k.env} is set: {k.ignored_note}")
             continue
+        if k.name == "tz" and not env.get("TZ"):
+            # Unset TZ means the system zone, as for every other program.
+            try:
+                values["tz"], sources["tz"] = parse_tz(local_zone), f"system zone {local_zone}"
+            except ValueError:
+                values["tz"], sources["tz"] = ZoneInfo("UTC"), "UTC (system zone unknown)"
+            continue
         value, source = _load_key(k, e)
         values[k.name] = value
         sources[k.name] = source
-    if sources["tz"] == "default":
-        try:
-            values["tz"] = parse_tz(local_zone)
-            sources["tz"] = f"system zone {local_zone}"
-        except ValueError:
-            values["tz"] = ZoneInfo("UTC")
-            sources["tz"] = "UTC (system zone unknown)"
     for alias_key in ("backup_dir",):
         k = _KEY_BY_NAME[alias_key]
         set_names = [n for n in k.env_names if env.get(n)]

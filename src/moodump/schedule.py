@@ -260,12 +260,14 @@ def next_run(expression: str, after: datetime, tz: tzinfo) -> datetime:
     """
     if after.tzinfo is None:
         raise ValueError("after must be timezone-aware")
+    limit = after.astimezone(timezone.utc)
     it = croniter(expression, _wall(after, tz))
     for _ in range(100_000):
         naive = it.get_next(datetime)
-        instant = _resolve(naive, tz)
-        if instant > after:
-            return instant.astimezone(timezone.utc).astimezone(tz)
+        # Compare in UTC: datetimes sharing a tzinfo compare by wall clock, ignoring fold.
+        instant = _resolve(naive, tz).astimezone(timezone.utc)
+        if instant > limit:
+            return instant.astimezone(tz)
     raise ScheduleError(f"{expression!r} has no run after {after.isoformat()}")
 
 
@@ -275,18 +277,19 @@ def next_due(
     """The next instant any line is due, and every line due at that instant."""
     if not lines:
         raise ValueError("no cron lines")
-    times = [(next_run(c.expression, after, tz), c) for c in lines]
+    times = [(next_run(c.expression, after, tz).astimezone(timezone.utc), c) for c in lines]
     first = min(t for t, _ in times)
-    return first, tuple(c for t, c in times if t == first)
+    return first.astimezone(tz), tuple(c for t, c in times if t == first)
 
 
 def runs_between(expression: str, start: datetime, end: datetime, tz: tzinfo) -> list[datetime]:
     """Every run in (start, end]; for tests and ``moodump config``'s preview."""
     out: list[datetime] = []
     t = start
+    stop = end.astimezone(timezone.utc)
     while True:
         t = next_run(expression, t, tz)
-        if t > end:
+        if t.astimezone(timezone.utc) > stop:
             return out
         out.append(t)
 

@@ -61,8 +61,9 @@ def render_list(groups: list[DatabaseBackups], cfg: Config, now: datetime, free:
             rows = f"{b.rows:,}" if b.rows is not None else "-"
             tier = b.tier or "-"
             status = b.status + (" (old .sql.gz)" if b.legacy else "")
+            when = f"{b.when:%Y-%m-%d %H:%M:%S %Z}"
             lines.append(
-                f"  {tier:<8} {b.when:%Y-%m-%d %H:%M:%S %Z}  {status:<8} "
+                f"  {tier:<8} {when:<25} {status:<8} "
                 f"{b.verify_status or '-':<7} {human_size(b.size_bytes):>10} {rows:>14}"
             )
     return "\n".join(lines) + "\n"
