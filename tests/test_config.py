@@ -594,6 +594,16 @@ def test_docs_configuration_md_is_up_to_date() -> None:
     )
 
 
+def test_notify_formats_match_the_notifier() -> None:
+    from moodump import notify
+
+    (key,) = [k for k in KEYS if k.env == "MOODUMP_NOTIFY_FORMAT"]
+    for fmt in notify.FORMATS:
+        assert key.parse(fmt) == fmt
+    with pytest.raises(ValueError):
+        key.parse("email")
+
+
 def test_docs_mention_every_variable() -> None:
     text = render_markdown()
     for k in KEYS:

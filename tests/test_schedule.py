@@ -70,6 +70,8 @@ def test_parse_macro() -> None:
         ("0 0 31 2 * default ./backup.sh -s", "never runs"),
         ("@reboot default ./backup.sh -s", "not a supported schedule macro"),
         ("@every 1h default ./backup.sh -s", "not a supported schedule macro"),
+        ("0 1 * * * ./backup.sh -s", "the user field is missing"),
+        ("0 1 * * * moodump run --once", "the user field is missing"),
     ],
 )
 def test_parse_rejects(line: str, needle: str) -> None:

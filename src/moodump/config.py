@@ -434,8 +434,9 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "notify_format", "MOODUMP_NOTIFY_FORMAT", "generic",
-        choice("generic", "rocketchat", "teams", "slack"),
-        "Payload of WEBHOOK_URL: generic (the old form fields), rocketchat, teams, slack.",
+        choice("generic", "json", "rocketchat", "teams", "teams-legacy", "slack"),
+        "Payload of WEBHOOK_URL: generic (the old form fields), json, rocketchat, teams "
+        "(Adaptive Card), teams-legacy (MessageCard), slack.",
         GROUP_NOTIFY, ORIGIN_NEW,
     ),
     Key(
@@ -453,7 +454,8 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "pgduty_url", "PGDUTY_URL", "", parse_str,
-        "PagerDuty events endpoint (no default, as in the old code).", GROUP_NOTIFY,
+        "PagerDuty events endpoint; empty means PagerDuty's standard events URL (the "
+        "old code had no default and sent nothing).", GROUP_NOTIFY,
     ),
     # ----------------------------------------------------------------- ftp
     Key(
@@ -532,23 +534,30 @@ _KEY_BY_NAME = {k.name: k for k in KEYS if k.name}
 _HOST_CRED_RE = re.compile(r"^[A-Z0-9_]+_(USER|PASSWORD)(_FILE)?$")
 
 
-def known_env_names() -> set[str]:
-    """Every fixed environment name moodump reads, with the ``_FILE`` variants.
-
-    Per-host credentials (``<HOST>_USER`` ...) are a pattern, see :func:`is_known_env_name`.
-    """
+def _all_env_names() -> frozenset[str]:
     names: set[str] = set(CLIENT_ENV)
     for k in KEYS:
         for env in k.env_names:
             names.add(env)
             if k.accepts_file:
                 names.add(f"{env}_FILE")
-    return names
+    return frozenset(names)
+
+
+_KNOWN_NAMES = _all_env_names()
+
+
+def known_env_names() -> set[str]:
+    """Every fixed environment name moodump reads, with the ``_FILE`` variants.
+
+    Per-host credentials (``<HOST>_USER`` ...) are a pattern, see :func:`is_known_env_name`.
+    """
+    return set(_KNOWN_NAMES)
 
 
 def is_known_env_name(name: str) -> bool:
     """True for a fixed name (:func:`known_env_names`) or a per-host credential variable."""
-    return name in known_env_names() or bool(_HOST_CRED_RE.match(name))
+    return name in _KNOWN_NAMES or bool(_HOST_CRED_RE.match(name))
 
 
 def host_env_prefix(host: str) -> str:
@@ -1199,7 +1208,7 @@ def load_config(
             )
     for name in sorted(env):
         if name.startswith("MOODUMP_") and not is_known_env_name(name):
-            near = difflib.get_close_matches(name, sorted(known_env_names()), n=1)
+            near = difflib.get_close_matches(name, sorted(_KNOWN_NAMES), n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
             notes.append(f"{name} is not a moodump setting{hint}")
     return Config(
@@ -1340,7 +1349,7 @@ postgres=patroni/app               # other types are skipped (one ConfigMap, sev
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_markdown() -> str:

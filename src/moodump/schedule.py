@@ -118,6 +118,11 @@ def parse_cron_line(text: str, line: int = 0) -> CronLine:
     except (CroniterBadDateError, CroniterBadCronError) as exc:
         raise ScheduleError(f"{expression!r} never runs") from exc
     user = parts[nfields]
+    if "/" in user or user.endswith(".sh") or user in _PROGRAMS:
+        raise ScheduleError(
+            f"the user field is missing ({user!r} is the command); write "
+            "'m h dom mon dow default command', as go-crond needed"
+        )
     # Keep the command text exactly as written after the user field.
     command = _after_fields(text, nfields + 1)
     return CronLine(expression, user, command, command_action(command), line)
@@ -131,6 +136,7 @@ def _after_fields(text: str, n: int) -> str:
 
 
 _BACKUP_SH_OPTS = "nclr:v:f:1spha:I"
+_PROGRAMS = frozenset({"moodump", "bash", "sh", "python", "python3", "env", "exec"})
 
 
 def _getopt_backup_sh(args: Sequence[str]) -> dict[str, str | bool]:
