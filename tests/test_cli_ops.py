@@ -208,7 +208,7 @@ def test_prune_keeps_with_reasons_and_removes(site: Path) -> None:
     } <= left
     assert not (site / "backups" / "daily" / "2026-06-05").exists()
     assert "weekly #1" in out and "daily #1" in out and "daily #2" in out
-    assert "database not in the configuration" in out
+    assert "left alone: not one of the databases being pruned" in out
     assert "Removed 1 backup(s)" in out
 
 

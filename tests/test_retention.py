@@ -44,7 +44,7 @@ KEEP_RULES = {
     "in_progress",
     "after_failure",
     "no_good_backup",
-    "not_configured",
+    "not_selected",
     "outside_layout",
 }
 REMOVE_RULES = {"beyond_count", "unfinished_older"}
@@ -148,7 +148,7 @@ def assert_invariants(
         mine = sorted((b for b in backups if b.core == core), key=lambda b: (utc(b.when), b.id))
         decisions = result.for_core(core)
         if only is not None and core not in only:
-            assert all(d.keep and d.rule == "not_configured" for d in decisions)
+            assert all(d.keep and d.rule == "not_selected" for d in decisions)
             continue
         done = [b for b in mine if b.done]
         verified = [b for b in done if b.verified]

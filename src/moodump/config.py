@@ -830,7 +830,9 @@ class Config:
             "strategy": self.retention.strategy,
             "retention": {
                 "num_backups": self.retention.num_backups,
-                "daily": self.retention.count_for("daily"),
+                "daily": self.retention.count_for("daily")
+                if self.retention.rolling
+                else self.retention.daily,
                 "weekly": self.retention.weekly,
                 "monthly": self.retention.monthly,
             },

@@ -476,7 +476,13 @@ def prune(
     after_failure: bool = False,
     only: Collection[str] | None = None,
 ) -> PruneReport:
-    """Scan ``root``, plan retention (:func:`moodump.retention.plan`) and apply it."""
+    """Scan ``root``, plan retention (:func:`moodump.retention.plan`) and apply it.
+
+    ``only`` restricts pruning to these core names (the configured databases); others
+    are left alone. ``moodump run`` should call this after its backups with
+    ``after_failure=True``: a database whose newest backup is not DONE then loses
+    nothing, every other one is pruned normally. ``moodump prune`` passes False.
+    """
     backups = tuple(scan_backups(root, tz))
     retention_plan = plan(
         [b.to_backup() for b in backups], policy, now, after_failure=after_failure, only=only

@@ -147,7 +147,7 @@ class Decision:
 
     ``rule`` is a stable machine name (``daily``, ``weekly``, ``monthly``, ``num_backups``,
     ``newest_good``, ``newest_verified``, ``newer_than_good``, ``in_progress``,
-    ``after_failure``, ``no_good_backup``, ``not_configured``, ``outside_layout`` for kept
+    ``after_failure``, ``no_good_backup``, ``not_selected``, ``outside_layout`` for kept
     backups; ``beyond_count`` and ``unfinished_older`` for removed ones); ``reason`` is
     the human text, e.g. ``daily #3`` or ``beyond the 6 newest daily backups``.
     """
@@ -257,7 +257,9 @@ def plan(
         group = sorted(by_core[core], key=_order, reverse=True)
         if only is not None and core not in only:
             decisions.extend(
-                Decision(b, True, "not_configured", "database not in the configuration")
+                Decision(
+                    b, True, "not_selected", "left alone: not one of the databases being pruned"
+                )
                 for b in group
             )
             continue
