@@ -58,10 +58,4 @@ def fresh_db(root_settings: ConnSettings) -> Iterator[str]:
     with connect(root_settings) as c:
         c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
 
-
-def run_sql(settings: ConnSettings, sql: str, database: str | None = None) -> None:
-    """Run a script of ;-separated statements through the mariadb client (test setup only)."""
-    args = ["mariadb", "--no-defaults", "-h", settings.host, "-P", str(settings.port), "-u", settings.user]
-    if database:
-        args.append(database)
-    subprocess.run(args, input=sql.encode(), check=True, env=dict(os.environ, MYSQL_PWD=settings.password))
+from helpers import run_sql  # noqa: E402,F401  (re-exported for older tests)

@@ -10,7 +10,7 @@ of its own character set, mixed character sets in one table included):
   other byte (NUL, CR, Ctrl-Z, invalid UTF-8) is written raw. So a raw LF byte only ever
   ends a row, and the number of rows is the number of LF bytes.
 
-The server formats each row (``CONCAT_WS`` over escaped expressions, computed in the
+The server formats each row (``CONCAT`` over escaped expressions, computed in the
 SELECT), which keeps per-row Python work off the hot path. Types that text dumps get
 wrong are written in a form that loads back exactly:
 
@@ -65,11 +65,37 @@ class Column:
 
 
 def _null_wrap(expr: str, col: Column) -> str:
-    return f"IFNULL({expr},'\\\\N')" if col.nullable else expr
+    # Test the column, not the expression: an escaped value longer than the server's
+    # max_allowed_packet makes REPLACE() return NULL, and IFNULL(expr, '\\N') would turn
+    # that overflow into a silent SQL NULL. With IF(col IS NULL, ...) an overflow stays
+    # NULL, which makes the whole CONCAT() row NULL, which the client detects.
+    c = quote_ident(col.name)
+    return f"IF({c} IS NULL,'\\\\N',{expr})" if col.nullable else expr
+
+
+#: Values longer than this are not escaped by the server. MariaDB's REPLACE() costs time
+#: quadratic in the number of matches in one value (300k newlines in one value: 43 s), so
+#: long values come back raw in extra result columns and are escaped in Python (linear).
+SERVER_ESCAPE_LIMIT = 2048
+
+_SHORT_STRING_TYPES = {"char", "binary", "enum", "set"}
+
+
+def is_guarded(col: Column) -> bool:
+    """True for columns whose values may be long: escaped in Python when they are."""
+    t = col.data_type
+    return not (
+        t in _EXACT_NUMERIC or t in _TEMPORAL or t == "float" or t in _INDEX_TYPES
+        or t in _SHORT_STRING_TYPES or t in ("uuid", "inet4", "inet6")
+    )
 
 
 def select_expr(col: Column) -> str:
-    """The SQL expression that renders ``col`` as one escaped field."""
+    """The SQL expression that renders ``col`` as one escaped field.
+
+    For guarded columns a value longer than :data:`SERVER_ESCAPE_LIMIT` renders as an
+    empty field here and is delivered raw by :func:`long_value_expr`.
+    """
     c = quote_ident(col.name)
     t = col.data_type
     if t in _EXACT_NUMERIC or t in _TEMPORAL:
@@ -80,7 +106,26 @@ def select_expr(col: Column) -> str:
         expr = f"({c} + 0)"
     else:  # strings, blobs, json, spatial, uuid/inet types: raw bytes, escaped
         expr = _ESC.format(c=c)
+        if is_guarded(col):
+            expr = f"IF(OCTET_LENGTH({c}) > {SERVER_ESCAPE_LIMIT},'',{expr})"
     return _null_wrap(expr, col)
+
+
+def long_value_expr(col: Column) -> str:
+    """The raw value of a guarded column when it is too long for server escaping, else NULL."""
+    c = quote_ident(col.name)
+    return f"IF(OCTET_LENGTH({c}) > {SERVER_ESCAPE_LIMIT},{c},NULL)"
+
+
+def patch_long_values(
+    line: bytes, extras: tuple[bytes | None, ...], positions: tuple[int, ...]
+) -> bytes:
+    """Put Python-escaped long values into the fields the server left empty."""
+    fields = line.split(b"\t")
+    for value, pos in zip(extras, positions):
+        if value is not None:
+            fields[pos] = escape_value(value)
+    return b"\t".join(fields)
 
 
 def raw_select_expr(col: Column) -> str:
@@ -114,7 +159,12 @@ def row_query(
     if split_long:
         fields = ", ".join(raw_select_expr(c) for c in columns)
     else:
-        fields = "CONCAT_WS('\\t', " + ", ".join(select_expr(c) for c in columns) + ")"
+        # CONCAT, not CONCAT_WS: CONCAT_WS skips NULL arguments (a field would vanish),
+        # CONCAT returns NULL for the whole row, the overflow signal (see rowstream).
+        fields = "CONCAT(" + ",'\\t',".join(select_expr(c) for c in columns) + ")"
+        extras = [long_value_expr(c) for c in columns if is_guarded(c)]
+        if extras:
+            fields += ", " + ", ".join(extras)
     if not columns:  # a table whose columns are all generated: count rows only
         fields = "''"
     sql = f"SELECT {fields} FROM {quote_ident(database)}.{quote_ident(table)}"

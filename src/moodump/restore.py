@@ -259,6 +259,9 @@ class _Restore:
                     hint="run the restore without --resume (add --drop to replace the database)",
                 )
             return
+        if not any(t.schema_file for t in self.tables):
+            self._prepare_data_only(conn, existing)
+            return
         in_way = [t for t in existing if not partial or t in {x.name for x in self.tables}]
         if in_way and not self.opts.drop and not self.opts.atomic:
             shown = ", ".join(sorted(in_way)[:5]) + (" ..." if len(in_way) > 5 else "")
@@ -281,6 +284,31 @@ class _Restore:
             exists = False
         if not exists:
             conn.execute(f"CREATE DATABASE {qdb} {database_options(self.m.database_ddl)}")
+
+    def _prepare_data_only(self, conn: Connection, existing: list[str]) -> None:
+        """A --data-only backup loads into existing tables; --drop empties them first."""
+        if self.opts.atomic:
+            raise ConfigError(
+                "a --data-only backup cannot be restored with --atomic", hint="drop --atomic"
+            )
+        qdb = quote_ident(self.target)
+        for t in self.tables:
+            if t.name not in existing:
+                raise NotFoundError(
+                    f"table {t.name!r} does not exist in {self.target!r} and the backup has no "
+                    "schema (a --data-only dump)",
+                    hint="create the tables first, or restore a full backup",
+                )
+            if t.kind != "table":
+                continue
+            qt = f"{qdb}.{quote_ident(t.name)}"
+            if self.opts.drop:
+                conn.execute(f"DELETE FROM {qt}")
+            elif conn.query(f"SELECT 1 FROM {qt} LIMIT 1"):
+                raise TargetNotEmpty(
+                    f"table {t.name!r} in {self.target!r} already has rows",
+                    hint="pass --drop to empty the tables before loading",
+                )
 
     def _staging_name(self) -> str:
         return f"{self.target[:40]}__mdstage_{uuid.uuid4().hex[:8]}"
@@ -513,11 +541,15 @@ class _Restore:
             records = [r for r in records if r["kind"] == "trigger" and r["table"] in wanted_tables]
         if self.opts.resume:
             records = [r for r in records if not self._object_exists(conn, r)]
-        views = [r for r in records if r["kind"] == "view"]
-        others = [r for r in records if r["kind"] != "view"]
-        self._create_views(conn, views)
-        for r in others:
-            self._create_object(conn, r)
+        # Routines first: views may call functions, while routine bodies are only
+        # resolved when they run. Triggers and events come last.
+        for r in records:
+            if r["kind"] in ("procedure", "function"):
+                self._create_object(conn, r)
+        self._create_views(conn, [r for r in records if r["kind"] == "view"])
+        for r in records:
+            if r["kind"] in ("trigger", "event"):
+                self._create_object(conn, r)
         _setup_load_session(conn)
 
     def _object_exists(self, conn: Connection, r: dict[str, Any]) -> bool:

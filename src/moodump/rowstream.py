@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .db.connection import Connection
 from .errors import Interrupted
-from .formats import Column, join_split_row, row_query
+from .formats import Column, is_guarded, join_split_row, patch_long_values, row_query
 
 BATCH_BYTES = 1 << 20
 
@@ -88,6 +88,8 @@ def _stream(
     rows = 0
     raw = 0
     long_mask = tuple(c.is_long for c in columns)
+    positions = tuple(i for i, c in enumerate(columns) if is_guarded(c))
+    no_extras = (None,) * len(positions)
     fetch = conn.raw_fetcher(sql.encode("utf-8"))
     ok = False
     try:
@@ -105,6 +107,8 @@ def _stream(
                     v = row[0]
                     if v is None:
                         raise _Overflow()
+                    if positions and row[1:] != no_extras:
+                        v = patch_long_values(v, row[1:], positions)
                 append(v)
                 size += len(v)
                 if size >= BATCH_BYTES:

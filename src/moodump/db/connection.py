@@ -195,6 +195,9 @@ class Connection:
             kwargs["ssl_disabled"] = True
         try:
             self._c.connect(**kwargs)
+            # Identifiers and catalogue values may be non-ASCII: never rely on the
+            # client library's default character set.
+            self._c.query(b"SET NAMES utf8mb4")
         except Exception as exc:
             raise map_driver_error(exc, f"cannot connect to {settings.describe()}") from exc
         self.closed = False

@@ -211,7 +211,7 @@ def _show_create_in_own_charset(
 
 
 def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
-    """Every view, trigger, routine and event, in a creation order that works.
+    """Every routine, view, trigger and event, in a creation order that works.
 
     Views are ordered so that a view comes after the views it reads (a restore still
     retries on failure, for references this textual analysis cannot see).
@@ -235,7 +235,7 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
             conn, f"SHOW CREATE VIEW {quote_ident(name)}", 1, 2
         )
         views.append(StoredObject("view", name, create, _s(row[2]), _s(row[3])))
-    out.extend(_order_views(views))
+    ordered_views = _order_views(views)
 
     for rtype in ("PROCEDURE", "FUNCTION"):
         for (name,) in conn.query(
@@ -256,6 +256,8 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
                 StoredObject(rtype.lower(), n, create, _s(row[3]), _s(row[4]), _s(row[1]))
             )
 
+    # Creation order: routines, then views (which may call functions), triggers, events.
+    out.extend(ordered_views)
     for name, table, order in conn.query(
         "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_ORDER FROM information_schema.TRIGGERS "
         f"WHERE TRIGGER_SCHEMA = {db} ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, "

@@ -1,0 +1,89 @@
+"""Compare two databases on one server: data (CHECKSUM TABLE) and every object's definition."""
+
+from __future__ import annotations
+
+from moodump.db import Connection
+from moodump.db.connection import quote_ident, quote_str
+
+
+def _names(c: Connection, sql: str) -> list[str]:
+    return sorted((r[0] or b"").decode() for r in c.query(sql))
+
+
+def _norm(value: bytes | None, a: str, b: str) -> bytes | None:
+    """Views name their own database in SHOW CREATE VIEW; make both sides comparable."""
+    if value is None:
+        return None
+    return value.replace(quote_ident(a).encode(), b"`DB`").replace(quote_ident(b).encode(), b"`DB`")
+
+
+def compare_databases(c: Connection, a: str, b: str) -> list[str]:
+    """Differences between databases ``a`` and ``b`` (empty list = identical)."""
+    diffs: list[str] = []
+    qa, qb = quote_str(a), quote_str(b)
+    tables_a = _names(c, f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA={qa} AND TABLE_TYPE<>'VIEW'")
+    tables_b = _names(c, f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA={qb} AND TABLE_TYPE<>'VIEW'")
+    if tables_a != tables_b:
+        diffs.append(f"tables differ: {tables_a} vs {tables_b}")
+    c.execute("SET NAMES utf8mb4")
+    for t in tables_a:
+        if t not in tables_b:
+            continue
+        ta = f"{quote_ident(a)}.{quote_ident(t)}"
+        tb = f"{quote_ident(b)}.{quote_ident(t)}"
+        kind = c.query(f"SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA={qa} AND TABLE_NAME={quote_str(t)}")[0][0]
+        if kind == b"SEQUENCE":
+            sa = c.query(f"SHOW CREATE SEQUENCE {ta}")[0][1]
+            sb = c.query(f"SHOW CREATE SEQUENCE {tb}")[0][1]
+            if sa != sb:
+                diffs.append(f"sequence {t}: {sa!r} vs {sb!r}")
+            continue
+        ca = c.query(f"CHECKSUM TABLE {ta} EXTENDED")[0][1]
+        cb = c.query(f"CHECKSUM TABLE {tb} EXTENDED")[0][1]
+        if ca != cb:
+            diffs.append(f"table {t}: checksum {ca!r} vs {cb!r}")
+        na = c.scalar(f"SELECT COUNT(*) FROM {ta}")
+        nb = c.scalar(f"SELECT COUNT(*) FROM {tb}")
+        if na != nb:
+            diffs.append(f"table {t}: {na!r} rows vs {nb!r}")
+        da = c.query(f"SHOW CREATE TABLE {ta}")[0][1]
+        db_ = c.query(f"SHOW CREATE TABLE {tb}")[0][1]
+        if da != db_:
+            diffs.append(f"table {t}: SHOW CREATE TABLE differs:\n{da!r}\n{db_!r}")
+    views_a = _names(c, f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA={qa}")
+    views_b = _names(c, f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA={qb}")
+    if views_a != views_b:
+        diffs.append(f"views differ: {views_a} vs {views_b}")
+    for v in views_a:
+        if v in views_b:
+            ra = c.query(f"SHOW CREATE VIEW {quote_ident(a)}.{quote_ident(v)}")[0]
+            rb = c.query(f"SHOW CREATE VIEW {quote_ident(b)}.{quote_ident(v)}")[0]
+            if [_norm(x, a, b) for x in ra] != [_norm(x, a, b) for x in rb]:
+                diffs.append(f"view {v}: {ra!r} vs {rb!r}")
+    for kind, sql, skip in (
+        ("TRIGGER", "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={}", {6}),
+        ("PROCEDURE", "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='PROCEDURE' AND ROUTINE_SCHEMA={}", set()),
+        ("FUNCTION", "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='FUNCTION' AND ROUTINE_SCHEMA={}", set()),
+        ("EVENT", "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA={}", set()),
+    ):
+        na_ = _names(c, sql.format(qa))
+        nb_ = _names(c, sql.format(qb))
+        if na_ != nb_:
+            diffs.append(f"{kind.lower()}s differ: {na_} vs {nb_}")
+            continue
+        for n in na_:
+            ra = c.query(f"SHOW CREATE {kind} {quote_ident(a)}.{quote_ident(n)}")[0]
+            rb = c.query(f"SHOW CREATE {kind} {quote_ident(b)}.{quote_ident(n)}")[0]
+            ra = tuple(x for i, x in enumerate(ra) if i not in skip)
+            rb = tuple(x for i, x in enumerate(rb) if i not in skip)
+            if ra != rb:
+                diffs.append(f"{kind.lower()} {n}: {ra!r} vs {rb!r}")
+    order_a = c.query(f"SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={qa} ORDER BY 1")
+    order_b = c.query(f"SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={qb} ORDER BY 1")
+    if order_a != order_b:
+        diffs.append(f"trigger order differs: {order_a} vs {order_b}")
+    ddl_a = c.query(f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qa}")
+    ddl_b = c.query(f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qb}")
+    if ddl_a != ddl_b:
+        diffs.append(f"database options differ: {ddl_a} vs {ddl_b}")
+    return diffs
