@@ -53,7 +53,15 @@ from .db.introspect import (
     stored_objects,
 )
 from .db.snapshot import Snapshot, open_snapshot, setup_read_session
-from .errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
+from .errors import (
+    ConfigError,
+    Interrupted,
+    MoodumpError,
+    NotFoundError,
+    ServerError,
+    SnapshotError,
+    StorageError,
+)
 from .formats import load_spec
 from .manifest import (
     MANIFEST_NAME,
@@ -499,10 +507,16 @@ class _DumpRun:
             holder[0] = self._new_writer(path, codec)
 
         try:
-            res = stream_rows(
-                conn, self.database, t.name, t.data_columns, where=task.where,
-                order_by=t.order_key, sink=sink, reset=reset, stop=self.stop,
-            )
+            try:
+                res = stream_rows(
+                    conn, self.database, t.name, t.data_columns, where=task.where,
+                    order_by=t.order_key, sink=sink, reset=reset, stop=self.stop,
+                )
+            except ServerError:
+                # A dropped or renamed column/table fails the read itself (1054, 1146):
+                # report the schema change, which is the real cause.
+                self._check_definition(conn, task)
+                raise
             self._check_definition(conn, task)
         except BaseException:
             self._drop_writer(holder[0], path)
@@ -541,6 +555,8 @@ class _DumpRun:
         conn.execute("SET character_set_results = utf8mb4")
         try:
             now = definition_fingerprint(show_create_table(conn, self.database, task.table.name))
+        except NotFoundError:
+            now = "(table dropped or renamed)"
         finally:
             conn.execute("SET character_set_results = binary")
         if now != task.fingerprint:
