@@ -5,8 +5,8 @@
 # debian:bookworm-slim contains, from the Debian mirror) and imported into podman's
 # storage; then buildah builds container/Containerfile on it with chroot isolation, which
 # needs no container runtime. Finally the image is smoke-tested with `buildah run`: as the
-# arbitrary non-root UID it checks moodump, the C extension, backup.sh and the MariaDB
-# binaries. Needs root and: apt-get install -y podman buildah mmdebstrap.
+# arbitrary non-root UID it checks moodump, the C extension, backup.sh, the MariaDB
+# binaries, and a real dump plus verification by restore. Needs root and: apt-get install -y podman buildah mmdebstrap.
 #
 # Usage: container/build-local.sh [-t TAG] [-s STORAGE_DIR] [--host-ca]
 #   -t TAG          image name (default localhost/moodump:dev)
@@ -72,10 +72,25 @@ run python3 -c 'import _mysql_connector, mysql.connector as c; assert c.HAVE_CEX
 run mariadbd --version
 run bash -c 'test -w "$HOME" && test -w /backups && test -w "$TMPDIR" && echo "writable: HOME /backups TMPDIR as $(id -u):$(id -g)"'
 run bash -c 'date +"TZ=$TZ %Z"'
-run python3 -c 'from moodump.localserver import LocalServer
-s = LocalServer().start()
-print("verification server started in", s.base_dir)
-s.stop()'
+# A real dump of a throwaway source server and a verification by restore into a second
+# throwaway server under TMPDIR (the verification volume's mount point).
+run python3 -c '
+import os
+from moodump.db import ConnSettings, connect
+from moodump.dump import dump
+from moodump.localserver import LocalServer
+from moodump.verify import verify
+with LocalServer() as source:
+    db = ConnSettings(host="127.0.0.1", port=source.port, user="root")
+    with connect(db) as c:
+        c.execute("CREATE DATABASE moodle")
+        c.execute("CREATE TABLE moodle.mdl_config (id INT PRIMARY KEY, name VARCHAR(20))")
+        c.execute("INSERT INTO moodle.mdl_config VALUES (1, \"release\"), (2, \"version\")")
+    result = dump(db, "moodle", "/backups/127.0.0.1-moodle_smoke")
+    report = verify(result.path, local=True)
+    assert report.passed, report.problems
+    print("dump and local verify as uid", os.getuid(), "in", source.base_dir.parent, "passed")
+'
 rc=0
 run /backup.sh -h >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || { echo "backup.sh -h exited $rc, expected 1" >&2; exit 1; }
