@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import moodump
 from moodump.manifest import MANIFEST_NAME, Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +75,8 @@ def rig(tmp_path: Path) -> SimpleNamespace:
             "BACKUP_CONF": str(conf),
             "TZ": "UTC",
             "HOME": str(tmp_path),
+            # `moodump list` runs the same moodump package this test imports
+            "PYTHONPATH": str(Path(moodump.__file__).resolve().parents[1]),
             **env,
         }
         return subprocess.run(
