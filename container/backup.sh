@@ -92,7 +92,8 @@ fi
 #   filter TEXT  newest DONE backup whose path contains TEXT
 #   all          newest DONE backup of every configured database; a configured database
 #                without one is named on stderr and makes the exit status 4
-#   prune TEXT   newest backup of any status (old .sql.gz files too) whose path has TEXT
+#   prune TEXT   newest backup whose path has TEXT, of any status but STARTED (it may be
+#                running), old .sql.gz files included
 # Old .sql.gz files are listed by moodump but only prune picks them: restore one with
 # `gunzip -c FILE | mariadb ...` as before.
 PICK_PY='
@@ -121,7 +122,7 @@ if mode == "core":
 elif mode == "filter":
     picks = [newest(everything, lambda b: good(b) and value in b["path"])]
 elif mode == "prune":
-    picks = [newest(everything, lambda b: value in b["path"])]
+    picks = [newest(everything, lambda b: value in b["path"] and b.get("status") != "STARTED")]
 else:
     configured = [g for g in groups if g.get("configured")]
     picks, missing = [], []

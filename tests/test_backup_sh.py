@@ -295,6 +295,14 @@ def test_prune_with_filter_deletes_matches_one_by_one(rig) -> None:
     assert rig.calls() == [["list", "--json"]] * 5
 
 
+def test_prune_with_filter_leaves_a_running_backup_alone(rig) -> None:
+    running = rig.backup("daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00", "STARTED")
+    done = rig.backup("daily/2026-11-23/mysql-moodle_2026-11-23_01-00-00")
+    res = rig.run("-s", "-p", "-f", "mysql-moodle_2026-11-2")
+    assert res.returncode == 0, res.stderr
+    assert running.exists() and not done.exists()
+
+
 def test_prune_with_filter_stops_when_declined(rig) -> None:
     b = standard_backups(rig)
     res = rig.run("-p", "-f", "db2-wiki", stdin="n\n")
