@@ -58,4 +58,5 @@ def fresh_db(root_settings: ConnSettings) -> Iterator[str]:
     with connect(root_settings) as c:
         c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
 
+
 from helpers import run_sql  # noqa: E402,F401  (re-exported for older tests)

@@ -21,8 +21,14 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
     """Differences between databases ``a`` and ``b`` (empty list = identical)."""
     diffs: list[str] = []
     qa, qb = quote_str(a), quote_str(b)
-    tables_a = _names(c, f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA={qa} AND TABLE_TYPE<>'VIEW'")
-    tables_b = _names(c, f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA={qb} AND TABLE_TYPE<>'VIEW'")
+    tables_a = _names(
+        c,
+        f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA={qa} AND TABLE_TYPE<>'VIEW'",
+    )
+    tables_b = _names(
+        c,
+        f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA={qb} AND TABLE_TYPE<>'VIEW'",
+    )
     if tables_a != tables_b:
         diffs.append(f"tables differ: {tables_a} vs {tables_b}")
     c.execute("SET NAMES utf8mb4")
@@ -31,7 +37,9 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
             continue
         ta = f"{quote_ident(a)}.{quote_ident(t)}"
         tb = f"{quote_ident(b)}.{quote_ident(t)}"
-        kind = c.query(f"SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA={qa} AND TABLE_NAME={quote_str(t)}")[0][0]
+        kind = c.query(
+            f"SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA={qa} AND TABLE_NAME={quote_str(t)}"
+        )[0][0]
         if kind == b"SEQUENCE":
             sa = c.query(f"SHOW CREATE SEQUENCE {ta}")[0][1]
             sb = c.query(f"SHOW CREATE SEQUENCE {tb}")[0][1]
@@ -61,9 +69,21 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
             if [_norm(x, a, b) for x in ra] != [_norm(x, a, b) for x in rb]:
                 diffs.append(f"view {v}: {ra!r} vs {rb!r}")
     for kind, sql, skip in (
-        ("TRIGGER", "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={}", {6}),
-        ("PROCEDURE", "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='PROCEDURE' AND ROUTINE_SCHEMA={}", set()),
-        ("FUNCTION", "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='FUNCTION' AND ROUTINE_SCHEMA={}", set()),
+        (
+            "TRIGGER",
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={}",
+            {6},
+        ),
+        (
+            "PROCEDURE",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='PROCEDURE' AND ROUTINE_SCHEMA={}",
+            set(),
+        ),
+        (
+            "FUNCTION",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='FUNCTION' AND ROUTINE_SCHEMA={}",
+            set(),
+        ),
         ("EVENT", "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA={}", set()),
     ):
         na_ = _names(c, sql.format(qa))
@@ -78,12 +98,20 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
             rb = tuple(x for i, x in enumerate(rb) if i not in skip)
             if ra != rb:
                 diffs.append(f"{kind.lower()} {n}: {ra!r} vs {rb!r}")
-    order_a = c.query(f"SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={qa} ORDER BY 1")
-    order_b = c.query(f"SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={qb} ORDER BY 1")
+    order_a = c.query(
+        f"SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={qa} ORDER BY 1"
+    )
+    order_b = c.query(
+        f"SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={qb} ORDER BY 1"
+    )
     if order_a != order_b:
         diffs.append(f"trigger order differs: {order_a} vs {order_b}")
-    ddl_a = c.query(f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qa}")
-    ddl_b = c.query(f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qb}")
+    ddl_a = c.query(
+        f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qa}"
+    )
+    ddl_b = c.query(
+        f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qb}"
+    )
     if ddl_a != ddl_b:
         diffs.append(f"database options differ: {ddl_a} vs {ddl_b}")
     return diffs

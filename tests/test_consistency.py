@@ -12,8 +12,8 @@ import threading
 import time
 
 import pytest
-from helpers import run_sql
 
+from helpers import run_sql
 from moodump.db import connect
 from moodump.db.connection import quote_ident
 from moodump.dump import DumpOptions, ProgressEvent, dump
@@ -29,7 +29,9 @@ TOTAL = len(TABLES) * ROWS * 1000
 def _setup(settings, db):
     sql = []
     for t in TABLES:
-        sql.append(f"CREATE TABLE {t} (id INT PRIMARY KEY, amount BIGINT NOT NULL, pad CHAR(200) NOT NULL DEFAULT '')")
+        sql.append(
+            f"CREATE TABLE {t} (id INT PRIMARY KEY, amount BIGINT NOT NULL, pad CHAR(200) NOT NULL DEFAULT '')"
+        )
         sql.append(f"INSERT INTO {t} SELECT seq, 1000, REPEAT('p', 200) FROM seq_1_to_{ROWS}")
     sql.append("ANALYZE TABLE " + ", ".join(TABLES))  # fresh statistics -> planned chunks
     run_sql(settings, ";\n".join(sql) + ";", db)
@@ -80,7 +82,9 @@ def test_invariant_holds_in_every_parallel_dump(root_settings, fresh_db, tmp_pat
         for i in range(runs):
             out = tmp_path / f"run{i}"
             before = counters[0][0] + counters[1][0]
-            m = dump(root_settings, fresh_db, out, DumpOptions(threads=2, chunk_bytes=64 * 1024)).manifest
+            m = dump(
+                root_settings, fresh_db, out, DumpOptions(threads=2, chunk_bytes=64 * 1024)
+            ).manifest
             assert m.snapshot["method"] == "lock-tables" and m.snapshot["workers"] == 2
             assert len(m.table("acct_a").chunks) > 1
             target = f"{fresh_db}_r{i}"
@@ -130,7 +134,9 @@ def test_ddl_during_dump_fails_the_dump(root_settings, fresh_db, tmp_path, ddl):
 
 
 def test_no_ddl_means_the_same_dump_succeeds(root_settings, fresh_db, tmp_path):
-    run_sql(root_settings, "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);", fresh_db)
+    run_sql(
+        root_settings, "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);", fresh_db
+    )
     m = dump(root_settings, fresh_db, tmp_path / "b", DumpOptions(threads=1)).manifest
     assert m.status == "DONE"
     assert read_done_manifest(tmp_path / "b").table("t").rows == 1

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from dbcompare import compare_databases
 from helpers import SHARED, run_sql, run_sql_file
-
 from moodump.db import connect
 from moodump.db.connection import quote_ident
 from moodump.dump import DumpOptions, dump
@@ -27,7 +27,9 @@ def zoo(root_settings):
     name = "zoo src ü`q"
     with connect(root_settings) as c:
         c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-        c.execute(f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        c.execute(
+            f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
     run_sql_file(root_settings, ZOO, name)
     yield name
     with connect(root_settings) as c:
@@ -78,9 +80,20 @@ def test_zoo_restores_with_stock_tools_only(root_settings, mariadb, zoo, tmp_pat
     dump(root_settings, zoo, out, DumpOptions(threads=2))
     env = dict(os.environ, MYSQL_PWD="")
     subprocess.run(
-        ["sh", str(out / "restore-with-mariadb.sh"), "zoo stock", "-h", "127.0.0.1",
-         "-P", str(mariadb.port), "-u", "root"],
-        check=True, env=env, capture_output=True,
+        [
+            "sh",
+            str(out / "restore-with-mariadb.sh"),
+            "zoo stock",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            str(mariadb.port),
+            "-u",
+            "root",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
     )
     with connect(root_settings) as c:
         assert compare_databases(c, zoo, "zoo stock") == []
@@ -173,8 +186,12 @@ def test_options_tables_exclude_where_schema_data(root_settings, fresh_db, tmp_p
         "CREATE VIEW v AS SELECT id FROM mdl_user;",
         fresh_db,
     )
-    m = dump(root_settings, fresh_db, tmp_path / "a",
-             DumpOptions(exclude=("other",), exclude_data=("mdl_sess*",), where="id <= 5")).manifest
+    m = dump(
+        root_settings,
+        fresh_db,
+        tmp_path / "a",
+        DumpOptions(exclude=("other",), exclude_data=("mdl_sess*",), where="id <= 5"),
+    ).manifest
     assert [t.name for t in m.tables] == ["mdl_sessions", "mdl_user"]
     assert m.table("mdl_sessions").data_skipped and m.table("mdl_sessions").rows == 0
     assert m.table("mdl_user").rows == 5
@@ -213,7 +230,8 @@ def test_public_datasets_roundtrip(root_settings, tmp_path, dataset):
             c.execute(f"CREATE DATABASE {src}")
         ddl = (base / "employees.sql").read_text()
         ddl = "\n".join(
-            line for line in ddl.splitlines()
+            line
+            for line in ddl.splitlines()
             if not line.lower().startswith(("source", "drop database", "create database", "use "))
             and "flush /*" not in line.lower()
         )

@@ -7,6 +7,7 @@ not from the file name, so a renamed file still restores.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -102,13 +103,17 @@ class DataWriter:
 
                 self._stream = cast(
                     IO[bytes],
-                    igzip_threaded.open(self._raw, "wb", compresslevel=level, threads=1),
+                    igzip_threaded.open(  # type: ignore[no-untyped-call]
+                        self._raw, "wb", compresslevel=level, threads=1
+                    ),
                 )
             elif codec.name == "zstd":
                 import zstandard
 
                 cctx = zstandard.ZstdCompressor(level=level, threads=1, write_checksum=True)
-                self._stream = cast(IO[bytes], cctx.stream_writer(self._raw, closefd=False))
+                self._stream = cast(
+                    IO[bytes], cctx.stream_writer(cast(IO[bytes], self._raw), closefd=False)
+                )
             else:
                 self._stream = cast(IO[bytes], self._raw)
         except OSError as exc:
@@ -133,10 +138,8 @@ class DataWriter:
     def abort(self) -> None:
         """Close without caring about errors (the file is being thrown away)."""
         for closer in (self._stream.close, self._raw.close):
-            try:
+            with contextlib.suppress(Exception):
                 closer()
-            except Exception:
-                pass
 
 
 def _storage_error(exc: OSError, path: Path) -> StorageError:
@@ -173,7 +176,7 @@ def open_reader(path: Path) -> BinaryIO:
     if codec == "gzip":
         from isal import igzip_threaded
 
-        return cast(BinaryIO, igzip_threaded.open(path, "rb", threads=1))
+        return cast(BinaryIO, igzip_threaded.open(path, "rb", threads=1))  # type: ignore[no-untyped-call]
     if codec == "zstd":
         import zstandard
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fnmatch
+import itertools
 import json
 import logging
 import math
@@ -171,7 +172,8 @@ def dump(
     out = Path(output)
     if out.exists():
         raise ConfigError(
-            f"output {out} already exists", hint="choose a new --output path; moodump never overwrites"
+            f"output {out} already exists",
+            hint="choose a new --output path; moodump never overwrites",
         )
     parent = out.parent
     if not parent.is_dir():
@@ -183,10 +185,13 @@ def dump(
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StorageError(
-            f"cannot create {tmp}: {exc.strerror}", hint="check that the output directory is writable"
+            f"cannot create {tmp}: {exc.strerror}",
+            hint="check that the output directory is writable",
         ) from exc
 
-    engine = _DumpRun(settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop)
+    engine = _DumpRun(
+        settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
+    )
     t0 = time.monotonic()
     try:
         manifest = engine.run()
@@ -264,7 +269,9 @@ class _DumpRun:
         self.level = level
         self.progress_cb = progress
         self.stop = stop or threading.Event()
-        self.manifest = Manifest(database=database, tool_version=__version__, codec=codec, level=level)
+        self.manifest = Manifest(
+            database=database, tool_version=__version__, codec=codec, level=level
+        )
         self.snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._writers: list[DataWriter] = []
@@ -291,7 +298,7 @@ class _DumpRun:
             m.server_flavor, m.server_version = server.flavor, server.version
             setup_read_session(coord, server, binary_results=False)
             m.database_ddl = database_ddl(coord, self.database)
-            tables, views = list_tables(coord, self.database)
+            tables, _views = list_tables(coord, self.database)
             selected = self._select(tables)
             objects = stored_objects(coord, self.database) if self._want_objects() else []
             schemas = {
@@ -311,7 +318,11 @@ class _DumpRun:
         lock_names = [t.name for t in selected]
         workers = max(1, min(self.opts.threads, len(tasks) or 1))
         self.snapshot = open_snapshot(
-            self.settings, server, self.database, lock_names, workers,
+            self.settings,
+            server,
+            self.database,
+            lock_names,
+            workers,
             lock_wait_timeout=self.opts.lock_wait_timeout,
         )
         m.snapshot = {**self.snapshot.describe(), "at": _utcnow()}
@@ -330,14 +341,17 @@ class _DumpRun:
                 if t.kind == "sequence" and not self.opts.schema_only:
                     nxt, cycles = sequence_state(first, self.database, t.name)
                     self._entries[t.name].sequence = {
-                        "next_not_cached_value": nxt, "cycle_count": cycles
+                        "next_not_cached_value": nxt,
+                        "cycle_count": cycles,
                     }
             m.moodle = moodle_info(first, self.database, [t.name for t in tables])
         finally:
             self.snapshot.close()
         for name, n in self._pending_chunks.items():
             if n:
-                raise SnapshotError(f"table {name}: {n} chunk(s) were not written", hint="run again")
+                raise SnapshotError(
+                    f"table {name}: {n} chunk(s) were not written", hint="run again"
+                )
         self._write_objects(objects)
         self._emit("objects")
         write_stock_restore_script(self.tmp, m)
@@ -368,7 +382,9 @@ class _DumpRun:
         return out
 
     def _skip_data(self, t: TableInfo) -> bool:
-        return self.opts.schema_only or t.kind == "sequence" or _match(t.name, self.opts.exclude_data)
+        return (
+            self.opts.schema_only or t.kind == "sequence" or _match(t.name, self.opts.exclude_data)
+        )
 
     def _plan(
         self, coord: Connection, tables: list[TableInfo], schemas: dict[str, str]
@@ -410,7 +426,7 @@ class _DumpRun:
         if not bounds:
             return [""]
         out = [f"{pk} < {bounds[0]}"]
-        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in zip(bounds, bounds[1:])]
+        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
         out.append(f"{pk} >= {bounds[-1]}")
         return out
 
@@ -502,15 +518,24 @@ class _DumpRun:
             self._count(rows, len(data))
 
         def reset() -> None:
-            log.info("table %s: a row exceeds max_allowed_packet; fetching long columns raw", t.name)
+            log.info(
+                "table %s: a row exceeds max_allowed_packet; fetching long columns raw", t.name
+            )
             self._drop_writer(holder[0], path)
             holder[0] = self._new_writer(path, codec)
 
         try:
             try:
                 res = stream_rows(
-                    conn, self.database, t.name, t.data_columns, where=task.where,
-                    order_by=t.order_key, sink=sink, reset=reset, stop=self.stop,
+                    conn,
+                    self.database,
+                    t.name,
+                    t.data_columns,
+                    where=task.where,
+                    order_by=t.order_key,
+                    sink=sink,
+                    reset=reset,
+                    stop=self.stop,
                 )
             except ServerError:
                 # A dropped or renamed column/table fails the read itself (1054, 1146):
@@ -577,8 +602,14 @@ class _DumpRun:
             return
         with self._lock:
             ev = ProgressEvent(
-                phase, table, self._rows_done, self._rows_estimate, self._bytes_done,
-                self._tables_done, self._tables_total, time.monotonic() - self._t0,
+                phase,
+                table,
+                self._rows_done,
+                self._rows_estimate,
+                self._bytes_done,
+                self._tables_done,
+                self._tables_total,
+                time.monotonic() - self._t0,
             )
             self.progress_cb(ev)
 

@@ -36,8 +36,7 @@ NULL_MARK = b"\\N"
 
 # Byte-wise escaping done by the server on a BINARY cast. Order matters: backslash first.
 _ESC = (
-    "REPLACE(REPLACE(REPLACE(CAST({c} AS BINARY),'\\\\','\\\\\\\\'),"
-    "'\\t','\\\\t'),'\\n','\\\\n')"
+    "REPLACE(REPLACE(REPLACE(CAST({c} AS BINARY),'\\\\','\\\\\\\\'),'\\t','\\\\t'),'\\n','\\\\n')"
 )
 
 _INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
@@ -85,8 +84,12 @@ def is_guarded(col: Column) -> bool:
     """True for columns whose values may be long: escaped in Python when they are."""
     t = col.data_type
     return not (
-        t in _EXACT_NUMERIC or t in _TEMPORAL or t == "float" or t in _INDEX_TYPES
-        or t in _SHORT_STRING_TYPES or t in ("uuid", "inet4", "inet6")
+        t in _EXACT_NUMERIC
+        or t in _TEMPORAL
+        or t == "float"
+        or t in _INDEX_TYPES
+        or t in _SHORT_STRING_TYPES
+        or t in ("uuid", "inet4", "inet6")
     )
 
 
@@ -122,7 +125,7 @@ def patch_long_values(
 ) -> bytes:
     """Put Python-escaped long values into the fields the server left empty."""
     fields = line.split(b"\t")
-    for value, pos in zip(extras, positions):
+    for value, pos in zip(extras, positions, strict=False):
         if value is not None:
             fields[pos] = escape_value(value)
     return b"\t".join(fields)
@@ -179,7 +182,7 @@ def join_split_row(row: tuple[bytes | None, ...], long_mask: tuple[bool, ...]) -
     """Join a fallback-path row: escape long raw values, keep server-escaped ones."""
     return b"\t".join(
         escape_value(v) if is_long else (v if v is not None else NULL_MARK)
-        for v, is_long in zip(row, long_mask)
+        for v, is_long in zip(row, long_mask, strict=False)
     )
 
 
@@ -219,8 +222,7 @@ def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
     return (
         f"LOAD DATA LOCAL INFILE {quote_str(path)} INTO TABLE "
         f"{quote_ident(database)}.{quote_ident(table)} CHARACTER SET binary "
-        "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-        + spec.clause()
+        "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' " + spec.clause()
     )
 
 

@@ -146,7 +146,11 @@ class LocalServer:
             "--skip-name-resolve",
         ]
         if self.binlog:
-            args += [f"--log-bin={self.base_dir / 'binlog'}", "--server-id=1", "--binlog-format=ROW"]
+            args += [
+                f"--log-bin={self.base_dir / 'binlog'}",
+                "--server-id=1",
+                "--binlog-format=ROW",
+            ]
         else:
             args.append("--skip-log-bin")
         if os.geteuid() == 0:

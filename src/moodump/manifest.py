@@ -179,7 +179,9 @@ def read_manifest(backup_dir: Path) -> Manifest:
             hint="a dump that did not finish leaves no manifest; use another backup",
         ) from exc
     except OSError as exc:
-        raise IntegrityError(f"cannot read {path}: {exc.strerror}", hint="check permissions") from exc
+        raise IntegrityError(
+            f"cannot read {path}: {exc.strerror}", hint="check permissions"
+        ) from exc
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -192,7 +194,9 @@ def read_manifest(backup_dir: Path) -> Manifest:
     try:
         return Manifest.from_dict(data)
     except TypeError as exc:
-        raise IntegrityError(f"{path} has an unexpected shape: {exc}", hint="use another backup") from exc
+        raise IntegrityError(
+            f"{path} has an unexpected shape: {exc}", hint="use another backup"
+        ) from exc
 
 
 def read_done_manifest(backup_dir: Path) -> Manifest:

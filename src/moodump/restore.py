@@ -180,8 +180,13 @@ class _Restore:
         with self.lock:
             self.progress_cb(
                 RestoreEvent(
-                    phase, table, self.files_done, self.files_total, self.rows_done,
-                    self.rows_total, time.monotonic() - self.t0,
+                    phase,
+                    table,
+                    self.files_done,
+                    self.files_total,
+                    self.rows_done,
+                    self.rows_total,
+                    time.monotonic() - self.t0,
                 )
             )
 
@@ -219,7 +224,9 @@ class _Restore:
             if self.opts.objects:
                 self._emit("objects")
                 self._create_objects(conn, partial)
-            conn.execute(f"DROP TABLE IF EXISTS {quote_ident(self.target)}.{quote_ident(PROGRESS_TABLE)}")
+            conn.execute(
+                f"DROP TABLE IF EXISTS {quote_ident(self.target)}.{quote_ident(PROGRESS_TABLE)}"
+            )
         self._emit("done")
         return RestoreResult(
             self.target,
@@ -372,7 +379,7 @@ class _Restore:
         def work(n: int) -> None:
             try:
                 conn = connect(self.settings.with_database(self.load_db), local_infile=True)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
                 self.stop.set()
                 return
@@ -384,7 +391,7 @@ class _Restore:
                             return
                         t, c = tasks.pop(0)
                     self._load_chunk(conn, t, c, fifo_dir / f"w{n}")
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            except BaseException as exc:
                 errors.append(exc)
                 self.stop.set()
             finally:
@@ -440,7 +447,7 @@ class _Restore:
                         out.write(block)
             except BrokenPipeError:
                 pass
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 feeder_error.append(exc)
 
         th = threading.Thread(target=feed, daemon=True)
@@ -522,13 +529,19 @@ class _Restore:
     def _drop_objects(self, conn: Connection) -> None:
         qt = quote_ident(self.target)
         db = quote_str(self.target)
-        for (v,) in conn.query(f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db}"):
+        for (v,) in conn.query(
+            f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db}"
+        ):
             conn.execute(f"DROP VIEW IF EXISTS {qt}.{quote_ident((v or b'').decode())}")
         for n, kind in conn.query(
             f"SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {db}"
         ):
-            conn.execute(f"DROP {(kind or b'').decode()} IF EXISTS {qt}.{quote_ident((n or b'').decode())}")
-        for (n,) in conn.query(f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db}"):
+            conn.execute(
+                f"DROP {(kind or b'').decode()} IF EXISTS {qt}.{quote_ident((n or b'').decode())}"
+            )
+        for (n,) in conn.query(
+            f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db}"
+        ):
             conn.execute(f"DROP EVENT IF EXISTS {qt}.{quote_ident((n or b'').decode())}")
 
     def _create_objects(self, conn: Connection, partial: bool) -> None:
@@ -587,11 +600,11 @@ class _Restore:
                 except ServerError as exc:
                     failed.append((r, exc))
             if len(failed) == len(pending):
-                r, exc = failed[0]
+                first_view, first_error = failed[0]
                 raise ServerError(
-                    f"cannot create view {r['name']!r}: {exc.message}",
+                    f"cannot create view {first_view['name']!r}: {first_error.message}",
                     hint="a view refers to something that is not in the backup",
-                ) from exc
+                ) from first_error
             pending = [r for r, _ in failed]
 
 

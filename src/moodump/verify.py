@@ -31,9 +31,8 @@ from typing import Any
 
 from .compression import iter_uncompressed
 from .db.connection import ConnSettings, connect, quote_ident, quote_str
-from .db.introspect import list_tables, moodle_info
+from .db.introspect import list_tables, moodle_info, server_info
 from .db.snapshot import setup_read_session
-from .db.introspect import server_info
 from .errors import ConfigError, IntegrityError, MoodumpError
 from .localserver import LocalServer
 from .manifest import (
@@ -227,12 +226,19 @@ def _verify_by_restore(
                 try:
                     columns = [cols[n] for n in entry.columns]
                 except KeyError as exc:
-                    report.problems.append(f"table {entry.name}: column {exc} missing after restore")
+                    report.problems.append(
+                        f"table {entry.name}: column {exc} missing after restore"
+                    )
                     continue
                 for c in entry.chunks:
                     res = stream_rows(
-                        conn, scratch, entry.name, columns, where=c.where,
-                        order_by=entry.order_by, sink=None,
+                        conn,
+                        scratch,
+                        entry.name,
+                        columns,
+                        where=c.where,
+                        order_by=entry.order_by,
+                        sink=None,
                     )
                     report.rows_checked += res.rows
                     if res.rows != c.rows:
@@ -274,10 +280,28 @@ def _check_objects(
     q = quote_str(db)
     have = {
         "view": len(views),
-        "trigger": int(conn.scalar(f"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}") or 0),
-        "procedure": int(conn.scalar(f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='PROCEDURE'") or 0),
-        "function": int(conn.scalar(f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='FUNCTION'") or 0),
-        "event": int(conn.scalar(f"SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}") or 0),
+        "trigger": int(
+            conn.scalar(
+                f"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}"
+            )
+            or 0
+        ),
+        "procedure": int(
+            conn.scalar(
+                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='PROCEDURE'"
+            )
+            or 0
+        ),
+        "function": int(
+            conn.scalar(
+                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='FUNCTION'"
+            )
+            or 0
+        ),
+        "event": int(
+            conn.scalar(f"SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}")
+            or 0
+        ),
     }
     for kind, n in want.items():
         if have.get(kind, 0) != n:

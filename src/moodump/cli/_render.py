@@ -34,7 +34,9 @@ class ProgressLine:
         self._last = 0.0
         self._width = 0
 
-    def update(self, done: int, total: int, elapsed: float, label: str, force: bool = False) -> None:
+    def update(
+        self, done: int, total: int, elapsed: float, label: str, force: bool = False
+    ) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
@@ -46,7 +48,9 @@ class ProgressLine:
             frac = min(1.0, done / total)
             bar = "#" * int(frac * 24)
             eta = human_duration((total - done) / rate) if rate > 0 and done < total else "0:00"
-            text = f"[{bar:<24}] {frac * 100:5.1f}% {done:,} rows {rate:,.0f} rows/s ETA {eta} {label}"
+            text = (
+                f"[{bar:<24}] {frac * 100:5.1f}% {done:,} rows {rate:,.0f} rows/s ETA {eta} {label}"
+            )
         else:
             text = f"{done:,} rows {rate:,.0f} rows/s {label}"
         text = text[:150]

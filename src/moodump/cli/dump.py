@@ -22,29 +22,77 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 @cli.command("dump")
 @connection_options
 @click.argument("database")
-@click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
-              help="Backup directory to create (must not exist).")
-@click.option("--threads", "-t", type=int, default=2, show_default=True,
-              help="Parallel reading connections (all share one snapshot).")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Backup directory to create (must not exist).",
+)
+@click.option(
+    "--threads",
+    "-t",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Parallel reading connections (all share one snapshot).",
+)
 @click.option("--codec", type=click.Choice(["gzip", "zstd"]), default="gzip", show_default=True)
-@click.option("--level", type=int, default=None,
-              help="Compression level (gzip/isal 0-3, default 1; zstd 1-19, default 3).")
-@click.option("--tables", multiple=True, help="Only these tables (names or globs; repeat or comma-separate).")
+@click.option(
+    "--level",
+    type=int,
+    default=None,
+    help="Compression level (gzip/isal 0-3, default 1; zstd 1-19, default 3).",
+)
+@click.option(
+    "--tables", multiple=True, help="Only these tables (names or globs; repeat or comma-separate)."
+)
 @click.option("--exclude", multiple=True, help="Leave these tables out entirely.")
-@click.option("--exclude-data", multiple=True,
-              help="Keep these tables' schema but skip their rows (e.g. 'mdl_sessions').")
-@click.option("--where", default="", help="Row filter applied to every table (like mysqldump --where).")
+@click.option(
+    "--exclude-data",
+    multiple=True,
+    help="Keep these tables' schema but skip their rows (e.g. 'mdl_sessions').",
+)
+@click.option(
+    "--where", default="", help="Row filter applied to every table (like mysqldump --where)."
+)
 @click.option("--schema-only", is_flag=True, help="Schema and objects, no rows.")
 @click.option("--data-only", is_flag=True, help="Rows only, no schema or objects.")
 @click.option("--no-routines", is_flag=True, help="Skip views, triggers, routines and events.")
-@click.option("--chunk-size", default="64M", show_default=True,
-              help="Split tables larger than this by primary-key range.")
-@click.option("--lock-wait-timeout", type=int, default=60, show_default=True,
-              help="Seconds to wait for the brief LOCK TABLES that aligns the workers' snapshots.")
+@click.option(
+    "--chunk-size",
+    default="64M",
+    show_default=True,
+    help="Split tables larger than this by primary-key range.",
+)
+@click.option(
+    "--lock-wait-timeout",
+    type=int,
+    default=60,
+    show_default=True,
+    help="Seconds to wait for the brief LOCK TABLES that aligns the workers' snapshots.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def dump_cmd(conn, database, output, threads, codec, level, tables, exclude, exclude_data, where,
-             schema_only, data_only, no_routines, chunk_size, lock_wait_timeout, as_json, quiet):
+def dump_cmd(
+    conn,
+    database,
+    output,
+    threads,
+    codec,
+    level,
+    tables,
+    exclude,
+    exclude_data,
+    where,
+    schema_only,
+    data_only,
+    no_routines,
+    chunk_size,
+    lock_wait_timeout,
+    as_json,
+    quiet,
+):
     """Dump DATABASE consistently into a new backup directory.
 
     The password comes from MYSQL_PWD, --password-file, an option file or a prompt,
@@ -55,23 +103,42 @@ def dump_cmd(conn, database, output, threads, codec, level, tables, exclude, exc
       MYSQL_PWD=secret moodump dump -H db -u moodle --threads 2 -o /backups/x moodle
     """
     opts = DumpOptions(
-        threads=threads, codec=codec, level=level, tables=_split(tables), exclude=_split(exclude),
-        exclude_data=_split(exclude_data), where=where, schema_only=schema_only,
-        data_only=data_only, routines=not no_routines, chunk_bytes=parse_size(chunk_size),
+        threads=threads,
+        codec=codec,
+        level=level,
+        tables=_split(tables),
+        exclude=_split(exclude),
+        exclude_data=_split(exclude_data),
+        where=where,
+        schema_only=schema_only,
+        data_only=data_only,
+        routines=not no_routines,
+        chunk_bytes=parse_size(chunk_size),
         lock_wait_timeout=lock_wait_timeout,
     )
     line = ProgressLine(enabled=False if (quiet or as_json) else None)
     try:
-        result = dump(conn, database, output, opts,
-                      progress=lambda e: line.update(e.rows_done, e.rows_estimate, e.elapsed_s,
-                                                     e.table, force=e.phase == "done"))
+        result = dump(
+            conn,
+            database,
+            output,
+            opts,
+            progress=lambda e: line.update(
+                e.rows_done, e.rows_estimate, e.elapsed_s, e.table, force=e.phase == "done"
+            ),
+        )
     finally:
         line.finish()
     m = result.manifest
     summary = {
-        "status": m.status, "path": str(result.path), "database": database,
-        "tables": len(m.tables), "rows": m.total_rows, "bytes": m.total_bytes,
-        "duration_s": round(result.duration_s, 3), "snapshot": m.snapshot,
+        "status": m.status,
+        "path": str(result.path),
+        "database": database,
+        "tables": len(m.tables),
+        "rows": m.total_rows,
+        "bytes": m.total_bytes,
+        "duration_s": round(result.duration_s, 3),
+        "snapshot": m.snapshot,
         "warnings": m.warnings,
     }
     if as_json:

@@ -16,17 +16,22 @@ from ._render import ProgressLine, emit_json
 @connection_options
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--database", "-d", required=True, help="Target database (created if missing).")
-@click.option("--threads", "-t", type=int, default=2, show_default=True, help="Parallel load connections.")
+@click.option(
+    "--threads", "-t", type=int, default=2, show_default=True, help="Parallel load connections."
+)
 @click.option("--drop", is_flag=True, help="Replace a non-empty target (asks on a terminal).")
-@click.option("--atomic", is_flag=True, help="Load into a staging database, then swap tables in at once.")
+@click.option(
+    "--atomic", is_flag=True, help="Load into a staging database, then swap tables in at once."
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted restore of the same backup.")
 @click.option("--table", "tables", multiple=True, help="Restore only this table (repeatable).")
 @click.option("--no-objects", is_flag=True, help="Skip views, routines, triggers and events.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def restore_cmd(conn, path, database, threads, drop, atomic, resume, tables, no_objects, yes,
-                as_json, quiet):
+def restore_cmd(
+    conn, path, database, threads, drop, atomic, resume, tables, no_objects, yes, as_json, quiet
+):
     """Restore the backup at PATH into --database.
 
     Every file is checked against the manifest before the target is touched. A non-empty
@@ -38,14 +43,26 @@ def restore_cmd(conn, path, database, threads, drop, atomic, resume, tables, no_
           -H db -u root --database moodle --drop
     """
     if drop and not yes and sys.stdin.isatty():
-        click.confirm(f"Replace the existing contents of {database!r} on {conn.describe()}?",
-                      abort=True)
-    opts = RestoreOptions(threads=threads, drop=drop, atomic=atomic, resume=resume,
-                          tables=tuple(tables), objects=not no_objects)
+        click.confirm(
+            f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
+        )
+    opts = RestoreOptions(
+        threads=threads,
+        drop=drop,
+        atomic=atomic,
+        resume=resume,
+        tables=tuple(tables),
+        objects=not no_objects,
+    )
     line = ProgressLine(enabled=False if (quiet or as_json) else None)
     try:
-        res = restore(path, conn, database, opts,
-                      progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table))
+        res = restore(
+            path,
+            conn,
+            database,
+            opts,
+            progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
+        )
     finally:
         line.finish()
     if as_json:

@@ -16,10 +16,17 @@ from ._render import emit_json
 @cli.command("verify")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--offline", is_flag=True, help="Only files: sizes, sha256, row counts, digests.")
-@click.option("--local", is_flag=True,
-              help="Restore into a throwaway local mariadbd (default when binaries exist).")
-@click.option("--local-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the throwaway server keeps its data (e.g. the verification volume).")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Restore into a throwaway local mariadbd (default when binaries exist).",
+)
+@click.option(
+    "--local-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the throwaway server keeps its data (e.g. the verification volume).",
+)
 @click.option("--host", "-H", default=None, help="Restore into a scratch database on this server.")
 @click.option("--port", "-P", type=int, default=None)
 @click.option("--socket", "-S", default=None)
@@ -28,8 +35,20 @@ from ._render import emit_json
 @click.option("--defaults-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--threads", "-t", type=int, default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
-def verify_cmd(path, offline, local, local_dir, host, port, socket, user, password_file,
-               defaults_file, threads, as_json):
+def verify_cmd(
+    path,
+    offline,
+    local,
+    local_dir,
+    host,
+    port,
+    socket,
+    user,
+    password_file,
+    defaults_file,
+    threads,
+    as_json,
+):
     """Verify the backup at PATH and record the result in PATH/verify.json.
 
     \b
@@ -41,8 +60,14 @@ def verify_cmd(path, offline, local, local_dir, host, port, socket, user, passwo
     """
     settings = None
     if host or socket or port:
-        settings = build_conn_settings(host=host, port=port, socket=socket, user=user,
-                                       password_file=password_file, defaults_file=defaults_file)
+        settings = build_conn_settings(
+            host=host,
+            port=port,
+            socket=socket,
+            user=user,
+            password_file=password_file,
+            defaults_file=defaults_file,
+        )
     elif not offline and not local:
         local = server_binaries() is not None
         offline = not local

@@ -66,7 +66,13 @@ _PRIVILEGE_ERRNOS = {
     ER_COLUMNACCESS_DENIED,
     ER_PROCACCESS_DENIED,
 }
-_LOST_ERRNOS = {CR_SERVER_GONE, CR_SERVER_LOST, ER_CONN_KILLED, ER_QUERY_INTERRUPTED, ER_READ_TIMEOUT}
+_LOST_ERRNOS = {
+    CR_SERVER_GONE,
+    CR_SERVER_LOST,
+    ER_CONN_KILLED,
+    ER_QUERY_INTERRUPTED,
+    ER_READ_TIMEOUT,
+}
 
 
 def cext_loaded() -> bool:
@@ -121,9 +127,13 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
     msg = getattr(exc, "msg", None) or str(exc)
     text = f"{context}: {msg} (error {errno})" if errno else f"{context}: {msg}"
     if errno == ER_ACCESS_DENIED:
-        return ConnectError(text, hint="check the user name and password (MYSQL_PWD, --password-file)")
+        return ConnectError(
+            text, hint="check the user name and password (MYSQL_PWD, --password-file)"
+        )
     if errno in (CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR, CR_UNKNOWN_HOST):
-        return ConnectError(text, hint="check --host/--port/--socket and that the server is running")
+        return ConnectError(
+            text, hint="check --host/--port/--socket and that the server is running"
+        )
     if errno == CR_AUTH_PLUGIN:
         return ConnectError(
             text, hint="the account uses an authentication plugin this client lacks (ed25519?)"
@@ -133,13 +143,17 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
     if errno == ER_NO_SUCH_TABLE:
         return NotFoundError(text, hint="check the table name")
     if errno in _PRIVILEGE_ERRNOS:
-        return PrivilegeError(text, hint="grant the missing privilege to the account, or use another")
+        return PrivilegeError(
+            text, hint="grant the missing privilege to the account, or use another"
+        )
     if errno == ER_TABLE_DEF_CHANGED:
         return SnapshotError(
             text, hint="a table was altered during the dump; run the dump again after the DDL"
         )
     if errno == ER_LOCK_WAIT_TIMEOUT or errno == 1205:
-        return SnapshotError(text, hint="a long transaction holds locks; retry or raise --lock-wait-timeout")
+        return SnapshotError(
+            text, hint="a long transaction holds locks; retry or raise --lock-wait-timeout"
+        )
     if errno in _LOST_ERRNOS:
         return ServerError(
             text, hint="the server went away or killed the query; check the server and run again"
@@ -218,13 +232,15 @@ class Connection:
         with self.mapped(sql):
             self._c.query(sql.encode("utf-8"))
             if self._c.have_result_set:
-                names = [f[4].decode("utf-8", "replace") if isinstance(f[4], bytes) else str(f[4])
-                         for f in self._c.fetch_fields()]
+                names = [
+                    f[4].decode("utf-8", "replace") if isinstance(f[4], bytes) else str(f[4])
+                    for f in self._c.fetch_fields()
+                ]
                 while True:
                     row = self._c.fetch_row()
                     if row is None:
                         break
-                    rows.append(dict(zip(names, row)))
+                    rows.append(dict(zip(names, row, strict=False)))
                 self._c.free_result()
         return rows
 
@@ -280,7 +296,9 @@ class Connection:
         except MoodumpError:
             raise
         except Exception as exc:
-            if type(exc).__module__.startswith(("_mysql_connector", "mysql")) or hasattr(exc, "errno"):
+            if type(exc).__module__.startswith(("_mysql_connector", "mysql")) or hasattr(
+                exc, "errno"
+            ):
                 raise map_driver_error(exc, context) from exc
             raise
 

@@ -130,9 +130,13 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
         if info is None:
             continue
         ex = _s(extra).upper()
-        generated = _s(gen).upper() == "ALWAYS" or ("GENERATED" in ex and "DEFAULT_GENERATED" not in ex)
+        generated = _s(gen).upper() == "ALWAYS" or (
+            "GENERATED" in ex and "DEFAULT_GENERATED" not in ex
+        )
         info.columns.append(
-            Column(_s(cname), _s(dtype).lower(), _s(ctype).lower(), _s(nullable) == "YES", generated)
+            Column(
+                _s(cname), _s(dtype).lower(), _s(ctype).lower(), _s(nullable) == "YES", generated
+            )
         )
     keys: dict[tuple[str, str], list[tuple[int, str, bool]]] = {}
     for tname, iname, seq, cname, non_unique, sub_part in conn.query(
@@ -145,12 +149,12 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
         keys.setdefault((_s(tname), _s(iname)), []).append(
             (int(seq or 0), _s(cname), sub_part is not None)
         )
-    for (tname, iname), cols in sorted(keys.items()):
-        info = tables.get(tname)
+    for (key_table, key_name), cols in sorted(keys.items()):
+        info = tables.get(key_table)
         if info is None or any(prefix for _, _, prefix in cols):
             continue
         names = [c for _, c, _ in sorted(cols)]
-        if iname == "PRIMARY":
+        if key_name == "PRIMARY":
             info.primary_key = names
         else:
             info.unique_keys.append(names)
@@ -238,11 +242,11 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
     ordered_views = _order_views(views)
 
     for rtype in ("PROCEDURE", "FUNCTION"):
-        for (name,) in conn.query(
+        for (rname,) in conn.query(
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE "
             f"ROUTINE_SCHEMA = {db} AND ROUTINE_TYPE = '{rtype}' ORDER BY ROUTINE_NAME"
         ):
-            n = _s(name)
+            n = _s(rname)
             row, create = _show_create_in_own_charset(
                 conn, f"SHOW CREATE {rtype} {quote_ident(n)}", 2, 3
             )
@@ -252,39 +256,39 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
                     hint="the account must own the routine or have SELECT on mysql.proc "
                     "(MariaDB) / SHOW_ROUTINE (MySQL 8)",
                 )
-            out.append(
-                StoredObject(rtype.lower(), n, create, _s(row[3]), _s(row[4]), _s(row[1]))
-            )
+            out.append(StoredObject(rtype.lower(), n, create, _s(row[3]), _s(row[4]), _s(row[1])))
 
     # Creation order: routines, then views (which may call functions), triggers, events.
     out.extend(ordered_views)
-    for name, table, order in conn.query(
+    for tname_b, table, order in conn.query(
         "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_ORDER FROM information_schema.TRIGGERS "
         f"WHERE TRIGGER_SCHEMA = {db} ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, "
         "EVENT_MANIPULATION, ACTION_ORDER"
     ):
-        n = _s(name)
+        n = _s(tname_b)
         row, create = _show_create_in_own_charset(
             conn, f"SHOW CREATE TRIGGER {quote_ident(n)}", 2, 3
         )
         out.append(
             StoredObject(
-                "trigger", n, create, _s(row[3]), _s(row[4]), _s(row[1]),
-                table=_s(table), order=int(order or 0),
+                "trigger",
+                n,
+                create,
+                _s(row[3]),
+                _s(row[4]),
+                _s(row[1]),
+                table=_s(table),
+                order=int(order or 0),
             )
         )
 
-    for (name,) in conn.query(
+    for (ename,) in conn.query(
         f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} "
         "ORDER BY EVENT_NAME"
     ):
-        n = _s(name)
-        row, create = _show_create_in_own_charset(
-            conn, f"SHOW CREATE EVENT {quote_ident(n)}", 3, 4
-        )
-        out.append(
-            StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2]))
-        )
+        n = _s(ename)
+        row, create = _show_create_in_own_charset(conn, f"SHOW CREATE EVENT {quote_ident(n)}", 3, 4)
+        out.append(StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2])))
     return out
 
 

@@ -1,0 +1,53 @@
+"""``moodump demo``: the main job on an embedded default (throwaway MariaDB + sample data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ..checks import disk_free
+from ..demo import run_demo
+from ..errors import IntegrityError
+from ..layout import group_by_database, scan_backups
+from ._group import cli
+from .list import render_list
+
+
+@cli.command("demo")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=Path("demo-backups"),
+    show_default=True,
+    help="Where the throwaway server and the backups live.",
+)
+@click.option(
+    "--scale",
+    type=float,
+    default=0.002,
+    show_default=True,
+    help="Sample data scale (1 = about 2 GB of InnoDB data).",
+)
+@click.option("--threads", type=int, default=2, show_default=True)
+def demo_cmd(workdir, scale, threads):
+    """Back up, list and verify a sample Moodle database on a throwaway local MariaDB.
+
+    Needs the MariaDB server binaries (apt-get install mariadb-server mariadb-client);
+    touches no existing server. Run it again to add another backup to the listing.
+    """
+    res = run_demo(workdir, scale=scale, threads=threads, say=click.echo)
+    cfg = res.config
+    now = datetime.now(cfg.tz)
+    groups = group_by_database(scan_backups(cfg.root, cfg.tz), cfg.cores)
+    click.echo("")
+    click.echo(render_list(groups, cfg, now, disk_free(cfg.root)), nl=False)
+    click.echo(
+        f"\nTry: BACKUP_DIR={cfg.root} moodump list    |    "
+        f"moodump verify --offline {res.dump.path}"
+    )
+    if not res.verify.passed:
+        raise IntegrityError(
+            "the demo backup failed verification: " + "; ".join(res.verify.problems)
+        )
