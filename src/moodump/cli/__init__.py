@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
+from types import FrameType
 
 import click
 
@@ -23,8 +25,15 @@ for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
         importlib.import_module(f"{__name__}.{_mod}")
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (Kubernetes stopping the pod, `kill`) takes the same clean path as Ctrl-C:
+    # workers stop, partial files are removed, nothing is published.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the click group and map errors to exit codes."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="moodump", standalone_mode=False)
     except MoodumpError as exc:
