@@ -77,7 +77,7 @@ def _position(conn: Connection, server: ServerInfo) -> dict[str, Any]:
         # MariaDB reports the binlog position that matches a consistent-snapshot
         # transaction without any lock or privilege.
         status = {
-            (r[0] or b"").decode(): (r[1] or b"").decode()
+            (r[0] or b"").decode().lower(): (r[1] or b"").decode()
             for r in conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
         }
         f, p = status.get("binlog_snapshot_file", ""), status.get("binlog_snapshot_position", "")
