@@ -244,3 +244,47 @@ def test_public_datasets_roundtrip(root_settings, tmp_path, dataset):
     assert verify(out, settings=root_settings).passed
     with connect(root_settings) as c:
         c.execute(f"DROP DATABASE {src}")
+
+
+def test_deferred_secondary_indexes_restore_identical_definitions(root_settings, zoo, tmp_path):
+    """Indexes built after the load give the same SHOW CREATE TABLE (zoo: every table)."""
+    out = tmp_path / "b"
+    dump(root_settings, zoo, out, DumpOptions(threads=2))
+    restore(
+        out, root_settings, "zoo deferred", RestoreOptions(threads=2, defer_indexes_min_bytes=0)
+    )
+    with connect(root_settings) as c:
+        assert compare_databases(c, zoo, "zoo deferred") == []
+        c.execute("DROP DATABASE `zoo deferred`")
+
+
+def test_resume_builds_deferred_indexes_after_a_crash(root_settings, zoo, tmp_path, monkeypatch):
+    """Crash after the data but before the index build: --resume adds exactly the missing indexes."""
+    import moodump.restore as r
+
+    out = tmp_path / "b"
+    dump(root_settings, zoo, out, DumpOptions(threads=1))
+    real = r._Restore._build_indexes
+    calls = {"n": 0}
+
+    def crash_on_second(self, conn, table):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process dies here
+        return real(self, conn, table)
+
+    monkeypatch.setattr(r._Restore, "_build_indexes", crash_on_second)
+    opts = RestoreOptions(threads=1, defer_indexes_min_bytes=0)
+    with pytest.raises(BaseException):
+        restore(out, root_settings, "zoo crashed", opts)
+    monkeypatch.setattr(r._Restore, "_build_indexes", real)
+    res = restore(
+        out,
+        root_settings,
+        "zoo crashed",
+        RestoreOptions(threads=1, resume=True, defer_indexes_min_bytes=0),
+    )
+    assert res.files_skipped > 0
+    with connect(root_settings) as c:
+        assert compare_databases(c, zoo, "zoo crashed") == []
+        c.execute("DROP DATABASE `zoo crashed`")

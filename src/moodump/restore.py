@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .compression import iter_uncompressed, sha256_file
+from .ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
 from .db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from .errors import (
     ConfigError,
@@ -63,6 +64,9 @@ class RestoreOptions:
     tables: tuple[str, ...] = ()  # restore only these tables (schema + data + triggers)
     objects: bool = True  # views, routines, triggers, events
     check_files: bool = True  # verify sha256/size of every file before touching the target
+    # Tables with at least this much row text get their secondary indexes built after the
+    # load (one sorted pass per index) instead of maintained row by row.
+    defer_indexes_min_bytes: int = 8 << 20
 
 
 @dataclass
@@ -165,6 +169,32 @@ class _Restore:
         self.tables = self._selected_tables()
         self.load_db = database
         self.manifest_id = sha256_file(src / "manifest.json")[1]
+        self.deferred: dict[str, SplitTable] = self._plan_deferred_indexes()
+        self._chunks_left: dict[str, int] = {}
+
+    def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
+        schemas = {
+            t.name: (self.src / t.schema_file).read_text(encoding="utf-8")
+            for t in self.tables
+            if t.schema_file
+        }
+        in_fk: set[str] = set()
+        for name, create in schemas.items():
+            refs = referenced_tables(create)
+            if refs or has_foreign_keys(create):
+                in_fk |= refs | {name}
+        out = {}
+        for t in self.tables:
+            size = sum(c.raw_bytes for c in t.chunks)
+            if (
+                t.name in schemas
+                and t.name not in in_fk
+                and size >= self.opts.defer_indexes_min_bytes
+            ):
+                split = split_secondary_indexes(schemas[t.name].rstrip().rstrip(";"))
+                if split.indexes:
+                    out[t.name] = split
+        return out
 
     def _selected_tables(self) -> list[TableEntry]:
         if not self.opts.tables:
@@ -353,8 +383,11 @@ class _Restore:
                 if self.opts.resume:
                     continue
                 raise TargetNotEmpty(f"table {t.name!r} already exists", hint="use --drop")
-            ddl = (self.src / t.schema_file).read_text(encoding="utf-8")
-            conn.execute(ddl.rstrip().rstrip(";"))
+            if t.name in self.deferred:
+                conn.execute(self.deferred[t.name].create)
+            else:
+                ddl = (self.src / t.schema_file).read_text(encoding="utf-8")
+                conn.execute(ddl.rstrip().rstrip(";"))
 
     # -- data ----------------------------------------------------------------------------
     def _load_data(self, done: set[str]) -> int:
@@ -368,6 +401,18 @@ class _Restore:
                 tasks.append((t, c))
         self.files_total = len(tasks)
         self.rows_total = sum(c.rows for _, c in tasks)
+        for t, _ in tasks:
+            self._chunks_left[t.name] = self._chunks_left.get(t.name, 0) + 1
+        pending_indexes = [
+            name
+            for name in self.deferred
+            if name not in self._chunks_left and f"index:{name}" not in done
+        ]
+        if pending_indexes:  # resumed after the data of these tables was complete
+            with connect(self.settings.with_database(self.load_db)) as conn:
+                _setup_load_session(conn)
+                for name in pending_indexes:
+                    self._build_indexes(conn, name)
         sizes = {f.name: f.bytes for f in self.m.files}
         tasks.sort(key=lambda tc: -sizes.get(tc[1].file, 0))
         if not tasks:
@@ -488,7 +533,32 @@ class _Restore:
             self.files_done += 1
             if warn:
                 self.warnings.append(f"{c.file}: {warn} warning(s) while loading")
+            self._chunks_left[t.name] -= 1
+            last = self._chunks_left[t.name] == 0
         self._emit("data", t.name)
+        if last and t.name in self.deferred:
+            self._build_indexes(conn, t.name)
+
+    def _build_indexes(self, conn: Connection, table: str) -> None:
+        """Add the deferred secondary indexes (those not there yet) and record it."""
+        split = self.deferred[table]
+        have = {
+            (r[0] or b"").decode("utf-8", "surrogateescape")
+            for r in conn.query(
+                "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE "
+                f"TABLE_SCHEMA = {quote_str(self.load_db)} AND TABLE_NAME = {quote_str(table)}"
+            )
+        }
+        clauses = [
+            c for c, n in zip(split.indexes, split.index_names(), strict=True) if n not in have
+        ]
+        if clauses:
+            self._emit("indexes", table)
+            conn.execute(f"ALTER TABLE {quote_ident(table)} " + ", ".join(clauses))
+        conn.execute(
+            f"INSERT IGNORE INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+            f"({quote_str('index:' + table)}, 0, {quote_str(self.manifest_id)})"
+        )
 
     # -- after the data ------------------------------------------------------------------
     def _sequences(self, conn: Connection) -> None:

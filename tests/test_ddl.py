@@ -1,0 +1,46 @@
+from moodump.ddl import has_foreign_keys, referenced_tables, split_secondary_indexes
+
+CREATE = """CREATE TABLE `t` (
+  `id` bigint(10) NOT NULL AUTO_INCREMENT,
+  `a` int(11) DEFAULT NULL,
+  `b` varchar(10) DEFAULT NULL,
+  `g` point NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `u_a` (`a`),
+  KEY `ix ``b``` (`b`(5),`a`),
+  SPATIAL KEY `g` (`g`),
+  FULLTEXT KEY `ft` (`b`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
+
+
+def test_split_keeps_primary_and_fulltext():
+    split = split_secondary_indexes(CREATE)
+    assert "PRIMARY KEY (`id`)," in split.create
+    assert "FULLTEXT KEY `ft` (`b`)\n) ENGINE" in split.create
+    assert "u_a" not in split.create and "SPATIAL" not in split.create
+    assert split.indexes == (
+        "ADD UNIQUE KEY `u_a` (`a`)",
+        "ADD KEY `ix ``b``` (`b`(5),`a`)",
+        "ADD SPATIAL KEY `g` (`g`)",
+    )
+    assert split.index_names() == ["u_a", "ix `b`", "g"]
+
+
+def test_trailing_comma_fixed_when_last_line_removed():
+    create = "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  PRIMARY KEY (`id`),\n  KEY `k` (`id`)\n) ENGINE=InnoDB"
+    split = split_secondary_indexes(create)
+    assert (
+        split.create
+        == "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB"
+    )
+
+
+def test_no_primary_key_means_nothing_deferred():
+    create = "CREATE TABLE `t` (\n  `a` int NOT NULL,\n  UNIQUE KEY `a` (`a`)\n) ENGINE=InnoDB"
+    assert split_secondary_indexes(create).indexes == ()
+
+
+def test_foreign_keys():
+    create = "CREATE TABLE `c` (\n  `id` int,\n  CONSTRAINT `f` FOREIGN KEY (`id`) REFERENCES `p``x` (`id`)\n)"
+    assert has_foreign_keys(create)
+    assert referenced_tables(create) == {"p`x"}
