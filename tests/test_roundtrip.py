@@ -14,6 +14,7 @@ from helpers import SHARED, run_sql, run_sql_file
 from moodump.db import connect
 from moodump.db.connection import quote_ident
 from moodump.dump import DumpOptions, dump
+from moodump.errors import Interrupted
 from moodump.manifest import read_done_manifest
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
@@ -275,7 +276,7 @@ def test_resume_builds_deferred_indexes_after_a_crash(root_settings, zoo, tmp_pa
 
     monkeypatch.setattr(r._Restore, "_build_indexes", crash_on_second)
     opts = RestoreOptions(threads=1, defer_indexes_min_bytes=0)
-    with pytest.raises(BaseException):
+    with pytest.raises((KeyboardInterrupt, Interrupted)):
         restore(out, root_settings, "zoo crashed", opts)
     monkeypatch.setattr(r._Restore, "_build_indexes", real)
     res = restore(

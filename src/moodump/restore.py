@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .compression import iter_uncompressed, sha256_file
-from .ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
 from .db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
+from .ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
 from .errors import (
     ConfigError,
     IntegrityError,
