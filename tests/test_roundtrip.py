@@ -289,3 +289,20 @@ def test_resume_builds_deferred_indexes_after_a_crash(root_settings, zoo, tmp_pa
     with connect(root_settings) as c:
         assert compare_databases(c, zoo, "zoo crashed") == []
         c.execute("DROP DATABASE `zoo crashed`")
+
+
+def test_restore_falls_back_to_inserts_when_local_infile_is_off(root_settings, zoo, tmp_path):
+    """MySQL 8 ships with local_infile=OFF: the restore must still be exact."""
+    out = tmp_path / "b"
+    dump(root_settings, zoo, out, DumpOptions(threads=2))
+    with connect(root_settings) as c:
+        c.execute("SET GLOBAL local_infile = OFF")
+    try:
+        res = restore(out, root_settings, "zoo inserts", RestoreOptions(threads=2))
+    finally:
+        with connect(root_settings) as c:
+            c.execute("SET GLOBAL local_infile = ON")
+    assert any("local_infile" in w for w in res.warnings)
+    with connect(root_settings) as c:
+        assert compare_databases(c, zoo, "zoo inserts") == []
+        c.execute("DROP DATABASE `zoo inserts`")

@@ -438,6 +438,7 @@ class _DumpRun:
             engine=t.engine,
             transactional=t.transactional,
             columns=[c.name for c in cols],
+            column_types=[c.data_type for c in cols],
             load_clause=load_spec(cols).clause(),
             order_by=t.order_key,
             digest="ordered" if t.order_key else "multiset",

@@ -230,3 +230,47 @@ def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
 #: NO_BACKSLASH_ESCAPES/ANSI_QUOTES (our SQL relies on both being off), and
 #: NO_AUTO_VALUE_ON_ZERO so a stored 0 in an AUTO_INCREMENT column stays 0.
 SESSION_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+
+# -- the INSERT fallback (servers that refuse LOAD DATA LOCAL, e.g. MySQL 8's default) --
+
+_UNESCAPE = {ord("\\"): b"\\", ord("t"): b"\t", ord("n"): b"\n", ord("0"): b"\0",
+             ord("r"): b"\r", ord("Z"): b"\x1a", ord("b"): b"\b"}  # fmt: skip
+
+
+def unescape_field(field: bytes) -> bytes | None:
+    """Undo the file escaping of one field (``\\N`` is NULL), as LOAD DATA does."""
+    if field == NULL_MARK:
+        return None
+    if b"\\" not in field:
+        return field
+    out = bytearray()
+    i = 0
+    n = len(field)
+    while i < n:
+        j = field.find(b"\\", i)
+        if j < 0 or j == n - 1:
+            out += field[i:]
+            break
+        out += field[i:j]
+        nxt = field[j + 1]
+        out += _UNESCAPE.get(nxt, bytes((nxt,)))
+        i = j + 2
+    return bytes(out)
+
+
+def sql_literal(value: bytes | None, data_type: str, *, index_typed: bool) -> bytes:
+    """A SQL literal for one value, exact for its column type (connection utf8mb4)."""
+    if value is None:
+        return b"NULL"
+    if index_typed:  # BIT/ENUM/SET written as their integer value
+        if not value.isdigit():
+            raise ValueError(f"not an integer: {value[:20]!r}")
+        return value
+    body = (
+        value.replace(b"\\", b"\\\\").replace(b"'", b"\\'").replace(b"\0", b"\\0")
+        .replace(b"\n", b"\\n").replace(b"\r", b"\\r").replace(b"\x1a", b"\\Z")
+    )  # fmt: skip
+    if data_type == "json":  # MySQL refuses JSON from a binary string
+        return b"CONVERT(_binary'" + body + b"' USING utf8mb4)"
+    return b"_binary'" + body + b"'"

@@ -66,6 +66,7 @@ class TableEntry:
     schema_file: str = ""
     rows: int = 0
     columns: list[str] = field(default_factory=list)  # columns in file order
+    column_types: list[str] = field(default_factory=list)  # DATA_TYPE of each, same order
     load_clause: str = ""  # "(`a`, @v1) SET `b` = CAST(@v1 AS UNSIGNED)" for LOAD DATA
     order_by: list[str] = field(default_factory=list)
     digest: str = "ordered"  # "ordered" (sha256 of the stream) | "multiset" (order-free)

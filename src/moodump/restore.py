@@ -46,7 +46,7 @@ from .errors import (
     ServerError,
     TargetNotEmpty,
 )
-from .formats import SESSION_SQL_MODE
+from .formats import SESSION_SQL_MODE, sql_literal, unescape_field
 from .manifest import Chunk, Manifest, TableEntry, read_done_manifest
 from .restore_script import database_options, object_session_sql, sequence_sql
 
@@ -170,6 +170,7 @@ class _Restore:
         self.load_db = database
         self.manifest_id = sha256_file(src / "manifest.json")[1]
         self.deferred: dict[str, SplitTable] = self._plan_deferred_indexes()
+        self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
         self._chunks_left: dict[str, int] = {}
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
@@ -477,6 +478,9 @@ class _Restore:
         return skipped
 
     def _load_chunk(self, conn: Connection, t: TableEntry, c: Chunk, fifo: Path) -> None:
+        if self.insert_mode:
+            self._insert_chunk(conn, t, c)
+            return
         qt = quote_ident(t.name)
         if not t.transactional and self.opts.resume:
             # A half-loaded chunk of a non-transactional table is not rolled back.
@@ -504,7 +508,20 @@ class _Restore:
         )
         try:
             conn.execute("START TRANSACTION")
-            conn.execute(sql)
+            try:
+                conn.execute(sql)
+            except MoodumpError as exc:
+                if not _local_infile_refused(exc):
+                    raise
+                with self.lock:
+                    if not self.insert_mode:
+                        self.insert_mode = True
+                        self.warnings.append(
+                            "the server refuses LOAD DATA LOCAL INFILE (local_infile=OFF): "
+                            "restored with INSERT statements instead (slower); "
+                            "SET GLOBAL local_infile=ON makes restores faster"
+                        )
+                raise _SwitchToInsert() from exc
             loaded = conn.affected_rows()
             conn.execute(
                 f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
@@ -518,15 +535,21 @@ class _Restore:
                     hint="the data file does not match its table; use another backup",
                 )
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
             _unblock_fifo(fifo)
             th.join(10)
+            if isinstance(exc, _SwitchToInsert):
+                self._insert_chunk(conn, t, c)
+                return
             if feeder_error and isinstance(feeder_error[0], MoodumpError):
                 raise feeder_error[0] from None
             raise
         th.join()
+        self._chunk_done(conn, t, c)
+
+    def _chunk_done(self, conn: Connection, t: TableEntry, c: Chunk) -> None:
         warn = conn.warning_count()
         with self.lock:
             self.rows_done += c.rows
@@ -538,6 +561,70 @@ class _Restore:
         self._emit("data", t.name)
         if last and t.name in self.deferred:
             self._build_indexes(conn, t.name)
+
+    def _insert_chunk(self, conn: Connection, t: TableEntry, c: Chunk) -> None:
+        """Load one data file with multi-row INSERTs (when LOAD DATA LOCAL is refused).
+
+        Same transaction discipline as LOAD DATA: the rows and the progress record commit
+        together, so resume works the same way.
+        """
+        types = t.column_types or [""] * len(t.columns)
+        index_typed = [f"@v{i}" in t.load_clause for i in range(len(t.columns))]
+        head = (
+            f"INSERT INTO {quote_ident(t.name)} ("
+            + ", ".join(quote_ident(n) for n in t.columns)
+            + ") VALUES "
+        ).encode("utf-8")
+        loaded = 0
+        batch: list[bytes] = []
+        size = 0
+        rest = b""
+        conn.execute("START TRANSACTION")
+        try:
+            for block in iter_uncompressed(self.src / c.file):
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    fields = line.split(b"\t") if t.columns else []
+                    if len(fields) != len(t.columns):
+                        raise IntegrityError(
+                            f"{c.file}: a row has {len(fields)} fields, expected {len(t.columns)}",
+                            hint="the data file is damaged; use another backup",
+                        )
+                    row = (
+                        b"("
+                        + b",".join(
+                            sql_literal(unescape_field(f), ty, index_typed=ix)
+                            for f, ty, ix in zip(fields, types, index_typed, strict=True)
+                        )
+                        + b")"
+                    )
+                    batch.append(row)
+                    size += len(row)
+                    loaded += 1
+                    if size >= 1 << 20:
+                        conn.execute(head + b",".join(batch))
+                        batch.clear()
+                        size = 0
+            if rest:
+                raise IntegrityError(f"{c.file} ends inside a row", hint="the file is truncated")
+            if batch:
+                conn.execute(head + b",".join(batch))
+            if loaded != c.rows:
+                raise IntegrityError(
+                    f"{c.file}: loaded {loaded} rows, the manifest says {c.rows}",
+                    hint="the data file does not match its table; use another backup",
+                )
+            conn.execute(
+                f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+                f"({quote_str(c.file)}, {loaded}, {quote_str(self.manifest_id)})"
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            raise
+        self._chunk_done(conn, t, c)
 
     def _build_indexes(self, conn: Connection, table: str) -> None:
         """Add the deferred secondary indexes (those not there yet) and record it."""
@@ -692,6 +779,18 @@ def _setup_load_session(conn: Connection) -> None:
     # Not logging the restore to the binary log needs a privilege most accounts lack.
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION sql_log_bin = 0")
+
+
+class _SwitchToInsert(Exception):
+    """LOAD DATA LOCAL was refused; load this file with INSERTs instead."""
+
+
+# 1148: not allowed with this version; 3948/2068: local infile disabled (MySQL 8 / client)
+_LOCAL_INFILE_ERRNOS = ("(error 1148)", "(error 3948)", "(error 2068)", "(error 4166)")
+
+
+def _local_infile_refused(exc: MoodumpError) -> bool:
+    return any(code in exc.message for code in _LOCAL_INFILE_ERRNOS)
 
 
 def _unblock_fifo(fifo: Path) -> None:
