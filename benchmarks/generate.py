@@ -6,8 +6,13 @@ Examples::
     python benchmarks/generate.py --scale 1 --host 127.0.0.1 --port 3306 --user root \\
         --database moodle
 
-    # into a throwaway server started for the run (kept running until Ctrl-C with --keep)
+    # into a private server (moodump.localserver) started in DIR for the run
     python benchmarks/generate.py --scale 0.1 --start-local /tmp/moodle-bench --database moodle
+
+With ``--start-local DIR`` the server is stopped after the run but DIR and its data stay,
+so a later ``--start-local DIR`` (or a LocalServer on DIR) finds the database again;
+``--keep`` keeps the server running until Ctrl-C; remove DIR when done. Its server CPU
+time is reported too (a contention-proof figure on a busy machine).
 
 The password comes from MYSQL_PWD (never from the command line). Prints per-table rows,
 data and index sizes (information_schema, after ANALYZE TABLE) and elapsed times, then
@@ -51,16 +56,25 @@ class Timer:
         self.verbose = verbose
         self.last: dict[int, float] = {}
         self.elapsed: dict[str, float] = {}
-        self.start = time.monotonic()
+        self.start = self.filling = time.monotonic()
 
     def __call__(self, table: str, done: int, total: int) -> None:
         now = time.monotonic()
+        if total == 0:  # an empty table, reported while all tables are being created
+            self.filling = now
+            return
         ident = threading.get_ident()
-        since = self.last.get(ident, self.start)
+        since = self.last.get(ident, self.filling)
         self.last[ident] = now
         self.elapsed[table] = self.elapsed.get(table, 0.0) + (now - since)
         if self.verbose and total >= 100_000:
             print(f"  {now - self.start:7.1f}s {table}: {done:,}/{total:,}", file=sys.stderr)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def analyze(settings: ConnSettings, database: str, names: list[str]) -> None:
@@ -88,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         type=Path,
         default=None,
-        help="start a throwaway MariaDB in DIR (must be new or made by moodump)",
+        help="start a private MariaDB in DIR (new, or made by moodump); DIR is kept",
     )
     p.add_argument("--keep", action="store_true", help="with --start-local: keep it running")
     p.add_argument("--json", metavar="FILE", type=Path, default=None)
@@ -110,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         timer = Timer(args.verbose)
+        pid = server.process.pid if server is not None and server.process is not None else None
+        cpu0 = process_cpu(pid) if pid else 0.0
         t0 = time.monotonic()
         rows = create_moodle_database(
             settings,
@@ -123,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             drop_existing=args.drop,
         )
         elapsed = time.monotonic() - t0
+        server_cpu = process_cpu(pid) - cpu0 if pid else None
         analyze(settings, args.database, sorted(rows))
         sizes = table_sizes(settings, args.database)
-        report(args, rows, sizes, timer.elapsed, elapsed)
+        report(args, rows, sizes, timer.elapsed, elapsed, server_cpu)
         if server is not None and args.keep:
             print(f"server kept running: 127.0.0.1:{server.port}; Ctrl-C stops and removes it")
             try:
@@ -145,6 +162,7 @@ def report(
     sizes: dict[str, tuple[int, int, int]],
     times: dict[str, float],
     elapsed: float,
+    server_cpu: float | None,
 ) -> None:
     order = sorted(rows, key=lambda n: (-sizes.get(n, (0, 0, 0))[1], n))
     print(f"{'table':40s} {'rows':>12s} {'data_length':>14s} {'index_length':>14s} {'time':>8s}")
@@ -165,12 +183,14 @@ def report(
         f"total: {len(rows)} tables ({filled} with rows), {sum(rows.values()):,} rows, "
         f"data {human(data)}, indexes {human(index)}, {elapsed:.1f} s at scale {args.scale:g} "
         f"with {args.workers} workers"
+        + (f"; server CPU {server_cpu:.1f} s" if server_cpu is not None else "")
     )
     if args.json is not None:
         out: dict[str, Any] = {
             "scale": args.scale,
             "workers": args.workers,
             "elapsed_s": round(elapsed, 3),
+            "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
             "data_length": data,
             "index_length": index,
             "rows": sum(rows.values()),
