@@ -469,6 +469,12 @@ KEYS: tuple[Key, ...] = (
         secret=True,
     ),
     Key(
+        "ftp_ca_file", "MOODUMP_FTP_CA_FILE", "", parse_str,
+        "CA bundle (PEM) that signs the FTPS server's certificate, for a private CA or a "
+        "self-signed certificate; empty = the system's trusted CAs.", GROUP_FTP, ORIGIN_NEW,
+        default_doc="(system CAs)",
+    ),
+    Key(
         "ftp_retries", "MOODUMP_FTP_RETRIES", "3", parse_nonneg_int,
         "Upload attempts after the first one fails (size and sha256 are re-checked).",
         GROUP_FTP, ORIGIN_NEW,
@@ -701,6 +707,7 @@ class Config:
     ftp_url: str = field(repr=False)  # may carry user:password@
     ftp_user: str
     ftp_password: Secret | None = field(repr=False)
+    ftp_ca_file: str
     ftp_retries: int
     ftp_prune: bool
     backup_log_level: str
