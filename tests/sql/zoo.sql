@@ -188,3 +188,13 @@ SET time_zone = '-07:00';
 CREATE EVENT ev_once ON SCHEDULE AT '2031-06-01 12:00:00' ON COMPLETION PRESERVE DISABLE DO UPDATE ints SET ti = ti WHERE id = 99;
 SET time_zone = '+00:00';
 CREATE FUNCTION fn_reads() RETURNS INT READS SQL DATA RETURN (SELECT COUNT(*) FROM ints);
+
+-- Rows that violate a CHECK constraint added while checks were off.
+CREATE TABLE checked (id INT PRIMARY KEY, n INT);
+INSERT INTO checked VALUES (1, -5), (2, 5);
+SET check_constraint_checks = 0;
+ALTER TABLE checked ADD CONSTRAINT n_positive CHECK (n > 0);
+SET check_constraint_checks = 1;
+-- A zero TIMESTAMP and a NOT NULL TIMESTAMP with a zero default.
+CREATE TABLE zero_ts (id INT PRIMARY KEY, ts TIMESTAMP NOT NULL DEFAULT '0000-00-00 00:00:00', ts2 TIMESTAMP(3) NULL);
+INSERT INTO zero_ts VALUES (1, '0000-00-00 00:00:00', '1970-01-01 00:00:01.000'), (2, '2038-01-19 03:14:07', NULL);
