@@ -22,13 +22,8 @@ from moodump.sample.xmldb import read_tree
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "src" / "moodump" / "sample" / "moodle_schema.json"
-SOURCE = {
-    "project": "Moodle",
-    "version": "2023112400.00",
-    "release": "4.4dev (Build: 20231124)",
-    "license": "GPL-3.0-or-later",
-    "from": "db/install.xml files of the Moodle tree (see src/moodump/sample/README.md)",
-}
+VERSION = "2023112400.00"  # of the tree in ../shared/datasets/moodle-schema (its README)
+RELEASE = "4.4dev (Build: 20231124)"
 
 
 def default_tree() -> Path:
@@ -39,13 +34,20 @@ def default_tree() -> Path:
     return REPO.parent / "shared" / "datasets" / "moodle-schema"
 
 
-def render(schema: dict[str, Any]) -> str:
+def render(schema: dict[str, Any], version: str = VERSION, release: str = RELEASE) -> str:
     """The file's text: stable key order, one table per line."""
 
     def dump(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
-    head = {"format": schema["format"], "source": SOURCE, "files": schema["files"]}
+    source = {
+        "project": "Moodle",
+        "version": version,
+        "release": release,
+        "license": "GPL-3.0-or-later",
+        "from": "db/install.xml files of the Moodle tree (see src/moodump/sample/README.md)",
+    }
+    head = {"format": schema["format"], "source": source, "files": schema["files"]}
     lines = ["{", dump(head)[1:-1] + ",", '"tables":[']
     rows = [dump(t) for t in schema["tables"]]
     lines.append(",\n".join(rows))
@@ -58,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tree", nargs="?", type=Path, default=default_tree())
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 if stale")
+    parser.add_argument("--moodle-version", default=VERSION, help="$version of the tree")
+    parser.add_argument("--moodle-release", default=RELEASE, help="$release of the tree")
     args = parser.parse_args(argv)
-    text = render(read_tree(args.tree))
+    text = render(read_tree(args.tree), args.moodle_version, args.moodle_release)
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:

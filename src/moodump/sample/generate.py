@@ -36,10 +36,11 @@ from ..db.connection import Connection, ConnSettings, connect, quote_ident, quot
 from ..errors import ConfigError, MoodumpError, TargetNotEmpty
 from . import vocab as V
 from .content import Fill, Site, site_at, special_fills
-from .schema import DEFAULT_COLLATION, _Namer, create_table_sql, tables
+from .schema import DEFAULT_COLLATION, IndexNamer, create_table_sql, tables
 from .sql import between, cat, hex_id, ipv4, lit, nullable, pick, timestamp, words
 
 BATCH_ROWS = 500_000
+CREATE_CONNECTIONS = 4
 DEFER_INDEXES_ROWS = 20_000
 MAX_SCALE = 100.0
 
@@ -312,7 +313,7 @@ def plan(
         )
     site = site_at(scale)
     specials = special_fills(site, prefix, blobs)
-    namer = _Namer(prefix)
+    namer = IndexNamer(prefix)
     jobs = []
     for table in tables():
         tname = table["name"]
@@ -405,6 +406,46 @@ def _prepare_database(conn: Connection, database: str, drop_existing: bool) -> N
         ) from exc
 
 
+def _parallel(
+    settings: ConnSettings,
+    database: str,
+    connections: int,
+    jobs: list[TableJob],
+    run: Callable[[Connection, TableJob], None],
+) -> None:
+    """Run ``run(conn, job)`` for every job, in order, over up to ``connections`` sessions.
+
+    The first failure stops the hand-out of further jobs and is re-raised here.
+    """
+    lock = threading.Lock()
+    queue = list(reversed(jobs))
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with _open(settings, database) as conn:
+                while True:
+                    with lock:
+                        if failures or not queue:
+                            return
+                        job = queue.pop()
+                    run(conn, job)
+        except BaseException as exc:  # re-raised in the calling thread below
+            with lock:
+                failures.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, name=f"moodump-sample-{i}", daemon=True)
+        for i in range(max(1, min(connections, len(jobs))))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+
+
 def _fill(conn: Connection, job: TableJob, report: Callable[[str, int, int], None]) -> None:
     done = 0
     last = len(job.statements) - 1
@@ -456,39 +497,17 @@ def create_moodle_database(
             with lock:
                 progress(prefix + table, done, total)
 
-    # All tables first: DDL interleaved with big inserts waits on redo-log flushes.
-    with _open(settings, database) as conn:
-        for job in jobs:
-            conn.execute(job.create_sql)
-            if not job.statements:
-                report(job.table, 0, 0)
-    # Longest jobs first, so that the connections finish together.
+    def create(conn: Connection, job: TableJob) -> None:
+        conn.execute(job.create_sql)
+        if not job.statements:
+            report(job.table, 0, 0)
+
+    # All tables first (DDL between big inserts waits on redo-log flushes), on a few
+    # connections: creating a table is mostly waiting for fsync.
+    _parallel(settings, database, max(workers, CREATE_CONNECTIONS), list(jobs), create)
+    # Then the data, longest jobs first so that the connections finish together.
     pending = sorted((j for j in jobs if j.statements), key=lambda j: (-j.cost, j.table))
-    failures: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            with _open(settings, database) as conn:
-                while True:
-                    with lock:
-                        if failures or not pending:
-                            return
-                        job = pending.pop(0)
-                    _fill(conn, job, report)
-        except BaseException as exc:  # re-raised in the calling thread below
-            with lock:
-                failures.append(exc)
-
-    threads = [
-        threading.Thread(target=worker, name=f"moodump-sample-{i}", daemon=True)
-        for i in range(min(workers, max(1, len(pending))))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise failures[0]
+    _parallel(settings, database, workers, pending, lambda c, j: _fill(c, j, report))
     return {j.name: j.rows for j in jobs}
 
 

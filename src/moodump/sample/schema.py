@@ -134,7 +134,7 @@ def field_sql(field: list[Any], collation: str = DEFAULT_COLLATION) -> str:
     return sql
 
 
-class _Namer:
+class IndexNamer:
     """``sql_generator::getNameForObject`` with its per-installation name cache."""
 
     def __init__(self, prefix: str) -> None:
@@ -162,7 +162,7 @@ class _Namer:
         return candidate.lower()
 
 
-def table_indexes(table: dict[str, Any], namer: _Namer) -> list[tuple[str, bool, list[str]]]:
+def table_indexes(table: dict[str, Any], namer: IndexNamer) -> list[tuple[str, bool, list[str]]]:
     """(name, unique, columns) of every secondary index, in Moodle's creation order."""
     result: list[tuple[str, bool, list[str]]] = []
     for _name, unique, cols in table["indexes"]:
@@ -178,7 +178,7 @@ def table_indexes(table: dict[str, Any], namer: _Namer) -> list[tuple[str, bool,
 
 def create_table_sql(
     table: dict[str, Any],
-    namer: _Namer,
+    namer: IndexNamer,
     *,
     prefix: str = "mdl_",
     collation: str = DEFAULT_COLLATION,
@@ -222,7 +222,7 @@ def ddl(
     engine: str = "InnoDB",
 ) -> list[str]:
     """CREATE TABLE statements for all 483 Moodle tables (see the module docstring)."""
-    namer = _Namer(prefix)
+    namer = IndexNamer(prefix)
     return [
         create_table_sql(
             t, namer, prefix=prefix, collation=collation, row_format=row_format, engine=engine

@@ -91,8 +91,15 @@ def read_install_xml(path: Path, rel: str) -> list[dict[str, Any]]:
 
 
 def install_files(root: Path) -> list[str]:
-    """Relative paths of every ``install.xml`` under ``root``, core first, then by path."""
-    rels = sorted(p.relative_to(root).as_posix() for p in root.rglob("install.xml"))
+    """Relative paths of every ``db/install.xml`` under ``root``, core first, then by path.
+
+    Test fixtures (anything under a ``tests`` directory) are not part of the schema.
+    """
+    rels = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("install.xml")
+        if p.parent.name == "db" and "tests" not in p.relative_to(root).parts
+    ]
     return sorted(rels, key=lambda r: (r != CORE_FILE, r))
 
 
