@@ -108,7 +108,7 @@ def test_zoo_verify_offline_and_by_restore(root_settings, zoo, tmp_path):
     assert offline.passed, offline.problems
     online = verify(out, settings=root_settings)
     assert online.passed, online.problems
-    assert online.restore_s is not None and online.tables_checked == 27
+    assert online.restore_s is not None and online.tables_checked == 29
     record = json.loads((out / "verify.json").read_text())
     assert record["status"] == "PASS" and record["method"] == "restore"
     with connect(root_settings) as c:

@@ -439,6 +439,7 @@ class _DumpRun:
             transactional=t.transactional,
             columns=[c.name for c in cols],
             column_types=[c.data_type for c in cols],
+            versioned=t.versioned,
             load_clause=load_spec(cols).clause(),
             order_by=t.order_key,
             digest="ordered" if t.order_key else "multiset",
@@ -537,6 +538,7 @@ class _DumpRun:
                     sink=sink,
                     reset=reset,
                     stop=self.stop,
+                    history=t.versioned,
                 )
             except ServerError:
                 # A dropped or renamed column/table fails the read itself (1054, 1146):

@@ -57,6 +57,7 @@ class Column:
     column_type: str  # full COLUMN_TYPE, e.g. "enum('a','b')", "int(10) unsigned"
     nullable: bool
     generated: bool = False
+    period: str = ""  # "start" / "end": a system-versioning period column (written as data)
 
     @property
     def is_long(self) -> bool:
@@ -153,6 +154,7 @@ def row_query(
     where: str = "",
     order_by: list[str] | None = None,
     split_long: bool = False,
+    history: bool = False,
 ) -> str:
     """The SELECT that streams a table (or a key range of it) in the file format.
 
@@ -171,6 +173,8 @@ def row_query(
     if not columns:  # a table whose columns are all generated: count rows only
         fields = "''"
     sql = f"SELECT {fields} FROM {quote_ident(database)}.{quote_ident(table)}"
+    if history:  # system-versioned table: every row version, not only the current ones
+        sql += " FOR SYSTEM_TIME ALL"
     if where:
         sql += f" WHERE {where}"
     if order_by:

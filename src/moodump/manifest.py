@@ -73,6 +73,7 @@ class TableEntry:
     chunks: list[Chunk] = field(default_factory=list)
     data_skipped: bool = False
     sequence: dict[str, int] = field(default_factory=dict)  # next_not_cached_value, cycle_count
+    versioned: bool = False  # system-versioned: rows are every version (FOR SYSTEM_TIME ALL)
 
     @property
     def data_files(self) -> list[str]:

@@ -778,6 +778,9 @@ def _setup_load_session(conn: Connection) -> None:
         "SET SESSION net_write_timeout = 3600",
     ):
         conn.execute(stmt)
+    # History rows of system-versioned tables are loaded with their own period values.
+    with contextlib.suppress(MoodumpError):
+        conn.execute("SET SESSION system_versioning_insert_history = 1")
     # Rows are restored as they were, even those that violate a CHECK constraint added
     # later with check_constraint_checks=0 (MariaDB only; MySQL has no such switch).
     with contextlib.suppress(MoodumpError):

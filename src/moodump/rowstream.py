@@ -55,6 +55,7 @@ def stream_rows(
     sink: Callable[[bytes, int], None] | None,
     reset: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
+    history: bool = False,
 ) -> StreamResult:
     """Stream a table (or range) in the file format to ``sink(data, rows)``.
 
@@ -62,11 +63,33 @@ def stream_rows(
     then forget what it received). Errors from the server propagate as moodump errors.
     """
     try:
-        return _stream(conn, database, table, columns, where, order_by, sink, stop, split=False)
+        return _stream(
+            conn,
+            database,
+            table,
+            columns,
+            where,
+            order_by,
+            sink,
+            stop,
+            split=False,
+            history=history,
+        )
     except _Overflow:
         if reset is not None:
             reset()
-        return _stream(conn, database, table, columns, where, order_by, sink, stop, split=True)
+        return _stream(
+            conn,
+            database,
+            table,
+            columns,
+            where,
+            order_by,
+            sink,
+            stop,
+            split=True,
+            history=history,
+        )
 
 
 def _stream(
@@ -80,8 +103,11 @@ def _stream(
     stop: threading.Event | None,
     *,
     split: bool,
+    history: bool,
 ) -> StreamResult:
-    sql = row_query(database, table, columns, where=where, order_by=order_by, split_long=split)
+    sql = row_query(
+        database, table, columns, where=where, order_by=order_by, split_long=split, history=history
+    )
     ordered = bool(order_by)
     content = hashlib.sha256()
     multiset = 0

@@ -222,7 +222,7 @@ def _verify_by_restore(
                 if info is None:
                     report.problems.append(f"table {entry.name} is missing after the restore")
                     continue
-                cols = {c.name: c for c in info.columns}
+                cols = {c.name: c for c in info.data_columns}
                 try:
                     columns = [cols[n] for n in entry.columns]
                 except KeyError as exc:
@@ -239,6 +239,7 @@ def _verify_by_restore(
                         where=c.where,
                         order_by=entry.order_by,
                         sink=None,
+                        history=entry.versioned,
                     )
                     report.rows_checked += res.rows
                     if res.rows != c.rows:

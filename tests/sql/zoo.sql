@@ -198,3 +198,19 @@ SET check_constraint_checks = 1;
 -- A zero TIMESTAMP and a NOT NULL TIMESTAMP with a zero default.
 CREATE TABLE zero_ts (id INT PRIMARY KEY, ts TIMESTAMP NOT NULL DEFAULT '0000-00-00 00:00:00', ts2 TIMESTAMP(3) NULL);
 INSERT INTO zero_ts VALUES (1, '0000-00-00 00:00:00', '1970-01-01 00:00:01.000'), (2, '2038-01-19 03:14:07', NULL);
+
+-- System-versioned tables: implicit and explicit period columns, with history.
+SET time_zone = '+00:00';
+CREATE TABLE versioned_implicit (id INT PRIMARY KEY, v VARCHAR(10)) WITH SYSTEM VERSIONING;
+INSERT INTO versioned_implicit VALUES (1, 'a'), (2, 'b');
+UPDATE versioned_implicit SET v = 'a2' WHERE id = 1;
+DELETE FROM versioned_implicit WHERE id = 2;
+CREATE TABLE versioned_explicit (
+  id INT PRIMARY KEY, v INT,
+  rs TIMESTAMP(6) GENERATED ALWAYS AS ROW START INVISIBLE,
+  re TIMESTAMP(6) GENERATED ALWAYS AS ROW END INVISIBLE,
+  PERIOD FOR SYSTEM_TIME(rs, re)
+) WITH SYSTEM VERSIONING;
+INSERT INTO versioned_explicit (id, v) VALUES (1, 1);
+UPDATE versioned_explicit SET v = 2;
+UPDATE versioned_explicit SET v = 3;

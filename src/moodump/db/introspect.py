@@ -40,6 +40,7 @@ class TableInfo:
     primary_key: list[str] = field(default_factory=list)
     unique_keys: list[list[str]] = field(default_factory=list)
     pk_types: list[str] = field(default_factory=list)
+    versioned: bool = False  # MariaDB system-versioned table (history rows are dumped)
 
     @property
     def transactional(self) -> bool:
@@ -47,12 +48,26 @@ class TableInfo:
 
     @property
     def data_columns(self) -> list[Column]:
-        """Columns written to data files: everything but generated columns."""
-        return [c for c in self.columns if not c.generated]
+        """Columns written to data files: everything but generated columns.
+
+        The ROW START/ROW END columns of a system-versioned table are data: they carry
+        the history (hidden implicit ones are named row_start/row_end).
+        """
+        cols = [c for c in self.columns if not c.generated or (self.versioned and c.period)]
+        if self.versioned and not any(c.period for c in self.columns):
+            cols += [
+                Column("row_start", "timestamp", "timestamp(6)", False, False, "start"),
+                Column("row_end", "timestamp", "timestamp(6)", False, False, "end"),
+            ]
+        return cols
 
     @property
     def order_key(self) -> list[str]:
         """Columns giving a total, stable row order: the PK, else a NOT NULL unique key."""
+        if self.versioned:
+            # Row versions share the primary key; the period end makes them unique.
+            end = [c.name for c in self.data_columns if c.period == "end"]
+            return [*self.primary_key, *end] if self.primary_key else []
         if self.primary_key:
             return self.primary_key
         nullable = {c.name for c in self.columns if c.nullable}
@@ -120,8 +135,10 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
             continue
         kind = "sequence" if t == "SEQUENCE" else "table"
         tables[n] = TableInfo(n, kind, _s(engine), int(rows or 0), int(length or 0))
-    for tname, cname, dtype, ctype, nullable, extra, gen in conn.query(
+        tables[n].versioned = t == "SYSTEM VERSIONED"
+    for tname, cname, dtype, ctype, nullable, extra, gexpr, gen in conn.query(
         "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, EXTRA, "
+        "GENERATION_EXPRESSION, "
         + ("IS_GENERATED" if _has_is_generated(conn) else "''")
         + f" FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {db} "
         "ORDER BY TABLE_NAME, ORDINAL_POSITION"
@@ -133,9 +150,15 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
         generated = _s(gen).upper() == "ALWAYS" or (
             "GENERATED" in ex and "DEFAULT_GENERATED" not in ex
         )
+        period = {"ROW START": "start", "ROW END": "end"}.get(_s(gexpr).upper(), "")
         info.columns.append(
             Column(
-                _s(cname), _s(dtype).lower(), _s(ctype).lower(), _s(nullable) == "YES", generated
+                _s(cname),
+                _s(dtype).lower(),
+                _s(ctype).lower(),
+                _s(nullable) == "YES",
+                generated,
+                period,
             )
         )
     keys: dict[tuple[str, str], list[tuple[int, str, bool]]] = {}
