@@ -58,6 +58,7 @@ class Column:
     nullable: bool
     generated: bool = False
     period: str = ""  # "start" / "end": a system-versioning period column (written as data)
+    max_bytes: int | None = None  # CHARACTER_OCTET_LENGTH: the longest value possible
 
     @property
     def is_long(self) -> bool:
@@ -84,6 +85,8 @@ _SHORT_STRING_TYPES = {"char", "binary", "enum", "set"}
 def is_guarded(col: Column) -> bool:
     """True for columns whose values may be long: escaped in Python when they are."""
     t = col.data_type
+    if col.max_bytes is not None and col.max_bytes <= SERVER_ESCAPE_LIMIT:
+        return False  # e.g. VARCHAR(255) in utf8mb4: at most 1020 bytes
     return not (
         t in _EXACT_NUMERIC
         or t in _TEMPORAL
