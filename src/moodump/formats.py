@@ -38,7 +38,6 @@ NULL_MARK = b"\\N"
 _ESC = (
     "REPLACE(REPLACE(REPLACE(CAST({c} AS BINARY),'\\\\','\\\\\\\\'),'\\t','\\\\t'),'\\n','\\\\n')"
 )
-
 _INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _EXACT_NUMERIC = _INT_TYPES | {"decimal", "numeric", "double", "real", "year"}
 _TEMPORAL = {"date", "datetime", "timestamp", "time"}
@@ -59,6 +58,7 @@ class Column:
     generated: bool = False
     period: str = ""  # "start" / "end": a system-versioning period column (written as data)
     max_bytes: int | None = None  # CHARACTER_OCTET_LENGTH: the longest value possible
+    charset: str | None = None  # CHARACTER_SET_NAME (None for binary and non-string types)
 
     @property
     def is_long(self) -> bool:
@@ -112,7 +112,7 @@ def select_expr(col: Column) -> str:
     elif t in _INDEX_TYPES:
         expr = f"({c} + 0)"
     else:  # strings, blobs, json, spatial, uuid/inet types: raw bytes, escaped
-        expr = _ESC.format(c=c)
+        expr = _ESC.format(c=c)  # on BINARY: byte-exact for every charset, and cheapest
         if is_guarded(col):
             expr = f"IF(OCTET_LENGTH({c}) > {SERVER_ESCAPE_LIMIT},'',{expr})"
     return _null_wrap(expr, col)

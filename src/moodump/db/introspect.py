@@ -136,9 +136,9 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
         kind = "sequence" if t == "SEQUENCE" else "table"
         tables[n] = TableInfo(n, kind, _s(engine), int(rows or 0), int(length or 0))
         tables[n].versioned = t == "SYSTEM VERSIONED"
-    for tname, cname, dtype, ctype, nullable, extra, gexpr, octets, gen in conn.query(
+    for tname, cname, dtype, ctype, nullable, extra, gexpr, octets, cset, gen in conn.query(
         "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, EXTRA, "
-        "GENERATION_EXPRESSION, CHARACTER_OCTET_LENGTH, "
+        "GENERATION_EXPRESSION, CHARACTER_OCTET_LENGTH, CHARACTER_SET_NAME, "
         + ("IS_GENERATED" if _has_is_generated(conn) else "''")
         + f" FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {db} "
         "ORDER BY TABLE_NAME, ORDINAL_POSITION"
@@ -160,6 +160,7 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
                 generated,
                 period,
                 int(octets) if octets is not None else None,
+                _s(cset).lower() or None,
             )
         )
     keys: dict[tuple[str, str], list[tuple[int, str, bool]]] = {}
