@@ -742,6 +742,8 @@ def test_scheduled_jobs_mapping(site: Site) -> None:
             f"0 5 * * * default ./backup.sh -s -v {site.spec('moodle')}",
             "30 5 * * * default moodump check --max-age 26h",
             "0 6 * * * default ./backup.sh -l",
+            "15 6 * * * default moodump run --verify-all",
+            f"30 6 * * * default moodump run --once --database {site.spec('moodle')}",
             "0 7 * * * default /usr/bin/some-other-tool",
         ]
     )
@@ -752,8 +754,13 @@ def test_scheduled_jobs_mapping(site: Site) -> None:
         (4, ACTION_VERIFY, "all", ()),
         (5, ACTION_VERIFY, site.spec("moodle"), ()),
         (6, ACTION_CHECK, None, ("--max-age", "26h")),
+        (8, ACTION_VERIFY, "all", ("--verify-all",)),
+        (9, ACTION_BACKUP, None, ("--database", site.spec("moodle"))),
     ]
     unknown = site.config(["moodle"], cron="0 5 * * * default ./backup.sh -s -v other/db")
+    with pytest.raises(ConfigError, match="not a configured database"):
+        jobs.scheduled_jobs(unknown)
+    unknown = site.config(["moodle"], cron="0 5 * * * default moodump run --database x/y")
     with pytest.raises(ConfigError, match="not a configured database"):
         jobs.scheduled_jobs(unknown)
 

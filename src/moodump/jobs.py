@@ -1079,7 +1079,23 @@ def scheduled_jobs(cfg: Config) -> list[tuple[CronLine, Job]]:
         if a.filter:
             log.warning("%s line %d: -f %s is ignored; the newest backup is verified",
                         cfg.conf_path, c.line, a.filter)  # fmt: skip
-        out.append((c, Job(a.kind, a.target, a.args, c)))
+        job = Job(a.kind, a.target, a.args, c)
+        if a.kind == ACTION_BACKUP and "--verify-all" in a.args:
+            # `moodump run --verify-all` (moodump.schedule maps every `run` line to backup)
+            job = Job(ACTION_VERIFY, "all", a.args, c)
+        for name in _databases_arg(job.args):
+            cfg.database(name)  # raises for an unknown database
+        out.append((c, job))
+    return out
+
+
+def _databases_arg(args: Sequence[str]) -> list[str]:
+    """The values of ``--database X`` / ``--database=X`` in a cron line's moodump args."""
+    out, words = [], list(args)
+    while words:
+        name, sep, value = words.pop(0).partition("=")
+        if name == "--database":
+            out.append(value if sep else (words.pop(0) if words else ""))
     return out
 
 
@@ -1094,11 +1110,13 @@ def run_job(
     progress: Progress | None = None,
 ) -> RunReport:
     """Run one scheduled job now (the dispatch of :func:`run_scheduled`)."""
+    only = _databases_arg(job.args) or None
     if job.kind == ACTION_BACKUP:
-        return run_once(cfg, clock=clock, notifier=notifier, sleep=sleep, stop=stop,
+        return run_once(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop,
                         progress=progress)  # fmt: skip
     if job.kind == ACTION_VERIFY:
-        only = None if job.target in (None, "all") else [str(job.target)]
+        if job.target not in (None, "all"):
+            only = [str(job.target)]
         return verify_all(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop)
     if job.kind == ACTION_PRUNE:
         return prune_once(cfg, clock=clock, notifier=notifier)
