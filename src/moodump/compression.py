@@ -78,9 +78,10 @@ class _HashingFile(io.RawIOBase):
             self._fh.flush()
 
     def close(self) -> None:
+        # No fsync per file: the dump syncs the whole directory once before it writes
+        # the manifest (see sync_tree), which is far cheaper for hundreds of tables.
         if not self._fh.closed:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
             self._fh.close()
         super().close()
 
@@ -93,24 +94,35 @@ class DataWriter:
     :class:`StorageError` naming the file.
     """
 
-    def __init__(self, path: Path, codec: Codec, level: int) -> None:
+    def __init__(self, path: Path, codec: Codec, level: int, *, threaded: bool = True) -> None:
+        """``threaded``: compress in a helper thread (big files) or inline (small files)."""
         self.path = path
         self._raw = _HashingFile(path)
         self._stream: IO[bytes]
         try:
             if codec.name == "gzip":
-                from isal import igzip_threaded
+                from isal import igzip, igzip_threaded
 
-                self._stream = cast(
-                    IO[bytes],
-                    igzip_threaded.open(  # type: ignore[no-untyped-call]
-                        self._raw, "wb", compresslevel=level, threads=1
-                    ),
-                )
+                if threaded:
+                    self._stream = cast(
+                        IO[bytes],
+                        igzip_threaded.open(  # type: ignore[no-untyped-call]
+                            self._raw, "wb", compresslevel=level, threads=1
+                        ),
+                    )
+                else:
+                    self._stream = cast(
+                        IO[bytes],
+                        igzip.IGzipFile(  # type: ignore[no-untyped-call]
+                            fileobj=self._raw, mode="wb", compresslevel=level
+                        ),
+                    )
             elif codec.name == "zstd":
                 import zstandard
 
-                cctx = zstandard.ZstdCompressor(level=level, threads=1, write_checksum=True)
+                cctx = zstandard.ZstdCompressor(
+                    level=level, threads=1 if threaded else 0, write_checksum=True
+                )
                 self._stream = cast(
                     IO[bytes], cctx.stream_writer(cast(IO[bytes], self._raw), closefd=False)
                 )
@@ -222,3 +234,26 @@ def sha256_file(path: Path) -> tuple[int, str]:
             h.update(b)
             size += len(b)
     return size, h.hexdigest()
+
+
+def sync_tree(root: Path) -> None:
+    """Make every file below ``root`` durable: one syncfs(2) where Linux offers it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .compression import DataWriter, get_codec
+from .compression import DataWriter, get_codec, sync_tree
 from .db.connection import Connection, ConnSettings, connect, quote_ident
 from .db.introspect import (
     ServerInfo,
@@ -79,6 +79,7 @@ from .rowstream import stream_rows
 log = logging.getLogger("moodump.dump")
 
 _INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+_SMALL_FILE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def dump(
     t0 = time.monotonic()
     try:
         manifest = engine.run()
+        sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         _fsync_dir(tmp)
         os.rename(tmp, out)
@@ -513,7 +515,10 @@ class _DumpRun:
         t = task.table
         path = self.tmp / task.file
         codec = get_codec(self.codec, self.level)
-        holder: list[DataWriter] = [self._new_writer(path, codec)]
+        # Small files compress in the worker thread: a compression thread per tiny table
+        # costs more than it saves (Moodle has hundreds of small tables).
+        small = task.estimate < _SMALL_FILE_BYTES
+        holder: list[DataWriter] = [self._new_writer(path, codec, small)]
 
         def sink(data: bytes, rows: int) -> None:
             holder[0].write(data)
@@ -524,7 +529,7 @@ class _DumpRun:
                 "table %s: a row exceeds max_allowed_packet; fetching long columns raw", t.name
             )
             self._drop_writer(holder[0], path)
-            holder[0] = self._new_writer(path, codec)
+            holder[0] = self._new_writer(path, codec, small)
 
         try:
             try:
@@ -565,9 +570,9 @@ class _DumpRun:
                 self._tables_done += 1
         self._emit("data", t.name)
 
-    def _new_writer(self, path: Path, codec: tuple[Any, int]) -> DataWriter:
+    def _new_writer(self, path: Path, codec: tuple[Any, int], small: bool = False) -> DataWriter:
         path.unlink(missing_ok=True)
-        w = DataWriter(path, codec[0], codec[1])
+        w = DataWriter(path, codec[0], codec[1], threaded=not small)
         with self._lock:
             self._writers.append(w)
         return w
@@ -580,13 +585,12 @@ class _DumpRun:
         path.unlink(missing_ok=True)
 
     def _check_definition(self, conn: Connection, task: _Task) -> None:
-        conn.execute("SET character_set_results = utf8mb4")
+        # One round trip: under binary results SHOW CREATE comes in the server's metadata
+        # character set (utf8), byte-identical to the utf8mb4 text captured when planning.
         try:
             now = definition_fingerprint(show_create_table(conn, self.database, task.table.name))
         except NotFoundError:
             now = "(table dropped or renamed)"
-        finally:
-            conn.execute("SET character_set_results = binary")
         if now != task.fingerprint:
             raise SnapshotError(
                 f"table {task.table.name!r} was altered while the dump was running "
