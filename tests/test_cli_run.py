@@ -262,6 +262,7 @@ def test_cron_mode_stops_on_sigterm_between_runs(deployment: Deployment) -> None
 def test_sigterm_aborts_a_running_dump(deployment: Deployment, root_settings: ConnSettings) -> None:
     """A dump blocked on a table lock gets SIGTERM: exit 130, a FAILED record, no data."""
     dep = deployment
+    dep.env["MOODUMP_LOG_FORMAT"] = "json"
     locker = connect(root_settings)
     locker.execute(f"LOCK TABLES {quote_ident(dep.db)}.mdl_config WRITE")
     proc = dep.popen("moodump", "run", "--once", "--json")
@@ -275,7 +276,8 @@ def test_sigterm_aborts_a_running_dump(deployment: Deployment, root_settings: Co
             ):
                 assert time.monotonic() < deadline, "the dump never reached the locked table"
         proc.send_signal(signal.SIGTERM)
-        lines.wait_for("SIGTERM: stopping")
+        line = json.loads(lines.wait_for("SIGTERM: stopping"))
+        assert line["level"] == "WARNING" and line["logger"] == "moodump.run"
         locker.execute("UNLOCK TABLES")
         out, _ = proc.communicate(timeout=60)
     finally:

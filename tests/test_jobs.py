@@ -32,7 +32,7 @@ from moodump import jobs
 from moodump.config import Config, load_config
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
-from moodump.errors import ConfigError, LockBusy
+from moodump.errors import ConfigError, LockBusy, StorageError
 from moodump.layout import prune, scan_backups
 from moodump.manifest import Manifest, read_manifest, read_verify_record
 from moodump.notify import Notifier
@@ -368,6 +368,20 @@ def test_free_space_precheck_fails_and_still_alerts(
     assert "free space" in receiver.posts[0].fields["message"]
 
 
+def test_unusable_backup_dir_fails_the_run_and_alerts(
+    site: Site, db: str, receiver: Receiver
+) -> None:
+    blocker = site.tmp / "not-a-dir"
+    blocker.write_text("a file where the backup volume should be")
+    cfg = site.config([db], WEBHOOK_URL=receiver.url, BACKUP_DIR=f"{blocker}/backups/")
+    with pytest.raises(StorageError, match="cannot create the backup folder"):
+        jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0))
+    with pytest.raises(StorageError, match="cannot create the backup folder"):
+        jobs.verify_all(cfg, now=local(2026, 11, 17, 4, 0), method="offline")
+    assert [s for s, _ in receiver.statuses()] == ["ERROR", "ERROR"]
+    assert "could not start" in receiver.statuses()[0][1]
+
+
 def test_stop_during_a_dump_publishes_nothing_and_prunes_nothing(
     site: Site, db: str, db2: str
 ) -> None:
@@ -406,17 +420,18 @@ def test_shrink_check(
     root_settings: ConnSettings,
     fresh_db: str,
     account: str,
+    receiver: Receiver,
     env: dict[str, str],
     code: int,
     status: str,
 ) -> None:
     fill(root_settings, fresh_db, 10, random_rows=6000)
-    cfg = site.config([fresh_db], DAILY_BACKUPS="1", **env)
-    first = jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0), notifier=Notifier())
+    cfg = site.config([fresh_db], DAILY_BACKUPS="1", WEBHOOK_URL=receiver.url, **env)
+    first = jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0))
     assert first.exit_code == 0
     with connect(root_settings) as c:
         c.execute(f"DELETE FROM {quote_ident(fresh_db)}.mdl_files WHERE id > 10")
-    second = jobs.run_once(cfg, now=local(2026, 11, 18, 1, 0), notifier=Notifier())
+    second = jobs.run_once(cfg, now=local(2026, 11, 18, 1, 0))
     (res,) = second.databases
     assert (second.exit_code, res.status) == (code, status)
     shrink = [c for c in res.checks if c["check"] == "shrink"]
@@ -430,6 +445,10 @@ def test_shrink_check(
     else:
         assert not first_path.exists() and second.pruned == [first_path.name]
         assert any("smaller" in w for w in res.warnings)
+    assert [s for s, _ in receiver.statuses()] == [
+        "INFO",
+        "WARN" if status == "warning" else "ERROR",
+    ]
 
 
 def test_min_size(site: Site, db: str) -> None:

@@ -18,7 +18,8 @@ One **backup cycle** (:func:`run_once`, ``moodump run --once``, ``backup.sh -1``
       shrink beyond MOODUMP_MAX_SHRINK_PERCENT warns or fails per MOODUMP_SHRINK_MODE);
    d. verification (MOODUMP_VERIFY_AFTER_BACKUP: ``none``, ``offline`` or ``local``);
    e. FTPS copy and re-check when FTP_URL is set;
-   f. one notification: success (INFO), success with warnings (WARN) or failure (ERROR);
+   f. one notification: ``success`` (INFO), ``warning`` (WARN: backed up, but a check
+      warned) or ``failure`` (ERROR);
 
 3. prune with ``after_failure=True``, and only the databases whose backup succeeded and
    passed its checks: a database whose backup just failed loses nothing (even when its
@@ -758,9 +759,8 @@ def _database_event(res: DatabaseResult) -> Event:
         )
     if res.status == STATUS_WARNING:
         return Event(
-            "success",
+            "warning",
             f"Backed up {res.spec}, with warnings: " + "; ".join(res.warnings),
-            status="WARN",
             database=res.spec,
             facts=_facts(res),
         )
@@ -837,7 +837,12 @@ def verify_all(
     ctx = _Context(
         cfg, ACTION_VERIFY, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop
     )
-    with _lock(cfg, "verify all"):
+    try:
+        lock = _lock(cfg, "verify all")
+    except StorageError as exc:
+        ctx.notify(Event("failure", f"moodump verification could not start: {exc}"))
+        raise
+    with lock:
         for spec in specs:
             if ctx.stop.is_set():
                 ctx.report.interrupted = True
