@@ -641,8 +641,8 @@ def _backup_database(
                 "backup passes",
             )
 
-        _interrupt_point(ctx, "verification")
         if method != VERIFY_NONE:
+            _interrupt_point(ctx, "verification")
             report = _verify(path, method, cfg.threads)
             res.verify = _verify_dict(report)
             if not report.passed:
