@@ -306,3 +306,20 @@ def test_restore_falls_back_to_inserts_when_local_infile_is_off(root_settings, z
     with connect(root_settings) as c:
         assert compare_databases(c, zoo, "zoo inserts") == []
         c.execute("DROP DATABASE `zoo inserts`")
+
+
+def test_client_and_server_formatting_write_identical_files(
+    root_settings, zoo, tmp_path, monkeypatch
+):
+    """The C accelerator and the server-formatting fallback produce the same bytes."""
+    from moodump import rowstream
+
+    if not rowstream.client_formatting():
+        pytest.skip("the C accelerator is not built")
+    fast = dump(root_settings, zoo, tmp_path / "c", DumpOptions(threads=2)).manifest
+    monkeypatch.setenv("MOODUMP_SERVER_FORMAT", "1")
+    assert not rowstream.client_formatting()
+    slow = dump(root_settings, zoo, tmp_path / "s", DumpOptions(threads=2)).manifest
+    digests = lambda m: {c.file: (c.rows, c.content_sha256) for t in m.tables for c in t.chunks}  # noqa: E731
+    assert digests(fast) == digests(slow)
+    assert len(digests(fast)) > 20

@@ -281,3 +281,61 @@ def sql_literal(value: bytes | None, data_type: str, *, index_typed: bool) -> by
     if data_type == "json":  # MySQL refuses JSON from a binary string
         return b"CONVERT(_binary'" + body + b"' USING utf8mb4)"
     return b"_binary'" + body + b"'"
+
+
+# -- the client-formatting path (moodump._speedups) ----------------------------------------
+
+
+def needs_escaping(col: Column) -> bool:
+    """True when a column's text can contain backslash, TAB or LF bytes."""
+    t = col.data_type
+    return not (t in _EXACT_NUMERIC or t in _TEMPORAL or t == "float" or t in _INDEX_TYPES)
+
+
+def plain_expr(col: Column) -> str:
+    """The column as the client-formatting path selects it (the server does no escaping)."""
+    c = quote_ident(col.name)
+    t = col.data_type
+    if t == "float":
+        return f"CAST({c} AS DOUBLE)"
+    if t in _INDEX_TYPES:
+        return f"({c} + 0)"
+    if t in _EXACT_NUMERIC or t in _TEMPORAL or t in _PLAIN_STRING_TYPES:
+        return c
+    # Spatial, UUID, INET4/6, MySQL JSON...: the same bytes the server path writes (its
+    # BINARY cast), e.g. a UUID's 16-byte form, which loads back exactly.
+    return f"CAST({c} AS BINARY)"
+
+
+_PLAIN_STRING_TYPES = {
+    "char", "varchar", "tinytext", "text", "mediumtext", "longtext",
+    "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
+}  # fmt: skip
+
+
+def plain_query(
+    database: str,
+    table: str,
+    columns: list[Column],
+    *,
+    where: str = "",
+    order_by: list[str] | None = None,
+    history: bool = False,
+) -> str:
+    """The SELECT of the client-formatting path: plain columns, formatted by the client."""
+    fields = ", ".join(plain_expr(c) for c in columns) if columns else "''"
+    sql = f"SELECT {fields} FROM {quote_ident(database)}.{quote_ident(table)}"
+    if history:
+        sql += " FOR SYSTEM_TIME ALL"
+    if where:
+        sql += f" WHERE {where}"
+    if order_by:
+        sql += " ORDER BY " + ", ".join(quote_ident(c) for c in order_by)
+    return sql
+
+
+def escape_mask(columns: list[Column]) -> bytes:
+    """One byte per selected column: 1 where the client must escape the value."""
+    if not columns:
+        return b"\x00"
+    return bytes(1 if needs_escaping(c) else 0 for c in columns)

@@ -4,8 +4,14 @@ Per row, Python does one ``fetch_row`` call, one ``None`` check and one list app
 everything else happens per batch of about a MiB (join, hash, compress), so the cost per
 row stays far below the server's cost of producing it.
 
-A row comes back ``NULL`` only when the server could not build it because it was longer
-than ``max_allowed_packet``. The stream then restarts on the *split* query, which fetches
+Two paths produce byte-identical text. With the optional C accelerator
+(:mod:`moodump._speedups`) the server sends plain columns and C code formats whole batches
+of rows, calling the connector's ``fetch_row`` itself, so no Python runs per row and the
+server works as for ``SELECT *``. Without it the server formats each row (below); set
+``MOODUMP_SERVER_FORMAT=1`` to force that path.
+
+On the server-formatting path a row comes back ``NULL`` only when the server could not
+build it because it was longer than ``max_allowed_packet``. The stream then restarts on the *split* query, which fetches
 long columns raw and escapes them in Python; the bytes produced are identical, so the
 content digest does not depend on which path was taken.
 """
@@ -14,13 +20,34 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .db.connection import Connection
 from .errors import Interrupted
-from .formats import Column, is_guarded, join_split_row, patch_long_values, row_query
+from .formats import (
+    Column,
+    escape_mask,
+    is_guarded,
+    join_split_row,
+    patch_long_values,
+    plain_query,
+    row_query,
+)
+
+_fetch_format: Callable[..., tuple[bytes, int, bool]] | None
+try:
+    from ._speedups import fetch_format as _fetch_format
+except ImportError:  # pragma: no cover - the C accelerator is optional
+    _fetch_format = None
+
+
+def client_formatting() -> bool:
+    """True when rows are formatted by the C accelerator (the fast path)."""
+    return _fetch_format is not None and os.environ.get("MOODUMP_SERVER_FORMAT") != "1"
+
 
 BATCH_BYTES = 1 << 20
 
@@ -62,6 +89,8 @@ def stream_rows(
     ``reset`` is called before the stream restarts on the split query (the sink must
     then forget what it received). Errors from the server propagate as moodump errors.
     """
+    if client_formatting():
+        return _stream_c(conn, database, table, columns, where, order_by, sink, stop, history)
     try:
         return _stream(
             conn,
@@ -161,6 +190,55 @@ def _stream(
                 sink(data, len(buf))
             rows += len(buf)
             raw += len(data)
+        ok = True
+    finally:
+        if ok:
+            conn.finish_result()
+        else:
+            with contextlib.suppress(Exception):
+                conn.finish_result()
+    digest = content.hexdigest() if ordered else f"multiset:{multiset:016x}"
+    return StreamResult(rows, raw, digest)
+
+
+def _stream_c(
+    conn: Connection,
+    database: str,
+    table: str,
+    columns: list[Column],
+    where: str,
+    order_by: list[str],
+    sink: Callable[[bytes, int], None] | None,
+    stop: threading.Event | None,
+    history: bool,
+) -> StreamResult:
+    assert _fetch_format is not None
+    sql = plain_query(database, table, columns, where=where, order_by=order_by, history=history)
+    mask = escape_mask(columns)
+    ordered = bool(order_by)
+    content = hashlib.sha256()
+    multiset = 0
+    rows = 0
+    raw = 0
+    fetch = conn.raw_fetcher(sql.encode("utf-8"))
+    ok = False
+    try:
+        with conn.mapped(f"reading table {table}"):
+            while True:
+                data, n, done = _fetch_format(fetch, mask, BATCH_BYTES)
+                if n:
+                    if ordered:
+                        content.update(data)
+                    else:
+                        multiset = _multiset_add(multiset, data.split(b"\n")[:-1])
+                    if sink is not None:
+                        sink(data, n)
+                    rows += n
+                    raw += len(data)
+                if done:
+                    break
+                if stop is not None and stop.is_set():
+                    raise Interrupted("cancelled", hint="run it again")
         ok = True
     finally:
         if ok:

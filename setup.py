@@ -1,0 +1,18 @@
+"""Build hook for the optional C accelerator (all metadata lives in pyproject.toml).
+
+``optional=True``: without a C compiler the install still succeeds and moodump lets the
+server format rows instead (slower on the server, identical output).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "moodump._speedups",
+            ["src/moodump/_speedups.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        )
+    ]
+)
