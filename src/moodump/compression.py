@@ -130,13 +130,13 @@ class DataWriter:
                 self._stream = cast(IO[bytes], self._raw)
         except OSError as exc:
             self._raw.close()
-            raise _storage_error(exc, path) from exc
+            raise storage_error(exc, path) from exc
 
     def write(self, data: bytes) -> None:
         try:
             self._stream.write(data)
         except OSError as exc:
-            raise _storage_error(exc, self.path) from exc
+            raise storage_error(exc, self.path) from exc
 
     def close(self) -> tuple[int, str]:
         try:
@@ -144,7 +144,7 @@ class DataWriter:
             if not self._raw.closed:
                 self._raw.close()
         except OSError as exc:
-            raise _storage_error(exc, self.path) from exc
+            raise storage_error(exc, self.path) from exc
         return self._raw.size, self._raw.sha256.hexdigest()
 
     def abort(self) -> None:
@@ -154,7 +154,8 @@ class DataWriter:
                 closer()
 
 
-def _storage_error(exc: OSError, path: Path) -> StorageError:
+def storage_error(exc: OSError, path: Path) -> StorageError:
+    """A StorageError for a failed write: disk full gets its own message and next step."""
     import errno
 
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):

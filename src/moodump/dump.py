@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .compression import DataWriter, get_codec, sync_tree
+from .compression import DataWriter, get_codec, storage_error, sync_tree
 from .db.connection import Connection, ConnSettings, connect, quote_ident
 from .db.introspect import (
     ServerInfo,
@@ -53,12 +53,14 @@ from .db.introspect import (
     show_create_table,
     stored_objects,
 )
+from .db.privileges import account_privileges
 from .db.snapshot import Snapshot, open_snapshot, setup_read_session
 from .errors import (
     ConfigError,
     Interrupted,
     MoodumpError,
     NotFoundError,
+    PrivilegeError,
     ServerError,
     SnapshotError,
     StorageError,
@@ -75,6 +77,7 @@ from .manifest import (
 )
 from .restore_script import write_stock_restore_script
 from .rowstream import stream_rows
+from .workers import run_pool
 
 log = logging.getLogger("moodump.dump")
 
@@ -206,6 +209,8 @@ def dump(
         err = exc if isinstance(exc, MoodumpError) else None
         if isinstance(exc, KeyboardInterrupt):
             err = Interrupted("dump interrupted; nothing was published", hint="run it again")
+        elif isinstance(exc, OSError):  # writing schema/object files or the manifest
+            err = storage_error(exc, Path(exc.filename or tmp))
         if opts.record_failure:
             _publish_failure(tmp, out, engine.manifest, str(err or exc))
         else:
@@ -285,6 +290,7 @@ class _DumpRun:
         self._tables_total = 0
         self._entries: dict[str, TableEntry] = {}
         self._pending_chunks: dict[str, int] = {}
+        self._abandoned = False
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
@@ -300,6 +306,7 @@ class _DumpRun:
             m.server_flavor, m.server_version = server.flavor, server.version
             setup_read_session(coord, server, binary_results=False)
             m.database_ddl = database_ddl(coord, self.database)
+            self._check_privileges(coord)
             tables, _views = list_tables(coord, self.database)
             selected = self._select(tables)
             objects = stored_objects(coord, self.database) if self._want_objects() else []
@@ -362,6 +369,35 @@ class _DumpRun:
         m.status = STATUS_DONE
         self._emit("done")
         return m
+
+    def _check_privileges(self, conn: Connection) -> None:
+        """Fail closed when the catalogue would hide tables or objects from this account."""
+        privs = account_privileges(conn, self.database)
+        if privs is None:
+            self.manifest.warnings.append("could not read the account's grants; not checked")
+            return
+        who = self.settings.describe()
+        if "SELECT" not in privs and not self.opts.tables:
+            raise PrivilegeError(
+                f"{who} has no SELECT on `{self.database}`.* (only table-level grants?): "
+                "tables it has no grant on are invisible and would be missing from the backup",
+                hint=f"GRANT SELECT ON `{self.database}`.* to the account, "
+                "or name the tables to dump with --tables",
+            )
+        if self._want_objects():
+            missing = sorted({"SHOW VIEW", "TRIGGER", "EVENT"} - privs)
+            if missing:
+                raise PrivilegeError(
+                    f"{who} lacks {', '.join(missing)} on `{self.database}`.*: views, triggers "
+                    "or events it cannot see would be missing from the backup",
+                    hint=f"GRANT {', '.join(missing)} ON `{self.database}`.* to the account, "
+                    "or pass --no-routines to dump tables only",
+                )
+            if "EXECUTE" not in privs and not ({"CREATE ROUTINE", "ALTER ROUTINE"} & privs):
+                self.manifest.warnings.append(
+                    "the account has no routine privilege on the database: stored procedures "
+                    "and functions defined by other accounts are invisible to it"
+                )
 
     def _want_objects(self) -> bool:
         return self.opts.routines and not self.opts.data_only and not self.opts.tables
@@ -463,44 +499,26 @@ class _DumpRun:
         assert self.snapshot is not None
         queue = list(tasks)
         qlock = threading.Lock()
-        errors: list[BaseException] = []
 
-        def work(conn: Connection) -> None:
-            while not self.stop.is_set():
-                with qlock:
-                    if not queue:
-                        return
-                    task = queue.pop(0)
-                try:
+        def worker(conn: Connection) -> Callable[[], None]:
+            def work() -> None:
+                while not self.stop.is_set():
+                    with qlock:
+                        if not queue:
+                            return
+                        task = queue.pop(0)
                     self._dump_task(conn, task)
-                except BaseException as exc:
-                    errors.append(exc)
-                    self.stop.set()
-                    return
 
-        threads = [
-            threading.Thread(target=work, args=(c,), name=f"moodump-worker-{i}", daemon=True)
-            for i, c in enumerate(self.snapshot.workers)
-        ]
-        for th in threads:
-            th.start()
-        try:
-            for th in threads:
-                while th.is_alive():
-                    th.join(0.2)
-        except KeyboardInterrupt:
-            self.stop.set()
-            self._kill_queries()
-            for th in threads:
-                th.join(30)
-            raise
-        if errors:
-            first = errors[0]
-            if isinstance(first, MoodumpError):
-                raise first
-            raise first
+            return work
+
+        pool = run_pool([worker(c) for c in self.snapshot.workers], self.stop, self._kill_queries)
+        self._abandoned = pool.abandoned
+        if pool.interrupted:
+            raise Interrupted("dump interrupted; nothing was published", hint="run it again")
+        if pool.errors:
+            real = [e for e in pool.errors if not isinstance(e, Interrupted)]
+            raise (real or pool.errors)[0]
         if self.stop.is_set():
-            self._kill_queries()
             raise Interrupted("dump cancelled; nothing was published", hint="run it again")
 
     def _kill_queries(self) -> None:
@@ -645,6 +663,11 @@ class _DumpRun:
 
     def abort(self) -> None:
         self.stop.set()
+        if self._abandoned:
+            # Workers are still inside the driver or a compressor: closing their
+            # connections and writers now could crash the process. The temp directory
+            # is still removed; the process exit releases the rest.
+            return
         with self._lock:
             writers = list(self._writers)
         for w in writers:

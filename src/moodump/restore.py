@@ -49,6 +49,7 @@ from .errors import (
 from .formats import SESSION_SQL_MODE, sql_literal, unescape_field
 from .manifest import Chunk, Manifest, TableEntry, read_done_manifest
 from .restore_script import database_options, object_session_sql, sequence_sql
+from .workers import run_pool
 
 log = logging.getLogger("moodump.restore")
 
@@ -419,58 +420,58 @@ class _Restore:
         if not tasks:
             return skipped
         qlock = threading.Lock()
-        errors: list[BaseException] = []
         fifo_dir = Path(tempfile.mkdtemp(prefix="moodump-fifo-"))
+        conns: list[Connection] = []
 
-        def work(n: int) -> None:
-            try:
+        def worker(n: int) -> Callable[[], None]:
+            def work() -> None:
                 conn = connect(self.settings.with_database(self.load_db), local_infile=True)
-            except BaseException as exc:
-                errors.append(exc)
-                self.stop.set()
-                return
-            try:
-                _setup_load_session(conn)
-                while not self.stop.is_set():
-                    with qlock:
-                        if not tasks:
-                            return
-                        t, c = tasks.pop(0)
-                    self._load_chunk(conn, t, c, fifo_dir / f"w{n}")
-            except BaseException as exc:
-                errors.append(exc)
-                self.stop.set()
-            finally:
-                conn.close()
+                with qlock:
+                    conns.append(conn)
+                try:
+                    _setup_load_session(conn)
+                    while not self.stop.is_set():
+                        with qlock:
+                            if not tasks:
+                                return
+                            t, c = tasks.pop(0)
+                        self._load_chunk(conn, t, c, fifo_dir / f"w{n}")
+                finally:
+                    conn.close()
 
-        threads = [
-            threading.Thread(target=work, args=(i,), daemon=True, name=f"moodump-load-{i}")
-            for i in range(min(self.opts.threads, len(tasks)))
-        ]
+            return work
+
+        def kill_loads() -> None:
+            with connect(self.settings) as killer:
+                for conn in list(conns):
+                    with contextlib.suppress(Exception):
+                        killer.execute(f"KILL QUERY {conn.thread_id()}")
+            for p in fifo_dir.iterdir():  # release feeders blocked on a FIFO
+                _unblock_fifo(p)
+
         try:
-            for th in threads:
-                th.start()
-            for th in threads:
-                while th.is_alive():
-                    th.join(0.2)
-        except KeyboardInterrupt:
-            self.stop.set()
-            for th in threads:
-                th.join(30)
-            raise Interrupted(
-                "restore interrupted", hint="continue it with: moodump restore --resume ..."
-            ) from None
+            pool = run_pool(
+                [worker(i) for i in range(min(self.opts.threads, len(tasks)))],
+                self.stop,
+                kill_loads,
+                name="moodump-load",
+            )
         finally:
             for p in fifo_dir.iterdir():
-                p.unlink()
-            fifo_dir.rmdir()
-        if errors:
-            first = errors[0]
-            if isinstance(first, MoodumpError):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            with contextlib.suppress(OSError):
+                fifo_dir.rmdir()
+        if pool.interrupted:
+            raise Interrupted(
+                "restore interrupted", hint="continue it with: moodump restore --resume ..."
+            )
+        if pool.errors:
+            real = [e for e in pool.errors if not isinstance(e, Interrupted)]
+            first = (real or pool.errors)[0]
+            if isinstance(first, MoodumpError) and not self.opts.atomic:
                 first.hint = (first.hint or "") + (
                     "; after fixing it, continue with: moodump restore --resume ..."
-                    if not self.opts.atomic
-                    else ""
                 )
             raise first
         if self.stop.is_set():

@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the click group and map errors to exit codes."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        cli.main(args=argv, prog_name="moodump", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="moodump", standalone_mode=False)
+        if isinstance(rv, int) and rv:  # ctx.exit(n) returns n when not standalone
+            sys.exit(rv)
     except MoodumpError as exc:
         click.echo(f"moodump: error: {exc}", err=True)
         sys.exit(exc.exit_code)

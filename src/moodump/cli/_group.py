@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +51,30 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="MySQL option file with a [client] section (host, port, user, password, socket).",
     )
+    @click.option(
+        "--connect-timeout", type=int, default=10, show_default=True,
+        help="Seconds to wait for the connection.",
+    )
+    @click.option(
+        "--read-timeout", type=int, default=0,
+        help="Fail when the server sends nothing for this many seconds (0 = wait forever; "
+        "set it to notice a hung server or a network partition).",
+    )
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kwargs["conn"] = build_conn_settings(
+        conn = build_conn_settings(
             host=kwargs.pop("host"),
             port=kwargs.pop("port"),
             socket=kwargs.pop("socket"),
             user=kwargs.pop("user"),
             password_file=kwargs.pop("password_file"),
             defaults_file=kwargs.pop("defaults_file"),
+        )
+        kwargs["conn"] = replace(
+            conn,
+            connect_timeout=kwargs.pop("connect_timeout"),
+            read_timeout=kwargs.pop("read_timeout"),
+            write_timeout=conn.write_timeout,
         )
         return func(*args, **kwargs)
 

@@ -1,0 +1,73 @@
+"""Run worker threads and survive Ctrl-C/SIGTERM without pulling resources from under them.
+
+A ``KeyboardInterrupt`` lands in the main thread, possibly inside ``Thread.join``; if the
+caller then closed connections or compressors that a worker is still using, the C code
+under them can crash. So the main thread only ever waits on per-worker *done* events: on
+an interrupt it sets ``stop``, calls ``on_interrupt`` (which kills the workers' running
+queries so they notice at once) and keeps waiting for the workers to finish. Only then
+does the caller clean up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PoolResult:
+    errors: list[BaseException] = field(default_factory=list)
+    interrupted: bool = False
+    abandoned: bool = False  # workers still running after the grace period
+
+    @property
+    def finished(self) -> bool:
+        return not self.abandoned
+
+
+def run_pool(
+    jobs: list[Callable[[], None]],
+    stop: threading.Event,
+    on_interrupt: Callable[[], None],
+    *,
+    name: str = "moodump-worker",
+    grace_s: float = 120.0,
+) -> PoolResult:
+    """Run each job in its own thread until all return; see the module docstring."""
+    result = PoolResult()
+    done = [threading.Event() for _ in jobs]
+
+    def wrap(job: Callable[[], None], ev: threading.Event) -> None:
+        try:
+            job()
+        except BaseException as exc:
+            result.errors.append(exc)
+            stop.set()
+        finally:
+            ev.set()
+
+    threads = [
+        threading.Thread(target=wrap, args=(job, ev), name=f"{name}-{i}", daemon=True)
+        for i, (job, ev) in enumerate(zip(jobs, done, strict=True))
+    ]
+    for th in threads:
+        th.start()
+    deadline: float | None = None
+    while not all(ev.is_set() for ev in done):
+        try:
+            if deadline is not None and time.monotonic() > deadline:
+                result.abandoned = True
+                break
+            for ev in done:
+                ev.wait(0.1)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            stop.set()
+            if deadline is None:
+                deadline = time.monotonic() + grace_s
+            with contextlib.suppress(BaseException):
+                on_interrupt()
+    return result
