@@ -51,6 +51,7 @@ def test_table_level_grants_fail_closed(root_settings, fresh_db, tmp_path):
 def test_missing_trigger_privilege_fails_unless_no_routines(root_settings, fresh_db, tmp_path):
     with connect(root_settings) as c:
         c.execute(f"CREATE TABLE `{fresh_db}`.t (id INT PRIMARY KEY)")
+        c.execute(f"CREATE TABLE `{fresh_db}`.t2 (id INT PRIMARY KEY)")
         _account(
             c,
             "notrig",
