@@ -323,3 +323,25 @@ def test_client_and_server_formatting_write_identical_files(
     digests = lambda m: {c.file: (c.rows, c.content_sha256) for t in m.tables for c in t.chunks}  # noqa: E731
     assert digests(fast) == digests(slow)
     assert len(digests(fast)) > 20
+
+
+def test_stale_partial_directories_are_cleaned(tmp_path):
+    import os
+    import subprocess
+
+    from moodump.dump import remove_stale_partials
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".x.partial-{dead.pid}"
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "f").write_bytes(b"x")
+    fresh = tmp_path / ".y.partial-999999999"
+    fresh.mkdir()
+    live = tmp_path / f".z.partial-{os.getpid()}"
+    live.mkdir()
+    old = 1_000_000
+    for p in (stale, stale / "data", stale / "data" / "f", live):
+        os.utime(p, (old, old))
+    assert remove_stale_partials(tmp_path) == [stale]
+    assert fresh.exists() and live.exists()  # too new / owner alive

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import threading
 import time
@@ -182,6 +183,7 @@ def dump(
     parent = out.parent
     if not parent.is_dir():
         raise StorageError(f"output directory {parent} does not exist", hint="create it first")
+    remove_stale_partials(parent)
     tmp = parent / f".{out.name}.partial-{os.getpid()}"
     try:
         (tmp / "schema").mkdir(parents=True)
@@ -219,6 +221,47 @@ def dump(
             raise err from exc
         raise
     return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
+
+
+_PARTIAL = re.compile(r"^\..+\.partial-(\d+)$")
+
+
+def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Path]:
+    """Remove work directories that a killed dump (SIGKILL, OOM, node loss) left behind.
+
+    A ``.<name>.partial-<pid>`` directory is stale when no process with that PID runs
+    here *and* nothing in it changed for ``min_age_s`` (another pod sharing the volume
+    may run a dump under the same PID). Returns what was removed.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _PARTIAL.match(entry.name)
+        if not m or not entry.is_dir():
+            continue
+        pid = int(m.group(1))
+        try:
+            os.kill(pid, 0)
+            continue  # the owner may still be running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            newest = max(
+                [entry.stat().st_mtime] + [p.stat().st_mtime for p in entry.rglob("*")]
+            )
+        except OSError:
+            continue
+        if now - newest >= min_age_s:
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("removed %s, left by a dump that did not finish", entry)
+            removed.append(entry)
+    return removed
 
 
 def _write_json(path: Path, text: str) -> None:
