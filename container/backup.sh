@@ -90,8 +90,6 @@ fi
 # (db-moodle never matches db-moodle_archive). Modes:
 #   core NAME    newest DONE backup of one database (core name <host>-<db>)
 #   filter TEXT  newest DONE backup whose path contains TEXT
-#   all          newest DONE backup of every configured database; a configured database
-#                without one is named on stderr and makes the exit status 4
 #   prune TEXT   newest backup whose path has TEXT, of any status but STARTED (it may be
 #                running), old .sql.gz files included
 # Old .sql.gz files are listed by moodump but only prune picks them: restore one with
@@ -121,18 +119,8 @@ if mode == "core":
     picks = [newest(everything, lambda b: good(b) and b.get("core") == value)]
 elif mode == "filter":
     picks = [newest(everything, lambda b: good(b) and value in b["path"])]
-elif mode == "prune":
+else:  # prune
     picks = [newest(everything, lambda b: value in b["path"] and b.get("status") != "STARTED")]
-else:
-    configured = [g for g in groups if g.get("configured")]
-    picks, missing = [], []
-    for g in configured:
-        path = newest(g.get("backups", []), good)
-        (picks if path else missing).append(path or g["core"])
-    for core in missing:
-        print("no finished backup of " + core, file=sys.stderr)
-    print("\n".join(picks))
-    sys.exit(4 if missing or not picks else 0)
 if picks[0] is None:
     sys.exit(1)
 print(picks[0])
@@ -234,8 +222,9 @@ elif [ -n "$verify_spec" ]; then
   if [ -n "$filter" ]; then
     backups=$(pick filter "$filter")
   elif [ "$verify_spec" = all ]; then
-    listing=$(moodump list --json) || die "moodump list --json failed" 1
-    backups=$(printf '%s' "$listing" | python3 -c "$PICK_PY" all) || worst=5
+    # The newest DONE backup of every configured database; a database whose newest
+    # backup is not from today (a failed run) fails instead of re-verifying an old one.
+    exec moodump run --verify-all
   else
     parse_spec "$verify_spec"
     backups=$(pick core "$spec_host-$spec_db")
