@@ -773,7 +773,7 @@ def test_scheduled_jobs_mapping(site: Site) -> None:
         (4, ACTION_VERIFY, "all", ()),
         (5, ACTION_VERIFY, site.spec("moodle"), ()),
         (6, ACTION_CHECK, None, ("--max-age", "26h")),
-        (8, ACTION_VERIFY, "all", ("--verify-all",)),
+        (8, ACTION_VERIFY, "all", ()),
         (9, ACTION_BACKUP, None, ("--database", site.spec("moodle"))),
     ]
     unknown = site.config(["moodle"], cron="0 5 * * * default ./backup.sh -s -v other/db")

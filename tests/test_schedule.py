@@ -262,3 +262,10 @@ def test_backup_period() -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == text
+
+
+def test_moodump_run_verify_all_is_a_verification():
+    from moodump.schedule import ACTION_VERIFY, command_action
+
+    action = command_action("moodump run --verify-all")
+    assert action.kind == ACTION_VERIFY and action.target == "all"

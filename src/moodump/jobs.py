@@ -1085,9 +1085,6 @@ def scheduled_jobs(cfg: Config) -> list[tuple[CronLine, Job]]:
             log.warning("%s line %d: -f %s is ignored; the newest backup is verified",
                         cfg.conf_path, c.line, a.filter)  # fmt: skip
         job = Job(a.kind, a.target, a.args, c)
-        if a.kind == ACTION_BACKUP and "--verify-all" in a.args:
-            # `moodump run --verify-all` (moodump.schedule maps every `run` line to backup)
-            job = Job(ACTION_VERIFY, "all", a.args, c)
         for name in _databases_arg(job.args):
             cfg.database(name)  # raises for an unknown database
         out.append((c, job))

@@ -103,7 +103,8 @@ class Manifest:
     files: list[FileEntry] = field(default_factory=list)
     moodle: dict[str, Any] | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # things that need attention
+    notes: list[str] = field(default_factory=list)  # facts worth knowing, not warnings
     error: str | None = None
 
     @property

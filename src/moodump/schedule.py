@@ -224,6 +224,10 @@ def _moodump_action(args: Sequence[str]) -> Action:
     if not args or args[0] not in _MOODUMP_KINDS:
         return Action(ACTION_OTHER, args=tuple(args))
     kind = _MOODUMP_KINDS[args[0]]
+    if args[0] == "run" and "--verify-all" in args[1:]:
+        # `moodump run --verify-all` is the verification cycle (what `-v all` maps to)
+        rest = tuple(a for a in args[1:] if a != "--verify-all")
+        return Action(ACTION_VERIFY, target="all", args=rest)
     rest = tuple(a for a in args[1:] if not (kind == ACTION_BACKUP and a == "--once"))
     if kind == ACTION_VERIFY:
         target = "all" if ("--all" in rest or not rest) else None
