@@ -643,7 +643,7 @@ def _backup_database(
 
         if method != VERIFY_NONE:
             _interrupt_point(ctx, "verification")
-            report = _verify(path, method, cfg.threads)
+            report = _verify(path, method, cfg.threads, cfg.database_server_timeout)
             res.verify = _verify_dict(report)
             if not report.passed:
                 raise IntegrityError(
@@ -710,9 +710,9 @@ def _interrupt_point(ctx: _Context, step: str) -> None:
         )
 
 
-def _verify(path: Path, method: str, threads: int) -> VerifyReport:
+def _verify(path: Path, method: str, threads: int, server_timeout: int) -> VerifyReport:
     if method == VERIFY_LOCAL:
-        return verify(path, local=True, threads=threads)
+        return verify(path, local=True, threads=threads, local_timeout=server_timeout)
     return verify(path)
 
 
@@ -881,7 +881,12 @@ def _verify_database(ctx: _Context, spec: DatabaseSpec, method: str) -> Database
         )
         res.started_at = _iso(good.when)
         stale = _staleness(good, mine, now, cfg.max_age)
-        report = verify(good.path, local=method == VERIFY_LOCAL, threads=cfg.threads)
+        report = verify(
+            good.path,
+            local=method == VERIFY_LOCAL,
+            threads=cfg.threads,
+            local_timeout=cfg.database_server_timeout,
+        )
         res.verify = _verify_dict(report)
         if not report.passed:
             raise IntegrityError(

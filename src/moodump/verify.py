@@ -74,6 +74,7 @@ def verify(
     local: bool = False,
     threads: int = 2,
     local_dir: Path | None = None,
+    local_timeout: float = 120.0,
     record: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> VerifyReport:
@@ -103,7 +104,7 @@ def verify(
         if method == "offline":
             _verify_offline(src, manifest, report, progress)
         elif local:
-            with LocalServer(base_dir=local_dir) as server:
+            with LocalServer(base_dir=local_dir).start(timeout=local_timeout) as server:
                 local_settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
                 report.server = f"local mariadbd {local_settings.port}"
                 _verify_by_restore(src, manifest, local_settings, threads, report, progress)
