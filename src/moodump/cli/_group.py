@@ -24,8 +24,24 @@ _EXIT_TEXT = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items
     epilog="\b\nEXIT STATUS\n" + _EXIT_TEXT,
 )
 @click.version_option(__version__, prog_name="moodump")
-def cli() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines on stderr as text or JSON lines (default: MOODUMP_LOG_FORMAT or text).",
+)
+@click.option(
+    "--log-level",
+    default=None,
+    help="debug, info, warning or error (default: BACKUP_LOG_LEVEL or warning).",
+)
+def cli(log_format: str | None, log_level: str | None) -> None:
     """moodump: consistent, exact, verified backups of MySQL/MariaDB (Moodle) databases."""
+    from ..logs import setup_logging
+
+    fmt = log_format or os.environ.get("MOODUMP_LOG_FORMAT") or "text"
+    level = log_level or os.environ.get("BACKUP_LOG_LEVEL") or "warning"
+    setup_logging(fmt if fmt in ("text", "json") else "text", level)
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
