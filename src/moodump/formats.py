@@ -175,7 +175,13 @@ def row_query(
             fields += ", " + ", ".join(extras)
     if not columns:  # a table whose columns are all generated: count rows only
         fields = "''"
-    sql = f"SELECT {fields} FROM {quote_ident(database)}.{quote_ident(table)}"
+    return f"SELECT {fields} " + _from_clause(database, table, where, order_by, history)
+
+
+def _from_clause(
+    database: str, table: str, where: str, order_by: list[str] | None, history: bool
+) -> str:
+    sql = f"FROM {quote_ident(database)}.{quote_ident(table)}"
     if history:  # system-versioned table: every row version, not only the current ones
         sql += " FOR SYSTEM_TIME ALL"
     if where:
@@ -324,14 +330,7 @@ def plain_query(
 ) -> str:
     """The SELECT of the client-formatting path: plain columns, formatted by the client."""
     fields = ", ".join(plain_expr(c) for c in columns) if columns else "''"
-    sql = f"SELECT {fields} FROM {quote_ident(database)}.{quote_ident(table)}"
-    if history:
-        sql += " FOR SYSTEM_TIME ALL"
-    if where:
-        sql += f" WHERE {where}"
-    if order_by:
-        sql += " ORDER BY " + ", ".join(quote_ident(c) for c in order_by)
-    return sql
+    return f"SELECT {fields} " + _from_clause(database, table, where, order_by, history)
 
 
 def escape_mask(columns: list[Column]) -> bytes:

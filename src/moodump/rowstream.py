@@ -22,8 +22,9 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .db.connection import Connection
 from .errors import Interrupted
@@ -121,6 +122,57 @@ def stream_rows(
         )
 
 
+class _Batches:
+    """What both paths do with each batch of row text: digest, hand on, count."""
+
+    def __init__(
+        self,
+        ordered: bool,
+        sink: Callable[[bytes, int], None] | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.ordered = ordered
+        self.sink = sink
+        self.stop = stop
+        self.content = hashlib.sha256()
+        self.multiset = 0
+        self.rows = 0
+        self.raw = 0
+
+    def add(self, data: bytes, rows: int, lines: list[bytes] | None = None) -> None:
+        """``data`` is ``rows`` whole lines; ``lines`` the same rows unjoined, if at hand."""
+        if self.ordered:
+            self.content.update(data)
+        else:
+            self.multiset = _multiset_add(
+                self.multiset, lines if lines is not None else data.split(b"\n")[:-1]
+            )
+        if self.sink is not None:
+            self.sink(data, rows)
+        self.rows += rows
+        self.raw += len(data)
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted("cancelled", hint="run it again")
+
+    def result(self) -> StreamResult:
+        digest = self.content.hexdigest() if self.ordered else f"multiset:{self.multiset:016x}"
+        return StreamResult(self.rows, self.raw, digest)
+
+
+@contextlib.contextmanager
+def _result(conn: Connection, sql: str, table: str) -> Iterator[Callable[[], Any]]:
+    """Run ``sql`` unbuffered; yield its fetch_row; always consume the rest of the result."""
+    fetch = conn.raw_fetcher(sql.encode("utf-8"))
+    try:
+        with conn.mapped(f"reading table {table}"):
+            yield fetch
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.finish_result()
+        raise
+    conn.finish_result()
+
+
 def _stream(
     conn: Connection,
     database: str,
@@ -137,68 +189,35 @@ def _stream(
     sql = row_query(
         database, table, columns, where=where, order_by=order_by, split_long=split, history=history
     )
-    ordered = bool(order_by)
-    content = hashlib.sha256()
-    multiset = 0
-    rows = 0
-    raw = 0
+    out = _Batches(bool(order_by), sink, stop)
     long_mask = tuple(c.is_long for c in columns)
     positions = tuple(i for i, c in enumerate(columns) if is_guarded(c))
     no_extras = (None,) * len(positions)
-    fetch = conn.raw_fetcher(sql.encode("utf-8"))
-    ok = False
-    try:
-        buf: list[bytes] = []
-        append = buf.append
-        size = 0
-        with conn.mapped(f"reading table {table}"):
-            while True:
-                row = fetch()
-                if row is None:
-                    break
-                if split:
-                    v = join_split_row(row, long_mask)
-                else:
-                    v = row[0]
-                    if v is None:
-                        raise _Overflow()
-                    if positions and row[1:] != no_extras:
-                        v = patch_long_values(v, row[1:], positions)
-                append(v)
-                size += len(v)
-                if size >= BATCH_BYTES:
-                    data = b"\n".join(buf) + b"\n"
-                    if ordered:
-                        content.update(data)
-                    else:
-                        multiset = _multiset_add(multiset, buf)
-                    if sink is not None:
-                        sink(data, len(buf))
-                    rows += len(buf)
-                    raw += len(data)
-                    buf.clear()
-                    size = 0
-                    if stop is not None and stop.is_set():
-                        raise Interrupted("cancelled", hint="run it again")
-        if buf:
-            data = b"\n".join(buf) + b"\n"
-            if ordered:
-                content.update(data)
+    buf: list[bytes] = []
+    append = buf.append
+    size = 0
+    with _result(conn, sql, table) as fetch:
+        while True:
+            row = fetch()
+            if row is None:
+                break
+            if split:
+                v = join_split_row(row, long_mask)
             else:
-                multiset = _multiset_add(multiset, buf)
-            if sink is not None:
-                sink(data, len(buf))
-            rows += len(buf)
-            raw += len(data)
-        ok = True
-    finally:
-        if ok:
-            conn.finish_result()
-        else:
-            with contextlib.suppress(Exception):
-                conn.finish_result()
-    digest = content.hexdigest() if ordered else f"multiset:{multiset:016x}"
-    return StreamResult(rows, raw, digest)
+                v = row[0]
+                if v is None:
+                    raise _Overflow()
+                if positions and row[1:] != no_extras:
+                    v = patch_long_values(v, row[1:], positions)
+            append(v)
+            size += len(v)
+            if size >= BATCH_BYTES:
+                out.add(b"\n".join(buf) + b"\n", len(buf), buf)
+                buf.clear()
+                size = 0
+        if buf:
+            out.add(b"\n".join(buf) + b"\n", len(buf), buf)
+    return out.result()
 
 
 def _stream_c(
@@ -215,36 +234,12 @@ def _stream_c(
     assert _fetch_format is not None
     sql = plain_query(database, table, columns, where=where, order_by=order_by, history=history)
     mask = escape_mask(columns)
-    ordered = bool(order_by)
-    content = hashlib.sha256()
-    multiset = 0
-    rows = 0
-    raw = 0
-    fetch = conn.raw_fetcher(sql.encode("utf-8"))
-    ok = False
-    try:
-        with conn.mapped(f"reading table {table}"):
-            while True:
-                data, n, done = _fetch_format(fetch, mask, BATCH_BYTES)
-                if n:
-                    if ordered:
-                        content.update(data)
-                    else:
-                        multiset = _multiset_add(multiset, data.split(b"\n")[:-1])
-                    if sink is not None:
-                        sink(data, n)
-                    rows += n
-                    raw += len(data)
-                if done:
-                    break
-                if stop is not None and stop.is_set():
-                    raise Interrupted("cancelled", hint="run it again")
-        ok = True
-    finally:
-        if ok:
-            conn.finish_result()
-        else:
-            with contextlib.suppress(Exception):
-                conn.finish_result()
-    digest = content.hexdigest() if ordered else f"multiset:{multiset:016x}"
-    return StreamResult(rows, raw, digest)
+    out = _Batches(bool(order_by), sink, stop)
+    with _result(conn, sql, table) as fetch:
+        while True:
+            data, n, done = _fetch_format(fetch, mask, BATCH_BYTES)
+            if n:
+                out.add(data, n)
+            if done:
+                break
+    return out.result()
