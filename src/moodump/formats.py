@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .db.connection import quote_ident
+from .sqltext import quote_ident
 
 NULL_MARK = b"\\N"
 
@@ -230,7 +230,7 @@ def load_spec(columns: list[Column]) -> LoadSpec:
 
 def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
     """The complete ``LOAD DATA LOCAL INFILE`` statement for one data file."""
-    from .db.connection import quote_str
+    from .sqltext import quote_str
 
     return (
         f"LOAD DATA LOCAL INFILE {quote_str(path)} INTO TABLE "

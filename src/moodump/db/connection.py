@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,6 +36,9 @@ from ..errors import (
     SnapshotError,
     StorageError,
 )
+from ..sqltext import join_idents as join_idents  # re-exported for callers
+from ..sqltext import quote_ident as quote_ident
+from ..sqltext import quote_str as quote_str
 
 # Server error numbers we map (MariaDB and MySQL share them).
 ER_ACCESS_DENIED = 1045
@@ -335,17 +338,3 @@ def _describe_sql(sql: bytes) -> str:
 def connect(settings: ConnSettings, *, local_infile: bool = False) -> Connection:
     """Open a connection (C extension only)."""
     return Connection(settings, local_infile=local_infile)
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier with backticks (backticks inside are doubled)."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def quote_str(value: str) -> str:
-    """Quote a string literal for SQL under a sql_mode without NO_BACKSLASH_ESCAPES."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\0", "\\0") + "'"
-
-
-def join_idents(names: Sequence[str]) -> str:
-    return ", ".join(quote_ident(n) for n in names)
