@@ -662,8 +662,11 @@ def test_containerfile_contract() -> None:
         assert re.search(rf"chmod -R g=u [^\n]*{re.escape(path)}", text), path
     for package in ("mariadb-server-core", "mariadb-client-core", "tzdata", "tini", "python3"):
         assert package in text
-    # the connector range of pyproject.toml is what gets installed
-    assert "pip install --only-binary=:all: /src" in text
+    # the connector range of pyproject.toml is what gets installed, and moodump's C
+    # accelerator is built and must import (no silently slower image)
+    assert "pip install --only-binary=:all: --no-binary=moodump /src" in text
+    assert 'python -c "import moodump._speedups"' in text
+    assert "COPY pyproject.toml setup.py ./" in text
 
 
 def test_example_backup_conf_parses() -> None:
