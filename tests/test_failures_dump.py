@@ -561,15 +561,6 @@ def test_signal_while_a_worker_waits_for_a_table_lock_exits_130(
     assert_failed_cleanly(rc, err, 130, parent, "new", existing)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: while dump waits for its snapshot LOCK TABLES (behind a writer's lock), "
-    "SIGTERM and Ctrl-C are ignored until --lock-wait-timeout expires (60 s by default; "
-    "measured 20.1 s with --lock-wait-timeout 20): the main thread sits in a blocking C call, "
-    "so the Python handler never runs. Kubernetes then SIGKILLs the pod after its 30 s grace "
-    "period and .partial-* is left behind. Fix: wait for the lock in short slices "
-    "(SET lock_wait_timeout=1, retry until the budget is spent) or from a thread.",
-)
 def test_sigterm_while_waiting_for_the_snapshot_lock_exits_promptly(
     root_settings: ConnSettings, big: Source, outdir: tuple[Path, dict[str, str]]
 ) -> None:

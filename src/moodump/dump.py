@@ -78,7 +78,7 @@ from .manifest import (
 )
 from .restore_script import write_stock_restore_script
 from .rowstream import stream_rows
-from .workers import run_pool
+from .workers import run_interruptible, run_pool
 
 log = logging.getLogger("moodump.dump")
 
@@ -200,7 +200,14 @@ def dump(
     )
     t0 = time.monotonic()
     try:
-        manifest = engine.run()
+        manifest, pool = run_interruptible(engine.run, engine.stop, engine.kill_all)
+        engine.abandoned = engine.abandoned or pool.abandoned
+        if pool.interrupted:
+            raise Interrupted("dump interrupted; nothing was published", hint="run it again")
+        if pool.errors:
+            real = [e for e in pool.errors if not isinstance(e, Interrupted)]
+            raise (real or pool.errors)[0]
+        assert manifest is not None
         sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         _fsync_dir(tmp)
@@ -252,9 +259,7 @@ def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Pa
         except PermissionError:
             continue
         try:
-            newest = max(
-                [entry.stat().st_mtime] + [p.stat().st_mtime for p in entry.rglob("*")]
-            )
+            newest = max([entry.stat().st_mtime] + [p.stat().st_mtime for p in entry.rglob("*")])
         except OSError:
             continue
         if now - newest >= min_age_s:
@@ -333,7 +338,8 @@ class _DumpRun:
         self._tables_total = 0
         self._entries: dict[str, TableEntry] = {}
         self._pending_chunks: dict[str, int] = {}
-        self._abandoned = False
+        self.abandoned = False
+        self._conns: list[Connection] = []
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
@@ -344,7 +350,7 @@ class _DumpRun:
         m.options = {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in self.opts.__dict__.items()
         }
-        with connect(self.settings) as coord:
+        with self._connect(self.settings) as coord:
             server = server_info(coord)
             m.server_flavor, m.server_version = server.flavor, server.version
             setup_read_session(coord, server, binary_results=False)
@@ -376,6 +382,7 @@ class _DumpRun:
             lock_names,
             workers,
             lock_wait_timeout=self.opts.lock_wait_timeout,
+            connect_fn=self._connect,
         )
         m.snapshot = {**self.snapshot.describe(), "at": _utcnow()}
         if self.snapshot.notes:
@@ -557,7 +564,7 @@ class _DumpRun:
             return work
 
         pool = run_pool([worker(c) for c in self.snapshot.workers], self.stop, self._kill_queries)
-        self._abandoned = pool.abandoned
+        self.abandoned = pool.abandoned
         if pool.interrupted:
             raise Interrupted("dump interrupted; nothing was published", hint="run it again")
         if pool.errors:
@@ -565,6 +572,27 @@ class _DumpRun:
             raise (real or pool.errors)[0]
         if self.stop.is_set():
             raise Interrupted("dump cancelled; nothing was published", hint="run it again")
+
+    def _connect(self, settings: ConnSettings) -> Connection:
+        """Open a connection that an interrupt can reach (see :meth:`kill_all`)."""
+        conn = connect(settings)
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    def kill_all(self) -> None:
+        """Kill the running statement of every connection of this dump (on Ctrl-C)."""
+        self.stop.set()
+        with self._lock:
+            live = [c for c in self._conns if not c.closed]
+        ids = []
+        for c in live:
+            with contextlib.suppress(Exception):
+                ids.append(c.thread_id())
+        with contextlib.suppress(Exception), connect(self.settings) as killer:
+            for tid in ids:
+                with contextlib.suppress(Exception):
+                    killer.execute(f"KILL QUERY {tid}")
 
     def _kill_queries(self) -> None:
         if self.snapshot is None:
@@ -708,7 +736,7 @@ class _DumpRun:
 
     def abort(self) -> None:
         self.stop.set()
-        if self._abandoned:
+        if self.abandoned:
             # Workers are still inside the driver or a compressor: closing their
             # connections and writers now could crash the process. The temp directory
             # is still removed; the process exit releases the rest.

@@ -49,7 +49,7 @@ from .errors import (
 from .formats import SESSION_SQL_MODE, sql_literal, unescape_field
 from .manifest import Chunk, Manifest, TableEntry, read_done_manifest
 from .restore_script import database_options, object_session_sql, sequence_sql
-from .workers import run_pool
+from .workers import run_interruptible, run_pool
 
 log = logging.getLogger("moodump.restore")
 
@@ -139,7 +139,19 @@ def restore(
     src = Path(path)
     manifest = read_done_manifest(src)
     run = _Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
-    return run.run()
+    result, pool = run_interruptible(run.run, run.stop, run.kill_all)
+    if pool.interrupted:
+        raise Interrupted(
+            "restore interrupted",
+            hint="continue it with the same command and --resume"
+            if not opts.atomic
+            else "run it again (the target was not changed)",
+        )
+    if pool.errors:
+        real = [e for e in pool.errors if not isinstance(e, Interrupted)]
+        raise (real or pool.errors)[0]
+    assert result is not None
+    return result
 
 
 class _Restore:
@@ -172,6 +184,7 @@ class _Restore:
         self.manifest_id = sha256_file(src / "manifest.json")[1]
         self.deferred: dict[str, SplitTable] = self._plan_deferred_indexes()
         self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
+        self._conns: list[Connection] = []
         self._chunks_left: dict[str, int] = {}
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
@@ -197,6 +210,23 @@ class _Restore:
                 if split.indexes:
                     out[t.name] = split
         return out
+
+    def _connect(self, settings: ConnSettings, *, local_infile: bool = False) -> Connection:
+        """Open a connection that an interrupt can reach (see :meth:`kill_all`)."""
+        conn = connect(settings, local_infile=local_infile)
+        with self.lock:
+            self._conns.append(conn)
+        return conn
+
+    def kill_all(self) -> None:
+        """Kill the running statement of every connection of this restore (on Ctrl-C)."""
+        self.stop.set()
+        with self.lock:
+            ids = [c.thread_id() for c in self._conns if not c.closed]
+        with contextlib.suppress(Exception), connect(self.settings) as killer:
+            for tid in ids:
+                with contextlib.suppress(Exception):
+                    killer.execute(f"KILL QUERY {tid}")
 
     def _selected_tables(self) -> list[TableEntry]:
         if not self.opts.tables:
@@ -233,7 +263,7 @@ class _Restore:
                 }
                 names |= {"objects.json", "database.sql"}
             check_files(self.src, self.m, names)
-        with connect(self.settings) as conn:
+        with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             self._prepare_target(conn, partial)
             if self.opts.atomic:
@@ -246,7 +276,7 @@ class _Restore:
             self._emit("schema")
             self._create_tables(conn, done)
         skipped = self._load_data(done)
-        with connect(self.settings) as conn:
+        with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             conn.execute(f"USE {quote_ident(self.load_db)}")
             self._sequences(conn)
@@ -411,7 +441,7 @@ class _Restore:
             if name not in self._chunks_left and f"index:{name}" not in done
         ]
         if pending_indexes:  # resumed after the data of these tables was complete
-            with connect(self.settings.with_database(self.load_db)) as conn:
+            with self._connect(self.settings.with_database(self.load_db)) as conn:
                 _setup_load_session(conn)
                 for name in pending_indexes:
                     self._build_indexes(conn, name)
@@ -425,7 +455,7 @@ class _Restore:
 
         def worker(n: int) -> Callable[[], None]:
             def work() -> None:
-                conn = connect(self.settings.with_database(self.load_db), local_infile=True)
+                conn = self._connect(self.settings.with_database(self.load_db), local_infile=True)
                 with qlock:
                     conns.append(conn)
                 try:

@@ -15,6 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -71,3 +74,18 @@ def run_pool(
             with contextlib.suppress(BaseException):
                 on_interrupt()
     return result
+
+
+def run_interruptible(
+    fn: Callable[[], T], stop: threading.Event, on_interrupt: Callable[[], None]
+) -> tuple[T | None, PoolResult]:
+    """Run ``fn`` in a thread so that Ctrl-C/SIGTERM are handled at once.
+
+    The main thread only waits; while ``fn`` blocks inside a C call (a lock wait, a long
+    query) a signal still reaches Python, which sets ``stop`` and calls ``on_interrupt``
+    (kill the running queries) and then waits for ``fn`` to return. Returns ``fn``'s value
+    (None if it raised) and the pool result with its error, if any.
+    """
+    box: list[T] = []
+    pool = run_pool([lambda: box.append(fn())], stop, on_interrupt, name="moodump-main")
+    return (box[0] if box else None), pool

@@ -215,6 +215,9 @@ class Connection:
             # Identifiers and catalogue values may be non-ASCII: never rely on the
             # client library's default character set.
             self._c.query(b"SET NAMES utf8mb4")
+            # Read once: an interrupt handler asks for it while another thread may be
+            # inside a query on this connection.
+            self._thread_id = int(self._c.thread_id())
         except Exception as exc:
             raise map_driver_error(exc, f"cannot connect to {settings.describe()}") from exc
         self.closed = False
@@ -312,7 +315,7 @@ class Connection:
         return int(self._c.warning_count())
 
     def thread_id(self) -> int:
-        return int(self._c.thread_id())
+        return self._thread_id
 
     def server_version(self) -> str:
         return str(self._c.get_server_info())

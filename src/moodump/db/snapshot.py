@@ -18,6 +18,7 @@ compared before and after each table is read, plus error 1412) and fails the dum
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,15 +108,16 @@ def open_snapshot(
     workers: int,
     *,
     lock_wait_timeout: int = 60,
+    connect_fn: Callable[[ConnSettings], Connection] = connect,
 ) -> Snapshot:
     """Open ``workers`` connections that all read the same consistent snapshot."""
-    conns = [connect(settings)]
+    conns = [connect_fn(settings)]
     try:
         setup_read_session(conns[0], server, binary_results=True)
         notes: list[str] = []
         method = "single-connection"
         if workers > 1 and tables:
-            coord = connect(settings)
+            coord = connect_fn(settings)
             try:
                 setup_read_session(coord, server, binary_results=False)
                 coord.execute(f"SET SESSION lock_wait_timeout = {int(lock_wait_timeout)}")
@@ -131,7 +133,7 @@ def open_snapshot(
                 else:
                     try:
                         for _ in range(workers - 1):
-                            c = connect(settings)
+                            c = connect_fn(settings)
                             conns.append(c)
                             setup_read_session(c, server, binary_results=True)
                         for c in conns:
