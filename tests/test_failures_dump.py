@@ -564,6 +564,7 @@ def test_signal_while_a_worker_waits_for_a_table_lock_exits_130(
 def test_sigterm_while_waiting_for_the_snapshot_lock_exits_promptly(
     root_settings: ConnSettings, big: Source, outdir: tuple[Path, dict[str, str]]
 ) -> None:
+    """A dump blocked behind a writer's lock still stops at once (Kubernetes allows 30 s)."""
     parent, existing = outdir
     with connect(root_settings) as holder:
         holder.execute(f"LOCK TABLES `{big.database}`.`s` WRITE")
