@@ -132,8 +132,9 @@ def test_server_killed_mid_restore_then_resume_is_exact(
     n_files = len(data_file_names(big.backup))
     proc = spawn_cli(*restore_cli(settings, big.backup, "victim", "--threads", "2"))
     with connect(settings) as c:
-        wait_for(lambda: progress_rows(c, "victim") >= 1, "a first loaded file", proc=proc)
-        seen = progress_rows(c, "victim")
+        # Two files, not one: InnoDB shows a commit to other sessions a moment before its
+        # redo record is written, so the very last commit may not survive the kill.
+        wait_for(lambda: progress_rows(c, "victim") >= 2, "two loaded files", proc=proc)
         own_server.kill()
     rc, _, err = finish(proc)
     assert rc == 6, err
@@ -146,9 +147,9 @@ def test_server_killed_mid_restore_then_resume_is_exact(
         with connect(settings) as c:
             (count,) = c.query(f"SELECT COUNT(*) FROM `victim`.{quote_ident(PROGRESS_TABLE)}")[0]
             loaded = int(count or 0)
-        assert seen <= loaded < n_files, (
-            f"{loaded} of {n_files} files recorded after the restart (seen before the kill: "
-            f"{seen}); server log: {own_server.log_path.read_text(errors='replace')[-3000:]}"
+        assert 1 <= loaded < n_files, (
+            f"{loaded} of {n_files} files recorded after the restart; server log: "
+            + own_server.log_path.read_text(errors="replace")[-3000:]
         )
         res = run_cli(*restore_cli(settings, big.backup, "victim", "--resume", "--json"))
         assert res.returncode == 0, res.stderr
@@ -255,13 +256,6 @@ def test_failed_atomic_restore_leaves_the_old_target_intact(
     assert sorted((r[0] or b"").decode() for r in trig) == ["a_bi", "b_ai"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a failed --atomic restore leaves its staging database <target>__mdstage_XXXX "
-    "(with the half-loaded tables) on the server; _Restore.run() never drops it on failure. "
-    "Fix: in run(), on any exception while self.load_db != self.target, DROP DATABASE IF "
-    "EXISTS the staging database (best effort) before re-raising.",
-)
 def test_failed_atomic_restore_removes_its_staging_database(
     root_settings: ConnSettings, small: Source, target: str, tmp_path: Path
 ) -> None:

@@ -173,14 +173,6 @@ def test_restore_as_an_account_without_create_exits_4_and_creates_nothing(
     assert target not in databases(root_settings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: restore checks no privileges before writing: an account with CREATE but "
-    "without INSERT creates the target database, its tables and _moodump_restore, then fails "
-    "on the first LOAD DATA (exit 4). The problem is detectable before writing (SHOW GRANTS, "
-    "as dump now does with db.privileges.account_privileges): restore should check CREATE, "
-    "INSERT (and DROP/ALTER for --drop/--atomic) first and leave the target untouched.",
-)
 def test_restore_as_an_account_without_insert_exits_4_and_creates_nothing(
     small: Source, root_settings: ConnSettings, target: str
 ) -> None:
@@ -222,14 +214,6 @@ def test_verify_records_fail_after_pass_when_the_backup_is_damaged(backup: Path)
     assert read_json(backup / "manifest.json")["status"] == "DONE"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: verify by restore against a server that is down exits 8 ('failed "
-    "verification ... do not rely on this backup') and writes verify.json status FAIL for a "
-    "good backup. verify() catches every MoodumpError as a backup problem; ConnectError "
-    "(and PrivilegeError, StorageError from the server) must propagate with their own exit "
-    "code (3/4/7) and leave verify.json alone.",
-)
 def test_verify_against_a_server_that_is_down_exits_3_and_records_nothing(
     backup: Path,
 ) -> None:
@@ -251,13 +235,6 @@ def tiny_server() -> Iterator[ConnSettings]:
         server.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a full disk on the restore server (InnoDB error 1114 'The table is full') "
-    "exits 6 with 'see the server error above'; map_driver_error maps only 1021/3 to "
-    "StorageError. Fix (one line, db/connection.py): `if errno in (1021, 3, 1114):` -> "
-    "StorageError(hint='free space on the database server').",
-)
 def test_restore_onto_a_full_server_exits_7(big: Source, tiny_server: ConnSettings) -> None:
     res = run_cli("restore", str(big.backup), *conn_args(tiny_server), "-d", "fill")
     assert "is full" in res.stderr, res.stderr
@@ -265,12 +242,6 @@ def test_restore_onto_a_full_server_exits_7(big: Source, tiny_server: ConnSettin
     assert "free space" in res.stderr.split("next step:")[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: verify by restore onto a verification server whose disk is full exits 8 and "
-    "records FAIL for a good backup (see the server-down case): the server's storage error "
-    "must propagate (exit 7) and leave verify.json alone.",
-)
 def test_verify_onto_a_full_server_is_not_a_backup_failure(
     big: Source, tiny_server: ConnSettings, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 from .compression import iter_uncompressed, sha256_file
 from .db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
+from .db.privileges import account_privileges
 from .ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
 from .errors import (
     ConfigError,
@@ -43,6 +44,7 @@ from .errors import (
     Interrupted,
     MoodumpError,
     NotFoundError,
+    PrivilegeError,
     ServerError,
     TargetNotEmpty,
 )
@@ -253,6 +255,49 @@ class _Restore:
             )
 
     def run(self) -> RestoreResult:
+        try:
+            return self._run()
+        except BaseException:
+            if self.load_db != self.target:
+                # A failed --atomic restore leaves the target as it was; its staging
+                # database goes too (best effort: the server may be the problem).
+                with contextlib.suppress(Exception), connect(self.settings) as conn:
+                    conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.load_db)}")
+            raise
+
+    def _check_privileges(self, conn: Connection) -> None:
+        """Refuse before writing anything when the account cannot finish the restore."""
+        privs = account_privileges(conn, self.target)
+        if privs is None:
+            return
+        need = {"CREATE", "INSERT"}
+        if self.opts.drop or self.opts.atomic:
+            need.add("DROP")
+        if self.opts.atomic or self.deferred:
+            need.add("ALTER")
+        if self.deferred:
+            need.add("INDEX")
+        if self.opts.objects and self.m.objects.get("definitions"):
+            records = json.loads((self.src / self.m.objects["definitions"]).read_text())
+            kinds = {r["kind"] for r in records}
+            if self.opts.tables:
+                kinds &= {"trigger"}
+            need |= {
+                {"view": "CREATE VIEW", "trigger": "TRIGGER", "event": "EVENT"}.get(
+                    k, "CREATE ROUTINE"
+                )
+                for k in kinds
+            }
+        missing = sorted(need - privs)
+        if missing:
+            raise PrivilegeError(
+                f"{self.settings.describe()} lacks {', '.join(missing)} on "
+                f"`{self.target}`.*; the restore would stop half-way",
+                hint=f"GRANT {', '.join(missing)} ON `{self.target}`.* to the account, "
+                "or restore with an account that has them; nothing was changed",
+            )
+
+    def _run(self) -> RestoreResult:
         partial = bool(self.opts.tables)
         if self.opts.check_files:
             self._emit("check")
@@ -265,6 +310,7 @@ class _Restore:
             check_files(self.src, self.m, names)
         with self._connect(self.settings) as conn:
             _setup_load_session(conn)
+            self._check_privileges(conn)
             self._prepare_target(conn, partial)
             if self.opts.atomic:
                 self.load_db = self._staging_name()

@@ -33,7 +33,15 @@ from .compression import iter_uncompressed
 from .db.connection import ConnSettings, connect, quote_ident, quote_str
 from .db.introspect import list_tables, moodle_info, server_info
 from .db.snapshot import setup_read_session
-from .errors import ConfigError, IntegrityError, MoodumpError
+from .errors import (
+    ConfigError,
+    ConnectError,
+    IntegrityError,
+    Interrupted,
+    MoodumpError,
+    PrivilegeError,
+    StorageError,
+)
 from .localserver import LocalServer
 from .manifest import (
     VERIFY_NAME,
@@ -112,6 +120,10 @@ def verify(
             assert settings is not None
             report.server = settings.describe()
             _verify_by_restore(src, manifest, settings, threads, report, progress)
+    except (ConnectError, PrivilegeError, StorageError, Interrupted):
+        # The verification *environment* failed (server down, no privilege, its disk
+        # full, Ctrl-C): that says nothing about the backup, so no FAIL is recorded.
+        raise
     except MoodumpError as exc:
         report.problems.append(str(exc))
     report.passed = not report.problems

@@ -161,8 +161,9 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
         return ServerError(
             text, hint="the server went away or killed the query; check the server and run again"
         )
-    if errno in (1021, 3):  # disk full on the server
-        return StorageError(text, hint="free space on the database server")
+    if errno in (1021, 3, 1114) or (errno == 1030 and "error 28" in str(msg)):
+        # disk full on the server: 1021, 1114 "The table is full", 1030 "Got error 28"
+        return StorageError(text, hint="free space on the database server, then run again")
     return ServerError(text, hint="see the server error above")
 
 

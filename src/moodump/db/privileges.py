@@ -73,8 +73,16 @@ def database_privileges(grants: list[Grant], database: str) -> set[str]:
         if g.database is None or _like(g.database, database):
             privs |= g.privileges
     if "ALL PRIVILEGES" in privs or "ALL" in privs:
-        privs |= {"SELECT", "LOCK TABLES", "SHOW VIEW", "TRIGGER", "EVENT", "EXECUTE"}
+        privs |= DATABASE_PRIVILEGES
     return privs
+
+
+#: What ALL [PRIVILEGES] grants at database level.
+DATABASE_PRIVILEGES = frozenset({
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "REFERENCES",
+    "CREATE TEMPORARY TABLES", "LOCK TABLES", "CREATE VIEW", "SHOW VIEW", "TRIGGER", "EVENT",
+    "CREATE ROUTINE", "ALTER ROUTINE", "EXECUTE", "DELETE HISTORY",
+})  # fmt: skip
 
 
 def account_privileges(conn: Connection, database: str) -> set[str] | None:
