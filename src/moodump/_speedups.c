@@ -15,7 +15,10 @@
 #include <Python.h>
 #include <string.h>
 
+/* The batch is built in place in a bytes object (no copy at the end): resized as it
+ * grows, shrunk to its length when done. */
 typedef struct {
+    PyObject *obj;
     char *buf;
     Py_ssize_t len;
     Py_ssize_t cap;
@@ -24,7 +27,7 @@ typedef struct {
 static int ensure(outbuf *o, Py_ssize_t extra) {
     if (o->len + extra <= o->cap)
         return 0;
-    Py_ssize_t cap = o->cap ? o->cap : 1 << 16;
+    Py_ssize_t cap = o->cap;
     while (cap < o->len + extra) {
         if (cap > PY_SSIZE_T_MAX / 2) {
             PyErr_NoMemory();
@@ -32,12 +35,9 @@ static int ensure(outbuf *o, Py_ssize_t extra) {
         }
         cap *= 2;
     }
-    char *nb = PyMem_Realloc(o->buf, (size_t)cap);
-    if (!nb) {
-        PyErr_NoMemory();
+    if (_PyBytes_Resize(&o->obj, cap) < 0)
         return -1;
-    }
-    o->buf = nb;
+    o->buf = PyBytes_AS_STRING(o->obj);
     o->cap = cap;
     return 0;
 }
@@ -83,7 +83,13 @@ static PyObject *fetch_format(PyObject *self, PyObject *args) {
         return NULL;
     const char *esc = (const char *)mask.buf;
     Py_ssize_t ncols = mask.len;
-    outbuf o = {NULL, 0, 0};
+    Py_ssize_t cap0 = max_bytes + (max_bytes >> 3) + 4096;
+    outbuf o = {PyBytes_FromStringAndSize(NULL, cap0), NULL, 0, cap0};
+    if (!o.obj) {
+        PyBuffer_Release(&mask);
+        return NULL;
+    }
+    o.buf = PyBytes_AS_STRING(o.obj);
     Py_ssize_t rows = 0;
     int done = 0;
 
@@ -131,15 +137,13 @@ static PyObject *fetch_format(PyObject *self, PyObject *args) {
         rows++;
     }
     PyBuffer_Release(&mask);
-    PyObject *data = PyBytes_FromStringAndSize(o.buf ? o.buf : "", o.len);
-    PyMem_Free(o.buf);
-    if (!data)
+    if (_PyBytes_Resize(&o.obj, o.len) < 0)
         return NULL;
-    return Py_BuildValue("(NnO)", data, rows, done ? Py_True : Py_False);
+    return Py_BuildValue("(NnO)", o.obj, rows, done ? Py_True : Py_False);
 
 fail:
     PyBuffer_Release(&mask);
-    PyMem_Free(o.buf);
+    Py_XDECREF(o.obj);
     return NULL;
 }
 
