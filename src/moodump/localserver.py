@@ -57,6 +57,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _PortTaken(Exception):
+    """Another process bound the port between our choice and the server's start."""
+
+
 @dataclass
 class LocalServer:
     """A private MariaDB instance; root has no password and connects over TCP or socket.
@@ -125,8 +129,21 @@ class LocalServer:
                     "mariadb-install-db failed: " + res.stderr.decode(errors="replace")[-2000:],
                     hint="check that the directory is writable and has free space",
                 )
-        if not self.port:
-            self.port = free_port()
+        chosen_port = not self.port
+        for attempt in range(5):
+            if chosen_port:
+                self.port = free_port()
+            try:
+                return self._launch(server, timeout)
+            except _PortTaken:
+                if not chosen_port or attempt == 4:
+                    raise ServerError(
+                        f"port {self.port} on 127.0.0.1 is taken", hint="pick another port"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _launch(self, server: str, timeout: float) -> LocalServer:
+        assert self.base_dir is not None
         args = [
             server,
             "--no-defaults",
@@ -163,6 +180,10 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                log = self._log_tail()
+                if "Address already in use" in log or "Bind on TCP/IP port" in log:
+                    self.log_path.write_text("")  # the next attempt gets a clean log
+                    raise _PortTaken()
                 raise ServerError(
                     f"the local MariaDB server exited at start (code {self.process.returncode}): "
                     + self._log_tail(),
