@@ -5,9 +5,9 @@ exit code, publish nothing (no backup directory, no ``.partial-*`` work director
 and leave existing backups byte-identical. The CLI runs as a subprocess with the password
 in ``MYSQL_PWD``; servers are really killed or stopped, disks really fill up.
 
-Tests marked ``xfail(strict=True, reason="BUG: ...")`` document defects of the library that
-the test found; they turn into failures (XPASS) once the library is fixed, so the mark
-must then be removed.
+When one of these tests finds a defect of the library, it is marked
+``xfail(strict=True, reason="BUG: ...")`` until the library is fixed (the strict mark turns
+the fix into an XPASS failure, so the mark cannot outlive the bug).
 """
 
 from __future__ import annotations

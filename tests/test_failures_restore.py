@@ -117,6 +117,23 @@ def test_resume_reports_skipped_files_in_its_summary_line(
     assert_same_as_source(root_settings, big, target)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_restore_exits_130_and_resumes_exactly(
+    root_settings: ConnSettings, big: Source, target: str, sig: signal.Signals
+) -> None:
+    proc = spawn_cli(*restore_cli(root_settings, big.backup, target, "--threads", "2"))
+    with connect(root_settings) as c:
+        wait_for(lambda: progress_rows(c, target) >= 1, "a first loaded file", proc=proc)
+        proc.send_signal(sig)
+        rc, _, err = finish(proc, timeout=30)
+        assert rc == 130, err
+        assert "interrupted" in err and "--resume" in err.split("next step:")[1]
+        assert 1 <= progress_rows(c, target) < len(data_file_names(big.backup))
+    res = run_cli(*restore_cli(root_settings, big.backup, target, "--resume"))
+    assert res.returncode == 0, res.stderr
+    assert_same_as_source(root_settings, big, target)
+
+
 @pytest.fixture()
 def own_server() -> Iterator[LocalServer]:
     """A server of this test alone (it gets killed)."""
