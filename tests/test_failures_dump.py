@@ -525,14 +525,6 @@ def _processlist(c: Connection, *needles: str) -> list[int]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: --lock-wait-timeout bounds only the coordinator's LOCK TABLES; the worker "
-    "sessions keep the server's lock_wait_timeout (1 day on MariaDB), so a dump whose worker "
-    "meets a held table lock (LOCK TABLES ... WRITE, a long ALTER) hangs instead of failing "
-    "with exit 9 (measured: still waiting after 40 s with --lock-wait-timeout 3). Fix: "
-    "SET SESSION lock_wait_timeout on every read session (snapshot.setup_read_session).",
-)
 def test_worker_blocked_by_a_table_lock_fails_after_the_lock_wait_timeout(
     root_settings: ConnSettings, big: Source, outdir: tuple[Path, dict[str, str]]
 ) -> None:

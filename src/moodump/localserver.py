@@ -144,6 +144,7 @@ class LocalServer:
 
     def _launch(self, server: str, timeout: float) -> LocalServer:
         assert self.base_dir is not None
+        (self.base_dir / "tmp").mkdir(exist_ok=True)
         args = [
             server,
             "--no-defaults",
@@ -153,6 +154,9 @@ class LocalServer:
             f"--socket={self.socket}",
             f"--pid-file={self.base_dir / 'mysqld.pid'}",
             f"--log-error={self.log_path}",
+            # Temp tables in our own directory, not a /tmp shared with other servers and
+            # with anything that cleans it.
+            f"--tmpdir={self.base_dir / 'tmp'}",
             "--local-infile=1",
             "--max-allowed-packet=1G",
             "--innodb-buffer-pool-size=512M",

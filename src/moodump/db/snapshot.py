@@ -49,8 +49,19 @@ class Snapshot:
             w.close()
 
 
-def setup_read_session(conn: Connection, server: ServerInfo, *, binary_results: bool) -> None:
-    """Session settings for a dump connection (UTC, known sql_mode, no timeouts)."""
+def setup_read_session(
+    conn: Connection,
+    server: ServerInfo,
+    *,
+    binary_results: bool,
+    lock_wait_timeout: int | None = None,
+) -> None:
+    """Session settings for a dump connection (UTC, known sql_mode, no statement timeout).
+
+    ``lock_wait_timeout`` bounds how long a read waits for a metadata lock (a table
+    locked or being altered by another session): the dump then fails clearly instead of
+    hanging.
+    """
     stmts = [
         "SET NAMES utf8mb4",
         "SET time_zone = '+00:00'",
@@ -63,6 +74,8 @@ def setup_read_session(conn: Connection, server: ServerInfo, *, binary_results: 
     ]
     if binary_results:
         stmts.append("SET character_set_results = binary")
+    if lock_wait_timeout is not None:
+        stmts.append(f"SET SESSION lock_wait_timeout = {int(lock_wait_timeout)}")
     if server.is_mariadb:
         stmts.append("SET SESSION max_statement_time = 0")
     elif server.version_tuple >= (5, 7, 8):
@@ -113,7 +126,9 @@ def open_snapshot(
     """Open ``workers`` connections that all read the same consistent snapshot."""
     conns = [connect_fn(settings)]
     try:
-        setup_read_session(conns[0], server, binary_results=True)
+        setup_read_session(
+            conns[0], server, binary_results=True, lock_wait_timeout=lock_wait_timeout
+        )
         notes: list[str] = []
         method = "single-connection"
         if workers > 1 and tables:
@@ -135,7 +150,12 @@ def open_snapshot(
                         for _ in range(workers - 1):
                             c = connect_fn(settings)
                             conns.append(c)
-                            setup_read_session(c, server, binary_results=True)
+                            setup_read_session(
+                                c,
+                                server,
+                                binary_results=True,
+                                lock_wait_timeout=lock_wait_timeout,
+                            )
                         for c in conns:
                             c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
                         method = "lock-tables"
