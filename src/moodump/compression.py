@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,27 @@ class _HashingFile(io.RawIOBase):
         super().close()
 
 
+_local = threading.local()
+
+
+def _zstd_compressor(level: int) -> Any:
+    """One zstd compressor per thread and level, reused file after file.
+
+    A new compressor per file (hundreds of small Moodle tables) costs a context of several
+    MB each time and fragments the allocator across threads (peak RSS 122 MB against 57 MB
+    for gzip at 2 workers). Compression runs inline (threads=0): the dump already runs one
+    writer per worker, and zstd's own threads allocate job buffers per writer.
+    """
+    import zstandard
+
+    cache = getattr(_local, "zstd", None)
+    if cache is None:
+        cache = _local.zstd = {}
+    if level not in cache:
+        cache[level] = zstandard.ZstdCompressor(level=level, threads=0, write_checksum=True)
+    return cache[level]
+
+
 class DataWriter:
     """Compressing writer for one data file.
 
@@ -118,11 +140,8 @@ class DataWriter:
                         ),
                     )
             elif codec.name == "zstd":
-                import zstandard
 
-                cctx = zstandard.ZstdCompressor(
-                    level=level, threads=1 if threaded else 0, write_checksum=True
-                )
+                cctx = _zstd_compressor(level)
                 self._stream = cast(
                     IO[bytes], cctx.stream_writer(cast(IO[bytes], self._raw), closefd=False)
                 )
