@@ -136,7 +136,9 @@ def _machine(data: dict[str, Any]) -> list[str]:
         f"| MariaDB server | {srv.get('version', '?')} (own instance, Unix socket) |",
         f"| server settings | {', '.join(f'{k}={v}' for k, v in srv.get('settings', {}).items())}, skip-log-bin |",
         f"| Python | {m.get('python')} |",
-        f"| moodump | {pk.get('moodump')} (commit {m.get('moodump_commit', '?')}) |",
+        f"| moodump | {pk.get('moodump')} (commit {m.get('moodump_commit', '?')}"
+        + (", with uncommitted changes in src/" if m.get("moodump_src_modified") else "")
+        + ") |",
         f"| mysql-connector-python | {pk.get('mysql-connector-python')} (C extension loaded: {m.get('connector_c_extension')}) |",
         f"| isal / zstandard | {pk.get('isal')} / {pk.get('zstandard')} |",
     ]
@@ -269,7 +271,9 @@ def _time_goes(data: dict[str, Any]) -> list[str]:
             "|---|---:|---:|",
         ]
         out += [
-            f"| {c['name']} | {c['percent']} % | {_f(c.get('percent_busy'), 1)} % |"
+            f"| {c['name']} | {c['percent']} % | "
+            + ("–" if c.get("percent_busy") is None else f"{c['percent_busy']} %")
+            + " |"
             for c in prof.get("categories", [])
         ]
         base = rows.get("moodump-gzip-t2")
@@ -462,7 +466,7 @@ def plot_main(data: dict[str, Any], path: Path) -> bool:
         ax2.set_yticks(ypos, [""] * len(rows))
         ax2.set_xlabel("CPU seconds")
         ax2.set_title(title + ": where the CPU went")
-        ax2.legend(fontsize=8, loc="lower right")
+        ax2.legend(fontsize=8, loc="upper right")
     fig.suptitle(
         f"moodump vs peers, scale {data.get('scale')} ({data.get('machine', {}).get('nproc')} cores)"
     )

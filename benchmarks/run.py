@@ -773,6 +773,13 @@ def machine_info() -> dict[str, Any]:
             text=True,
             check=False,
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        info["moodump_src_modified"] = bool(dirty)  # uncommitted engine changes were measured
     return info
 
 
