@@ -46,6 +46,7 @@ from .errors import (
     NotFoundError,
     PrivilegeError,
     ServerError,
+    SnapshotError,
     TargetNotEmpty,
 )
 from .formats import SESSION_SQL_MODE, sql_literal, unescape_field
@@ -511,7 +512,7 @@ class _Restore:
                             if not tasks:
                                 return
                             t, c = tasks.pop(0)
-                        self._load_chunk(conn, t, c, fifo_dir / f"w{n}")
+                        self._load_chunk_retrying(conn, t, c, fifo_dir / f"w{n}")
                 finally:
                     conn.close()
 
@@ -553,6 +554,26 @@ class _Restore:
         if self.stop.is_set():
             raise Interrupted("restore cancelled", hint="continue it with --resume")
         return skipped
+
+    def _load_chunk_retrying(
+        self, conn: Connection, t: TableEntry, c: Chunk, fifo: Path, attempts: int = 5
+    ) -> None:
+        """Load one file; retry when InnoDB picks its transaction as a deadlock victim.
+
+        Parallel loads that commit their progress rows at the same time can deadlock on
+        gap locks (error 1213) or time out (1205). The file's transaction was rolled back
+        whole, so loading it again is exact.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self._load_chunk(conn, t, c, fifo)
+                return
+            except (ServerError, SnapshotError) as exc:
+                transient = "(error 1213)" in exc.message or "(error 1205)" in exc.message
+                if not transient or attempt == attempts or self.stop.is_set():
+                    raise
+                log.info("%s: %s; loading it again (attempt %d)", c.file, exc.message, attempt + 1)
+                time.sleep(0.2 * attempt)
 
     def _load_chunk(self, conn: Connection, t: TableEntry, c: Chunk, fifo: Path) -> None:
         if self.insert_mode:
@@ -851,6 +872,8 @@ def _setup_load_session(conn: Connection) -> None:
         f"SET sql_mode = '{SESSION_SQL_MODE}'",
         "SET foreign_key_checks = 0",
         "SET unique_checks = 0",
+        # Fewer gap locks between parallel loads (each file is its own transaction).
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
         "SET SESSION net_read_timeout = 3600",
         "SET SESSION net_write_timeout = 3600",
     ):
