@@ -134,7 +134,7 @@ def _machine(data: dict[str, Any]) -> list[str]:
         f"| memory | {m.get('memory_gib')} GiB |",
         f"| OS / kernel | {m.get('os', '?')} / {m.get('kernel', '?')} |",
         f"| MariaDB server | {srv.get('version', '?')} (own instance, Unix socket) |",
-        f"| server settings | {', '.join(f'{k}={v}' for k, v in srv.get('settings', {}).items())}, skip-log-bin |",
+        f"| server settings | {', '.join(f'{k}={v}' if k != 'tmpdir' else 'tmpdir=<work>/server/tmp' for k, v in srv.get('settings', {}).items())}, skip-log-bin |",
         f"| Python | {m.get('python')} |",
         f"| moodump | {pk.get('moodump')} (commit {m.get('moodump_commit', '?')}"
         + (", with uncommitted changes in src/" if m.get("moodump_src_modified") else "")
