@@ -13,6 +13,9 @@ setup(
             ["src/moodump/_speedups.c"],
             optional=True,
             extra_compile_args=["-O2"],
+            # dlopen/dlsym: the client library is looked up inside the connector's own
+            # extension module (libdl is part of libc on newer glibc; the stub is harmless).
+            libraries=["dl"],
         )
     ]
 )

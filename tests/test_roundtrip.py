@@ -308,21 +308,54 @@ def test_restore_falls_back_to_inserts_when_local_infile_is_off(root_settings, z
         c.execute("DROP DATABASE `zoo inserts`")
 
 
-def test_client_and_server_formatting_write_identical_files(
-    root_settings, zoo, tmp_path, monkeypatch
-):
-    """The C accelerator and the server-formatting fallback produce the same bytes."""
+def test_all_three_fetch_paths_write_identical_files(root_settings, zoo, tmp_path, monkeypatch):
+    """direct (C reads the session), c-format (C formats connector tuples) and server
+    formatting produce the same bytes for every file of the zoo."""
     from moodump import rowstream
+    from moodump.db.connection import connect
 
     if not rowstream.client_formatting():
         pytest.skip("the C accelerator is not built")
-    fast = dump(root_settings, zoo, tmp_path / "c", DumpOptions(threads=2)).manifest
+    with connect(root_settings) as c:
+        assert rowstream.fetch_path(c) == "direct", rowstream.direct_unavailable(c)
+    digests = lambda m: {c.file: (c.rows, c.content_sha256) for t in m.tables for c in t.chunks}  # noqa: E731
+    direct = digests(dump(root_settings, zoo, tmp_path / "d", DumpOptions(threads=2)).manifest)
+    monkeypatch.setenv("MOODUMP_DIRECT_FETCH", "0")
+    with connect(root_settings) as c:
+        assert rowstream.fetch_path(c) == "c-format"
+    cformat = digests(dump(root_settings, zoo, tmp_path / "c", DumpOptions(threads=2)).manifest)
     monkeypatch.setenv("MOODUMP_SERVER_FORMAT", "1")
     assert not rowstream.client_formatting()
-    slow = dump(root_settings, zoo, tmp_path / "s", DumpOptions(threads=2)).manifest
-    digests = lambda m: {c.file: (c.rows, c.content_sha256) for t in m.tables for c in t.chunks}  # noqa: E731
-    assert digests(fast) == digests(slow)
-    assert len(digests(fast)) > 20
+    server = digests(dump(root_settings, zoo, tmp_path / "s", DumpOptions(threads=2)).manifest)
+    assert direct == cformat == server
+    assert len(direct) > 20
+
+
+def test_direct_stream_left_early_leaves_the_session_usable(root_settings, zoo):
+    """Closing a Stream mid-result drops the rest; the connection then runs queries as
+    before. Errors carry the server's errno, as the connector's do."""
+    from moodump import _speedups
+    from moodump.db.connection import connect
+
+    with connect(root_settings) as c:
+        obj, tid = c.c_session()
+        assert _speedups.usable(obj, tid) is None
+        assert _speedups.usable(obj, tid + 1) == "the connector's MySQL object has an unknown layout"
+        assert _speedups.usable(object(), tid) == "not a _mysql_connector.MySQL object"
+        sql = b"SELECT seq, REPEAT(CONCAT('x', CHAR(92), CHAR(9), CHAR(10)), 2) FROM mysql.seq_1_to_100000"
+        st = _speedups.Stream(obj, tid, sql, bytes([0, 1]))
+        data, rows, done = st.fetch(1)
+        assert (rows, done) == (1, False)
+        assert data == b"1\t" + rb"x\\\t\nx\\\t\n" + b"\n"
+        st.close()
+        st.close()
+        assert c.scalar("SELECT 41 + 1") == b"42"
+        with pytest.raises(_speedups.StreamError) as err:
+            _speedups.Stream(obj, tid, b"SELECT nope FROM mysql.seq_1_to_2", b"\x00")
+        assert err.value.errno == 1054 and "nope" in err.value.msg
+        with pytest.raises(ValueError):
+            _speedups.Stream(obj, tid, b"SELECT 1, 2", b"\x00")
+        assert c.scalar("SELECT 'still fine'") == b"still fine"
 
 
 def test_stale_partial_directories_are_cleaned(tmp_path):

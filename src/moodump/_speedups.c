@@ -1,19 +1,32 @@
 /*
- * moodump._speedups: the row-formatting hot loop in C (optional; moodump falls back to
+ * moodump._speedups: the row-streaming hot loop in C (optional; moodump falls back to
  * letting the server format rows when this module is not built).
  *
- * fetch_format(fetch_row, escape_mask, max_bytes) -> (data: bytes, rows: int, done: bool)
+ * Two entry points produce the same bytes, one line of the moodump data format per row
+ * (docs/format.md): fields joined by TAB, a LF at the end, NULL as \N, and in columns
+ * whose escape_mask byte is non-zero every backslash, TAB and LF written as \\, \t, \n.
  *
- * Calls fetch_row() (the connector C extension's method, returning a tuple of bytes or
- * None per column, or None at the end) until the formatted text reaches max_bytes or the
- * result ends. Each row becomes one line of the moodump data format (docs/format.md):
- * fields joined by TAB, a LF at the end, NULL as \N, and in columns whose escape_mask byte
- * is non-zero every backslash, TAB and LF written as \\, \t and \n. The output is
- * byte-identical to the server-side formatting path.
+ * Stream(mysql, thread_id, sql, escape_mask)  (the fast path)
+ *     Runs sql unbuffered on the session *inside* mysql-connector-python's C extension
+ *     object and reads rows with the client library that extension carries, through the
+ *     library's public C API (mysql_real_query, mysql_use_result, mysql_fetch_row, ...),
+ *     resolved with dlsym from the extension's own shared object. No Python object is
+ *     built per row or per value, and a whole batch is read and formatted with the GIL
+ *     released, so worker threads run in parallel. The one assumption about the
+ *     connector's internals is that its MySQL object embeds the MYSQL session first,
+ *     right after PyObject_HEAD (true since the C extension exists); it is checked
+ *     before use by comparing mysql_thread_id() with the id the connector reported, and
+ *     moodump uses fetch_format() when the check fails (usable() says why).
+ *
+ * fetch_format(fetch_row, escape_mask, max_bytes) -> (data: bytes, rows: int, done: bool)
+ *     Calls fetch_row() (the connector's method, returning a tuple of bytes or None per
+ *     column, or None at the end) until the text reaches max_bytes or the result ends.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <stdlib.h>
+#include <dlfcn.h>
 
 /* The batch is built in place in a bytes object (no copy at the end): resized as it
  * grows, shrunk to its length when done. */
@@ -147,13 +160,383 @@ fail:
     return NULL;
 }
 
+
+/* ---- the direct path: the client library inside the connector's C extension ---- */
+
+typedef char **ROW;
+typedef int (*real_query_fn)(void *, const char *, unsigned long);
+typedef void *(*use_result_fn)(void *);
+typedef ROW (*fetch_row_fn)(void *);
+typedef unsigned long *(*fetch_lengths_fn)(void *);
+typedef unsigned int (*num_fields_fn)(void *);
+typedef void (*free_result_fn)(void *);
+typedef unsigned int (*errno_fn)(void *);
+typedef const char *(*error_fn)(void *);
+typedef unsigned long (*thread_id_fn)(void *);
+
+static struct {
+    int state; /* 0 not tried, 1 ready, -1 unusable */
+    char why[256];
+    real_query_fn real_query;
+    use_result_fn use_result;
+    fetch_row_fn fetch_row;
+    fetch_lengths_fn fetch_lengths;
+    num_fields_fn num_fields;
+    free_result_fn free_result;
+    errno_fn err_no;
+    error_fn error;
+    thread_id_fn thread_id;
+} api;
+
+static PyObject *StreamError;
+
+/* Resolve the client API from the connector's extension module (already imported by
+ * moodump.db.connection, so RTLD_NOLOAD finds it without loading a second copy). */
+static int load_api(void) {
+    if (api.state)
+        return api.state;
+    api.state = -1;
+    PyObject *mod = PyImport_ImportModule("_mysql_connector");
+    if (!mod) {
+        PyErr_Clear();
+        snprintf(api.why, sizeof api.why, "the connector's C extension is not importable");
+        return -1;
+    }
+    PyObject *file = PyObject_GetAttrString(mod, "__file__");
+    Py_DECREF(mod);
+    const char *path = file ? PyUnicode_AsUTF8(file) : NULL;
+    if (!path) {
+        PyErr_Clear();
+        Py_XDECREF(file);
+        snprintf(api.why, sizeof api.why, "the connector's C extension has no file");
+        return -1;
+    }
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    Py_DECREF(file);
+    if (!h) {
+        snprintf(api.why, sizeof api.why, "dlopen of the connector's C extension failed");
+        return -1;
+    }
+#define SYM(field, name)                                                                   \
+    do {                                                                                   \
+        *(void **)&api.field = dlsym(h, name);                                             \
+        if (!api.field) {                                                                  \
+            snprintf(api.why, sizeof api.why, "the connector's C extension lacks %s", name); \
+            return -1;                                                                     \
+        }                                                                                  \
+    } while (0)
+    SYM(real_query, "mysql_real_query");
+    SYM(use_result, "mysql_use_result");
+    SYM(fetch_row, "mysql_fetch_row");
+    SYM(fetch_lengths, "mysql_fetch_lengths");
+    SYM(num_fields, "mysql_num_fields");
+    SYM(free_result, "mysql_free_result");
+    SYM(err_no, "mysql_errno");
+    SYM(error, "mysql_error");
+    SYM(thread_id, "mysql_thread_id");
+#undef SYM
+    api.state = 1;
+    return 1;
+}
+
+/* The MYSQL session embedded in the connector's MySQL object, or NULL with the reason. */
+static void *session_of(PyObject *obj, unsigned long thread_id, const char **why) {
+    if (load_api() < 0) {
+        *why = api.why;
+        return NULL;
+    }
+    if (strcmp(Py_TYPE(obj)->tp_name, "_mysql_connector.MySQL") != 0) {
+        *why = "not a _mysql_connector.MySQL object";
+        return NULL;
+    }
+    void *session = (char *)obj + sizeof(PyObject);
+    if (api.thread_id(session) != thread_id) {
+        *why = "the connector's MySQL object has an unknown layout";
+        return NULL;
+    }
+    return session;
+}
+
+static PyObject *usable(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    unsigned long tid;
+    if (!PyArg_ParseTuple(args, "Ok", &obj, &tid))
+        return NULL;
+    const char *why = NULL;
+    if (session_of(obj, tid, &why))
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(why);
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner; /* the connector object whose session this is: kept alive */
+    void *session;
+    void *res;
+    char *esc;
+    unsigned int ncols;
+    char *buf; /* reused batch buffer */
+    size_t cap;
+} Stream;
+
+static PyObject *raise_session(void *session) {
+    unsigned int no = api.err_no(session);
+    const char *msg = api.error(session);
+    PyObject *exc = PyObject_CallFunction(StreamError, "Is", no, msg ? msg : "");
+    if (!exc)
+        return NULL;
+    PyObject *n = PyLong_FromUnsignedLong(no);
+    PyObject *m = PyUnicode_DecodeUTF8(msg ? msg : "", msg ? (Py_ssize_t)strlen(msg) : 0, "replace");
+    if (n && m) {
+        PyObject_SetAttrString(exc, "errno", n);
+        PyObject_SetAttrString(exc, "msg", m);
+    }
+    Py_XDECREF(n);
+    Py_XDECREF(m);
+    PyErr_SetObject(StreamError, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+static void stream_free_result(Stream *st) {
+    if (st->res) {
+        void *res = st->res;
+        st->res = NULL;
+        /* For an unbuffered result this reads and drops the remaining rows. */
+        Py_BEGIN_ALLOW_THREADS
+        api.free_result(res);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static void Stream_dealloc(Stream *st) {
+    stream_free_result(st);
+    free(st->esc);
+    free(st->buf);
+    Py_XDECREF(st->owner);
+    Py_TYPE(st)->tp_free((PyObject *)st);
+}
+
+static PyObject *Stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *obj;
+    unsigned long tid;
+    Py_buffer sql, mask;
+    static char *kwlist[] = {"mysql", "thread_id", "sql", "escape_mask", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oky*y*", kwlist, &obj, &tid, &sql, &mask))
+        return NULL;
+    const char *why = NULL;
+    void *session = session_of(obj, tid, &why);
+    if (!session) {
+        PyBuffer_Release(&sql);
+        PyBuffer_Release(&mask);
+        return PyErr_Format(PyExc_RuntimeError, "direct streaming unavailable: %s", why);
+    }
+    Stream *st = (Stream *)type->tp_alloc(type, 0);
+    if (!st) {
+        PyBuffer_Release(&sql);
+        PyBuffer_Release(&mask);
+        return NULL;
+    }
+    st->ncols = (unsigned int)mask.len;
+    st->esc = malloc(mask.len ? (size_t)mask.len : 1);
+    if (!st->esc) {
+        PyBuffer_Release(&sql);
+        PyBuffer_Release(&mask);
+        Py_DECREF(st);
+        return PyErr_NoMemory();
+    }
+    memcpy(st->esc, mask.buf, (size_t)mask.len);
+    PyBuffer_Release(&mask);
+    Py_INCREF(obj);
+    st->owner = obj;
+    st->session = session;
+    int rc;
+    void *res = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = api.real_query(session, (const char *)sql.buf, (unsigned long)sql.len);
+    if (rc == 0)
+        res = api.use_result(session);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&sql);
+    if (rc != 0 || !res) {
+        raise_session(session);
+        Py_DECREF(st);
+        return NULL;
+    }
+    st->res = res;
+    if (api.num_fields(res) != st->ncols) {
+        PyErr_Format(PyExc_ValueError, "the query returned %u columns, expected %u",
+                     api.num_fields(res), st->ncols);
+        Py_DECREF(st);
+        return NULL;
+    }
+    return (PyObject *)st;
+}
+
+static int grow(Stream *st, size_t need) {
+    size_t cap = st->cap ? st->cap : 1 << 16;
+    while (cap < need) {
+        if (cap > ((size_t)PY_SSIZE_T_MAX) / 2)
+            return -1;
+        cap *= 2;
+    }
+    char *b = realloc(st->buf, cap);
+    if (!b)
+        return -1;
+    st->buf = b;
+    st->cap = cap;
+    return 0;
+}
+
+/* Read rows into st->buf until it holds max_bytes or the result ends. Runs without the
+ * GIL. Returns rows read; *state is 0 (more), 1 (end), -1 (server error), -2 (no memory). */
+static Py_ssize_t fill(Stream *st, size_t max_bytes, size_t *len, int *state) {
+    size_t n = 0;
+    Py_ssize_t rows = 0;
+    const unsigned int ncols = st->ncols;
+    const char *esc = st->esc;
+    *state = 0;
+    while (n < max_bytes) {
+        ROW row = api.fetch_row(st->res);
+        if (!row) {
+            *state = api.err_no(st->session) ? -1 : 1;
+            break;
+        }
+        unsigned long *lens = api.fetch_lengths(st->res);
+        size_t need = n + ncols + 1;
+        for (unsigned int i = 0; i < ncols; i++)
+            need += row[i] ? (esc[i] ? 2 * (size_t)lens[i] : (size_t)lens[i]) : 2;
+        if (need > st->cap && grow(st, need) < 0) {
+            *state = -2;
+            break;
+        }
+        char *d = st->buf + n;
+        for (unsigned int i = 0; i < ncols; i++) {
+            if (i)
+                *d++ = '\t';
+            const char *s = row[i];
+            if (!s) {
+                *d++ = '\\';
+                *d++ = 'N';
+                continue;
+            }
+            size_t l = lens[i];
+            if (!esc[i]) {
+                memcpy(d, s, l);
+                d += l;
+                continue;
+            }
+            const char *end = s + l;
+            while (s < end) {
+                char c = *s++;
+                if (c == '\\') {
+                    *d++ = '\\';
+                    *d++ = '\\';
+                } else if (c == '\t') {
+                    *d++ = '\\';
+                    *d++ = 't';
+                } else if (c == '\n') {
+                    *d++ = '\\';
+                    *d++ = 'n';
+                } else {
+                    *d++ = c;
+                }
+            }
+        }
+        *d++ = '\n';
+        n = (size_t)(d - st->buf);
+        rows++;
+    }
+    *len = n;
+    return rows;
+}
+
+static PyObject *Stream_fetch(Stream *st, PyObject *args) {
+    Py_ssize_t max_bytes;
+    if (!PyArg_ParseTuple(args, "n", &max_bytes))
+        return NULL;
+    if (!st->res)
+        return Py_BuildValue("(y#nO)", "", (Py_ssize_t)0, (Py_ssize_t)0, Py_True);
+    if (max_bytes < 1)
+        max_bytes = 1;
+    if (st->cap < (size_t)max_bytes + (size_t)max_bytes / 8 + 4096 &&
+        grow(st, (size_t)max_bytes + (size_t)max_bytes / 8 + 4096) < 0)
+        return PyErr_NoMemory();
+    size_t len = 0;
+    int state = 0;
+    Py_ssize_t rows;
+    Py_BEGIN_ALLOW_THREADS
+    rows = fill(st, (size_t)max_bytes, &len, &state);
+    Py_END_ALLOW_THREADS
+    if (state == -1) {
+        raise_session(st->session);
+        stream_free_result(st);
+        return NULL;
+    }
+    if (state == -2)
+        return PyErr_NoMemory();
+    PyObject *data = PyBytes_FromStringAndSize(st->buf, (Py_ssize_t)len);
+    if (!data)
+        return NULL;
+    if (state == 1)
+        stream_free_result(st);
+    if (st->cap > ((size_t)max_bytes) * 4 + 65536) {
+        /* A huge row grew the buffer: give the memory back. */
+        free(st->buf);
+        st->buf = NULL;
+        st->cap = 0;
+    }
+    return Py_BuildValue("(NnO)", data, rows, state == 1 ? Py_True : Py_False);
+}
+
+static PyObject *Stream_close(Stream *st, PyObject *noargs) {
+    stream_free_result(st);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Stream_methods[] = {
+    {"fetch", (PyCFunction)Stream_fetch, METH_VARARGS,
+     "fetch(max_bytes) -> (data, rows, done): read and format rows without the GIL"},
+    {"close", (PyCFunction)Stream_close, METH_NOARGS,
+     "close(): drop the rest of the result (reads and discards remaining rows)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject StreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "moodump._speedups.Stream",
+    .tp_basicsize = sizeof(Stream),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Stream(mysql, thread_id, sql, escape_mask): an unbuffered query read in C",
+    .tp_new = Stream_new,
+    .tp_dealloc = (destructor)Stream_dealloc,
+    .tp_methods = Stream_methods,
+};
+
 static PyMethodDef methods[] = {
     {"fetch_format", fetch_format, METH_VARARGS,
      "fetch_format(fetch_row, escape_mask, max_bytes) -> (data, rows, done)"},
+    {"usable", usable, METH_VARARGS,
+     "usable(mysql, thread_id) -> None, or why the direct Stream cannot be used"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups",
                                     "moodump's row-formatting hot loop", -1, methods};
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (PyType_Ready(&StreamType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    StreamError = PyErr_NewExceptionWithDoc(
+        "moodump._speedups.StreamError",
+        "A client-library error while streaming; errno and msg as the connector's errors.",
+        NULL, NULL);
+    if (!StreamError || PyModule_AddObjectRef(m, "StreamError", StreamError) < 0 ||
+        PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -4,11 +4,18 @@ Per row, Python does one ``fetch_row`` call, one ``None`` check and one list app
 everything else happens per batch of about a MiB (join, hash, compress), so the cost per
 row stays far below the server's cost of producing it.
 
-Two paths produce byte-identical text. With the optional C accelerator
-(:mod:`moodump._speedups`) the server sends plain columns and C code formats whole batches
-of rows, calling the connector's ``fetch_row`` itself, so no Python runs per row and the
-server works as for ``SELECT *``. Without it the server formats each row (below); set
-``MOODUMP_SERVER_FORMAT=1`` to force that path.
+Three paths produce byte-identical text. With the optional C accelerator
+(:mod:`moodump._speedups`) the server sends plain columns, as for ``SELECT *``, and C code
+formats them:
+
+- ``direct`` (the default): ``_speedups.Stream`` reads the rows with the client library
+  inside the connector's C extension, on the connector's own session, and formats a whole
+  batch with the GIL released: no Python object per row, and the workers' threads run in
+  parallel. ``MOODUMP_DIRECT_FETCH=0`` turns it off.
+- ``c-format``: when ``direct`` is unavailable (``_speedups.usable`` says why), C code
+  calls the connector's ``fetch_row`` (a tuple of ``bytes`` per row) and formats the batch.
+- ``server``: without the accelerator the server formats each row (below); set
+  ``MOODUMP_SERVER_FORMAT=1`` to force this path.
 
 On the server-formatting path a row comes back ``NULL`` only when the server could not
 build it because it was longer than ``max_allowed_packet``. The stream then restarts on the *split* query, which fetches
@@ -39,15 +46,38 @@ from .formats import (
 )
 
 _fetch_format: Callable[..., tuple[bytes, int, bool]] | None
+_Stream: Any
+_usable: Callable[[Any, int], str | None] | None
 try:
+    from ._speedups import Stream as _Stream
     from ._speedups import fetch_format as _fetch_format
+    from ._speedups import usable as _usable
 except ImportError:  # pragma: no cover - the C accelerator is optional
-    _fetch_format = None
+    _fetch_format = _Stream = _usable = None
 
 
 def client_formatting() -> bool:
-    """True when rows are formatted by the C accelerator (the fast path)."""
+    """True when rows are formatted by the C accelerator (the fast paths)."""
     return _fetch_format is not None and os.environ.get("MOODUMP_SERVER_FORMAT") != "1"
+
+
+def fetch_path(conn: Connection) -> str:
+    """Which path :func:`stream_rows` takes on ``conn``: direct, c-format or server."""
+    if not client_formatting():
+        return "server"
+    return "c-format" if direct_unavailable(conn) else "direct"
+
+
+def direct_unavailable(conn: Connection) -> str | None:
+    """Why the direct path is not used on ``conn`` (None when it is)."""
+    if not client_formatting():
+        return "rows are formatted by the server (no C accelerator, or MOODUMP_SERVER_FORMAT=1)"
+    if _usable is None:
+        return "the C accelerator is older than this moodump"
+    if os.environ.get("MOODUMP_DIRECT_FETCH") == "0":
+        return "MOODUMP_DIRECT_FETCH=0"
+    obj, tid = conn.c_session()
+    return _usable(obj, tid)
 
 
 BATCH_BYTES = 1 << 20
@@ -90,7 +120,10 @@ def stream_rows(
     ``reset`` is called before the stream restarts on the split query (the sink must
     then forget what it received). Errors from the server propagate as moodump errors.
     """
-    if client_formatting():
+    path = fetch_path(conn)
+    if path == "direct":
+        return _stream_direct(conn, database, table, columns, where, order_by, sink, stop, history)
+    if path == "c-format":
         return _stream_c(conn, database, table, columns, where, order_by, sink, stop, history)
     try:
         return _stream(
@@ -242,4 +275,34 @@ def _stream_c(
                 out.add(data, n)
             if done:
                 break
+    return out.result()
+
+
+def _stream_direct(
+    conn: Connection,
+    database: str,
+    table: str,
+    columns: list[Column],
+    where: str,
+    order_by: list[str],
+    sink: Callable[[bytes, int], None] | None,
+    stop: threading.Event | None,
+    history: bool,
+) -> StreamResult:
+    sql = plain_query(database, table, columns, where=where, order_by=order_by, history=history)
+    out = _Batches(bool(order_by), sink, stop)
+    obj, tid = conn.c_session()
+    with conn.mapped(f"reading table {table}"):
+        stream = _Stream(obj, tid, sql.encode("utf-8"), escape_mask(columns))
+        try:
+            while True:
+                data, n, done = stream.fetch(BATCH_BYTES)
+                if n:
+                    out.add(data, n)
+                if done:
+                    break
+        finally:
+            # On an early exit this reads and drops the rest of the result, as the
+            # connector's free_result does, so the session is usable afterwards.
+            stream.close()
     return out.result()

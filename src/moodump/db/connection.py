@@ -284,6 +284,14 @@ class Connection:
             self._c.query(sql)
         return self._c.fetch_row
 
+    def c_session(self) -> tuple[Any, int]:
+        """The connector's C session object and its thread id.
+
+        For :class:`moodump._speedups.Stream`, which reads rows on that session directly;
+        the thread id lets it check that it found the session where it expects it.
+        """
+        return self._c, self._thread_id
+
     def finish_result(self) -> None:
         with contextlib.suppress(Exception):
             self._c.free_result()
