@@ -75,7 +75,9 @@ class RestoreOptions:
 
 @dataclass
 class RestoreEvent:
-    phase: str  # "check" | "schema" | "data" | "objects" | "done"
+    # "check" | "schema" | "data" (a file loaded) | "table" (a table's rows and deferred
+    # indexes are all in: verify starts reading it back) | "indexes" | "objects" | "done"
+    phase: str
     table: str = ""
     files_done: int = 0
     files_total: int = 0
@@ -657,8 +659,10 @@ class _Restore:
             self._chunks_left[t.name] -= 1
             last = self._chunks_left[t.name] == 0
         self._emit("data", t.name)
-        if last and t.name in self.deferred:
-            self._build_indexes(conn, t.name)
+        if last:
+            if t.name in self.deferred:
+                self._build_indexes(conn, t.name)
+            self._emit("table", t.name)
 
     def _insert_chunk(self, conn: Connection, t: TableEntry, c: Chunk) -> None:
         """Load one data file with multi-row INSERTs (when LOAD DATA LOCAL is refused).

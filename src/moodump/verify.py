@@ -21,6 +21,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .compression import iter_uncompressed
-from .db.connection import ConnSettings, connect, quote_ident, quote_str
+from .db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from .db.introspect import list_tables, moodle_info, server_info
 from .db.snapshot import setup_read_session
 from .errors import (
@@ -42,6 +44,7 @@ from .errors import (
     PrivilegeError,
     StorageError,
 )
+from .formats import Column
 from .localserver import LocalServer
 from .manifest import (
     VERIFY_NAME,
@@ -50,7 +53,7 @@ from .manifest import (
     read_done_manifest,
     read_manifest,
 )
-from .restore import RestoreOptions, check_files, restore
+from .restore import RestoreEvent, RestoreOptions, check_files, restore
 from .rowstream import _multiset_add, stream_rows
 
 log = logging.getLogger("moodump.verify")
@@ -220,52 +223,37 @@ def _verify_by_restore(
 ) -> None:
     scratch = f"moodump_verify_{uuid.uuid4().hex[:10]}"
     t0 = time.monotonic()
+    stop = threading.Event()
+    reader = _ReadBack(settings, scratch, m, threads, stop, progress)
     try:
-        restore(src, settings, scratch, RestoreOptions(threads=threads))
+        reader.start()
+
+        def on_event(e: RestoreEvent) -> None:
+            if e.phase == "table":
+                reader.put(e.table)
+
+        try:
+            restore(
+                src,
+                settings,
+                scratch,
+                RestoreOptions(threads=threads),
+                progress=on_event,
+                stop=stop,
+            )
+        except Interrupted:
+            reader.raise_error()  # a read-back failure stopped the restore: report that
+            raise
         report.restore_s = time.monotonic() - t0
+        reader.finish()
+        reader.raise_error()
+        for entry in m.tables:
+            report.problems.extend(reader.problems.get(entry.name, []))
+        report.tables_checked += reader.tables
+        report.rows_checked += reader.rows
         with connect(settings) as conn:
-            server = server_info(conn)
-            setup_read_session(conn, server, binary_results=True)
             tables, views = list_tables(conn, scratch)
             by_name = {t.name: t for t in tables}
-            for entry in m.tables:
-                if progress:
-                    progress(entry.name)
-                info = by_name.get(entry.name)
-                if info is None:
-                    report.problems.append(f"table {entry.name} is missing after the restore")
-                    continue
-                cols = {c.name: c for c in info.data_columns}
-                try:
-                    columns = [cols[n] for n in entry.columns]
-                except KeyError as exc:
-                    report.problems.append(
-                        f"table {entry.name}: column {exc} missing after restore"
-                    )
-                    continue
-                for c in entry.chunks:
-                    res = stream_rows(
-                        conn,
-                        scratch,
-                        entry.name,
-                        columns,
-                        where=c.where,
-                        order_by=entry.order_by,
-                        sink=None,
-                        history=entry.versioned,
-                    )
-                    report.rows_checked += res.rows
-                    if res.rows != c.rows:
-                        report.problems.append(
-                            f"table {entry.name} ({c.file}): {res.rows} rows restored, "
-                            f"{c.rows} dumped"
-                        )
-                    elif res.digest != c.content_sha256:
-                        report.problems.append(
-                            f"table {entry.name} ({c.file}): restored rows differ from the dump "
-                            "(content digest mismatch)"
-                        )
-                report.tables_checked += 1
             extra = sorted(set(by_name) - {t.name for t in m.tables})
             if extra:
                 report.problems.append("unexpected tables after restore: " + ", ".join(extra))
@@ -277,8 +265,149 @@ def _verify_by_restore(
                 if report.moodle and report.moodle.get("admin_user") is False:
                     report.problems.append("no Moodle admin user after the restore")
     finally:
+        reader.close()
         with contextlib.suppress(Exception), connect(settings) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
+
+
+class _ReadBack:
+    """Reads restored tables back and compares them with the dump's digests.
+
+    A table is read as soon as the restore reports it complete (rows and deferred
+    indexes in), while other tables are still loading, so most of the read-back hides
+    behind the restore instead of following it. Tables the restore never reports (those
+    without data files) are read after it. Each thread has its own connection; per-table
+    problems are kept by table name and reported in manifest order.
+    """
+
+    def __init__(
+        self,
+        settings: ConnSettings,
+        database: str,
+        m: Manifest,
+        threads: int,
+        stop: threading.Event,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.m = m
+        self.stop = stop
+        self.progress = progress
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.queued: set[str] = set()
+        self.lock = threading.Lock()
+        self.problems: dict[str, list[str]] = {}
+        self.tables = 0
+        self.rows = 0
+        self.errors: list[BaseException] = []
+        self._columns: dict[str, list[Column]] | None = None
+        self._threads = [
+            threading.Thread(target=self._work, name=f"moodump-readback-{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
+
+    def start(self) -> None:
+        for th in self._threads:
+            th.start()
+
+    def put(self, table: str) -> None:
+        with self.lock:
+            if table in self.queued:
+                return
+            self.queued.add(table)
+        self.queue.put(table)
+
+    def finish(self) -> None:
+        """Queue the tables not read yet and wait until every table is read."""
+        for entry in self.m.tables:
+            self.put(entry.name)
+        for _ in self._threads:
+            self.queue.put(None)
+        for th in self._threads:
+            while th.is_alive():
+                th.join(0.1)
+
+    def close(self) -> None:
+        """Stop the readers (after an error or Ctrl-C) and wait for them."""
+        self.stop.set()
+        for _ in self._threads:
+            self.queue.put(None)
+        for th in self._threads:
+            if th.ident is not None:
+                th.join(30)
+
+    def raise_error(self) -> None:
+        if self.errors:
+            real = [e for e in self.errors if not isinstance(e, Interrupted)]
+            raise (real or self.errors)[0]
+
+    def _work(self) -> None:
+        try:
+            with connect(self.settings) as conn:
+                setup_read_session(conn, server_info(conn), binary_results=True)
+                while not self.stop.is_set():
+                    name = self.queue.get()
+                    if name is None:
+                        return
+                    self._check(conn, name)
+        except BaseException as exc:
+            with self.lock:
+                self.errors.append(exc)
+            self.stop.set()
+
+    def _table_columns(self, conn: Connection) -> dict[str, list[Column]]:
+        # Every table exists (empty) before the first one is loaded, and loading does
+        # not change columns: one look at information_schema serves the whole run.
+        with self.lock:
+            if self._columns is None:
+                tables, _ = list_tables(conn, self.database)
+                self._columns = {t.name: t.data_columns for t in tables}
+            return self._columns
+
+    def _check(self, conn: Connection, name: str) -> None:
+        entry = next(t for t in self.m.tables if t.name == name)
+        problems: list[str] = []
+        rows = 0
+        if self.progress:
+            with self.lock:
+                self.progress(name)
+        have = self._table_columns(conn).get(name)
+        if have is None:
+            problems.append(f"table {name} is missing after the restore")
+        else:
+            cols = {c.name: c for c in have}
+            missing = [n for n in entry.columns if n not in cols]
+            if missing:
+                problems.append(f"table {name}: column {missing[0]!r} missing after restore")
+            else:
+                columns = [cols[n] for n in entry.columns]
+                for c in entry.chunks:
+                    res = stream_rows(
+                        conn,
+                        self.database,
+                        name,
+                        columns,
+                        where=c.where,
+                        order_by=entry.order_by,
+                        sink=None,
+                        stop=self.stop,
+                        history=entry.versioned,
+                    )
+                    rows += res.rows
+                    if res.rows != c.rows:
+                        problems.append(
+                            f"table {name} ({c.file}): {res.rows} rows restored, {c.rows} dumped"
+                        )
+                    elif res.digest != c.content_sha256:
+                        problems.append(
+                            f"table {name} ({c.file}): restored rows differ from the dump "
+                            "(content digest mismatch)"
+                        )
+        with self.lock:
+            self.problems[name] = problems
+            self.tables += 1
+            self.rows += rows
 
 
 def _check_objects(
