@@ -340,7 +340,9 @@ def test_direct_stream_left_early_leaves_the_session_usable(root_settings, zoo):
     with connect(root_settings) as c:
         obj, tid = c.c_session()
         assert _speedups.usable(obj, tid) is None
-        assert _speedups.usable(obj, tid + 1) == "the connector's MySQL object has an unknown layout"
+        assert (
+            _speedups.usable(obj, tid + 1) == "the connector's MySQL object has an unknown layout"
+        )
         assert _speedups.usable(object(), tid) == "not a _mysql_connector.MySQL object"
         sql = b"SELECT seq, REPEAT(CONCAT('x', CHAR(92), CHAR(9), CHAR(10)), 2) FROM mysql.seq_1_to_100000"
         st = _speedups.Stream(obj, tid, sql, bytes([0, 1]))

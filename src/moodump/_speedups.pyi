@@ -4,7 +4,6 @@ from typing import Any
 def fetch_format(
     fetch_row: Callable[[], tuple[bytes | None, ...] | None], escape_mask: bytes, max_bytes: int, /
 ) -> tuple[bytes, int, bool]: ...
-
 def usable(mysql: Any, thread_id: int, /) -> str | None: ...
 
 class StreamError(Exception):
