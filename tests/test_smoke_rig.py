@@ -12,3 +12,13 @@ def test_c_extension_is_used():
 def test_server_answers(root_settings):
     with connect(root_settings) as c:
         assert c.scalar("SELECT 1") == b"1"
+
+
+def test_rows_take_the_direct_path(root_settings):
+    """moodump's accelerator is built and reads rows on the connector's session itself
+    (the fast path the benchmarks measure); otherwise it says why."""
+    from moodump import _speedups, rowstream
+
+    assert _speedups.client_api() is None
+    with connect(root_settings) as c:
+        assert rowstream.fetch_path(c) == "direct", rowstream.direct_unavailable(c)

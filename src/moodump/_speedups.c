@@ -257,7 +257,16 @@ static void *session_of(PyObject *obj, unsigned long thread_id, const char **why
     return session;
 }
 
+static PyObject *client_api(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    if (load_api() < 0)
+        return PyUnicode_FromString(api.why);
+    Py_RETURN_NONE;
+}
+
 static PyObject *usable(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *obj;
     unsigned long tid;
     if (!PyArg_ParseTuple(args, "Ok", &obj, &tid))
@@ -515,6 +524,8 @@ static PyTypeObject StreamType = {
 static PyMethodDef methods[] = {
     {"fetch_format", fetch_format, METH_VARARGS,
      "fetch_format(fetch_row, escape_mask, max_bytes) -> (data, rows, done)"},
+    {"client_api", client_api, METH_NOARGS,
+     "client_api() -> None, or why the client library in the connector cannot be used"},
     {"usable", usable, METH_VARARGS,
      "usable(mysql, thread_id) -> None, or why the direct Stream cannot be used"},
     {NULL, NULL, 0, NULL},

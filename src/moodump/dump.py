@@ -77,7 +77,7 @@ from .manifest import (
     TableEntry,
 )
 from .restore_script import write_stock_restore_script
-from .rowstream import stream_rows
+from .rowstream import direct_unavailable, stream_rows
 from .workers import run_interruptible, run_pool
 
 log = logging.getLogger("moodump.dump")
@@ -353,6 +353,9 @@ class _DumpRun:
         with self._connect(self.settings) as coord:
             server = server_info(coord)
             m.server_flavor, m.server_version = server.flavor, server.version
+            slow = direct_unavailable(coord)
+            if slow:  # same bytes, more client CPU: worth knowing when a dump is slow
+                log.warning("rows are read on a slower path: %s", slow)
             setup_read_session(coord, server, binary_results=False)
             m.database_ddl = database_ddl(coord, self.database)
             self._check_privileges(coord)
