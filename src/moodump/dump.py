@@ -78,7 +78,7 @@ from .manifest import (
 )
 from .restore_script import write_stock_restore_script
 from .rowstream import direct_unavailable, stream_rows
-from .workers import run_interruptible, run_pool
+from .workers import LiveConnections, run_interruptible, run_pool
 
 log = logging.getLogger("moodump.dump")
 
@@ -339,7 +339,7 @@ class _DumpRun:
         self._entries: dict[str, TableEntry] = {}
         self._pending_chunks: dict[str, int] = {}
         self.abandoned = False
-        self._conns: list[Connection] = []
+        self._live = LiveConnections(self.settings)
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
@@ -566,7 +566,7 @@ class _DumpRun:
 
             return work
 
-        pool = run_pool([worker(c) for c in self.snapshot.workers], self.stop, self._kill_queries)
+        pool = run_pool([worker(c) for c in self.snapshot.workers], self.stop, self.kill_all)
         self.abandoned = pool.abandoned
         if pool.interrupted:
             raise Interrupted("dump interrupted; nothing was published", hint="run it again")
@@ -578,32 +578,12 @@ class _DumpRun:
 
     def _connect(self, settings: ConnSettings) -> Connection:
         """Open a connection that an interrupt can reach (see :meth:`kill_all`)."""
-        conn = connect(settings)
-        with self._lock:
-            self._conns.append(conn)
-        return conn
+        return self._live.open(settings)
 
     def kill_all(self) -> None:
         """Kill the running statement of every connection of this dump (on Ctrl-C)."""
         self.stop.set()
-        with self._lock:
-            live = [c for c in self._conns if not c.closed]
-        ids = []
-        for c in live:
-            with contextlib.suppress(Exception):
-                ids.append(c.thread_id())
-        with contextlib.suppress(Exception), connect(self.settings) as killer:
-            for tid in ids:
-                with contextlib.suppress(Exception):
-                    killer.execute(f"KILL QUERY {tid}")
-
-    def _kill_queries(self) -> None:
-        if self.snapshot is None:
-            return
-        with contextlib.suppress(Exception), connect(self.settings) as killer:
-            for w in self.snapshot.workers:
-                with contextlib.suppress(Exception):
-                    killer.execute(f"KILL QUERY {w.thread_id()}")
+        self._live.kill()
 
     def _dump_task(self, conn: Connection, task: _Task) -> None:
         t = task.table

@@ -52,7 +52,7 @@ from .errors import (
 from .formats import SESSION_SQL_MODE, sql_literal, unescape_field
 from .manifest import Chunk, Manifest, TableEntry, read_done_manifest
 from .restore_script import database_options, object_session_sql, sequence_sql
-from .workers import run_interruptible, run_pool
+from .workers import LiveConnections, run_interruptible, run_pool
 
 log = logging.getLogger("moodump.restore")
 
@@ -189,7 +189,7 @@ class _Restore:
         self.manifest_id = sha256_file(src / "manifest.json")[1]
         self.deferred: dict[str, SplitTable] = self._plan_deferred_indexes()
         self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
-        self._conns: list[Connection] = []
+        self._live = LiveConnections(settings)
         self._chunks_left: dict[str, int] = {}
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
@@ -218,20 +218,12 @@ class _Restore:
 
     def _connect(self, settings: ConnSettings, *, local_infile: bool = False) -> Connection:
         """Open a connection that an interrupt can reach (see :meth:`kill_all`)."""
-        conn = connect(settings, local_infile=local_infile)
-        with self.lock:
-            self._conns.append(conn)
-        return conn
+        return self._live.open(settings, local_infile=local_infile)
 
     def kill_all(self) -> None:
         """Kill the running statement of every connection of this restore (on Ctrl-C)."""
         self.stop.set()
-        with self.lock:
-            ids = [c.thread_id() for c in self._conns if not c.closed]
-        with contextlib.suppress(Exception), connect(self.settings) as killer:
-            for tid in ids:
-                with contextlib.suppress(Exception):
-                    killer.execute(f"KILL QUERY {tid}")
+        self._live.kill()
 
     def _selected_tables(self) -> list[TableEntry]:
         if not self.opts.tables:
@@ -500,13 +492,10 @@ class _Restore:
             return skipped
         qlock = threading.Lock()
         fifo_dir = Path(tempfile.mkdtemp(prefix="moodump-fifo-"))
-        conns: list[Connection] = []
 
         def worker(n: int) -> Callable[[], None]:
             def work() -> None:
                 conn = self._connect(self.settings.with_database(self.load_db), local_infile=True)
-                with qlock:
-                    conns.append(conn)
                 try:
                     _setup_load_session(conn)
                     while not self.stop.is_set():
@@ -521,10 +510,7 @@ class _Restore:
             return work
 
         def kill_loads() -> None:
-            with connect(self.settings) as killer:
-                for conn in list(conns):
-                    with contextlib.suppress(Exception):
-                        killer.execute(f"KILL QUERY {conn.thread_id()}")
+            self.kill_all()
             for p in fifo_dir.iterdir():  # release feeders blocked on a FIFO
                 _unblock_fifo(p)
 

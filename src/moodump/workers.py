@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from .db.connection import Connection, ConnSettings, connect
 
 T = TypeVar("T")
 
@@ -89,3 +91,35 @@ def run_interruptible(
     box: list[T] = []
     pool = run_pool([lambda: box.append(fn())], stop, on_interrupt, name="moodump-main")
     return (box[0] if box else None), pool
+
+
+class LiveConnections:
+    """The connections of one dump or restore, so that an interrupt can reach them.
+
+    ``open`` registers each new connection; ``kill`` runs ``KILL QUERY`` for every one
+    still open, from a separate connection, so that a worker blocked in a long statement
+    or row fetch returns at once with an error it then reports as the interruption.
+    """
+
+    def __init__(self, settings: ConnSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._conns: list[Connection] = []
+
+    def open(self, settings: ConnSettings, **kwargs: Any) -> Connection:
+        conn = connect(settings, **kwargs)
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    def kill(self) -> None:
+        with self._lock:
+            live = [c for c in self._conns if not c.closed]
+        ids = []
+        for c in live:
+            with contextlib.suppress(Exception):
+                ids.append(c.thread_id())
+        with contextlib.suppress(Exception), connect(self.settings) as killer:
+            for tid in ids:
+                with contextlib.suppress(Exception):
+                    killer.execute(f"KILL QUERY {tid}")
