@@ -248,7 +248,7 @@ def _verify_by_restore(
         reader.finish()
         reader.raise_error()
         for entry in m.tables:
-            report.problems.extend(reader.problems.get(entry.name, []))
+            report.problems.extend(reader.table_problems(entry.name))
         report.tables_checked += reader.tables
         report.rows_checked += reader.rows
         with connect(settings) as conn:
@@ -275,9 +275,11 @@ class _ReadBack:
 
     A table is read as soon as the restore reports it complete (rows and deferred
     indexes in), while other tables are still loading, so most of the read-back hides
-    behind the restore instead of following it. Tables the restore never reports (those
-    without data files) are read after it. Each thread has its own connection; per-table
-    problems are kept by table name and reported in manifest order.
+    behind the restore instead of following it. The unit of work is one data file's key
+    range (its rows and digest are recorded per file), so the threads share a big table
+    instead of one thread reading it alone at the end. Tables the restore never reports
+    (those without data files) are read after it. Each thread has its own connection;
+    problems are kept per file and reported in manifest order.
     """
 
     def __init__(
@@ -292,15 +294,18 @@ class _ReadBack:
         self.settings = settings
         self.database = database
         self.m = m
+        self.entries = {t.name: t for t in m.tables}
         self.stop = stop
         self.progress = progress
-        self.queue: queue.Queue[str | None] = queue.Queue()
+        # (table, index of the chunk in the manifest; -1: a table without data files)
+        self.queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self.queued: set[str] = set()
         self.lock = threading.Lock()
-        self.problems: dict[str, list[str]] = {}
+        self.problems: dict[tuple[str, int], list[str]] = {}
         self.tables = 0
         self.rows = 0
         self.errors: list[BaseException] = []
+        self._left: dict[str, int] = {}
         self._columns: dict[str, list[Column]] | None = None
         self._threads = [
             threading.Thread(target=self._work, name=f"moodump-readback-{i}", daemon=True)
@@ -312,11 +317,18 @@ class _ReadBack:
             th.start()
 
     def put(self, table: str) -> None:
+        entry = self.entries.get(table)
         with self.lock:
-            if table in self.queued:
+            if table in self.queued or entry is None:
                 return
             self.queued.add(table)
-        self.queue.put(table)
+            self._left[table] = max(1, len(entry.chunks))
+        for i in range(len(entry.chunks)) or [-1]:
+            self.queue.put((table, i))
+
+    def table_problems(self, table: str) -> list[str]:
+        found = sorted((k, v) for k, v in self.problems.items() if k[0] == table)
+        return [p for _, ps in found for p in ps]
 
     def finish(self) -> None:
         """Queue the tables not read yet and wait until every table is read."""
@@ -347,10 +359,10 @@ class _ReadBack:
             with connect(self.settings) as conn:
                 setup_read_session(conn, server_info(conn), binary_results=True)
                 while not self.stop.is_set():
-                    name = self.queue.get()
-                    if name is None:
+                    item = self.queue.get()
+                    if item is None:
                         return
-                    self._check(conn, name)
+                    self._check(conn, *item)
         except BaseException as exc:
             with self.lock:
                 self.errors.append(exc)
@@ -365,49 +377,52 @@ class _ReadBack:
                 self._columns = {t.name: t.data_columns for t in tables}
             return self._columns
 
-    def _check(self, conn: Connection, name: str) -> None:
-        entry = next(t for t in self.m.tables if t.name == name)
+    def _check(self, conn: Connection, name: str, index: int) -> None:
+        entry = self.entries[name]
         problems: list[str] = []
         rows = 0
-        if self.progress:
+        if self.progress and index <= 0:
             with self.lock:
                 self.progress(name)
         have = self._table_columns(conn).get(name)
         if have is None:
-            problems.append(f"table {name} is missing after the restore")
+            if index <= 0:
+                problems.append(f"table {name} is missing after the restore")
         else:
             cols = {c.name: c for c in have}
             missing = [n for n in entry.columns if n not in cols]
             if missing:
-                problems.append(f"table {name}: column {missing[0]!r} missing after restore")
-            else:
-                columns = [cols[n] for n in entry.columns]
-                for c in entry.chunks:
-                    res = stream_rows(
-                        conn,
-                        self.database,
-                        name,
-                        columns,
-                        where=c.where,
-                        order_by=entry.order_by,
-                        sink=None,
-                        stop=self.stop,
-                        history=entry.versioned,
+                if index <= 0:
+                    problems.append(f"table {name}: column {missing[0]!r} missing after restore")
+            elif index >= 0:
+                c = entry.chunks[index]
+                res = stream_rows(
+                    conn,
+                    self.database,
+                    name,
+                    [cols[n] for n in entry.columns],
+                    where=c.where,
+                    order_by=entry.order_by,
+                    sink=None,
+                    stop=self.stop,
+                    history=entry.versioned,
+                )
+                rows = res.rows
+                if res.rows != c.rows:
+                    problems.append(
+                        f"table {name} ({c.file}): {res.rows} rows restored, {c.rows} dumped"
                     )
-                    rows += res.rows
-                    if res.rows != c.rows:
-                        problems.append(
-                            f"table {name} ({c.file}): {res.rows} rows restored, {c.rows} dumped"
-                        )
-                    elif res.digest != c.content_sha256:
-                        problems.append(
-                            f"table {name} ({c.file}): restored rows differ from the dump "
-                            "(content digest mismatch)"
-                        )
+                elif res.digest != c.content_sha256:
+                    problems.append(
+                        f"table {name} ({c.file}): restored rows differ from the dump "
+                        "(content digest mismatch)"
+                    )
         with self.lock:
-            self.problems[name] = problems
-            self.tables += 1
+            self.problems[(name, index)] = problems
             self.rows += rows
+            self._left[name] -= 1
+            if self._left[name] == 0:
+                self.tables += 1
 
 
 def _check_objects(
