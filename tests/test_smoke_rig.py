@@ -22,3 +22,21 @@ def test_rows_take_the_direct_path(root_settings):
     assert _speedups.client_api() is None
     with connect(root_settings) as c:
         assert rowstream.fetch_path(c) == "direct", rowstream.direct_unavailable(c)
+
+
+def test_c_extension_loads_whatever_python_imported_first():
+    """A program that imported hashlib (the system libcrypto) or ssl before moodump still
+    gets the connector's C extension and the direct path (the vendored OpenSSL differs)."""
+    import subprocess
+    import sys
+
+    for first in ("hashlib", "ssl", "hashlib, ssl"):
+        code = (
+            f"import {first}\n"
+            "from moodump.db import cext_loaded\n"
+            "from moodump import _speedups\n"
+            "assert cext_loaded(), 'no C extension'\n"
+            "assert _speedups.client_api() is None, _speedups.client_api()\n"
+        )
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert res.returncode == 0, (first, res.stderr)

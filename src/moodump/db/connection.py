@@ -1,10 +1,18 @@
 """Connections over mysql-connector-python's C extension, and driver-error mapping.
 
-This module is the only place that imports the driver. It imports the low-level
-``_mysql_connector`` C extension *before* anything can import :mod:`ssl`: connector
-releases that vendor their own OpenSSL fail to load the extension once Python's ``ssl``
-has loaded the system OpenSSL, and the high-level package then silently runs in pure
-Python, 8-9x slower. moodump never falls back: without the C extension it refuses to run.
+This module is the only place that imports the driver, and it imports the low-level
+``_mysql_connector`` C extension first. The connector's wheels vendor a newer OpenSSL
+than Debian 12's, under the same sonames, and loading can fail depending on what the
+process loaded before:
+
+- ``hashlib`` (the system libcrypto) but not ``ssl``: the vendored libssl then needs
+  symbols the already loaded libcrypto lacks. Loading ``ssl`` too and retrying works:
+  the extension then uses the system libssl, which is complete (checked with 9.1-9.7),
+  so a program that imported ``hashlib`` before moodump still gets the C extension;
+- ``ssl`` with connector releases 26.x: the import fails either way (hence the pin).
+
+The high-level package would then silently run in pure Python, 8-9x slower. moodump never
+falls back: without the C extension it refuses to run and says why.
 
 The low-level object is used directly (no cursor classes): ``raw=True`` returns every
 value as ``bytes`` exactly as the server sent it, and ``buffered=False`` streams rows
@@ -19,14 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-try:  # must come before anything imports ssl (see module docstring)
-    import _mysql_connector
-
-    _CEXT_ERROR: str | None = None
-except ImportError as exc:  # pragma: no cover - depends on the installation
-    _mysql_connector = None
-    _CEXT_ERROR = str(exc)
-
 from ..errors import (
     ConnectError,
     MoodumpError,
@@ -39,6 +39,27 @@ from ..errors import (
 from ..sqltext import join_idents as join_idents  # re-exported for callers
 from ..sqltext import quote_ident as quote_ident
 from ..sqltext import quote_str as quote_str
+
+
+def _import_cext() -> tuple[Any, str | None]:
+    """The connector's C extension (see the module docstring), or None and why not."""
+    try:
+        import _mysql_connector
+
+        return _mysql_connector, None
+    except ImportError as exc:
+        first = str(exc)
+    import ssl  # noqa: F401 - the system libssl, to match an already loaded libcrypto
+
+    try:
+        import _mysql_connector
+
+        return _mysql_connector, None
+    except ImportError:  # pragma: no cover - depends on the installation
+        return None, first
+
+
+_mysql_connector, _CEXT_ERROR = _import_cext()
 
 # Server error numbers we map (MariaDB and MySQL share them).
 ER_ACCESS_DENIED = 1045
