@@ -73,6 +73,11 @@ def test_zoo_roundtrip_zstd_one_thread_small_chunks(root_settings, zoo, tmp_path
     assert len(ints.chunks) > 1  # split by primary-key range
     assert sum(c.rows for c in ints.chunks) == 4
     assert all(f.name.endswith(".zst") for f in m.files if f.kind == "data")
+    # Verify reads each key-range file back on its own, while the others still load.
+    rep = verify(out, settings=root_settings, threads=2)
+    assert rep.passed, rep.problems
+    assert rep.tables_checked == len(m.tables)
+    assert rep.rows_checked == sum(t.rows for t in m.tables)
 
 
 def test_zoo_restores_with_stock_tools_only(root_settings, mariadb, zoo, tmp_path):

@@ -75,8 +75,8 @@ class RestoreOptions:
 
 @dataclass
 class RestoreEvent:
-    # "check" | "schema" | "data" (a file loaded) | "table" (a table's rows and deferred
-    # indexes are all in: verify starts reading it back) | "indexes" | "objects" | "done"
+    # "check" | "schema" | "data" (a file's rows are committed: ``file`` names it) |
+    # "indexes" (deferred secondary indexes being built) | "objects" | "done"
     phase: str
     table: str = ""
     files_done: int = 0
@@ -84,6 +84,7 @@ class RestoreEvent:
     rows_done: int = 0
     rows_total: int = 0
     elapsed_s: float = 0.0
+    file: str = ""
 
 
 @dataclass
@@ -233,7 +234,7 @@ class _Restore:
             out.append(self.m.table(name))  # NotFoundError names the missing table
         return out
 
-    def _emit(self, phase: str, table: str = "") -> None:
+    def _emit(self, phase: str, table: str = "", file: str = "") -> None:
         if self.progress_cb is None:
             return
         with self.lock:
@@ -246,6 +247,7 @@ class _Restore:
                     self.rows_done,
                     self.rows_total,
                     time.monotonic() - self.t0,
+                    file,
                 )
             )
 
@@ -644,11 +646,9 @@ class _Restore:
                 self.warnings.append(f"{c.file}: {warn} warning(s) while loading")
             self._chunks_left[t.name] -= 1
             last = self._chunks_left[t.name] == 0
-        self._emit("data", t.name)
-        if last:
-            if t.name in self.deferred:
-                self._build_indexes(conn, t.name)
-            self._emit("table", t.name)
+        self._emit("data", t.name, c.file)
+        if last and t.name in self.deferred:
+            self._build_indexes(conn, t.name)
 
     def _insert_chunk(self, conn: Connection, t: TableEntry, c: Chunk) -> None:
         """Load one data file with multi-row INSERTs (when LOAD DATA LOCAL is refused).

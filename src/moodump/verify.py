@@ -229,8 +229,8 @@ def _verify_by_restore(
         reader.start()
 
         def on_event(e: RestoreEvent) -> None:
-            if e.phase == "table":
-                reader.put(e.table)
+            if e.phase == "data":
+                reader.put(e.table, e.file)
 
         try:
             restore(
@@ -273,12 +273,13 @@ def _verify_by_restore(
 class _ReadBack:
     """Reads restored tables back and compares them with the dump's digests.
 
-    A table is read as soon as the restore reports it complete (rows and deferred
-    indexes in), while other tables are still loading, so most of the read-back hides
-    behind the restore instead of following it. The unit of work is one data file's key
-    range (its rows and digest are recorded per file), so the threads share a big table
-    instead of one thread reading it alone at the end. Tables the restore never reports
-    (those without data files) are read after it. Each thread has its own connection;
+    The unit of work is one data file: its rows are a key range of the table, and the
+    dump recorded their count and digest. Each file's range is read back as soon as the
+    restore has committed that file, while other files still load and while the table's
+    deferred indexes are built (an index build does not change rows; the two only wait
+    for each other's metadata lock for a moment), so the read-back hides behind the
+    restore instead of following it, and the threads share a big table. Tables without
+    data files are checked after the restore. Each thread has its own connection;
     problems are kept per file and reported in manifest order.
     """
 
@@ -299,7 +300,7 @@ class _ReadBack:
         self.progress = progress
         # (table, index of the chunk in the manifest; -1: a table without data files)
         self.queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
-        self.queued: set[str] = set()
+        self.queued: set[tuple[str, int]] = set()
         self.lock = threading.Lock()
         self.problems: dict[tuple[str, int], list[str]] = {}
         self.tables = 0
@@ -316,14 +317,23 @@ class _ReadBack:
         for th in self._threads:
             th.start()
 
-    def put(self, table: str) -> None:
+    def put(self, table: str, file: str = "") -> None:
+        """Queue one file of ``table`` (loaded), or with no file, all not queued yet."""
         entry = self.entries.get(table)
+        if entry is None:
+            return
         with self.lock:
-            if table in self.queued or entry is None:
-                return
-            self.queued.add(table)
-            self._left[table] = max(1, len(entry.chunks))
-        for i in range(len(entry.chunks)) or [-1]:
+            if table not in self._left:
+                self._left[table] = max(1, len(entry.chunks))
+            todo = [
+                i
+                for i, c in enumerate(entry.chunks)
+                if (not file or c.file == file) and (table, i) not in self.queued
+            ]
+            if not entry.chunks and (table, -1) not in self.queued:
+                todo = [-1]
+            self.queued.update((table, i) for i in todo)
+        for i in todo:
             self.queue.put((table, i))
 
     def table_problems(self, table: str) -> list[str]:
