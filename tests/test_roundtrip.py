@@ -360,8 +360,17 @@ def test_direct_stream_left_early_leaves_the_session_usable(root_settings, zoo):
         with pytest.raises(_speedups.StreamError) as err:
             _speedups.Stream(obj, tid, b"SELECT nope FROM mysql.seq_1_to_2", b"\x00")
         assert err.value.errno == 1054 and "nope" in err.value.msg
+        with pytest.raises(_speedups.StreamError):  # a message quoting invalid UTF-8
+            _speedups.Stream(obj, tid, b"SELECT `\xff\xfe` FROM mysql.seq_1_to_2", b"\x00")
         with pytest.raises(ValueError):
             _speedups.Stream(obj, tid, b"SELECT 1, 2", b"\x00")
+        # A batch smaller than one row still returns whole rows, growing in place.
+        big = b"SELECT REPEAT(CONCAT(CHAR(9), 'x'), 300000) FROM mysql.seq_1_to_3"
+        st = _speedups.Stream(obj, tid, big, b"\x01")
+        data, rows, done = st.fetch(10)
+        assert rows == 1 and data == b"\\tx" * 300000 + b"\n"
+        data, rows, done = st.fetch(1 << 30)
+        assert rows == 2 and done and len(data) == 2 * (900000 + 1)
         assert c.scalar("SELECT 'still fine'") == b"still fine"
 
 

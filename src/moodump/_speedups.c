@@ -284,30 +284,34 @@ typedef struct {
     void *res;
     char *esc;
     unsigned int ncols;
-    char *buf; /* reused batch buffer */
-    size_t cap;
+    ROW pending; /* a fetched row that did not fit the batch's bytes object yet */
+    unsigned long *pending_lens;
 } Stream;
 
 static PyObject *raise_session(void *session) {
     unsigned int no = api.err_no(session);
     const char *msg = api.error(session);
-    PyObject *exc = PyObject_CallFunction(StreamError, "Is", no, msg ? msg : "");
-    if (!exc)
+    if (!msg)
+        msg = "";
+    /* Server messages may quote names in other character sets: never fail on them. */
+    PyObject *m = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
+    if (!m)
         return NULL;
-    PyObject *n = PyLong_FromUnsignedLong(no);
-    PyObject *m = PyUnicode_DecodeUTF8(msg ? msg : "", msg ? (Py_ssize_t)strlen(msg) : 0, "replace");
-    if (n && m) {
-        PyObject_SetAttrString(exc, "errno", n);
-        PyObject_SetAttrString(exc, "msg", m);
+    PyObject *exc = PyObject_CallFunction(StreamError, "IO", no, m);
+    if (exc) {
+        PyObject *n = PyLong_FromUnsignedLong(no);
+        if (n && PyObject_SetAttrString(exc, "errno", n) == 0)
+            PyObject_SetAttrString(exc, "msg", m);
+        Py_XDECREF(n);
+        PyErr_SetObject(StreamError, exc);
+        Py_DECREF(exc);
     }
-    Py_XDECREF(n);
-    Py_XDECREF(m);
-    PyErr_SetObject(StreamError, exc);
-    Py_DECREF(exc);
+    Py_DECREF(m);
     return NULL;
 }
 
 static void stream_free_result(Stream *st) {
+    st->pending = NULL; /* points into the result's buffers */
     if (st->res) {
         void *res = st->res;
         st->res = NULL;
@@ -321,7 +325,6 @@ static void stream_free_result(Stream *st) {
 static void Stream_dealloc(Stream *st) {
     stream_free_result(st);
     free(st->esc);
-    free(st->buf);
     Py_XDECREF(st->owner);
     Py_TYPE(st)->tp_free((PyObject *)st);
 }
@@ -382,84 +385,96 @@ static PyObject *Stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     return (PyObject *)st;
 }
 
-static int grow(Stream *st, size_t need) {
-    size_t cap = st->cap ? st->cap : 1 << 16;
-    while (cap < need) {
-        if (cap > ((size_t)PY_SSIZE_T_MAX) / 2)
-            return -1;
-        cap *= 2;
-    }
-    char *b = realloc(st->buf, cap);
-    if (!b)
-        return -1;
-    st->buf = b;
-    st->cap = cap;
-    return 0;
+/* Bytes one row takes in the text format, at most (escaping can double a value). */
+static size_t row_need(const Stream *st, ROW row, const unsigned long *lens) {
+    size_t need = st->ncols + 1;
+    for (unsigned int i = 0; i < st->ncols; i++)
+        need += row[i] ? (st->esc[i] ? 2 * (size_t)lens[i] : (size_t)lens[i]) : 2;
+    return need;
 }
 
-/* Read rows into st->buf until it holds max_bytes or the result ends. Runs without the
- * GIL. Returns rows read; *state is 0 (more), 1 (end), -1 (server error), -2 (no memory). */
-static Py_ssize_t fill(Stream *st, size_t max_bytes, size_t *len, int *state) {
-    size_t n = 0;
-    Py_ssize_t rows = 0;
-    const unsigned int ncols = st->ncols;
+static char *put_row(const Stream *st, char *d, ROW row, const unsigned long *lens) {
     const char *esc = st->esc;
-    *state = 0;
-    while (n < max_bytes) {
-        ROW row = api.fetch_row(st->res);
-        if (!row) {
-            *state = api.err_no(st->session) ? -1 : 1;
-            break;
+    for (unsigned int i = 0; i < st->ncols; i++) {
+        if (i)
+            *d++ = '\t';
+        const char *s = row[i];
+        if (!s) {
+            *d++ = '\\';
+            *d++ = 'N';
+            continue;
         }
-        unsigned long *lens = api.fetch_lengths(st->res);
-        size_t need = n + ncols + 1;
-        for (unsigned int i = 0; i < ncols; i++)
-            need += row[i] ? (esc[i] ? 2 * (size_t)lens[i] : (size_t)lens[i]) : 2;
-        if (need > st->cap && grow(st, need) < 0) {
-            *state = -2;
-            break;
+        size_t l = lens[i];
+        if (!esc[i]) {
+            memcpy(d, s, l);
+            d += l;
+            continue;
         }
-        char *d = st->buf + n;
-        for (unsigned int i = 0; i < ncols; i++) {
-            if (i)
-                *d++ = '\t';
-            const char *s = row[i];
-            if (!s) {
+        const char *end = s + l;
+        while (s < end) {
+            char c = *s++;
+            if (c == '\\') {
                 *d++ = '\\';
-                *d++ = 'N';
-                continue;
-            }
-            size_t l = lens[i];
-            if (!esc[i]) {
-                memcpy(d, s, l);
-                d += l;
-                continue;
-            }
-            const char *end = s + l;
-            while (s < end) {
-                char c = *s++;
-                if (c == '\\') {
-                    *d++ = '\\';
-                    *d++ = '\\';
-                } else if (c == '\t') {
-                    *d++ = '\\';
-                    *d++ = 't';
-                } else if (c == '\n') {
-                    *d++ = '\\';
-                    *d++ = 'n';
-                } else {
-                    *d++ = c;
-                }
+                *d++ = '\\';
+            } else if (c == '\t') {
+                *d++ = '\\';
+                *d++ = 't';
+            } else if (c == '\n') {
+                *d++ = '\\';
+                *d++ = 'n';
+            } else {
+                *d++ = c;
             }
         }
-        *d++ = '\n';
-        n = (size_t)(d - st->buf);
+    }
+    *d++ = '\n';
+    return d;
+}
+
+enum { MORE = 0, END = 1, FULL = 2, FAILED = -1 };
+
+/* Format rows into buf[*len..cap) until *len reaches max_bytes, the result ends, or the
+ * next row does not fit (FULL: the row is kept in st->pending and *need says how much
+ * room it takes). Runs without the GIL: buf belongs to a bytes object nobody else sees
+ * yet. Returns the number of rows written. */
+static Py_ssize_t fill(Stream *st, char *buf, size_t cap, size_t max_bytes, size_t *len,
+                       size_t *need, int *state) {
+    size_t n = *len;
+    Py_ssize_t rows = 0;
+    *state = MORE;
+    while (n < max_bytes) {
+        ROW row;
+        unsigned long *lens;
+        if (st->pending) {
+            row = st->pending;
+            lens = st->pending_lens;
+            st->pending = NULL;
+        } else {
+            row = api.fetch_row(st->res);
+            if (!row) {
+                *state = api.err_no(st->session) ? FAILED : END;
+                break;
+            }
+            lens = api.fetch_lengths(st->res);
+        }
+        size_t r = row_need(st, row, lens);
+        if (n + r > cap) {
+            st->pending = row; /* valid until the next fetch_row */
+            st->pending_lens = lens;
+            *need = n + r;
+            *state = FULL;
+            break;
+        }
+        n = (size_t)(put_row(st, buf + n, row, lens) - buf);
         rows++;
     }
     *len = n;
     return rows;
 }
 
+/* Batches are built in place in the bytes object that is returned (no copy): it is
+ * allocated with the GIL, written without it, grown with it when a long row needs
+ * room, and shrunk to its length at the end. */
 static PyObject *Stream_fetch(Stream *st, PyObject *args) {
     Py_ssize_t max_bytes;
     if (!PyArg_ParseTuple(args, "n", &max_bytes))
@@ -468,34 +483,42 @@ static PyObject *Stream_fetch(Stream *st, PyObject *args) {
         return Py_BuildValue("(y#nO)", "", (Py_ssize_t)0, (Py_ssize_t)0, Py_True);
     if (max_bytes < 1)
         max_bytes = 1;
-    if (st->cap < (size_t)max_bytes + (size_t)max_bytes / 8 + 4096 &&
-        grow(st, (size_t)max_bytes + (size_t)max_bytes / 8 + 4096) < 0)
-        return PyErr_NoMemory();
-    size_t len = 0;
-    int state = 0;
-    Py_ssize_t rows;
-    Py_BEGIN_ALLOW_THREADS
-    rows = fill(st, (size_t)max_bytes, &len, &state);
-    Py_END_ALLOW_THREADS
-    if (state == -1) {
+    size_t cap = (size_t)max_bytes + (size_t)max_bytes / 8 + 4096;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    if (!out)
+        return NULL;
+    size_t len = 0, need = 0;
+    Py_ssize_t rows = 0;
+    int state;
+    for (;;) {
+        char *buf = PyBytes_AS_STRING(out);
+        Py_ssize_t got;
+        Py_BEGIN_ALLOW_THREADS
+        got = fill(st, buf, cap, (size_t)max_bytes, &len, &need, &state);
+        Py_END_ALLOW_THREADS
+        rows += got;
+        if (state != FULL)
+            break;
+        if (need > (size_t)PY_SSIZE_T_MAX || _PyBytes_Resize(&out, (Py_ssize_t)need) < 0) {
+            st->pending = NULL;
+            stream_free_result(st);
+            if (!PyErr_Occurred())
+                PyErr_NoMemory();
+            return NULL; /* _PyBytes_Resize freed out */
+        }
+        cap = need;
+    }
+    if (state == FAILED) {
+        Py_DECREF(out);
         raise_session(st->session);
         stream_free_result(st);
         return NULL;
     }
-    if (state == -2)
-        return PyErr_NoMemory();
-    PyObject *data = PyBytes_FromStringAndSize(st->buf, (Py_ssize_t)len);
-    if (!data)
+    if (_PyBytes_Resize(&out, (Py_ssize_t)len) < 0)
         return NULL;
-    if (state == 1)
+    if (state == END)
         stream_free_result(st);
-    if (st->cap > ((size_t)max_bytes) * 4 + 65536) {
-        /* A huge row grew the buffer: give the memory back. */
-        free(st->buf);
-        st->buf = NULL;
-        st->cap = 0;
-    }
-    return Py_BuildValue("(NnO)", data, rows, state == 1 ? Py_True : Py_False);
+    return Py_BuildValue("(NnO)", out, rows, state == END ? Py_True : Py_False);
 }
 
 static PyObject *Stream_close(Stream *st, PyObject *noargs) {
