@@ -25,6 +25,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <dlfcn.h>
 
@@ -284,8 +285,10 @@ typedef struct {
     void *res;
     char *esc;
     unsigned int ncols;
-    ROW pending; /* a fetched row that did not fit the batch's bytes object yet */
+    ROW pending; /* a fetched row that did not fit the batch buffer */
     unsigned long *pending_lens;
+    char *buf; /* the batch buffer, reused */
+    size_t cap;
 } Stream;
 
 static PyObject *raise_session(void *session) {
@@ -325,6 +328,7 @@ static void stream_free_result(Stream *st) {
 static void Stream_dealloc(Stream *st) {
     stream_free_result(st);
     free(st->esc);
+    free(st->buf);
     Py_XDECREF(st->owner);
     Py_TYPE(st)->tp_free((PyObject *)st);
 }
@@ -393,25 +397,32 @@ static size_t row_need(const Stream *st, ROW row, const unsigned long *lens) {
     return need;
 }
 
-static char *put_row(const Stream *st, char *d, ROW row, const unsigned long *lens) {
-    const char *esc = st->esc;
-    for (unsigned int i = 0; i < st->ncols; i++) {
-        if (i)
-            *d++ = '\t';
-        const char *s = row[i];
-        if (!s) {
-            *d++ = '\\';
-            *d++ = 'N';
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Non-zero when one of the 8 bytes of v is zero (exact as a yes/no answer). */
+static inline uint64_t has_zero(uint64_t v) { return (v - ONES) & ~v & HIGHS; }
+
+/* Non-zero when one of the 8 bytes at s is a backslash, TAB or LF. */
+static inline uint64_t has_special(const char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return has_zero(w ^ (ONES * '\\')) | has_zero(w ^ (ONES * '\t')) | has_zero(w ^ (ONES * '\n'));
+}
+
+/* Escape one value: words without a special byte are copied whole (most text has
+ * none), the others byte by byte. */
+static char *put_escaped_value(char *d, const char *s, size_t l) {
+    const char *end = s + l;
+    while (s < end) {
+        if (end - s >= 8 && !has_special(s)) {
+            memcpy(d, s, 8);
+            d += 8;
+            s += 8;
             continue;
         }
-        size_t l = lens[i];
-        if (!esc[i]) {
-            memcpy(d, s, l);
-            d += l;
-            continue;
-        }
-        const char *end = s + l;
-        while (s < end) {
+        const char *stop = end - s >= 8 ? s + 8 : end;
+        while (s < stop) {
             char c = *s++;
             if (c == '\\') {
                 *d++ = '\\';
@@ -427,6 +438,25 @@ static char *put_row(const Stream *st, char *d, ROW row, const unsigned long *le
             }
         }
     }
+    return d;
+}
+
+static char *put_row(const Stream *st, char *d, ROW row, const unsigned long *lens) {
+    const char *esc = st->esc;
+    for (unsigned int i = 0; i < st->ncols; i++) {
+        if (i)
+            *d++ = '\t';
+        const char *s = row[i];
+        if (!s) {
+            *d++ = '\\';
+            *d++ = 'N';
+        } else if (esc[i]) {
+            d = put_escaped_value(d, s, lens[i]);
+        } else {
+            memcpy(d, s, lens[i]);
+            d += lens[i];
+        }
+    }
     *d++ = '\n';
     return d;
 }
@@ -435,8 +465,8 @@ enum { MORE = 0, END = 1, FULL = 2, FAILED = -1 };
 
 /* Format rows into buf[*len..cap) until *len reaches max_bytes, the result ends, or the
  * next row does not fit (FULL: the row is kept in st->pending and *need says how much
- * room it takes). Runs without the GIL: buf belongs to a bytes object nobody else sees
- * yet. Returns the number of rows written. */
+ * room the batch needs with it). Runs without the GIL: buf is the stream's own buffer or
+ * a bytes object nobody else sees yet. Returns the number of rows written. */
 static Py_ssize_t fill(Stream *st, char *buf, size_t cap, size_t max_bytes, size_t *len,
                        size_t *need, int *state) {
     size_t n = *len;
@@ -472,9 +502,11 @@ static Py_ssize_t fill(Stream *st, char *buf, size_t cap, size_t max_bytes, size
     return rows;
 }
 
-/* Batches are built in place in the bytes object that is returned (no copy): it is
- * allocated with the GIL, written without it, grown with it when a long row needs
- * room, and shrunk to its length at the end. */
+/* A batch is formatted into the stream's own buffer, reused batch after batch (its pages
+ * stay mapped), and copied into the bytes object returned. A row too long for that buffer
+ * ends its batch: the batch so far is copied into a bytes object sized for it and the
+ * row, and the row is formatted in place there, so a 16 MiB row is held once (plus the
+ * compressor's copy), not in a grown buffer and again in its copy. */
 static PyObject *Stream_fetch(Stream *st, PyObject *args) {
     Py_ssize_t max_bytes;
     if (!PyArg_ParseTuple(args, "n", &max_bytes))
@@ -484,38 +516,46 @@ static PyObject *Stream_fetch(Stream *st, PyObject *args) {
     if (max_bytes < 1)
         max_bytes = 1;
     size_t cap = (size_t)max_bytes + (size_t)max_bytes / 8 + 4096;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
-    if (!out)
-        return NULL;
+    if (st->cap != cap) {
+        char *b = realloc(st->buf, cap);
+        if (!b)
+            return PyErr_NoMemory();
+        st->buf = b;
+        st->cap = cap;
+    }
     size_t len = 0, need = 0;
-    Py_ssize_t rows = 0;
     int state;
-    for (;;) {
+    Py_ssize_t rows;
+    Py_BEGIN_ALLOW_THREADS
+    rows = fill(st, st->buf, cap, (size_t)max_bytes, &len, &need, &state);
+    Py_END_ALLOW_THREADS
+    PyObject *out;
+    if (state == FULL) {
+        out = need > (size_t)PY_SSIZE_T_MAX ? NULL
+                                            : PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need);
+        if (!out) {
+            stream_free_result(st);
+            return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+        }
         char *buf = PyBytes_AS_STRING(out);
+        memcpy(buf, st->buf, len);
         Py_ssize_t got;
         Py_BEGIN_ALLOW_THREADS
-        got = fill(st, buf, cap, (size_t)max_bytes, &len, &need, &state);
+        /* max_bytes = len + 1: stop right after the pending row, which fits exactly. */
+        got = fill(st, buf, need, len + 1, &len, &need, &state);
         Py_END_ALLOW_THREADS
         rows += got;
-        if (state != FULL)
-            break;
-        if (need > (size_t)PY_SSIZE_T_MAX || _PyBytes_Resize(&out, (Py_ssize_t)need) < 0) {
-            st->pending = NULL;
-            stream_free_result(st);
-            if (!PyErr_Occurred())
-                PyErr_NoMemory();
-            return NULL; /* _PyBytes_Resize freed out */
-        }
-        cap = need;
-    }
-    if (state == FAILED) {
-        Py_DECREF(out);
+        if (_PyBytes_Resize(&out, (Py_ssize_t)len) < 0)
+            return NULL;
+    } else if (state == FAILED) {
         raise_session(st->session);
         stream_free_result(st);
         return NULL;
+    } else {
+        out = PyBytes_FromStringAndSize(st->buf, (Py_ssize_t)len);
+        if (!out)
+            return NULL;
     }
-    if (_PyBytes_Resize(&out, (Py_ssize_t)len) < 0)
-        return NULL;
     if (state == END)
         stream_free_result(st);
     return Py_BuildValue("(NnO)", out, rows, state == END ? Py_True : Py_False);

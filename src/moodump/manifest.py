@@ -43,15 +43,17 @@ class FileEntry:
 class Chunk:
     """One data file of a table: a primary-key range (or the whole table).
 
-    ``content_sha256`` is the sha256 of the *uncompressed* row text, in the order the
-    rows were read; verification by restore re-reads the restored table with the same
-    query and compares. ``where`` is the range predicate (SQL) or empty.
+    ``content_digest`` is ``ALGORITHM:HEX`` of the *uncompressed* row text, in the order
+    the rows were read (``xxh3-128:...``), or ``multiset:...`` for tables without a stable
+    row order; verification by restore re-reads the restored table with the same query
+    and compares. (The files' integrity is their sha256 in ``files``; this digest is about
+    the rows.) ``where`` is the range predicate (SQL) or empty.
     """
 
     file: str
     rows: int
     raw_bytes: int
-    content_sha256: str
+    content_digest: str
     where: str = ""
 
 
@@ -137,7 +139,7 @@ class Manifest:
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         data = dict(data)
         tables = [
-            TableEntry(**{**t, "chunks": [Chunk(**c) for c in t.get("chunks", [])]})
+            TableEntry(**{**t, "chunks": [_chunk(c) for c in t.get("chunks", [])]})
             for t in data.pop("tables", [])
         ]
         files = [FileEntry(**f) for f in data.pop("files", [])]
@@ -223,3 +225,12 @@ def read_verify_record(backup_dir: Path) -> VerifyRecord | None:
         return VerifyRecord(**data)
     except (OSError, ValueError, TypeError):
         return None
+
+
+def _chunk(data: dict[str, Any]) -> Chunk:
+    # Manifests written before 0.1.0 recorded a bare sha256 as ``content_sha256``.
+    if "content_sha256" in data and "content_digest" not in data:
+        data = dict(data)
+        old = data.pop("content_sha256")
+        data["content_digest"] = old if ":" in old else f"sha256:{old}"
+    return Chunk(**data)

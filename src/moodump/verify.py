@@ -18,7 +18,6 @@ retention and ``moodump check`` trust.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import queue
@@ -54,7 +53,7 @@ from .manifest import (
     read_manifest,
 )
 from .restore import RestoreEvent, RestoreOptions, check_files, restore
-from .rowstream import _multiset_add, stream_rows
+from .rowstream import CONTENT_ALGO, _multiset_add, content_hash, digest_algo, stream_rows
 
 log = logging.getLogger("moodump.verify")
 
@@ -176,14 +175,18 @@ def _verify_offline(
         rows = 0
         for c in t.chunks:
             try:
-                n, digest = _file_digest(src / c.file, ordered=(t.digest == "ordered"))
+                n, digest = _file_digest(
+                    src / c.file,
+                    ordered=(t.digest == "ordered"),
+                    algo=digest_algo(c.content_digest),
+                )
             except IntegrityError as exc:
                 report.problems.append(str(exc.message))
                 continue
             rows += n
             if n != c.rows:
                 report.problems.append(f"{c.file}: {n} rows, the manifest says {c.rows}")
-            elif digest != c.content_sha256:
+            elif digest != c.content_digest:
                 report.problems.append(f"{c.file}: content digest differs from the manifest")
         if rows != t.rows and not report.problems:
             report.problems.append(f"table {t.name}: {rows} rows, the manifest says {t.rows}")
@@ -191,15 +194,15 @@ def _verify_offline(
         report.rows_checked += rows
 
 
-def _file_digest(path: Path, *, ordered: bool) -> tuple[int, str]:
+def _file_digest(path: Path, *, ordered: bool, algo: str = CONTENT_ALGO) -> tuple[int, str]:
     """(rows, digest) of a data file, computed exactly as the dump computed it."""
     rows = 0
     if ordered:
-        h = hashlib.sha256()
+        h = content_hash(algo)
         for block in iter_uncompressed(path):
             h.update(block)
             rows += block.count(b"\n")
-        return rows, h.hexdigest()
+        return rows, f"{algo}:{h.hexdigest()}"
     acc = 0
     rest = b""
     for block in iter_uncompressed(path):
@@ -416,13 +419,14 @@ class _ReadBack:
                     sink=None,
                     stop=self.stop,
                     history=entry.versioned,
+                    algo=digest_algo(c.content_digest),
                 )
                 rows = res.rows
                 if res.rows != c.rows:
                     problems.append(
                         f"table {name} ({c.file}): {res.rows} rows restored, {c.rows} dumped"
                     )
-                elif res.digest != c.content_sha256:
+                elif res.digest != c.content_digest:
                     problems.append(
                         f"table {name} ({c.file}): restored rows differ from the dump "
                         "(content digest mismatch)"
