@@ -35,7 +35,9 @@ trap 'rm -rf "$work"' EXIT
 opts=()
 if [ -n "$storage" ]; then
   mkdir -p "$storage"
-  opts=(--root "$storage/root" --runroot "$storage/run" --storage-driver vfs)
+  # podman refuses a runroot path longer than 50 characters (a pytest tmp_path is
+  # longer): the run state is transient, so it lives in the short $work instead.
+  opts=(--root "$storage/root" --runroot "$work/run" --storage-driver vfs)
 fi
 
 base=localhost/moodump-base:bookworm
@@ -59,7 +61,7 @@ podman "${opts[@]}" import "$rootfs" "$base" >/dev/null
 # The build context: only what the Containerfile copies (git-tracked files).
 ctx=$work/ctx
 mkdir -p "$ctx"
-(cd "$repo" && git ls-files -z -- pyproject.toml README.md src container | xargs -0 cp --parents -t "$ctx")
+(cd "$repo" && git ls-files -z -- pyproject.toml setup.py README.md src container | xargs -0 cp --parents -t "$ctx")
 buildah "${opts[@]}" bud --isolation chroot --layers=false \
   --build-arg BASE_IMAGE="$base" -f "$ctx/container/Containerfile" -t "$tag" "$ctx"
 
