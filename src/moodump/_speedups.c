@@ -56,28 +56,55 @@ static int ensure(outbuf *o, Py_ssize_t extra) {
     return 0;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Non-zero when one of the 8 bytes of v is zero (exact as a yes/no answer). */
+static inline uint64_t has_zero(uint64_t v) { return (v - ONES) & ~v & HIGHS; }
+
+/* Non-zero when one of the 8 bytes at s is a backslash, TAB or LF. */
+static inline uint64_t has_special(const char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return has_zero(w ^ (ONES * '\\')) | has_zero(w ^ (ONES * '\t')) | has_zero(w ^ (ONES * '\n'));
+}
+
+/* Escape one value: words without a special byte are copied whole (most text has
+ * none), the others byte by byte. */
+static char *put_escaped_value(char *d, const char *s, size_t l) {
+    const char *end = s + l;
+    while (s < end) {
+        if (end - s >= 8 && !has_special(s)) {
+            memcpy(d, s, 8);
+            d += 8;
+            s += 8;
+            continue;
+        }
+        const char *stop = end - s >= 8 ? s + 8 : end;
+        while (s < stop) {
+            char c = *s++;
+            if (c == '\\') {
+                *d++ = '\\';
+                *d++ = '\\';
+            } else if (c == '\t') {
+                *d++ = '\\';
+                *d++ = 't';
+            } else if (c == '\n') {
+                *d++ = '\\';
+                *d++ = 'n';
+            } else {
+                *d++ = c;
+            }
+        }
+    }
+    return d;
+}
+
 static int put_escaped(outbuf *o, const char *s, Py_ssize_t n) {
     /* Worst case every byte doubles. */
     if (ensure(o, 2 * n) < 0)
         return -1;
-    char *d = o->buf + o->len;
-    const char *end = s + n;
-    while (s < end) {
-        char c = *s++;
-        if (c == '\\') {
-            *d++ = '\\';
-            *d++ = '\\';
-        } else if (c == '\t') {
-            *d++ = '\\';
-            *d++ = 't';
-        } else if (c == '\n') {
-            *d++ = '\\';
-            *d++ = 'n';
-        } else {
-            *d++ = c;
-        }
-    }
-    o->len = d - o->buf;
+    o->len = put_escaped_value(o->buf + o->len, s, (size_t)n) - o->buf;
     return 0;
 }
 
@@ -395,50 +422,6 @@ static size_t row_need(const Stream *st, ROW row, const unsigned long *lens) {
     for (unsigned int i = 0; i < st->ncols; i++)
         need += row[i] ? (st->esc[i] ? 2 * (size_t)lens[i] : (size_t)lens[i]) : 2;
     return need;
-}
-
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* Non-zero when one of the 8 bytes of v is zero (exact as a yes/no answer). */
-static inline uint64_t has_zero(uint64_t v) { return (v - ONES) & ~v & HIGHS; }
-
-/* Non-zero when one of the 8 bytes at s is a backslash, TAB or LF. */
-static inline uint64_t has_special(const char *s) {
-    uint64_t w;
-    memcpy(&w, s, 8);
-    return has_zero(w ^ (ONES * '\\')) | has_zero(w ^ (ONES * '\t')) | has_zero(w ^ (ONES * '\n'));
-}
-
-/* Escape one value: words without a special byte are copied whole (most text has
- * none), the others byte by byte. */
-static char *put_escaped_value(char *d, const char *s, size_t l) {
-    const char *end = s + l;
-    while (s < end) {
-        if (end - s >= 8 && !has_special(s)) {
-            memcpy(d, s, 8);
-            d += 8;
-            s += 8;
-            continue;
-        }
-        const char *stop = end - s >= 8 ? s + 8 : end;
-        while (s < stop) {
-            char c = *s++;
-            if (c == '\\') {
-                *d++ = '\\';
-                *d++ = '\\';
-            } else if (c == '\t') {
-                *d++ = '\\';
-                *d++ = 't';
-            } else if (c == '\n') {
-                *d++ = '\\';
-                *d++ = 'n';
-            } else {
-                *d++ = c;
-            }
-        }
-    }
-    return d;
 }
 
 static char *put_row(const Stream *st, char *d, ROW row, const unsigned long *lens) {
