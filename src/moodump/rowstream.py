@@ -153,12 +153,20 @@ def stream_rows(
     moodump errors.
     """
     path = fetch_path(conn)
-    if path == "direct":
-        return _stream_direct(
-            conn, database, table, columns, where, order_by, sink, stop, history, algo
+    if path != "server":
+        return _stream_client(
+            conn,
+            database,
+            table,
+            columns,
+            where,
+            order_by,
+            sink,
+            stop,
+            history,
+            algo,
+            direct=path == "direct",
         )
-    if path == "c-format":
-        return _stream_c(conn, database, table, columns, where, order_by, sink, stop, history, algo)
     try:
         return _stream(
             conn,
@@ -296,7 +304,7 @@ def _stream(
     return out.result()
 
 
-def _stream_c(
+def _stream_client(
     conn: Connection,
     database: str,
     table: str,
@@ -307,14 +315,16 @@ def _stream_c(
     stop: threading.Event | None,
     history: bool,
     algo: str,
+    *,
+    direct: bool,
 ) -> StreamResult:
-    assert _fetch_format is not None
+    """The two C-formatting paths: the server sends plain columns, C makes the batches."""
     sql = plain_query(database, table, columns, where=where, order_by=order_by, history=history)
-    mask = escape_mask(columns)
     out = _Batches(bool(order_by), sink, stop, algo)
-    with _result(conn, sql, table) as fetch:
+    batches = _direct_batches if direct else _connector_batches
+    with batches(conn, sql, table, escape_mask(columns)) as next_batch:
         while True:
-            data, n, done = _fetch_format(fetch, mask, BATCH_BYTES)
+            data, n, done = next_batch(BATCH_BYTES)
             if n:
                 out.add(data, n)
             if done:
@@ -322,32 +332,27 @@ def _stream_c(
     return out.result()
 
 
-def _stream_direct(
-    conn: Connection,
-    database: str,
-    table: str,
-    columns: list[Column],
-    where: str,
-    order_by: list[str],
-    sink: Callable[[bytes, int], None] | None,
-    stop: threading.Event | None,
-    history: bool,
-    algo: str,
-) -> StreamResult:
-    sql = plain_query(database, table, columns, where=where, order_by=order_by, history=history)
-    out = _Batches(bool(order_by), sink, stop, algo)
+_NextBatch = Callable[[int], tuple[bytes, int, bool]]
+
+
+@contextlib.contextmanager
+def _direct_batches(conn: Connection, sql: str, table: str, mask: bytes) -> Iterator[_NextBatch]:
+    """Batches read by ``_speedups.Stream`` on the connector's own session."""
     obj, tid = conn.c_session()
     with conn.mapped(f"reading table {table}"):
-        stream = _Stream(obj, tid, sql.encode("utf-8"), escape_mask(columns))
+        stream = _Stream(obj, tid, sql.encode("utf-8"), mask)
         try:
-            while True:
-                data, n, done = stream.fetch(BATCH_BYTES)
-                if n:
-                    out.add(data, n)
-                if done:
-                    break
+            yield stream.fetch
         finally:
             # On an early exit this reads and drops the rest of the result, as the
             # connector's free_result does, so the session is usable afterwards.
             stream.close()
-    return out.result()
+
+
+@contextlib.contextmanager
+def _connector_batches(conn: Connection, sql: str, table: str, mask: bytes) -> Iterator[_NextBatch]:
+    """Batches formatted in C from the connector's ``fetch_row`` tuples."""
+    assert _fetch_format is not None
+    fetch_format = _fetch_format
+    with _result(conn, sql, table) as fetch:
+        yield lambda max_bytes: fetch_format(fetch, mask, max_bytes)
