@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import Config, load_config_from_environment
@@ -50,6 +50,17 @@ def _demo_conf(workdir: Path) -> Path:
     return conf
 
 
+def demo_target(cfg: Config, when: datetime) -> Path:
+    """Where the demo's backup taken at ``when`` goes: the rolling layout's tier folder.
+
+    The tier follows the old container's rules for ``when``'s local date (``monthly`` on
+    a month's last day, ``weekly`` on a Sunday, else ``daily``), so the folder depends on
+    the date: callers that need a fixed answer pass a fixed ``when``.
+    """
+    local = when.astimezone(cfg.tz).replace(microsecond=0)
+    return target_dir_for(cfg.root, cfg.retention, local, "mysql", "moodle")
+
+
 def run_demo(
     workdir: Path,
     *,
@@ -58,7 +69,11 @@ def run_demo(
     say: Callable[[str], None] = lambda _msg: None,
     now: datetime | None = None,
 ) -> DemoResult:
-    """Run the demo in ``workdir`` (created if needed) and return what happened."""
+    """Run the demo in ``workdir`` (created if needed) and return what happened.
+
+    ``now`` is the clock the backup is named and filed by (default: the wall clock);
+    a timezone-naive value is taken as UTC.
+    """
     from .sample import create_moodle_database
 
     workdir = Path(workdir).resolve()
@@ -73,8 +88,10 @@ def run_demo(
         say(
             f"created sample Moodle database 'moodle': {len(rows)} tables, {sum(rows.values()):,} rows"
         )
-        when = (now or datetime.now(cfg.tz)).astimezone(cfg.tz).replace(microsecond=0)
-        out = target_dir_for(cfg.root, cfg.retention, when, "mysql", "moodle")
+        when = now or datetime.now(cfg.tz)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        out = demo_target(cfg, when)
         out.parent.mkdir(parents=True, exist_ok=True)
         result = dump(settings, "moodle", out, DumpOptions(threads=threads))
         say(f"backed up into {out} in {result.duration_s:.1f}s")

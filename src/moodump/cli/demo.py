@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -30,16 +30,25 @@ from .list import render_list
     show_default=True,
     help="Sample data scale (1 = about 2 GB of InnoDB data).",
 )
-@click.option("--threads", type=int, default=2, show_default=True)
-def demo_cmd(workdir, scale, threads):
+@click.option("--threads", type=int, default=2, show_default=True, help="Dump and restore workers.")
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    default=None,
+    help="Take the backup as if at this UTC time (default: now). The tier folder "
+    "(daily, weekly on Sundays, monthly on a month's last day) follows it.",
+)
+def demo_cmd(workdir, scale, threads, at):
     """Back up, list and verify a sample Moodle database on a throwaway local MariaDB.
 
     Needs the MariaDB server binaries (apt-get install mariadb-server mariadb-client);
     touches no existing server. Run it again to add another backup to the listing.
     """
-    res = run_demo(workdir, scale=scale, threads=threads, say=click.echo)
+    when = at.replace(tzinfo=timezone.utc) if at is not None else None
+    res = run_demo(workdir, scale=scale, threads=threads, say=click.echo, now=when)
     cfg = res.config
-    now = datetime.now(cfg.tz)
+    now = max(datetime.now(cfg.tz), when or datetime.now(cfg.tz))
     groups = group_by_database(scan_backups(cfg.root, cfg.tz), cfg.cores)
     click.echo("")
     click.echo(render_list(groups, cfg, now, disk_free(cfg.root)), nl=False)
