@@ -11,7 +11,7 @@ Exit codes (also in docs/exit-codes.md):
 0     success
 1     success with warnings (``run``: some step warned)
 2     usage or configuration error
-3     cannot connect / authenticate
+3     cannot connect / authenticate (database or off-site storage)
 4     privileges missing
 5     database or object not found
 6     server failure during the operation (lost connection, killed)
@@ -21,6 +21,7 @@ Exit codes (also in docs/exit-codes.md):
 10    another run holds the lock
 11    a check failed (stale backup, too small, shrank)
 12    the restore target is not empty (use --drop)
+13    an encrypted backup and no matching identity (private key)
 130   interrupted (Ctrl-C / SIGTERM)
 ====  =========================================================
 """
@@ -80,6 +81,15 @@ class StorageError(MoodumpError):
     exit_code = 7
 
 
+class StorageAuthError(StorageError):
+    """Off-site storage refused the credentials (wrong key or secret, expired token).
+
+    A :class:`StorageError` for every catch site, with the authentication exit code.
+    """
+
+    exit_code = 3
+
+
 class IntegrityError(MoodumpError):
     """A backup does not match its manifest, is truncated, or is not DONE."""
 
@@ -110,6 +120,16 @@ class TargetNotEmpty(MoodumpError):
     exit_code = 12
 
 
+class DecryptionError(MoodumpError):
+    """An encrypted backup cannot be read: no identity given, or none that matches.
+
+    Raised before anything is written to a restore target; the message names the
+    recipients the backup was encrypted to, so the operator knows which key to find.
+    """
+
+    exit_code = 13
+
+
 class Interrupted(MoodumpError):
     """The operation was interrupted by a signal."""
 
@@ -120,7 +140,7 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "success with warnings",
     2: "usage or configuration error",
-    3: "cannot connect or authenticate",
+    3: "cannot connect or authenticate (database or off-site storage)",
     4: "privileges missing",
     5: "database, table or backup not found",
     6: "server failure during the operation",
@@ -130,5 +150,6 @@ EXIT_CODES: dict[int, str] = {
     10: "another run holds the lock",
     11: "a check failed (stale, too small, shrank)",
     12: "restore target not empty (use --drop)",
+    13: "encrypted backup: identity (private key) missing or not matching",
     130: "interrupted",
 }
