@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "moodump._speedups",
-            ["src/moodump/_speedups.c"],
+            "moodump.db._speedups",
+            ["src/moodump/db/_speedups.c"],
             optional=True,
             extra_compile_args=["-O2"],
             # dlopen/dlsym: the client library is looked up inside the connector's own

@@ -24,8 +24,8 @@ from typing import Any
 
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident, quote_str
-from moodump.localserver import LocalServer
-from moodump.sample import create_moodle_database, table_sizes
+from moodump.db.localserver import LocalServer
+from moodump.demo.sample import create_moodle_database, table_sizes
 
 # perf-baseline.md "Setup": innodb_buffer_pool_size=4G, innodb_log_file_size=1G,
 # skip-log-bin (LocalServer's default), max_allowed_packet=1G, local_infile=1, utf8mb4;
@@ -76,7 +76,7 @@ def db_name(scale: float) -> str:
 
 def generator_version() -> str:
     """A digest of the generator's source, so a changed generator is not reused silently."""
-    import moodump.sample as sample
+    import moodump.demo.sample as sample
 
     h = hashlib.sha256()
     base = Path(sample.__file__).parent

@@ -29,7 +29,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("compression (isal / zstd / zlib)", ("isal", "igzip", "zstd", "libz.so", "zlib", "compression.py")),
     ("hashing (sha256 / digests)", ("sha256", "hashlib", "libcrypto", "_sha2", "sha2", "blake2", "md5")),
     ("fetching rows (connector C extension, socket)", ("_mysql_connector", "libmysqlclient", "mysql_", "mariadb", "recv", "vio_", "my_net", "cli_safe_read")),
-    ("row formatting / escaping (moodump._speedups C, rowstream.py)", ("_speedups", "rowstream.py", "formats.py")),
+    ("row formatting / escaping (moodump.db._speedups C, rowstream.py)", ("_speedups", "rowstream.py", "formats.py")),
 ]  # fmt: skip
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<where>[^()]*)\)$")

@@ -158,7 +158,7 @@ def _dataset(data: dict[str, Any]) -> list[str]:
         f"Database `{ds.get('database')}` at scale {ds.get('scale')}: {ds.get('tables')} tables of "
         f"Moodle's schema ({ds.get('tables_with_rows')} with rows), {ds.get('rows', 0):,} rows, "
         f"{_mb(ds.get('data_length'))} MB of InnoDB data and {_mb(ds.get('index_length'))} MB of "
-        f"indexes; generated in {ds.get('generate_s')} s by `moodump.sample` "
+        f"indexes; generated in {ds.get('generate_s')} s by `moodump.demo.sample` "
         f"(backup_controllers as LONGBLOB)."
         + (
             f" mariadb-dump's text of it is {ds['dump_text_bytes']:,} bytes ('dump-eq MB/s' below divides this by the wall time)."

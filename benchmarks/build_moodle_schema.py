@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from moodump.sample.xmldb import read_tree
+from moodump.demo.sample.xmldb import read_tree
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "src" / "moodump" / "sample" / "moodle_schema.json"

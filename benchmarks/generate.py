@@ -6,7 +6,7 @@ Examples::
     python benchmarks/generate.py --scale 1 --host 127.0.0.1 --port 3306 --user root \\
         --database moodle
 
-    # into a private server (moodump.localserver) started in DIR for the run
+    # into a private server (moodump.db.localserver) started in DIR for the run
     python benchmarks/generate.py --scale 0.1 --start-local /tmp/moodle-bench --database moodle
 
 With ``--start-local DIR`` the server is stopped after the run but DIR and its data stay,
@@ -32,8 +32,8 @@ from typing import Any
 
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
-from moodump.localserver import LocalServer
-from moodump.sample import create_moodle_database, table_sizes
+from moodump.db.localserver import LocalServer
+from moodump.demo.sample import create_moodle_database, table_sizes
 
 LOCAL_SETTINGS = {
     "innodb-buffer-pool-size": "4G",

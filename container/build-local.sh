@@ -80,7 +80,7 @@ run python3 -c '
 import os
 from moodump.db import ConnSettings, connect
 from moodump.dump import dump
-from moodump.localserver import LocalServer
+from moodump.db.localserver import LocalServer
 from moodump.verify import verify
 with LocalServer() as source:
     db = ConnSettings(host="127.0.0.1", port=source.port, user="root")

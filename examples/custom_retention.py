@@ -31,9 +31,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from moodump.catalog import apply_plan, scan_backups
 from moodump.config import load_config_from_environment
 from moodump.errors import MoodumpError
-from moodump.layout import apply_plan, scan_backups, tier_for
+from moodump.naming import tier_for
 from moodump.retention import TIER_MONTHLY, Backup, Decision, Plan, RetentionPolicy, plan, utc
 
 QUARTER_END_MONTHS = (3, 6, 9, 12)
@@ -85,7 +86,7 @@ def custom_plan(
 
 def demo_backups(now: datetime, days: int = 730) -> list[Backup]:
     """One nightly DONE backup at 01:00 for ``days`` days, in the tier folders the
-    rolling strategy would have used (moodump.layout.tier_for)."""
+    rolling strategy would have used (moodump.naming.tier_for)."""
     policy = RetentionPolicy()
     out = []
     for n in range(days, 0, -1):

@@ -17,7 +17,7 @@ import pytest
 
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
-from moodump.localserver import LocalServer, server_binaries
+from moodump.db.localserver import LocalServer, server_binaries
 
 
 def _ensure_mariadb() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from moodump.localserver import server_binaries
+from moodump.db.localserver import server_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "benchmarks" / "run.py"

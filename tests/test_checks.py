@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from moodump.catalog import BackupInfo
 from moodump.checks import (
     FAIL,
     OK,
@@ -27,7 +28,6 @@ from moodump.checks import (
     required_free_space,
     worst,
 )
-from moodump.layout import BackupInfo
 from moodump.retention import Backup
 
 VAN = ZoneInfo("America/Vancouver")

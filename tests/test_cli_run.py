@@ -31,8 +31,8 @@ from moodump.cli import cli
 from moodump.config import host_env_prefix
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
-from moodump.layout import tier_for
 from moodump.manifest import read_manifest, read_verify_record
+from moodump.naming import tier_for
 from moodump.retention import RetentionPolicy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ import pytest
 
 from helpers import moodump_cli
 from moodump.demo import demo_config, demo_target
-from moodump.layout import parse_backup_name, tier_for
 from moodump.manifest import read_done_manifest, read_verify_record
+from moodump.naming import parse_backup_name, tier_for
 
 
 def test_demo_backs_up_lists_and_verifies(tmp_path):

@@ -665,7 +665,7 @@ def test_containerfile_contract() -> None:
     # the connector range of pyproject.toml is what gets installed, and moodump's C
     # accelerator is built and must import (no silently slower image)
     assert "pip install --only-binary=:all: --no-binary=moodump /src" in text
-    assert 'python -c "import moodump._speedups as s, sys; sys.exit(s.client_api())"' in text
+    assert 'python -c "import moodump.db._speedups as s, sys; sys.exit(s.client_api())"' in text
     assert "COPY pyproject.toml setup.py ./" in text
 
 

@@ -42,7 +42,7 @@ from helpers_failures import (
     wait_for,
 )
 from moodump.db import Connection, ConnSettings, connect
-from moodump.localserver import LocalServer
+from moodump.db.localserver import LocalServer
 
 
 @pytest.fixture(scope="session")

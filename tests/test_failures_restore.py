@@ -37,8 +37,8 @@ from helpers_failures import (
 )
 from moodump.db import Connection, ConnSettings, connect
 from moodump.db.connection import quote_ident
+from moodump.db.localserver import LocalServer
 from moodump.errors import NotFoundError
-from moodump.localserver import LocalServer
 from moodump.restore import PROGRESS_TABLE
 
 

@@ -31,7 +31,7 @@ from helpers_failures import (
     unique_db,
 )
 from moodump.db import ConnSettings
-from moodump.localserver import LocalServer, free_port
+from moodump.db.localserver import LocalServer, free_port
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from moodump import jobs
+from moodump.catalog import prune, scan_backups
 from moodump.config import Config, load_config
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.errors import ConfigError, LockBusy, StorageError
-from moodump.layout import prune, scan_backups
 from moodump.manifest import Manifest, read_manifest, read_verify_record
 from moodump.notify import Notifier
 from moodump.schedule import ACTION_BACKUP, ACTION_CHECK, ACTION_VERIFY

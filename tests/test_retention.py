@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moodump.errors import ConfigError
-from moodump.layout import backup_name, tier_for
+from moodump.naming import backup_name, tier_for
 from moodump.retention import Backup, Plan, RetentionPolicy, plan, utc
 from moodump.schedule import runs_between
 

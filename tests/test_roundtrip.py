@@ -316,7 +316,7 @@ def test_restore_falls_back_to_inserts_when_local_infile_is_off(root_settings, z
 def test_all_three_fetch_paths_write_identical_files(root_settings, zoo, tmp_path, monkeypatch):
     """direct (C reads the session), c-format (C formats connector tuples) and server
     formatting produce the same bytes for every file of the zoo."""
-    from moodump import rowstream
+    from moodump.db import rowstream
     from moodump.db.connection import connect
 
     if not rowstream.client_formatting():
@@ -339,7 +339,7 @@ def test_all_three_fetch_paths_write_identical_files(root_settings, zoo, tmp_pat
 def test_direct_stream_left_early_leaves_the_session_usable(root_settings, zoo):
     """Closing a Stream mid-result drops the rest; the connection then runs queries as
     before. Errors carry the server's errno, as the connector's do."""
-    from moodump import _speedups
+    from moodump.db import _speedups
     from moodump.db.connection import connect
 
     with connect(root_settings) as c:
@@ -401,7 +401,7 @@ def test_direct_stream_escapes_every_length_and_alignment(root_settings):
     length around the word size, with specials at every position, against Python."""
     import random
 
-    from moodump import _speedups
+    from moodump.db import _speedups
     from moodump.db.connection import connect
 
     rng = random.Random(5)

@@ -18,9 +18,8 @@ import pytest
 
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
-from moodump.errors import ConfigError, TargetNotEmpty
-from moodump.sample import TABLE_COUNT, create_moodle_database, ddl, load_schema, plan
-from moodump.sample.content import (
+from moodump.demo.sample import TABLE_COUNT, create_moodle_database, ddl, load_schema, plan
+from moodump.demo.sample.content import (
     BACKUP_ROWS,
     FILE_ROWS,
     GRADE_ROWS,
@@ -29,8 +28,9 @@ from moodump.sample.content import (
     STEP_DATA_ROWS,
     USER_ROWS,
 )
-from moodump.sample.schema import type_sql
-from moodump.sample.xmldb import read_tree
+from moodump.demo.sample.schema import type_sql
+from moodump.demo.sample.xmldb import read_tree
+from moodump.errors import ConfigError, TargetNotEmpty
 
 REPO = Path(__file__).resolve().parent.parent
 SCALE = 0.005  # 25 000 log rows: enough for the indexes-after-loading path

@@ -17,7 +17,7 @@ def test_server_answers(root_settings):
 def test_rows_take_the_direct_path(root_settings):
     """moodump's accelerator is built and reads rows on the connector's session itself
     (the fast path the benchmarks measure); otherwise it says why."""
-    from moodump import _speedups, rowstream
+    from moodump.db import _speedups, rowstream
 
     assert _speedups.client_api() is None
     with connect(root_settings) as c:
@@ -34,7 +34,7 @@ def test_c_extension_loads_whatever_python_imported_first():
         code = (
             f"import {first}\n"
             "from moodump.db import cext_loaded\n"
-            "from moodump import _speedups\n"
+            "from moodump.db import _speedups\n"
             "assert cext_loaded(), 'no C extension'\n"
             "assert _speedups.client_api() is None, _speedups.client_api()\n"
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from moodump.db import ConnSettings, connect
+from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, dump
-from moodump.localserver import LocalServer
 
 
 def test_binlog_position_and_gtid_match_the_snapshot(tmp_path):

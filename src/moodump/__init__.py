@@ -12,6 +12,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import MoodumpError
+from moodump.errors import MoodumpError
 
 __all__ = ["MoodumpError", "__version__"]

@@ -1,3 +1,3 @@
-from .cli import main
+from moodump.cli import main
 
 main()

@@ -6,7 +6,7 @@ The decisions are pure functions returning :class:`CheckResult` values (level ``
 and :func:`free_space_precheck`.
 
 Sizes are compared like for like: the size on disk of the backup directory
-(:attr:`moodump.layout.BackupInfo.size_bytes`) against the previous DONE backup of the
+(:attr:`moodump.catalog.BackupInfo.size_bytes`) against the previous DONE backup of the
 *same* database (core name matched exactly).
 """
 
@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from .layout import BackupInfo, age_text
-from .retention import utc
+from moodump.catalog import BackupInfo
+from moodump.naming import age_text
+from moodump.retention import utc
 
 OK = "ok"
 WARN = "warn"

@@ -50,11 +50,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import sizes
-from .errors import ConfigError
-from .layout import core_name, target_dir_for, tier_for
-from .retention import RetentionPolicy
-from .schedule import (
+from moodump import sizes
+from moodump.errors import ConfigError
+from moodump.naming import core_name, target_dir_for, tier_for
+from moodump.retention import RetentionPolicy
+from moodump.schedule import (
     ACTION_OTHER,
     CronLine,
     ScheduleError,

@@ -38,10 +38,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .compression import DataWriter, get_codec, storage_error, sync_tree
-from .db.connection import Connection, ConnSettings, connect, quote_ident
-from .db.introspect import (
+from moodump import __version__
+from moodump.compression import DataWriter, get_codec, storage_error, sync_tree
+from moodump.db.connection import Connection, ConnSettings, connect, quote_ident
+from moodump.db.introspect import (
     ServerInfo,
     StoredObject,
     TableInfo,
@@ -54,9 +54,11 @@ from .db.introspect import (
     show_create_table,
     stored_objects,
 )
-from .db.privileges import account_privileges
-from .db.snapshot import Snapshot, open_snapshot, setup_read_session
-from .errors import (
+from moodump.db.privileges import account_privileges
+from moodump.db.rowstream import direct_unavailable, stream_rows
+from moodump.db.snapshot import Snapshot, open_snapshot, setup_read_session
+from moodump.db.workers import LiveConnections, run_interruptible, run_pool
+from moodump.errors import (
     ConfigError,
     Interrupted,
     MoodumpError,
@@ -66,8 +68,8 @@ from .errors import (
     SnapshotError,
     StorageError,
 )
-from .formats import load_spec
-from .manifest import (
+from moodump.formats import load_spec
+from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
     STATUS_FAILED,
@@ -76,9 +78,7 @@ from .manifest import (
     Manifest,
     TableEntry,
 )
-from .restore_script import write_stock_restore_script
-from .rowstream import direct_unavailable, stream_rows
-from .workers import LiveConnections, run_interruptible, run_pool
+from moodump.restore_script import write_stock_restore_script
 
 log = logging.getLogger("moodump.dump")
 
@@ -737,7 +737,7 @@ class _DumpRun:
 
 
 def _file_entry(root: Path, name: str, kind: str) -> FileEntry:
-    from .compression import sha256_file
+    from moodump.compression import sha256_file
 
     size, sha = sha256_file(root / name)
     return FileEntry(name, size, sha, kind)

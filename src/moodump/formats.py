@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sqltext import quote_ident
+from moodump.sqltext import quote_ident
 
 NULL_MARK = b"\\N"
 
@@ -230,7 +230,7 @@ def load_spec(columns: list[Column]) -> LoadSpec:
 
 def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
     """The complete ``LOAD DATA LOCAL INFILE`` statement for one data file."""
-    from .sqltext import quote_str
+    from moodump.sqltext import quote_str
 
     return (
         f"LOAD DATA LOCAL INFILE {quote_str(path)} INTO TABLE "
@@ -289,7 +289,7 @@ def sql_literal(value: bytes | None, data_type: str, *, index_typed: bool) -> by
     return b"_binary'" + body + b"'"
 
 
-# -- the client-formatting path (moodump._speedups) ----------------------------------------
+# -- the client-formatting path (moodump.db._speedups) ----------------------------------------
 
 
 def needs_escaping(col: Column) -> bool:

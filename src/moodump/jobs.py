@@ -56,8 +56,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .checks import (
+from moodump import __version__
+from moodump.catalog import BackupInfo, PruneReport, prune, read_backup, scan_backups
+from moodump.checks import (
     FAIL,
     WARN,
     CheckResult,
@@ -68,11 +69,12 @@ from .checks import (
     previous_good,
     worst,
 )
-from .config import Config, DatabaseSpec
-from .credentials import read_option_file
-from .db.connection import ConnSettings
-from .dump import DumpOptions, ProgressEvent, dump
-from .errors import (
+from moodump.config import Config, DatabaseSpec
+from moodump.db.connection import ConnSettings
+from moodump.db.credentials import read_option_file
+from moodump.db.localserver import server_binaries
+from moodump.dump import DumpOptions, ProgressEvent, dump
+from moodump.errors import (
     CheckFailed,
     ConfigError,
     IntegrityError,
@@ -83,24 +85,15 @@ from .errors import (
     ServerError,
     StorageError,
 )
-from .layout import (
-    BackupInfo,
-    PruneReport,
-    prune,
-    read_backup,
-    scan_backups,
-    target_dir_for,
-    tier_for,
-)
-from .localserver import server_binaries
-from .lock import RunLock
-from .logs import redact, register_secret
-from .manifest import MANIFEST_NAME, Manifest
-from .manifest import STATUS_FAILED as MANIFEST_FAILED
-from .notify import DeliveryResult, Event, Notifier
-from .offsite import FtpsSettings, FtpsTarget, remote_names_to_prune
-from .retention import utc
-from .schedule import (
+from moodump.lock import RunLock
+from moodump.logs import redact, register_secret
+from moodump.manifest import MANIFEST_NAME, Manifest
+from moodump.manifest import STATUS_FAILED as MANIFEST_FAILED
+from moodump.naming import target_dir_for, tier_for
+from moodump.notify import DeliveryResult, Event, Notifier
+from moodump.offsite import FtpsSettings, FtpsTarget, remote_names_to_prune
+from moodump.retention import utc
+from moodump.schedule import (
     ACTION_BACKUP,
     ACTION_CHECK,
     ACTION_PRUNE,
@@ -110,7 +103,7 @@ from .schedule import (
     next_due,
     parse_duration,
 )
-from .verify import VerifyReport, verify
+from moodump.verify import VerifyReport, verify
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockBusy, StorageError
+from moodump.errors import LockBusy, StorageError
 
 
 class RunLock:

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 from urllib.parse import quote
 
-from .errors import ConfigError
+from moodump.errors import ConfigError
 
 MASK = "***"
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import IntegrityError, NotFoundError
+from moodump.errors import IntegrityError, NotFoundError
 
 FORMAT = "moodump/1"
 MANIFEST_NAME = "manifest.json"

@@ -47,9 +47,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from . import __version__
-from .errors import ConfigError
-from .logs import redact, register_secret
+from moodump import __version__
+from moodump.errors import ConfigError
+from moodump.logs import redact, register_secret
 
 log = logging.getLogger(__name__)
 

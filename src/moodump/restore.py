@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compression import iter_uncompressed, sha256_file
-from .db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
-from .db.privileges import account_privileges
-from .ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
-from .errors import (
+from moodump.compression import iter_uncompressed, sha256_file
+from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
+from moodump.db.privileges import account_privileges
+from moodump.db.workers import LiveConnections, run_interruptible, run_pool
+from moodump.ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
+from moodump.errors import (
     ConfigError,
     IntegrityError,
     Interrupted,
@@ -49,10 +50,9 @@ from .errors import (
     SnapshotError,
     TargetNotEmpty,
 )
-from .formats import SESSION_SQL_MODE, sql_literal, unescape_field
-from .manifest import Chunk, Manifest, TableEntry, read_done_manifest
-from .restore_script import database_options, object_session_sql, sequence_sql
-from .workers import LiveConnections, run_interruptible, run_pool
+from moodump.formats import SESSION_SQL_MODE, sql_literal, unescape_field
+from moodump.manifest import Chunk, Manifest, TableEntry, read_done_manifest
+from moodump.restore_script import database_options, object_session_sql, sequence_sql
 
 log = logging.getLogger("moodump.restore")
 

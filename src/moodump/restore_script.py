@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .formats import SESSION_SQL_MODE
-from .manifest import FileEntry, Manifest
+from moodump.formats import SESSION_SQL_MODE
+from moodump.manifest import FileEntry, Manifest
 
 _SESSION = (
     "SET NAMES utf8mb4; SET time_zone = '+00:00'; "
@@ -89,7 +89,7 @@ def write_objects_sql(root: Path, records: list[dict[str, Any]]) -> bytes:
 
 def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
     """Write restore-with-mariadb.sh (and objects.sql) for the backup in ``root``."""
-    from .compression import sha256_file
+    from moodump.compression import sha256_file
 
     lines = [
         "#!/bin/sh",

@@ -2,7 +2,7 @@
 
 :func:`plan` takes value objects (:class:`Backup`), a :class:`RetentionPolicy` and ``now``
 and returns one :class:`Decision` per backup: keep (with the rule that kept it) or remove
-(with the reason). Something else deletes (:func:`moodump.layout.apply_plan`).
+(with the reason). Something else deletes (:func:`moodump.catalog.apply_plan`).
 
 The rules, per database (the *core name* ``<host>-<db>``, matched exactly):
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .errors import ConfigError
+from moodump.errors import ConfigError
 
 STRATEGY_DAILY = "daily"
 STRATEGY_ROLLING = "rolling"

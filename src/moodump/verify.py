@@ -30,11 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .compression import iter_uncompressed
-from .db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
-from .db.introspect import list_tables, moodle_info, server_info
-from .db.snapshot import setup_read_session
-from .errors import (
+from moodump.compression import iter_uncompressed
+from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
+from moodump.db.introspect import list_tables, moodle_info, server_info
+from moodump.db.localserver import LocalServer
+from moodump.db.rowstream import CONTENT_ALGO, _multiset_add, content_hash, digest_algo, stream_rows
+from moodump.db.snapshot import setup_read_session
+from moodump.errors import (
     ConfigError,
     ConnectError,
     IntegrityError,
@@ -43,17 +45,15 @@ from .errors import (
     PrivilegeError,
     StorageError,
 )
-from .formats import Column
-from .localserver import LocalServer
-from .manifest import (
+from moodump.formats import Column
+from moodump.manifest import (
     VERIFY_NAME,
     Manifest,
     VerifyRecord,
     read_done_manifest,
     read_manifest,
 )
-from .restore import RestoreEvent, RestoreOptions, check_files, restore
-from .rowstream import CONTENT_ALGO, _multiset_add, content_hash, digest_algo, stream_rows
+from moodump.restore import RestoreEvent, RestoreOptions, check_files, restore
 
 log = logging.getLogger("moodump.verify")
 

@@ -17,8 +17,8 @@ from types import FrameType
 
 import click
 
-from ..errors import MoodumpError
-from ._group import cli
+from moodump.cli._group import cli
+from moodump.errors import MoodumpError
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if not _mod.startswith("_"):

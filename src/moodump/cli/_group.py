@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..credentials import resolve_password
-from ..db import ConnSettings
-from ..errors import EXIT_CODES
+from moodump import __version__
+from moodump.db import ConnSettings
+from moodump.db.credentials import resolve_password
+from moodump.errors import EXIT_CODES
 
 _EXIT_TEXT = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 
@@ -37,7 +37,7 @@ _EXIT_TEXT = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items
 )
 def cli(log_format: str | None, log_level: str | None) -> None:
     """moodump: consistent, exact, verified backups of MySQL/MariaDB (Moodle) databases."""
-    from ..logs import setup_logging
+    from moodump.logs import setup_logging
 
     fmt = log_format or os.environ.get("MOODUMP_LOG_FORMAT") or "text"
     level = log_level or os.environ.get("BACKUP_LOG_LEVEL") or "warning"

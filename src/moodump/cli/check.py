@@ -7,12 +7,12 @@ from datetime import datetime
 
 import click
 
-from ..checks import FAIL, WARN, check_backups
-from ..config import Config, parse_percent, parse_size, parse_timedelta
-from ..errors import CheckFailed, ConfigError
-from ..layout import scan_backups
-from ._group import cli
-from .config import ops_options
+from moodump.catalog import scan_backups
+from moodump.checks import FAIL, WARN, check_backups
+from moodump.cli._group import cli
+from moodump.cli.config import ops_options
+from moodump.config import Config, parse_percent, parse_size, parse_timedelta
+from moodump.errors import CheckFailed, ConfigError
 
 
 def _parsed(parser, option: str):

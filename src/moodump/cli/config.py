@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from ..config import Config, load_config_from_environment
-from ..errors import ConfigError
-from ._group import cli
+from moodump.cli._group import cli
+from moodump.config import Config, load_config_from_environment
+from moodump.errors import ConfigError
 
 
 def ops_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from ..checks import disk_free
-from ..demo import run_demo
-from ..errors import IntegrityError
-from ..layout import group_by_database, scan_backups
-from ._group import cli
-from .list import render_list
+from moodump.catalog import group_by_database, scan_backups
+from moodump.checks import disk_free
+from moodump.cli._group import cli
+from moodump.cli.list import render_list
+from moodump.demo import run_demo
+from moodump.errors import IntegrityError
 
 
 @cli.command("demo")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..dump import DumpOptions, dump
-from ..sizes import parse_size
-from ._group import cli, connection_options
-from ._render import ProgressLine, emit_json, human_bytes
+from moodump.cli._group import cli, connection_options
+from moodump.cli._render import ProgressLine, emit_json, human_bytes
+from moodump.dump import DumpOptions, dump
+from moodump.sizes import parse_size
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -6,12 +6,13 @@ from datetime import datetime
 
 import click
 
-from ..checks import disk_free, human_size
-from ..config import Config
-from ..layout import DatabaseBackups, age_text, group_by_database, listing_json, scan_backups
-from ..retention import utc
-from ._group import cli
-from .config import ops_options
+from moodump.catalog import DatabaseBackups, group_by_database, listing_json, scan_backups
+from moodump.checks import disk_free, human_size
+from moodump.cli._group import cli
+from moodump.cli.config import ops_options
+from moodump.config import Config
+from moodump.naming import age_text
+from moodump.retention import utc
 
 
 @cli.command("list")

@@ -7,12 +7,12 @@ from datetime import datetime
 
 import click
 
-from ..checks import human_size
-from ..config import Config
-from ..errors import ConfigError, StorageError
-from ..layout import PruneReport, prune
-from ._group import cli
-from .config import ops_options
+from moodump.catalog import PruneReport, prune
+from moodump.checks import human_size
+from moodump.cli._group import cli
+from moodump.cli.config import ops_options
+from moodump.config import Config
+from moodump.errors import ConfigError, StorageError
 
 
 @cli.command("prune")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..restore import RestoreOptions, restore
-from ._group import cli, connection_options
-from ._render import ProgressLine, emit_json
+from moodump.cli._group import cli, connection_options
+from moodump.cli._render import ProgressLine, emit_json
+from moodump.restore import RestoreOptions, restore
 
 
 @cli.command("restore")

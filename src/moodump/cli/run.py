@@ -12,14 +12,14 @@ from pathlib import Path
 
 import click
 
-from .. import jobs
-from ..checks import human_size
-from ..config import load_config_from_environment
-from ..errors import ConfigError
-from ..logs import reset_logging, setup_logging
-from ._group import cli
-from ._render import emit_json
-from .config import resolve_now
+from moodump import jobs
+from moodump.checks import human_size
+from moodump.cli._group import cli
+from moodump.cli._render import emit_json
+from moodump.cli.config import resolve_now
+from moodump.config import load_config_from_environment
+from moodump.errors import ConfigError
+from moodump.logs import reset_logging, setup_logging
 
 log = logging.getLogger("moodump.run")
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..errors import IntegrityError
-from ..localserver import server_binaries
-from ..verify import verify
-from ._group import build_conn_settings, cli
-from ._render import emit_json
+from moodump.cli._group import build_conn_settings, cli
+from moodump.cli._render import emit_json
+from moodump.db.localserver import server_binaries
+from moodump.errors import IntegrityError
+from moodump.verify import verify
 
 
 @cli.command("verify")

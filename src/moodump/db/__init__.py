@@ -1,5 +1,5 @@
 """Database access: the only package that talks to the MySQL driver."""
 
-from .connection import Connection, ConnSettings, cext_loaded, connect
+from moodump.db.connection import Connection, ConnSettings, cext_loaded, connect
 
 __all__ = ["ConnSettings", "Connection", "cext_loaded", "connect"]

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import (
+from moodump.errors import (
     ConnectError,
     MoodumpError,
     NotFoundError,
@@ -36,9 +36,9 @@ from ..errors import (
     SnapshotError,
     StorageError,
 )
-from ..sqltext import join_idents as join_idents  # re-exported for callers
-from ..sqltext import quote_ident as quote_ident
-from ..sqltext import quote_str as quote_str
+from moodump.sqltext import join_idents as join_idents  # re-exported for callers
+from moodump.sqltext import quote_ident as quote_ident
+from moodump.sqltext import quote_str as quote_str
 
 
 def _import_cext() -> tuple[Any, str | None]:
@@ -308,7 +308,7 @@ class Connection:
     def c_session(self) -> tuple[Any, int]:
         """The connector's C session object and its thread id.
 
-        For :class:`moodump._speedups.Stream`, which reads rows on that session directly;
+        For :class:`moodump.db._speedups.Stream`, which reads rows on that session directly;
         the thread id lets it check that it found the session where it expects it.
         """
         return self._c, self._thread_id

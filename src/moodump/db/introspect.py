@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..errors import NotFoundError, PrivilegeError
-from ..formats import Column
-from .connection import Connection, quote_ident, quote_str
+from moodump.db.connection import Connection, quote_ident, quote_str
+from moodump.errors import NotFoundError, PrivilegeError
+from moodump.formats import Column
 
 
 @dataclass(frozen=True)

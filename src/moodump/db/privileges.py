@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .connection import Connection
+from moodump.db.connection import Connection
 
 _GRANT = re.compile(
     r"^GRANT (?P<privs>.+?) ON (?:(?:PROCEDURE|FUNCTION|TABLE) )?(?P<obj>\S+) TO ", re.S

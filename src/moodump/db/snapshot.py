@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import PrivilegeError
-from ..formats import SESSION_SQL_MODE
-from .connection import Connection, ConnSettings, connect, quote_ident, quote_str
-from .introspect import ServerInfo
+from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
+from moodump.db.introspect import ServerInfo
+from moodump.errors import PrivilegeError
+from moodump.formats import SESSION_SQL_MODE
 
 
 @dataclass

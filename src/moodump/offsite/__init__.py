@@ -7,7 +7,7 @@ been re-checked (size and sha256) against the backup's ``manifest.json``.
 
 from __future__ import annotations
 
-from .ftps import (
+from moodump.offsite.ftps import (
     FtpsSettings,
     FtpsTarget,
     FtpUrl,

@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError, IntegrityError, StorageError
-from ..logs import register_secret
-from ..manifest import MANIFEST_NAME, VERIFY_NAME, Manifest, read_done_manifest
+from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.logs import register_secret
+from moodump.manifest import MANIFEST_NAME, VERIFY_NAME, Manifest, read_done_manifest
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 /*
- * moodump._speedups: the row-streaming hot loop in C (optional; moodump falls back to
+ * moodump.db._speedups: the row-streaming hot loop in C (optional; moodump falls back to
  * letting the server format rows when this module is not built).
  *
  * Two entry points produce the same bytes, one line of the moodump data format per row
@@ -558,7 +558,7 @@ static PyMethodDef Stream_methods[] = {
 };
 
 static PyTypeObject StreamType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "moodump._speedups.Stream",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "moodump.db._speedups.Stream",
     .tp_basicsize = sizeof(Stream),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Stream(mysql, thread_id, sql, escape_mask): an unbuffered query read in C",
@@ -587,7 +587,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (!m)
         return NULL;
     StreamError = PyErr_NewExceptionWithDoc(
-        "moodump._speedups.StreamError",
+        "moodump.db._speedups.StreamError",
         "A client-library error while streaming; errno and msg as the connector's errors.",
         NULL, NULL);
     if (!StreamError || PyModule_AddObjectRef(m, "StreamError", StreamError) < 0 ||

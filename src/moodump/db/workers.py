@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .db.connection import Connection, ConnSettings, connect
+from moodump.db.connection import Connection, ConnSettings, connect
 
 T = TypeVar("T")
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import Config, load_config_from_environment
-from .db.connection import ConnSettings
-from .dump import DumpOptions, DumpResult, dump
-from .layout import target_dir_for
-from .localserver import LocalServer
-from .verify import VerifyReport, verify
+from moodump.config import Config, load_config_from_environment
+from moodump.db.connection import ConnSettings
+from moodump.db.localserver import LocalServer
+from moodump.dump import DumpOptions, DumpResult, dump
+from moodump.naming import target_dir_for
+from moodump.verify import VerifyReport, verify
 
 
 @dataclass
@@ -74,7 +74,7 @@ def run_demo(
     ``now`` is the clock the backup is named and filed by (default: the wall clock);
     a timezone-naive value is taken as UTC.
     """
-    from .sample import create_moodle_database
+    from moodump.demo.sample import create_moodle_database
 
     workdir = Path(workdir).resolve()
     cfg = demo_config(workdir)

@@ -59,7 +59,7 @@ NAMES_MAX_LENGTH = 30  # sql_generator::$names_max_length
 
 @functools.lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    """The shipped schema (see :mod:`moodump.sample.xmldb` for its layout)."""
+    """The shipped schema (see :mod:`moodump.demo.sample.xmldb` for its layout)."""
     text = resources.files(__package__).joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data

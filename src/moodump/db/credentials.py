@@ -6,7 +6,7 @@ import configparser
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .errors import ConfigError
+from moodump.errors import ConfigError
 
 
 def read_secret_file(path: Path, what: str = "password file") -> str:

@@ -11,8 +11,8 @@ Used by ``moodump demo``, the README demo, the benchmarks and the tests.
 
 from __future__ import annotations
 
-from .generate import create_moodle_database, plan, table_sizes
-from .schema import ddl, load_schema, tables
+from moodump.demo.sample.generate import create_moodle_database, plan, table_sizes
+from moodump.demo.sample.schema import ddl, load_schema, tables
 
 TABLE_COUNT = 483
 

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from moodump.errors import ConfigError
 
 CORE_FILE = "lib/db/install.xml"
 

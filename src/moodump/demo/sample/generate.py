@@ -19,7 +19,7 @@ with both off MariaDB >= 10.6 switches to its bulk insert into an empty table, w
 more here (9.3 s with the indexes added after, 11.1 s with them in place).
 
 Why it is deterministic: every value is a function of the row number through
-deterministic functions (see :mod:`moodump.sample.sql`), every ``id`` is given
+deterministic functions (see :mod:`moodump.demo.sample.sql`), every ``id`` is given
 explicitly, and nothing depends on the order in which tables are loaded. The same scale,
 prefix and options give byte-identical tables on the same server version.
 """
@@ -32,12 +32,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
-from ..errors import ConfigError, MoodumpError, TargetNotEmpty
-from . import vocab as V
-from .content import Fill, Site, site_at, special_fills
-from .schema import DEFAULT_COLLATION, IndexNamer, create_table_sql, tables
-from .sql import between, cat, hex_id, ipv4, lit, nullable, pick, timestamp, words
+from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
+from moodump.demo.sample import vocab as V
+from moodump.demo.sample.content import Fill, Site, site_at, special_fills
+from moodump.demo.sample.schema import DEFAULT_COLLATION, IndexNamer, create_table_sql, tables
+from moodump.demo.sample.sql import (
+    between,
+    cat,
+    hex_id,
+    ipv4,
+    lit,
+    nullable,
+    pick,
+    timestamp,
+    words,
+)
+from moodump.errors import ConfigError, MoodumpError, TargetNotEmpty
 
 BATCH_ROWS = 500_000
 CREATE_CONNECTIONS = 4

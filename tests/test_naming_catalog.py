@@ -10,22 +10,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from moodump.catalog import delete_backup, group_by_database, listing_json, prune, scan_backups
 from moodump.errors import StorageError
-from moodump.layout import (
+from moodump.manifest import FileEntry, Manifest, TableEntry, VerifyRecord
+from moodump.naming import (
     age_text,
     backup_name,
     core_name,
-    delete_backup,
-    group_by_database,
-    listing_json,
     parse_backup_name,
-    prune,
-    scan_backups,
     target_dir,
     target_dir_for,
     tier_for,
 )
-from moodump.manifest import FileEntry, Manifest, TableEntry, VerifyRecord
 from moodump.retention import RetentionPolicy
 
 VAN = ZoneInfo("America/Vancouver")
@@ -309,7 +305,7 @@ def test_half_deleted_backup_is_not_done(tmp_path: Path, monkeypatch: pytest.Mon
     def fail(path: object, *args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("moodump.layout.shutil.rmtree", fail)
+    monkeypatch.setattr("moodump.catalog.shutil.rmtree", fail)
     with pytest.raises(StorageError, match="cannot delete"):
         delete_backup(info, root)
     assert scan_backups(root, VAN)[0].status == "MISSING"

@@ -3,9 +3,9 @@
 :func:`site_at` turns a scale factor into row counts (scale 1 is a mid-sized site, about
 2 GB of InnoDB data). :func:`special_fills` gives hand-written column expressions for the
 tables that dominate a real Moodle database and for those whose rows others refer to;
-every other table is filled by the generic rules in :mod:`moodump.sample.generate`. All
-expressions are SQL over ``seq`` (see :mod:`moodump.sample.sql`); literal text always
-goes through :func:`~moodump.sample.sql.lit`.
+every other table is filled by the generic rules in :mod:`moodump.demo.sample.generate`. All
+expressions are SQL over ``seq`` (see :mod:`moodump.demo.sample.sql`); literal text always
+goes through :func:`~moodump.demo.sample.sql.lit`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import vocab as V
-from .sql import (
+from moodump.demo.sample import vocab as V
+from moodump.demo.sample.sql import (
     T_END,
     YEAR,
     between,

@@ -1,57 +1,34 @@
-"""Where backups live, what they are called, and finding them again.
+"""The local backup catalogue: finding backups under BACKUP_DIR, deleting them, pruning.
 
-The layout is the old backup-container's, with one difference: each backup is a
-*directory* (holding ``manifest.json`` and the data files) instead of one ``.sql.gz`` file.
-
-- daily strategy:   ``BACKUP_DIR/YYYY-MM-DD/<name>/``
-- rolling strategy: ``BACKUP_DIR/{daily|weekly|monthly}/YYYY-MM-DD/<name>/``
-
-where ``<name>`` is ``<host>-<db>_YYYY-MM-DD_HH-MM-SS``.
-
-Dates and times in names are *local wall-clock* times in the configured time zone (TZ), as
-before. ``<host>-<db>`` is the *core name*; it identifies a database's backups everywhere
-and is always compared exactly (the old scripts used a substring match, so ``db-moodle``
-also matched ``db-moodle_archive``).
-
-Old-style files the backup-container left on the volume
-(``<core>_<date>_<time>.sql.gz``, and ``.sql.gz.in_progress`` leftovers) are found too,
-marked ``legacy``, so retention ages them out instead of leaving them forever.
-
-Pure helpers: :func:`backup_name`, :func:`core_name`, :func:`tier_for`, :func:`target_dir`,
-:func:`parse_backup_name`. I/O: :func:`scan_backups`, :func:`delete_backup`,
-:func:`apply_plan`, :func:`prune`.
+Reads each backup directory's ``manifest.json`` and ``verify.json`` (never trusting a
+name alone), groups backups per database for listings and checks, and applies a
+retention :class:`~moodump.retention.Plan` by deleting what it does not keep. Names and
+tiers come from the pure :mod:`moodump.naming`.
 """
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from .errors import MoodumpError, StorageError
-from .manifest import MANIFEST_NAME, STATUS_DONE, read_manifest, read_verify_record
-from .retention import (
-    STRATEGY_DAILY,
-    STRATEGY_ROLLING,
-    TIER_DAILY,
-    TIER_MONTHLY,
-    TIER_WEEKLY,
-    TIERS,
-    Backup,
-    Plan,
-    RetentionPolicy,
-    plan,
-    utc,
+from moodump.errors import MoodumpError, StorageError
+from moodump.manifest import MANIFEST_NAME, STATUS_DONE, read_manifest, read_verify_record
+from moodump.naming import (
+    DATE_RE,
+    LEGACY_PARTIAL_SUFFIX,
+    LEGACY_SUFFIX,
+    localize,
+    parse_backup_name,
 )
+from moodump.retention import TIERS, Backup, Plan, RetentionPolicy, plan, utc
 
 log = logging.getLogger(__name__)
 
@@ -59,108 +36,6 @@ STATUS_MISSING = "MISSING"
 """No ``manifest.json`` in the backup directory (crashed before writing one)."""
 STATUS_INVALID = "INVALID"
 """``manifest.json`` exists but cannot be read as a moodump manifest."""
-
-LEGACY_SUFFIX = ".sql.gz"
-LEGACY_PARTIAL_SUFFIX = ".sql.gz.in_progress"
-
-NAME_FORMAT = "%Y-%m-%d_%H-%M-%S"
-DATE_FORMAT = "%Y-%m-%d"
-_NAME_RE = re.compile(r"^(?P<core>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def core_name(host: str, db: str) -> str:
-    """``<host>-<db>``: the key that identifies one database's backups."""
-    return f"{host}-{db}"
-
-
-def backup_name(host: str, db: str, when: datetime) -> str:
-    """``<host>-<db>_YYYY-MM-DD_HH-MM-SS`` from the *wall-clock* fields of ``when``.
-
-    Pass ``now`` already converted to the configured time zone; ``when`` is not converted.
-    """
-    return f"{core_name(host, db)}_{when.strftime(NAME_FORMAT)}"
-
-
-def parse_backup_name(name: str) -> tuple[str, datetime] | None:
-    """Split a backup name into (core name, naive local wall-clock time), or None.
-
-    Accepts directory names and legacy file names (``.sql.gz`` / ``.sql.gz.in_progress``).
-    """
-    for suffix in (LEGACY_PARTIAL_SUFFIX, LEGACY_SUFFIX):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    m = _NAME_RE.match(name)
-    if not m:
-        return None
-    try:
-        when = datetime.strptime(m.group("stamp"), NAME_FORMAT)
-    except ValueError:
-        return None
-    return m.group("core"), when
-
-
-def is_last_day_of_month(day: date) -> bool:
-    return day.day == calendar.monthrange(day.year, day.month)[1]
-
-
-def tier_for(day: date, policy: RetentionPolicy) -> str | None:
-    """The tier folder today's backup goes to (None for the daily strategy).
-
-    The old rules: ``monthly`` on the last day of the month when MONTHLY_BACKUPS > 0,
-    else ``weekly`` on a Sunday, else ``daily``. One fix: a Sunday backup goes to
-    ``weekly`` only when WEEKLY_BACKUPS > 0. The old container put it in ``weekly`` even
-    with WEEKLY_BACKUPS=0 and deleted it straight away (keep 0).
-    """
-    if not policy.rolling:
-        return None
-    if is_last_day_of_month(day) and policy.monthly > 0:
-        return TIER_MONTHLY
-    if day.isoweekday() == 7 and policy.weekly > 0:
-        return TIER_WEEKLY
-    return TIER_DAILY
-
-
-def target_dir(
-    root: Path, strategy: str, tier: str | None, when: datetime, host: str, db: str
-) -> Path:
-    """The directory a new backup is written to (not created here).
-
-    ``when`` is the local wall-clock time of the run (see :func:`backup_name`); the date
-    folder and the name use the same instant, so they never disagree around midnight.
-    """
-    day = when.strftime(DATE_FORMAT)
-    name = backup_name(host, db, when)
-    if strategy == STRATEGY_DAILY:
-        return Path(root) / day / name
-    if strategy != STRATEGY_ROLLING:
-        raise ValueError(f"unknown strategy {strategy!r}")
-    if tier not in TIERS:
-        raise ValueError(f"rolling strategy needs a tier, got {tier!r}")
-    return Path(root) / str(tier) / day / name
-
-
-def target_dir_for(root: Path, policy: RetentionPolicy, when: datetime, host: str, db: str) -> Path:
-    """:func:`target_dir` with the tier chosen by :func:`tier_for` for ``when``'s date."""
-    return target_dir(root, policy.strategy, tier_for(when.date(), policy), when, host, db)
-
-
-def localize(naive: datetime, tz: tzinfo, hint_utc: datetime | None = None) -> datetime:
-    """Attach ``tz`` to a wall-clock time from a name.
-
-    In the repeated hour of a DST fall-back a wall-clock time happens twice; ``hint_utc``
-    (the manifest's ``started_at``) picks the right one. Without a hint the first one wins.
-    """
-    first = naive.replace(tzinfo=tz, fold=0)
-    second = naive.replace(tzinfo=tz, fold=1)
-    if hint_utc is None or first.utcoffset() == second.utcoffset():
-        return first
-    return min((first, second), key=lambda c: abs((utc(c) - utc(hint_utc)).total_seconds()))
-
 
 # --------------------------------------------------------------------------- scanning
 
@@ -342,8 +217,8 @@ def scan_backups(root: Path, tz: tzinfo) -> list[BackupInfo]:
         if not top.is_dir():
             continue
         if top.name in TIERS:
-            day_dirs, tier = [d for d in _children(top) if _DATE_RE.match(d.name)], top.name
-        elif _DATE_RE.match(top.name):
+            day_dirs, tier = [d for d in _children(top) if DATE_RE.match(d.name)], top.name
+        elif DATE_RE.match(top.name):
             day_dirs, tier = [top], None
         else:
             continue
@@ -399,10 +274,10 @@ def remove_empty_dirs(root: Path) -> None:
             continue
         if top.name in TIERS:
             for day in _children(top):
-                if day.is_dir() and _DATE_RE.match(day.name):
+                if day.is_dir() and DATE_RE.match(day.name):
                     _rmdir_if_empty(day)
             _rmdir_if_empty(top)
-        elif _DATE_RE.match(top.name):
+        elif DATE_RE.match(top.name):
             _rmdir_if_empty(top)
 
 
@@ -564,44 +439,3 @@ def listing_json(
         "databases": [g.to_dict(now) for g in groups],
     }
     return json.dumps(doc, indent=1)
-
-
-def age_text(delta: timedelta) -> str:
-    """``3d 4h``, ``5h 12m``, ``40m``: a short age for listings."""
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{sign}{days}d {hours}h"
-    if hours:
-        return f"{sign}{hours}h {minutes}m"
-    return f"{sign}{minutes}m"
-
-
-__all__ = [
-    "STATUS_INVALID",
-    "STATUS_MISSING",
-    "BackupInfo",
-    "DatabaseBackups",
-    "PruneReport",
-    "age_text",
-    "apply_plan",
-    "backup_name",
-    "core_name",
-    "delete_backup",
-    "group_by_database",
-    "is_last_day_of_month",
-    "listing_json",
-    "localize",
-    "parse_backup_name",
-    "prune",
-    "read_backup",
-    "remove_empty_dirs",
-    "scan_backups",
-    "target_dir",
-    "target_dir_for",
-    "tier_for",
-]

@@ -5,7 +5,7 @@ everything else happens per batch of about a MiB (join, hash, compress), so the 
 row stays far below the server's cost of producing it.
 
 Three paths produce byte-identical text. With the optional C accelerator
-(:mod:`moodump._speedups`) the server sends plain columns, as for ``SELECT *``, and C code
+(:mod:`moodump.db._speedups`) the server sends plain columns, as for ``SELECT *``, and C code
 formats them:
 
 - ``direct`` (the default): ``_speedups.Stream`` reads the rows with the client library
@@ -35,9 +35,9 @@ from typing import Any
 
 import xxhash
 
-from .db.connection import Connection
-from .errors import IntegrityError, Interrupted
-from .formats import (
+from moodump.db.connection import Connection
+from moodump.errors import IntegrityError, Interrupted
+from moodump.formats import (
     Column,
     escape_mask,
     is_guarded,
@@ -51,9 +51,9 @@ _fetch_format: Callable[..., tuple[bytes, int, bool]] | None
 _Stream: Any
 _usable: Callable[[Any, int], str | None] | None
 try:
-    from ._speedups import Stream as _Stream
-    from ._speedups import fetch_format as _fetch_format
-    from ._speedups import usable as _usable
+    from moodump.db._speedups import Stream as _Stream
+    from moodump.db._speedups import fetch_format as _fetch_format
+    from moodump.db._speedups import usable as _usable
 except ImportError:  # pragma: no cover - the C accelerator is optional
     _fetch_format = _Stream = _usable = None
 
