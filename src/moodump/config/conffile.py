@@ -1,0 +1,116 @@
+"""The ``backup.conf`` reader: database specs and cron lines, with file:line errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from moodump.errors import ConfigError
+from moodump.naming import core_name
+from moodump.schedule import (
+    ACTION_OTHER,
+    CronLine,
+    ScheduleError,
+    parse_cron_line,
+)
+
+# --------------------------------------------------------------------------- backup.conf
+
+_SPEC_RE = re.compile(
+    r"^(?:(?P<type>[A-Za-z0-9_-]+)=)?"
+    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9._-]*)"
+    r"(?::(?P<port>[0-9]*))?"
+    r"/(?P<db>[A-Za-z0-9_$-]+)"
+    r"(?:\?(?P<query>\S*))?$"
+)
+OUR_TYPES = ("mariadb", "mysql")
+OTHER_TYPES = ("postgres", "mongo", "mssql", "null")
+
+_CONF_HINT = (
+    "a database line is '[type=]host[:port]/database' without spaces (e.g. mysql-0.mysql/moodle); "
+    "a schedule line is 'minute hour day-of-month month day-of-week user command' "
+    "(e.g. '0 1 * * * default ./backup.sh -s'); '#' starts a comment"
+)
+
+
+@dataclass(frozen=True)
+class _RawSpec:
+    line: int
+    spec: str
+    db_type: str
+    host: str
+    port: int | None
+    database: str
+
+
+@dataclass(frozen=True)
+class ConfFile:
+    """What backup.conf contains, parsed (credentials not yet resolved)."""
+
+    specs: tuple[_RawSpec, ...]
+    schedule: tuple[CronLine, ...]
+    notes: tuple[str, ...]
+
+
+def _parse_port(text: str | None, where: str, fix: str) -> int | None:
+    if not text:
+        return None
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: port {port} is out of range", hint=fix)
+    return port
+
+
+def parse_backup_conf(text: str, path: str = "backup.conf") -> ConfFile:
+    """Parse backup.conf text (see the module docstring for the grammar)."""
+    specs: list[_RawSpec] = []
+    cron: list[CronLine] = []
+    notes: list[str] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        content = raw.split("#", 1)[0].strip()
+        if not content:
+            continue
+        where = f"{path}:{number}"
+        if not any(ch.isspace() for ch in content):
+            m = _SPEC_RE.match(content)
+            if not m:
+                raise ConfigError(
+                    f"{where}: {content!r} is neither a database line nor a schedule line",
+                    hint=_CONF_HINT,
+                )
+            db_type = (m.group("type") or "").lower()
+            if db_type and db_type not in OUR_TYPES:
+                if db_type in OTHER_TYPES:
+                    notes.append(f"{where}: {content} is a {db_type} database: skipped")
+                    continue
+                raise ConfigError(
+                    f"{where}: unknown database type {db_type!r} in {content!r}",
+                    hint="use mariadb= (or no type) for MariaDB/MySQL; postgres=, mongo= and "
+                    "mssql= lines are skipped",
+                )
+            if m.group("query"):
+                notes.append(f"{where}: '?{m.group('query')}' is PostgreSQL-only: ignored")
+            port = _parse_port(m.group("port"), where, "use a port between 1 and 65535")
+            spec = _RawSpec(number, content, db_type, m.group("host"), port, m.group("db"))
+            core = core_name(spec.host, spec.database)
+            if core in seen:
+                raise ConfigError(
+                    f"{where}: {content!r} backs up the same database as line {seen[core]} "
+                    f"(both would be named {core}_...)",
+                    hint="list each database once",
+                )
+            seen[core] = number
+            specs.append(spec)
+            continue
+        try:
+            cron.append(parse_cron_line(content, number))
+        except ScheduleError as exc:
+            raise ConfigError(f"{where}: {exc}: {content!r}", hint=_CONF_HINT) from None
+    for c in cron:
+        if c.action.kind == ACTION_OTHER:
+            notes.append(
+                f"{path}:{c.line}: '{c.command}' is not a backup.sh or moodump command; "
+                "moodump run does not execute it"
+            )
+    return ConfFile(tuple(specs), tuple(cron), tuple(notes))

@@ -1,0 +1,373 @@
+"""The key table: every setting moodump reads, its variable, default, parser and doc.
+
+The table itself is data (:data:`KEYS`); :class:`~moodump.config.model.Config` has one
+attribute per key, and ``docs/configuration.md`` is generated from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from moodump.config.values import (
+    LOCK_NAME,
+    choice,
+    parse_bool,
+    parse_factor,
+    parse_int,
+    parse_log_level,
+    parse_nonneg_int,
+    parse_optional_int,
+    parse_percent,
+    parse_period,
+    parse_pos_int,
+    parse_secret,
+    parse_size,
+    parse_str,
+    parse_timedelta,
+    parse_tz,
+)
+
+# --------------------------------------------------------------------------- the table
+
+GROUP_DATABASES = "Databases and credentials"
+GROUP_LAYOUT = "Layout and retention"
+GROUP_SCHEDULE = "Schedule"
+GROUP_DUMP = "Dump and verification"
+GROUP_CHECKS = "Checks"
+GROUP_NOTIFY = "Notifications"
+GROUP_FTP = "Off-site copy (FTPS)"
+GROUP_OPS = "Logging and locking"
+GROUP_IGNORED = "Recognised but not used"
+GROUPS = (
+    GROUP_DATABASES,
+    GROUP_LAYOUT,
+    GROUP_SCHEDULE,
+    GROUP_DUMP,
+    GROUP_CHECKS,
+    GROUP_NOTIFY,
+    GROUP_FTP,
+    GROUP_OPS,
+    GROUP_IGNORED,
+)
+
+ORIGIN_OLD = "backup-container"
+ORIGIN_NEW = "moodump"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key.
+
+    ``name`` is the :class:`Config` attribute (None for a recognised-but-unused variable,
+    which only produces a note when set); ``default`` is the raw text fed to ``parse``
+    when the variable is unset or empty; ``aliases`` are older names also read (they win
+    over ``env`` when ``aliases_win``, as ROOT_BACKUP_DIR did); ``file_ok`` allows
+    ``<ENV>_FILE`` (always on for secrets); ``default_doc`` replaces the default in docs.
+    """
+
+    name: str | None
+    env: str
+    default: str
+    parse: Callable[[str], Any]
+    doc: str
+    group: str
+    origin: str = ORIGIN_OLD
+    secret: bool = False
+    file_ok: bool = False
+    aliases: tuple[str, ...] = ()
+    aliases_win: bool = False
+    default_doc: str | None = None
+    ignored_note: str = ""
+
+    @property
+    def accepts_file(self) -> bool:
+        return self.secret or self.file_ok
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        """Every environment name this key reads, in precedence order (no _FILE)."""
+        return (*self.aliases, self.env) if self.aliases_win else (self.env, *self.aliases)
+
+
+KEYS: tuple[Key, ...] = (
+    # ----------------------------------------------------------------- databases
+    Key(
+        "backup_conf", "BACKUP_CONF", "backup.conf", parse_str,
+        "Path of backup.conf (database lines and cron lines); relative to the working "
+        "directory (/ in the container).", GROUP_DATABASES,
+    ),
+    Key(
+        "database_service_name", "DATABASE_SERVICE_NAME", "", parse_str,
+        "Database host (optionally host:port), used only when backup.conf has no "
+        "database lines. The old default 'postgresql' named a PostgreSQL service, so "
+        "moodump has none.", GROUP_DATABASES, default_doc="(none; old: postgresql)",
+    ),
+    Key(
+        "database_name", "DATABASE_NAME", "", parse_str,
+        "Database name for the DATABASE_SERVICE_NAME fallback. The old scripts read "
+        "POSTGRESQL_DATABASE (default my_postgres_db); it is still read, after "
+        "MYSQL_DATABASE.", GROUP_DATABASES, aliases=("MYSQL_DATABASE", "POSTGRESQL_DATABASE"),
+        default_doc="(none; old: my_postgres_db)",
+    ),
+    Key(
+        "database_user", "DATABASE_USER", "", parse_str,
+        "Account used when no <HOST>_USER is set for a database's host.", GROUP_DATABASES,
+        file_ok=True,
+    ),
+    Key(
+        "database_password", "DATABASE_PASSWORD", "", parse_secret,
+        "Password used when no <HOST>_PASSWORD is set for a database's host.",
+        GROUP_DATABASES, secret=True,
+    ),
+    Key(
+        "database_server_timeout", "DATABASE_SERVER_TIMEOUT", "120", parse_pos_int,
+        "Seconds to wait for the local verification server to start.", GROUP_DATABASES,
+    ),
+    Key(
+        "mysql_defaults_file", "MYSQL_DEFAULTS_FILE", "", parse_str,
+        "MySQL option file ([client] section) read for connection settings when set. "
+        "The old image used /etc/my.cnf only to stop its verification server.",
+        GROUP_DATABASES, default_doc="(none; old: /etc/my.cnf)",
+    ),
+    # ----------------------------------------------------------------- layout
+    Key(
+        "backup_dir", "BACKUP_DIR", "/backups/", parse_str,
+        "Root folder of the backups. ROOT_BACKUP_DIR, when set, wins (as before).",
+        GROUP_LAYOUT, aliases=("ROOT_BACKUP_DIR",), aliases_win=True,
+    ),
+    Key(
+        "backup_strategy", "BACKUP_STRATEGY", "rolling", choice("rolling", "daily"),
+        "rolling: daily/weekly/monthly folders; daily: one dated folder per day "
+        "(WEEKLY_BACKUPS < 0 also selects daily).", GROUP_LAYOUT,
+    ),
+    Key(
+        "num_backups", "NUM_BACKUPS", "31", parse_int,
+        "Backups kept per database with the daily strategy.", GROUP_LAYOUT,
+    ),
+    Key(
+        "daily_backups", "DAILY_BACKUPS", "6", parse_int,
+        "Backups kept per database in daily/ (rolling). Forced to 1 when all three "
+        "counts are 0.", GROUP_LAYOUT,
+    ),
+    Key(
+        "weekly_backups", "WEEKLY_BACKUPS", "4", parse_int,
+        "Backups kept per database in weekly/ (rolling; Sunday backups). A negative "
+        "value selects the daily strategy.", GROUP_LAYOUT,
+    ),
+    Key(
+        "monthly_backups", "MONTHLY_BACKUPS", "1", parse_int,
+        "Backups kept per database in monthly/ (rolling; last day of the month).",
+        GROUP_LAYOUT,
+    ),
+    # ----------------------------------------------------------------- schedule
+    Key(
+        "backup_period", "BACKUP_PERIOD", "1d", parse_period,
+        "Legacy mode (no cron lines in backup.conf): time between runs, as for sleep "
+        "(3600, 30m, 12h, 1d).", GROUP_SCHEDULE,
+    ),
+    Key(
+        "tz", "TZ", "", parse_tz,
+        "Time zone of folder names, backup names and cron lines. The container image "
+        "sets PST8PDT, as the old one did.", GROUP_SCHEDULE,
+        default_doc="(system zone; image: PST8PDT)",
+    ),
+    # ----------------------------------------------------------------- dump
+    Key(
+        "threads", "MOODUMP_THREADS", "4", parse_pos_int,
+        "Parallel connections used to dump and restore.", GROUP_DUMP, ORIGIN_NEW,
+    ),
+    Key(
+        "codec", "MOODUMP_CODEC", "gzip", choice("gzip", "zstd"),
+        "Compression of the data files.", GROUP_DUMP, ORIGIN_NEW,
+    ),
+    Key(
+        "level", "MOODUMP_LEVEL", "", parse_optional_int,
+        "Compression level (codec default when empty).", GROUP_DUMP, ORIGIN_NEW,
+        default_doc="(codec default)",
+    ),
+    Key(
+        "verify_after_backup", "MOODUMP_VERIFY_AFTER_BACKUP", "offline",
+        choice("none", "offline", "local"),
+        "Verify each new backup: none, offline (checksums of every file) or local "
+        "(restore into a throwaway local server and compare).", GROUP_DUMP, ORIGIN_NEW,
+    ),
+    # ----------------------------------------------------------------- checks
+    Key(
+        "min_size", "MOODUMP_MIN_SIZE", "0", parse_size,
+        "A new backup smaller than this fails (0 = off). Bytes or K/M/G.", GROUP_CHECKS,
+        ORIGIN_NEW,
+    ),
+    Key(
+        "max_shrink_percent", "MOODUMP_MAX_SHRINK_PERCENT", "50", parse_percent,
+        "Warn or fail when a backup is more than this many percent smaller than the "
+        "previous good backup of the same database (0 = off).", GROUP_CHECKS, ORIGIN_NEW,
+    ),
+    Key(
+        "shrink_mode", "MOODUMP_SHRINK_MODE", "warn", choice("warn", "fail"),
+        "What a shrink beyond MOODUMP_MAX_SHRINK_PERCENT does.", GROUP_CHECKS, ORIGIN_NEW,
+    ),
+    Key(
+        "max_age", "MOODUMP_MAX_AGE", "26h", parse_timedelta,
+        "moodump check: fail when the newest verified backup is older than this.",
+        GROUP_CHECKS, ORIGIN_NEW,
+    ),
+    Key(
+        "check_unverified", "MOODUMP_CHECK_UNVERIFIED", "false", parse_bool,
+        "moodump check: accept a DONE backup that was not verified.", GROUP_CHECKS, ORIGIN_NEW,
+    ),
+    Key(
+        "min_free_space", "MOODUMP_MIN_FREE_SPACE", "0", parse_size,
+        "Do not start a backup with less free space than this on the backup volume.",
+        GROUP_CHECKS, ORIGIN_NEW,
+    ),
+    Key(
+        "free_space_factor", "MOODUMP_FREE_SPACE_FACTOR", "1.2", parse_factor,
+        "Also require this many times the previous backup's size free (0 = off).",
+        GROUP_CHECKS, ORIGIN_NEW,
+    ),
+    # ----------------------------------------------------------------- notifications
+    Key(
+        "webhook_url", "WEBHOOK_URL", "", parse_secret,
+        "Where notifications are posted (start, success, failure, verification). The "
+        "URL usually carries a token, so it is masked.", GROUP_NOTIFY, secret=True,
+    ),
+    Key(
+        "notify_format", "MOODUMP_NOTIFY_FORMAT", "generic",
+        choice("generic", "json", "rocketchat", "teams", "teams-legacy", "slack"),
+        "Payload of WEBHOOK_URL: generic (the old form fields), json, rocketchat, teams "
+        "(Adaptive Card), teams-legacy (MessageCard), slack.",
+        GROUP_NOTIFY, ORIGIN_NEW,
+    ),
+    Key(
+        "environment_friendly_name", "ENVIRONMENT_FRIENDLY_NAME", "", parse_str,
+        "Human name of the environment in notifications (projectFriendlyName).",
+        GROUP_NOTIFY,
+    ),
+    Key(
+        "environment_name", "ENVIRONMENT_NAME", "", parse_str,
+        "Namespace / environment id in notifications (projectName).", GROUP_NOTIFY,
+    ),
+    Key(
+        "pgduty_svc_key", "PGDUTY_SVC_KEY", "", parse_secret,
+        "PagerDuty service key; errors trigger an incident.", GROUP_NOTIFY, secret=True,
+    ),
+    Key(
+        "pgduty_url", "PGDUTY_URL", "", parse_str,
+        "PagerDuty events endpoint; empty means PagerDuty's standard events URL (the "
+        "old code had no default and sent nothing).", GROUP_NOTIFY,
+    ),
+    # ----------------------------------------------------------------- ftp
+    Key(
+        "ftp_url", "FTP_URL", "", parse_str,
+        "FTPS server URL; uploads are on when set. End it with / when it has a path.",
+        GROUP_FTP,
+    ),
+    Key("ftp_user", "FTP_USER", "", parse_str, "FTPS account.", GROUP_FTP, file_ok=True),
+    Key(
+        "ftp_password", "FTP_PASSWORD", "", parse_secret, "FTPS password.", GROUP_FTP,
+        secret=True,
+    ),
+    Key(
+        "ftp_ca_file", "MOODUMP_FTP_CA_FILE", "", parse_str,
+        "CA bundle (PEM) that signs the FTPS server's certificate, for a private CA or a "
+        "self-signed certificate; empty = the system's trusted CAs.", GROUP_FTP, ORIGIN_NEW,
+        default_doc="(system CAs)",
+    ),
+    Key(
+        "ftp_retries", "MOODUMP_FTP_RETRIES", "3", parse_nonneg_int,
+        "Upload attempts after the first one fails (size and sha256 are re-checked).",
+        GROUP_FTP, ORIGIN_NEW,
+    ),
+    Key(
+        "ftp_prune", "MOODUMP_FTP_PRUNE", "false", parse_bool,
+        "Remove from the FTPS server what local retention removes.", GROUP_FTP, ORIGIN_NEW,
+    ),
+    # ----------------------------------------------------------------- ops
+    Key(
+        "backup_log_level", "BACKUP_LOG_LEVEL", "info", parse_log_level,
+        "debug, info, warning or error (the old scripts only knew debug).", GROUP_OPS,
+    ),
+    Key(
+        "log_format", "MOODUMP_LOG_FORMAT", "text", choice("text", "json"),
+        "text (readable lines) or json (one JSON object per line).", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "lock_file", "MOODUMP_LOCK_FILE", "", parse_str,
+        "Lock that keeps runs from overlapping.", GROUP_OPS, ORIGIN_NEW,
+        default_doc=f"BACKUP_DIR/{LOCK_NAME}",
+    ),
+    # ----------------------------------------------------------------- ignored
+    Key(
+        None, "DEFAULT_PORT", "", parse_str, "Port of the fallback database.", GROUP_IGNORED,
+        ignored_note="ignored, as by the old scripts: write the port into "
+        "DATABASE_SERVICE_NAME (host:port) or backup.conf",
+    ),
+    Key(
+        None, "POSTGRESQL_PORT_NUM", "", parse_str, "PostgreSQL port.", GROUP_IGNORED,
+        ignored_note="PostgreSQL only; ignored",
+    ),
+    Key(
+        None, "TABLE_SCHEMA", "", parse_str, "PostgreSQL verification schema.", GROUP_IGNORED,
+        ignored_note="PostgreSQL only; ignored",
+    ),
+    Key(
+        None, "MONGODB_AUTHENTICATION_DATABASE", "", parse_str, "MongoDB auth database.",
+        GROUP_IGNORED, ignored_note="MongoDB only; ignored",
+    ),
+    Key(
+        None, "S3_ENDPOINT", "", parse_str, "MinIO/S3 upload endpoint.", GROUP_IGNORED,
+        ignored_note="moodump does not upload to S3; nothing is uploaded there (use FTP_URL)",
+    ),
+    Key(None, "S3_USER", "", parse_str, "S3 access key.", GROUP_IGNORED, file_ok=True,
+        ignored_note="S3 upload is not supported; ignored"),
+    Key(None, "S3_PASSWORD", "", parse_secret, "S3 secret key.", GROUP_IGNORED, secret=True,
+        ignored_note="S3 upload is not supported; ignored"),
+    Key(None, "S3_BUCKET", "", parse_str, "S3 bucket.", GROUP_IGNORED,
+        ignored_note="S3 upload is not supported; ignored"),
+    Key(None, "S3_PRUNE_BACKUPS", "", parse_str, "Prune the S3 bucket too.", GROUP_IGNORED,
+        ignored_note="S3 upload is not supported; ignored"),
+)  # fmt: skip
+
+#: Variables the one-off connection options (dump/restore/verify) read; not part of Config.
+CLIENT_ENV: dict[str, str] = {
+    "MYSQL_PWD": "Password for --user when no --password-file or option file gives one.",
+    "MYSQL_HOST": "Default --host.",
+    "MYSQL_TCP_PORT": "Default --port.",
+}
+
+_KEY_BY_NAME = {k.name: k for k in KEYS if k.name}
+_HOST_CRED_RE = re.compile(r"^[A-Z0-9_]+_(USER|PASSWORD)(_FILE)?$")
+
+
+def _all_env_names() -> frozenset[str]:
+    names: set[str] = set(CLIENT_ENV)
+    for k in KEYS:
+        for env in k.env_names:
+            names.add(env)
+            if k.accepts_file:
+                names.add(f"{env}_FILE")
+    return frozenset(names)
+
+
+_KNOWN_NAMES = _all_env_names()
+
+
+def known_env_names() -> set[str]:
+    """Every fixed environment name moodump reads, with the ``_FILE`` variants.
+
+    Per-host credentials (``<HOST>_USER`` ...) are a pattern, see :func:`is_known_env_name`.
+    """
+    return set(_KNOWN_NAMES)
+
+
+def is_known_env_name(name: str) -> bool:
+    """True for a fixed name (:func:`known_env_names`) or a per-host credential variable."""
+    return name in _KNOWN_NAMES or bool(_HOST_CRED_RE.match(name))
+
+
+def host_env_prefix(host: str) -> str:
+    """``mysql-0.mysql`` -> ``MYSQL_0_MYSQL`` (upper case; ``-`` and ``.`` become ``_``)."""
+    return re.sub(r"[^A-Z0-9_]", "_", host.upper())

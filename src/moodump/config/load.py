@@ -1,0 +1,287 @@
+"""Loading: environment mapping and backup.conf text in, a frozen :class:`Config` out.
+
+:func:`load_config` is pure (the only I/O is reading ``*_FILE`` secrets through an
+injectable reader); :func:`load_config_from_environment` reads ``os.environ`` and the
+BACKUP_CONF file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from moodump.config.conffile import _parse_port, _RawSpec, parse_backup_conf
+from moodump.config.keys import (
+    _KEY_BY_NAME,
+    _KNOWN_NAMES,
+    KEYS,
+    Key,
+    host_env_prefix,
+    is_known_env_name,
+)
+from moodump.config.model import Config, DatabaseSpec
+from moodump.config.values import Secret, parse_tz
+from moodump.errors import ConfigError
+from moodump.retention import RetentionPolicy
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_first_line(path: str) -> str:
+    text = Path(path).read_text(encoding="utf-8")
+    return text.splitlines()[0] if text else ""
+
+
+ReadFile = Callable[[str], str]
+
+
+class _Env:
+    """Environment lookups with the empty-is-unset and ``_FILE`` rules; records sources."""
+
+    def __init__(self, env: Mapping[str, str], read_file: ReadFile) -> None:
+        self.env = env
+        self.read_file = read_file
+
+    def get(self, name: str, *, file_ok: bool) -> tuple[str, str] | None:
+        """(value, source) of ``name`` or ``name_FILE``; None when neither is set."""
+        direct = self.env.get(name, "")
+        file_name = f"{name}_FILE"
+        path = self.env.get(file_name, "") if file_ok else ""
+        if direct and path:
+            raise ConfigError(
+                f"both {name} and {file_name} are set",
+                hint=f"set only one of them (unset {name} to use the file)",
+            )
+        if path:
+            try:
+                value = self.read_file(path)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {file_name}={path}: {exc.strerror or exc}",
+                    hint="check that the secret is mounted at that path and readable",
+                ) from None
+            return value, f"file {path} ({file_name})"
+        if direct:
+            return direct, f"env {name}"
+        return None
+
+
+def _load_key(k: Key, env: _Env) -> tuple[Any, str]:
+    found = None
+    for name in k.env_names:
+        found = env.get(name, file_ok=k.accepts_file)
+        if found is not None:
+            break
+    raw, source = found if found is not None else (k.default, "default")
+    if raw == "" and k.secret:
+        return None, source
+    try:
+        return k.parse(raw), source
+    except ValueError as exc:
+        shown = "(secret)" if k.secret else repr(raw)
+        where = source if source != "default" else f"default of {k.env}"
+        raise ConfigError(f"{k.env}={shown} ({where}): {exc}", hint=k.doc) from None
+
+
+def _credentials(
+    host: str, env: _Env, fallback_user: tuple[str, str], fallback_pw: tuple[Secret | None, str]
+) -> tuple[str, str, Secret | None, str]:
+    prefix = host_env_prefix(host)
+    user = env.get(f"{prefix}_USER", file_ok=True)
+    pw = env.get(f"{prefix}_PASSWORD", file_ok=True)
+    u, us = (user[0], user[1].removeprefix("env ")) if user else fallback_user
+    if pw:
+        p: Secret | None = Secret(pw[0])
+        ps = pw[1].removeprefix("env ")
+    else:
+        p, ps = fallback_pw
+    return u, us, p, ps
+
+
+def load_config(
+    env: Mapping[str, str],
+    conf_text: str | None,
+    conf_path: str,
+    *,
+    local_zone: str = "UTC",
+    read_file: ReadFile = _read_first_line,
+) -> Config:
+    """Build the effective :class:`Config` from an environment and backup.conf text.
+
+    :param env: environment variables (``os.environ`` or a test dict).
+    :param conf_text: backup.conf content, or None when the file does not exist.
+    :param conf_path: the file's path, for messages and ``moodump config``.
+    :param local_zone: time zone used when TZ is unset (the system zone).
+    :param read_file: reads a ``*_FILE`` secret's first line (injectable for tests).
+    :raises ConfigError: a bad value, a bad backup.conf line (file:line and the fix), or
+        both ``X`` and ``X_FILE`` set.
+    """
+    e = _Env(env, read_file)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+    for k in KEYS:
+        if k.name is None:
+            if any(env.get(n) or env.get(f"{n}_FILE") for n in k.env_names):
+                notes.append(f"{k.env} is set: {k.ignored_note}")
+            continue
+        if k.name == "tz" and not env.get("TZ"):
+            # Unset TZ means the system zone, as for every other program.
+            try:
+                values["tz"], sources["tz"] = parse_tz(local_zone), f"system zone {local_zone}"
+            except ValueError:
+                values["tz"], sources["tz"] = ZoneInfo("UTC"), "UTC (system zone unknown)"
+            continue
+        value, source = _load_key(k, e)
+        values[k.name] = value
+        sources[k.name] = source
+    for alias_key in ("backup_dir",):
+        k = _KEY_BY_NAME[alias_key]
+        set_names = [n for n in k.env_names if env.get(n)]
+        if len(set_names) > 1 and len({env[n] for n in set_names}) > 1:
+            notes.append(f"{' and '.join(set_names)} differ: {set_names[0]} wins, as before")
+
+    retention = RetentionPolicy.resolve(
+        values["backup_strategy"],
+        num_backups=values["num_backups"],
+        daily=values["daily_backups"],
+        weekly=values["weekly_backups"],
+        monthly=values["monthly_backups"],
+    )
+    if retention.strategy != values["backup_strategy"]:
+        notes.append(
+            f"WEEKLY_BACKUPS={values['weekly_backups']} is negative: the daily strategy is "
+            f"used (NUM_BACKUPS={retention.num_backups})"
+        )
+
+    conf = parse_backup_conf(conf_text, conf_path) if conf_text is not None else None
+    if conf is not None:
+        notes.extend(conf.notes)
+    fallback_user = (values["database_user"], _short(sources["database_user"]))
+    fallback_pw = (values["database_password"], _short(sources["database_password"]))
+    databases: list[DatabaseSpec] = []
+    raw_specs = list(conf.specs) if conf else []
+    databases_from = "backup.conf" if raw_specs else "none"
+    if not raw_specs:
+        raw_specs = _fallback_spec(values, sources)
+        if raw_specs:
+            databases_from = "environment"
+    for s in raw_specs:
+        user, user_src, password, pw_src = _credentials(s.host, e, fallback_user, fallback_pw)
+        databases.append(
+            DatabaseSpec(
+                host=s.host,
+                database=s.database,
+                port=s.port,
+                db_type=s.db_type,
+                spec=s.spec,
+                line=s.line,
+                user=user,
+                password=password,
+                user_source=user_src,
+                password_source=pw_src if password else "",
+            )
+        )
+    for d in databases:
+        if not d.user:
+            notes.append(
+                f"{d.spec}: no account configured (set {host_env_prefix(d.host)}_USER or "
+                "DATABASE_USER)"
+            )
+    for name in sorted(env):
+        if name.startswith("MOODUMP_") and not is_known_env_name(name):
+            near = difflib.get_close_matches(name, sorted(_KNOWN_NAMES), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            notes.append(f"{name} is not a moodump setting{hint}")
+    return Config(
+        **values,
+        databases=tuple(databases),
+        schedule=conf.schedule if conf else (),
+        conf_path=conf_path,
+        conf_found=conf_text is not None,
+        databases_from=databases_from,
+        retention=retention,
+        notes=tuple(notes),
+        sources=sources,
+    )
+
+
+def _short(source: str) -> str:
+    """``env DATABASE_USER`` -> ``DATABASE_USER``; ``default`` -> ``""``."""
+    if source == "default":
+        return ""
+    return source.removeprefix("env ")
+
+
+def _fallback_spec(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[_RawSpec]:
+    service = str(values["database_service_name"])
+    name = str(values["database_name"])
+    if not service or not name:
+        return []
+    fix = "set DATABASE_SERVICE_NAME to host or host:port (e.g. mysql-0.mysql:3306)"
+    m = re.match(r"^(?P<host>[A-Za-z0-9_][A-Za-z0-9._-]*)(?::(?P<port>[0-9]*))?$", service)
+    if not m:
+        raise ConfigError(f"DATABASE_SERVICE_NAME={service!r} is not a host name", hint=fix)
+    if not re.match(r"^[A-Za-z0-9_$-]+$", name):
+        raise ConfigError(
+            f"{_short(sources['database_name'])}={name!r} is not a database name",
+            hint="use the plain database name, e.g. moodle",
+        )
+    port = _parse_port(m.group("port"), "DATABASE_SERVICE_NAME", fix)
+    spec = f"{service}/{name}"
+    return [_RawSpec(0, spec, "", m.group("host"), port, name)]
+
+
+def system_zone_name() -> str:
+    """The system time zone's name (``/etc/timezone`` or the ``/etc/localtime`` link)."""
+    try:
+        name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+        if name:
+            return name
+    except OSError:
+        pass
+    try:
+        target = os.readlink("/etc/localtime")
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    return "UTC"
+
+
+def load_config_from_environment(
+    *, overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """:func:`load_config` over ``os.environ`` and the BACKUP_CONF file.
+
+    ``overrides`` replace environment variables (the CLI's ``--backup-dir`` passes
+    ``{"BACKUP_DIR": ...}``; ROOT_BACKUP_DIR is then ignored). A missing backup.conf is
+    fine at the default path (the environment fallback applies, as before), but an
+    explicitly set BACKUP_CONF that does not exist is an error.
+    """
+    env = dict(os.environ if environ is None else environ)
+    for name, value in (overrides or {}).items():
+        env[name] = value
+        if name == "BACKUP_DIR":
+            env.pop("ROOT_BACKUP_DIR", None)
+    conf_path = env.get("BACKUP_CONF") or _KEY_BY_NAME["backup_conf"].default
+    try:
+        conf_text: str | None = Path(conf_path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if env.get("BACKUP_CONF"):
+            raise ConfigError(
+                f"BACKUP_CONF={conf_path} does not exist",
+                hint="mount the ConfigMap at that path, or point BACKUP_CONF at the file",
+            ) from None
+        conf_text = None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read BACKUP_CONF={conf_path}: {exc.strerror}",
+            hint="check the file's permissions",
+        ) from None
+    return load_config(env, conf_text, conf_path, local_zone=system_zone_name())

@@ -1,0 +1,177 @@
+"""Value parsers and the :class:`Secret` wrapper: pure, shared by every key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from moodump import sizes
+from moodump.errors import ConfigError
+from moodump.schedule import (
+    ScheduleError,
+    parse_backup_period,
+    parse_duration,
+)
+
+DEFAULT_PORT = 3306
+LOCK_NAME = ".moodump.lock"
+
+# --------------------------------------------------------------------------- secrets
+
+
+class Secret:
+    """A secret string that never shows itself in ``repr``, ``str`` or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value: only for handing to a driver, a server or an HTTP client."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    def __str__(self) -> str:
+        return "****"
+
+    def __format__(self, spec: str) -> str:
+        return "****"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def parse_str(value: str) -> str:
+    return value.strip()
+
+
+def parse_int(value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ValueError("not a whole number") from None
+
+
+def parse_nonneg_int(value: str) -> int:
+    n = parse_int(value)
+    if n < 0:
+        raise ValueError("must be 0 or more")
+    return n
+
+
+def parse_pos_int(value: str) -> int:
+    n = parse_int(value)
+    if n < 1:
+        raise ValueError("must be 1 or more")
+    return n
+
+
+def parse_optional_int(value: str) -> int | None:
+    return parse_int(value) if value.strip() else None
+
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n"}
+
+
+def parse_bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError("not a boolean (use true or false)")
+
+
+def parse_size(value: str) -> int:
+    """``0``, ``512``, ``10K``, ``500M``, ``1.5G``, ``2GiB`` -> bytes (K = 1024)."""
+    try:
+        return sizes.parse_size(value)
+    except ConfigError:
+        raise ValueError(
+            "not a size (use bytes or a number with K, M, G or T, e.g. 500M)"
+        ) from None
+
+
+def parse_percent(value: str) -> float:
+    try:
+        p = float(value.strip().rstrip("%"))
+    except ValueError:
+        raise ValueError("not a percentage") from None
+    if not 0 <= p <= 100:
+        raise ValueError("must be between 0 and 100")
+    return p
+
+
+def parse_factor(value: str) -> float:
+    try:
+        f = float(value.strip())
+    except ValueError:
+        raise ValueError("not a number") from None
+    if f < 0:
+        raise ValueError("must be 0 or more")
+    return f
+
+
+def parse_timedelta(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_period(value: str) -> timedelta:
+    try:
+        return parse_backup_period(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_tz(value: str) -> ZoneInfo:
+    """A zone name (``PST8PDT``, ``America/Vancouver``, ``:UTC``) -> ZoneInfo."""
+    name = value.strip().lstrip(":")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            "not a known time zone name (use a tz database name such as America/Vancouver, "
+            "PST8PDT or UTC)"
+        ) from None
+
+
+def parse_secret(value: str) -> Secret:
+    return Secret(value)
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    """A parser accepting one of ``allowed`` (case-insensitive, returned lower-case)."""
+
+    def parse(value: str) -> str:
+        v = value.strip().lower()
+        if v not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return v
+
+    parse.__doc__ = " | ".join(allowed)
+    return parse
+
+
+def parse_log_level(value: str) -> str:
+    v = value.strip().lower()
+    v = {"warn": "warning", "err": "error"}.get(v, v)
+    if v not in ("debug", "info", "warning", "error"):
+        raise ValueError("must be one of debug, info, warning, error")
+    return v
