@@ -266,11 +266,11 @@ def test_deferred_secondary_indexes_restore_identical_definitions(root_settings,
 
 def test_resume_builds_deferred_indexes_after_a_crash(root_settings, zoo, tmp_path, monkeypatch):
     """Crash after the data but before the index build: --resume adds exactly the missing indexes."""
-    import moodump.restore as r
+    import moodump.restore.engine as r
 
     out = tmp_path / "b"
     dump(root_settings, zoo, out, DumpOptions(threads=1))
-    real = r._Restore._build_indexes
+    real = r.Restore._build_indexes
     calls = {"n": 0}
 
     def crash_on_second(self, conn, table):
@@ -279,11 +279,11 @@ def test_resume_builds_deferred_indexes_after_a_crash(root_settings, zoo, tmp_pa
             raise KeyboardInterrupt  # the process dies here
         return real(self, conn, table)
 
-    monkeypatch.setattr(r._Restore, "_build_indexes", crash_on_second)
+    monkeypatch.setattr(r.Restore, "_build_indexes", crash_on_second)
     opts = RestoreOptions(threads=1, defer_indexes_min_bytes=0)
     with pytest.raises((KeyboardInterrupt, Interrupted)):
         restore(out, root_settings, "zoo crashed", opts)
-    monkeypatch.setattr(r._Restore, "_build_indexes", real)
+    monkeypatch.setattr(r.Restore, "_build_indexes", real)
     res = restore(
         out,
         root_settings,

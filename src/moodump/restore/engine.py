@@ -1,21 +1,5 @@
-"""The restore use case: load a backup into a server, fast, exactly, resumably.
-
-Order: check every file against the manifest (before the target is touched), create the
-database and tables, load data in parallel (one task per data file, largest first, over
-N connections), then sequences, views, routines, triggers and events — triggers after the
-data, so they do not fire during the load.
-
-Data goes in with ``LOAD DATA LOCAL INFILE`` fed through a FIFO by a thread that
-decompresses the file, so nothing is unpacked to disk. Each data file is loaded in ONE
-transaction together with a row in the progress table ``_moodump_restore``; a crash of
-moodump or of the server therefore leaves every file either fully loaded and recorded or
-not loaded at all, and ``resume=True`` skips exactly the recorded files. (For
-non-transactional tables, a file that is not recorded has its key range deleted before
-it is loaded again.)
-
-``atomic=True`` loads into a staging database and then swaps every table in with a
-single ``RENAME TABLE``; the previous tables are dropped afterwards. The target is never
-half-restored.
+"""The restore engine: target preparation, schema, data (:mod:`.load`), indexes,
+objects, and the atomic swap.
 """
 
 from __future__ import annotations
@@ -24,101 +8,40 @@ import base64
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moodump.compression import iter_uncompressed, sha256_file
+from moodump.compression import sha256_file
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from moodump.db.privileges import account_privileges
-from moodump.db.workers import LiveConnections, run_interruptible, run_pool
+from moodump.db.workers import LiveConnections, run_interruptible
 from moodump.ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
 from moodump.errors import (
     ConfigError,
-    IntegrityError,
     Interrupted,
     MoodumpError,
     NotFoundError,
     PrivilegeError,
     ServerError,
-    SnapshotError,
     TargetNotEmpty,
 )
-from moodump.formats import SESSION_SQL_MODE, sql_literal, unescape_field
-from moodump.manifest import Chunk, Manifest, TableEntry, read_done_manifest
+from moodump.formats import SESSION_SQL_MODE
+from moodump.manifest import Manifest, TableEntry, read_done_manifest
+from moodump.restore.load import DataLoader, _setup_load_session
+from moodump.restore.model import (
+    PROGRESS_TABLE,
+    RestoreEvent,
+    RestoreOptions,
+    RestoreResult,
+    check_files,
+)
 from moodump.restore_script import database_options, object_session_sql, sequence_sql
 
 log = logging.getLogger("moodump.restore")
-
-PROGRESS_TABLE = "_moodump_restore"
-
-
-@dataclass(frozen=True)
-class RestoreOptions:
-    threads: int = 2
-    drop: bool = False  # drop what is in the way (whole database, or the named tables)
-    atomic: bool = False  # load into a staging database and swap tables in at the end
-    resume: bool = False  # continue a restore that stopped (crash, kill -9)
-    tables: tuple[str, ...] = ()  # restore only these tables (schema + data + triggers)
-    objects: bool = True  # views, routines, triggers, events
-    check_files: bool = True  # verify sha256/size of every file before touching the target
-    # Tables with at least this much row text get their secondary indexes built after the
-    # load (one sorted pass per index) instead of maintained row by row.
-    defer_indexes_min_bytes: int = 8 << 20
-
-
-@dataclass
-class RestoreEvent:
-    # "check" | "schema" | "data" (a file's rows are committed: ``file`` names it) |
-    # "indexes" (deferred secondary indexes being built) | "objects" | "done"
-    phase: str
-    table: str = ""
-    files_done: int = 0
-    files_total: int = 0
-    rows_done: int = 0
-    rows_total: int = 0
-    elapsed_s: float = 0.0
-    file: str = ""
-
-
-@dataclass
-class RestoreResult:
-    database: str
-    tables: int
-    rows: int
-    files_loaded: int
-    files_skipped: int  # already loaded before a resume
-    duration_s: float
-    warnings: list[str] = field(default_factory=list)
-
-
-def check_files(path: Path, manifest: Manifest, names: set[str] | None = None) -> None:
-    """Every listed file exists with the recorded size and sha256; IntegrityError otherwise."""
-    for f in manifest.files:
-        if names is not None and f.name not in names:
-            continue
-        p = path / f.name
-        if not p.is_file():
-            raise IntegrityError(
-                f"{f.name} is missing from {path}", hint="the backup is incomplete; use another one"
-            )
-        size, sha = sha256_file(p)
-        if size != f.bytes:
-            raise IntegrityError(
-                f"{f.name} has {size} bytes, the manifest says {f.bytes} (truncated or replaced)",
-                hint="the backup is damaged; use another one",
-            )
-        if sha != f.sha256:
-            raise IntegrityError(
-                f"{f.name} does not match its sha256 in the manifest (corrupted)",
-                hint="the backup is damaged; use another one",
-            )
 
 
 def restore(
@@ -144,7 +67,7 @@ def restore(
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
     src = Path(path)
     manifest = read_done_manifest(src)
-    run = _Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
+    run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
     result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:
         raise Interrupted(
@@ -160,7 +83,7 @@ def restore(
     return result
 
 
-class _Restore:
+class Restore(DataLoader):
     def __init__(
         self,
         src: Path,
@@ -465,255 +388,6 @@ class _Restore:
                 conn.execute(ddl.rstrip().rstrip(";"))
 
     # -- data ----------------------------------------------------------------------------
-    def _load_data(self, done: set[str]) -> int:
-        tasks: list[tuple[TableEntry, Chunk]] = []
-        skipped = 0
-        for t in self.tables:
-            for c in t.chunks:
-                if c.file in done:
-                    skipped += 1
-                    continue
-                tasks.append((t, c))
-        self.files_total = len(tasks)
-        self.rows_total = sum(c.rows for _, c in tasks)
-        for t, _ in tasks:
-            self._chunks_left[t.name] = self._chunks_left.get(t.name, 0) + 1
-        pending_indexes = [
-            name
-            for name in self.deferred
-            if name not in self._chunks_left and f"index:{name}" not in done
-        ]
-        if pending_indexes:  # resumed after the data of these tables was complete
-            with self._connect(self.settings.with_database(self.load_db)) as conn:
-                _setup_load_session(conn)
-                for name in pending_indexes:
-                    self._build_indexes(conn, name)
-        sizes = {f.name: f.bytes for f in self.m.files}
-        tasks.sort(key=lambda tc: -sizes.get(tc[1].file, 0))
-        if not tasks:
-            return skipped
-        qlock = threading.Lock()
-        fifo_dir = Path(tempfile.mkdtemp(prefix="moodump-fifo-"))
-
-        def worker(n: int) -> Callable[[], None]:
-            def work() -> None:
-                conn = self._connect(self.settings.with_database(self.load_db), local_infile=True)
-                try:
-                    _setup_load_session(conn)
-                    while not self.stop.is_set():
-                        with qlock:
-                            if not tasks:
-                                return
-                            t, c = tasks.pop(0)
-                        self._load_chunk_retrying(conn, t, c, fifo_dir / f"w{n}")
-                finally:
-                    conn.close()
-
-            return work
-
-        def kill_loads() -> None:
-            self.kill_all()
-            for p in fifo_dir.iterdir():  # release feeders blocked on a FIFO
-                _unblock_fifo(p)
-
-        try:
-            pool = run_pool(
-                [worker(i) for i in range(min(self.opts.threads, len(tasks)))],
-                self.stop,
-                kill_loads,
-                name="moodump-load",
-            )
-        finally:
-            for p in fifo_dir.iterdir():
-                with contextlib.suppress(OSError):
-                    p.unlink()
-            with contextlib.suppress(OSError):
-                fifo_dir.rmdir()
-        if pool.interrupted:
-            raise Interrupted(
-                "restore interrupted", hint="continue it with: moodump restore --resume ..."
-            )
-        if pool.errors:
-            real = [e for e in pool.errors if not isinstance(e, Interrupted)]
-            first = (real or pool.errors)[0]
-            if isinstance(first, MoodumpError) and not self.opts.atomic:
-                first.hint = (first.hint or "") + (
-                    "; after fixing it, continue with: moodump restore --resume ..."
-                )
-            raise first
-        if self.stop.is_set():
-            raise Interrupted("restore cancelled", hint="continue it with --resume")
-        return skipped
-
-    def _load_chunk_retrying(
-        self, conn: Connection, t: TableEntry, c: Chunk, fifo: Path, attempts: int = 5
-    ) -> None:
-        """Load one file; retry when InnoDB picks its transaction as a deadlock victim.
-
-        Parallel loads that commit their progress rows at the same time can deadlock on
-        gap locks (error 1213) or time out (1205). The file's transaction was rolled back
-        whole, so loading it again is exact.
-        """
-        for attempt in range(1, attempts + 1):
-            try:
-                self._load_chunk(conn, t, c, fifo)
-                return
-            except (ServerError, SnapshotError) as exc:
-                transient = "(error 1213)" in exc.message or "(error 1205)" in exc.message
-                if not transient or attempt == attempts or self.stop.is_set():
-                    raise
-                log.info("%s: %s; loading it again (attempt %d)", c.file, exc.message, attempt + 1)
-                time.sleep(0.2 * attempt)
-
-    def _load_chunk(self, conn: Connection, t: TableEntry, c: Chunk, fifo: Path) -> None:
-        if self.insert_mode:
-            self._insert_chunk(conn, t, c)
-            return
-        qt = quote_ident(t.name)
-        if not t.transactional and self.opts.resume:
-            # A half-loaded chunk of a non-transactional table is not rolled back.
-            conn.execute(f"DELETE FROM {qt}" + (f" WHERE {c.where}" if c.where else ""))
-        if not fifo.exists():
-            os.mkfifo(fifo, 0o600)
-        feeder_error: list[BaseException] = []
-
-        def feed() -> None:
-            try:
-                with open(fifo, "wb") as out:
-                    for block in iter_uncompressed(self.src / c.file):
-                        out.write(block)
-            except BrokenPipeError:
-                pass
-            except BaseException as exc:
-                feeder_error.append(exc)
-
-        th = threading.Thread(target=feed, daemon=True)
-        th.start()
-        sql = (
-            f"LOAD DATA LOCAL INFILE {quote_str(str(fifo))} INTO TABLE {qt} CHARACTER SET binary "
-            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-            + t.load_clause
-        )
-        try:
-            conn.execute("START TRANSACTION")
-            try:
-                conn.execute(sql)
-            except MoodumpError as exc:
-                if not _local_infile_refused(exc):
-                    raise
-                with self.lock:
-                    if not self.insert_mode:
-                        self.insert_mode = True
-                        self.warnings.append(
-                            "the server refuses LOAD DATA LOCAL INFILE (local_infile=OFF): "
-                            "restored with INSERT statements instead (slower); "
-                            "SET GLOBAL local_infile=ON makes restores faster"
-                        )
-                raise _SwitchToInsert() from exc
-            loaded = conn.affected_rows()
-            conn.execute(
-                f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
-                f"({quote_str(c.file)}, {int(loaded)}, {quote_str(self.manifest_id)})"
-            )
-            if feeder_error:
-                raise feeder_error[0]
-            if loaded != c.rows:
-                raise IntegrityError(
-                    f"{c.file}: loaded {loaded} rows, the manifest says {c.rows}",
-                    hint="the data file does not match its table; use another backup",
-                )
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                conn.execute("ROLLBACK")
-            _unblock_fifo(fifo)
-            th.join(10)
-            if isinstance(exc, _SwitchToInsert):
-                self._insert_chunk(conn, t, c)
-                return
-            if feeder_error and isinstance(feeder_error[0], MoodumpError):
-                raise feeder_error[0] from None
-            raise
-        th.join()
-        self._chunk_done(conn, t, c)
-
-    def _chunk_done(self, conn: Connection, t: TableEntry, c: Chunk) -> None:
-        warn = conn.warning_count()
-        with self.lock:
-            self.rows_done += c.rows
-            self.files_done += 1
-            if warn:
-                self.warnings.append(f"{c.file}: {warn} warning(s) while loading")
-            self._chunks_left[t.name] -= 1
-            last = self._chunks_left[t.name] == 0
-        self._emit("data", t.name, c.file)
-        if last and t.name in self.deferred:
-            self._build_indexes(conn, t.name)
-
-    def _insert_chunk(self, conn: Connection, t: TableEntry, c: Chunk) -> None:
-        """Load one data file with multi-row INSERTs (when LOAD DATA LOCAL is refused).
-
-        Same transaction discipline as LOAD DATA: the rows and the progress record commit
-        together, so resume works the same way.
-        """
-        types = t.column_types or [""] * len(t.columns)
-        index_typed = [f"@v{i}" in t.load_clause for i in range(len(t.columns))]
-        head = (
-            f"INSERT INTO {quote_ident(t.name)} ("
-            + ", ".join(quote_ident(n) for n in t.columns)
-            + ") VALUES "
-        ).encode("utf-8")
-        loaded = 0
-        batch: list[bytes] = []
-        size = 0
-        rest = b""
-        conn.execute("START TRANSACTION")
-        try:
-            for block in iter_uncompressed(self.src / c.file):
-                lines = (rest + block).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    fields = line.split(b"\t") if t.columns else []
-                    if len(fields) != len(t.columns):
-                        raise IntegrityError(
-                            f"{c.file}: a row has {len(fields)} fields, expected {len(t.columns)}",
-                            hint="the data file is damaged; use another backup",
-                        )
-                    row = (
-                        b"("
-                        + b",".join(
-                            sql_literal(unescape_field(f), ty, index_typed=ix)
-                            for f, ty, ix in zip(fields, types, index_typed, strict=True)
-                        )
-                        + b")"
-                    )
-                    batch.append(row)
-                    size += len(row)
-                    loaded += 1
-                    if size >= 1 << 20:
-                        conn.execute(head + b",".join(batch))
-                        batch.clear()
-                        size = 0
-            if rest:
-                raise IntegrityError(f"{c.file} ends inside a row", hint="the file is truncated")
-            if batch:
-                conn.execute(head + b",".join(batch))
-            if loaded != c.rows:
-                raise IntegrityError(
-                    f"{c.file}: loaded {loaded} rows, the manifest says {c.rows}",
-                    hint="the data file does not match its table; use another backup",
-                )
-            conn.execute(
-                f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
-                f"({quote_str(c.file)}, {loaded}, {quote_str(self.manifest_id)})"
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                conn.execute("ROLLBACK")
-            raise
-        self._chunk_done(conn, t, c)
-
     def _build_indexes(self, conn: Connection, table: str) -> None:
         """Add the deferred secondary indexes (those not there yet) and record it."""
         split = self.deferred[table]
@@ -853,47 +527,3 @@ class _Restore:
                     self.warnings.append(f"view {view['name']!r} not created: {error.message}")
                 return
             pending = [r for r, _ in failed]
-
-
-def _setup_load_session(conn: Connection) -> None:
-    for stmt in (
-        "SET NAMES utf8mb4",
-        "SET time_zone = '+00:00'",
-        f"SET sql_mode = '{SESSION_SQL_MODE}'",
-        "SET foreign_key_checks = 0",
-        "SET unique_checks = 0",
-        # Fewer gap locks between parallel loads (each file is its own transaction).
-        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-        "SET SESSION net_read_timeout = 3600",
-        "SET SESSION net_write_timeout = 3600",
-    ):
-        conn.execute(stmt)
-    # History rows of system-versioned tables are loaded with their own period values.
-    with contextlib.suppress(MoodumpError):
-        conn.execute("SET SESSION system_versioning_insert_history = 1")
-    # Rows are restored as they were, even those that violate a CHECK constraint added
-    # later with check_constraint_checks=0 (MariaDB only; MySQL has no such switch).
-    with contextlib.suppress(MoodumpError):
-        conn.execute("SET SESSION check_constraint_checks = 0")
-    # Not logging the restore to the binary log needs a privilege most accounts lack.
-    with contextlib.suppress(MoodumpError):
-        conn.execute("SET SESSION sql_log_bin = 0")
-
-
-class _SwitchToInsert(Exception):
-    """LOAD DATA LOCAL was refused; load this file with INSERTs instead."""
-
-
-# 1148: not allowed with this version; 3948/2068: local infile disabled (MySQL 8 / client)
-_LOCAL_INFILE_ERRNOS = ("(error 1148)", "(error 3948)", "(error 2068)", "(error 4166)")
-
-
-def _local_infile_refused(exc: MoodumpError) -> bool:
-    return any(code in exc.message for code in _LOCAL_INFILE_ERRNOS)
-
-
-def _unblock_fifo(fifo: Path) -> None:
-    """If LOAD DATA failed before opening the FIFO, the feeder blocks in open(); release it."""
-    with contextlib.suppress(OSError):
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        os.close(fd)
