@@ -1,48 +1,25 @@
-"""The dump use case: a consistent, exact, streaming dump of one database.
-
-Shape of a run:
-
-1. read the catalogue (tables, columns, keys, objects) and plan tasks: one per table, or
-   one per primary-key range for tables larger than ``chunk_bytes``;
-2. open N worker connections on one snapshot (:mod:`moodump.db.snapshot`);
-3. workers take tasks, largest first; each streams ``SELECT CONCAT_WS(...)`` over an
-   unbuffered result (the server formats and escapes the rows, see
-   :mod:`moodump.formats`) into its own compressed file, hashing the row text on the way;
-4. after each table the worker checks that its definition did not change (DDL during
-   the dump fails the dump with a clear error instead of producing a mixed dump), then
-   rolls back to a savepoint so the table's metadata lock is released;
-5. sequences, the Moodle version and object definitions are written; ``manifest.json``
-   is written last with status DONE and the directory is renamed into place.
-
-Nothing is published unless everything succeeded: work happens in a hidden temporary
-directory beside the output, removed on any failure (disk full, lost server, Ctrl-C).
-"""
+"""The dump engine: snapshot, per-table tasks over the worker pool, manifest last."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import fnmatch
 import itertools
 import json
 import logging
 import math
 import os
-import re
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from moodump import __version__
 from moodump.compression import DataWriter, get_codec, storage_error, sync_tree
-from moodump.db.connection import Connection, ConnSettings, connect, quote_ident
+from moodump.db.connection import Connection, ConnSettings, quote_ident
 from moodump.db.introspect import (
-    ServerInfo,
     StoredObject,
     TableInfo,
     database_ddl,
@@ -58,6 +35,24 @@ from moodump.db.privileges import account_privileges
 from moodump.db.rowstream import direct_unavailable, stream_rows
 from moodump.db.snapshot import Snapshot, open_snapshot, setup_read_session
 from moodump.db.workers import LiveConnections, run_interruptible, run_pool
+from moodump.dump.model import (
+    _INT_TYPES,
+    _SMALL_FILE_BYTES,
+    DumpOptions,
+    DumpResult,
+    ProgressEvent,
+    _match,
+    _safe,
+    _Task,
+    _utcnow,
+)
+from moodump.dump.publish import (
+    _file_entry,
+    _fsync_dir,
+    _publish_failure,
+    _write_json,
+    remove_stale_partials,
+)
 from moodump.errors import (
     ConfigError,
     Interrupted,
@@ -72,7 +67,6 @@ from moodump.formats import load_spec
 from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
-    STATUS_FAILED,
     Chunk,
     FileEntry,
     Manifest,
@@ -81,73 +75,6 @@ from moodump.manifest import (
 from moodump.restore_script import write_stock_restore_script
 
 log = logging.getLogger("moodump.dump")
-
-_INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
-_SMALL_FILE_BYTES = 4 << 20
-
-
-@dataclass(frozen=True)
-class DumpOptions:
-    """What to dump and how. Defaults suit a Moodle site on a small server."""
-
-    threads: int = 2
-    codec: str = "gzip"
-    level: int | None = None
-    tables: tuple[str, ...] = ()  # names or glob patterns; empty = all
-    exclude: tuple[str, ...] = ()  # tables left out entirely
-    exclude_data: tuple[str, ...] = ()  # tables whose schema is kept but data skipped
-    where: str = ""  # a condition applied to every table (like mysqldump --where)
-    schema_only: bool = False
-    data_only: bool = False
-    routines: bool = True  # views, triggers, procedures, functions, events
-    chunk_bytes: int = 64 << 20  # split tables larger than this by primary-key range
-    lock_wait_timeout: int = 60
-    record_failure: bool = False  # publish a FAILED manifest (no data) on failure
-
-
-@dataclass
-class ProgressEvent:
-    """Handed to the progress callback (from worker threads, serialised by a lock)."""
-
-    phase: str  # "plan" | "data" | "objects" | "done"
-    table: str = ""
-    rows_done: int = 0
-    rows_estimate: int = 0
-    bytes_written: int = 0
-    tables_done: int = 0
-    tables_total: int = 0
-    elapsed_s: float = 0.0
-
-
-@dataclass
-class DumpResult:
-    path: Path
-    manifest: Manifest
-    duration_s: float
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Task:
-    table: TableInfo
-    index: int  # chunk number
-    where: str
-    file: str
-    estimate: int  # bytes, for scheduling
-    fingerprint: str
-
-
-def _utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _safe(name: str) -> str:
-    keep = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "_" for ch in name)
-    return keep[:60] or "_"
-
-
-def _match(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def dump(
@@ -195,7 +122,7 @@ def dump(
             hint="check that the output directory is writable",
         ) from exc
 
-    engine = _DumpRun(
+    engine = DumpRun(
         settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
     )
     t0 = time.monotonic()
@@ -230,79 +157,7 @@ def dump(
     return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
 
 
-_PARTIAL = re.compile(r"^\..+\.partial-(\d+)$")
-
-
-def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Path]:
-    """Remove work directories that a killed dump (SIGKILL, OOM, node loss) left behind.
-
-    A ``.<name>.partial-<pid>`` directory is stale when no process with that PID runs
-    here *and* nothing in it changed for ``min_age_s`` (another pod sharing the volume
-    may run a dump under the same PID). Returns what was removed.
-    """
-    removed: list[Path] = []
-    now = time.time()
-    try:
-        entries = list(parent.iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
-        m = _PARTIAL.match(entry.name)
-        if not m or not entry.is_dir():
-            continue
-        pid = int(m.group(1))
-        try:
-            os.kill(pid, 0)
-            continue  # the owner may still be running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        try:
-            newest = max([entry.stat().st_mtime] + [p.stat().st_mtime for p in entry.rglob("*")])
-        except OSError:
-            continue
-        if now - newest >= min_age_s:
-            shutil.rmtree(entry, ignore_errors=True)
-            log.info("removed %s, left by a dump that did not finish", entry)
-            removed.append(entry)
-    return removed
-
-
-def _write_json(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _publish_failure(tmp: Path, out: Path, manifest: Manifest, error: str) -> None:
-    """Leave a data-less FAILED record so listings and retention see the failed run."""
-    try:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True, exist_ok=True)
-        manifest.status = STATUS_FAILED
-        manifest.error = error
-        manifest.finished_at = _utcnow()
-        manifest.files = []
-        for t in manifest.tables:
-            t.chunks = []
-        _write_json(tmp / MANIFEST_NAME, manifest.to_json())
-        os.rename(tmp, out)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-class _DumpRun:
+class DumpRun:
     def __init__(
         self,
         settings: ConnSettings,
@@ -734,16 +589,3 @@ class _DumpRun:
             w.abort()
         if self.snapshot is not None:
             self.snapshot.close()
-
-
-def _file_entry(root: Path, name: str, kind: str) -> FileEntry:
-    from moodump.compression import sha256_file
-
-    size, sha = sha256_file(root / name)
-    return FileEntry(name, size, sha, kind)
-
-
-def server_of(settings: ConnSettings) -> ServerInfo:
-    """Flavour and version of a server (a convenience for callers and tests)."""
-    with connect(settings) as c:
-        return server_info(c)

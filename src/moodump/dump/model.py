@@ -1,0 +1,86 @@
+"""What a dump takes and gives: options, progress events, the result."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from moodump.db.introspect import (
+    TableInfo,
+)
+from moodump.manifest import (
+    Manifest,
+)
+
+log = logging.getLogger("moodump.dump")
+
+
+_INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+_SMALL_FILE_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    """What to dump and how. Defaults suit a Moodle site on a small server."""
+
+    threads: int = 2
+    codec: str = "gzip"
+    level: int | None = None
+    tables: tuple[str, ...] = ()  # names or glob patterns; empty = all
+    exclude: tuple[str, ...] = ()  # tables left out entirely
+    exclude_data: tuple[str, ...] = ()  # tables whose schema is kept but data skipped
+    where: str = ""  # a condition applied to every table (like mysqldump --where)
+    schema_only: bool = False
+    data_only: bool = False
+    routines: bool = True  # views, triggers, procedures, functions, events
+    chunk_bytes: int = 64 << 20  # split tables larger than this by primary-key range
+    lock_wait_timeout: int = 60
+    record_failure: bool = False  # publish a FAILED manifest (no data) on failure
+
+
+@dataclass
+class ProgressEvent:
+    """Handed to the progress callback (from worker threads, serialised by a lock)."""
+
+    phase: str  # "plan" | "data" | "objects" | "done"
+    table: str = ""
+    rows_done: int = 0
+    rows_estimate: int = 0
+    bytes_written: int = 0
+    tables_done: int = 0
+    tables_total: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class DumpResult:
+    path: Path
+    manifest: Manifest
+    duration_s: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Task:
+    table: TableInfo
+    index: int  # chunk number
+    where: str
+    file: str
+    estimate: int  # bytes, for scheduling
+    fingerprint: str
+
+
+def _utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _safe(name: str) -> str:
+    keep = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "_" for ch in name)
+    return keep[:60] or "_"
+
+
+def _match(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)

@@ -1,0 +1,112 @@
+"""Publishing a dump: the work directory, the FAILED record, file entries, and the
+clean-up of work directories left by killed dumps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+from moodump.db.connection import ConnSettings, connect
+from moodump.db.introspect import (
+    ServerInfo,
+    server_info,
+)
+from moodump.dump.model import _utcnow
+from moodump.manifest import (
+    MANIFEST_NAME,
+    STATUS_FAILED,
+    FileEntry,
+    Manifest,
+)
+
+log = logging.getLogger("moodump.dump")
+
+_PARTIAL = re.compile(r"^\..+\.partial-(\d+)$")
+
+
+def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Path]:
+    """Remove work directories that a killed dump (SIGKILL, OOM, node loss) left behind.
+
+    A ``.<name>.partial-<pid>`` directory is stale when no process with that PID runs
+    here *and* nothing in it changed for ``min_age_s`` (another pod sharing the volume
+    may run a dump under the same PID). Returns what was removed.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _PARTIAL.match(entry.name)
+        if not m or not entry.is_dir():
+            continue
+        pid = int(m.group(1))
+        try:
+            os.kill(pid, 0)
+            continue  # the owner may still be running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            newest = max([entry.stat().st_mtime] + [p.stat().st_mtime for p in entry.rglob("*")])
+        except OSError:
+            continue
+        if now - newest >= min_age_s:
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("removed %s, left by a dump that did not finish", entry)
+            removed.append(entry)
+    return removed
+
+
+def _write_json(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _publish_failure(tmp: Path, out: Path, manifest: Manifest, error: str) -> None:
+    """Leave a data-less FAILED record so listings and retention see the failed run."""
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        manifest.status = STATUS_FAILED
+        manifest.error = error
+        manifest.finished_at = _utcnow()
+        manifest.files = []
+        for t in manifest.tables:
+            t.chunks = []
+        _write_json(tmp / MANIFEST_NAME, manifest.to_json())
+        os.rename(tmp, out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _file_entry(root: Path, name: str, kind: str) -> FileEntry:
+    from moodump.compression import sha256_file
+
+    size, sha = sha256_file(root / name)
+    return FileEntry(name, size, sha, kind)
+
+
+def server_of(settings: ConnSettings) -> ServerInfo:
+    """Flavour and version of a server (a convenience for callers and tests)."""
+    with connect(settings) as c:
+        return server_info(c)
