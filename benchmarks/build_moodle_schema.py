@@ -1,4 +1,4 @@
-"""Regenerate src/moodump/sample/moodle_schema.json from Moodle's XMLDB files.
+"""Regenerate src/moodump/demo/sample/moodle_schema.json from Moodle's XMLDB files.
 
 Usage::
 
@@ -21,7 +21,7 @@ from typing import Any
 from moodump.demo.sample.xmldb import read_tree
 
 REPO = Path(__file__).resolve().parent.parent
-OUTPUT = REPO / "src" / "moodump" / "sample" / "moodle_schema.json"
+OUTPUT = REPO / "src" / "moodump" / "demo" / "sample" / "moodle_schema.json"
 VERSION = "2023112400.00"  # of the tree in ../shared/datasets/moodle-schema (its README)
 RELEASE = "4.4dev (Build: 20231124)"
 
@@ -45,7 +45,7 @@ def render(schema: dict[str, Any], version: str = VERSION, release: str = RELEAS
         "version": version,
         "release": release,
         "license": "GPL-3.0-or-later",
-        "from": "db/install.xml files of the Moodle tree (see src/moodump/sample/README.md)",
+        "from": "db/install.xml files of the Moodle tree (see src/moodump/demo/sample/README.md)",
     }
     head = {"format": schema["format"], "source": source, "files": schema["files"]}
     lines = ["{", dump(head)[1:-1] + ",", '"tables":[']

@@ -19,7 +19,8 @@ import pytest
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.demo.sample import TABLE_COUNT, create_moodle_database, ddl, load_schema, plan
-from moodump.demo.sample.content import (
+from moodump.demo.sample.schema import type_sql
+from moodump.demo.sample.site import (
     BACKUP_ROWS,
     FILE_ROWS,
     GRADE_ROWS,
@@ -28,7 +29,6 @@ from moodump.demo.sample.content import (
     STEP_DATA_ROWS,
     USER_ROWS,
 )
-from moodump.demo.sample.schema import type_sql
 from moodump.demo.sample.xmldb import read_tree
 from moodump.errors import ConfigError, TargetNotEmpty
 

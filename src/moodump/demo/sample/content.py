@@ -11,9 +11,26 @@ goes through :func:`~moodump.demo.sample.sql.lit`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from moodump.demo.sample import vocab as V
+from moodump.demo.sample.activity import files, grade_grades, logstore, step_data
+from moodump.demo.sample.site import (
+    BACKUP_ROWS,
+    CONFIG_PLUGIN_ROWS,
+    CONFIG_ROWS,
+    ENROLMENT_ROWS,
+    FORUM_POST_ROWS,
+    MOODLE_RELEASE,
+    MOODLE_VERSION,
+    ROLE_ASSIGNMENT_ROWS,
+    SESSION_ROWS,
+    Fill,
+    Site,
+    _fraction,
+    _rich_text,
+    _user,
+    scaled,
+)
 from moodump.demo.sample.sql import (
     T_END,
     YEAR,
@@ -26,331 +43,13 @@ from moodump.demo.sample.sql import (
     lit,
     nullable,
     pick,
-    pick_field,
-    pick_sql,
     random_bytes,
     timestamp,
     words,
 )
 
+
 # Rows at scale 1 of the tables that shape the dump (perf-baseline.md, "Dataset").
-LOGSTORE_ROWS = 5_000_000
-STEP_DATA_ROWS = 2_000_000
-GRADE_ROWS = 1_000_000
-FILE_ROWS = 500_000
-USER_ROWS = 300_000
-SESSION_ROWS = 50_000
-BACKUP_ROWS = 6_000
-COURSE_ROWS = 2_000
-ENROLMENT_ROWS = 400_000
-ROLE_ASSIGNMENT_ROWS = 400_000
-FORUM_POST_ROWS = 100_000
-# Site settings do not grow with the site: these two are the same at every scale.
-CONFIG_ROWS = 600
-CONFIG_PLUGIN_ROWS = 4_000
-MOODLE_VERSION = "2023112400.00"
-MOODLE_RELEASE = "4.4dev (Build: 20231124)"
-
-
-@dataclass(frozen=True)
-class Site:
-    """Row counts of one generated site (each at least 1).
-
-    Context ids are laid out in blocks: 1 is the system context, then one context per
-    course category, per course, per course module and per user, in that order.
-    """
-
-    scale: float
-    users: int
-    courses: int
-    categories: int
-    course_modules: int
-    grade_items: int
-    question_steps: int
-    question_attempts: int
-    enrols: int
-
-    @property
-    def ctx_category0(self) -> int:
-        return 2
-
-    @property
-    def ctx_course0(self) -> int:
-        return self.ctx_category0 + self.categories
-
-    @property
-    def ctx_module0(self) -> int:
-        return self.ctx_course0 + self.courses
-
-    @property
-    def ctx_user0(self) -> int:
-        return self.ctx_module0 + self.course_modules
-
-    @property
-    def contexts(self) -> int:
-        return self.ctx_user0 + self.users - 1
-
-
-def scaled(rows_at_1: int, scale: float, minimum: int = 1) -> int:
-    """Rows of a table at ``scale`` (rounded, never below ``minimum``)."""
-    return max(minimum, round(rows_at_1 * scale))
-
-
-def site_at(scale: float) -> Site:
-    users = scaled(USER_ROWS, scale, 30)
-    courses = scaled(COURSE_ROWS, scale, 3)
-    steps = math.ceil(scaled(STEP_DATA_ROWS, scale) / 4)  # four data rows per step
-    return Site(
-        scale=scale,
-        users=users,
-        courses=courses,
-        categories=max(2, courses // 20),
-        course_modules=courses * 15,
-        grade_items=max(10, scaled(GRADE_ROWS, scale) // 25),
-        question_steps=steps,
-        question_attempts=math.ceil(steps / 3),
-        enrols=courses * 3,
-    )
-
-
-@dataclass
-class Fill:
-    """How to fill one table.
-
-    ``columns`` maps column names to SQL expressions over ``seq``; columns not named get
-    the generic rules. Rows ``first..last`` of the sequence are inserted (``id = seq``),
-    after the literal ``head`` statements, which insert ``head_rows`` rows.
-    """
-
-    rows: int
-    columns: dict[str, str] = field(default_factory=dict)
-    first: int = 1
-    head: list[str] = field(default_factory=list)
-    head_rows: int = 0
-
-    @property
-    def last(self) -> int:
-        return self.first + self.rows - 1
-
-    @property
-    def total(self) -> int:
-        return self.head_rows + self.rows
-
-
-def _user(site: Site, salt: str = "u") -> str:
-    return between(1, site.users, salt)
-
-
-def _decimal(expr: str, length: int, decimals: int) -> str:
-    return f"CAST({expr} AS DECIMAL({length},{decimals}))"
-
-
-def _fraction(salt: str, length: int, decimals: int, top: int = 1) -> str:
-    """A DECIMAL(length, decimals) in [0, top]."""
-    steps = top * 10**decimals
-    return _decimal(f"({h(salt)} MOD {steps + 1})/{10**decimals}", length, decimals)
-
-
-def _rich_text(salt: str, sentences: int) -> str:
-    """An HTML paragraph of multilingual sentences; some end in CR/LF, LF or a tab."""
-    parts = []
-    for i in range(sentences):
-        n = 5 + (i * 3) % 7
-        parts.append(cat(words(V.WORDS, n, f"{salt}.{i}"), pick(V.SENTENCE_ENDS, f"{salt}.e{i}")))
-    return cat(lit("<p>"), *_joined(parts, lit(" ")), lit("</p>"))
-
-
-def _joined(parts: list[str], sep: str) -> list[str]:
-    out: list[str] = []
-    for i, p in enumerate(parts):
-        if i:
-            out.append(sep)
-        out.append(p)
-    return out
-
-
-def logstore(site: Site) -> Fill:
-    n = scaled(LOGSTORE_ROWS, site.scale)
-
-    def event(i: int) -> str:  # one event per row: its fields all use the salt "ev"
-        return pick_field(V.EVENTS, i, "ev")
-
-    other = pick_sql(
-        [
-            lit("null"),
-            lit("N;"),
-            cat(
-                lit('{"modulename":"'),
-                pick(V.MODULES, "om"),
-                lit('","instanceid":'),
-                between(1, 99999, "oi"),
-                lit("}"),
-            ),
-            cat(
-                lit('{"attemptid":"'),
-                "seq",
-                lit('","quizid":"'),
-                between(1, 9999, "oq"),
-                lit('","studentid":"'),
-                _user(site, "os"),
-                lit('"}'),
-            ),
-            # JSON as PHP's json_encode writes it: escaped slashes, \uXXXX from JSON_QUOTE.
-            cat(
-                lit('{"name":'),
-                f"JSON_QUOTE({words(V.WORDS, 3, 'on')})",
-                lit(',"path":"\\/pluginfile.php\\/'),
-                between(1, 9999, "op"),
-                lit('\\/x.pdf","content":null}'),
-            ),
-            # Older rows hold PHP-serialised arrays.
-            cat(
-                lit('a:2:{s:8:"courseid";i:'),
-                between(1, site.courses, "oc"),
-                lit(';s:6:"reason";s:4:"b\'z\\";}'),
-            ),
-        ],
-        "other",
-    )
-    return Fill(
-        rows=n,
-        columns={
-            "eventname": event(0),
-            "component": event(1),
-            "action": event(2),
-            "target": event(3),
-            "objecttable": f"NULLIF({event(4)},'')",
-            "objectid": f"IF({event(4)}='',NULL,{between(1, 999999, 'oid')})",
-            "crud": event(5),
-            "edulevel": event(6),
-            "contextid": between(1, site.contexts, "lctx"),
-            "contextlevel": event(7),
-            "contextinstanceid": between(1, site.courses, "lci"),
-            "userid": _user(site),
-            "courseid": f"IF({h('lc')} MOD 10=0,1,{between(1, site.courses, 'lc2')})",
-            "relateduserid": nullable(_user(site, "ru"), 80, "run"),
-            "anonymous": f"IF({h('an')} MOD 500=0,1,0)",
-            "other": other,
-            # Log rows are written in time order over the last year.
-            "timecreated": f"({T_END - YEAR}+seq*{YEAR // n}+{h('lt')} MOD 3)",
-            "origin": pick(["web", "web", "web", "web", "cli", "ws", "restore"], "lo"),
-            "ip": f"IF({chance(3, 'ip6')},CONCAT('2001:db8::',HEX(seq)),{ipv4('lip')})",
-            "realuserid": nullable("2", 99, "rl"),
-        },
-    )
-
-
-def step_data(site: Site) -> Fill:
-    n = scaled(STEP_DATA_ROWS, site.scale)
-    answer = pick_sql(
-        [
-            words(V.WORDS, 6, "qa"),
-            cat(words(V.WORDS, 4, "qb"), lit("\r\n"), words(V.WORDS, 5, "qc")),
-            f"{between(0, 9999, 'qn')}/100",
-            lit("1"),
-            lit("0"),
-            cat(lit("<p>"), words(V.WORDS, 3, "qd"), lit("</p>")),
-            lit(""),
-        ],
-        "qv",
-    )
-    # A few answers carry a NUL byte, as pasted text can.
-    nul = cat(lit("x"), "CHAR(0 USING utf8mb4)", lit("y "), words(V.WORDS, 2, "qz"))
-    answer = f"IF({chance(1, 'qnul')},{nul},{answer})"
-    order = f"CONCAT_WS(',',{','.join(between(1, 99999, f'o{i}') for i in range(4))})"
-    # Four rows per step: its question order, the answer, a flag and a mark.
-    value = (
-        f"CASE (seq-1) MOD 4 WHEN 0 THEN {order} WHEN 1 THEN {answer} "
-        f"WHEN 2 THEN IF({chance(10, 'qnull')},NULL,'1') ELSE {between(0, 100, 'qm')} END"
-    )
-    name = (
-        "CASE (seq-1) MOD 4 WHEN 0 THEN '_order' "
-        f"WHEN 1 THEN {pick(['answer', 'sub0', 'choice0', '_separators'], 'qnm')} "
-        f"WHEN 2 THEN {pick(['-submit', '-finish', '-tryagain'], 'qnx')} "
-        f"ELSE {pick(['-mark', '-maxmark', '_variant', '-comment'], 'qny')} END"
-    )
-    return Fill(rows=n, columns={"attemptstepid": "1+(seq-1) DIV 4", "name": name, "value": value})
-
-
-def grade_grades(site: Site) -> Fill:
-    gi = site.grade_items
-    n = min(scaled(GRADE_ROWS, site.scale), gi * site.users)
-    return Fill(
-        rows=n,
-        columns={
-            # (userid, itemid) is unique: item = seq mod items, user = seq div items.
-            "itemid": f"1+(seq-1) MOD {gi}",
-            "userid": f"1+((seq-1) DIV {gi}) MOD {site.users}",
-            "rawgrade": nullable(_fraction("gr", 10, 5, 100), 40, "grn"),
-            "rawgrademax": "100.00000",
-            "rawgrademin": "0.00000",
-            "rawscaleid": nullable(between(1, 20, "gs"), 90, "gsn"),
-            "usermodified": nullable(_user(site, "gum"), 30, "gumn"),
-            "finalgrade": nullable(_fraction("gf", 10, 5, 100), 30, "gfn"),
-            "hidden": "0",
-            "locked": f"IF({chance(2, 'gl')},{timestamp('glt')},0)",
-            "locktime": "0",
-            "exported": "0",
-            "overridden": f"IF({chance(5, 'go')},{timestamp('got')},0)",
-            "excluded": "0",
-            "feedback": nullable(_rich_text("gfb", 1), 85, "gfbn"),
-            "feedbackformat": "1",
-            "information": nullable(words(V.WORDS, 4, "gin"), 97, "ginn"),
-            "informationformat": "0",
-            "timecreated": nullable(timestamp("gtc"), 20, "gtcn"),
-            "timemodified": nullable(timestamp("gtm"), 10, "gtmn"),
-            "aggregationstatus": pick(["used", "used", "unknown", "novalue", "dropped"], "gas"),
-            "aggregationweight": nullable(_fraction("gaw", 10, 5), 50, "gawn"),
-        },
-    )
-
-
-def files(site: Site) -> Fill:
-    n = scaled(FILE_ROWS, site.scale)
-    is_dir = f"({h('fdir')} MOD 3=0)"  # Moodle keeps a "." row per directory
-    comp = pick_field(V.FILE_COMPONENTS, 0, "fc")
-    area = pick_field(V.FILE_COMPONENTS, 1, "fc")
-    ext = pick_field(V.FILE_EXTS, 0, "fe")
-    mime = pick_field(V.FILE_EXTS, 1, "fe")
-    filename = (
-        f"IF({is_dir},'.',{cat(pick(V.FILE_NAMES, 'fn'), lit(' '), 'seq MOD 97', lit('.'), ext)})"
-    )
-    filepath = pick(["/", "/", "/", "/sub dir/", "/Übungen/week 1/"], "fp")
-    contextid = between(1, site.contexts, "fctx")
-    itemid = between(0, 999999, "fit")
-    empty_sha1 = lit("da39a3ee5e6b4b0d3255bfef95601890afd80709")
-    # About half the files share their content with another file, as on a real site.
-    content = f"SHA1(CONCAT('content',{h('fh')} MOD {max(1, n // 2)}))"
-    path = cat(lit("/"), contextid, lit("/"), comp, lit("/"), area, lit("/"), itemid, filepath)
-    author = cat(pick(V.FIRST_NAMES, "fa1"), lit(" "), pick(V.LAST_NAMES, "fa2"))
-    size = between(1, 52428800, "fs")
-    big = between(4294967296, 9999999999, "fsb")  # BIGINT sizes: a few files exceed 4 GiB
-    return Fill(
-        rows=n,
-        columns={
-            "contenthash": f"IF({is_dir},{empty_sha1},{content})",
-            "pathnamehash": f"SHA1({cat(path, filename, lit('#'), 'seq')})",
-            "contextid": contextid,
-            "component": comp,
-            "filearea": area,
-            "itemid": itemid,
-            "filepath": filepath,
-            "filename": filename,
-            "userid": nullable(_user(site, "fu"), 5, "fun"),
-            "filesize": f"IF({is_dir},0,IF({chance(1, 'fbig')},{big},{size}))",
-            "mimetype": f"IF({is_dir},NULL,{mime})",
-            "status": "0",
-            "source": f"IF({is_dir},NULL,{nullable(filename, 40, 'fsrc')})",
-            "author": f"IF({is_dir},NULL,{author})",
-            "license": f"IF({is_dir},NULL,{pick(V.LICENSES, 'fl')})",
-            "timecreated": timestamp("ftc"),
-            "timemodified": timestamp("ftm"),
-            "sortorder": "0",
-            "referencefileid": "NULL",
-        },
-    )
-
-
 def users(site: Site, prefix: str) -> Fill:
     """Guest (id 1) and admin (id 2) as Moodle creates them, then ``users - 2`` people."""
     b64 = "TO_BASE64(UNHEX(SHA2(CONCAT('pw',seq),256)))"

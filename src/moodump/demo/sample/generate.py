@@ -34,8 +34,9 @@ from typing import Any
 
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from moodump.demo.sample import vocab as V
-from moodump.demo.sample.content import Fill, Site, site_at, special_fills
+from moodump.demo.sample.content import special_fills
 from moodump.demo.sample.schema import DEFAULT_COLLATION, IndexNamer, create_table_sql, tables
+from moodump.demo.sample.site import Fill, Site, site_at
 from moodump.demo.sample.sql import (
     between,
     cat,
