@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/_deps.sh vsftpd
 python3 -m ruff check src tests benchmarks examples
 python3 -m mypy src/moodump
+lint-imports
 python3 -m pytest -q -p no:cacheprovider "$@"

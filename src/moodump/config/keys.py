@@ -194,6 +194,18 @@ KEYS: tuple[Key, ...] = (
         "Verify each new backup: none, offline (checksums of every file) or local "
         "(restore into a throwaway local server and compare).", GROUP_DUMP, ORIGIN_NEW,
     ),
+    Key(
+        "direct_fetch", "MOODUMP_DIRECT_FETCH", "true", parse_bool,
+        "Read rows with the C accelerator's direct fetch path (no Python object per row). "
+        "Off: the accelerator formats rows fetched by the connector (same bytes, slower); "
+        "for diagnosis.", GROUP_DUMP, ORIGIN_NEW,
+    ),
+    Key(
+        "server_format", "MOODUMP_SERVER_FORMAT", "false", parse_bool,
+        "Let the server format each row instead of the C accelerator (same bytes, more "
+        "server CPU); the path taken when the accelerator is missing. For diagnosis.",
+        GROUP_DUMP, ORIGIN_NEW,
+    ),
     # ----------------------------------------------------------------- checks
     Key(
         "min_size", "MOODUMP_MIN_SIZE", "0", parse_size,

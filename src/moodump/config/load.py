@@ -285,3 +285,17 @@ def load_config_from_environment(
             hint="check the file's permissions",
         ) from None
     return load_config(env, conf_text, conf_path, local_zone=system_zone_name())
+
+
+def setting(env_name: str, env: Mapping[str, str] | None = None) -> Any:
+    """One key's parsed value from the environment, by its variable name.
+
+    For the few settings read deep in the engine rather than through :class:`Config`
+    (the fetch-path switches): the same table, parser, default and ``_FILE`` rules as
+    :func:`load_config`, so there is one place that knows every setting.
+    """
+    key = next((k for k in KEYS if k.env == env_name and k.name), None)
+    if key is None:
+        raise KeyError(f"{env_name} is not in the key table")
+    value, _source = _load_key(key, _Env(os.environ if env is None else env, _read_first_line))
+    return value

@@ -145,6 +145,8 @@ class Config:
     codec: str
     level: int | None
     verify_after_backup: str
+    direct_fetch: bool
+    server_format: bool
     min_size: int
     max_shrink_percent: float
     shrink_mode: str

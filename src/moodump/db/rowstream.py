@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Any
 
 import xxhash
 
+from moodump.config import setting
 from moodump.db.connection import Connection
 from moodump.errors import IntegrityError, Interrupted
 from moodump.formats import (
@@ -60,7 +60,7 @@ except ImportError:  # pragma: no cover - the C accelerator is optional
 
 def client_formatting() -> bool:
     """True when rows are formatted by the C accelerator (the fast paths)."""
-    return _fetch_format is not None and os.environ.get("MOODUMP_SERVER_FORMAT") != "1"
+    return _fetch_format is not None and not setting("MOODUMP_SERVER_FORMAT")
 
 
 def fetch_path(conn: Connection) -> str:
@@ -76,7 +76,7 @@ def direct_unavailable(conn: Connection) -> str | None:
         return "rows are formatted by the server (no C accelerator, or MOODUMP_SERVER_FORMAT=1)"
     if _usable is None:
         return "the C accelerator is older than this moodump"
-    if os.environ.get("MOODUMP_DIRECT_FETCH") == "0":
+    if not setting("MOODUMP_DIRECT_FETCH"):
         return "MOODUMP_DIRECT_FETCH=0"
     obj, tid = conn.c_session()
     return _usable(obj, tid)
