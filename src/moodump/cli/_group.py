@@ -13,7 +13,7 @@ import click
 
 from moodump import __version__
 from moodump.db import ConnSettings
-from moodump.db.credentials import resolve_password
+from moodump.db.credentials import ConnRequest, resolve_connection
 from moodump.errors import EXIT_CODES
 
 _EXIT_TEXT = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
@@ -68,11 +68,16 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="MySQL option file with a [client] section (host, port, user, password, socket).",
     )
     @click.option(
-        "--connect-timeout", type=int, default=10, show_default=True,
+        "--connect-timeout",
+        type=int,
+        default=10,
+        show_default=True,
         help="Seconds to wait for the connection.",
     )
     @click.option(
-        "--read-timeout", type=int, default=0,
+        "--read-timeout",
+        type=int,
+        default=0,
         help="Fail when the server sends nothing for this many seconds (0 = wait forever; "
         "set it to notice a hung server or a network partition).",
     )
@@ -107,18 +112,17 @@ def build_conn_settings(
     defaults_file: Path | None,
     env: dict[str, str] | None = None,
 ) -> ConnSettings:
-    env = dict(os.environ) if env is None else env
-    opts, password = resolve_password(
-        env=env,
-        password_file=password_file,
-        defaults_file=defaults_file,
+    """The connection flags resolved by :func:`moodump.db.credentials.resolve_connection`."""
+    return resolve_connection(
+        ConnRequest(
+            host=host,
+            port=port,
+            socket=socket,
+            user=user,
+            password_file=password_file,
+            defaults_file=defaults_file,
+        ),
+        env=dict(os.environ) if env is None else env,
         interactive=click.get_text_stream("stdin").isatty(),
         prompt=lambda: click.prompt("Password", hide_input=True, default="", show_default=False),
-    )
-    return ConnSettings(
-        host=host or opts.get("host") or env.get("MYSQL_HOST") or "127.0.0.1",
-        port=int(port or opts.get("port") or env.get("MYSQL_TCP_PORT") or 3306),
-        socket=socket or opts.get("socket") or None,
-        user=user or opts.get("user") or env.get("MYSQL_USER") or env.get("USER") or "root",
-        password=password,
     )

@@ -1,11 +1,21 @@
-"""Where passwords come from. Never argv: environment, files, option files, a prompt."""
+"""Where connection settings and passwords come from. Never argv.
+
+:func:`resolve_connection` is the one resolution every caller uses (the CLI's
+connection options and the scheduler alike). For each field: what the caller was told
+explicitly (a flag, or a database configured in backup.conf with its credentials) wins,
+then a MySQL option file's ``[client]`` section (--defaults-file, MYSQL_DEFAULTS_FILE),
+then the environment (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER, MYSQL_PWD), then the
+default. Only a terminal gets a password prompt, and only when nothing else gave one.
+"""
 
 from __future__ import annotations
 
 import configparser
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError
 
 
@@ -41,26 +51,59 @@ def read_option_file(path: Path) -> dict[str, str]:
     return out
 
 
-def resolve_password(
+@dataclass(frozen=True)
+class ConnRequest:
+    """What the caller was told explicitly; None means "not said, look further"."""
+
+    host: str | None = None
+    port: int | None = None
+    socket: str | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+    defaults_file: Path | None = None
+
+
+def resolve_connection(
+    request: ConnRequest,
     *,
     env: Mapping[str, str],
-    password_file: Path | None,
-    defaults_file: Path | None,
-    interactive: bool,
-    prompt: Callable[[], str] | None,
-) -> tuple[dict[str, str], str]:
-    """Return (option-file settings, password) by precedence.
+    interactive: bool = False,
+    prompt: Callable[[], str] | None = None,
+    base: ConnSettings | None = None,
+) -> ConnSettings:
+    """Settings from ``request`` > option file > environment > defaults (see the module).
 
-    Precedence: --password-file, MYSQL_PWD, the option file's ``password``, a prompt when
-    on a terminal, else the empty password.
+    The password: ``request.password`` or ``--password-file``, then the option file's
+    ``password``, then MYSQL_PWD, then a prompt when ``interactive``, else empty.
+    ``base`` supplies the fields this does not resolve (timeouts, TLS).
     """
-    opts = read_option_file(defaults_file) if defaults_file else {}
-    if password_file is not None:
-        return opts, read_secret_file(password_file)
-    if "MYSQL_PWD" in env:
-        return opts, env["MYSQL_PWD"]
-    if "password" in opts:
-        return opts, opts["password"]
-    if interactive and prompt is not None:
-        return opts, prompt()
-    return opts, ""
+    opts = read_option_file(request.defaults_file) if request.defaults_file else {}
+    if request.password is not None:
+        password = request.password
+    elif request.password_file is not None:
+        password = read_secret_file(request.password_file)
+    elif "password" in opts:
+        password = opts["password"]
+    elif "MYSQL_PWD" in env:
+        password = env["MYSQL_PWD"]
+    elif interactive and prompt is not None:
+        password = prompt()
+    else:
+        password = ""
+    port_text = request.port or opts.get("port") or env.get("MYSQL_TCP_PORT") or 3306
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(
+            f"port {port_text!r} is not a number",
+            hint="fix the port in the option file or MYSQL_TCP_PORT",
+        ) from None
+    return replace(
+        base if base is not None else ConnSettings(),
+        host=request.host or opts.get("host") or env.get("MYSQL_HOST") or "127.0.0.1",
+        port=port,
+        socket=request.socket or opts.get("socket") or None,
+        user=request.user or opts.get("user") or env.get("MYSQL_USER") or env.get("USER") or "root",
+        password=password,
+    )

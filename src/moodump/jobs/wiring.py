@@ -5,6 +5,7 @@ the run lock, and the :class:`Context` one cycle shares (clock, notifier, stop, 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from moodump.config import Config, DatabaseSpec
 from moodump.db.connection import ConnSettings
-from moodump.db.credentials import read_option_file
+from moodump.db.credentials import ConnRequest, resolve_connection
 from moodump.dump import ProgressEvent
 from moodump.errors import (
     ConfigError,
@@ -65,18 +66,22 @@ def ftps_target_from_config(cfg: Config, *, sleep: Sleep = time.sleep) -> FtpsTa
 
 
 def conn_settings_for(cfg: Config, spec: DatabaseSpec) -> ConnSettings:
-    """How to reach ``spec``'s server: its host and port, and the credentials resolved by
-    the configuration (``<HOST>_USER``/``_PASSWORD``, else DATABASE_USER/_PASSWORD);
-    MYSQL_DEFAULTS_FILE's ``[client]`` user and password fill in what those leave empty.
+    """How to reach ``spec``'s server, by the one resolution the CLI uses too
+    (:func:`moodump.db.credentials.resolve_connection`): the configured host, port and
+    credentials (``<HOST>_USER``/``_PASSWORD``, else DATABASE_USER/_PASSWORD) are what
+    the scheduler was told; MYSQL_DEFAULTS_FILE's ``[client]`` section, then the MYSQL_*
+    environment, fill in what those leave empty.
     """
-    user = spec.user
-    password = spec.password.reveal() if spec.password else ""
-    if cfg.mysql_defaults_file and (not user or not password):
-        opts = read_option_file(Path(cfg.mysql_defaults_file))
-        user = user or opts.get("user", "")
-        password = password or opts.get("password", "")
-    register_secret(password)
-    return ConnSettings(host=spec.host, port=spec.port_or_default, user=user, password=password)
+    request = ConnRequest(
+        host=spec.host,
+        port=spec.port_or_default,
+        user=spec.user or None,
+        password=spec.password.reveal() if spec.password else None,
+        defaults_file=Path(cfg.mysql_defaults_file) if cfg.mysql_defaults_file else None,
+    )
+    settings = resolve_connection(request, env=os.environ)
+    register_secret(settings.password)
+    return settings
 
 
 def register_config_secrets(cfg: Config) -> None:
