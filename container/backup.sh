@@ -182,9 +182,9 @@ elif [ -n "$opt_prune" ]; then
       *) die "refusing to delete $target: it is not under BACKUP_DIR ($root)" 1 ;;
     esac
     confirm "Delete backup $target?"
-    # The manifest first, as moodump prune does: a half-deleted backup is never DONE.
-    rm -f -- "$target/manifest.json"
-    rm -rf -- "$target"
+    # moodump deletes it under the run lock, manifest first (a half-deleted backup is
+    # never DONE), and only below BACKUP_DIR.
+    moodump prune --delete "$target" >/dev/null || exit $?
     echo "$PROG: deleted $target" >&2
     previous=$target
   done

@@ -304,3 +304,90 @@ def test_exit_codes_through_main(site: Path) -> None:
     del env["NUM_BACKUPS"]
     ok = moodump("list", "--now", NOW)
     assert ok.returncode == 0 and SECRET not in ok.stdout + ok.stderr
+
+
+# --------------------------------------------------------------------------- one operation each
+
+
+def _hold_lock(site: Path) -> subprocess.Popen[str]:
+    """A second process holding the run lock, as a running backup does."""
+    code = (
+        "import sys\n"
+        "from moodump.config import load_config_from_environment\n"
+        "from moodump.lock import RunLock\n"
+        "with RunLock(load_config_from_environment().lock_path, purpose='run --once'):\n"
+        "    print('locked', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["prune"],
+        ["prune", "--all-databases"],
+        ["prune", "--delete", "backups/daily/2026-06-05/mysql-moodle_2026-06-05_09-00-00"],
+    ],
+)
+def test_prune_while_a_run_holds_the_lock_deletes_nothing(site: Path, args: list[str]) -> None:
+    before = names(site / "backups")
+    holder = _hold_lock(site)
+    try:
+        code, _, err = run([*args, "--now", NOW])
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert code == 10, err
+    assert "lock" in err and str(holder.pid) in err
+    assert names(site / "backups") == before
+
+
+def test_prune_delete_removes_one_backup_under_backup_dir(site: Path, tmp_path: Path) -> None:
+    target = site / "backups" / "daily" / "2026-06-08" / "mysql-moodle_2026-06-08_09-00-00"
+    code, out, _ = run(["prune", "--delete", str(target)])
+    assert code == 0 and "deleted" in out
+    assert not target.exists()
+    assert "mysql-moodle_2026-06-09_09-00-00" in names(site / "backups")
+    outside = tmp_path / "elsewhere" / "mysql-moodle_2026-06-08_09-00-00"
+    outside.mkdir(parents=True)
+    code, _, err = run(["prune", "--delete", str(outside)])
+    assert code == 2 and "not under BACKUP_DIR" in err and outside.exists()
+    code, _, err = run(["prune", "--delete", str(site / "backups" / "daily")])
+    assert code == 5 and "is not a backup" in err
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("moodump verify --all", "No such option '--all'"),
+        ("moodump check --min-size lots", "--min-size"),
+        ("moodump run --database mysql/moodle", "without --once"),
+    ],
+)
+def test_config_rejects_a_cron_line_the_cli_would_reject(
+    site: Path, line: str, message: str
+) -> None:
+    conf = site / "backup.conf"
+    conf.write_text(f"mysql/moodle\n0 9 * * * default {line}\n", encoding="utf-8")
+    code, _, err = run(["config"])
+    assert code == 2
+    assert f"{conf} line 2: '{line}'" in err and message in err
+
+
+def test_config_accepts_the_cron_lines_the_cli_accepts(site: Path) -> None:
+    conf = site / "backup.conf"
+    conf.write_text(
+        "mysql/moodle\n"
+        "0 1 * * * default moodump run --once\n"
+        "0 4 * * * default moodump run --verify-all --database mysql/moodle\n"
+        "30 5 * * * default moodump check --max-age 26h --min-size 10M\n"
+        "0 6 * * * default moodump prune --dry-run\n"
+        "0 7 * * * default moodump list --json\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(["config"])
+    assert code == 0, err

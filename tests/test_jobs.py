@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -30,10 +31,12 @@ import pytest
 
 from moodump import jobs
 from moodump.catalog import prune, scan_backups
+from moodump.cli._cron import moodump_line_parser
 from moodump.config import Config, load_config
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.errors import ConfigError, LockBusy, StorageError
+from moodump.jobs.maintenance import CheckOptions
 from moodump.manifest import Manifest, read_manifest, read_verify_record
 from moodump.notify import Notifier
 from moodump.schedule import ACTION_BACKUP, ACTION_CHECK, ACTION_VERIFY
@@ -767,32 +770,62 @@ def test_scheduled_jobs_mapping(site: Site) -> None:
         ]
     )
     cfg = site.config(["moodle"], cron=cron)
-    got = [(c.line, j.kind, j.target, j.args) for c, j in jobs.scheduled_jobs(cfg)]
+    parse = moodump_line_parser(cfg)
+    got = [(c.line, j.kind, j.databases, j.check) for c, j in jobs.scheduled_jobs(cfg, parse)]
     assert got == [
-        (3, ACTION_BACKUP, None, ()),
-        (4, ACTION_VERIFY, "all", ()),
-        (5, ACTION_VERIFY, site.spec("moodle"), ()),
-        (6, ACTION_CHECK, None, ("--max-age", "26h")),
-        (8, ACTION_VERIFY, "all", ()),
-        (9, ACTION_BACKUP, None, ("--database", site.spec("moodle"))),
+        (3, ACTION_BACKUP, (), None),
+        (4, ACTION_VERIFY, (), None),
+        (5, ACTION_VERIFY, (site.spec("moodle"),), None),
+        (6, ACTION_CHECK, (), CheckOptions(max_age=timedelta(hours=26))),
+        (8, ACTION_VERIFY, (), None),
+        (9, ACTION_BACKUP, (site.spec("moodle"),), None),
     ]
     unknown = site.config(["moodle"], cron="0 5 * * * default ./backup.sh -s -v other/db")
     with pytest.raises(ConfigError, match="not a configured database"):
         jobs.scheduled_jobs(unknown)
-    unknown = site.config(["moodle"], cron="0 5 * * * default moodump run --database x/y")
+    unknown = site.config(["moodle"], cron="0 5 * * * default moodump run --once --database x/y")
     with pytest.raises(ConfigError, match="not a configured database"):
-        jobs.scheduled_jobs(unknown)
+        jobs.scheduled_jobs(unknown, moodump_line_parser(unknown))
+    with pytest.raises(ConfigError, match="needs the CLI's parser"):
+        jobs.scheduled_jobs(cfg)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("moodump verify --all", "No such option '--all'"),
+        ("moodump check --min-size ten", "--min-size"),
+        ("moodump check --max-age", "requires an argument"),
+        ("moodump run", "without --once is the scheduler itself"),
+        ("moodump run --once --backup-dir /x", "--backup-dir is not applied"),
+        ("moodump frobnicate", "'frobnicate' is not a moodump command"),
+    ],
+)
+def test_a_cron_line_the_cli_rejects_is_rejected(site: Site, command: str, message: str) -> None:
+    cfg = site.config(["moodle"], cron=f"0 5 * * * default {command}")
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        jobs.scheduled_jobs(cfg, moodump_line_parser(cfg))
+    assert f"line 3: '{command}'" in str(err.value)
+
+
+def test_scheduled_check_applies_every_option(site: Site) -> None:
+    """`check --min-size 10M` was shown as valid and then ignored when it ran."""
+    cfg = site.config(
+        ["moodle"], cron="0 5 * * * default moodump check --min-size 10M --shrink-mode fail"
+    )
+    [(_, job)] = jobs.scheduled_jobs(cfg, moodump_line_parser(cfg))
+    assert job.check == CheckOptions(min_size=10 * 1024 * 1024, shrink_mode="fail")
 
 
 def test_scheduled_check_fails_when_the_newest_verified_backup_is_old(site: Site, db: str) -> None:
     cfg = site.config([db])
     jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0), verify="offline", notifier=Notifier())
     fresh = jobs.check_once(
-        cfg, ("--max-age", "26h"), now=local(2026, 11, 17, 5, 0), notifier=Notifier()
+        cfg, CheckOptions(max_age=timedelta(hours=26)), now=local(2026, 11, 17, 5, 0), notifier=Notifier()
     )
     assert fresh.exit_code == 0
     old = jobs.check_once(
-        cfg, ("--max-age", "2h"), now=local(2026, 11, 17, 5, 0), notifier=Notifier()
+        cfg, CheckOptions(max_age=timedelta(hours=2)), now=local(2026, 11, 17, 5, 0), notifier=Notifier()
     )
     assert old.exit_code == 11
     assert "newest verified backup is 4h 0m old" in str(old.databases[0].error)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import PurePosixPath
 
@@ -51,12 +51,17 @@ class Action:
     ``filter`` is the old ``-f`` value (a backup name filter); ``args`` are the remaining
     moodump arguments of a ``moodump ...`` line (e.g. ``("--max-age", "26h")``).
     ``other`` means the command is neither backup.sh nor moodump: moodump does not run it.
+    ``program`` is ``backup.sh``, ``moodump`` or empty; ``words`` are all of a moodump
+    line's arguments (command first), for the CLI's own parser.
     """
 
     kind: str
     target: str | None = None
     filter: str | None = None
     args: tuple[str, ...] = ()
+    # Provenance, not meaning: two lines that ask for the same thing are equal.
+    program: str = field(default="", compare=False)
+    words: tuple[str, ...] = field(default=(), compare=False)
 
     def describe(self) -> str:
         text = self.kind
@@ -82,6 +87,11 @@ class CronLine:
     @property
     def text(self) -> str:
         return f"{self.expression} {self.user} {self.command}"
+
+    @property
+    def program(self) -> str:
+        """``backup.sh``, ``moodump`` or empty (another program)."""
+        return self.action.program
 
 
 # --------------------------------------------------------------------------- parsing
@@ -182,11 +192,11 @@ def command_action(command: str) -> Action:
         return Action(ACTION_OTHER)
     program = PurePosixPath(words[0]).name
     if program == "backup.sh":
-        return _backup_sh_action(words[1:])
+        return replace(_backup_sh_action(words[1:]), program="backup.sh")
     if program == "moodump":
-        return _moodump_action(words[1:])
+        return replace(_moodump_action(words[1:]), program="moodump", words=tuple(words[1:]))
     if program.startswith("python") and words[1:3] == ["-m", "moodump"]:
-        return _moodump_action(words[3:])
+        return replace(_moodump_action(words[3:]), program="moodump", words=tuple(words[3:]))
     return Action(ACTION_OTHER)
 
 

@@ -7,12 +7,14 @@ from datetime import datetime
 
 import click
 
-from moodump.catalog import scan_backups
-from moodump.checks import FAIL, WARN, check_backups
+from moodump.checks import FAIL, WARN
 from moodump.cli._group import cli
 from moodump.cli.config import ops_options
 from moodump.config import Config, parse_percent, parse_size, parse_timedelta
 from moodump.errors import CheckFailed, ConfigError
+from moodump.jobs.maintenance import CheckOptions, check_once
+from moodump.jobs.report import STATUS_FAILED
+from moodump.notify import Notifier
 
 
 def _parsed(parser, option: str):
@@ -79,37 +81,24 @@ def check_cmd(
     database must be younger than --max-age, and its size must pass the size checks.
     Warnings (e.g. a shrink in warn mode) are printed but do not fail the check.
     """
-    backups = scan_backups(cfg.root, cfg.tz)
-    cores = cfg.cores or sorted({b.core for b in backups})
-    if not cores:
-        raise CheckFailed(
-            f"no database is configured and no backups were found in {cfg.root}",
-            hint="check BACKUP_DIR and the configuration (moodump config)",
-        )
-    results = check_backups(
-        backups,
+    report = check_once(
+        cfg,
+        CheckOptions(max_age, accept_unverified, min_size, max_shrink, shrink_mode),
         now=now,
-        max_age=cfg.max_age if max_age is None else max_age,
-        accept_unverified=cfg.check_unverified if accept_unverified is None else accept_unverified,
-        cores=cores,
-        min_size=cfg.min_size if min_size is None else min_size,
-        max_shrink_percent=cfg.max_shrink_percent if max_shrink is None else max_shrink,
-        shrink_mode=shrink_mode or cfg.shrink_mode,
+        notifier=Notifier(),  # a check at the terminal alerts nobody; the scheduled one does
     )
-    failed = [r for r in results if r.failed]
+    results = [c for d in report.databases for c in d.checks] + report.checks
+    failed = [d for d in report.databases if d.status == STATUS_FAILED]
     if as_json:
-        doc = {
-            "ok": not failed,
-            "now": now.isoformat(),
-            "results": [r.to_dict() for r in results],
-        }
+        doc = {"ok": not failed, "now": now.isoformat(), "results": results}
         click.echo(json.dumps(doc, indent=1))
     else:
         for r in results:
-            click.echo(f"{r.level.upper():<4} {r.core or '-'}: {r.check}: {r.message}")
+            click.echo(f"{r['level'].upper():<4} {r['core'] or '-'}: {r['check']}: {r['message']}")
     if failed:
+        bad = [r for r in results if r["level"] == FAIL]
         raise CheckFailed(
-            f"{len(failed)} check(s) failed: "
-            + "; ".join(f"{r.core}: {r.message}" for r in failed),
+            f"{len(bad)} check(s) failed: "
+            + "; ".join(f"{r['core']}: {r['message']}" for r in bad),
             hint="look at the latest moodump run logs; run moodump list for the backups",
         )

@@ -14,9 +14,11 @@ from typing import Any
 
 import click
 
+from moodump.cli._cron import moodump_line_parser
 from moodump.cli._group import cli
 from moodump.config import Config, load_config_from_environment
 from moodump.errors import ConfigError
+from moodump.jobs import scheduled_jobs
 
 
 def ops_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,10 +62,13 @@ def config_cmd(as_json: bool, cfg: Config, now: datetime) -> None:
 
     Reads the environment (the old backup-container's variables and MOODUMP_*) and
     BACKUP_CONF, like ``backup.sh -c``. Exit status 2 when something is wrong (a bad
-    variable, a bad backup.conf line with its file:line, or no database configured).
+    variable, a bad backup.conf line with its file:line, a scheduled moodump command
+    the command line would reject, or no database configured).
     """
     if as_json:
         click.echo(cfg.to_json(masked=True, now=now))
     else:
         click.echo(cfg.render(masked=True, now=now), nl=False)
     cfg.require_databases()
+    if cfg.schedule:
+        scheduled_jobs(cfg, moodump_line_parser(cfg))  # raises for a line moodump run would refuse

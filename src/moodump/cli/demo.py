@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from moodump.catalog import group_by_database, scan_backups
-from moodump.checks import disk_free
 from moodump.cli._group import cli
 from moodump.cli.list import render_list
 from moodump.demo import run_demo
 from moodump.errors import IntegrityError
+from moodump.jobs.maintenance import listing
 
 
 @cli.command("demo")
@@ -49,9 +48,9 @@ def demo_cmd(workdir, scale, threads, at):
     res = run_demo(workdir, scale=scale, threads=threads, say=click.echo, now=when)
     cfg = res.config
     now = max(datetime.now(cfg.tz), when or datetime.now(cfg.tz))
-    groups = group_by_database(scan_backups(cfg.root, cfg.tz), cfg.cores)
+    found = listing(cfg)
     click.echo("")
-    click.echo(render_list(groups, cfg, now, disk_free(cfg.root)), nl=False)
+    click.echo(render_list(found.groups, cfg, now, found.free_bytes), nl=False)
     click.echo(
         f"\nTry: BACKUP_DIR={cfg.root} moodump list    |    "
         f"moodump verify --offline {res.dump.path}"

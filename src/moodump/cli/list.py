@@ -6,11 +6,12 @@ from datetime import datetime
 
 import click
 
-from moodump.catalog import DatabaseBackups, group_by_database, listing_json, scan_backups
-from moodump.checks import disk_free, human_size
+from moodump.catalog import DatabaseBackups, listing_json
+from moodump.checks import human_size
 from moodump.cli._group import cli
 from moodump.cli.config import ops_options
 from moodump.config import Config
+from moodump.jobs.maintenance import listing
 from moodump.naming import age_text
 from moodump.retention import utc
 
@@ -24,15 +25,11 @@ def list_cmd(as_json: bool, cfg: Config, now: datetime) -> None:
     Configured databases are listed even when they have no backup yet; backups of other
     databases found under BACKUP_DIR are listed after them.
     """
-    groups = group_by_database(scan_backups(cfg.root, cfg.tz), cfg.cores)
-    try:
-        free: int | None = disk_free(cfg.root)
-    except OSError:
-        free = None
+    found = listing(cfg)
     if as_json:
-        click.echo(listing_json(groups, now, cfg.root, free))
+        click.echo(listing_json(found.groups, now, cfg.root, found.free_bytes))
         return
-    click.echo(render_list(groups, cfg, now, free), nl=False)
+    click.echo(render_list(found.groups, cfg, now, found.free_bytes), nl=False)
 
 
 def render_list(groups: list[DatabaseBackups], cfg: Config, now: datetime, free: int | None) -> str:

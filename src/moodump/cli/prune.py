@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import click
 
-from moodump.catalog import PruneReport, prune
+from moodump.catalog import PruneReport
 from moodump.checks import human_size
 from moodump.cli._group import cli
 from moodump.cli.config import ops_options
 from moodump.config import Config
 from moodump.errors import ConfigError, StorageError
+from moodump.jobs.maintenance import delete_backup_once, prune_once
+from moodump.notify import Notifier
 
 
 @cli.command("prune")
@@ -22,10 +25,24 @@ from moodump.errors import ConfigError, StorageError
     is_flag=True,
     help="Also prune databases that are not in the configuration (default: leave them).",
 )
+@click.option(
+    "--delete",
+    "delete",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="BACKUP",
+    help="Instead of retention, delete this one backup (a path moodump list shows; "
+    "what backup.sh -p -f does).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @ops_options
 def prune_cmd(
-    dry_run: bool, all_databases: bool, as_json: bool, cfg: Config, now: datetime
+    dry_run: bool,
+    all_databases: bool,
+    delete: Path | None,
+    as_json: bool,
+    cfg: Config,
+    now: datetime,
 ) -> None:
     """Remove the backups retention no longer keeps; print each decision and its rule.
 
@@ -34,21 +51,39 @@ def prune_cmd(
     DAILY/WEEKLY/MONTHLY_BACKUPS (rolling) or NUM_BACKUPS (daily) DONE backups stay;
     the newest good and the newest verified backup always stay; failed or unfinished
     backups older than the newest good one go.
+
+    \b
+    Both take the run lock: while a backup or verification runs, prune exits 10 and
+    deletes nothing.
+
+    \b
+    Examples:
+      moodump prune --dry-run            # what retention would remove, and why
+      moodump prune                      # remove it
+      moodump prune --delete /backups/daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00
     """
-    if not cfg.databases and not all_databases:
-        raise ConfigError(
-            "no database is configured, so prune does not know which backups it may touch",
-            hint="configure the databases (moodump config), or pass --all-databases",
-        )
-    only = None if all_databases else cfg.cores
-    report = prune(cfg.root, cfg.retention, now, cfg.tz, dry_run=dry_run, only=only)
+    if delete is not None:
+        if dry_run or all_databases:
+            raise ConfigError(
+                "--delete removes one backup; it does not combine with --dry-run or "
+                "--all-databases",
+                hint="moodump prune --delete PATH",
+            )
+        click.echo(f"deleted {delete_backup_once(cfg, delete)}")
+        return
+    report = prune_once(
+        cfg, dry_run=dry_run, all_databases=all_databases, now=now, notifier=Notifier()
+    )
+    pr = report.prune
+    assert pr is not None
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=1))
+        click.echo(json.dumps(pr.to_dict(), indent=1))
     else:
-        click.echo(render_prune(report, cfg), nl=False)
+        click.echo(render_prune(pr, cfg), nl=False)
     if report.errors:
         raise StorageError(
-            f"{len(report.errors)} backup(s) could not be removed: " + "; ".join(report.errors),
+            f"{len(report.errors)} backup(s) could not be removed: "
+            + "; ".join(m for _, m in report.errors),
             hint="fix the permissions of the backup volume and run moodump prune again",
         )
 

@@ -14,6 +14,7 @@ import click
 
 from moodump import jobs
 from moodump.checks import human_size
+from moodump.cli._cron import moodump_line_parser
 from moodump.cli._group import cli
 from moodump.cli._render import emit_json
 from moodump.cli.config import resolve_now
@@ -125,7 +126,9 @@ def run_cmd(once, verify_all, databases, as_json, log_format, backup_dir, now_te
                     if as_json:
                         click.echo(report.to_json(indent=None))
 
-                code = jobs.run_scheduled(cfg, stop=stop, on_report=on_report)
+                code = jobs.run_scheduled(
+                    cfg, stop=stop, on_report=on_report, parse_moodump=moodump_line_parser(cfg)
+                )
     finally:
         reset_logging()
     if code:

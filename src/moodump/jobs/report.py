@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from moodump import __version__
+from moodump.catalog import PruneReport
 from moodump.errors import (
     Interrupted,
     MoodumpError,
@@ -104,6 +105,8 @@ class RunReport:
     be set up); per-database facts are in ``databases``. ``pruned`` / ``pruned_remote``
     name the backups removed locally / from the FTPS server. ``notifications_failed``
     counts deliveries that did not arrive (they never change :attr:`exit_code`).
+    ``checks`` holds check results that belong to no database; ``prune`` the retention
+    plan and what it removed, for a prune.
     """
 
     action: str
@@ -118,6 +121,8 @@ class RunReport:
     notifications_sent: int = 0
     notifications_failed: int = 0
     interrupted: bool = False
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    prune: PruneReport | None = None
 
     @property
     def exit_code(self) -> int:
@@ -151,6 +156,8 @@ class RunReport:
                 "failed": self.notifications_failed,
             },
             "tool_version": __version__,
+            **({"checks": list(self.checks)} if self.checks else {}),
+            **({"prune": self.prune.to_dict()} if self.prune is not None else {}),
         }
 
     def to_json(self, indent: int | None = 1) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from moodump.config import Config
@@ -20,7 +20,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.jobs.backup import run_once
-from moodump.jobs.maintenance import check_once, prune_once
+from moodump.jobs.maintenance import CheckOptions, check_once, prune_once
 from moodump.jobs.report import RunReport, iso_time
 from moodump.jobs.verify_cycle import verify_all
 from moodump.jobs.wiring import (
@@ -58,66 +58,84 @@ _MAX_SLEEP_S = 60.0
 
 @dataclass(frozen=True)
 class Job:
-    """One thing the scheduler runs: an action kind, its target/args, and its cron line."""
+    """One thing the scheduler runs, typed: no argument words are left to interpret.
+
+    ``kind`` is backup, verify, prune or check. ``databases`` limits a backup or a
+    verification to these databases (empty: every configured one). ``check`` holds a
+    check's options; ``dry_run``/``all_databases`` a prune's. ``line`` is the cron line
+    it came from.
+    """
 
     kind: str
-    target: str | None = None
-    args: tuple[str, ...] = ()
+    databases: tuple[str, ...] = ()
+    check: CheckOptions | None = None
+    dry_run: bool = False
+    all_databases: bool = False
     line: CronLine | None = field(default=None, compare=False)
 
     def describe(self) -> str:
-        text = {"backup": "backup of every database", "prune": "prune", "check": "check"}.get(
-            self.kind, self.kind
-        )
         if self.kind == ACTION_VERIFY:
-            text = "verification of " + (
-                "every database" if self.target in (None, "all") else str(self.target)
-            )
-        return text
+            return "verification of " + (", ".join(self.databases) or "every database")
+        if self.kind == ACTION_BACKUP:
+            return "backup of " + (", ".join(self.databases) or "every database")
+        return self.kind
 
 
-def scheduled_jobs(cfg: Config) -> list[tuple[CronLine, Job]]:
-    """The cron lines moodump runs itself, each with its :class:`Job`.
+#: Turns a ``moodump ...`` cron line into a :class:`Job` with the CLI's own grammar
+#: (None: a valid command the scheduler does not run, e.g. ``moodump list``); raises
+#: ConfigError naming the line when the CLI would reject it. The CLI supplies it.
+MoodumpLineParser = Callable[[CronLine], "Job | None"]
 
-    Lines whose command is not a backup, verification, prune or check (``-l``, ``-c``,
-    restores, other programs) are skipped with a log line. A verification of one
-    database must name a configured one (ConfigError otherwise).
+
+def scheduled_jobs(
+    cfg: Config, parse_moodump: MoodumpLineParser | None = None
+) -> list[tuple[CronLine, Job]]:
+    """The cron lines moodump runs itself, each with its typed :class:`Job`.
+
+    ``./backup.sh`` lines map by the old container's getopt rules (pure, in
+    :mod:`moodump.schedule`). ``moodump ...`` lines are parsed by ``parse_moodump``, the
+    CLI's own grammar, so a line the CLI would reject is a ConfigError with file, line
+    and fix, never accepted here and dropped at run time. Lines that are valid but not
+    runnable (``-l``, ``-c``, restores, other programs) are skipped with a log line. A
+    database a line names must be configured (ConfigError otherwise).
     """
     out = []
     for c in cfg.schedule:
-        a = c.action
-        if a.kind not in RUNNABLE_ACTIONS:
+        job: Job | None
+        if c.program == "moodump":
+            if parse_moodump is None:
+                raise ConfigError(
+                    f"{cfg.conf_path} line {c.line}: '{c.command}' needs the CLI's parser",
+                    hint="run the schedule with moodump run, or pass parse_moodump",
+                )
+            job = parse_moodump(c)
+        else:
+            job = _backup_sh_job(cfg, c)
+        if job is None:
             log.warning(
                 "%s line %d: '%s' is not run by moodump run (only backups, verification, "
-                "prune and check are)",
-                cfg.conf_path,
-                c.line,
-                c.command,
-            )
+                "prune and check are)", cfg.conf_path, c.line, c.command,
+            )  # fmt: skip
             continue
-        if a.kind == ACTION_PRUNE and a.filter:
-            log.warning("%s line %d: prune -f is interactive; not scheduled", cfg.conf_path, c.line)
-            continue
-        if a.kind == ACTION_VERIFY and a.target not in (None, "all"):
-            cfg.database(str(a.target))  # raises for an unknown database
-        if a.filter:
-            log.warning("%s line %d: -f %s is ignored; the newest backup is verified",
-                        cfg.conf_path, c.line, a.filter)  # fmt: skip
-        job = Job(a.kind, a.target, a.args, c)
-        for name in _databases_arg(job.args):
+        for name in job.databases:
             cfg.database(name)  # raises for an unknown database
-        out.append((c, job))
+        out.append((c, replace(job, line=c)))
     return out
 
 
-def _databases_arg(args: Sequence[str]) -> list[str]:
-    """The values of ``--database X`` / ``--database=X`` in a cron line's moodump args."""
-    out, words = [], list(args)
-    while words:
-        name, sep, value = words.pop(0).partition("=")
-        if name == "--database":
-            out.append(value if sep else (words.pop(0) if words else ""))
-    return out
+def _backup_sh_job(cfg: Config, c: CronLine) -> Job | None:
+    a = c.action
+    if a.kind not in RUNNABLE_ACTIONS:
+        return None
+    if a.kind == ACTION_PRUNE and a.filter:
+        log.warning("%s line %d: prune -f is interactive; not scheduled", cfg.conf_path, c.line)
+        return None
+    if a.filter:
+        log.warning("%s line %d: -f %s is ignored; the newest backup is verified",
+                    cfg.conf_path, c.line, a.filter)  # fmt: skip
+    if a.kind == ACTION_VERIFY:
+        return Job(a.kind, () if a.target in (None, "all") else (str(a.target),))
+    return Job(a.kind)
 
 
 def run_job(
@@ -131,18 +149,17 @@ def run_job(
     progress: Progress | None = None,
 ) -> RunReport:
     """Run one scheduled job now (the dispatch of :func:`run_scheduled`)."""
-    only = _databases_arg(job.args) or None
+    only = list(job.databases) or None
     if job.kind == ACTION_BACKUP:
         return run_once(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop,
                         progress=progress)  # fmt: skip
     if job.kind == ACTION_VERIFY:
-        if job.target not in (None, "all"):
-            only = [str(job.target)]
         return verify_all(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop)
     if job.kind == ACTION_PRUNE:
-        return prune_once(cfg, clock=clock, notifier=notifier)
+        return prune_once(cfg, dry_run=job.dry_run, all_databases=job.all_databases,
+                          clock=clock, notifier=notifier)  # fmt: skip
     if job.kind == ACTION_CHECK:
-        return check_once(cfg, job.args, clock=clock, notifier=notifier)
+        return check_once(cfg, job.check, clock=clock, notifier=notifier)
     raise ConfigError(f"moodump run cannot run {job.kind!r}", hint="see docs/scheduling.md")
 
 
@@ -155,6 +172,7 @@ def run_scheduled(
     notifier: Notifier | None = None,
     on_report: Callable[[RunReport], None] | None = None,
     progress: Progress | None = None,
+    parse_moodump: MoodumpLineParser | None = None,
 ) -> int:
     """Run until ``stop`` is set: cron mode when backup.conf has cron lines, else legacy
     mode (a backup cycle now, then every BACKUP_PERIOD after the previous one ended).
@@ -169,6 +187,8 @@ def run_scheduled(
     :param clock: aware "now" (default: the real time in TZ).
     :param sleep: waits for the given seconds (default: ``stop.wait``, so setting
         ``stop`` wakes it at once).
+    :param parse_moodump: the CLI's parser for ``moodump ...`` cron lines
+        (see :func:`scheduled_jobs`).
     """
     stop = stop or threading.Event()
     real_clock: Clock = clock or (lambda: datetime.now(cfg.tz))
@@ -179,7 +199,7 @@ def run_scheduled(
     wait: Sleep = sleep or wait_for_stop
     register_config_secrets(cfg)
     cfg.require_databases()
-    jobs = scheduled_jobs(cfg) if cfg.schedule else []
+    jobs = scheduled_jobs(cfg, parse_moodump) if cfg.schedule else []
     if cfg.schedule and not jobs:
         raise ConfigError(
             f"{cfg.conf_path} has cron lines, but none that moodump run can execute",
