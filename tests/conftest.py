@@ -3,6 +3,13 @@
 If the server binaries are missing and we are root, they are installed with apt-get
 (CI runs in a fresh clone with nothing installed by hand). No test touches a system
 server: every server here lives in a temp dir and listens on loopback only.
+
+Every test that uses the server (through ``mariadb`` or a fixture built on it) is marked
+``db`` automatically; modules that start servers of their own mark themselves. So
+``pytest -m "not db"`` runs the pure tests alone, with no server, in seconds.
+
+Shared sources: ``small`` and ``big`` are a database on the session server with a DONE
+backup of it, built once per session (see ``helpers_failures.source``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from helpers_failures import Source, source
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.db.localserver import LocalServer, server_binaries
@@ -57,6 +65,25 @@ def fresh_db(root_settings: ConnSettings) -> Iterator[str]:
     yield name
     with connect(root_settings) as c:
         c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+
+
+@pytest.fixture(scope="session")
+def small(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
+    """A small source database and its backup (shared by the failure tests)."""
+    return source(root_settings, "small", lambda: tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture(scope="session")
+def big(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
+    """A source big enough that a dump or restore takes a while (to interrupt it)."""
+    return source(root_settings, "big", lambda: tmp_path_factory.mktemp("big"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the session server ``db``."""
+    for item in items:
+        if "mariadb" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
 
 
 from helpers import run_sql  # noqa: E402,F401  (re-exported for older tests)

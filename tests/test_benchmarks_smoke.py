@@ -47,6 +47,8 @@ SMALL_SERVER = [
     "innodb-log-file-size=48M",
 ]
 
+pytestmark = pytest.mark.db  # starts its own MariaDB server
+
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(

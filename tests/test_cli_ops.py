@@ -389,5 +389,5 @@ def test_config_accepts_the_cron_lines_the_cli_accepts(site: Path) -> None:
         "0 7 * * * default moodump list --json\n",
         encoding="utf-8",
     )
-    code, out, err = run(["config"])
+    code, _, err = run(["config"])
     assert code == 0, err

@@ -14,6 +14,7 @@ from moodump.manifest import read_done_manifest, read_verify_record
 from moodump.naming import parse_backup_name, tier_for
 
 
+@pytest.mark.db  # the demo starts its own MariaDB server
 def test_demo_backs_up_lists_and_verifies(tmp_path):
     work = tmp_path / "demo"
     res = moodump_cli("demo", "--workdir", str(work), "--scale", "0.0005", timeout=300)

@@ -36,23 +36,12 @@ from helpers_failures import (
     partial_dirs,
     read_json,
     run_cli,
-    source,
     spawn_cli,
     tree_digest,
     wait_for,
 )
 from moodump.db import Connection, ConnSettings, connect
 from moodump.db.localserver import LocalServer
-
-
-@pytest.fixture(scope="session")
-def small(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
-    return source(root_settings, "small", lambda: tmp_path_factory.mktemp("small"))
-
-
-@pytest.fixture(scope="session")
-def big(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
-    return source(root_settings, "big", lambda: tmp_path_factory.mktemp("big"))
 
 
 @pytest.fixture()

@@ -29,7 +29,6 @@ from helpers_failures import (
     finish,
     rewrite_data_file,
     run_cli,
-    source,
     spawn_cli,
     tables,
     unique_db,
@@ -40,16 +39,6 @@ from moodump.db.connection import quote_ident
 from moodump.db.localserver import LocalServer
 from moodump.errors import NotFoundError
 from moodump.restore import PROGRESS_TABLE
-
-
-@pytest.fixture(scope="session")
-def small(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
-    return source(root_settings, "small", lambda: tmp_path_factory.mktemp("small"))
-
-
-@pytest.fixture(scope="session")
-def big(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
-    return source(root_settings, "big", lambda: tmp_path_factory.mktemp("big"))
 
 
 @pytest.fixture()

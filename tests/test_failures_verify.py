@@ -27,21 +27,10 @@ from helpers_failures import (
     read_json,
     rewrite_data_file,
     run_cli,
-    source,
     unique_db,
 )
 from moodump.db import ConnSettings
 from moodump.db.localserver import LocalServer, free_port
-
-
-@pytest.fixture(scope="session")
-def small(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
-    return source(root_settings, "small", lambda: tmp_path_factory.mktemp("small"))
-
-
-@pytest.fixture(scope="session")
-def big(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Source:
-    return source(root_settings, "big", lambda: tmp_path_factory.mktemp("big"))
 
 
 @pytest.fixture()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from moodump.db import ConnSettings, connect
 from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, dump
+
+pytestmark = pytest.mark.db  # starts its own MariaDB server
 
 
 def test_binlog_position_and_gtid_match_the_snapshot(tmp_path):
