@@ -14,6 +14,7 @@ lint-imports
 if [ "$#" -gt 0 ]; then
   exec python3 -m pytest -q -p no:cacheprovider "$@"
 fi
+# shellcheck disable=SC2016  # expanded by the inner sh, inside the namespace
 hide='mount --bind /dev/null "$(command -v mariadbd || echo /usr/sbin/mariadbd)" && mount --bind /dev/null "$(command -v mariadb)"'
 if [ "$(id -u)" -eq 0 ] && unshare -m true 2>/dev/null; then
   PATH="$PATH:/usr/sbin" unshare -m sh -c "$hide && exec python3 -m pytest -q -p no:cacheprovider -m 'not db'"
