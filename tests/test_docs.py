@@ -34,3 +34,20 @@ def test_readme_has_exactly_two_setup_commands():
     commands = [line for b in blocks for line in b.splitlines()[1:] if line.strip()]
     assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
     assert "scripts/test.sh" in (DOCS.parent / ".ci" / "run").read_text()
+
+
+def test_architecture_page_matches_the_import_contracts() -> None:
+    """docs/architecture.md names every package of every contract in pyproject.toml."""
+    import tomllib
+
+    conf = tomllib.loads((DOCS.parent / "pyproject.toml").read_text())["tool"]["importlinter"]
+    page = (DOCS / "architecture.md").read_text()
+    assert len(conf["contracts"]) >= 4
+    for contract in conf["contracts"]:
+        modules: list[str] = []
+        for layer in contract.get("layers", []):
+            modules += [m.strip() for m in layer.replace(":", "|").split("|")]
+        modules += contract.get("source_modules", []) + contract.get("modules", [])
+        for module in modules:
+            short = module.removeprefix("moodump.")
+            assert f"`{short}`" in page or f" {short}" in page, f"{module} ({contract['name']})"
