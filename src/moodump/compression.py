@@ -207,25 +207,76 @@ def detect_codec(path: Path) -> str:
     return "none"
 
 
-def open_reader(path: Path) -> BinaryIO:
-    """Open a data file for reading uncompressed bytes, whatever its codec."""
-    codec = detect_codec(path)
-    if codec == "gzip":
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were already read (to sniff the codec), put back."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._rest.close()
+        finally:
+            super().close()
+
+
+def open_reader(src: Path | str | BinaryIO) -> BinaryIO:
+    """Open a data file, or a stream of its stored bytes, for reading uncompressed bytes.
+
+    The codec is sniffed from the first bytes, so a stream from object storage or a
+    decrypting reader works the same as a local path (nothing needs to seek).
+    """
+    if isinstance(src, (str, Path)):
+        try:
+            fh: BinaryIO = open(src, "rb")  # noqa: SIM115 - owned by the reader
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"missing file {src}", hint="the backup is incomplete") from exc
+    else:
+        fh = src
+    head = b""
+    while len(head) < 4:
+        more = fh.read(4 - len(head))
+        if not more:
+            break
+        head += more
+    stream = cast(BinaryIO, io.BufferedReader(_Prefixed(head, fh), buffer_size=1 << 20))
+    if head.startswith(GZIP_MAGIC):
         from isal import igzip_threaded
 
-        return cast(BinaryIO, igzip_threaded.open(path, "rb", threads=1))  # type: ignore[no-untyped-call]
-    if codec == "zstd":
+        return cast(BinaryIO, igzip_threaded.open(stream, "rb", threads=1))  # type: ignore[no-untyped-call]
+    if head.startswith(ZSTD_MAGIC):
         import zstandard
 
-        fh = open(path, "rb")  # noqa: SIM115 - owned by the reader
-        return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(fh, closefd=True))
-    return open(path, "rb")
+        return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(stream, closefd=True))
+    return stream
 
 
-def iter_uncompressed(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
-    """Yield the uncompressed content in blocks; truncation/corruption -> IntegrityError."""
+def iter_uncompressed(
+    src: Path | str | BinaryIO, block: int = 1 << 20, *, name: str | None = None
+) -> Iterator[bytes]:
+    """Yield the uncompressed content in blocks; truncation/corruption -> IntegrityError.
+
+    ``src`` is a path or an open stream of the stored bytes (closed at the end); ``name``
+    names it in errors when it is a stream.
+    """
+    shown = name or str(src)
     try:
-        with open_reader(path) as fh:
+        with open_reader(src) as fh:
             while True:
                 data = fh.read(block)
                 if not data:
@@ -233,15 +284,15 @@ def iter_uncompressed(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
                 yield data
     except (EOFError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError):
-            raise IntegrityError(f"missing file {path}", hint="the backup is incomplete") from exc
+            raise IntegrityError(f"missing file {shown}", hint="the backup is incomplete") from exc
         raise IntegrityError(
-            f"{path} is corrupt or truncated ({exc})",
+            f"{shown} is corrupt or truncated ({exc})",
             hint="this backup cannot be restored; use another backup",
         ) from exc
     except Exception as exc:  # zstd raises its own ZstdError
         if type(exc).__name__ == "ZstdError":
             raise IntegrityError(
-                f"{path} is corrupt or truncated ({exc})",
+                f"{shown} is corrupt or truncated ({exc})",
                 hint="this backup cannot be restored; use another backup",
             ) from exc
         raise

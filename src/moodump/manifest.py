@@ -187,34 +187,43 @@ def read_manifest(backup_dir: Path) -> Manifest:
         raise IntegrityError(
             f"cannot read {path}: {exc.strerror}", hint="check permissions"
         ) from exc
+    return parse_manifest(raw, str(path))
+
+
+def parse_manifest(raw: str | bytes, where: str) -> Manifest:
+    """A manifest from its JSON text (``where`` names it in errors)."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise IntegrityError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
+            f"{where} is not valid JSON ({exc.msg} at line {exc.lineno})",
             hint="the manifest is damaged; use another backup",
         ) from exc
     if not isinstance(data, dict) or not str(data.get("format", "")).startswith("moodump/"):
-        raise IntegrityError(f"{path} is not a moodump manifest", hint="use another backup")
+        raise IntegrityError(f"{where} is not a moodump manifest", hint="use another backup")
     try:
         return Manifest.from_dict(data)
     except TypeError as exc:
         raise IntegrityError(
-            f"{path} has an unexpected shape: {exc}", hint="use another backup"
+            f"{where} has an unexpected shape: {exc}", hint="use another backup"
         ) from exc
 
 
-def read_done_manifest(backup_dir: Path) -> Manifest:
-    """Load the manifest and insist that the backup is DONE."""
-    m = read_manifest(backup_dir)
+def require_done(m: Manifest, where: str) -> Manifest:
+    """``m`` when its status is DONE; IntegrityError naming ``where`` otherwise."""
     if m.status != STATUS_DONE:
         raise IntegrityError(
-            f"{backup_dir} is not a complete backup (manifest status {m.status}"
+            f"{where} is not a complete backup (manifest status {m.status}"
             + (f": {m.error}" if m.error else "")
             + ")",
             hint="use the newest backup whose status is DONE (moodump list)",
         )
     return m
+
+
+def read_done_manifest(backup_dir: Path) -> Manifest:
+    """Load the manifest and insist that the backup is DONE."""
+    return require_done(read_manifest(backup_dir), str(backup_dir))
 
 
 def read_verify_record(backup_dir: Path) -> VerifyRecord | None:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from moodump.compression import iter_uncompressed
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
@@ -50,17 +50,17 @@ from moodump.manifest import (
     VERIFY_NAME,
     Manifest,
     VerifyRecord,
-    read_done_manifest,
     read_manifest,
 )
 from moodump.restore import RestoreEvent, RestoreOptions, check_files, restore
+from moodump.source import BackupSource, as_source
 
 log = logging.getLogger("moodump.verify")
 
 
 @dataclass
 class VerifyReport:
-    path: Path
+    path: Path | str  # a directory, or the URL of an off-site copy
     method: str  # "offline" | "restore"
     passed: bool
     problems: list[str] = field(default_factory=list)
@@ -78,7 +78,7 @@ def _utcnow() -> str:
 
 
 def verify(
-    path: Path | str,
+    path: Path | str | BackupSource,
     *,
     settings: ConnSettings | None = None,
     local: bool = False,
@@ -95,20 +95,25 @@ def verify(
     a throwaway local server. Problems are collected, not raised; the report says
     whether the backup passed. A missing or unreadable manifest raises IntegrityError
     (and is recorded as FAIL when the directory is writable).
+
+    ``path`` may be any :class:`~moodump.source.BackupSource` (an off-site copy): its
+    files are streamed and each is checked against the manifest as it is read. The
+    record (``verify.json``) is written only where the backup is a local directory.
     """
-    src = Path(path)
+    src = as_source(path)
+    local_dir = src.local_dir
     if settings is not None and local:
         raise ConfigError("give either a server or --local, not both", hint="pick one")
     method = "restore" if (settings is not None or local) else "offline"
     t0 = time.monotonic()
-    report = VerifyReport(src, method, False)
+    report = VerifyReport(local_dir if local_dir is not None else src.where, method, False)
     try:
-        manifest = read_done_manifest(src)
+        manifest = src.done_manifest()
     except IntegrityError as exc:
         report.problems.append(str(exc.message))
         report.duration_s = time.monotonic() - t0
-        if record and (src / "manifest.json").exists():
-            _write_record(src, report)
+        if record and local_dir is not None and (local_dir / "manifest.json").exists():
+            _write_record(local_dir, report)
         raise
     try:
         if method == "offline":
@@ -130,8 +135,8 @@ def verify(
         report.problems.append(str(exc))
     report.passed = not report.problems
     report.duration_s = time.monotonic() - t0
-    if record:
-        report.record_written = _write_record(src, report)
+    if record and local_dir is not None:
+        report.record_written = _write_record(local_dir, report)
     return report
 
 
@@ -157,18 +162,32 @@ def _write_record(src: Path, report: VerifyReport) -> bool:
 
 
 def _verify_offline(
-    src: Path, m: Manifest, report: VerifyReport, progress: Callable[[str], None] | None
+    src: BackupSource, m: Manifest, report: VerifyReport, progress: Callable[[str], None] | None
 ) -> None:
+    data_files = {c.file for t in m.tables for c in t.chunks}
+    entries = {f.name: f for f in m.files}
     try:
-        check_files(src, m)
+        if src.local_dir is not None:
+            check_files(src.local_dir, m)
+        else:  # one pass: the data files are checked while their digests are computed
+            for f in m.files:
+                if f.name not in data_files:
+                    src.checked_bytes(f)
     except IntegrityError as exc:
         report.problems.append(str(exc.message))
         return
     if m.objects.get("definitions"):
         try:
-            json.loads((src / m.objects["definitions"]).read_text(encoding="utf-8"))
+            json.loads(src.read_bytes(m.objects["definitions"]).decode("utf-8"))
         except ValueError as exc:
             report.problems.append(f"{m.objects['definitions']} is not valid JSON: {exc}")
+
+    def stream(name: str) -> BinaryIO:
+        entry = entries.get(name)
+        if src.local_dir is not None or entry is None:
+            return src.open(name)
+        return src.open_checked(entry)
+
     for t in m.tables:
         if progress:
             progress(t.name)
@@ -176,7 +195,8 @@ def _verify_offline(
         for c in t.chunks:
             try:
                 n, digest = _file_digest(
-                    src / c.file,
+                    stream(c.file),
+                    name=c.file,
                     ordered=(t.digest == "ordered"),
                     algo=digest_algo(c.content_digest),
                 )
@@ -194,30 +214,33 @@ def _verify_offline(
         report.rows_checked += rows
 
 
-def _file_digest(path: Path, *, ordered: bool, algo: str = CONTENT_ALGO) -> tuple[int, str]:
+def _file_digest(
+    path: Path | BinaryIO, *, ordered: bool, algo: str = CONTENT_ALGO, name: str | None = None
+) -> tuple[int, str]:
     """(rows, digest) of a data file, computed exactly as the dump computed it."""
     rows = 0
+    shown = name or str(path)
     if ordered:
         h = content_hash(algo)
-        for block in iter_uncompressed(path):
+        for block in iter_uncompressed(path, name=shown):
             h.update(block)
             rows += block.count(b"\n")
         return rows, f"{algo}:{h.hexdigest()}"
     acc = 0
     rest = b""
-    for block in iter_uncompressed(path):
+    for block in iter_uncompressed(path, name=shown):
         data = rest + block
         lines = data.split(b"\n")
         rest = lines.pop()
         acc = _multiset_add(acc, lines)
         rows += len(lines)
     if rest:
-        raise IntegrityError(f"{path} ends in the middle of a row", hint="the file is truncated")
+        raise IntegrityError(f"{shown} ends in the middle of a row", hint="the file is truncated")
     return rows, f"multiset:{acc:016x}"
 
 
 def _verify_by_restore(
-    src: Path,
+    src: BackupSource,
     m: Manifest,
     settings: ConnSettings,
     threads: int,
@@ -440,12 +463,12 @@ class _ReadBack:
 
 
 def _check_objects(
-    conn: Any, src: Path, m: Manifest, db: str, views: list[str], report: VerifyReport
+    conn: Any, src: BackupSource, m: Manifest, db: str, views: list[str], report: VerifyReport
 ) -> None:
     name = m.objects.get("definitions")
     if not name:
         return
-    records = json.loads((src / name).read_text(encoding="utf-8"))
+    records = json.loads(src.read_bytes(name).decode("utf-8"))
     want: dict[str, int] = {}
     for r in records:
         want[r["kind"]] = want.get(r["kind"], 0) + 1

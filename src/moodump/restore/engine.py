@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -15,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from moodump.compression import sha256_file
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from moodump.db.privileges import account_privileges
 from moodump.db.workers import LiveConnections, run_interruptible
@@ -30,7 +30,7 @@ from moodump.errors import (
     TargetNotEmpty,
 )
 from moodump.formats import SESSION_SQL_MODE
-from moodump.manifest import Manifest, TableEntry, read_done_manifest
+from moodump.manifest import Manifest, TableEntry
 from moodump.restore.load import DataLoader, _setup_load_session
 from moodump.restore.model import (
     PROGRESS_TABLE,
@@ -40,12 +40,13 @@ from moodump.restore.model import (
     check_files,
 )
 from moodump.restore_script import database_options, object_session_sql, sequence_sql
+from moodump.source import BackupSource, as_source
 
 log = logging.getLogger("moodump.restore")
 
 
 def restore(
-    path: Path | str,
+    path: Path | str | BackupSource,
     settings: ConnSettings,
     database: str,
     options: RestoreOptions | None = None,
@@ -54,6 +55,9 @@ def restore(
     stop: threading.Event | None = None,
 ) -> RestoreResult:
     """Restore the backup at ``path`` into ``database`` on the server of ``settings``.
+
+    ``path`` is a backup directory or any :class:`~moodump.source.BackupSource` (an
+    off-site copy, an encrypted one): files are streamed from it, never staged whole.
 
     :raises TargetNotEmpty: the target has tables and neither ``drop`` nor ``resume``.
     :raises IntegrityError: a file does not match the manifest (target untouched).
@@ -65,8 +69,8 @@ def restore(
         raise ConfigError(f"invalid target database name {database!r}", hint="use 1-64 characters")
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
-    src = Path(path)
-    manifest = read_done_manifest(src)
+    src = as_source(path)
+    manifest = src.done_manifest()
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
     result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:
@@ -86,7 +90,7 @@ def restore(
 class Restore(DataLoader):
     def __init__(
         self,
-        src: Path,
+        src: BackupSource,
         manifest: Manifest,
         settings: ConnSettings,
         database: str,
@@ -96,6 +100,7 @@ class Restore(DataLoader):
     ) -> None:
         self.src = src
         self.m = manifest
+        self.files = {f.name: f for f in manifest.files}
         self.settings = settings
         self.target = database
         self.opts = opts
@@ -110,7 +115,7 @@ class Restore(DataLoader):
         self.warnings: list[str] = []
         self.tables = self._selected_tables()
         self.load_db = database
-        self.manifest_id = sha256_file(src / "manifest.json")[1]
+        self.manifest_id = hashlib.sha256(src.manifest_bytes()).hexdigest()
         self.deferred: dict[str, SplitTable] = self._plan_deferred_indexes()
         self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
         self._live = LiveConnections(settings)
@@ -118,7 +123,7 @@ class Restore(DataLoader):
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
         schemas = {
-            t.name: (self.src / t.schema_file).read_text(encoding="utf-8")
+            t.name: self._text(t.schema_file)
             for t in self.tables
             if t.schema_file
         }
@@ -139,6 +144,12 @@ class Restore(DataLoader):
                 if split.indexes:
                     out[t.name] = split
         return out
+
+    def _text(self, name: str) -> str:
+        """A schema or object file's text, checked against the manifest when it lists it."""
+        entry = self.files.get(name)
+        data = self.src.checked_bytes(entry) if entry else self.src.read_bytes(name)
+        return data.decode("utf-8")
 
     def _connect(self, settings: ConnSettings, *, local_infile: bool = False) -> Connection:
         """Open a connection that an interrupt can reach (see :meth:`kill_all`)."""
@@ -198,7 +209,7 @@ class Restore(DataLoader):
         if self.deferred:
             need.add("INDEX")
         if self.opts.objects and self.m.objects.get("definitions"):
-            records = json.loads((self.src / self.m.objects["definitions"]).read_text())
+            records = json.loads(self._text(self.m.objects["definitions"]))
             kinds = {r["kind"] for r in records}
             if self.opts.tables:
                 kinds &= {"trigger"}
@@ -227,7 +238,10 @@ class Restore(DataLoader):
                     c.file for t in self.tables for c in t.chunks
                 }
                 names |= {"objects.json", "database.sql"}
-            check_files(self.src, self.m, names)
+            if self.src.local_dir is not None:
+                check_files(self.src.local_dir, self.m, names)
+            # Elsewhere (object storage) each file is checked as it is read: reading
+            # every file twice would double the transfer.
         with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             self._check_privileges(conn)
@@ -384,7 +398,7 @@ class Restore(DataLoader):
             if t.name in self.deferred:
                 conn.execute(self.deferred[t.name].create)
             else:
-                ddl = (self.src / t.schema_file).read_text(encoding="utf-8")
+                ddl = self._text(t.schema_file)
                 conn.execute(ddl.rstrip().rstrip(";"))
 
     # -- data ----------------------------------------------------------------------------
@@ -467,7 +481,7 @@ class Restore(DataLoader):
         name = self.m.objects.get("definitions")
         if not name:
             return
-        records: list[dict[str, Any]] = json.loads((self.src / name).read_text(encoding="utf-8"))
+        records: list[dict[str, Any]] = json.loads(self._text(name))
         wanted_tables = {t.name for t in self.tables}
         if partial:
             records = [r for r in records if r["kind"] == "trigger" and r["table"] in wanted_tables]

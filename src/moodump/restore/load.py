@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from moodump.compression import iter_uncompressed
 from moodump.db.connection import Connection, ConnSettings, quote_ident, quote_str
@@ -25,8 +26,9 @@ from moodump.errors import (
     SnapshotError,
 )
 from moodump.formats import SESSION_SQL_MODE, sql_literal, unescape_field
-from moodump.manifest import Chunk, Manifest, TableEntry
+from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
 from moodump.restore.model import PROGRESS_TABLE, RestoreOptions
+from moodump.source import BackupSource
 
 log = logging.getLogger("moodump.restore")
 
@@ -82,8 +84,9 @@ class DataLoader:
     own module; the attributes and the four methods below are the engine's.
     """
 
-    src: Path
+    src: BackupSource
     m: Manifest
+    files: dict[str, FileEntry]
     settings: ConnSettings
     opts: RestoreOptions
     stop: threading.Event
@@ -102,6 +105,15 @@ class DataLoader:
 
     def _connect(self, settings: ConnSettings, *, local_infile: bool = False) -> Connection:
         raise NotImplementedError
+
+    def _open_data(self, name: str) -> BinaryIO:
+        """The stored bytes of a data file. Unless every file was checked before the
+        restore began, the stream checks its size and sha256 as it ends, so a damaged
+        file fails its own transaction instead of committing."""
+        entry = self.files.get(name)
+        if entry is None or (self.src.local_dir is not None and self.opts.check_files):
+            return self.src.open(name)
+        return self.src.open_checked(entry)
 
     def kill_all(self) -> None:
         raise NotImplementedError
@@ -227,7 +239,7 @@ class DataLoader:
         def feed() -> None:
             try:
                 with open(fifo, "wb") as out:
-                    for block in iter_uncompressed(self.src / c.file):
+                    for block in iter_uncompressed(self._open_data(c.file), name=c.file):
                         out.write(block)
             except BrokenPipeError:
                 pass
@@ -262,6 +274,7 @@ class DataLoader:
                 f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
                 f"({quote_str(c.file)}, {int(loaded)}, {quote_str(self.manifest_id)})"
             )
+            th.join()  # the server saw the end of the FIFO: the feeder is done, or failing
             if feeder_error:
                 raise feeder_error[0]
             if loaded != c.rows:
@@ -316,7 +329,7 @@ class DataLoader:
         rest = b""
         conn.execute("START TRANSACTION")
         try:
-            for block in iter_uncompressed(self.src / c.file):
+            for block in iter_uncompressed(self._open_data(c.file), name=c.file):
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
                 for line in lines:

@@ -1,0 +1,161 @@
+"""Where a backup's files are read from: a local directory, or anything that opens them.
+
+Restore and verify read a backup only through a :class:`BackupSource`: the manifest, the
+schema and object files, and each data file as a stream of its stored (compressed)
+bytes. :class:`LocalSource` is a backup directory; the off-site reader
+(:mod:`moodump.offsite`) opens objects straight from storage, and an encrypted copy is
+read through a decrypting source, so a restore from a bucket streams each file without
+staging the backup on disk first.
+
+Integrity does not depend on the source. Small files are read whole and checked against
+the manifest's size and sha256 before they are used; a data file is checked while it is
+streamed (:class:`CheckedReader`): a short read or a different sha256 raises
+:class:`~moodump.errors.IntegrityError` at its end, before the restore commits the rows it
+carried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from moodump.errors import IntegrityError, StorageError
+from moodump.manifest import MANIFEST_NAME, FileEntry, Manifest, parse_manifest, require_done
+
+
+class BackupSource(ABC):
+    """A backup's files by name (names as the manifest lists them, ``/``-separated)."""
+
+    #: Where it is, for messages (a path or a URL without secrets).
+    where: str
+    #: The local backup directory, when there is one (verify.json goes there).
+    local_dir: Path | None = None
+
+    @abstractmethod
+    def open(self, name: str) -> BinaryIO:
+        """A stream of the file's stored bytes; IntegrityError when it is missing."""
+
+    def read_bytes(self, name: str) -> bytes:
+        with self.open(name) as fh:
+            return fh.read()
+
+    def manifest_bytes(self) -> bytes:
+        return self.read_bytes(MANIFEST_NAME)
+
+    def manifest(self) -> Manifest:
+        """The manifest, of any status."""
+        return parse_manifest(self.manifest_bytes(), f"{self.where}/{MANIFEST_NAME}")
+
+    def done_manifest(self) -> Manifest:
+        """The manifest; IntegrityError unless the backup is DONE."""
+        return require_done(self.manifest(), self.where)
+
+    def checked_bytes(self, entry: FileEntry) -> bytes:
+        """A small file's bytes, after checking its size and sha256 against ``entry``."""
+        data = self.read_bytes(entry.name)
+        _compare(entry, len(data), hashlib.sha256(data).hexdigest(), self.where)
+        return data
+
+    def open_checked(self, entry: FileEntry) -> BinaryIO:
+        """A stream of ``entry``'s stored bytes that checks size and sha256 at its end."""
+        return cast(BinaryIO, CheckedReader(self.open(entry.name), entry, self.where))
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Release connections (nothing for a directory)."""
+
+
+class LocalSource(BackupSource):
+    """A backup directory on a local or mounted file system."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.root = Path(path)
+        self.local_dir = self.root
+        self.where = str(path)
+
+    def open(self, name: str) -> BinaryIO:
+        path = _inside(self.root, name)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError as exc:
+            raise IntegrityError(
+                f"{name} is missing from {self.where}",
+                hint="the backup is incomplete; use another one",
+            ) from exc
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read {path}: {exc.strerror}", hint="check the file's permissions"
+            ) from exc
+
+
+def as_source(backup: Path | str | BackupSource) -> BackupSource:
+    """``backup`` itself when it is a source, else the local directory it names."""
+    return backup if isinstance(backup, BackupSource) else LocalSource(backup)
+
+
+class CheckedReader(io.RawIOBase):
+    """Reads a stream through, hashing it; at its end, compares with the manifest entry.
+
+    A mismatch raises :class:`IntegrityError` from the read that reaches the end, so a
+    consumer that reads to the end (the restore's loader does) fails before it commits.
+    """
+
+    def __init__(self, inner: BinaryIO, entry: FileEntry, where: str) -> None:
+        self._inner = inner
+        self._entry = entry
+        self._where = where
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._inner.read(len(view))
+        if not data:
+            if not self._checked:
+                self._checked = True
+                _compare(self._entry, self._size, self._hash.hexdigest(), self._where)
+            return 0
+        n = len(data)
+        view[:n] = data
+        self._hash.update(data)
+        self._size += n
+        return n
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+def _compare(entry: FileEntry, size: int, sha: str, where: str) -> None:
+    if size != entry.bytes:
+        raise IntegrityError(
+            f"{entry.name} in {where} has {size} bytes, the manifest says {entry.bytes} "
+            "(truncated or replaced)",
+            hint="the backup is damaged; use another one",
+        )
+    if sha != entry.sha256:
+        raise IntegrityError(
+            f"{entry.name} in {where} does not match its sha256 in the manifest (corrupted)",
+            hint="the backup is damaged; use another one",
+        )
+
+
+def _inside(root: Path, name: str) -> Path:
+    """``root/name``, refusing names that would leave the backup directory."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or "\0" in name or any(
+        p in ("", ".", "..") for p in parts
+    ):
+        raise IntegrityError(
+            f"the manifest of {root} names a file outside the backup: {name!r}",
+            hint="do not restore this backup: its manifest was altered",
+        )
+    return root.joinpath(*parts)

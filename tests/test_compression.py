@@ -1,0 +1,508 @@
+"""Codecs of the data files (moodump.compression), tested directly on real files.
+
+Every codec round-trips bytes exactly, through the writer the dump uses and the reader
+restore and verify use; its output is readable by the stock tools; a damaged file raises
+IntegrityError instead of yielding short data; a full disk is a StorageError.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import gzip
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moodump.compression import (
+    CODECS,
+    DataWriter,
+    detect_codec,
+    get_codec,
+    iter_uncompressed,
+    sha256_file,
+    storage_error,
+    sync_tree,
+)
+from moodump.errors import ConfigError, IntegrityError, StorageError
+
+# --------------------------------------------------------------------------- payloads
+
+
+@functools.cache
+def _text(size: int, seed: int = 7) -> bytes:
+    """Row-like text (TAB-separated words, one row per line): compressible, not trivially."""
+    rnd = random.Random(seed)
+    words = [
+        bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 9)))
+        for _ in range(3000)
+    ]
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += b"%d\t" % i + b" ".join(rnd.choice(words) for _ in range(12)) + b"\n"
+        i += 1
+    return bytes(out[:size])
+
+
+@functools.cache
+def _noise(size: int, seed: int = 11) -> bytes:
+    """Incompressible bytes (every byte value, NUL and LF included)."""
+    return random.Random(seed).randbytes(size)
+
+
+PAYLOADS = {
+    "empty": b"",
+    "one byte": b"\n",
+    "small": b"1\tJos\xc3\xa9\t\\N\n2\t\xf0\x9f\x98\x80\tx\\ty\n",
+    "multi-MB text": _text(6 << 20),
+    "incompressible": _noise(4 << 20),
+}
+CODEC_NAMES = sorted(CODECS)  # gzip, none, zstd
+COMPRESSED = ["gzip", "zstd"]
+
+
+def _write(path: Path, data: bytes, codec: str, level: int | None = None, **kw) -> tuple[int, str]:
+    """Write ``data`` through a DataWriter in dump-sized pieces; return close()'s result."""
+    c, lvl = get_codec(codec, level)
+    writer = DataWriter(path, c, lvl, **kw)
+    for i in range(0, len(data), 1 << 20):
+        writer.write(data[i : i + (1 << 20)])
+    return writer.close()
+
+
+def _read(path: Path) -> bytes:
+    return b"".join(iter_uncompressed(path))
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["threaded", "inline"])
+@pytest.mark.parametrize("payload", list(PAYLOADS))
+@pytest.mark.parametrize("codec", CODEC_NAMES)
+def test_every_codec_round_trips_exactly(tmp_path, codec, payload, threaded):
+    data = PAYLOADS[payload]
+    path = tmp_path / ("data.tsv" + CODECS[codec].extension)
+    size, sha = _write(path, data, codec, threaded=threaded)
+    # close() reports the file as stored, without a second read
+    assert (size, sha) == sha256_file(path)
+    assert size == path.stat().st_size
+    assert detect_codec(path) == codec or (codec == "none" and not data)
+    assert _read(path) == data
+
+
+@pytest.mark.parametrize("codec", CODEC_NAMES)
+def test_many_small_writes_equal_one_big_write(tmp_path, codec):
+    """The dump writes row batches of any size; the content is their concatenation."""
+    rnd = random.Random(3)
+    data = _text(300_000)
+    c, lvl = get_codec(codec)
+    writer = DataWriter(tmp_path / "pieces", c, lvl)
+    pos = 0
+    while pos < len(data):
+        n = rnd.choice([1, 2, 7, 100, 4096, 65536])
+        writer.write(data[pos : pos + n])
+        pos += n
+    writer.close()
+    assert _read(tmp_path / "pieces") == data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    codec=st.sampled_from(COMPRESSED),
+    pieces=st.lists(st.binary(max_size=3000), max_size=8),
+    threaded=st.booleans(),
+)
+def test_round_trip_property(tmp_path_factory, codec, pieces, threaded):
+    path = tmp_path_factory.mktemp("prop") / "f"
+    c, lvl = get_codec(codec)
+    writer = DataWriter(path, c, lvl, threaded=threaded)
+    for p in pieces:
+        writer.write(p)
+    size, sha = writer.close()
+    assert _read(path) == b"".join(pieces)
+    assert (size, sha) == sha256_file(path)
+
+
+def test_reader_goes_by_magic_bytes_not_by_name(tmp_path):
+    """A renamed file still restores: the codec comes from its first bytes."""
+    data = _text(50_000)
+    _write(tmp_path / "a.gz", data, "zstd")
+    _write(tmp_path / "b.zst", data, "gzip")
+    assert detect_codec(tmp_path / "a.gz") == "zstd"
+    assert detect_codec(tmp_path / "b.zst") == "gzip"
+    assert _read(tmp_path / "a.gz") == _read(tmp_path / "b.zst") == data
+
+
+def test_reader_yields_blocks_of_the_requested_size(tmp_path):
+    data = _text(300_000)
+    _write(tmp_path / "f", data, "gzip")
+    blocks = list(iter_uncompressed(tmp_path / "f", block=65536))
+    assert b"".join(blocks) == data
+    assert all(len(b) <= 65536 for b in blocks)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: codec 'none' is read back by sniffing magic bytes, so an uncompressed "
+    "file whose first value starts with 1f 8b (gzip) or 28 b5 2f fd (zstd) is decoded as "
+    "compressed and cannot be restored",
+)
+@pytest.mark.parametrize(
+    "data",
+    [b"\x1f\x8b\x08 gzip bytes in a BLOB\t1\n", b"\x28\xb5\x2f\xfd zstd bytes in a BLOB\t1\n"],
+    ids=["gzip magic", "zstd magic"],
+)
+def test_uncompressed_file_starting_with_a_magic_reads_back(tmp_path, data):
+    _write(tmp_path / "f.tsv", data, "none")
+    assert _read(tmp_path / "f.tsv") == data
+
+
+# --------------------------------------------------------------------------- stock tools
+
+
+def test_gzip_output_reads_with_python_gzip_and_gzip_tools(tmp_path):
+    data = _text(3 << 20)
+    for threaded in (True, False):
+        path = tmp_path / f"t{threaded}.tsv.gz"
+        _write(path, data, "gzip", threaded=threaded)
+        assert gzip.decompress(path.read_bytes()) == data
+        assert subprocess.run(["gzip", "-t", str(path)], capture_output=True).returncode == 0
+        assert subprocess.run(["zcat", str(path)], capture_output=True, check=True).stdout == data
+
+
+def test_zstd_output_reads_with_zstandard_and_carries_a_checksum(tmp_path):
+    data = _text(3 << 20)
+    path = tmp_path / "t.tsv.zst"
+    _write(path, data, "zstd")
+    raw = path.read_bytes()
+    assert zstandard.get_frame_parameters(raw).has_checksum
+    with zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+        assert reader.read() == data
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="the zstd command is not installed")
+def test_zstd_output_reads_with_the_zstd_command(tmp_path):
+    data = _text(1 << 20)
+    path = tmp_path / "t.tsv.zst"
+    _write(path, data, "zstd")
+    assert subprocess.run(["zstd", "-t", "-q", str(path)], capture_output=True).returncode == 0
+    out = subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True).stdout
+    assert out == data
+
+
+# --------------------------------------------------------------------------- codecs and levels
+
+
+def test_get_codec_defaults():
+    assert get_codec("gzip") == (CODECS["gzip"], 1)
+    assert get_codec("zstd") == (CODECS["zstd"], 3)
+    assert get_codec("none") == (CODECS["none"], 0)
+    assert [CODECS[n].extension for n in ("gzip", "zstd", "none")] == [".gz", ".zst", ""]
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [("gzip", -1), ("gzip", 4), ("zstd", 0), ("zstd", 20), ("none", 1), ("brotli", None)],
+)
+def test_get_codec_refuses_unknown_codecs_and_levels(name, level):
+    with pytest.raises(ConfigError) as err:
+        get_codec(name, level)
+    assert err.value.hint and err.value.exit_code == 2
+    if name in CODECS:
+        c = CODECS[name]
+        assert f"{c.min_level}..{c.max_level}" in err.value.message
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["threaded", "inline"])
+@pytest.mark.parametrize("codec", COMPRESSED)
+def test_levels_are_honoured(tmp_path, codec, threaded):
+    """A higher level gives a smaller file of the same content."""
+    data = _text(4 << 20)
+    c = CODECS[codec]
+    levels = range(c.min_level, c.max_level + 1) if codec == "gzip" else (1, 3, 9, 19)
+    sizes = []
+    for lvl in levels:
+        path = tmp_path / f"l{lvl}"
+        sizes.append(_write(path, data, codec, lvl, threaded=threaded)[0])
+        assert _read(path) == data
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes), sizes
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def _damage_cases() -> Iterator[object]:
+    """(codec, how) for truncation; the silent ones are known bugs."""
+    cuts = ["half", "last byte", "trailer", "inside magic"]
+    for codec in COMPRESSED:
+        for how in cuts:
+            marks = []
+            if codec == "zstd":
+                marks.append(
+                    pytest.mark.xfail(
+                        strict=True,
+                        reason="BUG: a truncated zstd file yields short (or, without its "
+                        "checksum, unchecked) data and no error: zstandard's stream_reader "
+                        "stops at end of input mid-frame and iter_uncompressed never checks "
+                        "that the frame ended",
+                    )
+                )
+            elif how == "inside magic":
+                marks.append(
+                    pytest.mark.xfail(
+                        strict=True,
+                        reason="BUG: a file cut inside its magic bytes is detected as codec "
+                        "'none' and its remaining byte is yielded as data",
+                    )
+                )
+            yield pytest.param(codec, how, marks=marks, id=f"{codec}-{how}")
+
+
+CUTS = {"half": lambda n: n // 2, "last byte": lambda n: n - 1, "trailer": lambda n: n - 4}
+CUTS["inside magic"] = lambda n: 1
+
+
+@pytest.mark.parametrize(("codec", "how"), list(_damage_cases()))
+def test_truncated_file_raises_integrity_error(tmp_path, codec, how):
+    data = _text(2 << 20)
+    path = tmp_path / "f"
+    _write(path, data, codec)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: CUTS[how](len(raw))])
+    got = bytearray()
+    with pytest.raises(IntegrityError) as err:
+        for block in iter_uncompressed(path):
+            got += block
+    assert "corrupt or truncated" in err.value.message and err.value.exit_code == 8
+    assert len(got) < len(data) or bytes(got) != data
+
+
+# Positions of a flipped bit, from the end of the compressed file. -2 is in gzip's ISIZE
+# and zstd's content checksum; -6 in gzip's CRC-32 and in the header of the empty last
+# block that ends every zstd frame moodump writes.
+FLIPS = {"middle": lambda n: n // 2, "last bytes": lambda n: n - 2, "end of data": lambda n: n - 6}
+
+
+def _flip_cases() -> Iterator[object]:
+    for codec in COMPRESSED:
+        for threaded in ("threaded", "inline"):
+            for where in FLIPS:
+                marks = []
+                if codec == "zstd" and where == "end of data":
+                    marks.append(
+                        pytest.mark.xfail(
+                            strict=True,
+                            reason="BUG: the flipped bit makes zstd's last block claim more "
+                            "bytes than the file has; the reader stops at end of input with "
+                            "no error (same cause as the truncated zstd file)",
+                        )
+                    )
+                yield pytest.param(
+                    codec, threaded, where, marks=marks, id=f"{codec}-{threaded}-{where}"
+                )
+
+
+@pytest.mark.parametrize(("codec", "threaded", "where"), list(_flip_cases()))
+def test_corrupted_file_raises_integrity_error(tmp_path, codec, threaded, where):
+    data = _text(2 << 20)
+    path = tmp_path / "f"
+    _write(path, data, codec, threaded=threaded == "threaded")
+    raw = bytearray(path.read_bytes())
+    raw[FLIPS[where](len(raw))] ^= 0x01
+    path.write_bytes(raw)
+    with pytest.raises(IntegrityError) as err:
+        _read(path)
+    assert "corrupt or truncated" in err.value.message
+    assert "use another backup" in (err.value.hint or "")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: isal's IsalError (invalid deflate block) is not an OSError, so "
+    "iter_uncompressed lets it escape raw instead of raising IntegrityError",
+)
+def test_invalid_deflate_block_raises_integrity_error(tmp_path):
+    path = tmp_path / "f.gz"
+    # gzip header, then a final block of the reserved type 11 (invalid in every inflater)
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\x07" + bytes(16))
+    with pytest.raises(zlib.error):
+        gzip.decompress(path.read_bytes())  # the file is really invalid
+    with pytest.raises(IntegrityError):
+        _read(path)
+
+
+def test_uncompressed_damage_is_found_by_the_recorded_sha256(tmp_path):
+    """Codec 'none' has no checksum of its own: the manifest's sha256 is what catches it."""
+    data = _text(100_000)
+    path = tmp_path / "f.tsv"
+    size, sha = _write(path, data, "none")
+    raw = bytearray(path.read_bytes())
+    raw[1000] ^= 0x01
+    path.write_bytes(raw)
+    assert sha256_file(path)[0] == size
+    assert sha256_file(path)[1] != sha
+
+
+def test_missing_file_raises_integrity_error(tmp_path):
+    for call in (lambda: detect_codec(tmp_path / "gone"), lambda: _read(tmp_path / "gone")):
+        with pytest.raises(IntegrityError) as err:
+            call()
+        assert "missing file" in err.value.message and "incomplete" in (err.value.hint or "")
+
+
+# --------------------------------------------------------------------------- sha256_file, sync_tree
+
+
+def test_sha256_file_of_a_plain_file(tmp_path):
+    data = _noise(3 << 20) + b"tail"
+    (tmp_path / "f").write_bytes(data)
+    assert sha256_file(tmp_path / "f") == (len(data), hashlib.sha256(data).hexdigest())
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_file(tmp_path / "empty") == (0, hashlib.sha256(b"").hexdigest())
+
+
+def test_sync_tree_leaves_every_file_intact(tmp_path):
+    root = tmp_path / "backup"
+    (root / "data").mkdir(parents=True)
+    (root / "empty-dir").mkdir()
+    files = {root / "manifest.json": b"{}", root / "data" / "t.tsv": b"1\t2\n"}
+    _write(root / "data" / "t.tsv.gz", _text(200_000), "gzip")
+    for p, b in files.items():
+        p.write_bytes(b)
+    before = {p: sha256_file(p) for p in root.rglob("*") if p.is_file()}
+    sync_tree(root)
+    assert {p: sha256_file(p) for p in root.rglob("*") if p.is_file()} == before
+
+
+# --------------------------------------------------------------------------- write errors
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG])
+def test_storage_error_says_disk_full_and_what_to_do(tmp_path, code):
+    path = tmp_path / "data" / "t.tsv.gz"
+    err = storage_error(OSError(code, os.strerror(code)), path)
+    assert isinstance(err, StorageError) and err.exit_code == 7
+    assert err.message.startswith(f"no space left writing {path}")
+    assert "free space" in (err.hint or "") and "nothing was published" in (err.hint or "")
+
+
+def test_storage_error_for_other_failures_names_the_file(tmp_path):
+    path = tmp_path / "t.tsv.gz"
+    err = storage_error(PermissionError(errno.EACCES, "Permission denied"), path)
+    assert err.message == f"cannot write {path}: Permission denied"
+    assert err.hint == "check the output directory"
+    assert str(path) in storage_error(OSError("no errno at all"), path).message
+
+
+@pytest.fixture()
+def small_tmpfs(tmp_path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real full disk (needs root and CAP_SYS_ADMIN)."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        # lazy: a file a test left open must not turn the teardown into an error
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def _fill(path: Path, codec: str, threaded: bool) -> tuple[DataWriter, StorageError]:
+    """Write 1 MiB of noise into the 256 KiB tmpfs; return the writer and its error."""
+    c, lvl = get_codec(codec)
+    writer = DataWriter(path, c, lvl, threaded=threaded)
+    noise = _noise(1 << 20)
+    try:
+        for i in range(0, len(noise), 64 * 1024):
+            writer.write(noise[i : i + 64 * 1024])
+        writer.close()  # the threaded gzip writer only notices here
+    except StorageError as exc:
+        return writer, exc
+    pytest.fail("1 MiB of noise fitted into a 256 KiB tmpfs")
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["threaded", "inline"])
+@pytest.mark.parametrize("codec", CODEC_NAMES)
+def test_full_disk_is_a_storage_error(small_tmpfs, codec, threaded):
+    path = small_tmpfs / "t.tsv"
+    writer, err = _fill(path, codec, threaded)
+    writer.abort()  # throwing the file away never raises
+    path.unlink()
+    assert err.message.startswith(f"no space left writing {path}")
+    assert err.exit_code == 7 and "free space" in (err.hint or "")
+
+
+def _open_fds(path: Path) -> list[str]:
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(path)):
+                out.append(fd)
+        except OSError:
+            pass
+    return out
+
+
+def _abort_cases() -> Iterator[object]:
+    for codec in CODEC_NAMES:
+        for threaded in ("threaded", "inline"):
+            marks = []
+            if codec == "zstd" or (codec, threaded) == ("gzip", "inline"):
+                marks.append(
+                    pytest.mark.xfail(
+                        strict=True,
+                        reason="BUG: after a write error, abort() leaves the file descriptor "
+                        "open (_HashingFile.close flushes the unwritable buffer before closing "
+                        "and raises), so the deleted file keeps the full disk full until the "
+                        "writer is garbage-collected",
+                    )
+                )
+            yield pytest.param(codec, threaded, marks=marks, id=f"{codec}-{threaded}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+@pytest.mark.parametrize(("codec", "threaded"), list(_abort_cases()))
+def test_abort_after_a_full_disk_releases_the_file(small_tmpfs, codec, threaded):
+    path = small_tmpfs / "t.tsv"
+    writer, _ = _fill(path, codec, threaded == "threaded")
+    writer.abort()
+    path.unlink()
+    assert _open_fds(path) == []
+    assert shutil.disk_usage(small_tmpfs).used < 64 * 1024  # the space is free again
+
+
+def test_writer_never_overwrites_an_existing_file(tmp_path):
+    (tmp_path / "f").write_bytes(b"old")
+    c, lvl = get_codec("gzip")
+    with pytest.raises(FileExistsError):
+        DataWriter(tmp_path / "f", c, lvl)
+    assert (tmp_path / "f").read_bytes() == b"old"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: DataWriter() opens the file before its try block, so an open failure "
+    "(missing or unwritable directory) escapes as a raw OSError, not the StorageError the "
+    "class promises (dump/engine.py happens to map it later; other callers do not)",
+)
+def test_writer_that_cannot_create_its_file_raises_storage_error(tmp_path):
+    c, lvl = get_codec("gzip")
+    with pytest.raises(StorageError) as err:
+        DataWriter(tmp_path / "no-such-dir" / "t.tsv.gz", c, lvl)
+    assert "no-such-dir" in err.value.message
