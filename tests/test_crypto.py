@@ -693,6 +693,17 @@ def test_check_identities_names_the_recipients(tmp_path, key, backup):
         check_identities(enc, load_identities(wrong_ssh))
 
 
+def test_damaged_inner_manifest_is_not_mistaken_for_a_wrong_key(tmp_path, key, backup):
+    enc = tmp_path / "enc"
+    encrypt_backup_dir(backup, enc, parse_recipients(key.public))
+    inner = enc / INNER_MANIFEST_NAME
+    content = bytearray(inner.read_bytes())
+    content[60] ^= 0x01  # inside the X25519 stanza: age alone would say "no matching keys"
+    inner.write_bytes(bytes(content))
+    with pytest.raises(IntegrityError, match=r"manifest\.json\.age does not match its sha256"):
+        check_identities(enc, key.identities)
+
+
 def test_wrong_identity_writes_nothing(tmp_path, key, backup):
     enc, out = tmp_path / "enc", tmp_path / "out"
     encrypt_backup_dir(backup, enc, parse_recipients(key.public))
@@ -787,6 +798,27 @@ def test_open_backup_file_streams_and_checks(tmp_path, key, backup):
     with pytest.raises(IntegrityError, match=r"is longer than encrypted\.json says"):
         # a small file is read whole before the first plaintext: open may already fail
         drain(open_backup_file(enc, name, key.identities, encrypted=em, manifest=manifest))
+
+
+def test_stock_age_cli_decrypts_a_backup_and_we_decrypt_its_files(tmp_path, key, backup):
+    """The .age files are plain age v1: the age CLI reads ours, we read its."""
+    if shutil.which("age") is None:
+        pytest.skip("the age CLI is not installed (apt-get install age)")
+    enc = tmp_path / "enc"
+    encrypt_backup_dir(backup, enc, parse_recipients(key.public))
+    for name, content in tree(backup).items():
+        out = subprocess.run(
+            ["age", "-d", "-i", str(key.path), str(enc / (name + ".age"))],
+            check=True,
+            capture_output=True,
+        ).stdout
+        assert out == content, name
+    subprocess.run(
+        ["age", "-r", key.public, "-o", str(tmp_path / "stock.age"), str(backup / MANIFEST_NAME)],
+        check=True,
+    )
+    with open_decrypting(rb(tmp_path / "stock.age"), key.identities) as r:
+        assert r.read() == (backup / MANIFEST_NAME).read_bytes()
 
 
 def test_outer_manifest_parse_errors():

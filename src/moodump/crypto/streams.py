@@ -741,7 +741,10 @@ def _pump_file(
             _read_tail(source.read, str(src_path))
             writer.close()
         except BaseException as exc:
-            raise _translate(exc, str(src_path), source, sink, decrypting=decrypting) from exc
+            err = _translate(exc, str(src_path), source, sink, decrypting=decrypting)
+            if err is exc:
+                raise
+            raise err from exc
         tmp.replace(dst_path)
     except BaseException:
         writer.close()
