@@ -7,8 +7,9 @@ integration points):
   :func:`load_identities` (``--identity`` / ``MOODUMP_IDENTITY_FILE``);
 - :mod:`.streams`: streaming age with bounded memory: :func:`open_decrypting` (a
   readable plaintext file over a ciphertext stream), :func:`open_encrypting` (a
-  writable file), :func:`open_encrypting_reader`, :func:`encrypt_file`,
-  :func:`decrypt_file`, and :class:`HashingReader`, which checks a sha256 at the end;
+  writable file), :func:`open_encrypting_reader`; :mod:`.files`: :func:`encrypt_file`,
+  :func:`decrypt_file`; :mod:`.hashing`: :class:`HashingReader`, which checks a sha256
+  at the end of a stream;
 - :mod:`.backup`: the encrypted backup directory (``encrypted.json`` outside,
   ``manifest.json.age`` and ``X.age`` for every file ``X``): :func:`encrypt_backup_dir`,
   :func:`decrypt_backup_dir`, :func:`verify_ciphertext`, :func:`check_identities`,
@@ -31,6 +32,8 @@ from .backup import (
     read_encrypted_manifest,
     verify_ciphertext,
 )
+from .files import Digests, decrypt_file, encrypt_file
+from .hashing import HashingReader, HashingWriter
 from .keys import (
     ENV_IDENTITY_FILE,
     ENV_RECIPIENTS,
@@ -40,12 +43,7 @@ from .keys import (
     parse_recipients,
 )
 from .streams import (
-    Digests,
     EncryptingWriter,
-    HashingReader,
-    HashingWriter,
-    decrypt_file,
-    encrypt_file,
     open_decrypting,
     open_encrypting,
     open_encrypting_reader,

@@ -46,8 +46,10 @@ from ..manifest import (
     Manifest,
     read_done_manifest,
 )
+from .files import decrypt_file, encrypt_file
+from .hashing import HashingReader
 from .keys import Identity, Recipient, native_identities
-from .streams import HashingReader, _checked_recipients, decrypt_file, encrypt_file, open_decrypting
+from .streams import open_decrypting, require_recipients
 
 ENCRYPTED_FORMAT = "moodump-age/1"
 ENCRYPTED_MANIFEST_NAME = "encrypted.json"
@@ -380,7 +382,7 @@ def encrypt_backup_dir(
     """
     src, dst = Path(src_dir), Path(dst_dir)
     manifest = read_done_manifest(src)
-    _checked_recipients(recipients)
+    require_recipients(recipients)
     em = EncryptedManifest(
         encrypted_at=_utcnow(),
         database=manifest.database,

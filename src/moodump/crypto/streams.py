@@ -28,13 +28,10 @@ they were, since pyrage only passes their text on.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, BinaryIO, cast
@@ -43,6 +40,7 @@ import pyrage
 
 from ..compression import storage_error
 from ..errors import ConfigError, DecryptionError, IntegrityError, MoodumpError, StorageError
+from .hashing import ByteStream, name_of
 from .keys import Identity, Recipient, native_identities, native_recipients
 
 PIPE_CAPACITY = 1 << 20
@@ -52,9 +50,6 @@ READ_BUFFER = 1 << 20
 """Buffer of the BufferedReader that :func:`open_decrypting` returns."""
 
 _PIECE = 1 << 20  # EncryptingWriter splits larger writes so one write cannot flood the pipe
-
-ByteStream = IO[bytes] | BinaryIO | io.RawIOBase | io.BufferedIOBase
-"""Anything with ``read`` (sources) or ``write`` (destinations) of bytes."""
 
 
 class _Cancelled(BrokenPipeError):
@@ -297,10 +292,6 @@ def _start_reader(
     return _PipeReader(pipe, thread, src, closefd, name), pipe
 
 
-def _name_of(stream: Any, name: str | None) -> str:
-    return name or str(getattr(stream, "name", "") or "<stream>")
-
-
 def open_decrypting(
     src: ByteStream,
     identities: Sequence[Identity],
@@ -322,7 +313,7 @@ def open_decrypting(
     plaintext before it has passed age's authentication, and the end of the file is
     only ever reported after the final chunk did too.
     """
-    label = _name_of(src, name)
+    label = name_of(src, name)
     natives = native_identities(identities)
     if not natives:
         raise DecryptionError(
@@ -355,8 +346,8 @@ def open_encrypting_reader(
     For uploads that stream: hand it to the storage client (wrapped in a
     :class:`HashingReader` to learn the ciphertext's sha256 and size for the envelope).
     """
-    label = _name_of(src, name)
-    natives = _checked_recipients(recipients)
+    label = name_of(src, name)
+    natives = require_recipients(recipients)
     encrypt_io = cast(Any, pyrage).encrypt_io
 
     def pump(source: _Source, sink: _Sink) -> None:
@@ -366,7 +357,7 @@ def open_encrypting_reader(
     return cast(BinaryIO, io.BufferedReader(raw, READ_BUFFER))
 
 
-def _checked_recipients(recipients: Sequence[Recipient]) -> list[Any]:
+def require_recipients(recipients: Sequence[Recipient]) -> list[Any]:
     natives = native_recipients(recipients)
     if not natives:
         raise ConfigError(
@@ -395,7 +386,7 @@ class EncryptingWriter(io.RawIOBase):
         capacity: int,
     ) -> None:
         super().__init__()
-        natives = _checked_recipients(recipients)
+        natives = require_recipients(recipients)
         self.name = name
         self._dst = dst
         self._closefd = closefd
@@ -498,260 +489,5 @@ def open_encrypting(
     at rest), or under a :class:`HashingWriter` to record the ciphertext's sha256.
     """
     return EncryptingWriter(
-        dst, recipients, name=_name_of(dst, name), closefd=closefd, capacity=capacity
+        dst, recipients, name=name_of(dst, name), closefd=closefd, capacity=capacity
     )
-
-
-class HashingReader(io.RawIOBase):
-    """Reads through ``raw``, hashing; at its end, checks the sha256 and size expected.
-
-    The check runs when a read returns the end of ``raw`` (or in :meth:`finish`, which
-    reads what is left): a mismatch raises :class:`IntegrityError` naming the file, in
-    place of the end of the stream, so a consumer can never take a damaged file for a
-    complete one. With no expectation it only measures (``size``, ``hexdigest()``).
-    """
-
-    def __init__(
-        self,
-        raw: ByteStream,
-        *,
-        name: str | None = None,
-        sha256: str | None = None,
-        size: int | None = None,
-        where: str = "the manifest",
-        closefd: bool = True,
-    ) -> None:
-        super().__init__()
-        self._raw: Any = raw
-        self.name = _name_of(raw, name)
-        self._expect_sha = sha256
-        self._expect_size = size
-        self._where = where
-        self._closefd = closefd
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self.at_end = False
-
-    def readable(self) -> bool:
-        return True
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size) if size is not None and size >= 0 else self._raw.read()
-        data = data or b""
-        if data:
-            self._count(data)
-        elif size != 0:
-            self._check()
-        return bytes(data)
-
-    def readinto(self, buffer: Any) -> int:
-        mv = memoryview(buffer).cast("B")
-        n = self._raw.readinto(mv) if hasattr(self._raw, "readinto") else None
-        if n is None:
-            data = self._raw.read(len(mv)) or b""
-            n = len(data)
-            mv[:n] = data
-        if n:
-            self._count(mv[:n])
-        elif len(mv):
-            self._check()
-        return n
-
-    def _count(self, data: Any) -> None:
-        self._hash.update(data)
-        self.size += len(data)
-        if self._expect_size is not None and self.size > self._expect_size:
-            raise IntegrityError(
-                f"{self.name} is longer than {self._where} says ({self._expect_size} bytes)",
-                hint="the file was altered or replaced; use another backup",
-            )
-
-    def _check(self) -> None:
-        self.at_end = True
-        if self._expect_size is not None and self.size != self._expect_size:
-            raise IntegrityError(
-                f"{self.name} has {self.size} bytes, {self._where} says {self._expect_size} "
-                "(truncated or replaced)",
-                hint="the backup is damaged; use another one",
-            )
-        if self._expect_sha is not None and self.hexdigest() != self._expect_sha:
-            raise IntegrityError(
-                f"{self.name} does not match its sha256 in {self._where} (damaged or altered)",
-                hint="the backup is damaged; use another one",
-            )
-
-    def finish(self) -> tuple[int, str]:
-        """Read to the end (discarding), check, and return (size, sha256)."""
-        while not self.at_end:
-            self.read(1 << 20)
-        return self.size, self.hexdigest()
-
-    def close(self) -> None:
-        """Close without checking (an early close is an abort, not a claim of completeness)."""
-        if not self.closed and self._closefd:
-            self._raw.close()
-        super().close()
-
-
-class HashingWriter(io.RawIOBase):
-    """Writes through to ``raw``, counting and hashing what passes (the file as stored)."""
-
-    def __init__(self, raw: IO[bytes] | BinaryIO, *, closefd: bool = True) -> None:
-        super().__init__()
-        self._raw = raw
-        self._closefd = closefd
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self.name = getattr(raw, "name", "<stream>")
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        mv = memoryview(data).cast("B")
-        self._raw.write(mv)
-        self._hash.update(mv)
-        self.size += len(mv)
-        return len(mv)
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-    def flush(self) -> None:
-        if not self._raw.closed:
-            self._raw.flush()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.flush()
-            if self._closefd:
-                self._raw.close()
-        super().close()
-
-
-@dataclass(frozen=True)
-class Digests:
-    """Sizes and sha256s of both sides of one encryption or decryption."""
-
-    plain_bytes: int
-    plain_sha256: str
-    cipher_bytes: int
-    cipher_sha256: str
-
-
-def encrypt_file(
-    src_path: Path | str,
-    dst_path: Path | str,
-    recipients: Sequence[Recipient],
-    *,
-    expect_sha256: str | None = None,
-    expect_bytes: int | None = None,
-) -> Digests:
-    """Encrypt one file, streaming; ``dst_path`` appears only when complete.
-
-    ``expect_*`` check the plaintext on the way through (the backup's manifest
-    values), so a source damaged on disk is reported instead of being sealed. Raises
-    IntegrityError (source does not match) or StorageError (cannot read or write).
-    """
-    natives = _checked_recipients(recipients)
-    encrypt_io = cast(Any, pyrage).encrypt_io
-    return _pump_file(
-        lambda s, d: encrypt_io(s, d, natives),
-        Path(src_path),
-        Path(dst_path),
-        decrypting=False,
-        expect_sha256=expect_sha256,
-        expect_bytes=expect_bytes,
-    )
-
-
-def decrypt_file(
-    src_path: Path | str,
-    dst_path: Path | str,
-    identities: Sequence[Identity],
-    *,
-    expect_sha256: str | None = None,
-    expect_bytes: int | None = None,
-) -> Digests:
-    """Decrypt one file, streaming; ``dst_path`` appears only when complete and checked.
-
-    ``expect_*`` check the *ciphertext* on the way in (the envelope's values). Compare
-    the returned plaintext digest with the inner manifest yourself, or use
-    :func:`moodump.crypto.decrypt_backup_dir`, which does.
-    """
-    natives = native_identities(identities)
-    if not natives:
-        raise DecryptionError(
-            f"{src_path} is encrypted and no identity was given",
-            hint="pass the private key with --identity FILE or MOODUMP_IDENTITY_FILE",
-        )
-    decrypt_io = cast(Any, pyrage).decrypt_io
-    return _pump_file(
-        lambda s, d: decrypt_io(s, d, natives),
-        Path(src_path),
-        Path(dst_path),
-        decrypting=True,
-        expect_sha256=expect_sha256,
-        expect_bytes=expect_bytes,
-    )
-
-
-def _pump_file(
-    pump: Callable[[_Source, _Sink], None],
-    src_path: Path,
-    dst_path: Path,
-    *,
-    decrypting: bool,
-    expect_sha256: str | None,
-    expect_bytes: int | None,
-) -> Digests:
-    """Run ``pump`` in this thread from one file to another through hashing wrappers."""
-    tmp = dst_path.with_name(f".{dst_path.name}.tmp-{os.getpid()}")
-    try:
-        fin = open(src_path, "rb")  # noqa: SIM115 - closed by the HashingReader below
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise IntegrityError(
-                f"missing file {src_path}", hint="the backup is incomplete"
-            ) from exc
-        raise StorageError(
-            f"cannot read {src_path}: {exc.strerror}", hint="check permissions"
-        ) from exc
-    reader = HashingReader(
-        fin,
-        name=str(src_path),
-        sha256=expect_sha256,
-        size=expect_bytes,
-        where="encrypted.json" if decrypting else "the manifest",
-    )
-    try:
-        fout = open(tmp, "xb")  # noqa: SIM115 - closed by the HashingWriter below
-    except OSError as exc:
-        reader.close()
-        raise storage_error(exc, dst_path) from exc
-    writer = HashingWriter(fout)
-    source = _Source(reader.read)
-    sink = _Sink(writer.write)
-    try:
-        try:
-            pump(source, sink)
-            _read_tail(source.read, str(src_path))
-            writer.close()
-        except BaseException as exc:
-            err = _translate(exc, str(src_path), source, sink, decrypting=decrypting)
-            if err is exc:
-                raise
-            raise err from exc
-        tmp.replace(dst_path)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        reader.close()
-    if decrypting:
-        return Digests(writer.size, writer.hexdigest(), reader.size, reader.hexdigest())
-    return Digests(reader.size, reader.hexdigest(), writer.size, writer.hexdigest())
