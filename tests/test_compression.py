@@ -98,7 +98,7 @@ def test_every_codec_round_trips_exactly(tmp_path, codec, payload, threaded):
     # close() reports the file as stored, without a second read
     assert (size, sha) == sha256_file(path)
     assert size == path.stat().st_size
-    assert detect_codec(path) == codec or (codec == "none" and not data)
+    assert detect_codec(path) == codec
     assert _read(path) == data
 
 
@@ -243,11 +243,20 @@ def test_levels_are_honoured(tmp_path, codec, threaded):
 # --------------------------------------------------------------------------- damaged files
 
 
+# Where a truncated file ends, as a function of its full length. "trailer" drops gzip's
+# ISIZE and zstd's content checksum.
+CUTS = {
+    "half": lambda n: n // 2,
+    "last byte": lambda n: n - 1,
+    "trailer": lambda n: n - 4,
+    "inside magic": lambda n: 1,
+}
+
+
 def _damage_cases() -> Iterator[object]:
     """(codec, how) for truncation; the silent ones are known bugs."""
-    cuts = ["half", "last byte", "trailer", "inside magic"]
     for codec in COMPRESSED:
-        for how in cuts:
+        for how in CUTS:
             marks = []
             if codec == "zstd":
                 marks.append(
@@ -270,10 +279,6 @@ def _damage_cases() -> Iterator[object]:
             yield pytest.param(codec, how, marks=marks, id=f"{codec}-{how}")
 
 
-CUTS = {"half": lambda n: n // 2, "last byte": lambda n: n - 1, "trailer": lambda n: n - 4}
-CUTS["inside magic"] = lambda n: 1
-
-
 @pytest.mark.parametrize(("codec", "how"), list(_damage_cases()))
 def test_truncated_file_raises_integrity_error(tmp_path, codec, how):
     data = _text(2 << 20)
@@ -281,12 +286,9 @@ def test_truncated_file_raises_integrity_error(tmp_path, codec, how):
     _write(path, data, codec)
     raw = path.read_bytes()
     path.write_bytes(raw[: CUTS[how](len(raw))])
-    got = bytearray()
     with pytest.raises(IntegrityError) as err:
-        for block in iter_uncompressed(path):
-            got += block
+        _read(path)  # never a silently short read
     assert "corrupt or truncated" in err.value.message and err.value.exit_code == 8
-    assert len(got) < len(data) or bytes(got) != data
 
 
 # Positions of a flipped bit, from the end of the compressed file. -2 is in gzip's ISIZE

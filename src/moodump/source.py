@@ -19,9 +19,19 @@ from __future__ import annotations
 import hashlib
 import io
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from moodump.crypto import (
+    ENCRYPTED_MANIFEST_NAME,
+    INNER_MANIFEST_NAME,
+    SUFFIX,
+    EncryptedManifest,
+    Identity,
+    decrypt_manifest,
+    open_decrypting,
+)
 from moodump.errors import IntegrityError, StorageError
 from moodump.manifest import MANIFEST_NAME, FileEntry, Manifest, parse_manifest, require_done
 
@@ -90,9 +100,62 @@ class LocalSource(BackupSource):
             ) from exc
 
 
-def as_source(backup: Path | str | BackupSource) -> BackupSource:
-    """``backup`` itself when it is a source, else the local directory it names."""
-    return backup if isinstance(backup, BackupSource) else LocalSource(backup)
+class DecryptingSource(BackupSource):
+    """An encrypted backup (``encrypted.json`` + ``X.age``) read through its identities.
+
+    The inner (plaintext) manifest is decrypted first: a missing or wrong key fails
+    here, naming the recipients, before a restore touches its target. Each file is then
+    decrypted as it streams (age authenticates every 64 KiB chunk) and checked against
+    the inner manifest's size and sha256 at its end.
+    """
+
+    def __init__(self, inner: BackupSource, identities: Sequence[Identity]) -> None:
+        self.inner = inner
+        self.identities = list(identities)
+        self.where = inner.where
+        self.local_dir = None  # the directory holds ciphertext: nothing is written there
+        self.encrypted = EncryptedManifest.from_json(
+            inner.read_bytes(ENCRYPTED_MANIFEST_NAME),
+            where=f"{inner.where}/{ENCRYPTED_MANIFEST_NAME}",
+        )
+        entry = self.encrypted.file(INNER_MANIFEST_NAME)
+        _m, self._manifest_bytes = decrypt_manifest(
+            self.encrypted,
+            inner.read_bytes(entry.name),
+            self.identities,
+            where=f"backup {inner.where}",
+        )
+
+    def manifest_bytes(self) -> bytes:
+        return self._manifest_bytes
+
+    def open(self, name: str) -> BinaryIO:
+        stored = self.inner.open(name + SUFFIX)
+        return open_decrypting(stored, self.identities, name=name)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def is_encrypted(source: BackupSource) -> bool:
+    """True when ``source`` holds an encrypted backup (an ``encrypted.json``)."""
+    try:
+        source.read_bytes(ENCRYPTED_MANIFEST_NAME)
+    except (IntegrityError, StorageError):
+        return False
+    return True
+
+
+def as_source(
+    backup: Path | str | BackupSource, identities: Sequence[Identity] | None = None
+) -> BackupSource:
+    """A source for ``backup`` (a directory, or a source already), decrypting it when it
+    is an encrypted backup. An encrypted backup without ``identities`` raises
+    :class:`~moodump.errors.DecryptionError` naming the keys it was encrypted to."""
+    source = backup if isinstance(backup, BackupSource) else LocalSource(backup)
+    if isinstance(source, DecryptingSource) or not is_encrypted(source):
+        return source
+    return DecryptingSource(source, identities or ())
 
 
 class CheckedReader(io.RawIOBase):
@@ -151,8 +214,12 @@ def _compare(entry: FileEntry, size: int, sha: str, where: str) -> None:
 def _inside(root: Path, name: str) -> Path:
     """``root/name``, refusing names that would leave the backup directory."""
     parts = name.split("/")
-    if not name or name.startswith("/") or "\\" in name or "\0" in name or any(
-        p in ("", ".", "..") for p in parts
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\0" in name
+        or any(p in ("", ".", "..") for p in parts)
     ):
         raise IntegrityError(
             f"the manifest of {root} names a file outside the backup: {name!r}",

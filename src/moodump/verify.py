@@ -24,13 +24,14 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from moodump.compression import iter_uncompressed
+from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest, Identity
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from moodump.db.introspect import list_tables, moodle_info, server_info
 from moodump.db.localserver import LocalServer
@@ -48,12 +49,13 @@ from moodump.errors import (
 from moodump.formats import Column
 from moodump.manifest import (
     VERIFY_NAME,
+    FileEntry,
     Manifest,
     VerifyRecord,
     read_manifest,
 )
 from moodump.restore import RestoreEvent, RestoreOptions, check_files, restore
-from moodump.source import BackupSource, as_source
+from moodump.source import BackupSource, LocalSource, as_source, is_encrypted
 
 log = logging.getLogger("moodump.verify")
 
@@ -87,6 +89,7 @@ def verify(
     local_timeout: float = 120.0,
     record: bool = True,
     progress: Callable[[str], None] | None = None,
+    identities: Sequence[Identity] = (),
 ) -> VerifyReport:
     """Verify the backup at ``path``.
 
@@ -99,8 +102,15 @@ def verify(
     ``path`` may be any :class:`~moodump.source.BackupSource` (an off-site copy): its
     files are streamed and each is checked against the manifest as it is read. The
     record (``verify.json``) is written only where the backup is a local directory.
+
+    An encrypted backup is verified through ``identities``. Without them an offline
+    verify checks the ciphertext only (size and sha256 of every ``.age`` file against
+    ``encrypted.json``: method ``ciphertext``); a verify by restore needs them.
     """
-    src = as_source(path)
+    stored = path if isinstance(path, BackupSource) else LocalSource(path)
+    if not identities and method_is_offline(settings, local) and is_encrypted(stored):
+        return _verify_ciphertext(stored)
+    src = as_source(stored, identities)
     local_dir = src.local_dir
     if settings is not None and local:
         raise ConfigError("give either a server or --local, not both", hint="pick one")
@@ -137,6 +147,31 @@ def verify(
     report.duration_s = time.monotonic() - t0
     if record and local_dir is not None:
         report.record_written = _write_record(local_dir, report)
+    return report
+
+
+def method_is_offline(settings: ConnSettings | None, local: bool) -> bool:
+    return settings is None and not local
+
+
+def _verify_ciphertext(src: BackupSource) -> VerifyReport:
+    """Key-less check of an encrypted backup: every ``.age`` file as ``encrypted.json``
+    lists it (the ciphertext's size and sha256), read as a stream."""
+    t0 = time.monotonic()
+    report = VerifyReport(src.local_dir or src.where, "ciphertext", False)
+    em = EncryptedManifest.from_json(src.read_bytes(ENCRYPTED_MANIFEST_NAME), where=src.where)
+    for f in em.files:
+        try:
+            with src.open_checked(
+                FileEntry(name=f.name, kind=f.kind, bytes=f.bytes, sha256=f.sha256)
+            ) as fh:
+                while fh.read(1 << 20):
+                    pass
+        except IntegrityError as exc:
+            report.problems.append(exc.message)
+    report.tables_checked = 0
+    report.passed = not report.problems
+    report.duration_s = time.monotonic() - t0
     return report
 
 

@@ -126,3 +126,29 @@ def build_conn_settings(
         interactive=click.get_text_stream("stdin").isatty(),
         prompt=lambda: click.prompt("Password", hide_input=True, default="", show_default=False),
     )
+
+
+def identity_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--identity FILE`` (repeatable; default MOODUMP_IDENTITY_FILE); pass
+    ``identities``, the loaded private keys for encrypted backups (empty when none)."""
+
+    @click.option(
+        "--identity",
+        "identity_files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Private key (age identity or ssh key) for an encrypted backup; repeatable "
+        "(default: MOODUMP_IDENTITY_FILE).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, identity_files: tuple[Path, ...], **kwargs: Any) -> Any:
+        from moodump.config import setting
+        from moodump.crypto import load_identities
+
+        files = list(identity_files) or (
+            [Path(setting("MOODUMP_IDENTITY_FILE"))] if setting("MOODUMP_IDENTITY_FILE") else []
+        )
+        kwargs["identities"] = load_identities(files) if files else []
+        return func(*args, **kwargs)
+
+    return wrapper

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from moodump.cli._group import cli, connection_options
+from moodump.cli._group import cli, connection_options, identity_option
 from moodump.cli._render import ProgressLine, emit_json
 from moodump.restore import RestoreOptions, restore
 
@@ -29,13 +29,28 @@ from moodump.restore import RestoreOptions, restore
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@identity_option
 def restore_cmd(
-    conn, path, database, threads, drop, atomic, resume, tables, no_objects, yes, as_json, quiet
+    conn,
+    path,
+    database,
+    threads,
+    drop,
+    atomic,
+    resume,
+    tables,
+    no_objects,
+    yes,
+    as_json,
+    quiet,
+    identities,
 ):
     """Restore the backup at PATH into --database.
 
     Every file is checked against the manifest before the target is touched. A non-empty
-    target is refused unless --drop (or --atomic) is given.
+    target is refused unless --drop (or --atomic) is given. An encrypted backup needs
+    --identity (or MOODUMP_IDENTITY_FILE); a missing or wrong key fails (exit 13) before
+    the target is touched.
 
     \b
     Example:
@@ -62,6 +77,7 @@ def restore_cmd(
             database,
             opts,
             progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
+            identities=identities,
         )
     finally:
         line.finish()

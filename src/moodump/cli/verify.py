@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from moodump.cli._group import build_conn_settings, cli
+from moodump.cli._group import build_conn_settings, cli, identity_option
 from moodump.cli._render import emit_json
 from moodump.db.localserver import server_binaries
 from moodump.errors import IntegrityError
@@ -35,6 +35,7 @@ from moodump.verify import verify
 @click.option("--defaults-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--threads", "-t", type=int, default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@identity_option
 def verify_cmd(
     path,
     offline,
@@ -48,6 +49,7 @@ def verify_cmd(
     defaults_file,
     threads,
     as_json,
+    identities,
 ):
     """Verify the backup at PATH and record the result in PATH/verify.json.
 
@@ -56,6 +58,8 @@ def verify_cmd(
       --offline          files only, no server
       --host/--socket    restore into a scratch database on that server, compare, drop it
       --local (default)  same, on a throwaway mariadbd started in a temp directory
+    An encrypted backup: --identity (or MOODUMP_IDENTITY_FILE) decrypts it; without a
+    key, --offline checks its ciphertext against encrypted.json.
     Exit status 8 when the backup fails verification.
     """
     settings = None
@@ -73,7 +77,14 @@ def verify_cmd(
         offline = not local
     if offline:
         settings, local = None, False
-    report = verify(path, settings=settings, local=local, threads=threads, local_dir=local_dir)
+    report = verify(
+        path,
+        settings=settings,
+        local=local,
+        threads=threads,
+        local_dir=local_dir,
+        identities=identities,
+    )
     if as_json:
         emit_json(report.__dict__)
     else:

@@ -39,6 +39,7 @@ GROUP_DUMP = "Dump and verification"
 GROUP_CHECKS = "Checks"
 GROUP_NOTIFY = "Notifications"
 GROUP_FTP = "Off-site copy (FTPS)"
+GROUP_CRYPT = "Encryption"
 GROUP_OPS = "Logging and locking"
 GROUP_IGNORED = "Recognised but not used"
 GROUPS = (
@@ -49,6 +50,7 @@ GROUPS = (
     GROUP_CHECKS,
     GROUP_NOTIFY,
     GROUP_FTP,
+    GROUP_CRYPT,
     GROUP_OPS,
     GROUP_IGNORED,
 )
@@ -328,6 +330,23 @@ KEYS: tuple[Key, ...] = (
     Key(
         None, "MONGODB_AUTHENTICATION_DATABASE", "", parse_str, "MongoDB auth database.",
         GROUP_IGNORED, ignored_note="MongoDB only; ignored",
+    ),
+    Key(
+        "encrypt_recipients", "MOODUMP_ENCRYPT_RECIPIENTS", "", parse_str,
+        "Encrypt off-site copies to these public keys (age1..., ssh-ed25519 ..., "
+        "ssh-rsa ...), separated by commas, spaces or lines, or the path of a file of "
+        "them. Data files, manifest and restore script are encrypted before they leave "
+        "the pod; docs/encryption.md.", GROUP_CRYPT, ORIGIN_NEW, file_ok=True,
+    ),
+    Key(
+        "encrypt_at_rest", "MOODUMP_ENCRYPT_AT_REST", "false", parse_bool,
+        "Keep only the encrypted form on BACKUP_DIR too (needs MOODUMP_ENCRYPT_RECIPIENTS; "
+        "restores and full verifies then need the identity).", GROUP_CRYPT, ORIGIN_NEW,
+    ),
+    Key(
+        "identity_file", "MOODUMP_IDENTITY_FILE", "", parse_str,
+        "Private key file (age identity or unencrypted ssh key) that restore and verify "
+        "use for encrypted backups (--identity).", GROUP_CRYPT, ORIGIN_NEW,
     ),
     Key(
         None, "S3_ENDPOINT", "", parse_str, "MinIO/S3 upload endpoint.", GROUP_IGNORED,

@@ -166,6 +166,9 @@ class Config:
     ftp_ca_file: str
     ftp_retries: int
     ftp_prune: bool
+    encrypt_recipients: str
+    encrypt_at_rest: bool
+    identity_file: str
     backup_log_level: str
     log_format: str
     lock_file: str

@@ -16,7 +16,7 @@ integration points):
   :func:`open_backup_file`.
 """
 
-from .backup import (
+from moodump.crypto.backup import (
     ENCRYPTED_MANIFEST_NAME,
     INNER_MANIFEST_NAME,
     SUFFIX,
@@ -32,9 +32,9 @@ from .backup import (
     read_encrypted_manifest,
     verify_ciphertext,
 )
-from .files import Digests, decrypt_file, encrypt_file
-from .hashing import HashingReader, HashingWriter
-from .keys import (
+from moodump.crypto.files import Digests, decrypt_file, encrypt_file
+from moodump.crypto.hashing import HashingReader, HashingWriter
+from moodump.crypto.keys import (
     ENV_IDENTITY_FILE,
     ENV_RECIPIENTS,
     Identity,
@@ -42,7 +42,7 @@ from .keys import (
     load_identities,
     parse_recipients,
 )
-from .streams import (
+from moodump.crypto.streams import (
     EncryptingWriter,
     open_decrypting,
     open_encrypting,

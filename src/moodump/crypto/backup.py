@@ -36,20 +36,20 @@ from typing import Any, BinaryIO
 
 import pyrage
 
-from .. import __version__
-from ..compression import sha256_file, storage_error, sync_tree
-from ..errors import ConfigError, DecryptionError, IntegrityError, StorageError
-from ..manifest import (
+from moodump import __version__
+from moodump.compression import sha256_file, storage_error, sync_tree
+from moodump.crypto.files import decrypt_file, encrypt_file
+from moodump.crypto.hashing import HashingReader
+from moodump.crypto.keys import Identity, Recipient, native_identities
+from moodump.crypto.streams import open_decrypting, require_recipients
+from moodump.errors import ConfigError, DecryptionError, IntegrityError, StorageError
+from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
     VERIFY_NAME,
     Manifest,
     read_done_manifest,
 )
-from .files import decrypt_file, encrypt_file
-from .hashing import HashingReader
-from .keys import Identity, Recipient, native_identities
-from .streams import open_decrypting, require_recipients
 
 ENCRYPTED_FORMAT = "moodump-age/1"
 ENCRYPTED_MANIFEST_NAME = "encrypted.json"

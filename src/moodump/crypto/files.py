@@ -10,11 +10,11 @@ from typing import Any, cast
 
 import pyrage
 
-from ..compression import storage_error
-from ..errors import DecryptionError, IntegrityError, StorageError
-from .hashing import HashingReader, HashingWriter
-from .keys import Identity, Recipient, native_identities
-from .streams import _read_tail, _Sink, _Source, _translate, require_recipients
+from moodump.compression import storage_error
+from moodump.crypto.hashing import HashingReader, HashingWriter
+from moodump.crypto.keys import Identity, Recipient, native_identities
+from moodump.crypto.streams import _read_tail, _Sink, _Source, _translate, require_recipients
+from moodump.errors import DecryptionError, IntegrityError, StorageError
 
 
 @dataclass(frozen=True)

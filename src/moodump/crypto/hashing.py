@@ -10,7 +10,7 @@ import hashlib
 import io
 from typing import IO, Any, BinaryIO
 
-from ..errors import IntegrityError
+from moodump.errors import IntegrityError
 
 ByteStream = IO[bytes] | BinaryIO | io.RawIOBase | io.BufferedIOBase
 """Anything with ``read`` (sources) or ``write`` (destinations) of bytes."""

@@ -26,8 +26,8 @@ from typing import Any
 import pyrage
 from pyrage import ssh, x25519
 
-from ..errors import ConfigError
-from ..logs import register_secret
+from moodump.errors import ConfigError
+from moodump.logs import register_secret
 
 ENV_RECIPIENTS = "MOODUMP_ENCRYPT_RECIPIENTS"
 ENV_IDENTITY_FILE = "MOODUMP_IDENTITY_FILE"

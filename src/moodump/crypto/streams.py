@@ -38,10 +38,10 @@ from typing import IO, Any, BinaryIO, cast
 
 import pyrage
 
-from ..compression import storage_error
-from ..errors import ConfigError, DecryptionError, IntegrityError, MoodumpError, StorageError
-from .hashing import ByteStream, name_of
-from .keys import Identity, Recipient, native_identities, native_recipients
+from moodump.compression import storage_error
+from moodump.crypto.hashing import ByteStream, name_of
+from moodump.crypto.keys import Identity, Recipient, native_identities, native_recipients
+from moodump.errors import ConfigError, DecryptionError, IntegrityError, MoodumpError, StorageError
 
 PIPE_CAPACITY = 1 << 20
 """Bytes a pipe holds before its producer waits (plus at most one pending piece)."""
