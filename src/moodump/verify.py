@@ -111,19 +111,19 @@ def verify(
     if not identities and method_is_offline(settings, local) and is_encrypted(stored):
         return _verify_ciphertext(stored)
     src = as_source(stored, identities)
-    local_dir = src.local_dir
+    backup_dir = src.local_dir
     if settings is not None and local:
         raise ConfigError("give either a server or --local, not both", hint="pick one")
     method = "restore" if (settings is not None or local) else "offline"
     t0 = time.monotonic()
-    report = VerifyReport(local_dir if local_dir is not None else src.where, method, False)
+    report = VerifyReport(backup_dir if backup_dir is not None else src.where, method, False)
     try:
         manifest = src.done_manifest()
     except IntegrityError as exc:
         report.problems.append(str(exc.message))
         report.duration_s = time.monotonic() - t0
-        if record and local_dir is not None and (local_dir / "manifest.json").exists():
-            _write_record(local_dir, report)
+        if record and backup_dir is not None and (backup_dir / "manifest.json").exists():
+            _write_record(backup_dir, report)
         raise
     try:
         if method == "offline":
@@ -145,8 +145,8 @@ def verify(
         report.problems.append(str(exc))
     report.passed = not report.problems
     report.duration_s = time.monotonic() - t0
-    if record and local_dir is not None:
-        report.record_written = _write_record(local_dir, report)
+    if record and backup_dir is not None:
+        report.record_written = _write_record(backup_dir, report)
     return report
 
 
