@@ -39,6 +39,7 @@ GROUP_DUMP = "Dump and verification"
 GROUP_CHECKS = "Checks"
 GROUP_NOTIFY = "Notifications"
 GROUP_FTP = "Off-site copy (FTPS)"
+GROUP_S3 = "Off-site copy (S3-compatible object storage)"
 GROUP_CRYPT = "Encryption"
 GROUP_OPS = "Logging and locking"
 GROUP_IGNORED = "Recognised but not used"
@@ -50,6 +51,7 @@ GROUPS = (
     GROUP_CHECKS,
     GROUP_NOTIFY,
     GROUP_FTP,
+    GROUP_S3,
     GROUP_CRYPT,
     GROUP_OPS,
     GROUP_IGNORED,
@@ -299,6 +301,55 @@ KEYS: tuple[Key, ...] = (
         "ftp_prune", "MOODUMP_FTP_PRUNE", "false", parse_bool,
         "Remove from the FTPS server what local retention removes.", GROUP_FTP, ORIGIN_NEW,
     ),
+    Key(
+        "s3_endpoint", "S3_ENDPOINT", "", parse_str,
+        "S3-compatible endpoint (https://host[:port]; AWS, MinIO, Ceph RGW, SeaweedFS, "
+        "OpenShift Data Foundation). Uploads to S3_BUCKET are on when it is set.", GROUP_S3,
+    ),
+    Key("s3_user", "S3_USER", "", parse_str, "S3 access key.", GROUP_S3, file_ok=True),
+    Key("s3_password", "S3_PASSWORD", "", parse_secret, "S3 secret key.", GROUP_S3, secret=True),
+    Key(
+        "s3_bucket", "S3_BUCKET", "", parse_str,
+        "Bucket for the off-site copies (created when missing, as the old container did).",
+        GROUP_S3,
+    ),
+    Key(
+        "s3_prune_backups", "S3_PRUNE_BACKUPS", "false", parse_bool,
+        "Apply retention to the bucket too (MOODUMP_OFFSITE_*_BACKUPS, else the local "
+        "counts); the newest verified off-site copy always stays.", GROUP_S3,
+    ),
+    Key(
+        "s3_prefix", "S3_PREFIX", "", parse_str,
+        "Key prefix inside the bucket (e.g. a namespace name); empty = the bucket's root, "
+        "as the old container.", GROUP_S3, ORIGIN_NEW,
+    ),
+    Key(
+        "s3_region", "S3_REGION", "us-east-1", parse_str,
+        "Region (AWS needs the bucket's; most S3-compatible servers accept any).", GROUP_S3,
+        ORIGIN_NEW,
+    ),
+    Key(
+        "s3_path_style", "S3_PATH_STYLE", "true", parse_bool,
+        "Path-style addressing (https://host/bucket/key), what MinIO, Ceph and SeaweedFS "
+        "expect; false = virtual-hosted (https://bucket.host/key).", GROUP_S3, ORIGIN_NEW,
+    ),
+    Key(
+        "s3_ca_bundle", "S3_CA_BUNDLE", "", parse_str,
+        "CA bundle (PEM) that signs the endpoint's certificate (a private CA); empty = the "
+        "system's trusted CAs.", GROUP_S3, ORIGIN_NEW, default_doc="(system CAs)",
+    ),
+    Key(
+        "offsite_daily", "MOODUMP_OFFSITE_DAILY_BACKUPS", "", parse_optional_int,
+        "Daily off-site copies to keep (empty = DAILY_BACKUPS).", GROUP_S3, ORIGIN_NEW,
+    ),
+    Key(
+        "offsite_weekly", "MOODUMP_OFFSITE_WEEKLY_BACKUPS", "", parse_optional_int,
+        "Weekly off-site copies to keep (empty = WEEKLY_BACKUPS).", GROUP_S3, ORIGIN_NEW,
+    ),
+    Key(
+        "offsite_monthly", "MOODUMP_OFFSITE_MONTHLY_BACKUPS", "", parse_optional_int,
+        "Monthly off-site copies to keep (empty = MONTHLY_BACKUPS).", GROUP_S3, ORIGIN_NEW,
+    ),
     # ----------------------------------------------------------------- ops
     Key(
         "backup_log_level", "BACKUP_LOG_LEVEL", "info", parse_log_level,
@@ -348,18 +399,6 @@ KEYS: tuple[Key, ...] = (
         "Private key file (age identity or unencrypted ssh key) that restore and verify "
         "use for encrypted backups (--identity).", GROUP_CRYPT, ORIGIN_NEW,
     ),
-    Key(
-        None, "S3_ENDPOINT", "", parse_str, "MinIO/S3 upload endpoint.", GROUP_IGNORED,
-        ignored_note="moodump does not upload to S3; nothing is uploaded there (use FTP_URL)",
-    ),
-    Key(None, "S3_USER", "", parse_str, "S3 access key.", GROUP_IGNORED, file_ok=True,
-        ignored_note="S3 upload is not supported; ignored"),
-    Key(None, "S3_PASSWORD", "", parse_secret, "S3 secret key.", GROUP_IGNORED, secret=True,
-        ignored_note="S3 upload is not supported; ignored"),
-    Key(None, "S3_BUCKET", "", parse_str, "S3 bucket.", GROUP_IGNORED,
-        ignored_note="S3 upload is not supported; ignored"),
-    Key(None, "S3_PRUNE_BACKUPS", "", parse_str, "Prune the S3 bucket too.", GROUP_IGNORED,
-        ignored_note="S3 upload is not supported; ignored"),
 )  # fmt: skip
 
 #: Variables the one-off connection options (dump/restore/verify) read; not part of Config.

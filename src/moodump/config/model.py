@@ -166,6 +166,18 @@ class Config:
     ftp_ca_file: str
     ftp_retries: int
     ftp_prune: bool
+    s3_endpoint: str
+    s3_user: str
+    s3_password: Secret | None = field(repr=False)
+    s3_bucket: str
+    s3_prune_backups: bool
+    s3_prefix: str
+    s3_region: str
+    s3_path_style: bool
+    s3_ca_bundle: str
+    offsite_daily: int | None
+    offsite_weekly: int | None
+    offsite_monthly: int | None
     encrypt_recipients: str
     encrypt_at_rest: bool
     identity_file: str
@@ -225,6 +237,7 @@ class Config:
                 self.webhook_url,
                 self.pgduty_svc_key,
                 self.ftp_password,
+                self.s3_password,
             )
             if s
         ]
