@@ -25,9 +25,11 @@ from moodump.manifest import (
     Manifest,
     TableEntry,
     VerifyRecord,
+    parse_manifest,
     read_done_manifest,
     read_manifest,
     read_verify_record,
+    require_done,
 )
 
 DIGEST = "xxh3-128:" + "ab" * 16
@@ -121,6 +123,14 @@ def test_manifest_round_trip_through_the_backup_directory(tmp_path):
     assert read_done_manifest(tmp_path) == m
     assert read_done_manifest(str(tmp_path)) == m  # a str path works too
     assert read_manifest(tmp_path) == m
+
+
+def test_manifest_parses_from_bytes_or_text():
+    """Off-site and encrypted sources hand over the manifest's bytes, not a path."""
+    m = _manifest()
+    assert parse_manifest(m.to_json().encode("utf-8"), "s3://bucket/b/manifest.json") == m
+    assert parse_manifest(m.to_json(), "x") == m
+    assert require_done(m, "s3://bucket/b") is m
 
 
 def test_manifest_derived_values():
@@ -222,6 +232,9 @@ def test_read_done_manifest_refuses_an_unfinished_backup(tmp_path, status):
     if status == STATUS_FAILED:
         assert "boom" in err.value.message  # the recorded error is passed on
     assert read_manifest(tmp_path).status == status  # listings still see it
+    with pytest.raises(IntegrityError) as err:
+        require_done(m, "s3://bucket/b")
+    assert err.value.message.startswith("s3://bucket/b is not a complete backup")
 
 
 @pytest.mark.parametrize("where", ["empty dir", "missing dir"])
@@ -282,18 +295,26 @@ def test_garbled_manifest_is_an_integrity_error(tmp_path, name):
         read_done_manifest(tmp_path)
     assert str(tmp_path / MANIFEST_NAME) in err.value.message
     assert "another backup" in (err.value.hint or "") and err.value.exit_code == 8
+    with pytest.raises(IntegrityError) as err:
+        parse_manifest(GARBLED[name].encode("utf-8"), "s3://bucket/b/manifest.json")
+    assert "s3://bucket/b/manifest.json" in err.value.message
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: read_manifest reads the file with read_text(), whose UnicodeDecodeError "
-    "(a ValueError) is neither the OSError nor the JSONDecodeError it catches, so a "
-    "manifest damaged into invalid UTF-8 escapes as a raw exception instead of exit 8",
+    reason="BUG: a manifest damaged into invalid UTF-8 raises a raw UnicodeDecodeError (a "
+    "ValueError): read_manifest's read_text() and parse_manifest's json.loads(bytes) raise it "
+    "outside the OSError/JSONDecodeError they catch, so it is a crash, not exit 8",
 )
-def test_manifest_that_is_not_utf8_is_an_integrity_error(tmp_path):
-    _save(tmp_path, _manifest().to_json().encode("utf-8").replace(b"moodle", b"m\xffodle"))
+@pytest.mark.parametrize("via", ["directory", "bytes"])
+def test_manifest_that_is_not_utf8_is_an_integrity_error(tmp_path, via):
+    raw = _manifest().to_json().encode("utf-8").replace(b"moodle", b"m\xffodle")
+    _save(tmp_path, raw)
     with pytest.raises(IntegrityError):
-        read_done_manifest(tmp_path)
+        if via == "directory":
+            read_done_manifest(tmp_path)
+        else:
+            parse_manifest(raw, "s3://bucket/b/manifest.json")
 
 
 @pytest.mark.xfail(

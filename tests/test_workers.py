@@ -274,9 +274,11 @@ def test_ctrl_c_anywhere_in_the_pool_is_handled(needle):
         return local if frame.f_code is run_pool.__code__ else None
 
     stop = threading.Event()
+    started: list[int] = []
     ended: list[int] = []
 
     def worker() -> None:
+        started.append(1)
         stop.wait(HANG)
         ended.append(1)
 
@@ -291,7 +293,7 @@ def test_ctrl_c_anywhere_in_the_pool_is_handled(needle):
         sys.settrace(previous)
         stop.set()
     deadline = time.monotonic() + HANG
-    while len(ended) < hits and time.monotonic() < deadline:  # let started workers end
+    while len(ended) < len(started) and time.monotonic() < deadline:  # let workers end
         time.sleep(0.001)
     assert hits == 2, "the line was not reached twice"
     assert not escaped, "KeyboardInterrupt escaped run_pool while workers were running"
