@@ -559,18 +559,7 @@ def _open_fds(path: Path) -> list[str]:
 def _abort_cases() -> Iterator[object]:
     for codec in CODEC_NAMES:
         for threaded in ("threaded", "inline"):
-            marks = []
-            if codec == "zstd" or (codec, threaded) == ("gzip", "inline"):
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason="BUG: after a write error, abort() leaves the file descriptor "
-                        "open (_HashingFile.close flushes the unwritable buffer before closing "
-                        "and raises), so the deleted file keeps the full disk full until the "
-                        "writer is garbage-collected",
-                    )
-                )
-            yield pytest.param(codec, threaded, marks=marks, id=f"{codec}-{threaded}")
+            yield pytest.param(codec, threaded, id=f"{codec}-{threaded}")
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
@@ -592,12 +581,6 @@ def test_writer_never_overwrites_an_existing_file(tmp_path):
     assert (tmp_path / "f").read_bytes() == b"old"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DataWriter() opens the file before its try block, so an open failure "
-    "(missing or unwritable directory) escapes as a raw OSError, not the StorageError the "
-    "class promises (dump/engine.py happens to map it later; other callers do not)",
-)
 def test_writer_that_cannot_create_its_file_raises_storage_error(tmp_path):
     c, lvl = get_codec("gzip")
     with pytest.raises(StorageError) as err:

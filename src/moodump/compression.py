@@ -84,12 +84,18 @@ class _HashingFile(io.RawIOBase):
         # POSIX_FADV_DONTNEED starts the file's writeback now, without waiting, so that
         # final sync has little left to do, and tells the kernel the backup will not be
         # read again: it does not push the database's own pages out of the page cache.
-        if not self._fh.closed:
-            self._fh.flush()
-            with contextlib.suppress(OSError, AttributeError):
-                os.posix_fadvise(self._fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-            self._fh.close()
-        super().close()
+        # The descriptor is closed even when the flush fails (disk full): a writer that is
+        # thrown away must not keep its deleted file, and so the full disk, allocated.
+        try:
+            if not self._fh.closed:
+                try:
+                    self._fh.flush()
+                    with contextlib.suppress(OSError, AttributeError):
+                        os.posix_fadvise(self._fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    self._fh.close()
+        finally:
+            super().close()
 
 
 _local = threading.local()
@@ -117,14 +123,21 @@ class DataWriter:
     """Compressing writer for one data file.
 
     ``write`` takes uncompressed bytes; ``close`` finishes the stream and returns
-    (compressed size, sha256 of the compressed file). Errors (disk full) surface as
-    :class:`StorageError` naming the file.
+    (compressed size, sha256 of the compressed file). Errors (cannot create the file,
+    disk full) surface as :class:`StorageError` naming the file. The one exception is
+    :class:`FileExistsError`: the writer never replaces a file, and a caller that hands it
+    an existing path has a bug to fix, not a storage problem to report.
     """
 
     def __init__(self, path: Path, codec: Codec, level: int, *, threaded: bool = True) -> None:
         """``threaded``: compress in a helper thread (big files) or inline (small files)."""
         self.path = path
-        self._raw = _HashingFile(path)
+        try:
+            self._raw = _HashingFile(path)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise storage_error(exc, path) from exc
         self._stream: IO[bytes]
         try:
             if codec.name == "gzip":
@@ -145,7 +158,6 @@ class DataWriter:
                         ),
                     )
             elif codec.name == "zstd":
-
                 cctx = _zstd_compressor(level)
                 self._stream = cast(
                     IO[bytes], cctx.stream_writer(cast(IO[bytes], self._raw), closefd=False)
@@ -164,9 +176,11 @@ class DataWriter:
 
     def close(self) -> tuple[int, str]:
         try:
-            self._stream.close()
-            if not self._raw.closed:
-                self._raw.close()
+            try:
+                self._stream.close()
+            finally:
+                if not self._raw.closed:
+                    self._raw.close()
         except OSError as exc:
             raise storage_error(exc, self.path) from exc
         return self._raw.size, self._raw.sha256.hexdigest()
