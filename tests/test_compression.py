@@ -83,8 +83,9 @@ def _write(path: Path, data: bytes, codec: str, level: int | None = None, **kw) 
     return writer.close()
 
 
-def _read(path: Path) -> bytes:
-    return b"".join(iter_uncompressed(path))
+def _read(path: Path, codec: str | None = None) -> bytes:
+    """The file's content; ``codec`` as the manifest records it, or sniffed when None."""
+    return b"".join(iter_uncompressed(path, codec=codec))
 
 
 # --------------------------------------------------------------------------- round trips
@@ -102,6 +103,7 @@ def test_every_codec_round_trips_exactly(tmp_path, codec, payload, threaded):
     assert size == path.stat().st_size
     assert detect_codec(path) == codec
     assert _read(path) == data
+    assert _read(path, codec) == data
 
 
 @pytest.mark.parametrize("codec", CODEC_NAMES)
@@ -213,19 +215,7 @@ def _close_cases() -> Iterator[object]:
         for how in ("read to the end", "stopped early", "damaged"):
             if codec == "none" and how == "damaged":
                 continue  # nothing to detect without a codec
-            marks = []
-            if (codec, how) == ("gzip", "damaged"):
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason="BUG: for gzip, open_reader hands the stream to isal's threaded "
-                        "reader, which never closes a file object it was given (closefd is only "
-                        "for paths it opened); the stream is closed by garbage collection, and "
-                        "after a read error a cycle through the traceback keeps it (a file or "
-                        "an off-site connection) open until the cyclic GC runs",
-                    )
-                )
-            yield pytest.param(codec, how, marks=marks, id=f"{codec}-{how}")
+            yield pytest.param(codec, how, id=f"{codec}-{how}")
 
 
 @pytest.mark.parametrize(("codec", "how"), list(_close_cases()))
@@ -248,20 +238,85 @@ def test_the_stream_is_closed_whatever_happens(tmp_path, codec, how):
     assert stream.closed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: codec 'none' is read back by sniffing magic bytes, so an uncompressed "
-    "file whose first value starts with 1f 8b (gzip) or 28 b5 2f fd (zstd) is decoded as "
-    "compressed and cannot be restored",
-)
 @pytest.mark.parametrize(
     "data",
     [b"\x1f\x8b\x08 gzip bytes in a BLOB\t1\n", b"\x28\xb5\x2f\xfd zstd bytes in a BLOB\t1\n"],
     ids=["gzip magic", "zstd magic"],
 )
 def test_uncompressed_file_starting_with_a_magic_reads_back(tmp_path, data):
+    """Read with the codec its manifest records: the bytes alone cannot tell."""
     _write(tmp_path / "f.tsv", data, "none")
-    assert _read(tmp_path / "f.tsv") == data
+    assert _read(tmp_path / "f.tsv", "none") == data
+    assert b"".join(iter_uncompressed(io.BytesIO(data), name="f.tsv", codec="none")) == data
+
+
+@pytest.mark.parametrize(
+    ("stored", "codec", "why"),
+    [
+        ("zstd", "gzip", "not gzip data"),
+        ("gzip", "zstd", "not zstd data"),
+        ("none", "gzip", "not gzip data"),
+        ("empty", "zstd", "it is empty"),
+        ("empty", "gzip", "it is empty"),
+    ],
+)
+def test_a_file_not_in_the_recorded_codec_is_damaged(tmp_path, stored, codec, why):
+    path = tmp_path / "f"
+    if stored == "empty":
+        path.write_bytes(b"")
+    else:
+        _write(path, _text(10_000), stored)
+    with pytest.raises(IntegrityError) as err:
+        _read(path, codec)
+    assert err.value.message.startswith(f"{path} is corrupt or truncated") and why in str(err.value)
+    stream = io.BytesIO(path.read_bytes())
+    with pytest.raises(IntegrityError):
+        b"".join(iter_uncompressed(stream, name="f", codec=codec))
+    assert stream.closed  # also when the reader could not even start
+
+
+def test_a_codec_this_version_does_not_know_is_refused(tmp_path):
+    stream = io.BytesIO(b"whatever")
+    with pytest.raises(IntegrityError) as err:
+        b"".join(iter_uncompressed(stream, name="data/t.tsv.lz4", codec="lz4"))
+    assert "'lz4'" in err.value.message and "newer" in (err.value.hint or "")
+    assert stream.closed
+
+
+def test_an_empty_file_of_unknown_codec_is_empty_content(tmp_path):
+    (tmp_path / "f").write_bytes(b"")
+    assert _read(tmp_path / "f") == b""
+    assert detect_codec(tmp_path / "f") == "none"
+
+
+@pytest.mark.parametrize("cut", [b"\x1f", b"\x28", b"\x28\xb5", b"\x28\xb5\x2f"])
+def test_a_file_cut_inside_a_magic_is_truncated_for_detect_codec_too(tmp_path, cut):
+    (tmp_path / "f").write_bytes(cut)
+    with pytest.raises(IntegrityError, match="corrupt or truncated"):
+        detect_codec(tmp_path / "f")
+
+
+def _zstd_frame(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor(write_checksum=True).stream_writer(out, closefd=False) as w:
+        w.write(data)
+    return out.getvalue()
+
+
+def test_zstd_reads_every_frame_and_refuses_bytes_after_the_last(tmp_path):
+    """Like the zstd command: concatenated (and skippable) frames are one stream."""
+    a, b = _text(300_000, seed=1), _text(200_000, seed=2)
+    skippable = (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"12345"
+    path = tmp_path / "f.zst"
+    path.write_bytes(_zstd_frame(a) + skippable + _zstd_frame(b))
+    assert _read(path) == _read(path, "zstd") == a + b
+    # one-shot frames (with content size, without a checksum) follow the layout as well
+    path.write_bytes(zstandard.ZstdCompressor(write_checksum=False).compress(a))
+    assert _read(path, "zstd") == a
+    for tail in (b"garbage!", b"\x28\xb5"):
+        path.write_bytes(_zstd_frame(a) + tail)
+        with pytest.raises(IntegrityError, match="corrupt or truncated"):
+            _read(path, "zstd")
 
 
 # --------------------------------------------------------------------------- stock tools
@@ -348,42 +403,19 @@ CUTS = {
 }
 
 
-def _damage_cases() -> Iterator[object]:
-    """(codec, how) for truncation; the silent ones are known bugs."""
-    for codec in COMPRESSED:
-        for how in CUTS:
-            marks = []
-            if codec == "zstd":
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason="BUG: a truncated zstd file yields short (or, without its "
-                        "checksum, unchecked) data and no error: zstandard's stream_reader "
-                        "stops at end of input mid-frame and iter_uncompressed never checks "
-                        "that the frame ended",
-                    )
-                )
-            elif how == "inside magic":
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason="BUG: a file cut inside its magic bytes is detected as codec "
-                        "'none' and its remaining byte is yielded as data",
-                    )
-                )
-            yield pytest.param(codec, how, marks=marks, id=f"{codec}-{how}")
-
-
-@pytest.mark.parametrize(("codec", "how"), list(_damage_cases()))
-def test_truncated_file_raises_integrity_error(tmp_path, codec, how):
+@pytest.mark.parametrize("known", [False, True], ids=["sniffed", "codec given"])
+@pytest.mark.parametrize("how", list(CUTS))
+@pytest.mark.parametrize("codec", COMPRESSED)
+def test_truncated_file_raises_integrity_error(tmp_path, codec, how, known):
     data = _text(2 << 20)
     path = tmp_path / "f"
     _write(path, data, codec)
     raw = path.read_bytes()
     path.write_bytes(raw[: CUTS[how](len(raw))])
     with pytest.raises(IntegrityError) as err:
-        _read(path)  # never a silently short read
+        _read(path, codec if known else None)  # never a silently short read
     assert "corrupt or truncated" in err.value.message and err.value.exit_code == 8
+    assert err.value.message.startswith(str(path))
 
 
 # Positions of a flipped bit, from the end of the compressed file. -2 is in gzip's ISIZE
@@ -392,26 +424,9 @@ def test_truncated_file_raises_integrity_error(tmp_path, codec, how):
 FLIPS = {"middle": lambda n: n // 2, "last bytes": lambda n: n - 2, "end of data": lambda n: n - 6}
 
 
-def _flip_cases() -> Iterator[object]:
-    for codec in COMPRESSED:
-        for threaded in ("threaded", "inline"):
-            for where in FLIPS:
-                marks = []
-                if codec == "zstd" and where == "end of data":
-                    marks.append(
-                        pytest.mark.xfail(
-                            strict=True,
-                            reason="BUG: the flipped bit makes zstd's last block claim more "
-                            "bytes than the file has; the reader stops at end of input with "
-                            "no error (same cause as the truncated zstd file)",
-                        )
-                    )
-                yield pytest.param(
-                    codec, threaded, where, marks=marks, id=f"{codec}-{threaded}-{where}"
-                )
-
-
-@pytest.mark.parametrize(("codec", "threaded", "where"), list(_flip_cases()))
+@pytest.mark.parametrize("where", list(FLIPS))
+@pytest.mark.parametrize("threaded", ["threaded", "inline"])
+@pytest.mark.parametrize("codec", COMPRESSED)
 def test_corrupted_file_raises_integrity_error(tmp_path, codec, threaded, where):
     data = _text(2 << 20)
     path = tmp_path / "f"
@@ -425,11 +440,6 @@ def test_corrupted_file_raises_integrity_error(tmp_path, codec, threaded, where)
     assert "use another backup" in (err.value.hint or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: isal's IsalError (invalid deflate block) is not an OSError, so "
-    "iter_uncompressed lets it escape raw instead of raising IntegrityError",
-)
 def test_invalid_deflate_block_raises_integrity_error(tmp_path):
     path = tmp_path / "f.gz"
     # gzip header, then a final block of the reserved type 11 (invalid in every inflater)
@@ -556,14 +566,9 @@ def _open_fds(path: Path) -> list[str]:
     return out
 
 
-def _abort_cases() -> Iterator[object]:
-    for codec in CODEC_NAMES:
-        for threaded in ("threaded", "inline"):
-            yield pytest.param(codec, threaded, id=f"{codec}-{threaded}")
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
-@pytest.mark.parametrize(("codec", "threaded"), list(_abort_cases()))
+@pytest.mark.parametrize("threaded", ["threaded", "inline"])
+@pytest.mark.parametrize("codec", CODEC_NAMES)
 def test_abort_after_a_full_disk_releases_the_file(small_tmpfs, codec, threaded):
     path = small_tmpfs / "t.tsv"
     writer, _ = _fill(path, codec, threaded == "threaded")
