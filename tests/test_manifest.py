@@ -277,6 +277,9 @@ GARBLED = {
     "JSON string": '"moodump/1"',
     "no format": json.dumps({k: v for k, v in _done().items() if k != "format"}),
     "foreign format": json.dumps(_with("format", "mydumper/0.15")),
+    "format not a version": json.dumps(_with("format", "moodump/one")),
+    "format of no version": json.dumps(_with("format", "moodump/0")),
+    "format not a string": json.dumps(_with("format", 1)),
     "tables not a list": json.dumps(_with("tables", "mdl_user")),
     "tables null": json.dumps(_with("tables", None)),
     "table not an object": json.dumps(_with("tables.0", "mdl_user")),
@@ -300,34 +303,28 @@ def test_garbled_manifest_is_an_integrity_error(tmp_path, name):
     assert "s3://bucket/b/manifest.json" in err.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a manifest damaged into invalid UTF-8 raises a raw UnicodeDecodeError (a "
-    "ValueError): read_manifest's read_text() and parse_manifest's json.loads(bytes) raise it "
-    "outside the OSError/JSONDecodeError they catch, so it is a crash, not exit 8",
-)
 @pytest.mark.parametrize("via", ["directory", "bytes"])
 def test_manifest_that_is_not_utf8_is_an_integrity_error(tmp_path, via):
     raw = _manifest().to_json().encode("utf-8").replace(b"moodle", b"m\xffodle")
     _save(tmp_path, raw)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError) as err:
         if via == "directory":
             read_done_manifest(tmp_path)
         else:
             parse_manifest(raw, "s3://bucket/b/manifest.json")
+    assert "not valid UTF-8" in err.value.message and err.value.exit_code == 8
+    assert "another backup" in (err.value.hint or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (needs a decision): any format starting with 'moodump/' is accepted, so a "
-    "manifest of a future, incompatible format (moodump/2) is read and restored as "
-    "moodump/1 instead of being refused with a hint to upgrade moodump",
-)
 def test_manifest_of_a_future_format_is_refused(tmp_path):
     _save(tmp_path, _with("format", "moodump/2"))
     with pytest.raises(IntegrityError) as err:
         read_done_manifest(tmp_path)
     assert "moodump/2" in err.value.message
+    assert err.value.hint == (
+        "this backup was written by a newer moodump (format moodump/2); "
+        "restore it with that version or newer"
+    )
 
 
 def test_unknown_top_level_keys_are_kept_aside(tmp_path):

@@ -14,6 +14,7 @@ See docs/format.md for the whole layout.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from typing import Any
 from moodump.errors import IntegrityError, NotFoundError
 
 FORMAT = "moodump/1"
+# The formats this code reads. A format's number changes only when an older moodump
+# would misread it; keys added within a format are kept aside (see Manifest.from_dict).
+KNOWN_FORMATS = (FORMAT,)
 MANIFEST_NAME = "manifest.json"
 VERIFY_NAME = "verify.json"
 
@@ -177,7 +181,7 @@ def read_manifest(backup_dir: Path) -> Manifest:
     """Load ``manifest.json`` of a backup directory (any status)."""
     path = Path(backup_dir) / MANIFEST_NAME
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise IntegrityError(
             f"{backup_dir} has no {MANIFEST_NAME}: it is not a finished moodump backup",
@@ -191,22 +195,52 @@ def read_manifest(backup_dir: Path) -> Manifest:
 
 
 def parse_manifest(raw: str | bytes, where: str) -> Manifest:
-    """A manifest from its JSON text (``where`` names it in errors)."""
+    """A manifest from its JSON text, UTF-8 when bytes (``where`` names it in errors)."""
     try:
-        data = json.loads(raw)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise IntegrityError(
+            f"{where} is not valid UTF-8 (byte {exc.start})",
+            hint="the manifest is damaged; use another backup",
+        ) from exc
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise IntegrityError(
             f"{where} is not valid JSON ({exc.msg} at line {exc.lineno})",
             hint="the manifest is damaged; use another backup",
         ) from exc
-    if not isinstance(data, dict) or not str(data.get("format", "")).startswith("moodump/"):
+    if not isinstance(data, dict):
         raise IntegrityError(f"{where} is not a moodump manifest", hint="use another backup")
+    check_format(data.get("format"), where)
     try:
         return Manifest.from_dict(data)
     except TypeError as exc:
         raise IntegrityError(
             f"{where} has an unexpected shape: {exc}", hint="use another backup"
         ) from exc
+
+
+def check_format(fmt: object, where: str) -> None:
+    """Raise IntegrityError unless ``fmt`` is a manifest format this code knows.
+
+    A ``moodump/N`` newer than every known format was written by a newer moodump, whose
+    manifest this version would misread: it is refused, with the version to use.
+    """
+    if fmt in KNOWN_FORMATS:
+        return
+    m = re.fullmatch(r"moodump/([0-9]+)", fmt) if isinstance(fmt, str) else None
+    newest = max(int(f.partition("/")[2]) for f in KNOWN_FORMATS)
+    if m and int(m.group(1)) > newest:
+        raise IntegrityError(
+            f"{where} is in format {fmt}, which this moodump cannot read "
+            f"(it reads {', '.join(KNOWN_FORMATS)})",
+            hint=f"this backup was written by a newer moodump (format {fmt}); "
+            "restore it with that version or newer",
+        )
+    raise IntegrityError(
+        f"{where} is not a moodump manifest (format {fmt!r})", hint="use another backup"
+    )
 
 
 def require_done(m: Manifest, where: str) -> Manifest:
