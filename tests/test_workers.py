@@ -247,13 +247,6 @@ def _line_of(fn: Callable[..., object], needle: str) -> int:
 
 
 @needs_sigint
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: only run_pool's ev.wait() is inside its try; a Ctrl-C/SIGTERM that lands "
-    "while it starts the threads or evaluates the while condition escapes as a raw "
-    "KeyboardInterrupt with the workers still running, and the dump then cleans up "
-    "(engine.abort) under them, which the module exists to prevent",
-)
 @pytest.mark.parametrize(
     "needle", ["th.start()", "while not all("], ids=["starting threads", "loop condition"]
 )
@@ -298,6 +291,88 @@ def test_ctrl_c_anywhere_in_the_pool_is_handled(needle):
     assert hits == 2, "the line was not reached twice"
     assert not escaped, "KeyboardInterrupt escaped run_pool while workers were running"
     assert result.interrupted and ended == [1, 1]
+
+
+def _sigterm(after: Callable[[], bool] = lambda: True) -> None:
+    """Send SIGTERM to the main thread once it waits in the pool (as ``kill`` would)."""
+    deadline = time.monotonic() + HANG
+    while not (after() and _main_is_waiting_in_pool()):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the main thread never waited in run_pool")
+        time.sleep(0.001)
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+
+@pytest.fixture()
+def sigterm_handler():
+    """Install a SIGTERM handler for one test; yield the list of signals it saw."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread")
+    seen: list[int] = []
+    raising = {"on": True}
+
+    def handler(signum, frame):
+        seen.append(signum)
+        if raising["on"]:
+            raise KeyboardInterrupt  # what the CLI's SIGTERM handler does
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield seen, raising, handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@needs_sigint
+def test_a_sigterm_handler_that_raises_interrupts_the_pool(sigterm_handler):
+    seen, _, handler = sigterm_handler
+    stop = threading.Event()
+    kills: list[int] = []
+
+    def worker(i: int) -> Callable[[], None]:
+        def run() -> None:
+            if i == 0:
+                _in_thread(_sigterm)
+            stop.wait(HANG)
+
+        return run
+
+    result = run_pool([worker(0), worker(1)], stop, lambda: kills.append(1))
+    assert seen == [signal.SIGTERM] and kills == [1]
+    assert result.interrupted and result.finished and result.errors == []
+    # the handlers are the caller's again
+    assert signal.getsignal(signal.SIGTERM) is handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@needs_sigint
+def test_a_sigterm_handler_that_does_not_raise_leaves_the_pool_running(sigterm_handler):
+    """`moodump run`'s first SIGTERM only sets its own stop flag: the pool goes on."""
+    seen, raising, _ = sigterm_handler
+    raising["on"] = False
+    release = threading.Event()
+
+    def worker() -> None:
+        _in_thread(lambda: (_sigterm(), time.sleep(0.3), release.set()))
+        release.wait(HANG)
+
+    stop = threading.Event()
+    result = run_pool([worker], stop, lambda: None)
+    assert seen == [signal.SIGTERM]
+    assert result == PoolResult() and not stop.is_set()
+
+
+def test_a_pool_outside_the_main_thread_leaves_signal_handlers_alone():
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    during: list[object] = []
+    out: list[PoolResult] = []
+
+    def job() -> None:
+        during.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+
+    th = _in_thread(lambda: out.append(run_pool([job], threading.Event(), lambda: None)))
+    th.join(HANG)
+    assert out == [PoolResult()] and during == [before]
 
 
 # --------------------------------------------------------------------------- LiveConnections (server)

@@ -6,15 +6,25 @@ under them can crash. So the main thread only ever waits on per-worker *done* ev
 an interrupt it sets ``stop``, calls ``on_interrupt`` (which kills the workers' running
 queries so they notice at once) and keeps waiting for the workers to finish. Only then
 does the caller clean up.
+
+The interrupt must not land anywhere in the pool's own bookkeeping either: inside
+``Thread.start`` it would leave a thread that may or may not run, and between two checks
+it would escape with the workers still running. So while the pool runs in the main
+thread, SIGINT and SIGTERM are *recorded* (their handlers still run; a
+``KeyboardInterrupt`` they raise becomes a flag the pool checks at least every 0.1 s),
+and a ``KeyboardInterrupt`` raised by other means is caught around every step as well.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, TypeVar
 
 from moodump.db.connection import Connection, ConnSettings, connect
@@ -41,9 +51,14 @@ def run_pool(
     name: str = "moodump-worker",
     grace_s: float = 120.0,
 ) -> PoolResult:
-    """Run each job in its own thread until all return; see the module docstring."""
+    """Run each job in its own thread until all return; see the module docstring.
+
+    Every job runs exactly once, also when the interrupt comes while the threads are
+    being started: the late ones see ``stop`` set and return at once.
+    """
     result = PoolResult()
     done = [threading.Event() for _ in jobs]
+    signalled = threading.Event()  # an interrupt came (recorded or caught)
 
     def wrap(job: Callable[[], None], ev: threading.Event) -> None:
         try:
@@ -58,24 +73,82 @@ def run_pool(
         threading.Thread(target=wrap, args=(job, ev), name=f"{name}-{i}", daemon=True)
         for i, (job, ev) in enumerate(zip(jobs, done, strict=True))
     ]
-    for th in threads:
-        th.start()
-    deadline: float | None = None
-    while not all(ev.is_set() for ev in done):
+    started = 0  # threads[:started] were started
+    with _interrupts_recorded(signalled):
         try:
-            if deadline is not None and time.monotonic() > deadline:
-                result.abandoned = True
-                break
-            for ev in done:
-                ev.wait(0.1)
+            for th in threads:
+                th.start()
+                started += 1
+            while not all(ev.is_set() for ev in done) and not signalled.is_set():
+                for ev in done:
+                    if signalled.is_set():
+                        break
+                    ev.wait(0.1)
         except KeyboardInterrupt:
-            result.interrupted = True
-            stop.set()
-            if deadline is None:
-                deadline = time.monotonic() + grace_s
-            with contextlib.suppress(BaseException):
-                on_interrupt()
-    return result
+            signalled.set()
+        if not signalled.is_set():
+            return result
+        # Interrupted: stop every job, start those not started yet, and wait for all of
+        # them within the grace period; each further interrupt repeats on_interrupt.
+        result.interrupted = True
+        deadline = time.monotonic() + grace_s
+        while True:
+            try:
+                if signalled.is_set():
+                    signalled.clear()
+                    stop.set()
+                    with contextlib.suppress(BaseException):
+                        on_interrupt()
+                while started < len(threads):
+                    threads[started].start()
+                    started += 1
+                if all(ev.is_set() for ev in done):
+                    return result
+                if time.monotonic() > deadline:
+                    result.abandoned = True
+                    return result
+                for ev in done:
+                    if signalled.is_set():
+                        break
+                    ev.wait(0.1)
+            except KeyboardInterrupt:
+                signalled.set()
+
+
+@contextlib.contextmanager
+def _interrupts_recorded(signalled: threading.Event) -> Iterator[None]:
+    """While the pool runs in the main thread, SIGINT and SIGTERM set ``signalled``.
+
+    Their handlers still run (Python's, the CLI's for SIGTERM); a KeyboardInterrupt one
+    raises is recorded instead of landing wherever the main thread happens to be. In
+    any other thread nothing changes: signals are only ever handled in the main thread.
+    """
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any]] = {}
+    try:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(sig)
+                if callable(handler):
+                    previous[sig] = handler
+                    with contextlib.suppress(ValueError):  # not the main interpreter
+                        signal.signal(sig, functools.partial(_record, handler, signalled))
+        yield
+    finally:
+        for sig, old in previous.items():
+            with contextlib.suppress(ValueError):
+                signal.signal(sig, old)
+
+
+def _record(
+    handler: Callable[[int, FrameType | None], Any],
+    signalled: threading.Event,
+    signum: int,
+    frame: FrameType | None,
+) -> None:
+    try:
+        handler(signum, frame)
+    except KeyboardInterrupt:
+        signalled.set()
 
 
 def run_interruptible(
