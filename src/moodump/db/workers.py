@@ -61,11 +61,19 @@ def run_pool(
     for th in threads:
         th.start()
     deadline: float | None = None
+    killed = False
     while not all(ev.is_set() for ev in done):
         try:
             if deadline is not None and time.monotonic() > deadline:
                 result.abandoned = True
                 break
+            if stop.is_set() and not killed:
+                # Stopped from outside (a SIGTERM handler, the run's maximum run time) or
+                # by a failed worker: kill the running queries too, so that a worker
+                # waiting for a lock or a silent server returns now, not at its next batch.
+                killed = True
+                with contextlib.suppress(Exception):
+                    on_interrupt()
             for ev in done:
                 ev.wait(0.1)
         except KeyboardInterrupt:
@@ -73,6 +81,7 @@ def run_pool(
             stop.set()
             if deadline is None:
                 deadline = time.monotonic() + grace_s
+            killed = True
             with contextlib.suppress(BaseException):
                 on_interrupt()
     return result
