@@ -9,7 +9,7 @@ Exit codes (also in docs/exit-codes.md):
 
 ====  =========================================================
 0     success
-1     success with warnings (``run``: some step warned)
+1     success with warnings (``run``: only with MOODUMP_STRICT=1; else 0)
 2     usage or configuration error
 3     cannot connect / authenticate (database or off-site storage)
 4     privileges missing
