@@ -128,7 +128,7 @@ def test_restore_an_old_file_like_a_backup(
         assert counts(root_settings, target) == ROWS
         with connect(root_settings) as c:
             motd = c.scalar(f"SELECT value FROM {quote_ident(target)}.mdl_config WHERE id = 3")
-            assert motd == "it's (not) a tuple: ),( \\ 'x' \n end".encode()
+            assert motd == b"it's (not) a tuple: ),( \\ 'x' \n end"
             assert c.scalar(f"SELECT COUNT(*) FROM {quote_ident(target)}.v_users") in (300, b"300")
 
         # A non-empty target is refused without --drop (exit 12), untouched.
