@@ -246,7 +246,7 @@ def _backup_database(
     res.tier = tier_for(when.date(), cfg.retention)
     path: Path | None = None
     log.info("backing up %s", spec.spec, extra={"database": spec.spec})
-    deadline = Deadline(ctx.stop, cfg.max_runtime, f"the backup of {spec.spec}").__enter__()
+    deadline = Deadline(ctx.stop, cfg.max_runtime, f"the backup of {spec.spec}").start()
     step = "the dump"
     try:
         backups = scan_backups(cfg.root, cfg.tz)
@@ -285,6 +285,7 @@ def _backup_database(
             progress=on_progress,
             stop=deadline.stop,
         )
+        step = "the checks"  # past the dump, errors are the steps' own
         for w in result.warnings:
             res.warn(w)
         info = read_backup(path, res.tier, cfg.tz)
@@ -351,8 +352,8 @@ def _backup_database(
                 check_method=check.check_method,
             )
     except MoodumpError as exc:
-        err = deadline.explain(exc, step)
-        if err is not exc and step == "the dump":
+        err = deadline.explain(exc, step) if step == "the dump" else exc
+        if err is not exc:
             record_error(path, err.message)
         _fail(res, fit_hint(err, spec), spec)
     except KeyboardInterrupt:
@@ -364,7 +365,7 @@ def _backup_database(
         log.exception("unexpected error while backing up %s", spec.spec)
         _fail(res, ServerError(f"unexpected error: {exc!r}", hint="report this bug"), spec)
     finally:
-        deadline.__exit__(None, None, None)
+        deadline.close()
     if res.offsite is not None and not res.offsite.get("ok"):
         res.offsite["error"] = res.error
     res.duration_s = time.monotonic() - t0

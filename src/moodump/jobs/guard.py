@@ -69,10 +69,20 @@ class Deadline:
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._watch, name="moodump-deadline", daemon=True)
 
-    def __enter__(self) -> Deadline:
+    def start(self) -> Deadline:
+        """Start the clock (and the watcher thread); returns self."""
         self._t0 = time.monotonic()
         self._thread.start()
         return self
+
+    def close(self) -> None:
+        """Stop watching (the database's steps are over)."""
+        self._done.set()
+        if self._thread.ident is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> Deadline:
+        return self.start()
 
     def __exit__(
         self,
@@ -80,8 +90,7 @@ class Deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._done.set()
-        self._thread.join(5)
+        self.close()
 
     def _watch(self) -> None:
         end = self._t0 + self.limit.total_seconds()
