@@ -33,7 +33,7 @@ Usage: $PROG [options]   (compatibility entry; the real tool is 'moodump --help'
   -v SPEC|all     verify the newest backup of SPEC, or of every database
                                                                   -> moodump verify
   -f FILTER       with -r/-v/-p: use the newest backup whose path contains FILTER
-                  (a full path, a backup name or any part of it)
+                  (a full path, a backup name or any part of it; old .sql.gz files too)
   -a PASSWORD     accepted and ignored (the old MariaDB restore never used it either)
   -I              accepted and ignored (honoured only by the old Postgres plugin)
   -n              accepted and ignored (the old "null" test plugin)
@@ -88,12 +88,13 @@ fi
 # "configured", "backups": [{"path", "core", "when", "status", "legacy", ...}]}]}) by the
 # small Python below. Unlike the old substring match, a spec selects its own backups only
 # (db-moodle never matches db-moodle_archive). Modes:
-#   core NAME    newest DONE backup of one database (core name <host>-<db>)
-#   filter TEXT  newest DONE backup whose path contains TEXT
+#   core NAME    newest DONE backup of one database (core name <host>-<db>); an old
+#                .sql.gz file only when the database has no moodump backup yet
+#   filter TEXT  newest DONE backup or old .sql.gz file whose path contains TEXT
 #   prune TEXT   newest backup whose path has TEXT, of any status but STARTED (it may be
 #                running), old .sql.gz files included
-# Old .sql.gz files are listed by moodump but only prune picks them: restore one with
-# `gunzip -c FILE | mariadb ...` as before.
+# moodump restores and verifies old .sql.gz files itself (read end to end first, then
+# streamed to the mariadb client), so -r and -v -f work on them as they did before.
 PICK_PY='
 import json, sys
 from datetime import datetime
@@ -114,11 +115,15 @@ def newest(backups, pred):
 def good(b):
     return b.get("status") == "DONE" and not b.get("legacy")
 
+def restorable(b):  # a finished moodump backup or an old .sql.gz file
+    return b.get("status") == "DONE"
+
 everything = [b for g in groups for b in g.get("backups", [])]
 if mode == "core":
-    picks = [newest(everything, lambda b: good(b) and b.get("core") == value)]
+    mine = [b for b in everything if b.get("core") == value]
+    picks = [newest(mine, good) or newest(mine, restorable)]
 elif mode == "filter":
-    picks = [newest(everything, lambda b: good(b) and value in b["path"])]
+    picks = [newest(everything, lambda b: restorable(b) and value in b["path"])]
 else:  # prune
     picks = [newest(everything, lambda b: value in b["path"] and b.get("status") != "STARTED")]
 if picks[0] is None:

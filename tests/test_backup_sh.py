@@ -176,6 +176,31 @@ def test_verify_with_filter_uses_the_newest_match(rig) -> None:
     assert rig.calls() == [["list", "--json"], ["verify", str(b["old"])]]
 
 
+def test_restore_and_verify_an_old_sql_gz_file_by_filter(rig) -> None:
+    b = standard_backups(rig)
+    res = rig.run("-s", "-r", "mysql/moodle", "-f", "mysql-moodle_2026-11-24_01-00-00.sql.gz")
+    assert res.returncode == 0, res.stderr
+    restore = ["restore", str(b["legacy"]), "--host", "mysql", "--database", "moodle"]
+    assert rig.calls() == [["list", "--json"], [*restore, "--drop", "--yes"]]
+    res = rig.run("-v", "mysql/moodle", "-f", ".sql.gz")
+    assert res.returncode == 0, res.stderr
+    assert rig.calls() == [["list", "--json"], ["verify", str(b["legacy"])]]
+
+
+def test_an_old_file_is_the_newest_backup_only_without_moodump_backups(rig) -> None:
+    b = standard_backups(rig)
+    rig.run("-v", "mysql/moodle")
+    assert rig.calls()[1] == ["verify", str(b["good"])]  # moodump's own backup first
+    old = legacy_file(rig, "monthly/2026-10-31/db2-wiki_2026-10-31_01-00-00.sql.gz")
+    for path in rig.root.rglob("db2-wiki_*"):
+        if path.is_dir():
+            (path / MANIFEST_NAME).unlink()
+            path.rmdir()
+    res = rig.run("-v", "db2/wiki")
+    assert res.returncode == 0, res.stderr
+    assert rig.calls() == [["list", "--json"], ["verify", str(old)]]
+
+
 def test_verify_without_backups_fails_clearly(rig) -> None:
     rig.root.mkdir()
     res = rig.run("-s", "-v", "mysql/moodle")

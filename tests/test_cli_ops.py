@@ -35,6 +35,7 @@ def make_backup(
     verify: str | None = None,
     size: int = 4000,
     rows: int = 42,
+    started_at: str = "",
 ) -> Path:
     path = root / folder / name
     path.mkdir(parents=True)
@@ -47,6 +48,7 @@ def make_backup(
         host=core.split("-", 1)[0],
         tables=[TableEntry(name="mdl_user", rows=rows)],
         files=[FileEntry("t.00000.tsv.gz", size, hashlib.sha256(data).hexdigest(), "data")],
+        started_at=started_at,
     )
     (path / "manifest.json").write_text(m.to_json(), encoding="utf-8")
     if verify:
@@ -170,6 +172,34 @@ def test_list_json(site: Path) -> None:
     assert (first["status"], first["tier"], first["rows"]) == ("FAILED", "daily", 42)
     assert first["path"].endswith("daily/2026-06-10/mysql-moodle_2026-06-10_09-00-00")
     assert archive["configured"] is False and archive["count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "started_at", "tz", "now"),
+    [
+        # written at 09:00 PDT (16:00Z), listed after TZ became UTC, at 17:00Z
+        ("mysql-moodle_2026-06-11_09-00-00", "2026-06-11T16:00:00Z", "UTC", "2026-06-11T17:00"),
+        # written at 16:00 UTC, listed after TZ became Vancouver, at 10:00 PDT (17:00Z):
+        # read in the new TZ, the name would be 7 hours in the future
+        ("mysql-moodle_2026-06-11_16-00-00", "2026-06-11T16:00:00Z", "America/Vancouver",
+         "2026-06-11T10:00"),
+    ],
+)  # fmt: skip
+def test_ages_come_from_the_manifest_after_a_tz_change(
+    site: Path, monkeypatch: pytest.MonkeyPatch, name: str, started_at: str, tz: str, now: str
+) -> None:
+    root = site / "backups"
+    make_backup(root, "daily/2026-06-11", name, verify="PASS", started_at=started_at)
+    monkeypatch.setenv("TZ", tz)
+    code, out, _ = run(["list", "--now", now])
+    assert code == 0
+    assert "newest verified: 1h 0m ago" in out
+    assert "2026-06-11 16:00:00 UTC" in out or "2026-06-11 09:00:00 PDT" in out
+    doc = json.loads(run(["list", "--json", "--now", now])[1])
+    (group,) = [g for g in doc["databases"] if g["core"] == "mysql-moodle"]
+    assert group["backups"][0]["when"].startswith(("2026-06-11T16:00:00+00:00", "2026-06-11T09:00:00-07:00"))
+    code, out, err = run(["check", "--max-age", "2h", "--now", now])
+    assert code == 0, out + err
 
 
 def test_list_backup_dir_override(site: Path, tmp_path: Path) -> None:

@@ -192,6 +192,32 @@ def test_old_backup_conf_drives_run_once_and_backup_sh(deployment: Deployment) -
     assert read_manifest(backups[-1]).host == dep.host
 
 
+def test_global_log_flags_win_over_the_environment_for_run(deployment: Deployment) -> None:
+    dep = deployment
+    # The environment says text; the flag before the command says json: every line of
+    # stderr is one JSON object.
+    dep.env.update(MOODUMP_LOG_FORMAT="text", BACKUP_LOG_LEVEL="info")
+    res = dep.run("moodump", "--log-format", "json", "run", "--once")
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines, "a run logs what it does"
+    records = [json.loads(line) for line in lines]  # fails on any non-JSON line
+    assert any(r.get("database") == f"{dep.host}:{dep.port}/{dep.db}" for r in records)
+    assert all(r["level"] in ("INFO", "WARNING", "ERROR", "DEBUG") for r in records)
+
+    # --log-level over BACKUP_LOG_LEVEL: debug in the environment, warning on the flag.
+    dep.env.update(BACKUP_LOG_LEVEL="debug")
+    res = dep.run("moodump", "--log-level", "warning", "run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert "backing up" not in res.stderr and "DEBUG" not in res.stderr
+
+    # The environment over the defaults when no flag is given.
+    dep.env.update(MOODUMP_LOG_FORMAT="json", BACKUP_LOG_LEVEL="info")
+    res = dep.run("moodump", "run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert [json.loads(line)["level"] for line in res.stderr.splitlines()]
+
+
 def test_second_run_while_locked_exits_10(deployment: Deployment) -> None:
     dep = deployment
     dep.root.mkdir()

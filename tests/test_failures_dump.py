@@ -154,7 +154,7 @@ def test_account_that_cannot_see_triggers_and_events_is_refused(
         )
         assert_failed_cleanly(res.returncode, res.stderr, 4, parent, "new", existing)
         assert "TRIGGER" in res.stderr and "EVENT" in res.stderr
-        assert "--no-routines" in res.stderr.split("next step:")[1]
+        assert "--no-objects" in res.stderr.split("next step:")[1]
         # The next step works: tables only.
         res = run_cli(
             "dump",

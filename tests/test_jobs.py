@@ -408,13 +408,47 @@ def test_stop_during_a_dump_publishes_nothing_and_prunes_nothing(
     assert old.exists() and report.pruned == []  # an interrupted run prunes nothing
 
 
+def test_a_dump_past_max_runtime_is_killed_fails_closed_and_alerts(
+    site: Site, db: str, db2: str, root_settings: ConnSettings, receiver: Receiver
+) -> None:
+    """A table locked by another session makes the dump wait; past MOODUMP_MAX_RUNTIME
+    its queries are killed, only a FAILED record is published, the failure is notified
+    with its own exit code, and the next database still runs."""
+    cfg = site.config(
+        [db, db2], MOODUMP_MAX_RUNTIME="1s", WEBHOOK_URL=receiver.url, MOODUMP_THREADS="2"
+    )
+    with connect(root_settings) as holder:
+        holder.execute(f"LOCK TABLES {quote_ident(db)}.mdl_user WRITE")
+        report = jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0))
+        with connect(root_settings) as c:
+            waiting = c.query(
+                "SELECT ID FROM information_schema.PROCESSLIST "
+                f"WHERE (DB = '{db}' OR INFO LIKE '%{db}%') AND ID <> CONNECTION_ID() "
+                f"AND ID <> {holder.thread_id()}"
+            )
+        holder.execute("UNLOCK TABLES")
+    first, second = report.databases
+    assert (first.status, first.exit_code) == ("failed", 14)
+    assert "maximum run time" in str(first.error) and "MOODUMP_MAX_RUNTIME" in str(first.error)
+    assert waiting == []  # its queries were killed, not left waiting for the lock
+    record = read_manifest(Path(str(first.path)))
+    assert record.status == "FAILED" and "maximum run time" in str(record.error)
+    assert not any(site.core(db) in d for d in done_dirs(site.root))
+    assert (second.status, second.exit_code) == ("ok", 0)  # the run went on
+    assert report.exit_code == 14 and not report.interrupted
+    assert [s for s, _ in receiver.statuses()] == ["ERROR", "INFO"]
+    assert "maximum run time" in receiver.posts[0].fields["message"]
+
+
 # --------------------------------------------------------------------------- checks
 
 
 @pytest.mark.parametrize(
     ("env", "code", "status"),
     [
-        ({"MOODUMP_SHRINK_MODE": "warn"}, 1, "warning"),
+        # warnings alone exit 0 (reported, notified WARN); MOODUMP_STRICT makes them 1
+        ({"MOODUMP_SHRINK_MODE": "warn"}, 0, "warning"),
+        ({"MOODUMP_SHRINK_MODE": "warn", "MOODUMP_STRICT": "1"}, 1, "warning"),
         ({"MOODUMP_SHRINK_MODE": "fail"}, 11, "failed"),
     ],
 )
@@ -437,6 +471,7 @@ def test_shrink_check(
     second = jobs.run_once(cfg, now=local(2026, 11, 18, 1, 0))
     (res,) = second.databases
     assert (second.exit_code, res.status) == (code, status)
+    assert second.to_dict()["databases"][0]["warnings"] == res.warnings
     shrink = [c for c in res.checks if c["check"] == "shrink"]
     assert shrink[0]["level"] == env["MOODUMP_SHRINK_MODE"]
     assert "smaller than the previous good one" in shrink[0]["message"]

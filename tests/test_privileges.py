@@ -60,7 +60,7 @@ def test_missing_trigger_privilege_fails_unless_no_routines(root_settings, fresh
     s = root_settings.__class__(port=root_settings.port, user="notrig", password="pw-notrig")
     with pytest.raises(PrivilegeError) as err:
         dump(s, fresh_db, tmp_path / "b", DumpOptions(threads=2))
-    assert "TRIGGER" in str(err.value) and "--no-routines" in str(err.value)
+    assert "TRIGGER" in str(err.value) and "--no-objects" in str(err.value)
     m = dump(s, fresh_db, tmp_path / "c", DumpOptions(threads=2, routines=False)).manifest
     assert m.status == "DONE" and m.snapshot["method"] == "lock-tables"
 

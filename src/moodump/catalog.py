@@ -44,8 +44,9 @@ STATUS_INVALID = "INVALID"
 class BackupInfo:
     """One backup found on disk.
 
-    ``when`` is aware (configured TZ); ``status`` is the manifest status or MISSING /
-    INVALID; ``verify_status`` is PASS / FAIL / None (never verified); ``size_bytes`` is
+    ``when`` is aware, in the configured TZ: the manifest's UTC ``started_at`` when there
+    is one, else the time in the name read in TZ (old ``.sql.gz`` files); ``status`` is
+    the manifest status or MISSING / INVALID; ``verify_status`` is PASS / FAIL / None (never verified); ``size_bytes`` is
     the size on disk; ``rows`` comes from the manifest (None when unknown); ``legacy``
     marks an old backup-container ``.sql.gz`` file.
     """
@@ -182,7 +183,10 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
         name=path.name,
         core=core,
         tier=tier,
-        when=localize(naive, tz, started),
+        # The manifest's UTC start is the instant; the name is wall-clock time in the TZ
+        # of the day it was written, which may not be today's TZ (a changed TZ would make
+        # backups look hours old, or from the future).
+        when=started.astimezone(tz) if started is not None else localize(naive, tz),
         status=status,
         size_bytes=_size_on_disk(path),
         verify_status=record.status if record else None,

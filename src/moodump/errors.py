@@ -9,7 +9,7 @@ Exit codes (also in docs/exit-codes.md):
 
 ====  =========================================================
 0     success
-1     success with warnings (``run``: some step warned)
+1     success with warnings (``run``: only with MOODUMP_STRICT=1; else 0)
 2     usage or configuration error
 3     cannot connect / authenticate (database or off-site storage)
 4     privileges missing
@@ -22,6 +22,7 @@ Exit codes (also in docs/exit-codes.md):
 11    a check failed (stale backup, too small, shrank)
 12    the restore target is not empty (use --drop)
 13    an encrypted backup and no matching identity (private key)
+14    the run took longer than its maximum run time (MOODUMP_MAX_RUNTIME)
 130   interrupted (Ctrl-C / SIGTERM)
 ====  =========================================================
 """
@@ -130,6 +131,16 @@ class DecryptionError(MoodumpError):
     exit_code = 13
 
 
+class RuntimeExceeded(MoodumpError):
+    """A database's run went past its maximum run time (MOODUMP_MAX_RUNTIME).
+
+    Its queries were killed and nothing but a FAILED record was published; unlike
+    :class:`Interrupted` the run goes on with the next database.
+    """
+
+    exit_code = 14
+
+
 class Interrupted(MoodumpError):
     """The operation was interrupted by a signal."""
 
@@ -151,5 +162,6 @@ EXIT_CODES: dict[int, str] = {
     11: "a check failed (stale, too small, shrank)",
     12: "restore target not empty (use --drop)",
     13: "encrypted backup: identity (private key) missing or not matching",
+    14: "maximum run time exceeded (MOODUMP_MAX_RUNTIME); queries killed, nothing published",
     130: "interrupted",
 }

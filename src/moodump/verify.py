@@ -73,6 +73,7 @@ class VerifyReport:
     moodle: dict[str, Any] | None = None
     server: str = ""
     record_written: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 def _utcnow() -> str:
@@ -320,11 +321,11 @@ def _verify_by_restore(
                 report.problems.append("unexpected tables after restore: " + ", ".join(extra))
             _check_objects(conn, src, m, scratch, views, report)
             if m.moodle:
-                report.moodle = moodle_info(conn, scratch, list(by_name))
-                if report.moodle and report.moodle.get("version") is None:
-                    report.problems.append("Moodle config has no version after the restore")
-                if report.moodle and report.moodle.get("admin_user") is False:
-                    report.problems.append("no Moodle admin user after the restore")
+                recorded = m.moodle.get("prefix")
+                report.moodle = moodle_info(
+                    conn, scratch, list(by_name), recorded if isinstance(recorded, str) else None
+                )
+                report.problems.extend(moodle_problems(report.moodle))
     finally:
         reader.close()
         with contextlib.suppress(Exception), connect(settings) as conn:
@@ -536,6 +537,31 @@ def _check_objects(
     for kind, n in want.items():
         if have.get(kind, 0) != n:
             report.problems.append(f"{kind}s: {have.get(kind, 0)} after restore, {n} in the backup")
+
+
+def moodle_problems(moodle: dict[str, Any] | None) -> list[str]:
+    """What a restored Moodle database lacks: its version, or a site administrator (the
+    ids of the ``siteadmins`` config row that have no live row in the user table)."""
+    if not moodle:
+        return []
+    problems = []
+    prefix = moodle.get("prefix", "")
+    if moodle.get("version") is None:
+        problems.append("Moodle config has no version after the restore")
+    if "siteadmins_missing" not in moodle:
+        pass  # no user table: nothing to compare with
+    elif not moodle.get("siteadmins"):
+        problems.append(
+            f"Moodle config has no siteadmins row (or it is empty) after the restore: "
+            f"the site has no administrator in {prefix}config"
+        )
+    elif moodle["siteadmins_missing"]:
+        missing = ", ".join(str(x) for x in moodle["siteadmins_missing"])
+        problems.append(
+            f"site administrator user id(s) {missing} (siteadmins in {prefix}config) "
+            f"missing or deleted in {prefix}user after the restore"
+        )
+    return problems
 
 
 def read_status(path: Path) -> str:

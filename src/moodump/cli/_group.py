@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +19,161 @@ from moodump.errors import EXIT_CODES
 _EXIT_TEXT = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 
 
+class Command(click.Command):
+    """A command whose usage errors never name a hidden option.
+
+    click suggests close matches for a mistyped option ("Did you mean --tables?") from
+    every option, hidden ones included; hidden aliases and test hooks stay hidden.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            hidden = {
+                name
+                for p in self.params
+                if isinstance(p, click.Option) and p.hidden
+                for name in (*p.opts, *p.secondary_opts)
+            }
+            exc.possibilities = [p for p in exc.possibilities or () if p not in hidden]
+            raise
+
+
+class Group(click.Group):
+    command_class = Command
+
+
+@dataclass(frozen=True)
+class LogFlags:
+    """The group's --log-format/--log-level as given (None: not given), in ``ctx.obj``."""
+
+    log_format: str | None = None
+    log_level: str | None = None
+
+
+def logging_settings(
+    flags: LogFlags, *, log_format: str | None = None, log_level: str | None = None
+) -> tuple[str, str]:
+    """(format, level) by one precedence for every command: a flag (the group's, or a
+    command's own ``--log-format``) > the configuration (``log_format``/``log_level``, or
+    MOODUMP_LOG_FORMAT / BACKUP_LOG_LEVEL read through the key table) > the key table's
+    default. A bad value in the environment falls back to the default here; ``moodump
+    config`` and ``moodump run`` report it."""
+    from moodump.config import setting
+    from moodump.errors import ConfigError
+
+    def configured(env: str, given: str | None) -> str:
+        if given is not None:
+            return given
+        try:
+            return str(setting(env))
+        except ConfigError:
+            return str(setting(env, {}))
+
+    fmt = flags.log_format or configured("MOODUMP_LOG_FORMAT", log_format)
+    level = flags.log_level or configured("BACKUP_LOG_LEVEL", log_level)
+    return fmt, level
+
+
+def current_log_flags() -> LogFlags:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj if isinstance(obj, LogFlags) else LogFlags()
+
+
 @click.group(
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="\b\nEXIT STATUS\n" + _EXIT_TEXT,
 )
-@click.version_option(__version__, prog_name="moodump")
+@click.version_option(__version__, prog_name="moodump", help="Show the version and exit.")
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default=None,
-    help="Log lines on stderr as text or JSON lines (default: MOODUMP_LOG_FORMAT or text).",
+    help="Log lines on stderr as text or JSON lines (default: MOODUMP_LOG_FORMAT, text).",
 )
 @click.option(
     "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     default=None,
-    help="debug, info, warning or error (default: BACKUP_LOG_LEVEL or warning).",
+    help="Least important log lines shown (default: BACKUP_LOG_LEVEL, info).",
 )
-def cli(log_format: str | None, log_level: str | None) -> None:
-    """moodump: consistent, exact, verified backups of MySQL/MariaDB (Moodle) databases."""
+@click.pass_context
+def cli(ctx: click.Context, log_format: str | None, log_level: str | None) -> None:
+    """moodump: consistent, exact, verified backups of MySQL/MariaDB (Moodle) databases.
+
+    Flags win over the environment and the environment over defaults, for every
+    command: --log-format/--log-level over MOODUMP_LOG_FORMAT/BACKUP_LOG_LEVEL.
+    """
     from moodump.logs import setup_logging
 
-    fmt = log_format or os.environ.get("MOODUMP_LOG_FORMAT") or "text"
-    level = log_level or os.environ.get("BACKUP_LOG_LEVEL") or "warning"
-    setup_logging(fmt if fmt in ("text", "json") else "text", level)
+    flags = LogFlags(log_format, log_level.lower() if log_level else None)
+    ctx.obj = flags
+    setup_logging(*logging_settings(flags))
+
+
+def threads_default() -> int:
+    """The --threads default of every command: MOODUMP_THREADS (key-table default)."""
+    from moodump.config import setting
+    from moodump.errors import ConfigError
+
+    try:
+        return int(setting("MOODUMP_THREADS"))
+    except ConfigError:
+        return int(setting("MOODUMP_THREADS", {}))
+
+
+def threads_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--threads/-t`` with the one default (MOODUMP_THREADS, else the key table's)."""
+    return click.option(
+        "--threads",
+        "-t",
+        type=click.IntRange(1, 64),
+        default=threads_default,
+        show_default="MOODUMP_THREADS or 2",
+        help=help_text,
+    )
+
+
+def timeout_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--connect-timeout`` and ``--read-timeout`` (defaults: MOODUMP_CONNECT_TIMEOUT,
+    MOODUMP_READ_TIMEOUT); pass ``timeouts`` as a (connect, read) pair."""
+
+    @click.option(
+        "--connect-timeout",
+        type=click.IntRange(1),
+        default=None,
+        help="Seconds to wait for the connection (default: MOODUMP_CONNECT_TIMEOUT, 10).",
+    )
+    @click.option(
+        "--read-timeout",
+        type=click.IntRange(0),
+        default=None,
+        help="Fail when the server sends nothing for this many seconds (0 = wait forever; "
+        "default: MOODUMP_READ_TIMEOUT). Set it to notice a hung server or a network "
+        "partition.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from moodump.config import setting
+
+        connect_timeout = kwargs.pop("connect_timeout")
+        read_timeout = kwargs.pop("read_timeout")
+        kwargs["timeouts"] = (
+            connect_timeout if connect_timeout is not None else setting("MOODUMP_CONNECT_TIMEOUT"),
+            read_timeout if read_timeout is not None else setting("MOODUMP_READ_TIMEOUT"),
+        )
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def hidden_alias(old: str, dest: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """An old spelling of an option, still accepted but not shown (``dest`` is its
+    parameter name; the command merges it into the new option)."""
+    return click.option(old, dest, hidden=True, **kwargs)
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,20 +199,7 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="MySQL option file with a [client] section (host, port, user, password, socket).",
     )
-    @click.option(
-        "--connect-timeout",
-        type=int,
-        default=10,
-        show_default=True,
-        help="Seconds to wait for the connection.",
-    )
-    @click.option(
-        "--read-timeout",
-        type=int,
-        default=0,
-        help="Fail when the server sends nothing for this many seconds (0 = wait forever; "
-        "set it to notice a hung server or a network partition).",
-    )
+    @timeout_options
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         conn = build_conn_settings(
@@ -91,12 +210,8 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             password_file=kwargs.pop("password_file"),
             defaults_file=kwargs.pop("defaults_file"),
         )
-        kwargs["conn"] = replace(
-            conn,
-            connect_timeout=kwargs.pop("connect_timeout"),
-            read_timeout=kwargs.pop("read_timeout"),
-            write_timeout=conn.write_timeout,
-        )
+        connect_timeout, read_timeout = kwargs.pop("timeouts")
+        kwargs["conn"] = replace(conn, connect_timeout=connect_timeout, read_timeout=read_timeout)
         return func(*args, **kwargs)
 
     return wrapper

@@ -53,6 +53,19 @@ class ProgressLine:
             )
         else:
             text = f"{done:,} rows {rate:,.0f} rows/s {label}"
+        self._show(text)
+
+    def status(self, text: str) -> None:
+        """Show ``text`` as it is (e.g. which table a verify reads back)."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        self._show(text)
+
+    def _show(self, text: str) -> None:
         text = text[:150]
         pad = max(0, self._width - len(text))
         self._width = len(text)

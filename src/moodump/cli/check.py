@@ -80,6 +80,13 @@ def check_cmd(
     For alerting, Kubernetes CronJobs and probes: the newest verified backup of each
     database must be younger than --max-age, and its size must pass the size checks.
     Warnings (e.g. a shrink in warn mode) are printed but do not fail the check.
+    Ages are measured from each backup's start time in its manifest (UTC).
+
+    \b
+    Examples:
+      moodump check --max-age 26h                  # a daily CronJob or an alerting probe
+      moodump check --max-age 8d --accept-unverified --json
+      moodump check --min-size 500M --max-shrink 30 --shrink-mode fail
     """
     report = check_once(
         cfg,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from moodump.cli._group import cli, connection_options
+from moodump.cli._group import cli, connection_options, hidden_alias, threads_option
 from moodump.cli._render import ProgressLine, emit_json, human_bytes
 from moodump.dump import DumpOptions, dump
 from moodump.sizes import parse_size
@@ -29,15 +29,14 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     type=click.Path(path_type=Path),
     help="Backup directory to create (must not exist).",
 )
+@threads_option("Parallel reading connections (all share one snapshot).")
 @click.option(
-    "--threads",
-    "-t",
-    type=int,
-    default=2,
+    "--codec",
+    type=click.Choice(["gzip", "zstd"]),
+    default="gzip",
     show_default=True,
-    help="Parallel reading connections (all share one snapshot).",
+    help="Compression of the data files.",
 )
-@click.option("--codec", type=click.Choice(["gzip", "zstd"]), default="gzip", show_default=True)
 @click.option(
     "--level",
     type=int,
@@ -45,8 +44,12 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     help="Compression level (gzip/isal 0-3, default 1; zstd 1-19, default 3).",
 )
 @click.option(
-    "--tables", multiple=True, help="Only these tables (names or globs; repeat or comma-separate)."
+    "--table",
+    "tables",
+    multiple=True,
+    help="Only this table (a name or a glob; repeat or comma-separate).",
 )
+@hidden_alias("--tables", "tables_alias", multiple=True, help="Old spelling of --table.")
 @click.option("--exclude", multiple=True, help="Leave these tables out entirely.")
 @click.option(
     "--exclude-data",
@@ -58,7 +61,12 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 )
 @click.option("--schema-only", is_flag=True, help="Schema and objects, no rows.")
 @click.option("--data-only", is_flag=True, help="Rows only, no schema or objects.")
-@click.option("--no-routines", is_flag=True, help="Skip views, triggers, routines and events.")
+@click.option(
+    "--no-objects",
+    is_flag=True,
+    help="Skip the objects: views, triggers, routines (procedures, functions) and events.",
+)
+@hidden_alias("--no-routines", "no_routines", is_flag=True, help="Old spelling of --no-objects.")
 @click.option(
     "--chunk-size",
     default="64M",
@@ -82,11 +90,13 @@ def dump_cmd(
     codec,
     level,
     tables,
+    tables_alias,
     exclude,
     exclude_data,
     where,
     schema_only,
     data_only,
+    no_objects,
     no_routines,
     chunk_size,
     lock_wait_timeout,
@@ -106,13 +116,13 @@ def dump_cmd(
         threads=threads,
         codec=codec,
         level=level,
-        tables=_split(tables),
+        tables=_split(tables + tables_alias),
         exclude=_split(exclude),
         exclude_data=_split(exclude_data),
         where=where,
         schema_only=schema_only,
         data_only=data_only,
-        routines=not no_routines,
+        routines=not (no_objects or no_routines),
         chunk_bytes=parse_size(chunk_size),
         lock_wait_timeout=lock_wait_timeout,
     )

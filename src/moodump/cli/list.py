@@ -23,7 +23,14 @@ def list_cmd(as_json: bool, cfg: Config, now: datetime) -> None:
     """List the backups of every database: tier, time, size, rows, status, verification.
 
     Configured databases are listed even when they have no backup yet; backups of other
-    databases found under BACKUP_DIR are listed after them.
+    databases found under BACKUP_DIR are listed after them. Times and ages come from
+    each backup's manifest (UTC), shown in TZ; old .sql.gz files are dated by their name.
+
+    \b
+    Examples:
+      moodump list                           # BACKUP_DIR and backup.conf, as backup.sh -l
+      moodump list --json                    # for scripts (backup.sh picks backups from it)
+      moodump list --backup-dir /mnt/restore-copy
     """
     found = listing(cfg)
     if as_json:

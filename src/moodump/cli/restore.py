@@ -7,8 +7,18 @@ from pathlib import Path
 
 import click
 
-from moodump.cli._group import cli, connection_options, identity_option
+from moodump.cli._group import (
+    cli,
+    connection_options,
+    hidden_alias,
+    identity_option,
+    threads_option,
+)
 from moodump.cli._render import ProgressLine, emit_json
+from moodump.cli.dump import _split
+from moodump.db import ConnSettings
+from moodump.errors import ConfigError
+from moodump.legacy import is_legacy_file, restore_legacy
 from moodump.restore import RestoreOptions, restore
 
 
@@ -16,16 +26,25 @@ from moodump.restore import RestoreOptions, restore
 @connection_options
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--database", "-d", required=True, help="Target database (created if missing).")
-@click.option(
-    "--threads", "-t", type=int, default=2, show_default=True, help="Parallel load connections."
-)
+@threads_option("Parallel load connections.")
 @click.option("--drop", is_flag=True, help="Replace a non-empty target (asks on a terminal).")
 @click.option(
     "--atomic", is_flag=True, help="Load into a staging database, then swap tables in at once."
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted restore of the same backup.")
-@click.option("--table", "tables", multiple=True, help="Restore only this table (repeatable).")
-@click.option("--no-objects", is_flag=True, help="Skip views, routines, triggers and events.")
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    help="Restore only this table (a name or a glob; repeat or comma-separate).",
+)
+@hidden_alias("--tables", "tables_alias", multiple=True, help="Old spelling of --table.")
+@click.option(
+    "--no-objects",
+    is_flag=True,
+    help="Skip the objects: views, triggers, routines (procedures, functions) and events.",
+)
+@hidden_alias("--no-routines", "no_routines", is_flag=True, help="Old spelling of --no-objects.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
@@ -39,7 +58,9 @@ def restore_cmd(
     atomic,
     resume,
     tables,
+    tables_alias,
     no_objects,
+    no_routines,
     yes,
     as_json,
     quiet,
@@ -48,7 +69,9 @@ def restore_cmd(
     """Restore the backup at PATH into --database.
 
     Every file is checked against the manifest before the target is touched. A non-empty
-    target is refused unless --drop (or --atomic) is given. An encrypted backup needs
+    target is refused unless --drop (or --atomic) is given. An old backup-container file
+    (PATH ending in .sql.gz) is read end to end first (a truncated one fails, exit 8),
+    then streamed to the mariadb client; the same --drop rule applies. An encrypted backup needs
     --identity (or MOODUMP_IDENTITY_FILE); a missing or wrong key fails (exit 13) before
     the target is touched.
 
@@ -61,13 +84,17 @@ def restore_cmd(
         click.confirm(
             f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
         )
+    if is_legacy_file(path):
+        _restore_legacy(conn, path, database, drop, atomic, resume, tables + tables_alias,
+                        no_objects or no_routines, as_json, quiet)  # fmt: skip
+        return
     opts = RestoreOptions(
         threads=threads,
         drop=drop,
         atomic=atomic,
         resume=resume,
-        tables=tuple(tables),
-        objects=not no_objects,
+        tables=_split(tables + tables_alias),
+        objects=not (no_objects or no_routines),
     )
     line = ProgressLine(enabled=False if (quiet or as_json) else None)
     try:
@@ -92,3 +119,53 @@ def restore_cmd(
     )
     for w in res.warnings[:20]:
         click.echo(f"warning: {w}", err=True)
+
+
+def _restore_legacy(
+    conn: ConnSettings,
+    path: Path,
+    database: str,
+    drop: bool,
+    atomic: bool,
+    resume: bool,
+    tables: tuple[str, ...],
+    no_objects: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    unsupported = [
+        flag
+        for flag, given in (
+            ("--atomic", atomic),
+            ("--resume", resume),
+            ("--table", tables),
+            ("--no-objects", no_objects),
+        )
+        if given
+    ]
+    if unsupported:
+        raise ConfigError(
+            f"{', '.join(unsupported)} cannot be used with an old .sql.gz backup: it is one "
+            "SQL stream, replayed whole",
+            hint=f"moodump restore {path} --database {database} --drop",
+        )
+    line = ProgressLine(enabled=False if (quiet or as_json) else None)
+    try:
+        res = restore_legacy(
+            path,
+            conn,
+            database,
+            drop=drop,
+            progress=lambda done, total: line.status(
+                f"{done / total:6.1%} of {path.name} sent to the server" if total else ""
+            ),
+        )
+    finally:
+        line.finish()
+    if as_json:
+        emit_json({k: v for k, v in res.__dict__.items() if k != "scan"})
+        return
+    click.echo(
+        f"restored old backup {path} into {database}: {res.tables} tables, {res.rows:,} rows "
+        f"(counted in the file) in {res.duration_s:.1f}s with {res.client}"
+    )

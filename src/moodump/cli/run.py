@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import click
 from moodump import jobs
 from moodump.checks import human_size
 from moodump.cli._cron import moodump_line_parser
-from moodump.cli._group import cli
+from moodump.cli._group import cli, current_log_flags, logging_settings
 from moodump.cli._render import emit_json
 from moodump.cli.config import resolve_now
 from moodump.config import load_config_from_environment
@@ -71,7 +72,8 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
     "--log-format",
     type=click.Choice(["text", "json"]),
     default=None,
-    help="Log lines on stderr: text or json (default MOODUMP_LOG_FORMAT).",
+    help="Log lines on stderr: text or json (same as moodump --log-format; default "
+    "MOODUMP_LOG_FORMAT, text).",
 )
 @click.option(
     "--backup-dir",
@@ -79,7 +81,7 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
     default=None,
     help="Backup root (default: BACKUP_DIR from the environment).",
 )
-@click.option("--now", "now_text", default=None, hidden=True)
+@click.option("--now", "now_text", default=None, hidden=True, help="Pinned time (tests).")
 def run_cmd(once, verify_all, databases, as_json, log_format, backup_dir, now_text):
     """Run the scheduled backups: cron mode, legacy mode, or one cycle (--once).
 
@@ -93,6 +95,18 @@ def run_cmd(once, verify_all, databases, as_json, log_format, backup_dir, now_te
     worst result of its databases. Runs never overlap: a run that finds the lock taken
     exits 10 and does nothing. SIGTERM stops the loop between runs; during a dump it
     aborts the dump (nothing but a FAILED record is published) and exits 130.
+
+    \b
+    Exit status: the worst of the databases. Warnings alone (a shrink in warn mode,
+    dump warnings) are logged, notified and reported but exit 0; MOODUMP_STRICT=1
+    makes them exit 1. A database that runs past MOODUMP_MAX_RUNTIME fails with 14.
+
+    \b
+    Examples:
+      moodump run                                  # the container's CMD: cron or legacy mode
+      moodump run --once                           # a Kubernetes CronJob (backup.sh -1)
+      moodump run --once --database mysql/moodle --json
+      moodump --log-format json run --verify-all   # the backup.sh -s -v all cron line
     See docs/scheduling.md.
     """
     overrides = {"BACKUP_DIR": str(backup_dir)} if backup_dir is not None else {}
@@ -106,7 +120,12 @@ def run_cmd(once, verify_all, databases, as_json, log_format, backup_dir, now_te
         raise ConfigError("--once and --verify-all exclude each other", hint="pick one")
     now: datetime | None = resolve_now(cfg, now_text) if now_text else None
     only = list(databases) or None
-    setup_logging(log_format or cfg.log_format, cfg.backup_log_level)
+    flags = current_log_flags()
+    if log_format:  # run's own --log-format is the group's flag, given after the command
+        flags = replace(flags, log_format=log_format)
+    setup_logging(
+        *logging_settings(flags, log_format=cfg.log_format, log_level=cfg.backup_log_level)
+    )
     stop = threading.Event()
     try:
         with _stop_on_sigterm(stop):

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from moodump.cli._group import build_conn_settings, cli, identity_option
-from moodump.cli._render import emit_json
+from moodump.cli._group import (
+    build_conn_settings,
+    cli,
+    identity_option,
+    threads_option,
+    timeout_options,
+)
+from moodump.cli._render import ProgressLine, emit_json
 from moodump.db.localserver import server_binaries
 from moodump.errors import IntegrityError
+from moodump.legacy import is_legacy_file, verify_legacy
 from moodump.verify import verify
 
 
@@ -28,13 +36,27 @@ from moodump.verify import verify
     help="Where the throwaway server keeps its data (e.g. the verification volume).",
 )
 @click.option("--host", "-H", default=None, help="Restore into a scratch database on this server.")
-@click.option("--port", "-P", type=int, default=None)
-@click.option("--socket", "-S", default=None)
-@click.option("--user", "-u", default=None)
-@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--defaults-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--threads", "-t", type=int, default=2, show_default=True)
+@click.option("--port", "-P", type=int, default=None, help="Port of that server (default 3306).")
+@click.option(
+    "--socket", "-S", default=None, help="Unix socket of that server (instead of host/port)."
+)
+@click.option("--user", "-u", default=None, help="Account on that server (default: $USER or root).")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read that account's password from this file (first line).",
+)
+@click.option(
+    "--defaults-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="MySQL option file with a [client] section (host, port, user, password, socket).",
+)
+@timeout_options
+@threads_option("Parallel restore and read-back connections.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @identity_option
 def verify_cmd(
     path,
@@ -47,8 +69,10 @@ def verify_cmd(
     user,
     password_file,
     defaults_file,
+    timeouts,
     threads,
     as_json,
+    quiet,
     identities,
 ):
     """Verify the backup at PATH and record the result in PATH/verify.json.
@@ -60,7 +84,16 @@ def verify_cmd(
       --local (default)  same, on a throwaway mariadbd started in a temp directory
     An encrypted backup: --identity (or MOODUMP_IDENTITY_FILE) decrypts it; without a
     key, --offline checks its ciphertext against encrypted.json.
+    An old backup-container file (PATH ending in .sql.gz) is restored the same way
+    and its tables and row counts are compared with the INSERT statements in the file
+    (method legacy: such files carry no digests); --offline checks its gzip stream.
     Exit status 8 when the backup fails verification.
+
+    \b
+    Examples:
+      moodump verify /backups/daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00
+      moodump verify --offline --json /backups/daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00
+      moodump verify /backups/monthly/2026-10-31/mysql-moodle_2026-10-31_01-00-00.sql.gz
     """
     settings = None
     if host or socket or port:
@@ -72,19 +105,40 @@ def verify_cmd(
             password_file=password_file,
             defaults_file=defaults_file,
         )
+        settings = replace(settings, connect_timeout=timeouts[0], read_timeout=timeouts[1])
     elif not offline and not local:
         local = server_binaries() is not None
         offline = not local
     if offline:
         settings, local = None, False
-    report = verify(
-        path,
-        settings=settings,
-        local=local,
-        threads=threads,
-        local_dir=local_dir,
-        identities=identities,
-    )
+    line = ProgressLine(enabled=False if (quiet or as_json) else None)
+    checked = [0]
+
+    def progress(table: str) -> None:
+        checked[0] += 1
+        line.status(f"verifying: {checked[0]} table(s) read, now {table}")
+
+    try:
+        if is_legacy_file(path):
+            report = verify_legacy(
+                path,
+                settings=settings,
+                local=local,
+                local_dir=local_dir,
+                progress=progress,
+            )
+        else:
+            report = verify(
+                path,
+                settings=settings,
+                local=local,
+                threads=threads,
+                local_dir=local_dir,
+                identities=identities,
+                progress=progress,
+            )
+    finally:
+        line.finish()
     if as_json:
         emit_json(report.__dict__)
     else:
@@ -97,8 +151,10 @@ def verify_cmd(
         if report.moodle:
             click.echo(
                 f"Moodle {report.moodle.get('release')} (version {report.moodle.get('version')}), "
-                f"admin user present: {report.moodle.get('admin_user')}"
+                f"site administrators present: {report.moodle.get('admin_user')}"
             )
+        for note in report.notes:
+            click.echo(f"  note: {note}")
         for p in report.problems:
             click.echo(f"  problem: {p}", err=True)
     if not report.passed:

@@ -180,8 +180,9 @@ KEYS: tuple[Key, ...] = (
     ),
     # ----------------------------------------------------------------- dump
     Key(
-        "threads", "MOODUMP_THREADS", "4", parse_pos_int,
-        "Parallel connections used to dump and restore.", GROUP_DUMP, ORIGIN_NEW,
+        "threads", "MOODUMP_THREADS", "2", parse_pos_int,
+        "Parallel connections used to dump, restore and verify (the default of every "
+        "command's --threads too).", GROUP_DUMP, ORIGIN_NEW,
     ),
     Key(
         "codec", "MOODUMP_CODEC", "gzip", choice("gzip", "zstd"),
@@ -208,6 +209,25 @@ KEYS: tuple[Key, ...] = (
         "server_format", "MOODUMP_SERVER_FORMAT", "false", parse_bool,
         "Let the server format each row instead of the C accelerator (same bytes, more "
         "server CPU); the path taken when the accelerator is missing. For diagnosis.",
+        GROUP_DUMP, ORIGIN_NEW,
+    ),
+    Key(
+        "connect_timeout", "MOODUMP_CONNECT_TIMEOUT", "10", parse_pos_int,
+        "Seconds to wait for a connection to a database server (runs, and the "
+        "--connect-timeout default of dump, restore and verify).", GROUP_DUMP, ORIGIN_NEW,
+    ),
+    Key(
+        "read_timeout", "MOODUMP_READ_TIMEOUT", "3600", parse_nonneg_int,
+        "Fail when a database server sends nothing for this many seconds (a hung server, "
+        "a network partition); 0 = wait forever. Runs use it, and dump, restore and "
+        "verify take it as their --read-timeout default; keep it above the longest single "
+        "statement (a restore's index build on the biggest table).", GROUP_DUMP, ORIGIN_NEW,
+    ),
+    Key(
+        "max_runtime", "MOODUMP_MAX_RUNTIME", "6h", parse_timedelta,
+        "moodump run: the longest one database's backup (or verification) may take. "
+        "Past it the dump's queries are killed, nothing but a FAILED record is "
+        "published, an alert is sent, and the database fails with exit 14.",
         GROUP_DUMP, ORIGIN_NEW,
     ),
     # ----------------------------------------------------------------- checks
@@ -358,6 +378,12 @@ KEYS: tuple[Key, ...] = (
     Key(
         "log_format", "MOODUMP_LOG_FORMAT", "text", choice("text", "json"),
         "text (readable lines) or json (one JSON object per line).", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "strict", "MOODUMP_STRICT", "false", parse_bool,
+        "moodump run: exit 1 when a run had only warnings (a shrink in warn mode, dump "
+        "warnings). Off: warnings are logged, notified and reported, and the exit code "
+        "is 0 (docs/exit-codes.md).", GROUP_OPS, ORIGIN_NEW,
     ),
     Key(
         "lock_file", "MOODUMP_LOCK_FILE", "", parse_str,

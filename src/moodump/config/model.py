@@ -144,6 +144,9 @@ class Config:
     threads: int
     codec: str
     level: int | None
+    connect_timeout: int
+    read_timeout: int
+    max_runtime: timedelta
     verify_after_backup: str
     direct_fetch: bool
     server_format: bool
@@ -183,6 +186,7 @@ class Config:
     identity_file: str
     backup_log_level: str
     log_format: str
+    strict: bool
     lock_file: str
     # -- derived from backup.conf / the fallback
     databases: tuple[DatabaseSpec, ...] = ()

@@ -348,26 +348,46 @@ def sequence_state(conn: Connection, database: str, name: str) -> tuple[int, int
     return int(_s(row[0])), int(_s(row[1]) or 0)
 
 
-def moodle_info(conn: Connection, database: str, tables: list[str]) -> dict[str, object] | None:
-    """Moodle version/release and admin presence when the database is a Moodle one."""
-    prefix = None
-    for t in tables:
-        if t.endswith("config") and f"{t[:-6]}config_plugins" in tables:
-            prefix = t[:-6]
-            break
+def moodle_info(
+    conn: Connection, database: str, tables: list[str], prefix: str | None = None
+) -> dict[str, object] | None:
+    """Moodle version/release and its site administrators, when the database is Moodle's.
+
+    ``prefix`` is the table prefix (``mdl_``) when known (a backup's manifest records
+    it); else it is found from the ``<prefix>config`` / ``<prefix>config_plugins`` pair.
+    Site administrators are the user ids in the ``siteadmins`` config row (Moodle's own
+    record; a hardened site renames its ``admin`` account, so the name proves nothing):
+    ``siteadmins`` lists them, ``siteadmins_missing`` those without a live
+    (``deleted = 0``) row in ``<prefix>user``, and ``admin_user`` is True when there is at
+    least one and none is missing.
+    """
+    if prefix is None or f"{prefix}config" not in tables:
+        prefix = None
+        for t in tables:
+            if t.endswith("config") and f"{t[:-6]}config_plugins" in tables:
+                prefix = t[:-6]
+                break
     if prefix is None:
         return None
     qdb = quote_ident(database)
+    config = f"{qdb}.{quote_ident(prefix + 'config')}"
     info: dict[str, object] = {"prefix": prefix}
-    for key in ("version", "release"):
-        rows = conn.query(
-            f"SELECT value FROM {qdb}.{quote_ident(prefix + 'config')} WHERE name = {quote_str(key)}"
-        )
+    for key in ("version", "release", "siteadmins"):
+        rows = conn.query(f"SELECT value FROM {config} WHERE name = {quote_str(key)}")
         info[key] = _s(rows[0][0]) if rows else None
+    text = info.pop("siteadmins")
+    ids = [x.strip() for x in str(text or "").split(",") if x.strip()]
+    info["siteadmins"] = ids
     if f"{prefix}user" in tables:
-        rows = conn.query(
-            f"SELECT COUNT(*) FROM {qdb}.{quote_ident(prefix + 'user')} "
-            "WHERE username = 'admin' AND deleted = 0"
-        )
-        info["admin_user"] = bool(rows and int(_s(rows[0][0])) > 0)
+        live: set[str] = set()
+        numeric = [x for x in ids if x.isdigit()]
+        if numeric:
+            rows = conn.query(
+                f"SELECT id FROM {qdb}.{quote_ident(prefix + 'user')} "
+                f"WHERE deleted = 0 AND id IN ({', '.join(numeric)})"
+            )
+            live = {_s(r[0]) for r in rows}
+        missing = [x for x in ids if x not in live]
+        info["siteadmins_missing"] = missing
+        info["admin_user"] = bool(ids) and not missing
     return info

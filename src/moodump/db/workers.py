@@ -74,12 +74,21 @@ def run_pool(
         for i, (job, ev) in enumerate(zip(jobs, done, strict=True))
     ]
     started = 0  # threads[:started] were started
+    killed = False
     with _interrupts_recorded(signalled):
         try:
             for th in threads:
                 th.start()
                 started += 1
             while not all(ev.is_set() for ev in done) and not signalled.is_set():
+                if stop.is_set() and not killed:
+                    # Stopped from outside (a SIGTERM handler, the run's maximum run time)
+                    # or by a failed worker: kill the running queries too, so that a
+                    # worker waiting for a lock or a silent server returns now, not at
+                    # its next batch.
+                    killed = True
+                    with contextlib.suppress(Exception):
+                        on_interrupt()
                 for ev in done:
                     if signalled.is_set():
                         break

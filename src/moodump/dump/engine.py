@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,10 @@ def dump(
     return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
 
 
+def _utc_text(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class DumpRun:
     def __init__(
         self,
@@ -199,11 +204,13 @@ class DumpRun:
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
         m = self.manifest
-        m.started_at = _utcnow()
+        m.started_at = _utc_text(self.opts.started_at) if self.opts.started_at else _utcnow()
         m.host = self.settings.socket or self.settings.host
         m.port = self.settings.port
         m.options = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in self.opts.__dict__.items()
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in self.opts.__dict__.items()
+            if k != "started_at"
         }
         with self._connect(self.settings) as coord:
             server = server_info(coord)
@@ -290,7 +297,7 @@ class DumpRun:
                 f"{who} has no SELECT on `{self.database}`.* (only table-level grants?): "
                 "tables it has no grant on are invisible and would be missing from the backup",
                 hint=f"GRANT SELECT ON `{self.database}`.* to the account, "
-                "or name the tables to dump with --tables",
+                "or name the tables to dump with --table",
             )
         if self._want_objects():
             missing = sorted({"SHOW VIEW", "TRIGGER", "EVENT"} - privs)
@@ -299,7 +306,7 @@ class DumpRun:
                     f"{who} lacks {', '.join(missing)} on `{self.database}`.*: views, triggers "
                     "or events it cannot see would be missing from the backup",
                     hint=f"GRANT {', '.join(missing)} ON `{self.database}`.* to the account, "
-                    "or pass --no-routines to dump tables only",
+                    "or pass --no-objects to dump tables only",
                 )
             if "EXECUTE" not in privs and not ({"CREATE ROUTINE", "ALTER ROUTINE"} & privs):
                 # A note, not a warning: Moodle has no stored routines, and its account
@@ -318,7 +325,7 @@ class DumpRun:
         for pattern in self.opts.tables:
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 raise ConfigError(
-                    f"--tables {pattern!r} matches no table in {self.database}",
+                    f"--table {pattern!r} matches no table in {self.database}",
                     hint="check the name (case matters); list tables with SHOW TABLES",
                 )
         for t in tables:

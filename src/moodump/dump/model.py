@@ -39,6 +39,9 @@ class DumpOptions:
     chunk_bytes: int = 64 << 20  # split tables larger than this by primary-key range
     lock_wait_timeout: int = 60
     record_failure: bool = False  # publish a FAILED manifest (no data) on failure
+    # The time the backup is named after (an aware datetime; the scheduler's clock), kept
+    # as the manifest's started_at so listings age it by that instant; default: now.
+    started_at: datetime | None = None
 
 
 @dataclass

@@ -35,6 +35,7 @@ from moodump.errors import (
     ServerError,
     StorageError,
 )
+from moodump.jobs.guard import Deadline, fit_hint, record_error
 from moodump.jobs.report import (
     STATUS_FAILED,
     STATUS_OK,
@@ -245,6 +246,8 @@ def _backup_database(
     res.tier = tier_for(when.date(), cfg.retention)
     path: Path | None = None
     log.info("backing up %s", spec.spec, extra={"database": spec.spec})
+    deadline = Deadline(ctx.stop, cfg.max_runtime, f"the backup of {spec.spec}").start()
+    step = "the dump"
     try:
         backups = scan_backups(cfg.root, cfg.tz)
         prev = previous_good(backups, spec.core, when)
@@ -271,16 +274,18 @@ def _backup_database(
                 progress(spec.spec, event)
 
         options = DumpOptions(
-            threads=cfg.threads, codec=cfg.codec, level=cfg.level, record_failure=True
-        )
+            threads=cfg.threads, codec=cfg.codec, level=cfg.level, record_failure=True,
+            started_at=when,
+        )  # fmt: skip
         result = dump(
             conn_settings_for(cfg, spec),
             spec.database,
             path,
             options,
             progress=on_progress,
-            stop=ctx.stop,
+            stop=deadline.stop,
         )
+        step = "the checks"  # past the dump, errors are the steps' own
         for w in result.warnings:
             res.warn(w)
         info = read_backup(path, res.tier, cfg.tz)
@@ -318,7 +323,9 @@ def _backup_database(
             )
 
         if method != VERIFY_NONE:
+            step = "verification"
             _interrupt_point(ctx, "verification")
+            deadline.check("verification")
             report = _verify(path, method, cfg.threads, cfg.database_server_timeout)
             res.verify = verify_dict(report)
             if not report.passed:
@@ -330,7 +337,9 @@ def _backup_database(
         res.backup_ok = True
 
         if target is not None:
+            step = "the off-site copy"
             _interrupt_point(ctx, "the off-site copy")
+            deadline.check("the off-site copy")
             res.offsite = {"ok": False, "url": target.url.display()}
             up = target.upload(path)
             check = target.recheck(path.name, local_dir=path)
@@ -343,7 +352,10 @@ def _backup_database(
                 check_method=check.check_method,
             )
     except MoodumpError as exc:
-        _fail(res, exc, spec)
+        err = deadline.explain(exc, step) if step == "the dump" else exc
+        if err is not exc:
+            record_error(path, err.message)
+        _fail(res, fit_hint(err, spec), spec)
     except KeyboardInterrupt:
         ctx.stop.set()
         _fail(res, interrupted_error(f"while backing up {spec.spec}"), spec)
@@ -352,6 +364,8 @@ def _backup_database(
     except Exception as exc:  # a bug must not stop the other databases
         log.exception("unexpected error while backing up %s", spec.spec)
         _fail(res, ServerError(f"unexpected error: {exc!r}", hint="report this bug"), spec)
+    finally:
+        deadline.close()
     if res.offsite is not None and not res.offsite.get("ok"):
         res.offsite["error"] = res.error
     res.duration_s = time.monotonic() - t0

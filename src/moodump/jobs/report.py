@@ -107,6 +107,11 @@ class RunReport:
     counts deliveries that did not arrive (they never change :attr:`exit_code`).
     ``checks`` holds check results that belong to no database; ``prune`` the retention
     plan and what it removed, for a prune.
+
+    Exit-code policy: warnings (a database with status ``warning``, run-level
+    ``warnings``) are logged, notified and reported, but count as 0 unless ``strict``
+    (MOODUMP_STRICT), when they make the exit code 1. A database's own ``exit_code``
+    stays 1 for its warnings, so the report shows them either way.
     """
 
     action: str
@@ -123,12 +128,19 @@ class RunReport:
     interrupted: bool = False
     checks: list[dict[str, Any]] = field(default_factory=list)
     prune: PruneReport | None = None
+    strict: bool = False
+
+    @property
+    def has_warnings(self) -> bool:
+        return bool(self.warnings) or any(d.status == STATUS_WARNING for d in self.databases)
 
     @property
     def exit_code(self) -> int:
-        """The worst code: a failure's own code beats 1 (warnings) beats 0."""
-        codes = [d.exit_code for d in self.databases] + [code for code, _ in self.errors]
-        if self.warnings:
+        """The worst code: a failure's own code beats 1 (warnings, only when ``strict``)
+        beats 0."""
+        codes = [d.exit_code for d in self.databases if d.status != STATUS_WARNING]
+        codes += [code for code, _ in self.errors]
+        if self.has_warnings and self.strict:
             codes.append(1)
         if self.interrupted:
             codes.append(Interrupted.exit_code)
@@ -142,6 +154,7 @@ class RunReport:
         return {
             "action": self.action,
             "exit_code": self.exit_code,
+            "strict": self.strict,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "duration_s": round(self.duration_s, 3),

@@ -70,7 +70,9 @@ def conn_settings_for(cfg: Config, spec: DatabaseSpec) -> ConnSettings:
     (:func:`moodump.db.credentials.resolve_connection`): the configured host, port and
     credentials (``<HOST>_USER``/``_PASSWORD``, else DATABASE_USER/_PASSWORD) are what
     the scheduler was told; MYSQL_DEFAULTS_FILE's ``[client]`` section, then the MYSQL_*
-    environment, fill in what those leave empty.
+    environment, fill in what those leave empty. MOODUMP_CONNECT_TIMEOUT and
+    MOODUMP_READ_TIMEOUT bound the waits, so a hung server fails the database instead
+    of hanging the run.
     """
     request = ConnRequest(
         host=spec.host,
@@ -79,7 +81,8 @@ def conn_settings_for(cfg: Config, spec: DatabaseSpec) -> ConnSettings:
         password=spec.password.reveal() if spec.password else None,
         defaults_file=Path(cfg.mysql_defaults_file) if cfg.mysql_defaults_file else None,
     )
-    settings = resolve_connection(request, env=os.environ)
+    base = ConnSettings(connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout)
+    settings = resolve_connection(request, env=os.environ, base=base)
     register_secret(settings.password)
     return settings
 
@@ -133,7 +136,7 @@ class Context:
         self.sleep = sleep
         self.stop = stop or threading.Event()
         self.t0 = time.monotonic()
-        self.report = RunReport(action, iso_time(self.now()))
+        self.report = RunReport(action, iso_time(self.now()), strict=cfg.strict)
         if notifier is None:
             try:
                 notifier = notifier_from_config(cfg, sleep=sleep)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fnmatch
 import hashlib
 import json
 import logging
@@ -168,9 +169,18 @@ class Restore(DataLoader):
     def _selected_tables(self) -> list[TableEntry]:
         if not self.opts.tables:
             return list(self.m.tables)
-        out = []
+        out: list[TableEntry] = []
         for name in self.opts.tables:
-            out.append(self.m.table(name))  # NotFoundError names the missing table
+            if any(ch in name for ch in "*?["):  # a glob, as dump --table takes
+                matched = [t for t in self.m.tables if fnmatch.fnmatchcase(t.name, name)]
+                if not matched:
+                    raise NotFoundError(
+                        f"--table {name!r} matches no table of the backup",
+                        hint="moodump list shows the backups; the manifest names the tables",
+                    )
+                out += [t for t in matched if t not in out]
+            elif (entry := self.m.table(name)) not in out:  # NotFoundError names it
+                out.append(entry)
         return out
 
     def _emit(self, phase: str, table: str = "", file: str = "") -> None:
