@@ -205,15 +205,22 @@ def test_missing_password_file_is_a_config_error(tmp_path):
     assert err.value.message.startswith("cannot read identity file")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_secret_file catches OSError only; a password file that is not UTF-8 "
-    "raises a raw UnicodeDecodeError instead of ConfigError (exit 2 with a hint)",
-)
 def test_password_file_that_is_not_utf8_is_a_config_error(tmp_path):
     (tmp_path / "pw").write_bytes(b"caf\xe9\n")  # latin-1
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as err:
         read_secret_file(tmp_path / "pw")
+    assert err.value.message == f"password file {tmp_path / 'pw'} is not UTF-8 text"
+    assert "UTF-8" in (err.value.hint or "") and err.value.exit_code == 2
+    assert "caf" not in str(err.value) and err.value.__cause__ is None
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028"])
+def test_only_cr_and_lf_end_the_password_line(tmp_path, separator):
+    """str.splitlines() would cut the password at these; they are password characters."""
+    (tmp_path / "pw").write_text(f"a{separator}b\nsecond line\n", encoding="utf-8")
+    assert read_secret_file(tmp_path / "pw") == f"a{separator}b"
+    (tmp_path / "pw").write_bytes(b"old mac\rsecond")
+    assert read_secret_file(tmp_path / "pw") == "old mac"
 
 
 # --------------------------------------------------------------------------- option files
@@ -300,64 +307,125 @@ def test_malformed_option_file_is_a_config_error(tmp_path, text):
     assert err.value.hint == "fix the file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the ConfigError for a malformed option file embeds configparser's message, "
-    "which quotes the offending line, so a password line before [client] ends up in the "
-    "error text (cron mail, chat alerts, logs)",
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (f"password = {SECRET}\n[client]\nuser = u\n", "line 1 has an option before"),
+        (f"[client]\nuser = u\n[client password = {SECRET}\n", "line 3 has a section header"),
+        (f"[client]\n= {SECRET}\n", "line 2 has an option without a name"),
+        (f"[client]\n!include {SECRET}\n!includedir {SECRET}\n", "line 3 names an !includedir"),
+    ],
+    ids=["before any section", "in a section header", "without a name", "in an !includedir"],
 )
-def test_malformed_option_file_error_never_shows_the_password(tmp_path):
-    path = _cnf(tmp_path, f"password = {SECRET}\n[client]\nuser = u\n")
+def test_malformed_option_file_error_never_shows_the_password(tmp_path, text, where):
+    """The error names the file and the line; what is on the line stays out of it."""
+    path = _cnf(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         read_option_file(path)
-    assert SECRET not in str(err.value)
+    assert err.value.message.startswith(f"option file {path} is malformed: {where}")
+    shown = str(err.value) + repr(err.value.__cause__) + repr(err.value.__context__)
+    assert SECRET not in shown and "hunter2" not in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_option_file catches OSError and configparser.Error only; an option "
-    "file that is not UTF-8 raises a raw UnicodeDecodeError instead of ConfigError",
-)
 def test_option_file_that_is_not_utf8_is_a_config_error(tmp_path):
-    path = _cnf(tmp_path, b"[client]\nuser = jos\xe9\n")  # latin-1
-    with pytest.raises(ConfigError):
+    path = _cnf(tmp_path, b"[client]\nuser = u\npassword = caf\xe9\n")  # latin-1
+    with pytest.raises(ConfigError) as err:
         read_option_file(path)
+    assert err.value.message == f"option file {path} is not UTF-8 text (line 3)"
+    assert "UTF-8" in (err.value.hint or "") and err.value.exit_code == 2
+    assert "caf" not in str(err.value) and err.value.__cause__ is None
+
+
+def test_world_writable_option_file_is_refused(tmp_path):
+    """MariaDB silently ignores it; moodump says so instead of reading what the client won't."""
+    path = _cnf(tmp_path, "[client]\nuser = u\n")
+    path.chmod(0o666)
+    with pytest.raises(ConfigError) as err:
+        read_option_file(path)
+    assert "writable by everyone" in err.value.message and "chmod o-w" in (err.value.hint or "")
+
+
+def test_include_directives(tmp_path):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    _cnf(conf_d, "[client]\nuser = from-b\n", "b.cnf")
+    _cnf(conf_d, "[client]\nuser = from-a\nport = 3301\n", "a.cnf")
+    _cnf(conf_d, "[client]\nuser = not-a-cnf\n", "c.conf")
+    _cnf(tmp_path, "[mysql]\nhost = inc\n", "inc.cnf")
+    path = _cnf(
+        tmp_path,
+        "[client]\nuser = first\nhost = h\n"
+        f"!includedir {conf_d}\n"
+        f"!include {tmp_path / 'inc.cnf'}\n"
+        f"!include {tmp_path / 'missing.cnf'}\n"  # skipped, as by MariaDB
+        "!unknown directive\n"  # ignored, as by MariaDB
+        "socket = /run/s.sock\n",  # still in [client]: an included file has its own groups
+    )
+    # in name order, a.cnf then b.cnf; c.conf is not a .cnf file
+    assert read_option_file(path) == {
+        "user": "from-b",
+        "port": "3301",
+        "host": "inc",
+        "socket": "/run/s.sock",
+    }
+
+
+def test_an_included_file_starts_outside_any_group(tmp_path):
+    inc = _cnf(tmp_path, "user = x\n", "inc.cnf")
+    path = _cnf(tmp_path, f"[client]\n!include {inc}\n")
+    with pytest.raises(ConfigError) as err:
+        read_option_file(path)
+    assert err.value.message.startswith(f"option file {inc} is malformed: line 1")
+
+
+def test_include_loops_end_at_mariadbs_depth(tmp_path):
+    path = tmp_path / "loop.cnf"
+    _cnf(tmp_path, f"[client]\nuser = u\n!include {path}\n", "loop.cnf")
+    assert read_option_file(path) == {"user": "u"}
 
 
 # --------------------------------------------------------------------------- MariaDB's parser as the oracle
 
-_MISREAD = "BUG: read_option_file disagrees with MariaDB's option-file parser: "
+# (case, lines after "[client]"). Values with LF or CR are not here: my_print_defaults
+# prints one option per line; test_escapes_that_make_line_ends covers them.
 ORACLE = [
-    ("plain", "user = moodle", None),
-    ("double quotes", 'user = "two words"', None),
-    ("single quotes", "user = 'two words'", None),
-    ("quoted hash", "user = 'a#b'", None),
-    ("spaces around", "user   =    padded   ", None),
-    ("underscore key", "ssl_ca = /etc/ca.pem", None),
-    ("inline comment", "user = moodle # the backup account", "a trailing # comment is kept"),
-    (
-        "comment after quotes",
-        'user = "moodle" # the backup account',
-        "the quotes are not removed and the comment is kept",
-    ),
-    ("quote at the end", 'user = abc"', "an unbalanced trailing quote is stripped"),
-    ("quote at the start", "user = 'abc", "an unbalanced leading quote is stripped"),
-    ("escaped backslash", "user = a\\\\b", "escape sequences (\\\\, \\t, \\n, \\s) are kept raw"),
+    ("plain", "user = moodle"),
+    ("double quotes", 'user = "two words"'),
+    ("single quotes", "user = 'two words'"),
+    ("quoted hash", "user = 'a#b'"),
+    ("spaces around", "user   =    padded   "),
+    ("underscore key", "ssl_ca = /etc/ca.pem"),
+    ("inline comment", "user = moodle # the backup account"),
+    ("comment after quotes", 'user = "moodle" # the backup account'),
+    ("comment without a space", "user = a#b"),
+    ("quote at the end", 'user = abc"'),
+    ("quote at the start", "user = 'abc"),
+    ("escaped backslash", "user = a\\\\b"),
+    ("hash inside quotes, then a comment", 'password = "a # b" # c'),
+    ("escaped quote inside quotes", "password = 'x\\' # y' # z"),
+    ("escapes", "password = \\t\\b\\s\\\"\\'\\\\"),
+    ("escapes inside quotes", "password = ' a\\sb\\\\ '"),
+    ("unknown escape kept", "password = \\x\\q"),
+    ("backslash at the end", "password = a\\"),
+    ("quotes that do not match", "password = 'a\""),
+    ("one quote alone", "password = '"),
+    ("inner quotes kept", 'password = "a"b"'),
+    ("empty value", "password ="),
+    ("quoted empty value", "password = ''"),
+    ("tab inside", "user = a\tb"),
+    ("CR at the end", "user = moodle\r"),
+    ("last one wins", "user = a\nuser = b"),
+    ("section in capitals", "[CLIENT]\nuser = up"),
+    ("padded section header", "[client ]  trailing words\nuser = padded"),
+    ("section starting with a space", "[ client]\nuser = other"),
+    ("other section", "[mysqld]\nuser = mysql"),
+    ("comment lines", "  # c\n\t; c\nuser = u"),
+    ("unknown directive", "!nothing here\nuser = u"),
 ]
 
 
 @pytest.mark.skipif(shutil.which("my_print_defaults") is None, reason="needs my_print_defaults")
-@pytest.mark.parametrize(
-    "line",
-    [
-        pytest.param(
-            line,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=_MISREAD + bug)] if bug else [],
-        )
-        for name, line, bug in ORACLE
-    ],
-)
+@pytest.mark.parametrize("line", [pytest.param(line, id=name) for name, line in ORACLE])
 def test_option_values_read_as_mariadb_reads_them(tmp_path, line):
     path = _cnf(tmp_path, f"[client]\n{line}\n")
     out = subprocess.run(
@@ -370,6 +438,37 @@ def test_option_values_read_as_mariadb_reads_them(tmp_path, line):
     for arg in out.splitlines():
         key, _, value = arg.removeprefix("--").partition("=")
         mariadb[key.replace("_", "-")] = value
+    assert read_option_file(path) == mariadb
+
+
+def test_escapes_that_make_line_ends(tmp_path):
+    path = _cnf(tmp_path, "[client]\npassword = a\\nb\\rc\n")
+    assert read_option_file(path) == {"password": "a\nb\rc"}
+
+
+@pytest.mark.skipif(shutil.which("my_print_defaults") is None, reason="needs my_print_defaults")
+def test_included_files_read_as_mariadb_reads_them(tmp_path):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    _cnf(conf_d, "[client]\nuser = from-b\n[mysqld]\nport = 1\n", "b.cnf")
+    _cnf(conf_d, "[client]\nuser = from-a\nport = 3301\n", "a.cnf")
+    _cnf(conf_d, "[client]\nuser = not-a-cnf\n", "c.conf")
+    _cnf(tmp_path, "[client]\nhost = inc\n", "inc.cnf")
+    path = _cnf(
+        tmp_path,
+        "[client]\nuser = first\nhost = h\n"
+        f"!includedir {conf_d}\n"
+        f"!include {tmp_path / 'inc.cnf'}\n"
+        f"!include {tmp_path / 'missing.cnf'}\n"
+        "socket = /run/s.sock\n",
+    )
+    out = subprocess.run(
+        ["my_print_defaults", f"--defaults-file={path}", "client"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    mariadb = dict(arg.removeprefix("--").partition("=")[::2] for arg in out.splitlines())
     assert read_option_file(path) == mariadb
 
 

@@ -10,8 +10,10 @@ default. Only a terminal gets a password prompt, and only when nothing else gave
 
 from __future__ import annotations
 
-import configparser
-from collections.abc import Callable, Mapping
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,35 +22,168 @@ from moodump.errors import ConfigError
 
 
 def read_secret_file(path: Path, what: str = "password file") -> str:
-    """First line of a secret file, without the line end (Kubernetes secrets have none)."""
+    """First line of a secret file, without the line end (Kubernetes secrets have none).
+
+    Errors name the file, never its content.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(
             f"cannot read {what} {path}: {exc.strerror}", hint="check the path and its permissions"
         ) from exc
-    return text.splitlines()[0] if text else ""
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text", hint="save it as UTF-8 (a text editor can)"
+        ) from None  # the exception's text would show the bytes around the bad one
+    # Only CR/LF end the line: a password may contain any other character.
+    return re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+
+
+# Option files, read as MariaDB's mysys/my_default.c reads them (my_print_defaults shows
+# the result): the same comments, quotes, escapes and !include directives.
+CLIENT_GROUPS = ("client", "mysql", "mariadb-client", "client-mariadb")
+_SPACE = " \t\n\v\f\r"  # isspace() in the C locale; not Unicode's wider idea of it
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "s": " ", '"': '"', "'": "'", "\\": "\\"}
+_MAX_INCLUDE_DEPTH = 10  # deeper !include directives are skipped, as by MariaDB
 
 
 def read_option_file(path: Path) -> dict[str, str]:
-    """The [client] (and [mysql]/[mariadb-client]) keys of a MySQL option file."""
-    parser = configparser.ConfigParser(allow_no_value=True, interpolation=None, strict=False)
+    """The client options of a MySQL/MariaDB option file, read as MariaDB reads it.
+
+    Options of the groups in :data:`CLIENT_GROUPS` (group names without regard to case),
+    in file order, included files at their directive, the last value of a name winning,
+    as for the mariadb client; ``_`` and ``-`` are the same in names. Options without a
+    value (``ssl``) are left out.
+
+    Syntax: ``#`` and ``;`` start comment lines; ``#`` outside quotes ends a value;
+    one pair of matching quotes around a value is removed; the escapes ``\\n \\t \\r \\b
+    \\s \\" \\' \\\\`` are interpreted (any other backslash is kept); ``!include FILE``
+    reads a file (a missing one is skipped) and ``!includedir DIR`` its ``*.cnf`` files
+    in name order. A world-writable file, which MariaDB ignores, is refused.
+
+    Errors name the file and the line, never what is on it: a password may be.
+    """
+    out: dict[str, str] = {}
+    for group, name, value in _options(path, depth=0):
+        if value is not None and group.lower() in CLIENT_GROUPS:
+            out[name.replace("_", "-")] = value
+    return out
+
+
+def _options(path: Path, depth: int) -> Iterator[tuple[str, str, str | None]]:
+    """(group, name, value or None) of every option of one file, includes expanded."""
+    raw = _read_option_bytes(path, included=depth > 0)
+    if raw is None:
+        return
     try:
-        with path.open(encoding="utf-8") as fh:
-            parser.read_file(fh)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"option file {path} is not UTF-8 text (line {bad})",
+            hint="save it as UTF-8 (a text editor can)",
+        ) from None  # the exception's text would show the bytes around the bad one
+
+    def malformed(lineno: int, problem: str) -> ConfigError:
+        return ConfigError(
+            f"option file {path} is malformed: line {lineno} {problem}", hint="fix the file"
+        )
+
+    group: str | None = None  # each file starts outside any group, as in MariaDB
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        body = line.lstrip(_SPACE)
+        if not body or body[0] in "#;":
+            continue
+        if body[0] == "!":
+            if depth < _MAX_INCLUDE_DEPTH:
+                yield from _directive(body[1:].lstrip(_SPACE), depth, lineno, malformed)
+            continue  # an unknown directive is ignored, as by MariaDB
+        if body[0] == "[":
+            end = body.find("]")
+            if end < 0:
+                raise malformed(lineno, "has a section header without its closing ]")
+            group = body[1:end].rstrip(_SPACE)
+            continue
+        if group is None:
+            raise malformed(lineno, "has an option before any [section] header")
+        name, eq, value = _cut_comment(body).partition("=")
+        name = name.rstrip(_SPACE)
+        if not name:
+            raise malformed(lineno, "has an option without a name")
+        if not eq:
+            yield group, name, None
+            continue
+        value = value.strip(_SPACE)
+        if len(value) > 1 and value[0] in "'\"" and value[-1] == value[0]:
+            value = value[1:-1]
+        yield group, name, _ESCAPE.sub(lambda m: _ESCAPES.get(m[1], m[0]), value)
+
+
+def _read_option_bytes(path: Path, *, included: bool) -> bytes | None:
+    """The file's bytes; None for a missing included file (MariaDB skips it)."""
+    try:
+        st = path.stat()
+        if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IWOTH:
+            raise ConfigError(
+                f"option file {path} is writable by everyone, so MariaDB ignores it "
+                "and moodump does too",
+                hint=f"chmod o-w {path}",
+            )
+        if included and not stat.S_ISREG(st.st_mode):
+            return None
+        return path.read_bytes()
     except OSError as exc:
+        if included and isinstance(exc, FileNotFoundError):
+            return None
         raise ConfigError(
             f"cannot read option file {path}: {exc.strerror}", hint="check --defaults-file"
         ) from exc
-    except configparser.Error as exc:
-        raise ConfigError(f"option file {path} is malformed: {exc}", hint="fix the file") from exc
-    out: dict[str, str] = {}
-    for section in ("client", "mysql", "mariadb-client", "client-mariadb"):
-        if parser.has_section(section):
-            for key, value in parser.items(section):
-                if value is not None:
-                    out[key.replace("_", "-")] = value.strip().strip("'\"")
-    return out
+
+
+def _directive(
+    body: str, depth: int, lineno: int, malformed: Callable[[int, str], ConfigError]
+) -> Iterator[tuple[str, str, str | None]]:
+    """The options an ``!include``/``!includedir`` line brings in (``body`` after ``!``)."""
+    for keyword in ("includedir", "include"):
+        if body.startswith(keyword) and body[len(keyword) : len(keyword) + 1] in ("", *_SPACE):
+            break
+    else:
+        return
+    target = body[len(keyword) :].strip(_SPACE)
+    if not target:
+        raise malformed(lineno, f"has !{keyword} without a path")
+    if keyword == "include":
+        yield from _options(Path(target), depth + 1)
+        return
+    try:
+        names = sorted(os.listdir(target))
+    except OSError as exc:
+        raise malformed(
+            lineno, f"names an !includedir that cannot be read ({exc.strerror})"
+        ) from None
+    for name in names:
+        if name.endswith(".cnf"):
+            yield from _options(Path(target) / name, depth + 1)
+
+
+def _cut_comment(body: str) -> str:
+    """``body`` up to a ``#`` outside quotes (a backslash escapes a quote inside them)."""
+    if "#" not in body:
+        return body
+    quote = ""
+    escaped = False
+    for i, ch in enumerate(body):
+        if ch in "'\"" and not escaped:
+            if not quote:
+                quote = ch
+            elif ch == quote:
+                quote = ""
+        if ch == "#" and not quote:
+            return body[:i]
+        escaped = bool(quote) and ch == "\\" and not escaped
+    return body
 
 
 @dataclass(frozen=True)
