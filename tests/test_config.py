@@ -68,6 +68,7 @@ def test_every_key_is_a_config_field_and_back() -> None:
         "databases_from",
         "retention",
         "notes",
+        "run_warnings",
         "sources",
     }
     assert {f.name for f in dataclasses.fields(Config)} == names | derived

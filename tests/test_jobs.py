@@ -864,3 +864,25 @@ def test_scheduled_check_fails_when_the_newest_verified_backup_is_old(site: Site
     )
     assert old.exit_code == 11
     assert "newest verified backup is 4h 0m old" in str(old.databases[0].error)
+
+
+def test_ignored_or_changed_settings_are_said_at_the_start_of_a_run(
+    site: Site, db: str, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A setting the old container honoured is never lost silently (issue 11, point 5)."""
+    cfg = site.config(
+        [db],
+        WEBHOOK_URL=receiver.url,
+        TABLE_SCHEMA="public",  # PostgreSQL-only: ignored
+        S3_PRUNE_BACKUPS="true",  # means something else now
+        MOODUMP_THREAD="4",  # a typo
+    )
+    assert len(cfg.run_warnings) == 3
+    with caplog.at_level(logging.WARNING):
+        report = jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0), verify="none")
+    assert report.exit_code == 0
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for name in ("TABLE_SCHEMA", "S3_PRUNE_BACKUPS", "MOODUMP_THREAD"):
+        assert any(name in m for m in logged), (name, logged)
+        assert any(name in p.fields.get("message", "") for p in receiver.posts), name
+    assert report.to_dict()["setting_warnings"] == list(cfg.run_warnings)

@@ -85,6 +85,9 @@ class Key:
     aliases_win: bool = False
     default_doc: str | None = None
     ignored_note: str = ""
+    #: Set when a variable the old container read means something else now; a run
+    #: warns about it at start (like an ignored one), so nobody loses a setting silently.
+    changed_note: str = ""
 
     @property
     def accepts_file(self) -> bool:
@@ -337,6 +340,8 @@ KEYS: tuple[Key, ...] = (
         "s3_prune_backups", "S3_PRUNE_BACKUPS", "false", parse_bool,
         "Apply retention to the bucket too (MOODUMP_OFFSITE_*_BACKUPS, else the local "
         "counts); the newest verified off-site copy always stays.", GROUP_S3,
+        changed_note="the bucket gets its own retention plan (the newest verified copy "
+        "always stays) instead of deleting the file names pruned locally",
     ),
     Key(
         "s3_prefix", "S3_PREFIX", "", parse_str,

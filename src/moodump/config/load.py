@@ -125,11 +125,17 @@ def load_config(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     notes: list[str] = []
+    run_warnings: list[str] = []
     for k in KEYS:
+        is_set = any(env.get(n) or env.get(f"{n}_FILE") for n in k.env_names)
         if k.name is None:
-            if any(env.get(n) or env.get(f"{n}_FILE") for n in k.env_names):
+            if is_set:
                 notes.append(f"{k.env} is set: {k.ignored_note}")
+                run_warnings.append(notes[-1])
             continue
+        if k.changed_note and is_set:
+            notes.append(f"{k.env} is set: {k.changed_note}")
+            run_warnings.append(notes[-1])
         if k.name == "tz" and not env.get("TZ"):
             # Unset TZ means the system zone, as for every other program.
             try:
@@ -198,6 +204,7 @@ def load_config(
             near = difflib.get_close_matches(name, sorted(_KNOWN_NAMES), n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
             notes.append(f"{name} is not a moodump setting{hint}")
+            run_warnings.append(notes[-1])
     return Config(
         **values,
         databases=tuple(databases),
@@ -207,6 +214,7 @@ def load_config(
         databases_from=databases_from,
         retention=retention,
         notes=tuple(notes),
+        run_warnings=tuple(run_warnings),
         sources=sources,
     )
 

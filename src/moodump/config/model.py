@@ -196,6 +196,9 @@ class Config:
     databases_from: str = "none"  # "backup.conf" | "environment" | "none"
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     notes: tuple[str, ...] = ()
+    #: Settings the old container honoured that are ignored or mean something else now,
+    #: and unknown MOODUMP_* names: a run logs each at WARNING when it starts.
+    run_warnings: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     # ------------------------------------------------------------------ helpers

@@ -117,6 +117,15 @@ def run_once(
     ctx = Context(
         cfg, ACTION_BACKUP, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop
     )
+    if cfg.run_warnings:
+        # Settings the old container honoured that are ignored or mean something else:
+        # said loudly at every start, so a switch-over never loses one silently.
+        for w in cfg.run_warnings:
+            log.warning("setting: %s", w)
+        ctx.report.setting_warnings = list(cfg.run_warnings)
+        ctx.notify(
+            Event("start", "moodump run: check these settings: " + "; ".join(cfg.run_warnings))
+        )
     try:
         lock = run_lock(cfg, "run --once")
         with lock:

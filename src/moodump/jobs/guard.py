@@ -172,5 +172,7 @@ def fit_hint(exc: MoodumpError, spec: DatabaseSpec) -> MoodumpError:
         head = exc.hint[: exc.hint.index("--")]
         cut = max(head.rfind(", or "), head.rfind(" or "), head.rfind("; "))
         kept = exc.hint[:cut].rstrip(" ,;") if cut > 0 else ""
-        exc.hint = kept or "see docs/scheduling.md (settings come from backup.conf and the environment)"
+        exc.hint = (
+            kept or "see docs/scheduling.md (settings come from backup.conf and the environment)"
+        )
     return exc

@@ -128,6 +128,9 @@ class RunReport:
     interrupted: bool = False
     checks: list[dict[str, Any]] = field(default_factory=list)
     prune: PruneReport | None = None
+    #: Ignored or changed settings (see Config.run_warnings); they do not change the exit
+    #: code, they are logged and notified at the start.
+    setting_warnings: list[str] = field(default_factory=list)
     strict: bool = False
 
     @property
@@ -170,6 +173,7 @@ class RunReport:
             },
             "tool_version": __version__,
             **({"checks": list(self.checks)} if self.checks else {}),
+            **({"setting_warnings": list(self.setting_warnings)} if self.setting_warnings else {}),
             **({"prune": self.prune.to_dict()} if self.prune is not None else {}),
         }
 

@@ -220,7 +220,12 @@ def run_scheduled(
         first = start
         what = f"legacy mode, every {format_duration(cfg.backup_period)} (BACKUP_PERIOD)"
     log.info("moodump run started: %s; next run %s", what, iso_time(first))
-    notify.send(Event("start", f"moodump run started ({what}); next run at {iso_time(first)}."))
+    for w in cfg.run_warnings:
+        log.warning("setting: %s", w)
+    check = f" Check these settings: {'; '.join(cfg.run_warnings)}." if cfg.run_warnings else ""
+    notify.send(
+        Event("start", f"moodump run started ({what}); next run at {iso_time(first)}.{check}")
+    )
 
     after = start
     next_legacy = start
