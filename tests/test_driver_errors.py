@@ -21,7 +21,8 @@ import pytest
 
 from moodump.db import ConnSettings, connect
 from moodump.db import connection as conn_module
-from moodump.db.connection import map_driver_error
+from moodump.db.connection import is_driver_error, map_driver_error
+from moodump.db.rowstream import stream_rows
 from moodump.errors import (
     EXIT_CODES,
     ConnectError,
@@ -32,12 +33,14 @@ from moodump.errors import (
     SnapshotError,
     StorageError,
 )
+from moodump.formats import Column
 
 # errno -> (class, exit code), from docs/exit-codes.md. 3 cannot connect/authenticate,
 # 4 privileges, 5 not found, 6 server failure, 7 storage (here: the server's disk),
 # 9 the snapshot broke (DDL, lock wait).
 EXPECTED: dict[int, tuple[type[MoodumpError], int]] = {
     1045: (ConnectError, 3),  # access denied (password)
+    1698: (ConnectError, 3),  # access denied by the account's plugin (unix_socket over TCP)
     2002: (ConnectError, 3),  # cannot connect through the socket
     2003: (ConnectError, 3),  # cannot connect over TCP
     2005: (ConnectError, 3),  # unknown host
@@ -56,7 +59,7 @@ EXPECTED: dict[int, tuple[type[MoodumpError], int]] = {
     2006: (ServerError, 6),  # server has gone away
     2013: (ServerError, 6),  # lost connection during query
     3024: (ServerError, 6),  # max_statement_time exceeded
-    1932: (ServerError, 6),  # table missing in engine: named, but left to the fallback
+    1932: (ServerError, 6),  # defined, but missing in its engine: the server's damage
     3: (StorageError, 7),  # error writing file on the server
     1021: (StorageError, 7),  # disk full on the server
     1114: (StorageError, 7),  # the table is full
@@ -144,6 +147,35 @@ def test_error_without_a_number_is_a_server_error():
     err = map_driver_error(_mysql_connector.MySQLInterfaceError("no errno at all"), "ctx")
     assert (type(err), err.exit_code) == FALLBACK
     assert err.message == "ctx: no errno at all"
+
+
+def test_the_two_ways_to_be_refused_a_login_both_name_the_password():
+    for errno in (1045, 1698):
+        err = map_driver_error(_c_error(errno, "Access denied for user 'root'@'h'"), "ctx")
+        assert type(err) is ConnectError and "password" in (err.hint or "")
+    assert "unix_socket" in (map_driver_error(_c_error(1698, "x"), "ctx").hint or "")
+
+
+def test_a_table_missing_in_its_engine_is_a_server_failure_with_its_own_hint():
+    """1932: the table is defined but its engine lacks it; not a wrong name (exit 5)."""
+    err = map_driver_error(_c_error(1932, "Table 'm.t' doesn't exist in engine"), "ctx")
+    assert (type(err), err.exit_code) == (ServerError, 6)
+    assert "error log" in (err.hint or "") and err.hint != "see the server error above"
+
+
+def test_only_driver_errors_are_driver_errors():
+    from moodump.db import _speedups
+
+    assert is_driver_error(_c_error(2013, "lost"))
+    assert is_driver_error(_py_error(2013, "lost"))
+    assert is_driver_error(_speedups.StreamError(2013, "lost"))
+    for local in (
+        OSError(28, "No space left on device"),
+        BrokenPipeError(32, "Broken pipe"),
+        ValueError("a bug"),
+        Exception(1146, "looks like one, is not"),
+    ):
+        assert not is_driver_error(local)
 
 
 def test_errno_may_come_as_the_first_argument():
@@ -262,13 +294,6 @@ def test_sql_error_is_a_server_error(root_settings):
 
 
 @pytest.mark.db
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: error 1698 (ER_ACCESS_DENIED_NO_PASSWORD_ERROR, 'Access denied for user', "
-    "e.g. an account IDENTIFIED VIA unix_socket such as Debian's root, reached over TCP) is "
-    "not in the table, so a refused login exits 6 'server failure' with the hint 'see the "
-    "server error above' instead of 3 with the password hint",
-)
 def test_socket_auth_account_over_tcp_is_a_connect_error(root_settings):
     name = "s_" + uuid.uuid4().hex[:10]
     with connect(root_settings) as c:
@@ -279,7 +304,46 @@ def test_socket_auth_account_over_tcp_is_a_connect_error(root_settings):
     try:
         with pytest.raises(ConnectError) as err:
             connect(_settings(root_settings, user=name, password="anything"))
-        assert err.value.exit_code == 3
+        assert err.value.exit_code == 3 and _driver_errno(err.value) == 1698
+        assert "password" in (err.value.hint or "") and "--socket" in (err.value.hint or "")
     finally:
         with connect(root_settings) as c:
             c.execute(f"DROP USER IF EXISTS '{name}'@'%'")
+
+
+@pytest.mark.db
+def test_a_local_error_inside_a_mapped_block_stays_what_it_is(root_settings):
+    """An OSError has an errno too: it must not come out as a server error numbered 28."""
+    disk_full = OSError(28, "No space left on device")
+    with connect(root_settings) as c:
+        with pytest.raises(OSError) as err, c.mapped("reading table t"):
+            raise disk_full
+        assert err.value is disk_full
+        with pytest.raises(ServerError) as mapped, c.mapped("reading table t"):
+            c.query("SELEC 1")  # a driver error in the same block is still mapped
+        assert _driver_errno(mapped.value) == 1064
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("server_format", [False, True], ids=["client format", "server format"])
+def test_a_sink_that_fails_to_write_is_not_a_server_error(
+    root_settings, fresh_db, monkeypatch, server_format
+):
+    """The dump's sink writes files inside the row stream's mapped block."""
+    monkeypatch.setenv("MOODUMP_SERVER_FORMAT", "true" if server_format else "false")
+    with connect(root_settings) as c:
+        c.execute(f"CREATE TABLE `{fresh_db}`.t (id INT PRIMARY KEY)")
+        c.execute(f"INSERT INTO `{fresh_db}`.t SELECT seq FROM `{fresh_db}`.seq_1_to_1000")
+    disk_full = OSError(28, "No space left on device")
+
+    def sink(data: bytes, rows: int) -> None:
+        raise disk_full
+
+    with connect(root_settings) as c:
+        with pytest.raises(OSError) as err:
+            stream_rows(
+                c, fresh_db, "t", [Column("id", "int", "int(11)", False)],
+                where="", order_by=["id"], sink=sink,
+            )
+        assert err.value is disk_full
+        assert c.scalar("SELECT 1") == b"1"  # the session is still usable

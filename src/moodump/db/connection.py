@@ -63,6 +63,7 @@ _mysql_connector, _CEXT_ERROR = _import_cext()
 
 # Server error numbers we map (MariaDB and MySQL share them).
 ER_ACCESS_DENIED = 1045
+ER_ACCESS_DENIED_NO_PASSWORD = 1698  # the account's auth plugin refused (unix_socket, PAM)
 ER_DBACCESS_DENIED = 1044
 ER_BAD_DB = 1049
 ER_NO_SUCH_TABLE = 1146
@@ -154,6 +155,14 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
         return ConnectError(
             text, hint="check the user name and password (MYSQL_PWD, --password-file)"
         )
+    if errno == ER_ACCESS_DENIED_NO_PASSWORD:
+        return ConnectError(
+            text,
+            hint="check the user name and password (MYSQL_PWD, --password-file); an account "
+            "that logs in by unix_socket (such as Debian's root) works only through the "
+            "server's socket as the same system user: use --socket, or an account with a "
+            "password",
+        )
     if errno in (CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR, CR_UNKNOWN_HOST):
         return ConnectError(
             text, hint="check --host/--port/--socket and that the server is running"
@@ -166,6 +175,14 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
         return NotFoundError(text, hint="check the database name (SHOW DATABASES)")
     if errno == ER_NO_SUCH_TABLE:
         return NotFoundError(text, hint="check the table name")
+    if errno == ER_NO_SUCH_TABLE_ENGINE:
+        # The table is defined, but its engine has no data for it: the server's damage,
+        # not a wrong name, so a server failure (6) rather than "not found" (5).
+        return ServerError(
+            text,
+            hint="the table is defined but its storage engine has no data for it (a missing "
+            "or discarded tablespace, a damaged data dictionary): check the server's error log",
+        )
     if errno in _PRIVILEGE_ERRNOS:
         return PrivilegeError(
             text, hint="grant the missing privilege to the account, or use another"
@@ -186,6 +203,15 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
         # disk full on the server: 1021, 1114 "The table is full", 1030 "Got error 28"
         return StorageError(text, hint="free space on the database server, then run again")
     return ServerError(text, hint="see the server error above")
+
+
+_DRIVER_MODULES = ("_mysql_connector", "mysql", "moodump.db._speedups")
+
+
+def is_driver_error(exc: BaseException) -> bool:
+    """True for an error the driver raised: the connector or ``_speedups``' row stream."""
+    module = type(exc).__module__
+    return any(module == m or module.startswith(m + ".") for m in _DRIVER_MODULES)
 
 
 class Connection:
@@ -326,15 +352,16 @@ class Connection:
 
     @contextlib.contextmanager
     def mapped(self, context: str) -> Iterator[None]:
-        """Re-raise driver errors raised inside the block as moodump errors."""
+        """Re-raise driver errors raised inside the block as moodump errors.
+
+        Only the driver's errors: anything else raised in the block (an OSError from
+        writing a file, a bug) passes through unchanged, for the caller to report as
+        what it is. An OSError has an ``errno`` too, but not a server's error number.
+        """
         try:
             yield
-        except MoodumpError:
-            raise
         except Exception as exc:
-            if type(exc).__module__.startswith(("_mysql_connector", "mysql")) or hasattr(
-                exc, "errno"
-            ):
+            if is_driver_error(exc):
                 raise map_driver_error(exc, context) from exc
             raise
 
