@@ -127,8 +127,8 @@ def _read_option_bytes(path: Path, *, included: bool) -> bytes | None:
         st = path.stat()
         if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IWOTH:
             raise ConfigError(
-                f"option file {path} is writable by everyone, so MariaDB ignores it "
-                "and moodump does too",
+                f"option file {path} is writable by everyone: MariaDB ignores such a "
+                "file, so moodump refuses it rather than read what the client would not",
                 hint=f"chmod o-w {path}",
             )
         if included and not stat.S_ISREG(st.st_mode):
