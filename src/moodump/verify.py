@@ -233,6 +233,7 @@ def _verify_offline(
                 n, digest = _file_digest(
                     stream(c.file),
                     name=c.file,
+                    codec=m.codec,
                     ordered=(t.digest == "ordered"),
                     algo=digest_algo(c.content_digest),
                 )
@@ -251,20 +252,25 @@ def _verify_offline(
 
 
 def _file_digest(
-    path: Path | BinaryIO, *, ordered: bool, algo: str = CONTENT_ALGO, name: str | None = None
+    path: Path | BinaryIO,
+    *,
+    ordered: bool,
+    algo: str = CONTENT_ALGO,
+    name: str | None = None,
+    codec: str | None = None,
 ) -> tuple[int, str]:
     """(rows, digest) of a data file, computed exactly as the dump computed it."""
     rows = 0
     shown = name or str(path)
     if ordered:
         h = content_hash(algo)
-        for block in iter_uncompressed(path, name=shown):
+        for block in iter_uncompressed(path, name=shown, codec=codec):
             h.update(block)
             rows += block.count(b"\n")
         return rows, f"{algo}:{h.hexdigest()}"
     acc = 0
     rest = b""
-    for block in iter_uncompressed(path, name=shown):
+    for block in iter_uncompressed(path, name=shown, codec=codec):
         data = rest + block
         lines = data.split(b"\n")
         rest = lines.pop()

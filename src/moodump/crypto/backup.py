@@ -48,6 +48,7 @@ from moodump.manifest import (
     STATUS_DONE,
     VERIFY_NAME,
     Manifest,
+    parse_manifest,
     read_done_manifest,
 )
 
@@ -282,16 +283,7 @@ def decrypt_manifest(
             f"{INNER_MANIFEST_NAME} of {where} cannot be decrypted ({exc})",
             hint="the encrypted backup is damaged; use another backup",
         ) from None
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not str(data.get("format", "")).startswith("moodump/"):
-            raise ValueError("not a moodump manifest")
-        manifest = Manifest.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        raise IntegrityError(
-            f"the decrypted {MANIFEST_NAME} of {where} is not a moodump manifest ({exc})",
-            hint="use another backup",
-        ) from exc
+    manifest = parse_manifest(raw, f"the decrypted {MANIFEST_NAME} of {where}")
     if manifest.status != STATUS_DONE:
         raise IntegrityError(
             f"{where} holds a backup whose manifest status is {manifest.status}",
