@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -29,7 +30,7 @@ from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
-from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest
 from moodump.offsite import (
     FtpsSettings,
@@ -38,6 +39,7 @@ from moodump.offsite import (
     parse_ftp_url,
     remote_names_to_prune,
 )
+from moodump.storage import TEMP_PREFIX
 
 USER = "moodump"
 PASSWORD = "ftp-Pa55/w0rd+x"  # "/" and "+" would break a hand-built URL
@@ -215,6 +217,11 @@ def make_backup(parent: Path, name: str = NAME, status: str = STATUS_DONE) -> Pa
     return d
 
 
+def _final_name(remote: str) -> str:
+    """The name a STOR is for: uploads go to a temporary name that is then renamed."""
+    return re.sub(rf"^{re.escape(TEMP_PREFIX)}[0-9a-f]+-", "", os.path.basename(remote))
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
@@ -325,7 +332,7 @@ def test_half_upload_never_looks_complete_and_resumes(
             if broken["on"] and file.endswith("mdl_user.00000.tsv.gz"):
                 self.respond("451 Simulated local error in processing.")
                 return None
-            stored.append(os.path.basename(file))
+            stored.append(_final_name(file))
             return super().ftp_STOR(file, mode)
 
     server = ftp_server(Flaky)
@@ -365,7 +372,8 @@ def test_refused_login_is_a_storage_error_without_retries(
         target.upload(make_backup(tmp_path / "local"))
     assert "FTP_USER and FTP_PASSWORD" in str(info.value)
     assert PASSWORD not in str(info.value)
-    assert info.value.exit_code == 7
+    assert isinstance(info.value, StorageAuthError)
+    assert info.value.exit_code == 3  # cannot authenticate, like a refused database login
     assert sleeps.calls == []
 
 

@@ -145,7 +145,6 @@ class DataWriter:
                         ),
                     )
             elif codec.name == "zstd":
-
                 cctx = _zstd_compressor(level)
                 self._stream = cast(
                     IO[bytes], cctx.stream_writer(cast(IO[bytes], self._raw), closefd=False)

@@ -68,11 +68,16 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="MySQL option file with a [client] section (host, port, user, password, socket).",
     )
     @click.option(
-        "--connect-timeout", type=int, default=10, show_default=True,
+        "--connect-timeout",
+        type=int,
+        default=10,
+        show_default=True,
         help="Seconds to wait for the connection.",
     )
     @click.option(
-        "--read-timeout", type=int, default=0,
+        "--read-timeout",
+        type=int,
+        default=0,
         help="Fail when the server sends nothing for this many seconds (0 = wait forever; "
         "set it to notice a hung server or a network partition).",
     )

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 _SHA256_HEX = re.compile(r"\b[0-9a-fA-F]{64}\b")
 T = TypeVar("T")
+_IDLE_S = 15.0  # a session unused this long is probed with NOOP before it is reused
 
 
 @dataclass(frozen=True)
@@ -406,6 +407,7 @@ class FtpsBackend(Backend):
         register_secret(self._password)
         self.base = self.url.path
         self._conn: _Conn | None = None
+        self._used = 0.0
 
     @property
     def display(self) -> str:
@@ -557,7 +559,9 @@ class FtpsBackend(Backend):
 
     def _rename_prefix(self, src: str, dst: str) -> None:
         def run(conn: _Conn) -> None:
-            conn.ftp.rename(self._path(src), self._path(dst))
+            source = self._path(src)
+            conn.ftp.rename(source, self._path(dst))
+            conn.made = {d for d in conn.made if d != source and not d.startswith(source + "/")}
 
         self._op(run)
 
@@ -581,8 +585,14 @@ class FtpsBackend(Backend):
         control connection is in an unknown state.
         """
         try:
+            if self._conn is not None and time.monotonic() - self._used > _IDLE_S:
+                try:  # servers close idle sessions; find out before relying on this one
+                    self._conn.ftp.voidcmd("NOOP")
+                except (ftplib.Error, OSError, EOFError):
+                    self._drop()
             if self._conn is None:
                 self._conn = self._probe(self._login())
+            self._used = time.monotonic()
             return fn(self._conn)
         except MoodumpError:
             self._drop()

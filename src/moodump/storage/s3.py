@@ -258,7 +258,9 @@ def expected_etags(part_md5s: list[bytes]) -> set[str]:
     """
     if not part_md5s:
         part_md5s = [hashlib.md5(b"", usedforsecurity=False).digest()]
-    out = {hashlib.md5(b"".join(part_md5s), usedforsecurity=False).hexdigest() + f"-{len(part_md5s)}"}
+    out = {
+        hashlib.md5(b"".join(part_md5s), usedforsecurity=False).hexdigest() + f"-{len(part_md5s)}"
+    }
     if len(part_md5s) == 1:
         out.add(part_md5s[0].hex())
     return out
@@ -464,39 +466,29 @@ class S3Backend(Backend):
         return io.BufferedReader(_InputStream(native, self, key), buffer_size=BLOCK)  # type: ignore[return-value]
 
     def _list(self, prefix: str) -> list[ObjectInfo]:
-        return [i for i in self._infos(prefix, recursive=True) if i is not None]
-
-    def _infos(self, prefix: str, *, recursive: bool) -> list[ObjectInfo | None]:
         import pyarrow.fs as pafs
 
         fs = self._ready()
-        base = self._path(prefix)
         root = self._path("")
         try:
             infos = fs.get_file_info(
-                pafs.FileSelector(base, recursive=recursive, allow_not_found=True)
+                pafs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
             )
         except OSError as exc:
             raise self._map(exc, f"listing {prefix or 'the bucket'}") from exc
-        out: list[ObjectInfo | None] = []
-        for info in infos:
-            rel = info.path[len(root) + 1 :] if root and info.path.startswith(root + "/") else ""
-            if not rel:
-                continue
-            if info.type == pafs.FileType.File:
-                out.append(ObjectInfo(rel, info.size))
-            elif not recursive and info.type == pafs.FileType.Directory:
-                out.append(ObjectInfo(rel + "/", None))
-        return sorted(out, key=lambda i: i.key if i else "")
+        out = [
+            ObjectInfo(info.path[len(root) + 1 :], info.size)
+            for info in infos
+            if info.type == pafs.FileType.File and info.path.startswith(root + "/")
+        ]
+        return sorted(out, key=lambda i: i.key)
 
     def _list_dirs(self, prefix: str) -> list[str]:
-        names = []
-        for info in self._infos(prefix, recursive=False):
-            if info is not None and info.key.endswith("/"):
-                name = info.key.rstrip("/").rsplit("/", 1)[-1]
-                # SeaweedFS keeps empty "directories" after their objects are deleted
-                if self._infos(info.key.rstrip("/"), recursive=True):
-                    names.append(name)
+        # From the objects, not from the "directories" S3 lists: pyarrow leaves an empty
+        # "dir/" marker behind when it deletes a directory's last object, and SeaweedFS
+        # keeps empty folders, so listed directories may hold nothing.
+        start = len(prefix) + 1 if prefix else 0
+        names = {i.key[start:].split("/", 1)[0] for i in self._list(prefix) if "/" in i.key[start:]}
         return sorted(names)
 
     def _stat(self, key: str) -> ObjectInfo | None:
