@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
 import ftplib
 import hashlib
-import ipaddress
 import logging
 import os
 import re
@@ -13,22 +11,13 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
-from pyftpdlib.ioloop import IOLoop
-from pyftpdlib.servers import FTPServer
+from pyftpdlib.handlers import TLS_FTPHandler
 
 from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest
@@ -40,9 +29,8 @@ from moodump.offsite import (
     remote_names_to_prune,
 )
 from moodump.storage import TEMP_PREFIX
+from rig_ftps import PASSWORD, USER, FtpServers, Server, free_ports, make_certfile
 
-USER = "moodump"
-PASSWORD = "ftp-Pa55/w0rd+x"  # "/" and "+" would break a hand-built URL
 NAME = "mysql-moodle_2026-01-31_01-00-00"
 
 
@@ -52,68 +40,7 @@ NAME = "mysql-moodle_2026-01-31_01-00-00"
 @pytest.fixture(scope="module")
 def certfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A self-signed certificate (and key, same file) for 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=365 * 30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path_factory.mktemp("tls") / "server.pem"
-    path.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-@dataclass
-class Server:
-    port: int
-    root: Path
-    handler: type[FTPHandler]
-
-    def url(self, path: str = "/offsite/moodle/", scheme: str = "ftps") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-
-class _Loop(threading.Thread):
-    def __init__(self, server: FTPServer) -> None:
-        super().__init__(daemon=True)
-        self.server = server
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.server.serve_forever(timeout=0.01, blocking=False, handle_exit=False)
-        self.server.close_all()
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    return make_certfile(tmp_path_factory.mktemp("tls") / "server.pem")
 
 
 ServerFactory = Callable[..., Server]
@@ -122,50 +49,11 @@ ServerFactory = Callable[..., Server]
 @pytest.fixture
 def ftp_server(certfile: Path, tmp_path: Path) -> Iterator[ServerFactory]:
     """Start FTP(S) servers on 127.0.0.1; ``tls=False`` gives a plain-FTP server."""
-    loops: list[_Loop] = []
-    pyftpdlib_log = logging.getLogger("pyftpdlib")
-    old_level = pyftpdlib_log.level
-    pyftpdlib_log.setLevel(logging.WARNING)
-
-    def start(
-        base: type[FTPHandler] | None = None,
-        *,
-        tls: bool = True,
-        root: Path | None = None,
-        **attrs: Any,
-    ) -> Server:
-        home = root or tmp_path / "ftproot"
-        home.mkdir(exist_ok=True)
-        authorizer = DummyAuthorizer()
-        authorizer.add_user(USER, PASSWORD, str(home), perm="elradfmwMT")
-        parent = base or (TLS_FTPHandler if tls else FTPHandler)
-        settings: dict[str, Any] = {
-            "authorizer": authorizer,
-            "passive_ports": _free_ports(8),
-            "auth_failed_timeout": 0,  # answer a bad password at once
-            **attrs,
-        }
-        if issubclass(parent, TLS_FTPHandler):
-            settings.update(
-                certfile=str(certfile),
-                tls_control_required=True,
-                tls_data_required=True,
-                ssl_context=None,
-            )
-        handler = type("Handler", (parent,), settings)
-        server = FTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())
-        loop = _Loop(server)
-        loop.start()
-        loops.append(loop)
-        return Server(server.address[1], home, handler)
-
+    servers = FtpServers(certfile, tmp_path / "ftproot")
     try:
-        yield start
+        yield servers.start
     finally:
-        for loop in loops:
-            loop.stopping.set()
-            loop.join(5)
-        pyftpdlib_log.setLevel(old_level)
+        servers.stop()
 
 
 class Sleeps:
@@ -380,7 +268,7 @@ def test_refused_login_is_a_storage_error_without_retries(
 def test_unreachable_server_is_retried_a_bounded_number_of_times(
     certfile: Path, tmp_path: Path
 ) -> None:
-    (port,) = _free_ports(1)  # nothing listens there
+    (port,) = free_ports(1)  # nothing listens there
     sleeps = Sleeps()
     target = FtpsTarget(
         FtpsSettings(url=f"ftp://127.0.0.1:{port}/", retries=2, backoff_s=2.0, max_backoff_s=3.0),
@@ -617,7 +505,7 @@ def vsftpd(certfile: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     (root / "pub").mkdir(parents=True)
     empty.mkdir()
     (root / "pub").chmod(0o777)
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     pasv = _free_range(8)
     conf = tmp_path / "vsftpd.conf"
     conf.write_text(

@@ -532,6 +532,21 @@ def read_exact(stream: BinaryIO, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def read_source(stream: BinaryIO, size: int, key: str, *, exact: bool = False) -> bytes:
+    """Read from an upload's source; its read errors are local damage, not the server's.
+
+    ``exact`` reads until ``size`` bytes or the end (see :func:`read_exact`).
+    """
+    try:
+        block = read_exact(stream, size) if exact else stream.read(size)
+    except OSError as exc:
+        raise IntegrityError(
+            f"cannot read the source of {key}: {exc.strerror or exc}",
+            hint="check the local file",
+        ) from exc
+    return block or b""
+
+
 def source_name(stream: BinaryIO, key: str) -> str:
     """How to name an upload's source in messages: its file name when it has one."""
     name = getattr(stream, "name", None)
@@ -561,5 +576,6 @@ __all__ = [
     "join_key",
     "local_damage",
     "read_exact",
+    "read_source",
     "source_name",
 ]

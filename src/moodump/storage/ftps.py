@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError, IntegrityError, MoodumpError, StorageAuthError, StorageError
+from ..errors import ConfigError, MoodumpError, StorageAuthError, StorageError
 from ..logs import register_secret
 from .base import (
     BLOCK,
@@ -54,6 +54,7 @@ from .base import (
     RetryPolicy,
     TransientError,
     local_damage,
+    read_source,
     source_name,
 )
 
@@ -308,13 +309,7 @@ class _HashingReader:
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
-        try:
-            block = self.stream.read(n)
-        except OSError as exc:
-            raise IntegrityError(
-                f"cannot read the source of {self.what}: {exc.strerror or exc}",
-                hint="check the local file",
-            ) from exc
+        block = read_source(self.stream, n, self.what)
         if block:
             self.hasher.update(block)
             self.size += len(block)

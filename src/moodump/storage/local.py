@@ -28,6 +28,7 @@ from .base import (
     RetryPolicy,
     _unlink,
     local_damage,
+    read_source,
     source_name,
 )
 
@@ -77,7 +78,7 @@ class LocalBackend(Backend):
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
-                while block := stream.read(BLOCK):
+                while block := read_source(stream, BLOCK, key):
                     hasher.update(block)
                     out.write(block)
                     size += len(block)
@@ -101,6 +102,10 @@ class LocalBackend(Backend):
         self._root_for_read()
         try:
             return path.open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise StorageError(
+                f"{path} does not exist", hint="check the name (list the remote backups)"
+            ) from exc
         except OSError as exc:
             raise self._error(exc, f"cannot read {path}") from exc
 

@@ -75,6 +75,7 @@ from .base import (
     join_key,
     local_damage,
     read_exact,
+    read_source,
     source_name,
 )
 
@@ -363,13 +364,7 @@ class S3Backend(Backend):
 
         def next_block() -> bytes:
             nonlocal size
-            try:
-                block = read_exact(stream, PART_SIZE)
-            except OSError as exc:
-                raise IntegrityError(
-                    f"cannot read the source of {key}: {exc.strerror or exc}",
-                    hint="check the local file",
-                ) from exc
+            block = read_source(stream, PART_SIZE, key, exact=True)
             if block:
                 hasher.update(block)
                 md5s.append(hashlib.md5(block, usedforsecurity=False).digest())
@@ -443,13 +438,12 @@ class S3Backend(Backend):
         if etag is None:
             return Check("is missing", "stat")
         if local is not None and self._etag_usable:
-            digest, md5s, local_size = _hash_local(local)
-            if digest != sha256:
-                raise local_damage(f"local file {local}", digest, sha256)
-            if etag in expected_etags(md5s):
+            # The ETag proves the object equals the local file, and the local file's
+            # sha256 proves it is the expected content. A local file that does not have
+            # the expected digest proves nothing: then the object is read back.
+            digest, md5s, _ = _hash_local(local)
+            if digest == sha256 and etag in expected_etags(md5s):
                 return Check(None, "etag")
-            if size is None:
-                size = local_size
         return super()._check(key, sha256, size, local)
 
     def _open_read(self, key: str) -> BinaryIO:
