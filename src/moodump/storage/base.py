@@ -21,8 +21,8 @@ Atomic visibility
     name in the same directory and rename it; S3 uploads in parts that only become an
     object when the upload is completed. S3 has one exception, documented in
     :mod:`moodump.storage.s3`: pyarrow cannot abort an upload, so a failure *inside* the
-    process completes the partial object, which the backend then deletes at once.
-    A crash, a kill or a network failure never completes it.
+    process may complete the partial object, which the backend then deletes at once.
+    A crash or a kill never completes it.
 
 Reads
     :meth:`Backend.open_read` streams an object without staging it on disk;
@@ -331,7 +331,11 @@ class Backend(ABC):
         return self._retrying(f"list {self.where(prefix)}", lambda: self._list(prefix))
 
     def list_dirs(self, prefix: str = "") -> builtins.list[str]:
-        """Names of the immediate sub-prefixes ("directories") of ``prefix``, sorted."""
+        """Names of the immediate sub-prefixes ("directories") of ``prefix``, sorted.
+
+        Local and FTPS: every sub-directory, empty ones included. S3 has no directories:
+        the sub-prefixes that hold objects.
+        """
         prefix = check_prefix(prefix)
         return self._retrying(f"list {self.where(prefix)}", lambda: self._list_dirs(prefix))
 

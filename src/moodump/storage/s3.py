@@ -24,13 +24,13 @@ What pyarrow cannot do, and what this backend does instead
     - **No abort.** pyarrow's output stream has no ``abort()``; closing it, explicitly or
       when it is garbage-collected, *completes* the upload with whatever was written.
       So a failure inside this process in the middle of a file (a local read error,
-      Ctrl-C, a source that does not match its sha256) completes a partial object,
-      which the backend deletes at once. A reader could see it for that moment, and a
+      Ctrl-C, a source that does not match its sha256, a network error while sending)
+      may complete a partial object, which the backend deletes at once. A reader could see it for that moment, and a
       failed replacement leaves the key empty rather than with the old object. Files
       of one part (up to 10 MiB: manifests, schemas, most data files) are read and
       checked completely before the upload starts, so they never appear partially. A
-      crash, a kill or a network failure never completes an upload (configure the
-      bucket's ``AbortIncompleteMultipartUpload`` lifecycle rule to reclaim the parts).
+      crash or a kill never completes an upload (configure the bucket's
+      ``AbortIncompleteMultipartUpload`` lifecycle rule to reclaim the parts).
       Keeping the stream referenced instead of closing it was tried: the interpreter
       then hangs at exit in pyarrow's S3 finalizer.
     - **No user metadata.** pyarrow passes only ``ACL``, ``Cache-Control``,
