@@ -121,6 +121,7 @@ def tree(root: Path) -> dict[str, bytes]:
 # -- tests ------------------------------------------------------------------------------
 
 
+@pytest.mark.storage
 def test_upload_publishes_a_checked_copy(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -144,6 +145,7 @@ def test_upload_publishes_a_checked_copy(
     assert "copied and re-checked" in caplog.text
 
 
+@pytest.mark.storage
 def test_upload_again_skips_a_matching_copy_and_replaces_a_damaged_one(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -167,6 +169,7 @@ def test_upload_again_skips_a_matching_copy_and_replaces_a_damaged_one(
         (lambda p: p.unlink(), "is missing"),
     ],
 )
+@pytest.mark.storage
 def test_recheck_finds_damage_on_the_server(
     ftp_server: ServerFactory,
     certfile: Path,
@@ -188,6 +191,7 @@ def test_recheck_finds_damage_on_the_server(
     assert sleeps.calls == []  # a mismatch is a finding, not a transient failure
 
 
+@pytest.mark.storage
 def test_damage_in_transit_is_retried(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -209,6 +213,7 @@ def test_damage_in_transit_is_retried(
     assert tree(server.root / "offsite/moodle" / NAME) == tree(local)
 
 
+@pytest.mark.storage
 def test_half_upload_never_looks_complete_and_resumes(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -250,6 +255,7 @@ def test_half_upload_never_looks_complete_and_resumes(
     assert target.list_backups() == [RemoteBackup(NAME, True)]
 
 
+@pytest.mark.storage
 def test_refused_login_is_a_storage_error_without_retries(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -265,6 +271,7 @@ def test_refused_login_is_a_storage_error_without_retries(
     assert sleeps.calls == []
 
 
+@pytest.mark.storage
 def test_unreachable_server_is_retried_a_bounded_number_of_times(
     certfile: Path, tmp_path: Path
 ) -> None:
@@ -280,6 +287,7 @@ def test_unreachable_server_is_retried_a_bounded_number_of_times(
     assert sleeps.calls == [2.0, 3.0]  # exponential, capped
 
 
+@pytest.mark.storage
 def test_silent_server_times_out(tmp_path: Path) -> None:
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -297,6 +305,7 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
         silent.close()
 
 
+@pytest.mark.storage
 def test_untrusted_certificate_is_refused(ftp_server: ServerFactory, tmp_path: Path) -> None:
     server = ftp_server()
     sleeps = Sleeps()
@@ -310,6 +319,7 @@ def test_untrusted_certificate_is_refused(ftp_server: ServerFactory, tmp_path: P
     assert insecure.list_backups() == []
 
 
+@pytest.mark.storage
 def test_plain_ftp_only_when_allowed(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -321,6 +331,7 @@ def test_plain_ftp_only_when_allowed(
     assert tree(server.root / "offsite/moodle" / NAME) == tree(local)
 
 
+@pytest.mark.storage
 def test_server_side_sha256_is_used_when_offered(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -355,6 +366,7 @@ def test_server_side_sha256_is_used_when_offered(
         target.recheck(NAME, local)
 
 
+@pytest.mark.storage
 def test_local_backup_must_be_done_and_intact(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -377,6 +389,7 @@ def test_local_backup_must_be_done_and_intact(
         target.upload(local)
 
 
+@pytest.mark.storage
 def test_prune_remote_removes_exactly_the_named_backups(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -406,6 +419,7 @@ def test_prune_remote_removes_exactly_the_named_backups(
         target.prune_remote(["../etc"])
 
 
+@pytest.mark.storage
 def test_list_of_a_missing_base_directory_is_empty(
     ftp_server: ServerFactory, certfile: Path
 ) -> None:
@@ -531,6 +545,7 @@ def vsftpd(certfile: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         proc.wait(10)
 
 
+@pytest.mark.storage
 def test_vsftpd_requires_tls_session_reuse_and_has_no_mlsd(
     vsftpd: tuple[int, Path], certfile: Path, tmp_path: Path
 ) -> None:
