@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import datetime
 import ftplib
 import hashlib
-import ipaddress
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
-from pyftpdlib.ioloop import IOLoop
-from pyftpdlib.servers import FTPServer
+from pyftpdlib.handlers import TLS_FTPHandler
 
-from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest
 from moodump.offsite import (
     FtpsSettings,
@@ -38,9 +28,9 @@ from moodump.offsite import (
     parse_ftp_url,
     remote_names_to_prune,
 )
+from moodump.storage import TEMP_PREFIX
+from rig_ftps import PASSWORD, USER, FtpServers, Server, free_ports, make_certfile
 
-USER = "moodump"
-PASSWORD = "ftp-Pa55/w0rd+x"  # "/" and "+" would break a hand-built URL
 NAME = "mysql-moodle_2026-01-31_01-00-00"
 
 
@@ -50,68 +40,7 @@ NAME = "mysql-moodle_2026-01-31_01-00-00"
 @pytest.fixture(scope="module")
 def certfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A self-signed certificate (and key, same file) for 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=365 * 30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path_factory.mktemp("tls") / "server.pem"
-    path.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-@dataclass
-class Server:
-    port: int
-    root: Path
-    handler: type[FTPHandler]
-
-    def url(self, path: str = "/offsite/moodle/", scheme: str = "ftps") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-
-class _Loop(threading.Thread):
-    def __init__(self, server: FTPServer) -> None:
-        super().__init__(daemon=True)
-        self.server = server
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.server.serve_forever(timeout=0.01, blocking=False, handle_exit=False)
-        self.server.close_all()
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    return make_certfile(tmp_path_factory.mktemp("tls") / "server.pem")
 
 
 ServerFactory = Callable[..., Server]
@@ -120,50 +49,11 @@ ServerFactory = Callable[..., Server]
 @pytest.fixture
 def ftp_server(certfile: Path, tmp_path: Path) -> Iterator[ServerFactory]:
     """Start FTP(S) servers on 127.0.0.1; ``tls=False`` gives a plain-FTP server."""
-    loops: list[_Loop] = []
-    pyftpdlib_log = logging.getLogger("pyftpdlib")
-    old_level = pyftpdlib_log.level
-    pyftpdlib_log.setLevel(logging.WARNING)
-
-    def start(
-        base: type[FTPHandler] | None = None,
-        *,
-        tls: bool = True,
-        root: Path | None = None,
-        **attrs: Any,
-    ) -> Server:
-        home = root or tmp_path / "ftproot"
-        home.mkdir(exist_ok=True)
-        authorizer = DummyAuthorizer()
-        authorizer.add_user(USER, PASSWORD, str(home), perm="elradfmwMT")
-        parent = base or (TLS_FTPHandler if tls else FTPHandler)
-        settings: dict[str, Any] = {
-            "authorizer": authorizer,
-            "passive_ports": _free_ports(8),
-            "auth_failed_timeout": 0,  # answer a bad password at once
-            **attrs,
-        }
-        if issubclass(parent, TLS_FTPHandler):
-            settings.update(
-                certfile=str(certfile),
-                tls_control_required=True,
-                tls_data_required=True,
-                ssl_context=None,
-            )
-        handler = type("Handler", (parent,), settings)
-        server = FTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())
-        loop = _Loop(server)
-        loop.start()
-        loops.append(loop)
-        return Server(server.address[1], home, handler)
-
+    servers = FtpServers(certfile, tmp_path / "ftproot")
     try:
-        yield start
+        yield servers.start
     finally:
-        for loop in loops:
-            loop.stopping.set()
-            loop.join(5)
-        pyftpdlib_log.setLevel(old_level)
+        servers.stop()
 
 
 class Sleeps:
@@ -215,6 +105,11 @@ def make_backup(parent: Path, name: str = NAME, status: str = STATUS_DONE) -> Pa
     return d
 
 
+def _final_name(remote: str) -> str:
+    """The name a STOR is for: uploads go to a temporary name that is then renamed."""
+    return re.sub(rf"^{re.escape(TEMP_PREFIX)}[0-9a-f]+-", "", os.path.basename(remote))
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
@@ -226,6 +121,7 @@ def tree(root: Path) -> dict[str, bytes]:
 # -- tests ------------------------------------------------------------------------------
 
 
+@pytest.mark.storage
 def test_upload_publishes_a_checked_copy(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -249,6 +145,7 @@ def test_upload_publishes_a_checked_copy(
     assert "copied and re-checked" in caplog.text
 
 
+@pytest.mark.storage
 def test_upload_again_skips_a_matching_copy_and_replaces_a_damaged_one(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -272,6 +169,7 @@ def test_upload_again_skips_a_matching_copy_and_replaces_a_damaged_one(
         (lambda p: p.unlink(), "is missing"),
     ],
 )
+@pytest.mark.storage
 def test_recheck_finds_damage_on_the_server(
     ftp_server: ServerFactory,
     certfile: Path,
@@ -293,6 +191,7 @@ def test_recheck_finds_damage_on_the_server(
     assert sleeps.calls == []  # a mismatch is a finding, not a transient failure
 
 
+@pytest.mark.storage
 def test_damage_in_transit_is_retried(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -314,6 +213,7 @@ def test_damage_in_transit_is_retried(
     assert tree(server.root / "offsite/moodle" / NAME) == tree(local)
 
 
+@pytest.mark.storage
 def test_half_upload_never_looks_complete_and_resumes(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -325,7 +225,7 @@ def test_half_upload_never_looks_complete_and_resumes(
             if broken["on"] and file.endswith("mdl_user.00000.tsv.gz"):
                 self.respond("451 Simulated local error in processing.")
                 return None
-            stored.append(os.path.basename(file))
+            stored.append(_final_name(file))
             return super().ftp_STOR(file, mode)
 
     server = ftp_server(Flaky)
@@ -355,6 +255,7 @@ def test_half_upload_never_looks_complete_and_resumes(
     assert target.list_backups() == [RemoteBackup(NAME, True)]
 
 
+@pytest.mark.storage
 def test_refused_login_is_a_storage_error_without_retries(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -365,14 +266,16 @@ def test_refused_login_is_a_storage_error_without_retries(
         target.upload(make_backup(tmp_path / "local"))
     assert "FTP_USER and FTP_PASSWORD" in str(info.value)
     assert PASSWORD not in str(info.value)
-    assert info.value.exit_code == 7
+    assert isinstance(info.value, StorageAuthError)
+    assert info.value.exit_code == 3  # cannot authenticate, like a refused database login
     assert sleeps.calls == []
 
 
+@pytest.mark.storage
 def test_unreachable_server_is_retried_a_bounded_number_of_times(
     certfile: Path, tmp_path: Path
 ) -> None:
-    (port,) = _free_ports(1)  # nothing listens there
+    (port,) = free_ports(1)  # nothing listens there
     sleeps = Sleeps()
     target = FtpsTarget(
         FtpsSettings(url=f"ftp://127.0.0.1:{port}/", retries=2, backoff_s=2.0, max_backoff_s=3.0),
@@ -384,6 +287,7 @@ def test_unreachable_server_is_retried_a_bounded_number_of_times(
     assert sleeps.calls == [2.0, 3.0]  # exponential, capped
 
 
+@pytest.mark.storage
 def test_silent_server_times_out(tmp_path: Path) -> None:
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -401,6 +305,7 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
         silent.close()
 
 
+@pytest.mark.storage
 def test_untrusted_certificate_is_refused(ftp_server: ServerFactory, tmp_path: Path) -> None:
     server = ftp_server()
     sleeps = Sleeps()
@@ -414,6 +319,7 @@ def test_untrusted_certificate_is_refused(ftp_server: ServerFactory, tmp_path: P
     assert insecure.list_backups() == []
 
 
+@pytest.mark.storage
 def test_plain_ftp_only_when_allowed(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -425,6 +331,7 @@ def test_plain_ftp_only_when_allowed(
     assert tree(server.root / "offsite/moodle" / NAME) == tree(local)
 
 
+@pytest.mark.storage
 def test_server_side_sha256_is_used_when_offered(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -459,6 +366,7 @@ def test_server_side_sha256_is_used_when_offered(
         target.recheck(NAME, local)
 
 
+@pytest.mark.storage
 def test_local_backup_must_be_done_and_intact(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -481,6 +389,7 @@ def test_local_backup_must_be_done_and_intact(
         target.upload(local)
 
 
+@pytest.mark.storage
 def test_prune_remote_removes_exactly_the_named_backups(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:
@@ -510,6 +419,7 @@ def test_prune_remote_removes_exactly_the_named_backups(
         target.prune_remote(["../etc"])
 
 
+@pytest.mark.storage
 def test_list_of_a_missing_base_directory_is_empty(
     ftp_server: ServerFactory, certfile: Path
 ) -> None:
@@ -609,7 +519,7 @@ def vsftpd(certfile: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     (root / "pub").mkdir(parents=True)
     empty.mkdir()
     (root / "pub").chmod(0o777)
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     pasv = _free_range(8)
     conf = tmp_path / "vsftpd.conf"
     conf.write_text(
@@ -635,6 +545,7 @@ def vsftpd(certfile: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         proc.wait(10)
 
 
+@pytest.mark.storage
 def test_vsftpd_requires_tls_session_reuse_and_has_no_mlsd(
     vsftpd: tuple[int, Path], certfile: Path, tmp_path: Path
 ) -> None:

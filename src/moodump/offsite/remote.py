@@ -1,0 +1,524 @@
+"""Off-site copies of backup directories on any storage backend, and reading them back.
+
+A remote copy of backup ``NAME`` is the objects ``NAME/<file>`` below the backend's
+root, one per file of the local backup directory. It is **complete** only when
+``NAME/manifest.json`` exists and every file the manifest lists checks (size and
+sha256); :func:`upload` therefore sends data and schema files first, ``verify.json``
+next and ``manifest.json`` last, each one checked by the backend as it is stored.
+
+- Backends that can rename (local directory, FTPS) keep the old publishing: everything
+  goes into ``NAME.partial/``, and only when every file is there and checked is the
+  directory renamed to ``NAME``. A directory without ``.partial`` is always complete.
+- On S3 (no rename) the files go straight to ``NAME/``, manifest last. When a copy
+  already exists but differs, its manifest is deleted first, so it does not look
+  complete while it is being repaired.
+
+Uploading again skips files that are already there and match (resume after a crash,
+:meth:`~moodump.storage.base.Backend.check`), and skips the whole copy when it is
+complete and matches. ``verify.json`` is copied but never compared: every verification
+rewrites it.
+
+:class:`RemoteBackupReader` opens a remote copy's files as streams (restore straight
+from the bucket, nothing staged on disk) and checks each one against the manifest as it
+is read. :class:`OffsiteTarget` bundles these functions for one backend, with the
+surface the jobs module has used since the FTPS-only version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.manifest import (
+    MANIFEST_NAME,
+    STATUS_DONE,
+    VERIFY_NAME,
+    FileEntry,
+    Manifest,
+    read_done_manifest,
+)
+from moodump.storage.base import BLOCK, Backend, check_key
+
+log = logging.getLogger(__name__)
+
+PARTIAL_SUFFIX = ".partial"
+_BACKUP_NAME = re.compile(r"^(?P<core>.+)_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class RemoteBackup:
+    """A backup directory on the remote side.
+
+    ``complete`` is False for a ``*.partial`` directory and for a directory without
+    ``manifest.json``; :func:`recheck` proves the files as well.
+    """
+
+    name: str
+    complete: bool
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What :func:`upload` did.
+
+    ``attempts`` is 1 plus the retries the backend needed; ``skipped`` says the complete
+    copy was already there and matched (nothing sent); ``skipped_files`` counts files
+    that were already there and matched (resume). ``check_method`` is how the stored
+    files were proven: ``local-hash``, ``server-hash``, ``download``, ``etag``,
+    ``read-back``, or ``mixed``.
+    """
+
+    remote_path: str
+    files: int
+    bytes: int
+    attempts: int
+    duration_s: float
+    check_method: str
+    skipped: bool = False
+    skipped_files: int = 0
+
+
+@dataclass(frozen=True)
+class RecheckResult:
+    """A remote copy that matched its manifest (a mismatch raises StorageError instead)."""
+
+    remote_path: str
+    files: int
+    bytes: int
+    check_method: str
+
+
+@dataclass(frozen=True)
+class _LocalFile:
+    rel: str  # path inside the backup directory, "/"-separated
+    path: Path
+    size: int
+    sha256: str  # from the manifest, or hashed here for files it does not list
+
+
+def upload(
+    backend: Backend,
+    local_dir: Path | str,
+    name: str | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> UploadResult:
+    """Copy a DONE backup directory to ``NAME/`` on ``backend`` (NAME: its own name).
+
+    Raises IntegrityError when the local backup is not DONE or its files do not match
+    its manifest (nothing is published then), StorageError when the copy cannot be made
+    and checked.
+    """
+    local_dir = Path(local_dir)
+    manifest = read_done_manifest(local_dir)
+    name = name or local_dir.name
+    _check_name(name)
+    files = _local_files(local_dir, manifest)
+    total = sum(f.size for f in files)
+    where = backend.where(name)
+    started = clock()
+    retried = backend.retried
+    methods: set[str] = set()
+    log.info("copying %s to %s (%d files, %d bytes)", local_dir, where, len(files), total)
+
+    differing: set[str] | None = None  # files of an existing complete copy that differ
+    if backend.stat(f"{name}/{MANIFEST_NAME}") is not None:
+        differing = set()
+        for f in files:
+            if f.rel == VERIFY_NAME:
+                continue  # rewritten by every verification: a stale one is no reason to re-send
+            check = backend.check(f"{name}/{f.rel}", sha256=f.sha256, size=f.size, local=f.path)
+            if check.ok:
+                methods.add(check.method)
+            else:
+                differing.add(f.rel)
+        if not differing:
+            duration = clock() - started
+            log.info(
+                "already complete and matching: %s (%d files re-checked by %s) in %.1f s",
+                where,
+                len(files),
+                _method(methods),
+                duration,
+            )
+            return UploadResult(
+                where,
+                len(files),
+                total,
+                1 + backend.retried - retried,
+                duration,
+                _method(methods),
+                skipped=True,
+                skipped_files=len(files),
+            )
+        log.warning(
+            "off-site copy %s exists but differs (%s); replacing it",
+            where,
+            ", ".join(sorted(differing)[:5]),
+        )
+
+    staging = name + PARTIAL_SUFFIX if backend.can_rename else name
+    if staging == name and differing is not None:
+        backend.delete(f"{name}/{MANIFEST_NAME}")  # not complete while it is repaired
+    skipped_files = 0
+    for f in files:
+        key = f"{staging}/{f.rel}"
+        if staging == name and differing is not None:
+            already = f.rel not in differing and f.rel not in (MANIFEST_NAME, VERIFY_NAME)
+        else:
+            check = backend.check(key, sha256=f.sha256, size=f.size, local=f.path)
+            already = check.ok
+            if already:
+                methods.add(check.method)
+        if already:
+            skipped_files += 1
+            continue
+        methods.add(backend.put_file(key, f.path, sha256=f.sha256).check)
+
+    if staging != name:
+        if name in backend.list_dirs(""):
+            backend.delete_prefix(name)
+        backend.rename_prefix(staging, name)
+    duration = clock() - started
+    log.info(
+        "copied and re-checked %s (%d files, %d already there, checked by %s) in %.1f s",
+        where,
+        len(files),
+        skipped_files,
+        _method(methods),
+        duration,
+    )
+    return UploadResult(
+        where,
+        len(files),
+        total,
+        1 + backend.retried - retried,
+        duration,
+        _method(methods),
+        skipped_files=skipped_files,
+    )
+
+
+def recheck(backend: Backend, name: str, local_dir: Path | str | None = None) -> RecheckResult:
+    """Check every file of a remote copy against the manifest (size and sha256).
+
+    With ``local_dir`` the local backup is the reference: every file its manifest
+    lists, plus ``manifest.json`` itself (byte-identical). Without it, the remote
+    ``manifest.json`` is read and the files it lists are checked. ``verify.json`` is
+    never compared. Raises StorageError naming the files on any difference.
+    """
+    _check_name(name)
+    where = backend.where(name)
+    want: list[tuple[str, int, str, Path | None]]
+    if local_dir is not None:
+        local = Path(local_dir)
+        want = [
+            (f.rel, f.size, f.sha256, f.path)
+            for f in _local_files(local, read_done_manifest(local))
+            if f.rel != VERIFY_NAME
+        ]
+    else:
+        manifest = _remote_manifest(backend, name)
+        want = [(f.name, f.bytes, f.sha256, None) for f in manifest.files]
+    problems: list[str] = []
+    methods: set[str] = set()
+    for rel, size, digest, path in want:
+        check = backend.check(f"{name}/{rel}", sha256=digest, size=size, local=path)
+        if check.ok:
+            methods.add(check.method)
+        else:
+            problems.append(f"{rel} {check.problem}")
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise StorageError(
+            f"the off-site copy {where} does not match its manifest: "
+            + "; ".join(problems[:5])
+            + more,
+            hint="upload the backup again (moodump copies it when the remote copy differs)",
+        )
+    method = _method(methods)
+    log.info("off-site copy %s matches its manifest (%d files, by %s)", where, len(want), method)
+    return RecheckResult(where, len(want), sum(w[1] for w in want), method)
+
+
+def list_backups(backend: Backend) -> list[RemoteBackup]:
+    """The directories below the backend's root, sorted by name (plain files are ignored).
+
+    A root that does not exist yet gives an empty list (when the backend creates it).
+    """
+    out: list[RemoteBackup] = []
+    for name in backend.list_dirs(""):
+        if name.endswith(PARTIAL_SUFFIX):
+            out.append(RemoteBackup(name, False))
+        else:
+            out.append(RemoteBackup(name, backend.stat(f"{name}/{MANIFEST_NAME}") is not None))
+    return out
+
+
+def prune_remote(backend: Backend, remove: Iterable[str], *, dry_run: bool = False) -> list[str]:
+    """Delete exactly the named backups (and their ``.partial``) on ``backend``.
+
+    Names that are not there are skipped; nothing else is touched. Returns the names
+    removed (or, with ``dry_run``, that would be).
+    """
+    names = list(dict.fromkeys(remove))
+    for name in names:
+        _check_name(name)
+    present = set(backend.list_dirs(""))
+    gone: list[str] = []
+    for name in names:
+        found = [c for c in (name, name + PARTIAL_SUFFIX) if c in present]
+        for candidate in found:
+            if not dry_run:
+                backend.delete_prefix(candidate)
+                log.info("removed off-site backup %s", backend.where(candidate))
+        if found:
+            gone.append(name)
+    return gone
+
+
+def remote_names_to_prune(remote: Iterable[str], keep: Iterable[str], core_name: str) -> list[str]:
+    """Remote backups of ``core_name`` (``<host>-<db>``) that local retention did not keep.
+
+    Matches the core name exactly (``db-moodle`` never matches
+    ``db-moodle_archive_2026-01-01_01-00-00``), ignores ``.partial`` directories and
+    anything that is not named like a backup. Pure; feed the result to
+    :func:`prune_remote` to make remote retention follow local retention.
+    """
+    kept = set(keep)
+    out = []
+    for name in remote:
+        match = _BACKUP_NAME.match(name)
+        if match and match.group("core") == core_name and name not in kept:
+            out.append(name)
+    return sorted(out)
+
+
+class RemoteBackupReader:
+    """Read a complete remote backup without copying it to disk first.
+
+    :meth:`manifest` loads ``NAME/manifest.json`` (it must say DONE); :meth:`open`
+    streams one of the files it lists and raises IntegrityError at the end of the stream
+    when the bytes read do not have the manifest's size and sha256, so a restore fed
+    from it fails instead of loading damaged data.
+    """
+
+    def __init__(self, backend: Backend, name: str) -> None:
+        _check_name(name)
+        self.backend = backend
+        self.name = name
+        self._manifest: Manifest | None = None
+
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            manifest = _remote_manifest(self.backend, self.name)
+            if manifest.status != STATUS_DONE:
+                raise IntegrityError(
+                    f"the off-site copy {self.backend.where(self.name)} is not a complete "
+                    f"backup (manifest status {manifest.status})",
+                    hint="use a backup whose status is DONE",
+                )
+            self._manifest = manifest
+        return self._manifest
+
+    def files(self) -> list[FileEntry]:
+        return list(self.manifest().files)
+
+    def open(self, rel: str) -> BinaryIO:
+        """A stream of one file of the backup, checked against the manifest at its end."""
+        check_key(rel)
+        entry = self.manifest().file(rel)
+        stream = self.backend.open_read(f"{self.name}/{rel}")
+        return io.BufferedReader(  # type: ignore[return-value]
+            _Verifying(stream, entry, self.backend.where(f"{self.name}/{rel}")), BLOCK
+        )
+
+
+class _Verifying(io.RawIOBase):
+    """Passes a stream through, hashing it; at its end, compares with the manifest entry."""
+
+    def __init__(self, inner: BinaryIO, entry: FileEntry, where: str) -> None:
+        self._inner = inner
+        self._entry = entry
+        self._where = where
+        self._hasher = hashlib.sha256()
+        self._count = 0
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        if n:
+            buffer[:n] = data
+            self._hasher.update(data)
+            self._count += n
+        elif not self._checked:
+            self._checked = True
+            if self._count != self._entry.bytes or self._hasher.hexdigest() != self._entry.sha256:
+                raise IntegrityError(
+                    f"{self._where} does not match its manifest ({self._count} bytes read, "
+                    f"{self._entry.bytes} expected, or a different sha256)",
+                    hint="the remote copy is damaged; use another backup or upload it again",
+                )
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+class _DisplayUrl:
+    """Something with ``display()``, like :class:`~moodump.storage.ftps.FtpUrl`."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def display(self) -> str:
+        return self._text
+
+
+class OffsiteTarget:
+    """The off-site copies on one backend: upload, recheck, list, prune, read.
+
+    ``clock`` (durations) is injectable so tests never depend on the wall clock.
+    """
+
+    def __init__(self, backend: Backend, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.backend = backend
+        self.url: Any = _DisplayUrl(backend.display)
+        self._clock = clock
+
+    def remote_path(self, name: str) -> str:
+        _check_name(name)
+        return self.backend.where(name)
+
+    def upload(self, local_dir: Path | str, *, remote_name: str | None = None) -> UploadResult:
+        """Copy a DONE backup directory (see :func:`upload`)."""
+        return upload(self.backend, local_dir, remote_name, clock=self._clock)
+
+    def recheck(self, remote_name: str, local_dir: Path | str | None = None) -> RecheckResult:
+        """Check a remote copy against its manifest (see :func:`recheck`)."""
+        return recheck(self.backend, remote_name, local_dir)
+
+    def list_backups(self) -> list[RemoteBackup]:
+        """The remote backup directories, sorted by name (see :func:`list_backups`)."""
+        return list_backups(self.backend)
+
+    def prune_remote(self, remove: Iterable[str], *, dry_run: bool = False) -> list[str]:
+        """Delete exactly the named remote backups (see :func:`prune_remote`)."""
+        return prune_remote(self.backend, remove, dry_run=dry_run)
+
+    def reader(self, name: str) -> RemoteBackupReader:
+        """Read a remote backup's files as streams (see :class:`RemoteBackupReader`)."""
+        return RemoteBackupReader(self.backend, name)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _remote_manifest(backend: Backend, name: str) -> Manifest:
+    where = backend.where(name)
+    key = f"{name}/{MANIFEST_NAME}"
+    if backend.stat(key) is None:
+        raise StorageError(
+            f"the off-site copy {where} has no {MANIFEST_NAME}",
+            hint="it is incomplete or not a moodump backup; upload it again",
+        )
+    try:
+        return Manifest.from_dict(json.loads(backend.read_bytes(key).decode("utf-8")))
+    except (ValueError, TypeError) as exc:
+        raise StorageError(
+            f"the off-site copy {where} has a damaged {MANIFEST_NAME}",
+            hint="upload the backup again",
+        ) from exc
+
+
+def _method(methods: set[str]) -> str:
+    real = methods - {"stat", "size"}
+    if not real:
+        return "none"
+    return real.pop() if len(real) == 1 else "mixed"
+
+
+def _check_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\n" in name:
+        raise ConfigError(
+            f"{name!r} is not a valid backup name", hint="use the backup directory's own name"
+        )
+    check_key(name)
+
+
+def _hash_local(path: Path) -> str:
+    hasher = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(BLOCK):
+                hasher.update(block)
+    except OSError as exc:
+        raise IntegrityError(
+            f"cannot read {path}: {exc.strerror}", hint="the local backup is damaged"
+        ) from exc
+    return hasher.hexdigest()
+
+
+def _local_files(local_dir: Path, manifest: Manifest) -> list[_LocalFile]:
+    """Every file of the backup directory, data first, manifest.json last.
+
+    Sizes are checked against the manifest here (cheap); the sha256 of listed files is
+    checked while uploading. Files the manifest does not list (manifest.json itself,
+    verify.json; both small) are hashed here.
+    """
+    listed = {f.name: f for f in manifest.files}
+    found: dict[str, Path] = {}
+    for path in sorted(local_dir.rglob("*")):
+        if path.is_file():
+            found[path.relative_to(local_dir).as_posix()] = path
+    missing = sorted(set(listed) - set(found))
+    if missing:
+        raise IntegrityError(
+            f"{local_dir} lacks {len(missing)} file(s) its manifest lists: "
+            + ", ".join(missing[:5]),
+            hint="the local backup is damaged; use another backup",
+        )
+    out: list[_LocalFile] = []
+    for rel, path in found.items():
+        size = path.stat().st_size
+        entry = listed.get(rel)
+        if entry is not None and entry.bytes != size:
+            raise IntegrityError(
+                f"{path} has {size} bytes but its manifest says {entry.bytes}",
+                hint="the local backup is damaged; use another backup",
+            )
+        digest = entry.sha256 if entry is not None else _hash_local(path)
+        out.append(_LocalFile(rel, path, size, digest))
+    last = {MANIFEST_NAME: 2, VERIFY_NAME: 1}
+    out.sort(key=lambda f: (last.get(f.rel, 0), f.rel))
+    return out
+
+
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "OffsiteTarget",
+    "RecheckResult",
+    "RemoteBackup",
+    "RemoteBackupReader",
+    "UploadResult",
+    "list_backups",
+    "prune_remote",
+    "recheck",
+    "remote_names_to_prune",
+    "upload",
+]

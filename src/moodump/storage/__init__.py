@@ -1,0 +1,128 @@
+"""Object storage behind one contract: a local directory, an FTPS server, an S3 bucket.
+
+:class:`~moodump.storage.base.Backend` is the contract (docs/storage.md);
+:func:`open_backend` picks the implementation from a URL or a settings object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from moodump.errors import ConfigError
+from moodump.storage.base import (
+    TEMP_PREFIX,
+    Backend,
+    Check,
+    ObjectInfo,
+    PutResult,
+    RetryPolicy,
+    TransientError,
+    check_key,
+    check_prefix,
+)
+from moodump.storage.ftps import FtpsBackend, FtpsSettings, FtpUrl, parse_ftp_url
+from moodump.storage.local import LocalBackend
+from moodump.storage.s3 import S3Backend, S3Settings, parse_endpoint, s3_settings_from_env
+
+Settings = FtpsSettings | S3Settings
+
+
+def open_backend(
+    target: str | Path | Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    create: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Backend:
+    """The backend for a URL, a local path or a settings object.
+
+    - a path, or ``file:///path``: :class:`LocalBackend` (``create`` creates the directory);
+    - ``ftp://`` / ``ftps://`` or :class:`FtpsSettings`: :class:`FtpsBackend` (the account
+      from ``FTP_USER``/``FTP_PASSWORD`` in ``env``, else from the URL);
+    - ``s3://bucket/prefix`` or :class:`S3Settings`: :class:`S3Backend`. Endpoint and
+      credentials come from ``env`` (the ``S3_*`` variables of
+      :func:`s3_settings_from_env`); the URL's bucket and prefix win over ``S3_BUCKET``
+      and ``S3_PREFIX``. Credentials written into an ``s3://`` URL are refused: they
+      would end up in logs and process listings.
+    """
+    env = env or {}
+    if isinstance(target, FtpsSettings):
+        return FtpsBackend(target, sleep=sleep)
+    if isinstance(target, S3Settings):
+        return S3Backend(target, sleep=sleep)
+    if isinstance(target, Path):
+        return LocalBackend(target, create=create, sleep=sleep)
+    text = str(target).strip()
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if not scheme:
+        if not text:
+            raise ConfigError("no storage location given", hint="give a path or a URL")
+        return LocalBackend(text, create=create, sleep=sleep)
+    if scheme == "file":
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigError(
+                f"file URLs must name a local path (got host {parts.netloc!r})",
+                hint="use file:///absolute/path",
+            )
+        return LocalBackend(unquote(parts.path), create=create, sleep=sleep)
+    if scheme in ("ftp", "ftps"):
+        return FtpsBackend(
+            FtpsSettings(
+                url=text,
+                user=env.get("FTP_USER", ""),
+                password=env.get("FTP_PASSWORD", ""),
+                create_dirs=create,
+            ),
+            sleep=sleep,
+        )
+    if scheme == "s3":
+        parts = urlsplit(text)
+        if "@" in parts.netloc:
+            raise ConfigError(
+                "s3:// URLs must not contain credentials",
+                hint="give them in S3_USER and S3_PASSWORD (or their _FILE variants)",
+            )
+        if not parts.netloc:
+            raise ConfigError("the s3:// URL names no bucket", hint="use s3://bucket/prefix")
+        values = {**env, "S3_BUCKET": parts.netloc}
+        values.setdefault("S3_ENDPOINT", "https://s3.amazonaws.com")
+        if parts.path.strip("/"):
+            values["S3_PREFIX"] = unquote(parts.path).strip("/")
+        settings = s3_settings_from_env(values)
+        if settings is None:  # pragma: no cover  (S3_ENDPOINT is always set above)
+            raise ConfigError("no S3 endpoint", hint="set S3_ENDPOINT")
+        if create:
+            settings = replace(settings, create_bucket=True)
+        return S3Backend(settings, sleep=sleep)
+    raise ConfigError(
+        f"unknown storage scheme {scheme}://",
+        hint="use a path, file://, ftp://, ftps:// or s3://",
+    )
+
+
+__all__ = [
+    "TEMP_PREFIX",
+    "Backend",
+    "Check",
+    "FtpUrl",
+    "FtpsBackend",
+    "FtpsSettings",
+    "LocalBackend",
+    "ObjectInfo",
+    "PutResult",
+    "RetryPolicy",
+    "S3Backend",
+    "S3Settings",
+    "TransientError",
+    "check_key",
+    "check_prefix",
+    "open_backend",
+    "parse_endpoint",
+    "parse_ftp_url",
+    "s3_settings_from_env",
+]

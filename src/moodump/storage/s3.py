@@ -1,0 +1,757 @@
+"""An S3 bucket (AWS, MinIO, Ceph RGW, SeaweedFS...) as a storage backend, via pyarrow.fs.
+
+Settings come from :class:`S3Settings`, or from the old backup-container's variables
+through :func:`s3_settings_from_env` (``S3_ENDPOINT``, ``S3_USER``, ``S3_PASSWORD``,
+``S3_BUCKET``, unchanged; see docs/storage.md).
+
+Uploads
+    The source is read in parts of :data:`PART_SIZE` (10 MiB, pyarrow's own part size,
+    so every write becomes exactly one part of the multipart upload); each part is
+    hashed (sha256 of the whole, MD5 of the part) and handed to pyarrow, which uploads
+    parts in the background while the next one is read. The object appears only when
+    the upload is completed.
+
+Integrity check
+    After the upload the object's ETag (HEAD) is compared with the ETag the parts must
+    give: S3 servers compute it as the MD5 of the concatenated part MD5s plus ``-N``
+    (AWS without SSE-KMS/SSE-C, MinIO, Ceph, SeaweedFS). When it does not match (an
+    encrypting server, another part layout), the object is read back and hashed
+    instead, and a real difference deletes the object and raises TransientError
+    (retried).
+    Listed sizes are never used: SeaweedFS lists multipart objects with wrong sizes.
+
+What pyarrow cannot do, and what this backend does instead
+    - **No abort.** pyarrow's output stream has no ``abort()``; closing it, explicitly or
+      when it is garbage-collected, *completes* the upload with whatever was written.
+      So a failure inside this process in the middle of a file (a local read error,
+      Ctrl-C, a source that does not match its sha256, a network error while sending)
+      may complete a partial object, which the backend deletes at once. A reader could see it for that moment, and a
+      failed replacement leaves the key empty rather than with the old object. Files
+      of one part (up to 10 MiB: manifests, schemas, most data files) are read and
+      checked completely before the upload starts, so they never appear partially. A
+      crash or a kill never completes an upload (configure the bucket's
+      ``AbortIncompleteMultipartUpload`` lifecycle rule to reclaim the parts).
+      Keeping the stream referenced instead of closing it was tried: the interpreter
+      then hangs at exit in pyarrow's S3 finalizer.
+    - **No user metadata.** pyarrow passes only ``ACL``, ``Cache-Control``,
+      ``Content-Type``, ``Content-Language``, ``Content-Encoding``,
+      ``Content-Disposition`` and ``Expires``; ``x-amz-meta-*`` is silently dropped
+      (checked with pyarrow 26 against SeaweedFS). Resume therefore compares the ETag
+      with the local file's part MD5s (and the local file's sha256 with the expected
+      one), which proves more than a recorded digest would.
+    - **Compression by file name.** ``open_output_stream``/``open_input_stream`` default
+      to ``compression="detect"``: a key ending in ``.gz`` (every moodump data file)
+      would be gzipped again on upload and gunzipped on download, so the bucket would
+      hold double-compressed files that only pyarrow reads back as they were. This
+      backend always passes ``compression=None``.
+    - ``request_timeout`` only takes effect on Windows and macOS (pyarrow's docs); on
+      Linux only ``connect_timeout`` applies.
+
+Buckets
+    The bucket is checked (HEAD) before the first operation: SeaweedFS creates a missing
+    bucket on the first write, so a typo in ``S3_BUCKET`` would otherwise go unnoticed.
+    With ``create_bucket`` it is created instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from moodump.errors import ConfigError, IntegrityError, MoodumpError, StorageAuthError, StorageError
+from moodump.logs import register_secret
+from moodump.storage.base import (
+    Backend,
+    Check,
+    ObjectInfo,
+    PutResult,
+    RetryPolicy,
+    TransientError,
+    check_prefix,
+    join_key,
+    local_damage,
+    read_exact,
+    read_source,
+    source_name,
+)
+
+log = logging.getLogger(__name__)
+
+#: pyarrow's multipart part size; every write of exactly this size becomes one part.
+PART_SIZE = 10 * 1024 * 1024
+#: Reads ask for this much at a time: each read is an HTTP range request, and 1 MiB
+#: requests reach about half the throughput of 8 MiB ones (SeaweedFS on loopback).
+READ_SIZE = 8 * 1024 * 1024
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_AWS_HOST = re.compile(r"(^|\.)amazonaws\.com(\.cn)?$")
+_AWS_REGION = re.compile(r"^s3[.-](?!external)(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.")
+_AUTH_CODES = (
+    "SIGNATURE_DOES_NOT_MATCH",
+    "INVALID_ACCESS_KEY_ID",
+    "ACCESS_DENIED",
+    "EXPIRED_TOKEN",
+    "INVALID_CLIENT_TOKEN_ID",
+    "UNRECOGNIZED_CLIENT",
+    "MISSING_AUTHENTICATION_TOKEN",
+)
+_TRANSIENT_CODES = (
+    "NETWORK_CONNECTION",
+    "REQUEST_TIMEOUT",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL_FAILURE",
+    "SLOW_DOWN",
+    "THROTTLING",
+    "REQUEST_TIME_TOO_SKEWED",
+)
+_CURL_TLS = re.compile(r"curlCode: (35|51|53|54|58|59|60|64|66|77|80|82|83|90|91)\b")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where and how to reach the bucket.
+
+    ``endpoint`` is ``http(s)://host[:port]`` (empty: AWS). ``path_style`` None means
+    what the old container's ``mc`` did ("auto"): virtual-hosted addressing for
+    ``*.amazonaws.com``, path style (``host/bucket/key``) for every other endpoint.
+    ``ca_file`` is a PEM bundle for a private CA. ``prefix`` is prepended to every key.
+    ``retries``/``backoff_s``/``max_backoff_s`` are moodump's retries of a whole
+    operation; ``sdk_attempts`` are the AWS SDK's own attempts of one request (a failed
+    part), with the SDK's backoff. ``prune`` (``S3_PRUNE_BACKUPS``) is for the caller:
+    remote retention follows local retention.
+    """
+
+    bucket: str
+    endpoint: str = ""
+    prefix: str = ""
+    access_key: str = ""
+    secret_key: str = field(default="", repr=False)
+    session_token: str = field(default="", repr=False)
+    region: str = ""
+    path_style: bool | None = None
+    ca_file: str | None = None
+    connect_timeout_s: float = 10.0
+    request_timeout_s: float = 60.0
+    create_bucket: bool = False
+    retries: int = 3
+    backoff_s: float = 5.0
+    max_backoff_s: float = 300.0
+    sdk_attempts: int = 3
+    prune: bool = False
+
+    def display(self) -> str:
+        """``s3://bucket/prefix/`` plus the endpoint, without credentials."""
+        where = f"s3://{self.bucket}/{self.prefix.strip('/') + '/' if self.prefix else ''}"
+        return f"{where} at {self.endpoint}" if self.endpoint else where
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, str]:
+    """``http(s)://host[:port][/]`` -> (scheme, host[:port]); ConfigError otherwise.
+
+    The same rule as the ``mc alias set`` the old container ran: a scheme is required
+    and there is no path (mc refuses ``minio:9000`` and ``http://minio:9000/x``).
+    """
+    hint = "set S3_ENDPOINT like https://minio.example.org:9000 (scheme, host, optional port)"
+    text = endpoint.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"S3_ENDPOINT is not a valid URL: {exc}", hint=hint) from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"S3_ENDPOINT must start with http:// or https:// and name a host (got {text!r})",
+            hint=hint,
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError("S3_ENDPOINT must not have a path, ? or #", hint=hint)
+    if parts.username or parts.password:
+        raise ConfigError(
+            "S3_ENDPOINT must not contain credentials",
+            hint="give them in S3_USER and S3_PASSWORD",
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return parts.scheme, f"{host}:{port}" if port else host
+
+
+def s3_settings_from_env(
+    env: Mapping[str, str], *, read_file: Callable[[str], str] | None = None
+) -> S3Settings | None:
+    """The S3 settings of the old container's variables, or None when ``S3_ENDPOINT`` is unset.
+
+    Unchanged from the old container: ``S3_ENDPOINT`` (with scheme, as ``mc`` required),
+    ``S3_USER`` (access key), ``S3_PASSWORD`` (secret key), ``S3_BUCKET``,
+    ``S3_PRUNE_BACKUPS``. New: ``S3_REGION`` (default: from an AWS endpoint's host name,
+    else ``us-east-1`` like mc), ``S3_PATH_STYLE`` (default auto), ``S3_CA_BUNDLE``,
+    ``S3_PREFIX``, ``S3_CREATE_BUCKET`` (default false). ``S3_USER`` and ``S3_PASSWORD``
+    also accept ``*_FILE`` (the first line of that file; setting both is an error).
+    Empty values count as unset. Pure apart from ``read_file``.
+    """
+    reader = read_file or _first_line
+
+    def get(name: str, *, file_ok: bool = False) -> str:
+        direct = env.get(name, "")
+        path = env.get(f"{name}_FILE", "") if file_ok else ""
+        if direct and path:
+            raise ConfigError(
+                f"both {name} and {name}_FILE are set",
+                hint=f"set only one of them (unset {name} to use the file)",
+            )
+        if path:
+            try:
+                return reader(path)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {name}_FILE={path}: {exc.strerror or exc}",
+                    hint="check that the secret is mounted at that path and readable",
+                ) from None
+        return direct
+
+    def flag(name: str, default: bool | None) -> bool | None:
+        raw = get(name).strip().lower()
+        if not raw or (default is None and raw == "auto"):
+            return default
+        if raw in ("1", "true", "yes", "on", "y"):
+            return True
+        if raw in ("0", "false", "no", "off", "n"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean", hint=f"set {name} to true or false")
+
+    endpoint = get("S3_ENDPOINT").strip()
+    if not endpoint:
+        return None
+    _, host = parse_endpoint(endpoint)
+    bucket = get("S3_BUCKET").strip()
+    if not bucket:
+        raise ConfigError(
+            "S3_ENDPOINT is set but S3_BUCKET is not",
+            hint="set S3_BUCKET to the bucket the backups go to (or unset S3_ENDPOINT)",
+        )
+    region = get("S3_REGION").strip()
+    if not region:
+        match = _AWS_REGION.match(host)
+        region = match.group("region") if match and _AWS_HOST.search(host) else "us-east-1"
+    return S3Settings(
+        bucket=bucket,
+        endpoint=endpoint.rstrip("/"),
+        prefix=get("S3_PREFIX").strip().strip("/"),
+        access_key=get("S3_USER", file_ok=True),
+        secret_key=get("S3_PASSWORD", file_ok=True),
+        region=region,
+        path_style=flag("S3_PATH_STYLE", None),
+        ca_file=get("S3_CA_BUNDLE").strip() or None,
+        create_bucket=bool(flag("S3_CREATE_BUCKET", False)),
+        prune=bool(flag("S3_PRUNE_BACKUPS", False)),
+    )
+
+
+def _first_line(path: str) -> str:
+    text = Path(path).read_text(encoding="utf-8")
+    return text.splitlines()[0] if text else ""
+
+
+def expected_etags(part_md5s: list[bytes]) -> set[str]:
+    """The ETags an object of these parts may have (lower-case hex, no quotes).
+
+    A multipart upload gives ``md5(md5_1 + ... + md5_n)-n``; a single PUT of a one-part
+    object gives the plain MD5.
+    """
+    if not part_md5s:
+        part_md5s = [hashlib.md5(b"", usedforsecurity=False).digest()]
+    out = {
+        hashlib.md5(b"".join(part_md5s), usedforsecurity=False).hexdigest() + f"-{len(part_md5s)}"
+    }
+    if len(part_md5s) == 1:
+        out.add(part_md5s[0].hex())
+    return out
+
+
+class _InputStream(io.RawIOBase):
+    """A pyarrow input stream as a Python binary stream, mapping its errors."""
+
+    def __init__(self, native: Any, backend: S3Backend, key: str) -> None:
+        self._native = native
+        self._backend = backend
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._native.read(len(buffer))
+        except OSError as exc:
+            raise self._backend._map(exc, f"reading {self._key}") from exc
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(
+                self._native.read() if size is None or size < 0 else self._native.read(size)
+            )
+        except OSError as exc:
+            raise self._backend._map(exc, f"reading {self._key}") from exc
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(OSError):
+                self._native.close()
+        super().close()
+
+
+class S3Backend(Backend):
+    """The objects below ``s3://bucket/prefix/``.
+
+    pyarrow is imported on first use (it takes a while to load). ``sleep`` (between
+    retries) is injectable so tests never wait on the wall clock.
+    """
+
+    can_rename = False
+    exact_sizes = False
+
+    def __init__(
+        self, settings: S3Settings, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        if not _BUCKET_NAME.match(settings.bucket) or ".." in settings.bucket:
+            raise ConfigError(
+                f"{settings.bucket!r} is not a valid S3 bucket name",
+                hint="bucket names are 3-63 lower-case letters, digits, dots and hyphens",
+            )
+        if settings.endpoint:
+            self._scheme, self._host = parse_endpoint(settings.endpoint)
+        else:
+            self._scheme, self._host = "https", ""
+        if settings.connect_timeout_s <= 0 or settings.request_timeout_s <= 0:
+            raise ConfigError("S3 timeouts must be > 0", hint="fix the S3 timeout settings")
+        if settings.sdk_attempts < 1:
+            raise ConfigError("S3 SDK attempts must be >= 1", hint="fix the S3 settings")
+        self.prefix = check_prefix(settings.prefix.strip("/"))
+        super().__init__(
+            retry=RetryPolicy(settings.retries, settings.backoff_s, settings.max_backoff_s),
+            sleep=sleep,
+        )
+        self.settings = settings
+        register_secret(settings.secret_key)
+        register_secret(settings.session_token)
+        self._fs_obj: Any = None
+        self._bucket_ok = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._etag_hits = 0  # uploads whose ETag proved them
+        self._etag_misses = 0  # uploads that had to be read back
+
+    @property
+    def display(self) -> str:
+        return self.settings.display()
+
+    def where(self, key: str) -> str:
+        return f"s3://{join_key(self.settings.bucket, self.prefix, key)}"
+
+    @property
+    def path_style(self) -> bool:
+        if self.settings.path_style is not None:
+            return self.settings.path_style
+        return not (self._host and _AWS_HOST.search(self._host.rsplit(":", 1)[0]))
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def _put(self, key: str, stream: BinaryIO, sha256: str | None) -> PutResult:
+        fs = self._ready()
+        path = self._path(key)
+        hashes = _PartHasher(self._md5_pool())
+
+        def next_block() -> bytes:
+            block = read_source(stream, PART_SIZE, key, exact=True)
+            if block:
+                hashes.add(block)
+            return block
+
+        def verify_source() -> str:
+            digest = hashes.sha256()
+            if sha256 is not None and digest != sha256:
+                raise local_damage(source_name(stream, key), digest, sha256)
+            return digest
+
+        # The first part is read (and, for a one-part object, checked) before the upload
+        # starts: what is never written can never be completed by pyarrow's close.
+        block = next_block()
+        following = next_block() if len(block) == PART_SIZE else b""
+        if not following:
+            verify_source()
+        try:
+            # compression=None: the default ("detect") would gzip every key ending in .gz
+            # on the way up (and gunzip it on the way down)
+            out = fs.open_output_stream(path, compression=None)
+        except OSError as exc:
+            raise self._map(exc, f"starting the upload of {key}") from exc
+        try:
+            try:
+                out.write(block)
+                while following:
+                    block, following = following, next_block()
+                    out.write(block)
+            except OSError as exc:
+                raise self._map(exc, f"uploading {key}") from exc
+            digest = verify_source()
+        except BaseException:
+            self._discard(out, path)
+            raise
+        try:
+            out.close()
+        except OSError as exc:
+            raise self._map(exc, f"completing the upload of {key}") from exc
+
+        method = self._verify_upload(key, digest, hashes.size, hashes.md5s())
+        return PutResult(key, hashes.size, digest, method)
+
+    def _md5_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="moodump-md5")
+        return self._pool
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def _verify_upload(self, key: str, digest: str, size: int, md5s: list[bytes]) -> str:
+        """Prove the stored object holds the bytes sent (ETag, else read back)."""
+        path = self._path(key)
+        etag = self._etag(path)
+        if etag is not None and etag in expected_etags(md5s):
+            self._etag_hits += 1
+            return "etag"
+        stored, count, _ = self._hash_back(key)
+        if stored == digest and count == size:
+            if not self._etag_misses:
+                log.info(
+                    "%s: the ETag of %s is not the MD5 of the parts sent (an encrypting "
+                    "server, such as AWS with SSE-KMS); such uploads are checked by "
+                    "reading them back",
+                    self.display,
+                    key,
+                )
+            self._etag_misses += 1
+            return "read-back"
+        self._delete_quietly(path)
+        raise TransientError(
+            f"{self.where(key)} arrived damaged (it has {count} bytes and a different sha256 "
+            f"than the {size} bytes sent)",
+            hint="the transfer was damaged; it is retried",
+        )
+
+    def _hash_back(self, key: str) -> tuple[str, int | None, str]:
+        hasher = hashlib.sha256()
+        count = 0
+        with self._open_read(key) as fh:
+            while block := fh.read(READ_SIZE):
+                hasher.update(block)
+                count += len(block)
+        return hasher.hexdigest(), count, "read-back"
+
+    def _check(self, key: str, sha256: str, size: int | None, local: Path | None) -> Check:
+        path = self._path(key)
+        self._ready()
+        etag = self._etag(path)
+        if etag is None:
+            return Check("is missing", "stat")
+        if local is not None and (self._etag_hits or not self._etag_misses):
+            # The ETag proves the object equals the local file, and the local file's
+            # sha256 proves it is the expected content. A local file that does not have
+            # the expected digest proves nothing: then the object is read back.
+            digest, md5s, _ = _hash_local(local)
+            if digest == sha256 and etag in expected_etags(md5s):
+                return Check(None, "etag")
+        return super()._check(key, sha256, size, local)
+
+    def _open_read(self, key: str) -> BinaryIO:
+        fs = self._ready()
+        try:
+            native = fs.open_input_stream(self._path(key), compression=None)
+        except FileNotFoundError as exc:
+            raise StorageError(
+                f"{self.where(key)} does not exist",
+                hint="check the name (list the remote backups)",
+            ) from exc
+        except OSError as exc:
+            raise self._map(exc, f"opening {key}") from exc
+        return io.BufferedReader(_InputStream(native, self, key), buffer_size=READ_SIZE)  # type: ignore[return-value]
+
+    def _list(self, prefix: str) -> list[ObjectInfo]:
+        import pyarrow.fs as pafs
+
+        fs = self._ready()
+        root = self._path("")
+        try:
+            infos = fs.get_file_info(
+                pafs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
+            )
+        except OSError as exc:
+            raise self._map(exc, f"listing {prefix or 'the bucket'}") from exc
+        out = [
+            ObjectInfo(info.path[len(root) + 1 :], info.size)
+            for info in infos
+            if info.type == pafs.FileType.File and info.path.startswith(root + "/")
+        ]
+        return sorted(out, key=lambda i: i.key)
+
+    def _list_dirs(self, prefix: str) -> list[str]:
+        # From the objects, not from the "directories" S3 lists: pyarrow leaves an empty
+        # "dir/" marker behind when it deletes a directory's last object, and SeaweedFS
+        # keeps empty folders, so listed directories may hold nothing.
+        start = len(prefix) + 1 if prefix else 0
+        names = {i.key[start:].split("/", 1)[0] for i in self._list(prefix) if "/" in i.key[start:]}
+        return sorted(names)
+
+    def _stat(self, key: str) -> ObjectInfo | None:
+        import pyarrow.fs as pafs
+
+        fs = self._ready()
+        try:
+            info = fs.get_file_info(self._path(key))
+        except OSError as exc:
+            raise self._map(exc, f"looking up {key}") from exc
+        return ObjectInfo(key, info.size) if info.type == pafs.FileType.File else None
+
+    def _delete(self, key: str) -> bool:
+        fs = self._ready()
+        try:
+            fs.delete_file(self._path(key))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._map(exc, f"deleting {key}") from exc
+        return True
+
+    def _delete_prefix(self, prefix: str) -> int:
+        fs = self._ready()
+        objects = self._list(prefix)
+        if not objects:
+            return 0
+        try:
+            fs.delete_dir(self._path(prefix))
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise self._map(exc, f"deleting {prefix}/") from exc
+        return len(objects)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        return join_key(self.settings.bucket, self.prefix, key)
+
+    def _filesystem(self) -> Any:
+        if self._fs_obj is None:
+            import pyarrow.fs as pafs
+
+            s = self.settings
+            kwargs: dict[str, Any] = {
+                "access_key": s.access_key or None,
+                "secret_key": s.secret_key or None,
+                "session_token": s.session_token or None,
+                "region": s.region or "us-east-1",
+                "scheme": self._scheme,
+                "connect_timeout": s.connect_timeout_s,
+                "request_timeout": s.request_timeout_s,
+                "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=s.sdk_attempts),
+                "allow_bucket_creation": s.create_bucket,
+                "background_writes": True,
+            }
+            if self._host:
+                kwargs["endpoint_override"] = self._host
+                kwargs["force_virtual_addressing"] = not self.path_style
+            if s.ca_file:
+                if not Path(s.ca_file).is_file():
+                    raise ConfigError(
+                        f"the S3 CA bundle {s.ca_file} does not exist",
+                        hint="check S3_CA_BUNDLE (a PEM file)",
+                    )
+                kwargs["tls_ca_file_path"] = s.ca_file
+            if not s.access_key and not s.secret_key:
+                kwargs.pop("access_key")
+                kwargs.pop("secret_key")
+                kwargs.pop("session_token")
+            self._fs_obj = pafs.S3FileSystem(**kwargs)
+        return self._fs_obj
+
+    def _ready(self) -> Any:
+        """The filesystem, after checking once that the bucket exists (or creating it)."""
+        import pyarrow.fs as pafs
+
+        fs = self._filesystem()
+        if self._bucket_ok:
+            return fs
+        bucket = self.settings.bucket
+        try:
+            info = fs.get_file_info(bucket)
+        except OSError as exc:
+            raise self._map(exc, f"looking up the bucket {bucket!r}") from exc
+        if info.type == pafs.FileType.NotFound:
+            if not self.settings.create_bucket:
+                raise StorageError(
+                    f"the bucket {bucket!r} does not exist at {self._endpoint()}",
+                    hint=(
+                        f"create it (mc mb ALIAS/{bucket}, aws s3 mb s3://{bucket}), fix "
+                        "S3_BUCKET, or set S3_CREATE_BUCKET=true to let moodump create it"
+                    ),
+                )
+            try:
+                fs.create_dir(bucket)
+            except OSError as exc:
+                raise self._map(exc, f"creating the bucket {bucket!r}") from exc
+            log.info("created the bucket %s at %s", bucket, self._endpoint())
+        self._bucket_ok = True
+        return fs
+
+    def _etag(self, path: str) -> str | None:
+        """The object's ETag (lower case, unquoted), None when there is no object."""
+        fs = self._filesystem()
+        try:
+            with fs.open_input_file(path) as fh:
+                meta = fh.metadata()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._map(exc, f"looking up {path}") from exc
+        raw = meta.get("ETag") or meta.get("etag") or b""
+        text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+        return text.strip().strip('"').lower()
+
+    def _discard(self, out: Any, path: str) -> None:
+        """Get rid of an upload that failed inside this process (see the module docs)."""
+        try:
+            out.close()  # pyarrow cannot abort: this completes the partial object
+        except Exception:
+            return  # not completed: nothing is visible
+        self._delete_quietly(path)
+
+    def _delete_quietly(self, path: str) -> None:
+        try:
+            self._filesystem().delete_file(path)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            log.error(
+                "could not remove the incomplete object s3://%s (%s); delete it by hand",
+                path,
+                exc,
+            )
+
+    def _endpoint(self) -> str:
+        return self.settings.endpoint or "AWS S3"
+
+    def _map(self, exc: OSError, what: str) -> MoodumpError:
+        """A pyarrow/AWS SDK failure as a moodump error that names the next step."""
+        text = str(exc)
+        short = re.sub(r"\s*\(Request ID: [^)]*\)", "", text)
+        short = short.split("; Details:")[0].strip()
+        where = self._endpoint()
+        bucket = self.settings.bucket
+        if any(code in text for code in _AUTH_CODES):
+            code = next(c for c in _AUTH_CODES if c in text)
+            return StorageAuthError(
+                f"the S3 server {where} refused access key {self.settings.access_key!r} "
+                f"({code}) while {what}",
+                hint=(
+                    "check S3_USER (access key) and S3_PASSWORD (secret key), and that this "
+                    f"key may read and write the bucket {bucket!r}"
+                ),
+            )
+        if "NO_SUCH_BUCKET" in text:
+            return StorageError(
+                f"the bucket {bucket!r} does not exist at {where}",
+                hint=f"create it, fix S3_BUCKET, or set S3_CREATE_BUCKET=true ({what})",
+            )
+        if _CURL_TLS.search(text) or "certificate" in text.lower():
+            return StorageError(
+                f"no TLS connection to the S3 server {where} while {what}: {short}",
+                hint=(
+                    "give the server's CA as S3_CA_BUNDLE (a PEM file), or fix the host name "
+                    "in S3_ENDPOINT"
+                ),
+            )
+        if any(code in text for code in _TRANSIENT_CODES) or "curlCode" in text:
+            return TransientError(
+                f"the S3 server {where} failed while {what}: {short}",
+                hint=(
+                    "it is retried; if it persists, check S3_ENDPOINT, that the server is up "
+                    "and that the network allows it"
+                ),
+            )
+        return StorageError(
+            f"the S3 server {where} failed while {what}: {short}",
+            hint="check the S3_* settings and the server's log",
+        )
+
+
+def _md5(block: bytes) -> bytes:
+    return hashlib.md5(block, usedforsecurity=False).digest()
+
+
+class _PartHasher:
+    """sha256 of the whole and MD5 of each part.
+
+    The MD5 (no hardware help, the slower of the two) runs in a helper thread while the
+    caller's thread does the sha256; hashlib releases the GIL. Measured on two cores
+    against boto3 (benchmarks/upload.py): hashing both on one thread cost a quarter of
+    the throughput; hashing both off the uploading thread, ahead of pyarrow, was no
+    faster than this.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._sha = hashlib.sha256()
+        self._md5s: list[bytes] = []
+        self.size = 0
+
+    def add(self, block: bytes) -> None:
+        md5 = self._pool.submit(_md5, block)
+        self._sha.update(block)
+        self._md5s.append(md5.result())
+        self.size += len(block)
+
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    def md5s(self) -> list[bytes]:
+        return list(self._md5s)
+
+
+def _hash_local(path: Path) -> tuple[str, list[bytes], int]:
+    """(sha256, part MD5s, size) of a local file, read in :data:`PART_SIZE` parts."""
+    hasher = hashlib.sha256()
+    md5s: list[bytes] = []
+    size = 0
+    try:
+        with path.open("rb", buffering=0) as fh:
+            while block := read_exact(fh, PART_SIZE):  # type: ignore[arg-type]
+                hasher.update(block)
+                md5s.append(hashlib.md5(block, usedforsecurity=False).digest())
+                size += len(block)
+    except OSError as exc:
+        raise IntegrityError(
+            f"cannot read {path}: {exc.strerror or exc}", hint="check the local file"
+        ) from exc
+    return hasher.hexdigest(), md5s, size
+
+
+__all__ = [
+    "PART_SIZE",
+    "S3Backend",
+    "S3Settings",
+    "expected_etags",
+    "parse_endpoint",
+    "s3_settings_from_env",
+]
