@@ -14,6 +14,7 @@ from typing import Any
 from moodump.config.values import (
     LOCK_NAME,
     choice,
+    parse_auto_bool,
     parse_bool,
     parse_factor,
     parse_int,
@@ -332,6 +333,11 @@ KEYS: tuple[Key, ...] = (
     Key("s3_user", "S3_USER", "", parse_str, "S3 access key.", GROUP_S3, file_ok=True),
     Key("s3_password", "S3_PASSWORD", "", parse_secret, "S3 secret key.", GROUP_S3, secret=True),
     Key(
+        "s3_session_token", "S3_SESSION_TOKEN", "", parse_secret,
+        "Session token of temporary credentials (STS); empty for access keys.", GROUP_S3,
+        ORIGIN_NEW, secret=True,
+    ),
+    Key(
         "s3_bucket", "S3_BUCKET", "", parse_str,
         "Bucket for the off-site copies (created when missing, as the old container did).",
         GROUP_S3,
@@ -349,14 +355,21 @@ KEYS: tuple[Key, ...] = (
         "as the old container.", GROUP_S3, ORIGIN_NEW,
     ),
     Key(
-        "s3_region", "S3_REGION", "us-east-1", parse_str,
-        "Region (AWS needs the bucket's; most S3-compatible servers accept any).", GROUP_S3,
-        ORIGIN_NEW,
+        "s3_region", "S3_REGION", "", parse_str,
+        "Region; empty = taken from an AWS endpoint's host name, else us-east-1 (as mc did).",
+        GROUP_S3, ORIGIN_NEW, default_doc="(auto)",
     ),
     Key(
-        "s3_path_style", "S3_PATH_STYLE", "true", parse_bool,
+        "s3_path_style", "S3_PATH_STYLE", "auto", parse_auto_bool,
         "Path-style addressing (https://host/bucket/key), what MinIO, Ceph and SeaweedFS "
-        "expect; false = virtual-hosted (https://bucket.host/key).", GROUP_S3, ORIGIN_NEW,
+        "expect; false = virtual-hosted (https://bucket.host/key); auto = virtual-hosted "
+        "for *.amazonaws.com, path style elsewhere (as mc did).", GROUP_S3, ORIGIN_NEW,
+    ),
+    Key(
+        "s3_create_bucket", "S3_CREATE_BUCKET", "false", parse_bool,
+        "Create S3_BUCKET when it is missing. The old container always did; off by default "
+        "so that a typo in S3_BUCKET fails instead of filling a new bucket.", GROUP_S3,
+        ORIGIN_NEW,
     ),
     Key(
         "s3_ca_bundle", "S3_CA_BUNDLE", "", parse_str,

@@ -295,7 +295,12 @@ def load_config_from_environment(
     return load_config(env, conf_text, conf_path, local_zone=system_zone_name())
 
 
-def setting(env_name: str, env: Mapping[str, str] | None = None) -> Any:
+def setting(
+    env_name: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    read_file: ReadFile | None = None,
+) -> Any:
     """One key's parsed value from the environment, by its variable name.
 
     For the few settings read deep in the engine rather than through :class:`Config`
@@ -305,5 +310,6 @@ def setting(env_name: str, env: Mapping[str, str] | None = None) -> Any:
     key = next((k for k in KEYS if k.env == env_name and k.name), None)
     if key is None:
         raise KeyError(f"{env_name} is not in the key table")
-    value, _source = _load_key(key, _Env(os.environ if env is None else env, _read_first_line))
-    return value
+    reader = read_file or _read_first_line
+    value, _source = _load_key(key, _Env(os.environ if env is None else env, reader))
+    return value.reveal() if isinstance(value, Secret) else value

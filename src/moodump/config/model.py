@@ -172,11 +172,13 @@ class Config:
     s3_endpoint: str
     s3_user: str
     s3_password: Secret | None = field(repr=False)
+    s3_session_token: Secret | None = field(repr=False)
     s3_bucket: str
     s3_prune_backups: bool
     s3_prefix: str
     s3_region: str
-    s3_path_style: bool
+    s3_path_style: str
+    s3_create_bucket: bool
     s3_ca_bundle: str
     offsite_daily: int | None
     offsite_weekly: int | None
@@ -235,6 +237,15 @@ class Config:
             else "configure a database in backup.conf or DATABASE_SERVICE_NAME/DATABASE_NAME",
         )
 
+    def value_of(self, env_name: str) -> Any:
+        """A key's value by its variable name (a Secret revealed), for adapters whose
+        settings map from the key table (e.g. ``storage.s3.s3_settings``)."""
+        key = next((k for k in KEYS if k.env == env_name and k.name), None)
+        if key is None or key.name is None:
+            raise KeyError(f"{env_name} is not a key of the key table")
+        value = getattr(self, key.name)
+        return value.reveal() if isinstance(value, Secret) else value
+
     def secret_values(self) -> list[str]:
         """Every secret's real value (for log redaction, e.g. ``logs.register_secret``)."""
         out = [
@@ -245,6 +256,7 @@ class Config:
                 self.pgduty_svc_key,
                 self.ftp_password,
                 self.s3_password,
+                self.s3_session_token,
             )
             if s
         ]

@@ -96,6 +96,16 @@ def parse_bool(value: str) -> bool:
     raise ValueError("not a boolean (use true or false)")
 
 
+def parse_auto_bool(value: str) -> str:
+    """``auto``, or a boolean in any spelling parse_bool takes: ``auto``/``true``/``false``."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return "true" if parse_bool(value) else "false"
+    except ValueError:
+        raise ValueError("not auto or a boolean (use auto, true or false)") from None
+
+
 def parse_size(value: str) -> int:
     """``0``, ``512``, ``10K``, ``500M``, ``1.5G``, ``2GiB`` -> bytes (K = 1024)."""
     try:

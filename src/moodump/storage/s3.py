@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+from moodump.config import Config, setting
 from moodump.errors import ConfigError, IntegrityError, MoodumpError, StorageAuthError, StorageError
 from moodump.logs import register_secret
 from moodump.storage.base import (
@@ -189,69 +190,51 @@ def s3_settings_from_env(
 ) -> S3Settings | None:
     """The S3 settings of the old container's variables, or None when ``S3_ENDPOINT`` is unset.
 
-    Unchanged from the old container: ``S3_ENDPOINT`` (with scheme, as ``mc`` required),
-    ``S3_USER`` (access key), ``S3_PASSWORD`` (secret key), ``S3_BUCKET``,
-    ``S3_PRUNE_BACKUPS``. New: ``S3_REGION`` (default: from an AWS endpoint's host name,
-    else ``us-east-1`` like mc), ``S3_PATH_STYLE`` (default auto), ``S3_CA_BUNDLE``,
-    ``S3_PREFIX``, ``S3_CREATE_BUCKET`` (default false). ``S3_USER`` and ``S3_PASSWORD``
-    also accept ``*_FILE`` (the first line of that file; setting both is an error).
-    Empty values count as unset. Pure apart from ``read_file``.
+    Every variable is a row of the key table (``moodump.config.keys``: its parser,
+    default and ``_FILE`` rule); this only maps the parsed values. Unchanged from the
+    old container: ``S3_ENDPOINT`` (with scheme, as ``mc`` required), ``S3_USER``,
+    ``S3_PASSWORD``, ``S3_BUCKET``, ``S3_PRUNE_BACKUPS``; new: ``S3_REGION`` (default:
+    from an AWS endpoint's host name, else ``us-east-1`` like mc), ``S3_PATH_STYLE``
+    (default auto), ``S3_CA_BUNDLE``, ``S3_PREFIX``, ``S3_CREATE_BUCKET`` (default false),
+    ``S3_SESSION_TOKEN``. Pure apart from ``read_file`` (``*_FILE`` secrets).
     """
-    reader = read_file or _first_line
+    return s3_settings(lambda name: setting(name, env, read_file=read_file))
 
-    def get(name: str, *, file_ok: bool = False) -> str:
-        direct = env.get(name, "")
-        path = env.get(f"{name}_FILE", "") if file_ok else ""
-        if direct and path:
-            raise ConfigError(
-                f"both {name} and {name}_FILE are set",
-                hint=f"set only one of them (unset {name} to use the file)",
-            )
-        if path:
-            try:
-                return reader(path)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read {name}_FILE={path}: {exc.strerror or exc}",
-                    hint="check that the secret is mounted at that path and readable",
-                ) from None
-        return direct
 
-    def flag(name: str, default: bool | None) -> bool | None:
-        raw = get(name).strip().lower()
-        if not raw or (default is None and raw == "auto"):
-            return default
-        if raw in ("1", "true", "yes", "on", "y"):
-            return True
-        if raw in ("0", "false", "no", "off", "n"):
-            return False
-        raise ConfigError(f"{name}={raw!r} is not a boolean", hint=f"set {name} to true or false")
+def s3_settings_from_config(cfg: Config) -> S3Settings | None:
+    """:func:`s3_settings_from_env` for an already loaded :class:`~moodump.config.Config`."""
+    return s3_settings(cfg.value_of)
 
-    endpoint = get("S3_ENDPOINT").strip()
+
+def s3_settings(value: Callable[[str], Any]) -> S3Settings | None:
+    """Map the key table's S3 values (``value(ENV_NAME)``) to :class:`S3Settings`."""
+    endpoint = str(value("S3_ENDPOINT")).strip()
     if not endpoint:
         return None
     _, host = parse_endpoint(endpoint)
-    bucket = get("S3_BUCKET").strip()
+    bucket = str(value("S3_BUCKET")).strip()
     if not bucket:
         raise ConfigError(
             "S3_ENDPOINT is set but S3_BUCKET is not",
             hint="set S3_BUCKET to the bucket the backups go to (or unset S3_ENDPOINT)",
         )
-    region = get("S3_REGION").strip()
+    region = str(value("S3_REGION")).strip()
     if not region:
         match = _AWS_REGION.match(host)
         region = match.group("region") if match and _AWS_HOST.search(host) else "us-east-1"
+    style = str(value("S3_PATH_STYLE"))
     return S3Settings(
         bucket=bucket,
         endpoint=endpoint.rstrip("/"),
-        prefix=get("S3_PREFIX").strip().strip("/"),
-        access_key=get("S3_USER", file_ok=True),
-        secret_key=get("S3_PASSWORD", file_ok=True),
+        prefix=str(value("S3_PREFIX")).strip().strip("/"),
+        access_key=str(value("S3_USER") or ""),
+        secret_key=str(value("S3_PASSWORD") or ""),
+        session_token=str(value("S3_SESSION_TOKEN") or ""),
         region=region,
-        path_style=flag("S3_PATH_STYLE", None),
-        ca_file=get("S3_CA_BUNDLE").strip() or None,
-        create_bucket=bool(flag("S3_CREATE_BUCKET", False)),
-        prune=bool(flag("S3_PRUNE_BACKUPS", False)),
+        path_style=None if style == "auto" else style == "true",
+        ca_file=str(value("S3_CA_BUNDLE")).strip() or None,
+        create_bucket=bool(value("S3_CREATE_BUCKET")),
+        prune=bool(value("S3_PRUNE_BACKUPS")),
     )
 
 
