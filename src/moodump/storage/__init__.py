@@ -26,7 +26,8 @@ from moodump.storage.base import (
 )
 from moodump.storage.ftps import FtpsBackend, FtpsSettings, FtpUrl, parse_ftp_url
 from moodump.storage.local import LocalBackend
-from moodump.storage.s3 import S3Backend, S3Settings, parse_endpoint, s3_settings_from_env
+from moodump.storage.s3 import S3Backend
+from moodump.storage.s3_settings import S3Settings, parse_endpoint, s3_settings_from_env
 
 Settings = FtpsSettings | S3Settings
 
