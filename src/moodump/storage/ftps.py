@@ -31,7 +31,6 @@ import contextlib
 import ftplib
 import logging
 import posixpath
-import re
 import secrets
 import socket
 import ssl
@@ -58,7 +57,6 @@ from moodump.storage.ftps_conn import _Conn, _FtpReadStream, _HashingReader, _TL
 
 log = logging.getLogger(__name__)
 
-_SHA256_HEX = re.compile(r"\b[0-9a-fA-F]{64}\b")
 T = TypeVar("T")
 _IDLE_S = 15.0  # a session unused this long is probed with NOOP before it is reused
 

@@ -8,6 +8,7 @@ import contextlib
 import ftplib
 import hashlib
 import posixpath
+import re
 import socket
 import ssl
 from types import TracebackType
@@ -19,7 +20,8 @@ from moodump.storage.base import (
     TEMP_PREFIX,
     read_source,
 )
-from moodump.storage.ftps import _SHA256_HEX
+
+_SHA256_HEX = re.compile(r"\b[0-9a-fA-F]{64}\b")
 
 
 class _TLSClient(ftplib.FTP_TLS):

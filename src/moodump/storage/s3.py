@@ -66,7 +66,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from moodump.errors import ConfigError, IntegrityError, MoodumpError, StorageAuthError, StorageError
+from moodump.errors import ConfigError, MoodumpError, StorageAuthError, StorageError
 from moodump.logs import register_secret
 from moodump.storage.base import (
     Backend,
@@ -78,16 +78,14 @@ from moodump.storage.base import (
     check_prefix,
     join_key,
     local_damage,
-    read_exact,
     read_source,
     source_name,
 )
+from moodump.storage.etag import PART_SIZE, _hash_local, _PartHasher, expected_etags
 from moodump.storage.s3_settings import _AWS_HOST, S3Settings, parse_endpoint
 
 log = logging.getLogger(__name__)
 
-#: pyarrow's multipart part size; every write of exactly this size becomes one part.
-PART_SIZE = 10 * 1024 * 1024
 #: Reads ask for this much at a time: each read is an HTTP range request, and 1 MiB
 #: requests reach about half the throughput of 8 MiB ones (SeaweedFS on loopback).
 READ_SIZE = 8 * 1024 * 1024
@@ -112,22 +110,6 @@ _TRANSIENT_CODES = (
     "REQUEST_TIME_TOO_SKEWED",
 )
 _CURL_TLS = re.compile(r"curlCode: (35|51|53|54|58|59|60|64|66|77|80|82|83|90|91)\b")
-
-
-def expected_etags(part_md5s: list[bytes]) -> set[str]:
-    """The ETags an object of these parts may have (lower-case hex, no quotes).
-
-    A multipart upload gives ``md5(md5_1 + ... + md5_n)-n``; a single PUT of a one-part
-    object gives the plain MD5.
-    """
-    if not part_md5s:
-        part_md5s = [hashlib.md5(b"", usedforsecurity=False).digest()]
-    out = {
-        hashlib.md5(b"".join(part_md5s), usedforsecurity=False).hexdigest() + f"-{len(part_md5s)}"
-    }
-    if len(part_md5s) == 1:
-        out.add(part_md5s[0].hex())
-    return out
 
 
 class _InputStream(io.RawIOBase):
@@ -548,57 +530,6 @@ class S3Backend(Backend):
             f"the S3 server {where} failed while {what}: {short}",
             hint="check the S3_* settings and the server's log",
         )
-
-
-def _md5(block: bytes) -> bytes:
-    return hashlib.md5(block, usedforsecurity=False).digest()
-
-
-class _PartHasher:
-    """sha256 of the whole and MD5 of each part.
-
-    The MD5 (no hardware help, the slower of the two) runs in a helper thread while the
-    caller's thread does the sha256; hashlib releases the GIL. Measured on two cores
-    against boto3 (benchmarks/upload.py): hashing both on one thread cost a quarter of
-    the throughput; hashing both off the uploading thread, ahead of pyarrow, was no
-    faster than this.
-    """
-
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
-        self._pool = pool
-        self._sha = hashlib.sha256()
-        self._md5s: list[bytes] = []
-        self.size = 0
-
-    def add(self, block: bytes) -> None:
-        md5 = self._pool.submit(_md5, block)
-        self._sha.update(block)
-        self._md5s.append(md5.result())
-        self.size += len(block)
-
-    def sha256(self) -> str:
-        return self._sha.hexdigest()
-
-    def md5s(self) -> list[bytes]:
-        return list(self._md5s)
-
-
-def _hash_local(path: Path) -> tuple[str, list[bytes], int]:
-    """(sha256, part MD5s, size) of a local file, read in :data:`PART_SIZE` parts."""
-    hasher = hashlib.sha256()
-    md5s: list[bytes] = []
-    size = 0
-    try:
-        with path.open("rb", buffering=0) as fh:
-            while block := read_exact(fh, PART_SIZE):  # type: ignore[arg-type]
-                hasher.update(block)
-                md5s.append(hashlib.md5(block, usedforsecurity=False).digest())
-                size += len(block)
-    except OSError as exc:
-        raise IntegrityError(
-            f"cannot read {path}: {exc.strerror or exc}", hint="check the local file"
-        ) from exc
-    return hasher.hexdigest(), md5s, size
 
 
 __all__ = [
