@@ -674,7 +674,9 @@ def test_ftps_copy_is_rechecked_and_follows_retention(
     assert remote == [Path(str(second.databases[0].path)).name]
 
 
-def test_ftps_failure_fails_the_database_but_keeps_local_retention(site: Site, db: str) -> None:
+def test_a_failed_offsite_copy_fails_the_database_and_prunes_nothing(site: Site, db: str) -> None:
+    """Issue 12: a failed upload never prunes anything; the local backup stays (it used
+    to let local retention run, which could leave no copy off-site of older backups)."""
     cfg = site.config(
         [db],
         DAILY_BACKUPS="1",
@@ -686,10 +688,13 @@ def test_ftps_failure_fails_the_database_but_keeps_local_retention(site: Site, d
     sleeps = Sleeps()
     report = jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0), notifier=Notifier(), sleep=sleeps)
     (res,) = report.databases
-    assert (res.status, res.exit_code, res.backup_ok) == ("failed", 7, True)
+    assert (res.status, res.exit_code, res.backup_ok) == ("failed", 7, False)
     assert res.offsite is not None and res.offsite["ok"] is False
+    assert res.offsite["copies"][0]["exit_code"] == 7
     assert len(sleeps.calls) == 1  # one retry, on the injected sleep
-    assert not old.exists()  # the new local backup is good: local retention applies
+    assert old.exists()  # nothing is pruned after a failed upload
+    assert res.path is not None and Path(res.path, "manifest.json").exists()  # the new one stays
+    assert report.pruned == []
 
 
 # --------------------------------------------------------------------------- the loop

@@ -36,6 +36,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.jobs.guard import Deadline, fit_hint, record_error
+from moodump.jobs.offsite import OffsitePlan, copy_offsite, offsite_from_config, prune_offsite
 from moodump.jobs.report import (
     STATUS_FAILED,
     STATUS_OK,
@@ -55,7 +56,6 @@ from moodump.jobs.wiring import (
     Sleep,
     _ensure_dir,
     conn_settings_for,
-    ftps_target_from_config,
     register_config_secrets,
     run_lock,
     select_databases,
@@ -64,7 +64,6 @@ from moodump.manifest import MANIFEST_NAME, Manifest
 from moodump.manifest import STATUS_FAILED as MANIFEST_FAILED
 from moodump.naming import target_dir_for, tier_for
 from moodump.notify import Event, Notifier
-from moodump.offsite import FtpsTarget, remote_names_to_prune
 from moodump.schedule import (
     ACTION_BACKUP,
 )
@@ -152,12 +151,21 @@ def _backup_cycle(
     ctx: Context, specs: Sequence[DatabaseSpec], method: str, progress: Progress | None
 ) -> None:
     cfg, report = ctx.cfg, ctx.report
-    target = None
+    offsite = offsite_from_config(cfg, report, sleep=ctx.sleep)
     try:
-        target = ftps_target_from_config(cfg, sleep=ctx.sleep)
-    except ConfigError as exc:
-        report.errors.append((exc.exit_code, f"off-site copies are off: {exc}"))
-        log.error("off-site copies are off: %s", exc)
+        _backup_databases(ctx, specs, method, offsite, progress)
+    finally:
+        offsite.close()
+
+
+def _backup_databases(
+    ctx: Context,
+    specs: Sequence[DatabaseSpec],
+    method: str,
+    offsite: OffsitePlan,
+    progress: Progress | None,
+) -> None:
+    report = ctx.report
     copied: set[str] = set()
     for spec in specs:
         if ctx.stop.is_set():
@@ -167,7 +175,7 @@ def _backup_cycle(
                                error="not started: the run was stopped")
             )  # fmt: skip
             continue
-        result = _backup_database(ctx, spec, method, target, progress)
+        result = _backup_database(ctx, spec, method, offsite, progress)
         report.databases.append(result)
         if result.offsite is not None and result.offsite.get("ok"):
             copied.add(spec.core)
@@ -181,7 +189,7 @@ def _backup_cycle(
     if not ok_cores:
         return
     try:
-        _prune(ctx, ok_cores, target, copied)
+        _prune(ctx, ok_cores, offsite, copied)
     except KeyboardInterrupt:
         ctx.stop.set()
         report.interrupted = True
@@ -244,7 +252,7 @@ def _backup_database(
     ctx: Context,
     spec: DatabaseSpec,
     method: str,
-    target: FtpsTarget | None,
+    offsite: OffsitePlan,
     progress: Progress | None,
 ) -> DatabaseResult:
     cfg = ctx.cfg
@@ -345,21 +353,12 @@ def _backup_database(
                 )
         res.backup_ok = True
 
-        if target is not None:
+        if offsite.destinations:
             step = "the off-site copy"
             _interrupt_point(ctx, "the off-site copy")
             deadline.check("the off-site copy")
-            res.offsite = {"ok": False, "url": target.url.display()}
-            up = target.upload(path)
-            check = target.recheck(path.name, local_dir=path)
-            res.offsite.update(
-                ok=True,
-                remote_path=check.remote_path,
-                files=check.files,
-                bytes=check.bytes,
-                attempts=up.attempts,
-                check_method=check.check_method,
-            )
+            res.offsite = {"ok": False, "url": offsite.destinations[0].url}
+            copy_offsite(cfg, offsite, path, res.offsite)
     except MoodumpError as exc:
         err = deadline.explain(exc, step) if step == "the dump" else exc
         if err is not exc:
@@ -382,10 +381,9 @@ def _backup_database(
 
 
 def _fail(res: DatabaseResult, exc: MoodumpError, spec: DatabaseSpec) -> None:
-    backup_ok = res.backup_ok
+    # A good local backup whose off-site copy failed stays, and nothing of this database
+    # is pruned (local or remote): the next run tries the copy again.
     res.fail(exc)
-    # A good local backup whose off-site copy failed still counts for local retention.
-    res.backup_ok = backup_ok and res.offsite is not None
     log.error(
         "backup of %s failed: %s",
         spec.spec,
@@ -468,7 +466,7 @@ def _database_event(res: DatabaseResult) -> Event:
 
 
 def _prune(
-    ctx: Context, cores: Sequence[str], target: FtpsTarget | None, copied: set[str]
+    ctx: Context, cores: Sequence[str], offsite: OffsitePlan, copied: set[str]
 ) -> PruneReport | None:
     cfg, report = ctx.cfg, ctx.report
     try:
@@ -483,19 +481,5 @@ def _prune(
     for e in pr.errors:
         report.warnings.append(f"pruning: {e}")
         log.error("pruning: %s", e)
-    if target is None or not cfg.ftp_prune:
-        return pr
-    kept = {b.id for b in pr.plan.keep}
-    try:
-        remote = [r.name for r in target.list_backups() if r.complete]
-        for core in cores:
-            if core not in copied:
-                continue  # remote retention follows only a checked copy of today's backup
-            keep = [b.name for b in pr.backups if b.core == core and str(b.path) in kept]
-            victims = remote_names_to_prune(remote, keep, core)
-            if victims:
-                report.pruned_remote += target.prune_remote(victims)
-    except MoodumpError as exc:
-        report.warnings.append(f"pruning the off-site copies failed: {exc}")
-        log.error("pruning the off-site copies failed: %s", exc)
+    prune_offsite(cfg, offsite, [c for c in cores if c in copied], ctx.now(), report)
     return pr

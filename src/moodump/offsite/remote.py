@@ -37,6 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from moodump.crypto import (
+    ENCRYPTED_MANIFEST_NAME,
+    EncryptedManifest,
+    read_encrypted_manifest,
+)
 from moodump.errors import ConfigError, IntegrityError, StorageError
 from moodump.manifest import (
     MANIFEST_NAME,
@@ -119,10 +124,10 @@ def upload(
     and checked.
     """
     local_dir = Path(local_dir)
-    manifest = read_done_manifest(local_dir)
+    marker, listed = _describe_local(local_dir)
     name = name or local_dir.name
     _check_name(name)
-    files = _local_files(local_dir, manifest)
+    files = _local_files(local_dir, listed, marker)
     total = sum(f.size for f in files)
     where = backend.where(name)
     started = clock()
@@ -131,7 +136,7 @@ def upload(
     log.info("copying %s to %s (%d files, %d bytes)", local_dir, where, len(files), total)
 
     differing: set[str] | None = None  # files of an existing complete copy that differ
-    if backend.stat(f"{name}/{MANIFEST_NAME}") is not None:
+    if backend.stat(f"{name}/{marker}") is not None:
         differing = set()
         for f in files:
             if f.rel == VERIFY_NAME:
@@ -168,12 +173,12 @@ def upload(
 
     staging = name + PARTIAL_SUFFIX if backend.can_rename else name
     if staging == name and differing is not None:
-        backend.delete(f"{name}/{MANIFEST_NAME}")  # not complete while it is repaired
+        backend.delete(f"{name}/{marker}")  # not complete while it is repaired
     skipped_files = 0
     for f in files:
         key = f"{staging}/{f.rel}"
         if staging == name and differing is not None:
-            already = f.rel not in differing and f.rel not in (MANIFEST_NAME, VERIFY_NAME)
+            already = f.rel not in differing and f.rel not in (marker, VERIFY_NAME)
         else:
             check = backend.check(key, sha256=f.sha256, size=f.size, local=f.path)
             already = check.ok
@@ -221,11 +226,17 @@ def recheck(backend: Backend, name: str, local_dir: Path | str | None = None) ->
     want: list[tuple[str, int, str, Path | None]]
     if local_dir is not None:
         local = Path(local_dir)
+        marker, listed = _describe_local(local)
         want = [
             (f.rel, f.size, f.sha256, f.path)
-            for f in _local_files(local, read_done_manifest(local))
+            for f in _local_files(local, listed, marker)
             if f.rel != VERIFY_NAME
         ]
+    elif backend.stat(f"{name}/{ENCRYPTED_MANIFEST_NAME}") is not None:
+        em = EncryptedManifest.from_json(
+            backend.read_bytes(f"{name}/{ENCRYPTED_MANIFEST_NAME}"), where=backend.where(name)
+        )
+        want = [(f.name, f.bytes, f.sha256, None) for f in em.files]
     else:
         manifest = _remote_manifest(backend, name)
         want = [(f.name, f.bytes, f.sha256, None) for f in manifest.files]
@@ -260,7 +271,11 @@ def list_backups(backend: Backend) -> list[RemoteBackup]:
         if name.endswith(PARTIAL_SUFFIX):
             out.append(RemoteBackup(name, False))
         else:
-            out.append(RemoteBackup(name, backend.stat(f"{name}/{MANIFEST_NAME}") is not None))
+            complete = any(
+                backend.stat(f"{name}/{marker}") is not None
+                for marker in (MANIFEST_NAME, ENCRYPTED_MANIFEST_NAME)
+            )
+            out.append(RemoteBackup(name, complete))
     return out
 
 
@@ -474,14 +489,30 @@ def _hash_local(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def _local_files(local_dir: Path, manifest: Manifest) -> list[_LocalFile]:
-    """Every file of the backup directory, data first, manifest.json last.
+def _describe_local(local_dir: Path) -> tuple[str, dict[str, tuple[int, str]]]:
+    """(marker, {file: (bytes, sha256)}) of a local backup directory.
 
-    Sizes are checked against the manifest here (cheap); the sha256 of listed files is
-    checked while uploading. Files the manifest does not list (manifest.json itself,
-    verify.json; both small) are hashed here.
+    A plain backup is complete with its ``manifest.json`` (DONE); an encrypted one
+    (:mod:`moodump.crypto`) with its ``encrypted.json``, which lists every ``.age``
+    file's ciphertext size and sha256 (``manifest.json.age`` included), so its copy is
+    checked without the key. The marker is uploaded last.
     """
-    listed = {f.name: f for f in manifest.files}
+    if (local_dir / ENCRYPTED_MANIFEST_NAME).is_file():
+        em = read_encrypted_manifest(local_dir)
+        return ENCRYPTED_MANIFEST_NAME, {f.name: (f.bytes, f.sha256) for f in em.files}
+    manifest = read_done_manifest(local_dir)
+    return MANIFEST_NAME, {f.name: (f.bytes, f.sha256) for f in manifest.files}
+
+
+def _local_files(
+    local_dir: Path, listed: dict[str, tuple[int, str]], marker: str = MANIFEST_NAME
+) -> list[_LocalFile]:
+    """Every file of the backup directory, data first, the marker last.
+
+    Sizes are checked against the listing here (cheap); the sha256 of listed files is
+    checked while uploading. Files it does not list (the marker itself, verify.json;
+    both small) are hashed here.
+    """
     found: dict[str, Path] = {}
     for path in sorted(local_dir.rglob("*")):
         if path.is_file():
@@ -497,14 +528,14 @@ def _local_files(local_dir: Path, manifest: Manifest) -> list[_LocalFile]:
     for rel, path in found.items():
         size = path.stat().st_size
         entry = listed.get(rel)
-        if entry is not None and entry.bytes != size:
+        if entry is not None and entry[0] != size:
             raise IntegrityError(
-                f"{path} has {size} bytes but its manifest says {entry.bytes}",
+                f"{path} has {size} bytes but its manifest says {entry[0]}",
                 hint="the local backup is damaged; use another backup",
             )
-        digest = entry.sha256 if entry is not None else _hash_local(path)
+        digest = entry[1] if entry is not None else _hash_local(path)
         out.append(_LocalFile(rel, path, size, digest))
-    last = {MANIFEST_NAME: 2, VERIFY_NAME: 1}
+    last = {marker: 2, VERIFY_NAME: 1}
     out.sort(key=lambda f: (last.get(f.rel, 0), f.rel))
     return out
 

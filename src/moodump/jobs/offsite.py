@@ -1,0 +1,187 @@
+"""The off-site step of the backup cycle: copy each new backup to every configured target
+(FTPS, S3), encrypted to the configured recipients, and apply off-site retention.
+
+Rules (issue 12, docs/offsite.md):
+
+- Each DONE, verified backup is copied in the same run, to every target, and the copy is
+  re-checked (size and sha256 of every object) before it counts.
+- With ``MOODUMP_ENCRYPT_RECIPIENTS`` the copy is the encrypted form
+  (:mod:`moodump.crypto`): data files, manifest and restore script are encrypted before
+  they leave the pod, and ``encrypted.json`` (ciphertext checksums, no personal data)
+  lets anyone check the copy without the key. Invalid recipients turn off-site copies
+  off with an error rather than send plaintext.
+- A failed copy is an ERROR (its own exit code: 3 for refused credentials, 7 for
+  storage), the local backup stays, and **nothing is pruned** for that database, local
+  or remote.
+- Off-site retention runs only for databases whose copy succeeded in this run, on
+  targets with pruning on (``S3_PRUNE_BACKUPS``, ``MOODUMP_FTP_PRUNE``). It is the same
+  pure plan as local retention over the target's listing, with its own counts
+  (``MOODUMP_OFFSITE_*_BACKUPS``); the newest verified copy always stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moodump.config import Config
+from moodump.crypto import Recipient, encrypt_backup_dir, parse_recipients
+from moodump.errors import ConfigError, MoodumpError
+from moodump.jobs.report import RunReport
+from moodump.jobs.wiring import Sleep, ftps_target_from_config
+from moodump.offsite import ObjectStoreTarget, OffsiteTarget
+from moodump.offsite.catalog import offsite_policy, plan_remote, scan_remote
+from moodump.storage.s3_settings import s3_settings_from_config
+
+log = logging.getLogger(__name__)
+
+#: Below BACKUP_DIR: where a backup's encrypted form is built before it is uploaded
+#: (removed afterwards; the name starts with a dot so listings never show it).
+STAGING_DIR = ".moodump-offsite"
+
+
+@dataclass
+class Destination:
+    """One off-site target of the configuration."""
+
+    kind: str  # "ftps" | "s3"
+    target: OffsiteTarget
+    prune: bool
+
+    @property
+    def url(self) -> str:
+        return str(self.target.url.display())
+
+
+@dataclass
+class OffsitePlan:
+    """The targets and the encryption of this run's off-site copies."""
+
+    destinations: list[Destination]
+    recipients: list[Recipient]
+
+    def close(self) -> None:
+        for d in self.destinations:
+            with contextlib.suppress(Exception):
+                d.target.close()
+
+
+def offsite_from_config(cfg: Config, report: RunReport, *, sleep: Sleep) -> OffsitePlan:
+    """The run's off-site targets; a target or recipient that cannot be set up is an
+    error in ``report`` (exit 2) and turns that part off, never the backups."""
+    recipients: list[Recipient] = []
+    if cfg.encrypt_recipients:
+        try:
+            recipients = parse_recipients(cfg.encrypt_recipients)
+        except ConfigError as exc:
+            report.errors.append((exc.exit_code, f"off-site copies are off: {exc}"))
+            log.error("off-site copies are off (they would not be encrypted): %s", exc)
+            return OffsitePlan([], [])
+    out: list[Destination] = []
+    try:
+        ftps = ftps_target_from_config(cfg, sleep=sleep)
+        if ftps is not None:
+            out.append(Destination("ftps", ftps, cfg.ftp_prune))
+    except ConfigError as exc:
+        report.errors.append((exc.exit_code, f"off-site copies to FTPS are off: {exc}"))
+        log.error("off-site copies to FTPS are off: %s", exc)
+    try:
+        s3 = s3_settings_from_config(cfg)
+        if s3 is not None:
+            out.append(Destination("s3", ObjectStoreTarget(s3, sleep=sleep), s3.prune))
+    except ConfigError as exc:
+        report.errors.append((exc.exit_code, f"off-site copies to S3 are off: {exc}"))
+        log.error("off-site copies to S3 are off: %s", exc)
+    return OffsitePlan(out, recipients)
+
+
+def copy_offsite(cfg: Config, plan: OffsitePlan, path: Path, out: dict[str, Any]) -> None:
+    """Copy the DONE backup at ``path`` to every destination, recording into ``out``
+    (the database's ``offsite`` report); raises the first failure after trying all."""
+    out.update(ok=False, encrypted=bool(plan.recipients), copies=[])
+    started = time.monotonic()
+    source = path
+    staging: Path | None = None
+    first_error: MoodumpError | None = None
+    try:
+        if plan.recipients:
+            staging = cfg.root / STAGING_DIR / path.name
+            if staging.exists():
+                shutil.rmtree(staging)
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            encrypt_backup_dir(path, staging, plan.recipients)
+            source = staging
+        for dest in plan.destinations:
+            copy: dict[str, Any] = {"kind": dest.kind, "url": dest.url, "ok": False}
+            out["copies"].append(copy)
+            try:
+                up = dest.target.upload(source, remote_name=path.name)
+                check = dest.target.recheck(path.name, local_dir=source)
+            except MoodumpError as exc:
+                copy.update(error=exc.message, exit_code=exc.exit_code)
+                log.error("the off-site copy to %s failed: %s", dest.url, exc)
+                first_error = first_error or exc
+                continue
+            copy.update(
+                ok=True,
+                remote_path=check.remote_path,
+                files=check.files,
+                bytes=check.bytes,
+                attempts=up.attempts,
+                check_method=check.check_method,
+                duration_s=round(up.duration_s, 3),
+                skipped=up.skipped,
+            )
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    out["duration_s"] = round(time.monotonic() - started, 3)
+    out["bytes"] = sum(c.get("bytes", 0) for c in out["copies"])
+    first_ok = next((c for c in out["copies"] if c["ok"]), None)
+    if first_ok is not None:  # the fields a single-target report always had
+        out.update({k: first_ok[k] for k in ("url", "remote_path", "files", "attempts")})
+        out["check_method"] = first_ok["check_method"]
+    if first_error is not None:
+        raise first_error
+    out["ok"] = True
+
+
+def prune_offsite(
+    cfg: Config, plan: OffsitePlan, cores: Sequence[str], now: Any, report: RunReport
+) -> None:
+    """Off-site retention for ``cores`` (databases whose copy succeeded in this run) on
+    every destination with pruning on."""
+    policy = offsite_policy(
+        cfg.retention, cfg.offsite_daily, cfg.offsite_weekly, cfg.offsite_monthly
+    )
+    for dest in plan.destinations:
+        if not dest.prune or not cores:
+            continue
+        try:
+            infos = scan_remote(dest.target, cfg.tz)
+            decided = plan_remote(infos, policy, now, only=cores)
+            victims = [b.id for b in decided.remove]
+            for b in decided.remove:
+                reason = decided.decision(b.id).reason
+                log.info("off-site %s: removing %s (%s)", dest.url, b.id, reason)
+            if victims:
+                report.pruned_remote += dest.target.prune_remote(victims)
+        except MoodumpError as exc:
+            report.warnings.append(f"pruning the off-site copies at {dest.url} failed: {exc}")
+            log.error("pruning the off-site copies at %s failed: %s", dest.url, exc)
+
+
+__all__ = [
+    "STAGING_DIR",
+    "Destination",
+    "OffsitePlan",
+    "copy_offsite",
+    "offsite_from_config",
+    "prune_offsite",
+]

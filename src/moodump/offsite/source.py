@@ -1,0 +1,136 @@
+"""Reading a backup where it lies: a local directory, or an off-site copy by its URL.
+
+``moodump restore s3://bucket/prefix/<backup>`` and ``moodump verify ...`` name a copy
+by URL; :func:`open_backup` turns that into a :class:`~moodump.source.BackupSource`
+that streams each file from the bucket (nothing is staged on disk), decrypting it on
+the way when the copy is encrypted. :func:`latest` finds the newest verified copy of a
+database on a target, for ``--latest``.
+
+URLs: ``s3://bucket[/prefix]/NAME`` (endpoint and credentials from the ``S3_*``
+settings, never from the URL), ``ftp://`` or ``ftps://host[:port]/path/NAME`` (account
+from ``FTP_USER``/``FTP_PASSWORD``), ``file:///path/NAME``, or a plain path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import tzinfo
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from moodump.crypto import Identity
+from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
+from moodump.naming import parse_backup_name
+from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
+from moodump.offsite.remote import OffsiteTarget
+from moodump.source import BackupSource, LocalSource, as_source
+from moodump.storage import Backend, open_backend
+
+REMOTE_SCHEMES = ("s3", "ftp", "ftps", "file")
+
+
+def is_url(location: str) -> bool:
+    """True for ``scheme://...`` locations moodump reads remotely."""
+    return "://" in location and location.split("://", 1)[0].lower() in REMOTE_SCHEMES
+
+
+class RemoteSource(BackupSource):
+    """A backup copy ``NAME/`` on a storage backend, read object by object."""
+
+    def __init__(self, backend: Backend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self.where = backend.where(name)
+        self.local_dir = None
+
+    def open(self, name: str) -> BinaryIO:
+        key = f"{self.name}/{name}"
+        try:
+            return self.backend.open_read(key)
+        except StorageError:
+            if self.backend.stat(key) is None:
+                raise IntegrityError(
+                    f"{name} is missing from the off-site copy {self.where}",
+                    hint="the copy is incomplete; use another backup (moodump list --offsite)",
+                ) from None
+            raise
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def split_location(url: str) -> tuple[str, str]:
+    """``(root URL, backup name)`` of ``.../NAME``; ConfigError when NAME is no backup's."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    head, _, name = path.rpartition("/")
+    if parse_backup_name(name) is None:
+        raise ConfigError(
+            f"{url} does not end in a backup's name (<host>-<db>_YYYY-MM-DD_HH-MM-SS)",
+            hint="moodump list --offsite shows the copies and their URLs",
+        )
+    root = parts._replace(path=head or "/").geturl()
+    return root, name
+
+
+def open_backup(
+    location: str | Path,
+    *,
+    identities: Sequence[Identity] = (),
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BackupSource:
+    """A source for a local backup directory or an off-site copy's URL.
+
+    An encrypted backup is decrypted with ``identities``; without a matching one,
+    :class:`~moodump.errors.DecryptionError` (exit 13) names the keys it needs, before
+    anything else happens.
+    """
+    text = str(location)
+    if not is_url(text):
+        return as_source(LocalSource(text), identities)
+    root, name = split_location(text)
+    backend = open_backend(root, env=dict(os.environ) if env is None else env, sleep=sleep)
+    try:
+        return as_source(RemoteSource(backend, name), identities)
+    except BaseException:
+        backend.close()
+        raise
+
+
+def latest(
+    root: str,
+    database: str,
+    tz: tzinfo,
+    *,
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, RemoteBackupInfo]:
+    """The URL and description of the newest verified copy of ``database`` below ``root``.
+
+    ``database`` is a core name (``<host>-<db>``). NotFoundError names the newest
+    unverified copy, if there is one, so the operator can choose it explicitly.
+    """
+    backend = open_backend(root, env=dict(os.environ) if env is None else env, sleep=sleep)
+    target = OffsiteTarget(backend)
+    try:
+        infos = scan_remote(target, tz)
+    finally:
+        target.close()
+    best = newest(infos, database)
+    if best is None:
+        fallback = newest(infos, database, verified=False)
+        known = sorted({i.core for i in infos})
+        hint = (
+            f"the newest complete but unverified copy is {fallback.name}: name it to restore it"
+            if fallback is not None
+            else f"copies found for: {', '.join(known) or 'nothing'}"
+        )
+        raise NotFoundError(f"no verified copy of {database} in {root}", hint=hint)
+    return root.rstrip("/") + "/" + best.name, best
+
+
+__all__ = ["RemoteSource", "is_url", "latest", "open_backup", "split_location"]
