@@ -219,8 +219,7 @@ def client_binary() -> str:
         if found:
             return found
     raise ConfigError(
-        "restoring an old .sql.gz backup needs the mariadb (or mysql) client, which is "
-        "not on PATH",
+        "restoring an old .sql.gz backup needs the mariadb (or mysql) client, which is not on PATH",
         hint="install it (apt-get install mariadb-client); the container image has it",
     )
 
@@ -247,7 +246,9 @@ def _prepare_target(settings: ConnSettings, database: str, drop: bool) -> None:
     and views; the triggers go with their tables). A missing database is created."""
     with connect(settings.with_database(None)) as conn:
         q = quote_str(database)
-        exists = conn.scalar(f"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={q}")
+        exists = conn.scalar(
+            f"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={q}"
+        )
         if not int(exists or 0):
             conn.execute(f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4")
             return
@@ -431,9 +432,7 @@ def _verify_by_restore(
                         report.problems.append(f"table {table} is missing after the restore")
                     continue
                 have = int(
-                    conn.scalar(
-                        f"SELECT COUNT(*) FROM {quote_ident(scratch)}.{quote_ident(table)}"
-                    )
+                    conn.scalar(f"SELECT COUNT(*) FROM {quote_ident(scratch)}.{quote_ident(table)}")
                     or 0
                 )
                 report.tables_checked += 1

@@ -140,7 +140,6 @@ def localize(naive: datetime, tz: tzinfo, hint_utc: datetime | None = None) -> d
     return min((first, second), key=lambda c: abs((utc(c) - utc(hint_utc)).total_seconds()))
 
 
-
 def age_text(delta: timedelta) -> str:
     """``3d 4h``, ``5h 12m``, ``40m``: a short age for listings."""
     seconds = int(delta.total_seconds())

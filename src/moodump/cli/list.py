@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import click
@@ -11,15 +12,22 @@ from moodump.checks import human_size
 from moodump.cli._group import cli
 from moodump.cli.config import ops_options
 from moodump.config import Config
+from moodump.errors import StorageError
 from moodump.jobs.maintenance import listing
+from moodump.jobs.offsite import OffsiteListing, list_offsite
 from moodump.naming import age_text
 from moodump.retention import utc
 
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+@click.option(
+    "--offsite",
+    is_flag=True,
+    help="Also list the copies on the off-site targets (S3_*, FTP_URL), with their URLs.",
+)
 @ops_options
-def list_cmd(as_json: bool, cfg: Config, now: datetime) -> None:
+def list_cmd(as_json: bool, offsite: bool, cfg: Config, now: datetime) -> None:
     """List the backups of every database: tier, time, size, rows, status, verification.
 
     Configured databases are listed even when they have no backup yet; backups of other
@@ -31,12 +39,56 @@ def list_cmd(as_json: bool, cfg: Config, now: datetime) -> None:
       moodump list                           # BACKUP_DIR and backup.conf, as backup.sh -l
       moodump list --json                    # for scripts (backup.sh picks backups from it)
       moodump list --backup-dir /mnt/restore-copy
+      moodump list --offsite                 # and the copies in the bucket, with URLs
     """
     found = listing(cfg)
+    remote = list_offsite(cfg) if offsite else None
     if as_json:
-        click.echo(listing_json(found.groups, now, cfg.root, found.free_bytes))
+        text = listing_json(found.groups, now, cfg.root, found.free_bytes)
+        if remote is not None:
+            doc = json.loads(text)
+            doc["offsite"] = [r.to_dict() for r in remote]
+            text = json.dumps(doc, indent=1)
+        click.echo(text)
         return
     click.echo(render_list(found.groups, cfg, now, found.free_bytes), nl=False)
+    if remote is not None:
+        click.echo(render_offsite(remote, now), nl=False)
+    failed = [r for r in remote or [] if r.error]
+    if failed:
+        raise StorageError(
+            f"{len(failed)} off-site target(s) could not be listed: "
+            + "; ".join(f"{r.url}: {r.error}" for r in failed),
+            hint="check the S3_* / FTP_* settings (moodump config)",
+        )
+
+
+def render_offsite(listings: list[OffsiteListing], now: datetime) -> str:
+    """The off-site part of ``moodump list --offsite``."""
+    lines: list[str] = []
+    for r in listings:
+        lines += ["", f"Off-site copies at {r.url} ({r.kind})"]
+        if r.error:
+            lines.append(f"  cannot list: {r.error}")
+            continue
+        if not r.backups:
+            lines.append("  (no copies)")
+        doc = r.to_dict()
+        for g in doc["databases"]:
+            lines.append(f"  {g['core']}")
+            for b in g["backups"]:
+                age = age_text(utc(now) - utc(datetime.fromisoformat(b["when"])))
+                flags = ", ".join(
+                    f
+                    for f, on in (("verified", b["verified"]), ("encrypted", b["encrypted"]))
+                    if on
+                )
+                size = human_size(b["bytes"]) if b["bytes"] is not None else "-"
+                lines.append(
+                    f"    {b['status']:<10} {size:>10}  {age:>8} ago  {b['path']}"
+                    + (f"  ({flags})" if flags else "")
+                )
+    return "\n".join(lines) + "\n"
 
 
 def render_list(groups: list[DatabaseBackups], cfg: Config, now: datetime, free: int | None) -> str:

@@ -16,16 +16,26 @@ from moodump.cli._group import (
 )
 from moodump.cli._render import ProgressLine, emit_json
 from moodump.cli.dump import _split
+from moodump.config import configured_zone
 from moodump.db import ConnSettings
 from moodump.errors import ConfigError
 from moodump.legacy import is_legacy_file, restore_legacy
+from moodump.offsite.source import is_url, locate_backup
 from moodump.restore import RestoreOptions, restore
 
 
 @cli.command("restore")
 @connection_options
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", required=False, metavar="PATH|URL")
 @click.option("--database", "-d", required=True, help="Target database (created if missing).")
+@click.option(
+    "--latest",
+    "latest_of",
+    metavar="SPEC",
+    help="Restore the newest verified backup of this database (host/db or host-db) found "
+    "at PATH|URL: a bucket (s3://bucket/prefix), an FTPS URL or a backup folder; without "
+    "PATH|URL, at the configured S3 target.",
+)
 @threads_option("Parallel load connections.")
 @click.option("--drop", is_flag=True, help="Replace a non-empty target (asks on a terminal).")
 @click.option(
@@ -53,6 +63,7 @@ def restore_cmd(
     conn,
     path,
     database,
+    latest_of,
     threads,
     drop,
     atomic,
@@ -75,19 +86,26 @@ def restore_cmd(
     --identity (or MOODUMP_IDENTITY_FILE); a missing or wrong key fails (exit 13) before
     the target is touched.
 
+    PATH|URL may be an off-site copy: s3://bucket/prefix/<backup> (endpoint and keys from
+    S3_*), ftps://host/path/<backup>. Its files stream from there, each checked against
+    the manifest as it arrives; nothing is staged on disk.
+
     \b
-    Example:
+    Examples:
       moodump restore /backups/daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00 \\
           -H db -u root --database moodle --drop
+      moodump restore s3://backups/moodle/mysql-moodle_2026-11-24_01-00-00 -H db -d moodle
+      moodump restore --latest mysql/moodle -H db -d moodle --identity key.txt
     """
     if drop and not yes and sys.stdin.isatty():
         click.confirm(
             f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
         )
-    if is_legacy_file(path):
-        _restore_legacy(conn, path, database, drop, atomic, resume, tables + tables_alias,
+    if path and not latest_of and not is_url(path) and is_legacy_file(Path(path)):
+        _restore_legacy(conn, Path(path), database, drop, atomic, resume, tables + tables_alias,
                         no_objects or no_routines, as_json, quiet)  # fmt: skip
         return
+    source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(
         threads=threads,
         drop=drop,
@@ -99,15 +117,16 @@ def restore_cmd(
     line = ProgressLine(enabled=False if (quiet or as_json) else None)
     try:
         res = restore(
-            path,
+            source,
             conn,
             database,
             opts,
             progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
-            identities=identities,
         )
     finally:
         line.finish()
+        source.close()
+    path = source.where
     if as_json:
         emit_json(res.__dict__)
         return

@@ -18,11 +18,12 @@ from moodump.cli._render import ProgressLine, emit_json
 from moodump.db.localserver import server_binaries
 from moodump.errors import IntegrityError
 from moodump.legacy import is_legacy_file, verify_legacy
+from moodump.offsite.source import is_url, open_backup
 from moodump.verify import verify
 
 
 @cli.command("verify")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", metavar="PATH|URL")
 @click.option("--offline", is_flag=True, help="Only files: sizes, sha256, row counts, digests.")
 @click.option(
     "--local",
@@ -87,6 +88,9 @@ def verify_cmd(
     An old backup-container file (PATH ending in .sql.gz) is restored the same way
     and its tables and row counts are compared with the INSERT statements in the file
     (method legacy: such files carry no digests); --offline checks its gzip stream.
+    An off-site copy is verified where it lies (URL s3://bucket/prefix/<backup> or
+    ftps://...): --offline streams and checks every object; the others restore from it.
+    The record (verify.json) is written only for a local backup.
     Exit status 8 when the backup fails verification.
 
     \b
@@ -94,6 +98,7 @@ def verify_cmd(
       moodump verify /backups/daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00
       moodump verify --offline --json /backups/daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00
       moodump verify /backups/monthly/2026-10-31/mysql-moodle_2026-10-31_01-00-00.sql.gz
+      moodump verify --offline s3://backups/moodle/mysql-moodle_2026-11-24_01-00-00
     """
     settings = None
     if host or socket or port:
@@ -118,18 +123,20 @@ def verify_cmd(
         checked[0] += 1
         line.status(f"verifying: {checked[0]} table(s) read, now {table}")
 
+    source = None
     try:
-        if is_legacy_file(path):
+        if not is_url(path) and is_legacy_file(Path(path)):
             report = verify_legacy(
-                path,
+                Path(path),
                 settings=settings,
                 local=local,
                 local_dir=local_dir,
                 progress=progress,
             )
         else:
+            source = open_backup(path, decrypt=False)
             report = verify(
-                path,
+                source,
                 settings=settings,
                 local=local,
                 threads=threads,
@@ -139,6 +146,8 @@ def verify_cmd(
             )
     finally:
         line.finish()
+        if source is not None:
+            source.close()
     if as_json:
         emit_json(report.__dict__)
     else:

@@ -38,7 +38,7 @@ backup.conf, as before but fixed:
 from moodump.config.conffile import parse_backup_conf
 from moodump.config.docs import main, render_markdown
 from moodump.config.keys import KEYS, host_env_prefix, is_known_env_name, known_env_names
-from moodump.config.load import load_config, load_config_from_environment, setting
+from moodump.config.load import configured_zone, load_config, load_config_from_environment, setting
 from moodump.config.model import Config, DatabaseSpec, mask_url
 from moodump.config.values import Secret, parse_percent, parse_size, parse_timedelta
 
@@ -47,6 +47,7 @@ __all__ = [
     "Config",
     "DatabaseSpec",
     "Secret",
+    "configured_zone",
     "host_env_prefix",
     "is_known_env_name",
     "known_env_names",

@@ -245,6 +245,13 @@ def _fallback_spec(values: Mapping[str, Any], sources: Mapping[str, str]) -> lis
     return [_RawSpec(0, spec, "", m.group("host"), port, name)]
 
 
+def configured_zone(env: Mapping[str, str] | None = None) -> ZoneInfo:
+    """The zone backup names are written in: ``TZ`` when set (parsed as the key table
+    says), else the system's zone; for commands that need it without a full config."""
+    text = (os.environ if env is None else env).get("TZ", "")
+    return parse_tz(text or system_zone_name())
+
+
 def system_zone_name() -> str:
     """The system time zone's name (``/etc/timezone`` or the ``/etc/localtime`` link)."""
     try:

@@ -36,7 +36,7 @@ from moodump.errors import ConfigError, MoodumpError
 from moodump.jobs.report import RunReport
 from moodump.jobs.wiring import Sleep, ftps_target_from_config
 from moodump.offsite import ObjectStoreTarget, OffsiteTarget
-from moodump.offsite.catalog import offsite_policy, plan_remote, scan_remote
+from moodump.offsite.catalog import RemoteBackupInfo, offsite_policy, plan_remote, scan_remote
 from moodump.storage.s3_settings import s3_settings_from_config
 
 log = logging.getLogger(__name__)
@@ -177,11 +177,76 @@ def prune_offsite(
             log.error("pruning the off-site copies at %s failed: %s", dest.url, exc)
 
 
+@dataclass
+class OffsiteListing:
+    """What one off-site target holds (``moodump list --offsite``)."""
+
+    kind: str
+    url: str
+    backups: list[RemoteBackupInfo]
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        cores: dict[str, list[RemoteBackupInfo]] = {}
+        for b in self.backups:
+            cores.setdefault(b.core, []).append(b)
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "error": self.error,
+            "databases": [
+                {
+                    "core": core,
+                    "backups": [
+                        {**b.to_dict(), "path": _url_of(self.url, b.name)}
+                        for b in sorted(group, key=lambda i: (i.when, i.name), reverse=True)
+                    ],
+                }
+                for core, group in sorted(cores.items())
+            ],
+        }
+
+
+def list_offsite(cfg: Config, *, sleep: Sleep = time.sleep) -> list[OffsiteListing]:
+    """The copies on every configured off-site target, newest first per database.
+
+    A target that cannot be listed (refused credentials, no bucket) is reported in its
+    ``error``; the others are still listed. Raises ConfigError when none is configured.
+    """
+    report = RunReport("list", "")
+    plan = offsite_from_config(cfg, report, sleep=sleep)
+    try:
+        if not plan.destinations:
+            problems = "; ".join(m for _, m in report.errors)
+            raise ConfigError(
+                "no off-site target is configured" + (f" ({problems})" if problems else ""),
+                hint="set S3_ENDPOINT and S3_BUCKET (or FTP_URL); see docs/offsite.md",
+            )
+        out = []
+        for dest in plan.destinations:
+            try:
+                out.append(OffsiteListing(dest.kind, dest.url, scan_remote(dest.target, cfg.tz)))
+            except MoodumpError as exc:
+                out.append(OffsiteListing(dest.kind, dest.url, [], error=str(exc)))
+        return out
+    finally:
+        plan.close()
+
+
+def _url_of(display: str, name: str) -> str:
+    """The URL ``moodump restore`` takes for copy ``name`` of a target shown as ``display``
+    (``s3://bucket/prefix/ at https://endpoint`` -> ``s3://bucket/prefix/NAME``)."""
+    base = display.split(" at ", 1)[0]
+    return base.rstrip("/") + "/" + name
+
+
 __all__ = [
     "STAGING_DIR",
     "Destination",
+    "OffsiteListing",
     "OffsitePlan",
     "copy_offsite",
+    "list_offsite",
     "offsite_from_config",
     "prune_offsite",
 ]

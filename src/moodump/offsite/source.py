@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import tzinfo
+from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
+from moodump.catalog import group_by_database, scan_backups
 from moodump.crypto import Identity
 from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
 from moodump.naming import parse_backup_name
@@ -28,6 +29,7 @@ from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
 from moodump.offsite.remote import OffsiteTarget
 from moodump.source import BackupSource, LocalSource, as_source
 from moodump.storage import Backend, open_backend
+from moodump.storage.s3_settings import s3_settings_from_env
 
 REMOTE_SCHEMES = ("s3", "ftp", "ftps", "file")
 
@@ -82,20 +84,24 @@ def open_backup(
     identities: Sequence[Identity] = (),
     env: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    decrypt: bool = True,
 ) -> BackupSource:
     """A source for a local backup directory or an off-site copy's URL.
 
     An encrypted backup is decrypted with ``identities``; without a matching one,
     :class:`~moodump.errors.DecryptionError` (exit 13) names the keys it needs, before
-    anything else happens.
+    anything else happens. ``decrypt=False`` gives the stored bytes (for a key-less
+    check of the ciphertext).
     """
     text = str(location)
     if not is_url(text):
-        return as_source(LocalSource(text), identities)
+        local = LocalSource(text)
+        return as_source(local, identities) if decrypt else local
     root, name = split_location(text)
     backend = open_backend(root, env=dict(os.environ) if env is None else env, sleep=sleep)
     try:
-        return as_source(RemoteSource(backend, name), identities)
+        remote = RemoteSource(backend, name)
+        return as_source(remote, identities) if decrypt else remote
     except BaseException:
         backend.close()
         raise
@@ -133,4 +139,70 @@ def latest(
     return root.rstrip("/") + "/" + best.name, best
 
 
-__all__ = ["RemoteSource", "is_url", "latest", "open_backup", "split_location"]
+def core_of(spec: str) -> str:
+    """``[type=]host[:port]/db`` -> ``host-db``; a core name (``host-db``) stays as it is."""
+    if "/" not in spec:
+        return spec
+    hostport, _, db = spec.split("=", 1)[-1].partition("/")
+    return f"{hostport.split(':', 1)[0]}-{db.split('?', 1)[0]}"
+
+
+def default_offsite_root(env: Mapping[str, str]) -> str:
+    """``s3://S3_BUCKET/S3_PREFIX`` of the configured S3 target (ConfigError when none)."""
+    settings = s3_settings_from_env(env)
+    if settings is None:
+        raise ConfigError(
+            "no location given and no S3 target configured",
+            hint="name one: s3://bucket/prefix, ftps://host/path/ or a backup folder; or set "
+            "S3_ENDPOINT and S3_BUCKET",
+        )
+    return f"s3://{settings.bucket}/{settings.prefix}".rstrip("/")
+
+
+def locate_backup(
+    location: str | None,
+    *,
+    latest_of: str | None = None,
+    identities: Sequence[Identity] = (),
+    tz: tzinfo | None = None,
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BackupSource:
+    """The backup ``moodump restore``/``verify`` were pointed at, opened as a source.
+
+    ``location`` is a backup (a directory or a copy's URL); with ``latest_of`` (a
+    database spec or core name) it is where to look instead (a bucket or FTPS URL, or a
+    local BACKUP_DIR; default: the configured S3 target), and the newest verified
+    backup of that database there is opened.
+    """
+    env = dict(os.environ) if env is None else env
+    if latest_of is None:
+        if not location:
+            raise ConfigError("no backup given", hint="name a backup folder or a copy's URL")
+        return open_backup(location, identities=identities, env=env, sleep=sleep)
+    zone = tz or timezone.utc
+    core = core_of(latest_of)
+    root = location or default_offsite_root(env)
+    if is_url(root):
+        url, _info = latest(root, core, zone, env=env, sleep=sleep)
+        return open_backup(url, identities=identities, env=env, sleep=sleep)
+    groups = group_by_database(scan_backups(Path(root), zone), [core])
+    best = next((g.newest_verified for g in groups if g.core == core), None)
+    if best is None:
+        raise NotFoundError(
+            f"no verified backup of {core} in {root}",
+            hint="moodump list shows the backups; name one to restore it",
+        )
+    return open_backup(best.path, identities=identities, env=env, sleep=sleep)
+
+
+__all__ = [
+    "RemoteSource",
+    "core_of",
+    "default_offsite_root",
+    "is_url",
+    "latest",
+    "locate_backup",
+    "open_backup",
+    "split_location",
+]

@@ -128,11 +128,7 @@ class Restore(DataLoader):
         self._chunks_left: dict[str, int] = {}
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
-        schemas = {
-            t.name: self._text(t.schema_file)
-            for t in self.tables
-            if t.schema_file
-        }
+        schemas = {t.name: self._text(t.schema_file) for t in self.tables if t.schema_file}
         in_fk: set[str] = set()
         for name, create in schemas.items():
             refs = referenced_tables(create)

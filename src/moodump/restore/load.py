@@ -239,7 +239,9 @@ class DataLoader:
         def feed() -> None:
             try:
                 with open(fifo, "wb") as out:
-                    for block in iter_uncompressed(self._open_data(c.file), name=c.file, codec=self.m.codec):
+                    for block in iter_uncompressed(
+                        self._open_data(c.file), name=c.file, codec=self.m.codec
+                    ):
                         out.write(block)
             except BrokenPipeError:
                 pass
@@ -329,7 +331,9 @@ class DataLoader:
         rest = b""
         conn.execute("START TRANSACTION")
         try:
-            for block in iter_uncompressed(self._open_data(c.file), name=c.file, codec=self.m.codec):
+            for block in iter_uncompressed(
+                self._open_data(c.file), name=c.file, codec=self.m.codec
+            ):
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
                 for line in lines:
