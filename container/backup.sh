@@ -33,6 +33,7 @@ Usage: $PROG [options]   (compatibility entry; the real tool is 'moodump --help'
   -v SPEC|all     verify the newest backup of SPEC, or of every database
                                                                   -> moodump verify
   -f FILTER       with -r/-v/-p: use the newest backup whose path contains FILTER
+                  (-r/-v: or, with S3_*/FTP_URL set, an off-site copy whose URL does)
                   (a full path, a backup name or any part of it; old .sql.gz files too)
   -a PASSWORD     accepted and ignored (the old MariaDB restore never used it either)
   -I              accepted and ignored (honoured only by the old Postgres plugin)
@@ -100,7 +101,8 @@ import json, sys
 from datetime import datetime
 
 mode, value = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
-groups = json.load(sys.stdin).get("databases", [])
+doc = json.load(sys.stdin)
+groups, offsite = doc.get("databases", []), doc.get("offsite", [])
 
 def when(b):
     try:
@@ -119,11 +121,16 @@ def restorable(b):  # a finished moodump backup or an old .sql.gz file
     return b.get("status") == "DONE"
 
 everything = [b for g in groups for b in g.get("backups", [])]
+# Off-site copies (moodump list --offsite): their "path" is the URL moodump restores from.
+remote = [b for t in offsite for g in t.get("databases", []) for b in g.get("backups", [])]
 if mode == "core":
     mine = [b for b in everything if b.get("core") == value]
     picks = [newest(mine, good) or newest(mine, restorable)]
-elif mode == "filter":
-    picks = [newest(everything, lambda b: restorable(b) and value in b["path"])]
+elif mode == "filter":  # a local backup first, else an off-site copy whose URL matches
+    picks = [
+        newest(everything, lambda b: restorable(b) and value in b["path"])
+        or newest(remote, lambda b: b.get("status") == "DONE" and value in b["path"])
+    ]
 else:  # prune
     picks = [newest(everything, lambda b: value in b["path"] and b.get("status") != "STARTED")]
 if picks[0] is None:
@@ -132,9 +139,13 @@ print(picks[0])
 '
 
 # pick MODE VALUE: print the chosen backup path; exit 5 (not found) when there is none.
+# With an off-site target configured, -f also matches the off-site copies' URLs.
 pick() {
-  local listing
-  listing=$(moodump list --json) || die "moodump list --json failed" 1
+  local listing offsite=()
+  if [ "$1" = filter ] && [ -n "${S3_ENDPOINT:-}${FTP_URL:-}" ]; then
+    offsite=(--offsite)
+  fi
+  listing=$(moodump list --json "${offsite[@]}") || die "moodump list --json failed" 1
   printf '%s' "$listing" | python3 -c "$PICK_PY" "$@" ||
     die "no finished backup found for $2 (moodump list shows what exists)" 5
 }

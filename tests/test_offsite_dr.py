@@ -15,6 +15,7 @@ import pytest
 from pyrage import x25519
 
 import rig_s3
+from moodump.config import host_env_prefix
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.storage import S3Backend
@@ -130,6 +131,18 @@ def test_old_conf_with_s3_uploads_and_the_bucket_restores_the_database(
     assert res.returncode == 0 and "PASS (offline)" in res.stdout, res.stderr
     res = dep.run("moodump", "verify", urls[0], *root_args(root_settings))
     assert res.returncode == 0 and "PASS (restore)" in res.stdout, res.stderr
+
+    # The old command, with -f naming an off-site copy: backup.sh -r restores SPEC from it.
+    before = checksums(root_settings, source)
+    with connect(root_settings) as c:
+        c.execute(f"DELETE FROM {quote_ident(source)}.mdl_config WHERE id <= 100")  # damage
+    prefix_env = host_env_prefix(dep.host)
+    dep.env.update({f"{prefix_env}_USER": "root", f"{prefix_env}_PASSWORD": ""})
+    name = urls[-1].rsplit("/", 1)[1]
+    spec = f"{dep.host}:{dep.port}/{dep.db}"
+    res = dep.run("bash", str(SCRIPT), "-s", "-r", spec, "-f", name)
+    assert res.returncode == 0, res.stderr
+    assert checksums(root_settings, source) == before
 
 
 def test_encrypted_offsite_copies_hold_no_plaintext_and_need_the_key(
