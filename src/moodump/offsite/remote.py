@@ -33,6 +33,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -174,20 +175,41 @@ def upload(
     staging = name + PARTIAL_SUFFIX if backend.can_rename else name
     if staging == name and differing is not None:
         backend.delete(f"{name}/{marker}")  # not complete while it is repaired
+    # One listing tells which objects exist; only those are checked (resume after a
+    # crash). A fresh copy costs one put per file, not a look-up as well.
+    present = {o.key for o in backend.list(staging)} if differing is None else set()
+    todo: list[_LocalFile] = []
     skipped_files = 0
     for f in files:
         key = f"{staging}/{f.rel}"
         if staging == name and differing is not None:
             already = f.rel not in differing and f.rel not in (marker, VERIFY_NAME)
-        else:
+        elif key in present:
             check = backend.check(key, sha256=f.sha256, size=f.size, local=f.path)
             already = check.ok
             if already:
                 methods.add(check.method)
+        else:
+            already = False
         if already:
             skipped_files += 1
-            continue
-        methods.add(backend.put_file(key, f.path, sha256=f.sha256).check)
+        else:
+            todo.append(f)
+    # The marker (manifest.json / encrypted.json) goes last, after every other object is
+    # stored and proven; the rest may overlap where the backend allows it.
+    last = [f for f in todo if f.rel == marker]
+    rest = [f for f in todo if f.rel != marker]
+
+    def put(f: _LocalFile) -> str:
+        return backend.put_file(f"{staging}/{f.rel}", f.path, sha256=f.sha256).check
+
+    workers = max(1, min(backend.max_concurrency, len(rest)))
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="moodump-upload") as pool:
+            methods.update(pool.map(put, rest))
+    else:
+        methods.update(put(f) for f in rest)
+    methods.update(put(f) for f in last)
 
     if staging != name:
         if name in backend.list_dirs(""):

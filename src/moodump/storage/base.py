@@ -199,6 +199,10 @@ class Backend(ABC):
     can_rename: bool = False
     #: Whether :attr:`ObjectInfo.size` can be trusted (not on S3).
     exact_sizes: bool = True
+    #: How many puts may run at once from different threads (a backup has hundreds of
+    #: small files: per-object round trips dominate unless they overlap). 1 for a backend
+    #: with one session (FTPS).
+    max_concurrency: int = 1
 
     def __init__(
         self, *, retry: RetryPolicy | None = None, sleep: Callable[[float], None] | None = None

@@ -42,6 +42,7 @@ class LocalBackend(Backend):
     """
 
     can_rename = True
+    max_concurrency = 4
     exact_sizes = True
 
     def __init__(

@@ -155,6 +155,7 @@ class S3Backend(Backend):
     """
 
     can_rename = False
+    max_concurrency = 8  # pyarrow's S3 filesystem is thread-safe; small objects overlap
     exact_sizes = False
 
     def __init__(
