@@ -13,9 +13,11 @@ from ``FTP_USER``/``FTP_PASSWORD``), ``file:///path/NAME``, or a plain path.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 from moodump.catalog import group_by_database, scan_backups
 from moodump.crypto import Identity
 from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
+from moodump.manifest import MANIFEST_NAME
 from moodump.naming import parse_backup_name
 from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
 from moodump.offsite.remote import OffsiteTarget
@@ -47,8 +50,41 @@ class RemoteSource(BackupSource):
         self.name = name
         self.where = backend.where(name)
         self.local_dir = None
+        self._cache: dict[str, bytes] = {}
+        self._once: set[str] = set()
+
+    def prefetch(self, names: Sequence[str], *, once: bool = False) -> None:
+        """Read small objects concurrently into memory, served from there when opened."""
+        todo = [n for n in dict.fromkeys(names) if n not in self._cache]
+        if once:
+            self._once.update(todo)
+        if not todo:
+            return
+        # Latency-bound (a request or two per object): more in flight than for uploads.
+        workers = max(1, min(4 * self.backend.max_concurrency, len(todo)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="moodump-prefetch") as pool:
+            for name, data in zip(todo, pool.map(self._fetch, todo), strict=True):
+                self._cache[name] = data
+
+    def _fetch(self, name: str) -> bytes:
+        with self._open_remote(name) as fh:
+            return fh.read()
+
+    def read_bytes(self, name: str) -> bytes:
+        if name == MANIFEST_NAME:  # read several times by a restore: fetch it once
+            if MANIFEST_NAME not in self._cache:
+                self._cache[MANIFEST_NAME] = super().read_bytes(name)
+            return self._cache[MANIFEST_NAME]
+        return super().read_bytes(name)
 
     def open(self, name: str) -> BinaryIO:
+        # Kept unless read once: a restore reads each schema file twice.
+        cached = self._cache.pop(name, None) if name in self._once else self._cache.get(name)
+        if cached is not None:
+            return io.BytesIO(cached)
+        return self._open_remote(name)
+
+    def _open_remote(self, name: str) -> BinaryIO:
         key = f"{self.name}/{name}"
         try:
             return self.backend.open_read(key)

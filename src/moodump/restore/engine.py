@@ -122,6 +122,10 @@ class Restore(DataLoader):
         self.tables = self._selected_tables()
         self.load_db = database
         self.manifest_id = hashlib.sha256(src.manifest_bytes()).hexdigest()
+        # Schema and object files are small and read before any data: fetch them at once
+        # (concurrently from object storage; a no-op for a directory).
+        src.prefetch([f.name for f in manifest.files if f.kind != "data" and f.bytes < 4 << 20])
+        src.prefetch(_small_data_files(manifest), once=True)
         self.deferred: dict[str, SplitTable] = self._plan_deferred_indexes()
         self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
         self._live = LiveConnections(settings)
@@ -552,3 +556,19 @@ class Restore(DataLoader):
                     self.warnings.append(f"view {view['name']!r} not created: {error.message}")
                 return
             pending = [r for r, _ in failed]
+
+
+#: Small data files fetched ahead from a remote source, up to this much in all: most of a
+#: Moodle database is hundreds of small tables, where a round trip per file would
+#: dominate; big files stream as the loaders reach them.
+PREFETCH_DATA_BYTES = 64 << 20
+
+
+def _small_data_files(m: Manifest) -> list[str]:
+    out, total = [], 0
+    for f in sorted((f for f in m.files if f.kind == "data"), key=lambda f: f.bytes):
+        if f.bytes > 1 << 20 or total + f.bytes > PREFETCH_DATA_BYTES:
+            break
+        out.append(f.name)
+        total += f.bytes
+    return out

@@ -132,6 +132,10 @@ class _InputStream(io.RawIOBase):
         buffer[:n] = data
         return n
 
+    def readall(self) -> bytes:
+        # RawIOBase's readall reads 8 KiB at a time, and every read is an HTTP request.
+        return self.read(-1)
+
     def read(self, size: int = -1) -> bytes:
         try:
             return bytes(
