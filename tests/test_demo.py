@@ -66,3 +66,31 @@ def test_demo_rejects_a_bad_clock(tmp_path: Path) -> None:
     res = moodump_cli("demo", "--workdir", str(tmp_path / "d"), "--at", "yesterday")
     assert res.returncode == 2
     assert "--at" in res.stderr
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(
+    ("clock", "tier"),
+    [("2026-11-30 12:00:00", "monthly"), ("2026-12-06 03:00:00", "weekly")],
+)
+def test_demo_under_a_faked_wall_clock(tmp_path: Path, clock: str, tier: str) -> None:
+    """The real clock path, on a month's last day and on a Sunday (libfaketime): the suite
+    used to fail on exactly these days."""
+    import shutil
+    import subprocess
+    import sys
+
+    faketime = shutil.which("faketime")
+    if faketime is None:
+        pytest.fail("faketime is not installed: apt-get install faketime (scripts/test.sh does)")
+    work = tmp_path / "demo"
+    res = subprocess.run(
+        [faketime, clock, sys.executable, "-m", "moodump", "demo", "--workdir", str(work),
+         "--scale", "0.0005"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        env={**__import__("os").environ, "TZ": "UTC"},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (backup,) = (work / "backups").glob("*/*/mysql-moodle_*")
+    assert backup.parent.parent.name == tier
+    assert backup.parent.name == clock[:10]
