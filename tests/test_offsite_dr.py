@@ -235,3 +235,42 @@ def test_offsite_retention_keeps_the_newest_verified_copy(
     # counts say; the 16th went when the 17th arrived.
     assert [n[len(dep.core) + 1 :][:10] for n in remote] == days[1:]
     assert pruned == [f"{dep.core}_{days[0]}_09-00-00"]
+
+
+def test_encryption_at_rest_keeps_only_ciphertext_on_the_volume(
+    deployment: Deployment, s3: rig_s3.SeaweedS3, root_settings: ConnSettings, tmp_path: Path
+) -> None:
+    dep = deployment
+    add_marker(root_settings, dep.db)
+    key = x25519.Identity.generate()
+    identity = tmp_path / "key.txt"
+    identity.write_text(f"{key}\n")
+    bucket, prefix = with_s3(
+        dep,
+        s3,
+        MOODUMP_ENCRYPT_RECIPIENTS=str(key.to_public()),
+        MOODUMP_ENCRYPT_AT_REST="true",
+    )
+    res = dep.run("moodump", "run", "--once", "--json")
+    assert res.returncode == 0, res.stderr
+    (backup,) = [p.parent for p in dep.root.rglob("encrypted.json")]
+    files = [p for p in backup.rglob("*") if p.is_file()]
+    assert all(p.suffix == ".age" or p.name == "encrypted.json" for p in files), files
+    assert not any(MARKER.encode() in p.read_bytes() for p in files)
+    assert not list(dep.root.rglob("manifest.json")) and not list(dep.root.glob("**/.*plaintext"))
+    listing = json.loads(dep.run("moodump", "list", "--json").stdout)
+    (entry,) = listing["databases"][0]["backups"]
+    assert entry["status"] == "DONE" and entry["verify"] == "PASS"
+    assert dep.run("moodump", "check").returncode == 0
+    assert {k.split("/", 1)[0] for k in objects(s3, bucket, prefix)} == {backup.name}
+    res = dep.run("moodump", "verify", "--offline", str(backup))
+    assert res.returncode == 0 and "PASS (ciphertext)" in res.stdout, res.stderr
+    target = "dr_at_rest"
+    drop(root_settings, target)
+    res = dep.run(
+        "moodump", "restore", str(backup), *root_args(root_settings), "-d", target, "-q",
+        "--identity", str(identity),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert checksums(root_settings, target) == checksums(root_settings, dep.db)
+    drop(root_settings, target)

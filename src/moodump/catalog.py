@@ -19,8 +19,15 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
+from moodump.crypto import ENCRYPTED_MANIFEST_NAME, read_encrypted_manifest
 from moodump.errors import MoodumpError, StorageError
-from moodump.manifest import MANIFEST_NAME, STATUS_DONE, read_manifest, read_verify_record
+from moodump.manifest import (
+    MANIFEST_NAME,
+    STATUS_DONE,
+    VERIFY_NAME,
+    read_manifest,
+    read_verify_record,
+)
 from moodump.naming import (
     DATE_RE,
     LEGACY_PARTIAL_SUFFIX,
@@ -177,6 +184,20 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
             rows = m.total_rows
             database, host, error = m.database or None, m.host or None, m.error
             started = _parse_utc(m.started_at)
+    elif (path / ENCRYPTED_MANIFEST_NAME).exists():
+        # Encrypted at rest (MOODUMP_ENCRYPT_AT_REST): encrypted.json says what is known
+        # without the key. It carries a verification only if one passed before
+        # encryption (verify.json.age); its details need the key.
+        try:
+            em = read_encrypted_manifest(path)
+        except MoodumpError as exc:
+            status, error = STATUS_INVALID, exc.message
+        else:
+            status, database = em.status, em.database or None
+            started = _parse_utc(em.started_at)
+            if any(f.name == VERIFY_NAME + ".age" for f in em.files):
+                return _info(path, core, tier, naive, tz, status, started, database, "PASS")
+            return _info(path, core, tier, naive, tz, status, started, database, None)
     record = read_verify_record(path)
     return BackupInfo(
         path=path,
@@ -195,6 +216,30 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
         database=database,
         host=host,
         error=error,
+    )
+
+
+def _info(
+    path: Path,
+    core: str,
+    tier: str | None,
+    naive: datetime,
+    tz: tzinfo,
+    status: str,
+    started: datetime | None,
+    database: str | None,
+    verify_status: str | None,
+) -> BackupInfo:
+    return BackupInfo(
+        path=path,
+        name=path.name,
+        core=core,
+        tier=tier,
+        when=started.astimezone(tz) if started is not None else localize(naive, tz),
+        status=status,
+        size_bytes=_size_on_disk(path),
+        verify_status=verify_status,
+        database=database,
     )
 
 
@@ -255,9 +300,9 @@ def delete_backup(info: BackupInfo, root: Path) -> None:
         )
     try:
         if info.path.is_dir() and not info.path.is_symlink():
-            manifest = info.path / MANIFEST_NAME
-            if manifest.exists():
-                manifest.unlink()
+            for marker in (MANIFEST_NAME, ENCRYPTED_MANIFEST_NAME):
+                if (info.path / marker).exists():
+                    (info.path / marker).unlink()
             shutil.rmtree(info.path)
         else:
             info.path.unlink()

@@ -36,7 +36,13 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.jobs.guard import Deadline, fit_hint, record_error
-from moodump.jobs.offsite import OffsitePlan, copy_offsite, offsite_from_config, prune_offsite
+from moodump.jobs.offsite import (
+    OffsitePlan,
+    copy_offsite,
+    encrypt_in_place,
+    offsite_from_config,
+    prune_offsite,
+)
 from moodump.jobs.report import (
     STATUS_FAILED,
     STATUS_OK,
@@ -352,6 +358,10 @@ def _backup_database(
                     hint="do not rely on this backup; run it again and see docs/restore-and-verify.md",
                 )
         res.backup_ok = True
+
+        if offsite.at_rest:
+            step = "the encryption at rest"
+            encrypt_in_place(offsite, path)
 
         if offsite.destinations:
             step = "the off-site copy"

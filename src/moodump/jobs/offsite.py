@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from moodump.config import Config
-from moodump.crypto import Recipient, encrypt_backup_dir, parse_recipients
+from moodump.crypto import (
+    ENCRYPTED_MANIFEST_NAME,
+    Recipient,
+    encrypt_backup_dir,
+    parse_recipients,
+)
 from moodump.errors import ConfigError, MoodumpError
 from moodump.jobs.report import RunReport
 from moodump.jobs.wiring import Sleep, ftps_target_from_config
@@ -65,6 +70,7 @@ class OffsitePlan:
 
     destinations: list[Destination]
     recipients: list[Recipient]
+    at_rest: bool = False  # MOODUMP_ENCRYPT_AT_REST: the local copy is encrypted too
 
     def close(self) -> None:
         for d in self.destinations:
@@ -83,6 +89,11 @@ def offsite_from_config(cfg: Config, report: RunReport, *, sleep: Sleep) -> Offs
             report.errors.append((exc.exit_code, f"off-site copies are off: {exc}"))
             log.error("off-site copies are off (they would not be encrypted): %s", exc)
             return OffsitePlan([], [])
+    at_rest = cfg.encrypt_at_rest and bool(recipients)
+    if cfg.encrypt_at_rest and not recipients:
+        msg = "MOODUMP_ENCRYPT_AT_REST is set but MOODUMP_ENCRYPT_RECIPIENTS is not: backups stay unencrypted"
+        report.errors.append((ConfigError.exit_code, msg))
+        log.error("%s; set the recipients' public keys", msg)
     out: list[Destination] = []
     try:
         ftps = ftps_target_from_config(cfg, sleep=sleep)
@@ -98,7 +109,27 @@ def offsite_from_config(cfg: Config, report: RunReport, *, sleep: Sleep) -> Offs
     except ConfigError as exc:
         report.errors.append((exc.exit_code, f"off-site copies to S3 are off: {exc}"))
         log.error("off-site copies to S3 are off: %s", exc)
-    return OffsitePlan(out, recipients)
+    return OffsitePlan(out, recipients, at_rest)
+
+
+def encrypt_in_place(plan: OffsitePlan, path: Path) -> None:
+    """Replace the DONE backup at ``path`` by its encrypted form (at rest on the PVC).
+
+    The encrypted directory is built beside it and checked by construction; then the
+    plaintext is moved aside, the encrypted one takes its name, and the plaintext goes.
+    Restores and full verifies of it then need the identity; ``moodump verify
+    --offline`` checks its ciphertext without it.
+    """
+    ready = path.parent / f".{path.name}.encrypted"
+    aside = path.parent / f".{path.name}.plaintext"
+    for leftover in (ready, aside):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    encrypt_backup_dir(path, ready, plan.recipients)
+    path.rename(aside)
+    ready.rename(path)
+    shutil.rmtree(aside)
+    log.info("encrypted %s at rest to %d recipient(s)", path, len(plan.recipients))
 
 
 def copy_offsite(cfg: Config, plan: OffsitePlan, path: Path, out: dict[str, Any]) -> None:
@@ -110,7 +141,7 @@ def copy_offsite(cfg: Config, plan: OffsitePlan, path: Path, out: dict[str, Any]
     staging: Path | None = None
     first_error: MoodumpError | None = None
     try:
-        if plan.recipients:
+        if plan.recipients and not (path / ENCRYPTED_MANIFEST_NAME).exists():
             staging = cfg.root / STAGING_DIR / path.name
             if staging.exists():
                 shutil.rmtree(staging)
@@ -246,6 +277,7 @@ __all__ = [
     "OffsiteListing",
     "OffsitePlan",
     "copy_offsite",
+    "encrypt_in_place",
     "list_offsite",
     "offsite_from_config",
     "prune_offsite",

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from moodump.catalog import BackupInfo, scan_backups
 from moodump.config import Config, DatabaseSpec
+from moodump.crypto import ENCRYPTED_MANIFEST_NAME, load_identities
 from moodump.db.localserver import server_binaries
 from moodump.errors import (
     CheckFailed,
@@ -129,11 +130,15 @@ def _verify_database(ctx: Context, spec: DatabaseSpec, method: str) -> DatabaseR
         )
         res.started_at = iso_time(good.when)
         stale = _staleness(good, mine, now, cfg.max_age)
+        identities = load_identities([cfg.identity_file]) if cfg.identity_file else []
+        encrypted = (good.path / ENCRYPTED_MANIFEST_NAME).exists()
         report = verify(
             good.path,
-            local=method == VERIFY_LOCAL,
+            # Encrypted at rest and no key here: the ciphertext is what can be checked.
+            local=method == VERIFY_LOCAL and (bool(identities) or not encrypted),
             threads=cfg.threads,
             local_timeout=cfg.database_server_timeout,
+            identities=identities,
         )
         res.verify = verify_dict(report)
         if not report.passed:
