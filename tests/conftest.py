@@ -4,9 +4,10 @@ If the server binaries are missing and we are root, they are installed with apt-
 (CI runs in a fresh clone with nothing installed by hand). No test touches a system
 server: every server here lives in a temp dir and listens on loopback only.
 
-Every test that uses the server (through ``mariadb`` or a fixture built on it) is marked
-``db`` automatically; modules that start servers of their own mark themselves. So
-``pytest -m "not db"`` runs the pure tests alone, with no server, in seconds.
+Every test that uses the server (through ``mariadb`` or a fixture built on it) or a
+storage server (marked ``storage``) is marked ``db`` automatically; modules that start
+servers of their own mark themselves. So ``pytest -m "not db"`` runs the pure tests
+alone, with no server, in seconds.
 
 Shared sources: ``small`` and ``big`` are a database on the session server with a DONE
 backup of it, built once per session (see ``helpers_failures.source``).
@@ -80,9 +81,10 @@ def big(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that reaches the session server ``db``."""
+    """Mark ``db`` every test that needs a server the rig starts: the session MariaDB, or
+    a storage server (``storage``: SeaweedFS, FTPS). ``-m "not db"`` is the pure rest."""
     for item in items:
-        if "mariadb" in getattr(item, "fixturenames", ()):
+        if "mariadb" in getattr(item, "fixturenames", ()) or item.get_closest_marker("storage"):
             item.add_marker(pytest.mark.db)
 
 
