@@ -25,6 +25,7 @@ from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
     VERIFY_NAME,
+    VerifyRecord,
     read_manifest,
     read_verify_record,
 )
@@ -144,6 +145,9 @@ def _parse_utc(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+_UNREAD = object()  # read_backup: verify.json not looked at yet
+
+
 def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
     """Describe one backup directory or legacy file; None when the name is not a backup's."""
     parsed = parse_backup_name(path.name)
@@ -173,6 +177,7 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
     rows: int | None = None
     database = host = error = None
     started: datetime | None = None
+    record: VerifyRecord | object | None = _UNREAD
     if (path / MANIFEST_NAME).exists():
         try:
             m = read_manifest(path)
@@ -195,10 +200,10 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
         else:
             status, database = em.status, em.database or None
             started = _parse_utc(em.started_at)
-            if any(f.name == VERIFY_NAME + ".age" for f in em.files):
-                return _info(path, core, tier, naive, tz, status, started, database, "PASS")
-            return _info(path, core, tier, naive, tz, status, started, database, None)
-    record = read_verify_record(path)
+            passed = any(f.name == VERIFY_NAME + ".age" for f in em.files)
+            record = VerifyRecord("PASS", "encrypted", "", 0.0) if passed else None
+    if record is _UNREAD:
+        record = read_verify_record(path)
     return BackupInfo(
         path=path,
         name=path.name,
@@ -210,36 +215,12 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
         when=started.astimezone(tz) if started is not None else localize(naive, tz),
         status=status,
         size_bytes=_size_on_disk(path),
-        verify_status=record.status if record else None,
-        verified_at=record.at if record else None,
+        verify_status=record.status if isinstance(record, VerifyRecord) else None,
+        verified_at=(record.at or None) if isinstance(record, VerifyRecord) else None,
         rows=rows,
         database=database,
         host=host,
         error=error,
-    )
-
-
-def _info(
-    path: Path,
-    core: str,
-    tier: str | None,
-    naive: datetime,
-    tz: tzinfo,
-    status: str,
-    started: datetime | None,
-    database: str | None,
-    verify_status: str | None,
-) -> BackupInfo:
-    return BackupInfo(
-        path=path,
-        name=path.name,
-        core=core,
-        tier=tier,
-        when=started.astimezone(tz) if started is not None else localize(naive, tz),
-        status=status,
-        size_bytes=_size_on_disk(path),
-        verify_status=verify_status,
-        database=database,
     )
 
 
