@@ -359,7 +359,12 @@ def check_backup_pod(template: dict[str, Any], *, verify_volume: bool) -> None:
             assert "value" not in entry
     optional = {n for n, e in env.items() if e.get("valueFrom", {}).get("secretKeyRef", {})
                 .get("optional")}  # fmt: skip
-    assert optional == {"WEBHOOK_URL", "FTP_URL", "FTP_USER", "FTP_PASSWORD"}
+    assert optional == {
+        "WEBHOOK_URL", "FTP_URL", "FTP_USER", "FTP_PASSWORD",
+        # off-site copies to S3, encrypted to these public keys (issue 12)
+        "S3_ENDPOINT", "S3_BUCKET", "S3_PREFIX", "S3_USER", "S3_PASSWORD", "S3_PRUNE_BACKUPS",
+        "MOODUMP_ENCRYPT_RECIPIENTS",
+    }  # fmt: skip
     assert {"MYSQL_USER", "MYSQL_PASSWORD", "DATABASE_USER", "DATABASE_PASSWORD"} <= set(env)
     assert env["TZ"]["value"] == image_env["TZ"] == "PST8PDT"
     ZoneInfo(env["TZ"]["value"])
