@@ -241,7 +241,7 @@ def _client_tls_args(client: str, settings: ConnSettings) -> list[str]:
     ``--ssl-mode``; MariaDB's client has ``--ssl``/``--skip-ssl`` and
     ``--ssl-verify-server-cert`` (chain and host name; it has no chain-only check, so
     VERIFY_CA relies on moodump's own connection to the same server, which checks the
-    chain before the client starts)."""
+    chain and the encryption before the client starts)."""
     mode = settings.ssl_mode
     files = [
         f"--ssl-{name}={value}"
@@ -256,8 +256,8 @@ def _client_tls_args(client: str, settings: ConnSettings) -> list[str]:
         return [f"--ssl-mode={mode}", *(files if mode != "DISABLED" else [])]
     if mode == "DISABLED":
         return ["--skip-ssl"]
-    if mode == "PREFERRED":
-        return files
+    # MariaDB's --ssl falls back to a clear connection, as PREFERRED does; for REQUIRED
+    # and VERIFY_CA, moodump's own connection has already checked the same server.
     return ["--ssl", *files, *(["--ssl-verify-server-cert"] if mode == "VERIFY_IDENTITY" else [])]
 
 
