@@ -195,7 +195,7 @@ def test_modes_map_onto_the_connector(mode: str, expected: dict, tmp_path: Path)
 def test_verify_without_a_ca_uses_the_system_bundle_and_files_must_exist() -> None:
     args = ssl_arguments(ConnSettings(ssl_mode="VERIFY_CA"))
     assert Path(args["ssl_ca"]).is_file()
-    with pytest.raises(ConfigError, match="--ssl-ca file /nope.pem"):
+    with pytest.raises(ConfigError, match=r"--ssl-ca file /nope\.pem"):
         ssl_arguments(ConnSettings(ssl_mode="REQUIRED", ssl_ca="/nope.pem"))
     with pytest.raises(ConfigError, match="both --ssl-cert and --ssl-key"):
         ssl_arguments(ConnSettings(ssl_cert=__file__))

@@ -477,9 +477,7 @@ CLIENT_ENV: dict[str, str] = {
 }
 
 _KEY_BY_NAME = {k.name: k for k in KEYS if k.name}
-_HOST_CRED_RE = re.compile(
-    r"^[A-Z0-9_]+_((USER|PASSWORD)(_FILE)?|SSL_(MODE|CA|CERT|KEY))$"
-)
+_HOST_CRED_RE = re.compile(r"^[A-Z0-9_]+_((USER|PASSWORD)(_FILE)?|SSL_(MODE|CA|CERT|KEY))$")
 
 
 def _all_env_names() -> frozenset[str]:
