@@ -84,6 +84,7 @@ CR_SERVER_GONE = 2006
 CR_SERVER_LOST = 2013
 CR_UNKNOWN_HOST = 2005
 CR_AUTH_PLUGIN = 2059
+CR_SSL_CONNECTION_ERROR = 2026  # TLS failed: certificate check, files, handshake
 ER_READ_TIMEOUT = 3024
 
 _PRIVILEGE_ERRNOS = {
@@ -141,9 +142,6 @@ class ConnSettings:
     def describe(self) -> str:
         where = self.socket if self.socket else f"{self.host}:{self.port}"
         return f"{self.user}@{where}"
-
-
-CR_SSL_CONNECTION_ERROR = 2026
 
 
 def ssl_arguments(settings: ConnSettings) -> dict[str, Any]:
@@ -236,6 +234,12 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
     if errno in (CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR, CR_UNKNOWN_HOST):
         return ConnectError(
             text, hint="check --host/--port/--socket and that the server is running"
+        )
+    if errno == CR_SSL_CONNECTION_ERROR:
+        return ConnectError(
+            text,
+            hint="check the --ssl-ca/--ssl-cert/--ssl-key files (PEM) and the server's TLS "
+            "setup, or choose another --ssl-mode (docs/tls.md)",
         )
     if errno == CR_AUTH_PLUGIN:
         return ConnectError(
@@ -386,12 +390,6 @@ class Connection:
                 f"({s.ssl_ca or 'the system CA bundle'})",
                 hint="give the CA that signed the server's certificate: --ssl-ca "
                 "(MOODUMP_SSL_CA, <HOST>_SSL_CA)",
-            )
-        if errno == CR_SSL_CONNECTION_ERROR:
-            return ConnectError(
-                mapped.message,
-                hint="check the --ssl-ca/--ssl-cert/--ssl-key files (PEM) and the server's TLS "
-                "setup, or choose another --ssl-mode",
             )
         if (
             errno == ER_ACCESS_DENIED
