@@ -45,6 +45,7 @@ EXPECTED: dict[int, tuple[type[MoodumpError], int]] = {
     2003: (ConnectError, 3),  # cannot connect over TCP
     2005: (ConnectError, 3),  # unknown host
     2059: (ConnectError, 3),  # authentication plugin cannot be loaded
+    2026: (ConnectError, 3),  # TLS failed (certificate, files, handshake; docs/tls.md)
     1049: (NotFoundError, 5),  # unknown database
     1146: (NotFoundError, 5),  # table does not exist
     1044: (PrivilegeError, 4),  # access denied to the database

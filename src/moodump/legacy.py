@@ -231,14 +231,34 @@ def _client_args(client: str, settings: ConnSettings, database: str) -> list[str
     else:
         args += [f"--host={settings.host}", f"--port={settings.port}", "--protocol=TCP"]
     args += [f"--user={settings.user}", f"--connect-timeout={settings.connect_timeout}"]
-    if settings.ssl_ca:
-        args.append(f"--ssl-ca={settings.ssl_ca}")
-    if settings.ssl_cert:
-        args.append(f"--ssl-cert={settings.ssl_cert}")
-    if settings.ssl_key:
-        args.append(f"--ssl-key={settings.ssl_key}")
+    args += _client_tls_args(client, settings)
     args.append(database)
     return args
+
+
+def _client_tls_args(client: str, settings: ConnSettings) -> list[str]:
+    """``settings.ssl_mode`` in the stock client's flags. Oracle's ``mysql`` has
+    ``--ssl-mode``; MariaDB's client has ``--ssl``/``--skip-ssl`` and
+    ``--ssl-verify-server-cert`` (chain and host name; it has no chain-only check, so
+    VERIFY_CA relies on moodump's own connection to the same server, which checks the
+    chain and the encryption before the client starts)."""
+    mode = settings.ssl_mode
+    files = [
+        f"--ssl-{name}={value}"
+        for name, value in (
+            ("ca", settings.ssl_ca),
+            ("cert", settings.ssl_cert),
+            ("key", settings.ssl_key),
+        )
+        if value
+    ]
+    if Path(client).name == "mysql":
+        return [f"--ssl-mode={mode}", *(files if mode != "DISABLED" else [])]
+    if mode == "DISABLED":
+        return ["--skip-ssl"]
+    # MariaDB's --ssl falls back to a clear connection, as PREFERRED does; for REQUIRED
+    # and VERIFY_CA, moodump's own connection has already checked the same server.
+    return ["--ssl", *files, *(["--ssl-verify-server-cert"] if mode == "VERIFY_IDENTITY" else [])]
 
 
 def _prepare_target(settings: ConnSettings, database: str, drop: bool) -> None:

@@ -170,6 +170,52 @@ def timeout_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def tls_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ssl-mode``, ``--ssl-ca``, ``--ssl-cert``, ``--ssl-key``; pass ``tls``, a dict of
+    the :class:`~moodump.db.credentials.ConnRequest` TLS fields (None: not given)."""
+    from moodump.config.values import SSL_MODES
+
+    @click.option(
+        "--ssl-mode",
+        type=click.Choice(SSL_MODES, case_sensitive=False),
+        default=None,
+        help="TLS to the server: DISABLED, PREFERRED (TLS when offered), REQUIRED (fail "
+        "without TLS), VERIFY_CA (check the certificate's CA), VERIFY_IDENTITY (and the "
+        "host name) (default: option file ssl-mode, MOODUMP_SSL_MODE, PREFERRED).",
+    )
+    @click.option(
+        "--ssl-ca",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="CA certificate(s), PEM, that sign the server's certificate (default: "
+        "MOODUMP_SSL_CA; the system CAs for VERIFY_*).",
+    )
+    @click.option(
+        "--ssl-cert",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Client certificate, PEM, for a server that asks for one (default: MOODUMP_SSL_CERT).",
+    )
+    @click.option(
+        "--ssl-key",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The client certificate's private key, PEM (default: MOODUMP_SSL_KEY).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        mode = kwargs.pop("ssl_mode")
+        kwargs["tls"] = {
+            "ssl_mode": mode.upper() if mode else None,
+            "ssl_ca": kwargs.pop("ssl_ca"),
+            "ssl_cert": kwargs.pop("ssl_cert"),
+            "ssl_key": kwargs.pop("ssl_key"),
+        }
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
 def hidden_alias(old: str, dest: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     """An old spelling of an option, still accepted but not shown (``dest`` is its
     parameter name; the command merges it into the new option)."""
@@ -197,8 +243,10 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--defaults-file",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="MySQL option file with a [client] section (host, port, user, password, socket).",
+        help="MySQL option file with a [client] section (host, port, user, password, socket, "
+        "ssl-mode, ssl-ca, ssl-cert, ssl-key).",
     )
+    @tls_options
     @timeout_options
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -209,6 +257,7 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             user=kwargs.pop("user"),
             password_file=kwargs.pop("password_file"),
             defaults_file=kwargs.pop("defaults_file"),
+            tls=kwargs.pop("tls"),
         )
         connect_timeout, read_timeout = kwargs.pop("timeouts")
         kwargs["conn"] = replace(conn, connect_timeout=connect_timeout, read_timeout=read_timeout)
@@ -225,6 +274,7 @@ def build_conn_settings(
     user: str | None,
     password_file: Path | None,
     defaults_file: Path | None,
+    tls: dict[str, str | None] | None = None,
     env: dict[str, str] | None = None,
 ) -> ConnSettings:
     """The connection flags resolved by :func:`moodump.db.credentials.resolve_connection`."""
@@ -236,6 +286,7 @@ def build_conn_settings(
             user=user,
             password_file=password_file,
             defaults_file=defaults_file,
+            **(tls or {}),
         ),
         env=dict(os.environ) if env is None else env,
         interactive=click.get_text_stream("stdin").isatty(),

@@ -13,6 +13,7 @@ from moodump.cli._group import (
     identity_option,
     threads_option,
     timeout_options,
+    tls_options,
 )
 from moodump.cli._render import ProgressLine, emit_json
 from moodump.db.localserver import server_binaries
@@ -52,8 +53,10 @@ from moodump.verify import verify
     "--defaults-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="MySQL option file with a [client] section (host, port, user, password, socket).",
+    help="MySQL option file with a [client] section (host, port, user, password, socket, "
+    "ssl-mode, ssl-ca, ssl-cert, ssl-key).",
 )
+@tls_options
 @timeout_options
 @threads_option("Parallel restore and read-back connections.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
@@ -70,6 +73,7 @@ def verify_cmd(
     user,
     password_file,
     defaults_file,
+    tls,
     timeouts,
     threads,
     as_json,
@@ -109,6 +113,7 @@ def verify_cmd(
             user=user,
             password_file=password_file,
             defaults_file=defaults_file,
+            tls=tls,
         )
         settings = replace(settings, connect_timeout=timeouts[0], read_timeout=timeouts[1])
     elif not offline and not local:

@@ -34,6 +34,9 @@ General rules:
   (`mysql-0.mysql` -> `MYSQL_0_MYSQL_USER`). Unset, they fall back to `DATABASE_USER` and
   `DATABASE_PASSWORD`. (The old scripts only turned `-` into `_`; a host with a dot could
   not be used at all.)
+- Per-database TLS: `<HOST>_SSL_MODE`, `<HOST>_SSL_CA`, `<HOST>_SSL_CERT` and
+  `<HOST>_SSL_KEY` (paths, no `_FILE`), with the same HOST. Unset, the option file's
+  `ssl-mode`/`ssl-ca`/`ssl-cert`/`ssl-key` and then `MOODUMP_SSL_*` apply (docs/tls.md).
 
 ## backup.conf
 

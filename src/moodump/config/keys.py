@@ -26,6 +26,7 @@ from moodump.config.values import (
     parse_pos_int,
     parse_secret,
     parse_size,
+    parse_ssl_mode,
     parse_str,
     parse_timedelta,
     parse_tz,
@@ -139,6 +140,29 @@ KEYS: tuple[Key, ...] = (
         "MySQL option file ([client] section) read for connection settings when set. "
         "The old image used /etc/my.cnf only to stop its verification server.",
         GROUP_DATABASES, default_doc="(none; old: /etc/my.cnf)",
+    ),
+    Key(
+        "ssl_mode", "MOODUMP_SSL_MODE", "PREFERRED", parse_ssl_mode,
+        "TLS to the database servers: DISABLED, PREFERRED (TLS when the server offers "
+        "it), REQUIRED (fail without TLS), VERIFY_CA (and check the certificate's CA), "
+        "VERIFY_IDENTITY (and its host name). <HOST>_SSL_MODE sets it per host; "
+        "docs/tls.md.", GROUP_DATABASES, ORIGIN_NEW,
+    ),
+    Key(
+        "ssl_ca", "MOODUMP_SSL_CA", "", parse_str,
+        "CA certificate(s) (PEM) that sign the database servers' certificates; empty = "
+        "the system's CA bundle for VERIFY_*. <HOST>_SSL_CA per host.", GROUP_DATABASES,
+        ORIGIN_NEW, default_doc="(system CAs)",
+    ),
+    Key(
+        "ssl_cert", "MOODUMP_SSL_CERT", "", parse_str,
+        "Client certificate (PEM) for servers that ask for one (with MOODUMP_SSL_KEY). "
+        "<HOST>_SSL_CERT per host.", GROUP_DATABASES, ORIGIN_NEW,
+    ),
+    Key(
+        "ssl_key", "MOODUMP_SSL_KEY", "", parse_str,
+        "Path of the client certificate's private key (PEM; the path, not the key, so "
+        "there is no _FILE form). <HOST>_SSL_KEY per host.", GROUP_DATABASES, ORIGIN_NEW,
     ),
     # ----------------------------------------------------------------- layout
     Key(
@@ -453,7 +477,7 @@ CLIENT_ENV: dict[str, str] = {
 }
 
 _KEY_BY_NAME = {k.name: k for k in KEYS if k.name}
-_HOST_CRED_RE = re.compile(r"^[A-Z0-9_]+_(USER|PASSWORD)(_FILE)?$")
+_HOST_CRED_RE = re.compile(r"^[A-Z0-9_]+_((USER|PASSWORD)(_FILE)?|SSL_(MODE|CA|CERT|KEY))$")
 
 
 def _all_env_names() -> frozenset[str]:

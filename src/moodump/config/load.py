@@ -25,7 +25,7 @@ from moodump.config.keys import (
     is_known_env_name,
 )
 from moodump.config.model import Config, DatabaseSpec
-from moodump.config.values import Secret, parse_tz
+from moodump.config.values import Secret, parse_ssl_mode, parse_tz
 from moodump.errors import ConfigError
 from moodump.retention import RetentionPolicy
 
@@ -101,6 +101,28 @@ def _credentials(
     else:
         p, ps = fallback_pw
     return u, us, p, ps
+
+
+_TLS_SUFFIXES = ("SSL_MODE", "SSL_CA", "SSL_CERT", "SSL_KEY")
+
+
+def _host_tls(host: str, env: Mapping[str, str]) -> dict[str, str | None]:
+    """``<HOST>_SSL_MODE`` / ``_SSL_CA`` / ``_SSL_CERT`` / ``_SSL_KEY`` of ``host``, as
+    :class:`DatabaseSpec` fields (None where unset). Paths, not secrets: no ``_FILE``."""
+    prefix = host_env_prefix(host)
+    out: dict[str, str | None] = {}
+    for suffix in _TLS_SUFFIXES:
+        name = f"{prefix}_{suffix}"
+        value = env.get(name, "").strip() or None
+        if value is not None and suffix == "SSL_MODE":
+            try:
+                value = parse_ssl_mode(value)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{name}={value!r}: {exc}", hint=_KEY_BY_NAME["ssl_mode"].doc
+                ) from None
+        out[suffix.lower()] = value
+    return out
 
 
 def load_config(
@@ -191,6 +213,7 @@ def load_config(
                 password=password,
                 user_source=user_src,
                 password_source=pw_src if password else "",
+                **_host_tls(s.host, env),
             )
         )
     for d in databases:

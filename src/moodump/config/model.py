@@ -49,6 +49,12 @@ class DatabaseSpec:
     password: Secret | None = field(default=None, repr=False)
     user_source: str = ""
     password_source: str = ""
+    #: TLS for this host (``<HOST>_SSL_MODE``, ``_SSL_CA``, ``_SSL_CERT``, ``_SSL_KEY``);
+    #: None where unset, so MYSQL_DEFAULTS_FILE and MOODUMP_SSL_* apply.
+    ssl_mode: str | None = None
+    ssl_ca: str | None = None
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
 
     @property
     def core(self) -> str:
@@ -73,6 +79,18 @@ class DatabaseSpec:
             "password_from": self.password_source or None,
             "password": _mask(self.password) if masked else _reveal(self.password),
         }
+        tls = {
+            name: value
+            for name, value in (
+                ("ssl_mode", self.ssl_mode),
+                ("ssl_ca", self.ssl_ca),
+                ("ssl_cert", self.ssl_cert),
+                ("ssl_key", self.ssl_key),
+            )
+            if value
+        }
+        if tls:
+            d["tls"] = tls
         return d
 
 
@@ -133,6 +151,10 @@ class Config:
     database_password: Secret | None = field(repr=False)
     database_server_timeout: int
     mysql_defaults_file: str
+    ssl_mode: str
+    ssl_ca: str
+    ssl_cert: str
+    ssl_key: str
     backup_dir: str
     backup_strategy: str
     num_backups: int

@@ -179,6 +179,22 @@ def choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+#: TLS modes of a database connection, as MySQL's ``--ssl-mode`` names them, weakest first.
+SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+
+
+def parse_ssl_mode(value: str) -> str:
+    """One of :data:`SSL_MODES` (case-insensitive, ``-`` for ``_``), returned upper-case;
+    empty means the default, PREFERRED."""
+    v = value.strip().upper().replace("-", "_") or "PREFERRED"
+    if v not in SSL_MODES:
+        raise ValueError(f"must be one of {', '.join(SSL_MODES)}")
+    return v
+
+
+parse_ssl_mode.__doc__ = " | ".join(SSL_MODES)
+
+
 def parse_log_level(value: str) -> str:
     v = value.strip().lower()
     v = {"warn": "warning", "err": "error"}.get(v, v)

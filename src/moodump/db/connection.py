@@ -27,7 +27,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from moodump.config.values import SSL_MODES
 from moodump.errors import (
+    ConfigError,
     ConnectError,
     MoodumpError,
     NotFoundError,
@@ -82,6 +84,7 @@ CR_SERVER_GONE = 2006
 CR_SERVER_LOST = 2013
 CR_UNKNOWN_HOST = 2005
 CR_AUTH_PLUGIN = 2059
+CR_SSL_CONNECTION_ERROR = 2026  # TLS failed: certificate check, files, handshake
 ER_READ_TIMEOUT = 3024
 
 _PRIVILEGE_ERRNOS = {
@@ -127,10 +130,11 @@ class ConnSettings:
     connect_timeout: int = 10
     read_timeout: int = 0
     write_timeout: int = 0
+    #: One of :data:`SSL_MODES` (see :func:`ssl_arguments`).
+    ssl_mode: str = "PREFERRED"
     ssl_ca: str | None = None
     ssl_cert: str | None = None
     ssl_key: str | None = None
-    ssl_verify: bool = False
 
     def with_database(self, database: str | None) -> ConnSettings:
         return replace(self, database=database)
@@ -138,6 +142,70 @@ class ConnSettings:
     def describe(self) -> str:
         where = self.socket if self.socket else f"{self.host}:{self.port}"
         return f"{self.user}@{where}"
+
+
+def ssl_arguments(settings: ConnSettings) -> dict[str, Any]:
+    """The connector's TLS arguments for ``settings.ssl_mode``.
+
+    The connector knows "off" and "on" (``ssl_disabled``), and "on" never fails for want
+    of TLS: against a server without TLS it connects in the clear, even with
+    ``ssl_verify_cert``. So PREFERRED and REQUIRED both ask for TLS here, and
+    :class:`Connection` checks ``Ssl_cipher`` after connecting for REQUIRED and
+    stricter. ``ssl_verify_cert`` without a CA file verifies nothing, so VERIFY_CA and
+    VERIFY_IDENTITY without ``ssl_ca`` use the system's CA bundle (as a browser would).
+    """
+    mode = settings.ssl_mode
+    if mode not in SSL_MODES:
+        raise ConfigError(f"unknown TLS mode {mode!r}", hint="use one of " + ", ".join(SSL_MODES))
+    if mode == "DISABLED":
+        return {"ssl_disabled": True}
+    verify = mode in ("VERIFY_CA", "VERIFY_IDENTITY")
+    ca = settings.ssl_ca
+    if verify and not ca:
+        ca = _system_ca_file()
+    out: dict[str, Any] = {"ssl_disabled": False, "ssl_verify_cert": verify}
+    if mode == "VERIFY_IDENTITY":
+        out["ssl_verify_identity"] = True
+    for name, value in (
+        ("ssl_ca", ca),
+        ("ssl_cert", settings.ssl_cert),
+        ("ssl_key", settings.ssl_key),
+    ):
+        if value:
+            _check_readable(value, name)
+            out[name] = value
+    if bool(settings.ssl_cert) != bool(settings.ssl_key):
+        raise ConfigError(
+            "a client certificate needs both --ssl-cert and --ssl-key",
+            hint="give both files (or neither)",
+        )
+    return out
+
+
+def _system_ca_file() -> str:
+    import ssl  # here, after the C extension is loaded (see the module docstring)
+
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    raise ConfigError(
+        "TLS verification needs a CA file and the system has no CA bundle",
+        hint="give the CA that signed the server's certificate: --ssl-ca (MOODUMP_SSL_CA)",
+    )
+
+
+def _check_readable(path: str, option: str) -> None:
+    """A missing file would surface as an OpenSSL error that does not name it."""
+    flag = "--" + option.replace("_", "-")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the {flag} file {path}: {exc.strerror}",
+            hint="check the path and its permissions",
+        ) from None
 
 
 def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
@@ -166,6 +234,12 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
     if errno in (CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR, CR_UNKNOWN_HOST):
         return ConnectError(
             text, hint="check --host/--port/--socket and that the server is running"
+        )
+    if errno == CR_SSL_CONNECTION_ERROR:
+        return ConnectError(
+            text,
+            hint="check the --ssl-ca/--ssl-cert/--ssl-key files (PEM) and the server's TLS "
+            "setup, or choose another --ssl-mode (docs/tls.md)",
         )
     if errno == CR_AUTH_PLUGIN:
         return ConnectError(
@@ -248,27 +322,104 @@ class Connection:
         else:
             kwargs["host"] = settings.host
             kwargs["port"] = settings.port
-        if settings.ssl_ca or settings.ssl_cert:
-            kwargs.update(
-                ssl_disabled=False,
-                ssl_ca=settings.ssl_ca,
-                ssl_cert=settings.ssl_cert,
-                ssl_key=settings.ssl_key,
-                ssl_verify_cert=settings.ssl_verify,
-            )
-        else:
-            kwargs["ssl_disabled"] = True
+        kwargs.update(ssl_arguments(settings))
         try:
             self._c.connect(**kwargs)
+        except Exception as exc:
+            raise self._connect_error(exc, kwargs) from exc
+        try:
+            self._require_encryption()
             # Identifiers and catalogue values may be non-ASCII: never rely on the
             # client library's default character set.
             self._c.query(b"SET NAMES utf8mb4")
             # Read once: an interrupt handler asks for it while another thread may be
             # inside a query on this connection.
             self._thread_id = int(self._c.thread_id())
+        except MoodumpError:
+            with contextlib.suppress(Exception):
+                self._c.close()
+            raise
         except Exception as exc:
             raise map_driver_error(exc, f"cannot connect to {settings.describe()}") from exc
         self.closed = False
+
+    def _require_encryption(self) -> None:
+        """REQUIRED and stricter: fail unless the session is encrypted (the connector
+        falls back to a clear connection when the server offers no TLS). A Unix socket
+        never leaves the host, and the server counts it as secure transport too."""
+        s = self.settings
+        if s.ssl_mode in ("DISABLED", "PREFERRED") or s.socket:
+            return
+        if self.cipher():
+            return
+        raise ConnectError(
+            f"cannot connect to {s.describe()}: --ssl-mode {s.ssl_mode} needs an encrypted "
+            "connection, and the server does not offer TLS",
+            hint="configure TLS on the server (ssl_cert, ssl_key), or lower --ssl-mode "
+            "(MOODUMP_SSL_MODE) if a clear connection is acceptable",
+        )
+
+    def cipher(self) -> str:
+        """The session's TLS cipher; empty for a clear connection."""
+        self._c.query(b"SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = self._c.fetch_row()
+        self._c.free_result()
+        value = row[1] if row else b""
+        return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value or "")
+
+    def _connect_error(self, exc: BaseException, kwargs: dict[str, Any]) -> MoodumpError:
+        """The error of a failed connect, with what the TLS settings explain.
+
+        A failed certificate check looks the same for a wrong CA and a wrong host name,
+        and a server that requires TLS refuses a clear login as "access denied"; one
+        more connection attempt tells these apart (only after a failure)."""
+        s = self.settings
+        mapped = map_driver_error(exc, f"cannot connect to {s.describe()}")
+        errno = getattr(exc, "errno", None)
+        if errno == CR_SSL_CONNECTION_ERROR and "verify failed" in str(exc):
+            if s.ssl_mode == "VERIFY_IDENTITY" and self._tries(kwargs, ssl_verify_identity=False):
+                return ConnectError(
+                    f"cannot connect to {s.describe()}: TLS host name verification failed: "
+                    f"the server's certificate is valid but not issued for {s.host!r}",
+                    hint="connect by a name the certificate lists (its subjectAltName), or "
+                    "use --ssl-mode VERIFY_CA to check the CA only",
+                )
+            return ConnectError(
+                f"cannot connect to {s.describe()}: TLS certificate verification failed: the "
+                "server's certificate is not signed by the trusted CA "
+                f"({s.ssl_ca or 'the system CA bundle'})",
+                hint="give the CA that signed the server's certificate: --ssl-ca "
+                "(MOODUMP_SSL_CA, <HOST>_SSL_CA)",
+            )
+        if (
+            errno == ER_ACCESS_DENIED
+            and s.ssl_mode == "DISABLED"
+            and not s.socket
+            and self._tries(kwargs, ssl_disabled=False)
+        ):
+            return ConnectError(
+                f"cannot connect to {s.describe()}: the server requires secure transport "
+                "(require_secure_transport=ON) and --ssl-mode DISABLED turned TLS off",
+                hint="use --ssl-mode REQUIRED, VERIFY_CA or VERIFY_IDENTITY (MOODUMP_SSL_MODE)",
+            )
+        return mapped
+
+    def _tries(self, kwargs: dict[str, Any], **change: Any) -> bool:
+        """True when a connection with ``change`` applied to ``kwargs`` succeeds."""
+        assert _mysql_connector is not None
+        probe = _mysql_connector.MySQL(
+            raw=True,
+            buffered=False,
+            connection_timeout=self.settings.connect_timeout,
+            plugin_dir=_plugin_dir(),
+        )
+        try:
+            probe.connect(**{**kwargs, **change})
+        except Exception:
+            return False
+        with contextlib.suppress(Exception):
+            probe.close()
+        return True
 
     # -- statements -----------------------------------------------------------------
     def execute(self, sql: str | bytes) -> None:

@@ -4,7 +4,8 @@
 connection options and the scheduler alike). For each field: what the caller was told
 explicitly (a flag, or a database configured in backup.conf with its credentials) wins,
 then a MySQL option file's ``[client]`` section (--defaults-file, MYSQL_DEFAULTS_FILE),
-then the environment (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER, MYSQL_PWD), then the
+then the environment (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER, MYSQL_PWD; for TLS
+MOODUMP_SSL_MODE, MOODUMP_SSL_CA, MOODUMP_SSL_CERT, MOODUMP_SSL_KEY), then the
 default. Only a terminal gets a password prompt, and only when nothing else gave one.
 """
 
@@ -16,6 +17,7 @@ import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError
@@ -197,6 +199,10 @@ class ConnRequest:
     password: str | None = field(default=None, repr=False)
     password_file: Path | None = None
     defaults_file: Path | None = None
+    ssl_mode: str | None = None
+    ssl_ca: str | None = None
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
 
 
 def resolve_connection(
@@ -211,7 +217,9 @@ def resolve_connection(
 
     The password: ``request.password`` or ``--password-file``, then the option file's
     ``password``, then MYSQL_PWD, then a prompt when ``interactive``, else empty.
-    ``base`` supplies the fields this does not resolve (timeouts, TLS).
+    TLS: ``ssl-mode``, ``ssl-ca``, ``ssl-cert``, ``ssl-key`` of the option file, then
+    MOODUMP_SSL_* (parsed by the key table), then ``base``'s. ``base`` supplies the
+    fields this does not resolve (timeouts, the database).
     """
     opts = read_option_file(request.defaults_file) if request.defaults_file else {}
     if request.password is not None:
@@ -234,11 +242,38 @@ def resolve_connection(
             f"port {port_text!r} is not a number",
             hint="fix the port in the option file or MYSQL_TCP_PORT",
         ) from None
+    base = base if base is not None else ConnSettings()
     return replace(
-        base if base is not None else ConnSettings(),
+        base,
         host=request.host or opts.get("host") or env.get("MYSQL_HOST") or "127.0.0.1",
         port=port,
         socket=request.socket or opts.get("socket") or None,
         user=request.user or opts.get("user") or env.get("MYSQL_USER") or env.get("USER") or "root",
         password=password,
+        **_tls(request, opts, env, base),
     )
+
+
+def _tls(
+    request: ConnRequest, opts: Mapping[str, str], env: Mapping[str, str], base: ConnSettings
+) -> dict[str, Any]:
+    """The TLS fields: request > option file > MOODUMP_SSL_* > ``base``."""
+    from moodump.config import setting
+    from moodump.config.values import parse_ssl_mode
+
+    out: dict[str, Any] = {}
+    for name in ("ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"):
+        option = name.replace("_", "-")
+        variable = f"MOODUMP_{name.upper()}"
+        value = getattr(request, name) or opts.get(option)
+        if value and name == "ssl_mode":
+            try:
+                value = parse_ssl_mode(value)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{option} {value!r}: {exc}", hint="fix --ssl-mode or the option file"
+                ) from None
+        if not value and env.get(variable):
+            value = setting(variable, env)
+        out[name] = value or getattr(base, name)
+    return out

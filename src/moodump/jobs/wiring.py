@@ -69,8 +69,9 @@ def conn_settings_for(cfg: Config, spec: DatabaseSpec) -> ConnSettings:
     """How to reach ``spec``'s server, by the one resolution the CLI uses too
     (:func:`moodump.db.credentials.resolve_connection`): the configured host, port and
     credentials (``<HOST>_USER``/``_PASSWORD``, else DATABASE_USER/_PASSWORD) are what
-    the scheduler was told; MYSQL_DEFAULTS_FILE's ``[client]`` section, then the MYSQL_*
-    environment, fill in what those leave empty. MOODUMP_CONNECT_TIMEOUT and
+    the scheduler was told, and so is the host's TLS (``<HOST>_SSL_MODE``, ``_SSL_CA``,
+    ``_SSL_CERT``, ``_SSL_KEY``); MYSQL_DEFAULTS_FILE's ``[client]`` section, then the
+    MYSQL_* and MOODUMP_SSL_* environment, fill in what those leave empty. MOODUMP_CONNECT_TIMEOUT and
     MOODUMP_READ_TIMEOUT bound the waits, so a hung server fails the database instead
     of hanging the run.
     """
@@ -80,6 +81,10 @@ def conn_settings_for(cfg: Config, spec: DatabaseSpec) -> ConnSettings:
         user=spec.user or None,
         password=spec.password.reveal() if spec.password else None,
         defaults_file=Path(cfg.mysql_defaults_file) if cfg.mysql_defaults_file else None,
+        ssl_mode=spec.ssl_mode,
+        ssl_ca=spec.ssl_ca,
+        ssl_cert=spec.ssl_cert,
+        ssl_key=spec.ssl_key,
     )
     base = ConnSettings(connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout)
     settings = resolve_connection(request, env=os.environ, base=base)
