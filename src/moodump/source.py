@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,14 @@ from moodump.crypto import (
     open_decrypting,
 )
 from moodump.errors import IntegrityError, StorageError
-from moodump.manifest import MANIFEST_NAME, FileEntry, Manifest, parse_manifest, require_done
+from moodump.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    check_relative_name,
+    parse_manifest,
+    require_done,
+)
 
 
 class BackupSource(ABC):
@@ -220,18 +228,27 @@ def _compare(entry: FileEntry, size: int, sha: str, where: str) -> None:
         )
 
 
-def _inside(root: Path, name: str) -> Path:
-    """``root/name``, refusing names that would leave the backup directory."""
-    parts = name.split("/")
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or "\0" in name
-        or any(p in ("", ".", "..") for p in parts)
-    ):
+def inside_backup(root: Path, name: str) -> Path:
+    """``root/name``, refusing names that would leave the backup directory: absolute
+    paths, ``..``, and a symbolic link (of the file or of a directory on its way) that
+    resolves outside ``root``."""
+    try:
+        check_relative_name(name, f"the manifest of {root}")
+    except IntegrityError as exc:
         raise IntegrityError(
             f"the manifest of {root} names a file outside the backup: {name!r}",
             hint="do not restore this backup: its manifest was altered",
+        ) from exc
+    path = root.joinpath(*name.split("/"))
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise IntegrityError(
+            f"{name!r} in {root} is a symbolic link (or inside one) that leads outside "
+            f"the backup, to {real}",
+            hint="do not restore this backup: it was altered",
         )
-    return root.joinpath(*parts)
+    return path
+
+
+_inside = inside_backup
