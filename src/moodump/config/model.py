@@ -186,6 +186,8 @@ class Config:
     encrypt_recipients: str
     encrypt_at_rest: bool
     identity_file: str
+    signing_key: Secret | None = field(repr=False)
+    verify_key: str
     backup_log_level: str
     log_format: str
     strict: bool
