@@ -290,3 +290,13 @@ def test_signed_backup_goes_off_site_and_is_checked_there(
     (tmp_path / "bucket" / name / SIGNATURE_NAME).unlink()
     with pytest.raises(IntegrityError, match="not signed"):
         verify(RemoteSource(backend, name), verify_keys=vk)
+
+
+def test_signing_key_is_a_secret_redacted_from_logs(keys: dict[str, Path]) -> None:
+    from moodump.config import load_config
+
+    pem = keys["priv"].read_text()
+    cfg = load_config({"MOODUMP_SIGNING_KEY": pem}, "mysql/moodle\n", "backup.conf")
+    assert pem not in repr(cfg) and pem.splitlines()[1] not in repr(cfg)
+    secrets = cfg.secret_values()
+    assert pem in secrets and pem.splitlines()[1] in secrets
