@@ -891,3 +891,50 @@ def test_ignored_or_changed_settings_are_said_at_the_start_of_a_run(
         assert any(name in m for m in logged), (name, logged)
         assert any(name in p.fields.get("message", "") for p in receiver.posts), name
     assert report.to_dict()["setting_warnings"] == list(cfg.run_warnings)
+
+
+def test_scheduled_run_signs_and_its_verification_checks_the_key(
+    site: Site, db: str, tmp_path: Path
+) -> None:
+    """MOODUMP_SIGNING_KEY signs every backup of ``run``; with MOODUMP_VERIFY_KEY the
+    verification after the backup checks it (a key that does not match fails the run)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from moodump.crypto import SIGNATURE_NAME, check_signature, load_verify_keys
+
+    def pem(key: Ed25519PrivateKey) -> tuple[str, str]:
+        priv = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        pub = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        return priv, pub
+
+    priv, pub = pem(Ed25519PrivateKey.generate())
+    _, other_pub = pem(Ed25519PrivateKey.generate())
+    cfg = site.config([db], MOODUMP_SIGNING_KEY=priv, MOODUMP_VERIFY_KEY=pub,
+                      MOODUMP_VERIFY_AFTER_BACKUP="offline")  # fmt: skip
+    assert priv not in repr(cfg)
+    report = jobs.run_once(cfg, now=local(2026, 11, 17, 1, 0))
+    (res,) = report.databases
+    assert (res.status, res.exit_code) == ("ok", 0), res.error
+    path = Path(str(res.path))
+    check_signature(
+        (path / "manifest.json").read_bytes(),
+        (path / SIGNATURE_NAME).read_bytes(),
+        load_verify_keys(pub),
+        where=str(path),
+    )
+    cfg = site.config([db], MOODUMP_SIGNING_KEY=priv, MOODUMP_VERIFY_KEY=other_pub,
+                      MOODUMP_VERIFY_AFTER_BACKUP="offline")  # fmt: skip
+    report = jobs.run_once(cfg, now=local(2026, 11, 18, 1, 0))
+    (res,) = report.databases
+    assert res.exit_code == 8 and "not a verify key" in str(res.error), res.error

@@ -28,6 +28,17 @@ KNOWN_FORMATS = (FORMAT,)
 MANIFEST_NAME = "manifest.json"
 VERIFY_NAME = "verify.json"
 
+#: Bounds on what a manifest may hold: backups come back from buckets that others may
+#: write to, so a manifest is untrusted input (docs/format.md, "Limits").
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_TABLES = 100_000
+MAX_FILES = 1_000_000
+MAX_NAME_BYTES = 255  # a table name, a path component
+MAX_PATH_BYTES = 1024
+MAX_COUNT = (1 << 63) - 1  # rows and bytes: a signed 64-bit counter
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
 STATUS_STARTED = "STARTED"
 STATUS_DONE = "DONE"
 STATUS_FAILED = "FAILED"
@@ -195,7 +206,15 @@ def read_manifest(backup_dir: Path) -> Manifest:
 
 
 def parse_manifest(raw: str | bytes, where: str) -> Manifest:
-    """A manifest from its JSON text, UTF-8 when bytes (``where`` names it in errors)."""
+    """A manifest from its JSON text, UTF-8 when bytes (``where`` names it in errors).
+
+    Anything that is not a well-formed manifest within the limits (sizes, counts, names;
+    file names confined to the backup directory) raises IntegrityError."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(
+            f"{where} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a moodump manifest",
+            hint="the manifest is damaged or altered; use another backup",
+        )
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
@@ -210,15 +229,134 @@ def parse_manifest(raw: str | bytes, where: str) -> Manifest:
             f"{where} is not valid JSON ({exc.msg} at line {exc.lineno})",
             hint="the manifest is damaged; use another backup",
         ) from exc
+    except RecursionError:
+        raise IntegrityError(
+            f"{where} is nested too deeply to be a moodump manifest",
+            hint="the manifest is damaged or altered; use another backup",
+        ) from None
     if not isinstance(data, dict):
         raise IntegrityError(f"{where} is not a moodump manifest", hint="use another backup")
     check_format(data.get("format"), where)
+    _check_counts(data, where)
     try:
-        return Manifest.from_dict(data)
-    except TypeError as exc:
+        m = Manifest.from_dict(data)
+    except (TypeError, ValueError, AttributeError) as exc:
         raise IntegrityError(
             f"{where} has an unexpected shape: {exc}", hint="use another backup"
         ) from exc
+    validate_manifest(m, where)
+    return m
+
+
+def _check_counts(data: dict[str, Any], where: str) -> None:
+    for key, limit in (("tables", MAX_TABLES), ("files", MAX_FILES)):
+        value = data.get(key)
+        if isinstance(value, list) and len(value) > limit:
+            raise IntegrityError(
+                f"{where} lists {len(value)} {key}, more than the limit of {limit}",
+                hint="the manifest is damaged or altered; use another backup",
+            )
+
+
+def _bad(where: str, what: str) -> IntegrityError:
+    return IntegrityError(
+        f"{where}: {what}", hint="the manifest is damaged or altered; use another backup"
+    )
+
+
+def check_name(name: object, where: str, what: str) -> str:
+    """``name`` when it is a string of 1..255 UTF-8 bytes without control characters."""
+    if not isinstance(name, str) or not name:
+        raise _bad(where, f"{what} {name!r:.80} is not a name")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise _bad(where, f"{what} {name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
+    if _CONTROL.search(name):
+        raise _bad(where, f"{what} {name!r:.80} contains a control character")
+    return name
+
+
+def check_relative_name(name: object, where: str) -> str:
+    """``name`` when it is a relative ``/``-separated path that stays inside the backup
+    directory (no absolute path, no ``..``, no ``\\``, no control characters)."""
+    if not isinstance(name, str) or not name:
+        raise _bad(where, f"file name {name!r:.80} is not a name")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise _bad(where, f"file name {name[:40]!r}... is longer than {MAX_PATH_BYTES} bytes")
+    parts = name.split("/")
+    if (
+        name.startswith("/")
+        or "\\" in name
+        or _CONTROL.search(name)
+        or re.match(r"[A-Za-z]:", name)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise _bad(where, f"file {name!r:.200} is outside the backup directory")
+    for p in parts:
+        check_name(p, where, "file name part")
+    return name
+
+
+def _count(value: object, where: str, what: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise _bad(where, f"{what} {value!r:.40} is not a count")
+
+
+def _strings(value: object, where: str, what: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(where, f"{what} is not a list of strings")
+
+
+def validate_manifest(m: Manifest, where: str) -> None:
+    """IntegrityError unless every field of ``m`` has its type and stays in its bounds.
+
+    Every file the manifest names (files, chunks, schema files, objects) must be a
+    relative path inside the backup; table names are names (1..255 bytes, no control
+    characters); counts are integers 0..2**63-1."""
+    check_name(m.database, where, "database")
+    for attr in ("status", "tool_version", "host", "server_flavor", "server_version",
+                 "started_at", "finished_at", "codec", "database_ddl"):  # fmt: skip
+        if not isinstance(getattr(m, attr), str):
+            raise _bad(where, f"{attr} is not a string")
+    if m.error is not None and not isinstance(m.error, str):
+        raise _bad(where, "error is not a string")
+    for attr in ("port", "level"):
+        if not isinstance(getattr(m, attr), int) or isinstance(getattr(m, attr), bool):
+            raise _bad(where, f"{attr} is not an integer")
+    for attr in ("snapshot", "objects", "options"):
+        if not isinstance(getattr(m, attr), dict):
+            raise _bad(where, f"{attr} is not an object")
+    if m.moodle is not None and not isinstance(m.moodle, dict):
+        raise _bad(where, "moodle is not an object")
+    _strings(m.warnings, where, "warnings")
+    _strings(m.notes, where, "notes")
+    for name in m.objects.values():
+        if name:
+            check_relative_name(name, where)
+    for f in m.files:
+        check_relative_name(f.name, where)
+        _count(f.bytes, where, f"size of {f.name}")
+        if not isinstance(f.sha256, str) or not _SHA256.fullmatch(f.sha256):
+            raise _bad(where, f"sha256 of {f.name} is not 64 hex digits")
+        if not isinstance(f.kind, str):
+            raise _bad(where, f"kind of {f.name} is not a string")
+    for t in m.tables:
+        check_name(t.name, where, "table")
+        _count(t.rows, where, f"row count of table {t.name}")
+        for attr in ("kind", "engine", "schema_file", "load_clause", "digest"):
+            if not isinstance(getattr(t, attr), str):
+                raise _bad(where, f"{attr} of table {t.name} is not a string")
+        if t.schema_file:
+            check_relative_name(t.schema_file, where)
+        for attr in ("columns", "column_types", "order_by"):
+            _strings(getattr(t, attr), where, f"{attr} of table {t.name}")
+        if not isinstance(t.sequence, dict):
+            raise _bad(where, f"sequence of table {t.name} is not an object")
+        for c in t.chunks:
+            check_relative_name(c.file, where)
+            _count(c.rows, where, f"row count of {c.file}")
+            _count(c.raw_bytes, where, f"size of {c.file}")
+            if not isinstance(c.content_digest, str) or not isinstance(c.where, str):
+                raise _bad(where, f"content digest or range of {c.file} is not a string")
 
 
 def check_format(fmt: object, where: str) -> None:

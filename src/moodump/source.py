@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,14 +27,24 @@ from typing import Any, BinaryIO, cast
 from moodump.crypto import (
     ENCRYPTED_MANIFEST_NAME,
     INNER_MANIFEST_NAME,
+    SIGNATURE_NAME,
     SUFFIX,
     EncryptedManifest,
     Identity,
+    VerifyKey,
+    check_signature,
     decrypt_manifest,
     open_decrypting,
 )
 from moodump.errors import IntegrityError, StorageError
-from moodump.manifest import MANIFEST_NAME, FileEntry, Manifest, parse_manifest, require_done
+from moodump.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    check_relative_name,
+    parse_manifest,
+    require_done,
+)
 
 
 class BackupSource(ABC):
@@ -43,6 +54,8 @@ class BackupSource(ABC):
     where: str
     #: The local backup directory, when there is one (verify.json goes there).
     local_dir: Path | None = None
+    #: When set, :meth:`manifest` refuses a manifest not signed by one of these keys.
+    verify_keys: tuple[VerifyKey, ...] = ()
 
     @abstractmethod
     def open(self, name: str) -> BinaryIO:
@@ -55,9 +68,21 @@ class BackupSource(ABC):
     def manifest_bytes(self) -> bytes:
         return self.read_bytes(MANIFEST_NAME)
 
+    def signature_bytes(self) -> bytes | None:
+        """``manifest.sig``, or None when the backup has none."""
+        try:
+            with self.open(SIGNATURE_NAME) as fh:
+                return fh.read(1 << 20)
+        except IntegrityError:
+            return None
+
     def manifest(self) -> Manifest:
-        """The manifest, of any status."""
-        return parse_manifest(self.manifest_bytes(), f"{self.where}/{MANIFEST_NAME}")
+        """The manifest, of any status. With :attr:`verify_keys`, its signature is
+        checked first (IntegrityError: unsigned, another key, or changed)."""
+        raw = self.manifest_bytes()
+        if self.verify_keys:
+            check_signature(raw, self.signature_bytes(), self.verify_keys, where=self.where)
+        return parse_manifest(raw, f"{self.where}/{MANIFEST_NAME}")
 
     def done_manifest(self) -> Manifest:
         """The manifest; IntegrityError unless the backup is DONE."""
@@ -135,6 +160,10 @@ class DecryptingSource(BackupSource):
     def manifest_bytes(self) -> bytes:
         return self._manifest_bytes
 
+    def signature_bytes(self) -> bytes | None:
+        # plaintext beside encrypted.json; it signs the decrypted manifest
+        return self.inner.signature_bytes()
+
     def prefetch(self, names: Sequence[str], *, once: bool = False) -> None:
         self.inner.prefetch([n + SUFFIX for n in names], once=once)
 
@@ -156,15 +185,20 @@ def is_encrypted(source: BackupSource) -> bool:
 
 
 def as_source(
-    backup: Path | str | BackupSource, identities: Sequence[Identity] | None = None
+    backup: Path | str | BackupSource,
+    identities: Sequence[Identity] | None = None,
+    verify_keys: Sequence[VerifyKey] = (),
 ) -> BackupSource:
     """A source for ``backup`` (a directory, or a source already), decrypting it when it
     is an encrypted backup. An encrypted backup without ``identities`` raises
-    :class:`~moodump.errors.DecryptionError` naming the keys it was encrypted to."""
+    :class:`~moodump.errors.DecryptionError` naming the keys it was encrypted to.
+    With ``verify_keys`` its manifest must be signed by one of them."""
     source = backup if isinstance(backup, BackupSource) else LocalSource(backup)
-    if isinstance(source, DecryptingSource) or not is_encrypted(source):
-        return source
-    return DecryptingSource(source, identities or ())
+    if not isinstance(source, DecryptingSource) and is_encrypted(source):
+        source = DecryptingSource(source, identities or ())
+    if verify_keys:
+        source.verify_keys = tuple(verify_keys)
+    return source
 
 
 class CheckedReader(io.RawIOBase):
@@ -220,18 +254,27 @@ def _compare(entry: FileEntry, size: int, sha: str, where: str) -> None:
         )
 
 
-def _inside(root: Path, name: str) -> Path:
-    """``root/name``, refusing names that would leave the backup directory."""
-    parts = name.split("/")
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or "\0" in name
-        or any(p in ("", ".", "..") for p in parts)
-    ):
+def inside_backup(root: Path, name: str) -> Path:
+    """``root/name``, refusing names that would leave the backup directory: absolute
+    paths, ``..``, and a symbolic link (of the file or of a directory on its way) that
+    resolves outside ``root``."""
+    try:
+        check_relative_name(name, f"the manifest of {root}")
+    except IntegrityError as exc:
         raise IntegrityError(
             f"the manifest of {root} names a file outside the backup: {name!r}",
             hint="do not restore this backup: its manifest was altered",
+        ) from exc
+    path = root.joinpath(*name.split("/"))
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise IntegrityError(
+            f"{name!r} in {root} is a symbolic link (or inside one) that leads outside "
+            f"the backup, to {real}",
+            hint="do not restore this backup: it was altered",
         )
-    return root.joinpath(*parts)
+    return path
+
+
+_inside = inside_backup

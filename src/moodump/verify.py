@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from moodump.compression import iter_uncompressed
-from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest, Identity
+from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest, Identity, VerifyKey
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from moodump.db.introspect import list_tables, moodle_info, server_info
 from moodump.db.localserver import LocalServer
@@ -91,6 +91,7 @@ def verify(
     record: bool = True,
     progress: Callable[[str], None] | None = None,
     identities: Sequence[Identity] = (),
+    verify_keys: Sequence[VerifyKey] = (),
 ) -> VerifyReport:
     """Verify the backup at ``path``.
 
@@ -107,11 +108,22 @@ def verify(
     An encrypted backup is verified through ``identities``. Without them an offline
     verify checks the ciphertext only (size and sha256 of every ``.age`` file against
     ``encrypted.json``: method ``ciphertext``); a verify by restore needs them.
+
+    With ``verify_keys`` the manifest must be signed by one of them (``manifest.sig``,
+    checked after decryption): otherwise IntegrityError, recorded as FAIL. A
+    ciphertext-only check cannot check a signature (it signs the decrypted manifest):
+    its report says so in a note.
     """
     stored = path if isinstance(path, BackupSource) else LocalSource(path)
     if not identities and method_is_offline(settings, local) and is_encrypted(stored):
-        return _verify_ciphertext(stored)
-    src = as_source(stored, identities)
+        report = _verify_ciphertext(stored)
+        if verify_keys:
+            report.notes.append(
+                "the signature was not checked: it signs the decrypted manifest "
+                "(pass --identity to check it)"
+            )
+        return report
+    src = as_source(stored, identities, verify_keys)
     backup_dir = src.local_dir
     if settings is not None and local:
         raise ConfigError("give either a server or --local, not both", hint="pick one")

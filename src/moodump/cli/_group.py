@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -318,3 +318,42 @@ def identity_option(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def verify_key_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--verify-key FILE`` (repeatable; default MOODUMP_VERIFY_KEY); pass
+    ``verify_keys``, the public keys a backup must be signed with (empty: not checked)."""
+
+    @click.option(
+        "--verify-key",
+        "verify_key_files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Ed25519 public key(s) (PEM or ssh-ed25519 lines) the backup must be signed "
+        "with; repeatable (default: MOODUMP_VERIFY_KEY).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, verify_key_files: tuple[Path, ...], **kwargs: Any) -> Any:
+        from moodump.config import setting
+        from moodump.crypto import load_verify_keys
+
+        keys = [k for f in verify_key_files for k in load_verify_keys(f, where=str(f))]
+        if not verify_key_files and setting("MOODUMP_VERIFY_KEY"):
+            keys = load_verify_keys(setting("MOODUMP_VERIFY_KEY"))
+        kwargs["verify_keys"] = keys
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def refuse_unsigned_legacy(path: str, verify_keys: Sequence[Any]) -> None:
+    """An old .sql.gz file is never signed: with verify keys set, it is refused."""
+    if verify_keys:
+        from moodump.errors import IntegrityError
+
+        raise IntegrityError(
+            f"{path} is an old backup-container file, which is never signed, and a verify "
+            "key is set",
+            hint="to restore an old file you trust, run without --verify-key and "
+            "MOODUMP_VERIFY_KEY",
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,9 @@ from moodump.cli._group import cli, connection_options, hidden_alias, threads_op
 from moodump.cli._render import ProgressLine, emit_json, human_bytes
 from moodump.dump import DumpOptions, dump
 from moodump.sizes import parse_size
+
+if TYPE_CHECKING:
+    from moodump.crypto import SigningKey
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -125,6 +129,7 @@ def dump_cmd(
         routines=not (no_objects or no_routines),
         chunk_bytes=parse_size(chunk_size),
         lock_wait_timeout=lock_wait_timeout,
+        signing_key=_signing_key(),
     )
     line = ProgressLine(enabled=False if (quiet or as_json) else None)
     try:
@@ -161,3 +166,12 @@ def dump_cmd(
     )
     for w in m.warnings:
         click.echo(f"warning: {w}", err=True)
+
+
+def _signing_key() -> SigningKey | None:
+    """MOODUMP_SIGNING_KEY (or its _FILE), loaded; None when unset."""
+    from moodump.config import setting
+    from moodump.crypto import signing_key_from_setting
+
+    value = setting("MOODUMP_SIGNING_KEY")
+    return signing_key_from_setting(value) if value else None

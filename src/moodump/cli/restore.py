@@ -12,7 +12,9 @@ from moodump.cli._group import (
     connection_options,
     hidden_alias,
     identity_option,
+    refuse_unsigned_legacy,
     threads_option,
+    verify_key_option,
 )
 from moodump.cli._render import ProgressLine, emit_json
 from moodump.cli.dump import _split
@@ -59,6 +61,7 @@ from moodump.restore import RestoreOptions, restore
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @identity_option
+@verify_key_option
 def restore_cmd(
     conn,
     path,
@@ -76,6 +79,7 @@ def restore_cmd(
     as_json,
     quiet,
     identities,
+    verify_keys,
 ):
     """Restore the backup at PATH into --database.
 
@@ -84,7 +88,9 @@ def restore_cmd(
     (PATH ending in .sql.gz) is read end to end first (a truncated one fails, exit 8),
     then streamed to the mariadb client; the same --drop rule applies. An encrypted backup needs
     --identity (or MOODUMP_IDENTITY_FILE); a missing or wrong key fails (exit 13) before
-    the target is touched.
+    the target is touched. With --verify-key (or MOODUMP_VERIFY_KEY) the backup must be
+    signed by one of those keys: unsigned, another key's or changed fails (exit 8)
+    before the target is touched.
 
     PATH|URL may be an off-site copy: s3://bucket/prefix/<backup> (endpoint and keys from
     S3_*), ftps://host/path/<backup>. Its files stream from there, each checked against
@@ -102,6 +108,7 @@ def restore_cmd(
             f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
         )
     if path and not latest_of and not is_url(path) and is_legacy_file(Path(path)):
+        refuse_unsigned_legacy(path, verify_keys)
         _restore_legacy(conn, Path(path), database, drop, atomic, resume, tables + tables_alias,
                         no_objects or no_routines, as_json, quiet)  # fmt: skip
         return
@@ -122,6 +129,7 @@ def restore_cmd(
             database,
             opts,
             progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
+            verify_keys=verify_keys,
         )
     finally:
         line.finish()

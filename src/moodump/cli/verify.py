@@ -11,9 +11,11 @@ from moodump.cli._group import (
     build_conn_settings,
     cli,
     identity_option,
+    refuse_unsigned_legacy,
     threads_option,
     timeout_options,
     tls_options,
+    verify_key_option,
 )
 from moodump.cli._render import ProgressLine, emit_json
 from moodump.db.localserver import server_binaries
@@ -62,6 +64,7 @@ from moodump.verify import verify
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @identity_option
+@verify_key_option
 def verify_cmd(
     path,
     offline,
@@ -79,6 +82,7 @@ def verify_cmd(
     as_json,
     quiet,
     identities,
+    verify_keys,
 ):
     """Verify the backup at PATH and record the result in PATH/verify.json.
 
@@ -89,6 +93,8 @@ def verify_cmd(
       --local (default)  same, on a throwaway mariadbd started in a temp directory
     An encrypted backup: --identity (or MOODUMP_IDENTITY_FILE) decrypts it; without a
     key, --offline checks its ciphertext against encrypted.json.
+    With --verify-key (or MOODUMP_VERIFY_KEY) the backup must be signed by one of those
+    keys (manifest.sig); an unsigned one, another key's, or a changed manifest fails.
     An old backup-container file (PATH ending in .sql.gz) is restored the same way
     and its tables and row counts are compared with the INSERT statements in the file
     (method legacy: such files carry no digests); --offline checks its gzip stream.
@@ -131,6 +137,7 @@ def verify_cmd(
     source = None
     try:
         if not is_url(path) and is_legacy_file(Path(path)):
+            refuse_unsigned_legacy(path, verify_keys)
             report = verify_legacy(
                 Path(path),
                 settings=settings,
@@ -147,6 +154,7 @@ def verify_cmd(
                 threads=threads,
                 local_dir=local_dir,
                 identities=identities,
+                verify_keys=verify_keys,
                 progress=progress,
             )
     finally:

@@ -90,6 +90,8 @@ class Key:
     #: Set when a variable the old container read means something else now; a run
     #: warns about it at start (like an ignored one), so nobody loses a setting silently.
     changed_note: str = ""
+    #: ``<ENV>_FILE`` is read whole (a multi-line PEM key), not only its first line.
+    whole_file: bool = False
 
     @property
     def accepts_file(self) -> bool:
@@ -466,6 +468,18 @@ KEYS: tuple[Key, ...] = (
         "identity_file", "MOODUMP_IDENTITY_FILE", "", parse_str,
         "Private key file (age identity or unencrypted ssh key) that restore and verify "
         "use for encrypted backups (--identity).", GROUP_CRYPT, ORIGIN_NEW,
+    ),
+    Key(
+        "signing_key", "MOODUMP_SIGNING_KEY", "", parse_secret,
+        "Ed25519 private key in PEM (or the path of its file) that signs every backup's "
+        "manifest into manifest.sig (proof of origin; docs/restore-and-verify.md).",
+        GROUP_CRYPT, ORIGIN_NEW, secret=True, whole_file=True,
+    ),
+    Key(
+        "verify_key", "MOODUMP_VERIFY_KEY", "", parse_str,
+        "Ed25519 public keys (PEM, or ssh-ed25519 lines), or the path of a file of them: "
+        "restore and verify then refuse a backup not signed by one of them (--verify-key).",
+        GROUP_CRYPT, ORIGIN_NEW, file_ok=True, whole_file=True,
     ),
 )  # fmt: skip
 

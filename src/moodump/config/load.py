@@ -47,8 +47,9 @@ class _Env:
         self.env = env
         self.read_file = read_file
 
-    def get(self, name: str, *, file_ok: bool) -> tuple[str, str] | None:
-        """(value, source) of ``name`` or ``name_FILE``; None when neither is set."""
+    def get(self, name: str, *, file_ok: bool, whole: bool = False) -> tuple[str, str] | None:
+        """(value, source) of ``name`` or ``name_FILE``; None when neither is set.
+        ``whole``: the file's whole text (a PEM key), not its first line."""
         direct = self.env.get(name, "")
         file_name = f"{name}_FILE"
         path = self.env.get(file_name, "") if file_ok else ""
@@ -59,7 +60,7 @@ class _Env:
             )
         if path:
             try:
-                value = self.read_file(path)
+                value = Path(path).read_text(encoding="utf-8") if whole else self.read_file(path)
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read {file_name}={path}: {exc.strerror or exc}",
@@ -74,7 +75,7 @@ class _Env:
 def _load_key(k: Key, env: _Env) -> tuple[Any, str]:
     found = None
     for name in k.env_names:
-        found = env.get(name, file_ok=k.accepts_file)
+        found = env.get(name, file_ok=k.accepts_file, whole=k.whole_file)
         if found is not None:
             break
     raw, source = found if found is not None else (k.default, "default")

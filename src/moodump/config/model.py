@@ -208,6 +208,8 @@ class Config:
     encrypt_recipients: str
     encrypt_at_rest: bool
     identity_file: str
+    signing_key: Secret | None = field(repr=False)
+    verify_key: str
     backup_log_level: str
     log_format: str
     strict: bool
@@ -283,6 +285,12 @@ class Config:
             if s
         ]
         out += [d.password.reveal() for d in self.databases if d.password]
+        pem = self.signing_key.reveal() if self.signing_key else ""
+        if "-----BEGIN" in pem:  # the key itself (not a path): every line of it too
+            out.append(pem)
+            out += [
+                ln.strip() for ln in pem.splitlines() if len(ln.strip()) >= 16 and "-----" not in ln
+            ]
         try:
             ftp_password = urlsplit(self.ftp_url).password if self.ftp_url else None
         except ValueError:

@@ -13,7 +13,9 @@ integration points):
 - :mod:`.backup`: the encrypted backup directory (``encrypted.json`` outside,
   ``manifest.json.age`` and ``X.age`` for every file ``X``): :func:`encrypt_backup_dir`,
   :func:`decrypt_backup_dir`, :func:`verify_ciphertext`, :func:`check_identities`,
-  :func:`open_backup_file`.
+  :func:`open_backup_file`;
+- :mod:`.signing`: Ed25519 signatures of the manifest (``manifest.sig``):
+  :func:`write_signature`, :func:`check_signature`, the key loaders.
 """
 
 from moodump.crypto.backup import (
@@ -42,6 +44,18 @@ from moodump.crypto.keys import (
     load_identities,
     parse_recipients,
 )
+from moodump.crypto.signing import (
+    SIGNATURE_NAME,
+    SigningKey,
+    VerifyKey,
+    check_signature,
+    load_signing_key,
+    load_verify_keys,
+    parse_verify_keys,
+    sign_manifest,
+    signing_key_from_setting,
+    write_signature,
+)
 from moodump.crypto.streams import (
     EncryptingWriter,
     open_decrypting,
@@ -54,6 +68,7 @@ __all__ = [
     "ENV_IDENTITY_FILE",
     "ENV_RECIPIENTS",
     "INNER_MANIFEST_NAME",
+    "SIGNATURE_NAME",
     "SUFFIX",
     "CiphertextReport",
     "Digests",
@@ -64,7 +79,10 @@ __all__ = [
     "HashingWriter",
     "Identity",
     "Recipient",
+    "SigningKey",
+    "VerifyKey",
     "check_identities",
+    "check_signature",
     "decrypt_backup_dir",
     "decrypt_file",
     "decrypt_manifest",
@@ -72,11 +90,17 @@ __all__ = [
     "encrypt_file",
     "is_encrypted_backup",
     "load_identities",
+    "load_signing_key",
+    "load_verify_keys",
     "open_backup_file",
     "open_decrypting",
     "open_encrypting",
     "open_encrypting_reader",
     "parse_recipients",
+    "parse_verify_keys",
     "read_encrypted_manifest",
+    "sign_manifest",
+    "signing_key_from_setting",
     "verify_ciphertext",
+    "write_signature",
 ]

@@ -8,6 +8,8 @@ An encrypted backup is a directory beside (or instead of) a plain one::
     schema/0001-mdl_user.sql.age
     restore-with-mariadb.sh.age ...
     verify.json.age                 when the plain backup had one
+    manifest.sig                    when the backup is signed: plaintext (no secret in
+                                    it), the signature of the inner manifest.json
 
 Every file ``X`` of the plain backup becomes ``X.age``, a standard age file that
 ``age -d`` decrypts. ``encrypted.json`` holds nothing sensitive: for every ``.age``
@@ -18,7 +20,8 @@ and the dates listings and retention need. The inner manifest keeps everything e
 only read with a private key.
 
 None of this authenticates who wrote a backup: anyone holding a recipient's *public*
-key can make a backup that decrypts. The sha256s detect damage, not forgery.
+key can make a backup that decrypts. The sha256s detect damage, not forgery; a signed
+backup (:mod:`.signing`, ``manifest.sig``) is proof of origin.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from moodump.compression import sha256_file, storage_error, sync_tree
 from moodump.crypto.files import decrypt_file, encrypt_file
 from moodump.crypto.hashing import HashingReader
 from moodump.crypto.keys import Identity, Recipient, native_identities
+from moodump.crypto.signing import SIGNATURE_NAME
 from moodump.crypto.streams import open_decrypting, require_recipients
 from moodump.errors import ConfigError, DecryptionError, IntegrityError, StorageError
 from moodump.manifest import (
@@ -398,6 +402,8 @@ def encrypt_backup_dir(
             em.files.append(EncryptedFile(name + SUFFIX, d.cipher_bytes, d.cipher_sha256, kind))
             if progress:
                 progress(name)
+        if (src / SIGNATURE_NAME).is_file():  # no secret in it: it stays plaintext
+            shutil.copyfile(src / SIGNATURE_NAME, tmp / SIGNATURE_NAME)
         (tmp / ENCRYPTED_MANIFEST_NAME).write_text(em.to_json(), encoding="utf-8")
 
     _publish(dst, work)
@@ -457,6 +463,8 @@ def decrypt_backup_dir(
                 )
             if progress:
                 progress(name)
+        if (src / SIGNATURE_NAME).is_file():
+            shutil.copyfile(src / SIGNATURE_NAME, tmp / SIGNATURE_NAME)
         (tmp / MANIFEST_NAME).write_bytes(raw)
 
     _publish(dst, work)

@@ -19,6 +19,7 @@ from typing import Any
 
 from moodump import __version__
 from moodump.compression import DataWriter, get_codec, storage_error, sync_tree
+from moodump.crypto import write_signature
 from moodump.db.connection import Connection, ConnSettings, quote_ident
 from moodump.db.introspect import (
     StoredObject,
@@ -138,6 +139,8 @@ def dump(
         assert manifest is not None
         sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
+        if opts.signing_key is not None:  # over the final manifest bytes, before publishing
+            write_signature(tmp, opts.signing_key)
         _fsync_dir(tmp)
         os.rename(tmp, out)
         _fsync_dir(parent)
@@ -210,8 +213,12 @@ class DumpRun:
         m.options = {
             k: (list(v) if isinstance(v, tuple) else v)
             for k, v in self.opts.__dict__.items()
-            if k != "started_at"
+            if k not in ("started_at", "signing_key")
         }
+        # the public fingerprint of the signing key (manifest.sig), never the key
+        m.options["signing_key"] = (
+            self.opts.signing_key.fingerprint if self.opts.signing_key else None
+        )
         with self._connect(self.settings) as coord:
             server = server_info(coord)
             m.server_flavor, m.server_version = server.flavor, server.version

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from moodump.crypto import SigningKey
 from moodump.db.introspect import (
     TableInfo,
 )
@@ -42,6 +43,8 @@ class DumpOptions:
     # The time the backup is named after (an aware datetime; the scheduler's clock), kept
     # as the manifest's started_at so listings age it by that instant; default: now.
     started_at: datetime | None = None
+    # Sign the manifest into manifest.sig (MOODUMP_SIGNING_KEY); None: unsigned.
+    signing_key: SigningKey | None = None
 
 
 @dataclass

@@ -24,6 +24,7 @@ from moodump.checks import (
     previous_good,
 )
 from moodump.config import Config, DatabaseSpec
+from moodump.crypto import SigningKey, VerifyKey, load_verify_keys, signing_key_from_setting
 from moodump.dump import DumpOptions, ProgressEvent, dump
 from moodump.errors import (
     CheckFailed,
@@ -298,7 +299,7 @@ def _backup_database(
 
         options = DumpOptions(
             threads=cfg.threads, codec=cfg.codec, level=cfg.level, record_failure=True,
-            started_at=when,
+            started_at=when, signing_key=_signing_key(cfg),
         )  # fmt: skip
         result = dump(
             conn_settings_for(cfg, spec),
@@ -349,7 +350,9 @@ def _backup_database(
             step = "verification"
             _interrupt_point(ctx, "verification")
             deadline.check("verification")
-            report = _verify(path, method, cfg.threads, cfg.database_server_timeout)
+            report = _verify(
+                path, method, cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg)
+            )
             res.verify = verify_dict(report)
             if not report.passed:
                 raise IntegrityError(
@@ -417,10 +420,14 @@ def _interrupt_point(ctx: Context, step: str) -> None:
         )
 
 
-def _verify(path: Path, method: str, threads: int, server_timeout: int) -> VerifyReport:
+def _verify(
+    path: Path, method: str, threads: int, server_timeout: int, keys: Sequence[VerifyKey] = ()
+) -> VerifyReport:
     if method == VERIFY_LOCAL:
-        return verify(path, local=True, threads=threads, local_timeout=server_timeout)
-    return verify(path)
+        return verify(
+            path, local=True, threads=threads, local_timeout=server_timeout, verify_keys=keys
+        )
+    return verify(path, verify_keys=keys)
 
 
 def verify_dict(report: VerifyReport) -> dict[str, Any]:
@@ -493,3 +500,13 @@ def _prune(
         log.error("pruning: %s", e)
     prune_offsite(cfg, offsite, [c for c in cores if c in copied], ctx.now(), report)
     return pr
+
+
+def verify_keys_of(cfg: Config) -> list[VerifyKey]:
+    """The keys backups must be signed with (MOODUMP_VERIFY_KEY); empty when unset."""
+    return load_verify_keys(cfg.verify_key) if cfg.verify_key else []
+
+
+def _signing_key(cfg: Config) -> SigningKey | None:
+    """The key that signs every backup's manifest (MOODUMP_SIGNING_KEY), or None."""
+    return signing_key_from_setting(cfg.signing_key.reveal()) if cfg.signing_key else None

@@ -24,7 +24,7 @@ from moodump.errors import (
     ServerError,
     StorageError,
 )
-from moodump.jobs.backup import interrupted_error, result_facts, verify_dict
+from moodump.jobs.backup import interrupted_error, result_facts, verify_dict, verify_keys_of
 from moodump.jobs.report import (
     STATUS_FAILED,
     VERIFY_LOCAL,
@@ -139,6 +139,7 @@ def _verify_database(ctx: Context, spec: DatabaseSpec, method: str) -> DatabaseR
             threads=cfg.threads,
             local_timeout=cfg.database_server_timeout,
             identities=identities,
+            verify_keys=verify_keys_of(cfg),
         )
         res.verify = verify_dict(report)
         if not report.passed:

@@ -537,6 +537,11 @@ def _local_files(
     """
     found: dict[str, Path] = {}
     for path in sorted(local_dir.rglob("*")):
+        if path.is_symlink():  # a backup holds none; one could lead out of it
+            raise IntegrityError(
+                f"{path} is a symbolic link; a backup holds only regular files",
+                hint="the local backup was altered; do not copy it off-site",
+            )
         if path.is_file():
             found[path.relative_to(local_dir).as_posix()] = path
     missing = sorted(set(listed) - set(found))

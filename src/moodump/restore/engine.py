@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from moodump.crypto import Identity
+from moodump.crypto import Identity, VerifyKey
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
 from moodump.db.privileges import account_privileges
 from moodump.db.workers import LiveConnections, run_interruptible
@@ -56,6 +56,7 @@ def restore(
     progress: Callable[[RestoreEvent], None] | None = None,
     stop: threading.Event | None = None,
     identities: Sequence[Identity] = (),
+    verify_keys: Sequence[VerifyKey] = (),
 ) -> RestoreResult:
     """Restore the backup at ``path`` into ``database`` on the server of ``settings``.
 
@@ -63,7 +64,10 @@ def restore(
     off-site copy, an encrypted one): files are streamed from it, never staged whole.
     An encrypted backup needs ``identities`` (age or ssh private keys); without one
     that matches, :class:`~moodump.errors.DecryptionError` (exit 13) names the keys it
-    was encrypted to, before anything is written to the target.
+    was encrypted to, before anything is written to the target. With ``verify_keys``
+    the manifest must be signed by one of them (``manifest.sig``): an unsigned backup,
+    another key's, or a manifest changed after signing raises IntegrityError, before
+    anything is written to the target.
 
     :raises TargetNotEmpty: the target has tables and neither ``drop`` nor ``resume``.
     :raises IntegrityError: a file does not match the manifest (target untouched).
@@ -75,7 +79,7 @@ def restore(
         raise ConfigError(f"invalid target database name {database!r}", hint="use 1-64 characters")
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
-    src = as_source(path, identities)
+    src = as_source(path, identities, verify_keys)
     manifest = src.done_manifest()
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
     result, pool = run_interruptible(run.run, run.stop, run.kill_all)

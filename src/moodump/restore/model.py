@@ -13,6 +13,7 @@ from moodump.errors import (
     IntegrityError,
 )
 from moodump.manifest import Manifest
+from moodump.source import inside_backup
 
 log = logging.getLogger("moodump.restore")
 
@@ -60,11 +61,12 @@ class RestoreResult:
 
 
 def check_files(path: Path, manifest: Manifest, names: set[str] | None = None) -> None:
-    """Every listed file exists with the recorded size and sha256; IntegrityError otherwise."""
+    """Every listed file exists inside ``path`` (no name or symbolic link leads out) with
+    the recorded size and sha256; IntegrityError otherwise."""
     for f in manifest.files:
         if names is not None and f.name not in names:
             continue
-        p = path / f.name
+        p = inside_backup(path, f.name)
         if not p.is_file():
             raise IntegrityError(
                 f"{f.name} is missing from {path}", hint="the backup is incomplete; use another one"
