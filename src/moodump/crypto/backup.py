@@ -43,6 +43,7 @@ from moodump.crypto.hashing import HashingReader
 from moodump.crypto.keys import Identity, Recipient, native_identities
 from moodump.crypto.streams import open_decrypting, require_recipients
 from moodump.errors import ConfigError, DecryptionError, IntegrityError, StorageError
+from moodump.fsmodes import make_dir, write_bytes, write_text
 from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
@@ -393,12 +394,12 @@ def encrypt_backup_dir(
         for name, kind, sha, size in todo:
             _check_name(name, MANIFEST_NAME)
             target = tmp / (name + SUFFIX)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, parents=True, exist_ok=True)
             d = encrypt_file(src / name, target, recipients, expect_sha256=sha, expect_bytes=size)
             em.files.append(EncryptedFile(name + SUFFIX, d.cipher_bytes, d.cipher_sha256, kind))
             if progress:
                 progress(name)
-        (tmp / ENCRYPTED_MANIFEST_NAME).write_text(em.to_json(), encoding="utf-8")
+        write_text(tmp / ENCRYPTED_MANIFEST_NAME, em.to_json())
 
     _publish(dst, work)
     return em
@@ -440,7 +441,7 @@ def decrypt_backup_dir(
         for name, sha, size in todo:
             age_entry = em.file(name + SUFFIX)
             target = tmp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, parents=True, exist_ok=True)
             d = decrypt_file(
                 src / age_entry.name,
                 target,
@@ -457,7 +458,7 @@ def decrypt_backup_dir(
                 )
             if progress:
                 progress(name)
-        (tmp / MANIFEST_NAME).write_bytes(raw)
+        write_bytes(tmp / MANIFEST_NAME, raw)
 
     _publish(dst, work)
     return manifest
@@ -475,7 +476,7 @@ def _publish(dst: Path, work: Callable[[Path], None]) -> None:
     tmp = parent / f".{dst.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp.mkdir()
+        make_dir(tmp)
         work(tmp)
         sync_tree(tmp)
         os.rename(tmp, dst)
