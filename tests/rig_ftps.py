@@ -115,13 +115,15 @@ class FtpServers:
         *,
         tls: bool = True,
         root: Path | None = None,
+        perm: str = "elradfmwMT",
         **attrs: Any,
     ) -> Server:
-        """A server whose user USER/PASSWORD lives in ``root``; ``tls=False``: plain FTP."""
+        """A server whose user USER/PASSWORD lives in ``root``; ``tls=False``: plain FTP;
+        ``perm``: pyftpdlib's permission letters (M: SITE CHMOD)."""
         home = root or self.default_root
         home.mkdir(exist_ok=True)
         authorizer = DummyAuthorizer()
-        authorizer.add_user(USER, PASSWORD, str(home), perm="elradfmwMT")
+        authorizer.add_user(USER, PASSWORD, str(home), perm=perm)
         parent = base or (TLS_FTPHandler if tls else FTPHandler)
         settings: dict[str, Any] = {
             "authorizer": authorizer,

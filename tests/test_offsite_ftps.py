@@ -146,6 +146,30 @@ def test_upload_publishes_a_checked_copy(
 
 
 @pytest.mark.storage
+@pytest.mark.parametrize("chmod", [True, False], ids=["site-chmod", "no-site-chmod"])
+def test_uploads_are_private_where_the_server_offers_site_chmod(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path, chmod: bool
+) -> None:
+    """SITE CHMOD 640 (750 for directories) after each upload; a server that refuses it
+    keeps its own modes and the upload still succeeds."""
+    old = os.umask(0o022)  # the server's own default: world-readable
+    try:
+        server = ftp_server(perm="elradfmwMT" if chmod else "elradfmwT")
+        local = make_backup(tmp_path / "local")
+        _target(server, certfile).upload(local)
+    finally:
+        os.umask(old)
+    remote = server.root / "offsite" / "moodle" / NAME
+    assert tree(remote) == tree(local)
+    for path in [remote, *remote.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        if chmod:
+            assert mode == (0o750 if path.is_dir() else 0o640), path
+        else:
+            assert mode & 0o004, path  # unchanged: what the server's umask gave
+
+
+@pytest.mark.storage
 def test_upload_again_skips_a_matching_copy_and_replaces_a_damaged_one(
     ftp_server: ServerFactory, certfile: Path, tmp_path: Path
 ) -> None:

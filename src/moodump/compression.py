@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.fsmodes import open_new
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -63,7 +64,7 @@ class _HashingFile(io.RawIOBase):
     """A write-only file that hashes and counts what passes through to the real file."""
 
     def __init__(self, path: Path) -> None:
-        self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()
+        self._fh = open_new(path)  # closed in close(); MOODUMP_FILE_MODE
         self.sha256 = hashlib.sha256()
         self.size = 0
 

@@ -16,6 +16,7 @@ inherited by child processes, so a server moodump starts cannot keep the lock al
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -53,7 +54,8 @@ class RunLock:
                 hint="release the lock before taking it again (programming error)",
             )
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # Owner-only whatever the umask, also when an older run left it 0644.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise StorageError(
                 f"cannot open the lock file {self.path}: {exc.strerror}",
@@ -69,6 +71,8 @@ class RunLock:
                 f"cannot lock {self.path}: {exc.strerror}",
                 hint="the file system may not support locks; put the lock file on local disk",
             ) from exc
+        with contextlib.suppress(OSError):  # someone else's file: theirs to fix
+            os.fchmod(fd, 0o600)
         self._fd = fd
         self._write_owner()
         return self

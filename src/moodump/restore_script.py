@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moodump.formats import SESSION_SQL_MODE
+from moodump.fsmodes import dir_mode, write_bytes, write_text
 from moodump.manifest import FileEntry, Manifest
 
 _SESSION = (
@@ -83,7 +84,7 @@ def write_objects_sql(root: Path, records: list[dict[str, Any]]) -> bytes:
         out += b"DELIMITER " + delim + b"\n" + create + delim + b"\nDELIMITER ;\n"
         out += b"SET NAMES utf8mb4;\n"
     data = bytes(out)
-    (root / "objects.sql").write_bytes(data)
+    write_bytes(root / "objects.sql", data)
     return data
 
 
@@ -139,5 +140,5 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
         lines.append('run "$@" -D "$db" < objects.sql')
     lines.append('echo "restored into $db"')
     path = root / "restore-with-mariadb.sh"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o755)
+    # Executable for its owner and group (x where r is set), like the directories.
+    write_text(path, "\n".join(lines) + "\n", mode=dir_mode())

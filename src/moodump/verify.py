@@ -47,6 +47,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.formats import Column
+from moodump.fsmodes import write_text
 from moodump.manifest import (
     VERIFY_NAME,
     FileEntry,
@@ -199,10 +200,8 @@ def _write_record(src: Path, report: VerifyReport) -> bool:
         details=report.problems[:50],
         moodle=report.moodle,
     )
-    tmp = src / f".{VERIFY_NAME}.tmp"
     try:
-        tmp.write_text(rec.to_json(), encoding="utf-8")
-        tmp.replace(src / VERIFY_NAME)
+        write_text(src / VERIFY_NAME, rec.to_json())
         return True
     except OSError as exc:
         log.warning("could not write %s: %s", src / VERIFY_NAME, exc.strerror)

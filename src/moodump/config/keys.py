@@ -17,6 +17,7 @@ from moodump.config.values import (
     parse_auto_bool,
     parse_bool,
     parse_factor,
+    parse_file_mode,
     parse_int,
     parse_log_level,
     parse_nonneg_int,
@@ -428,6 +429,15 @@ KEYS: tuple[Key, ...] = (
         "moodump run: exit 1 when a run had only warnings (a shrink in warn mode, dump "
         "warnings). Off: warnings are logged, notified and reported, and the exit code "
         "is 0 (docs/exit-codes.md).", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "file_mode", "MOODUMP_FILE_MODE", "0640", parse_file_mode,
+        "Mode of backup files (data, schema, manifest, verification, script; off-site "
+        "staging, encrypted copies); directories get x where r is set (0640 -> 0750). "
+        "Applied whatever the umask. The group bit lets verify and restore pods (group 0 "
+        "on OpenShift) read. World-writable modes are refused; a world-readable one is "
+        "logged as a warning. Lock and progress files are always 0600.",
+        GROUP_OPS, ORIGIN_NEW,
     ),
     Key(
         "lock_file", "MOODUMP_LOCK_FILE", "", parse_str,

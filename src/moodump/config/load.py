@@ -223,6 +223,12 @@ def load_config(
                 f"{d.spec}: no account configured (set {host_env_prefix(d.host)}_USER or "
                 "DATABASE_USER)"
             )
+    if values["file_mode"] & 0o004:
+        notes.append(
+            f"MOODUMP_FILE_MODE={values['file_mode']:04o} makes backups world-readable "
+            "(password hashes and personal data); 0640 keeps them to the owner and group"
+        )
+        run_warnings.append(notes[-1])
     for name in sorted(env):
         if name.startswith("MOODUMP_") and not is_known_env_name(name):
             near = difflib.get_close_matches(name, sorted(_KNOWN_NAMES), n=1)

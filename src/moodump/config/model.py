@@ -213,6 +213,7 @@ class Config:
     backup_log_level: str
     log_format: str
     strict: bool
+    file_mode: int
     lock_file: str
     # -- derived from backup.conf / the fallback
     databases: tuple[DatabaseSpec, ...] = ()
@@ -324,6 +325,8 @@ class Config:
             return mask_userinfo(str(value))
         if isinstance(value, timedelta):
             return format_duration(value)
+        if key.env == "MOODUMP_FILE_MODE":
+            return f"{value:04o}"
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, float):

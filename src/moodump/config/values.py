@@ -162,6 +162,30 @@ def parse_tz(value: str) -> ZoneInfo:
         ) from None
 
 
+def parse_file_mode(value: str) -> int:
+    """An octal file mode (``0640``, ``640``, ``0o660``) for backup files.
+
+    The owner must be able to read and write (moodump reads its own files back to verify
+    them); world-writable modes are refused: anyone could then alter a backup that will
+    be restored into production.
+    """
+    v = value.strip().lower().removeprefix("0o")
+    try:
+        mode = int(v, 8)
+    except ValueError:
+        raise ValueError("not an octal file mode (e.g. 0640)") from None
+    if not 0 <= mode <= 0o777:
+        raise ValueError("must be a permission mode between 0000 and 0777 (e.g. 0640)")
+    if mode & 0o002:
+        raise ValueError(
+            "world-writable: anyone could alter a backup (use 0640, or 0660 for a "
+            "group-writable volume)"
+        )
+    if mode & 0o600 != 0o600:
+        raise ValueError("the owner needs read and write (the first digit must be 6 or 7)")
+    return mode
+
+
 def parse_secret(value: str) -> Secret:
     return Secret(value)
 

@@ -47,6 +47,7 @@ from moodump.crypto.keys import Identity, Recipient, native_identities
 from moodump.crypto.signing import SIGNATURE_NAME
 from moodump.crypto.streams import open_decrypting, require_recipients
 from moodump.errors import ConfigError, DecryptionError, IntegrityError, StorageError
+from moodump.fsmodes import make_dir, write_bytes, write_text
 from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
@@ -397,14 +398,14 @@ def encrypt_backup_dir(
         for name, kind, sha, size in todo:
             _check_name(name, MANIFEST_NAME)
             target = tmp / (name + SUFFIX)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, parents=True, exist_ok=True)
             d = encrypt_file(src / name, target, recipients, expect_sha256=sha, expect_bytes=size)
             em.files.append(EncryptedFile(name + SUFFIX, d.cipher_bytes, d.cipher_sha256, kind))
             if progress:
                 progress(name)
         if (src / SIGNATURE_NAME).is_file():  # no secret in it: it stays plaintext
-            shutil.copyfile(src / SIGNATURE_NAME, tmp / SIGNATURE_NAME)
-        (tmp / ENCRYPTED_MANIFEST_NAME).write_text(em.to_json(), encoding="utf-8")
+            write_bytes(tmp / SIGNATURE_NAME, (src / SIGNATURE_NAME).read_bytes())
+        write_text(tmp / ENCRYPTED_MANIFEST_NAME, em.to_json())
 
     _publish(dst, work)
     return em
@@ -446,7 +447,7 @@ def decrypt_backup_dir(
         for name, sha, size in todo:
             age_entry = em.file(name + SUFFIX)
             target = tmp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, parents=True, exist_ok=True)
             d = decrypt_file(
                 src / age_entry.name,
                 target,
@@ -464,8 +465,8 @@ def decrypt_backup_dir(
             if progress:
                 progress(name)
         if (src / SIGNATURE_NAME).is_file():
-            shutil.copyfile(src / SIGNATURE_NAME, tmp / SIGNATURE_NAME)
-        (tmp / MANIFEST_NAME).write_bytes(raw)
+            write_bytes(tmp / SIGNATURE_NAME, (src / SIGNATURE_NAME).read_bytes())
+        write_bytes(tmp / MANIFEST_NAME, raw)
 
     _publish(dst, work)
     return manifest
@@ -483,7 +484,7 @@ def _publish(dst: Path, work: Callable[[Path], None]) -> None:
     tmp = parent / f".{dst.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp.mkdir()
+        make_dir(tmp)
         work(tmp)
         sync_tree(tmp)
         os.rename(tmp, dst)

@@ -15,6 +15,7 @@ from moodump.crypto.hashing import HashingReader, HashingWriter
 from moodump.crypto.keys import Identity, Recipient, native_identities
 from moodump.crypto.streams import _read_tail, _Sink, _Source, _translate, require_recipients
 from moodump.errors import DecryptionError, IntegrityError, StorageError
+from moodump.fsmodes import open_new
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def _pump_file(
         where="encrypted.json" if decrypting else "the manifest",
     )
     try:
-        fout = open(tmp, "xb")  # noqa: SIM115 - closed by the HashingWriter below
+        fout = open_new(tmp)  # closed by the HashingWriter below
     except OSError as exc:
         reader.close()
         raise storage_error(exc, dst_path) from exc

@@ -21,7 +21,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from moodump.errors import ConfigError, IntegrityError
+from moodump.fsmodes import write_bytes
 from moodump.manifest import MANIFEST_NAME
 
 SIGNATURE_NAME = "manifest.sig"
@@ -168,10 +168,7 @@ def write_signature(backup_dir: Path, key: SigningKey) -> Path:
     """Sign ``backup_dir/manifest.json`` into ``backup_dir/manifest.sig`` (synced)."""
     raw = (backup_dir / MANIFEST_NAME).read_bytes()
     path = backup_dir / SIGNATURE_NAME
-    with open(path, "wb") as fh:
-        fh.write(sign_manifest(raw, key))
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_bytes(path, sign_manifest(raw, key), fsync=True)  # private mode, like the rest
     return path
 
 

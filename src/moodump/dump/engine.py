@@ -66,6 +66,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.formats import load_spec
+from moodump.fsmodes import make_dir, write_text
 from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
@@ -115,8 +116,8 @@ def dump(
     remove_stale_partials(parent)
     tmp = parent / f".{out.name}.partial-{os.getpid()}"
     try:
-        (tmp / "schema").mkdir(parents=True)
-        (tmp / "data").mkdir()
+        make_dir(tmp / "schema", parents=True)
+        make_dir(tmp / "data")
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StorageError(
@@ -409,13 +410,13 @@ class DumpRun:
         )
         if not self.opts.data_only:
             name = f"schema/{idx:04d}-{_safe(t.name)}.sql"
-            (self.tmp / name).write_text(create + ";\n", encoding="utf-8")
+            write_text(self.tmp / name, create + ";\n")
             entry.schema_file = name
             self.manifest.files.append(_file_entry(self.tmp, name, "schema"))
         return entry
 
     def _write_database_file(self) -> None:
-        (self.tmp / "database.sql").write_text(self.manifest.database_ddl + ";\n", encoding="utf-8")
+        write_text(self.tmp / "database.sql", self.manifest.database_ddl + ";\n")
         self.manifest.files.append(_file_entry(self.tmp, "database.sql", "schema"))
 
     # -- workers --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from moodump.db.introspect import (
     server_info,
 )
 from moodump.dump.model import _utcnow
+from moodump.fsmodes import make_dir, write_text
 from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_FAILED,
@@ -67,10 +68,7 @@ def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Pa
 
 
 def _write_json(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_text(path, text, fsync=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -86,7 +84,7 @@ def _publish_failure(tmp: Path, out: Path, manifest: Manifest, error: str) -> No
     """Leave a data-less FAILED record so listings and retention see the failed run."""
     try:
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True, exist_ok=True)
+        make_dir(tmp, parents=True, exist_ok=True)
         manifest.status = STATUS_FAILED
         manifest.error = error
         manifest.finished_at = _utcnow()

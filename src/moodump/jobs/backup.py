@@ -36,6 +36,7 @@ from moodump.errors import (
     ServerError,
     StorageError,
 )
+from moodump.fsmodes import make_dir, write_text
 from moodump.jobs.guard import Deadline, fit_hint, record_error
 from moodump.jobs.offsite import (
     OffsitePlan,
@@ -239,8 +240,8 @@ def _record_failure(path: Path, spec: DatabaseSpec, when: datetime, error: str) 
         error=error,
     )
     try:
-        path.mkdir(parents=True)
-        (path / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        make_dir(path, parents=True)
+        write_text(path / MANIFEST_NAME, manifest.to_json())
         return True
     except OSError:
         try:

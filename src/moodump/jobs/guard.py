@@ -31,6 +31,7 @@ from moodump.errors import (
     RuntimeExceeded,
     SnapshotError,
 )
+from moodump.fsmodes import write_text
 from moodump.manifest import MANIFEST_NAME, STATUS_FAILED
 
 log = logging.getLogger(__name__)
@@ -141,9 +142,7 @@ def record_error(path: Path | None, message: str) -> None:
         if doc.get("status") != STATUS_FAILED:
             return
         doc["error"] = message
-        tmp = path / f".{MANIFEST_NAME}.tmp"
-        tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        tmp.replace(manifest)
+        write_text(manifest, json.dumps(doc, indent=1))
     except (OSError, ValueError) as exc:
         log.debug("could not update %s: %s", manifest, exc)
 

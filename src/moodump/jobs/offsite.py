@@ -38,6 +38,7 @@ from moodump.crypto import (
     parse_recipients,
 )
 from moodump.errors import ConfigError, MoodumpError
+from moodump.fsmodes import make_dir
 from moodump.jobs.report import RunReport
 from moodump.jobs.wiring import Sleep, ftps_target_from_config
 from moodump.offsite import ObjectStoreTarget, OffsiteTarget
@@ -145,7 +146,7 @@ def copy_offsite(cfg: Config, plan: OffsitePlan, path: Path, out: dict[str, Any]
             staging = cfg.root / STAGING_DIR / path.name
             if staging.exists():
                 shutil.rmtree(staging)
-            staging.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(staging.parent, parents=True, exist_ok=True)
             encrypt_backup_dir(path, staging, plan.recipients)
             source = staging
         for dest in plan.destinations:

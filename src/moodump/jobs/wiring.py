@@ -20,6 +20,7 @@ from moodump.errors import (
     ConfigError,
     StorageError,
 )
+from moodump.fsmodes import make_dir
 from moodump.jobs.report import RunReport, iso_time
 from moodump.lock import RunLock
 from moodump.logs import register_secret
@@ -107,7 +108,7 @@ def select_databases(cfg: Config, only: Collection[str] | None) -> list[Database
 
 def _ensure_dir(path: Path, what: str) -> None:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        make_dir(path, parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(
             f"cannot create the {what} {path}: {exc.strerror}",

@@ -49,7 +49,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -59,6 +58,7 @@ from types import TracebackType
 from typing import BinaryIO, TypeVar
 
 from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.fsmodes import mkstemp
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ class Backend(ABC):
         dest = Path(dest)
 
         def attempt() -> str:
-            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
+            fd, tmp = mkstemp(dest.parent, prefix=TEMP_PREFIX)
             try:
                 hasher = hashlib.sha256()
                 with os.fdopen(fd, "wb") as out, self._open_read(key) as src:

@@ -41,6 +41,7 @@ from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from moodump.errors import ConfigError, MoodumpError, StorageAuthError, StorageError
+from moodump.fsmodes import file_mode
 from moodump.logs import register_secret
 from moodump.storage.base import (
     BLOCK,
@@ -212,6 +213,7 @@ class FtpsBackend(Backend):
                 # some servers refuse to rename over an existing file
                 conn.ftp.delete(path)
                 conn.ftp.rename(tmp, path)
+            conn.chmod(path, file_mode())
             return PutResult(key, source.size, digest, method)
 
         return self._op(run)

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from moodump.errors import StorageError
+from moodump.fsmodes import dir_mode
 from moodump.storage.base import (
     BLOCK,
     TEMP_PREFIX,
@@ -53,6 +54,8 @@ class _Conn:
         self._hash_selected = False
         self.root_checked = False
         self.made: set[str] = set()
+        #: False once the server refused SITE CHMOD: not asked again in this session.
+        self.chmod_ok = True
 
     def binary(self) -> None:
         if not self.binary_mode:
@@ -153,7 +156,22 @@ class _Conn:
                 if not str(exc).startswith(("550", "521")):
                     raise
                 # 550/521: exists (or cannot be created; the next command will say so)
+            else:
+                self.chmod(current, dir_mode())
             self.made.add(current)
+
+    def chmod(self, path: str, mode: int) -> None:
+        """``SITE CHMOD`` (backups private on the server too), where the server offers it.
+
+        Best effort: a server without SITE CHMOD (or that refuses it) keeps its own
+        modes (its umask, e.g. vsftpd's ``local_umask``), and is not asked again.
+        """
+        if not self.chmod_ok:
+            return
+        try:
+            self.ftp.voidcmd(f"SITE CHMOD {mode:o} {path}")
+        except (ftplib.error_perm, ftplib.error_reply, ftplib.error_temp):
+            self.chmod_ok = False
 
     def rmtree(self, path: str) -> int:
         """Delete a remote directory and everything below it; returns the files deleted."""

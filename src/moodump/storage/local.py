@@ -13,12 +13,12 @@ import errno
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from moodump.errors import StorageError
+from moodump.fsmodes import make_dir, mkstemp
 from moodump.storage.base import (
     BLOCK,
     TEMP_PREFIX,
@@ -70,8 +70,8 @@ class LocalBackend(Backend):
         path = self._path(key)
         self._root_for_write()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=f"-{path.name}", dir=path.parent)
+            make_dir(path.parent, parents=True, exist_ok=True)
+            fd, name = mkstemp(path.parent, prefix=TEMP_PREFIX, suffix=f"-{path.name}")
             tmp = Path(name)
         except OSError as exc:
             raise self._error(exc, f"cannot write {path}") from exc
@@ -186,7 +186,7 @@ class LocalBackend(Backend):
                 hint="delete the target first",
             )
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, parents=True, exist_ok=True)
             os.rename(source, target)
         except OSError as exc:
             raise self._error(exc, f"cannot rename {source} to {target}") from exc
@@ -211,7 +211,7 @@ class LocalBackend(Backend):
         if not self.create or self.root.exists():
             raise self._missing_root()
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_dir(self.root, parents=True, exist_ok=True)
         except OSError as exc:
             raise self._error(exc, f"cannot create {self.root}") from exc
 

@@ -409,6 +409,10 @@ class S3Backend(Backend):
                 "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=s.sdk_attempts),
                 "allow_bucket_creation": s.create_bucket,
                 "background_writes": True,
+                # Objects private to the bucket owner. Not "private": buckets with ACLs
+                # disabled (AWS's default since 2023, "bucket owner enforced") refuse every
+                # ACL but this one; with ACLs on it grants no one but the owner(s).
+                "default_metadata": {"ACL": "bucket-owner-full-control"},
             }
             if self._host:
                 kwargs["endpoint_override"] = self._host
