@@ -171,7 +171,6 @@ def test_valid_manifest_parses() -> None:
         (lambda d: d["tables"][0].update(name="x" * 256), "longer than 255 bytes"),
         (lambda d: d["tables"][0].update(name="é" * 128), "longer than 255 bytes"),
         (lambda d: d["tables"][0].update(name="a\x00b"), "control character"),
-        (lambda d: d["tables"][0].update(name="a\nb"), "control character"),
         (lambda d: d["tables"][0].update(rows=-1), "not a count"),
         (lambda d: d["tables"][0].update(rows=2**64), "not a count"),
         (lambda d: d["tables"][0]["chunks"][0].update(rows="7"), "not a count"),
@@ -405,3 +404,28 @@ def test_data_file_symlinked_outside_is_refused_by_verify_and_restore(
     res = run_cli("restore", str(backup), *conn_args(root_settings), "-q", "-d", target)
     assert res.returncode == 8 and "symbolic link" in res.stderr, res.stderr
     assert target not in databases(root_settings)
+
+
+@pytest.mark.db
+def test_a_table_whose_name_holds_control_characters_round_trips(
+    root_settings, fresh_db, tmp_path
+) -> None:
+    """Quoted SQL names may hold any character but NUL: such a table is dumped, and
+    restored exactly (its file names are derived from it safely)."""
+    from dbcompare import compare_databases
+    from moodump.db import connect
+    from moodump.db.connection import quote_ident
+    from moodump.dump import DumpOptions, dump
+    from moodump.restore import restore
+
+    name = "odd\nname\twith ctl"
+    with connect(root_settings) as c:
+        c.execute(f"CREATE TABLE {quote_ident(fresh_db)}.{quote_ident(name)} (id INT PRIMARY KEY)")
+        c.execute(f"INSERT INTO {quote_ident(fresh_db)}.{quote_ident(name)} VALUES (1), (2)")
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    target = fresh_db + "_copy"
+    restore(out, root_settings, target)
+    with connect(root_settings) as c:
+        assert compare_databases(c, fresh_db, target) == []
+        c.execute(f"DROP DATABASE {quote_ident(target)}")

@@ -264,13 +264,18 @@ def _bad(where: str, what: str) -> IntegrityError:
     )
 
 
-def check_name(name: object, where: str, what: str) -> str:
-    """``name`` when it is a string of 1..255 UTF-8 bytes without control characters."""
+def check_name(name: object, where: str, what: str, *, identifier: bool = False) -> str:
+    """``name`` when it is a string of 1..255 UTF-8 bytes without control characters.
+
+    An SQL ``identifier`` (a database or table name) may hold any character but NUL, as
+    MariaDB and MySQL allow in quoted names: it only ever appears quoted in SQL, never as
+    a path (file names are derived from it and checked as file names).
+    """
     if not isinstance(name, str) or not name:
         raise _bad(where, f"{what} {name!r:.80} is not a name")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         raise _bad(where, f"{what} {name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
-    if _CONTROL.search(name):
+    if ("\0" in name) if identifier else bool(_CONTROL.search(name)):
         raise _bad(where, f"{what} {name!r:.80} contains a control character")
     return name
 
@@ -312,7 +317,7 @@ def validate_manifest(m: Manifest, where: str) -> None:
     Every file the manifest names (files, chunks, schema files, objects) must be a
     relative path inside the backup; table names are names (1..255 bytes, no control
     characters); counts are integers 0..2**63-1."""
-    check_name(m.database, where, "database")
+    check_name(m.database, where, "database", identifier=True)
     for attr in ("status", "tool_version", "host", "server_flavor", "server_version",
                  "started_at", "finished_at", "codec", "database_ddl"):  # fmt: skip
         if not isinstance(getattr(m, attr), str):
@@ -340,7 +345,7 @@ def validate_manifest(m: Manifest, where: str) -> None:
         if not isinstance(f.kind, str):
             raise _bad(where, f"kind of {f.name} is not a string")
     for t in m.tables:
-        check_name(t.name, where, "table")
+        check_name(t.name, where, "table", identifier=True)
         _count(t.rows, where, f"row count of table {t.name}")
         for attr in ("kind", "engine", "schema_file", "load_clause", "digest"):
             if not isinstance(getattr(t, attr), str):
