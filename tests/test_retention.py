@@ -641,7 +641,7 @@ def backup_sets(draw: st.DrawFn) -> Case:
     return backups, policy, now, draw(st.booleans()), only
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(backup_sets())
 def test_invariants_property(case: Case) -> None:
     backups, policy, now, after_failure, only = case
