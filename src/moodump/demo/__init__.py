@@ -19,6 +19,7 @@ from moodump.config import Config, load_config_from_environment
 from moodump.db.connection import ConnSettings
 from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, DumpResult, dump
+from moodump.fsmodes import make_dir
 from moodump.naming import target_dir_for
 from moodump.verify import VerifyReport, verify
 
@@ -92,7 +93,7 @@ def run_demo(
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         out = demo_target(cfg, when)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(out.parent, parents=True, exist_ok=True)  # private, like the backup itself
         result = dump(settings, "moodle", out, DumpOptions(threads=threads))
         say(f"backed up into {out} in {result.duration_s:.1f}s")
         report = verify(out, settings=settings, threads=threads)
