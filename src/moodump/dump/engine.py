@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import itertools
-import json
 import logging
 import math
 import os
@@ -53,6 +51,7 @@ from moodump.dump.publish import (
     _fsync_dir,
     _publish_failure,
     _write_json,
+    objects_json,
     remove_stale_partials,
 )
 from moodump.errors import (
@@ -572,22 +571,7 @@ class DumpRun:
     def _write_objects(self, objects: list[StoredObject]) -> None:
         if not objects:
             return
-        records: list[dict[str, Any]] = []
-        for o in objects:
-            records.append(
-                {
-                    "kind": o.kind,
-                    "name": o.name,
-                    "table": o.table,
-                    "order": o.order,
-                    "sql_mode": o.sql_mode,
-                    "time_zone": o.time_zone,
-                    "character_set_client": o.character_set_client,
-                    "collation_connection": o.collation_connection,
-                    "create_b64": base64.b64encode(o.create).decode("ascii"),
-                }
-            )
-        _write_json(self.tmp / "objects.json", json.dumps(records, indent=1) + "\n")
+        _write_json(self.tmp / "objects.json", objects_json(objects))
         self.manifest.objects = {"definitions": "objects.json"}
         self.manifest.files.append(_file_entry(self.tmp, "objects.json", "objects"))
 

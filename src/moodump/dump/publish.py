@@ -4,7 +4,9 @@ clean-up of work directories left by killed dumps.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 import os
 import re
@@ -15,6 +17,7 @@ from pathlib import Path
 from moodump.db.connection import ConnSettings, connect
 from moodump.db.introspect import (
     ServerInfo,
+    StoredObject,
     server_info,
 )
 from moodump.dump.model import _utcnow
@@ -108,3 +111,24 @@ def server_of(settings: ConnSettings) -> ServerInfo:
     """Flavour and version of a server (a convenience for callers and tests)."""
     with connect(settings) as c:
         return server_info(c)
+
+
+def objects_json(objects: list[StoredObject]) -> str:
+    """``objects.json``: every view, trigger, routine and event with the session settings
+    it was created under, its definition base64-encoded (bytes exactly as the server gave
+    them, whatever their character set)."""
+    records = [
+        {
+            "kind": o.kind,
+            "name": o.name,
+            "table": o.table,
+            "order": o.order,
+            "sql_mode": o.sql_mode,
+            "time_zone": o.time_zone,
+            "character_set_client": o.character_set_client,
+            "collation_connection": o.collation_connection,
+            "create_b64": base64.b64encode(o.create).decode("ascii"),
+        }
+        for o in objects
+    ]
+    return json.dumps(records, indent=1) + "\n"
