@@ -222,6 +222,56 @@ def hidden_alias(old: str, dest: str, **kwargs: Any) -> Callable[[Callable[..., 
     return click.option(old, dest, hidden=True, **kwargs)
 
 
+def server_flags(*, optional: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--host/--port/--socket/--user/--password-file/--defaults-file as plain parameters.
+
+    ``optional``: the server is optional for the command (``verify`` restores into a
+    scratch database on it when given), and the help says "that server".
+    """
+    that = "that server" if optional else "server"
+    helps = {
+        "host": "Restore into a scratch database on this server."
+        if optional
+        else "Server host (default 127.0.0.1).",
+        "port": f"Port of {that} (default 3306)." if optional else "Server port (default 3306).",
+        "socket": "Unix socket of that server (instead of host/port)."
+        if optional
+        else "Unix socket path (instead of host/port).",
+        "user": "Account on that server (default: $USER or root)."
+        if optional
+        else "Account name (default: $USER or root).",
+        "password_file": "Read that account's password from this file (first line)."
+        if optional
+        else "Read the password from this file (first line).",
+    }
+    options = [
+        click.option("--host", "-H", default=None, help=helps["host"]),
+        click.option("--port", "-P", type=int, default=None, help=helps["port"]),
+        click.option("--socket", "-S", default=None, help=helps["socket"]),
+        click.option("--user", "-u", default=None, help=helps["user"]),
+        click.option(
+            "--password-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=helps["password_file"],
+        ),
+        click.option(
+            "--defaults-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="MySQL option file with a [client] section (host, port, user, password, "
+            "socket, ssl-mode, ssl-ca, ssl-cert, ssl-key).",
+        ),
+    ]
+
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add --host/--port/--socket/--user/--password-file/--defaults-file; pass ``conn``.
 
@@ -229,23 +279,7 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ([client] password=) or a prompt on a terminal, in that order.
     """
 
-    @click.option("--host", "-H", default=None, help="Server host (default 127.0.0.1).")
-    @click.option("--port", "-P", type=int, default=None, help="Server port (default 3306).")
-    @click.option("--socket", "-S", default=None, help="Unix socket path (instead of host/port).")
-    @click.option("--user", "-u", default=None, help="Account name (default: $USER or root).")
-    @click.option(
-        "--password-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Read the password from this file (first line).",
-    )
-    @click.option(
-        "--defaults-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="MySQL option file with a [client] section (host, port, user, password, socket, "
-        "ssl-mode, ssl-ca, ssl-cert, ssl-key).",
-    )
+    @server_flags()
     @tls_options
     @timeout_options
     @functools.wraps(func)

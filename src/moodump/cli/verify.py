@@ -12,6 +12,7 @@ from moodump.cli._group import (
     cli,
     identity_option,
     refuse_unsigned_legacy,
+    server_flags,
     threads_option,
     timeout_options,
     tls_options,
@@ -39,25 +40,7 @@ from moodump.verify import verify
     default=None,
     help="Where the throwaway server keeps its data (e.g. the verification volume).",
 )
-@click.option("--host", "-H", default=None, help="Restore into a scratch database on this server.")
-@click.option("--port", "-P", type=int, default=None, help="Port of that server (default 3306).")
-@click.option(
-    "--socket", "-S", default=None, help="Unix socket of that server (instead of host/port)."
-)
-@click.option("--user", "-u", default=None, help="Account on that server (default: $USER or root).")
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Read that account's password from this file (first line).",
-)
-@click.option(
-    "--defaults-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="MySQL option file with a [client] section (host, port, user, password, socket, "
-    "ssl-mode, ssl-ca, ssl-cert, ssl-key).",
-)
+@server_flags(optional=True)
 @tls_options
 @timeout_options
 @threads_option("Parallel restore and read-back connections.")
