@@ -20,6 +20,7 @@ directory beside the output, removed on any failure (disk full, lost server, Ctr
 
 from moodump.dump.engine import dump
 from moodump.dump.model import DumpOptions, DumpResult, ProgressEvent
+from moodump.dump.pg import dump_postgres
 from moodump.dump.publish import remove_stale_partials, server_of
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "DumpResult",
     "ProgressEvent",
     "dump",
+    "dump_postgres",
     "remove_stale_partials",
     "server_of",
 ]

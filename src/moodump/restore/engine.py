@@ -81,6 +81,12 @@ def restore(
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
     src = as_source(path, identities, verify_keys)
     manifest = src.done_manifest()
+    if manifest.database_type == "postgresql":
+        from moodump.restore.pg import restore_postgres
+
+        return restore_postgres(
+            src, manifest, settings, database, opts, progress=progress, stop=stop
+        )
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
     result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:

@@ -33,6 +33,9 @@ class RestoreOptions:
     # Tables with at least this much row text get their secondary indexes built after the
     # load (one sorted pass per index) instead of maintained row by row.
     defer_indexes_min_bytes: int = 8 << 20
+    # PostgreSQL: keep OWNER TO and GRANT/REVOKE (the source's roles must exist on the target)
+    owners: bool = False
+    analyze: bool = False  # PostgreSQL: ANALYZE the restored database at the end
 
 
 @dataclass

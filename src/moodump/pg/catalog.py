@@ -1,0 +1,135 @@
+"""What a PostgreSQL database holds that a dump needs: its tables (with their columns,
+primary key and size), sequences and server version. Read in the caller's transaction, so
+inside the dump's snapshot.
+
+Only relations that hold rows of their own are dumped as data: plain tables (``r``),
+including partitions and inheritance children; partitioned parents hold none. Tables that
+belong to an extension are the extension's (``CREATE EXTENSION`` makes them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+_INT_TYPES = {"int2", "int4", "int8"}
+
+
+@dataclass
+class PgTable:
+    schema: str
+    name: str
+    columns: list[str] = field(default_factory=list)  # COPY columns (no generated ones)
+    column_types: list[str] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    pk_types: list[str] = field(default_factory=list)
+    pk_collatable: list[bool] = field(default_factory=list)
+    rows_estimate: int = 0
+    data_length: int = 0
+
+    @property
+    def full_name(self) -> str:
+        """``schema.name`` as the manifest records it (unquoted)."""
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class PgSequence:
+    schema: str
+    name: str
+    last_value: int
+    is_called: bool
+
+
+def server_version(conn: psycopg.Connection[Any]) -> tuple[int, str]:
+    """(major, full version text) of the server, e.g. (15, "15.18")."""
+    num = int(conn.execute("SHOW server_version_num").fetchone()[0])  # type: ignore[index]
+    text = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    return num // 10000, text.split()[0]
+
+
+def _not_extension(alias: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = "
+        f"'pg_catalog.pg_class'::regclass AND d.objid = {alias}.oid AND d.deptype = 'e')"
+    )
+
+
+def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
+    """Every user table holding rows, in (schema, name) order."""
+    rows = conn.execute(
+        "SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint, "
+        "pg_catalog.pg_relation_size(c.oid) "
+        "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%' "
+        "AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%' AND " + _not_extension("c") + " "
+        "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    out: list[PgTable] = []
+    for oid, schema, name, reltuples, size in rows:
+        t = PgTable(schema, name, rows_estimate=max(0, int(reltuples)), data_length=int(size))
+        cols = conn.execute(
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+            "FROM pg_catalog.pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0 "
+            "AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
+            (oid,),
+        ).fetchall()
+        t.columns = [c[0] for c in cols]
+        t.column_types = [c[1] for c in cols]
+        pk = conn.execute(
+            "SELECT a.attname, t.typname, a.attcollation <> 0 "
+            "FROM pg_catalog.pg_index i "
+            "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+            "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+            "WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.ord",
+            (oid,),
+        ).fetchall()
+        t.primary_key = [p[0] for p in pk]
+        t.pk_types = [p[1] for p in pk]
+        t.pk_collatable = [bool(p[2]) for p in pk]
+        out.append(t)
+    return out
+
+
+def list_sequences(conn: psycopg.Connection[Any]) -> list[PgSequence]:
+    """Every user sequence (identity and serial ones included) with its state.
+
+    A sequence is not transactional: its state is what it is when read, as with
+    ``pg_dump``; read it right after the snapshot is taken."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'S' AND n.nspname <> ALL(%s) AND " + _not_extension("c") + " "
+        "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    out = []
+    for schema, name in rows:
+        q = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
+        last, called = conn.execute(f"SELECT last_value, is_called FROM {q}").fetchone()  # type: ignore[misc]
+        out.append(PgSequence(schema, name, int(last), bool(called)))
+    return out
+
+
+def is_int_key(t: PgTable) -> bool:
+    return len(t.primary_key) == 1 and t.pk_types[0] in _INT_TYPES
+
+
+def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """(schema, name) of the materialized views that hold data, in creation order (a view
+    built on another one was created after it). ``pg_dump --schema-only`` leaves their
+    ``REFRESH`` out, as it is data."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname <> ALL(%s) AND "
+        + _not_extension("c") + " ORDER BY c.oid",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]

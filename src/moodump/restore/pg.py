@@ -1,0 +1,374 @@
+"""The restore engine for PostgreSQL backups (``database_type: postgresql``).
+
+1. the files are checked against the manifest (as for MySQL);
+2. the target database is created (``TEMPLATE template0``, the source's encoding and,
+   when the server has them, its collation and ctype); with ``atomic`` a staging database
+   is restored and renamed to the target at the end (``ALTER DATABASE … RENAME``);
+3. pre-data (``schema/pre-data.sql``) runs through ``psql`` in ONE transaction together
+   with the creation of the progress table ``"_moodump_restore".progress``;
+4. the data files load in parallel with ``COPY … FROM STDIN``; each file's rows and its
+   progress row commit in one transaction, so ``resume`` skips exactly the loaded files;
+5. sequences are set (``setval``) to the values read in the dump's snapshot;
+6. post-data runs entry by entry (pg_dump's ``-- Name: …; Type: …`` headers separate
+   them): indexes and constraints in parallel, then foreign keys, triggers, rules,
+   materialized view data and the rest in the dump's order; each entry commits with its
+   progress row; ``analyze`` runs ``ANALYZE`` at the end;
+7. the progress schema is dropped.
+
+Ownership and grants (``OWNER TO``, ``GRANT``/``REVOKE``) are skipped unless ``owners``:
+the roles of the source rarely exist where a backup is restored.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from moodump.compression import open_reader
+from moodump.db.connection import ConnSettings
+from moodump.errors import ConfigError, Interrupted, MoodumpError, NotFoundError, TargetNotEmpty
+from moodump.manifest import Manifest, TableEntry
+from moodump.pg.catalog import server_version
+from moodump.pg.connection import connect, pg_error, qualified, quote_ident, quote_str
+from moodump.pg.copyio import copy_in
+from moodump.pg.tools import client_for, run_tool, tool_env
+from moodump.restore.model import RestoreEvent, RestoreOptions, RestoreResult, check_files
+from moodump.source import BackupSource
+
+PROGRESS_SCHEMA = "_moodump_restore"
+_PROGRESS = f"{quote_ident(PROGRESS_SCHEMA)}.progress"
+_HEADER = re.compile(r"^--\n-- (?:Data for )?Name: .*; Type: (?P<type>[^;]+); Schema: .*$", re.M)
+_OWNER = re.compile(r"^ALTER [A-Z ]+ .* OWNER TO .*;$", re.M)
+_PARALLEL = {"INDEX", "CONSTRAINT"}
+_SKIPPED_WITHOUT_OWNERS = {"ACL", "DEFAULT ACL"}
+
+
+def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
+    """(preamble, [(type, sql)]) of a pg_dump plain script, split at its entry headers;
+    psql meta-commands (``\\restrict``/``\\unrestrict``) are dropped."""
+    text = "\n".join(line for line in script.split("\n") if not line.startswith("\\"))
+    marks = list(_HEADER.finditer(text))
+    if not marks:
+        return text, []
+    preamble = text[: marks[0].start()]
+    out = []
+    for i, mk in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        out.append((mk.group("type"), text[mk.start() : end]))
+    return preamble, out
+
+
+def _strip_owners(sql: str) -> str:
+    return _OWNER.sub("", sql)
+
+
+def restore_postgres(
+    src: BackupSource,
+    manifest: Manifest,
+    settings: ConnSettings,
+    database: str,
+    opts: RestoreOptions,
+    *,
+    progress: Callable[[RestoreEvent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RestoreResult:
+    """Restore a PostgreSQL backup into ``database`` on the server of ``settings``."""
+    if opts.tables:
+        raise ConfigError(
+            "--table is not supported for PostgreSQL backups yet",
+            hint="restore the whole backup into another database name and copy the tables over",
+        )
+    if opts.atomic and opts.resume:
+        raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
+    run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
+    try:
+        return run.run()
+    except psycopg.Error as exc:
+        raise pg_error(exc, f"restore into {database}") from exc
+    except KeyboardInterrupt:
+        run.stop.set()
+        raise Interrupted(
+            "restore interrupted",
+            hint="continue it with the same command and --resume" if not opts.atomic
+            else "run it again (the target was not changed)",
+        ) from None
+
+
+class PgRestore:
+    def __init__(
+        self, src: BackupSource, m: Manifest, settings: ConnSettings, database: str,
+        opts: RestoreOptions, progress: Callable[[RestoreEvent], None] | None,
+        stop: threading.Event,
+    ) -> None:  # fmt: skip
+        self.src, self.m, self.settings, self.target, self.opts = src, m, settings, database, opts
+        self.progress_cb = progress
+        self.stop = stop
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.files = {f.name: f for f in m.files}
+        self.rows_done = self.files_done = 0
+        self.chunks = [(t, c) for t in m.tables if t.kind == "table" for c in t.chunks]
+        self.files_total = len(self.chunks)
+        self.rows_total = sum(c.rows for _, c in self.chunks)
+        self.load_db = database
+        self.warnings: list[str] = []
+
+    def _emit(self, phase: str, table: str = "", file: str = "") -> None:
+        if self.progress_cb is None:
+            return
+        with self.lock:
+            self.progress_cb(RestoreEvent(
+                phase, table, self.files_done, self.files_total, self.rows_done,
+                self.rows_total, time.monotonic() - self.t0, file,
+            ))  # fmt: skip
+
+    def _text(self, name: str) -> str:
+        entry = self.files.get(name)
+        data = self.src.checked_bytes(entry) if entry else self.src.read_bytes(name)
+        return data.decode("utf-8", "surrogateescape")
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        """A connection to the maintenance database (``postgres``, else ``template1``)."""
+        try:
+            return connect(self.settings, self.settings.database or "postgres", autocommit=True)
+        except NotFoundError:
+            return connect(self.settings, "template1", autocommit=True)
+
+    def run(self) -> RestoreResult:
+        if self.opts.check_files:
+            self._emit("check")
+            if self.src.local_dir is not None:
+                check_files(self.src.local_dir, self.m)
+        pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
+        post = self._text(self.m.objects["post_data"]) if self.m.objects.get("post_data") else ""
+        with self._admin() as admin:
+            major, _ = server_version(admin)
+            bindir, _ = client_for(major)
+            fresh = self._prepare(admin)
+        try:
+            with connect(self.settings, self.load_db, autocommit=True) as conn:
+                done = self._done(conn)
+            if "pre-data" not in done:
+                self._emit("schema")
+                self._pre_data(bindir, pre)
+            skipped = self._load(done)
+            with connect(self.settings, self.load_db, autocommit=True) as conn:
+                self._sequences(conn)
+            self._emit("objects")
+            self._post_data(post, done)
+            with connect(self.settings, self.load_db, autocommit=True) as conn:
+                if self.opts.analyze:
+                    conn.execute("ANALYZE")
+                conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")
+            if self.load_db != self.target:
+                self._swap()
+        except BaseException:
+            if self.load_db != self.target or (fresh and self.opts.atomic):
+                self._drop_quietly(self.load_db)
+            raise
+        self._emit("done")
+        return RestoreResult(
+            self.target, sum(1 for t in self.m.tables if t.kind == "table"), self.rows_done,
+            self.files_done, skipped, time.monotonic() - self.t0, self.warnings,
+        )  # fmt: skip
+
+    # -- target ---------------------------------------------------------------------------
+    def _exists(self, admin: psycopg.Connection[Any], name: str) -> bool:
+        return admin.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+    def _create(self, admin: psycopg.Connection[Any], name: str) -> None:
+        snap = self.m.snapshot
+        base = f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"
+        if snap.get("encoding"):
+            base += f" ENCODING {quote_str(str(snap['encoding']))}"
+        try:
+            admin.execute(
+                base + f" LC_COLLATE {quote_str(str(snap.get('collate', 'C')))}"
+                f" LC_CTYPE {quote_str(str(snap.get('ctype', 'C')))}"
+            )
+        except psycopg.Error:
+            admin.execute(base)
+            self.warnings.append(
+                f"the server lacks the source's locale ({snap.get('collate')}); "
+                "the database uses the server's default"
+            )
+
+    def _prepare(self, admin: psycopg.Connection[Any]) -> bool:
+        """Create (or check) the database to load into; True when it was created."""
+        exists = self._exists(admin, self.target)
+        if self.opts.resume:
+            if not exists:
+                raise NotFoundError(f"nothing to resume: database {self.target!r} does not exist",
+                                    hint="run the restore without --resume")  # fmt: skip
+            with connect(self.settings, self.target, autocommit=True) as conn:
+                if not self._has_progress(conn):
+                    raise NotFoundError(
+                        f"nothing to resume in {self.target!r} (no restore progress record)",
+                        hint="run the restore without --resume (add --drop to replace the database)",
+                    )
+            return False
+        if exists and not self.opts.drop:
+            with connect(self.settings, self.target, autocommit=True) as conn:
+                n = conn.execute(
+                    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','v','m','S','f') AND "
+                    "n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+                ).fetchone()
+            if n and n[0] and not self.opts.atomic:
+                raise TargetNotEmpty(
+                    f"database {self.target!r} is not empty ({n[0]} relations)",
+                    hint="add --drop to replace it, --atomic to swap it at the end, or pick another name",
+                )
+        if self.opts.atomic:
+            if exists and not self.opts.drop:
+                raise TargetNotEmpty(
+                    f"database {self.target!r} exists; --atomic replaces it only with --drop",
+                    hint="add --drop, or restore into a new name",
+                )
+            self.load_db = f"{self.target[:40]}__moodump_{uuid.uuid4().hex[:8]}"
+            self._create(admin, self.load_db)
+            return True
+        if exists:
+            if not self.opts.drop:
+                admin.execute(f"DROP DATABASE {quote_ident(self.target)}")  # empty: recreate
+            else:
+                admin.execute(f"DROP DATABASE {quote_ident(self.target)} WITH (FORCE)")
+        self._create(admin, self.target)
+        return True
+
+    def _has_progress(self, conn: psycopg.Connection[Any]) -> bool:
+        return conn.execute("SELECT to_regclass(%s)", (_PROGRESS,)).fetchone() not in (None, (None,))
+
+    def _done(self, conn: psycopg.Connection[Any]) -> set[str]:
+        if not self._has_progress(conn):
+            return set()
+        return {r[0] for r in conn.execute(f"SELECT item FROM {_PROGRESS}").fetchall()}
+
+    def _swap(self) -> None:
+        with self._admin() as admin:
+            if self._exists(admin, self.target):
+                admin.execute(f"DROP DATABASE {quote_ident(self.target)} WITH (FORCE)")
+            admin.execute(f"ALTER DATABASE {quote_ident(self.load_db)} RENAME TO {quote_ident(self.target)}")
+        self.load_db = self.target
+
+    def _drop_quietly(self, name: str) -> None:
+        try:
+            with self._admin() as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        except (psycopg.Error, MoodumpError):
+            pass
+
+    # -- schema ---------------------------------------------------------------------------
+    def _pre_data(self, bindir: Path, pre: str) -> None:
+        preamble, entries = split_entries(pre)
+        body = [sql for typ, sql in entries if self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS]
+        script = preamble + "".join(body)
+        if not self.opts.owners:
+            script = _strip_owners(script)
+        script = (
+            f"CREATE SCHEMA {quote_ident(PROGRESS_SCHEMA)};\n"
+            f"CREATE TABLE {_PROGRESS} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
+            + script
+            + f"\nINSERT INTO {_PROGRESS} (item) VALUES ('pre-data');\n"
+        )
+        argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                "--no-password", "-d", self.load_db, "-f", "-"]  # fmt: skip
+        with tool_env(self.settings) as env:
+            env["PGDATABASE"] = self.load_db
+            run_tool(argv, env, "psql (pre-data)", stdin=script.encode("utf-8", "surrogateescape"))
+
+    def _sequences(self, conn: psycopg.Connection[Any]) -> None:
+        for t in self.m.tables:
+            if t.kind != "sequence" or not t.sequence:
+                continue
+            conn.execute(
+                "SELECT pg_catalog.setval(%s, %s, %s)",
+                (qualified(t.schema, t.name), t.sequence["last_value"], bool(t.sequence["is_called"])),
+            )
+
+    def _post_data(self, post: str, done: set[str]) -> None:
+        preamble, entries = split_entries(post)
+        items = [
+            (f"post:{i}", typ, sql if self.opts.owners else _strip_owners(sql))
+            for i, (typ, sql) in enumerate(entries)
+            if (self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS) and f"post:{i}" not in done
+        ]
+        first = [x for x in items if x[1] in _PARALLEL]
+        rest = [x for x in items if x[1] not in _PARALLEL]
+        self._parallel(first, lambda conn, item: self._entry(conn, preamble, item))
+        with connect(self.settings, self.load_db, autocommit=True) as conn:
+            for item in rest:
+                self._entry(conn, preamble, item)
+            for t in self.m.tables:  # materialized views, in creation order
+                key = f"refresh:{t.schema}.{t.name}"
+                if t.kind == "materialized view" and key not in done:
+                    sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
+                    self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
+
+    def _entry(self, conn: psycopg.Connection[Any], preamble: str, item: tuple[str, str, str]) -> None:
+        key, _typ, sql = item
+        with conn.transaction():
+            conn.execute(preamble + sql)  # type: ignore[arg-type]
+            conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (key,))
+
+    def _parallel(self, items: list[Any], fn: Callable[[psycopg.Connection[Any], Any], None]) -> None:
+        queue = list(items)
+        qlock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with connect(self.settings, self.load_db, autocommit=True) as conn:
+                    conn.execute("SET synchronous_commit = off")
+                    while not self.stop.is_set():
+                        with qlock:
+                            if not queue:
+                                return
+                            item = queue.pop(0)
+                        fn(conn, item)
+            except BaseException as exc:
+                errors.append(exc)
+                self.stop.set()
+
+        n = max(1, min(self.opts.threads, len(items)))
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(n if items else 0)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            while th.is_alive():
+                th.join(0.2)
+        if errors:
+            real = [e for e in errors if not isinstance(e, Interrupted)]
+            raise (real or errors)[0]
+        if self.stop.is_set() and queue:
+            raise Interrupted("restore interrupted", hint="continue it with --resume")
+
+    # -- data -----------------------------------------------------------------------------
+    def _load(self, done: set[str]) -> int:
+        todo = [(t, c) for t, c in self.chunks if c.file not in done]
+        skipped = len(self.chunks) - len(todo)
+        with self.lock:
+            self.files_done = skipped
+        todo.sort(key=lambda x: -x[1].raw_bytes)
+        self._parallel(todo, self._load_chunk)
+        return skipped
+
+    def _load_chunk(self, conn: psycopg.Connection[Any], item: tuple[TableEntry, Any]) -> None:
+        t, c = item
+        entry = self.files.get(c.file)
+        raw = self.src.open_checked(entry) if entry and self.src.local_dir is None else self.src.open(c.file)
+        with conn.transaction():
+            with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
+                copy_in(conn, t.schema, t.name, t.columns, reader, self.stop)
+            conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (c.file,))
+        with self.lock:
+            self.files_done += 1
+            self.rows_done += c.rows
+        self._emit("data", f"{t.schema}.{t.name}", c.file)
