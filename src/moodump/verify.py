@@ -142,6 +142,15 @@ def verify(
     try:
         if method == "offline":
             _verify_offline(src, manifest, report, progress)
+        elif m_is_pg(manifest):
+            if local or settings is None:
+                raise ConfigError(
+                    "verifying a PostgreSQL backup by restore needs a PostgreSQL server",
+                    hint="give the server's connection options (-H/-P/-u); moodump restores "
+                    "into a scratch database there and drops it",
+                )
+            report.server = settings.describe()
+            _verify_pg_by_restore(src, manifest, settings, threads, report)
         elif local:
             with LocalServer(base_dir=local_dir).start(timeout=local_timeout) as server:
                 local_settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
@@ -162,6 +171,30 @@ def verify(
     if record and backup_dir is not None:
         report.record_written = _write_record(backup_dir, report)
     return report
+
+
+def m_is_pg(m: Manifest) -> bool:
+    return m.database_type == "postgresql"
+
+
+def _verify_pg_by_restore(
+    src: BackupSource, m: Manifest, settings: ConnSettings, threads: int, report: VerifyReport
+) -> None:
+    """Restore into a scratch database on the PostgreSQL server, then read it back."""
+    from moodump.pg.readback import drop_database, read_back
+
+    scratch = f"moodump_verify_{uuid.uuid4().hex[:10]}"
+    t0 = time.monotonic()
+    try:
+        restore(src, settings, scratch, RestoreOptions(threads=threads))
+        report.restore_s = time.monotonic() - t0
+        back = read_back(settings, scratch, m, threads)
+        report.problems.extend(back.problems)
+        report.tables_checked += back.tables
+        report.rows_checked += back.rows
+    finally:
+        with contextlib.suppress(Exception):
+            drop_database(settings, scratch)
 
 
 def method_is_offline(settings: ConnSettings | None, local: bool) -> bool:
