@@ -8,6 +8,7 @@ and stops it at the end; tests skip cleanly only when the binaries are absent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -48,7 +49,7 @@ class PgServer:
         initdb = str(self.bindir / "initdb")
         self.run_as_owner(
             [initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--locale=C.UTF-8"]  # fmt: skip
+             "--locale=C.UTF-8"]
         )
         opts = (
             f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
@@ -56,17 +57,15 @@ class PgServer:
         )
         self.run_as_owner(
             [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
-             str(self.base / "log"), "-w", "start"]  # fmt: skip
+             str(self.base / "log"), "-w", "start"]
         )
         return self
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.run_as_owner(
                 [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
             )
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.base, ignore_errors=True)
 
     def psql(self, db: str, sql: str | None = None, *, file: Path | None = None) -> str:
@@ -88,7 +87,7 @@ class PgServer:
         """``pg_dump --schema-only`` normalised: the ``\\restrict`` keys dropped."""
         out = subprocess.run(
             [str(self.bindir / "pg_dump"), "--schema-only", "-h", "127.0.0.1", "-p",
-             str(self.port), "-U", "postgres", db],  # fmt: skip
+             str(self.port), "-U", "postgres", db],
             check=True, text=True, capture_output=True,
         ).stdout
         return "\n".join(

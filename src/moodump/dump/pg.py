@@ -18,6 +18,7 @@ MySQL's (:mod:`moodump.dump.engine`), over an exported snapshot.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import shutil
@@ -25,9 +26,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import psycopg
 
 from moodump import __version__
 from moodump.compression import DataWriter, get_codec, storage_error, sync_tree
@@ -61,8 +59,20 @@ from moodump.pg.catalog import (
     populated_matviews,
     server_version,
 )
-from moodump.pg.connection import SESSION_SETTINGS, connect, pg_error, qualified, quote_ident, quote_str
+from moodump.pg.connection import (
+    SESSION_SETTINGS,
+    Conn,
+    DriverError,
+    cancel,
+    close_quietly,
+    connect,
+    pg_error,
+    qualified,
+    quote_ident,
+    quote_str,
+)
 from moodump.pg.copyio import copy_out, copy_query
+from moodump.pg.snapshot import end, export_snapshot, join_snapshot
 from moodump.pg.tools import client_for, run_tool, tool_env
 
 PRE_DATA = "schema/pre-data.sql"
@@ -133,7 +143,7 @@ def dump_postgres(
             err = Interrupted("dump interrupted; nothing was published", hint="run it again")
         elif isinstance(exc, OSError):
             err = storage_error(exc, Path(exc.filename or tmp))
-        elif isinstance(exc, psycopg.Error):
+        elif isinstance(exc, DriverError):
             err = pg_error(exc, f"dump of {database}")
         if opts.record_failure:
             _publish_failure(tmp, out, run.manifest, str(err or exc))
@@ -176,7 +186,7 @@ class PgDumpRun:
         )  # fmt: skip
         self._lock = threading.Lock()
         self._writers: list[DataWriter] = []
-        self._conns: list[psycopg.Connection[Any]] = []
+        self._conns: list[Conn] = []
         self._t0 = time.monotonic()
         self._rows_done = self._bytes_done = self._rows_estimate = 0
         self._tables_done = self._tables_total = 0
@@ -211,24 +221,9 @@ class PgDumpRun:
             selected = self._select(list_tables(plan))
 
         coord = self._open()
-        coord.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        coord.execute(f"SET LOCAL lock_timeout = {int(o.lock_wait_timeout) * 1000}")
-        if selected:
-            names = ", ".join(qualified(t.schema, t.name) for t in selected)
-            try:
-                coord.execute(f"LOCK TABLE {names} IN ACCESS SHARE MODE")
-            except psycopg.errors.UndefinedTable as exc:
-                raise SnapshotError(
-                    f"a table was dropped while the dump started: {exc}", hint="run the dump again"
-                ) from exc
-            except psycopg.errors.LockNotAvailable as exc:
-                raise SnapshotError(
-                    f"could not lock the tables within {o.lock_wait_timeout} s (a schema change holds them)",
-                    hint="run the dump again once the schema change is finished",
-                ) from exc
-        snap_row = coord.execute("SELECT pg_catalog.pg_export_snapshot()").fetchone()
-        assert snap_row is not None
-        snap_id = str(snap_row[0])
+        snap_id = export_snapshot(
+            coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
+        )
         in_snapshot = {t.full_name for t in self._select(list_tables(coord))}
         if in_snapshot != {t.full_name for t in selected}:
             raise SnapshotError(
@@ -240,7 +235,7 @@ class PgDumpRun:
                           client_tools=f"{bindir} ({client_major})")  # fmt: skip
 
         tasks = self._plan(coord, selected)
-        for idx, t in enumerate(selected, 1):
+        for t in selected:
             self._entries[t.full_name] = TableEntry(
                 name=t.name, schema=t.schema, kind="table", engine="", columns=list(t.columns),
                 column_types=list(t.column_types), order_by=list(t.primary_key),
@@ -279,8 +274,8 @@ class PgDumpRun:
                 th.join()
         finally:
             self.stop.set() if schema_errors else None
-            coord.rollback()
-            coord.close()
+            end(coord)
+            close_quietly(coord)
         if schema_errors:
             raise schema_errors[0]
         for name, n in self._pending.items():
@@ -316,7 +311,7 @@ class PgDumpRun:
         o = self.opts
         return o.schema_only or _match(t.full_name, o.exclude_data) or _match(t.name, o.exclude_data)
 
-    def _plan(self, coord: psycopg.Connection[Any], tables: list[PgTable]) -> list[_Task]:
+    def _plan(self, coord: Conn, tables: list[PgTable]) -> list[_Task]:
         tasks: list[_Task] = []
         for idx, t in enumerate(tables, 1):
             if self._skip_data(t):
@@ -330,7 +325,7 @@ class PgDumpRun:
         tasks.sort(key=lambda k: -k.estimate)
         return tasks
 
-    def _ranges(self, coord: psycopg.Connection[Any], t: PgTable) -> list[str]:
+    def _ranges(self, coord: Conn, t: PgTable) -> list[str]:
         """Primary-key ranges of a big table; the last one is open-ended."""
         if not is_int_key(t) or t.data_length <= self.opts.chunk_bytes:
             return [""]
@@ -345,7 +340,7 @@ class PgDumpRun:
         if not bounds:
             return [""]
         out = [f"{pk} < {bounds[0]}"]
-        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in zip(bounds, bounds[1:])]
+        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
         out.append(f"{pk} >= {bounds[-1]}")
         return out
 
@@ -371,7 +366,7 @@ class PgDumpRun:
             self.stop.set()
 
     # -- workers --------------------------------------------------------------------------
-    def _open(self) -> psycopg.Connection[Any]:
+    def _open(self) -> Conn:
         conn = connect(self.settings, self.database, autocommit=True)
         with self._lock:
             self._conns.append(conn)
@@ -387,11 +382,10 @@ class PgDumpRun:
         conns = []
         for _ in range(n if tasks else 0):
             c = self._open()
-            c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            c.execute(f"SET TRANSACTION SNAPSHOT {quote_str(snap)}")
+            join_snapshot(c, snap)
             conns.append(c)
 
-        def work(conn: psycopg.Connection[Any]) -> None:
+        def work(conn: Conn) -> None:
             try:
                 while not self.stop.is_set():
                     with qlock:
@@ -415,20 +409,17 @@ class PgDumpRun:
             self._cancel()
             raise
         for c in conns:
-            try:
-                c.execute("ROLLBACK")
-            except psycopg.Error:
-                pass
+            end(c)
         if errors:
             real = [e for e in errors if not isinstance(e, Interrupted)]
             exc = (real or errors)[0]
-            if isinstance(exc, psycopg.Error):
+            if isinstance(exc, DriverError):
                 raise pg_error(exc, f"dump of {self.database}") from exc
             raise exc
         if self.stop.is_set() and queue:
             raise Interrupted("dump cancelled; nothing was published", hint="run it again")
 
-    def _dump_task(self, conn: psycopg.Connection[Any], task: _Task) -> None:
+    def _dump_task(self, conn: Conn, task: _Task) -> None:
         t = task.table
         path = self.tmp / task.file
         codec = get_codec(self.codec, self.level)
@@ -482,10 +473,7 @@ class PgDumpRun:
         with self._lock:
             conns = list(self._conns)
         for c in conns:
-            try:
-                c.cancel_safe()
-            except (psycopg.Error, AttributeError):
-                pass
+            cancel(c)
 
     def abort(self) -> None:
         self.stop.set()
@@ -496,10 +484,7 @@ class PgDumpRun:
         for w in writers:
             w.abort()
         for c in conns:
-            try:
-                c.close()
-            except psycopg.Error:
-                pass
+            close_quietly(c)
 
 
 def _pattern(t: PgTable) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import psycopg
@@ -10,6 +11,11 @@ from moodump.db.connection import ConnSettings
 from moodump.errors import ConnectError, MoodumpError, NotFoundError, PrivilegeError, ServerError
 
 PG_DEFAULT_PORT = 5432
+
+#: A psycopg connection and the driver's base error, for the use cases that hold
+#: connections without importing the driver (only this package does).
+Conn = psycopg.Connection[Any]
+DriverError = psycopg.Error
 
 # moodump's TLS modes (shared with MySQL) as libpq's sslmode.
 _SSLMODE = {
@@ -75,7 +81,7 @@ def describe(settings: ConnSettings) -> str:
     return f"{settings.user}@{settings.socket or settings.host}:{settings.port}"
 
 
-def connect(settings: ConnSettings, dbname: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+def connect(settings: ConnSettings, dbname: str, *, autocommit: bool = False) -> Conn:
     """A connection to ``dbname``; ConnectError (with the next step) when it fails."""
     try:
         return psycopg.connect(**conninfo(settings, dbname), autocommit=autocommit)
@@ -107,3 +113,14 @@ def pg_error(exc: BaseException, what: str) -> MoodumpError:
     if isinstance(exc, psycopg.OperationalError):
         return ConnectError(f"{what}: {text}", hint="check that the server is up and reachable; run again")
     return ServerError(f"{what}: {text}", hint="see the server's message; run again once fixed")
+
+
+def cancel(conn: Conn) -> None:
+    """Cancel the statement ``conn`` runs (from another thread; errors ignored)."""
+    with contextlib.suppress(psycopg.Error, AttributeError):
+        conn.cancel_safe()
+
+
+def close_quietly(conn: Conn) -> None:
+    with contextlib.suppress(psycopg.Error):
+        conn.close()

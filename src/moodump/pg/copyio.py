@@ -46,7 +46,7 @@ def copy_query(t: PgTable, where: str = "") -> str:
     if t.primary_key:
         keys = [
             quote_ident(k) + (' COLLATE "C"' if coll else "")
-            for k, coll in zip(t.primary_key, t.pk_collatable)
+            for k, coll in zip(t.primary_key, t.pk_collatable, strict=False)
         ]
         sql += " ORDER BY " + ", ".join(keys)
     return f"COPY ({sql}) TO STDOUT"

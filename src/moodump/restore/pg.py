@@ -29,14 +29,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from moodump.compression import open_reader
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError, Interrupted, MoodumpError, NotFoundError, TargetNotEmpty
 from moodump.manifest import Manifest, TableEntry
 from moodump.pg.catalog import server_version
-from moodump.pg.connection import connect, pg_error, qualified, quote_ident, quote_str
+from moodump.pg.connection import (
+    Conn,
+    DriverError,
+    connect,
+    pg_error,
+    qualified,
+    quote_ident,
+    quote_str,
+)
 from moodump.pg.copyio import copy_in
 from moodump.pg.tools import client_for, run_tool, tool_env
 from moodump.restore.model import RestoreEvent, RestoreOptions, RestoreResult, check_files
@@ -90,7 +96,7 @@ def restore_postgres(
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
     try:
         return run.run()
-    except psycopg.Error as exc:
+    except DriverError as exc:
         raise pg_error(exc, f"restore into {database}") from exc
     except KeyboardInterrupt:
         run.stop.set()
@@ -134,7 +140,7 @@ class PgRestore:
         data = self.src.checked_bytes(entry) if entry else self.src.read_bytes(name)
         return data.decode("utf-8", "surrogateescape")
 
-    def _admin(self) -> psycopg.Connection[Any]:
+    def _admin(self) -> Conn:
         """A connection to the maintenance database (``postgres``, else ``template1``)."""
         try:
             return connect(self.settings, self.settings.database or "postgres", autocommit=True)
@@ -180,10 +186,10 @@ class PgRestore:
         )  # fmt: skip
 
     # -- target ---------------------------------------------------------------------------
-    def _exists(self, admin: psycopg.Connection[Any], name: str) -> bool:
+    def _exists(self, admin: Conn, name: str) -> bool:
         return admin.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
-    def _create(self, admin: psycopg.Connection[Any], name: str) -> None:
+    def _create(self, admin: Conn, name: str) -> None:
         snap = self.m.snapshot
         base = f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"
         if snap.get("encoding"):
@@ -193,14 +199,14 @@ class PgRestore:
                 base + f" LC_COLLATE {quote_str(str(snap.get('collate', 'C')))}"
                 f" LC_CTYPE {quote_str(str(snap.get('ctype', 'C')))}"
             )
-        except psycopg.Error:
+        except DriverError:
             admin.execute(base)
             self.warnings.append(
                 f"the server lacks the source's locale ({snap.get('collate')}); "
                 "the database uses the server's default"
             )
 
-    def _prepare(self, admin: psycopg.Connection[Any]) -> bool:
+    def _prepare(self, admin: Conn) -> bool:
         """Create (or check) the database to load into; True when it was created."""
         exists = self._exists(admin, self.target)
         if self.opts.resume:
@@ -243,10 +249,10 @@ class PgRestore:
         self._create(admin, self.target)
         return True
 
-    def _has_progress(self, conn: psycopg.Connection[Any]) -> bool:
+    def _has_progress(self, conn: Conn) -> bool:
         return conn.execute("SELECT to_regclass(%s)", (_PROGRESS,)).fetchone() not in (None, (None,))
 
-    def _done(self, conn: psycopg.Connection[Any]) -> set[str]:
+    def _done(self, conn: Conn) -> set[str]:
         if not self._has_progress(conn):
             return set()
         return {r[0] for r in conn.execute(f"SELECT item FROM {_PROGRESS}").fetchall()}
@@ -262,7 +268,7 @@ class PgRestore:
         try:
             with self._admin() as admin:
                 admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        except (psycopg.Error, MoodumpError):
+        except (DriverError, MoodumpError):
             pass
 
     # -- schema ---------------------------------------------------------------------------
@@ -284,7 +290,7 @@ class PgRestore:
             env["PGDATABASE"] = self.load_db
             run_tool(argv, env, "psql (pre-data)", stdin=script.encode("utf-8", "surrogateescape"))
 
-    def _sequences(self, conn: psycopg.Connection[Any]) -> None:
+    def _sequences(self, conn: Conn) -> None:
         for t in self.m.tables:
             if t.kind != "sequence" or not t.sequence:
                 continue
@@ -312,13 +318,13 @@ class PgRestore:
                     sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
 
-    def _entry(self, conn: psycopg.Connection[Any], preamble: str, item: tuple[str, str, str]) -> None:
+    def _entry(self, conn: Conn, preamble: str, item: tuple[str, str, str]) -> None:
         key, _typ, sql = item
         with conn.transaction():
             conn.execute(preamble + sql)  # type: ignore[arg-type]
             conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (key,))
 
-    def _parallel(self, items: list[Any], fn: Callable[[psycopg.Connection[Any], Any], None]) -> None:
+    def _parallel(self, items: list[Any], fn: Callable[[Conn, Any], None]) -> None:
         queue = list(items)
         qlock = threading.Lock()
         errors: list[BaseException] = []
@@ -360,7 +366,7 @@ class PgRestore:
         self._parallel(todo, self._load_chunk)
         return skipped
 
-    def _load_chunk(self, conn: psycopg.Connection[Any], item: tuple[TableEntry, Any]) -> None:
+    def _load_chunk(self, conn: Conn, item: tuple[TableEntry, Any]) -> None:
         t, c = item
         entry = self.files.get(c.file)
         raw = self.src.open_checked(entry) if entry and self.src.local_dir is None else self.src.open(c.file)
