@@ -195,3 +195,31 @@ def test_invariant_holds_in_every_parallel_dump(pg: PgServer, tmp_path: Path) ->
         for w in writers:
             w.join()
     assert counts[0][0] + counts[1][0] > 0
+
+
+def test_cli_dump_restore_verify_detect_postgres(pg: PgServer, zoo: tuple[str, Path], tmp_path: Path) -> None:
+    """``moodump dump --type postgres``; restore and verify read the type from the
+    manifest and take their connection defaults from PGHOST/PGPORT/PGUSER."""
+    import os
+    import subprocess
+    import sys
+
+    src, _ = zoo
+    env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(pg.port), "PGUSER": "postgres"}
+    env.pop("MYSQL_PWD", None)
+
+    def moodump(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "moodump", *args], env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    out = tmp_path / "cli-backup"
+    moodump("dump", "--type", "postgres", "-H", "127.0.0.1", "-P", str(pg.port), "-u", "postgres",
+            "--threads", "2", "--codec", "zstd", "-q", "-o", str(out), src)  # fmt: skip
+    target = f"cli_{uuid.uuid4().hex[:6]}"
+    moodump("restore", str(out), "-d", target, "-q")
+    assert _row_hashes(pg, target) == _row_hashes(pg, src)
+    assert pg.schema_dump(target) == pg.schema_dump(src)
+    report = moodump("verify", "--json", str(out))
+    assert '"passed": true' in report

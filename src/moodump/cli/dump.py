@@ -9,7 +9,7 @@ import click
 
 from moodump.cli._group import cli, connection_options, hidden_alias, threads_option
 from moodump.cli._render import ProgressLine, emit_json, human_bytes
-from moodump.dump import DumpOptions, dump
+from moodump.dump import DumpOptions, dump, dump_postgres
 from moodump.sizes import parse_size
 
 if TYPE_CHECKING:
@@ -26,6 +26,15 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 @cli.command("dump")
 @connection_options
 @click.argument("database")
+@click.option(
+    "--type",
+    "db_type",
+    type=click.Choice(["mysql", "mariadb", "postgres"]),
+    default="mysql",
+    show_default=True,
+    help="Database type: MySQL/MariaDB, or PostgreSQL (connection defaults then come "
+    "from PGHOST/PGPORT/PGUSER, the password from --password-file, PGPASSWORD or ~/.pgpass).",
+)
 @click.option(
     "--output",
     "-o",
@@ -89,6 +98,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 def dump_cmd(
     conn,
     database,
+    db_type,
     output,
     threads,
     codec,
@@ -110,11 +120,13 @@ def dump_cmd(
     """Dump DATABASE consistently into a new backup directory.
 
     The password comes from MYSQL_PWD, --password-file, an option file or a prompt,
-    never from the command line.
+    never from the command line. With --type postgres: --password-file, PGPASSWORD or
+    ~/.pgpass (see docs/postgresql.md).
 
     \b
     Example:
       MYSQL_PWD=secret moodump dump -H db -u moodle --threads 2 -o /backups/x moodle
+      PGPASSWORD=secret moodump dump --type postgres -H pg -u moodle -o /backups/y moodle
     """
     opts = DumpOptions(
         threads=threads,
@@ -133,7 +145,7 @@ def dump_cmd(
     )
     line = ProgressLine(enabled=False if (quiet or as_json) else None)
     try:
-        result = dump(
+        result = (dump_postgres if db_type == "postgres" else dump)(
             conn,
             database,
             output,

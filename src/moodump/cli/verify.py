@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from moodump.cli._group import (
+    _is_postgres_backup,
     build_conn_settings,
+    build_pg_conn_settings,
     cli,
     identity_option,
     refuse_unsigned_legacy,
@@ -74,6 +76,8 @@ def verify_cmd(
       --offline          files only, no server
       --host/--socket    restore into a scratch database on that server, compare, drop it
       --local (default)  same, on a throwaway mariadbd started in a temp directory
+    A PostgreSQL backup is restored into a scratch database on the PostgreSQL server
+    named by the flags or PGHOST/PGPORT/PGUSER (--local is MariaDB only).
     An encrypted backup: --identity (or MOODUMP_IDENTITY_FILE) decrypts it; without a
     key, --offline checks its ciphertext against encrypted.json.
     With --verify-key (or MOODUMP_VERIFY_KEY) the backup must be signed by one of those
@@ -94,7 +98,14 @@ def verify_cmd(
       moodump verify --offline s3://backups/moodle/mysql-moodle_2026-11-24_01-00-00
     """
     settings = None
-    if host or socket or port:
+    if not offline and not local and _is_postgres_backup(path):
+        # A PostgreSQL backup is verified by restore into a scratch database on a
+        # PostgreSQL server: these flags, else PGHOST/PGPORT/PGUSER (docs/postgresql.md).
+        settings = build_pg_conn_settings(
+            host=host, port=port, socket=socket, user=user, password_file=password_file, tls=tls
+        )
+        settings = replace(settings, connect_timeout=timeouts[0], read_timeout=timeouts[1])
+    elif host or socket or port:
         settings = build_conn_settings(
             host=host,
             port=port,

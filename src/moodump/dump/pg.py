@@ -235,6 +235,7 @@ class PgDumpRun:
                           client_tools=f"{bindir} ({client_major})")  # fmt: skip
 
         tasks = self._plan(coord, selected)
+        m.snapshot.update(method="pg_export_snapshot", workers=max(1, min(o.threads, len(tasks))))
         for t in selected:
             self._entries[t.full_name] = TableEntry(
                 name=t.name, schema=t.schema, kind="table", engine="", columns=list(t.columns),
