@@ -344,6 +344,7 @@ def build_pg_conn_settings(
     return resolve_pg_connection(
         ConnRequest(
             host=host, port=port, socket=socket, user=user, password_file=password_file,
+            defaults_file=None,
             **(tls or {}),
         ),
         env=dict(os.environ) if env is None else env,

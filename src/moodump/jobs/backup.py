@@ -25,7 +25,7 @@ from moodump.checks import (
 )
 from moodump.config import Config, DatabaseSpec
 from moodump.crypto import SigningKey, VerifyKey, load_verify_keys, signing_key_from_setting
-from moodump.dump import DumpOptions, ProgressEvent, dump
+from moodump.dump import DumpOptions, ProgressEvent, dump, dump_postgres
 from moodump.errors import (
     CheckFailed,
     ConfigError,
@@ -238,6 +238,7 @@ def _record_failure(path: Path, spec: DatabaseSpec, when: datetime, error: str) 
         started_at=stamp,
         finished_at=stamp,
         error=error,
+        database_type="postgresql" if spec.is_postgres else "mysql",
     )
     try:
         make_dir(path, parents=True)
@@ -302,7 +303,7 @@ def _backup_database(
             threads=cfg.threads, codec=cfg.codec, level=cfg.level, record_failure=True,
             started_at=when, signing_key=_signing_key(cfg),
         )  # fmt: skip
-        result = dump(
+        result = (dump_postgres if spec.is_postgres else dump)(
             conn_settings_for(cfg, spec),
             spec.database,
             path,
@@ -351,9 +352,15 @@ def _backup_database(
             step = "verification"
             _interrupt_point(ctx, "verification")
             deadline.check("verification")
+            if spec.is_postgres and method == VERIFY_LOCAL:
+                # The throwaway local server is a mariadbd: a PostgreSQL backup is proven
+                # offline here (moodump verify -H <pg server> restores it; docs/postgresql.md).
+                log.info("verifying the PostgreSQL backup %s offline", path)
             report = _verify(
-                path, method, cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg)
-            )
+                path,
+                VERIFY_OFFLINE if spec.is_postgres and method == VERIFY_LOCAL else method,
+                cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg),
+            )  # fmt: skip
             res.verify = verify_dict(report)
             if not report.passed:
                 raise IntegrityError(
