@@ -22,6 +22,7 @@ import itertools
 import math
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -71,10 +72,12 @@ from moodump.pg.connection import (
     quote_ident,
     quote_str,
 )
-from moodump.pg.copyio import copy_out, copy_query
+from moodump.pg.copyio import copy_out, copy_out_psql, copy_query
 from moodump.pg.snapshot import end, export_snapshot, join_snapshot
 from moodump.pg.tools import client_for, run_tool, tool_env
 
+#: Files estimated at least this big are read through a psql process (copy_out_psql).
+PSQL_MIN_BYTES = 16 << 20
 PRE_DATA = "schema/pre-data.sql"
 POST_DATA = "schema/post-data.sql"
 
@@ -192,9 +195,19 @@ class PgDumpRun:
         self._tables_done = self._tables_total = 0
         self._entries: dict[str, TableEntry] = {}
         self._pending: dict[str, int] = {}
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._env: dict[str, str] = {}
+        self._psql: Path | None = None
+        self._snapshot = ""
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
+        with tool_env(self.settings) as env:
+            env["PGDATABASE"] = self.database
+            self._env = env
+            return self._run()
+
+    def _run(self) -> Manifest:
         m = self.manifest
         o = self.opts
         m.started_at = _utc_text(o.started_at) if o.started_at else _utcnow()
@@ -211,6 +224,7 @@ class PgDumpRun:
             major, version = server_version(plan)
             m.server_flavor, m.server_version = "postgresql", version
             bindir, client_major = client_for(major)
+            self._psql = bindir / "psql"
             enc = plan.execute(
                 "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype "
                 "FROM pg_catalog.pg_database WHERE datname = current_database()"
@@ -221,7 +235,7 @@ class PgDumpRun:
             selected = self._select(list_tables(plan))
 
         coord = self._open()
-        snap_id = export_snapshot(
+        snap_id = self._snapshot = export_snapshot(
             coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
         )
         in_snapshot = {t.full_name for t in self._select(list_tables(coord))}
@@ -358,9 +372,7 @@ class PgDumpRun:
                 argv += [f"--table={_pattern(t)}" for t in selected]
             for pat in self.opts.exclude:
                 argv += [f"--exclude-table={pat}"]
-            with tool_env(self.settings) as env:
-                env["PGDATABASE"] = self.database
-                text = run_tool(argv, env, f"pg_dump --section={section}")
+            text = run_tool(argv, self._env, f"pg_dump --section={section}")
             write_text(self.tmp / name, text.decode("utf-8", "surrogateescape"))
         except BaseException as exc:  # reported by the coordinator
             errors.append(exc)
@@ -433,8 +445,14 @@ class PgDumpRun:
             self._count(rows, len(data))
 
         try:
-            res = copy_out(conn, copy_query(t, task.where), sink,
-                           ordered=bool(t.primary_key), stop=self.stop)  # fmt: skip
+            if self._psql is not None and task.estimate >= PSQL_MIN_BYTES and self._snapshot:
+                res = copy_out_psql(
+                    self._psql, self._env, self.database, self._snapshot, copy_query(t, task.where),
+                    sink, ordered=bool(t.primary_key), stop=self.stop, on_start=self._started,
+                )  # fmt: skip
+            else:
+                res = copy_out(conn, copy_query(t, task.where), sink,
+                               ordered=bool(t.primary_key), stop=self.stop)  # fmt: skip
         except BaseException:
             writer.abort()
             with self._lock:
@@ -454,6 +472,10 @@ class PgDumpRun:
             if self._pending[t.full_name] == 0:
                 self._tables_done += 1
         self._emit("data", t.full_name)
+
+    def _started(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.append(proc)
 
     def _count(self, rows: int, nbytes: int) -> None:
         with self._lock:
@@ -482,6 +504,10 @@ class PgDumpRun:
         with self._lock:
             writers = list(self._writers)
             conns = list(self._conns)
+            procs = list(self._procs)
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
         for w in writers:
             w.abort()
         for c in conns:

@@ -12,17 +12,19 @@ same query and must find the same digest.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import psycopg
 
 from moodump.db.rowstream import CONTENT_ALGO, _multiset_add, content_hash
-from moodump.errors import Interrupted
+from moodump.errors import Interrupted, ServerError
 from moodump.pg.catalog import PgTable
-from moodump.pg.connection import qualified, quote_ident
+from moodump.pg.connection import SESSION_SETTINGS, qualified, quote_ident, quote_str
 
 _BATCH = 1 << 20
 
@@ -52,6 +54,38 @@ def copy_query(t: PgTable, where: str = "") -> str:
     return f"COPY ({sql}) TO STDOUT"
 
 
+class _Digest:
+    """Row count, text size and content digest of a COPY text stream fed in blocks
+    (a block may end anywhere; rows end with a newline)."""
+
+    def __init__(self, ordered: bool, algo: str, sink: Callable[[bytes, int], None] | None,
+                 stop: threading.Event | None) -> None:  # fmt: skip
+        self.ordered, self.algo, self.sink, self.stop = ordered, algo, sink, stop
+        self.h = content_hash(algo)
+        self.acc = self.rows = self.size = 0
+        self.rest = b""
+
+    def feed(self, data: bytes) -> None:
+        n = data.count(b"\n")
+        if self.ordered:
+            self.h.update(data)
+        else:
+            lines = (self.rest + data).split(b"\n")
+            self.rest = lines.pop()
+            self.acc = _multiset_add(self.acc, lines)
+        self.rows += n
+        self.size += len(data)
+        if self.sink is not None:
+            self.sink(data, n)
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted("interrupted", hint="run it again")
+
+    def result(self) -> CopyResult:
+        if self.ordered:
+            return CopyResult(self.rows, self.size, f"{self.algo}:{self.h.hexdigest()}")
+        return CopyResult(self.rows, self.size, f"multiset:{self.acc:016x}")
+
+
 def copy_out(
     conn: psycopg.Connection[Any],
     query: str,
@@ -63,39 +97,60 @@ def copy_out(
 ) -> CopyResult:
     """Run ``query`` (a COPY TO STDOUT) and hand its text to ``sink(data, rows)`` in
     blocks of about 1 MiB; return the row count, text size and content digest."""
-    h = content_hash(algo)
-    acc = 0
-    rows = 0
-    size = 0
+    d = _Digest(ordered, algo, sink, stop)
     buf = bytearray()
-
-    def flush() -> None:
-        nonlocal acc, rows, size
-        data = bytes(buf)
-        buf.clear()
-        n = data.count(b"\n")
-        if ordered:
-            h.update(data)
-        else:
-            lines = data.split(b"\n")
-            lines.pop()
-            acc = _multiset_add(acc, lines)
-        rows += n
-        size += len(data)
-        if sink is not None:
-            sink(data, n)
-        if stop is not None and stop.is_set():
-            raise Interrupted("interrupted", hint="run it again")
-
     with conn.cursor() as cur, cur.copy(query) as copy:
         for block in copy:
             buf += block
             if len(buf) >= _BATCH:
-                flush()
+                d.feed(bytes(buf))
+                buf.clear()
         if buf:
-            flush()
-    digest = f"{algo}:{h.hexdigest()}" if ordered else f"multiset:{acc:016x}"
-    return CopyResult(rows, size, digest)
+            d.feed(bytes(buf))
+    return d.result()
+
+
+def copy_out_psql(
+    psql: Path,
+    env: dict[str, str],
+    database: str,
+    snapshot: str,
+    query: str,
+    sink: Callable[[bytes, int], None] | None,
+    *,
+    ordered: bool,
+    stop: threading.Event | None = None,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> CopyResult:
+    """The same as :func:`copy_out`, through a ``psql`` process that imports the exported
+    ``snapshot``: psycopg hands COPY data over one row at a time, which costs about
+    2 µs a row in Python; psql writes it to a pipe read here in 1 MiB blocks, about twice
+    as fast for big tables. Used for big files only (a process start costs ~20 ms)."""
+    argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password", "-d", database]
+    for name, value in SESSION_SETTINGS:
+        argv += ["-c", f"SET {quote_ident(name)} TO {quote_str(value)}"]
+    argv += ["-c", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+             "-c", f"SET TRANSACTION SNAPSHOT {quote_str(snapshot)}", "-c", query]  # fmt: skip
+    d = _Digest(ordered, CONTENT_ALGO, sink, stop)
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    if on_start is not None:
+        on_start(proc)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        while True:
+            block = proc.stdout.read1(_BATCH)  # type: ignore[attr-defined]
+            if not block:
+                break
+            d.feed(block)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    err = proc.stderr.read().decode("utf-8", "replace").strip()
+    if proc.wait() != 0:
+        raise ServerError(f"psql COPY failed: {err[-2000:]}", hint="see the server's message; run again")
+    return d.result()
 
 
 def copy_in(conn: psycopg.Connection[Any], t_schema: str, t_name: str, columns: list[str],
