@@ -83,7 +83,8 @@ def tool_env(settings: ConnSettings) -> Iterator[dict[str, str]]:
     """The environment for a client tool: ``PGHOST``/``PGPORT``/``PGUSER`` and, when a
     password is configured, a private ``PGPASSFILE`` (mode 0600, removed afterwards)."""
     env = dict(os.environ)
-    env.pop("PGPASSWORD", None) if settings.password else None
+    if settings.password:  # the configured password wins over an inherited PGPASSWORD
+        env.pop("PGPASSWORD", None)
     env.update(
         PGHOST=settings.socket or settings.host,
         PGPORT=str(settings.port),
