@@ -22,7 +22,6 @@ import itertools
 import math
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -74,7 +73,7 @@ from moodump.pg.connection import (
 )
 from moodump.pg.copyio import copy_out, copy_out_psql, copy_query
 from moodump.pg.snapshot import end, export_snapshot, join_snapshot
-from moodump.pg.tools import client_for, run_tool, tool_env
+from moodump.pg.tools import ToolProcess, client_for, run_tool, tool_env
 
 #: Files estimated at least this big are read through a psql process (copy_out_psql).
 PSQL_MIN_BYTES = 16 << 20
@@ -195,7 +194,7 @@ class PgDumpRun:
         self._tables_done = self._tables_total = 0
         self._entries: dict[str, TableEntry] = {}
         self._pending: dict[str, int] = {}
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: list[ToolProcess] = []
         self._env: dict[str, str] = {}
         self._psql: Path | None = None
         self._snapshot = ""
@@ -473,7 +472,7 @@ class PgDumpRun:
                 self._tables_done += 1
         self._emit("data", t.full_name)
 
-    def _started(self, proc: subprocess.Popen[bytes]) -> None:
+    def _started(self, proc: ToolProcess) -> None:
         with self._lock:
             self._procs.append(proc)
 

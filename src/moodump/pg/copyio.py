@@ -12,7 +12,6 @@ same query and must find the same digest.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from moodump.db.rowstream import CONTENT_ALGO, _multiset_add, content_hash
 from moodump.errors import Interrupted, ServerError
 from moodump.pg.catalog import PgTable
 from moodump.pg.connection import SESSION_SETTINGS, qualified, quote_ident, quote_str
+from moodump.pg.tools import ToolProcess, spawn
 
 _BATCH = 1 << 20
 
@@ -120,7 +120,7 @@ def copy_out_psql(
     *,
     ordered: bool,
     stop: threading.Event | None = None,
-    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    on_start: Callable[[ToolProcess], None] | None = None,
 ) -> CopyResult:
     """The same as :func:`copy_out`, through a ``psql`` process that imports the exported
     ``snapshot``: psycopg hands COPY data over one row at a time, which costs about
@@ -132,8 +132,7 @@ def copy_out_psql(
     argv += ["-c", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
              "-c", f"SET TRANSACTION SNAPSHOT {quote_str(snapshot)}", "-c", query]  # fmt: skip
     d = _Digest(ordered, CONTENT_ALGO, sink, stop)
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = spawn(argv, env)
     if on_start is not None:
         on_start(proc)
     assert proc.stdout is not None and proc.stderr is not None

@@ -122,3 +122,17 @@ def run_tool(argv: list[str], env: dict[str, str], what: str, *, stdin: bytes | 
         err = proc.stderr.decode("utf-8", "replace").strip()
         raise ServerError(f"{what} failed: {err[-2000:]}", hint="see the tool's message; run again once fixed")
     return proc.stdout
+
+
+#: A running client tool (see :func:`spawn`).
+ToolProcess = subprocess.Popen[bytes]
+
+
+def spawn(argv: list[str], env: dict[str, str]) -> ToolProcess:
+    """Start a client tool with its stdout and stderr piped (stdin closed)."""
+    try:
+        return subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot run {argv[0]}: {exc.strerror}", hint="install the PostgreSQL client tools") from exc
