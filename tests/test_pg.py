@@ -232,3 +232,63 @@ def test_cli_dump_restore_verify_detect_postgres(pg: PgServer, zoo: tuple[str, P
     assert pg.schema_dump(target) == pg.schema_dump(src)
     report = moodump("verify", "--json", str(out))
     assert '"passed": true' in report
+
+
+def test_password_reaches_psycopg_and_the_client_tools_never_argv(
+    pg: PgServer, zoo: tuple[str, Path], tmp_path: Path
+) -> None:
+    """An account that must give a password (scram): moodump connects with it, pg_dump
+    and psql get it through a private PGPASSFILE; a wrong one fails with exit 3."""
+    import os
+    import subprocess
+    import sys
+
+    src, _ = zoo
+    hba = pg.data / "pg_hba.conf"
+    old = hba.read_text()
+    hba.write_text("host all pwuser 127.0.0.1/32 scram-sha-256\n" + old)
+    pg.psql("postgres", "DROP ROLE IF EXISTS pwuser; CREATE ROLE pwuser LOGIN SUPERUSER PASSWORD 'S3cret:pw\\x'")
+    pg.psql("postgres", "SELECT pg_reload_conf()")
+    try:
+        secret = tmp_path / "pw"
+        secret.write_text("S3cret:pw\\x\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "MYSQL_PWD"))}
+
+        def moodump(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "moodump", *args], env=env,
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+
+        common = ["-H", "127.0.0.1", "-P", str(pg.port), "-u", "pwuser"]
+        ok = moodump("dump", "--type", "postgres", *common, "--password-file", str(secret),
+                     "-q", "-o", str(tmp_path / "b1"), src)  # fmt: skip
+        assert ok.returncode == 0, ok.stderr
+        target = f"pw_{uuid.uuid4().hex[:6]}"
+        env["PGPASSWORD"] = "S3cret:pw\\x"  # libpq's own variable works too
+        ok = moodump("restore", str(tmp_path / "b1"), *common, "-d", target, "-q")
+        assert ok.returncode == 0, ok.stderr
+        assert _row_hashes(pg, target) == _row_hashes(pg, src)
+        env["PGPASSWORD"] = "wrong"
+        bad = moodump("dump", "--type", "postgres", *common, "-q", "-o", str(tmp_path / "b2"), src)
+        assert bad.returncode == 3, bad.stderr
+        assert "password authentication failed" in bad.stderr and "wrong" not in bad.stderr
+        assert not (tmp_path / "b2").exists()
+    finally:
+        hba.write_text(old)
+        pg.psql("postgres", "SELECT pg_reload_conf()")
+
+
+def test_cancelled_dump_publishes_nothing(pg: PgServer, zoo: tuple[str, Path], tmp_path: Path) -> None:
+    from moodump.errors import Interrupted
+
+    stop = threading.Event()
+    out = tmp_path / "cancelled"
+
+    def on_event(e):
+        if e.phase == "data" and e.rows_done:
+            stop.set()
+
+    with pytest.raises(Interrupted):
+        dump_postgres(_settings(pg), zoo[0], out, DumpOptions(threads=2, chunk_bytes=4096),
+                      progress=on_event, stop=stop)  # fmt: skip
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())  # no work directory left either
