@@ -116,3 +116,12 @@ def test_postgres_lines_are_backed_up_on_port_5432() -> None:
     ]
     assert DatabaseSpec("patroni", "app", db_type="postgres").port_or_default == 5432
     assert DatabaseSpec("mysql", "moodle").port_or_default == 3306
+
+
+def test_index_and_constraint_entries_name_their_table() -> None:
+    from moodump.restore.pg import _table_of
+
+    assert _table_of('CREATE UNIQUE INDEX "i" ON "s"."t ""q""" USING "btree" ("a");') == '"s"."t ""q"""'
+    assert _table_of('CREATE INDEX "i" ON ONLY "s"."p" USING "btree" ("a");') == '"s"."p"'
+    assert _table_of('ALTER TABLE ONLY "s"."t"\n    ADD CONSTRAINT "k" PRIMARY KEY ("id");') == '"s"."t"'
+    assert _table_of('CREATE RULE "r" AS ON DELETE TO "s"."t" DO INSTEAD NOTHING;') is None

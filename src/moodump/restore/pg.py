@@ -71,6 +71,20 @@ def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
     return preamble, out
 
 
+_ON_TABLE = re.compile(
+    r'^(?:CREATE (?:UNIQUE )?INDEX "(?:[^"]|"")+" ON (?:ONLY )?|ALTER TABLE ONLY )'
+    r'("(?:[^"]|"")+"\."(?:[^"]|"")+")',
+    re.M,
+)
+
+
+def _table_of(sql: str) -> str | None:
+    """The quoted ``"schema"."table"`` an index or constraint entry is on (pg_dump runs
+    with ``--quote-all-identifiers``), or None."""
+    m = _ON_TABLE.search(sql)
+    return m.group(1) if m else None
+
+
 def _strip_owners(sql: str) -> str:
     return _OWNER.sub("", sql)
 
@@ -164,7 +178,7 @@ class PgRestore:
             if "pre-data" not in done:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
-            skipped = self._load(done)
+            skipped = self._data_and_indexes(post, done)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 self._sequences(conn)
             self._emit("objects")
@@ -299,16 +313,21 @@ class PgRestore:
                 (qualified(t.schema, t.name), t.sequence["last_value"], bool(t.sequence["is_called"])),
             )
 
-    def _post_data(self, post: str, done: set[str]) -> None:
+    def _post_items(self, post: str, done: set[str]) -> tuple[str, list[tuple[str, str, str]]]:
+        """(preamble, the post-data entries still to run as (key, type, sql))."""
         preamble, entries = split_entries(post)
         items = [
             (f"post:{i}", typ, sql if self.opts.owners else _strip_owners(sql))
             for i, (typ, sql) in enumerate(entries)
             if (self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS) and f"post:{i}" not in done
         ]
-        first = [x for x in items if x[1] in _PARALLEL]
-        rest = [x for x in items if x[1] not in _PARALLEL]
-        self._parallel(first, lambda conn, item: self._entry(conn, preamble, item))
+        return preamble, items
+
+    def _post_data(self, post: str, done: set[str]) -> None:
+        """Foreign keys, triggers, rules, the rest of post-data in the dump's order, then
+        the materialized views' refreshes (indexes and constraints ran with the data)."""
+        preamble, items = self._post_items(post, done)
+        rest = [x for x in items if x[1] not in _PARALLEL]  # indexes and constraints are in
         with connect(self.settings, self.load_db, autocommit=True) as conn:
             for item in rest:
                 self._entry(conn, preamble, item)
@@ -357,13 +376,68 @@ class PgRestore:
             raise Interrupted("restore interrupted", hint="continue it with --resume")
 
     # -- data -----------------------------------------------------------------------------
-    def _load(self, done: set[str]) -> int:
+    def _data_and_indexes(self, post: str, done: set[str]) -> int:
+        """Load the data files and build indexes and constraints on one worker pool: a
+        table's indexes and constraints start as soon as its last file is in (while other
+        tables still load, as pg_restore does), the others' after the data. Returns the
+        number of files skipped (already loaded before a resume)."""
+        preamble, items = self._post_items(post, done)
         todo = [(t, c) for t, c in self.chunks if c.file not in done]
         skipped = len(self.chunks) - len(todo)
         with self.lock:
             self.files_done = skipped
         todo.sort(key=lambda x: -x[1].raw_bytes)
-        self._parallel(todo, self._load_chunk)
+        left: dict[str, int] = {}
+        for t, _c in todo:
+            key = qualified(t.schema, t.name)
+            left[key] = left.get(key, 0) + 1
+        waiting: dict[str, list[tuple[str, str, str]]] = {}
+        after: list[tuple[str, str, str]] = []
+        for item in items:
+            if item[1] not in _PARALLEL:
+                continue
+            table = _table_of(item[2])
+            if table is not None and table in left:
+                waiting.setdefault(table, []).append(item)
+            else:
+                after.append(item)
+        queue: list[tuple[str, Any]] = [("data", x) for x in todo] + [("entry", x) for x in after]
+        cond = threading.Condition()
+        busy = [0]
+
+        def run_one(conn: Conn, kind: str, item: Any) -> None:
+            if kind == "entry":
+                self._entry(conn, preamble, item)
+                return
+            self._load_chunk(conn, item)
+            key = qualified(item[0].schema, item[0].name)
+            with cond:
+                left[key] -= 1
+                if left[key] == 0:  # the table is complete: its indexes go first
+                    queue[:0] = [("entry", x) for x in waiting.pop(key, [])]
+                    cond.notify_all()
+
+        def next_item() -> tuple[str, Any] | None:
+            with cond:
+                while not queue and busy[0] and not self.stop.is_set():
+                    cond.wait(0.5)
+                if not queue or self.stop.is_set():
+                    return None
+                busy[0] += 1
+                return queue.pop(0)
+
+        def work(conn: Conn, _item: Any) -> None:
+            while (job := next_item()) is not None:
+                try:
+                    run_one(conn, *job)
+                finally:
+                    with cond:
+                        busy[0] -= 1
+                        cond.notify_all()
+
+        self._parallel([None] * max(1, self.opts.threads), work)
+        if self.stop.is_set() and (queue or busy[0]):
+            raise Interrupted("restore interrupted", hint="continue it with --resume")
         return skipped
 
     def _load_chunk(self, conn: Conn, item: tuple[TableEntry, Any]) -> None:
