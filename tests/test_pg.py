@@ -112,6 +112,23 @@ def test_zoo_verifies_offline_and_by_restore(pg: PgServer, zoo: tuple[str, Path]
     assert by_restore.rows_checked == read_done_manifest(zoo[1]).total_rows
 
 
+def test_zoo_verifies_on_a_throwaway_local_cluster(zoo: tuple[str, Path]) -> None:
+    import shutil
+    import tempfile
+
+    # under root the server runs as postgres, which must reach the directory
+    where = Path(tempfile.mkdtemp(prefix="moodump-verify-"))
+    where.chmod(0o755)
+    try:
+        report = verify(zoo[1], local=True, local_dir=where, record=True)
+        assert report.passed, report.problems
+        assert report.server.startswith("local postgres")
+        assert report.rows_checked == read_done_manifest(zoo[1]).total_rows
+        assert list(where.iterdir()) == []  # the cluster is gone
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
 def test_restore_refuses_a_non_empty_target_then_drop_and_atomic_replace_it(
     pg: PgServer, zoo: tuple[str, Path]
 ) -> None:

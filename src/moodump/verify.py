@@ -143,14 +143,17 @@ def verify(
         if method == "offline":
             _verify_offline(src, manifest, report, progress)
         elif m_is_pg(manifest):
-            if local or settings is None:
-                raise ConfigError(
-                    "verifying a PostgreSQL backup by restore needs a PostgreSQL server",
-                    hint="give the server's connection options (-H/-P/-u); moodump restores "
-                    "into a scratch database there and drops it",
-                )
-            report.server = settings.describe()
-            _verify_pg_by_restore(src, manifest, settings, threads, report)
+            if local:
+                from moodump.pg.localserver import LocalPgServer
+
+                major = int(manifest.server_version.split(".")[0] or 0)
+                with LocalPgServer(base_dir=local_dir, major=major).start(local_timeout) as pg:
+                    report.server = f"local postgres {pg.port}"
+                    _verify_pg_by_restore(src, manifest, pg.settings, threads, report)
+            else:
+                assert settings is not None
+                report.server = settings.describe()
+                _verify_pg_by_restore(src, manifest, settings, threads, report)
         elif local:
             with LocalServer(base_dir=local_dir).start(timeout=local_timeout) as server:
                 local_settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")

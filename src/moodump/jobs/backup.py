@@ -352,15 +352,9 @@ def _backup_database(
             step = "verification"
             _interrupt_point(ctx, "verification")
             deadline.check("verification")
-            if spec.is_postgres and method == VERIFY_LOCAL:
-                # The throwaway local server is a mariadbd: a PostgreSQL backup is proven
-                # offline here (moodump verify -H <pg server> restores it; docs/postgresql.md).
-                log.info("verifying the PostgreSQL backup %s offline", path)
             report = _verify(
-                path,
-                VERIFY_OFFLINE if spec.is_postgres and method == VERIFY_LOCAL else method,
-                cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg),
-            )  # fmt: skip
+                path, method, cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg)
+            )
             res.verify = verify_dict(report)
             if not report.passed:
                 raise IntegrityError(
