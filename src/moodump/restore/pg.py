@@ -21,6 +21,7 @@ the roles of the source rarely exist where a backup is restored.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import threading
 import time
@@ -85,6 +86,61 @@ def _table_of(sql: str) -> str | None:
     return m.group(1) if m else None
 
 
+_PRE_TYPES = {"TABLE", "DEFAULT", "SEQUENCE", "SEQUENCE OWNED BY", "COMMENT", "ACL",
+              "TABLE ATTACH", "CONSTRAINT", "CHECK CONSTRAINT"}  # fmt: skip
+_POST_TYPES = {"INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLICY",
+               "STATISTICS", "COMMENT"}  # fmt: skip
+_QUALIFIED = re.compile(r'"(?:[^"]|"")+"\."(?:[^"]|"")+"')
+
+
+def _select(m: Manifest, patterns: tuple[str, ...]) -> set[str] | None:
+    """The quoted ``"schema"."table"`` names ``--table`` picks (``schema.table`` or
+    ``table``, names or globs); None for a whole restore."""
+    if not patterns:
+        return None
+    tables = [t for t in m.tables if t.kind == "table"]
+    out: set[str] = set()
+    for p in patterns:
+        hits = [t for t in tables if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p)
+                or fnmatch.fnmatchcase(t.name, p)]  # fmt: skip
+        if not hits:
+            raise NotFoundError(f"--table {p!r} matches no table of the backup",
+                                hint="name tables as schema.table or table")  # fmt: skip
+        out |= {qualified(t.schema, t.name) for t in hits}
+    return out
+
+
+def _entries_of(
+    entries: list[tuple[str, str]], tables: set[str], types: set[str], *, post: bool = False
+) -> list[tuple[str, str]]:
+    """The entries of a pg_dump script that belong to ``tables``: their definitions,
+    defaults, comments, owned sequences (pre-data); their indexes, constraints, triggers,
+    rules (post-data: foreign keys *from* them only)."""
+
+    def mentions(sql: str) -> bool:
+        return any(q in sql for q in tables)
+
+    keep: list[int] = []
+    for i, (typ, sql) in enumerate(entries):
+        if typ not in types:
+            continue
+        if post and typ in ("INDEX", "CONSTRAINT", "FK CONSTRAINT"):
+            if _table_of(sql) in tables:
+                keep.append(i)
+        elif mentions(sql):
+            keep.append(i)
+    if not post:
+        # sequences the tables own or default to: CREATE SEQUENCE does not name the table
+        used = {q for i in keep if entries[i][0] in ("SEQUENCE OWNED BY", "DEFAULT")
+                for q in _QUALIFIED.findall(entries[i][1])}  # fmt: skip
+        keep += [
+            i for i, (typ, sql) in enumerate(entries)
+            if typ == "SEQUENCE" and i not in keep
+            and any(f"CREATE SEQUENCE {q}" in sql for q in used)
+        ]  # fmt: skip
+    return [entries[i] for i in sorted(keep)]
+
+
 def _strip_owners(sql: str) -> str:
     return _OWNER.sub("", sql)
 
@@ -100,10 +156,10 @@ def restore_postgres(
     stop: threading.Event | None = None,
 ) -> RestoreResult:
     """Restore a PostgreSQL backup into ``database`` on the server of ``settings``."""
-    if opts.tables:
+    if opts.tables and (opts.atomic or opts.resume):
         raise ConfigError(
-            "--table is not supported for PostgreSQL backups yet",
-            hint="restore the whole backup into another database name and copy the tables over",
+            "--table cannot be combined with --atomic or --resume for PostgreSQL backups",
+            hint="restore the tables again (with --drop) if it stopped",
         )
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
@@ -134,11 +190,18 @@ class PgRestore:
         self.lock = threading.Lock()
         self.files = {f.name: f for f in m.files}
         self.rows_done = self.files_done = 0
-        self.chunks = [(t, c) for t in m.tables if t.kind == "table" for c in t.chunks]
+        self.selected = _select(m, opts.tables)  # quoted "schema"."table" names; None: all
+        self.sequences_of_selected: set[str] = set()
+        self.chunks = [
+            (t, c) for t in m.tables if t.kind == "table" and self._wanted(t) for c in t.chunks
+        ]
         self.files_total = len(self.chunks)
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
         self.warnings: list[str] = []
+
+    def _wanted(self, t: TableEntry) -> bool:
+        return self.selected is None or qualified(t.schema, t.name) in self.selected
 
     def _emit(self, phase: str, table: str = "", file: str = "") -> None:
         if self.progress_cb is None:
@@ -168,10 +231,13 @@ class PgRestore:
                 check_files(self.src.local_dir, self.m)
         pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
         post = self._text(self.m.objects["post_data"]) if self.m.objects.get("post_data") else ""
+        if self.selected is not None:  # the sequences the named tables own or use
+            own = _entries_of(split_entries(pre)[1], self.selected, _PRE_TYPES)
+            self.sequences_of_selected = {q for _t, sql in own for q in _QUALIFIED.findall(sql)}
         with self._admin() as admin:
             major, _ = server_version(admin)
             bindir, _ = client_for(major)
-            fresh = self._prepare(admin)
+            fresh = self._prepare_partial(admin) if self.selected is not None else self._prepare(admin)
         try:
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 done = self._done(conn)
@@ -184,7 +250,10 @@ class PgRestore:
             self._emit("objects")
             self._post_data(post, done)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
-                if self.opts.analyze:
+                if self.opts.analyze and self.selected is not None:
+                    for name in sorted(self.selected):
+                        conn.execute(f"ANALYZE {name}")
+                elif self.opts.analyze:
                     conn.execute("ANALYZE")
                 conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")
             if self.load_db != self.target:
@@ -195,7 +264,8 @@ class PgRestore:
             raise
         self._emit("done")
         return RestoreResult(
-            self.target, sum(1 for t in self.m.tables if t.kind == "table"), self.rows_done,
+            self.target, sum(1 for t in self.m.tables if t.kind == "table" and self._wanted(t)),
+            self.rows_done,
             self.files_done, skipped, time.monotonic() - self.t0, self.warnings,
         )  # fmt: skip
 
@@ -263,6 +333,29 @@ class PgRestore:
         self._create(admin, self.target)
         return True
 
+    def _prepare_partial(self, admin: Conn) -> bool:
+        """A partial restore goes into an existing database (its schemas, types and
+        functions are there); the named tables must not exist, or go with --drop."""
+        assert self.selected is not None
+        if not self._exists(admin, self.target):
+            raise NotFoundError(
+                f"database {self.target!r} does not exist; --table restores tables into an "
+                "existing database",
+                hint="restore the whole backup first, or leave out --table",
+            )
+        with connect(self.settings, self.target, autocommit=True) as conn:
+            there = [q for q in sorted(self.selected)
+                     if conn.execute("SELECT to_regclass(%s)", (q,)).fetchone() not in (None, (None,))]  # fmt: skip
+            if there and not self.opts.drop:
+                raise TargetNotEmpty(
+                    f"{len(there)} of the tables exist in {self.target!r}: {', '.join(there[:5])}",
+                    hint="add --drop to replace them",
+                )
+            with conn.transaction():
+                for q in there:
+                    conn.execute(f"DROP TABLE {q}")  # type: ignore[arg-type]
+        return False
+
     def _has_progress(self, conn: Conn) -> bool:
         return conn.execute("SELECT to_regclass(%s)", (_PROGRESS,)).fetchone() not in (None, (None,))
 
@@ -288,13 +381,15 @@ class PgRestore:
     # -- schema ---------------------------------------------------------------------------
     def _pre_data(self, bindir: Path, pre: str) -> None:
         preamble, entries = split_entries(pre)
+        if self.selected is not None:
+            entries = _entries_of(entries, self.selected, _PRE_TYPES)
         body = [sql for typ, sql in entries if self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS]
         script = preamble + "".join(body)
         if not self.opts.owners:
             script = _strip_owners(script)
         script = (
-            f"CREATE SCHEMA {quote_ident(PROGRESS_SCHEMA)};\n"
-            f"CREATE TABLE {_PROGRESS} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
+            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(PROGRESS_SCHEMA)};\n"
+            f"CREATE TABLE IF NOT EXISTS {_PROGRESS} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
             + script
             + f"\nINSERT INTO {_PROGRESS} (item) VALUES ('pre-data');\n"
         )
@@ -308,6 +403,8 @@ class PgRestore:
         for t in self.m.tables:
             if t.kind != "sequence" or not t.sequence:
                 continue
+            if self.selected is not None and qualified(t.schema, t.name) not in self.sequences_of_selected:
+                continue
             conn.execute(
                 "SELECT pg_catalog.setval(%s, %s, %s)",
                 (qualified(t.schema, t.name), t.sequence["last_value"], bool(t.sequence["is_called"])),
@@ -316,6 +413,8 @@ class PgRestore:
     def _post_items(self, post: str, done: set[str]) -> tuple[str, list[tuple[str, str, str]]]:
         """(preamble, the post-data entries still to run as (key, type, sql))."""
         preamble, entries = split_entries(post)
+        if self.selected is not None:
+            entries = _entries_of(entries, self.selected, _POST_TYPES, post=True)
         items = [
             (f"post:{i}", typ, sql if self.opts.owners else _strip_owners(sql))
             for i, (typ, sql) in enumerate(entries)
@@ -333,7 +432,7 @@ class PgRestore:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
                 key = f"refresh:{t.schema}.{t.name}"
-                if t.kind == "materialized view" and key not in done:
+                if t.kind == "materialized view" and key not in done and self.selected is None:
                     sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
 
