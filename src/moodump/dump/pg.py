@@ -287,11 +287,20 @@ class PgDumpRun:
             for th in schema_threads:
                 th.join()
         finally:
-            self.stop.set() if schema_errors else None
+            if schema_errors:
+                self.stop.set()
             end(coord)
             close_quietly(coord)
         if schema_errors:
             raise schema_errors[0]
+        if not o.data_only:
+            # A sequence the definitions do not create (a --table dump leaves out the
+            # sequences of other tables) gets no setval at restore time.
+            pre_text = (self.tmp / PRE_DATA).read_text(encoding="utf-8", errors="surrogateescape")
+            m.tables = [
+                e for e in m.tables
+                if e.kind != "sequence" or qualified(e.schema, e.name) in pre_text
+            ]  # fmt: skip
         for name, n in self._pending.items():
             if n:
                 raise SnapshotError(f"table {name}: {n} chunk(s) were not written", hint="run again")
@@ -371,8 +380,16 @@ class PgDumpRun:
                 argv += [f"--table={_pattern(t)}" for t in selected]
             for pat in self.opts.exclude:
                 argv += [f"--exclude-table={pat}"]
-            text = run_tool(argv, self._env, f"pg_dump --section={section}")
-            write_text(self.tmp / name, text.decode("utf-8", "surrogateescape"))
+            text = run_tool(argv, self._env, f"pg_dump --section={section}").decode(
+                "utf-8", "surrogateescape"
+            )
+            if self.opts.tables and section == "pre-data":
+                # pg_dump --table writes no schemas; the tables' own are made if missing
+                text = "".join(
+                    f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
+                    for s in sorted({t.schema for t in selected})
+                ) + text
+            write_text(self.tmp / name, text)
         except BaseException as exc:  # reported by the coordinator
             errors.append(exc)
             self.stop.set()
