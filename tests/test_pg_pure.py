@@ -125,3 +125,16 @@ def test_index_and_constraint_entries_name_their_table() -> None:
     assert _table_of('CREATE INDEX "i" ON ONLY "s"."p" USING "btree" ("a");') == '"s"."p"'
     assert _table_of('ALTER TABLE ONLY "s"."t"\n    ADD CONSTRAINT "k" PRIMARY KEY ("id");') == '"s"."t"'
     assert _table_of('CREATE RULE "r" AS ON DELETE TO "s"."t" DO INSTEAD NOTHING;') is None
+
+
+def test_client_tools_older_than_the_server_are_refused() -> None:
+    from moodump.errors import ConfigError
+    from moodump.pg.tools import bindir, client_for
+
+    if bindir() is None:
+        pytest.skip("no PostgreSQL client tools installed")
+    with pytest.raises(ConfigError, match="major version 99 or newer") as exc:
+        client_for(99)
+    assert "postgresql-client-99" in (exc.value.hint or "")
+    found, major = client_for(10)
+    assert major >= 10 and (found / "pg_dump").exists()
