@@ -6,8 +6,7 @@ PostgreSQL client tools (``pg_dump``, ``psql``).
 - :mod:`.catalog`: tables, columns, keys and sequences of a database, read in a snapshot;
 - :mod:`.tools`: finding client binaries whose major version is at least the server's,
   and running them with the password in a private ``PGPASSFILE`` (never on a command line).
+
+(Nothing is imported here: importing psycopg takes about 0.2 s, which a MySQL-only run
+should not pay. Import the modules.)
 """
-
-from moodump.pg.connection import PG_DEFAULT_PORT, connect, pg_error, quote_ident, quote_str
-
-__all__ = ["PG_DEFAULT_PORT", "connect", "pg_error", "quote_ident", "quote_str"]

@@ -10,8 +10,6 @@ import psycopg
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConnectError, MoodumpError, NotFoundError, PrivilegeError, ServerError
 
-PG_DEFAULT_PORT = 5432
-
 #: A psycopg connection and the driver's base error, for the use cases that hold
 #: connections without importing the driver (only this package does).
 Conn = psycopg.Connection[Any]

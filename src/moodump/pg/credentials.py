@@ -16,7 +16,8 @@ from dataclasses import replace
 from moodump.db.connection import ConnSettings
 from moodump.db.credentials import ConnRequest, read_secret_file
 from moodump.errors import ConfigError
-from moodump.pg.connection import PG_DEFAULT_PORT
+
+PG_DEFAULT_PORT = 5432
 
 
 def resolve_pg_connection(
