@@ -350,3 +350,26 @@ def test_table_dump_restores_into_a_new_database(pg: PgServer, zoo: tuple[str, P
     assert set(hashes) == {"zoo.numbers", "zoo.nokey"}
     seq = "SELECT last_value FROM zoo.numbers_s_seq"
     assert pg.psql(target, seq) == pg.psql(src, seq)
+
+
+def test_moodle_facts_are_recorded_and_checked_after_restore(pg: PgServer, tmp_path: Path) -> None:
+    db = _new_db(pg, "moodle")
+    pg.psql(db, (
+        "CREATE TABLE mdl_config (id bigserial PRIMARY KEY, name varchar(255) UNIQUE, value text); "
+        "CREATE TABLE mdl_config_plugins (id bigserial PRIMARY KEY, plugin varchar(100), name varchar(100), value text); "
+        "CREATE TABLE mdl_user (id bigserial PRIMARY KEY, username varchar(100), deleted smallint NOT NULL DEFAULT 0); "
+        "INSERT INTO mdl_config (name, value) VALUES ('version', '2024042200.01'), ('release', '4.4 (Build: 20240422)'), ('siteadmins', '2'); "
+        "INSERT INTO mdl_user (username, deleted) VALUES ('guest', 0), ('boss', 0)"
+    ))  # fmt: skip
+    out = tmp_path / "moodle"
+    m = dump_postgres(_settings(pg), db, out).manifest
+    assert m.moodle is not None and m.moodle["version"] == "2024042200.01"
+    assert m.moodle["siteadmins"] == ["2"] and m.moodle["admin_user"] is True
+    report = verify(out, settings=_settings(pg), record=False)
+    assert report.passed, report.problems
+    assert report.moodle is not None and report.moodle["release"] == "4.4 (Build: 20240422)"
+    pg.psql(db, "UPDATE mdl_user SET deleted = 1 WHERE id = 2")
+    out2 = tmp_path / "moodle-no-admin"
+    dump_postgres(_settings(pg), db, out2)
+    report = verify(out2, settings=_settings(pg), record=False)
+    assert not report.passed and "site administrator" in " ".join(report.problems)

@@ -195,6 +195,9 @@ def _verify_pg_by_restore(
         report.problems.extend(back.problems)
         report.tables_checked += back.tables
         report.rows_checked += back.rows
+        if m.moodle:
+            report.moodle = back.moodle
+            report.problems.extend(moodle_problems(back.moodle))
     finally:
         with contextlib.suppress(Exception):
             drop_database(settings, scratch)

@@ -56,6 +56,7 @@ from moodump.pg.catalog import (
     is_int_key,
     list_sequences,
     list_tables,
+    moodle_info,
     populated_matviews,
     server_version,
 )
@@ -284,6 +285,7 @@ class PgDumpRun:
                 schema_threads.append(th)
         try:
             self._run_workers(tasks, snap_id)
+            m.moodle = moodle_info(coord, selected)  # in the snapshot, as the rows
             for th in schema_threads:
                 th.join()
         finally:

@@ -140,3 +140,44 @@ def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
         (list(SYSTEM_SCHEMAS),),
     ).fetchall()
     return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def moodle_info(
+    conn: psycopg.Connection[Any], tables: list[PgTable], prefix: str | None = None
+) -> dict[str, object] | None:
+    """Moodle version/release and its site administrators, as
+    :func:`moodump.db.introspect.moodle_info` finds them for MySQL (the same keys), from
+    the ``<prefix>config`` table of the first schema that has one with
+    ``<prefix>config_plugins`` beside it (Moodle on PostgreSQL uses ``public``)."""
+    names = {(t.schema, t.name) for t in tables}
+    found: tuple[str, str] | None = None
+    for schema, name in sorted(names, key=lambda x: (x[0] != "public", x)):
+        p = name[:-6] if name.endswith("config") else None
+        if p is not None and (prefix is None or p == prefix) and (schema, f"{p}config_plugins") in names:
+            found = (schema, p)
+            break
+    if found is None:
+        return None
+    schema, prefix = found
+
+    def rel(n: str) -> str:
+        return '"' + schema.replace('"', '""') + '"."' + (prefix + n).replace('"', '""') + '"'
+
+    info: dict[str, object] = {"prefix": prefix}
+    for key in ("version", "release", "siteadmins"):
+        row = conn.execute(f"SELECT value FROM {rel('config')} WHERE name = %s", (key,)).fetchone()
+        info[key] = None if row is None or row[0] is None else str(row[0])
+    ids = [x.strip() for x in str(info.pop("siteadmins") or "").split(",") if x.strip()]
+    info["siteadmins"] = ids
+    if (schema, f"{prefix}user") in names:
+        numeric = [int(x) for x in ids if x.isdigit()]
+        live = {
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT id FROM {rel('user')} WHERE deleted = 0 AND id = ANY(%s)", (numeric,)
+            ).fetchall()
+        } if numeric else set()  # fmt: skip
+        missing = [x for x in ids if x not in live]
+        info["siteadmins_missing"] = missing
+        info["admin_user"] = bool(ids) and not missing
+    return info

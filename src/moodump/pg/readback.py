@@ -13,7 +13,7 @@ import psycopg
 from moodump.db.connection import ConnSettings
 from moodump.db.rowstream import digest_algo
 from moodump.manifest import Chunk, Manifest, TableEntry
-from moodump.pg.catalog import PgTable, list_tables
+from moodump.pg.catalog import PgTable, list_tables, moodle_info
 from moodump.pg.connection import connect, pg_error, set_session
 from moodump.pg.copyio import copy_out, copy_query
 
@@ -23,13 +23,18 @@ class ReadBack:
     problems: list[str] = field(default_factory=list)
     tables: int = 0
     rows: int = 0
+    moodle: dict[str, object] | None = None
 
 
 def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) -> ReadBack:
     """Compare every data file of ``m`` with the restored ``database``."""
     out = ReadBack()
     with connect(settings, database, autocommit=True) as conn:
-        restored = {t.full_name: t for t in list_tables(conn)}
+        tables = list_tables(conn)
+        restored = {t.full_name: t for t in tables}
+        if m.moodle:
+            recorded = m.moodle.get("prefix")
+            out.moodle = moodle_info(conn, tables, recorded if isinstance(recorded, str) else None)
     wanted = {f"{t.schema}.{t.name}": t for t in m.tables if t.kind == "table"}
     extra = sorted(set(restored) - set(wanted))
     if extra:
