@@ -143,6 +143,11 @@ def test_restore_refuses_a_non_empty_target_then_drop_and_atomic_replace_it(
     assert _row_hashes(pg, target) == _row_hashes(pg, src)
     restore(backup, _settings(pg), target, RestoreOptions(drop=True, analyze=True))
     assert _row_hashes(pg, target) == _row_hashes(pg, src)
+    empty = _new_db(pg, "empty")  # an empty database made for the restore is used as is
+    pg.psql("postgres", f"ALTER DATABASE {empty} SET work_mem = '7MB'")
+    restore(backup, _settings(pg), empty)
+    assert _row_hashes(pg, empty) == _row_hashes(pg, src)
+    assert "work_mem=7MB" in pg.psql("postgres", f"SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE datname = '{empty}'")
 
 
 def test_resume_skips_the_files_already_loaded(pg: PgServer, zoo: tuple[str, Path]) -> None:

@@ -325,11 +325,10 @@ class PgRestore:
             self.load_db = f"{self.target[:40]}__moodump_{uuid.uuid4().hex[:8]}"
             self._create(admin, self.load_db)
             return True
+        if exists and not self.opts.drop:
+            return False  # an empty database made for the restore: kept, with its settings
         if exists:
-            if not self.opts.drop:
-                admin.execute(f"DROP DATABASE {quote_ident(self.target)}")  # empty: recreate
-            else:
-                admin.execute(f"DROP DATABASE {quote_ident(self.target)} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE {quote_ident(self.target)} WITH (FORCE)")
         self._create(admin, self.target)
         return True
 
