@@ -378,3 +378,43 @@ def test_moodle_facts_are_recorded_and_checked_after_restore(pg: PgServer, tmp_p
     dump_postgres(_settings(pg), db, out2)
     report = verify(out2, settings=_settings(pg), record=False)
     assert not report.passed and "site administrator" in " ".join(report.problems)
+
+
+def test_schema_comes_from_the_snapshot_and_a_lost_server_publishes_nothing(
+    pg: PgServer, tmp_path: Path
+) -> None:
+    """A table created while the dump runs is in neither the data nor the definitions
+    (pg_dump reads the exported snapshot); killed sessions fail the dump cleanly."""
+    from moodump.errors import MoodumpError
+
+    db = _new_db(pg, "snap")
+    pg.psql(db, "CREATE TABLE a (id int PRIMARY KEY, pad text); "
+            "INSERT INTO a SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")  # fmt: skip
+    created = []
+
+    def create_during(e):
+        if e.phase == "data" and not created:
+            created.append(1)
+            pg.psql(db, "CREATE TABLE late (id int PRIMARY KEY); INSERT INTO late VALUES (1)")
+
+    out = tmp_path / "snap"
+    dump_postgres(_settings(pg), db, out, DumpOptions(threads=2, chunk_bytes=64 << 10),
+                  progress=create_during)  # fmt: skip
+    assert created
+    m = read_done_manifest(out)
+    assert [t.name for t in m.tables if t.kind == "table"] == ["a"]
+    assert '"late"' not in (out / "schema" / "pre-data.sql").read_text()
+
+    killed = []
+
+    def kill_workers(e):
+        if e.phase == "data" and not killed:
+            killed.append(pg.psql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  f"WHERE datname = '{db}' AND application_name = 'moodump'"))  # fmt: skip
+
+    out2 = tmp_path / "killed"
+    with pytest.raises(MoodumpError):
+        dump_postgres(_settings(pg), db, out2, DumpOptions(threads=2, chunk_bytes=64 << 10),
+                      progress=kill_workers)  # fmt: skip
+    assert killed and not out2.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["snap"]
