@@ -162,6 +162,7 @@ class Config:
     ssl_ca: str
     ssl_cert: str
     ssl_key: str
+    pg_bindir: str
     backup_dir: str
     backup_strategy: str
     num_backups: int

@@ -35,7 +35,9 @@ def _major_of(binary: Path) -> int | None:
 
 def _candidates() -> list[Path]:
     out: list[Path] = []
-    env = os.environ.get("MOODUMP_PG_BINDIR")
+    from moodump.config import setting
+
+    env = setting("MOODUMP_PG_BINDIR")
     if env:
         out.append(Path(env))
     debian = Path("/usr/lib/postgresql")
