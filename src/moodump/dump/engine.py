@@ -74,6 +74,7 @@ from moodump.manifest import (
     Manifest,
     TableEntry,
 )
+from moodump.progress import Progress
 from moodump.restore_script import write_stock_restore_script
 
 log = logging.getLogger("moodump.dump")
@@ -87,6 +88,7 @@ def dump(
     *,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    tracker: Progress | None = None,
 ) -> DumpResult:
     """Dump ``database`` into the new directory ``output`` and return its manifest.
 
@@ -95,6 +97,8 @@ def dump(
     :param output: the backup directory to create; it must not exist yet.
     :param progress: called with :class:`ProgressEvent` as data is written.
     :param stop: set it from another thread to cancel (raises :class:`Interrupted`).
+    :param tracker: a :class:`~moodump.progress.Progress` to count rows and bytes into
+        (what the terminal display and the progress log lines read).
     :raises MoodumpError: on any failure; nothing is published then.
     """
     opts = options or DumpOptions()
@@ -127,7 +131,10 @@ def dump(
     engine = DumpRun(
         settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
     )
+    engine.tracker = tracker or Progress()
     t0 = time.monotonic()
+    engine.tracker.start("dump", database)
+    engine.tracker.phase("plan")
     try:
         manifest, pool = run_interruptible(engine.run, engine.stop, engine.kill_all)
         engine.abandoned = engine.abandoned or pool.abandoned
@@ -158,6 +165,8 @@ def dump(
         if err is not None and err is not exc:
             raise err from exc
         raise
+    finally:
+        engine.tracker.finish()
     return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
 
 
@@ -203,6 +212,7 @@ class DumpRun:
         self._pending_chunks: dict[str, int] = {}
         self.abandoned = False
         self._live = LiveConnections(self.settings)
+        self.tracker = Progress()
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
@@ -247,6 +257,7 @@ class DumpRun:
         # sequence values and Moodle facts read later come from the same instant.
         lock_names = [t.name for t in selected]
         workers = max(1, min(self.opts.threads, len(tasks) or 1))
+        self.tracker.phase("snapshot")
         self.snapshot = open_snapshot(
             self.settings,
             server,
@@ -265,6 +276,13 @@ class DumpRun:
                 "not snapshot-consistent (non-transactional engine): " + ", ".join(non_tx)
             )
             m.snapshot["non_transactional_tables"] = non_tx
+        data = [t for t in selected if not self._skip_data(t)]
+        self.tracker.phase(
+            "data",
+            rows_total=self._rows_estimate,
+            bytes_total=sum(t.data_length for t in data),
+            tables_total=len(self._pending_chunks),
+        )
         try:
             self._run_workers(tasks)
             first = self.snapshot.workers[0]
@@ -283,6 +301,7 @@ class DumpRun:
                 raise SnapshotError(
                     f"table {name}: {n} chunk(s) were not written", hint="run again"
                 )
+        self.tracker.phase("objects")
         self._write_objects(objects)
         self._emit("objects")
         write_stock_restore_script(self.tmp, m)
@@ -462,15 +481,21 @@ class DumpRun:
         # costs more than it saves (Moodle has hundreds of small tables).
         small = task.estimate < _SMALL_FILE_BYTES
         holder: list[DataWriter] = [self._new_writer(path, codec, small)]
+        self.tracker.working(t.name)
+        counted = [0, 0]  # rows, bytes of this task (taken back if it starts over)
 
         def sink(data: bytes, rows: int) -> None:
             holder[0].write(data)
+            counted[0] += rows
+            counted[1] += len(data)
             self._count(rows, len(data))
 
         def reset() -> None:
             log.info(
                 "table %s: a row exceeds max_allowed_packet; fetching long columns raw", t.name
             )
+            self.tracker.add(-counted[0], -counted[1])
+            counted[:] = [0, 0]
             self._drop_writer(holder[0], path)
             holder[0] = self._new_writer(path, codec, small)
 
@@ -501,6 +526,8 @@ class DumpRun:
         except BaseException:
             self._drop_writer(holder[0], path)
             raise
+        finally:
+            self.tracker.working("")
         conn.execute("ROLLBACK TO SAVEPOINT moodump_table")
         writer = holder[0]
         size_c, sha = writer.close()
@@ -515,6 +542,7 @@ class DumpRun:
             self._pending_chunks[t.name] -= 1
             if self._pending_chunks[t.name] == 0:
                 self._tables_done += 1
+                self.tracker.table_done()
         self._emit("data", t.name)
 
     def _new_writer(self, path: Path, codec: tuple[Any, int], small: bool = False) -> DataWriter:
@@ -546,6 +574,7 @@ class DumpRun:
             )
 
     def _count(self, rows: int, nbytes: int) -> None:
+        self.tracker.add(rows, nbytes)
         with self._lock:
             self._rows_done += rows
             self._bytes_done += nbytes

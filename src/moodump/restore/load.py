@@ -27,6 +27,7 @@ from moodump.errors import (
 )
 from moodump.formats import SESSION_SQL_MODE, sql_literal, unescape_field
 from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
+from moodump.progress import Progress
 from moodump.restore.model import PROGRESS_TABLE, RestoreOptions
 from moodump.source import BackupSource
 
@@ -101,6 +102,7 @@ class DataLoader:
     manifest_id: str
     deferred: dict[str, SplitTable]
     insert_mode: bool
+    tracker: Progress
     _chunks_left: dict[str, int]
 
     def _connect(self, settings: ConnSettings, *, local_infile: bool = False) -> Connection:
@@ -147,6 +149,12 @@ class DataLoader:
                 _setup_load_session(conn)
                 for name in pending_indexes:
                     self._build_indexes(conn, name)
+        self.tracker.phase(
+            "data",
+            rows_total=self.rows_total,
+            bytes_total=sum(c.raw_bytes for _, c in tasks),
+            tables_total=len(self._chunks_left),
+        )
         sizes = {f.name: f.bytes for f in self.m.files}
         tasks.sort(key=lambda tc: -sizes.get(tc[1].file, 0))
         if not tasks:
@@ -164,8 +172,10 @@ class DataLoader:
                             if not tasks:
                                 return
                             t, c = tasks.pop(0)
+                        self.tracker.working(t.name)
                         self._load_chunk_retrying(conn, t, c, fifo_dir / f"w{n}")
                 finally:
+                    self.tracker.working("")
                     conn.close()
 
             return work
@@ -235,6 +245,7 @@ class DataLoader:
         if not fifo.exists():
             os.mkfifo(fifo, 0o600)
         feeder_error: list[BaseException] = []
+        fed = [0, 0]  # rows, bytes sent to the server (counted back if the load fails)
 
         def feed() -> None:
             try:
@@ -243,6 +254,10 @@ class DataLoader:
                         self._open_data(c.file), name=c.file, codec=self.m.codec
                     ):
                         out.write(block)
+                        rows = block.count(b"\n")
+                        fed[0] += rows
+                        fed[1] += len(block)
+                        self.tracker.add(rows, len(block))
             except BrokenPipeError:
                 pass
             except BaseException as exc:
@@ -290,6 +305,7 @@ class DataLoader:
                 conn.execute("ROLLBACK")
             _unblock_fifo(fifo)
             th.join(10)
+            self.tracker.add(-fed[0], -fed[1])
             if isinstance(exc, _SwitchToInsert):
                 self._insert_chunk(conn, t, c)
                 return
@@ -308,6 +324,8 @@ class DataLoader:
                 self.warnings.append(f"{c.file}: {warn} warning(s) while loading")
             self._chunks_left[t.name] -= 1
             last = self._chunks_left[t.name] == 0
+        if last:
+            self.tracker.table_done()
         self._emit("data", t.name, c.file)
         if last and t.name in self.deferred:
             self._build_indexes(conn, t.name)
@@ -329,11 +347,15 @@ class DataLoader:
         batch: list[bytes] = []
         size = 0
         rest = b""
+        fed = [0, 0]
         conn.execute("START TRANSACTION")
         try:
             for block in iter_uncompressed(
                 self._open_data(c.file), name=c.file, codec=self.m.codec
             ):
+                fed[0] += block.count(b"\n")
+                fed[1] += len(block)
+                self.tracker.add(block.count(b"\n"), len(block))
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
                 for line in lines:
@@ -375,5 +397,6 @@ class DataLoader:
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
+            self.tracker.add(-fed[0], -fed[1])
             raise
         self._chunk_done(conn, t, c)
