@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from moodump.cli._group import cli, connection_options, hidden_alias, threads_option
-from moodump.cli._render import ProgressLine, emit_json, human_bytes
+from moodump.cli._progress import watch
+from moodump.cli._render import emit_json, human_bytes
 from moodump.dump import DumpOptions, dump
 from moodump.sizes import parse_size
 
@@ -85,7 +86,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     help="Seconds to wait for the brief LOCK TABLES that aligns the workers' snapshots.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 def dump_cmd(
     conn,
     database,
@@ -131,19 +132,8 @@ def dump_cmd(
         lock_wait_timeout=lock_wait_timeout,
         signing_key=_signing_key(),
     )
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
-    try:
-        result = dump(
-            conn,
-            database,
-            output,
-            opts,
-            progress=lambda e: line.update(
-                e.rows_done, e.rows_estimate, e.elapsed_s, e.table, force=e.phase == "done"
-            ),
-        )
-    finally:
-        line.finish()
+    with watch(quiet or as_json) as tracker:
+        result = dump(conn, database, output, opts, tracker=tracker)
     m = result.manifest
     summary = {
         "status": m.status,
