@@ -56,6 +56,10 @@ def test_eta_is_unknown_without_estimate_rate_or_once_the_estimate_is_passed() -
     clock.now += 1
     p.add(10, 100)
     assert p.snapshot().eta_s is None and p.snapshot().fraction is None
+    p.phase("data", rows_total=15)
+    clock.now += 1
+    p.add(5, 50)
+    assert p.snapshot().eta_s == 0.0  # exactly at the estimate: done
     p.phase("data", rows_total=10)  # estimates from information_schema can be low
     clock.now += 1
     p.add(5, 50)

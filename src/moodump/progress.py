@@ -80,7 +80,8 @@ class ProgressSnapshot:
 
         Unknown: no estimate, nothing done yet in this phase, or the estimate already
         passed (information_schema's row counts of InnoDB tables are approximate; a
-        dump past its estimate is nearly done, but how nearly is not known).
+        dump past its estimate is nearly done, but how nearly is not known). Exactly
+        at the estimate (a restore's counts come from the manifest): 0.
         """
         if self.rows_total_est > 0:
             left, rate = self.rows_total_est - self.rows_done, self.rate_rows_s
@@ -88,7 +89,9 @@ class ProgressSnapshot:
             left, rate = self.bytes_total_est - self.bytes_done, self.rate_bytes_s
         else:
             return None
-        if left <= 0 or rate <= 0:
+        if left == 0:
+            return 0.0
+        if left < 0 or rate <= 0:
             return None
         return left / rate
 

@@ -10,6 +10,7 @@ it (rich's stderr proxy) instead of through it. The log ticker
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,8 +51,13 @@ class ProgressView:
 
 
 def render(s: ProgressSnapshot) -> Any:
-    """The display of one snapshot: a headline with a bar, counts, rate and ETA, then one
-    line per worker with the table it works on."""
+    """The display of one snapshot::
+
+    dump moodle: data  ━━━━━━━━━━╸━━━━━━━━━━━━━  42.0%  ETA 0:12
+      1,234,567/2,938,000 rows · 310.2 MiB · 12/400 tables · 98,000 rows/s · 24.1 MiB/s
+      worker 1: mdl_logstore_standard_log
+      worker 2: mdl_question_attempt_step_data
+    """
     from rich.console import Group
     from rich.progress_bar import ProgressBar
     from rich.table import Table
@@ -60,27 +66,55 @@ def render(s: ProgressSnapshot) -> Any:
     if not s.active:
         return Text("")
     where = s.phase + (f" / {s.step}" if s.step else "")
-    head = Table.grid(padding=(0, 1))
-    head.add_column(no_wrap=True)
-    head.add_column(width=24, no_wrap=True)
-    head.add_column(no_wrap=True)
     frac = s.fraction
-    bar = ProgressBar(total=100.0, completed=frac * 100 if frac is not None else 0, width=24)
     if frac is None:
         bar = ProgressBar(total=None, width=24)  # pulses: no estimate to measure against
+    else:
+        bar = ProgressBar(total=100.0, completed=frac * 100, width=24)
+    head = Table.grid(padding=(0, 2))
+    head.add_row(
+        Text(f"{s.operation} {s.database}: {where}", style="bold", overflow="ellipsis"),
+        bar,
+        f"{frac * 100:5.1f}%" if frac is not None else "",
+        f"ETA {human_duration(s.eta_s)}",
+        f"{human_duration(s.elapsed_s)} elapsed",
+    )
     rows = f"{s.rows_done:,}" + (f"/{s.rows_total_est:,}" if s.rows_total_est else "")
     tables = f" · {s.tables_done}/{s.tables_total} tables" if s.tables_total else ""
     numbers = (
-        (f"{frac * 100:5.1f}% · " if frac is not None else "")
-        + f"{rows} rows · {human_bytes(s.bytes_done)}{tables} · "
-        + f"{s.rate_rows_s:,.0f} rows/s · {human_bytes(s.rate_bytes_s)}/s · "
-        + f"ETA {human_duration(s.eta_s)} · {human_duration(s.elapsed_s)} elapsed"
+        f"  {rows} rows · {human_bytes(s.bytes_done)}{tables} · "
+        f"{s.rate_rows_s:,.0f} rows/s · {human_bytes(s.rate_bytes_s)}/s"
     )
-    head.add_row(Text(f"{s.operation} {s.database}: {where}", style="bold"), bar, numbers)
-    lines: list[Any] = [head]
+    lines: list[Any] = [head, Text(numbers, overflow="ellipsis", no_wrap=True)]
     for number, what in s.workers:
-        lines.append(Text(f"  worker {number}: {what or 'idle'}", style="dim" if not what else ""))
+        line = Text(f"  worker {number}: {what or 'idle'}", overflow="ellipsis", no_wrap=True)
+        if not what:
+            line.stylize("dim")
+        lines.append(line)
     return Group(*lines)
+
+
+class ConsoleLines(io.TextIOBase):
+    """A text stream that prints whole lines through a rich console, unwrapped: log lines
+    written while the display is up appear above it, intact."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self._part = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        from rich.text import Text
+
+        *lines, self._part = (self._part + text).split("\n")
+        for line in lines:
+            self.console.print(Text(line), soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        self.console.file.flush()
 
 
 @contextmanager
@@ -104,7 +138,7 @@ def terminal_display(tracker: Progress, enabled: bool) -> Iterator[None]:
         redirect_stderr=True,
     )
     live.start()
-    old = set_stream(sys.stderr)  # rich's proxy: log lines print above the display
+    old = set_stream(ConsoleLines(console))  # type: ignore[arg-type]
     try:
         yield
     finally:
