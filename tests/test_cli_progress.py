@@ -136,3 +136,23 @@ def test_no_control_characters_when_output_is_not_a_terminal(big: Source, tmp_pa
     assert res.returncode == 0, res.stderr
     assert "\x1b" not in res.stderr + res.stdout and "\r" not in res.stderr
     assert "ETA" not in res.stderr
+
+
+def test_run_once_draws_progress_on_a_terminal_and_not_with_q(big: Source, tmp_path: Path) -> None:
+    """``moodump run --once``: the dump, then the offline verification after it."""
+    conf = tmp_path / "backup.conf"
+    conf.write_text(f"127.0.0.1:{big.settings.port}/{big.database}\n", encoding="utf-8")
+    env = {
+        "BACKUP_CONF": str(conf),
+        "BACKUP_DIR": str(tmp_path / "backups"),
+        "TZ": "UTC",
+        "DATABASE_USER": big.settings.user,
+        "MOODUMP_VERIFY_AFTER_BACKUP": "offline",
+        "MOODUMP_PROGRESS_INTERVAL": "0",
+    }
+    code, out = in_pty("run", "--once", "--now", "2026-11-17T01:00:00", env=env)
+    assert code == 0, out
+    assert HIDE_CURSOR in out and f"dump {big.database}: data" in out and "ETA" in out
+    code, out = in_pty("run", "--once", "-q", "--now", "2026-11-18T01:00:00", env=env)
+    assert code == 0, out
+    assert HIDE_CURSOR not in out and "ETA" not in out

@@ -134,7 +134,7 @@ def terminal_display(tracker: Progress, enabled: bool) -> Iterator[None]:
         console=console,
         refresh_per_second=REFRESH_PER_SECOND,
         transient=True,
-        redirect_stdout=False,
+        redirect_stdout=True,  # what a command prints meanwhile goes above the display
         redirect_stderr=True,
     )
     live.start()

@@ -31,6 +31,7 @@ from moodump.jobs.wiring import (
     register_config_secrets,
 )
 from moodump.notify import Event, Notifier
+from moodump.progress import Progress as Tracker
 from moodump.retention import utc
 from moodump.schedule import (
     ACTION_BACKUP,
@@ -147,14 +148,16 @@ def run_job(
     sleep: Sleep = time.sleep,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    tracker: Tracker | None = None,
 ) -> RunReport:
     """Run one scheduled job now (the dispatch of :func:`run_scheduled`)."""
     only = list(job.databases) or None
     if job.kind == ACTION_BACKUP:
         return run_once(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop,
-                        progress=progress)  # fmt: skip
+                        progress=progress, tracker=tracker)  # fmt: skip
     if job.kind == ACTION_VERIFY:
-        return verify_all(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop)
+        return verify_all(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop,
+                          tracker=tracker)  # fmt: skip
     if job.kind == ACTION_PRUNE:
         return prune_once(cfg, dry_run=job.dry_run, all_databases=job.all_databases,
                           clock=clock, notifier=notifier)  # fmt: skip
@@ -173,6 +176,7 @@ def run_scheduled(
     on_report: Callable[[RunReport], None] | None = None,
     progress: Progress | None = None,
     parse_moodump: MoodumpLineParser | None = None,
+    tracker: Tracker | None = None,
 ) -> int:
     """Run until ``stop`` is set: cron mode when backup.conf has cron lines, else legacy
     mode (a backup cycle now, then every BACKUP_PERIOD after the previous one ended).
@@ -245,7 +249,7 @@ def run_scheduled(
             if stop.is_set():
                 break
             try:
-                report = _run_guarded(cfg, job, now, notify, wait, stop, progress)
+                report = _run_guarded(cfg, job, now, notify, wait, stop, progress, tracker)
                 if report is not None and on_report is not None:
                     on_report(report)
             except KeyboardInterrupt:
@@ -283,11 +287,12 @@ def _run_guarded(
     sleep: Sleep,
     stop: threading.Event,
     progress: Progress | None,
+    tracker: Tracker | None = None,
 ) -> RunReport | None:
     """One job; errors that escape it are logged and notified, never end the loop."""
     try:
         report = run_job(cfg, job, clock=now, notifier=notifier, sleep=sleep, stop=stop,
-                         progress=progress)  # fmt: skip
+                         progress=progress, tracker=tracker)  # fmt: skip
     except LockBusy as exc:
         log.warning("skipped the %s: %s", job.describe(), exc)
         return None
