@@ -144,6 +144,7 @@ def dump(
             real = [e for e in pool.errors if not isinstance(e, Interrupted)]
             raise (real or pool.errors)[0]
         assert manifest is not None
+        engine.tracker.phase("publish")
         sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         if opts.signing_key is not None:  # over the final manifest bytes, before publishing
