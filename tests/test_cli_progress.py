@@ -12,6 +12,7 @@ The password travels in MYSQL_PWD (cli_env), never on the command line.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,9 +66,7 @@ def test_json_logs_carry_a_progress_line_per_interval(big: Source, tmp_path: Pat
     assert rows == sorted(rows)  # counts only grow
 
 
-def run_cli_env(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
-    import subprocess
-
+def run_cli_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         cli_argv(*args),
         env={**cli_env(""), **env},
@@ -138,18 +137,37 @@ def test_no_control_characters_when_output_is_not_a_terminal(big: Source, tmp_pa
     assert "ETA" not in res.stderr
 
 
-def test_run_once_draws_progress_on_a_terminal_and_not_with_q(big: Source, tmp_path: Path) -> None:
-    """``moodump run --once``: the dump, then the offline verification after it."""
+def run_env(big: Source, tmp_path: Path, interval: str) -> dict[str, str]:
+    """A one-database configuration of ``moodump run`` for the ``big`` source."""
     conf = tmp_path / "backup.conf"
     conf.write_text(f"127.0.0.1:{big.settings.port}/{big.database}\n", encoding="utf-8")
-    env = {
+    return {
         "BACKUP_CONF": str(conf),
         "BACKUP_DIR": str(tmp_path / "backups"),
         "TZ": "UTC",
         "DATABASE_USER": big.settings.user,
         "MOODUMP_VERIFY_AFTER_BACKUP": "offline",
-        "MOODUMP_PROGRESS_INTERVAL": "0",
+        "MOODUMP_PROGRESS_INTERVAL": interval,
     }
+
+
+def test_run_once_logs_progress_of_the_dump_and_the_verification(
+    big: Source, tmp_path: Path
+) -> None:
+    """A CronJob pod: JSON logs, no terminal; progress lines for both steps."""
+    env = run_env(big, tmp_path, "0.05")
+    res = run_cli_env(env, "--log-format", "json", "run", "--once", "--now", "2026-11-17T01:00:00")
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stderr.splitlines()]
+    ticks = [r for r in records if r["logger"] == "moodump.progress"]
+    assert {r["operation"] for r in ticks} == {"dump", "verify"}, ticks
+    assert all(r["database"] == big.database for r in ticks)
+    assert "\x1b" not in res.stderr + res.stdout
+
+
+def test_run_once_draws_progress_on_a_terminal_and_not_with_q(big: Source, tmp_path: Path) -> None:
+    """``moodump run --once``: the dump, then the offline verification after it."""
+    env = run_env(big, tmp_path, "0")
     code, out = in_pty("run", "--once", "--now", "2026-11-17T01:00:00", env=env)
     assert code == 0, out
     assert HIDE_CURSOR in out and f"dump {big.database}: data" in out and "ETA" in out
