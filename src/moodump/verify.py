@@ -119,7 +119,7 @@ def verify(
 
     ``tracker`` (a :class:`~moodump.progress.Progress`) follows the work: offline, the
     phases ``checksums`` and ``rows`` (rows and bytes digested); by restore, ``restore``
-    (the restore's own steps and counts) and ``compare`` (rows read back).
+    (the restore's own steps and counts), ``compare`` (rows read back) and ``objects``.
     """
     stored = path if isinstance(path, BackupSource) else LocalSource(path)
     if not identities and method_is_offline(settings, local) and is_encrypted(stored):
@@ -366,6 +366,7 @@ def _verify_by_restore(
             report.problems.extend(reader.table_problems(entry.name))
         report.tables_checked += reader.tables
         report.rows_checked += reader.rows
+        tr.phase("objects")  # the counts stay: every row is read back by now
         with connect(settings) as conn:
             tables, views = list_tables(conn, scratch)
             by_name = {t.name: t for t in tables}
