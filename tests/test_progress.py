@@ -193,3 +193,21 @@ def test_count_bytes_turns_totals_so_far_into_increments() -> None:
 )
 def test_human_duration(seconds: float | None, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+def test_restore_prorates_rows_by_bytes_sent_exact_at_the_end_and_undone_on_failure() -> None:
+    from moodump.manifest import Chunk
+    from moodump.restore.load import _Fed
+
+    p = Progress(clock=Clock())
+    p.start("restore", "d")
+    fed = _Fed(p, Chunk("data/0001-t.00000.tsv.gz", rows=10, raw_bytes=1000, content_digest=""))
+    fed.add(250)
+    assert (p.snapshot().rows_done, p.snapshot().bytes_done) == (2, 250)
+    fed.add(750)
+    assert (p.snapshot().rows_done, p.snapshot().bytes_done) == (10, 1000)
+    fed.undo()  # the file's transaction was rolled back: it will be sent again
+    assert (p.snapshot().rows_done, p.snapshot().bytes_done) == (0, 0)
+    empty = _Fed(p, Chunk("data/0002-e.00000.tsv.gz", rows=0, raw_bytes=0, content_digest=""))
+    empty.add(0)
+    assert p.snapshot().rows_done == 0
