@@ -228,7 +228,7 @@ class Config:
     schedule: tuple[CronLine, ...] = ()
     conf_path: str = ""
     conf_found: bool = False
-    databases_from: str = "none"  # "backup.conf" | "environment" | "none"
+    databases_from: str = "none"  # "backup.conf" | "environment" | "config.php" | "none"
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     notes: tuple[str, ...] = ()
     #: Settings the old container honoured that are ignored or mean something else now,
@@ -438,6 +438,7 @@ class Config:
         src = {
             "backup.conf": f"from {self.conf_path}",
             "environment": "from DATABASE_SERVICE_NAME/DATABASE_NAME",
+            "config.php": f"from the Moodle config.php {self.moodle_config} (MOODLE_CONFIG)",
             "none": "none configured",
         }[self.databases_from]
         lines.append(f"- Databases ({src}):")
