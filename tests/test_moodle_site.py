@@ -174,6 +174,11 @@ def test_run_once_with_config_php_only_and_an_upgrade_running(
     assert shown.returncode == 0, shown.stderr
     assert PASSWORD not in shown.stdout + shown.stderr
     assert f"127.0.0.1:{root_settings.port}/{db}" in shown.stdout and "config.php" in shown.stdout
+    as_json = _moodump(tmp_path, env, "config", "--json")
+    assert as_json.returncode == 0 and PASSWORD not in as_json.stdout + as_json.stderr
+    (database,) = json.loads(as_json.stdout)["databases"]
+    assert database["password"] == "****" and database["user"] == USER
+    env["BACKUP_LOG_LEVEL"] = "debug"  # the most a log says
 
     # An upgrade holds the site for an hour: the run waits 2 s, then fails with 15.
     _config_sql(
@@ -204,6 +209,9 @@ def test_run_once_with_config_php_only_and_an_upgrade_running(
     assert done[0].moodle and done[0].moodle["prefix"] == PREFIX
     assert done[0].moodle["climaintenance"] is False  # the dataroot came from config.php
     assert done[0].host == "127.0.0.1" and done[0].port == root_settings.port
+    for path in (tmp_path / "backups").rglob("*"):
+        if path.is_file() and path.suffix != ".gz":
+            assert PASSWORD.encode() not in path.read_bytes(), path
 
 
 def _ddl_once(root_settings: ConnSettings, db: str) -> tuple[threading.Event, Any]:

@@ -337,6 +337,10 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             tls=kwargs.pop("tls"),
             moodle=site,
         )
+        if site is not None:  # a password read from a file: masked in every log line
+            from moodump.logs import register_secret
+
+            register_secret(conn.password)
         connect_timeout, read_timeout = kwargs.pop("timeouts")
         kwargs["conn"] = replace(conn, connect_timeout=connect_timeout, read_timeout=read_timeout)
         return func(*args, **kwargs)
