@@ -353,15 +353,16 @@ def moodle_info(
 ) -> dict[str, object] | None:
     """Moodle version/release and its site administrators, when the database is Moodle's.
 
-    ``prefix`` is the table prefix (``mdl_``) when known (a backup's manifest records
-    it); else it is found from the ``<prefix>config`` / ``<prefix>config_plugins`` pair.
+    ``prefix`` is the table prefix (``mdl_``) when known (MOODLE_PREFIX, config.php, a
+    backup's manifest); when its ``<prefix>config`` / ``<prefix>config_plugins`` pair is
+    absent, or it is not known, the prefix is found from such a pair.
     Site administrators are the user ids in the ``siteadmins`` config row (Moodle's own
     record; a hardened site renames its ``admin`` account, so the name proves nothing):
     ``siteadmins`` lists them, ``siteadmins_missing`` those without a live
     (``deleted = 0``) row in ``<prefix>user``, and ``admin_user`` is True when there is at
     least one and none is missing.
     """
-    if prefix is None or f"{prefix}config" not in tables:
+    if prefix is None or not {f"{prefix}config", f"{prefix}config_plugins"} <= set(tables):
         prefix = None
         for t in tables:
             if t.endswith("config") and f"{t[:-6]}config_plugins" in tables:

@@ -37,6 +37,7 @@ log = logging.getLogger("moodump.dump")
 
 CLI_MAINTENANCE_FILE = "climaintenance.html"
 _MAX_BACKOFF = 60.0
+_LOCK_WAIT = 5  # seconds the check waits for a locked config table, then goes on
 
 
 class UpgradeGuard:
@@ -71,7 +72,19 @@ class UpgradeGuard:
         """``attempt`` (one dump into ``out``) after any upgrade, again after DDL broke
         it, until it succeeds or the limit is reached."""
         while True:
-            self.before_attempt(out)
+            try:
+                self.before_attempt()
+            except (MoodumpError, KeyboardInterrupt) as exc:
+                err = exc if isinstance(exc, MoodumpError) else None
+                if err is None:
+                    err = Interrupted(
+                        "dump interrupted; nothing was published", hint="run it again"
+                    )
+                if self.record_failure and not out.exists():  # as a failed dump would
+                    self._record(out, err)
+                if err is exc:
+                    raise
+                raise err from exc
             try:
                 return attempt(self)
             except SchemaChanged as exc:
@@ -85,7 +98,7 @@ class UpgradeGuard:
     def remaining(self) -> float:
         return self.limit - self.waited()
 
-    def before_attempt(self, out: Path) -> None:
+    def before_attempt(self) -> None:
         """Wait while an upgrade runs; raise :class:`UpgradeRunning` past the limit."""
         while True:
             self.state = self._read_state()
@@ -96,7 +109,7 @@ class UpgradeGuard:
             until = self.state.upgraderunning or 0
             left = until - self.state.server_time
             if self.remaining() <= 0:
-                err = UpgradeRunning(
+                raise UpgradeRunning(
                     f"a Moodle upgrade is running on {self.database} (upgraderunning in "
                     f"{self.prefix}config holds the site for {left} s more); waited "
                     f"{self.waited():.0f} s (MOODUMP_UPGRADE_WAIT={self.limit:.0f}), "
@@ -104,9 +117,6 @@ class UpgradeGuard:
                     hint="let the upgrade finish (admin/cli/upgrade.php), then run the backup "
                     "again; raise MOODUMP_UPGRADE_WAIT if upgrades take longer",
                 )
-                if self.record_failure:
-                    self._record(out, err)
-                raise err
             log.warning(
                 "a Moodle upgrade is running on %s (upgraderunning %d s ahead): "
                 "waiting %.0f s before trying again",
@@ -148,13 +158,27 @@ class UpgradeGuard:
 
     # -- helpers -------------------------------------------------------------------------
     def _read_state(self) -> MoodleSiteState | None:
-        try:
-            with connect(self.settings) as conn:
-                return moodle_site_state(conn, self.database, self.prefix)
-        except MoodumpError as exc:
-            # The dump itself names a connection or privilege problem better.
-            log.debug("upgrade state of %s not read: %s", self.database, exc.message)
-            return None
+        """The site's state, read in a helper thread so that the caller's thread stays
+        responsive to ``stop`` and to signals (a locked config table, a hung server)."""
+        box: list[MoodleSiteState | None] = []
+
+        def read() -> None:
+            try:
+                with connect(self.settings) as conn:
+                    # A table locked by someone else must not hold the backup for long.
+                    conn.execute(f"SET SESSION lock_wait_timeout = {_LOCK_WAIT}")
+                    box.append(moodle_site_state(conn, self.database, self.prefix))
+            except MoodumpError as exc:
+                # The dump itself names a connection or privilege problem better.
+                log.debug("upgrade state of %s not read: %s", self.database, exc.message)
+
+        reader = threading.Thread(target=read, name="moodump-upgrade-check", daemon=True)
+        reader.start()
+        while reader.is_alive():
+            reader.join(0.1)
+            if self.stop.is_set():
+                raise Interrupted("dump interrupted; nothing was published", hint="run it again")
+        return box[0] if box else None
 
     def _climaintenance(self) -> bool | None:
         if not self.dataroot:
