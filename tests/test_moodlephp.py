@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from moodump.config import Secret, load_config
@@ -191,3 +193,25 @@ def test_run_configuration_refuses_a_postgresql_site() -> None:
     text = CONFIG_DIST.replace("'mariadb'", "'pgsql'")
     with pytest.raises(ConfigError, match=r"config.php:9: \$CFG->dbtype is 'pgsql'"):
         load_config({}, None, "backup.conf", moodle_php=text)
+
+
+def test_cli_refuses_a_postgresql_config_php_and_a_dump_without_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from moodump.cli import main
+
+    monkeypatch.delenv("MOODLE_CONFIG", raising=False)
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)  # main() sets SIGTERM's
+    php = tmp_path / "config.php"
+    php.write_text(CONFIG_DIST.replace("'mariadb'", "'pgsql'"))
+    for args, code, message in [
+        (["dump", "--moodle-config", str(php), "-o", str(tmp_path / "b")], 2, "PostgreSQL"),
+        (["dump", "-o", str(tmp_path / "b"), "--password-file", str(php)], 2, "DATABASE"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == code
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
