@@ -215,3 +215,15 @@ def test_cli_refuses_a_postgresql_config_php_and_a_dump_without_a_database(
         assert exc.value.code == code
         assert message in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_backup_conf_line_for_the_site_gets_its_account_and_dataroot() -> None:
+    env = {"MOODLE_CONFIG": "/srv/moodle/config.php"}
+    conf = "db.example.org:3307/moodle\nother-host/archive\n"
+    cfg = load_config(env, conf, "backup.conf", moodle_php=CONFIG_DIST)
+    site, other = cfg.databases
+    assert cfg.databases_from == "backup.conf"
+    assert (site.user, site.dataroot, site.user_source) == (
+        "moodleuser", "/var/moodledata", "config.php /srv/moodle/config.php:13",
+    )  # fmt: skip
+    assert (other.user, other.password, other.dataroot) == ("", None, "")
