@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moodump.config import Secret, load_config
 from moodump.config.moodlephp import Unreadable, parse_moodle_config
@@ -227,3 +230,21 @@ def test_a_backup_conf_line_for_the_site_gets_its_account_and_dataroot() -> None
         "moodleuser", "/var/moodledata", "config.php /srv/moodle/config.php:13",
     )  # fmt: skip
     assert (other.user, other.password, other.dataroot) == ("", None, "")
+
+
+_FRAGMENTS = [
+    "<?php ", "?>", "$CFG->dbpass", "$CFG->dboptions", "$CFG", "->", " = ", ";", "'a\\'b'",
+    '"x$y"', '"\\x41"', "array(", "[", "]", ")", "'dbport' => ", "3306", "getenv('P')", ".",
+    "// c\n", "# c\n", "/* c", "*/", "{", "}", "if ($x) ", "\n", "<<<EOT\n", ",", "'",
+    '"', "\\", "-", "0x", "true", "null",
+]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=30))
+def test_any_text_parses_without_crashing(parts: list[str]) -> None:
+    """Whatever the file holds, the parser returns (values or Unreadable), never raises."""
+    site = parse_moodle_config("".join(parts), env={"P": "1"})
+    for key in site.values:
+        with contextlib.suppress(ConfigError):
+            site.text(key)

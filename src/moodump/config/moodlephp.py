@@ -364,7 +364,8 @@ class _Expr:
                 elif tok.text == "," and depth == 0:
                     break
                 self.i += 1
-            return Unreadable(self.toks[start].line, str(exc))
+            at = self.toks[min(start, len(self.toks) - 1)] if self.toks else None
+            return Unreadable(at.line if at else 0, str(exc))
 
     def getenv(self) -> str:
         self.expect("(")
@@ -456,10 +457,12 @@ def parse_moodle_config(
             rest = stmt[at + 3 :]
             sub: str | None = None
             if rest and rest[0].text == "[":
+                sub = ""  # a computed key: the element is unknown
                 if len(rest) >= 3 and rest[1].kind in ("sq", "dq") and rest[2].text == "]":
-                    sub = str(_Expr([rest[1]], None).item())
-                else:
-                    sub = ""  # a computed key: the element is unknown
+                    try:
+                        sub = str(_Expr([rest[1]], None).item())
+                    except _Unknown:
+                        pass
                 rest = rest[3:] if sub else rest[1:]
                 while rest and rest[0].text != "=" and sub == "":
                     rest = rest[1:]
