@@ -31,6 +31,8 @@ backup.conf, as before but fixed:
 - Anything else is a :class:`~moodump.errors.ConfigError` naming the file, the line
   number and the fix.
 - Without database lines the database is ``DATABASE_SERVICE_NAME[:port]/DATABASE_NAME``.
+  Without those either, it is the database of MOODLE_CONFIG's config.php
+  (:mod:`moodump.config.moodlephp`), with its account, prefix and dataroot.
 - Credentials per database: ``<HOST>_USER`` / ``<HOST>_PASSWORD`` (HOST upper-cased,
   ``-`` and ``.`` turned into ``_``), else DATABASE_USER / DATABASE_PASSWORD.
 """
