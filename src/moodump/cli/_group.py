@@ -287,6 +287,7 @@ def moodle_defaults() -> tuple[str | None, str, str | None]:
     dbname (None without one), MOODLE_PREFIX when set, else config.php's prefix, else
     mdl_; config.php's dataroot (None when unknown)."""
     from moodump.config import setting
+    from moodump.errors import ConfigError
 
     site = current_moodle_site()
     prefix = os.environ.get("MOODLE_PREFIX") and setting("MOODLE_PREFIX")
@@ -296,7 +297,7 @@ def moodle_defaults() -> tuple[str | None, str, str | None]:
         prefix = setting("MOODLE_PREFIX", {"MOODLE_PREFIX": site.text("prefix") or ""})
     try:
         dataroot = site.text("dataroot")
-    except Exception:  # unreadable: the maintenance file is not looked for
+    except ConfigError:  # unreadable: the CLI maintenance file is not looked for
         dataroot = None
     return site.text("dbname", override="the DATABASE argument"), str(prefix), dataroot
 
