@@ -194,6 +194,11 @@ def test_run_once_with_config_php_only_and_an_upgrade_running(
         manifests = [read_manifest(p.parent) for p in (tmp_path / "backups").rglob("manifest.json")]
         assert [m.status for m in manifests] == ["FAILED"]
         assert manifests[0].moodle and manifests[0].moodle["upgraderunning_waited_for"]
+        # `moodump dump` checks too; --upgrade-wait 0 fails at once, publishing nothing.
+        out = tmp_path / "one-off"
+        got = _moodump(tmp_path, env, "dump", "--upgrade-wait", "0", "-o", str(out))
+        assert got.returncode == 15 and "a Moodle upgrade is running" in got.stderr
+        assert not out.exists()
     finally:
         _config_sql(root_settings, db, f"DELETE FROM {PREFIX}config WHERE name = 'upgraderunning'")
 
