@@ -38,6 +38,7 @@ variable never gets in the way.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -459,10 +460,8 @@ def parse_moodle_config(
             if rest and rest[0].text == "[":
                 sub = ""  # a computed key: the element is unknown
                 if len(rest) >= 3 and rest[1].kind in ("sq", "dq") and rest[2].text == "]":
-                    try:
+                    with contextlib.suppress(_Unknown):
                         sub = str(_Expr([rest[1]], None).item())
-                    except _Unknown:
-                        pass
                 rest = rest[3:] if sub else rest[1:]
                 while rest and rest[0].text != "=" and sub == "":
                     rest = rest[1:]
