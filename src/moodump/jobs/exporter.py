@@ -63,8 +63,14 @@ def gather_facts(cfg: Config) -> Facts:
 
 
 def current_families(cfg: Config) -> list[Metric]:
-    """The metric families now: the state file and the backups on disk."""
-    return build_families(load_state(cfg.state_path), gather_facts(cfg))
+    """The metric families now: the state file and the backups on disk. A backup folder
+    that cannot be read leaves out what comes from it (logged), not the whole scrape."""
+    try:
+        facts = gather_facts(cfg)
+    except Exception as exc:
+        log.warning("metrics: cannot read the backups in %s: %s", cfg.root, _reason(exc))
+        facts = Facts(configured=[(d.core, d.spec) for d in cfg.databases], root=str(cfg.root))
+    return build_families(load_state(cfg.state_path), facts)
 
 
 def write_metrics_file(cfg: Config, state: RunState | None = None) -> None:
