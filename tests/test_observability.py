@@ -190,3 +190,52 @@ def test_next_backup_run_from_the_cron_lines_in_tz() -> None:
     state = RunState.from_dict({"databases": {"mysql-moodle": {"last_run_at": T0.isoformat()}}})
     runs, how = next_backup_runs(legacy, now, state, None)
     assert "legacy" in how and runs["mysql-moodle"] == T0 + timedelta(hours=12)
+
+
+def verify_report(at: datetime, *, passed: bool | None) -> RunReport:
+    report = RunReport("verify", at.isoformat(), finished_at=at.isoformat())
+    d = DatabaseResult(SPEC, CORE, started_at=(at - timedelta(days=1)).isoformat())
+    if passed is None:  # nothing to verify: a stale or missing backup
+        d.status, d.exit_code, d.error = "failed", 11, "stale"
+    else:
+        d.verify = {"method": "local", "passed": passed}
+        if not passed:
+            d.status, d.exit_code, d.error = "failed", 8, "checksum"
+    report.databases.append(d)
+    return report
+
+
+def test_the_verification_cycle_updates_only_the_verify_facts() -> None:
+    s = apply_report(RunState(), backup_report(T0))
+    before = s.databases[CORE]
+    s = apply_report(s, verify_report(T0 + timedelta(hours=3), passed=True))
+    db = s.databases[CORE]
+    assert db.verify_passed and db.verify_method == "local"
+    assert db.last_success_at == before.last_success_at and db.last_backup_ok
+    s = apply_report(s, verify_report(T0 + timedelta(hours=6), passed=False))
+    s = apply_report(s, verify_report(T0 + timedelta(hours=9), passed=None))
+    db = s.databases[CORE]
+    assert db.verify_passed is False and db.verify_at == (T0 + timedelta(hours=9)).isoformat()
+    assert db.last_verified_at == (T0 + timedelta(hours=3)).isoformat()
+    assert db.failures == {"verify": {"8": 1, "11": 1}}
+    assert db.runs == {"backup": 1, "verify": 3}
+    assert db.last_backup_ok is True, "a failed verification is not a failed backup"
+
+
+def test_record_run_writes_state_and_metrics_and_never_raises(tmp_path: Path) -> None:
+    from moodump.jobs.exporter import record_run
+
+    prom = tmp_path / "moodump.prom"
+    env = {"TZ": "UTC", "BACKUP_DIR": str(tmp_path / "backups"), "MOODUMP_METRICS_FILE": str(prom)}
+    cfg = load_config(env, "mysql:3306/moodle\n", "backup.conf")
+    cfg.root.mkdir()  # (the run lock creates it in a real run)
+    state = record_run(cfg, backup_report(T0))
+    assert state is not None and cfg.state_path.exists()
+    assert db_value(prom.read_text(), "moodump_backup_last_size_bytes") == 1000
+    assert oct(prom.stat().st_mode & 0o777) == oct(0o644)
+    # a state file that cannot be written: logged, None, no exception
+    env["MOODUMP_STATE_FILE"] = str(tmp_path / "missing" / "dir" / "state.json")
+    assert (
+        record_run(load_config(env, "mysql:3306/moodle\n", "backup.conf"), backup_report(T0))
+        is None
+    )

@@ -73,6 +73,15 @@ def test_metrics_file_after_a_good_and_a_failed_run_and_status(deployment: Deplo
     assert res.returncode == 0, res.stdout + res.stderr
     assert "HEALTHY" in res.stdout and "Status: healthy" in res.stdout
 
+    # the verification cycle (another process) adds its facts, the backup facts stay
+    res = dep.run("moodump", "run", "--verify-all")
+    assert res.returncode == 0, res.stderr
+    verified = values(prom.read_text())
+    assert verified[("moodump_runs_total", frozenset({("action", "verify")}))] == 1
+    assert verified[("moodump_verify_last_ok", me)] == 1
+    assert verified[("moodump_verify_last_timestamp_seconds", me)] >= success
+    assert verified[("moodump_backup_last_success_timestamp_seconds", me)] == success
+
     # A wrong password: the run fails; the failure counter moves, the success time stays.
     dep.env[f"{host_env_prefix(dep.host)}_PASSWORD"] = "wrong-password"
     res = dep.run("moodump", "run", "--once")

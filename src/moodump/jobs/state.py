@@ -119,9 +119,10 @@ def _bump(counter: dict[str, int], key: str) -> None:
 
 
 def _finished_at(d: DatabaseResult, report: RunReport) -> str:
-    """When this database's step ended: its start plus its duration (the report's end
-    when the start is unknown)."""
-    if d.started_at:
+    """When this database's step ended: its start plus its duration for a backup; the
+    cycle's end for a verification (whose ``started_at`` is the verified backup's) or
+    when the start is unknown."""
+    if d.started_at and report.action == ACTION_BACKUP:
         try:
             start = datetime.fromisoformat(d.started_at)
         except ValueError:
