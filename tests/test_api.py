@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import doctest
 import importlib
+import importlib.util
 import inspect
 import re
 import subprocess
@@ -35,6 +36,7 @@ import moodump
 
 ROOT = Path(__file__).resolve().parents[1]
 API_MD = ROOT / "docs" / "api.md"
+EXAMPLE = ROOT / "examples" / "refresh_staging.py"
 WIDTH = 88
 
 # Built by the library (configuration loading); the constructor is not API.
@@ -277,6 +279,66 @@ def test_api_md_server_example_runs(
                 (b"Site home",),
                 (b"Chemistry",),
             ]
+    finally:
+        with connect(root_settings) as c:
+            c.execute(f"DROP DATABASE IF EXISTS `{copy}`")
+
+
+@pytest.mark.db
+def test_refresh_staging_example(
+    root_settings: moodump.ConnSettings,
+    fresh_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """examples/refresh_staging.py after a real ``run_once``, all through ``moodump.*``."""
+    from moodump.db import connect
+
+    with connect(root_settings.with_database(fresh_db)) as c:
+        c.execute("CREATE TABLE course (id INT PRIMARY KEY, fullname VARCHAR(50))")
+        c.execute("INSERT INTO course VALUES (1, 'Site home'), (2, 'Chemistry')")
+    conf = tmp_path / "backup.conf"
+    conf.write_text(f"127.0.0.1:{root_settings.port}/{fresh_db}\n", encoding="utf-8")
+    for name, value in {
+        "BACKUP_DIR": f"{tmp_path / 'backups'}/",
+        "BACKUP_CONF": str(conf),
+        "TZ": "America/Vancouver",
+        "DATABASE_USER": root_settings.user,
+        "DATABASE_PASSWORD": root_settings.password,
+        "MOODUMP_THREADS": "1",
+        "MOODUMP_VERIFY_AFTER_BACKUP": "offline",
+        "MYSQL_PWD": root_settings.password,
+    }.items():
+        monkeypatch.setenv(name, value)
+    report = moodump.run_once(moodump.load_config_from_environment())
+    assert report.exit_code == 0, report.to_json()
+    assert [(d.status, d.rows) for d in report.databases] == [("ok", 2)]
+
+    spec = importlib.util.spec_from_file_location("refresh_staging", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    copy = f"{fresh_db}_staging"
+    args = ["--database", fresh_db, "--port", str(root_settings.port), "--into", copy]
+    args += ["--user", root_settings.user, "--threads", "1"]
+    try:
+        assert example.main(args) == 0
+        assert "restored 1 tables, 2 rows" in capsys.readouterr().out
+        with connect(root_settings.with_database(fresh_db)) as c:
+            c.execute("UPDATE course SET fullname = 'changed' WHERE id = 2")
+        with connect(root_settings.with_database(copy)) as c:
+            c.execute("UPDATE course SET fullname = 'staging edit' WHERE id = 1")
+        assert example.main(args) == 0  # again, over the existing copy: an atomic swap
+        with connect(root_settings.with_database(copy)) as c:
+            assert c.query("SELECT fullname FROM course ORDER BY id") == [
+                (b"Site home",),
+                (b"Chemistry",),
+            ]
+        assert example.main([*args[:1], "nope", *args[2:]]) == 1
+        assert "no verified backup of nope" in capsys.readouterr().err
+        bad_port = [*args, "--port", "1"]  # nothing listens there: ConnectError, exit 3
+        assert example.main(bad_port) == moodump.ConnectError.exit_code
     finally:
         with connect(root_settings) as c:
             c.execute(f"DROP DATABASE IF EXISTS `{copy}`")
