@@ -11,9 +11,10 @@ changes the cycle's result. The metric families themselves are built by the pure
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from threading import Thread
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client.core import Metric
@@ -62,15 +63,51 @@ def gather_facts(cfg: Config) -> Facts:
     )
 
 
-def current_families(cfg: Config) -> list[Metric]:
-    """The metric families now: the state file and the backups on disk. A backup folder
-    that cannot be read leaves out what comes from it (logged), not the whole scrape."""
+def _facts_or_configured(cfg: Config) -> Facts:
+    """:func:`gather_facts`; a backup folder that cannot be read leaves out what comes
+    from it (logged), not the whole scrape."""
     try:
-        facts = gather_facts(cfg)
+        return gather_facts(cfg)
     except Exception as exc:
         log.warning("metrics: cannot read the backups in %s: %s", cfg.root, _reason(exc))
-        facts = Facts(configured=[(d.core, d.spec) for d in cfg.databases], root=str(cfg.root))
-    return build_families(load_state(cfg.state_path), facts)
+        return Facts(configured=[(d.core, d.spec) for d in cfg.databases], root=str(cfg.root))
+
+
+class ScrapeCache:
+    """The families for ``/metrics``: the state file is read at every scrape, the
+    backups on disk (a walk of every backup directory, maybe on NFS) only when the state
+    file changed (a cycle ended) or ``max_age_s`` passed; the free space is always
+    fresh. Scrapes may come from several threads."""
+
+    def __init__(self, cfg: Config, *, max_age_s: float = 300.0) -> None:
+        self.cfg = cfg
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._facts: Facts | None = None
+        self._key: tuple[int, float] | None = None
+
+    def _state_mtime(self) -> int:
+        try:
+            return self.cfg.state_path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def families(self) -> list[Metric]:
+        with self._lock:
+            mtime, now = self._state_mtime(), time.monotonic()
+            if (
+                self._facts is None
+                or self._key is None
+                or self._key[0] != mtime
+                or now - self._key[1] > self.max_age_s
+            ):
+                self._facts, self._key = _facts_or_configured(self.cfg), (mtime, now)
+            facts = self._facts
+        try:
+            facts = replace(facts, free_bytes=disk_free(self.cfg.root))
+        except OSError:
+            facts = replace(facts, free_bytes=None)
+        return build_families(load_state(self.cfg.state_path), facts)
 
 
 def write_metrics_file(cfg: Config, state: RunState | None = None) -> None:
@@ -111,7 +148,7 @@ class MetricsServer:
     """A running ``/metrics`` endpoint; :meth:`close` stops it."""
 
     server: WSGIServer
-    thread: Thread
+    thread: threading.Thread
 
     @property
     def port(self) -> int:
@@ -125,8 +162,9 @@ class MetricsServer:
 
 def start_metrics_server(cfg: Config, port: int | None = None) -> MetricsServer:
     """Serve the metrics on MOODUMP_METRICS_ADDRESS:MOODUMP_METRICS_PORT (``port``
-    overrides; 0 picks a free one). Every scrape reads the state file and the backups
-    again, so it also shows cycles run by other processes (``moodump run --once``).
+    overrides; 0 picks a free one). Every scrape reads the state file again (see
+    :class:`ScrapeCache`), so it also shows cycles run by other processes
+    (``moodump run --once``).
 
     :raises ConfigError: the address cannot be bound (in use, not an address here).
     """
@@ -134,7 +172,7 @@ def start_metrics_server(cfg: Config, port: int | None = None) -> MetricsServer:
     if chosen is None:
         raise ConfigError("no metrics port", hint="set MOODUMP_METRICS_PORT")
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FamiliesCollector(lambda: current_families(cfg)))
+    registry.register(FamiliesCollector(ScrapeCache(cfg).families))
     try:
         server, thread = start_http_server(chosen, addr=cfg.metrics_address, registry=registry)
     except OSError as exc:
