@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         verify_all,
     )
     from moodump.jobs.maintenance import CheckOptions, Listing, delete_backup_once, listing
+    from moodump.jobs.status import DatabaseStatus, Status, status
     from moodump.restore import RestoreEvent, RestoreOptions, RestoreResult, restore
     from moodump.verify import VerifyReport, verify
 
@@ -100,6 +101,9 @@ _LAZY: dict[str, str] = {
     "DatabaseBackups": "moodump.catalog",
     "BackupInfo": "moodump.catalog",
     "CheckOptions": "moodump.jobs.maintenance",
+    "status": "moodump.jobs.status",
+    "Status": "moodump.jobs.status",
+    "DatabaseStatus": "moodump.jobs.status",
     # configuration and connections
     "Config": "moodump.config",
     "DatabaseSpec": "moodump.config",
@@ -126,6 +130,7 @@ __all__ = [
     "DatabaseBackups",
     "DatabaseResult",
     "DatabaseSpec",
+    "DatabaseStatus",
     "DecryptionError",
     "DumpOptions",
     "DumpResult",
@@ -145,6 +150,7 @@ __all__ = [
     "ServerError",
     "SnapshotError",
     "StorageAuthError",
+    "Status",
     "StorageError",
     "TargetNotEmpty",
     "VerifyReport",
@@ -160,6 +166,7 @@ __all__ = [
     "resolve_connection",
     "restore",
     "run_once",
+    "status",
     "verify",
     "verify_all",
 ]
