@@ -13,6 +13,7 @@ from typing import Any
 
 from moodump.config.values import (
     LOCK_NAME,
+    STATE_NAME,
     choice,
     parse_auto_bool,
     parse_bool,
@@ -22,6 +23,7 @@ from moodump.config.values import (
     parse_log_level,
     parse_nonneg_int,
     parse_optional_int,
+    parse_optional_port,
     parse_percent,
     parse_period,
     parse_pos_int,
@@ -467,6 +469,28 @@ KEYS: tuple[Key, ...] = (
         "lock_file", "MOODUMP_LOCK_FILE", "", parse_str,
         "Lock that keeps runs from overlapping.", GROUP_OPS, ORIGIN_NEW,
         default_doc=f"BACKUP_DIR/{LOCK_NAME}",
+    ),
+    Key(
+        "state_file", "MOODUMP_STATE_FILE", "", parse_str,
+        "JSON file with the last result of each database and the run counters, updated "
+        "after every backup and verification cycle (metrics and moodump status read it).",
+        GROUP_OPS, ORIGIN_NEW, default_doc=f"BACKUP_DIR/{STATE_NAME}",
+    ),
+    Key(
+        "metrics_file", "MOODUMP_METRICS_FILE", "", parse_str,
+        "Prometheus text file written (atomically) after every backup and verification "
+        "cycle, for node-exporter's textfile collector or a sidecar; name it *.prom. "
+        "Empty = none (docs/observability.md).", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "metrics_port", "MOODUMP_METRICS_PORT", "", parse_optional_port,
+        "moodump run (the long-running mode): serve Prometheus metrics on this port at "
+        "/metrics. Empty = off.", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "metrics_address", "MOODUMP_METRICS_ADDRESS", "0.0.0.0", parse_str,
+        "Address the /metrics server binds to (0.0.0.0: every interface, for a pod; "
+        "127.0.0.1: this machine only).", GROUP_OPS, ORIGIN_NEW,
     ),
     # ----------------------------------------------------------------- ignored
     Key(

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.keys import _KEY_BY_NAME, KEYS, Key
-from moodump.config.values import DEFAULT_PORT, LOCK_NAME, Secret
+from moodump.config.values import DEFAULT_PORT, LOCK_NAME, STATE_NAME, Secret
 from moodump.errors import ConfigError
 from moodump.naming import core_name, target_dir_for, tier_for
 from moodump.retention import RetentionPolicy
@@ -223,6 +223,10 @@ class Config:
     strict: bool
     file_mode: int
     lock_file: str
+    state_file: str
+    metrics_file: str
+    metrics_port: int | None
+    metrics_address: str
     # -- derived from backup.conf / the fallback
     databases: tuple[DatabaseSpec, ...] = ()
     schedule: tuple[CronLine, ...] = ()
@@ -245,6 +249,11 @@ class Config:
     @property
     def lock_path(self) -> Path:
         return Path(self.lock_file) if self.lock_file else self.root / LOCK_NAME
+
+    @property
+    def state_path(self) -> Path:
+        """MOODUMP_STATE_FILE, or BACKUP_DIR/.moodump-state.json."""
+        return Path(self.state_file) if self.state_file else self.root / STATE_NAME
 
     @property
     def mode(self) -> str:

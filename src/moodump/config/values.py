@@ -17,6 +17,8 @@ from moodump.schedule import (
 
 DEFAULT_PORT = 3306
 LOCK_NAME = ".moodump.lock"
+#: The run state (last results, counters) behind metrics and ``moodump status``.
+STATE_NAME = ".moodump-state.json"
 
 # --------------------------------------------------------------------------- secrets
 
@@ -82,6 +84,14 @@ def parse_pos_int(value: str) -> int:
 
 def parse_optional_int(value: str) -> int | None:
     return parse_int(value) if value.strip() else None
+
+
+def parse_optional_port(value: str) -> int | None:
+    """A TCP port (1-65535), or None when empty (off)."""
+    n = parse_optional_int(value)
+    if n is not None and not 1 <= n <= 65535:
+        raise ValueError("must be a port from 1 to 65535 (empty = off)")
+    return n
 
 
 _TRUE = {"1", "true", "yes", "on", "y"}
