@@ -46,11 +46,13 @@ from moodump.errors import (
     NotFoundError,
     PrivilegeError,
     RuntimeExceeded,
+    SchemaChanged,
     ServerError,
     SnapshotError,
     StorageAuthError,
     StorageError,
     TargetNotEmpty,
+    UpgradeRunning,
 )
 
 if TYPE_CHECKING:
@@ -147,12 +149,14 @@ __all__ = [
     "RestoreResult",
     "RunReport",
     "RuntimeExceeded",
+    "SchemaChanged",
     "ServerError",
     "SnapshotError",
     "StorageAuthError",
     "Status",
     "StorageError",
     "TargetNotEmpty",
+    "UpgradeRunning",
     "VerifyReport",
     "__version__",
     "check_once",
