@@ -31,6 +31,7 @@ from moodump.config.values import (
     parse_size,
     parse_ssl_mode,
     parse_str,
+    parse_table_prefix,
     parse_timedelta,
     parse_tz,
 )
@@ -42,6 +43,7 @@ GROUP_LAYOUT = "Layout and retention"
 GROUP_SCHEDULE = "Schedule"
 GROUP_DUMP = "Dump and verification"
 GROUP_CHECKS = "Checks"
+GROUP_MOODLE = "Moodle"
 GROUP_NOTIFY = "Notifications"
 GROUP_FTP = "Off-site copy (FTPS)"
 GROUP_S3 = "Off-site copy (S3-compatible object storage)"
@@ -54,6 +56,7 @@ GROUPS = (
     GROUP_SCHEDULE,
     GROUP_DUMP,
     GROUP_CHECKS,
+    GROUP_MOODLE,
     GROUP_NOTIFY,
     GROUP_FTP,
     GROUP_S3,
@@ -296,6 +299,27 @@ KEYS: tuple[Key, ...] = (
         "free_space_factor", "MOODUMP_FREE_SPACE_FACTOR", "1.2", parse_factor,
         "Also require this many times the previous backup's size free (0 = off).",
         GROUP_CHECKS, ORIGIN_NEW,
+    ),
+    # ----------------------------------------------------------------- moodle
+    Key(
+        "moodle_config", "MOODLE_CONFIG", "", parse_str,
+        "Path of the site's config.php: its database settings ($CFG->dbhost, dbname, "
+        "dbuser, dbpass, dboptions, prefix, dataroot) are read without running PHP and "
+        "used where nothing more explicit is set (flags, backup.conf, the environment "
+        "win); the --moodle-config default of every command that connects. "
+        "docs/moodle.md.", GROUP_MOODLE, ORIGIN_NEW,
+    ),
+    Key(
+        "moodle_prefix", "MOODLE_PREFIX", "mdl_", parse_table_prefix,
+        "Table prefix of the Moodle site ($CFG->prefix): the config table read for "
+        "upgrades and maintenance, and the Moodle facts recorded in the manifest.",
+        GROUP_MOODLE, ORIGIN_NEW, default_doc="config.php's prefix, else mdl_",
+    ),
+    Key(
+        "upgrade_wait", "MOODUMP_UPGRADE_WAIT", "3600", parse_nonneg_int,
+        "Seconds a backup waits, retrying with backoff, while a Moodle upgrade runs "
+        "(upgraderunning in the config table) or the schema keeps changing under the "
+        "dump; then it fails with exit 15. 0 = fail at once.", GROUP_MOODLE, ORIGIN_NEW,
     ),
     # ----------------------------------------------------------------- notifications
     Key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -235,3 +236,11 @@ def parse_log_level(value: str) -> str:
     if v not in ("debug", "info", "warning", "error"):
         raise ValueError("must be one of debug, info, warning, error")
     return v
+
+
+def parse_table_prefix(raw: str) -> str:
+    """A Moodle table prefix (``mdl_``): letters, digits and ``_``, as Moodle allows."""
+    text = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_]{0,32}", text):
+        raise ValueError("a table prefix is letters, digits and _ (e.g. mdl_)")
+    return text

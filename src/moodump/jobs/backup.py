@@ -302,7 +302,8 @@ def _backup_database(
 
         options = DumpOptions(
             threads=cfg.threads, codec=cfg.codec, level=cfg.level, record_failure=True,
-            started_at=when, signing_key=_signing_key(cfg),
+            started_at=when, signing_key=_signing_key(cfg), moodle_prefix=cfg.moodle_prefix,
+            upgrade_wait=cfg.upgrade_wait, moodle_dataroot=spec.dataroot or None,
         )  # fmt: skip
         result = dump(
             conn_settings_for(cfg, spec),
