@@ -54,12 +54,14 @@ from moodump.dump.publish import (
     objects_json,
     remove_stale_partials,
 )
+from moodump.dump.upgrade import UpgradeGuard
 from moodump.errors import (
     ConfigError,
     Interrupted,
     MoodumpError,
     NotFoundError,
     PrivilegeError,
+    SchemaChanged,
     ServerError,
     SnapshotError,
     StorageError,
@@ -99,7 +101,9 @@ def dump(
     :param stop: set it from another thread to cancel (raises :class:`Interrupted`).
     :param tracker: a :class:`~moodump.progress.Progress` to count rows and bytes into
         (what the terminal display and the progress log lines read).
-    :raises MoodumpError: on any failure; nothing is published then.
+    :raises MoodumpError: on any failure; nothing is published then. With
+        ``options.upgrade_wait`` set, a Moodle upgrade is waited for and DDL retried
+        first (:mod:`moodump.dump.upgrade`; :class:`~moodump.errors.UpgradeRunning`).
     """
     opts = options or DumpOptions()
     if opts.schema_only and opts.data_only:
@@ -116,6 +120,26 @@ def dump(
     parent = out.parent
     if not parent.is_dir():
         raise StorageError(f"output directory {parent} does not exist", hint="create it first")
+
+    tr = tracker or Progress()
+
+    def attempt(guard: UpgradeGuard | None) -> DumpResult:
+        return _attempt(settings, database, out, opts, (codec, level), progress, stop, guard, tr)
+
+    with tr.operation("dump", database):
+        if opts.upgrade_wait is None:
+            return attempt(None)
+        return UpgradeGuard(settings, database, opts, stop).run(out, attempt)
+
+
+def _attempt(
+    settings: ConnSettings, database: str, out: Path, opts: DumpOptions, codec_level: Any,
+    progress: Callable[[ProgressEvent], None] | None, stop: threading.Event | None,
+    guard: UpgradeGuard | None, tracker: Progress,
+) -> DumpResult:  # fmt: skip
+    """One dump into ``out``; a failure the guard retries publishes no FAILED record."""
+    codec, level = codec_level
+    parent = out.parent
     remove_stale_partials(parent)
     tmp = parent / f".{out.name}.partial-{os.getpid()}"
     try:
@@ -131,10 +155,9 @@ def dump(
     engine = DumpRun(
         settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
     )
-    engine.tracker = tracker or Progress()
+    engine.tracker = tracker
     t0 = time.monotonic()
-    engine.tracker.start("dump", database)
-    engine.tracker.phase("plan")
+    tracker.phase("plan", rows_done=0, bytes_done=0, tables_done=0)  # an attempt counts anew
     try:
         manifest, pool = run_interruptible(engine.run, engine.stop, engine.kill_all)
         engine.abandoned = engine.abandoned or pool.abandoned
@@ -144,7 +167,9 @@ def dump(
             real = [e for e in pool.errors if not isinstance(e, Interrupted)]
             raise (real or pool.errors)[0]
         assert manifest is not None
-        engine.tracker.phase("publish")
+        if guard is not None:
+            guard.annotate(manifest)
+        tracker.phase("publish")
         sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         if opts.signing_key is not None:  # over the final manifest bytes, before publishing
@@ -159,15 +184,15 @@ def dump(
             err = Interrupted("dump interrupted; nothing was published", hint="run it again")
         elif isinstance(exc, OSError):  # writing schema/object files or the manifest
             err = storage_error(exc, Path(exc.filename or tmp))
-        if opts.record_failure:
+        if opts.record_failure and not (guard is not None and guard.will_retry(err)):
+            if guard is not None:
+                guard.annotate(engine.manifest)
             _publish_failure(tmp, out, engine.manifest, str(err or exc))
         else:
             shutil.rmtree(tmp, ignore_errors=True)
         if err is not None and err is not exc:
             raise err from exc
         raise
-    finally:
-        engine.tracker.finish()
     return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
 
 
@@ -224,7 +249,7 @@ class DumpRun:
         m.options = {
             k: (list(v) if isinstance(v, tuple) else v)
             for k, v in self.opts.__dict__.items()
-            if k not in ("started_at", "signing_key")
+            if k not in ("started_at", "signing_key", "upgrade_wait", "moodle_dataroot")
         }
         # the public fingerprint of the signing key (manifest.sig), never the key
         m.options["signing_key"] = (
@@ -294,7 +319,9 @@ class DumpRun:
                         "next_not_cached_value": nxt,
                         "cycle_count": cycles,
                     }
-            m.moodle = moodle_info(first, self.database, [t.name for t in tables])
+            m.moodle = moodle_info(
+                first, self.database, [t.name for t in tables], self.opts.moodle_prefix
+            )
         finally:
             self.snapshot.close()
         for name, n in self._pending_chunks.items():
@@ -568,7 +595,7 @@ class DumpRun:
         except NotFoundError:
             now = "(table dropped or renamed)"
         if now != task.fingerprint:
-            raise SnapshotError(
+            raise SchemaChanged(
                 f"table {task.table.name!r} was altered while the dump was running "
                 "(its definition no longer matches the snapshot)",
                 hint="run the dump again once the schema change (e.g. a Moodle upgrade) is finished",
