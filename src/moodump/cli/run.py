@@ -131,19 +131,21 @@ def run_cmd(once, verify_all, databases, as_json, quiet, log_format, backup_dir,
     )
     stop = threading.Event()
     tracker = Progress()
+    display = terminal_display(tracker, display_wanted(quiet or as_json))
     try:
-        with _stop_on_sigterm(stop), terminal_display(tracker, display_wanted(quiet or as_json)):
-            if once or verify_all:
+        if once or verify_all:
+            with _stop_on_sigterm(stop), display:
                 if verify_all:
                     report = jobs.verify_all(cfg, now=now, only=only, stop=stop, tracker=tracker)
                 else:
                     report = jobs.run_once(cfg, now=now, only=only, stop=stop, tracker=tracker)
-                if as_json:
-                    emit_json(report.to_dict())
-                else:
-                    click.echo(render_report(report), nl=False)
-                code = report.exit_code
+            if as_json:  # printed once the display is gone
+                emit_json(report.to_dict())
             else:
+                click.echo(render_report(report), nl=False)
+            code = report.exit_code
+        else:
+            with _stop_on_sigterm(stop), display:
 
                 def on_report(report: jobs.RunReport) -> None:
                     if as_json:
