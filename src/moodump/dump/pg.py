@@ -75,6 +75,7 @@ from moodump.pg.connection import (
 from moodump.pg.copyio import copy_out, copy_out_psql, copy_query
 from moodump.pg.snapshot import end, export_snapshot, join_snapshot
 from moodump.pg.tools import ToolProcess, client_for, run_tool, tool_env
+from moodump.progress import Progress
 
 #: Files estimated at least this big are read through a psql process (copy_out_psql).
 PSQL_MIN_BYTES = 16 << 20
@@ -94,6 +95,7 @@ def dump_postgres(
     *,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    tracker: Progress | None = None,
 ) -> DumpResult:
     """Dump the PostgreSQL database ``database`` into the new directory ``output``.
 
@@ -129,9 +131,18 @@ def dump_postgres(
             f"cannot create {tmp}: {exc.strerror}", hint="check that the output directory is writable"
         ) from exc
     run = PgDumpRun(settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop)
+    run.tracker = tracker or run.tracker
+    with run.tracker.operation("dump", database):
+        return _publish(run, tmp, out, parent, opts, database)
+
+
+def _publish(
+    run: PgDumpRun, tmp: Path, out: Path, parent: Path, opts: DumpOptions, database: str
+) -> DumpResult:
     t0 = time.monotonic()
     try:
         manifest = run.run()
+        run.tracker.phase("publish")
         sync_tree(tmp)
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         if opts.signing_key is not None:
@@ -199,6 +210,7 @@ class PgDumpRun:
         self._env: dict[str, str] = {}
         self._psql: Path | None = None
         self._snapshot = ""
+        self.tracker = Progress()
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
@@ -220,6 +232,7 @@ class PgDumpRun:
         }
         m.options["signing_key"] = o.signing_key.fingerprint if o.signing_key else None
 
+        self.tracker.phase("plan", rows_done=0, bytes_done=0, tables_done=0)
         with connect(self.settings, self.database, autocommit=True) as plan:
             major, version = server_version(plan)
             m.server_flavor, m.server_version = "postgresql", version
@@ -234,6 +247,7 @@ class PgDumpRun:
             m.snapshot["encoding"], m.snapshot["collate"], m.snapshot["ctype"] = enc
             selected = self._select(list_tables(plan))
 
+        self.tracker.phase("snapshot")
         coord = self._open()
         snap_id = self._snapshot = export_snapshot(
             coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
@@ -272,6 +286,12 @@ class PgDumpRun:
         self._tables_total = len(selected)
         self._rows_estimate = sum(t.rows_estimate for t in selected if not self._skip_data(t))
         self._emit("plan")
+        self.tracker.phase(
+            "data",
+            rows_total=self._rows_estimate,
+            bytes_total=sum(t.data_length for t in selected if not self._skip_data(t)),
+            tables_total=len(self._pending),
+        )
 
         schema_threads: list[threading.Thread] = []
         schema_errors: list[BaseException] = []
@@ -452,6 +472,7 @@ class PgDumpRun:
 
     def _dump_task(self, conn: Conn, task: _Task) -> None:
         t = task.table
+        self.tracker.working(t.full_name)
         path = self.tmp / task.file
         codec = get_codec(self.codec, self.level)
         writer = DataWriter(path, codec[0], codec[1], threaded=task.estimate >= _SMALL_FILE_BYTES)
@@ -489,6 +510,8 @@ class PgDumpRun:
             self._pending[t.full_name] -= 1
             if self._pending[t.full_name] == 0:
                 self._tables_done += 1
+                self.tracker.table_done()
+        self.tracker.working("")
         self._emit("data", t.full_name)
 
     def _started(self, proc: ToolProcess) -> None:
@@ -496,6 +519,7 @@ class PgDumpRun:
             self._procs.append(proc)
 
     def _count(self, rows: int, nbytes: int) -> None:
+        self.tracker.add(rows, nbytes)
         with self._lock:
             self._rows_done += rows
             self._bytes_done += nbytes

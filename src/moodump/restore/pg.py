@@ -46,6 +46,7 @@ from moodump.pg.connection import (
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.tools import client_for, run_tool, tool_env
+from moodump.progress import Progress
 from moodump.restore.model import RestoreEvent, RestoreOptions, RestoreResult, check_files
 from moodump.source import BackupSource
 
@@ -154,8 +155,10 @@ def restore_postgres(
     *,
     progress: Callable[[RestoreEvent], None] | None = None,
     stop: threading.Event | None = None,
+    tracker: Progress | None = None,
 ) -> RestoreResult:
-    """Restore a PostgreSQL backup into ``database`` on the server of ``settings``."""
+    """Restore a PostgreSQL backup into ``database`` on the server of ``settings``;
+    ``tracker`` counts the rows and bytes loaded (the progress display and log lines)."""
     if opts.tables and (opts.atomic or opts.resume):
         raise ConfigError(
             "--table cannot be combined with --atomic or --resume for PostgreSQL backups",
@@ -164,8 +167,10 @@ def restore_postgres(
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
+    run.tracker = tracker or run.tracker
     try:
-        return run.run()
+        with run.tracker.operation("restore", database):
+            return run.run()
     except DriverError as exc:
         raise pg_error(exc, f"restore into {database}") from exc
     except KeyboardInterrupt:
@@ -199,11 +204,14 @@ class PgRestore:
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
         self.warnings: list[str] = []
+        self.tracker = Progress()
 
     def _wanted(self, t: TableEntry) -> bool:
         return self.selected is None or qualified(t.schema, t.name) in self.selected
 
     def _emit(self, phase: str, table: str = "", file: str = "") -> None:
+        if phase in ("check", "schema", "objects"):
+            self.tracker.phase(phase)
         if self.progress_cb is None:
             return
         with self.lock:
@@ -485,6 +493,15 @@ class PgRestore:
         with self.lock:
             self.files_done = skipped
         todo.sort(key=lambda x: -x[1].raw_bytes)
+        done_chunks = [c for _t, c in self.chunks if c.file in done]
+        self.tracker.phase(
+            "data",
+            rows_total=self.rows_total,
+            bytes_total=sum(c.raw_bytes for _t, c in self.chunks),
+            tables_total=len({(t.schema, t.name) for t, _c in self.chunks}),
+            rows_done=sum(c.rows for c in done_chunks),
+            bytes_done=sum(c.raw_bytes for c in done_chunks),
+        )
         left: dict[str, int] = {}
         for t, _c in todo:
             key = qualified(t.schema, t.name)
@@ -512,6 +529,7 @@ class PgRestore:
             with cond:
                 left[key] -= 1
                 if left[key] == 0:  # the table is complete: its indexes go first
+                    self.tracker.table_done()
                     queue[:0] = [("entry", x) for x in waiting.pop(key, [])]
                     cond.notify_all()
 
@@ -540,6 +558,7 @@ class PgRestore:
 
     def _load_chunk(self, conn: Conn, item: tuple[TableEntry, Any]) -> None:
         t, c = item
+        self.tracker.working(f"{t.schema}.{t.name}")
         entry = self.files.get(c.file)
         raw = self.src.open_checked(entry) if entry and self.src.local_dir is None else self.src.open(c.file)
         with conn.transaction():
@@ -549,4 +568,6 @@ class PgRestore:
         with self.lock:
             self.files_done += 1
             self.rows_done += c.rows
+        self.tracker.add(c.rows, c.raw_bytes)
+        self.tracker.working("")
         self._emit("data", f"{t.schema}.{t.name}", c.file)
