@@ -41,6 +41,7 @@ from moodump.restore.model import (
     RestoreResult,
     check_files,
 )
+from moodump.restore.site import SiteSteps
 from moodump.restore_script import database_options, object_session_sql, sequence_sql
 from moodump.source import BackupSource, as_source
 
@@ -81,7 +82,29 @@ def restore(
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
     src = as_source(path, identities, verify_keys)
     manifest = src.done_manifest()
+    site = SiteSteps(opts, manifest, database)  # checks --staging's columns; no side effect
+    site.enter()  # --moodle-maintenance: before the target is touched
+    try:
+        result = _restore(src, manifest, settings, database, opts, progress, stop, site)
+        site.finish(settings.with_database(None), result)
+    except BaseException as exc:
+        site.failed(exc)
+        raise
+    return result
+
+
+def _restore(
+    src: BackupSource,
+    manifest: Manifest,
+    settings: ConnSettings,
+    database: str,
+    opts: RestoreOptions,
+    progress: Callable[[RestoreEvent], None] | None,
+    stop: threading.Event | None,
+    site: SiteSteps,
+) -> RestoreResult:
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
+    run.after_load = site.after_load
     result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:
         raise Interrupted(
@@ -134,6 +157,8 @@ class Restore(DataLoader):
         self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
         self._live = LiveConnections(settings)
         self._chunks_left: dict[str, int] = {}
+        #: Called with the loaded database before the swap and the objects (--staging).
+        self.after_load: Callable[[Connection, str], None] | None = None
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
         schemas = {t.name: self._text(t.schema_file) for t in self.tables if t.schema_file}
@@ -279,6 +304,8 @@ class Restore(DataLoader):
             _setup_load_session(conn)
             conn.execute(f"USE {quote_ident(self.load_db)}")
             self._sequences(conn)
+            if self.after_load is not None:
+                self.after_load(conn, self.load_db)
             if self.opts.atomic:
                 self._swap(conn)
                 conn.execute(f"USE {quote_ident(self.target)}")
