@@ -246,3 +246,41 @@ def test_staging_refuses_a_schema_without_the_columns_before_touching_anything(
     with connect(root_settings) as c:
         assert not c.query(f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {quote_str(target)}")
     assert not (dataroot / MAINTENANCE_FILE).exists()  # refused before anything happened
+
+
+# -- scheduled runs -----------------------------------------------------------------------
+def test_scheduled_run_checks_moodledata_and_records_it_beside_the_manifest(
+    moodle: tuple[str, Path], root_settings: ConnSettings, tmp_path: Path
+) -> None:
+    from datetime import datetime, timezone
+
+    from moodump import jobs
+    from moodump.config import load_config
+    from moodump.manifest import read_manifest
+    from moodump.notify import Notifier
+
+    db, _backup = moodle
+    data = tmp_path / "moodledata"
+    hashes = make_moodledata(root_settings, db, data)
+    content_path(data / "filedir", hashes[0]).unlink()
+    conf = tmp_path / "backup.conf"
+    conf.write_text(f"127.0.0.1:{root_settings.port}/{db}\n", encoding="utf-8")
+    env = {
+        "BACKUP_DIR": f"{tmp_path / 'backups'}/", "TZ": "UTC", "DATABASE_USER": "root",
+        "MOODUMP_THREADS": "2", "MOODUMP_VERIFY_AFTER_BACKUP": "none",
+        "MOODUMP_CHECK_FILES": "exists", "MOODUMP_CHECK_FILES_SAMPLE": "3",
+        "MOODLE_DATAROOT": str(data),
+    }  # fmt: skip
+    cfg = load_config(env, conf.read_text(), str(conf))
+    report = jobs.run_once(cfg, now=datetime(2026, 11, 17, 1, 0, tzinfo=timezone.utc),
+                           notifier=Notifier())  # fmt: skip
+    (d,) = report.to_dict()["databases"]
+    assert d["backup_ok"] and d["status"] == "warning"
+    fc = d["files_check"]
+    assert (fc["passed"], fc["missing"], fc["hash_mode"], fc["hashed"]) == (False, 1, "sample", 3)
+    assert any(hashes[0] in w for w in d["warnings"])
+    assert [c["level"] for c in d["checks"] if c["check"] == "moodledata"] == ["warn"]
+    path = Path(d["path"])
+    record = json.loads((path / "files-check.json").read_text())
+    assert record["missing"]["examples"][0]["contenthash"] == hashes[0]
+    assert read_manifest(path).status == "DONE"  # the manifest itself is untouched

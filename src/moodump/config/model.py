@@ -179,6 +179,9 @@ class Config:
     check_unverified: bool
     min_free_space: int
     free_space_factor: float
+    check_files: str
+    check_files_sample: int
+    moodle_dataroot: str
     webhook_url: Secret | None = field(repr=False)
     notify_format: str
     environment_friendly_name: str
