@@ -68,15 +68,27 @@ def child(mode: str, port: int, db: str, moodledata: Path, backup: Path) -> dict
     out: dict[str, object] = {}
     if mode == "live":
         r = check_live_files(settings, db, moodledata)
-        out = {"rows": r.rows, "referenced": r.referenced, "present": r.present, "missing": r.missing.count}
+        out = {
+            "rows": r.rows,
+            "referenced": r.referenced,
+            "present": r.present,
+            "missing": r.missing.count,
+        }
     elif mode == "backup":
         r = check_backup_files(backup, moodledata)
-        out = {"rows": r.rows, "referenced": r.referenced, "present": r.present, "missing": r.missing.count}
+        out = {
+            "rows": r.rows,
+            "referenced": r.referenced,
+            "present": r.present,
+            "missing": r.missing.count,
+        }
     else:
         with connect(settings) as conn:
             seen = {
                 row[0].decode()
-                for row in conn.stream(f"SELECT contenthash FROM `{db}`.mdl_files WHERE filename <> '.'")
+                for row in conn.stream(
+                    f"SELECT contenthash FROM `{db}`.mdl_files WHERE filename <> '.'"
+                )
                 if row[0]
             }
         out = {"referenced": len(seen)}
@@ -93,7 +105,9 @@ def build(work: Path, rows: int, files: int) -> tuple[object, str, Path, Path]:
     from moodump.demo.sample import ddl
     from moodump.dump import DumpOptions, dump
 
-    server = LocalServer(base_dir=work / "server", settings={"innodb_buffer_pool_size": "512M"}).start()
+    server = LocalServer(
+        base_dir=work / "server", settings={"innodb_buffer_pool_size": "512M"}
+    ).start()
     settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
     db = "moodle_files"
     distinct = max(1, rows // 2)
@@ -157,7 +171,9 @@ def main() -> None:
     for r in results.values():
         print(f"| {r['label']} | {r['seconds']} | {r['peak_mib']} | {r['peak_over_base_mib']} |")
     if args.json:
-        args.json.write_text(json.dumps({"rows": args.rows, "files": args.files, "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps({"rows": args.rows, "files": args.files, "results": results}, indent=1)
+        )
 
 
 if __name__ == "__main__":

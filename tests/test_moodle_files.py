@@ -31,7 +31,9 @@ PREFIX = "mdl_"
 
 
 @pytest.fixture(scope="module")
-def moodle(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def moodle(
+    root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
     """The sample Moodle database and a DONE backup of it."""
     name = "t_moodle_files"
     create_moodle_database(root_settings, name, scale=0.0005, prefix=PREFIX, drop_existing=True)
@@ -55,7 +57,9 @@ def make_moodledata(settings: ConnSettings, db: str, root: Path) -> list[str]:
     each can be written back exactly."""
     hashes = {
         (r[0] or b"").decode()
-        for r in _query(settings, db, f"SELECT contenthash FROM {PREFIX}files WHERE filename <> '.'")
+        for r in _query(
+            settings, db, f"SELECT contenthash FROM {PREFIX}files WHERE filename <> '.'"
+        )
     }
     total = int(_query(settings, db, f"SELECT COUNT(*) FROM {PREFIX}files")[0][0] or 0)
     contents = {}
@@ -150,9 +154,13 @@ def test_maintenance_file_during_restore_kept_on_failure_removed_on_success(
     assert not flag.exists()
     assert res.moodle is not None and "lifted" in res.moodle["maintenance"]
     assert any(f"emptied {PREFIX}cache_flags" in x for x in res.moodle["caches_purged"])
-    assert _query(root_settings, fresh_db, f"SELECT COUNT(*) FROM {PREFIX}cache_flags")[0][0] == b"0"
+    assert (
+        _query(root_settings, fresh_db, f"SELECT COUNT(*) FROM {PREFIX}cache_flags")[0][0] == b"0"
+    )
     src_rev = _query(root_settings, db, f"SELECT value FROM {PREFIX}config WHERE name='themerev'")
-    new_rev = _query(root_settings, fresh_db, f"SELECT value FROM {PREFIX}config WHERE name='themerev'")
+    new_rev = _query(
+        root_settings, fresh_db, f"SELECT value FROM {PREFIX}config WHERE name='themerev'"
+    )
     if src_rev:
         assert int(new_rev[0][0] or 0) > int(src_rev[0][0] or 0)
 
@@ -210,10 +218,17 @@ def test_staging_restore_leaves_no_email_or_password_hash(
     ]
     assert len(secrets) > 50
     # The source holds them (the search works), the staging copy nowhere.
-    pattern = re.compile(b"|".join(re.escape(s) for s in sorted(set(secrets), key=len, reverse=True)))
+    pattern = re.compile(
+        b"|".join(re.escape(s) for s in sorted(set(secrets), key=len, reverse=True))
+    )
     assert any(pattern.search(v) for _t, _c, v in _all_text(root_settings, db))
 
-    res = restore(backup, root_settings, fresh_db, RestoreOptions(threads=2, drop=True, atomic=True, staging=True))
+    res = restore(
+        backup,
+        root_settings,
+        fresh_db,
+        RestoreOptions(threads=2, drop=True, atomic=True, staging=True),
+    )
     hits = [(t, c) for t, c, v in _all_text(root_settings, fresh_db) if pattern.search(v)]
     assert hits == []
 
@@ -225,9 +240,9 @@ def test_staging_restore_leaves_no_email_or_password_hash(
     assert changes[(f"{PREFIX}sessions", "sid")]["rows"] > 0
     assert changes[(f"{PREFIX}config", "noemailever")]["action"] == "set to '1'"
     assert _query(root_settings, fresh_db, f"SELECT COUNT(*) FROM {PREFIX}sessions")[0][0] == b"0"
-    assert _query(root_settings, fresh_db, f"SELECT email, password FROM {PREFIX}user WHERE id = 2") == [
-        (b"user2@example.invalid", b"not cached")
-    ]
+    assert _query(
+        root_settings, fresh_db, f"SELECT email, password FROM {PREFIX}user WHERE id = 2"
+    ) == [(b"user2@example.invalid", b"not cached")]
     conf = dict(_query(root_settings, fresh_db, f"SELECT name, value FROM {PREFIX}config WHERE "
                        "name IN ('noemailever', 'cron_enabled')"))  # fmt: skip
     assert conf == {b"noemailever": b"1", b"cron_enabled": b"0"}
@@ -244,7 +259,9 @@ def test_staging_refuses_a_schema_without_the_columns_before_touching_anything(
                 RestoreOptions(staging=True, moodle_maintenance=dataroot))  # fmt: skip
     assert "table mdl_user is missing" in str(exc.value)
     with connect(root_settings) as c:
-        assert not c.query(f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {quote_str(target)}")
+        assert not c.query(
+            f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {quote_str(target)}"
+        )
     assert not (dataroot / MAINTENANCE_FILE).exists()  # refused before anything happened
 
 
