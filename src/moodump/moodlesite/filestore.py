@@ -165,18 +165,7 @@ def check_filestore(
     with tempfile.TemporaryDirectory(prefix="moodump-files-", dir=tmpdir) as tmp:
         buckets = _Buckets(Path(tmp))
         try:
-            for contenthash, filename in rows():
-                if filename == b".":
-                    report.directory_rows += 1
-                    continue
-                report.rows += 1
-                h = (contenthash or b"").strip().lower()
-                if not _HEX40.fullmatch(h):
-                    report.invalid_rows.add(
-                        {"contenthash": (contenthash or b"").decode("utf-8", "replace")}
-                    )
-                    continue
-                buckets.add(bytes.fromhex(h.decode("ascii")))
+            _fill(buckets, rows(), report)
         finally:
             buckets.close()
         empty = bytes.fromhex(EMPTY_SHA1)
@@ -212,6 +201,32 @@ def check_filestore(
         _describe_examples(report, describe)
     report.duration_s = round(time.monotonic() - t0, 3)
     return report
+
+
+def _fill(
+    buckets: _Buckets, rows: Iterable[tuple[bytes | None, bytes | None]], report: FileCheckReport
+) -> None:
+    """Stream the rows' content hashes into the buckets (the hot loop: kept lean)."""
+    buffers = buckets.buffers
+    n = dirs = 0
+    for contenthash, filename in rows:
+        if filename == b".":
+            dirs += 1
+            continue
+        n += 1
+        try:
+            digest = bytes.fromhex(contenthash.decode("ascii"))  # type: ignore[union-attr]
+        except (AttributeError, ValueError):  # NULL, not hex, not ASCII
+            digest = b""
+        if len(digest) != 20 or len(contenthash or b"") != 40:  # (fromhex skips spaces)
+            text = (contenthash or b"").decode("utf-8", "replace")
+            report.invalid_rows.add({"contenthash": text})
+            continue
+        buf = buffers[digest[0]]
+        buf += digest
+        if len(buf) >= _FLUSH:
+            buckets.flush(digest[0])
+    report.rows, report.directory_rows = n, dirs
 
 
 def _example(filedir: Path, digest: bytes) -> dict[str, Any]:
@@ -281,9 +296,9 @@ class _Buckets:
         buf = self.buffers[digest[0]]
         buf += digest
         if len(buf) >= _FLUSH:
-            self._flush(digest[0])
+            self.flush(digest[0])
 
-    def _flush(self, i: int) -> None:
+    def flush(self, i: int) -> None:
         buf = self.buffers[i]
         if buf:
             with open(self.root / f"{i:02x}", "ab") as fh:
@@ -292,7 +307,7 @@ class _Buckets:
 
     def close(self) -> None:
         for i in range(256):
-            self._flush(i)
+            self.flush(i)
 
     def sorted_unique(self, i: int) -> list[bytes]:
         path = self.root / f"{i:02x}"
@@ -307,9 +322,8 @@ class _Buckets:
 def backup_rows(
     lines: Iterator[bytes], columns: list[str]
 ) -> Iterator[tuple[bytes | None, bytes | None]]:
-    """(contenthash, filename) of each row of a ``files`` data file's row text."""
-    from moodump.formats import unescape_field
-
+    """(contenthash, filename) of each row of a ``files`` data file's row text, as
+    stored: escaping never changes a 40-hex-digit hash nor a ``.`` file name."""
     for name in ("contenthash", "filename"):
         if name not in columns:
             raise ConfigError(
@@ -322,7 +336,7 @@ def backup_rows(
         fields = line.split(b"\t", need)
         if len(fields) < need:
             continue
-        yield fields[ih], unescape_field(fields[fn])
+        yield fields[ih], fields[fn]
 
 
 def split_lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
