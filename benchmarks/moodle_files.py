@@ -20,6 +20,11 @@ moodump. Then each way of checking runs in a fresh child process whose peak RSS
   what a straightforward check does, for the ratio.
 
 Results are printed as a Markdown table for docs/moodle.md.
+
+``--scaling 1000000,2000000,4000000`` instead measures, with no server, the check's
+growth with the row count: the same code path as ``check-files BACKUP`` (gzip row text
+streamed, split, bucketed, merged against an empty filedir) over synthetic data files
+of those sizes, each in a fresh process.
 """
 
 from __future__ import annotations
@@ -99,6 +104,58 @@ def child(mode: str, port: int, db: str, moodledata: Path, backup: Path) -> dict
     return out
 
 
+_COLUMNS = [
+    "id",
+    "contenthash",
+    "pathnamehash",
+    "contextid",
+    "component",
+    "filearea",
+    "itemid",
+    "filepath",
+    "filename",
+    "userid",
+    "filesize",
+    "mimetype",
+    "status",
+    "source",
+    "author",
+    "license",
+    "timecreated",
+    "timemodified",
+    "sortorder",
+    "referencefileid",
+]
+
+
+def scaling_child(rows: int, work: Path) -> dict[str, object]:
+    """Peak RSS of the backup path over a synthetic gzip data file of ``rows`` rows."""
+    import gzip
+
+    from moodump.compression import iter_uncompressed
+    from moodump.moodlesite.filestore import backup_rows, check_filestore, split_lines
+
+    data = work / f"rows-{rows}.gz"
+    with gzip.open(data, "wb", compresslevel=1) as fh:
+        for i in range(1, rows + 1):
+            h = hashlib.sha1(b"c%d" % (i % max(1, rows // 2))).hexdigest().encode()
+            fh.write(b"%d\t%s\t%s\t1\tmod_resource\tcontent\t0\t/\tfile %d.pdf\t\\N\t123\t"
+                     b"\\N\t0\t\\N\t\\N\t\\N\t0\t0\t0\t\\N\n" % (i, h, h, i))  # fmt: skip
+    (work / "md" / "filedir").mkdir(parents=True, exist_ok=True)
+    base = _status_mib("VmRSS")
+    _reset_peak()
+    t0 = time.monotonic()
+    r = check_filestore(
+        lambda: backup_rows(split_lines(iter_uncompressed(data, codec="gzip")), _COLUMNS),
+        work / "md", source="synthetic", prefix="mdl_",
+    )  # fmt: skip
+    data.unlink()
+    return {
+        "rows": r.rows, "referenced": r.referenced, "seconds": round(time.monotonic() - t0, 2),
+        "peak_over_base_mib": round(_status_mib("VmHWM") - base, 1),
+    }  # fmt: skip
+
+
 def build(work: Path, rows: int, files: int) -> tuple[object, str, Path, Path]:
     from moodump.db import ConnSettings, connect
     from moodump.db.localserver import LocalServer
@@ -145,8 +202,26 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--work-dir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--scaling", default=None, help="Comma-separated row counts (no server).")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--scaling-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.scaling_child:
+        print(json.dumps(scaling_child(int(args.scaling_child[0]), Path(args.scaling_child[1]))))
+        return
+    if args.scaling:
+        with tempfile.TemporaryDirectory(prefix="moodump-bench-files-", dir=args.work_dir) as tmp:
+            print("| rows | distinct contents | seconds | peak RSS over the imports (MiB) |")
+            print("|---:|---:|---:|---:|")
+            for n in (int(x) for x in args.scaling.split(",")):
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--scaling-child", str(n), tmp],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                print(f"| {r['rows']:,} | {r['referenced']:,} | {r['seconds']} | "
+                      f"{r['peak_over_base_mib']} |")  # fmt: skip
+        return
     if args.child:
         mode, port, db, moodledata, backup = args.child
         print(json.dumps(child(mode, int(port), db, Path(moodledata), Path(backup))))
