@@ -248,6 +248,22 @@ def test_staging_restore_leaves_no_email_or_password_hash(
     assert conf == {b"noemailever": b"1", b"cron_enabled": b"0"}
 
 
+def test_staging_restore_from_the_command_line_lists_the_changes(
+    moodle: tuple[str, Path], root_settings: ConnSettings, fresh_db: str
+) -> None:
+    _db, backup = moodle
+    proc = run_cli("restore", str(backup), "-d", fresh_db, *conn_args(root_settings), "--drop",
+                   "--yes", "--staging")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "staging copy, scrubbed:" in proc.stdout
+    assert f"user e-mail: {PREFIX}user.email email, " in proc.stdout
+    assert f"sessions: {PREFIX}sessions.sid empty, " in proc.stdout
+    assert f"outgoing mail off: {PREFIX}config.noemailever set to '1', 1 rows" in proc.stdout
+    emails = _query(root_settings, fresh_db, f"SELECT DISTINCT SUBSTRING_INDEX(email, '@', -1) "
+                    f"FROM {PREFIX}user WHERE email <> ''")  # fmt: skip
+    assert emails == [(b"example.invalid",)]
+
+
 def test_staging_refuses_a_schema_without_the_columns_before_touching_anything(
     small: Source, root_settings: ConnSettings, tmp_path: Path
 ) -> None:

@@ -67,6 +67,7 @@ def check_files_cmd(
             hint="moodump check-files --moodledata PATH BACKUP, or --live --database DB",
         )
     if live:
+        database = database or conn.database  # e.g. from the connection settings' source
         if not database:
             raise ConfigError("--live needs --database", hint="e.g. --live -d moodle")
         report = check_live_files(conn, database, moodledata, prefix=prefix, plan=plan)
