@@ -109,7 +109,7 @@ def purge_db_caches(conn: Connection, database: str, prefix: str) -> list[str]:
         conn.execute(
             f"UPDATE {qdb}.{quote_ident(prefix + 'config')} SET value = "
             "GREATEST(CAST(value AS UNSIGNED) + 1, UNIX_TIMESTAMP()) "
-            f"WHERE name IN ({names})"
+            f"WHERE name IN ({names}) AND value REGEXP '^[0-9]+$'"
         )
         done.append(f"bumped {conn.affected_rows()} cache revisions ({', '.join(CACHE_REVISIONS)})")
     return done
