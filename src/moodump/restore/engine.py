@@ -83,9 +83,11 @@ def restore(
     src = as_source(path, identities, verify_keys)
     manifest = src.done_manifest()
     site = SiteSteps(opts, manifest, database)  # checks --staging's columns; no side effect
+    run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
+    run.after_load = site.after_load
     site.enter()  # --moodle-maintenance: before the target is touched
     try:
-        result = _restore(src, manifest, settings, database, opts, progress, stop, site)
+        result = _run(run, opts)
         site.finish(settings.with_database(None), result)
     except BaseException as exc:
         site.failed(exc)
@@ -93,18 +95,7 @@ def restore(
     return result
 
 
-def _restore(
-    src: BackupSource,
-    manifest: Manifest,
-    settings: ConnSettings,
-    database: str,
-    opts: RestoreOptions,
-    progress: Callable[[RestoreEvent], None] | None,
-    stop: threading.Event | None,
-    site: SiteSteps,
-) -> RestoreResult:
-    run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
-    run.after_load = site.after_load
+def _run(run: Restore, opts: RestoreOptions) -> RestoreResult:
     result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:
         raise Interrupted(
