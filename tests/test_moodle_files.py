@@ -137,6 +137,17 @@ def test_check_files_honours_the_prefix(moodle: tuple[str, Path], tmp_path: Path
     assert code == 5 and "no table m2_files" in err
 
 
+def test_check_files_refuses_a_backup_without_the_files_rows(
+    moodle: tuple[str, Path], root_settings: ConnSettings, tmp_path: Path
+) -> None:
+    db, _backup = moodle
+    opts = DumpOptions(threads=1, tables=(f"{PREFIX}files",), exclude_data=(f"{PREFIX}files",))
+    schema_only = dump(root_settings, db, tmp_path / "b", opts).path
+    (tmp_path / "filedir").mkdir()
+    code, _out, err = _check("--moodledata", str(tmp_path), str(schema_only))
+    assert code == 5 and f"holds no rows of {PREFIX}files" in err
+
+
 # -- maintenance mode ---------------------------------------------------------------------
 def test_maintenance_file_during_restore_kept_on_failure_removed_on_success(
     moodle: tuple[str, Path], root_settings: ConnSettings, fresh_db: str, tmp_path: Path

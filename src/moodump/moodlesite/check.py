@@ -146,6 +146,11 @@ def _files_table(m: Manifest, prefix: str, where: str) -> TableEntry:
     name = prefix + "files"
     for t in m.tables:
         if t.name == name:
+            if t.data_skipped:
+                raise NotFoundError(
+                    f"the backup {where} holds no rows of {name} (dumped without its data)",
+                    hint="check against the live database with --live, or a full backup",
+                )
             return t
     raise NotFoundError(
         f"the backup {where} of {m.database!r} has no table {name}",
