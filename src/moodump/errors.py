@@ -23,6 +23,7 @@ Exit codes (also in docs/exit-codes.md):
 12    the restore target is not empty (use --drop)
 13    an encrypted backup and no matching identity (private key)
 14    the run took longer than its maximum run time (MOODUMP_MAX_RUNTIME)
+15    a Moodle upgrade kept running past MOODUMP_UPGRADE_WAIT
 130   interrupted (Ctrl-C / SIGTERM)
 ====  =========================================================
 """
@@ -103,6 +104,12 @@ class SnapshotError(MoodumpError):
     exit_code = 9
 
 
+class SchemaChanged(SnapshotError):
+    """A table's definition changed while the dump ran (DDL during the snapshot: a
+    Moodle upgrade, a plugin install). A :class:`SnapshotError` for every catch site;
+    a run retries it within MOODUMP_UPGRADE_WAIT."""
+
+
 class LockBusy(MoodumpError):
     """Another moodump run holds the lock."""
 
@@ -141,6 +148,14 @@ class RuntimeExceeded(MoodumpError):
     exit_code = 14
 
 
+class UpgradeRunning(MoodumpError):
+    """A Moodle upgrade was running (``upgraderunning`` in the site's config table, or
+    the schema kept changing under the dump) for longer than MOODUMP_UPGRADE_WAIT;
+    nothing was backed up."""
+
+    exit_code = 15
+
+
 class Interrupted(MoodumpError):
     """The operation was interrupted by a signal."""
 
@@ -163,5 +178,6 @@ EXIT_CODES: dict[int, str] = {
     12: "restore target not empty (use --drop)",
     13: "encrypted backup: identity (private key) missing or not matching",
     14: "maximum run time exceeded (MOODUMP_MAX_RUNTIME); queries killed, nothing published",
+    15: "a Moodle upgrade ran past MOODUMP_UPGRADE_WAIT; nothing was backed up",
     130: "interrupted",
 }

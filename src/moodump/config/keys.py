@@ -13,6 +13,7 @@ from typing import Any
 
 from moodump.config.values import (
     LOCK_NAME,
+    STATE_NAME,
     choice,
     parse_auto_bool,
     parse_bool,
@@ -22,6 +23,7 @@ from moodump.config.values import (
     parse_log_level,
     parse_nonneg_int,
     parse_optional_int,
+    parse_optional_port,
     parse_percent,
     parse_period,
     parse_pos_int,
@@ -29,6 +31,7 @@ from moodump.config.values import (
     parse_size,
     parse_ssl_mode,
     parse_str,
+    parse_table_prefix,
     parse_timedelta,
     parse_tz,
 )
@@ -40,6 +43,7 @@ GROUP_LAYOUT = "Layout and retention"
 GROUP_SCHEDULE = "Schedule"
 GROUP_DUMP = "Dump and verification"
 GROUP_CHECKS = "Checks"
+GROUP_MOODLE = "Moodle"
 GROUP_NOTIFY = "Notifications"
 GROUP_FTP = "Off-site copy (FTPS)"
 GROUP_S3 = "Off-site copy (S3-compatible object storage)"
@@ -52,6 +56,7 @@ GROUPS = (
     GROUP_SCHEDULE,
     GROUP_DUMP,
     GROUP_CHECKS,
+    GROUP_MOODLE,
     GROUP_NOTIFY,
     GROUP_FTP,
     GROUP_S3,
@@ -295,23 +300,45 @@ KEYS: tuple[Key, ...] = (
         "Also require this many times the previous backup's size free (0 = off).",
         GROUP_CHECKS, ORIGIN_NEW,
     ),
+    # ----------------------------------------------------------------- moodle
+    Key(
+        "moodle_config", "MOODLE_CONFIG", "", parse_str,
+        "Path of the site's config.php: its database settings ($CFG->dbhost, dbname, "
+        "dbuser, dbpass, dboptions, prefix, dataroot) are read without running PHP and "
+        "used where nothing more explicit is set (flags, backup.conf, the environment "
+        "win); the --moodle-config default of every command that connects. "
+        "docs/moodle.md.", GROUP_MOODLE, ORIGIN_NEW,
+    ),
+    Key(
+        "moodle_prefix", "MOODLE_PREFIX", "mdl_", parse_table_prefix,
+        "Table prefix of the Moodle site ($CFG->prefix): the config table read for "
+        "upgrades and maintenance, and the Moodle facts recorded in the manifest.",
+        GROUP_MOODLE, ORIGIN_NEW, default_doc="config.php's prefix, else mdl_",
+    ),
+    Key(
+        "upgrade_wait", "MOODUMP_UPGRADE_WAIT", "3600", parse_nonneg_int,
+        "Seconds a backup waits, retrying with backoff, while a Moodle upgrade runs "
+        "(upgraderunning in the config table) or the schema keeps changing under the "
+        "dump; then it fails with exit 15. 0 = fail at once.", GROUP_MOODLE, ORIGIN_NEW,
+    ),
     Key(
         "check_files", "MOODUMP_CHECK_FILES", "off", choice("off", "exists", "hash"),
-        "After each backup of a Moodle database, cross-check MOODLE_DATAROOT's file store "
+        "After each backup of a Moodle database, cross-check its dataroot's file store "
         "against the backup's files table (moodump check-files): off, exists (every "
         "content file is there) or hash (and its SHA-1 matches). The result goes to "
         "files-check.json in the backup and to the run report; a missing or corrupt file "
-        "is a warning.", GROUP_CHECKS, ORIGIN_NEW,
+        "is a warning.", GROUP_MOODLE, ORIGIN_NEW,
     ),
     Key(
         "check_files_sample", "MOODUMP_CHECK_FILES_SAMPLE", "0", parse_nonneg_int,
         "With MOODUMP_CHECK_FILES=exists, also check the SHA-1 of this many content files "
-        "picked at random (0 = none).", GROUP_CHECKS, ORIGIN_NEW,
+        "picked at random (0 = none).", GROUP_MOODLE, ORIGIN_NEW,
     ),
     Key(
         "moodle_dataroot", "MOODLE_DATAROOT", "", parse_str,
-        "Moodle's dataroot ($CFG->dataroot, the directory holding filedir/), for "
-        "MOODUMP_CHECK_FILES.", GROUP_CHECKS, ORIGIN_NEW,
+        "Moodle's dataroot (the directory holding filedir/) for MOODUMP_CHECK_FILES; "
+        "set, it wins over config.php's $CFG->dataroot (MOODLE_CONFIG).",
+        GROUP_MOODLE, ORIGIN_NEW, default_doc="config.php's dataroot",
     ),
     # ----------------------------------------------------------------- notifications
     Key(
@@ -461,6 +488,28 @@ KEYS: tuple[Key, ...] = (
         "lock_file", "MOODUMP_LOCK_FILE", "", parse_str,
         "Lock that keeps runs from overlapping.", GROUP_OPS, ORIGIN_NEW,
         default_doc=f"BACKUP_DIR/{LOCK_NAME}",
+    ),
+    Key(
+        "state_file", "MOODUMP_STATE_FILE", "", parse_str,
+        "JSON file with the last result of each database and the run counters, updated "
+        "after every backup and verification cycle (metrics and moodump status read it).",
+        GROUP_OPS, ORIGIN_NEW, default_doc=f"BACKUP_DIR/{STATE_NAME}",
+    ),
+    Key(
+        "metrics_file", "MOODUMP_METRICS_FILE", "", parse_str,
+        "Prometheus text file written (atomically) after every backup and verification "
+        "cycle, for node-exporter's textfile collector or a sidecar; name it *.prom. "
+        "Empty = none (docs/observability.md).", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "metrics_port", "MOODUMP_METRICS_PORT", "", parse_optional_port,
+        "moodump run (the long-running mode): serve Prometheus metrics on this port at "
+        "/metrics. Empty = off.", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "metrics_address", "MOODUMP_METRICS_ADDRESS", "0.0.0.0", parse_str,
+        "Address the /metrics server binds to (0.0.0.0: every interface, for a pod; "
+        "127.0.0.1: this machine only).", GROUP_OPS, ORIGIN_NEW,
     ),
     # ----------------------------------------------------------------- ignored
     Key(

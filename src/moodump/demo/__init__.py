@@ -84,8 +84,9 @@ def run_demo(
         settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
         say(f"started a throwaway MariaDB on 127.0.0.1:{server.port} ({server_dir})")
         rows = create_moodle_database(
-            settings, "moodle", scale=scale, blobs=True, drop_existing=True
-        )
+            settings, "moodle", scale=scale, prefix=cfg.moodle_prefix, blobs=True,
+            drop_existing=True,
+        )  # fmt: skip
         say(
             f"created sample Moodle database 'moodle': {len(rows)} tables, {sum(rows.values()):,} rows"
         )
@@ -94,7 +95,8 @@ def run_demo(
             when = when.replace(tzinfo=timezone.utc)
         out = demo_target(cfg, when)
         make_dir(out.parent, parents=True, exist_ok=True)  # private, like the backup itself
-        result = dump(settings, "moodle", out, DumpOptions(threads=threads))
+        opts = DumpOptions(threads=threads, moodle_prefix=cfg.moodle_prefix)
+        result = dump(settings, "moodle", out, opts)
         say(f"backed up into {out} in {result.duration_s:.1f}s")
         report = verify(out, settings=settings, threads=threads)
         say(

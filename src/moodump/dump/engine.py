@@ -54,12 +54,14 @@ from moodump.dump.publish import (
     objects_json,
     remove_stale_partials,
 )
+from moodump.dump.upgrade import UpgradeGuard
 from moodump.errors import (
     ConfigError,
     Interrupted,
     MoodumpError,
     NotFoundError,
     PrivilegeError,
+    SchemaChanged,
     ServerError,
     SnapshotError,
     StorageError,
@@ -95,7 +97,9 @@ def dump(
     :param output: the backup directory to create; it must not exist yet.
     :param progress: called with :class:`ProgressEvent` as data is written.
     :param stop: set it from another thread to cancel (raises :class:`Interrupted`).
-    :raises MoodumpError: on any failure; nothing is published then.
+    :raises MoodumpError: on any failure; nothing is published then. With
+        ``options.upgrade_wait`` set, a Moodle upgrade is waited for and DDL retried
+        first (:mod:`moodump.dump.upgrade`; :class:`~moodump.errors.UpgradeRunning`).
     """
     opts = options or DumpOptions()
     if opts.schema_only and opts.data_only:
@@ -112,6 +116,23 @@ def dump(
     parent = out.parent
     if not parent.is_dir():
         raise StorageError(f"output directory {parent} does not exist", hint="create it first")
+
+    def attempt(guard: UpgradeGuard | None) -> DumpResult:
+        return _attempt(settings, database, out, opts, (codec, level), progress, stop, guard)
+
+    if opts.upgrade_wait is None:
+        return attempt(None)
+    return UpgradeGuard(settings, database, opts, stop).run(out, attempt)
+
+
+def _attempt(
+    settings: ConnSettings, database: str, out: Path, opts: DumpOptions, codec_level: Any,
+    progress: Callable[[ProgressEvent], None] | None, stop: threading.Event | None,
+    guard: UpgradeGuard | None,
+) -> DumpResult:  # fmt: skip
+    """One dump into ``out``; a failure the guard retries publishes no FAILED record."""
+    codec, level = codec_level
+    parent = out.parent
     remove_stale_partials(parent)
     tmp = parent / f".{out.name}.partial-{os.getpid()}"
     try:
@@ -137,6 +158,8 @@ def dump(
             real = [e for e in pool.errors if not isinstance(e, Interrupted)]
             raise (real or pool.errors)[0]
         assert manifest is not None
+        if guard is not None:
+            guard.annotate(manifest)
         sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         if opts.signing_key is not None:  # over the final manifest bytes, before publishing
@@ -151,7 +174,9 @@ def dump(
             err = Interrupted("dump interrupted; nothing was published", hint="run it again")
         elif isinstance(exc, OSError):  # writing schema/object files or the manifest
             err = storage_error(exc, Path(exc.filename or tmp))
-        if opts.record_failure:
+        if opts.record_failure and not (guard is not None and guard.will_retry(err)):
+            if guard is not None:
+                guard.annotate(engine.manifest)
             _publish_failure(tmp, out, engine.manifest, str(err or exc))
         else:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -213,7 +238,7 @@ class DumpRun:
         m.options = {
             k: (list(v) if isinstance(v, tuple) else v)
             for k, v in self.opts.__dict__.items()
-            if k not in ("started_at", "signing_key")
+            if k not in ("started_at", "signing_key", "upgrade_wait", "moodle_dataroot")
         }
         # the public fingerprint of the signing key (manifest.sig), never the key
         m.options["signing_key"] = (
@@ -275,7 +300,9 @@ class DumpRun:
                         "next_not_cached_value": nxt,
                         "cycle_count": cycles,
                     }
-            m.moodle = moodle_info(first, self.database, [t.name for t in tables])
+            m.moodle = moodle_info(
+                first, self.database, [t.name for t in tables], self.opts.moodle_prefix
+            )
         finally:
             self.snapshot.close()
         for name, n in self._pending_chunks.items():
@@ -539,7 +566,7 @@ class DumpRun:
         except NotFoundError:
             now = "(table dropped or renamed)"
         if now != task.fingerprint:
-            raise SnapshotError(
+            raise SchemaChanged(
                 f"table {task.table.name!r} was altered while the dump was running "
                 "(its definition no longer matches the snapshot)",
                 hint="run the dump again once the schema change (e.g. a Moodle upgrade) is finished",

@@ -37,6 +37,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.fsmodes import make_dir, write_text
+from moodump.jobs.exporter import record_run
 from moodump.jobs.files_check import check_moodledata
 from moodump.jobs.guard import Deadline, fit_hint, record_error
 from moodump.jobs.offsite import (
@@ -138,13 +139,14 @@ def run_once(
         lock = run_lock(cfg, "run --once")
         with lock:
             _backup_cycle(ctx, specs, method, progress)
+            report = ctx.finish()
+            record_run(cfg, report)  # state file and metrics, still under the lock
     except LockBusy:
         raise
     except StorageError as exc:
         # No backup was attempted (BACKUP_DIR or the lock cannot be created): alert anyway.
         ctx.notify(Event("failure", f"moodump run could not start: {exc}"))
         raise
-    report = ctx.finish()
     log.info(
         "backup run finished: %d ok, %d with warnings, %d failed; exit code %d",
         sum(d.status == STATUS_OK for d in report.databases),
@@ -301,7 +303,8 @@ def _backup_database(
 
         options = DumpOptions(
             threads=cfg.threads, codec=cfg.codec, level=cfg.level, record_failure=True,
-            started_at=when, signing_key=_signing_key(cfg),
+            started_at=when, signing_key=_signing_key(cfg), moodle_prefix=cfg.moodle_prefix,
+            upgrade_wait=cfg.upgrade_wait, moodle_dataroot=spec.dataroot or None,
         )  # fmt: skip
         result = dump(
             conn_settings_for(cfg, spec),
@@ -317,6 +320,7 @@ def _backup_database(
         info = read_backup(path, res.tier, cfg.tz)
         res.size_bytes = info.size_bytes if info else result.manifest.total_bytes
         res.rows = result.manifest.total_rows
+        res.tables = len(result.manifest.tables)
         log.info(
             "dumped %s to %s: %s, %d rows in %.1f s",
             spec.spec,

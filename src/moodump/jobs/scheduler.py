@@ -20,6 +20,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.jobs.backup import run_once
+from moodump.jobs.exporter import start_metrics_server
 from moodump.jobs.maintenance import CheckOptions, check_once, prune_once
 from moodump.jobs.report import RunReport, iso_time
 from moodump.jobs.verify_cycle import verify_all
@@ -189,7 +190,31 @@ def run_scheduled(
         ``stop`` wakes it at once).
     :param parse_moodump: the CLI's parser for ``moodump ...`` cron lines
         (see :func:`scheduled_jobs`).
+
+    With MOODUMP_METRICS_PORT set, Prometheus metrics are served on ``/metrics`` for as
+    long as the loop runs (:func:`moodump.jobs.exporter.start_metrics_server`).
     """
+    server = start_metrics_server(cfg) if cfg.metrics_port is not None else None
+    try:
+        return _run_scheduled(cfg, clock=clock, sleep=sleep, stop=stop, notifier=notifier,
+                              on_report=on_report, progress=progress,
+                              parse_moodump=parse_moodump)  # fmt: skip
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _run_scheduled(
+    cfg: Config,
+    *,
+    clock: Clock | None = None,
+    sleep: Sleep | None = None,
+    stop: threading.Event | None = None,
+    notifier: Notifier | None = None,
+    on_report: Callable[[RunReport], None] | None = None,
+    progress: Progress | None = None,
+    parse_moodump: MoodumpLineParser | None = None,
+) -> int:
     stop = stop or threading.Event()
     real_clock: Clock = clock or (lambda: datetime.now(cfg.tz))
 

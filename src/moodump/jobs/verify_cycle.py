@@ -25,6 +25,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.jobs.backup import interrupted_error, result_facts, verify_dict, verify_keys_of
+from moodump.jobs.exporter import record_run
 from moodump.jobs.report import (
     STATUS_FAILED,
     VERIFY_LOCAL,
@@ -101,7 +102,9 @@ def verify_all(
             ctx.notify(_verify_event(res))
             if res.exit_code == Interrupted.exit_code:
                 ctx.report.interrupted = True
-    return ctx.finish()
+        report = ctx.finish()
+        record_run(cfg, report)  # state file and metrics, still under the lock
+    return report
 
 
 def _verify_database(ctx: Context, spec: DatabaseSpec, method: str) -> DatabaseResult:
