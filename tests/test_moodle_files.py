@@ -1,4 +1,5 @@
-"""Moodle beyond the database (issue 14, items 3-5), on the sample Moodle database:
+"""Moodle beyond the database (issue 14, items 3-5), on the sample Moodle database
+(with the table prefix ``mf_``):
 
 - ``check-files`` passes on a complete generated moodledata, and names a deleted and a
   corrupted content file (from a backup and from the live table);
@@ -27,7 +28,7 @@ from moodump.errors import ConfigError, TargetNotEmpty
 from moodump.moodlesite import EMPTY_SHA1, MAINTENANCE_FILE, content_path
 from moodump.restore import RestoreOptions, restore
 
-PREFIX = "mdl_"
+PREFIX = "mf_"  # not mdl_: every feature must honour the site's table prefix
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_check_files_complete_then_broken(
     assert doc["passed"] and doc["referenced"] == len(hashes) == doc["present"] == doc["hashed"]
     assert doc["missing"]["count"] == doc["corrupt"]["count"] == doc["orphans"]["count"] == 0
     assert doc["directory_rows"] > 0
-    code, out, err = _check("--moodledata", str(data), "--live", "-d", db,
+    code, out, err = _check("--moodledata", str(data), "--live", "-d", db, "--prefix", PREFIX,
                             *conn_args(root_settings), "--sample", "5", "--seed", "7")  # fmt: skip
     assert code == 0, err
     assert "PASS" in out and "--seed 7" in out
@@ -121,7 +122,7 @@ def test_check_files_complete_then_broken(
     assert repr((row or b"").decode()) in out
 
     # Live, without hashing: the deletion is found, the corruption is not looked for.
-    code, out, err = _check("--moodledata", str(data), "--live", "-d", db,
+    code, out, err = _check("--moodledata", str(data), "--live", "-d", db, "--prefix", PREFIX,
                             *conn_args(root_settings), "--json")  # fmt: skip
     assert code == 11
     doc = json.loads(out)
@@ -146,6 +147,46 @@ def test_check_files_refuses_a_backup_without_the_files_rows(
     (tmp_path / "filedir").mkdir()
     code, _out, err = _check("--moodledata", str(tmp_path), str(schema_only))
     assert code == 5 and f"holds no rows of {PREFIX}files" in err
+
+
+CONFIG_PHP = """<?php  // Moodle configuration file
+unset($CFG);
+global $CFG;
+$CFG = new stdClass();
+$CFG->dbtype    = 'mariadb';
+$CFG->dblibrary = 'native';
+$CFG->dbhost    = '127.0.0.1';
+$CFG->dbname    = '{db}';
+$CFG->dbuser    = 'root';
+$CFG->dbpass    = '';
+$CFG->prefix    = '{prefix}';
+$CFG->dboptions = array('dbpersist' => 0, 'dbport' => {port}, 'dbsocket' => '');
+$CFG->wwwroot   = 'https://moodle.example.org';
+$CFG->dataroot  = '{dataroot}';
+require_once(__DIR__ . '/lib/setup.php');
+"""
+
+
+def test_config_php_gives_database_prefix_and_dataroot(
+    moodle: tuple[str, Path], root_settings: ConnSettings, fresh_db: str, tmp_path: Path
+) -> None:
+    db, backup = moodle
+    data = tmp_path / "moodledata"
+    make_moodledata(root_settings, db, data)
+    php = tmp_path / "config.php"
+    php.write_text(CONFIG_PHP.format(db=db, prefix=PREFIX, port=root_settings.port, dataroot=data))
+    code, out, err = _check("--moodle-config", str(php), "--live")
+    assert code == 0, err
+    assert f"live root@127.0.0.1:{root_settings.port}/{db}" in out and "PASS" in out
+    code, out, err = _check("--moodle-config", str(php), str(backup), "--json")
+    assert code == 0 and json.loads(out)["prefix"] == PREFIX, err
+
+    # restore --moodle-maintenance takes the dataroot from config.php (the target is
+    # another database: flags win over config.php's dbname)
+    proc = run_cli("restore", str(backup), "--moodle-config", str(php), "-d", fresh_db,
+                   "--drop", "--yes", "--moodle-maintenance")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "maintenance mode: lifted" in proc.stdout and not (data / MAINTENANCE_FILE).exists()
 
 
 # -- maintenance mode ---------------------------------------------------------------------

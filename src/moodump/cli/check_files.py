@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from moodump.cli._group import cli, connection_options, identity_option, verify_key_option
+from moodump.cli._group import (
+    cli,
+    connection_options,
+    identity_option,
+    moodle_defaults,
+    verify_key_option,
+)
 from moodump.errors import CheckFailed, ConfigError
 from moodump.moodlesite import HashPlan, check_backup_files, check_live_files
 from moodump.moodlesite.filestore import FileCheckReport
@@ -18,15 +24,24 @@ from moodump.offsite.source import open_backup
 @click.argument("backup", required=False, metavar="BACKUP")
 @click.option(
     "--moodledata",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Moodle's dataroot ($CFG->dataroot), the directory holding filedir/.",
+    default=None,
+    help="Moodle's dataroot, the directory holding filedir/ (default: config.php's "
+    "$CFG->dataroot with --moodle-config).",
 )
 @click.option("--live", is_flag=True, help="Read the files table from the running database.")
-@click.option("--database", "-d", default=None, help="The Moodle database (with --live).")
+@click.option(
+    "--database",
+    "-d",
+    default=None,
+    help="The Moodle database, with --live (default: config.php's dbname).",
+)
 @connection_options
 @click.option(
-    "--prefix", default="mdl_", show_default=True, help="Moodle's table prefix ($CFG->prefix)."
+    "--prefix",
+    default=None,
+    help="Moodle's table prefix (default: for a BACKUP the prefix it recorded; else "
+    "MOODLE_PREFIX, config.php's prefix, mdl_).",
 )
 @click.option("--hash", "hash_all", is_flag=True, help="Check every content file's SHA-1.")
 @click.option(
@@ -61,21 +76,35 @@ def check_files_cmd(
       moodump check-files --moodledata /var/moodledata --live -H db -d moodle --sample 1000
     """
     plan = HashPlan.of(hash_all, sample, seed)
+    dbname, site_prefix, dataroot = moodle_defaults()
+    if moodledata is None:
+        if not dataroot:
+            raise ConfigError(
+                "--moodledata is missing",
+                hint="pass the site's dataroot, or --moodle-config with its config.php",
+            )
+        moodledata = Path(dataroot)
     if live == bool(backup):
         raise ConfigError(
             "name a BACKUP or pass --live (not both)",
             hint="moodump check-files --moodledata PATH BACKUP, or --live --database DB",
         )
     if live:
-        database = database or conn.database  # e.g. from the connection settings' source
+        database = database or dbname or conn.database
         if not database:
             raise ConfigError("--live needs --database", hint="e.g. --live -d moodle")
+        prefix = prefix or site_prefix
         report = check_live_files(conn, database, moodledata, prefix=prefix, plan=plan)
     else:
         source = open_backup(backup, identities=identities)
         try:
             report = check_backup_files(
-                source, moodledata, prefix=prefix, plan=plan, verify_keys=verify_keys
+                source,
+                moodledata,
+                prefix=prefix,
+                default_prefix=site_prefix,
+                plan=plan,
+                verify_keys=verify_keys,
             )
         finally:
             source.close()

@@ -13,6 +13,7 @@ from moodump.cli._group import (
     connection_options,
     hidden_alias,
     identity_option,
+    moodle_defaults,
     refuse_unsigned_legacy,
     threads_option,
     verify_key_option,
@@ -71,7 +72,8 @@ from moodump.restore import RestoreOptions, restore
     "--moodledata",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Moodle's dataroot ($CFG->dataroot), for --moodle-maintenance.",
+    help="Moodle's dataroot, for --moodle-maintenance (default: config.php's "
+    "$CFG->dataroot with --moodle-config).",
 )
 @click.option(
     "--staging",
@@ -80,7 +82,10 @@ from moodump.restore import RestoreOptions, restore
     "no cron (docs/moodle.md); the changes are listed.",
 )
 @click.option(
-    "--prefix", default="mdl_", show_default=True, help="Moodle's table prefix ($CFG->prefix)."
+    "--prefix",
+    default=None,
+    help="Moodle's table prefix, for --staging and --moodle-maintenance (default: the "
+    "prefix the backup recorded, else mdl_).",
 )
 @identity_option
 @verify_key_option
@@ -134,8 +139,12 @@ def restore_cmd(
             f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
         )
     if moodle_maintenance and moodledata is None:
+        dataroot = moodle_defaults()[2]
+        moodledata = Path(dataroot) if dataroot else None
+    if moodle_maintenance and moodledata is None:
         raise ConfigError(
-            "--moodle-maintenance needs --moodledata", hint="pass the site's $CFG->dataroot"
+            "--moodle-maintenance needs the site's dataroot",
+            hint="pass --moodledata, or --moodle-config with the site's config.php",
         )
     if path and not latest_of and not is_url(path) and is_legacy_file(Path(path)):
         if moodle_maintenance or staging:

@@ -368,7 +368,7 @@ def _backup_database(
                 )
         res.backup_ok = True
         step = "the moodledata check"
-        check_moodledata(cfg, result.manifest, path, res)
+        check_moodledata(cfg, spec, result.manifest, path, res)
 
         if offsite.at_rest:
             step = "the encryption at rest"

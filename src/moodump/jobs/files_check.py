@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from moodump.config import Config
+from moodump.config import Config, DatabaseSpec
 from moodump.errors import MoodumpError
 from moodump.jobs.report import DatabaseResult
 from moodump.manifest import Manifest
@@ -23,12 +23,19 @@ from moodump.moodlesite import HashPlan, check_backup_files, write_files_check
 log = logging.getLogger(__name__)
 
 
-def check_moodledata(cfg: Config, manifest: Manifest, path: Path, res: DatabaseResult) -> None:
-    """Run the check when configured and the database is Moodle's; record it in ``res``."""
+def check_moodledata(
+    cfg: Config, spec: DatabaseSpec, manifest: Manifest, path: Path, res: DatabaseResult
+) -> None:
+    """Run the check when configured and the database is Moodle's; record it in ``res``.
+    The dataroot is MOODLE_DATAROOT, else the one config.php (MOODLE_CONFIG) names."""
     if cfg.check_files == "off":
         return
-    if not cfg.moodle_dataroot:
-        res.warn("MOODUMP_CHECK_FILES is set but MOODLE_DATAROOT is not: moodledata not checked")
+    dataroot = cfg.moodle_dataroot or spec.dataroot
+    if not dataroot:
+        res.warn(
+            "MOODUMP_CHECK_FILES is set but no dataroot is known (MOODLE_DATAROOT, or "
+            "config.php's $CFG->dataroot through MOODLE_CONFIG): moodledata not checked"
+        )
         return
     prefix = (manifest.moodle or {}).get("prefix")
     if not prefix:
@@ -37,7 +44,7 @@ def check_moodledata(cfg: Config, manifest: Manifest, path: Path, res: DatabaseR
     if cfg.check_files == "exists" and cfg.check_files_sample:
         plan = HashPlan.of(False, cfg.check_files_sample, None)
     try:
-        report = check_backup_files(path, Path(cfg.moodle_dataroot), prefix=str(prefix), plan=plan)
+        report = check_backup_files(path, Path(dataroot), prefix=str(prefix), plan=plan)
     except MoodumpError as exc:
         res.warn(f"moodledata check not done: {exc.message}")
         return
@@ -57,6 +64,6 @@ def check_moodledata(cfg: Config, manifest: Manifest, path: Path, res: DatabaseR
     if not report.passed:
         first = (report.missing.examples + report.corrupt.examples)[:3]
         res.warn(
-            f"moodledata {cfg.moodle_dataroot}: {report.summary()}; e.g. "
+            f"moodledata {dataroot}: {report.summary()}; e.g. "
             + ", ".join(e["path"] for e in first)
         )

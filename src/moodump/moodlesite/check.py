@@ -39,7 +39,8 @@ def check_backup_files(
     backup: Path | str | BackupSource,
     moodledata: Path,
     *,
-    prefix: str = "mdl_",
+    prefix: str | None = None,
+    default_prefix: str = "mdl_",
     plan: HashPlan | None = None,
     identities: Sequence[Identity] = (),
     verify_keys: Sequence[VerifyKey] = (),
@@ -48,11 +49,14 @@ def check_backup_files(
     """Cross-check ``moodledata`` against the ``{prefix}files`` rows of a DONE backup.
 
     Each data file of the table is streamed (and checked against the manifest's sha256
-    as it is read); rows are never held in memory (see :mod:`.filestore`).
+    as it is read); rows are never held in memory (see :mod:`.filestore`). The table
+    prefix is ``prefix``, else the one the dump recorded (the manifest's ``moodle``
+    section), else ``default_prefix``.
     """
     plan = plan or HashPlan()
     src = as_source(backup, identities, verify_keys)
     m = src.done_manifest()
+    prefix = prefix or str((m.moodle or {}).get("prefix") or default_prefix)
     table = _files_table(m, prefix, src.where)
 
     def rows() -> Iterator[tuple[bytes | None, bytes | None]]:

@@ -37,7 +37,7 @@ class RestoreOptions:
     # Moodle (docs/moodle.md): the table prefix; the dataroot in which to put the site in
     # maintenance mode around the restore (caches purged before it is lifted); a staging
     # copy (scrubbed by moodlesite.rules before it is usable).
-    moodle_prefix: str = "mdl_"
+    moodle_prefix: str | None = None  # None: the prefix the backup recorded, else mdl_
     moodle_maintenance: Path | None = None
     staging: bool = False
 

@@ -35,7 +35,7 @@ class SiteSteps:
 
     def __init__(self, opts: RestoreOptions, manifest: Manifest, database: str) -> None:
         self.opts = opts
-        self.prefix = opts.moodle_prefix
+        self.prefix = opts.moodle_prefix or str((manifest.moodle or {}).get("prefix") or "mdl_")
         self.database = database
         self.entered = False  # we wrote the maintenance file (and so remove it)
         self.report: dict[str, Any] = {}
