@@ -369,3 +369,11 @@ def test_scheduled_run_checks_moodledata_and_records_it_beside_the_manifest(
     record = json.loads((path / "files-check.json").read_text())
     assert record["missing"]["examples"][0]["contenthash"] == hashes[0]
     assert read_manifest(path).status == "DONE"  # the manifest itself is untouched
+
+    # ...and in the metrics
+    from moodump.jobs.metrics import Facts, metrics_text
+    from moodump.jobs.state import RunState, apply_report
+
+    text = metrics_text(apply_report(RunState(), report), Facts())
+    assert re.search(r"^moodump_moodledata_missing_files\{[^}]*\} 1\.0$", text, re.M), text
+    assert re.search(r"^moodump_moodledata_last_ok\{[^}]*\} 0\.0$", text, re.M)
