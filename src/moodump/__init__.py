@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     )
     from moodump.jobs.maintenance import CheckOptions, Listing, delete_backup_once, listing
     from moodump.jobs.status import DatabaseStatus, Status, status
+    from moodump.progress import Progress, ProgressSnapshot, log_progress
     from moodump.restore import RestoreEvent, RestoreOptions, RestoreResult, restore
     from moodump.verify import VerifyReport, verify
 
@@ -90,6 +91,10 @@ _LAZY: dict[str, str] = {
     "RestoreEvent": "moodump.restore",
     "verify": "moodump.verify",
     "VerifyReport": "moodump.verify",
+    # what dump, restore, verify, run_once and verify_all count into (tracker=)
+    "Progress": "moodump.progress",
+    "ProgressSnapshot": "moodump.progress",
+    "log_progress": "moodump.progress",
     # the configured site (backup.conf and the environment)
     "run_once": "moodump.jobs",
     "verify_all": "moodump.jobs",
@@ -143,7 +148,9 @@ __all__ = [
     "MoodumpError",
     "NotFoundError",
     "PrivilegeError",
+    "Progress",
     "ProgressEvent",
+    "ProgressSnapshot",
     "RestoreEvent",
     "RestoreOptions",
     "RestoreResult",
@@ -166,6 +173,7 @@ __all__ = [
     "listing",
     "load_config",
     "load_config_from_environment",
+    "log_progress",
     "prune_once",
     "resolve_connection",
     "restore",

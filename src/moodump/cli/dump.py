@@ -14,7 +14,8 @@ from moodump.cli._group import (
     moodle_defaults,
     threads_option,
 )
-from moodump.cli._render import ProgressLine, emit_json, human_bytes
+from moodump.cli._progress import watch
+from moodump.cli._render import emit_json, human_bytes
 from moodump.dump import DumpOptions, dump
 from moodump.sizes import parse_size
 
@@ -98,7 +99,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     "by DDL) before failing with exit 15 (default: MOODUMP_UPGRADE_WAIT, 3600).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 def dump_cmd(
     conn,
     database,
@@ -155,19 +156,8 @@ def dump_cmd(
         upgrade_wait=upgrade_wait if upgrade_wait is not None else setting("MOODUMP_UPGRADE_WAIT"),
         moodle_dataroot=dataroot,
     )
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
-    try:
-        result = dump(
-            conn,
-            database,
-            output,
-            opts,
-            progress=lambda e: line.update(
-                e.rows_done, e.rows_estimate, e.elapsed_s, e.table, force=e.phase == "done"
-            ),
-        )
-    finally:
-        line.finish()
+    with watch(quiet or as_json) as tracker:
+        result = dump(conn, database, output, opts, tracker=tracker)
     m = result.manifest
     summary = {
         "status": m.status,

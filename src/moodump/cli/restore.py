@@ -18,7 +18,8 @@ from moodump.cli._group import (
     threads_option,
     verify_key_option,
 )
-from moodump.cli._render import ProgressLine, emit_json
+from moodump.cli._progress import count_bytes, watch
+from moodump.cli._render import emit_json
 from moodump.cli.dump import _split
 from moodump.config import configured_zone
 from moodump.db import ConnSettings
@@ -61,7 +62,7 @@ from moodump.restore import RestoreOptions, restore
 @hidden_alias("--no-routines", "no_routines", is_flag=True, help="Old spelling of --no-objects.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 @click.option(
     "--moodle-maintenance",
     is_flag=True,
@@ -168,18 +169,10 @@ def restore_cmd(
         moodle_maintenance=moodledata if moodle_maintenance else None,
         staging=staging,
     )
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
     try:
-        res = restore(
-            source,
-            conn,
-            database,
-            opts,
-            progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
-            verify_keys=verify_keys,
-        )
+        with watch(quiet or as_json) as tracker:
+            res = restore(source, conn, database, opts, verify_keys=verify_keys, tracker=tracker)
     finally:
-        line.finish()
         source.close()
     path = source.where
     if as_json:
@@ -240,19 +233,8 @@ def _restore_legacy(
             "SQL stream, replayed whole",
             hint=f"moodump restore {path} --database {database} --drop",
         )
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
-    try:
-        res = restore_legacy(
-            path,
-            conn,
-            database,
-            drop=drop,
-            progress=lambda done, total: line.status(
-                f"{done / total:6.1%} of {path.name} sent to the server" if total else ""
-            ),
-        )
-    finally:
-        line.finish()
+    with watch(quiet or as_json) as tracker, tracker.operation("restore", database):
+        res = restore_legacy(path, conn, database, drop=drop, progress=count_bytes(tracker))
     if as_json:
         emit_json({k: v for k, v in res.__dict__.items() if k != "scan"})
         return

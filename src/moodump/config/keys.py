@@ -470,6 +470,14 @@ KEYS: tuple[Key, ...] = (
         "text (readable lines) or json (one JSON object per line).", GROUP_OPS, ORIGIN_NEW,
     ),
     Key(
+        "progress_interval", "MOODUMP_PROGRESS_INTERVAL", "60", parse_timedelta,
+        "During a dump, restore or verify, log one progress line this often (rows and "
+        "bytes done, rate, ETA; structured fields in JSON logs); 0 = none. Seconds, "
+        "fractions allowed (0.5), or a duration (5m). The display on a terminal is "
+        "separate: it redraws four times a second.",
+        GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
         "strict", "MOODUMP_STRICT", "false", parse_bool,
         "moodump run: exit 1 when a run had only warnings (a shrink in warn mode, dump "
         "warnings). Off: warnings are logged, notified and reported, and the exit code "

@@ -223,6 +223,7 @@ class Config:
     verify_key: str
     backup_log_level: str
     log_format: str
+    progress_interval: timedelta
     strict: bool
     file_mode: int
     lock_file: str

@@ -76,6 +76,7 @@ from moodump.manifest import (
     Manifest,
     TableEntry,
 )
+from moodump.progress import Progress
 from moodump.restore_script import write_stock_restore_script
 
 log = logging.getLogger("moodump.dump")
@@ -89,6 +90,7 @@ def dump(
     *,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    tracker: Progress | None = None,
 ) -> DumpResult:
     """Dump ``database`` into the new directory ``output`` and return its manifest.
 
@@ -97,6 +99,8 @@ def dump(
     :param output: the backup directory to create; it must not exist yet.
     :param progress: called with :class:`ProgressEvent` as data is written.
     :param stop: set it from another thread to cancel (raises :class:`Interrupted`).
+    :param tracker: a :class:`~moodump.progress.Progress` to count rows and bytes into
+        (what the terminal display and the progress log lines read).
     :raises MoodumpError: on any failure; nothing is published then. With
         ``options.upgrade_wait`` set, a Moodle upgrade is waited for and DDL retried
         first (:mod:`moodump.dump.upgrade`; :class:`~moodump.errors.UpgradeRunning`).
@@ -117,18 +121,21 @@ def dump(
     if not parent.is_dir():
         raise StorageError(f"output directory {parent} does not exist", hint="create it first")
 
-    def attempt(guard: UpgradeGuard | None) -> DumpResult:
-        return _attempt(settings, database, out, opts, (codec, level), progress, stop, guard)
+    tr = tracker or Progress()
 
-    if opts.upgrade_wait is None:
-        return attempt(None)
-    return UpgradeGuard(settings, database, opts, stop).run(out, attempt)
+    def attempt(guard: UpgradeGuard | None) -> DumpResult:
+        return _attempt(settings, database, out, opts, (codec, level), progress, stop, guard, tr)
+
+    with tr.operation("dump", database):
+        if opts.upgrade_wait is None:
+            return attempt(None)
+        return UpgradeGuard(settings, database, opts, stop).run(out, attempt)
 
 
 def _attempt(
     settings: ConnSettings, database: str, out: Path, opts: DumpOptions, codec_level: Any,
     progress: Callable[[ProgressEvent], None] | None, stop: threading.Event | None,
-    guard: UpgradeGuard | None,
+    guard: UpgradeGuard | None, tracker: Progress,
 ) -> DumpResult:  # fmt: skip
     """One dump into ``out``; a failure the guard retries publishes no FAILED record."""
     codec, level = codec_level
@@ -148,7 +155,9 @@ def _attempt(
     engine = DumpRun(
         settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
     )
+    engine.tracker = tracker
     t0 = time.monotonic()
+    tracker.phase("plan", rows_done=0, bytes_done=0, tables_done=0)  # an attempt counts anew
     try:
         manifest, pool = run_interruptible(engine.run, engine.stop, engine.kill_all)
         engine.abandoned = engine.abandoned or pool.abandoned
@@ -160,6 +169,7 @@ def _attempt(
         assert manifest is not None
         if guard is not None:
             guard.annotate(manifest)
+        tracker.phase("publish")
         sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         if opts.signing_key is not None:  # over the final manifest bytes, before publishing
@@ -228,6 +238,7 @@ class DumpRun:
         self._pending_chunks: dict[str, int] = {}
         self.abandoned = False
         self._live = LiveConnections(self.settings)
+        self.tracker = Progress()
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
@@ -272,6 +283,7 @@ class DumpRun:
         # sequence values and Moodle facts read later come from the same instant.
         lock_names = [t.name for t in selected]
         workers = max(1, min(self.opts.threads, len(tasks) or 1))
+        self.tracker.phase("snapshot")
         self.snapshot = open_snapshot(
             self.settings,
             server,
@@ -290,6 +302,13 @@ class DumpRun:
                 "not snapshot-consistent (non-transactional engine): " + ", ".join(non_tx)
             )
             m.snapshot["non_transactional_tables"] = non_tx
+        data = [t for t in selected if not self._skip_data(t)]
+        self.tracker.phase(
+            "data",
+            rows_total=self._rows_estimate,
+            bytes_total=sum(t.data_length for t in data),
+            tables_total=len(self._pending_chunks),
+        )
         try:
             self._run_workers(tasks)
             first = self.snapshot.workers[0]
@@ -310,6 +329,7 @@ class DumpRun:
                 raise SnapshotError(
                     f"table {name}: {n} chunk(s) were not written", hint="run again"
                 )
+        self.tracker.phase("objects")
         self._write_objects(objects)
         self._emit("objects")
         write_stock_restore_script(self.tmp, m)
@@ -489,15 +509,21 @@ class DumpRun:
         # costs more than it saves (Moodle has hundreds of small tables).
         small = task.estimate < _SMALL_FILE_BYTES
         holder: list[DataWriter] = [self._new_writer(path, codec, small)]
+        self.tracker.working(t.name)
+        counted = [0, 0]  # rows, bytes of this task (taken back if it starts over)
 
         def sink(data: bytes, rows: int) -> None:
             holder[0].write(data)
+            counted[0] += rows
+            counted[1] += len(data)
             self._count(rows, len(data))
 
         def reset() -> None:
             log.info(
                 "table %s: a row exceeds max_allowed_packet; fetching long columns raw", t.name
             )
+            self.tracker.add(-counted[0], -counted[1])
+            counted[:] = [0, 0]
             self._drop_writer(holder[0], path)
             holder[0] = self._new_writer(path, codec, small)
 
@@ -528,6 +554,8 @@ class DumpRun:
         except BaseException:
             self._drop_writer(holder[0], path)
             raise
+        finally:
+            self.tracker.working("")
         conn.execute("ROLLBACK TO SAVEPOINT moodump_table")
         writer = holder[0]
         size_c, sha = writer.close()
@@ -542,6 +570,7 @@ class DumpRun:
             self._pending_chunks[t.name] -= 1
             if self._pending_chunks[t.name] == 0:
                 self._tables_done += 1
+                self.tracker.table_done()
         self._emit("data", t.name)
 
     def _new_writer(self, path: Path, codec: tuple[Any, int], small: bool = False) -> DataWriter:
@@ -573,6 +602,7 @@ class DumpRun:
             )
 
     def _count(self, rows: int, nbytes: int) -> None:
+        self.tracker.add(rows, nbytes)
         with self._lock:
             self._rows_done += rows
             self._bytes_done += nbytes

@@ -74,6 +74,8 @@ from moodump.manifest import MANIFEST_NAME, Manifest
 from moodump.manifest import STATUS_FAILED as MANIFEST_FAILED
 from moodump.naming import target_dir_for, tier_for
 from moodump.notify import Event, Notifier
+from moodump.progress import Progress as Tracker
+from moodump.progress import log_progress
 from moodump.schedule import (
     ACTION_BACKUP,
 )
@@ -98,6 +100,7 @@ def run_once(
     sleep: Sleep = time.sleep,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    tracker: Tracker | None = None,
 ) -> RunReport:
     """One backup cycle over every configured database (see the module docstring).
 
@@ -111,6 +114,9 @@ def run_once(
         and publishes nothing but its FAILED record, later steps and databases are skipped,
         nothing is pruned, and the report's exit code is 130.
     :param progress: called with (spec, :class:`~moodump.dump.ProgressEvent`) during dumps.
+    :param tracker: the :class:`~moodump.progress.Progress` dumps and verifications count
+        into (a terminal display may read it); one progress log line per
+        MOODUMP_PROGRESS_INTERVAL is written from it either way.
     :raises LockBusy: another run holds the lock (nothing was done).
     :raises ConfigError: no database is configured, ``only`` names an unknown one, or
         ``verify`` is not a known method.
@@ -124,8 +130,9 @@ def run_once(
     register_config_secrets(cfg)
     specs = select_databases(cfg, only)
     ctx = Context(
-        cfg, ACTION_BACKUP, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop
-    )
+        cfg, ACTION_BACKUP, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop,
+        tracker=tracker,
+    )  # fmt: skip
     if cfg.run_warnings:
         # Settings the old container honoured that are ignored or mean something else:
         # said loudly at every start, so a switch-over never loses one silently.
@@ -137,7 +144,7 @@ def run_once(
         )
     try:
         lock = run_lock(cfg, "run --once")
-        with lock:
+        with lock, log_progress(ctx.tracker, cfg.progress_interval.total_seconds()):
             _backup_cycle(ctx, specs, method, progress)
             report = ctx.finish()
             record_run(cfg, report)  # state file and metrics, still under the lock
@@ -313,6 +320,7 @@ def _backup_database(
             options,
             progress=on_progress,
             stop=deadline.stop,
+            tracker=ctx.tracker,
         )
         step = "the checks"  # past the dump, errors are the steps' own
         for w in result.warnings:
@@ -357,8 +365,9 @@ def _backup_database(
             _interrupt_point(ctx, "verification")
             deadline.check("verification")
             report = _verify(
-                path, method, cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg)
-            )
+                path, method, cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg),
+                ctx.tracker,
+            )  # fmt: skip
             res.verify = verify_dict(report)
             if not report.passed:
                 raise IntegrityError(
@@ -429,13 +438,19 @@ def _interrupt_point(ctx: Context, step: str) -> None:
 
 
 def _verify(
-    path: Path, method: str, threads: int, server_timeout: int, keys: Sequence[VerifyKey] = ()
+    path: Path,
+    method: str,
+    threads: int,
+    server_timeout: int,
+    keys: Sequence[VerifyKey] = (),
+    tracker: Tracker | None = None,
 ) -> VerifyReport:
     if method == VERIFY_LOCAL:
         return verify(
-            path, local=True, threads=threads, local_timeout=server_timeout, verify_keys=keys
-        )
-    return verify(path, verify_keys=keys)
+            path, local=True, threads=threads, local_timeout=server_timeout, verify_keys=keys,
+            tracker=tracker,
+        )  # fmt: skip
+    return verify(path, verify_keys=keys, tracker=tracker)
 
 
 def verify_dict(report: VerifyReport) -> dict[str, Any]:

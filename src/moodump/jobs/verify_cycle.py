@@ -43,6 +43,8 @@ from moodump.jobs.wiring import (
     select_databases,
 )
 from moodump.notify import Event, Notifier
+from moodump.progress import Progress as Tracker
+from moodump.progress import log_progress
 from moodump.retention import utc
 from moodump.schedule import (
     ACTION_VERIFY,
@@ -65,6 +67,7 @@ def verify_all(
     notifier: Notifier | None = None,
     sleep: Sleep = time.sleep,
     stop: threading.Event | None = None,
+    tracker: Tracker | None = None,
 ) -> RunReport:
     """Verify the newest DONE backup of each configured database (``backup.sh -v all``).
 
@@ -76,6 +79,7 @@ def verify_all(
 
     :param method: ``local`` (restore into a throwaway server; default when MariaDB
         server binaries are installed) or ``offline`` (files and checksums only).
+    :param tracker: what the verifications count into (see :func:`run_once`).
     :raises LockBusy: another run holds the lock.
     """
     if method is None:
@@ -85,14 +89,15 @@ def verify_all(
     register_config_secrets(cfg)
     specs = select_databases(cfg, only)
     ctx = Context(
-        cfg, ACTION_VERIFY, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop
-    )
+        cfg, ACTION_VERIFY, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop,
+        tracker=tracker,
+    )  # fmt: skip
     try:
         lock = run_lock(cfg, "verify all")
     except StorageError as exc:
         ctx.notify(Event("failure", f"moodump verification could not start: {exc}"))
         raise
-    with lock:
+    with lock, log_progress(ctx.tracker, cfg.progress_interval.total_seconds()):
         for spec in specs:
             if ctx.stop.is_set():
                 ctx.report.interrupted = True
@@ -143,6 +148,7 @@ def _verify_database(ctx: Context, spec: DatabaseSpec, method: str) -> DatabaseR
             local_timeout=cfg.database_server_timeout,
             identities=identities,
             verify_keys=verify_keys_of(cfg),
+            tracker=ctx.tracker,
         )
         res.verify = verify_dict(report)
         if not report.passed:

@@ -33,6 +33,7 @@ from moodump.errors import (
 )
 from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry
+from moodump.progress import Progress
 from moodump.restore.load import DataLoader, _setup_load_session
 from moodump.restore.model import (
     PROGRESS_TABLE,
@@ -58,6 +59,7 @@ def restore(
     stop: threading.Event | None = None,
     identities: Sequence[Identity] = (),
     verify_keys: Sequence[VerifyKey] = (),
+    tracker: Progress | None = None,
 ) -> RestoreResult:
     """Restore the backup at ``path`` into ``database`` on the server of ``settings``.
 
@@ -69,6 +71,9 @@ def restore(
     the manifest must be signed by one of them (``manifest.sig``): an unsigned backup,
     another key's, or a manifest changed after signing raises IntegrityError, before
     anything is written to the target.
+
+    ``tracker`` (a :class:`~moodump.progress.Progress`) counts the rows and bytes sent
+    to the server, for the terminal display and the progress log lines.
 
     :raises TargetNotEmpty: the target has tables and neither ``drop`` nor ``resume``.
     :raises IntegrityError: a file does not match the manifest (target untouched).
@@ -84,10 +89,11 @@ def restore(
     manifest = src.done_manifest()
     site = SiteSteps(opts, manifest, database)  # checks --staging's columns; no side effect
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
+    run.tracker = tracker or run.tracker
     run.after_load = site.after_load
     site.enter()  # --moodle-maintenance: before the target is touched
     try:
-        result = _run(run, opts)
+        result = _run(run, opts, database)
         site.finish(settings.with_database(None), result)
     except BaseException as exc:
         site.failed(exc)
@@ -95,8 +101,9 @@ def restore(
     return result
 
 
-def _run(run: Restore, opts: RestoreOptions) -> RestoreResult:
-    result, pool = run_interruptible(run.run, run.stop, run.kill_all)
+def _run(run: Restore, opts: RestoreOptions, database: str) -> RestoreResult:
+    with run.tracker.operation("restore", database):
+        result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:
         raise Interrupted(
             "restore interrupted",
@@ -148,6 +155,7 @@ class Restore(DataLoader):
         self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
         self._live = LiveConnections(settings)
         self._chunks_left: dict[str, int] = {}
+        self.tracker = Progress()
         #: Called with the loaded database before the swap and the objects (--staging).
         self.after_load: Callable[[Connection, str], None] | None = None
 
@@ -204,6 +212,10 @@ class Restore(DataLoader):
         return out
 
     def _emit(self, phase: str, table: str = "", file: str = "") -> None:
+        if phase in ("check", "schema", "objects"):
+            self.tracker.phase(phase)
+        elif phase == "indexes":
+            self.tracker.working(f"{table} (indexes)")
         if self.progress_cb is None:
             return
         with self.lock:
