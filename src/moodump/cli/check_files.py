@@ -36,7 +36,7 @@ from moodump.offsite.source import open_backup
     default=None,
     help="The Moodle database, with --live (default: config.php's dbname).",
 )
-@connection_options
+@connection_options(lazy=True)
 @click.option(
     "--prefix",
     default=None,
@@ -90,11 +90,12 @@ def check_files_cmd(
             hint="moodump check-files --moodledata PATH BACKUP, or --live --database DB",
         )
     if live:
-        database = database or dbname or conn.database
+        settings = conn()  # resolved (and a password looked up) only when it is used
+        database = database or dbname or settings.database
         if not database:
             raise ConfigError("--live needs --database", hint="e.g. --live -d moodle")
         prefix = prefix or site_prefix
-        report = check_live_files(conn, database, moodledata, prefix=prefix, plan=plan)
+        report = check_live_files(settings, database, moodledata, prefix=prefix, plan=plan)
     else:
         source = open_backup(backup, identities=identities)
         try:
