@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +13,7 @@ from moodump.cli._group import (
     connection_options,
     hidden_alias,
     identity_option,
+    moodle_defaults,
     refuse_unsigned_legacy,
     threads_option,
     verify_key_option,
@@ -77,6 +79,31 @@ from moodump.restore import RestoreOptions, restore
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
+@click.option(
+    "--moodle-maintenance",
+    is_flag=True,
+    help="Put the Moodle site in maintenance mode (climaintenance.html in --moodledata) "
+    "during the restore; lifted after success and a purge of the database caches.",
+)
+@click.option(
+    "--moodledata",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Moodle's dataroot, for --moodle-maintenance (default: config.php's "
+    "$CFG->dataroot with --moodle-config).",
+)
+@click.option(
+    "--staging",
+    is_flag=True,
+    help="Make a staging copy: scrub e-mails, password hashes, sessions, tokens; no mail, "
+    "no cron (docs/moodle.md); the changes are listed.",
+)
+@click.option(
+    "--prefix",
+    default=None,
+    help="Moodle's table prefix, for --staging and --moodle-maintenance (default: the "
+    "prefix the backup recorded, else mdl_).",
+)
 @identity_option
 @verify_key_option
 def restore_cmd(
@@ -98,6 +125,10 @@ def restore_cmd(
     yes,
     as_json,
     quiet,
+    moodle_maintenance,
+    moodledata,
+    staging,
+    prefix,
     identities,
     verify_keys,
 ):
@@ -127,7 +158,20 @@ def restore_cmd(
         click.confirm(
             f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
         )
+    if moodle_maintenance and moodledata is None:
+        dataroot = moodle_defaults()[2]
+        moodledata = Path(dataroot) if dataroot else None
+    if moodle_maintenance and moodledata is None:
+        raise ConfigError(
+            "--moodle-maintenance needs the site's dataroot",
+            hint="pass --moodledata, or --moodle-config with the site's config.php",
+        )
     if path and not latest_of and not is_url(path) and is_legacy_file(Path(path)):
+        if moodle_maintenance or staging:
+            raise ConfigError(
+                "--moodle-maintenance and --staging need a moodump backup, not an old .sql.gz",
+                hint="restore the old file first, then make a new backup",
+            )
         refuse_unsigned_legacy(path, verify_keys)
         _restore_legacy(conn, Path(path), database, drop, atomic, resume, tables + tables_alias,
                         no_objects or no_routines, as_json, quiet)  # fmt: skip
@@ -142,6 +186,9 @@ def restore_cmd(
         resume=resume,
         tables=_split(tables + tables_alias),
         objects=not (no_objects or no_routines),
+        moodle_prefix=prefix,
+        moodle_maintenance=moodledata if moodle_maintenance else None,
+        staging=staging,
     )
     try:
         with watch(quiet or as_json) as tracker:
@@ -158,8 +205,25 @@ def restore_cmd(
         + (f", {res.files_skipped} already loaded" if res.files_skipped else "")
         + f" in {res.duration_s:.1f}s"
     )
+    _render_moodle(res.moodle)
     for w in res.warnings[:20]:
         click.echo(f"warning: {w}", err=True)
+
+
+def _render_moodle(moodle: dict[str, Any] | None) -> None:
+    if not moodle:
+        return
+    staging = moodle.get("staging")
+    if staging:
+        click.echo("staging copy, scrubbed:")
+        for c in staging["changes"]:
+            click.echo(f"  {c['rule']}: {c['table']}.{c['column']} {c['action']}, {c['rows']} rows")
+        for c in staging["skipped"]:
+            click.echo(f"  {c['rule']}: {c['table']} skipped ({c['note']})")
+    for line in moodle.get("caches_purged", []):
+        click.echo(f"caches: {line}")
+    if moodle.get("maintenance"):
+        click.echo(f"maintenance mode: {moodle['maintenance']}")
 
 
 def _restore_legacy(

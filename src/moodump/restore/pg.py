@@ -159,6 +159,11 @@ def restore_postgres(
 ) -> RestoreResult:
     """Restore a PostgreSQL backup into ``database`` on the server of ``settings``;
     ``tracker`` counts the rows and bytes loaded (the progress display and log lines)."""
+    if opts.staging or opts.moodle_maintenance is not None:
+        raise ConfigError(
+            "--staging and --moodle-maintenance are not supported for PostgreSQL backups yet",
+            hint="restore without them (docs/postgresql.md)",
+        )
     if opts.tables and (opts.atomic or opts.resume):
         raise ConfigError(
             "--table cannot be combined with --atomic or --resume for PostgreSQL backups",
