@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from moodump.binlog.chain import Target, parse_position, parse_until
+from moodump.binlog.events import Gtid
 from moodump.cli._group import (
     cli,
     connection_options,
@@ -23,6 +25,7 @@ from moodump.db import ConnSettings
 from moodump.errors import ConfigError
 from moodump.legacy import is_legacy_file, restore_legacy
 from moodump.offsite.source import is_url, locate_backup
+from moodump.pitr import restore_until
 from moodump.restore import RestoreOptions, restore
 
 
@@ -60,6 +63,30 @@ from moodump.restore import RestoreOptions, restore
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option(
+    "--until",
+    "until_time",
+    metavar="'YYYY-MM-DD HH:MM:SS'",
+    help="Point-in-time: after the backup, replay the archived binary log up to this "
+    "second (read in the configured zone, TZ, unless it has an offset); events logged "
+    "before it are applied. Needs --binlog-dir.",
+)
+@click.option(
+    "--until-position",
+    metavar="FILE:POS",
+    help="Point-in-time: replay the events that start before this binary log position.",
+)
+@click.option(
+    "--until-gtid",
+    metavar="D-S-N",
+    help="Point-in-time: replay up to and including the transaction with this GTID.",
+)
+@click.option(
+    "--binlog-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The binary log archive (moodump binlog pull --output) to replay from.",
+)
 @identity_option
 @verify_key_option
 def restore_cmd(
@@ -78,6 +105,10 @@ def restore_cmd(
     yes,
     as_json,
     quiet,
+    until_time,
+    until_position,
+    until_gtid,
+    binlog_dir,
     identities,
     verify_keys,
 ):
@@ -102,16 +133,31 @@ def restore_cmd(
           -H db -u root --database moodle --drop
       moodump restore s3://backups/moodle/mysql-moodle_2026-11-24_01-00-00 -H db -d moodle
       moodump restore --latest mysql/moodle -H db -d moodle --identity key.txt
+      moodump restore /backups/daily/2026-12-06/mysql-moodle_2026-12-06_01-00-00 -H db \\
+          -d moodle_1041 --until '2026-12-06 10:41:59' --binlog-dir /backups/binlog
+
+    \b
+    Point in time (docs/pitr.md): with --until, --until-position or --until-gtid the
+    backup is restored, then the archived binary log is replayed from the backup's
+    snapshot position to the target, for the backup's database only, into --database.
+    A range the archive does not cover (no position in the backup, a purged log, a
+    target before the snapshot) is refused before the target is touched (exit 15).
     """
     if drop and not yes and sys.stdin.isatty():
         click.confirm(
             f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
         )
     if path and not latest_of and not is_url(path) and is_legacy_file(Path(path)):
+        if until_time or until_position or until_gtid:
+            raise ConfigError(
+                "an old .sql.gz backup records no binary log position to replay from",
+                hint="restore a moodump backup taken with log_bin on",
+            )
         refuse_unsigned_legacy(path, verify_keys)
         _restore_legacy(conn, Path(path), database, drop, atomic, resume, tables + tables_alias,
                         no_objects or no_routines, as_json, quiet)  # fmt: skip
         return
+    target = _pitr_target(until_time, until_position, until_gtid, binlog_dir)
     source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(
         threads=threads,
@@ -122,19 +168,44 @@ def restore_cmd(
         objects=not (no_objects or no_routines),
     )
     line = ProgressLine(enabled=False if (quiet or as_json) else None)
+    replay = None
     try:
-        res = restore(
-            source,
-            conn,
-            database,
-            opts,
-            progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
-            verify_keys=verify_keys,
-        )
+        if target is not None:
+            pitr = restore_until(
+                source,
+                conn,
+                database,
+                target,
+                binlog_dir,
+                opts,
+                progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
+                verify_keys=verify_keys,
+            )
+            res, replay = pitr.restore, pitr.replay
+        else:
+            res = restore(
+                source,
+                conn,
+                database,
+                opts,
+                progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
+                verify_keys=verify_keys,
+            )
     finally:
         line.finish()
         source.close()
     path = source.where
+    if replay is not None:
+        if as_json:
+            emit_json({**res.__dict__, "replay": replay.__dict__})
+            return
+        click.echo(
+            f"replayed {replay.events:,} events of {replay.transactions:,} transactions "
+            f"({replay.binlog_bytes:,} bytes of binary log) up to "
+            f"{replay.stop_file}:{replay.stop_position} in {replay.duration_s:.1f}s"
+        )
+        for n in replay.notes:
+            click.echo(f"note: {n}", err=True)
     if as_json:
         emit_json(res.__dict__)
         return
@@ -146,6 +217,41 @@ def restore_cmd(
     )
     for w in res.warnings[:20]:
         click.echo(f"warning: {w}", err=True)
+
+
+def _pitr_target(
+    until_time: str | None,
+    until_position: str | None,
+    until_gtid: str | None,
+    binlog_dir: Path | None,
+) -> Target | None:
+    given = [t for t in (until_time, until_position, until_gtid) if t]
+    if not given:
+        if binlog_dir is not None:
+            raise ConfigError(
+                "--binlog-dir without a target",
+                hint="add --until, --until-position or --until-gtid",
+            )
+        return None
+    if len(given) > 1:
+        raise ConfigError(
+            "--until, --until-position and --until-gtid exclude each other", hint="pick one"
+        )
+    if binlog_dir is None:
+        raise ConfigError(
+            "a point-in-time target needs --binlog-dir (the binary log archive)",
+            hint="moodump binlog pull --output DIR writes one",
+        )
+    if until_time:
+        return Target(time=parse_until(until_time, configured_zone()))
+    if until_position:
+        name, pos = parse_position(until_position)
+        return Target(file=name, position=pos)
+    try:
+        Gtid.parse(until_gtid or "")
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="for example --until-gtid 0-1-4711") from None
+    return Target(gtid=until_gtid or "")
 
 
 def _restore_legacy(
