@@ -123,6 +123,8 @@ def scenario(conn: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> di
         c.execute(f"INSERT INTO {db}.t2 SELECT seq, CONCAT('w', seq) FROM {db}.seq_1_to_50")
         c.execute("CREATE DATABASE other_db")
         c.execute("CREATE TABLE other_db.o (id INT PRIMARY KEY)")
+        c.execute("FLUSH BINARY LOGS")  # older files for retention to prune
+        c.execute("FLUSH BINARY LOGS")
     backup = base / "backup"
     m = dump(s, db, backup, DumpOptions(threads=2)).manifest
     assert m.snapshot["binlog_file"]
@@ -135,6 +137,7 @@ def scenario(conn: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> di
     at_t = _state(conn, db)
     with connect(s) as c:
         file, pos = (x.decode() for x in c.query("SHOW MASTER STATUS")[0][:2])
+        gtid = (c.scalar("SELECT @@GLOBAL.gtid_binlog_pos") or b"").decode()
     _destroy(conn, db)
     assert _state(conn, db) != at_t
     archive = base / "binlog"
@@ -146,6 +149,7 @@ def scenario(conn: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> di
         "archive": archive,
         "t": t_epoch,
         "position": f"{file}:{pos}",
+        "gtid": gtid,
         "at_t": at_t,
     }
 
@@ -182,6 +186,42 @@ def test_restore_until_position_matches_the_source_at_that_position(conn, scenar
     assert f"{out['replay']['stop_file']}:{out['replay']['stop_position']}" == scenario["position"]
     assert out["replay"]["events"] > 0
     assert _state(conn, target) == scenario["at_t"]
+
+
+def test_restore_until_gtid_includes_that_transaction(conn, scenario):
+    target = "pitr_by_gtid"
+    r = _cli(
+        conn, "restore", str(scenario["backup"]), *_server_args(conn), "-d", target,
+        "--until-gtid", scenario["gtid"], "--binlog-dir", str(scenario["archive"]), "-q",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert _state(conn, target) == scenario["at_t"]
+
+
+def test_prune_keeps_everything_from_the_oldest_kept_backup(scenario, tmp_path):
+    import shutil
+
+    archive = tmp_path / "archive"
+    shutil.copytree(scenario["archive"], archive)
+    root = tmp_path / "backups"
+    day = root / "2026-12-06"
+    day.mkdir(parents=True)
+    shutil.copytree(scenario["backup"], day / "mysql-moodle_pitr_2026-12-06_01-00-00")
+    snap_file = json.loads((scenario["backup"] / "manifest.json").read_text())["snapshot"][
+        "binlog_file"
+    ]
+    before = [f.name for f in Archive.open(archive).chain.files]
+    r = moodump_cli("binlog", "prune", "--binlog-dir", str(archive), "--backup-dir", str(root))
+    assert r.returncode == 0, r.stderr
+    after = [f.name for f in Archive.open(archive).chain.files]
+    assert after == [n for n in before if n >= snap_file] and after[0] == snap_file
+    assert len(after) < len(before)
+    assert sorted(p.name for p in archive.glob("*.zst")) == [n + ".zst" for n in after]
+    assert verify_archive(archive, backup_dir=root).ok
+    # without any backup nothing goes
+    r = moodump_cli("binlog", "prune", "--binlog-dir", str(archive), "--backup-dir",
+                    str(tmp_path / "none"))  # fmt: skip
+    assert r.returncode == 0 and [f.name for f in Archive.open(archive).chain.files] == after
 
 
 def test_a_utc_offset_in_until_overrides_the_zone(conn, scenario):
