@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -113,9 +112,7 @@ def scenario(conn: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> di
     s = conn.with_database(None)
     with connect(s) as c:
         c.execute(f"CREATE DATABASE {db}")
-        c.execute(
-            f"CREATE TABLE {db}.t1 (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(50), n INT)"
-        )
+        c.execute(f"CREATE TABLE {db}.t1 (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(50), n INT)")
         c.execute(f"CREATE TABLE {db}.t2 (k INT PRIMARY KEY, w VARCHAR(100))")
         c.execute(
             f"INSERT INTO {db}.t1 (v, n) SELECT CONCAT('row', seq), seq FROM {db}.seq_1_to_200"
@@ -377,3 +374,18 @@ def test_a_purged_unarchived_log_makes_restore_refuse_naming_the_range(conn, tmp
         assert not c.query("SHOW DATABASES LIKE 'pitr_gap_restored'")
     st = moodump_cli("binlog", "status", "--binlog-dir", str(archive))
     assert st.returncode == 15 and "PITR unavailable" in st.stderr
+
+
+def test_an_account_without_binlog_replay_is_refused_before_the_restore(conn, scenario):
+    with connect(conn) as c:
+        c.execute("CREATE USER IF NOT EXISTS pitr_weak@'%' IDENTIFIED BY 'weak-pw'")
+        c.execute("GRANT ALL ON `pitr_weak_db`.* TO pitr_weak@'%'")
+    r = moodump_cli(
+        "restore", str(scenario["backup"]), "-H", conn.host, "-P", str(conn.port),
+        "-u", "pitr_weak", "-d", "pitr_weak_db", "--until-position", scenario["position"],
+        "--binlog-dir", str(scenario["archive"]), env={"MYSQL_PWD": "weak-pw"},
+    )  # fmt: skip
+    assert r.returncode == 4, r.stderr
+    assert "BINLOG REPLAY" in r.stderr
+    with connect(conn) as c:
+        assert not c.query("SHOW DATABASES LIKE 'pitr_weak_db'")

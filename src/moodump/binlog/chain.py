@@ -375,8 +375,7 @@ def parse_until(text: str, zone: tzinfo) -> int:
         ) from None
     if dt.microsecond:
         raise ConfigError(
-            f"--until {text!r} has a fraction of a second; binary log events carry whole "
-            "seconds",
+            f"--until {text!r} has a fraction of a second; binary log events carry whole seconds",
             hint="give whole seconds: events logged before that second are replayed",
         )
     if dt.tzinfo is None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from moodump.binlog.chain import Target, gtid_state, when
 from moodump.binlog.events import Gtid
 from moodump.crypto import Identity, VerifyKey
-from moodump.db.connection import ConnSettings
-from moodump.errors import ConfigError, PitrUnavailable
+from moodump.db.connection import ConnSettings, connect
+from moodump.db.privileges import parse_grants
+from moodump.errors import ConfigError, MoodumpError, PitrUnavailable, PrivilegeError
 from moodump.pitr.archive import Archive
 from moodump.pitr.replay import ReplayStats, plan_replay, run_replay
 from moodump.restore import RestoreEvent, RestoreOptions, RestoreResult, restore
@@ -69,6 +70,7 @@ def restore_until(
             hint="restore a backup taken with log_bin on; see docs/pitr.md",
         )
     _before_snapshot(m.started_at, str(m.snapshot.get("gtid") or ""), target)
+    _check_replay_privilege(settings)
     archive = Archive.open(binlog_dir)
     with tempfile.TemporaryDirectory(prefix="moodump-pitr-") as work:
         plan = plan_replay(
@@ -81,6 +83,26 @@ def restore_until(
         )  # fmt: skip
         stats = run_replay(plan, settings, m.database, database)
     return PitrResult(res, stats, target.describe())
+
+
+def _check_replay_privilege(settings: ConnSettings) -> None:
+    """Row events are applied as BINLOG statements, which need BINLOG REPLAY (or SUPER):
+    refuse before the restore when the account's grants show it lacks them. Grants that
+    cannot be read, or that come through a role, are not second-guessed."""
+    with connect(settings.with_database(None)) as conn:
+        try:
+            lines = [(r[0] or b"").decode("utf-8", "replace") for r in conn.query("SHOW GRANTS")]
+        except MoodumpError:
+            return
+    grants = parse_grants(lines)
+    if not grants or len(grants) < len(lines):  # role grants and the like: cannot tell
+        return
+    held = set().union(*(g.privileges for g in grants if g.database is None))
+    if not held & {"BINLOG REPLAY", "SUPER", "ALL PRIVILEGES", "ALL"}:
+        raise PrivilegeError(
+            f"{settings.user} may not replay binary log events (BINLOG statements)",
+            hint="GRANT BINLOG REPLAY ON *.* TO the account that restores (docs/pitr.md)",
+        )
 
 
 def _before_snapshot(started_at: str, snapshot_gtid: str, target: Target) -> None:
