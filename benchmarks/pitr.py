@@ -178,7 +178,9 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     for k, label in (("baseline", "`mariadb-binlog \\| mariadb` (raw files)"),
                      ("moodump", "moodump (extract + check + scan + replay)")):  # fmt: skip
-        print(f"| {label} | {res['seconds'][k]} | {res['events_per_s'][k]:,} | {res['mb_per_s'][k]} |")
+        print(
+            f"| {label} | {res['seconds'][k]} | {res['events_per_s'][k]:,} | {res['mb_per_s'][k]} |"
+        )
     return 0
 
 

@@ -389,3 +389,69 @@ def test_an_account_without_binlog_replay_is_refused_before_the_restore(conn, sc
     assert "BINLOG REPLAY" in r.stderr
     with connect(conn) as c:
         assert not c.query("SHOW DATABASES LIKE 'pitr_weak_db'")
+
+
+def test_a_qualified_statement_refuses_a_restore_into_another_name(conn, tmp_path):
+    db = "pitr_qualified"
+    s = conn.with_database(None)
+    with connect(s) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY)")
+    backup = tmp_path / "backup"
+    dump(s, db, backup, DumpOptions(threads=1))
+    with connect(conn.with_database(db)) as c:
+        c.execute(f"ALTER TABLE {db}.t ADD COLUMN c INT")  # rename would miss this name
+    archive = tmp_path / "archive"
+    assert (
+        _cli(conn, "binlog", "pull", *_server_args(conn), "--output", str(archive)).returncode == 0
+    )
+    r = _cli(
+        conn, "restore", str(backup), *_server_args(conn), "-d", "pitr_qualified_copy",
+        "--until-position", f"{Archive.open(archive).chain.files[-1].name}:"
+        f"{Archive.open(archive).chain.files[-1].size}", "--binlog-dir", str(archive),
+    )  # fmt: skip
+    assert r.returncode == 15, r.stderr
+    assert "which the rename would not change" in r.stderr and "ALTER TABLE" in r.stderr
+    with connect(conn) as c:
+        assert not c.query("SHOW DATABASES LIKE 'pitr_qualified_copy'")
+
+
+def test_the_cycles_verify_and_prune_the_archive_with_moodump_binlog_dir(conn, tmp_path):
+    from moodump import jobs
+    from moodump.config import load_config
+
+    db = "pitr_cycle"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY)")
+        c.execute("FLUSH BINARY LOGS")
+    archive = tmp_path / "archive"
+    assert (
+        _cli(conn, "binlog", "pull", *_server_args(conn), "--output", str(archive)).returncode == 0
+    )
+    conf = tmp_path / "backup.conf"
+    conf.write_text(f"127.0.0.1:{conn.port}/{db}\n")
+    env = {
+        "BACKUP_DIR": str(tmp_path / "backups") + "/", "TZ": ZONE, "DATABASE_USER": "root",
+        "MOODUMP_THREADS": "1", "MOODUMP_VERIFY_AFTER_BACKUP": "none",
+        "MOODUMP_BINLOG_DIR": str(archive),
+    }  # fmt: skip
+    cfg = load_config(env, conf.read_text(), str(conf))
+    assert jobs.run_once(cfg).exit_code == 0
+    with connect(conn) as c:
+        c.execute(f"INSERT INTO {db}.t VALUES (1)")
+    assert (
+        _cli(conn, "binlog", "pull", *_server_args(conn), "--output", str(archive)).returncode == 0
+    )
+    before = [f.name for f in Archive.open(archive).chain.files]
+    pruned = jobs.prune_once(cfg)
+    assert pruned.exit_code == 0
+    after = [f.name for f in Archive.open(archive).chain.files]
+    assert 0 < len(after) < len(before)
+    assert [p for p in pruned.pruned if str(archive) in p]
+    assert jobs.verify_all(cfg, method="offline").exit_code == 0
+    victim = archive / Archive.open(archive).chain.files[-1].stored
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+    report = jobs.verify_all(cfg, method="offline")
+    assert report.exit_code == 8
+    assert any("binlog archive" in text for _, text in report.errors)
