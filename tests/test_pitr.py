@@ -455,3 +455,43 @@ def test_the_cycles_verify_and_prune_the_archive_with_moodump_binlog_dir(conn, t
     report = jobs.verify_all(cfg, method="offline")
     assert report.exit_code == 8
     assert any("binlog archive" in text for _, text in report.errors)
+
+
+def test_pull_follow_survives_a_server_restart(tmp_path):
+    archive = tmp_path / "archive"
+    with LocalServer(binlog=True) as own:
+        s = ConnSettings(host="127.0.0.1", port=own.port, user="root", password="")
+        with connect(s) as c:
+            c.execute("CREATE DATABASE r")
+            c.execute("CREATE TABLE r.t (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)")
+            c.execute("INSERT INTO r.t (v) VALUES ('before the restart')")
+        cmd = [sys.executable, "-m", "moodump", "binlog", "pull", *_server_args(s),
+               "--output", str(archive), "--follow", "--publish-interval", "1"]  # fmt: skip
+        proc = subprocess.Popen(cmd, env={**os.environ, "MYSQL_PWD": ""},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            time.sleep(3)
+            own.stop(remove=False)
+            own.start()
+            with connect(s) as c:
+                c.execute("INSERT INTO r.t (v) VALUES ('after the restart')")
+                c.execute("FLUSH BINARY LOGS")
+                c.execute("INSERT INTO r.t (v) VALUES ('in the next file')")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                a = Archive.open(archive)
+                if [f.name for f in a.chain.files if f.complete] == list(_binlog_files(own))[:-1]:
+                    break
+                time.sleep(0.5)
+            time.sleep(2)  # the open file is published every second
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+        a = Archive.open(archive)
+        on_server = _binlog_files(own)
+        assert [f.name for f in a.chain.files] == list(on_server)
+        assert len(on_server) >= 3  # the restart and the flush each started a file
+        last = a.chain.files[-1]
+        assert last.size == len(on_server[last.name])
+        assert verify_archive(archive).ok
