@@ -361,7 +361,7 @@ def test_a_purged_unarchived_log_makes_restore_refuse_naming_the_range(conn, tmp
         c.execute(f"INSERT INTO {db}.t VALUES (3)")
     r = _cli(conn, "binlog", "pull", *_server_args(conn), "--output", str(archive))
     assert r.returncode == 15, r.stderr
-    assert "PITR unavailable from" in r.stderr
+    assert "PITR unavailable from" in r.stderr and "(unknown time)" not in r.stderr
     until = _local_text(int(_server_time(conn)) + 1)
     _wait_server_time(conn, int(_server_time(conn)) + 1.1)
     r = _cli(

@@ -193,7 +193,6 @@ class Archive:
     def add_gap(self, gap: Gap) -> None:
         self.chain.gaps.append(gap)
         self.save()
-        log.error("%s", gap.describe())
 
     def raw_blocks(self, f: ArchivedFile) -> Iterator[bytes]:
         """The raw bytes of an archived file, checked: the stored file's size and sha256

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from moodump.binlog.chain import Gap, file_name, split_name
+from moodump.binlog.chain import CHAIN_FILE, Gap, file_name, split_name, when
 from moodump.binlog.events import BinlogFormatError
 from moodump.db.connection import ConnSettings, connect
 from moodump.errors import ConfigError, IntegrityError, MoodumpError, PrivilegeError, ServerError
@@ -109,6 +109,7 @@ class Puller:
         self.server_id = server_id or 0x40000000 + zlib.crc32(str(archive.root).encode()) % 10**6
         self.progress = progress or (lambda _msg: None)
         self.result = PullResult(archive.root)
+        self.new_gaps: list[Gap] = []  # found by this run; their end is known once archived
         self.tool = binlog_tool()
 
     # ---------------------------------------------------------------- planning
@@ -144,7 +145,11 @@ class Puller:
             detected_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         self.archive.add_gap(gap)
-        self.result.gaps.append(gap.describe())
+        self.new_gaps.append(gap)
+        log.error(
+            "binary log %s..%s was purged on the server before it was archived: PITR "
+            "unavailable from %s", gap.first_missing, gap.last_missing, when(gap.from_time),
+        )  # fmt: skip
         return names[0]
 
     # ---------------------------------------------------------------- fetching
@@ -331,7 +336,8 @@ def pull(
     t0 = time.monotonic()
     archive = Archive.open(output, create=True)
     with RunLock(archive.root / LOCK_FILE, purpose="binlog pull"):
-        archive = Archive.open(output) if (archive.root / "chain.json").exists() else archive
+        if (archive.root / CHAIN_FILE).exists():  # read again, under the lock
+            archive = Archive.open(output)
         p = Puller(
             settings,
             archive,
@@ -349,6 +355,8 @@ def pull(
         finally:
             shutil.rmtree(archive.staging, ignore_errors=True)
         p.result.covered_until = archive.chain.covered_until
-        p.result.gaps = p.result.gaps or []
+        p.result.gaps = [g.describe() for g in p.new_gaps]
+        for text in p.result.gaps:
+            log.error("%s", text)
         p.result.duration_s = time.monotonic() - t0
         return p.result
