@@ -495,3 +495,27 @@ def test_pull_follow_survives_a_server_restart(tmp_path):
         last = a.chain.files[-1]
         assert last.size == len(on_server[last.name])
         assert verify_archive(archive).ok
+
+
+def test_latest_with_until_picks_the_newest_backup_before_that_time(conn, scenario, tmp_path):
+    import shutil
+
+    root = tmp_path / "backups"
+    (root / "2026-12-06").mkdir(parents=True)
+    shutil.copytree(
+        scenario["backup"], root / "2026-12-06" / "mysql-moodle_pitr_2026-12-06_01-00-00"
+    )
+    target = "pitr_latest"
+    r = _cli(
+        conn, "restore", str(root), "--latest", "mysql/moodle_pitr", *_server_args(conn),
+        "-d", target, "--until", _local_text(scenario["t"]),
+        "--binlog-dir", str(scenario["archive"]), "-q",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert _state(conn, target) == scenario["at_t"]
+    r = _cli(
+        conn, "restore", str(root), "--latest", "mysql/moodle_pitr", *_server_args(conn),
+        "-d", "pitr_latest_none", "--until", "2001-01-01 00:00:00",
+        "--binlog-dir", str(scenario["archive"]),
+    )  # fmt: skip
+    assert r.returncode == 5 and "taken before" in r.stderr, r.stderr

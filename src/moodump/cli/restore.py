@@ -20,12 +20,12 @@ from moodump.cli._group import (
 )
 from moodump.cli._render import ProgressLine, emit_json
 from moodump.cli.dump import _split
-from moodump.config import configured_zone
+from moodump.config import configured_zone, setting
 from moodump.db import ConnSettings
 from moodump.errors import ConfigError
 from moodump.legacy import is_legacy_file, restore_legacy
 from moodump.offsite.source import is_url, locate_backup
-from moodump.pitr import restore_until
+from moodump.pitr import latest_before, restore_until
 from moodump.restore import RestoreOptions, restore
 
 
@@ -39,7 +39,8 @@ from moodump.restore import RestoreOptions, restore
     metavar="SPEC",
     help="Restore the newest verified backup of this database (host/db or host-db) found "
     "at PATH|URL: a bucket (s3://bucket/prefix), an FTPS URL or a backup folder; without "
-    "PATH|URL, at the configured S3 target.",
+    "PATH|URL, at the configured S3 target. With --until: the newest finished backup "
+    "taken before that time in the backup folder PATH (default: BACKUP_DIR).",
 )
 @threads_option("Parallel load connections.")
 @click.option("--drop", is_flag=True, help="Replace a non-empty target (asks on a terminal).")
@@ -158,6 +159,15 @@ def restore_cmd(
                         no_objects or no_routines, as_json, quiet)  # fmt: skip
         return
     target = _pitr_target(until_time, until_position, until_gtid, binlog_dir)
+    if latest_of and target is not None and target.time is not None:
+        # the base for a point in time: the newest backup taken before it
+        if path and is_url(path):
+            raise ConfigError(
+                "--latest with --until picks a backup in a local folder only",
+                hint="name the backup (its URL) instead of --latest",
+            )
+        path = str(latest_before(path or _default_root(), latest_of, target.time))
+        latest_of = None
     source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(
         threads=threads,
@@ -217,6 +227,10 @@ def restore_cmd(
     )
     for w in res.warnings[:20]:
         click.echo(f"warning: {w}", err=True)
+
+
+def _default_root() -> str:
+    return str(setting("BACKUP_DIR"))
 
 
 def _pitr_target(

@@ -14,6 +14,7 @@ from moodump.pitr.manage import (
     PruneResult,
     VerifyResult,
     archive_status,
+    latest_before,
     prune_archive,
     verify_archive,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ReplayStats",
     "VerifyResult",
     "archive_status",
+    "latest_before",
     "prune_archive",
     "pull",
     "restore_until",

@@ -18,9 +18,10 @@ from moodump.binlog.chain import (
 )
 from moodump.binlog.events import BinlogFormatError, EventReader
 from moodump.catalog import scan_backups
-from moodump.errors import ConfigError, IntegrityError, MoodumpError
+from moodump.errors import ConfigError, IntegrityError, MoodumpError, NotFoundError
 from moodump.lock import RunLock
 from moodump.manifest import read_manifest
+from moodump.offsite.source import core_of
 from moodump.pitr.archive import LOCK_FILE, Archive
 
 log = logging.getLogger("moodump.pitr")
@@ -85,6 +86,30 @@ def oldest_kept_position(backup_dir: Path | str, base: str) -> tuple[str, int] |
         if best is None or key < best:
             best = key
     return (best[2], best[1]) if best else None
+
+
+def latest_before(backup_dir: Path | str, spec: str, until: int) -> Path:
+    """The newest DONE backup of ``spec`` (``host/db`` or ``host-db``) under the local
+    ``backup_dir`` taken before ``until`` (epoch seconds) that records a binlog position:
+    the base with the shortest replay to ``until``."""
+    core = core_of(spec)
+    candidates = [
+        b
+        for b in scan_backups(Path(backup_dir), timezone.utc)
+        if b.core == core and b.done and not b.legacy and b.when.timestamp() <= until
+    ]
+    for b in sorted(candidates, key=lambda b: b.when, reverse=True):
+        try:
+            m = read_manifest(b.path)
+        except (MoodumpError, OSError):
+            continue
+        if m.snapshot.get("binlog_file"):
+            return b.path
+    raise NotFoundError(
+        f"no finished backup of {core} in {backup_dir} taken before {when(until)} records a "
+        "binary log position",
+        hint="moodump list shows the backups; pick a later time or name a backup",
+    )
 
 
 @dataclass
