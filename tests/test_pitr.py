@@ -519,3 +519,18 @@ def test_latest_with_until_picks_the_newest_backup_before_that_time(conn, scenar
         "--binlog-dir", str(scenario["archive"]),
     )  # fmt: skip
     assert r.returncode == 5 and "taken before" in r.stderr, r.stderr
+
+
+def test_pull_needs_only_replication_slave_and_binlog_monitor(conn, tmp_path):
+    with connect(conn) as c:
+        c.execute("CREATE USER IF NOT EXISTS pitr_puller@'%' IDENTIFIED BY 'pull-pw'")
+        c.execute("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO pitr_puller@'%'")
+        c.execute("CREATE USER IF NOT EXISTS pitr_nobody@'%' IDENTIFIED BY 'nobody-pw'")
+    args = ["binlog", "pull", "-H", conn.host, "-P", str(conn.port), "--output"]
+    r = moodump_cli(*args, str(tmp_path / "a"), "-u", "pitr_puller", env={"MYSQL_PWD": "pull-pw"})
+    assert r.returncode == 0, r.stderr
+    assert "pull-pw" not in r.stderr + r.stdout
+    assert Archive.open(tmp_path / "a").chain.files
+    r = moodump_cli(*args, str(tmp_path / "b"), "-u", "pitr_nobody", env={"MYSQL_PWD": "nobody-pw"})
+    assert r.returncode == 4, r.stderr
+    assert "BINLOG MONITOR" in r.stderr
