@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -534,3 +535,18 @@ def test_pull_needs_only_replication_slave_and_binlog_monitor(conn, tmp_path):
     r = moodump_cli(*args, str(tmp_path / "b"), "-u", "pitr_nobody", env={"MYSQL_PWD": "nobody-pw"})
     assert r.returncode == 4, r.stderr
     assert "BINLOG MONITOR" in r.stderr
+
+
+def test_the_replay_benchmark_runs(tmp_path):
+    """benchmarks/pitr.py end to end at a tiny size (no figure is asserted)."""
+    out = tmp_path / "b.json"
+    r = subprocess.run(
+        [sys.executable, str(Path(__file__).parent.parent / "benchmarks" / "pitr.py"),
+         "--txns", "30", "--bulk-rows", "100", "--repeat", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["events"] > 30 and set(res["seconds"]) == {
+        "moodump", "baseline", "baseline_no_gtids",
+    }  # fmt: skip
