@@ -550,3 +550,27 @@ def test_the_replay_benchmark_runs(tmp_path):
     assert res["events"] > 30 and set(res["seconds"]) == {
         "moodump", "baseline", "baseline_no_gtids",
     }  # fmt: skip
+
+
+def test_a_scheduled_binlog_pull_line_is_run_by_the_scheduler(conn, tmp_path):
+    from moodump.cli._cron import moodump_line_parser
+    from moodump.config import load_config
+    from moodump.errors import ConfigError
+    from moodump.jobs.scheduler import run_job, scheduled_jobs
+
+    archive = tmp_path / "archive"
+    text = (
+        f"127.0.0.1:{conn.port}/pitr_sched\n"
+        f"*/5 * * * * default moodump binlog pull --output {archive}\n"
+    )
+    env = {"BACKUP_DIR": str(tmp_path / "backups") + "/", "TZ": ZONE, "DATABASE_USER": "root"}
+    cfg = load_config(env, text, str(tmp_path / "backup.conf"))
+    ((_, job),) = scheduled_jobs(cfg, moodump_line_parser(cfg))
+    assert job.kind == "binlog" and job.binlog_output == str(archive)
+    assert job.describe() == f"binlog pull into {archive}"
+    report = run_job(cfg, job)
+    assert report.exit_code == 0, report.errors
+    assert Archive.open(archive).chain.files
+    follow = load_config(env, text.replace("--output", "--follow --output"), "backup.conf")
+    with pytest.raises(ConfigError, match="--follow never ends"):
+        scheduled_jobs(follow, moodump_line_parser(follow))
