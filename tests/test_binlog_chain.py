@@ -154,6 +154,8 @@ def test_prune_plan_golden():
         ("ALTER TABLE moodle.t ADD c INT", "", False, "filter would skip it"),
         ("ALTER TABLE other.t ADD c INT", "", False, ""),
         ("CREATE TABLE t (v VARCHAR(9) DEFAULT 'moodle')", "moodle", True, ""),
+        ("CREATE TABLE t (u VARCHAR(99) DEFAULT 'https://moodle.org')", "moodle", True, ""),
+        ("ALTER TABLE t COMMENT 'it''s moodle.t', ADD c INT", "moodle", True, ""),
     ],
 )
 def test_statements_that_cannot_be_replayed_into_the_target_are_named(query, db, rewrite, refused):

@@ -100,6 +100,7 @@ def _qualified(db: str) -> re.Pattern[str]:
 _DB_STATEMENT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\b", re.I | re.S
 )
+_STRINGS = re.compile(r"'(?:[^'\\]|\\.|'')*'")
 _TXN_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"})
 
 
@@ -114,7 +115,8 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
     head = query.strip()[:16].upper()
     if head in _TXN_WORDS or head.startswith(("XA ", "SAVEPOINT", "RELEASE SAVEPOINT")):
         return ""
-    mentions = _qualified(source_db).search(query) is not None
+    # names inside string literals ('see moodle.org') are not references
+    mentions = _qualified(source_db).search(_STRINGS.sub("''", query)) is not None
     if default_db == source_db:
         if _DB_STATEMENT.match(query):
             return "it creates, drops or alters a database"
