@@ -171,7 +171,7 @@ class Puller:
 
     def _spawn(self, start: str, follow: bool) -> subprocess.Popen[bytes]:
         self._fresh_staging()
-        err = open(self.archive.root / ".fetch.err", "wb")  # noqa: SIM115 - owned by proc
+        err = open(self.archive.staging / ".fetch.err", "wb")  # noqa: SIM115 - owned by proc
         try:
             return subprocess.Popen(
                 self._command(start, follow),
@@ -185,7 +185,7 @@ class Puller:
             err.close()
 
     def _fetch_error(self, rc: int) -> MoodumpError:
-        text = (self.archive.root / ".fetch.err").read_text(errors="replace").strip()
+        text = (self.archive.staging / ".fetch.err").read_text(errors="replace").strip()
         tail = " | ".join(text.splitlines()[-3:]) or "(no message)"
         if "denied" in text.lower() or "1227" in text:
             return PrivilegeError(
