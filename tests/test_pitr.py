@@ -574,3 +574,26 @@ def test_a_scheduled_binlog_pull_line_is_run_by_the_scheduler(conn, tmp_path):
     follow = load_config(env, text.replace("--output", "--follow --output"), "backup.conf")
     with pytest.raises(ConfigError, match="--follow never ends"):
         scheduled_jobs(follow, moodump_line_parser(follow))
+
+
+def test_a_second_pull_continues_the_open_file_instead_of_fetching_it_again(server, conn, tmp_path):
+    archive = tmp_path / "archive"
+    args = ["binlog", "pull", *_server_args(conn), "--output", str(archive)]
+    with connect(conn) as c:
+        c.execute("CREATE DATABASE IF NOT EXISTS pitr_cont")
+        c.execute("CREATE TABLE pitr_cont.t (id INT PRIMARY KEY)")
+    assert _cli(conn, *args).returncode == 0
+    first = Archive.open(archive).chain.files[-1]
+    with connect(conn) as c:
+        c.execute("INSERT INTO pitr_cont.t VALUES (1), (2)")
+    r = _cli(conn, *args)
+    assert r.returncode == 0, r.stderr
+    assert f"continuing {first.name} from position {first.size}" in r.stderr
+    a = Archive.open(archive)
+    last = a.chain.get(first.name)
+    assert last is not None and last.size > first.size
+    disk = _binlog_files(server)[first.name]
+    data = b"".join(a.raw_blocks(last))
+    fde_end = 4 + int.from_bytes(disk[13:17], "little")  # the open file's in-use flag
+    assert data[fde_end:] == disk[fde_end:] and data[:21] == disk[:21]
+    assert verify_archive(archive).ok

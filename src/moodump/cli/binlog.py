@@ -64,7 +64,7 @@ def pull_cmd(conn, output, follow, publish_interval, server_id, as_json):
 
     Each file is compressed (zstd), checksummed and listed in chain.json with its
     positions, event times and GTIDs. Without --follow everything up to the server's
-    current end is fetched (the current file too, fetched again next time) and the
+    current end is fetched (the open file too; the next pull continues it) and the
     command exits: run it every few minutes. A complete file is never fetched twice.
     A file the server purged before it was archived is a gap: logged as an error,
     recorded in chain.json, and the command exits 15 after archiving the rest.

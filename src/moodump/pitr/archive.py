@@ -186,7 +186,7 @@ class Archive:
         self.save()
         log.info(
             "archived %s (%d bytes, %d events, %s)",
-            name, s.size, s.events, "complete" if complete else "open, fetched again next time",
+            name, s.size, s.events, "complete" if complete else "open: the next pull continues it",
         )  # fmt: skip
         return entry
 

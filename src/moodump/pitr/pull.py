@@ -5,9 +5,10 @@ protocol, so only ``REPLICATION SLAVE`` and ``BINLOG MONITOR`` are needed), writ
 the archive's private staging folder; moodump then parses each file (CRC-checked),
 compresses it, checksums it and lists it in ``chain.json``.
 
-Resuming: a pull starts at the first file the chain does not hold complete, from its
-beginning, so a file the last pull left open (or a ``kill -9`` left half-written in
-staging) is fetched again whole and replaced; a complete file is never fetched twice.
+Resuming: a pull starts at the first file the chain does not hold complete, from the
+end of what the archive holds of it (``--start-position``; the new events are joined
+to the archived part, see :meth:`Puller._whole`); whatever a ``kill -9`` left in staging
+is discarded. A complete file is never fetched twice.
 A file the server no longer has when the archive needs it is a *gap*, recorded in the
 chain and logged as an error: point-in-time recovery is unavailable across it.
 
@@ -110,6 +111,7 @@ class Puller:
         self.progress = progress or (lambda _msg: None)
         self.result = PullResult(archive.root)
         self.new_gaps: list[Gap] = []  # found by this run; their end is known once archived
+        self.resume: tuple[str, int] = ("", 0)  # the open file continued, from where
         self.tool = binlog_tool()
 
     # ---------------------------------------------------------------- planning
@@ -160,21 +162,32 @@ class Puller:
         st.chmod(0o700)
         return st
 
-    def _command(self, start: str, follow: bool) -> list[str]:
+    def _command(self, start: str, follow: bool, position: int) -> list[str]:
         args = [self.tool, *connection_args(self.tool, self.settings)]
         args += ["--read-from-remote-server", "--raw", f"--result-file={self.archive.staging}/"]
         if follow:
             args += ["--stop-never", f"--stop-never-slave-server-id={self.server_id}"]
         else:
             args.append("--to-last-log")
+        if position > 4:
+            args.append(f"--start-position={position}")
         return [*args, start]
 
     def _spawn(self, start: str, follow: bool) -> subprocess.Popen[bytes]:
-        self._fresh_staging()
+        """Start the fetcher at ``start``; an open file the archive already holds in part
+        is continued from where it ends (see :meth:`_whole`), not fetched again."""
+        st = self._fresh_staging()
+        known = self.archive.chain.get(start)
+        self.resume = (start, 0)
+        if known is not None and not known.complete and known.size > 4:
+            self.archive.extract(known, st)  # checked against both checksums
+            (st / start).rename(st / f".{start}.head")
+            self.resume = (start, known.size)
+            log.info("continuing %s from position %d (archived before)", start, known.size)
         err = open(self.archive.staging / ".fetch.err", "wb")  # noqa: SIM115 - owned by proc
         try:
             return subprocess.Popen(
-                self._command(start, follow),
+                self._command(start, follow, self.resume[1]),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -198,6 +211,48 @@ class Puller:
         )
 
     # ---------------------------------------------------------------- archiving
+    def _whole(self, p: Path) -> Path:
+        """The staged file ``p`` as the whole server file. For a file continued from
+        position N, mariadb-binlog writes the magic, a format description and the events
+        from N on: they are joined to the archived first N bytes, after checking that the
+        first event after the format description starts exactly at N."""
+        name, at = self.resume
+        if p.name != name or at <= 4:
+            return p
+        data = p.read_bytes()
+        if len(data) < 4 + 19:
+            raise IntegrityError(f"the continued {name} is too short", hint="pull again")
+        fde_end = 4 + int.from_bytes(data[4 + 9 : 4 + 13], "little")
+        if len(data) >= fde_end + 19:
+            size = int.from_bytes(data[fde_end + 9 : fde_end + 13], "little")
+            log_pos = int.from_bytes(data[fde_end + 13 : fde_end + 17], "little")
+            if log_pos - size != at:
+                raise IntegrityError(
+                    f"{name} continued from position {at} does not start there "
+                    f"(first event at {log_pos - size})",
+                    hint="pull again; if it repeats, start a new archive directory",
+                )
+        whole = p.with_name(f".{name}.whole")
+        with open(whole, "wb") as out:
+            with open(p.with_name(f".{name}.head"), "rb") as head:
+                shutil.copyfileobj(head, out, 1 << 20)
+            out.write(data[fde_end:])
+        return whole
+
+    def _staged_end(self, p: Path) -> int:
+        """The server position the staged file ``p`` reaches (a continued file holds
+        only a format description before the events from its start position)."""
+        size = p.stat().st_size
+        name, at = self.resume
+        if p.name != name or at <= 4:
+            return size
+        with open(p, "rb") as fh:
+            head = fh.read(4 + 13)
+        if len(head) < 17:
+            return at
+        fde_end = 4 + int.from_bytes(head[4 + 9 : 4 + 13], "little")
+        return at + max(0, size - fde_end)
+
     def collect(self, *, publish_open: bool) -> None:
         """Archive every staged file the server has rotated past; with ``publish_open``
         also the newest one, as far as it goes."""
@@ -208,6 +263,7 @@ class Puller:
         )
         for i, p in enumerate(staged):
             newest = i == len(staged) - 1
+            staged_path, p = p, self._whole(p)
             try:
                 s = summarize(p)
             except BinlogFormatError as exc:
@@ -221,17 +277,22 @@ class Puller:
                         f"{p.name} ends inside an event although the server moved on",
                         hint="pull again",
                     )
-                known = self.archive.chain.get(p.name)
+                name = staged_path.name
+                known = self.archive.chain.get(name)
                 if known is None or not known.complete:
-                    self.archive.store(p, p.name, complete=True)
-                    self.result.archived.append(p.name)
-                    self.progress(f"archived {p.name}")
-                p.unlink()
+                    self.archive.store(p, name, complete=True)
+                    self.result.archived.append(name)
+                    self.progress(f"archived {name}")
+                staged_path.unlink()
+                if p != staged_path:
+                    p.unlink()
+                    self.resume = ("", 0)
             elif publish_open:
-                known = self.archive.chain.get(p.name)
+                name = staged_path.name
+                known = self.archive.chain.get(name)
                 if known is None or known.size != s.size:
-                    self.archive.store(p, p.name, complete=False)
-                self.result.open_file = p.name
+                    self.archive.store(p, name, complete=False)
+                self.result.open_file = name
 
     def once(self) -> None:
         state = server_state(self.settings)
@@ -299,7 +360,7 @@ class Puller:
         target = self.archive.staging / name
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if target.exists() and target.stat().st_size >= pos:
+            if target.exists() and self._staged_end(target) >= pos:
                 break
             if (
                 not target.exists()
