@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -39,8 +40,10 @@ from croniter import croniter
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
+from crd_schemas import SCHEMAS as CRD_SCHEMAS
 from moodump.config import is_known_env_name, parse_backup_conf, parse_timedelta
 from moodump.db import ConnSettings, connect
+from moodump.jobs.metrics import sample_names
 from moodump.manifest import read_verify_record
 from moodump.retention import RetentionPolicy
 from moodump.retention import plan as retention_plan
@@ -57,6 +60,7 @@ TEMPLATES = sorted(OPENSHIFT.glob("*.yml"))
 K8S_YAML = sorted(K8S.rglob("*.yaml"))
 ALL_YAML = [*TEMPLATES, *K8S_YAML, ROOT / ".yamllint"]
 KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "cronjob"]
+MONITORING = K8S / "monitoring"
 
 # Values for the parameters a Template leaves to the operator (required, no default).
 OPERATOR_PARAMS = {
@@ -155,6 +159,9 @@ def validate_any(obj: dict[str, Any]) -> None:
     assert obj["metadata"].get("name"), f"{obj['kind']} without a name"
     if (obj["apiVersion"], obj["kind"]) in OPENSHIFT_KINDS:
         check_openshift_object(obj)
+    elif (obj["apiVersion"], obj["kind"]) in CRD_SCHEMAS:
+        # Prometheus Operator kinds: the schemas in tests/crd_schemas.py
+        jsonschema.validate(obj, CRD_SCHEMAS[(obj["apiVersion"], obj["kind"])])
     else:
         strict_validate(obj)
 
@@ -414,7 +421,7 @@ def check_deployment(deploy: dict[str, Any]) -> None:
     assert liveness["timeoutSeconds"] >= 30
     # Readiness reports stale backups without killing anything.
     cmd = readiness["exec"]["command"]
-    assert cmd[:3] == ["moodump", "check", "--max-age"] and len(cmd) == 4
+    assert cmd[:3] == ["moodump", "status", "--max-age"] and len(cmd) == 4
     assert parse_timedelta(cmd[3]).total_seconds() >= 24 * 3600
     assert readiness["timeoutSeconds"] >= 30
 
@@ -593,12 +600,141 @@ def test_openshift_and_k8s_agree() -> None:
     assert a["readinessProbe"] == b["readinessProbe"]
 
 
+# --------------------------------------------------------------------------- monitoring
+
+#: Alerts deploy/k8s/monitoring must define (issue 13).
+REQUIRED_ALERTS = {"MoodumpNoVerifiedBackup", "MoodumpBackupFailed", "MoodumpBackupShrank"}
+#: PromQL words the alert expressions may use besides moodump's metric names.
+PROMQL_WORDS = {
+    "time", "and", "or", "unless", "bool", "on", "ignoring", "by", "without",
+    "group_left", "group_right", "max", "min", "sum", "count", "absent", "offset",
+    "max_over_time", "min_over_time", "increase", "changes", "resets",
+}  # fmt: skip
+_PROMQL_TOKEN = re.compile(
+    r'"(?:[^"\\]|\\.)*"|\[[0-9]+[smhdwy]\]|[0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?'
+    r"|[a-zA-Z_:][a-zA-Z0-9_:]*|==|!=|>=|<=|=~|!~|[-+*/%^<>=(){},\[\]\s]"
+)
+
+
+def promql_identifiers(expr: str) -> list[str]:
+    """The names in a PromQL expression, after checking that it is made only of known
+    token kinds and that its brackets balance (outside string literals)."""
+    pos, names, stack = 0, [], []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    while pos < len(expr):
+        m = _PROMQL_TOKEN.match(expr, pos)
+        assert m, f"unexpected text in {expr!r} at {expr[pos:]!r}"
+        tok = m.group(0)
+        pos = m.end()
+        if tok in "([{":
+            stack.append(tok)
+        elif tok in pairs:
+            assert stack and stack.pop() == pairs[tok], f"unbalanced {tok!r} in {expr!r}"
+        elif re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", tok):
+            names.append(tok)
+    assert not stack, f"unclosed {stack} in {expr!r}"
+    return names
+
+
+def test_promql_check_catches_mistakes() -> None:
+    """Guard: the minimal PromQL check rejects what it is there to reject."""
+    assert promql_identifiers('time() - max by (database) (x{a="(("}) > 26 * 3600') == [
+        "time", "max", "by", "database", "x", "a",
+    ]  # fmt: skip
+    for bad in ("time() - (x > 1", 'x{a="b"', "rate(x[5m]))", "x ? 1"):
+        with pytest.raises(AssertionError):
+            promql_identifiers(bad)
+
+
+def monitoring_objects() -> list[dict[str, Any]]:
+    (kustomization,) = load_docs(MONITORING / "kustomization.yaml")
+    return [d for res in kustomization["resources"] for d in load_docs(MONITORING / res)]
+
+
+def test_monitoring_objects_validate_offline() -> None:
+    objs = monitoring_objects()
+    assert {(o["apiVersion"], o["kind"]) for o in objs} >= set(CRD_SCHEMAS)
+    for obj in objs:
+        validate_any(obj)
+
+
+def test_crd_schemas_are_strict() -> None:
+    """Guard: a misspelt field or a bad duration fails the offline validation."""
+    monitor = one(monitoring_objects(), "PodMonitor")
+    broken = copy.deepcopy(monitor)
+    broken["spec"]["podMetricsEndpoints"][0]["intervall"] = "60s"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_any(broken)
+    rule = one(monitoring_objects(), "PrometheusRule")
+    broken = copy.deepcopy(rule)
+    broken["spec"]["groups"][0]["rules"][0]["for"] = "15 minutes"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_any(broken)
+
+
+def test_alerts_use_the_metrics_moodump_exports() -> None:
+    rule = one(monitoring_objects(), "PrometheusRule")
+    exported = sample_names()
+    alerts = {}
+    for group in rule["spec"]["groups"]:
+        for r in group["rules"]:
+            alerts[r["alert"]] = r
+            names = promql_identifiers(r["expr"])
+            metrics = [n for n in names if n.startswith("moodump_")]
+            assert metrics, f"{r['alert']} uses no moodump metric"
+            for n in names:
+                assert n in exported or n in PROMQL_WORDS, f"{r['alert']}: unknown name {n}"
+            assert r["labels"]["severity"] in ("critical", "warning")
+            assert r["annotations"]["summary"] and r["annotations"]["description"]
+    assert set(alerts) >= REQUIRED_ALERTS
+    # "no verified backup in 26 h" is the default MOODUMP_MAX_AGE of moodump check
+    assert "26 * 3600" in alerts["MoodumpNoVerifiedBackup"]["expr"]
+    assert "0.5 *" in alerts["MoodumpBackupShrank"]["expr"]
+
+
+def test_pod_monitor_scrapes_the_metrics_port_of_the_cron_mode_pod() -> None:
+    objs = monitoring_objects()
+    monitor = one(objs, "PodMonitor")
+    deploy = one(load_docs(K8S / "base" / "deployment.yaml"), "Deployment")
+    template = deploy["spec"]["template"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= template["metadata"]["labels"].items()
+    (container,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert ports[endpoint["port"]] == int(env["MOODUMP_METRICS_PORT"])
+    # the NetworkPolicy opens exactly that port on those pods
+    policy = one(objs, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= selector.items()
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": ports[endpoint["port"]]}]
+    # the same port in the OpenShift Deployment
+    os_deploy = one(template_objects("db-backup-deploy.yml"), "Deployment")
+    (os_container,) = os_deploy["spec"]["template"]["spec"]["containers"]
+    assert os_container["ports"] == container["ports"]
+
+
+def test_monitoring_kustomization_renders() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomization offline")
+    res = subprocess.run([kubectl, "kustomize", str(MONITORING)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    objs = [d for d in yaml.safe_load_all(res.stdout) if d]
+    assert {o["kind"] for o in objs} == {"PodMonitor", "PrometheusRule", "NetworkPolicy"}
+    for obj in objs:
+        validate_any(obj)
+
+
 # --------------------------------------------------------------------------- commands
 
 #: moodump command lines that the manifests, probes and backup.sh run.
 USED_COMMANDS = [
     ("run",),
     ("run", "--once"),
+    ("status", "--max-age"),
     ("config",),
     ("check", "--max-age"),
     ("list",),

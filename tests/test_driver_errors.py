@@ -29,6 +29,7 @@ from moodump.errors import (
     MoodumpError,
     NotFoundError,
     PrivilegeError,
+    SchemaChanged,
     ServerError,
     SnapshotError,
     StorageError,
@@ -54,7 +55,7 @@ EXPECTED: dict[int, tuple[type[MoodumpError], int]] = {
     1227: (PrivilegeError, 4),  # needs SUPER/PROCESS/RELOAD/...
     1370: (PrivilegeError, 4),  # routine privilege missing
     1205: (SnapshotError, 9),  # lock wait timeout
-    1412: (SnapshotError, 9),  # table definition changed
+    1412: (SchemaChanged, 9),  # table definition changed (a SnapshotError; runs retry it)
     1317: (ServerError, 6),  # query interrupted (KILL QUERY)
     1927: (ServerError, 6),  # connection killed
     2006: (ServerError, 6),  # server has gone away

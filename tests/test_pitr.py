@@ -238,7 +238,7 @@ def test_a_target_before_the_snapshot_is_refused(conn, scenario):
         conn, "restore", str(scenario["backup"]), *_server_args(conn), "-d", "pitr_never",
         "--until", "2001-01-01 00:00:00", "--binlog-dir", str(scenario["archive"]),
     )  # fmt: skip
-    assert r.returncode == 15, r.stderr
+    assert r.returncode == 16, r.stderr
     assert "before the backup's snapshot" in r.stderr
     with connect(conn) as c:
         assert not c.query("SHOW DATABASES LIKE 'pitr_never'")
@@ -361,7 +361,7 @@ def test_a_purged_unarchived_log_makes_restore_refuse_naming_the_range(conn, tmp
             time.sleep(0.2)
         c.execute(f"INSERT INTO {db}.t VALUES (3)")
     r = _cli(conn, "binlog", "pull", *_server_args(conn), "--output", str(archive))
-    assert r.returncode == 15, r.stderr
+    assert r.returncode == 16, r.stderr
     assert "PITR unavailable from" in r.stderr and "(unknown time)" not in r.stderr
     until = _local_text(int(_server_time(conn)) + 1)
     _wait_server_time(conn, int(_server_time(conn)) + 1.1)
@@ -369,12 +369,12 @@ def test_a_purged_unarchived_log_makes_restore_refuse_naming_the_range(conn, tmp
         conn, "restore", str(backup), *_server_args(conn), "-d", "pitr_gap_restored",
         "--until", until, "--binlog-dir", str(archive),
     )  # fmt: skip
-    assert r.returncode == 15, r.stderr
+    assert r.returncode == 16, r.stderr
     assert "PITR unavailable from" in r.stderr and "was purged" in r.stderr
     with connect(conn) as c:
         assert not c.query("SHOW DATABASES LIKE 'pitr_gap_restored'")
     st = moodump_cli("binlog", "status", "--binlog-dir", str(archive))
-    assert st.returncode == 15 and "PITR unavailable" in st.stderr
+    assert st.returncode == 16 and "PITR unavailable" in st.stderr
 
 
 def test_an_account_without_binlog_replay_is_refused_before_the_restore(conn, scenario):
@@ -411,7 +411,7 @@ def test_a_qualified_statement_refuses_a_restore_into_another_name(conn, tmp_pat
         "--until-position", f"{Archive.open(archive).chain.files[-1].name}:"
         f"{Archive.open(archive).chain.files[-1].size}", "--binlog-dir", str(archive),
     )  # fmt: skip
-    assert r.returncode == 15, r.stderr
+    assert r.returncode == 16, r.stderr
     assert "which the rename would not change" in r.stderr and "ALTER TABLE" in r.stderr
     with connect(conn) as c:
         assert not c.query("SHOW DATABASES LIKE 'pitr_qualified_copy'")

@@ -266,7 +266,7 @@ def test_deferred_secondary_indexes_restore_identical_definitions(root_settings,
 
 def test_resume_builds_deferred_indexes_after_a_crash(root_settings, zoo, tmp_path, monkeypatch):
     """Crash after the data but before the index build: --resume adds exactly the missing indexes."""
-    import moodump.restore.engine as r
+    from moodump.restore import engine as r
 
     out = tmp_path / "b"
     dump(root_settings, zoo, out, DumpOptions(threads=1))

@@ -23,7 +23,8 @@ Exit codes (also in docs/exit-codes.md):
 12    the restore target is not empty (use --drop)
 13    an encrypted backup and no matching identity (private key)
 14    the run took longer than its maximum run time (MOODUMP_MAX_RUNTIME)
-15    point-in-time recovery impossible: the binary log archive does not cover the range
+15    a Moodle upgrade kept running past MOODUMP_UPGRADE_WAIT
+16    point-in-time recovery impossible: the binary log archive does not cover the range
 130   interrupted (Ctrl-C / SIGTERM)
 ====  =========================================================
 """
@@ -104,6 +105,12 @@ class SnapshotError(MoodumpError):
     exit_code = 9
 
 
+class SchemaChanged(SnapshotError):
+    """A table's definition changed while the dump ran (DDL during the snapshot: a
+    Moodle upgrade, a plugin install). A :class:`SnapshotError` for every catch site;
+    a run retries it within MOODUMP_UPGRADE_WAIT."""
+
+
 class LockBusy(MoodumpError):
     """Another moodump run holds the lock."""
 
@@ -142,13 +149,21 @@ class RuntimeExceeded(MoodumpError):
     exit_code = 14
 
 
+class UpgradeRunning(MoodumpError):
+    """A Moodle upgrade was running (``upgraderunning`` in the site's config table, or
+    the schema kept changing under the dump) for longer than MOODUMP_UPGRADE_WAIT;
+    nothing was backed up."""
+
+    exit_code = 15
+
+
 class PitrUnavailable(MoodumpError):
     """A point-in-time restore cannot reach its target from the archived binary log:
     the snapshot has no position, a file was purged before it was archived (a gap), or
     the target lies before the snapshot or past the archived end. The message names the
     missing range; nothing was written to the target."""
 
-    exit_code = 15
+    exit_code = 16
 
 
 class Interrupted(MoodumpError):
@@ -173,6 +188,7 @@ EXIT_CODES: dict[int, str] = {
     12: "restore target not empty (use --drop)",
     13: "encrypted backup: identity (private key) missing or not matching",
     14: "maximum run time exceeded (MOODUMP_MAX_RUNTIME); queries killed, nothing published",
-    15: "point-in-time recovery impossible: the binary log archive does not cover the range",
+    15: "a Moodle upgrade ran past MOODUMP_UPGRADE_WAIT; nothing was backed up",
+    16: "point-in-time recovery impossible: the binary log archive does not cover the range",
     130: "interrupted",
 }

@@ -461,13 +461,25 @@ def _verify_by_restore(
                     report.problems.append(
                         f"table {table}: {have} rows after the restore, the file inserts {rows}"
                     )
-            moodle = moodle_info(conn, scratch, sorted(present))
+            moodle = moodle_info(conn, scratch, sorted(present), _configured_prefix())
             if moodle is not None:
                 report.moodle = moodle
                 report.problems.extend(moodle_problems(moodle))
     finally:
         with contextlib.suppress(Exception), connect(settings) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
+
+
+def _configured_prefix() -> str | None:
+    """MOODLE_PREFIX (or its default); a file of another prefix is still recognised
+    (:func:`~moodump.db.introspect.moodle_info` falls back to finding it)."""
+    from moodump.config import setting
+    from moodump.errors import ConfigError
+
+    try:
+        return str(setting("MOODLE_PREFIX"))
+    except ConfigError:
+        return None
 
 
 def _is_view(conn: Any, database: str, name: str) -> bool:

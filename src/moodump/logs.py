@@ -233,6 +233,18 @@ def setup_logging(
     return handler
 
 
+def set_stream(stream: IO[str]) -> IO[str] | None:
+    """Point the handler :func:`setup_logging` installed at ``stream``; return the old one.
+
+    The terminal progress display uses it so that log lines print above the display
+    instead of through it. None (and nothing changed) when no handler is installed.
+    """
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, _HANDLER_MARK, False) and isinstance(handler, logging.StreamHandler):
+            return handler.setStream(stream)  # type: ignore[no-any-return]
+    return None
+
+
 def reset_logging() -> None:
     """Remove the handler :func:`setup_logging` installed (if any)."""
     root = logging.getLogger()
@@ -253,5 +265,6 @@ __all__ = [
     "redact",
     "register_secret",
     "reset_logging",
+    "set_stream",
     "setup_logging",
 ]

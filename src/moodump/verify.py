@@ -55,6 +55,7 @@ from moodump.manifest import (
     VerifyRecord,
     read_manifest,
 )
+from moodump.progress import Progress
 from moodump.restore import RestoreEvent, RestoreOptions, check_files, restore
 from moodump.source import BackupSource, LocalSource, as_source, is_encrypted
 
@@ -93,6 +94,7 @@ def verify(
     progress: Callable[[str], None] | None = None,
     identities: Sequence[Identity] = (),
     verify_keys: Sequence[VerifyKey] = (),
+    tracker: Progress | None = None,
 ) -> VerifyReport:
     """Verify the backup at ``path``.
 
@@ -114,6 +116,10 @@ def verify(
     checked after decryption): otherwise IntegrityError, recorded as FAIL. A
     ciphertext-only check cannot check a signature (it signs the decrypted manifest):
     its report says so in a note.
+
+    ``tracker`` (a :class:`~moodump.progress.Progress`) follows the work: offline, the
+    phases ``checksums`` and ``rows`` (rows and bytes digested); by restore, ``restore``
+    (the restore's own steps and counts), ``compare`` (rows read back) and ``objects``.
     """
     stored = path if isinstance(path, BackupSource) else LocalSource(path)
     if not identities and method_is_offline(settings, local) and is_encrypted(stored):
@@ -139,18 +145,21 @@ def verify(
         if record and backup_dir is not None and (backup_dir / "manifest.json").exists():
             _write_record(backup_dir, report)
         raise
+    tr = tracker or Progress()
     try:
-        if method == "offline":
-            _verify_offline(src, manifest, report, progress)
-        elif local:
-            with LocalServer(base_dir=local_dir).start(timeout=local_timeout) as server:
-                local_settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
-                report.server = f"local mariadbd {local_settings.port}"
-                _verify_by_restore(src, manifest, local_settings, threads, report, progress)
-        else:
-            assert settings is not None
-            report.server = settings.describe()
-            _verify_by_restore(src, manifest, settings, threads, report, progress)
+        with tr.operation("verify", manifest.database):
+            if method == "offline":
+                _verify_offline(src, manifest, report, progress, tr)
+            elif local:
+                tr.phase("server")
+                with LocalServer(base_dir=local_dir).start(timeout=local_timeout) as server:
+                    local_settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
+                    report.server = f"local mariadbd {local_settings.port}"
+                    _verify_by_restore(src, manifest, local_settings, threads, report, progress, tr)
+            else:
+                assert settings is not None
+                report.server = settings.describe()
+                _verify_by_restore(src, manifest, settings, threads, report, progress, tr)
     except (ConnectError, PrivilegeError, StorageError, Interrupted):
         # The verification *environment* failed (server down, no privilege, its disk
         # full, Ctrl-C): that says nothing about the backup, so no FAIL is recorded.
@@ -209,8 +218,13 @@ def _write_record(src: Path, report: VerifyReport) -> bool:
 
 
 def _verify_offline(
-    src: BackupSource, m: Manifest, report: VerifyReport, progress: Callable[[str], None] | None
+    src: BackupSource,
+    m: Manifest,
+    report: VerifyReport,
+    progress: Callable[[str], None] | None,
+    tr: Progress,
 ) -> None:
+    tr.phase("checksums")
     data_files = {c.file for t in m.tables for c in t.chunks}
     entries = {f.name: f for f in m.files}
     try:
@@ -235,9 +249,16 @@ def _verify_offline(
             return src.open(name)
         return src.open_checked(entry)
 
+    tr.phase(
+        "rows",
+        rows_total=sum(t.rows for t in m.tables),
+        bytes_total=sum(c.raw_bytes for t in m.tables for c in t.chunks),
+        tables_total=len(m.tables),
+    )
     for t in m.tables:
         if progress:
             progress(t.name)
+        tr.working(t.name)
         rows = 0
         for c in t.chunks:
             try:
@@ -247,6 +268,7 @@ def _verify_offline(
                     codec=m.codec,
                     ordered=(t.digest == "ordered"),
                     algo=digest_algo(c.content_digest),
+                    count=tr.add,
                 )
             except IntegrityError as exc:
                 report.problems.append(str(exc.message))
@@ -260,6 +282,8 @@ def _verify_offline(
             report.problems.append(f"table {t.name}: {rows} rows, the manifest says {t.rows}")
         report.tables_checked += 1
         report.rows_checked += rows
+        tr.table_done()
+    tr.working("")
 
 
 def _file_digest(
@@ -269,15 +293,21 @@ def _file_digest(
     algo: str = CONTENT_ALGO,
     name: str | None = None,
     codec: str | None = None,
+    count: Callable[[int, int], None] | None = None,
 ) -> tuple[int, str]:
-    """(rows, digest) of a data file, computed exactly as the dump computed it."""
+    """(rows, digest) of a data file, computed exactly as the dump computed it.
+
+    ``count`` gets (rows, bytes) of each block as it passes (progress)."""
     rows = 0
     shown = name or str(path)
     if ordered:
         h = content_hash(algo)
         for block in iter_uncompressed(path, name=shown, codec=codec):
             h.update(block)
-            rows += block.count(b"\n")
+            n = block.count(b"\n")
+            rows += n
+            if count is not None:
+                count(n, len(block))
         return rows, f"{algo}:{h.hexdigest()}"
     acc = 0
     rest = b""
@@ -287,6 +317,8 @@ def _file_digest(
         rest = lines.pop()
         acc = _multiset_add(acc, lines)
         rows += len(lines)
+        if count is not None:
+            count(len(lines), len(block))
     if rest:
         raise IntegrityError(f"{shown} ends in the middle of a row", hint="the file is truncated")
     return rows, f"multiset:{acc:016x}"
@@ -299,11 +331,13 @@ def _verify_by_restore(
     threads: int,
     report: VerifyReport,
     progress: Callable[[str], None] | None,
+    tr: Progress,
 ) -> None:
     scratch = f"moodump_verify_{uuid.uuid4().hex[:10]}"
+    tr.phase("restore")
     t0 = time.monotonic()
     stop = threading.Event()
-    reader = _ReadBack(settings, scratch, m, threads, stop, progress)
+    reader = _ReadBack(settings, scratch, m, threads, stop, progress, tr)
     try:
         reader.start()
 
@@ -319,17 +353,20 @@ def _verify_by_restore(
                 RestoreOptions(threads=threads),
                 progress=on_event,
                 stop=stop,
+                tracker=tr,
             )
         except Interrupted:
             reader.raise_error()  # a read-back failure stopped the restore: report that
             raise
         report.restore_s = time.monotonic() - t0
+        reader.follow()
         reader.finish()
         reader.raise_error()
         for entry in m.tables:
             report.problems.extend(reader.table_problems(entry.name))
         report.tables_checked += reader.tables
         report.rows_checked += reader.rows
+        tr.phase("objects")  # the counts stay: every row is read back by now
         with connect(settings) as conn:
             tables, views = list_tables(conn, scratch)
             by_name = {t.name: t for t in tables}
@@ -370,6 +407,7 @@ class _ReadBack:
         threads: int,
         stop: threading.Event,
         progress: Callable[[str], None] | None,
+        tracker: Progress,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -384,6 +422,11 @@ class _ReadBack:
         self.problems: dict[tuple[str, int], list[str]] = {}
         self.tables = 0
         self.rows = 0
+        self.bytes = 0
+        # Counts go to the tracker once the restore is over (see follow()); until then
+        # the tracker counts the restore, and the readers only say what they read.
+        self.tracker = tracker
+        self._counting = False
         self.errors: list[BaseException] = []
         self._left: dict[str, int] = {}
         self._columns: dict[str, list[Column]] | None = None
@@ -414,6 +457,20 @@ class _ReadBack:
             self.queued.update((table, i) for i in todo)
         for i in todo:
             self.queue.put((table, i))
+
+    def follow(self) -> None:
+        """The restore is over: the tracker's phase is now ``compare``, counting reads."""
+        with self.lock:
+            self.tracker.phase(
+                "compare",
+                rows_total=sum(t.rows for t in self.m.tables),
+                bytes_total=sum(c.raw_bytes for t in self.m.tables for c in t.chunks),
+                tables_total=len(self.m.tables),
+                rows_done=self.rows,
+                bytes_done=self.bytes,
+                tables_done=self.tables,
+            )
+            self._counting = True
 
     def table_problems(self, table: str) -> list[str]:
         found = sorted((k, v) for k, v in self.problems.items() if k[0] == table)
@@ -469,10 +526,11 @@ class _ReadBack:
     def _check(self, conn: Connection, name: str, index: int) -> None:
         entry = self.entries[name]
         problems: list[str] = []
-        rows = 0
+        rows = nbytes = 0
         if self.progress and index <= 0:
             with self.lock:
                 self.progress(name)
+        self.tracker.working(f"read back {name}")
         have = self._table_columns(conn).get(name)
         if have is None:
             if index <= 0:
@@ -497,7 +555,7 @@ class _ReadBack:
                     history=entry.versioned,
                     algo=digest_algo(c.content_digest),
                 )
-                rows = res.rows
+                rows, nbytes = res.rows, res.raw_bytes
                 if res.rows != c.rows:
                     problems.append(
                         f"table {name} ({c.file}): {res.rows} rows restored, {c.rows} dumped"
@@ -507,12 +565,19 @@ class _ReadBack:
                         f"table {name} ({c.file}): restored rows differ from the dump "
                         "(content digest mismatch)"
                     )
+        self.tracker.working("")
         with self.lock:
             self.problems[(name, index)] = problems
             self.rows += rows
+            self.bytes += nbytes
             self._left[name] -= 1
-            if self._left[name] == 0:
+            done = self._left[name] == 0
+            if done:
                 self.tables += 1
+            if self._counting:
+                self.tracker.add(rows, nbytes)
+                if done:
+                    self.tracker.table_done()
 
 
 def _check_objects(

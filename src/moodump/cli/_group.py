@@ -272,18 +272,62 @@ def server_flags(*, optional: bool = False) -> Callable[[Callable[..., Any]], Ca
     return apply
 
 
+MOODLE_SITE = "moodump.moodle_site"
+
+
+def current_moodle_site() -> Any:
+    """The :class:`~moodump.config.MoodleConfig` that --moodle-config (or MOODLE_CONFIG)
+    named for this command, else None (commands read its dbname, prefix, dataroot)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(MOODLE_SITE) if ctx is not None else None
+
+
+def moodle_defaults() -> tuple[str | None, str, str | None]:
+    """(database name, table prefix, dataroot) of the command's Moodle site: config.php's
+    dbname (None without one), MOODLE_PREFIX when set, else config.php's prefix, else
+    mdl_; config.php's dataroot (None when unknown)."""
+    from moodump.config import setting
+    from moodump.errors import ConfigError
+
+    site = current_moodle_site()
+    prefix = os.environ.get("MOODLE_PREFIX") and setting("MOODLE_PREFIX")
+    if site is None:
+        return None, prefix or str(setting("MOODLE_PREFIX", {})), None
+    if not prefix:
+        prefix = setting("MOODLE_PREFIX", {"MOODLE_PREFIX": site.text("prefix") or ""})
+    try:
+        dataroot = site.text("dataroot")
+    except ConfigError:  # unreadable: the CLI maintenance file is not looked for
+        dataroot = None
+    return site.text("dbname", override="the DATABASE argument"), str(prefix), dataroot
+
+
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --host/--port/--socket/--user/--password-file/--defaults-file; pass ``conn``.
+    """Add --host/--port/--socket/--user/--password-file/--defaults-file and
+    --moodle-config; pass ``conn``.
 
     The password is never taken from argv: MYSQL_PWD, --password-file, an option file
-    ([client] password=) or a prompt on a terminal, in that order.
+    ([client] password=), config.php's dbpass or a prompt on a terminal, in that order.
     """
 
     @server_flags()
+    @click.option(
+        "--moodle-config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The Moodle site's config.php: its database settings (dbhost, dboptions, "
+        "dbuser, dbpass, dbname, prefix, dataroot) fill in what flags, option file and "
+        "environment leave unset (default: MOODLE_CONFIG; docs/moodle.md).",
+    )
     @tls_options
     @timeout_options
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from moodump.config import read_moodle_config, setting
+
+        path = kwargs.pop("moodle_config") or setting("MOODLE_CONFIG") or None
+        site = read_moodle_config(str(path)) if path else None
+        click.get_current_context().meta[MOODLE_SITE] = site
         conn = build_conn_settings(
             host=kwargs.pop("host"),
             port=kwargs.pop("port"),
@@ -292,7 +336,12 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             password_file=kwargs.pop("password_file"),
             defaults_file=kwargs.pop("defaults_file"),
             tls=kwargs.pop("tls"),
+            moodle=site,
         )
+        if site is not None:  # a password read from a file: masked in every log line
+            from moodump.logs import register_secret
+
+            register_secret(conn.password)
         connect_timeout, read_timeout = kwargs.pop("timeouts")
         kwargs["conn"] = replace(conn, connect_timeout=connect_timeout, read_timeout=read_timeout)
         return func(*args, **kwargs)
@@ -310,6 +359,7 @@ def build_conn_settings(
     defaults_file: Path | None,
     tls: dict[str, str | None] | None = None,
     env: dict[str, str] | None = None,
+    moodle: Any = None,
 ) -> ConnSettings:
     """The connection flags resolved by :func:`moodump.db.credentials.resolve_connection`."""
     return resolve_connection(
@@ -325,6 +375,7 @@ def build_conn_settings(
         env=dict(os.environ) if env is None else env,
         interactive=click.get_text_stream("stdin").isatty(),
         prompt=lambda: click.prompt("Password", hide_input=True, default="", show_default=False),
+        moodle=moodle,
     )
 
 

@@ -67,7 +67,7 @@ def pull_cmd(conn, output, follow, publish_interval, server_id, as_json):
     current end is fetched (the open file too; the next pull continues it) and the
     command exits: run it every few minutes. A complete file is never fetched twice.
     A file the server purged before it was archived is a gap: logged as an error,
-    recorded in chain.json, and the command exits 15 after archiving the rest.
+    recorded in chain.json, and the command exits 16 after archiving the rest.
 
     The account needs REPLICATION SLAVE and BINLOG MONITOR (docs/pitr.md).
     """
@@ -183,7 +183,7 @@ def prune_cmd(binlog_dir, backup_dir, dry_run, as_json):
 @click.option("--binlog-dir", type=_DIR, required=True, help="The archive directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status_cmd(binlog_dir, as_json):
-    """What the archive holds and until when it covers, from chain.json alone; exits 15
+    """What the archive holds and until when it covers, from chain.json alone; exits 16
     when it records a gap."""
     st = archive_status(binlog_dir)
     if as_json:

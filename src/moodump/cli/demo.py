@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from moodump.cli._group import cli
+from moodump.cli._progress import watch
 from moodump.cli.list import render_list
 from moodump.demo import run_demo
 from moodump.errors import IntegrityError
@@ -38,14 +39,18 @@ from moodump.jobs.maintenance import listing
     help="Take the backup as if at this UTC time (default: now). The tier folder "
     "(daily, weekly on Sundays, monthly on a month's last day) follows it.",
 )
-def demo_cmd(workdir, scale, threads, at):
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
+def demo_cmd(workdir, scale, threads, at, quiet):
     """Back up, list and verify a sample Moodle database on a throwaway local MariaDB.
 
     Needs the MariaDB server binaries (apt-get install mariadb-server mariadb-client);
     touches no existing server. Run it again to add another backup to the listing.
     """
     when = at.replace(tzinfo=timezone.utc) if at is not None else None
-    res = run_demo(workdir, scale=scale, threads=threads, say=click.echo, now=when)
+    with watch(quiet) as tracker:
+        res = run_demo(
+            workdir, scale=scale, threads=threads, say=click.echo, now=when, tracker=tracker
+        )
     cfg = res.config
     now = max(datetime.now(cfg.tz), when or datetime.now(cfg.tz))
     found = listing(cfg)

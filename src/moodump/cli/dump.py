@@ -7,8 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from moodump.cli._group import cli, connection_options, hidden_alias, threads_option
-from moodump.cli._render import ProgressLine, emit_json, human_bytes
+from moodump.cli._group import (
+    cli,
+    connection_options,
+    hidden_alias,
+    moodle_defaults,
+    threads_option,
+)
+from moodump.cli._progress import watch
+from moodump.cli._render import emit_json, human_bytes
 from moodump.dump import DumpOptions, dump
 from moodump.sizes import parse_size
 
@@ -25,7 +32,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 
 @cli.command("dump")
 @connection_options
-@click.argument("database")
+@click.argument("database", required=False)
 @click.option(
     "--output",
     "-o",
@@ -84,8 +91,15 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     show_default=True,
     help="Seconds to wait for the brief LOCK TABLES that aligns the workers' snapshots.",
 )
+@click.option(
+    "--upgrade-wait",
+    type=click.IntRange(0),
+    default=None,
+    help="Seconds to wait, with backoff, while a Moodle upgrade runs (or retry a dump broken "
+    "by DDL) before failing with exit 15 (default: MOODUMP_UPGRADE_WAIT, 3600).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 def dump_cmd(
     conn,
     database,
@@ -104,18 +118,26 @@ def dump_cmd(
     no_routines,
     chunk_size,
     lock_wait_timeout,
+    upgrade_wait,
     as_json,
     quiet,
 ):
     """Dump DATABASE consistently into a new backup directory.
 
-    The password comes from MYSQL_PWD, --password-file, an option file or a prompt,
-    never from the command line.
+    The password comes from MYSQL_PWD, --password-file, an option file, a Moodle
+    config.php or a prompt, never from the command line. With --moodle-config (or
+    MOODLE_CONFIG) DATABASE defaults to its $CFG->dbname.
 
     \b
     Example:
       MYSQL_PWD=secret moodump dump -H db -u moodle --threads 2 -o /backups/x moodle
     """
+    from moodump.config import setting
+
+    dbname, prefix, dataroot = moodle_defaults()
+    database = database or dbname
+    if not database:
+        raise click.UsageError("Missing argument 'DATABASE' (or --moodle-config).")
     opts = DumpOptions(
         threads=threads,
         codec=codec,
@@ -130,20 +152,12 @@ def dump_cmd(
         chunk_bytes=parse_size(chunk_size),
         lock_wait_timeout=lock_wait_timeout,
         signing_key=_signing_key(),
+        moodle_prefix=prefix,
+        upgrade_wait=upgrade_wait if upgrade_wait is not None else setting("MOODUMP_UPGRADE_WAIT"),
+        moodle_dataroot=dataroot,
     )
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
-    try:
-        result = dump(
-            conn,
-            database,
-            output,
-            opts,
-            progress=lambda e: line.update(
-                e.rows_done, e.rows_estimate, e.elapsed_s, e.table, force=e.phase == "done"
-            ),
-        )
-    finally:
-        line.finish()
+    with watch(quiet or as_json) as tracker:
+        result = dump(conn, database, output, opts, tracker=tracker)
     m = result.manifest
     summary = {
         "status": m.status,

@@ -18,7 +18,8 @@ from moodump.cli._group import (
     threads_option,
     verify_key_option,
 )
-from moodump.cli._render import ProgressLine, emit_json
+from moodump.cli._progress import count_bytes, watch
+from moodump.cli._render import emit_json
 from moodump.cli.dump import _split
 from moodump.config import configured_zone, setting
 from moodump.db import ConnSettings
@@ -63,7 +64,7 @@ from moodump.restore import RestoreOptions, restore
 @hidden_alias("--no-routines", "no_routines", is_flag=True, help="Old spelling of --no-objects.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 @click.option(
     "--until",
     "until_time",
@@ -142,7 +143,7 @@ def restore_cmd(
     backup is restored, then the archived binary log is replayed from the backup's
     snapshot position to the target, for the backup's database only, into --database.
     A range the archive does not cover (no position in the backup, a purged log, a
-    target before the snapshot) is refused before the target is touched (exit 15).
+    target before the snapshot) is refused before the target is touched (exit 16).
     """
     if drop and not yes and sys.stdin.isatty():
         click.confirm(
@@ -177,32 +178,20 @@ def restore_cmd(
         tables=_split(tables + tables_alias),
         objects=not (no_objects or no_routines),
     )
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
     replay = None
     try:
-        if target is not None:
-            pitr = restore_until(
-                source,
-                conn,
-                database,
-                target,
-                binlog_dir,
-                opts,
-                progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
-                verify_keys=verify_keys,
-            )
-            res, replay = pitr.restore, pitr.replay
-        else:
-            res = restore(
-                source,
-                conn,
-                database,
-                opts,
-                progress=lambda e: line.update(e.rows_done, e.rows_total, e.elapsed_s, e.table),
-                verify_keys=verify_keys,
-            )
+        with watch(quiet or as_json) as tracker:
+            if target is not None:
+                pitr = restore_until(
+                    source, conn, database, target, binlog_dir, opts,
+                    verify_keys=verify_keys, tracker=tracker,
+                )  # fmt: skip
+                res, replay = pitr.restore, pitr.replay
+            else:
+                res = restore(
+                    source, conn, database, opts, verify_keys=verify_keys, tracker=tracker
+                )
     finally:
-        line.finish()
         source.close()
     path = source.where
     if replay is not None:
@@ -296,19 +285,8 @@ def _restore_legacy(
             "SQL stream, replayed whole",
             hint=f"moodump restore {path} --database {database} --drop",
         )
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
-    try:
-        res = restore_legacy(
-            path,
-            conn,
-            database,
-            drop=drop,
-            progress=lambda done, total: line.status(
-                f"{done / total:6.1%} of {path.name} sent to the server" if total else ""
-            ),
-        )
-    finally:
-        line.finish()
+    with watch(quiet or as_json) as tracker, tracker.operation("restore", database):
+        res = restore_legacy(path, conn, database, drop=drop, progress=count_bytes(tracker))
     if as_json:
         emit_json({k: v for k, v in res.__dict__.items() if k != "scan"})
         return

@@ -17,11 +17,13 @@ from moodump import jobs
 from moodump.checks import human_size
 from moodump.cli._cron import moodump_line_parser
 from moodump.cli._group import cli, current_log_flags, logging_settings
+from moodump.cli._progress import display_wanted, terminal_display
 from moodump.cli._render import emit_json
 from moodump.cli.config import resolve_now
 from moodump.config import load_config_from_environment
 from moodump.errors import ConfigError
 from moodump.logs import reset_logging, setup_logging
+from moodump.progress import Progress
 
 log = logging.getLogger("moodump.run")
 
@@ -68,6 +70,7 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
     help="With --once/--verify-all: only this database (spec, core name or db name; repeat).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -82,7 +85,7 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
     help="Backup root (default: BACKUP_DIR from the environment).",
 )
 @click.option("--now", "now_text", default=None, hidden=True, help="Pinned time (tests).")
-def run_cmd(once, verify_all, databases, as_json, log_format, backup_dir, now_text):
+def run_cmd(once, verify_all, databases, as_json, quiet, log_format, backup_dir, now_text):
     """Run the scheduled backups: cron mode, legacy mode, or one cycle (--once).
 
     \b
@@ -127,27 +130,31 @@ def run_cmd(once, verify_all, databases, as_json, log_format, backup_dir, now_te
         *logging_settings(flags, log_format=cfg.log_format, log_level=cfg.backup_log_level)
     )
     stop = threading.Event()
+    tracker = Progress()
+    display = terminal_display(tracker, display_wanted(quiet or as_json))
     try:
-        with _stop_on_sigterm(stop):
-            if once or verify_all:
+        if once or verify_all:
+            with _stop_on_sigterm(stop), display:
                 if verify_all:
-                    report = jobs.verify_all(cfg, now=now, only=only, stop=stop)
+                    report = jobs.verify_all(cfg, now=now, only=only, stop=stop, tracker=tracker)
                 else:
-                    report = jobs.run_once(cfg, now=now, only=only, stop=stop)
-                if as_json:
-                    emit_json(report.to_dict())
-                else:
-                    click.echo(render_report(report), nl=False)
-                code = report.exit_code
+                    report = jobs.run_once(cfg, now=now, only=only, stop=stop, tracker=tracker)
+            if as_json:  # printed once the display is gone
+                emit_json(report.to_dict())
             else:
+                click.echo(render_report(report), nl=False)
+            code = report.exit_code
+        else:
+            with _stop_on_sigterm(stop), display:
 
                 def on_report(report: jobs.RunReport) -> None:
                     if as_json:
                         click.echo(report.to_json(indent=None))
 
                 code = jobs.run_scheduled(
-                    cfg, stop=stop, on_report=on_report, parse_moodump=moodump_line_parser(cfg)
-                )
+                    cfg, stop=stop, on_report=on_report, parse_moodump=moodump_line_parser(cfg),
+                    tracker=tracker,
+                )  # fmt: skip
     finally:
         reset_logging()
     if code:

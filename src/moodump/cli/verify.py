@@ -18,7 +18,8 @@ from moodump.cli._group import (
     tls_options,
     verify_key_option,
 )
-from moodump.cli._render import ProgressLine, emit_json
+from moodump.cli._progress import watch
+from moodump.cli._render import emit_json
 from moodump.db.localserver import server_binaries
 from moodump.errors import IntegrityError
 from moodump.legacy import is_legacy_file, verify_legacy
@@ -45,7 +46,7 @@ from moodump.verify import verify
 @timeout_options
 @threads_option("Parallel restore and read-back connections.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 @identity_option
 @verify_key_option
 def verify_cmd(
@@ -110,38 +111,32 @@ def verify_cmd(
         offline = not local
     if offline:
         settings, local = None, False
-    line = ProgressLine(enabled=False if (quiet or as_json) else None)
-    checked = [0]
-
-    def progress(table: str) -> None:
-        checked[0] += 1
-        line.status(f"verifying: {checked[0]} table(s) read, now {table}")
-
     source = None
     try:
-        if not is_url(path) and is_legacy_file(Path(path)):
-            refuse_unsigned_legacy(path, verify_keys)
-            report = verify_legacy(
-                Path(path),
-                settings=settings,
-                local=local,
-                local_dir=local_dir,
-                progress=progress,
-            )
-        else:
-            source = open_backup(path, decrypt=False)
-            report = verify(
-                source,
-                settings=settings,
-                local=local,
-                threads=threads,
-                local_dir=local_dir,
-                identities=identities,
-                verify_keys=verify_keys,
-                progress=progress,
-            )
+        with watch(quiet or as_json) as tracker:
+            if not is_url(path) and is_legacy_file(Path(path)):
+                refuse_unsigned_legacy(path, verify_keys)
+                with tracker.operation("verify", Path(path).name):
+                    report = verify_legacy(
+                        Path(path),
+                        settings=settings,
+                        local=local,
+                        local_dir=local_dir,
+                        progress=tracker.working,
+                    )
+            else:
+                source = open_backup(path, decrypt=False)
+                report = verify(
+                    source,
+                    settings=settings,
+                    local=local,
+                    threads=threads,
+                    local_dir=local_dir,
+                    identities=identities,
+                    verify_keys=verify_keys,
+                    tracker=tracker,
+                )
     finally:
-        line.finish()
         if source is not None:
             source.close()
     if as_json:

@@ -31,6 +31,8 @@ backup.conf, as before but fixed:
 - Anything else is a :class:`~moodump.errors.ConfigError` naming the file, the line
   number and the fix.
 - Without database lines the database is ``DATABASE_SERVICE_NAME[:port]/DATABASE_NAME``.
+  Without those either, it is the database of MOODLE_CONFIG's config.php
+  (:mod:`moodump.config.moodlephp`), with its account, prefix and dataroot.
 - Credentials per database: ``<HOST>_USER`` / ``<HOST>_PASSWORD`` (HOST upper-cased,
   ``-`` and ``.`` turned into ``_``), else DATABASE_USER / DATABASE_PASSWORD.
 """
@@ -38,14 +40,22 @@ backup.conf, as before but fixed:
 from moodump.config.conffile import parse_backup_conf
 from moodump.config.docs import main, render_markdown
 from moodump.config.keys import KEYS, host_env_prefix, is_known_env_name, known_env_names
-from moodump.config.load import configured_zone, load_config, load_config_from_environment, setting
+from moodump.config.load import (
+    configured_zone,
+    load_config,
+    load_config_from_environment,
+    read_moodle_config,
+    setting,
+)
 from moodump.config.model import Config, DatabaseSpec, mask_url
+from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_percent, parse_size, parse_timedelta
 
 __all__ = [
     "KEYS",
     "Config",
     "DatabaseSpec",
+    "MoodleConfig",
     "Secret",
     "configured_zone",
     "host_env_prefix",
@@ -56,9 +66,11 @@ __all__ = [
     "main",
     "mask_url",
     "parse_backup_conf",
+    "parse_moodle_config",
     "parse_percent",
     "parse_size",
     "parse_timedelta",
+    "read_moodle_config",
     "render_markdown",
     "setting",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from moodump.config.values import (
     LOCK_NAME,
+    STATE_NAME,
     choice,
     parse_auto_bool,
     parse_bool,
@@ -22,6 +23,7 @@ from moodump.config.values import (
     parse_log_level,
     parse_nonneg_int,
     parse_optional_int,
+    parse_optional_port,
     parse_percent,
     parse_period,
     parse_pos_int,
@@ -29,6 +31,7 @@ from moodump.config.values import (
     parse_size,
     parse_ssl_mode,
     parse_str,
+    parse_table_prefix,
     parse_timedelta,
     parse_tz,
 )
@@ -40,6 +43,7 @@ GROUP_LAYOUT = "Layout and retention"
 GROUP_SCHEDULE = "Schedule"
 GROUP_DUMP = "Dump and verification"
 GROUP_CHECKS = "Checks"
+GROUP_MOODLE = "Moodle"
 GROUP_NOTIFY = "Notifications"
 GROUP_FTP = "Off-site copy (FTPS)"
 GROUP_S3 = "Off-site copy (S3-compatible object storage)"
@@ -52,6 +56,7 @@ GROUPS = (
     GROUP_SCHEDULE,
     GROUP_DUMP,
     GROUP_CHECKS,
+    GROUP_MOODLE,
     GROUP_NOTIFY,
     GROUP_FTP,
     GROUP_S3,
@@ -302,6 +307,27 @@ KEYS: tuple[Key, ...] = (
         "Also require this many times the previous backup's size free (0 = off).",
         GROUP_CHECKS, ORIGIN_NEW,
     ),
+    # ----------------------------------------------------------------- moodle
+    Key(
+        "moodle_config", "MOODLE_CONFIG", "", parse_str,
+        "Path of the site's config.php: its database settings ($CFG->dbhost, dbname, "
+        "dbuser, dbpass, dboptions, prefix, dataroot) are read without running PHP and "
+        "used where nothing more explicit is set (flags, backup.conf, the environment "
+        "win); the --moodle-config default of every command that connects. "
+        "docs/moodle.md.", GROUP_MOODLE, ORIGIN_NEW,
+    ),
+    Key(
+        "moodle_prefix", "MOODLE_PREFIX", "mdl_", parse_table_prefix,
+        "Table prefix of the Moodle site ($CFG->prefix): the config table read for "
+        "upgrades and maintenance, and the Moodle facts recorded in the manifest.",
+        GROUP_MOODLE, ORIGIN_NEW, default_doc="config.php's prefix, else mdl_",
+    ),
+    Key(
+        "upgrade_wait", "MOODUMP_UPGRADE_WAIT", "3600", parse_nonneg_int,
+        "Seconds a backup waits, retrying with backoff, while a Moodle upgrade runs "
+        "(upgraderunning in the config table) or the schema keeps changing under the "
+        "dump; then it fails with exit 15. 0 = fail at once.", GROUP_MOODLE, ORIGIN_NEW,
+    ),
     # ----------------------------------------------------------------- notifications
     Key(
         "webhook_url", "WEBHOOK_URL", "", parse_secret,
@@ -432,6 +458,14 @@ KEYS: tuple[Key, ...] = (
         "text (readable lines) or json (one JSON object per line).", GROUP_OPS, ORIGIN_NEW,
     ),
     Key(
+        "progress_interval", "MOODUMP_PROGRESS_INTERVAL", "60", parse_timedelta,
+        "During a dump, restore or verify, log one progress line this often (rows and "
+        "bytes done, rate, ETA; structured fields in JSON logs); 0 = none. Seconds, "
+        "fractions allowed (0.5), or a duration (5m). The display on a terminal is "
+        "separate: it redraws four times a second.",
+        GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
         "strict", "MOODUMP_STRICT", "false", parse_bool,
         "moodump run: exit 1 when a run had only warnings (a shrink in warn mode, dump "
         "warnings). Off: warnings are logged, notified and reported, and the exit code "
@@ -450,6 +484,28 @@ KEYS: tuple[Key, ...] = (
         "lock_file", "MOODUMP_LOCK_FILE", "", parse_str,
         "Lock that keeps runs from overlapping.", GROUP_OPS, ORIGIN_NEW,
         default_doc=f"BACKUP_DIR/{LOCK_NAME}",
+    ),
+    Key(
+        "state_file", "MOODUMP_STATE_FILE", "", parse_str,
+        "JSON file with the last result of each database and the run counters, updated "
+        "after every backup and verification cycle (metrics and moodump status read it).",
+        GROUP_OPS, ORIGIN_NEW, default_doc=f"BACKUP_DIR/{STATE_NAME}",
+    ),
+    Key(
+        "metrics_file", "MOODUMP_METRICS_FILE", "", parse_str,
+        "Prometheus text file written (atomically) after every backup and verification "
+        "cycle, for node-exporter's textfile collector or a sidecar; name it *.prom. "
+        "Empty = none (docs/observability.md).", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "metrics_port", "MOODUMP_METRICS_PORT", "", parse_optional_port,
+        "moodump run (the long-running mode): serve Prometheus metrics on this port at "
+        "/metrics. Empty = off.", GROUP_OPS, ORIGIN_NEW,
+    ),
+    Key(
+        "metrics_address", "MOODUMP_METRICS_ADDRESS", "0.0.0.0", parse_str,
+        "Address the /metrics server binds to (0.0.0.0: every interface, for a pod; "
+        "127.0.0.1: this machine only).", GROUP_OPS, ORIGIN_NEW,
     ),
     # ----------------------------------------------------------------- ignored
     Key(

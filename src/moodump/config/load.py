@@ -25,6 +25,7 @@ from moodump.config.keys import (
     is_known_env_name,
 )
 from moodump.config.model import Config, DatabaseSpec
+from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_ssl_mode, parse_tz
 from moodump.errors import ConfigError
 from moodump.retention import RetentionPolicy
@@ -133,6 +134,7 @@ def load_config(
     *,
     local_zone: str = "UTC",
     read_file: ReadFile = _read_first_line,
+    moodle_php: str | None = None,
 ) -> Config:
     """Build the effective :class:`Config` from an environment and backup.conf text.
 
@@ -141,6 +143,10 @@ def load_config(
     :param conf_path: the file's path, for messages and ``moodump config``.
     :param local_zone: time zone used when TZ is unset (the system zone).
     :param read_file: reads a ``*_FILE`` secret's first line (injectable for tests).
+    :param moodle_php: the text of MOODLE_CONFIG's config.php (None: not set). Its
+        database is the one backed up when neither backup.conf nor DATABASE_SERVICE_NAME
+        names one; its credentials, prefix and dataroot apply to that database (the
+        environment's DATABASE_USER/PASSWORD, <HOST>_USER/PASSWORD and MOODLE_PREFIX win).
     :raises ConfigError: a bad value, a bad backup.conf line (file:line and the fix), or
         both ``X`` and ``X_FILE`` set.
     """
@@ -188,6 +194,21 @@ def load_config(
             f"used (NUM_BACKUPS={retention.num_backups})"
         )
 
+    site = None
+    if moodle_php is not None:
+        site = parse_moodle_config(moodle_php, values["moodle_config"] or "config.php", env)
+        site.check_engine()
+        if sources["moodle_prefix"] == "default" and site.has("prefix"):
+            text = site.text("prefix", override="MOODLE_PREFIX") or ""
+            try:
+                values["moodle_prefix"] = _KEY_BY_NAME["moodle_prefix"].parse(text)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{site.path}:{site.lines['prefix']}: $CFG->prefix {text!r}: {exc}",
+                    hint="fix config.php or set MOODLE_PREFIX",
+                ) from None
+            sources["moodle_prefix"] = f"config.php {site.path}:{site.lines['prefix']}"
+
     conf = parse_backup_conf(conf_text, conf_path) if conf_text is not None else None
     if conf is not None:
         notes.extend(conf.notes)
@@ -200,8 +221,16 @@ def load_config(
         raw_specs = _fallback_spec(values, sources)
         if raw_specs:
             databases_from = "environment"
+    if not raw_specs and site is not None:
+        raw_specs = _site_spec(site)
+        databases_from = "config.php"
     for s in raw_specs:
-        user, user_src, password, pw_src = _credentials(s.host, e, fallback_user, fallback_pw)
+        mine = site is not None and _is_site(site, s)
+        fb_user, fb_pw = fallback_user, fallback_pw
+        dataroot = ""
+        if site is not None and mine:
+            fb_user, fb_pw, dataroot = _site_credentials(site, s.host, e, fb_user, fb_pw, notes)
+        user, user_src, password, pw_src = _credentials(s.host, e, fb_user, fb_pw)
         databases.append(
             DatabaseSpec(
                 host=s.host,
@@ -214,6 +243,7 @@ def load_config(
                 password=password,
                 user_source=user_src,
                 password_source=pw_src if password else "",
+                dataroot=dataroot,
                 **_host_tls(s.host, env),
             )
         )
@@ -275,6 +305,74 @@ def _fallback_spec(values: Mapping[str, Any], sources: Mapping[str, str]) -> lis
     return [_RawSpec(0, spec, "", m.group("host"), port, name)]
 
 
+def _site_spec(site: MoodleConfig) -> list[_RawSpec]:
+    """config.php's database as a database line (host, port, name)."""
+    host = site.text("dbhost", override="DATABASE_SERVICE_NAME") or "localhost"
+    name = site.text("dbname", override="DATABASE_NAME")
+    if not name:
+        raise ConfigError(
+            f"{site.path} sets no $CFG->dbname", hint="point MOODLE_CONFIG at the site's config.php"
+        )
+    port = site.port()
+    spec = f"{host}:{port}/{name}" if port else f"{host}/{name}"
+    return [_RawSpec(0, spec, site.check_engine(), host, port, name)]
+
+
+def _is_site(site: MoodleConfig, spec: _RawSpec) -> bool:
+    """Whether a configured database is config.php's (same database name and host)."""
+    try:
+        return spec.database == site.text("dbname") and spec.host == (
+            site.text("dbhost") or "localhost"
+        )
+    except ConfigError:
+        return False
+
+
+def _site_credentials(
+    site: MoodleConfig,
+    host: str,
+    env: _Env,
+    fallback_user: tuple[str, str],
+    fallback_pw: tuple[Secret | None, str],
+    notes: list[str],
+) -> tuple[tuple[str, str], tuple[Secret | None, str], str]:
+    """The fallback account of config.php's database: DATABASE_USER/PASSWORD when set,
+    else config.php's dbuser/dbpass (read only when needed: an unreadable dbpass is an
+    error only when nothing overrides it); and its dataroot ("" when unknown)."""
+    prefix = host_env_prefix(host)
+    where = f"config.php {site.path}"
+    if not fallback_user[0] and not env.get(f"{prefix}_USER", file_ok=True):
+        user = site.text("dbuser", override=f"{prefix}_USER or DATABASE_USER") or ""
+        fallback_user = (user, f"{where}:{site.lines.get('dbuser', 0)}")
+    if not fallback_pw[0] and not env.get(f"{prefix}_PASSWORD", file_ok=True):
+        pw = site.text("dbpass", override=f"{prefix}_PASSWORD or DATABASE_PASSWORD")
+        fallback_pw = (Secret(pw) if pw else None, f"{where}:{site.lines.get('dbpass', 0)}")
+    try:
+        dataroot = site.text("dataroot") or ""
+    except ConfigError as exc:
+        notes.append(f"{exc.message}: the CLI maintenance file is not looked for")
+        dataroot = ""
+    return fallback_user, fallback_pw, dataroot
+
+
+def read_moodle_config(path: str, env: Mapping[str, str] | None = None) -> MoodleConfig:
+    """Read and parse a Moodle config.php (``getenv()`` reads ``env``, default
+    ``os.environ``); its ``dbtype`` must be of the MySQL family."""
+    site = parse_moodle_config(_read_moodle_text(path), path, os.environ if env is None else env)
+    site.check_engine()
+    return site
+
+
+def _read_moodle_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read Moodle config {path}: {exc.strerror or exc}",
+            hint="check --moodle-config / MOODLE_CONFIG and the file's permissions",
+        ) from None
+
+
 def configured_zone(env: Mapping[str, str] | None = None) -> ZoneInfo:
     """The zone backup names are written in: ``TZ`` when set (parsed as the key table
     says), else the system's zone; for commands that need it without a full config."""
@@ -329,7 +427,12 @@ def load_config_from_environment(
             f"cannot read BACKUP_CONF={conf_path}: {exc.strerror}",
             hint="check the file's permissions",
         ) from None
-    return load_config(env, conf_text, conf_path, local_zone=system_zone_name())
+    moodle_php = None
+    if env.get("MOODLE_CONFIG"):
+        moodle_php = _read_moodle_text(env["MOODLE_CONFIG"])
+    return load_config(
+        env, conf_text, conf_path, local_zone=system_zone_name(), moodle_php=moodle_php
+    )
 
 
 def setting(

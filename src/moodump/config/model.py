@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.keys import _KEY_BY_NAME, KEYS, Key
-from moodump.config.values import DEFAULT_PORT, LOCK_NAME, Secret
+from moodump.config.values import DEFAULT_PORT, LOCK_NAME, STATE_NAME, Secret
 from moodump.errors import ConfigError
 from moodump.naming import core_name, target_dir_for, tier_for
 from moodump.retention import RetentionPolicy
@@ -55,6 +55,9 @@ class DatabaseSpec:
     ssl_ca: str | None = None
     ssl_cert: str | None = None
     ssl_key: str | None = None
+    #: The site's dataroot (moodledata) when its config.php says (MOODLE_CONFIG); the
+    #: backup then also looks for Moodle's CLI maintenance file there.
+    dataroot: str = ""
 
     @property
     def core(self) -> str:
@@ -91,6 +94,8 @@ class DatabaseSpec:
         }
         if tls:
             d["tls"] = tls
+        if self.dataroot:
+            d["dataroot"] = self.dataroot
         return d
 
 
@@ -180,6 +185,9 @@ class Config:
     check_unverified: bool
     min_free_space: int
     free_space_factor: float
+    moodle_config: str
+    moodle_prefix: str
+    upgrade_wait: int
     webhook_url: Secret | None = field(repr=False)
     notify_format: str
     environment_friendly_name: str
@@ -213,15 +221,20 @@ class Config:
     verify_key: str
     backup_log_level: str
     log_format: str
+    progress_interval: timedelta
     strict: bool
     file_mode: int
     lock_file: str
+    state_file: str
+    metrics_file: str
+    metrics_port: int | None
+    metrics_address: str
     # -- derived from backup.conf / the fallback
     databases: tuple[DatabaseSpec, ...] = ()
     schedule: tuple[CronLine, ...] = ()
     conf_path: str = ""
     conf_found: bool = False
-    databases_from: str = "none"  # "backup.conf" | "environment" | "none"
+    databases_from: str = "none"  # "backup.conf" | "environment" | "config.php" | "none"
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     notes: tuple[str, ...] = ()
     #: Settings the old container honoured that are ignored or mean something else now,
@@ -238,6 +251,11 @@ class Config:
     @property
     def lock_path(self) -> Path:
         return Path(self.lock_file) if self.lock_file else self.root / LOCK_NAME
+
+    @property
+    def state_path(self) -> Path:
+        """MOODUMP_STATE_FILE, or BACKUP_DIR/.moodump-state.json."""
+        return Path(self.state_file) if self.state_file else self.root / STATE_NAME
 
     @property
     def mode(self) -> str:
@@ -431,6 +449,7 @@ class Config:
         src = {
             "backup.conf": f"from {self.conf_path}",
             "environment": "from DATABASE_SERVICE_NAME/DATABASE_NAME",
+            "config.php": f"from the Moodle config.php {self.moodle_config} (MOODLE_CONFIG)",
             "none": "none configured",
         }[self.databases_from]
         lines.append(f"- Databases ({src}):")

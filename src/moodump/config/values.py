@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,8 @@ from moodump.schedule import (
 
 DEFAULT_PORT = 3306
 LOCK_NAME = ".moodump.lock"
+#: The run state (last results, counters) behind metrics and ``moodump status``.
+STATE_NAME = ".moodump-state.json"
 
 # --------------------------------------------------------------------------- secrets
 
@@ -81,6 +84,14 @@ def parse_pos_int(value: str) -> int:
 
 def parse_optional_int(value: str) -> int | None:
     return parse_int(value) if value.strip() else None
+
+
+def parse_optional_port(value: str) -> int | None:
+    """A TCP port (1-65535), or None when empty (off)."""
+    n = parse_optional_int(value)
+    if n is not None and not 1 <= n <= 65535:
+        raise ValueError("must be a port from 1 to 65535 (empty = off)")
+    return n
 
 
 _TRUE = {"1", "true", "yes", "on", "y"}
@@ -225,3 +236,11 @@ def parse_log_level(value: str) -> str:
     if v not in ("debug", "info", "warning", "error"):
         raise ValueError("must be one of debug, info, warning, error")
     return v
+
+
+def parse_table_prefix(raw: str) -> str:
+    """A Moodle table prefix (``mdl_``): letters, digits and ``_``, as Moodle allows."""
+    text = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_]{0,32}", text):
+        raise ValueError("a table prefix is letters, digits and _ (e.g. mdl_)")
+    return text

@@ -34,6 +34,7 @@ from moodump.errors import (
     MoodumpError,
     NotFoundError,
     PrivilegeError,
+    SchemaChanged,
     ServerError,
     SnapshotError,
     StorageError,
@@ -262,7 +263,7 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
             text, hint="grant the missing privilege to the account, or use another"
         )
     if errno == ER_TABLE_DEF_CHANGED:
-        return SnapshotError(
+        return SchemaChanged(
             text, hint="a table was altered during the dump; run the dump again after the DDL"
         )
     if errno == ER_LOCK_WAIT_TIMEOUT or errno == 1205:

@@ -5,7 +5,8 @@ connection options and the scheduler alike). For each field: what the caller was
 explicitly (a flag, or a database configured in backup.conf with its credentials) wins,
 then a MySQL option file's ``[client]`` section (--defaults-file, MYSQL_DEFAULTS_FILE),
 then the environment (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER, MYSQL_PWD; for TLS
-MOODUMP_SSL_MODE, MOODUMP_SSL_CA, MOODUMP_SSL_CERT, MOODUMP_SSL_KEY), then the
+MOODUMP_SSL_MODE, MOODUMP_SSL_CA, MOODUMP_SSL_CERT, MOODUMP_SSL_KEY), then a Moodle config.php (--moodle-config,
+MOODLE_CONFIG: dbhost, dboptions dbport/dbsocket, dbuser, dbpass), then the
 default. Only a terminal gets a password prompt, and only when nothing else gave one.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from moodump.config.moodlephp import MoodleConfig
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError
 
@@ -212,11 +214,16 @@ def resolve_connection(
     interactive: bool = False,
     prompt: Callable[[], str] | None = None,
     base: ConnSettings | None = None,
+    moodle: MoodleConfig | None = None,
 ) -> ConnSettings:
-    """Settings from ``request`` > option file > environment > defaults (see the module).
+    """Settings from ``request`` > option file > environment > ``moodle`` (a site's
+    config.php) > defaults (see the module).
 
     The password: ``request.password`` or ``--password-file``, then the option file's
-    ``password``, then MYSQL_PWD, then a prompt when ``interactive``, else empty.
+    ``password``, then MYSQL_PWD, then config.php's ``dbpass``, then a prompt when
+    ``interactive``, else empty. A config.php value is read only when nothing above it
+    gave one, so an unreadable one (``getenv()`` of an unset variable) that is
+    overridden is no error.
     TLS: ``ssl-mode``, ``ssl-ca``, ``ssl-cert``, ``ssl-key`` of the option file, then
     MOODUMP_SSL_* (parsed by the key table), then ``base``'s. ``base`` supplies the
     fields this does not resolve (timeouts, the database).
@@ -230,11 +237,23 @@ def resolve_connection(
         password = opts["password"]
     elif "MYSQL_PWD" in env:
         password = env["MYSQL_PWD"]
+    elif moodle is not None and moodle.has("dbpass"):
+        password = moodle.text("dbpass", override="MYSQL_PWD or --password-file") or ""
     elif interactive and prompt is not None:
         password = prompt()
     else:
         password = ""
-    port_text = request.port or opts.get("port") or env.get("MYSQL_TCP_PORT") or 3306
+    host = request.host or opts.get("host") or env.get("MYSQL_HOST")
+    user = request.user or opts.get("user") or env.get("MYSQL_USER")
+    port_text = request.port or opts.get("port") or env.get("MYSQL_TCP_PORT")
+    socket = request.socket or opts.get("socket") or None
+    if moodle is not None:  # each value read only when nothing above gave one
+        if not socket and not host:
+            socket = moodle.socket()
+        host = host or moodle.text("dbhost", override="--host or MYSQL_HOST")
+        user = user or moodle.text("dbuser", override="--user or MYSQL_USER")
+        port_text = port_text or moodle.port()
+    port_text = port_text or 3306
     try:
         port = int(port_text)
     except ValueError:
@@ -245,10 +264,10 @@ def resolve_connection(
     base = base if base is not None else ConnSettings()
     return replace(
         base,
-        host=request.host or opts.get("host") or env.get("MYSQL_HOST") or "127.0.0.1",
+        host=host or "127.0.0.1",
         port=port,
-        socket=request.socket or opts.get("socket") or None,
-        user=request.user or opts.get("user") or env.get("MYSQL_USER") or env.get("USER") or "root",
+        socket=socket,
+        user=user or env.get("USER") or "root",
         password=password,
         **_tls(request, opts, env, base),
     )

@@ -353,15 +353,16 @@ def moodle_info(
 ) -> dict[str, object] | None:
     """Moodle version/release and its site administrators, when the database is Moodle's.
 
-    ``prefix`` is the table prefix (``mdl_``) when known (a backup's manifest records
-    it); else it is found from the ``<prefix>config`` / ``<prefix>config_plugins`` pair.
+    ``prefix`` is the table prefix (``mdl_``) when known (MOODLE_PREFIX, config.php, a
+    backup's manifest); when its ``<prefix>config`` / ``<prefix>config_plugins`` pair is
+    absent, or it is not known, the prefix is found from such a pair.
     Site administrators are the user ids in the ``siteadmins`` config row (Moodle's own
     record; a hardened site renames its ``admin`` account, so the name proves nothing):
     ``siteadmins`` lists them, ``siteadmins_missing`` those without a live
     (``deleted = 0``) row in ``<prefix>user``, and ``admin_user`` is True when there is at
     least one and none is missing.
     """
-    if prefix is None or f"{prefix}config" not in tables:
+    if prefix is None or not {f"{prefix}config", f"{prefix}config_plugins"} <= set(tables):
         prefix = None
         for t in tables:
             if t.endswith("config") and f"{t[:-6]}config_plugins" in tables:
@@ -375,6 +376,9 @@ def moodle_info(
     for key in ("version", "release", "siteadmins"):
         rows = conn.query(f"SELECT value FROM {config} WHERE name = {quote_str(key)}")
         info[key] = _s(rows[0][0]) if rows else None
+    state = _site_state(conn, config)
+    info["maintenance_enabled"] = state.maintenance_enabled
+    info["upgraderunning"] = state.upgraderunning
     text = info.pop("siteadmins")
     ids = [x.strip() for x in str(text or "").split(",") if x.strip()]
     info["siteadmins"] = ids
@@ -391,3 +395,50 @@ def moodle_info(
         info["siteadmins_missing"] = missing
         info["admin_user"] = bool(ids) and not missing
     return info
+
+
+@dataclass(frozen=True)
+class MoodleSiteState:
+    """What a Moodle site's config table says about upgrades and maintenance.
+
+    ``upgraderunning`` is Moodle's value: the unix time until which an upgrade holds
+    the site (it sets it to now + 5 minutes and renews it while the upgrade runs), None
+    when unset or 0; ``server_time`` is the server's clock when it was read, so
+    ``upgrading`` compares both on one clock.
+    """
+
+    upgraderunning: int | None
+    maintenance_enabled: bool
+    server_time: int
+
+    @property
+    def upgrading(self) -> bool:
+        return self.upgraderunning is not None and self.upgraderunning > self.server_time
+
+
+def _site_state(conn: Connection, config_table: str) -> MoodleSiteState:
+    rows = conn.query(
+        "SELECT name, value, UNIX_TIMESTAMP() FROM "
+        f"{config_table} WHERE name IN ('upgraderunning', 'maintenance_enabled')"
+    )
+    values = {_s(r[0]): _s(r[1]).strip() for r in rows}
+    now_rows = rows or conn.query("SELECT UNIX_TIMESTAMP()")
+    now = int(_s(now_rows[0][-1]).split(".")[0])
+    running = values.get("upgraderunning", "")
+    return MoodleSiteState(
+        upgraderunning=int(running) if running.isdigit() and int(running) > 0 else None,
+        maintenance_enabled=values.get("maintenance_enabled", "") not in ("", "0"),
+        server_time=now,
+    )
+
+
+def moodle_site_state(conn: Connection, database: str, prefix: str) -> MoodleSiteState | None:
+    """The site's upgrade and maintenance state from ``<prefix>config``; None when the
+    database has no such table (not a Moodle database, or another prefix)."""
+    rows = conn.query(
+        "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+        f"{quote_str(database)} AND TABLE_NAME = {quote_str(prefix + 'config')}"
+    )
+    if not rows:
+        return None
+    return _site_state(conn, f"{quote_ident(database)}.{quote_ident(prefix + 'config')}")

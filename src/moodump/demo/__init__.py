@@ -21,6 +21,7 @@ from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, DumpResult, dump
 from moodump.fsmodes import make_dir
 from moodump.naming import target_dir_for
+from moodump.progress import Progress
 from moodump.verify import VerifyReport, verify
 
 
@@ -69,11 +70,13 @@ def run_demo(
     threads: int = 2,
     say: Callable[[str], None] = lambda _msg: None,
     now: datetime | None = None,
+    tracker: Progress | None = None,
 ) -> DemoResult:
     """Run the demo in ``workdir`` (created if needed) and return what happened.
 
     ``now`` is the clock the backup is named and filed by (default: the wall clock);
-    a timezone-naive value is taken as UTC.
+    a timezone-naive value is taken as UTC. ``tracker`` follows the dump and the
+    verification (see :mod:`moodump.progress`).
     """
     from moodump.demo.sample import create_moodle_database
 
@@ -84,8 +87,9 @@ def run_demo(
         settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
         say(f"started a throwaway MariaDB on 127.0.0.1:{server.port} ({server_dir})")
         rows = create_moodle_database(
-            settings, "moodle", scale=scale, blobs=True, drop_existing=True
-        )
+            settings, "moodle", scale=scale, prefix=cfg.moodle_prefix, blobs=True,
+            drop_existing=True,
+        )  # fmt: skip
         say(
             f"created sample Moodle database 'moodle': {len(rows)} tables, {sum(rows.values()):,} rows"
         )
@@ -94,9 +98,10 @@ def run_demo(
             when = when.replace(tzinfo=timezone.utc)
         out = demo_target(cfg, when)
         make_dir(out.parent, parents=True, exist_ok=True)  # private, like the backup itself
-        result = dump(settings, "moodle", out, DumpOptions(threads=threads))
+        opts = DumpOptions(threads=threads, moodle_prefix=cfg.moodle_prefix)
+        result = dump(settings, "moodle", out, opts, tracker=tracker)
         say(f"backed up into {out} in {result.duration_s:.1f}s")
-        report = verify(out, settings=settings, threads=threads)
+        report = verify(out, settings=settings, threads=threads, tracker=tracker)
         say(
             f"verified by restoring into a scratch database: {'PASS' if report.passed else 'FAIL'}"
             f" (restore {report.restore_s or 0:.1f}s)"

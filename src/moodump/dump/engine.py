@@ -54,12 +54,14 @@ from moodump.dump.publish import (
     objects_json,
     remove_stale_partials,
 )
+from moodump.dump.upgrade import UpgradeGuard
 from moodump.errors import (
     ConfigError,
     Interrupted,
     MoodumpError,
     NotFoundError,
     PrivilegeError,
+    SchemaChanged,
     ServerError,
     SnapshotError,
     StorageError,
@@ -74,6 +76,7 @@ from moodump.manifest import (
     Manifest,
     TableEntry,
 )
+from moodump.progress import Progress
 from moodump.restore_script import write_stock_restore_script
 
 log = logging.getLogger("moodump.dump")
@@ -87,6 +90,7 @@ def dump(
     *,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    tracker: Progress | None = None,
 ) -> DumpResult:
     """Dump ``database`` into the new directory ``output`` and return its manifest.
 
@@ -95,7 +99,11 @@ def dump(
     :param output: the backup directory to create; it must not exist yet.
     :param progress: called with :class:`ProgressEvent` as data is written.
     :param stop: set it from another thread to cancel (raises :class:`Interrupted`).
-    :raises MoodumpError: on any failure; nothing is published then.
+    :param tracker: a :class:`~moodump.progress.Progress` to count rows and bytes into
+        (what the terminal display and the progress log lines read).
+    :raises MoodumpError: on any failure; nothing is published then. With
+        ``options.upgrade_wait`` set, a Moodle upgrade is waited for and DDL retried
+        first (:mod:`moodump.dump.upgrade`; :class:`~moodump.errors.UpgradeRunning`).
     """
     opts = options or DumpOptions()
     if opts.schema_only and opts.data_only:
@@ -112,6 +120,26 @@ def dump(
     parent = out.parent
     if not parent.is_dir():
         raise StorageError(f"output directory {parent} does not exist", hint="create it first")
+
+    tr = tracker or Progress()
+
+    def attempt(guard: UpgradeGuard | None) -> DumpResult:
+        return _attempt(settings, database, out, opts, (codec, level), progress, stop, guard, tr)
+
+    with tr.operation("dump", database):
+        if opts.upgrade_wait is None:
+            return attempt(None)
+        return UpgradeGuard(settings, database, opts, stop).run(out, attempt)
+
+
+def _attempt(
+    settings: ConnSettings, database: str, out: Path, opts: DumpOptions, codec_level: Any,
+    progress: Callable[[ProgressEvent], None] | None, stop: threading.Event | None,
+    guard: UpgradeGuard | None, tracker: Progress,
+) -> DumpResult:  # fmt: skip
+    """One dump into ``out``; a failure the guard retries publishes no FAILED record."""
+    codec, level = codec_level
+    parent = out.parent
     remove_stale_partials(parent)
     tmp = parent / f".{out.name}.partial-{os.getpid()}"
     try:
@@ -127,7 +155,9 @@ def dump(
     engine = DumpRun(
         settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
     )
+    engine.tracker = tracker
     t0 = time.monotonic()
+    tracker.phase("plan", rows_done=0, bytes_done=0, tables_done=0)  # an attempt counts anew
     try:
         manifest, pool = run_interruptible(engine.run, engine.stop, engine.kill_all)
         engine.abandoned = engine.abandoned or pool.abandoned
@@ -137,6 +167,9 @@ def dump(
             real = [e for e in pool.errors if not isinstance(e, Interrupted)]
             raise (real or pool.errors)[0]
         assert manifest is not None
+        if guard is not None:
+            guard.annotate(manifest)
+        tracker.phase("publish")
         sync_tree(tmp)  # every data file durable before the manifest says DONE
         _write_json(tmp / MANIFEST_NAME, manifest.to_json())
         if opts.signing_key is not None:  # over the final manifest bytes, before publishing
@@ -151,7 +184,9 @@ def dump(
             err = Interrupted("dump interrupted; nothing was published", hint="run it again")
         elif isinstance(exc, OSError):  # writing schema/object files or the manifest
             err = storage_error(exc, Path(exc.filename or tmp))
-        if opts.record_failure:
+        if opts.record_failure and not (guard is not None and guard.will_retry(err)):
+            if guard is not None:
+                guard.annotate(engine.manifest)
             _publish_failure(tmp, out, engine.manifest, str(err or exc))
         else:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -203,6 +238,7 @@ class DumpRun:
         self._pending_chunks: dict[str, int] = {}
         self.abandoned = False
         self._live = LiveConnections(self.settings)
+        self.tracker = Progress()
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> Manifest:
@@ -213,7 +249,7 @@ class DumpRun:
         m.options = {
             k: (list(v) if isinstance(v, tuple) else v)
             for k, v in self.opts.__dict__.items()
-            if k not in ("started_at", "signing_key")
+            if k not in ("started_at", "signing_key", "upgrade_wait", "moodle_dataroot")
         }
         # the public fingerprint of the signing key (manifest.sig), never the key
         m.options["signing_key"] = (
@@ -247,6 +283,7 @@ class DumpRun:
         # sequence values and Moodle facts read later come from the same instant.
         lock_names = [t.name for t in selected]
         workers = max(1, min(self.opts.threads, len(tasks) or 1))
+        self.tracker.phase("snapshot")
         self.snapshot = open_snapshot(
             self.settings,
             server,
@@ -265,6 +302,13 @@ class DumpRun:
                 "not snapshot-consistent (non-transactional engine): " + ", ".join(non_tx)
             )
             m.snapshot["non_transactional_tables"] = non_tx
+        data = [t for t in selected if not self._skip_data(t)]
+        self.tracker.phase(
+            "data",
+            rows_total=self._rows_estimate,
+            bytes_total=sum(t.data_length for t in data),
+            tables_total=len(self._pending_chunks),
+        )
         try:
             self._run_workers(tasks)
             first = self.snapshot.workers[0]
@@ -275,7 +319,9 @@ class DumpRun:
                         "next_not_cached_value": nxt,
                         "cycle_count": cycles,
                     }
-            m.moodle = moodle_info(first, self.database, [t.name for t in tables])
+            m.moodle = moodle_info(
+                first, self.database, [t.name for t in tables], self.opts.moodle_prefix
+            )
         finally:
             self.snapshot.close()
         for name, n in self._pending_chunks.items():
@@ -283,6 +329,7 @@ class DumpRun:
                 raise SnapshotError(
                     f"table {name}: {n} chunk(s) were not written", hint="run again"
                 )
+        self.tracker.phase("objects")
         self._write_objects(objects)
         self._emit("objects")
         write_stock_restore_script(self.tmp, m)
@@ -462,15 +509,21 @@ class DumpRun:
         # costs more than it saves (Moodle has hundreds of small tables).
         small = task.estimate < _SMALL_FILE_BYTES
         holder: list[DataWriter] = [self._new_writer(path, codec, small)]
+        self.tracker.working(t.name)
+        counted = [0, 0]  # rows, bytes of this task (taken back if it starts over)
 
         def sink(data: bytes, rows: int) -> None:
             holder[0].write(data)
+            counted[0] += rows
+            counted[1] += len(data)
             self._count(rows, len(data))
 
         def reset() -> None:
             log.info(
                 "table %s: a row exceeds max_allowed_packet; fetching long columns raw", t.name
             )
+            self.tracker.add(-counted[0], -counted[1])
+            counted[:] = [0, 0]
             self._drop_writer(holder[0], path)
             holder[0] = self._new_writer(path, codec, small)
 
@@ -501,6 +554,8 @@ class DumpRun:
         except BaseException:
             self._drop_writer(holder[0], path)
             raise
+        finally:
+            self.tracker.working("")
         conn.execute("ROLLBACK TO SAVEPOINT moodump_table")
         writer = holder[0]
         size_c, sha = writer.close()
@@ -515,6 +570,7 @@ class DumpRun:
             self._pending_chunks[t.name] -= 1
             if self._pending_chunks[t.name] == 0:
                 self._tables_done += 1
+                self.tracker.table_done()
         self._emit("data", t.name)
 
     def _new_writer(self, path: Path, codec: tuple[Any, int], small: bool = False) -> DataWriter:
@@ -539,13 +595,14 @@ class DumpRun:
         except NotFoundError:
             now = "(table dropped or renamed)"
         if now != task.fingerprint:
-            raise SnapshotError(
+            raise SchemaChanged(
                 f"table {task.table.name!r} was altered while the dump was running "
                 "(its definition no longer matches the snapshot)",
                 hint="run the dump again once the schema change (e.g. a Moodle upgrade) is finished",
             )
 
     def _count(self, rows: int, nbytes: int) -> None:
+        self.tracker.add(rows, nbytes)
         with self._lock:
             self._rows_done += rows
             self._bytes_done += nbytes

@@ -45,6 +45,13 @@ class DumpOptions:
     started_at: datetime | None = None
     # Sign the manifest into manifest.sig (MOODUMP_SIGNING_KEY); None: unsigned.
     signing_key: SigningKey | None = None
+    # Moodle's table prefix (MOODLE_PREFIX, config.php); None: found from the tables.
+    moodle_prefix: str | None = None
+    # Seconds to wait (with backoff) while a Moodle upgrade runs or DDL breaks the
+    # snapshot, before failing (MOODUMP_UPGRADE_WAIT); None: no upgrade check at all.
+    upgrade_wait: int | None = None
+    # The site's dataroot, where Moodle's CLI maintenance file would be; None: unknown.
+    moodle_dataroot: str | None = None
 
 
 @dataclass

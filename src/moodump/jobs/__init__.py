@@ -25,6 +25,10 @@ One **backup cycle** (:func:`run_once`, ``moodump run --once``, ``backup.sh -1``
    passed its checks: a database whose backup just failed loses nothing (even when its
    FAILED record could not be written, e.g. on a full disk). Remote copies follow local
    retention when MOODUMP_FTP_PRUNE is on.
+4. record the report in the state file (MOODUMP_STATE_FILE) and rewrite
+   MOODUMP_METRICS_FILE, still under the lock (:mod:`moodump.jobs.exporter`; the
+   verification cycle does the same). ``moodump status`` (:mod:`moodump.jobs.status`)
+   and the ``/metrics`` endpoint of :func:`run_scheduled` read them.
 
 The :class:`RunReport` holds one :class:`DatabaseResult` per database; its exit code is the
 worst one (0 ok, 1 warnings, else the failure's code from :mod:`moodump.errors`).

@@ -37,6 +37,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.fsmodes import make_dir, write_text
+from moodump.jobs.exporter import record_run
 from moodump.jobs.guard import Deadline, fit_hint, record_error
 from moodump.jobs.offsite import (
     OffsitePlan,
@@ -72,6 +73,8 @@ from moodump.manifest import MANIFEST_NAME, Manifest
 from moodump.manifest import STATUS_FAILED as MANIFEST_FAILED
 from moodump.naming import target_dir_for, tier_for
 from moodump.notify import Event, Notifier
+from moodump.progress import Progress as Tracker
+from moodump.progress import log_progress
 from moodump.schedule import (
     ACTION_BACKUP,
 )
@@ -96,6 +99,7 @@ def run_once(
     sleep: Sleep = time.sleep,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    tracker: Tracker | None = None,
 ) -> RunReport:
     """One backup cycle over every configured database (see the module docstring).
 
@@ -109,6 +113,9 @@ def run_once(
         and publishes nothing but its FAILED record, later steps and databases are skipped,
         nothing is pruned, and the report's exit code is 130.
     :param progress: called with (spec, :class:`~moodump.dump.ProgressEvent`) during dumps.
+    :param tracker: the :class:`~moodump.progress.Progress` dumps and verifications count
+        into (a terminal display may read it); one progress log line per
+        MOODUMP_PROGRESS_INTERVAL is written from it either way.
     :raises LockBusy: another run holds the lock (nothing was done).
     :raises ConfigError: no database is configured, ``only`` names an unknown one, or
         ``verify`` is not a known method.
@@ -122,8 +129,9 @@ def run_once(
     register_config_secrets(cfg)
     specs = select_databases(cfg, only)
     ctx = Context(
-        cfg, ACTION_BACKUP, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop
-    )
+        cfg, ACTION_BACKUP, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop,
+        tracker=tracker,
+    )  # fmt: skip
     if cfg.run_warnings:
         # Settings the old container honoured that are ignored or mean something else:
         # said loudly at every start, so a switch-over never loses one silently.
@@ -135,15 +143,16 @@ def run_once(
         )
     try:
         lock = run_lock(cfg, "run --once")
-        with lock:
+        with lock, log_progress(ctx.tracker, cfg.progress_interval.total_seconds()):
             _backup_cycle(ctx, specs, method, progress)
+            report = ctx.finish()
+            record_run(cfg, report)  # state file and metrics, still under the lock
     except LockBusy:
         raise
     except StorageError as exc:
         # No backup was attempted (BACKUP_DIR or the lock cannot be created): alert anyway.
         ctx.notify(Event("failure", f"moodump run could not start: {exc}"))
         raise
-    report = ctx.finish()
     log.info(
         "backup run finished: %d ok, %d with warnings, %d failed; exit code %d",
         sum(d.status == STATUS_OK for d in report.databases),
@@ -300,7 +309,8 @@ def _backup_database(
 
         options = DumpOptions(
             threads=cfg.threads, codec=cfg.codec, level=cfg.level, record_failure=True,
-            started_at=when, signing_key=_signing_key(cfg),
+            started_at=when, signing_key=_signing_key(cfg), moodle_prefix=cfg.moodle_prefix,
+            upgrade_wait=cfg.upgrade_wait, moodle_dataroot=spec.dataroot or None,
         )  # fmt: skip
         result = dump(
             conn_settings_for(cfg, spec),
@@ -309,6 +319,7 @@ def _backup_database(
             options,
             progress=on_progress,
             stop=deadline.stop,
+            tracker=ctx.tracker,
         )
         step = "the checks"  # past the dump, errors are the steps' own
         for w in result.warnings:
@@ -316,6 +327,7 @@ def _backup_database(
         info = read_backup(path, res.tier, cfg.tz)
         res.size_bytes = info.size_bytes if info else result.manifest.total_bytes
         res.rows = result.manifest.total_rows
+        res.tables = len(result.manifest.tables)
         log.info(
             "dumped %s to %s: %s, %d rows in %.1f s",
             spec.spec,
@@ -352,8 +364,9 @@ def _backup_database(
             _interrupt_point(ctx, "verification")
             deadline.check("verification")
             report = _verify(
-                path, method, cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg)
-            )
+                path, method, cfg.threads, cfg.database_server_timeout, verify_keys_of(cfg),
+                ctx.tracker,
+            )  # fmt: skip
             res.verify = verify_dict(report)
             if not report.passed:
                 raise IntegrityError(
@@ -422,13 +435,19 @@ def _interrupt_point(ctx: Context, step: str) -> None:
 
 
 def _verify(
-    path: Path, method: str, threads: int, server_timeout: int, keys: Sequence[VerifyKey] = ()
+    path: Path,
+    method: str,
+    threads: int,
+    server_timeout: int,
+    keys: Sequence[VerifyKey] = (),
+    tracker: Tracker | None = None,
 ) -> VerifyReport:
     if method == VERIFY_LOCAL:
         return verify(
-            path, local=True, threads=threads, local_timeout=server_timeout, verify_keys=keys
-        )
-    return verify(path, verify_keys=keys)
+            path, local=True, threads=threads, local_timeout=server_timeout, verify_keys=keys,
+            tracker=tracker,
+        )  # fmt: skip
+    return verify(path, verify_keys=keys, tracker=tracker)
 
 
 def verify_dict(report: VerifyReport) -> dict[str, Any]:

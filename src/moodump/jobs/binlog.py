@@ -4,7 +4,7 @@ backup.conf's schedule, run by ``moodump run`` between (never during) the other 
 It connects the way the scheduler connects to the configured databases (their host's
 credentials and TLS): to the one server they live on, or to the configured host the
 line names with ``--host``. A gap ("PITR unavailable from X to Y") is a failure of the
-run (exit 15) and a failure notification.
+run (exit 16) and a failure notification.
 """
 
 from __future__ import annotations

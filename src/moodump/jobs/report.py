@@ -43,7 +43,8 @@ class DatabaseResult:
     :mod:`moodump.errors` (0 ok, 1 warning). ``backup_ok`` is True when a new backup is
     DONE and passed its checks and verification: only then is the database pruned.
     ``path`` is the backup directory (also for a FAILED record); ``size_bytes`` is its
-    size on disk. ``checks``, ``verify`` and ``offsite`` are JSON-able dicts.
+    size on disk; ``rows`` and ``tables`` count what it holds. ``checks``, ``verify``
+    and ``offsite`` are JSON-able dicts.
     """
 
     spec: str
@@ -55,6 +56,7 @@ class DatabaseResult:
     started_at: str | None = None
     size_bytes: int | None = None
     rows: int | None = None
+    tables: int | None = None
     duration_s: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -86,6 +88,7 @@ class DatabaseResult:
             "started_at": self.started_at,
             "size_bytes": self.size_bytes,
             "rows": self.rows,
+            "tables": self.tables,
             "duration_s": round(self.duration_s, 3),
             "error": self.error,
             "warnings": list(self.warnings),

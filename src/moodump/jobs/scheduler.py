@@ -21,6 +21,7 @@ from moodump.errors import (
 )
 from moodump.jobs.backup import run_once
 from moodump.jobs.binlog import binlog_pull_once
+from moodump.jobs.exporter import start_metrics_server
 from moodump.jobs.maintenance import CheckOptions, check_once, prune_once
 from moodump.jobs.report import RunReport, iso_time
 from moodump.jobs.verify_cycle import verify_all
@@ -32,6 +33,7 @@ from moodump.jobs.wiring import (
     register_config_secrets,
 )
 from moodump.notify import Event, Notifier
+from moodump.progress import Progress as Tracker
 from moodump.retention import utc
 from moodump.schedule import (
     ACTION_BACKUP,
@@ -155,14 +157,16 @@ def run_job(
     sleep: Sleep = time.sleep,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    tracker: Tracker | None = None,
 ) -> RunReport:
     """Run one scheduled job now (the dispatch of :func:`run_scheduled`)."""
     only = list(job.databases) or None
     if job.kind == ACTION_BACKUP:
         return run_once(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop,
-                        progress=progress)  # fmt: skip
+                        progress=progress, tracker=tracker)  # fmt: skip
     if job.kind == ACTION_VERIFY:
-        return verify_all(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop)
+        return verify_all(cfg, clock=clock, only=only, notifier=notifier, sleep=sleep, stop=stop,
+                          tracker=tracker)  # fmt: skip
     if job.kind == ACTION_PRUNE:
         return prune_once(cfg, dry_run=job.dry_run, all_databases=job.all_databases,
                           clock=clock, notifier=notifier)  # fmt: skip
@@ -184,6 +188,7 @@ def run_scheduled(
     on_report: Callable[[RunReport], None] | None = None,
     progress: Progress | None = None,
     parse_moodump: MoodumpLineParser | None = None,
+    tracker: Tracker | None = None,
 ) -> int:
     """Run until ``stop`` is set: cron mode when backup.conf has cron lines, else legacy
     mode (a backup cycle now, then every BACKUP_PERIOD after the previous one ended).
@@ -200,7 +205,34 @@ def run_scheduled(
         ``stop`` wakes it at once).
     :param parse_moodump: the CLI's parser for ``moodump ...`` cron lines
         (see :func:`scheduled_jobs`).
+    :param tracker: the :class:`~moodump.progress.Progress` each run counts into (a
+        terminal display may read it; see :func:`run_once`).
+
+    With MOODUMP_METRICS_PORT set, Prometheus metrics are served on ``/metrics`` for as
+    long as the loop runs (:func:`moodump.jobs.exporter.start_metrics_server`).
     """
+    server = start_metrics_server(cfg) if cfg.metrics_port is not None else None
+    try:
+        return _run_scheduled(cfg, clock=clock, sleep=sleep, stop=stop, notifier=notifier,
+                              on_report=on_report, progress=progress,
+                              parse_moodump=parse_moodump, tracker=tracker)  # fmt: skip
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _run_scheduled(
+    cfg: Config,
+    *,
+    clock: Clock | None = None,
+    sleep: Sleep | None = None,
+    stop: threading.Event | None = None,
+    notifier: Notifier | None = None,
+    on_report: Callable[[RunReport], None] | None = None,
+    progress: Progress | None = None,
+    parse_moodump: MoodumpLineParser | None = None,
+    tracker: Tracker | None = None,
+) -> int:
     stop = stop or threading.Event()
     real_clock: Clock = clock or (lambda: datetime.now(cfg.tz))
 
@@ -256,7 +288,7 @@ def run_scheduled(
             if stop.is_set():
                 break
             try:
-                report = _run_guarded(cfg, job, now, notify, wait, stop, progress)
+                report = _run_guarded(cfg, job, now, notify, wait, stop, progress, tracker)
                 if report is not None and on_report is not None:
                     on_report(report)
             except KeyboardInterrupt:
@@ -294,11 +326,12 @@ def _run_guarded(
     sleep: Sleep,
     stop: threading.Event,
     progress: Progress | None,
+    tracker: Tracker | None = None,
 ) -> RunReport | None:
     """One job; errors that escape it are logged and notified, never end the loop."""
     try:
         report = run_job(cfg, job, clock=now, notifier=notifier, sleep=sleep, stop=stop,
-                         progress=progress)  # fmt: skip
+                         progress=progress, tracker=tracker)  # fmt: skip
     except LockBusy as exc:
         log.warning("skipped the %s: %s", job.describe(), exc)
         return None

@@ -26,6 +26,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.jobs.backup import interrupted_error, result_facts, verify_dict, verify_keys_of
+from moodump.jobs.exporter import record_run
 from moodump.jobs.report import (
     STATUS_FAILED,
     VERIFY_LOCAL,
@@ -44,6 +45,8 @@ from moodump.jobs.wiring import (
 )
 from moodump.notify import Event, Notifier
 from moodump.pitr import verify_archive
+from moodump.progress import Progress as Tracker
+from moodump.progress import log_progress
 from moodump.retention import utc
 from moodump.schedule import (
     ACTION_VERIFY,
@@ -66,6 +69,7 @@ def verify_all(
     notifier: Notifier | None = None,
     sleep: Sleep = time.sleep,
     stop: threading.Event | None = None,
+    tracker: Tracker | None = None,
 ) -> RunReport:
     """Verify the newest DONE backup of each configured database (``backup.sh -v all``).
 
@@ -77,6 +81,7 @@ def verify_all(
 
     :param method: ``local`` (restore into a throwaway server; default when MariaDB
         server binaries are installed) or ``offline`` (files and checksums only).
+    :param tracker: what the verifications count into (see :func:`run_once`).
     :raises LockBusy: another run holds the lock.
     """
     if method is None:
@@ -86,14 +91,15 @@ def verify_all(
     register_config_secrets(cfg)
     specs = select_databases(cfg, only)
     ctx = Context(
-        cfg, ACTION_VERIFY, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop
-    )
+        cfg, ACTION_VERIFY, now=now, clock=clock, notifier=notifier, sleep=sleep, stop=stop,
+        tracker=tracker,
+    )  # fmt: skip
     try:
         lock = run_lock(cfg, "verify all")
     except StorageError as exc:
         ctx.notify(Event("failure", f"moodump verification could not start: {exc}"))
         raise
-    with lock:
+    with lock, log_progress(ctx.tracker, cfg.progress_interval.total_seconds()):
         for spec in specs:
             if ctx.stop.is_set():
                 ctx.report.interrupted = True
@@ -105,12 +111,14 @@ def verify_all(
                 ctx.report.interrupted = True
         if cfg.binlog_dir and not ctx.report.interrupted:
             _verify_binlog_archive(ctx)
-    return ctx.finish()
+        report = ctx.finish()
+        record_run(cfg, report)  # state file and metrics, still under the lock
+    return report
 
 
 def _verify_binlog_archive(ctx: Context) -> None:
     """MOODUMP_BINLOG_DIR: verify the archive and its coverage from the oldest kept
-    backup; a problem is a run-level error (exit 8 or 15) and a failure notification."""
+    backup; a problem is a run-level error (exit 8 or 16) and a failure notification."""
     cfg = ctx.cfg
     try:
         res = verify_archive(cfg.binlog_dir, backup_dir=cfg.root)
@@ -163,6 +171,7 @@ def _verify_database(ctx: Context, spec: DatabaseSpec, method: str) -> DatabaseR
             local_timeout=cfg.database_server_timeout,
             identities=identities,
             verify_keys=verify_keys_of(cfg),
+            tracker=ctx.tracker,
         )
         res.verify = verify_dict(report)
         if not report.passed:

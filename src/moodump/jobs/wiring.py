@@ -26,6 +26,7 @@ from moodump.lock import RunLock
 from moodump.logs import register_secret
 from moodump.notify import DeliveryResult, Event, Notifier
 from moodump.offsite import FtpsSettings, FtpsTarget
+from moodump.progress import Progress as Tracker
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,12 @@ class Context:
         notifier: Notifier | None,
         sleep: Sleep,
         stop: threading.Event | None,
+        tracker: Tracker | None = None,
     ) -> None:
         self.cfg = cfg
+        # What the dumps and verifications count into: the progress log lines
+        # (MOODUMP_PROGRESS_INTERVAL) and, from the CLI, the terminal display read it.
+        self.tracker = tracker or Tracker()
         self._clock: Clock = clock or _fixed_or_real_clock(cfg, now)
         self.sleep = sleep
         self.stop = stop or threading.Event()

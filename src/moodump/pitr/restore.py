@@ -17,6 +17,7 @@ from moodump.db.privileges import parse_grants
 from moodump.errors import ConfigError, MoodumpError, PitrUnavailable, PrivilegeError
 from moodump.pitr.archive import Archive
 from moodump.pitr.replay import ReplayStats, plan_replay, run_replay
+from moodump.progress import Progress
 from moodump.restore import RestoreEvent, RestoreOptions, RestoreResult, restore
 from moodump.source import BackupSource, as_source
 
@@ -40,6 +41,7 @@ def restore_until(
     stop: threading.Event | None = None,
     identities: Sequence[Identity] = (),
     verify_keys: Sequence[VerifyKey] = (),
+    tracker: Progress | None = None,
 ) -> PitrResult:
     """Restore the backup at ``path`` into ``database``, then replay the database's events
     from the archive in ``binlog_dir``, from the backup's snapshot position to ``target``.
@@ -79,7 +81,7 @@ def restore_until(
         )  # fmt: skip
         res = restore(
             src, settings, database, opts, progress=progress, stop=stop,
-            identities=identities, verify_keys=verify_keys,
+            identities=identities, verify_keys=verify_keys, tracker=tracker,
         )  # fmt: skip
         stats = run_replay(plan, settings, m.database, database)
     return PitrResult(res, stats, target.describe())

@@ -33,6 +33,7 @@ from moodump.errors import (
 )
 from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry
+from moodump.progress import Progress
 from moodump.restore.load import DataLoader, _setup_load_session
 from moodump.restore.model import (
     PROGRESS_TABLE,
@@ -57,6 +58,7 @@ def restore(
     stop: threading.Event | None = None,
     identities: Sequence[Identity] = (),
     verify_keys: Sequence[VerifyKey] = (),
+    tracker: Progress | None = None,
 ) -> RestoreResult:
     """Restore the backup at ``path`` into ``database`` on the server of ``settings``.
 
@@ -68,6 +70,9 @@ def restore(
     the manifest must be signed by one of them (``manifest.sig``): an unsigned backup,
     another key's, or a manifest changed after signing raises IntegrityError, before
     anything is written to the target.
+
+    ``tracker`` (a :class:`~moodump.progress.Progress`) counts the rows and bytes sent
+    to the server, for the terminal display and the progress log lines.
 
     :raises TargetNotEmpty: the target has tables and neither ``drop`` nor ``resume``.
     :raises IntegrityError: a file does not match the manifest (target untouched).
@@ -82,7 +87,9 @@ def restore(
     src = as_source(path, identities, verify_keys)
     manifest = src.done_manifest()
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
-    result, pool = run_interruptible(run.run, run.stop, run.kill_all)
+    run.tracker = tracker or run.tracker
+    with run.tracker.operation("restore", database):
+        result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:
         raise Interrupted(
             "restore interrupted",
@@ -134,6 +141,7 @@ class Restore(DataLoader):
         self.insert_mode = False  # set when the server refuses LOAD DATA LOCAL
         self._live = LiveConnections(settings)
         self._chunks_left: dict[str, int] = {}
+        self.tracker = Progress()
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
         schemas = {t.name: self._text(t.schema_file) for t in self.tables if t.schema_file}
@@ -188,6 +196,10 @@ class Restore(DataLoader):
         return out
 
     def _emit(self, phase: str, table: str = "", file: str = "") -> None:
+        if phase in ("check", "schema", "objects"):
+            self.tracker.phase(phase)
+        elif phase == "indexes":
+            self.tracker.working(f"{table} (indexes)")
         if self.progress_cb is None:
             return
         with self.lock:

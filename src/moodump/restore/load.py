@@ -27,6 +27,7 @@ from moodump.errors import (
 )
 from moodump.formats import SESSION_SQL_MODE, sql_literal, unescape_field
 from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
+from moodump.progress import Progress
 from moodump.restore.model import PROGRESS_TABLE, RestoreOptions
 from moodump.source import BackupSource
 
@@ -70,6 +71,35 @@ def _local_infile_refused(exc: MoodumpError) -> bool:
     return any(code in exc.message for code in _LOCAL_INFILE_ERRNOS)
 
 
+class _Fed:
+    """What of one data file was sent to the server, counted into the progress tracker.
+
+    Rows are prorated by bytes (the manifest has both for each file) rather than counted
+    in the data: no extra pass over every byte for a progress figure. The count is exact
+    when the whole file was sent, and taken back when its load fails.
+    """
+
+    def __init__(self, tracker: Progress, chunk: Chunk) -> None:
+        self.tracker = tracker
+        self.rows_total = chunk.rows
+        self.raw_bytes = chunk.raw_bytes
+        self.rows = 0
+        self.bytes = 0
+
+    def add(self, nbytes: int) -> None:
+        self.bytes += nbytes
+        if self.bytes >= self.raw_bytes:
+            rows = self.rows_total
+        else:
+            rows = self.rows_total * self.bytes // self.raw_bytes
+        self.tracker.add(rows - self.rows, nbytes)
+        self.rows = rows
+
+    def undo(self) -> None:
+        self.tracker.add(-self.rows, -self.bytes)
+        self.rows = self.bytes = 0
+
+
 def _unblock_fifo(fifo: Path) -> None:
     """If LOAD DATA failed before opening the FIFO, the feeder blocks in open(); release it."""
     with contextlib.suppress(OSError):
@@ -101,6 +131,7 @@ class DataLoader:
     manifest_id: str
     deferred: dict[str, SplitTable]
     insert_mode: bool
+    tracker: Progress
     _chunks_left: dict[str, int]
 
     def _connect(self, settings: ConnSettings, *, local_infile: bool = False) -> Connection:
@@ -147,6 +178,12 @@ class DataLoader:
                 _setup_load_session(conn)
                 for name in pending_indexes:
                     self._build_indexes(conn, name)
+        self.tracker.phase(
+            "data",
+            rows_total=self.rows_total,
+            bytes_total=sum(c.raw_bytes for _, c in tasks),
+            tables_total=len(self._chunks_left),
+        )
         sizes = {f.name: f.bytes for f in self.m.files}
         tasks.sort(key=lambda tc: -sizes.get(tc[1].file, 0))
         if not tasks:
@@ -164,8 +201,10 @@ class DataLoader:
                             if not tasks:
                                 return
                             t, c = tasks.pop(0)
+                        self.tracker.working(t.name)
                         self._load_chunk_retrying(conn, t, c, fifo_dir / f"w{n}")
                 finally:
+                    self.tracker.working("")
                     conn.close()
 
             return work
@@ -235,6 +274,7 @@ class DataLoader:
         if not fifo.exists():
             os.mkfifo(fifo, 0o600)
         feeder_error: list[BaseException] = []
+        fed = _Fed(self.tracker, c)
 
         def feed() -> None:
             try:
@@ -243,6 +283,7 @@ class DataLoader:
                         self._open_data(c.file), name=c.file, codec=self.m.codec
                     ):
                         out.write(block)
+                        fed.add(len(block))
             except BrokenPipeError:
                 pass
             except BaseException as exc:
@@ -290,6 +331,7 @@ class DataLoader:
                 conn.execute("ROLLBACK")
             _unblock_fifo(fifo)
             th.join(10)
+            fed.undo()
             if isinstance(exc, _SwitchToInsert):
                 self._insert_chunk(conn, t, c)
                 return
@@ -308,6 +350,8 @@ class DataLoader:
                 self.warnings.append(f"{c.file}: {warn} warning(s) while loading")
             self._chunks_left[t.name] -= 1
             last = self._chunks_left[t.name] == 0
+        if last:
+            self.tracker.table_done()
         self._emit("data", t.name, c.file)
         if last and t.name in self.deferred:
             self._build_indexes(conn, t.name)
@@ -329,11 +373,13 @@ class DataLoader:
         batch: list[bytes] = []
         size = 0
         rest = b""
+        fed = _Fed(self.tracker, c)
         conn.execute("START TRANSACTION")
         try:
             for block in iter_uncompressed(
                 self._open_data(c.file), name=c.file, codec=self.m.codec
             ):
+                fed.add(len(block))
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
                 for line in lines:
@@ -375,5 +421,6 @@ class DataLoader:
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
+            fed.undo()
             raise
         self._chunk_done(conn, t, c)
