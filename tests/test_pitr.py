@@ -451,6 +451,14 @@ def test_the_cycles_verify_and_prune_the_archive_with_moodump_binlog_dir(conn, t
     assert 0 < len(after) < len(before)
     assert [p for p in pruned.pruned if str(archive) in p]
     assert jobs.verify_all(cfg, method="offline").exit_code == 0
+    from moodump.jobs.exporter import gather_facts
+    from moodump.jobs.metrics import metrics_text
+    from moodump.jobs.state import RunState
+
+    text = metrics_text(RunState(), gather_facts(cfg))
+    assert f'moodump_binlog_gaps{{path="{archive}"}} 0.0' in text
+    assert f'moodump_binlog_archive_files{{path="{archive}"}} {float(len(after))}' in text
+    assert "moodump_binlog_covered_until_timestamp_seconds{" in text
     victim = archive / Archive.open(archive).chain.files[-1].stored
     victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
     report = jobs.verify_all(cfg, method="offline")
