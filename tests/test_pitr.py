@@ -375,6 +375,22 @@ def test_a_purged_unarchived_log_makes_restore_refuse_naming_the_range(conn, tmp
         assert not c.query("SHOW DATABASES LIKE 'pitr_gap_restored'")
     st = moodump_cli("binlog", "status", "--binlog-dir", str(archive))
     assert st.returncode == 16 and "PITR unavailable" in st.stderr
+    # moodump status and the metrics say it too
+    from moodump.config import load_config
+    from moodump.jobs.exporter import gather_facts
+    from moodump.jobs.metrics import metrics_text
+    from moodump.jobs.state import RunState
+    from moodump.jobs.status import render_status, status
+
+    env = {"BACKUP_DIR": str(tmp_path / "backups") + "/", "TZ": ZONE, "DATABASE_USER": "root",
+           "MOODUMP_BINLOG_DIR": str(archive)}  # fmt: skip
+    cfg = load_config(env, f"127.0.0.1:{conn.port}/{db}\n", str(tmp_path / "backup.conf"))
+    report = status(cfg, now=datetime.now(ZoneInfo(ZONE)))
+    assert not report.healthy and "PITR unavailable from" in report.binlog_problems[0]
+    assert "PITR unavailable from" in render_status(report)
+    assert f'moodump_binlog_gaps{{path="{archive}"}} 1.0' in metrics_text(
+        RunState(), gather_facts(cfg)
+    )
 
 
 def test_an_account_without_binlog_replay_is_refused_before_the_restore(conn, scenario):
