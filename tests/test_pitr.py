@@ -480,6 +480,8 @@ def test_the_cycles_verify_and_prune_the_archive_with_moodump_binlog_dir(conn, t
     report = jobs.verify_all(cfg, method="offline")
     assert report.exit_code == 8
     assert any("binlog archive" in text for _, text in report.errors)
+    r = moodump_cli("binlog", "verify", "--binlog-dir", str(archive))
+    assert r.returncode == 8 and "does not match its checksum" in r.stderr, r.stderr
 
 
 def test_pull_follow_survives_a_server_restart(tmp_path):
