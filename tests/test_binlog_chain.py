@@ -156,6 +156,15 @@ def test_prune_plan_golden():
         ("CREATE TABLE t (v VARCHAR(9) DEFAULT 'moodle')", "moodle", True, ""),
         ("CREATE TABLE t (u VARCHAR(99) DEFAULT 'https://moodle.org')", "moodle", True, ""),
         ("ALTER TABLE t COMMENT 'it''s moodle.t', ADD c INT", "moodle", True, ""),
+        ("CREATE TABLE other.x (id INT)", "moodle", False, "another database (other)"),
+        ("CREATE TABLE IF NOT EXISTS `oth``er`.x (id INT)", "moodle", True, "another database"),
+        ("INSERT INTO other.t VALUES (1)", "moodle", False, "another database (other)"),
+        ("DROP TABLE t1, other.t2", "moodle", False, "another database (other)"),
+        ("RENAME TABLE t1 TO other.t1", "moodle", False, "another database (other)"),
+        ("CREATE INDEX i ON other.t (c)", "moodle", False, "another database (other)"),
+        ("CREATE VIEW v AS SELECT a.c FROM t AS a", "moodle", True, ""),
+        ("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (c) REFERENCES u (id)", "moodle", True, ""),
+        ("UPDATE t SET c = 1 WHERE t.id = 2", "moodle", True, ""),
     ],
 )
 def test_statements_that_cannot_be_replayed_into_the_target_are_named(query, db, rewrite, refused):

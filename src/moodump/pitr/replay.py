@@ -100,6 +100,38 @@ def _qualified(db: str) -> re.Pattern[str]:
 _DB_STATEMENT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\b", re.I | re.S
 )
+_IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
+#: The object a statement creates, changes or writes, when it is written db.name.
+_OBJECT = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:"
+    r"(?:CREATE|ALTER|DROP|TRUNCATE)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
+    r"(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?"
+    r"(?:TABLE|VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    r"|(?:CREATE|DROP)\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+" + _IDENT + r"\s+ON\s+"
+    r"|INSERT\s+(?:IGNORE\s+)?(?:INTO\s+)?|REPLACE\s+(?:INTO\s+)?|UPDATE\s+(?:IGNORE\s+)?"
+    r"|DELETE\s+(?:IGNORE\s+)?FROM\s+|LOAD\s+DATA\s+.*?\bINTO\s+TABLE\s+)"
+    r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT,
+    re.I | re.S,
+)
+#: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
+_LISTS_TABLES = re.compile(r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|RENAME\s+TABLES?)\b", re.I)
+_PAIR = re.compile(r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT)
+
+
+def _unquote(ident: str) -> str:
+    return ident[1:-1].replace("``", "`") if ident.startswith("`") else ident
+
+
+def _other_database(query: str, source_db: str) -> str:
+    """A database other than ``source_db`` that the statement writes to, or ""."""
+    if _LISTS_TABLES.match(query):
+        names = [_unquote(m["db"]) for m in _PAIR.finditer(query)]
+    else:
+        m = _OBJECT.match(query)
+        names = [_unquote(m["db"])] if m else []
+    return next((n for n in names if n.lower() != source_db.lower()), "")
+
+
 _STRINGS = re.compile(r"'(?:[^'\\]|\\.|'')*'")
 _TXN_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"})
 
@@ -110,8 +142,10 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
     but not names written in a statement, and ``--database`` keeps statements by their
     default database only; so refuse a statement on the database itself, a statement
     whose default database is the source and that qualifies names with it while the
-    target has another name, and a statement with another default database that
-    qualifies names with the source (it would be skipped)."""
+    target has another name, a statement with another default database that qualifies
+    names with the source (it would be skipped), and a statement whose default database
+    is the source but whose object is in another database (``CREATE TABLE other.t``,
+    ``INSERT INTO other.t``: the filter would let it through to that database)."""
     head = query.strip()[:16].upper()
     if head in _TXN_WORDS or head.startswith(("XA ", "SAVEPOINT", "RELEASE SAVEPOINT")):
         return ""
@@ -122,6 +156,9 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
             return "it creates, drops or alters a database"
         if rewrite and mentions:
             return f"it names tables as {source_db}.<table>, which the rename would not change"
+        other = _other_database(_STRINGS.sub("''", query), source_db)
+        if other:
+            return f"it changes another database ({other}), which a replay must not touch"
         return ""
     if mentions:
         return (
