@@ -302,13 +302,21 @@ def moodle_defaults() -> tuple[str | None, str, str | None]:
     return site.text("dbname", override="the DATABASE argument"), str(prefix), dataroot
 
 
-def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def connection_options(
+    func: Callable[..., Any] | None = None, *, lazy: bool = False
+) -> Any:
     """Add --host/--port/--socket/--user/--password-file/--defaults-file and
     --moodle-config; pass ``conn``.
 
     The password is never taken from argv: MYSQL_PWD, --password-file, an option file
     ([client] password=), config.php's dbpass or a prompt on a terminal, in that order.
+
+    With ``lazy=True`` ``conn`` is a function that resolves the settings on its first call
+    (and remembers them), for commands that connect only on some paths: a command that
+    reads a backup never prompts for a password it will not use.
     """
+    if func is None:
+        return functools.partial(connection_options, lazy=lazy)
 
     @server_flags()
     @click.option(
@@ -328,25 +336,25 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         path = kwargs.pop("moodle_config") or setting("MOODLE_CONFIG") or None
         site = read_moodle_config(str(path)) if path else None
         click.get_current_context().meta[MOODLE_SITE] = site
-        conn = build_conn_settings(
-            host=kwargs.pop("host"),
-            port=kwargs.pop("port"),
-            socket=kwargs.pop("socket"),
-            user=kwargs.pop("user"),
-            password_file=kwargs.pop("password_file"),
-            defaults_file=kwargs.pop("defaults_file"),
-            tls=kwargs.pop("tls"),
-            moodle=site,
-        )
-        if site is not None:  # a password read from a file: masked in every log line
-            from moodump.logs import register_secret
-
-            register_secret(conn.password)
+        flags = {k: kwargs.pop(k) for k in _CONN_FLAGS}
         connect_timeout, read_timeout = kwargs.pop("timeouts")
-        kwargs["conn"] = replace(conn, connect_timeout=connect_timeout, read_timeout=read_timeout)
+
+        @functools.cache
+        def resolve() -> ConnSettings:
+            conn = build_conn_settings(**flags, moodle=site)
+            if site is not None:  # a password read from a file: masked in every log line
+                from moodump.logs import register_secret
+
+                register_secret(conn.password)
+            return replace(conn, connect_timeout=connect_timeout, read_timeout=read_timeout)
+
+        kwargs["conn"] = resolve if lazy else resolve()
         return func(*args, **kwargs)
 
     return wrapper
+
+
+_CONN_FLAGS = ("host", "port", "socket", "user", "password_file", "defaults_file", "tls")
 
 
 def build_conn_settings(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,6 +15,7 @@ from moodump.cli._group import (
     connection_options,
     hidden_alias,
     identity_option,
+    moodle_defaults,
     refuse_unsigned_legacy,
     threads_option,
     verify_key_option,
@@ -66,6 +68,31 @@ from moodump.restore import RestoreOptions, restore
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
 @click.option(
+    "--moodle-maintenance",
+    is_flag=True,
+    help="Put the Moodle site in maintenance mode (climaintenance.html in --moodledata) "
+    "during the restore; lifted after success and a purge of the database caches.",
+)
+@click.option(
+    "--moodledata",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Moodle's dataroot, for --moodle-maintenance (default: config.php's "
+    "$CFG->dataroot with --moodle-config).",
+)
+@click.option(
+    "--staging",
+    is_flag=True,
+    help="Make a staging copy: scrub e-mails, password hashes, sessions, tokens; no mail, "
+    "no cron (docs/moodle.md); the changes are listed.",
+)
+@click.option(
+    "--prefix",
+    default=None,
+    help="Moodle's table prefix, for --staging and --moodle-maintenance (default: the "
+    "prefix the backup recorded, else mdl_).",
+)
+@click.option(
     "--until",
     "until_time",
     metavar="'YYYY-MM-DD HH:MM:SS'",
@@ -107,6 +134,10 @@ def restore_cmd(
     yes,
     as_json,
     quiet,
+    moodle_maintenance,
+    moodledata,
+    staging,
+    prefix,
     until_time,
     until_position,
     until_gtid,
@@ -149,7 +180,20 @@ def restore_cmd(
         click.confirm(
             f"Replace the existing contents of {database!r} on {conn.describe()}?", abort=True
         )
+    if moodle_maintenance and moodledata is None:
+        dataroot = moodle_defaults()[2]
+        moodledata = Path(dataroot) if dataroot else None
+    if moodle_maintenance and moodledata is None:
+        raise ConfigError(
+            "--moodle-maintenance needs the site's dataroot",
+            hint="pass --moodledata, or --moodle-config with the site's config.php",
+        )
     if path and not latest_of and not is_url(path) and is_legacy_file(Path(path)):
+        if moodle_maintenance or staging:
+            raise ConfigError(
+                "--moodle-maintenance and --staging need a moodump backup, not an old .sql.gz",
+                hint="restore the old file first, then make a new backup",
+            )
         if until_time or until_position or until_gtid:
             raise ConfigError(
                 "an old .sql.gz backup records no binary log position to replay from",
@@ -160,6 +204,12 @@ def restore_cmd(
                         no_objects or no_routines, as_json, quiet)  # fmt: skip
         return
     target = _pitr_target(until_time, until_position, until_gtid, binlog_dir)
+    if target is not None and (moodle_maintenance or staging):
+        raise ConfigError(
+            "--moodle-maintenance and --staging cannot be combined with a point-in-time "
+            "target yet: they act when the backup is loaded, before the replay",
+            hint="restore to the point in time first, then scrub or switch maintenance by hand",
+        )
     if latest_of and target is not None and target.time is not None:
         # the base for a point in time: the newest backup taken before it
         if path and is_url(path):
@@ -177,6 +227,9 @@ def restore_cmd(
         resume=resume,
         tables=_split(tables + tables_alias),
         objects=not (no_objects or no_routines),
+        moodle_prefix=prefix,
+        moodle_maintenance=moodledata if moodle_maintenance else None,
+        staging=staging,
     )
     replay = None
     try:
@@ -214,8 +267,25 @@ def restore_cmd(
         + (f", {res.files_skipped} already loaded" if res.files_skipped else "")
         + f" in {res.duration_s:.1f}s"
     )
+    _render_moodle(res.moodle)
     for w in res.warnings[:20]:
         click.echo(f"warning: {w}", err=True)
+
+
+def _render_moodle(moodle: dict[str, Any] | None) -> None:
+    if not moodle:
+        return
+    staging = moodle.get("staging")
+    if staging:
+        click.echo("staging copy, scrubbed:")
+        for c in staging["changes"]:
+            click.echo(f"  {c['rule']}: {c['table']}.{c['column']} {c['action']}, {c['rows']} rows")
+        for c in staging["skipped"]:
+            click.echo(f"  {c['rule']}: {c['table']} skipped ({c['note']})")
+    for line in moodle.get("caches_purged", []):
+        click.echo(f"caches: {line}")
+    if moodle.get("maintenance"):
+        click.echo(f"maintenance mode: {moodle['maintenance']}")
 
 
 def _default_root() -> str:

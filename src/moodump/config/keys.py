@@ -328,6 +328,25 @@ KEYS: tuple[Key, ...] = (
         "(upgraderunning in the config table) or the schema keeps changing under the "
         "dump; then it fails with exit 15. 0 = fail at once.", GROUP_MOODLE, ORIGIN_NEW,
     ),
+    Key(
+        "check_files", "MOODUMP_CHECK_FILES", "off", choice("off", "exists", "hash"),
+        "After each backup of a Moodle database, cross-check its dataroot's file store "
+        "against the backup's files table (moodump check-files): off, exists (every "
+        "content file is there) or hash (and its SHA-1 matches). The result goes to "
+        "files-check.json in the backup and to the run report; a missing or corrupt file "
+        "is a warning.", GROUP_MOODLE, ORIGIN_NEW,
+    ),
+    Key(
+        "check_files_sample", "MOODUMP_CHECK_FILES_SAMPLE", "0", parse_nonneg_int,
+        "With MOODUMP_CHECK_FILES=exists, also check the SHA-1 of this many content files "
+        "picked at random (0 = none).", GROUP_MOODLE, ORIGIN_NEW,
+    ),
+    Key(
+        "moodle_dataroot", "MOODLE_DATAROOT", "", parse_str,
+        "Moodle's dataroot (the directory holding filedir/) for MOODUMP_CHECK_FILES; "
+        "set, it wins over config.php's $CFG->dataroot (MOODLE_CONFIG).",
+        GROUP_MOODLE, ORIGIN_NEW, default_doc="config.php's dataroot",
+    ),
     # ----------------------------------------------------------------- notifications
     Key(
         "webhook_url", "WEBHOOK_URL", "", parse_secret,

@@ -188,6 +188,9 @@ class Config:
     moodle_config: str
     moodle_prefix: str
     upgrade_wait: int
+    check_files: str
+    check_files_sample: int
+    moodle_dataroot: str
     webhook_url: Secret | None = field(repr=False)
     notify_format: str
     environment_friendly_name: str

@@ -38,6 +38,7 @@ from moodump.errors import (
 )
 from moodump.fsmodes import make_dir, write_text
 from moodump.jobs.exporter import record_run
+from moodump.jobs.files_check import check_moodledata
 from moodump.jobs.guard import Deadline, fit_hint, record_error
 from moodump.jobs.offsite import (
     OffsitePlan,
@@ -375,6 +376,8 @@ def _backup_database(
                     hint="do not rely on this backup; run it again and see docs/restore-and-verify.md",
                 )
         res.backup_ok = True
+        step = "the moodledata check"
+        check_moodledata(cfg, spec, result.manifest, path, res)
 
         if offsite.at_rest:
             step = "the encryption at rest"

@@ -58,6 +58,14 @@ METRICS: dict[str, tuple[str, str]] = {
         "gauge", "When the last off-site copy of the database was attempted."),
     "moodump_offsite_last_ok": (
         "gauge", "1 when the last off-site copy was uploaded and re-checked, else 0."),
+    "moodump_moodledata_last_timestamp_seconds": (
+        "gauge", "When the last moodledata check (MOODUMP_CHECK_FILES) ended."),
+    "moodump_moodledata_last_ok": (
+        "gauge", "1 when the last moodledata check found no missing or corrupt content file."),
+    "moodump_moodledata_missing_files": (
+        "gauge", "Content files the files table names that moodledata lacks (last check)."),
+    "moodump_moodledata_corrupt_files": (
+        "gauge", "Content files whose SHA-1 differs from their name (last check, those hashed)."),
     "moodump_backup_volume_free_bytes": ("gauge", "Free bytes on the backup volume."),
     "moodump_binlog_covered_until_timestamp_seconds": (
         "gauge", "Every event logged before this time is in the binary log archive "
@@ -159,6 +167,10 @@ def build_families(state: RunState, facts: Facts) -> list[Metric]:
         "moodump_verify_last_success_timestamp_seconds": lambda d: _ts(d.last_verified_at),
         "moodump_offsite_last_timestamp_seconds": lambda d: _ts(d.offsite_at),
         "moodump_offsite_last_ok": lambda d: _flag(d.offsite_ok),
+        "moodump_moodledata_last_timestamp_seconds": lambda d: _ts(d.moodledata_at),
+        "moodump_moodledata_last_ok": lambda d: _flag(d.moodledata_ok),
+        "moodump_moodledata_missing_files": lambda d: d.moodledata_missing,
+        "moodump_moodledata_corrupt_files": lambda d: d.moodledata_corrupt,
     }
     dbs = _per_database(state, facts)
     configured = {core for core, _ in facts.configured}

@@ -65,6 +65,7 @@ class DatabaseResult:
     offsite: dict[str, Any] | None = None
     previous: str | None = None
     backup_ok: bool = False
+    files_check: dict[str, Any] | None = None  # MOODUMP_CHECK_FILES (docs/moodle.md)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -97,6 +98,7 @@ class DatabaseResult:
             "offsite": self.offsite,
             "previous": self.previous,
             "backup_ok": self.backup_ok,
+            "files_check": self.files_check,
         }
 
 

@@ -70,6 +70,10 @@ class DatabaseState:
     offsite_ok: bool | None = None
     offsite_url: str | None = None
     offsite_error: str | None = None
+    moodledata_at: str | None = None  # the scheduled moodledata check (MOODUMP_CHECK_FILES)
+    moodledata_ok: bool | None = None
+    moodledata_missing: int | None = None
+    moodledata_corrupt: int | None = None
     runs: dict[str, int] = field(default_factory=dict)
     failures: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -160,6 +164,10 @@ def apply_report(state: RunState, report: RunReport) -> RunState:
             db.offsite_at, db.offsite_ok = at, bool(d.offsite.get("ok"))
             db.offsite_url = d.offsite.get("url")
             db.offsite_error = None if db.offsite_ok else d.offsite.get("error")
+        if d.files_check is not None:
+            fc = d.files_check
+            db.moodledata_at, db.moodledata_ok = at, bool(fc.get("passed"))
+            db.moodledata_missing, db.moodledata_corrupt = fc.get("missing"), fc.get("corrupt")
     return new
 
 

@@ -42,6 +42,7 @@ from moodump.restore.model import (
     RestoreResult,
     check_files,
 )
+from moodump.restore.site import SiteSteps
 from moodump.restore_script import database_options, object_session_sql, sequence_sql
 from moodump.source import BackupSource, as_source
 
@@ -86,8 +87,21 @@ def restore(
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
     src = as_source(path, identities, verify_keys)
     manifest = src.done_manifest()
+    site = SiteSteps(opts, manifest, database)  # checks --staging's columns; no side effect
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
     run.tracker = tracker or run.tracker
+    run.after_load = site.after_load
+    site.enter()  # --moodle-maintenance: before the target is touched
+    try:
+        result = _run(run, opts, database)
+        site.finish(settings.with_database(None), result)
+    except BaseException as exc:
+        site.failed(exc)
+        raise
+    return result
+
+
+def _run(run: Restore, opts: RestoreOptions, database: str) -> RestoreResult:
     with run.tracker.operation("restore", database):
         result, pool = run_interruptible(run.run, run.stop, run.kill_all)
     if pool.interrupted:
@@ -142,6 +156,8 @@ class Restore(DataLoader):
         self._live = LiveConnections(settings)
         self._chunks_left: dict[str, int] = {}
         self.tracker = Progress()
+        #: Called with the loaded database before the swap and the objects (--staging).
+        self.after_load: Callable[[Connection, str], None] | None = None
 
     def _plan_deferred_indexes(self) -> dict[str, SplitTable]:
         schemas = {t.name: self._text(t.schema_file) for t in self.tables if t.schema_file}
@@ -291,6 +307,8 @@ class Restore(DataLoader):
             _setup_load_session(conn)
             conn.execute(f"USE {quote_ident(self.load_db)}")
             self._sequences(conn)
+            if self.after_load is not None:
+                self.after_load(conn, self.load_db)
             if self.opts.atomic:
                 self._swap(conn)
                 conn.execute(f"USE {quote_ident(self.target)}")

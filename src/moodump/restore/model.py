@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from moodump.compression import sha256_file
 from moodump.errors import (
@@ -33,6 +34,12 @@ class RestoreOptions:
     # Tables with at least this much row text get their secondary indexes built after the
     # load (one sorted pass per index) instead of maintained row by row.
     defer_indexes_min_bytes: int = 8 << 20
+    # Moodle (docs/moodle.md): the table prefix; the dataroot in which to put the site in
+    # maintenance mode around the restore (caches purged before it is lifted); a staging
+    # copy (scrubbed by moodlesite.rules before it is usable).
+    moodle_prefix: str | None = None  # None: the prefix the backup recorded, else mdl_
+    moodle_maintenance: Path | None = None
+    staging: bool = False
 
 
 @dataclass
@@ -58,6 +65,8 @@ class RestoreResult:
     files_skipped: int  # already loaded before a resume
     duration_s: float
     warnings: list[str] = field(default_factory=list)
+    # --moodle-maintenance / --staging: what was done to the site (docs/moodle.md)
+    moodle: dict[str, Any] | None = None
 
 
 def check_files(path: Path, manifest: Manifest, names: set[str] | None = None) -> None:
