@@ -161,6 +161,7 @@ class Config:
     ssl_cert: str
     ssl_key: str
     backup_dir: str
+    binlog_dir: str
     backup_strategy: str
     num_backups: int
     daily_backups: int
