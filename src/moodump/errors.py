@@ -24,6 +24,7 @@ Exit codes (also in docs/exit-codes.md):
 13    an encrypted backup and no matching identity (private key)
 14    the run took longer than its maximum run time (MOODUMP_MAX_RUNTIME)
 15    a Moodle upgrade kept running past MOODUMP_UPGRADE_WAIT
+16    point-in-time recovery impossible: the binary log archive does not cover the range
 130   interrupted (Ctrl-C / SIGTERM)
 ====  =========================================================
 """
@@ -156,6 +157,15 @@ class UpgradeRunning(MoodumpError):
     exit_code = 15
 
 
+class PitrUnavailable(MoodumpError):
+    """A point-in-time restore cannot reach its target from the archived binary log:
+    the snapshot has no position, a file was purged before it was archived (a gap), or
+    the target lies before the snapshot or past the archived end. The message names the
+    missing range; nothing was written to the target."""
+
+    exit_code = 16
+
+
 class Interrupted(MoodumpError):
     """The operation was interrupted by a signal."""
 
@@ -179,5 +189,6 @@ EXIT_CODES: dict[int, str] = {
     13: "encrypted backup: identity (private key) missing or not matching",
     14: "maximum run time exceeded (MOODUMP_MAX_RUNTIME); queries killed, nothing published",
     15: "a Moodle upgrade ran past MOODUMP_UPGRADE_WAIT; nothing was backed up",
+    16: "point-in-time recovery impossible: the binary log archive does not cover the range",
     130: "interrupted",
 }

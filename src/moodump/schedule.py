@@ -32,6 +32,7 @@ ACTION_BACKUP = "backup"
 ACTION_VERIFY = "verify"
 ACTION_PRUNE = "prune"
 ACTION_CHECK = "check"
+ACTION_BINLOG = "binlog"  # moodump binlog pull (point-in-time recovery archive)
 ACTION_LIST = "list"
 ACTION_CONFIG = "config"
 ACTION_RESTORE = "restore"

@@ -17,7 +17,14 @@ from moodump.errors import ConfigError, MoodumpError
 from moodump.jobs import Job
 from moodump.jobs.maintenance import CheckOptions
 from moodump.jobs.scheduler import MoodumpLineParser
-from moodump.schedule import ACTION_BACKUP, ACTION_CHECK, ACTION_PRUNE, ACTION_VERIFY, CronLine
+from moodump.schedule import (
+    ACTION_BACKUP,
+    ACTION_BINLOG,
+    ACTION_CHECK,
+    ACTION_PRUNE,
+    ACTION_VERIFY,
+    CronLine,
+)
 
 # Options that make sense typed at a terminal but not in a scheduled line: the
 # scheduler's configuration (BACKUP_DIR, the clock) is the environment's.
@@ -47,6 +54,8 @@ def parse_moodump_line(line: CronLine, conf: str = "backup.conf") -> Job | None:
     if command is None or getattr(command, "hidden", False):
         known = ", ".join(sorted(n for n, c in cli.commands.items() if not c.hidden))
         raise ConfigError(f"{where}: '{name}' is not a moodump command", hint=f"one of {known}")
+    if isinstance(command, click.Group) and args and args[0] in command.commands:
+        name, command, args = f"{name} {args[0]}", command.commands[args[0]], args[1:]
     try:
         ctx = command.make_context(f"moodump {name}", args)
     except click.exceptions.Exit:
@@ -89,6 +98,19 @@ def _job(name: str, p: dict[str, object], where: str) -> Job | None:
                 max_shrink_percent=p.get("max_shrink"),  # type: ignore[arg-type]
                 shrink_mode=p.get("shrink_mode"),  # type: ignore[arg-type]
             ),
+        )
+    if name == "binlog pull":
+        if p.get("follow"):
+            raise ConfigError(
+                f"{where}: --follow never ends, so it cannot be a scheduled job",
+                hint="schedule 'moodump binlog pull --output DIR' every few minutes, or run "
+                "the --follow pull as its own service",
+            )
+        return Job(
+            ACTION_BINLOG,
+            binlog_output=str(p["output"]),
+            binlog_host=p.get("host"),  # type: ignore[arg-type]
+            binlog_port=p.get("port"),  # type: ignore[arg-type]
         )
     if name == "prune":
         return Job(

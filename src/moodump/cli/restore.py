@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from moodump.binlog.chain import Target, parse_position, parse_until
+from moodump.binlog.events import Gtid
 from moodump.cli._group import (
     cli,
     connection_options,
@@ -21,11 +23,12 @@ from moodump.cli._group import (
 from moodump.cli._progress import count_bytes, watch
 from moodump.cli._render import emit_json
 from moodump.cli.dump import _split
-from moodump.config import configured_zone
+from moodump.config import configured_zone, setting
 from moodump.db import ConnSettings
 from moodump.errors import ConfigError
 from moodump.legacy import is_legacy_file, restore_legacy
 from moodump.offsite.source import is_url, locate_backup
+from moodump.pitr import latest_before, restore_until
 from moodump.restore import RestoreOptions, restore
 
 
@@ -39,7 +42,8 @@ from moodump.restore import RestoreOptions, restore
     metavar="SPEC",
     help="Restore the newest verified backup of this database (host/db or host-db) found "
     "at PATH|URL: a bucket (s3://bucket/prefix), an FTPS URL or a backup folder; without "
-    "PATH|URL, at the configured S3 target.",
+    "PATH|URL, at the configured S3 target. With --until: the newest finished backup "
+    "taken before that time in the backup folder PATH (default: BACKUP_DIR).",
 )
 @threads_option("Parallel load connections.")
 @click.option("--drop", is_flag=True, help="Replace a non-empty target (asks on a terminal).")
@@ -104,6 +108,30 @@ from moodump.restore import RestoreOptions, restore
     help="Moodle's table prefix, for --staging and --moodle-maintenance (default: the "
     "prefix the backup recorded, else mdl_).",
 )
+@click.option(
+    "--until",
+    "until_time",
+    metavar="'YYYY-MM-DD HH:MM:SS'",
+    help="Point-in-time: after the backup, replay the archived binary log up to this "
+    "second (read in the configured zone, TZ, unless it has an offset); events logged "
+    "before it are applied. Needs --binlog-dir.",
+)
+@click.option(
+    "--until-position",
+    metavar="FILE:POS",
+    help="Point-in-time: replay the events that start before this binary log position.",
+)
+@click.option(
+    "--until-gtid",
+    metavar="D-S-N",
+    help="Point-in-time: replay up to and including the transaction with this GTID.",
+)
+@click.option(
+    "--binlog-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The binary log archive (moodump binlog pull --output) to replay from.",
+)
 @identity_option
 @verify_key_option
 def restore_cmd(
@@ -129,6 +157,10 @@ def restore_cmd(
     moodledata,
     staging,
     prefix,
+    until_time,
+    until_position,
+    until_gtid,
+    binlog_dir,
     identities,
     verify_keys,
 ):
@@ -153,6 +185,15 @@ def restore_cmd(
           -H db -u root --database moodle --drop
       moodump restore s3://backups/moodle/mysql-moodle_2026-11-24_01-00-00 -H db -d moodle
       moodump restore --latest mysql/moodle -H db -d moodle --identity key.txt
+      moodump restore /backups/daily/2026-12-06/mysql-moodle_2026-12-06_01-00-00 -H db \\
+          -d moodle_1041 --until '2026-12-06 10:41:59' --binlog-dir /backups/binlog
+
+    \b
+    Point in time (docs/pitr.md): with --until, --until-position or --until-gtid the
+    backup is restored, then the archived binary log is replayed from the backup's
+    snapshot position to the target, for the backup's database only, into --database.
+    A range the archive does not cover (no position in the backup, a purged log, a
+    target before the snapshot) is refused before the target is touched (exit 16).
     """
     if drop and not yes and sys.stdin.isatty():
         click.confirm(
@@ -172,10 +213,31 @@ def restore_cmd(
                 "--moodle-maintenance and --staging need a moodump backup, not an old .sql.gz",
                 hint="restore the old file first, then make a new backup",
             )
+        if until_time or until_position or until_gtid:
+            raise ConfigError(
+                "an old .sql.gz backup records no binary log position to replay from",
+                hint="restore a moodump backup taken with log_bin on",
+            )
         refuse_unsigned_legacy(path, verify_keys)
         _restore_legacy(conn, Path(path), database, drop, atomic, resume, tables + tables_alias,
                         no_objects or no_routines, as_json, quiet)  # fmt: skip
         return
+    target = _pitr_target(until_time, until_position, until_gtid, binlog_dir)
+    if target is not None and (moodle_maintenance or staging):
+        raise ConfigError(
+            "--moodle-maintenance and --staging cannot be combined with a point-in-time "
+            "target yet: they act when the backup is loaded, before the replay",
+            hint="restore to the point in time first, then scrub or switch maintenance by hand",
+        )
+    if latest_of and target is not None and target.time is not None:
+        # the base for a point in time: the newest backup taken before it
+        if path and is_url(path):
+            raise ConfigError(
+                "--latest with --until picks a backup in a local folder only",
+                hint="name the backup (its URL) instead of --latest",
+            )
+        path = str(latest_before(path or _default_root(), latest_of, target.time))
+        latest_of = None
     source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(
         analyze=analyze,
@@ -190,12 +252,33 @@ def restore_cmd(
         moodle_maintenance=moodledata if moodle_maintenance else None,
         staging=staging,
     )
+    replay = None
     try:
         with watch(quiet or as_json) as tracker:
-            res = restore(source, conn, database, opts, verify_keys=verify_keys, tracker=tracker)
+            if target is not None:
+                pitr = restore_until(
+                    source, conn, database, target, binlog_dir, opts,
+                    verify_keys=verify_keys, tracker=tracker,
+                )  # fmt: skip
+                res, replay = pitr.restore, pitr.replay
+            else:
+                res = restore(
+                    source, conn, database, opts, verify_keys=verify_keys, tracker=tracker
+                )
     finally:
         source.close()
     path = source.where
+    if replay is not None:
+        if as_json:
+            emit_json({**res.__dict__, "replay": replay.__dict__})
+            return
+        click.echo(
+            f"replayed {replay.events:,} events of {replay.transactions:,} transactions "
+            f"({replay.binlog_bytes:,} bytes of binary log) up to "
+            f"{replay.stop_file}:{replay.stop_position} in {replay.duration_s:.1f}s"
+        )
+        for n in replay.notes:
+            click.echo(f"note: {n}", err=True)
     if as_json:
         emit_json(res.__dict__)
         return
@@ -224,6 +307,45 @@ def _render_moodle(moodle: dict[str, Any] | None) -> None:
         click.echo(f"caches: {line}")
     if moodle.get("maintenance"):
         click.echo(f"maintenance mode: {moodle['maintenance']}")
+
+
+def _default_root() -> str:
+    return str(setting("BACKUP_DIR"))
+
+
+def _pitr_target(
+    until_time: str | None,
+    until_position: str | None,
+    until_gtid: str | None,
+    binlog_dir: Path | None,
+) -> Target | None:
+    given = [t for t in (until_time, until_position, until_gtid) if t]
+    if not given:
+        if binlog_dir is not None:
+            raise ConfigError(
+                "--binlog-dir without a target",
+                hint="add --until, --until-position or --until-gtid",
+            )
+        return None
+    if len(given) > 1:
+        raise ConfigError(
+            "--until, --until-position and --until-gtid exclude each other", hint="pick one"
+        )
+    if binlog_dir is None:
+        raise ConfigError(
+            "a point-in-time target needs --binlog-dir (the binary log archive)",
+            hint="moodump binlog pull --output DIR writes one",
+        )
+    if until_time:
+        return Target(time=parse_until(until_time, configured_zone()))
+    if until_position:
+        name, pos = parse_position(until_position)
+        return Target(file=name, position=pos)
+    try:
+        Gtid.parse(until_gtid or "")
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="for example --until-gtid 0-1-4711") from None
+    return Target(gtid=until_gtid or "")
 
 
 def _restore_legacy(

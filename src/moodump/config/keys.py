@@ -186,6 +186,13 @@ KEYS: tuple[Key, ...] = (
         GROUP_LAYOUT, aliases=("ROOT_BACKUP_DIR",), aliases_win=True,
     ),
     Key(
+        "binlog_dir", "MOODUMP_BINLOG_DIR", "", parse_str,
+        "Binary log archive for point-in-time recovery (moodump binlog pull --output). "
+        "When set, the scheduled verification also verifies the archive and its coverage "
+        "from the oldest kept backup, and prune removes archived logs older than that "
+        "backup's snapshot (docs/pitr.md).", GROUP_LAYOUT, ORIGIN_NEW,
+    ),
+    Key(
         "backup_strategy", "BACKUP_STRATEGY", "rolling", choice("rolling", "daily"),
         "rolling: daily/weekly/monthly folders; daily: one dated folder per day "
         "(WEEKLY_BACKUPS < 0 also selects daily).", GROUP_LAYOUT,

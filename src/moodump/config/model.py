@@ -169,6 +169,7 @@ class Config:
     ssl_key: str
     pg_bindir: str
     backup_dir: str
+    binlog_dir: str
     backup_strategy: str
     num_backups: int
     daily_backups: int

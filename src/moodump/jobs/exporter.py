@@ -24,11 +24,12 @@ from prometheus_client.registry import CollectorRegistry
 from moodump.catalog import group_by_database, scan_backups
 from moodump.checks import disk_free
 from moodump.config import Config
-from moodump.errors import ConfigError
+from moodump.errors import ConfigError, MoodumpError
 from moodump.fsmodes import write_text
 from moodump.jobs.metrics import Facts, FamiliesCollector, build_families, metrics_text
 from moodump.jobs.report import RunReport
 from moodump.jobs.state import RunState, apply_report, load_state, save_state
+from moodump.pitr import archive_status
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,26 @@ def gather_facts(cfg: Config) -> Facts:
         free: int | None = disk_free(cfg.root)
     except OSError:
         free = None
+    binlog: dict[str, int] = {}
+    if cfg.binlog_dir:
+        try:
+            st = archive_status(cfg.binlog_dir)
+        except (MoodumpError, OSError) as exc:
+            log.warning("metrics: cannot read the binlog archive %s: %s", cfg.binlog_dir, exc)
+        else:
+            binlog = {
+                "binlog_covered_until": st.covered_until,
+                "binlog_gaps": len(st.gaps),
+                "binlog_files": st.files,
+            }
     return Facts(
         configured=[(d.core, d.spec) for d in cfg.databases],
         kept=kept,
         newest_verified=newest,
         free_bytes=free,
         root=str(cfg.root),
+        binlog_dir=cfg.binlog_dir,
+        **binlog,  # type: ignore[arg-type]
     )
 
 

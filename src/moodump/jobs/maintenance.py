@@ -28,12 +28,13 @@ from moodump.catalog import (
 )
 from moodump.checks import FAIL, WARN, CheckResult, check_backups, disk_free, worst
 from moodump.config import Config
-from moodump.errors import CheckFailed, ConfigError, NotFoundError, StorageError
+from moodump.errors import CheckFailed, ConfigError, MoodumpError, NotFoundError, StorageError
 from moodump.jobs.backup import check_dicts
 from moodump.jobs.report import DatabaseResult, RunReport
 from moodump.jobs.wiring import Clock, Context, run_lock
 from moodump.naming import parse_backup_name
 from moodump.notify import Event, Notifier
+from moodump.pitr import prune_archive
 from moodump.retention import TIERS
 from moodump.schedule import ACTION_CHECK, ACTION_PRUNE
 
@@ -96,7 +97,20 @@ def prune_once(
     ctx.report.pruned = [b.name for b in pr.removed]
     for e in pr.errors:
         ctx.report.errors.append((StorageError.exit_code, e))
+    if cfg.binlog_dir:
+        _prune_binlog_archive(ctx, dry_run)
     return ctx.finish()
+
+
+def _prune_binlog_archive(ctx: Context, dry_run: bool) -> None:
+    """MOODUMP_BINLOG_DIR: archived logs before the oldest kept backup's snapshot go."""
+    cfg = ctx.cfg
+    try:
+        res = prune_archive(cfg.binlog_dir, cfg.root, dry_run=dry_run)
+    except MoodumpError as exc:
+        ctx.report.errors.append((exc.exit_code, f"binlog archive {cfg.binlog_dir}: {exc}"))
+        return
+    ctx.report.pruned += [f"{cfg.binlog_dir}/{name}" for name in res.deleted]
 
 
 def delete_backup_once(cfg: Config, path: Path | str) -> Path:

@@ -67,6 +67,13 @@ METRICS: dict[str, tuple[str, str]] = {
     "moodump_moodledata_corrupt_files": (
         "gauge", "Content files whose SHA-1 differs from their name (last check, those hashed)."),
     "moodump_backup_volume_free_bytes": ("gauge", "Free bytes on the backup volume."),
+    "moodump_binlog_covered_until_timestamp_seconds": (
+        "gauge", "Every event logged before this time is in the binary log archive "
+        "(MOODUMP_BINLOG_DIR): the newest point-in-time recovery target."),
+    "moodump_binlog_gaps": (
+        "gauge", "Gaps in the binary log archive (logs purged before they were archived: "
+        "PITR unavailable across each); should be 0."),
+    "moodump_binlog_archive_files": ("gauge", "Files in the binary log archive."),
     "moodump_runs": ("counter", "Cycles run, per action (backup, verify)."),
     "moodump_run_failures": (
         "counter", "Cycles that ended with a non-zero exit code, per action and exit code."),
@@ -95,6 +102,11 @@ class Facts:
     newest_verified: dict[str, datetime | None] = field(default_factory=dict)
     free_bytes: int | None = None
     root: str = ""
+    #: the binary log archive (MOODUMP_BINLOG_DIR), when one is configured and readable
+    binlog_dir: str = ""
+    binlog_covered_until: int | None = None
+    binlog_gaps: int | None = None
+    binlog_files: int | None = None
 
 
 def _ts(text: str | None) -> float | None:
@@ -190,6 +202,16 @@ def build_families(state: RunState, facts: Facts) -> list[Metric]:
     if facts.free_bytes is not None:
         free.add_metric([facts.root], float(facts.free_bytes))
     families.append(free)
+
+    for name, value in (
+        ("moodump_binlog_covered_until_timestamp_seconds", facts.binlog_covered_until),
+        ("moodump_binlog_gaps", facts.binlog_gaps),
+        ("moodump_binlog_archive_files", facts.binlog_files),
+    ):
+        g = _gauge(name, ["path"])
+        if facts.binlog_dir and value is not None:
+            g.add_metric([facts.binlog_dir], float(value))
+        families.append(g)
 
     families += _counters(state, dbs)
     return families

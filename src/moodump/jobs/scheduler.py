@@ -20,6 +20,7 @@ from moodump.errors import (
     StorageError,
 )
 from moodump.jobs.backup import run_once
+from moodump.jobs.binlog import binlog_pull_once
 from moodump.jobs.exporter import start_metrics_server
 from moodump.jobs.maintenance import CheckOptions, check_once, prune_once
 from moodump.jobs.report import RunReport, iso_time
@@ -36,6 +37,7 @@ from moodump.progress import Progress as Tracker
 from moodump.retention import utc
 from moodump.schedule import (
     ACTION_BACKUP,
+    ACTION_BINLOG,
     ACTION_CHECK,
     ACTION_PRUNE,
     ACTION_VERIFY,
@@ -47,7 +49,7 @@ from moodump.schedule import (
 log = logging.getLogger(__name__)
 
 #: Cron actions :func:`run_scheduled` executes; other lines are logged and skipped.
-RUNNABLE_ACTIONS = (ACTION_BACKUP, ACTION_VERIFY, ACTION_PRUNE, ACTION_CHECK)
+RUNNABLE_ACTIONS = (ACTION_BACKUP, ACTION_VERIFY, ACTION_PRUNE, ACTION_CHECK, ACTION_BINLOG)
 
 
 # The longest single sleep of the scheduler: it re-reads the clock at least this often,
@@ -73,6 +75,10 @@ class Job:
     check: CheckOptions | None = None
     dry_run: bool = False
     all_databases: bool = False
+    #: a binlog pull's archive directory, and the server it names (--host/--port)
+    binlog_output: str = ""
+    binlog_host: str | None = None
+    binlog_port: int | None = None
     line: CronLine | None = field(default=None, compare=False)
 
     def describe(self) -> str:
@@ -80,6 +86,8 @@ class Job:
             return "verification of " + (", ".join(self.databases) or "every database")
         if self.kind == ACTION_BACKUP:
             return "backup of " + (", ".join(self.databases) or "every database")
+        if self.kind == ACTION_BINLOG:
+            return f"binlog pull into {self.binlog_output}"
         return self.kind
 
 
@@ -164,6 +172,9 @@ def run_job(
                           clock=clock, notifier=notifier)  # fmt: skip
     if job.kind == ACTION_CHECK:
         return check_once(cfg, job.check, clock=clock, notifier=notifier)
+    if job.kind == ACTION_BINLOG:
+        return binlog_pull_once(cfg, job.binlog_output, host=job.binlog_host,
+                                port=job.binlog_port, clock=clock, notifier=notifier)  # fmt: skip
     raise ConfigError(f"moodump run cannot run {job.kind!r}", hint="see docs/scheduling.md")
 
 

@@ -13,17 +13,19 @@ fail, and its last off-site copy (if any) did not fail. Probes use the exit code
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from moodump.catalog import BackupInfo, DatabaseBackups, group_by_database, scan_backups
 from moodump.config import Config
+from moodump.errors import MoodumpError
 from moodump.jobs.report import iso_time
 from moodump.jobs.scheduler import MoodumpLineParser, scheduled_jobs
 from moodump.jobs.state import DatabaseState, RunState, load_state
 from moodump.manifest import STATUS_FAILED
 from moodump.naming import age_text
+from moodump.pitr import archive_status
 from moodump.retention import utc
 from moodump.schedule import ACTION_BACKUP, format_duration, next_due
 
@@ -91,10 +93,15 @@ class Status:
     accept_unverified: bool
     schedule: str
     databases: tuple[DatabaseStatus, ...] = field(default=())
+    #: the binary log archive (MOODUMP_BINLOG_DIR): where, until when it covers (epoch
+    #: seconds), and its problems (gaps: "PITR unavailable from X to Y")
+    binlog_dir: str = ""
+    binlog_covered_until: int = 0
+    binlog_problems: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> bool:
-        return all(d.healthy for d in self.databases)
+        return all(d.healthy for d in self.databases) and not self.binlog_problems
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +111,13 @@ class Status:
             "accept_unverified": self.accept_unverified,
             "schedule": self.schedule,
             "databases": [d.to_dict() for d in self.databases],
+            "binlog": {
+                "dir": self.binlog_dir,
+                "covered_until": self.binlog_covered_until,
+                "problems": list(self.binlog_problems),
+            }
+            if self.binlog_dir
+            else None,
         }
 
 
@@ -197,6 +211,14 @@ def render_status(status: Status) -> str:
             ok = "ok" if s.offsite_ok else f"FAILED: {s.offsite_error}"
             lines.append(f"  {'off-site copy:':<16} {ok} at {s.offsite_at}")
         lines += [f"  problem: {p}" for p in d.problems]
+    if status.binlog_dir:
+        covered = (
+            iso_time(datetime.fromtimestamp(status.binlog_covered_until, now.tzinfo))
+            if status.binlog_covered_until
+            else "nothing archived yet"
+        )
+        lines.append(f"binlog archive {status.binlog_dir}  covers events before {covered}")
+        lines += [f"  problem: {p}" for p in status.binlog_problems]
     verdict = "healthy" if status.healthy else "UNHEALTHY"
     lines.append(f"Status: {verdict} ({len(status.databases)} database(s)).")
     return "\n".join(lines) + "\n"
@@ -250,7 +272,7 @@ def status(
     cfg.require_databases()
     state = load_state(cfg.state_path)
     next_runs, how = next_backup_runs(cfg, now, state, parse_moodump)
-    return build_status(
+    st = build_status(
         [(d.core, d.spec) for d in cfg.databases],
         scan_backups(cfg.root, cfg.tz),
         state,
@@ -259,4 +281,16 @@ def status(
         accept_unverified=cfg.check_unverified if accept_unverified is None else accept_unverified,
         next_runs=next_runs,
         schedule=how,
+    )
+    if not cfg.binlog_dir:
+        return st
+    try:
+        archive = archive_status(cfg.binlog_dir)
+    except MoodumpError as exc:
+        return replace(st, binlog_dir=cfg.binlog_dir, binlog_problems=(str(exc.message),))
+    return replace(
+        st,
+        binlog_dir=cfg.binlog_dir,
+        binlog_covered_until=archive.covered_until,
+        binlog_problems=tuple(archive.gaps),
     )

@@ -21,6 +21,7 @@ from moodump.errors import (
     Interrupted,
     MoodumpError,
     NotFoundError,
+    PitrUnavailable,
     ServerError,
     StorageError,
 )
@@ -43,6 +44,7 @@ from moodump.jobs.wiring import (
     select_databases,
 )
 from moodump.notify import Event, Notifier
+from moodump.pitr import verify_archive
 from moodump.progress import Progress as Tracker
 from moodump.progress import log_progress
 from moodump.retention import utc
@@ -107,9 +109,30 @@ def verify_all(
             ctx.notify(_verify_event(res))
             if res.exit_code == Interrupted.exit_code:
                 ctx.report.interrupted = True
+        if cfg.binlog_dir and not ctx.report.interrupted:
+            _verify_binlog_archive(ctx)
         report = ctx.finish()
         record_run(cfg, report)  # state file and metrics, still under the lock
     return report
+
+
+def _verify_binlog_archive(ctx: Context) -> None:
+    """MOODUMP_BINLOG_DIR: verify the archive and its coverage from the oldest kept
+    backup; a problem is a run-level error (exit 8 or 16) and a failure notification."""
+    cfg = ctx.cfg
+    try:
+        res = verify_archive(cfg.binlog_dir, backup_dir=cfg.root)
+    except MoodumpError as exc:
+        ctx.report.errors.append((exc.exit_code, f"binlog archive {cfg.binlog_dir}: {exc}"))
+        ctx.notify(Event("failure", f"binlog archive {cfg.binlog_dir}: {exc}"))
+        return
+    if res.ok:
+        log.info("binlog archive %s verified: %d file(s)", cfg.binlog_dir, res.files_checked)
+        return
+    code = PitrUnavailable.exit_code if res.status.gaps else IntegrityError.exit_code
+    text = f"binlog archive {cfg.binlog_dir}: " + "; ".join(res.problems[:5])
+    ctx.report.errors.append((code, text))
+    ctx.notify(Event("failure", text))
 
 
 def _verify_database(ctx: Context, spec: DatabaseSpec, method: str) -> DatabaseResult:

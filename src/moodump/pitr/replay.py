@@ -1,0 +1,388 @@
+"""Replaying archived binary log events of one database up to a target.
+
+Two steps. :func:`plan_replay` works offline, before anything is written: it checks that
+the archive covers the range (:func:`moodump.binlog.chain.replay_files`), extracts the
+files (checksums checked), and scans the events from the snapshot position to find the
+exact stop: the start of the first transaction at or after the target time, the given
+position (snapped back to the start of a transaction it falls inside), or the end of the
+transaction with the given GTID. The scan also refuses statements that a replay could
+not apply faithfully to the target database (see :func:`unsafe_statement`).
+
+:func:`run_replay` then pipes ``mariadb-binlog --database=SRC [--rewrite-db=SRC->DST]
+--start-position --stop-position FILES`` into ``mariadb``. Only events of the dumped
+database pass (row events by their table's database, statements by their default
+database). The session GTID settings are dropped from the stream, so the replayed
+transactions are new transactions of the target server with its own GTIDs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moodump.binlog.chain import ArchivedFile, Target, replay_files, split_name, when
+from moodump.binlog.events import (
+    BINLOG_CHECKPOINT,
+    FORMAT_DESCRIPTION,
+    GTID,
+    GTID_LIST,
+    QUERY,
+    ROTATE,
+    ROW_EVENTS,
+    STOP,
+    TABLE_MAP,
+    XID,
+    Event,
+    EventReader,
+    Gtid,
+)
+from moodump.db.connection import ConnSettings
+from moodump.errors import ConfigError, PitrUnavailable, ServerError
+from moodump.pitr.archive import Archive
+from moodump.pitr.client import binlog_tool, child_env, connection_args, sql_client
+
+#: Events that belong to no transaction (their times are file creation or rotation times).
+_OUTSIDE = frozenset({FORMAT_DESCRIPTION, ROTATE, GTID_LIST, BINLOG_CHECKPOINT, STOP})
+
+#: mariadb-binlog's per-transaction session settings that carry the original GTID.
+_GTID_LINES = (
+    b"/*M!100001 SET @@session.gtid_domain_id=",
+    b"/*M!100001 SET @@session.server_id=",
+    b"/*M!100001 SET @@session.gtid_seq_no=",
+)
+
+
+@dataclass
+class ReplayPlan:
+    files: list[ArchivedFile]
+    paths: list[Path]
+    start_file: str
+    start_position: int
+    stop_file: str
+    stop_position: int  # events that start before it (in stop_file) are replayed
+    events: int = 0  # row events and statements of the database in the range
+    transactions: int = 0  # transactions (GTID groups) in the range, all databases
+    binlog_bytes: int = 0  # bytes of binlog in the range, all databases
+    last_time: int = 0  # time of the last event replayed
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return (self.stop_file, self.stop_position) <= (self.start_file, self.start_position)
+
+
+@dataclass
+class ReplayStats:
+    events: int
+    transactions: int
+    binlog_bytes: int
+    duration_s: float
+    stop_file: str
+    stop_position: int
+    last_time: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _qualified(db: str) -> re.Pattern[str]:
+    """``db`` used as a qualifier (``db.t`` or `` `db`.`t` ``) in a statement."""
+    quoted = re.escape("`" + db.replace("`", "``") + "`") + r"\s*\."
+    if re.fullmatch(r"[A-Za-z0-9_$]+", db):
+        plain = r"(?<![\w$`.])" + re.escape(db) + r"\s*\.\s*[`\w$]"
+        return re.compile(f"{quoted}|{plain}", re.IGNORECASE)
+    return re.compile(quoted, re.IGNORECASE)
+
+
+_DB_STATEMENT = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\b", re.I | re.S
+)
+_IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
+#: The object a statement creates, changes or writes, when it is written db.name.
+_OBJECT = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:"
+    r"(?:CREATE|ALTER|DROP|TRUNCATE)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
+    r"(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?"
+    r"(?:TABLE|VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    r"|(?:CREATE|DROP)\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+" + _IDENT + r"\s+ON\s+"
+    r"|INSERT\s+(?:IGNORE\s+)?(?:INTO\s+)?|REPLACE\s+(?:INTO\s+)?|UPDATE\s+(?:IGNORE\s+)?"
+    r"|DELETE\s+(?:IGNORE\s+)?FROM\s+|LOAD\s+DATA\s+.*?\bINTO\s+TABLE\s+)"
+    r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT,
+    re.I | re.S,
+)
+#: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
+_LISTS_TABLES = re.compile(r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|RENAME\s+TABLES?)\b", re.I)
+_PAIR = re.compile(r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT)
+
+
+def _unquote(ident: str) -> str:
+    return ident[1:-1].replace("``", "`") if ident.startswith("`") else ident
+
+
+def _other_database(query: str, source_db: str) -> str:
+    """A database other than ``source_db`` that the statement writes to, or ""."""
+    if _LISTS_TABLES.match(query):
+        names = [_unquote(m["db"]) for m in _PAIR.finditer(query)]
+    else:
+        m = _OBJECT.match(query)
+        names = [_unquote(m["db"])] if m else []
+    return next((n for n in names if n.lower() != source_db.lower()), "")
+
+
+_STRINGS = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+_TXN_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"})
+
+
+def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool) -> str:
+    """Why a statement in the replay range cannot be replayed into the target ("" when
+    it can). ``--rewrite-db`` renames the default database and the tables of row events,
+    but not names written in a statement, and ``--database`` keeps statements by their
+    default database only; so refuse a statement on the database itself, a statement
+    whose default database is the source and that qualifies names with it while the
+    target has another name, a statement with another default database that qualifies
+    names with the source (it would be skipped), and a statement whose default database
+    is the source but whose object is in another database (``CREATE TABLE other.t``,
+    ``INSERT INTO other.t``: the filter would let it through to that database)."""
+    head = query.strip()[:16].upper()
+    if head in _TXN_WORDS or head.startswith(("XA ", "SAVEPOINT", "RELEASE SAVEPOINT")):
+        return ""
+    # names inside string literals ('see moodle.org') are not references
+    mentions = _qualified(source_db).search(_STRINGS.sub("''", query)) is not None
+    if default_db == source_db:
+        if _DB_STATEMENT.match(query):
+            return "it creates, drops or alters a database"
+        if rewrite and mentions:
+            return f"it names tables as {source_db}.<table>, which the rename would not change"
+        other = _other_database(_STRINGS.sub("''", query), source_db)
+        if other:
+            return f"it changes another database ({other}), which a replay must not touch"
+        return ""
+    if mentions:
+        return (
+            f"it changes {source_db} from another default database "
+            f"({default_db or 'none'}), so the database filter would skip it"
+        )
+    return ""
+
+
+def plan_replay(
+    archive: Archive,
+    start_file: str,
+    start_position: int,
+    target: Target,
+    source_db: str,
+    *,
+    rewrite: bool,
+    workdir: Path,
+) -> ReplayPlan:
+    """Check coverage, extract the files into ``workdir`` and find the stop (module doc).
+
+    :raises PitrUnavailable: the archive does not cover the range, the target is before
+        the snapshot, the GTID is not in the range, or a statement cannot be replayed.
+    """
+    names = replay_files(archive.chain, start_file, start_position, target)
+    files = [f for f in archive.chain.files if f.name in names]
+    plan = ReplayPlan(files, [], start_file, start_position, start_file, start_position)
+    gtid = Gtid.parse(target.gtid) if target.gtid else None
+    found = False
+    stop: tuple[str, int] | None = None
+    for f in files:
+        path = archive.extract(f, workdir)
+        plan.paths.append(path)
+        stop, found = _scan(plan, f, path, target, gtid, source_db, rewrite, found)
+        if stop is not None:
+            break
+    if gtid is not None and not found:
+        raise PitrUnavailable(
+            f"GTID {gtid} is not in the archived binary log after the backup's snapshot "
+            f"({start_file}:{start_position}, archived up to {files[-1].name}:{files[-1].size})",
+            hint="check the GTID (a transaction of this server after the backup), or run "
+            "moodump binlog pull first",
+        )
+    if stop is None:
+        last = files[-1]
+        stop = (last.name, last.size)
+    plan.stop_file, plan.stop_position = stop
+    keep = [i for i, f in enumerate(files) if split_name(f.name)[1] <= split_name(stop[0])[1]]
+    plan.files = [files[i] for i in keep]
+    plan.paths = [plan.paths[i] for i in keep if i < len(plan.paths)]
+    if (stop[0], stop[1]) < (start_file, start_position):
+        raise PitrUnavailable(
+            f"{target.describe()} is before the backup's snapshot ({start_file}:{start_position})",
+            hint="pick an older backup (moodump list), or a later target",
+        )
+    return plan
+
+
+def _ends_group(ev: Event, standalone: bool) -> bool:
+    if ev.type == XID:
+        return True
+    return ev.type == QUERY and (standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK"))
+
+
+def _scan(
+    plan: ReplayPlan,
+    f: ArchivedFile,
+    path: Path,
+    target: Target,
+    gtid: Gtid | None,
+    source_db: str,
+    rewrite: bool,
+    found: bool,
+) -> tuple[tuple[str, int] | None, bool]:
+    """Scan one file's events in the range: (the stop when it is in this file, whether
+    the target GTID has been seen)."""
+    begin = plan.start_position if f.name == plan.start_file else 0
+    reader = EventReader()
+    group: int | None = None  # start of the open transaction (its GTID event)
+    standalone = False
+    in_db = False  # the last table map was of the source database
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            for ev in reader.feed(chunk):
+                if ev.start < begin:
+                    if ev.type == GTID:
+                        group, standalone = ev.start, ev.standalone
+                    elif _ends_group(ev, standalone):
+                        group = None
+                    continue
+                here = group if group is not None else ev.start
+                if (
+                    target.time is not None
+                    and ev.type not in _OUTSIDE
+                    and ev.timestamp >= target.time
+                ):
+                    return (f.name, here), found
+                if target.file == f.name and ev.start >= target.position:
+                    if ev.start > target.position and (group is None or group >= target.position):
+                        raise ConfigError(
+                            f"position {target.file}:{target.position} is not the start of an "
+                            "event in the archived binary log",
+                            hint="use a position SHOW MASTER STATUS or mariadb-binlog printed",
+                        )
+                    if group is not None and group < target.position:
+                        plan.notes.append(
+                            f"{target.file}:{target.position} is inside a transaction; the "
+                            f"replay stops before it, at {f.name}:{group}"
+                        )
+                    return (f.name, here), found
+                if found and group is None and ev.type in (GTID, *_OUTSIDE):
+                    return (f.name, ev.start), found
+                plan.binlog_bytes += ev.end - ev.start
+                if ev.type == GTID:
+                    group, standalone = ev.start, ev.standalone
+                    plan.transactions += 1
+                    found = found or (gtid is not None and ev.gtid == gtid)
+                    continue
+                if ev.type == TABLE_MAP:
+                    in_db = ev.db == source_db
+                elif ev.type in ROW_EVENTS:
+                    if in_db:
+                        plan.events += 1
+                        plan.last_time = ev.timestamp
+                elif ev.type == QUERY:
+                    why = unsafe_statement(ev.query, ev.db, source_db, rewrite)
+                    if why:
+                        raise PitrUnavailable(
+                            f"cannot replay the statement at {f.name}:{ev.start} "
+                            f"({when(ev.timestamp)}): {why}: {ev.query[:200]!r}",
+                            hint="restore to a point before it, or into a database with the "
+                            "source's name on another server; see docs/pitr.md",
+                        )
+                    if ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS:
+                        plan.events += 1
+                        plan.last_time = ev.timestamp
+                if _ends_group(ev, standalone):
+                    group = None
+                    if found:
+                        return (f.name, ev.end), found
+    return None, found
+
+
+def run_replay(
+    plan: ReplayPlan, settings: ConnSettings, source_db: str, target_db: str
+) -> ReplayStats:
+    """Pipe the planned range through ``mariadb-binlog`` into ``mariadb`` (module doc).
+
+    :raises ServerError: either program failed (the last lines of its stderr are in the
+        message); the target then holds the dump and part of the replay.
+    """
+    t0 = time.monotonic()
+    stats = ReplayStats(
+        plan.events, plan.transactions, plan.binlog_bytes, 0.0,
+        plan.stop_file, plan.stop_position, plan.last_time, list(plan.notes),
+    )  # fmt: skip
+    if plan.empty or not plan.paths:
+        return stats
+    if "->" in source_db or "->" in target_db:
+        raise ConfigError(
+            "database names containing '->' cannot be replayed (mariadb-binlog's rename syntax)",
+            hint="restore into another name",
+        )
+    tool, client = binlog_tool(), sql_client()
+    dump_cmd = [tool, f"--database={source_db}"]
+    if target_db != source_db:
+        dump_cmd.append(f"--rewrite-db={source_db}->{target_db}")
+    dump_cmd += [
+        f"--start-position={plan.start_position}",
+        f"--stop-position={plan.stop_position}",
+        *(str(p) for p in plan.paths),
+    ]
+    load_cmd = [client, *connection_args(client, settings.with_database(None)), "--binary-mode",
+                "--max-allowed-packet=1G", target_db]  # fmt: skip
+    workdir = plan.paths[0].parent
+    with open(workdir / "binlog.err", "wb") as e1, open(workdir / "client.err", "wb") as e2:
+        producer = subprocess.Popen(
+            dump_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=e1,
+            env=child_env(None),
+        )  # fmt: skip
+        consumer = subprocess.Popen(
+            load_cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=e2,
+            env=child_env(settings),
+        )  # fmt: skip
+        assert producer.stdout is not None and consumer.stdin is not None
+        failed: list[BaseException] = []
+
+        def pump() -> None:
+            src, dst = producer.stdout, consumer.stdin
+            assert src is not None and dst is not None
+            try:
+                for line in src:
+                    if line.startswith(_GTID_LINES):
+                        continue
+                    dst.write(line)
+            except BrokenPipeError:
+                pass  # the client died: its status says why
+            except BaseException as exc:
+                failed.append(exc)
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    dst.close()
+
+        t = threading.Thread(target=pump, name="binlog-replay", daemon=True)
+        t.start()
+        try:
+            rc_load = consumer.wait()
+            rc_dump = producer.wait()
+        except BaseException:
+            producer.kill()
+            consumer.kill()
+            raise
+        t.join()
+    for rc, name, err in ((rc_dump, Path(tool).name, "binlog.err"), (rc_load, Path(client).name,
+                          "client.err")):  # fmt: skip
+        if rc != 0:
+            tail = (workdir / err).read_text(errors="replace").strip().splitlines()[-3:]
+            raise ServerError(
+                f"replaying the binary log into {target_db} failed: {name} exited {rc}: "
+                + " | ".join(tail),
+                hint="fix what it reports; the target holds the backup and part of the "
+                "replay, so restore again (with --drop)",
+            )
+    if failed:
+        raise failed[0]
+    stats.duration_s = time.monotonic() - t0
+    return stats

@@ -1,0 +1,128 @@
+"""Restore to a point in time: a backup, then the archived binary log up to a target."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from moodump.binlog.chain import Target, gtid_state, when
+from moodump.binlog.events import Gtid
+from moodump.crypto import Identity, VerifyKey
+from moodump.db.connection import ConnSettings, connect
+from moodump.db.privileges import parse_grants
+from moodump.errors import ConfigError, MoodumpError, PitrUnavailable, PrivilegeError
+from moodump.pitr.archive import Archive
+from moodump.pitr.replay import ReplayStats, plan_replay, run_replay
+from moodump.progress import Progress
+from moodump.restore import RestoreEvent, RestoreOptions, RestoreResult, restore
+from moodump.source import BackupSource, as_source
+
+
+@dataclass
+class PitrResult:
+    restore: RestoreResult
+    replay: ReplayStats
+    target: str  # the target as asked ("until 2026-12-06 10:41:59 UTC")
+
+
+def restore_until(
+    path: Path | str | BackupSource,
+    settings: ConnSettings,
+    database: str,
+    target: Target,
+    binlog_dir: Path | str,
+    options: RestoreOptions | None = None,
+    *,
+    progress: Callable[[RestoreEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    identities: Sequence[Identity] = (),
+    verify_keys: Sequence[VerifyKey] = (),
+    tracker: Progress | None = None,
+) -> PitrResult:
+    """Restore the backup at ``path`` into ``database``, then replay the database's events
+    from the archive in ``binlog_dir``, from the backup's snapshot position to ``target``.
+
+    Everything that can refuse does so before the target is touched: the backup's
+    manifest must record a binlog position, the archive must cover the range without a
+    gap, the target must lie after the snapshot, and every statement in the range must
+    be replayable into ``database`` (:func:`moodump.pitr.replay.unsafe_statement`). The
+    restore itself is :func:`moodump.restore.restore`, with all its checks.
+
+    :raises PitrUnavailable: the range cannot be replayed (the message names why).
+    """
+    opts = options or RestoreOptions()
+    if opts.tables:
+        raise ConfigError(
+            "--table cannot be combined with a point-in-time target: the replay applies "
+            "the whole database's events",
+            hint="restore the whole database (into another name), then copy the tables",
+        )
+    src = as_source(path, identities, verify_keys)
+    m = src.done_manifest()
+    start_file = str(m.snapshot.get("binlog_file") or "")
+    start_pos = int(m.snapshot.get("binlog_position") or 0)
+    if not start_file or not start_pos:
+        raise PitrUnavailable(
+            f"the backup of {m.database} taken {m.started_at} records no binary log position "
+            "(the server had no binary log then), so nothing can be replayed after it",
+            hint="restore a backup taken with log_bin on; see docs/pitr.md",
+        )
+    _before_snapshot(m.started_at, str(m.snapshot.get("gtid") or ""), target)
+    _check_replay_privilege(settings)
+    archive = Archive.open(binlog_dir)
+    with tempfile.TemporaryDirectory(prefix="moodump-pitr-") as work:
+        plan = plan_replay(
+            archive, start_file, start_pos, target, m.database,
+            rewrite=database != m.database, workdir=Path(work),
+        )  # fmt: skip
+        res = restore(
+            src, settings, database, opts, progress=progress, stop=stop,
+            identities=identities, verify_keys=verify_keys, tracker=tracker,
+        )  # fmt: skip
+        stats = run_replay(plan, settings, m.database, database)
+    return PitrResult(res, stats, target.describe())
+
+
+def _check_replay_privilege(settings: ConnSettings) -> None:
+    """Row events are applied as BINLOG statements, which need BINLOG REPLAY (or SUPER):
+    refuse before the restore when the account's grants show it lacks them. Grants that
+    cannot be read, or that come through a role, are not second-guessed."""
+    with connect(settings.with_database(None)) as conn:
+        try:
+            lines = [(r[0] or b"").decode("utf-8", "replace") for r in conn.query("SHOW GRANTS")]
+        except MoodumpError:
+            return
+    grants = parse_grants(lines)
+    if not grants or len(grants) < len(lines):  # role grants and the like: cannot tell
+        return
+    held = set().union(*(g.privileges for g in grants if g.database is None))
+    if not held & {"BINLOG REPLAY", "SUPER", "ALL PRIVILEGES", "ALL"}:
+        raise PrivilegeError(
+            f"{settings.user} may not replay binary log events (BINLOG statements)",
+            hint="GRANT BINLOG REPLAY ON *.* TO the account that restores (docs/pitr.md)",
+        )
+
+
+def _before_snapshot(started_at: str, snapshot_gtid: str, target: Target) -> None:
+    if target.time is not None and started_at:
+        try:
+            started = int(datetime.fromisoformat(started_at.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            started = 0
+        if target.time < started:
+            raise PitrUnavailable(
+                f"{target.describe()} is before the backup's snapshot (taken {when(started)})",
+                hint="pick an older backup (moodump list), or a later time",
+            )
+    if target.gtid and snapshot_gtid:
+        g = Gtid.parse(target.gtid)
+        have = gtid_state(snapshot_gtid).get((g.domain, g.server))
+        if have is not None and g.seq <= have:
+            raise PitrUnavailable(
+                f"GTID {g} is already in the backup (its snapshot is at GTID {snapshot_gtid})",
+                hint="pick an older backup, or a later GTID",
+            )
