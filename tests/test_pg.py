@@ -418,3 +418,19 @@ def test_schema_comes_from_the_snapshot_and_a_lost_server_publishes_nothing(
                       progress=kill_workers)  # fmt: skip
     assert killed and not out2.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["snap"]
+
+
+def test_point_in_time_restore_of_a_postgres_backup_is_refused(
+    pg: PgServer, zoo: tuple[str, Path], tmp_path: Path
+) -> None:
+    """--until replays a MySQL binary log: for a PostgreSQL backup it refuses, by name,
+    before any database is created."""
+    from moodump.binlog.chain import Target
+    from moodump.errors import PitrUnavailable
+    from moodump.pitr import restore_until
+
+    _, backup = zoo
+    target = f"pitr_{uuid.uuid4().hex[:6]}"
+    with pytest.raises(PitrUnavailable, match="postgresql backup"):
+        restore_until(backup, _settings(pg), target, Target(time=2_000_000_000), tmp_path)
+    assert target not in pg.psql("postgres", "SELECT datname FROM pg_database")
