@@ -22,8 +22,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from moodump import __version__
 from moodump.compression import open_reader
+from moodump.crypto import VerifyKey
 from moodump.errors import ConfigError, IntegrityError, StorageError
 from moodump.export.types import (
     META_NULLED,
@@ -503,12 +504,14 @@ def export(
     *,
     env: Mapping[str, str] | None = None,
     progress: Callable[[str, int], None] | None = None,
+    verify_keys: Sequence[VerifyKey] = (),
 ) -> ExportResult:
     """Export the backup ``source`` as Parquet datasets at ``output``.
 
     ``output`` is a directory (created; it must be empty) or ``s3://bucket/prefix``
     (endpoint and credentials from the ``S3_*`` settings in ``env``, default the process
-    environment). ``progress(path, rows)`` is called after each file. Returns what was
+    environment). ``progress(path, rows)`` is called after each file. With
+    ``verify_keys`` the backup's manifest must be signed by one of them. Returns what was
     written; ``export.json`` at ``output`` lists every file with its rows and sha256.
     """
     opts = opts or ExportOptions()
@@ -522,6 +525,8 @@ def export(
             hint=f"use one of {', '.join(COMPRESSIONS)}",
         )
     t0 = time.monotonic()
+    if verify_keys:
+        source.verify_keys = tuple(verify_keys)
     manifest = source.done_manifest()
     tables = select_tables(manifest, opts.tables)
     out = _open_output(str(output), dict(os.environ) if env is None else env)
@@ -557,17 +562,16 @@ def export(
     done: list[_Done] = []
     with ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="export") as pool:
         futures = [pool.submit(exporter.run, t) for t in tasks]
-        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in futures:
-            if f.done() and f.exception() is not None:
-                for other in futures:
-                    other.cancel()
-                raise f.exception()  # type: ignore[misc]
-        for f in futures:
-            d = f.result()
-            done.append(d)
-            if progress is not None:
-                progress(d.file.path, d.file.rows)
+        try:
+            for f in as_completed(futures):
+                d = f.result()  # the first failure stops the export
+                done.append(d)
+                if progress is not None:
+                    progress(d.file.path, d.file.rows)
+        except BaseException:
+            for other in futures:
+                other.cancel()
+            raise
 
     for d in sorted(done, key=lambda d: (d.task.table.name, d.task.index)):
         te = results[d.task.table.name]

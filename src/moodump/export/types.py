@@ -381,6 +381,8 @@ _LATIN1 = {b: _cp1252_or_c1(b) for b in range(256) if _cp1252_or_c1(b) != chr(b)
 def _decode(value: bytes, codec: str) -> str:
     if codec == "moodump-latin1":
         return value.decode("latin-1").translate(_LATIN1)
+    if codec == "shift_jis":  # MariaDB's sjis maps 0x815F to U+005C, Python's to U+FF3C
+        return value.decode("shift_jis").replace("\uff3c", "\\")
     return codecs.decode(value, codec)
 
 
