@@ -326,7 +326,7 @@ def test_export_to_s3_reads_back_as_datasets(zoo_backup, tmp_path):
     prefix = rig_s3.unique("zoo-")
     env = {"S3_ENDPOINT": s3.endpoint, "S3_USER": rig_s3.ACCESS_KEY, "S3_PASSWORD": rig_s3.SECRET_KEY}
     res = export(LocalSource(backup), f"s3://{bucket}/{prefix}", env=env)
-    assert res.output == f"s3://{bucket}/{prefix}/"
+    assert res.output == f"s3://{bucket}/{prefix}"
     local = tmp_path / "local"
     export(LocalSource(backup), local)
     fs = s3.filesystem()
