@@ -38,7 +38,9 @@ ZOO = Path(__file__).parent / "sql" / "zoo.sql"
 
 
 @pytest.fixture(scope="module")
-def zoo_backup(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+def zoo_backup(
+    root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
     name = "zoo_export"
     with connect(root_settings) as c:
         c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
@@ -52,7 +54,9 @@ def zoo_backup(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def moodle_backup(root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+def moodle_backup(
+    root_settings: ConnSettings, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
     from moodump.demo.sample import create_moodle_database
 
     name = "moodle_export_src"
@@ -175,7 +179,9 @@ def _compare_database(settings: ConnSettings, database: str, out: Path) -> list[
         conn.execute("SET time_zone = '+00:00'")
         for table in doc["tables"]:
             entry = manifest.table(table["name"])
-            files = ", ".join("'" + str(out / f["path"]).replace("'", "''") + "'" for f in table["files"])
+            files = ", ".join(
+                "'" + str(out / f["path"]).replace("'", "''") + "'" for f in table["files"]
+            )
             kinds = [_kind(col) for col in table["columns"]]
             m_sel = ["COUNT(*)"]
             d_sel = ["count(*)"]
@@ -186,7 +192,9 @@ def _compare_database(settings: ConnSettings, database: str, out: Path) -> list[
             m_row = conn.query(
                 f"SELECT {', '.join(m_sel)} FROM {quote_ident(table['name'])}{history}"
             )[0]
-            d_row = duck.execute(f"SELECT {', '.join(d_sel)} FROM read_parquet([{files}])").fetchone()
+            d_row = duck.execute(
+                f"SELECT {', '.join(d_sel)} FROM read_parquet([{files}])"
+            ).fetchone()
             assert d_row is not None
             if int(m_row[0] or 0) != d_row[0] or d_row[0] != table["rows"]:
                 problems.append(f"{table['name']}: rows {m_row[0]!r} vs {d_row[0]!r}")
@@ -195,7 +203,10 @@ def _compare_database(settings: ConnSettings, database: str, out: Path) -> list[
                     k = 1 + 4 * j + i
                     a, b = _norm(kind, i, m_row[k]), _norm(kind, i, d_row[k])
                     if kind in ("date", "ts") and i == 3:  # zero dates: NULL, counted
-                        a, b = int(Decimal((m_row[k] or b"0").decode())), table["nulled"].get(col["name"], 0)
+                        a, b = (
+                            int(Decimal((m_row[k] or b"0").decode())),
+                            table["nulled"].get(col["name"], 0),
+                        )
                     if not _same(kind, i, a, b):
                         what = ("count", "min", "max", "sum/length/nulled")[i]
                         problems.append(f"{table['name']}.{col['name']} ({kind}) {what}: "
@@ -235,7 +246,9 @@ def test_zoo_export_has_the_declared_arrow_types(zoo_backup, tmp_path):
     doc = json.loads((out / EXPORT_MANIFEST).read_text())
     for table in doc["tables"]:
         schema = pq.read_schema(out / table["files"][0]["path"])
-        assert [str(f.type) for f in schema] == [c["arrow_type"] for c in table["columns"]], table["name"]
+        assert [str(f.type) for f in schema] == [c["arrow_type"] for c in table["columns"]], table[
+            "name"
+        ]
         read = pq.read_table(out / table["directory"]).schema  # the directory as one dataset
         assert [str(f.type) for f in read] == [c["arrow_type"] for c in table["columns"]]
 
@@ -281,7 +294,11 @@ def test_zoo_export_has_the_declared_arrow_types(zoo_backup, tmp_path):
         meta = pq.ParquetFile(out / f["path"]).metadata.metadata
         assert meta[b"moodump.create_table"].startswith(b"CREATE TABLE `ints`")
         assert json.loads(meta[b"moodump.snapshot"])["started_at"] == doc["backup"]["started_at"]
-        assert int(meta[b"moodump.rows"]) == f["rows"] == pq.ParquetFile(out / f["path"]).metadata.num_rows
+        assert (
+            int(meta[b"moodump.rows"])
+            == f["rows"]
+            == pq.ParquetFile(out / f["path"]).metadata.num_rows
+        )
     assert sum(f["rows"] for f in ints_doc["files"]) == 4
     # export.json: every file with its rows and sha256
     for table in doc["tables"]:
@@ -302,7 +319,9 @@ def test_moodle_sample_export_matches_the_source(root_settings, moodle_backup, t
 def test_cli_export_table_globs_and_refuses_a_non_empty_output(zoo_backup, tmp_path):
     _, backup = zoo_backup
     out = tmp_path / "cli"
-    r = moodump_cli("export", str(backup), "--output", str(out), "--table", "in*,temporal", "--json")
+    r = moodump_cli(
+        "export", str(backup), "--output", str(out), "--table", "in*,temporal", "--json"
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["tables"] == 2 and summary["nulled"] == {"temporal": {"d": 3, "dt": 2, "dt6": 1}}
@@ -324,7 +343,11 @@ def test_export_to_s3_reads_back_as_datasets(zoo_backup, tmp_path):
         pytest.fail(f"SeaweedFS (the S3 server of the tests) did not start: {exc}")
     bucket = s3.bucket("exports")
     prefix = rig_s3.unique("zoo-")
-    env = {"S3_ENDPOINT": s3.endpoint, "S3_USER": rig_s3.ACCESS_KEY, "S3_PASSWORD": rig_s3.SECRET_KEY}
+    env = {
+        "S3_ENDPOINT": s3.endpoint,
+        "S3_USER": rig_s3.ACCESS_KEY,
+        "S3_PASSWORD": rig_s3.SECRET_KEY,
+    }
     res = export(LocalSource(backup), f"s3://{bucket}/{prefix}", env=env)
     assert res.output == f"s3://{bucket}/{prefix}"
     local = tmp_path / "local"
@@ -332,7 +355,9 @@ def test_export_to_s3_reads_back_as_datasets(zoo_backup, tmp_path):
     fs = s3.filesystem()
     doc = json.loads(fs.open_input_stream(f"{bucket}/{prefix}/{EXPORT_MANIFEST}").read())
     for table in doc["tables"]:
-        remote = ds.dataset(f"{bucket}/{prefix}/{table['directory']}", filesystem=fs, format="parquet")
+        remote = ds.dataset(
+            f"{bucket}/{prefix}/{table['directory']}", filesystem=fs, format="parquet"
+        )
         assert remote.to_table().equals(pq.read_table(local / table["directory"])), table["name"]
         for f in table["files"]:
             data = fs.open_input_stream(f"{bucket}/{prefix}/{f['path']}").read()

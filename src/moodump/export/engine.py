@@ -15,6 +15,7 @@ threads (pyarrow's parsing, conversion and Parquet encoding run in C++ without t
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import io
@@ -299,14 +300,20 @@ class _Exporter:
                     column_names=names, block_size=block, use_threads=False
                 ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter="\t", quote_char=False, escape_char=False, double_quote=False,
-                    newlines_in_values=False, ignore_empty_lines=False,
-                ),  # fmt: skip
+                    delimiter="\t",
+                    quote_char=False,
+                    escape_char=False,
+                    double_quote=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: p.read_type for n, p in zip(names, task.plans, strict=True)},
-                    null_values=["\\N"], strings_can_be_null=True, check_utf8=False,
+                    null_values=["\\N"],
+                    strings_can_be_null=True,
+                    check_utf8=False,
                     include_columns=include,
-                ),  # fmt: skip
+                ),
             )
         except BaseException:
             stream.close()
@@ -412,8 +419,7 @@ class _Exporter:
                     writer.write_table(pa.Table.from_batches(pending, schema=schema))
                 if rows != task.chunk.rows:
                     raise IntegrityError(
-                        f"{task.chunk.file} holds {rows} rows, the manifest says "
-                        f"{task.chunk.rows}",
+                        f"{task.chunk.file} holds {rows} rows, the manifest says {task.chunk.rows}",
                         hint="the backup is damaged; use another one",
                     )
             else:
@@ -429,23 +435,22 @@ class _Exporter:
         return _Done(
             task,
             FileExport(
-                task.path, rows, sink.size, sink.sha.hexdigest(),
+                task.path,
+                rows,
+                sink.size,
+                sink.sha.hexdigest(),
                 task.chunk.file if task.chunk else "",
-            ),  # fmt: skip
+            ),
             by_name,
             warnings,
         )
 
 
 def _close_quietly(writer: Any, sink: _HashingSink) -> None:
-    try:
+    with contextlib.suppress(Exception):
         writer.close()
-    except Exception:  # noqa: BLE001 - the first error is the one reported
-        pass
-    try:
+    with contextlib.suppress(Exception):
         sink.close()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _damaged(task: _Task, exc: Exception) -> IntegrityError:
@@ -464,7 +469,9 @@ def select_tables(manifest: Manifest, patterns: tuple[str, ...]) -> list[TableEn
     if not patterns:
         return list(manifest.tables)
     chosen = [t for t in manifest.tables if any(fnmatch.fnmatchcase(t.name, p) for p in patterns)]
-    missing = [p for p in patterns if not any(fnmatch.fnmatchcase(t.name, p) for t in manifest.tables)]
+    missing = [
+        p for p in patterns if not any(fnmatch.fnmatchcase(t.name, p) for t in manifest.tables)
+    ]
     if missing:
         from moodump.errors import NotFoundError
 
@@ -478,12 +485,10 @@ def select_tables(manifest: Manifest, patterns: tuple[str, ...]) -> list[TableEn
 def _file_metadata(
     source: BackupSource, m: Manifest, table: TableEntry, create: str, chunk: Chunk | None
 ) -> dict[bytes, bytes]:
-    snapshot = {
-        "started_at": m.started_at,
-        "finished_at": m.finished_at,
-        **{k: m.snapshot[k] for k in ("binlog_file", "binlog_position", "gtid", "method",
-                                      "at") if k in m.snapshot},
-    }  # fmt: skip
+    snapshot: dict[str, Any] = {"started_at": m.started_at, "finished_at": m.finished_at}
+    for key in ("binlog_file", "binlog_position", "gtid", "method", "at"):
+        if key in m.snapshot:
+            snapshot[key] = m.snapshot[key]
     meta = {
         "moodump.format": EXPORT_FORMAT,
         "moodump.tool_version": __version__,
@@ -516,9 +521,7 @@ def export(
     """
     opts = opts or ExportOptions()
     if opts.workers < 1 or opts.row_group_rows < 1 or opts.block_bytes < 1024:
-        raise ConfigError(
-            "workers and row-group rows must be >= 1", hint="use e.g. --workers 2"
-        )
+        raise ConfigError("workers and row-group rows must be >= 1", hint="use e.g. --workers 2")
     if opts.compression not in COMPRESSIONS:
         raise ConfigError(
             f"unknown Parquet compression {opts.compression!r}",

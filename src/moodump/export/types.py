@@ -252,7 +252,7 @@ def plan_column(col: ColumnDef) -> ColumnPlan:
         width = max(1, ((col.length or 1) + 7) // 8)
         return plan(pa.binary(), pa.uint64(), _bits(width))
     if t == "enum":
-        dictionary = pa.array(("",) + col.members, pa.string())
+        dictionary = pa.array(("", *col.members), pa.string())
         return plan(pa.dictionary(pa.int32(), pa.string()), pa.int64(), _enum(dictionary))
     if t == "set":
         return plan(pa.dictionary(pa.int32(), pa.string()), pa.uint64(), _set(col.members))
@@ -481,7 +481,9 @@ def _temporal(dt: pa.DataType, zone: str | None = None) -> Converter:
         except pa.ArrowInvalid:  # zero dates and the like: NULL, counted
             values = arr.to_pylist()
             cleaned = [v if v is None or valid_date_text(v) else None for v in values]
-            nulled = sum(1 for v, c in zip(values, cleaned, strict=True) if v is not None and c is None)
+            nulled = sum(
+                1 for v, c in zip(values, cleaned, strict=True) if v is not None and c is None
+            )
             out = pc.cast(pa.array(cleaned, pa.string()), dt)
         if zone is not None:
             out = out.cast(pa.timestamp(dt.unit, zone))
