@@ -192,7 +192,8 @@ def fallback_def(name: str, data_type: str) -> ColumnDef:
     """A column the CREATE TABLE text does not show (MariaDB's implicit system-versioning
     ``row_start``/``row_end``, TIMESTAMP(6)), from the manifest's DATA_TYPE alone."""
     fsp = 6 if data_type in ("timestamp", "datetime", "time") else 0
-    return ColumnDef(name, data_type, data_type, fsp=fsp, charset="utf8mb4")
+    charset = "utf8mb4" if data_type in _TEXT or data_type in ("enum", "set") else None
+    return ColumnDef(name, data_type, data_type, fsp=fsp, charset=charset)
 
 
 # -- the plan of one column ---------------------------------------------------------------
