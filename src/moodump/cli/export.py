@@ -51,7 +51,7 @@ from moodump.offsite.source import locate_backup
     type=click.IntRange(1024, 16 << 20),
     default=ExportOptions.row_group_rows,
     show_default=True,
-    help="Rows per Parquet row group (memory per worker grows with it).",
+    help="Rows per Parquet row group (fewer when a group reaches 8 MiB of data; memory per worker grows with it).",
 )
 @click.option(
     "--compression",

@@ -16,12 +16,14 @@ threads (pyarrow's parsing, conversion and Parquet encoding run in C++ without t
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fnmatch
 import hashlib
 import io
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -65,6 +67,7 @@ class ExportOptions:
     row_group_rows: int = 64 * 1024
     compression: str = "zstd"
     compression_level: int | None = 1
+    row_group_bytes: int = 8 << 20  # a row group ends early at this much Arrow data
     block_bytes: int = 1 << 20  # row text parsed at once (longer for a longer row)
 
 
@@ -359,7 +362,7 @@ class _Exporter:
         )  # fmt: skip
         rows = 0
         pending: list[pa.RecordBatch] = []
-        pending_rows = 0
+        pending_rows = pending_bytes = 0
         n = self.opts.row_group_rows
         try:
             if task.chunk is not None and task.chunk.rows == 0:
@@ -376,12 +379,18 @@ class _Exporter:
                     rows += converted.num_rows
                     pending.append(converted)
                     pending_rows += converted.num_rows
+                    pending_bytes += converted.nbytes
+                    if pending_bytes >= self.opts.row_group_bytes and pending_rows < n:
+                        # wide rows: a smaller row group, so memory stays bounded
+                        writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                        pending, pending_rows, pending_bytes = [], 0, 0
                     while pending_rows >= n:
                         table = pa.Table.from_batches(pending, schema=schema)
                         writer.write_table(table.slice(0, n), row_group_size=n)
                         rest = table.slice(n)
                         pending = rest.to_batches()
                         pending_rows = rest.num_rows
+                        pending_bytes = rest.nbytes
                 if pending_rows:
                     writer.write_table(pa.Table.from_batches(pending, schema=schema))
                 if rows != task.chunk.rows:
@@ -411,6 +420,22 @@ class _Exporter:
             by_name,
             warnings,
         )
+
+
+def _return_freed_blocks() -> None:
+    """On glibc, keep the mmap threshold at 128 KiB (its initial value): a freed block of
+    row text or of Arrow data then goes back to the system at once. glibc otherwise
+    raises the threshold after such frees and serves later blocks from per-thread heaps
+    that keep their freed memory: measured peak RSS of the whole scale-1 export at 2
+    workers, 290 MB, against 257 MB with the fixed threshold. Process-wide; harmless
+    (only more mmap calls for large allocations)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(128 * 1024))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to do
+        pass
 
 
 def _lean_memory_pool() -> Any:
@@ -549,6 +574,7 @@ def export(
     warnings: list[str] = []
     done: list[_Done] = []
     pool = _lean_memory_pool()
+    _return_freed_blocks()
     with ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="export") as threads:
         futures = [threads.submit(exporter.run, t) for t in tasks]
         try:
