@@ -202,23 +202,35 @@ rows per CPU-second (user+sys of the moodump process tree) is what it costs.
   about 1.1 us per row of this table, i.e. at most ~0.9 M rows per core even if the
   rest were free; the target needs a purpose-built encoder and parser in C, not
   pyarrow's general ones.
-- **Threads or processes:** workers are threads. Two workers cost the same CPU per row
-  as one ({one["client_cpu_s"]} s and {two["client_cpu_s"]} s for the 5 M rows): the
-  GIL costs no measurable CPU, since parsing, the compute kernels and Parquet encoding
-  run in C++ with the GIL released; the Python glue is a few dozen calls per 1 MiB
-  block. Processes were not built (they would also need each worker to reopen the
-  source and re-plan the table); their gain is bounded by the GIL-held share, which
-  this measurement leaves no room for. Wall-time scaling could not be measured on
-  this shared machine.
-- **Memory: met.** Peak RSS at 2 workers: {two["peak_rss_mb_max"]} MB for the logstore
-  table, {whole["peak_rss_mb_max"]} MB for the whole scale-1 backup ({whole["rows"]:,}
-  rows, every table), under the 300 MB target. About 165 MB of it is the process
-  before the first row (Python, the CLI, pyarrow); each worker adds a 1 MiB block of
-  row text, its arrays and one row group (65,536 rows or 8 MiB of Arrow data).
+- **Threads or processes:** workers are threads. In an earlier run the same day,
+  before the last two memory settings below (row groups of 65,536 rows without the
+  8 MiB cap, no fixed mmap threshold), two workers cost the same CPU per row as one: 25.75 s and 26.28 s
+  for the 5 M rows (194,165 and 190,257 rows per CPU-second), so the GIL costs no
+  measurable CPU: parsing, the compute kernels and Parquet encoding run in C++ with the
+  GIL released, and the Python glue is a few dozen calls per 1 MiB block. In the run
+  above ({one["client_cpu_s"]} s and {two["client_cpu_s"]} s) the difference is most
+  likely the page faults of the fixed mmap threshold, taken by two threads at once
+  (not measured separately).
+  Processes were not built (each would have to reopen the source and re-plan the
+  table); their gain is bounded by the GIL-held share, which the earlier run leaves no
+  room for. Wall-time scaling cannot be measured on this shared machine.
+- **Memory: met, at a price in CPU.** Peak RSS at 2 workers: {two["peak_rss_mb_max"]} MB
+  for the logstore table, {whole["peak_rss_mb_max"]} MB for the whole scale-1 backup
+  ({whole["rows"]:,} rows, every table), under the 300 MB target. The earlier run's
+  settings gave 319 MB and 369 MB (and 237 MB with 1 worker). What keeps it down:
+  whole-row blocks of 1 MiB parsed with `read_csv` (pyarrow's streaming CSV reader
+  reads up to 32 blocks ahead), jemalloc with immediate purging as pyarrow's pool while
+  exporting (mimalloc, the default, measured 318 MB against 277 MB), and, since the
+  earlier run, row groups that also end at 8 MiB of Arrow data (wide tables) and
+  glibc's mmap threshold kept at 128 KiB; the last one costs about a fifth more CPU
+  (page faults). About 165 MB of the
+  peak is the process before the first row (Python, the CLI, pyarrow); each worker
+  adds a 1 MiB block of row text, its arrays and one row group.
 - **Against a restore of the same table** (moodump restore --table, 2 threads, the
   other way to get at the rows): the restore costs {restore["client_cpu_s"]} s of client
   CPU and {restore["server_cpu_s"]} s of mariadbd CPU ({restore_cpu:.0f} s in all), the
-  export {two["client_cpu_s"]} s and no server: {restore_cpu / two["client_cpu_s"]:.1f}x less CPU.
+  export {two["client_cpu_s"]} s and no server: {restore_cpu / two["client_cpu_s"]:.1f}x less CPU, and
+  the result is read by DuckDB or pandas without a server.
 """
     )
 

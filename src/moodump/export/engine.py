@@ -426,9 +426,10 @@ def _return_freed_blocks() -> None:
     """On glibc, keep the mmap threshold at 128 KiB (its initial value): a freed block of
     row text or of Arrow data then goes back to the system at once. glibc otherwise
     raises the threshold after such frees and serves later blocks from per-thread heaps
-    that keep their freed memory: measured peak RSS of the whole scale-1 export at 2
-    workers, 290 MB, against 257 MB with the fixed threshold. Process-wide; harmless
-    (only more mmap calls for large allocations)."""
+    that keep their freed memory: peak RSS of the whole scale-1 export at 2 workers, 290
+    MB, against 260 MB with the fixed threshold. The price is CPU: every large block is
+    a fresh mapping whose pages fault in (about a fifth more CPU in the benchmark,
+    docs/benchmarks-export.md). Process-wide; allocations stay correct either way."""
     if not sys.platform.startswith("linux"):
         return
     try:
