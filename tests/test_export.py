@@ -365,3 +365,26 @@ def test_export_to_s3_reads_back_as_datasets(zoo_backup, tmp_path):
     # an export is never merged into another one
     with pytest.raises(Exception, match="not empty"):
         export(LocalSource(backup), f"s3://{bucket}/{prefix}", env=env)
+
+
+def test_export_of_an_encrypted_backup_equals_the_plain_one(zoo_backup, tmp_path):
+    from pyrage import x25519
+
+    from moodump.crypto import encrypt_backup_dir, parse_recipients
+
+    _, backup = zoo_backup
+    native = x25519.Identity.generate()
+    key = tmp_path / "key.txt"
+    key.write_text(f"{native}\n")
+    enc = tmp_path / "encrypted"
+    encrypt_backup_dir(backup, enc, parse_recipients(str(native.to_public())))
+    no_key = moodump_cli("export", str(enc), "-o", str(tmp_path / "x"))
+    assert no_key.returncode == 13, no_key.stderr
+    r = moodump_cli("export", str(enc), "-o", str(tmp_path / "dec"), "--identity", str(key), "-q")
+    assert r.returncode == 0, r.stderr
+    export(LocalSource(backup), tmp_path / "plain")
+    doc = json.loads((tmp_path / "plain" / EXPORT_MANIFEST).read_text())
+    for table in doc["tables"]:
+        a = pq.read_table(tmp_path / "plain" / table["directory"])
+        b = pq.read_table(tmp_path / "dec" / table["directory"])
+        assert a.equals(b), table["name"]

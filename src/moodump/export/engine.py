@@ -127,6 +127,7 @@ class _Output:
     fs: Any
     base: str  # the base path in ``fs`` ("bucket/prefix" or an absolute directory)
     display: str
+    close: Callable[[], None] = lambda: None
 
     def path(self, rel: str) -> str:
         return f"{self.base.rstrip('/')}/{rel}" if self.base else rel
@@ -150,8 +151,12 @@ def _open_output(output: str, env: Mapping[str, str]) -> _Output:
 
         backend = open_backend(text, env=env)
         assert isinstance(backend, S3Backend)
-        fs, base = backend.arrow_filesystem()
-        return _Output(fs, base, backend.where(""))
+        try:
+            fs, base = backend.arrow_filesystem()
+        except BaseException:
+            backend.close()
+            raise
+        return _Output(fs, base, backend.where(""), backend.close)
     if scheme == "file":
         text = text[len("file://") :]
     elif scheme:
@@ -544,6 +549,21 @@ def export(
     manifest = source.done_manifest()
     tables = select_tables(manifest, opts.tables)
     out = _open_output(str(output), dict(os.environ) if env is None else env)
+    try:
+        return _export(source, manifest, tables, out, opts, progress, t0)
+    finally:
+        out.close()
+
+
+def _export(
+    source: BackupSource,
+    manifest: Manifest,
+    tables: list[TableEntry],
+    out: _Output,
+    opts: ExportOptions,
+    progress: Callable[[str, int], None] | None,
+    t0: float,
+) -> ExportResult:
     _refuse_non_empty(out)
 
     skipped: dict[str, str] = {}
