@@ -433,8 +433,9 @@ def _return_freed_blocks() -> None:
     raises the threshold after such frees and serves later blocks from per-thread heaps
     that keep their freed memory: peak RSS of the whole scale-1 export at 2 workers, 290
     MB, against 260 MB with the fixed threshold. The price is CPU: every large block is
-    a fresh mapping whose pages fault in (about a fifth more CPU in the benchmark,
-    docs/benchmarks-export.md). Process-wide; allocations stay correct either way."""
+    a fresh mapping whose pages fault in (about a quarter more CPU for the logstore
+    table, docs/benchmarks-export.md). Process-wide; allocations stay correct either
+    way."""
     if not sys.platform.startswith("linux"):
         return
     try:
