@@ -201,7 +201,9 @@ rows per CPU-second (user+sys of the moodump process tree) is what it costs.
   ~36 %. pyarrow's Parquet writer alone (zstd level 1, dictionaries, statistics) costs
   about 1.1 us per row of this table, i.e. at most ~0.9 M rows per core even if the
   rest were free; the target needs a purpose-built encoder and parser in C, not
-  pyarrow's general ones.
+  pyarrow's general ones. (The stage split was measured before the converters' check
+  for escapes became one regex pass, which made them about twice as cheap: 0.46 s to
+  0.20 s for that file.)
 - **Threads or processes:** workers are threads. In an earlier run the same day,
   before the last two memory settings below (row groups of 65,536 rows without the
   8 MiB cap, no fixed mmap threshold), two workers cost the same CPU per row as one: 25.75 s and 26.28 s
@@ -222,8 +224,11 @@ rows per CPU-second (user+sys of the moodump process tree) is what it costs.
   reads up to 32 blocks ahead), jemalloc with immediate purging as pyarrow's pool while
   exporting (mimalloc, the default, measured 318 MB against 277 MB), and, since the
   earlier run, row groups that also end at 8 MiB of Arrow data (wide tables) and
-  glibc's mmap threshold kept at 128 KiB; the last one costs about a fifth more CPU
-  (page faults). About 165 MB of the
+  glibc's mmap threshold kept at 128 KiB. The last one costs CPU: an A/B run of the
+  logstore export at 2 workers (library call, alternating, same load) took 19.1 and
+  20.6 s of CPU without it (peak RSS 260 and 284 MB) and 24.2 and 25.4 s with it (232
+  and 245 MB): about a quarter more CPU, mostly system time (page faults).
+  `MALLOC_ARENA_MAX` 1 or 2 instead gave no saving (262 and 268 MB). About 165 MB of the
   peak is the process before the first row (Python, the CLI, pyarrow); each worker
   adds a 1 MiB block of row text, its arrays and one row group.
 - **Against a restore of the same table** (moodump restore --table, 2 threads, the
