@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from moodump.db import ConnSettings
     from moodump.db.credentials import ConnRequest, resolve_connection
     from moodump.dump import DumpOptions, DumpResult, ProgressEvent, dump
+    from moodump.export import ExportOptions, ExportResult, export
     from moodump.jobs import (
         DatabaseResult,
         RunReport,
@@ -92,6 +93,9 @@ _LAZY: dict[str, str] = {
     "RestoreEvent": "moodump.restore",
     "verify": "moodump.verify",
     "VerifyReport": "moodump.verify",
+    "export": "moodump.export",
+    "ExportOptions": "moodump.export",
+    "ExportResult": "moodump.export",
     # what dump, restore, verify, run_once and verify_all count into (tracker=)
     "Progress": "moodump.progress",
     "ProgressSnapshot": "moodump.progress",
@@ -142,6 +146,8 @@ __all__ = [
     "DecryptionError",
     "DumpOptions",
     "DumpResult",
+    "ExportOptions",
+    "ExportResult",
     "IntegrityError",
     "Interrupted",
     "Listing",
@@ -172,6 +178,7 @@ __all__ = [
     "conn_settings_for",
     "delete_backup_once",
     "dump",
+    "export",
     "listing",
     "load_config",
     "load_config_from_environment",

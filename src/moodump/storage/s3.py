@@ -388,6 +388,12 @@ class S3Backend(Backend):
             raise self._map(exc, f"deleting {prefix}/") from exc
         return len(objects)
 
+    def arrow_filesystem(self) -> tuple[Any, str]:
+        """The pyarrow S3 file system (the bucket checked, or created when allowed) and
+        the ``bucket/prefix`` path below which this backend's keys live: for writers
+        that need a file system rather than put/get (the Parquet export)."""
+        return self._ready(), join_key(self.settings.bucket, self.prefix)
+
     # -- internals ------------------------------------------------------------------------
 
     def _path(self, key: str) -> str:

@@ -1,0 +1,244 @@
+"""Parquet export speed and memory, against the restore of the same tables (issue 15).
+
+    python benchmarks/export.py --scale 1 --reuse          # ~5 min at scale 1
+    python benchmarks/export.py --scale 0.05 --rounds 1    # a quick look
+
+Uses the runner's MariaDB and sample Moodle database of benchmarks/run.py (``--work-dir``,
+default ./bench-work; generated at ``--scale`` unless ``--reuse`` finds it), dumps it once
+with moodump (gzip, 2 threads; kept as ``export-backup-<scale>``), then measures, each
+in a fresh process (benchmarks/_measure.py: wall time, user+sys CPU of the process tree,
+peak RSS from VmHWM, mariadbd CPU, other CPU on the machine):
+
+- ``moodump export --table mdl_logstore_standard_log`` with 1 and 2 workers;
+- ``moodump restore --table mdl_logstore_standard_log`` with 2 threads (the same table
+  loaded back into a scratch database: the other way to get at the rows);
+- ``moodump export`` of the whole backup with 2 workers (the memory figure).
+
+Rows per second per core is rows / client CPU seconds (user+sys): on a machine shared
+with other work, wall time says little, CPU time is what the export costs. The load
+average and the other CPU of the machine during each run are reported with it.
+Results go to docs/benchmarks-export.md (and the JSON beside it).
+"""
+
+from __future__ import annotations
+
+# The connector's C extension must load before anything imports hashlib or ssl.
+import moodump.db.connection  # isort: skip  # noqa: F401
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _data import BenchServer, db_name, log_to_stderr
+from _measure import NCPU, Stage, run_pipeline
+
+from moodump.dump import DumpOptions, dump
+from moodump.manifest import read_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGSTORE = "mdl_logstore_standard_log"
+
+
+def _moodump(*args: str) -> list[str]:
+    return [sys.executable, "-m", "moodump", *args]
+
+
+def _row(name: str, rows: int, m: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    cpu = m.client_cpu_s
+    return {
+        "name": name,
+        "rows": rows,
+        "wall_s": round(m.wall_s, 2),
+        "client_cpu_s": round(cpu, 2),
+        "server_cpu_s": round(m.server_cpu_s, 2),
+        "other_cpu_s": round(m.other_cpu_s, 2),
+        "rows_per_cpu_s": round(rows / cpu) if cpu else None,
+        "rows_per_total_cpu_s": round(rows / (cpu + m.server_cpu_s)) if cpu else None,
+        "rows_per_wall_s": round(rows / m.wall_s) if m.wall_s else None,
+        "peak_rss_mb": round(m.peak_rss_bytes / 1e6, 1),
+        "ok": m.ok,
+        **(extra or {}),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--work-dir", type=Path, default=ROOT / "bench-work")
+    ap.add_argument("--reuse", action="store_true", help="reuse the generated database")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each row (median shown)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-export.md")
+    ap.add_argument("--report-only", action="store_true", help="render the markdown from the JSON")
+    args = ap.parse_args()
+    if args.report_only:
+        args.out.write_text(render(json.loads(args.out.with_suffix(".json").read_text())))
+        return
+
+    work = args.work_dir.resolve()
+    srv = BenchServer(work, {"innodb-buffer-pool-size": "1G"}).start()
+    results: list[dict[str, Any]] = []
+    try:
+        entry = srv.dataset(args.scale, reuse=args.reuse, log=log_to_stderr)
+        backup = work / f"export-backup-{args.scale:g}"
+        if not (backup / "manifest.json").exists() or not entry.get("reused"):
+            shutil.rmtree(backup, ignore_errors=True)
+            log_to_stderr(f"dumping {entry['database']} to {backup} ...")
+            dump(srv.conn, entry["database"], backup, DumpOptions(threads=2))
+        manifest = read_manifest(backup)
+        log_rows = manifest.table(LOGSTORE).rows
+        all_rows = sum(t.rows for t in manifest.tables if t.kind == "table")
+        out = work / "export-out"
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+
+        def run(name: str, argv: list[str], rows: int, **extra: Any) -> None:
+            runs = []
+            for _ in range(args.rounds):
+                shutil.rmtree(out, ignore_errors=True)
+                load0 = os.getloadavg()[0]
+                m = run_pipeline([Stage(argv)], server_pid=srv.pid, env=env)
+                if not m.ok:
+                    raise SystemExit(f"{name} failed: {m.stderr_tail}")
+                runs.append(_row(name, rows, m, {"load_avg_1m": round(load0, 2), **extra}))
+                log_to_stderr(f"{name}: {runs[-1]}")
+            best = sorted(runs, key=lambda r: r["client_cpu_s"])[len(runs) // 2]
+            best["rounds"] = len(runs)
+            best["rows_per_cpu_s_all"] = [r["rows_per_cpu_s"] for r in runs]
+            best["peak_rss_mb_max"] = max(r["peak_rss_mb"] for r in runs)
+            results.append(best)
+
+        for workers in (1, 2):
+            run(
+                f"export {LOGSTORE}, {workers} worker(s)",
+                _moodump("export", str(backup), "-o", str(out), "--table", LOGSTORE,
+                         "--workers", str(workers), "--quiet"),
+                log_rows, workers=workers,
+            )  # fmt: skip
+        target = "bench_export_restore"
+        srv.drop_database(target)
+        run(
+            f"restore {LOGSTORE}, 2 threads",
+            _moodump("restore", str(backup), "--socket", srv.socket, "-u", "root",
+                     "--database", target, "--table", LOGSTORE, "--threads", "2",
+                     "--drop", "--yes", "--quiet"),
+            log_rows, workers=2,
+        )  # fmt: skip
+        srv.drop_database(target)
+        run(
+            "export of the whole backup, 2 workers",
+            _moodump("export", str(backup), "-o", str(out), "--workers", "2", "--quiet"),
+            all_rows, workers=2,
+        )  # fmt: skip
+        shutil.rmtree(out, ignore_errors=True)
+    finally:
+        srv.stop()
+
+    doc = {
+        "scale": args.scale,
+        "database": db_name(args.scale),
+        "machine": {
+            "cpus": NCPU,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": results,
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    args.out.write_text(render(doc))
+    log_to_stderr(f"wrote {args.out}")
+
+
+def render(doc: dict[str, Any]) -> str:
+    lines = [
+        "| run | rows | wall s | client CPU s | rows / CPU-s (per core) | mariadbd CPU s | "
+        "rows / (client + server) CPU-s | rows / wall-s | peak RSS MB | other CPU s | "
+        "load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["results"]:
+        lines.append(
+            f"| {r['name']} | {r['rows']:,} | {r['wall_s']} | {r['client_cpu_s']} | "
+            f"{r['rows_per_cpu_s']:,} | {r['server_cpu_s']} | {r['rows_per_total_cpu_s']:,} | "
+            f"{r['rows_per_wall_s']:,} | {r['peak_rss_mb_max']} | {r['other_cpu_s']} | "
+            f"{r['load_avg_1m']} |"
+        )
+    res = doc["results"]
+    median = statistics.median(r["rows_per_cpu_s"] for r in res[:2])
+    one, two, restore, whole = res[0], res[1], res[2], res[3]
+    restore_cpu = restore["client_cpu_s"] + restore["server_cpu_s"]
+    return (
+        "# Parquet export benchmark\n\n"
+        f"Generated by `python benchmarks/export.py --scale {doc['scale']:g} --reuse` on "
+        f"{doc['measured_at']} ({doc['machine']['cpus']} CPUs, {doc['machine']['platform']}, "
+        f"Python {doc['machine']['python']}); sample Moodle database `{doc['database']}`. "
+        "Each row is the median (by CPU) of its rounds; peak RSS is the largest of them "
+        "(VmHWM of the moodump process). Re-render with `--report-only`.\n\n"
+        + "\n".join(lines)
+        + f"""
+
+**The machine was shared** with other work while this ran: "other CPU s" is the busy CPU
+of everything else during each run (up to {max(r["other_cpu_s"] for r in res):.0f} s, with
+1-minute load averages of {min(r["load_avg_1m"] for r in res)}-{max(r["load_avg_1m"] for r in res)}
+on 2 cores), so wall times and rows per wall-second are not the export's speed;
+rows per CPU-second (user+sys of the moodump process tree) is what it costs.
+
+## Against the targets of issue 15
+
+- **Speed: not met.** The logstore table exports at {median:,.0f} rows per CPU-second
+  (one core), against the target of 1,500,000. Where one core's time goes (one data
+  file of 277,778 rows, measured stage by stage): decompression and block splitting
+  ~12 %, pyarrow's CSV parsing ~21 %, the converters ~30 % (undoing the escapes of
+  `eventname` and `other`: every `eventname` holds backslashes), Parquet encoding
+  ~36 %. pyarrow's Parquet writer alone (zstd level 1, dictionaries, statistics) costs
+  about 1.1 us per row of this table, i.e. at most ~0.9 M rows per core even if the
+  rest were free; the target needs a purpose-built encoder and parser in C, not
+  pyarrow's general ones. (The stage split was measured before the converters' check
+  for escapes became one regex pass, which made them about twice as cheap: 0.46 s to
+  0.20 s for that file.)
+- **Threads or processes:** workers are threads. In an earlier run the same day,
+  before the last two memory settings below (row groups of 65,536 rows without the
+  8 MiB cap, no fixed mmap threshold), two workers cost the same CPU per row as one: 25.75 s and 26.28 s
+  for the 5 M rows (194,165 and 190,257 rows per CPU-second), so the GIL costs no
+  measurable CPU: parsing, the compute kernels and Parquet encoding run in C++ with the
+  GIL released, and the Python glue is a few dozen calls per 1 MiB block. In the run
+  above ({one["client_cpu_s"]} s and {two["client_cpu_s"]} s) the difference is most
+  likely the page faults of the fixed mmap threshold, taken by two threads at once
+  (not measured separately).
+  Processes were not built (each would have to reopen the source and re-plan the
+  table); their gain is bounded by the GIL-held share, which the earlier run leaves no
+  room for. Wall-time scaling cannot be measured on this shared machine.
+- **Memory: met, at a price in CPU.** Peak RSS at 2 workers: {two["peak_rss_mb_max"]} MB
+  for the logstore table, {whole["peak_rss_mb_max"]} MB for the whole scale-1 backup
+  ({whole["rows"]:,} rows, every table), under the 300 MB target. The earlier run's
+  settings gave 319 MB and 369 MB (and 237 MB with 1 worker). What keeps it down:
+  whole-row blocks of 1 MiB parsed with `read_csv` (pyarrow's streaming CSV reader
+  reads up to 32 blocks ahead), jemalloc with immediate purging as pyarrow's pool while
+  exporting (mimalloc, the default, measured 318 MB against 277 MB), and, since the
+  earlier run, row groups that also end at 8 MiB of Arrow data (wide tables) and
+  glibc's mmap threshold kept at 128 KiB. The last one costs CPU: an A/B run of the
+  logstore export at 2 workers (library call, alternating, same load) took 19.1 and
+  20.6 s of CPU without it (peak RSS 260 and 284 MB) and 24.2 and 25.4 s with it (232
+  and 245 MB): about a quarter more CPU, mostly system time (page faults).
+  `MALLOC_ARENA_MAX` 1 or 2 instead gave no saving (262 and 268 MB). About 165 MB of the
+  peak is the process before the first row (Python, the CLI, pyarrow); each worker
+  adds a 1 MiB block of row text, its arrays and one row group.
+- **Against a restore of the same table** (moodump restore --table, 2 threads, the
+  other way to get at the rows): the restore costs {restore["client_cpu_s"]} s of client
+  CPU and {restore["server_cpu_s"]} s of mariadbd CPU ({restore_cpu:.0f} s in all), the
+  export {two["client_cpu_s"]} s and no server: {restore_cpu / two["client_cpu_s"]:.1f}x less CPU, and
+  the result is read by DuckDB or pandas without a server.
+"""
+    )
+
+
+if __name__ == "__main__":
+    main()
