@@ -45,6 +45,7 @@ from moodump.export.types import (
     META_NULLED,
     META_SRID,
     ColumnPlan,
+    column_encodings,
     describe,
     srids,
     table_plans,
@@ -362,10 +363,7 @@ class _Exporter:
             sink = _HashingSink(self.out.fs.open_output_stream(path))
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc}", hint="check the output") from exc
-        writer = pq.ParquetWriter(
-            sink, schema, compression=self.opts.compression,
-            compression_level=self.opts.compression_level, store_schema=True,
-        )  # fmt: skip
+        writer = _LazyWriter(sink, schema, self.opts)
         rows = 0
         pending: list[pa.RecordBatch] = []
         pending_rows = pending_bytes = 0
@@ -426,6 +424,38 @@ class _Exporter:
             by_name,
             warnings,
         )
+
+
+class _LazyWriter:
+    """A ParquetWriter made at the first write, when the first row group tells which
+    columns repeat (:func:`column_encodings`)."""
+
+    def __init__(self, sink: Any, schema: pa.Schema, opts: ExportOptions) -> None:
+        self.sink = sink
+        self.schema = schema
+        self.opts = opts
+        self.writer: pq.ParquetWriter | None = None
+
+    def _open(self, first: pa.Table | None) -> pq.ParquetWriter:
+        if self.writer is None:
+            dictionary, encodings = column_encodings(first) if first is not None else ([], {})
+            self.writer = pq.ParquetWriter(
+                self.sink, self.schema, compression=self.opts.compression,
+                compression_level=self.opts.compression_level, store_schema=True,
+                use_dictionary=dictionary, column_encoding=encodings or None,
+            )  # fmt: skip
+        return self.writer
+
+    def write_table(self, table: pa.Table, row_group_size: int | None = None) -> None:
+        self._open(table if table.num_rows else None).write_table(
+            table, row_group_size=row_group_size
+        )
+
+    def add_key_value_metadata(self, meta: dict[str, str]) -> None:
+        self._open(None).add_key_value_metadata(meta)
+
+    def close(self) -> None:
+        self._open(None).close()
 
 
 def _return_freed_blocks() -> None:
