@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -38,7 +38,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from moodump import __version__
-from moodump.compression import iter_uncompressed, open_reader
+from moodump.compression import iter_line_blocks, open_reader
 from moodump.crypto import VerifyKey
 from moodump.errors import ConfigError, IntegrityError, StorageError
 from moodump.export.types import (
@@ -261,33 +261,30 @@ class _Exporter:
         self.out = out
         self.opts = opts
 
-    def _blocks(self, task: _Task) -> Iterator[bytes]:
+    def _blocks(self, task: _Task) -> Iterator[memoryview | bytes]:
         """The uncompressed row text of the task's data file in blocks of whole rows
-        (about ``block_bytes``; a longer row makes a longer block), each raw CR byte
-        written ``\\r``: pyarrow's CSV reader would end a row at a CR, and ``\\r``
-        never occurs in a data file otherwise (a backslash is always escaped); the
-        converters turn it back into CR. The stored bytes are checked against the
-        manifest (size, sha256) when the stream ends."""
+        (about ``block_bytes``; a longer row makes a longer block; views of one reused
+        buffer, each valid until the next is asked for), each raw CR byte written
+        ``\\r``: pyarrow's CSV reader would end a row at a CR, and ``\\r`` never
+        occurs in a data file otherwise (a backslash is always escaped); the converters
+        turn it back into CR. The stored bytes are checked against the manifest (size,
+        sha256) when the stream ends."""
         assert task.chunk is not None
         entry = self.manifest.file(task.chunk.file)
         shown = f"{self.source.where}/{entry.name}"
         stream = self.source.open_checked(entry)
-        rest: list[bytes] = []
-        for data in iter_uncompressed(
+        for block in iter_line_blocks(
             stream, self.opts.block_bytes, name=shown, codec=self.manifest.codec
         ):
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest.append(data)
-                continue
-            block = b"".join([*rest, data[: cut + 1]]) if rest else data[: cut + 1]
-            rest = [data[cut + 1 :]] if cut + 1 < len(data) else []
-            yield block.replace(b"\r", b"\\r") if b"\r" in block else block
-        if any(rest):
-            raise IntegrityError(
-                f"{shown} ends inside a row (no LF after its last row)",
-                hint="the backup is damaged; use another one",
-            )
+            if block[-1] != 0x0A:
+                raise IntegrityError(
+                    f"{shown} ends inside a row (no LF after its last row)",
+                    hint="the backup is damaged; use another one",
+                )
+            if _has_cr(block):
+                yield bytes(block).replace(b"\r", b"\\r")
+            else:
+                yield block
 
     def _batches(self, task: _Task, include: list[int] | None = None) -> Iterator[pa.RecordBatch]:
         """The task's rows as record batches of the plans' read types (or only the
@@ -307,13 +304,15 @@ class _Exporter:
             read = pacsv.ReadOptions(
                 column_names=names, use_threads=False, block_size=len(block) + 1
             )
+            text = pa.py_buffer(block)
             try:
                 table = pacsv.read_csv(
-                    pa.py_buffer(block), read_options=read, parse_options=parse,
-                    convert_options=convert,
-                )  # fmt: skip
+                    text, read_options=read, parse_options=parse, convert_options=convert
+                )  # the arrays are copies: the block's buffer is reused after this
             except pa.ArrowInvalid as exc:
                 raise _damaged(task, exc) from exc
+            finally:
+                del text  # let the reader reuse the block's buffer
             yield from table.combine_chunks().to_batches()
 
     def _check_empty(self, chunk: Chunk) -> None:
@@ -456,6 +455,13 @@ class _LazyWriter:
 
     def close(self) -> None:
         self._open(None).close()
+
+
+def _has_cr(block: memoryview | bytes) -> bool:
+    """Whether a block holds a CR byte: one memchr over the buffer, no copy (a view of
+    :func:`~moodump.compression.iter_line_blocks` starts at its buffer's first byte)."""
+    whole = cast(bytearray, block.obj) if isinstance(block, memoryview) else block
+    return whole.find(b"\r", 0, len(block)) >= 0
 
 
 def _return_freed_blocks() -> None:
