@@ -106,3 +106,16 @@ def test_parquet_encodings_follow_the_first_row_group():
     sink = io.BytesIO()  # deltas that overflow int64 still read back exactly
     pq.write_table(table, sink, use_dictionary=dictionary, column_encoding=encodings)
     assert pq.read_table(io.BytesIO(sink.getvalue())).equals(table)
+
+
+def test_repeating_text_converts_through_its_dictionary_like_value_by_value():
+    escaped = [b"core\\\\event", b"a\\tb\\\\", None, b"caf\xe9", b"plain", b"\\\\N"]
+    arr = pa.array(escaped * 400, pa.binary())  # 6 distinct values: the dictionary path
+    for charset in ("utf8mb4", "latin1"):
+        col = parse_create_table(
+            f"CREATE TABLE `t` (\n  `v` varchar(9) CHARACTER SET {charset} DEFAULT NULL\n)"
+        )["v"]
+        out, nulled = plan_column(col).convert(arr)
+        want, want_nulled = decode_text(unescape(arr), charset)
+        assert out.type == pa.string() and out.equals(want) and nulled == want_nulled
+        assert nulled == (400 if charset == "utf8mb4" else 0)  # invalid UTF-8: NULL
