@@ -464,20 +464,28 @@ def _has_cr(block: memoryview | bytes) -> bool:
     return whole.find(b"\r", 0, len(block)) >= 0
 
 
+#: glibc's mmap threshold while exporting (see :func:`_return_freed_blocks`).
+MMAP_THRESHOLD = 4 << 20
+
+
 def _return_freed_blocks() -> None:
-    """On glibc, keep the mmap threshold at 128 KiB (its initial value): a freed block of
-    row text or of Arrow data then goes back to the system at once. glibc otherwise
-    raises the threshold after such frees and serves later blocks from per-thread heaps
-    that keep their freed memory: peak RSS of the whole scale-1 export at 2 workers, 290
-    MB, against 260 MB with the fixed threshold. The price is CPU: every large block is
-    a fresh mapping whose pages fault in (about a quarter more CPU for the logstore
-    table, docs/benchmarks-export.md). Process-wide; allocations stay correct either
-    way."""
+    """On glibc, fix the mmap threshold at :data:`MMAP_THRESHOLD` (4 MiB): an allocation
+    that large (a long row's buffer, large Python objects) is its own mapping and goes
+    back to the system when freed. glibc otherwise raises the threshold (up to 32 MiB)
+    after such frees and serves later ones from per-thread heaps that keep their freed
+    memory: peak RSS of the whole scale-1 export at 2 workers, 290 MB, against 260 MB
+    with a fixed threshold. It was 128 KiB (glibc's initial value) until the row text
+    got one reused buffer per worker; at 128 KiB every smaller block (zstd's
+    contexts, Parquet pages, Python's copies) was also a fresh mapping whose pages
+    fault in: measured at 2 workers, logstore 27.6 s of CPU and 229 MB, whole backup
+    251 MB; at 4 MiB 24.5 s and 238 MB, 247 MB; without a fixed threshold 23.5 s and
+    257 MB, 265 MB (docs/benchmarks-export.md). Process-wide; allocations stay correct
+    either way."""
     if not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(128 * 1024))  # M_MMAP_THRESHOLD
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(MMAP_THRESHOLD))  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to do
         pass
 
