@@ -221,9 +221,10 @@ rows per CPU-second (user+sys of the moodump process tree) is what it costs.
   data file of the backup (18 for the logstore table), exported in parallel. Two
   1-worker processes run at the same time cost 17.4 and 17.9 s of CPU each against
   17.8 s for one alone (library call, not this benchmark), so the two cores do not slow
-  each other; the CPU that two threads in one process cost more than one thread
-  ({one["client_cpu_s"]} s and {two["client_cpu_s"]} s above) was mostly the kernel's
-  page faults, which the mmap threshold and jemalloc's decay cut. Processes were not
+  each other; what two threads in one process cost more than one thread
+  ({one["client_cpu_s"]} s and {two["client_cpu_s"]} s above) was mostly kernel time
+  (perf before the jemalloc decay change: 12 % of the samples at 2 workers, 6 % at 1;
+  page faults and memory accounting), which the mmap threshold and the decay reduce. Processes were not
   built: each would hold its own ~165 MB of Python and pyarrow, against the 300 MB
   target. Wall-time scaling cannot be measured on this shared machine.
 - **Memory: met.** Peak RSS at 2 workers: {two["peak_rss_mb_max"]} MB for the logstore
