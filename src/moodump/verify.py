@@ -1,15 +1,16 @@
 """The verify use case: prove a backup is good, offline or by restoring it.
 
-Offline (no server): the manifest is DONE; every file has its recorded size and
-sha256; every data file decompresses to the end, has the recorded number of rows, and
-its row text has the recorded content digest.
+Offline (no server, :mod:`moodump.verify_offline`): the manifest is DONE; every file
+has its recorded size and sha256; every data file decompresses to the end, has the
+recorded number of rows, and its row text has the recorded content digest.
 
 By restore: the backup is restored into a scratch database — on a given server, or on a
 throwaway ``mariadbd`` that moodump starts in a temp directory (``local=True``) — then
 every restored table is streamed again with the same query the dump used, range by
 range, and its row count and content digest are compared with the values the dump
-recorded *inside its snapshot*. Object counts are compared, Moodle facts are read, the
-scratch database is dropped, and the restore time is reported (recovery-time evidence).
+recorded *inside its snapshot* (:mod:`moodump.verify_readback`). Object counts are
+compared, Moodle facts are read, the scratch database is dropped, and the restore time
+is reported (recovery-time evidence).
 
 Either way the result is written to ``verify.json`` beside the manifest, which listing,
 retention and ``moodump check`` trust.
@@ -18,7 +19,6 @@ retention and ``moodump check`` trust.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -27,14 +27,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from moodump.compression import iter_uncompressed
 from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest, Identity, VerifyKey
 from moodump.db.connection import ConnSettings, connect, quote_ident
 from moodump.db.introspect import list_tables, moodle_info
 from moodump.db.localserver import LocalServer
-from moodump.db.rowstream import CONTENT_ALGO, _multiset_add, content_hash, digest_algo
 from moodump.errors import (
     ConfigError,
     ConnectError,
@@ -53,8 +51,9 @@ from moodump.manifest import (
     read_manifest,
 )
 from moodump.progress import Progress
-from moodump.restore import RestoreEvent, RestoreOptions, check_files, restore
+from moodump.restore import RestoreEvent, RestoreOptions, restore
 from moodump.source import BackupSource, LocalSource, as_source, is_encrypted
+from moodump.verify_offline import verify_offline as _verify_offline
 from moodump.verify_readback import ReadBack, object_problems
 
 log = logging.getLogger("moodump.verify")
@@ -213,113 +212,6 @@ def _write_record(src: Path, report: VerifyReport) -> bool:
     except OSError as exc:
         log.warning("could not write %s: %s", src / VERIFY_NAME, exc.strerror)
         return False
-
-
-def _verify_offline(
-    src: BackupSource,
-    m: Manifest,
-    report: VerifyReport,
-    progress: Callable[[str], None] | None,
-    tr: Progress,
-) -> None:
-    tr.phase("checksums")
-    data_files = {c.file for t in m.tables for c in t.chunks}
-    entries = {f.name: f for f in m.files}
-    try:
-        if src.local_dir is not None:
-            check_files(src.local_dir, m)
-        else:  # one pass: the data files are checked while their digests are computed
-            for f in m.files:
-                if f.name not in data_files:
-                    src.checked_bytes(f)
-    except IntegrityError as exc:
-        report.problems.append(str(exc.message))
-        return
-    if m.objects.get("definitions"):
-        try:
-            json.loads(src.read_bytes(m.objects["definitions"]).decode("utf-8"))
-        except ValueError as exc:
-            report.problems.append(f"{m.objects['definitions']} is not valid JSON: {exc}")
-
-    def stream(name: str) -> BinaryIO:
-        entry = entries.get(name)
-        if src.local_dir is not None or entry is None:
-            return src.open(name)
-        return src.open_checked(entry)
-
-    tr.phase(
-        "rows",
-        rows_total=sum(t.rows for t in m.tables),
-        bytes_total=sum(c.raw_bytes for t in m.tables for c in t.chunks),
-        tables_total=len(m.tables),
-    )
-    for t in m.tables:
-        if progress:
-            progress(t.name)
-        tr.working(t.name)
-        rows = 0
-        for c in t.chunks:
-            try:
-                n, digest = _file_digest(
-                    stream(c.file),
-                    name=c.file,
-                    codec=m.codec,
-                    ordered=(t.digest == "ordered"),
-                    algo=digest_algo(c.content_digest),
-                    count=tr.add,
-                )
-            except IntegrityError as exc:
-                report.problems.append(str(exc.message))
-                continue
-            rows += n
-            if n != c.rows:
-                report.problems.append(f"{c.file}: {n} rows, the manifest says {c.rows}")
-            elif digest != c.content_digest:
-                report.problems.append(f"{c.file}: content digest differs from the manifest")
-        if rows != t.rows and not report.problems:
-            report.problems.append(f"table {t.name}: {rows} rows, the manifest says {t.rows}")
-        report.tables_checked += 1
-        report.rows_checked += rows
-        tr.table_done()
-    tr.working("")
-
-
-def _file_digest(
-    path: Path | BinaryIO,
-    *,
-    ordered: bool,
-    algo: str = CONTENT_ALGO,
-    name: str | None = None,
-    codec: str | None = None,
-    count: Callable[[int, int], None] | None = None,
-) -> tuple[int, str]:
-    """(rows, digest) of a data file, computed exactly as the dump computed it.
-
-    ``count`` gets (rows, bytes) of each block as it passes (progress)."""
-    rows = 0
-    shown = name or str(path)
-    if ordered:
-        h = content_hash(algo)
-        for block in iter_uncompressed(path, name=shown, codec=codec):
-            h.update(block)
-            n = block.count(b"\n")
-            rows += n
-            if count is not None:
-                count(n, len(block))
-        return rows, f"{algo}:{h.hexdigest()}"
-    acc = 0
-    rest = b""
-    for block in iter_uncompressed(path, name=shown, codec=codec):
-        data = rest + block
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        acc = _multiset_add(acc, lines)
-        rows += len(lines)
-        if count is not None:
-            count(len(lines), len(block))
-    if rest:
-        raise IntegrityError(f"{shown} ends in the middle of a row", hint="the file is truncated")
-    return rows, f"multiset:{acc:016x}"
 
 
 def _verify_by_restore(
