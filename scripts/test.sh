@@ -7,7 +7,7 @@
 # then the tests that need one. With arguments, pytest runs once with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/_deps.sh vsftpd faketime
+bash scripts/_deps.sh vsftpd faketime postgresql
 python3 -m ruff check src tests benchmarks examples
 python3 -m mypy src/moodump
 lint-imports

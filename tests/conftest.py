@@ -84,8 +84,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark ``db`` every test that needs a server the rig starts: the session MariaDB, or
     a storage server (``storage``: SeaweedFS, FTPS). ``-m "not db"`` is the pure rest."""
     for item in items:
-        if "mariadb" in getattr(item, "fixturenames", ()) or item.get_closest_marker("storage"):
+        names = getattr(item, "fixturenames", ())
+        if "mariadb" in names or "pg" in names or item.get_closest_marker("storage"):
             item.add_marker(pytest.mark.db)
 
 
 from helpers import run_sql  # noqa: E402,F401  (re-exported for older tests)
+from rig_pg import pg  # noqa: E402,F401  (the session PostgreSQL cluster, tests/rig_pg.py)

@@ -343,3 +343,37 @@ def test_run_once_in_process_with_pinned_time(
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["action"] == "verify" and doc["databases"][0]["path"] == str(path)
+
+
+def test_run_once_backs_up_mariadb_and_postgres_lines(deployment: Deployment, pg: Any) -> None:
+    """One backup.conf with a ``mariadb=`` and a ``postgres=`` line: ``run --once`` backs up
+    both, with the same per-host credentials, layout, manifest and verification record."""
+    dep = deployment
+    pgdb = "moodle_pg"
+    pg.dropdb(pgdb)
+    pg.createdb(pgdb)
+    pg.psql("postgres", f"DROP ROLE IF EXISTS {USER}; CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
+    pg.psql(pgdb, (
+        "CREATE TABLE mdl_config (id bigserial PRIMARY KEY, name varchar(100), value text); "
+        "INSERT INTO mdl_config (name, value) SELECT 'setting' || g, 'x' FROM generate_series(1, 150) g; "
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {USER}; "
+        f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {USER}"
+    ))  # fmt: skip
+    conf = Path(dep.env["BACKUP_CONF"])
+    conf.write_text(
+        f"mariadb={dep.host}:{dep.port}/{dep.db}\npostgres={dep.host}:{pg.port}/{pgdb}\n"
+        "0 9 * * * default ./backup.sh -s\n"
+    )
+    res = dep.run("moodump", "run", "--once", "--json")
+    assert res.returncode == 0, res.stderr + res.stdout
+    report = json.loads(res.stdout)
+    by_spec = {d["spec"]: d for d in report["databases"]}
+    assert by_spec[f"mariadb={dep.host}:{dep.port}/{dep.db}"]["rows"] == 200
+    pg_result = by_spec[f"postgres={dep.host}:{pg.port}/{pgdb}"]
+    assert pg_result["status"] == "ok" and pg_result["rows"] == 150
+    m = read_manifest(Path(pg_result["path"]))
+    assert m.status == "DONE" and m.database_type == "postgresql"
+    assert Path(pg_result["path"]).name.startswith(f"{dep.host}-{pgdb}_")
+    rec = read_verify_record(Path(pg_result["path"]))
+    assert rec is not None and rec.passed
+    assert PASSWORD not in res.stdout + res.stderr

@@ -247,16 +247,18 @@ mysql=other:3306/moodle_archive?verifySchema=x
     conf = parse_backup_conf(text, "/backup.conf")
     assert [s.spec for s in conf.specs] == [
         "mysql/moodle",
+        "postgres=patroni/app",
         "mysql=other:3306/moodle_archive?verifySchema=x",
     ]
-    assert [s.line for s in conf.specs] == [3, 7]
+    assert [s.line for s in conf.specs] == [3, 5, 7]
+    assert conf.specs[1].db_type == "postgres"
     assert [(c.line, c.action.kind) for c in conf.schedule] == [
         (8, "backup"),
         (9, "verify"),
         (10, "other"),
     ]
     notes = "\n".join(conf.notes)
-    assert "/backup.conf:5: postgres=patroni/app is a postgres database: skipped" in notes
+    assert "postgres=patroni/app" not in notes  # PostgreSQL is backed up (docs/postgresql.md)
     assert "/backup.conf:6:" in notes and "mongo" in notes
     assert "verifySchema" in notes
     assert "/backup.conf:10:" in notes and "does not execute it" in notes

@@ -39,6 +39,9 @@ MAX_COUNT = (1 << 63) - 1  # rows and bytes: a signed 64-bit counter
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+#: What a manifest's ``database_type`` may say.
+DATABASE_TYPES = ("mysql", "postgresql")
+
 STATUS_STARTED = "STARTED"
 STATUS_DONE = "DONE"
 STATUS_FAILED = "FAILED"
@@ -91,6 +94,7 @@ class TableEntry:
     data_skipped: bool = False
     sequence: dict[str, int] = field(default_factory=dict)  # next_not_cached_value, cycle_count
     versioned: bool = False  # system-versioned: rows are every version (FOR SYSTEM_TIME ALL)
+    schema: str = ""  # PostgreSQL: the table's schema (MySQL: empty, the database is the schema)
 
     @property
     def data_files(self) -> list[str]:
@@ -123,6 +127,8 @@ class Manifest:
     warnings: list[str] = field(default_factory=list)  # things that need attention
     notes: list[str] = field(default_factory=list)  # facts worth knowing, not warnings
     error: str | None = None
+    # "mysql" (MySQL/MariaDB; manifests without the key) | "postgresql" (docs/postgresql.md)
+    database_type: str = "mysql"
 
     @property
     def total_rows(self) -> int:
@@ -318,8 +324,14 @@ def validate_manifest(m: Manifest, where: str) -> None:
     relative path inside the backup; table names are names (1..255 bytes, no control
     characters); counts are integers 0..2**63-1."""
     check_name(m.database, where, "database", identifier=True)
+    if m.database_type not in DATABASE_TYPES:
+        raise IntegrityError(
+            f"{where}: database type {m.database_type!r:.40} is not one this moodump knows "
+            f"({', '.join(DATABASE_TYPES)})",
+            hint="restore it with a newer moodump",
+        )
     for attr in ("status", "tool_version", "host", "server_flavor", "server_version",
-                 "started_at", "finished_at", "codec", "database_ddl"):  # fmt: skip
+                 "started_at", "finished_at", "codec", "database_ddl", "database_type"):  # fmt: skip
         if not isinstance(getattr(m, attr), str):
             raise _bad(where, f"{attr} is not a string")
     if m.error is not None and not isinstance(m.error, str):
@@ -346,8 +358,10 @@ def validate_manifest(m: Manifest, where: str) -> None:
             raise _bad(where, f"kind of {f.name} is not a string")
     for t in m.tables:
         check_name(t.name, where, "table", identifier=True)
+        if t.schema:
+            check_name(t.schema, where, "schema", identifier=True)
         _count(t.rows, where, f"row count of table {t.name}")
-        for attr in ("kind", "engine", "schema_file", "load_clause", "digest"):
+        for attr in ("kind", "engine", "schema_file", "load_clause", "digest", "schema"):
             if not isinstance(getattr(t, attr), str):
                 raise _bad(where, f"{attr} of table {t.name} is not a string")
         if t.schema_file:

@@ -147,6 +147,19 @@ def verify(
         with tr.operation("verify", manifest.database):
             if method == "offline":
                 _verify_offline(src, manifest, report, progress, tr)
+            elif m_is_pg(manifest):
+                if local:
+                    from moodump.pg.localserver import LocalPgServer
+
+                    tr.phase("server")
+                    major = int(manifest.server_version.split(".")[0] or 0)
+                    with LocalPgServer(base_dir=local_dir, major=major).start(local_timeout) as pg:
+                        report.server = f"local postgres {pg.port}"
+                        _verify_pg_by_restore(src, manifest, pg.settings, threads, report)
+                else:
+                    assert settings is not None
+                    report.server = settings.describe()
+                    _verify_pg_by_restore(src, manifest, settings, threads, report)
             elif local:
                 tr.phase("server")
                 with LocalServer(base_dir=local_dir).start(timeout=local_timeout) as server:
@@ -168,6 +181,33 @@ def verify(
     if record and backup_dir is not None:
         report.record_written = _write_record(backup_dir, report)
     return report
+
+
+def m_is_pg(m: Manifest) -> bool:
+    return m.database_type == "postgresql"
+
+
+def _verify_pg_by_restore(
+    src: BackupSource, m: Manifest, settings: ConnSettings, threads: int, report: VerifyReport
+) -> None:
+    """Restore into a scratch database on the PostgreSQL server, then read it back."""
+    from moodump.pg.readback import drop_database, read_back
+
+    scratch = f"moodump_verify_{uuid.uuid4().hex[:10]}"
+    t0 = time.monotonic()
+    try:
+        restore(src, settings, scratch, RestoreOptions(threads=threads))
+        report.restore_s = time.monotonic() - t0
+        back = read_back(settings, scratch, m, threads)
+        report.problems.extend(back.problems)
+        report.tables_checked += back.tables
+        report.rows_checked += back.rows
+        if m.moodle:
+            report.moodle = back.moodle
+            report.problems.extend(moodle_problems(back.moodle))
+    finally:
+        with contextlib.suppress(Exception):
+            drop_database(settings, scratch)
 
 
 def method_is_offline(settings: ConnSettings | None, local: bool) -> bool:

@@ -331,6 +331,24 @@ def connection_options(
     @timeout_options
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("db_type") == "postgres" or (
+            kwargs.get("db_type") is None and _is_postgres_backup(kwargs.get("path"))
+        ):
+            conn = build_pg_conn_settings(
+                host=kwargs.pop("host"),
+                port=kwargs.pop("port"),
+                socket=kwargs.pop("socket"),
+                user=kwargs.pop("user"),
+                password_file=kwargs.pop("password_file"),
+                tls=kwargs.pop("tls"),
+            )
+            kwargs.pop("defaults_file")
+            kwargs.pop("moodle_config")  # config.php describes a MySQL/MariaDB site here
+            click.get_current_context().meta[MOODLE_SITE] = None
+            connect_timeout, read_timeout = kwargs.pop("timeouts")
+            pg = replace(conn, connect_timeout=connect_timeout, read_timeout=read_timeout)
+            kwargs["conn"] = (lambda: pg) if lazy else pg
+            return func(*args, **kwargs)
         from moodump.config import read_moodle_config, setting
 
         path = kwargs.pop("moodle_config") or setting("MOODLE_CONFIG") or None
@@ -352,6 +370,42 @@ def connection_options(
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def _is_postgres_backup(path: object) -> bool:
+    """True when ``path`` is a local backup directory of a PostgreSQL database (restore
+    detects the type from the manifest; connection defaults follow it: PG*, 5432)."""
+    if not isinstance(path, (str, Path)) or not str(path) or "://" in str(path):
+        return False
+    try:
+        from moodump.manifest import read_manifest
+
+        return read_manifest(Path(path)).database_type == "postgresql"
+    except Exception:  # not a backup directory: the command reports that itself
+        return False
+
+
+def build_pg_conn_settings(
+    *,
+    host: str | None,
+    port: int | None,
+    socket: str | None,
+    user: str | None,
+    password_file: Path | None,
+    tls: dict[str, str | None] | None = None,
+    env: dict[str, str] | None = None,
+) -> ConnSettings:
+    """PostgreSQL connection flags resolved by :func:`moodump.pg.credentials.resolve_pg_connection`."""
+    from moodump.pg.credentials import resolve_pg_connection
+
+    return resolve_pg_connection(
+        ConnRequest(
+            host=host, port=port, socket=socket, user=user, password_file=password_file,
+            defaults_file=None,
+            **(tls or {}),
+        ),
+        env=dict(os.environ) if env is None else env,
+    )
 
 
 _CONN_FLAGS = ("host", "port", "socket", "user", "password_file", "defaults_file", "tls")

@@ -64,6 +64,22 @@ from moodump.restore import RestoreOptions, restore
     help="Skip the objects: views, triggers, routines (procedures, functions) and events.",
 )
 @hidden_alias("--no-routines", "no_routines", is_flag=True, help="Old spelling of --no-objects.")
+@click.option(
+    "--type",
+    "db_type",
+    type=click.Choice(["mysql", "mariadb", "postgres"]),
+    default=None,
+    help="Type of the target server (default: the backup's, read from its manifest when "
+    "PATH is a directory; PostgreSQL takes PGHOST/PGPORT/PGUSER, PGPASSWORD or ~/.pgpass).",
+)
+@click.option(
+    "--analyze", is_flag=True, help="PostgreSQL: ANALYZE the restored database at the end."
+)
+@click.option(
+    "--owners",
+    is_flag=True,
+    help="PostgreSQL: keep ownership and grants (the source's roles must exist).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display on the terminal.")
@@ -131,6 +147,9 @@ def restore_cmd(
     tables_alias,
     no_objects,
     no_routines,
+    db_type,
+    analyze,
+    owners,
     yes,
     as_json,
     quiet,
@@ -221,6 +240,8 @@ def restore_cmd(
         latest_of = None
     source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(
+        analyze=analyze,
+        owners=owners,
         threads=threads,
         drop=drop,
         atomic=atomic,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from moodump.cli._group import (
+    _is_postgres_backup,
     build_conn_settings,
+    build_pg_conn_settings,
     cli,
     identity_option,
     refuse_unsigned_legacy,
@@ -24,6 +27,7 @@ from moodump.db.localserver import server_binaries
 from moodump.errors import IntegrityError
 from moodump.legacy import is_legacy_file, verify_legacy
 from moodump.offsite.source import is_url, open_backup
+from moodump.pg.localserver import server_available as pg_server_available
 from moodump.verify import verify
 
 
@@ -75,6 +79,9 @@ def verify_cmd(
       --offline          files only, no server
       --host/--socket    restore into a scratch database on that server, compare, drop it
       --local (default)  same, on a throwaway mariadbd started in a temp directory
+    A PostgreSQL backup is restored into a scratch database on the PostgreSQL server
+    named by the flags or PGHOST/PGPORT/PGUSER; without one (or with --local), on a
+    throwaway local cluster (initdb) when PostgreSQL's server binaries are installed.
     An encrypted backup: --identity (or MOODUMP_IDENTITY_FILE) decrypts it; without a
     key, --offline checks its ciphertext against encrypted.json.
     With --verify-key (or MOODUMP_VERIFY_KEY) the backup must be signed by one of those
@@ -95,7 +102,21 @@ def verify_cmd(
       moodump verify --offline s3://backups/moodle/mysql-moodle_2026-11-24_01-00-00
     """
     settings = None
-    if host or socket or port:
+    if not offline and not local and _is_postgres_backup(path) and not (
+        host or socket or port or os.environ.get("PGHOST")
+    ):
+        # A PostgreSQL backup without a server named: a throwaway local cluster
+        # (initdb), as --local is for MySQL, when its binaries are installed.
+        local = pg_server_available()
+        offline = not local
+    elif not offline and not local and _is_postgres_backup(path):
+        # A PostgreSQL backup is verified by restore into a scratch database on a
+        # PostgreSQL server: these flags, else PGHOST/PGPORT/PGUSER (docs/postgresql.md).
+        settings = build_pg_conn_settings(
+            host=host, port=port, socket=socket, user=user, password_file=password_file, tls=tls
+        )
+        settings = replace(settings, connect_timeout=timeouts[0], read_timeout=timeouts[1])
+    elif host or socket or port:
         settings = build_conn_settings(
             host=host,
             port=port,

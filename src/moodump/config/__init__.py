@@ -25,8 +25,9 @@ backup.conf, as before but fixed:
 - ``#`` to the end of a line is a comment; blank lines are ignored.
 - ``[type=]host[:port]/database`` is a database (host names may contain dots, e.g.
   ``mysql-0.mysql/moodle``; the old parser silently took those for cron lines). Untyped
-  lines and ``mariadb=``/``mysql=`` lines are ours; ``postgres=``, ``mongo=``, ``mssql=``
-  lines are skipped with a note (one ConfigMap can feed several containers).
+  lines and ``mariadb=``/``mysql=`` lines are ours, and ``postgres=`` lines (PostgreSQL,
+  docs/postgresql.md); ``mongo=``, ``mssql=`` lines are skipped with a note (one ConfigMap
+  can feed several containers).
 - ``m h dom mon dow user command`` (or ``@daily user command``) is a schedule line.
 - Anything else is a :class:`~moodump.errors.ConfigError` naming the file, the line
   number and the fix.

@@ -23,8 +23,10 @@ _SPEC_RE = re.compile(
     r"/(?P<db>[A-Za-z0-9_$-]+)"
     r"(?:\?(?P<query>\S*))?$"
 )
-OUR_TYPES = ("mariadb", "mysql")
-OTHER_TYPES = ("postgres", "mongo", "mssql", "null")
+OUR_TYPES = ("mariadb", "mysql", "postgres", "postgresql")
+OTHER_TYPES = ("mongo", "mssql", "null")
+#: The type of a ``postgres=`` (or ``postgresql=``) line, as DatabaseSpec records it.
+POSTGRES = "postgres"
 
 _CONF_HINT = (
     "a database line is '[type=]host[:port]/database' without spaces (e.g. mysql-0.mysql/moodle); "
@@ -86,11 +88,16 @@ def parse_backup_conf(text: str, path: str = "backup.conf") -> ConfFile:
                     continue
                 raise ConfigError(
                     f"{where}: unknown database type {db_type!r} in {content!r}",
-                    hint="use mariadb= (or no type) for MariaDB/MySQL; postgres=, mongo= and "
-                    "mssql= lines are skipped",
+                    hint="use mariadb= (or no type) for MariaDB/MySQL, postgres= for PostgreSQL; "
+                    "mongo= and mssql= lines are skipped",
                 )
+            if db_type == "postgresql":
+                db_type = POSTGRES
             if m.group("query"):
-                notes.append(f"{where}: '?{m.group('query')}' is PostgreSQL-only: ignored")
+                notes.append(
+                    f"{where}: '?{m.group('query')}' (the old container's verification schema): "
+                    "ignored, moodump verifies every table"
+                )
             port = _parse_port(m.group("port"), where, "use a port between 1 and 65535")
             spec = _RawSpec(number, content, db_type, m.group("host"), port, m.group("db"))
             core = core_name(spec.host, spec.database)

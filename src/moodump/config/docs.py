@@ -44,14 +44,19 @@ General rules:
 # comments start with '#'; blank lines are ignored
 mysql-0.mysql/moodle               # [type=]host[:port]/database
 mariadb=db.example.org:3307/moodle_archive
-postgres=patroni/app               # other types are skipped (one ConfigMap, several containers)
+postgres=patroni:5432/app          # PostgreSQL (port default 5432; docs/postgresql.md)
+mongo=mongodb/docs                 # other types are skipped (one ConfigMap, several containers)
 0 1 * * * default ./backup.sh -s          # m h dom mon dow user command: backup
 0 4 * * * default ./backup.sh -s -v all   # verify every database
 30 5 * * * default moodump check --max-age 26h
 ```
 
 - Host names may contain dots (the old parser took such lines for cron lines).
-- `mariadb=` and `mysql=` lines and untyped lines are backed up, in file order.
+- `mariadb=` and `mysql=` lines and untyped lines are backed up, in file order, and so
+  are `postgres=` (or `postgresql=`) lines, with the PostgreSQL engine: the same
+  credentials (`<HOST>_USER`/`_PASSWORD`, `DATABASE_USER`/`_PASSWORD`), then `PGUSER`,
+  `PGPASSWORD` or `~/.pgpass` (docs/postgresql.md). `mongo=`, `mssql=` and `null=` lines
+  are skipped with a note.
 - A line that is neither a database nor a valid schedule line is an error with
   `file:line`.
 - Without database lines, `DATABASE_SERVICE_NAME[:port]/DATABASE_NAME` is used.

@@ -172,6 +172,13 @@ KEYS: tuple[Key, ...] = (
         "Path of the client certificate's private key (PEM; the path, not the key, so "
         "there is no _FILE form). <HOST>_SSL_KEY per host.", GROUP_DATABASES, ORIGIN_NEW,
     ),
+    Key(
+        "pg_bindir", "MOODUMP_PG_BINDIR", "", parse_str,
+        "Directory of the PostgreSQL client tools (pg_dump, psql) for postgres= databases; "
+        "empty = /usr/lib/postgresql/<newest>/bin, then PATH. They must be at least the "
+        "server's major version (docs/postgresql.md).", GROUP_DATABASES, ORIGIN_NEW,
+        default_doc="(newest installed)",
+    ),
     # ----------------------------------------------------------------- layout
     Key(
         "backup_dir", "BACKUP_DIR", "/backups/", parse_str,

@@ -251,7 +251,7 @@ def load_config(
         if not d.user:
             notes.append(
                 f"{d.spec}: no account configured (set {host_env_prefix(d.host)}_USER or "
-                "DATABASE_USER)"
+                + ("DATABASE_USER; else PGUSER applies)" if d.is_postgres else "DATABASE_USER)")
             )
     if values["file_mode"] & 0o004:
         notes.append(

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.keys import _KEY_BY_NAME, KEYS, Key
-from moodump.config.values import DEFAULT_PORT, LOCK_NAME, STATE_NAME, Secret
+from moodump.config.values import DEFAULT_PORT, LOCK_NAME, PG_DEFAULT_PORT, STATE_NAME, Secret
 from moodump.errors import ConfigError
 from moodump.naming import core_name, target_dir_for, tier_for
 from moodump.retention import RetentionPolicy
@@ -65,7 +65,14 @@ class DatabaseSpec:
         return core_name(self.host, self.database)
 
     @property
+    def is_postgres(self) -> bool:
+        """A ``postgres=`` line: dumped with :func:`moodump.dump.dump_postgres`."""
+        return self.db_type == "postgres"
+
+    @property
     def port_or_default(self) -> int:
+        if self.port is None and self.is_postgres:
+            return PG_DEFAULT_PORT
         return self.port if self.port is not None else DEFAULT_PORT
 
     def to_dict(self, masked: bool = True) -> dict[str, Any]:
@@ -160,6 +167,7 @@ class Config:
     ssl_ca: str
     ssl_cert: str
     ssl_key: str
+    pg_bindir: str
     backup_dir: str
     binlog_dir: str
     backup_strategy: str

@@ -16,6 +16,7 @@ from moodump.schedule import (
 )
 
 DEFAULT_PORT = 3306
+PG_DEFAULT_PORT = 5432  # postgres= lines (the old container's POSTGRESQL_PORT_NUM default)
 LOCK_NAME = ".moodump.lock"
 #: The run state (last results, counters) behind metrics and ``moodump status``.
 STATE_NAME = ".moodump-state.json"

@@ -18,15 +18,28 @@ Nothing is published unless everything succeeded: work happens in a hidden tempo
 directory beside the output, removed on any failure (disk full, lost server, Ctrl-C).
 """
 
+from typing import Any
+
 from moodump.dump.engine import dump
 from moodump.dump.model import DumpOptions, DumpResult, ProgressEvent
 from moodump.dump.publish import remove_stale_partials, server_of
+
+
+def __getattr__(name: str) -> Any:
+    """``dump_postgres`` is imported on first use (psycopg costs ~0.2 s to import)."""
+    if name == "dump_postgres":
+        from moodump.dump.pg import dump_postgres
+
+        return dump_postgres
+    raise AttributeError(f"module 'moodump.dump' has no attribute {name!r}")
+
 
 __all__ = [
     "DumpOptions",
     "DumpResult",
     "ProgressEvent",
     "dump",
+    "dump_postgres",
     "remove_stale_partials",
     "server_of",
 ]

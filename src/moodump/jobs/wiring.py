@@ -26,6 +26,7 @@ from moodump.lock import RunLock
 from moodump.logs import register_secret
 from moodump.notify import DeliveryResult, Event, Notifier
 from moodump.offsite import FtpsSettings, FtpsTarget
+from moodump.pg.credentials import resolve_pg_connection
 from moodump.progress import Progress as Tracker
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,10 @@ def conn_settings_for(cfg: Config, spec: DatabaseSpec) -> ConnSettings:
         ssl_key=spec.ssl_key,
     )
     base = ConnSettings(connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout)
-    settings = resolve_connection(request, env=os.environ, base=base)
+    if spec.is_postgres:  # PG* environment and libpq's PGPASSWORD/.pgpass, no option file
+        settings = resolve_pg_connection(request, env=os.environ, base=base)
+    else:
+        settings = resolve_connection(request, env=os.environ, base=base)
     register_secret(settings.password)
     return settings
 

@@ -63,6 +63,12 @@ def restore_until(
         )
     src = as_source(path, identities, verify_keys)
     m = src.done_manifest()
+    if m.database_type != "mysql":
+        raise PitrUnavailable(
+            f"the backup of {m.database} is a {m.database_type} backup: point-in-time "
+            "recovery replays a MySQL/MariaDB binary log and is not available for it",
+            hint="restore the backup without --until; see docs/pitr.md and docs/postgresql.md",
+        )
     start_file = str(m.snapshot.get("binlog_file") or "")
     start_pos = int(m.snapshot.get("binlog_position") or 0)
     if not start_file or not start_pos:

@@ -83,6 +83,12 @@ def restore(
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
     src = as_source(path, identities, verify_keys)
     manifest = src.done_manifest()
+    if manifest.database_type == "postgresql":
+        from moodump.restore.pg import restore_postgres
+
+        return restore_postgres(
+            src, manifest, settings, database, opts, progress=progress, stop=stop, tracker=tracker
+        )
     site = SiteSteps(opts, manifest, database)  # checks --staging's columns; no side effect
     run = Restore(src, manifest, settings.with_database(None), database, opts, progress, stop)
     run.tracker = tracker or run.tracker

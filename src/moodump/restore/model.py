@@ -40,6 +40,9 @@ class RestoreOptions:
     moodle_prefix: str | None = None  # None: the prefix the backup recorded, else mdl_
     moodle_maintenance: Path | None = None
     staging: bool = False
+    # PostgreSQL: keep OWNER TO and GRANT/REVOKE (the source's roles must exist on the target)
+    owners: bool = False
+    analyze: bool = False  # PostgreSQL: ANALYZE the restored database at the end
 
 
 @dataclass

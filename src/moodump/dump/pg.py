@@ -1,0 +1,561 @@
+"""The dump engine for PostgreSQL: the same backup layout, manifest and publication as
+MySQL's (:mod:`moodump.dump.engine`), over an exported snapshot.
+
+1. a planning connection lists the tables (:mod:`moodump.pg.catalog`);
+2. the coordinator opens a REPEATABLE READ, READ ONLY transaction, takes ACCESS SHARE
+   locks on every table to dump (``LOCK`` takes no snapshot, so the snapshot is younger
+   than the locks and no DDL can slip between them), then ``pg_export_snapshot()``;
+3. N workers ``SET TRANSACTION SNAPSHOT`` to that snapshot and stream each table (or
+   primary-key range of a big one) with ``COPY … TO STDOUT`` into the per-file
+   compressed writers, counting rows and digesting the text (:mod:`moodump.pg.copyio`);
+4. meanwhile ``pg_dump --schema-only --snapshot=<id>`` writes the definitions of every
+   object from the same snapshot, split into ``schema/pre-data.sql`` (before the data) and
+   ``schema/post-data.sql`` (indexes, constraints, triggers, rules, materialized view
+   data); sequences' values are read right after the snapshot, as ``pg_dump`` does;
+5. ``manifest.json`` (``database_type: postgresql``) is written last and the directory is
+   renamed into place, exactly as for MySQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from moodump import __version__
+from moodump.compression import DataWriter, get_codec, storage_error, sync_tree
+from moodump.crypto import write_signature
+from moodump.db.connection import ConnSettings
+from moodump.dump.engine import _utc_text
+from moodump.dump.model import (
+    _SMALL_FILE_BYTES,
+    DumpOptions,
+    DumpResult,
+    ProgressEvent,
+    _match,
+    _safe,
+    _utcnow,
+)
+from moodump.dump.publish import (
+    _file_entry,
+    _fsync_dir,
+    _publish_failure,
+    _write_json,
+    remove_stale_partials,
+)
+from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
+from moodump.fsmodes import make_dir, write_text
+from moodump.manifest import MANIFEST_NAME, STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
+from moodump.pg.catalog import (
+    PgTable,
+    is_int_key,
+    list_sequences,
+    list_tables,
+    moodle_info,
+    populated_matviews,
+    server_version,
+)
+from moodump.pg.connection import (
+    SESSION_SETTINGS,
+    Conn,
+    DriverError,
+    cancel,
+    close_quietly,
+    connect,
+    pg_error,
+    qualified,
+    quote_ident,
+    quote_str,
+)
+from moodump.pg.copyio import copy_out, copy_out_psql, copy_query
+from moodump.pg.snapshot import end, export_snapshot, join_snapshot
+from moodump.pg.tools import ToolProcess, client_for, run_tool, tool_env
+from moodump.progress import Progress
+
+#: Files estimated at least this big are read through a psql process (copy_out_psql).
+PSQL_MIN_BYTES = 16 << 20
+PRE_DATA = "schema/pre-data.sql"
+POST_DATA = "schema/post-data.sql"
+
+
+def session_sql() -> list[str]:
+    return [f"SET {quote_ident(k)} TO {quote_str(v)}" for k, v in SESSION_SETTINGS]
+
+
+def dump_postgres(
+    settings: ConnSettings,
+    database: str,
+    output: Path | str,
+    options: DumpOptions | None = None,
+    *,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    tracker: Progress | None = None,
+) -> DumpResult:
+    """Dump the PostgreSQL database ``database`` into the new directory ``output``.
+
+    Same contract as :func:`moodump.dump.dump`: nothing is published unless everything
+    succeeded. The account needs SELECT on every table and sequence (and whatever
+    ``pg_dump --schema-only`` needs); the client tools must be at least the server's
+    major version (:func:`moodump.pg.tools.client_for`).
+    """
+    opts = options or DumpOptions()
+    if opts.schema_only and opts.data_only:
+        raise ConfigError("--schema-only and --data-only exclude each other", hint="pick one")
+    if opts.threads < 1 or opts.threads > 64:
+        raise ConfigError(f"--threads {opts.threads} is out of range", hint="use 1..64")
+    if opts.where:
+        raise ConfigError("--where is not supported for PostgreSQL", hint="dump whole tables")
+    codec, level = get_codec(opts.codec, opts.level)
+    out = Path(output)
+    if out.exists():
+        raise ConfigError(
+            f"output {out} already exists", hint="choose a new --output path; moodump never overwrites"
+        )
+    parent = out.parent
+    if not parent.is_dir():
+        raise StorageError(f"output directory {parent} does not exist", hint="create it first")
+    remove_stale_partials(parent)
+    tmp = parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        make_dir(tmp / "schema", parents=True)
+        make_dir(tmp / "data")
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StorageError(
+            f"cannot create {tmp}: {exc.strerror}", hint="check that the output directory is writable"
+        ) from exc
+    run = PgDumpRun(settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop)
+    run.tracker = tracker or run.tracker
+    with run.tracker.operation("dump", database):
+        return _publish(run, tmp, out, parent, opts, database)
+
+
+def _publish(
+    run: PgDumpRun, tmp: Path, out: Path, parent: Path, opts: DumpOptions, database: str
+) -> DumpResult:
+    t0 = time.monotonic()
+    try:
+        manifest = run.run()
+        run.tracker.phase("publish")
+        sync_tree(tmp)
+        _write_json(tmp / MANIFEST_NAME, manifest.to_json())
+        if opts.signing_key is not None:
+            write_signature(tmp, opts.signing_key)
+        _fsync_dir(tmp)
+        os.rename(tmp, out)
+        _fsync_dir(parent)
+    except BaseException as exc:
+        run.abort()
+        err = exc if isinstance(exc, MoodumpError) else None
+        if isinstance(exc, KeyboardInterrupt):
+            err = Interrupted("dump interrupted; nothing was published", hint="run it again")
+        elif isinstance(exc, OSError):
+            err = storage_error(exc, Path(exc.filename or tmp))
+        elif isinstance(exc, DriverError):
+            err = pg_error(exc, f"dump of {database}")
+        if opts.record_failure:
+            _publish_failure(tmp, out, run.manifest, str(err or exc))
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if err is not None and err is not exc:
+            raise err from exc
+        raise
+    return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
+
+
+class _Task:
+    def __init__(self, table: PgTable, index: int, where: str, file: str, estimate: int) -> None:
+        self.table, self.index, self.where, self.file, self.estimate = table, index, where, file, estimate
+
+
+class PgDumpRun:
+    def __init__(
+        self,
+        settings: ConnSettings,
+        database: str,
+        tmp: Path,
+        opts: DumpOptions,
+        codec: str,
+        ext: str,
+        level: int,
+        progress: Callable[[ProgressEvent], None] | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.tmp = tmp
+        self.opts = opts
+        self.codec, self.ext, self.level = codec, ext, level
+        self.progress_cb = progress
+        self.stop = stop or threading.Event()
+        self.manifest = Manifest(
+            database=database, tool_version=__version__, codec=codec, level=level,
+            database_type="postgresql",
+        )  # fmt: skip
+        self._lock = threading.Lock()
+        self._writers: list[DataWriter] = []
+        self._conns: list[Conn] = []
+        self._t0 = time.monotonic()
+        self._rows_done = self._bytes_done = self._rows_estimate = 0
+        self._tables_done = self._tables_total = 0
+        self._entries: dict[str, TableEntry] = {}
+        self._pending: dict[str, int] = {}
+        self._procs: list[ToolProcess] = []
+        self._env: dict[str, str] = {}
+        self._psql: Path | None = None
+        self._snapshot = ""
+        self.tracker = Progress()
+
+    # -- orchestration -------------------------------------------------------------------
+    def run(self) -> Manifest:
+        with tool_env(self.settings) as env:
+            env["PGDATABASE"] = self.database
+            self._env = env
+            return self._run()
+
+    def _run(self) -> Manifest:
+        m = self.manifest
+        o = self.opts
+        m.started_at = _utc_text(o.started_at) if o.started_at else _utcnow()
+        m.host = self.settings.socket or self.settings.host
+        m.port = self.settings.port
+        m.options = {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in o.__dict__.items()
+            if k not in ("started_at", "signing_key")
+        }
+        m.options["signing_key"] = o.signing_key.fingerprint if o.signing_key else None
+
+        self.tracker.phase("plan", rows_done=0, bytes_done=0, tables_done=0)
+        with connect(self.settings, self.database, autocommit=True) as plan:
+            major, version = server_version(plan)
+            m.server_flavor, m.server_version = "postgresql", version
+            bindir, client_major = client_for(major)
+            self._psql = bindir / "psql"
+            enc = plan.execute(
+                "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype "
+                "FROM pg_catalog.pg_database WHERE datname = current_database()"
+            ).fetchone()
+            assert enc is not None
+            m.database_ddl = f"ENCODING {quote_str(enc[0])} LC_COLLATE {quote_str(enc[1])} LC_CTYPE {quote_str(enc[2])}"
+            m.snapshot["encoding"], m.snapshot["collate"], m.snapshot["ctype"] = enc
+            selected = self._select(list_tables(plan))
+
+        self.tracker.phase("snapshot")
+        coord = self._open()
+        snap_id = self._snapshot = export_snapshot(
+            coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
+        )
+        in_snapshot = {t.full_name for t in self._select(list_tables(coord))}
+        if in_snapshot != {t.full_name for t in selected}:
+            raise SnapshotError(
+                "tables were created or dropped while the dump started", hint="run the dump again"
+            )
+        seqs = list_sequences(coord) if not o.schema_only else []
+        matviews = populated_matviews(coord) if not (o.schema_only or o.data_only or o.tables) else []
+        m.snapshot.update(id=snap_id, at=_utcnow(), isolation="repeatable read",
+                          client_tools=f"{bindir} ({client_major})")  # fmt: skip
+
+        tasks = self._plan(coord, selected)
+        m.snapshot.update(method="pg_export_snapshot", workers=max(1, min(o.threads, len(tasks))))
+        for t in selected:
+            self._entries[t.full_name] = TableEntry(
+                name=t.name, schema=t.schema, kind="table", engine="", columns=list(t.columns),
+                column_types=list(t.column_types), order_by=list(t.primary_key),
+                digest="ordered" if t.primary_key else "multiset",
+                data_skipped=self._skip_data(t),
+            )  # fmt: skip
+        for s in seqs:
+            if _match(f"{s.schema}.{s.name}", o.exclude) or _match(s.name, o.exclude):
+                continue
+            self._entries[f"{s.schema}.{s.name}"] = TableEntry(
+                name=s.name, schema=s.schema, kind="sequence", engine="",
+                sequence={"last_value": s.last_value, "is_called": int(s.is_called)},
+            )  # fmt: skip
+        for schema, name in matviews:  # refreshed by the restore after post-data
+            self._entries[f"{schema}.{name}"] = TableEntry(
+                name=name, schema=schema, kind="materialized view", engine=""
+            )
+        m.tables = list(self._entries.values())
+        self._tables_total = len(selected)
+        self._rows_estimate = sum(t.rows_estimate for t in selected if not self._skip_data(t))
+        self._emit("plan")
+        self.tracker.phase(
+            "data",
+            rows_total=self._rows_estimate,
+            bytes_total=sum(t.data_length for t in selected if not self._skip_data(t)),
+            tables_total=len(self._pending),
+        )
+
+        schema_threads: list[threading.Thread] = []
+        schema_errors: list[BaseException] = []
+        if not o.data_only:
+            for section, name in (("pre-data", PRE_DATA), ("post-data", POST_DATA)):
+                th = threading.Thread(
+                    target=self._schema, args=(bindir, section, name, snap_id, selected, schema_errors),
+                    name=f"pg_dump-{section}", daemon=True,
+                )  # fmt: skip
+                th.start()
+                schema_threads.append(th)
+        try:
+            self._run_workers(tasks, snap_id)
+            m.moodle = moodle_info(coord, selected)  # in the snapshot, as the rows
+            for th in schema_threads:
+                th.join()
+        finally:
+            if schema_errors:
+                self.stop.set()
+            end(coord)
+            close_quietly(coord)
+        if schema_errors:
+            raise schema_errors[0]
+        if not o.data_only:
+            # A sequence the definitions do not create (a --table dump leaves out the
+            # sequences of other tables) gets no setval at restore time.
+            pre_text = (self.tmp / PRE_DATA).read_text(encoding="utf-8", errors="surrogateescape")
+            m.tables = [
+                e for e in m.tables
+                if e.kind != "sequence" or qualified(e.schema, e.name) in pre_text
+            ]  # fmt: skip
+        for name, n in self._pending.items():
+            if n:
+                raise SnapshotError(f"table {name}: {n} chunk(s) were not written", hint="run again")
+        if not o.data_only:
+            m.objects = {"pre_data": PRE_DATA, "post_data": POST_DATA}
+            for name in (PRE_DATA, POST_DATA):
+                m.files.append(_file_entry(self.tmp, name, "schema"))
+        m.finished_at = _utcnow()
+        m.status = STATUS_DONE
+        self._emit("done")
+        return m
+
+    def _select(self, tables: list[PgTable]) -> list[PgTable]:
+        o = self.opts
+        for pattern in o.tables:
+            if not any(_match(t.full_name, (pattern,)) or _match(t.name, (pattern,)) for t in tables):
+                raise ConfigError(
+                    f"--table {pattern!r} matches no table in {self.database}",
+                    hint="name tables as schema.table or table (\\dt in psql lists them)",
+                )
+        out = []
+        for t in tables:
+            if o.tables and not (_match(t.full_name, o.tables) or _match(t.name, o.tables)):
+                continue
+            if _match(t.full_name, o.exclude) or _match(t.name, o.exclude):
+                continue
+            out.append(t)
+        return out
+
+    def _skip_data(self, t: PgTable) -> bool:
+        o = self.opts
+        return o.schema_only or _match(t.full_name, o.exclude_data) or _match(t.name, o.exclude_data)
+
+    def _plan(self, coord: Conn, tables: list[PgTable]) -> list[_Task]:
+        tasks: list[_Task] = []
+        for idx, t in enumerate(tables, 1):
+            if self._skip_data(t):
+                continue
+            base = f"data/{idx:04d}-{_safe(t.schema)}.{_safe(t.name)}"
+            ranges = self._ranges(coord, t)
+            self._pending[t.full_name] = len(ranges)
+            for n, rng in enumerate(ranges):
+                est = t.data_length // max(1, len(ranges))
+                tasks.append(_Task(t, n, rng, f"{base}.{n:05d}.tsv{self.ext}", est))
+        tasks.sort(key=lambda k: -k.estimate)
+        return tasks
+
+    def _ranges(self, coord: Conn, t: PgTable) -> list[str]:
+        """Primary-key ranges of a big table; the last one is open-ended."""
+        if not is_int_key(t) or t.data_length <= self.opts.chunk_bytes:
+            return [""]
+        pk = quote_ident(t.primary_key[0])
+        row = coord.execute(f"SELECT min({pk}), max({pk}) FROM ONLY {qualified(t.schema, t.name)}").fetchone()
+        if row is None or row[0] is None:
+            return [""]
+        lo, hi = int(row[0]), int(row[1])
+        n = min(256, math.ceil(t.data_length / self.opts.chunk_bytes))
+        step = max(1, math.ceil((hi - lo + 1) / n))
+        bounds = [lo + i * step for i in range(1, n) if lo + i * step <= hi]
+        if not bounds:
+            return [""]
+        out = [f"{pk} < {bounds[0]}"]
+        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
+        out.append(f"{pk} >= {bounds[-1]}")
+        return out
+
+    def _schema(
+        self, bindir: Path, section: str, name: str, snap: str, selected: list[PgTable],
+        errors: list[BaseException],
+    ) -> None:  # fmt: skip
+        """``pg_dump --schema-only --section=SECTION`` in the snapshot into ``name``."""
+        try:
+            argv = [str(bindir / "pg_dump"), "--schema-only", f"--section={section}",
+                    f"--snapshot={snap}", "--no-password", "--quote-all-identifiers",
+                    "-d", self.database]  # fmt: skip
+            if self.opts.tables:
+                argv += [f"--table={_pattern(t)}" for t in selected]
+            for pat in self.opts.exclude:
+                argv += [f"--exclude-table={pat}"]
+            text = run_tool(argv, self._env, f"pg_dump --section={section}").decode(
+                "utf-8", "surrogateescape"
+            )
+            if self.opts.tables and section == "pre-data":
+                # pg_dump --table writes no schemas; the tables' own are made if missing
+                text = "".join(
+                    f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
+                    for s in sorted({t.schema for t in selected})
+                ) + text
+            write_text(self.tmp / name, text)
+        except BaseException as exc:  # reported by the coordinator
+            errors.append(exc)
+            self.stop.set()
+
+    # -- workers --------------------------------------------------------------------------
+    def _open(self) -> Conn:
+        conn = connect(self.settings, self.database, autocommit=True)
+        with self._lock:
+            self._conns.append(conn)
+        for sql in session_sql():
+            conn.execute(sql)
+        return conn
+
+    def _run_workers(self, tasks: list[_Task], snap: str) -> None:
+        queue = list(tasks)
+        qlock = threading.Lock()
+        errors: list[BaseException] = []
+        n = max(1, min(self.opts.threads, len(tasks)))
+        conns = []
+        for _ in range(n if tasks else 0):
+            c = self._open()
+            join_snapshot(c, snap)
+            conns.append(c)
+
+        def work(conn: Conn) -> None:
+            try:
+                while not self.stop.is_set():
+                    with qlock:
+                        if not queue:
+                            return
+                        task = queue.pop(0)
+                    self._dump_task(conn, task)
+            except BaseException as exc:
+                errors.append(exc)
+                self.stop.set()
+
+        threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in conns]
+        for th in threads:
+            th.start()
+        try:
+            for th in threads:
+                while th.is_alive():
+                    th.join(0.2)
+        except KeyboardInterrupt:
+            self.stop.set()
+            self._cancel()
+            raise
+        for c in conns:
+            end(c)
+        if errors:
+            real = [e for e in errors if not isinstance(e, Interrupted)]
+            exc = (real or errors)[0]
+            if isinstance(exc, DriverError):
+                raise pg_error(exc, f"dump of {self.database}") from exc
+            raise exc
+        if self.stop.is_set() and queue:
+            raise Interrupted("dump cancelled; nothing was published", hint="run it again")
+
+    def _dump_task(self, conn: Conn, task: _Task) -> None:
+        t = task.table
+        self.tracker.working(t.full_name)
+        path = self.tmp / task.file
+        codec = get_codec(self.codec, self.level)
+        writer = DataWriter(path, codec[0], codec[1], threaded=task.estimate >= _SMALL_FILE_BYTES)
+        with self._lock:
+            self._writers.append(writer)
+
+        def sink(data: bytes, rows: int) -> None:
+            writer.write(data)
+            self._count(rows, len(data))
+
+        try:
+            if self._psql is not None and task.estimate >= PSQL_MIN_BYTES and self._snapshot:
+                res = copy_out_psql(
+                    self._psql, self._env, self.database, self._snapshot, copy_query(t, task.where),
+                    sink, ordered=bool(t.primary_key), stop=self.stop, on_start=self._started,
+                )  # fmt: skip
+            else:
+                res = copy_out(conn, copy_query(t, task.where), sink,
+                               ordered=bool(t.primary_key), stop=self.stop)  # fmt: skip
+        except BaseException:
+            writer.abort()
+            with self._lock:
+                self._writers.remove(writer)
+            path.unlink(missing_ok=True)
+            raise
+        size_c, sha = writer.close()
+        chunk = Chunk(task.file, res.rows, res.raw_bytes, res.digest, task.where)
+        with self._lock:
+            self._writers.remove(writer)
+            self.manifest.files.append(FileEntry(task.file, size_c, sha, "data"))
+            entry = self._entries[t.full_name]
+            entry.chunks.append(chunk)
+            entry.chunks.sort(key=lambda c: c.file)
+            entry.rows += chunk.rows
+            self._pending[t.full_name] -= 1
+            if self._pending[t.full_name] == 0:
+                self._tables_done += 1
+                self.tracker.table_done()
+        self.tracker.working("")
+        self._emit("data", t.full_name)
+
+    def _started(self, proc: ToolProcess) -> None:
+        with self._lock:
+            self._procs.append(proc)
+
+    def _count(self, rows: int, nbytes: int) -> None:
+        self.tracker.add(rows, nbytes)
+        with self._lock:
+            self._rows_done += rows
+            self._bytes_done += nbytes
+        self._emit("data")
+
+    def _emit(self, phase: str, table: str = "") -> None:
+        if self.progress_cb is None:
+            return
+        with self._lock:
+            self.progress_cb(ProgressEvent(
+                phase, table, self._rows_done, self._rows_estimate, self._bytes_done,
+                self._tables_done, self._tables_total, time.monotonic() - self._t0,
+            ))  # fmt: skip
+
+    def _cancel(self) -> None:
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            cancel(c)
+
+    def abort(self) -> None:
+        self.stop.set()
+        self._cancel()
+        with self._lock:
+            writers = list(self._writers)
+            conns = list(self._conns)
+            procs = list(self._procs)
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for w in writers:
+            w.abort()
+        for c in conns:
+            close_quietly(c)
+
+
+def _pattern(t: PgTable) -> str:
+    """A pg_dump ``--table`` pattern naming exactly one table (quoted, so no wildcards)."""
+    return f'"{t.schema.replace(chr(34), chr(34) * 2)}"."{t.name.replace(chr(34), chr(34) * 2)}"'

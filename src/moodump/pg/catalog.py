@@ -1,0 +1,183 @@
+"""What a PostgreSQL database holds that a dump needs: its tables (with their columns,
+primary key and size), sequences and server version. Read in the caller's transaction, so
+inside the dump's snapshot.
+
+Only relations that hold rows of their own are dumped as data: plain tables (``r``),
+including partitions and inheritance children; partitioned parents hold none. Tables that
+belong to an extension are the extension's (``CREATE EXTENSION`` makes them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+_INT_TYPES = {"int2", "int4", "int8"}
+
+
+@dataclass
+class PgTable:
+    schema: str
+    name: str
+    columns: list[str] = field(default_factory=list)  # COPY columns (no generated ones)
+    column_types: list[str] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    pk_types: list[str] = field(default_factory=list)
+    pk_collatable: list[bool] = field(default_factory=list)
+    rows_estimate: int = 0
+    data_length: int = 0
+
+    @property
+    def full_name(self) -> str:
+        """``schema.name`` as the manifest records it (unquoted)."""
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class PgSequence:
+    schema: str
+    name: str
+    last_value: int
+    is_called: bool
+
+
+def server_version(conn: psycopg.Connection[Any]) -> tuple[int, str]:
+    """(major, full version text) of the server, e.g. (15, "15.18")."""
+    num = int(conn.execute("SHOW server_version_num").fetchone()[0])  # type: ignore[index]
+    text = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    return num // 10000, text.split()[0]
+
+
+def _not_extension(alias: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = "
+        f"'pg_catalog.pg_class'::regclass AND d.objid = {alias}.oid AND d.deptype = 'e')"
+    )
+
+
+def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
+    """Every user table holding rows, in (schema, name) order (three catalogue queries,
+    whatever the number of tables: Moodle has hundreds)."""
+    rows = conn.execute(
+        "SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint, "
+        "pg_catalog.pg_relation_size(c.oid) "
+        "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%' "
+        "AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%' AND " + _not_extension("c") + " "
+        "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    by_oid: dict[int, PgTable] = {}
+    out: list[PgTable] = []
+    for oid, schema, name, reltuples, size in rows:
+        t = PgTable(schema, name, rows_estimate=max(0, int(reltuples)), data_length=int(size))
+        by_oid[int(oid)] = t
+        out.append(t)
+    if not out:
+        return out
+    oids = list(by_oid)
+    for oid, col, typ in conn.execute(
+        "SELECT a.attrelid, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+        "FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY(%s::oid[]) AND a.attnum > 0 "
+        "AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attrelid, a.attnum",
+        (oids,),
+    ).fetchall():
+        by_oid[int(oid)].columns.append(col)
+        by_oid[int(oid)].column_types.append(typ)
+    for oid, col, typ, coll in conn.execute(
+        "SELECT i.indrelid, a.attname, t.typname, a.attcollation <> 0 "
+        "FROM pg_catalog.pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+        "WHERE i.indrelid = ANY(%s::oid[]) AND i.indisprimary ORDER BY i.indrelid, k.ord",
+        (oids,),
+    ).fetchall():
+        t = by_oid[int(oid)]
+        t.primary_key.append(col)
+        t.pk_types.append(typ)
+        t.pk_collatable.append(bool(coll))
+    return out
+
+
+def list_sequences(conn: psycopg.Connection[Any]) -> list[PgSequence]:
+    """Every user sequence (identity and serial ones included) with its state.
+
+    A sequence is not transactional: its state is what it is when read, as with
+    ``pg_dump``; read it right after the snapshot is taken."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'S' AND n.nspname <> ALL(%s) AND " + _not_extension("c") + " "
+        "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    out = []
+    for schema, name in rows:
+        q = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
+        last, called = conn.execute(f"SELECT last_value, is_called FROM {q}").fetchone()  # type: ignore[misc]
+        out.append(PgSequence(schema, name, int(last), bool(called)))
+    return out
+
+
+def is_int_key(t: PgTable) -> bool:
+    return len(t.primary_key) == 1 and t.pk_types[0] in _INT_TYPES
+
+
+def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """(schema, name) of the materialized views that hold data, in creation order (a view
+    built on another one was created after it). ``pg_dump --schema-only`` leaves their
+    ``REFRESH`` out, as it is data."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname <> ALL(%s) AND "
+        + _not_extension("c") + " ORDER BY c.oid",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def moodle_info(
+    conn: psycopg.Connection[Any], tables: list[PgTable], prefix: str | None = None
+) -> dict[str, object] | None:
+    """Moodle version/release and its site administrators, as
+    :func:`moodump.db.introspect.moodle_info` finds them for MySQL (the same keys), from
+    the ``<prefix>config`` table of the first schema that has one with
+    ``<prefix>config_plugins`` beside it (Moodle on PostgreSQL uses ``public``)."""
+    names = {(t.schema, t.name) for t in tables}
+    found: tuple[str, str] | None = None
+    for schema, name in sorted(names, key=lambda x: (x[0] != "public", x)):
+        p = name[:-6] if name.endswith("config") else None
+        if p is not None and (prefix is None or p == prefix) and (schema, f"{p}config_plugins") in names:
+            found = (schema, p)
+            break
+    if found is None:
+        return None
+    schema, prefix = found
+
+    def rel(n: str) -> str:
+        return '"' + schema.replace('"', '""') + '"."' + (prefix + n).replace('"', '""') + '"'
+
+    info: dict[str, object] = {"prefix": prefix}
+    for key in ("version", "release", "siteadmins"):
+        row = conn.execute(f"SELECT value FROM {rel('config')} WHERE name = %s", (key,)).fetchone()
+        info[key] = None if row is None or row[0] is None else str(row[0])
+    ids = [x.strip() for x in str(info.pop("siteadmins") or "").split(",") if x.strip()]
+    info["siteadmins"] = ids
+    if (schema, f"{prefix}user") in names:
+        numeric = [int(x) for x in ids if x.isdigit()]
+        live = {
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT id FROM {rel('user')} WHERE deleted = 0 AND id = ANY(%s)", (numeric,)
+            ).fetchall()
+        } if numeric else set()  # fmt: skip
+        missing = [x for x in ids if x not in live]
+        info["siteadmins_missing"] = missing
+        info["admin_user"] = bool(ids) and not missing
+    return info

@@ -1,0 +1,124 @@
+"""Connections to PostgreSQL through psycopg 3, and its errors as moodump errors."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import psycopg
+
+from moodump.db.connection import ConnSettings
+from moodump.errors import ConnectError, MoodumpError, NotFoundError, PrivilegeError, ServerError
+
+#: A psycopg connection and the driver's base error, for the use cases that hold
+#: connections without importing the driver (only this package does).
+Conn = psycopg.Connection[Any]
+DriverError = psycopg.Error
+
+# moodump's TLS modes (shared with MySQL) as libpq's sslmode.
+_SSLMODE = {
+    "DISABLED": "disable",
+    "PREFERRED": "prefer",
+    "REQUIRED": "require",
+    "VERIFY_CA": "verify-ca",
+    "VERIFY_IDENTITY": "verify-full",
+}
+
+#: Session settings of every dump and read-back session: the text form of every value
+#: depends on them (time zone, date style, float digits, bytea form), so the dump and the
+#: verification after a restore format rows identically whatever the server's defaults.
+SESSION_SETTINGS = (
+    ("TimeZone", "UTC"),
+    ("DateStyle", "ISO, MDY"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "3"),
+    ("bytea_output", "hex"),
+    ("statement_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+)
+
+
+def quote_ident(name: str) -> str:
+    """A PostgreSQL identifier, always quoted (any character but NUL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_str(value: str) -> str:
+    """A standard-conforming string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def qualified(schema: str, name: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def conninfo(settings: ConnSettings, dbname: str) -> dict[str, Any]:
+    """psycopg connection keywords. An empty password is left to libpq, which then reads
+    ``PGPASSWORD`` or ``~/.pgpass`` (``PGPASSFILE``), as ``psql`` would."""
+    kw: dict[str, Any] = {
+        "host": settings.socket or settings.host,
+        "port": settings.port,
+        "user": settings.user,
+        "dbname": dbname,
+        "connect_timeout": settings.connect_timeout,
+        "application_name": "moodump",
+        "sslmode": _SSLMODE.get(settings.ssl_mode, "prefer"),
+    }
+    if settings.password:
+        kw["password"] = settings.password
+    if settings.ssl_ca:
+        kw["sslrootcert"] = settings.ssl_ca
+    if settings.ssl_cert:
+        kw["sslcert"] = settings.ssl_cert
+    if settings.ssl_key:
+        kw["sslkey"] = settings.ssl_key
+    return kw
+
+
+def describe(settings: ConnSettings) -> str:
+    return f"{settings.user}@{settings.socket or settings.host}:{settings.port}"
+
+
+def connect(settings: ConnSettings, dbname: str, *, autocommit: bool = False) -> Conn:
+    """A connection to ``dbname``; ConnectError (with the next step) when it fails."""
+    try:
+        return psycopg.connect(**conninfo(settings, dbname), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        if "does not exist" in text and "database" in text:
+            raise NotFoundError(
+                f"PostgreSQL database {dbname!r} does not exist on {describe(settings)}",
+                hint="check the name (\\l in psql lists the databases)",
+            ) from exc
+        hint = "check host, port, user and password (PGPASSWORD, ~/.pgpass or MYSQL_PWD-style settings)"
+        raise ConnectError(f"cannot connect to PostgreSQL {describe(settings)}: {text}", hint=hint) from exc
+
+
+def set_session(conn: psycopg.Connection[Any]) -> None:
+    """Apply :data:`SESSION_SETTINGS` (outside or at the start of a transaction)."""
+    with conn.cursor() as cur:
+        for name, value in SESSION_SETTINGS:
+            cur.execute(f"SELECT pg_catalog.set_config({quote_str(name)}, {quote_str(value)}, false)")
+
+
+def pg_error(exc: BaseException, what: str) -> MoodumpError:
+    """A driver error as a moodump error saying what was being done."""
+    if isinstance(exc, MoodumpError):
+        return exc
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return PrivilegeError(f"{what}: {text}", hint="grant the account the privilege named")
+    if isinstance(exc, psycopg.OperationalError):
+        return ConnectError(f"{what}: {text}", hint="check that the server is up and reachable; run again")
+    return ServerError(f"{what}: {text}", hint="see the server's message; run again once fixed")
+
+
+def cancel(conn: Conn) -> None:
+    """Cancel the statement ``conn`` runs (from another thread; errors ignored)."""
+    with contextlib.suppress(psycopg.Error, AttributeError):
+        conn.cancel_safe()
+
+
+def close_quietly(conn: Conn) -> None:
+    with contextlib.suppress(psycopg.Error):
+        conn.close()

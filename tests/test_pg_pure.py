@@ -1,0 +1,140 @@
+"""PostgreSQL pieces that need no server: post-data splitting, connection resolution,
+the private PGPASSFILE, the manifest's database type, backup.conf lines."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from moodump.config.conffile import parse_backup_conf
+from moodump.config.model import DatabaseSpec
+from moodump.db.connection import ConnSettings
+from moodump.db.credentials import ConnRequest
+from moodump.errors import IntegrityError
+from moodump.manifest import Manifest, parse_manifest
+from moodump.pg.catalog import PgTable
+from moodump.pg.copyio import copy_query
+from moodump.pg.credentials import resolve_pg_connection
+from moodump.pg.tools import tool_env
+from moodump.restore.pg import split_entries
+
+POST = """\\restrict abc
+--
+-- PostgreSQL database dump
+--
+
+SET statement_timeout = 0;
+SELECT pg_catalog.set_config('search_path', '', false);
+
+--
+-- Name: t t_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY "public"."t"
+    ADD CONSTRAINT "t_pkey" PRIMARY KEY ("id");
+
+
+--
+-- Name: t_x; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX "t_x" ON "public"."t" USING "btree" ("x");
+
+
+--
+-- Name: u fk; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY "public"."u"
+    ADD CONSTRAINT "fk" FOREIGN KEY ("t") REFERENCES "public"."t"("id");
+
+\\unrestrict abc
+"""
+
+
+def test_post_data_splits_at_entry_headers_without_meta_commands() -> None:
+    preamble, entries = split_entries(POST)
+    assert "set_config('search_path'" in preamble and "\\restrict" not in preamble
+    assert [t for t, _ in entries] == ["CONSTRAINT", "INDEX", "FK CONSTRAINT"]
+    assert "PRIMARY KEY" in entries[0][1] and "FOREIGN KEY" in entries[2][1]
+    assert not any("\\unrestrict" in sql for _, sql in entries)
+
+
+def test_pg_connection_defaults_come_from_the_libpq_environment() -> None:
+    env = {"PGHOST": "pg.example", "PGPORT": "6543", "PGUSER": "moodle", "MYSQL_PWD": "no"}
+    s = resolve_pg_connection(ConnRequest(), env=env)
+    assert (s.host, s.port, s.user, s.password) == ("pg.example", 6543, "moodle", "")
+    s = resolve_pg_connection(ConnRequest(host="h", port=5555, user="u"), env=env)
+    assert (s.host, s.port, s.user) == ("h", 5555, "u")
+    s = resolve_pg_connection(ConnRequest(), env={})
+    assert (s.host, s.port) == ("127.0.0.1", 5432)
+
+
+def test_client_tools_get_the_password_in_a_private_passfile() -> None:
+    settings = ConnSettings(host="h", port=5432, user="u:x", password="p:w\\d")
+    with tool_env(settings) as env:
+        path = Path(env["PGPASSFILE"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert path.read_text() == "*:*:*:u\\:x:p\\:w\\\\d\n"
+        assert "p:w" not in " ".join(f"{k}={v}" for k, v in env.items() if k != "PGPASSFILE")
+    assert not path.exists()
+    with tool_env(ConnSettings(password="")) as env:
+        assert "PGPASSFILE" not in env or env["PGPASSFILE"] == os.environ.get("PGPASSFILE")
+
+
+def test_copy_query_orders_by_key_with_c_collation() -> None:
+    t = PgTable("s", 'we"ird', columns=["id", "t"], primary_key=["t", "id"],
+                pk_types=["text", "int4"], pk_collatable=[True, False])  # fmt: skip
+    assert copy_query(t) == (
+        'COPY (SELECT "id", "t" FROM ONLY "s"."we""ird" ORDER BY "t" COLLATE "C", "id") TO STDOUT'
+    )
+    nokey = PgTable("s", "n", columns=["a"])
+    assert copy_query(nokey) == 'COPY "s"."n" ("a") TO STDOUT'
+
+
+def test_manifest_database_type_defaults_to_mysql_and_is_checked() -> None:
+    m = Manifest(database="db", status="DONE")
+    data = m.to_json().replace('"database_type": "mysql",\n', "").replace(
+        ',\n "database_type": "mysql"', ""
+    )
+    assert "database_type" not in data
+    assert parse_manifest(data, "old").database_type == "mysql"
+    pg = Manifest(database="db", status="DONE", database_type="postgresql")
+    assert parse_manifest(pg.to_json(), "new").database_type == "postgresql"
+    with pytest.raises(IntegrityError, match="database type"):
+        parse_manifest(pg.to_json().replace('"postgresql"', '"oracle"'), "x")
+
+
+def test_postgres_lines_are_backed_up_on_port_5432() -> None:
+    conf = parse_backup_conf("postgres=patroni/app\npostgresql=pg:6000/other?verifySchema=x\n")
+    assert [(s.db_type, s.host, s.port) for s in conf.specs] == [
+        ("postgres", "patroni", None),
+        ("postgres", "pg", 6000),
+    ]
+    assert DatabaseSpec("patroni", "app", db_type="postgres").port_or_default == 5432
+    assert DatabaseSpec("mysql", "moodle").port_or_default == 3306
+
+
+def test_index_and_constraint_entries_name_their_table() -> None:
+    from moodump.restore.pg import _table_of
+
+    assert _table_of('CREATE UNIQUE INDEX "i" ON "s"."t ""q""" USING "btree" ("a");') == '"s"."t ""q"""'
+    assert _table_of('CREATE INDEX "i" ON ONLY "s"."p" USING "btree" ("a");') == '"s"."p"'
+    assert _table_of('ALTER TABLE ONLY "s"."t"\n    ADD CONSTRAINT "k" PRIMARY KEY ("id");') == '"s"."t"'
+    assert _table_of('CREATE RULE "r" AS ON DELETE TO "s"."t" DO INSTEAD NOTHING;') is None
+
+
+def test_client_tools_older_than_the_server_are_refused() -> None:
+    from moodump.errors import ConfigError
+    from moodump.pg.tools import bindir, client_for
+
+    if bindir() is None:
+        pytest.skip("no PostgreSQL client tools installed")
+    with pytest.raises(ConfigError, match="major version 99 or newer") as exc:
+        client_for(99)
+    assert "postgresql-client-99" in (exc.value.hint or "")
+    found, major = client_for(10)
+    assert major >= 10 and (found / "pg_dump").exists()
