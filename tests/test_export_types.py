@@ -83,3 +83,11 @@ def test_table_directories_stay_inside_the_output():
     assert table_directory("mdl_user") == "mdl_user"
     assert table_directory("../x") == "%2E.%2Fx"
     assert table_directory("a/b\\c%") == "a%2Fb%5Cc%25"
+
+
+def test_the_cli_offers_the_engines_compressions() -> None:
+    """cli/export.py spells the list out (so the CLI loads without pyarrow)."""
+    from moodump.cli.export import COMPRESSIONS as CLI_COMPRESSIONS
+    from moodump.export.engine import COMPRESSIONS
+
+    assert CLI_COMPRESSIONS == COMPRESSIONS
