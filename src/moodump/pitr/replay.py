@@ -31,18 +31,19 @@ from moodump.binlog.events import (
     FORMAT_DESCRIPTION,
     GTID,
     GTID_LIST,
-    QUERY,
+    QUERY_EVENTS,
     ROTATE,
     ROW_EVENTS,
     STOP,
     TABLE_MAP,
     XID,
+    BinlogFormatError,
     Event,
     EventReader,
     Gtid,
 )
 from moodump.db.connection import ConnSettings
-from moodump.errors import ConfigError, PitrUnavailable, ServerError
+from moodump.errors import ConfigError, IntegrityError, PitrUnavailable, ServerError
 from moodump.pitr.archive import Archive
 from moodump.pitr.client import binlog_tool, child_env, connection_args, sql_client
 
@@ -192,7 +193,13 @@ def plan_replay(
     for f in files:
         path = archive.extract(f, workdir)
         plan.paths.append(path)
-        stop, found = _scan(plan, f, path, target, gtid, source_db, rewrite, found)
+        try:
+            stop, found = _scan(plan, f, path, target, gtid, source_db, rewrite, found)
+        except BinlogFormatError as exc:
+            raise IntegrityError(
+                f"the archived {f.name} cannot be read: {exc}",
+                hint="moodump binlog verify checks the archive; restore to a point before it",
+            ) from exc
         if stop is not None:
             break
     if gtid is not None and not found:
@@ -220,7 +227,7 @@ def plan_replay(
 def _ends_group(ev: Event, standalone: bool) -> bool:
     if ev.type == XID:
         return True
-    return ev.type == QUERY and (standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK"))
+    return ev.type in QUERY_EVENTS and (standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK"))
 
 
 def _scan(
@@ -283,7 +290,7 @@ def _scan(
                     if in_db:
                         plan.events += 1
                         plan.last_time = ev.timestamp
-                elif ev.type == QUERY:
+                elif ev.type in QUERY_EVENTS:
                     why = unsafe_statement(ev.query, ev.db, source_db, rewrite)
                     if why:
                         raise PitrUnavailable(
