@@ -10,6 +10,7 @@ last, on a server of their own.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,7 +173,10 @@ def test_statement_mixed_compressed_history_replays_into_another_name(conn, tmp_
     a = Archive.open(archive)
     assert len(a.chain.files) >= 5
     other_before = _state(conn, "adv_other")
+    loads = set(Path(tempfile.gettempdir()).glob("SQL_LOAD_MB-*"))
     res = restore_until(backup, conn, "adv_copy", _end(archive), archive)
+    # LOAD DATA's rows went through the private work folder, not the shared /tmp
+    assert set(Path(tempfile.gettempdir()).glob("SQL_LOAD_MB-*")) == loads
     assert res.replay.events > 20
     assert _state(conn, "adv_copy") == _state(conn, db)
     assert _objects(conn, "adv_copy") == _objects(conn, db) == {

@@ -333,14 +333,17 @@ def run_replay(
     dump_cmd = [tool, f"--database={source_db}"]
     if target_db != source_db:
         dump_cmd.append(f"--rewrite-db={source_db}->{target_db}")
+    workdir = plan.paths[0].parent
     dump_cmd += [
+        # LOAD DATA in statement format: its data goes to a file the client loads with
+        # LOCAL; keep it in the private temporary folder (removed after), not in /tmp
+        f"--local-load={workdir}",
         f"--start-position={plan.start_position}",
         f"--stop-position={plan.stop_position}",
         *(str(p) for p in plan.paths),
     ]
     load_cmd = [client, *connection_args(client, settings.with_database(None)), "--binary-mode",
-                "--max-allowed-packet=1G", target_db]  # fmt: skip
-    workdir = plan.paths[0].parent
+                "--max-allowed-packet=1G", "--local-infile=1", target_db]  # fmt: skip
     with open(workdir / "binlog.err", "wb") as e1, open(workdir / "client.err", "wb") as e2:
         producer = subprocess.Popen(
             dump_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=e1,
