@@ -239,3 +239,62 @@ def test_statements_a_replay_cannot_apply_are_refused_before_the_target_is_touch
         restore_until(backup, conn, target, _end(archive), archive)
     assert reason in err.value.message
     assert not _exists(conn, target)
+
+
+def _rows(conn: ConnSettings, db: str) -> list[int]:
+    with connect(conn) as c:
+        return [int(r[0]) for r in c.query(f"SELECT id FROM `{db}`.t WHERE id > 30 ORDER BY id")]
+
+
+def test_stops_on_second_boundaries_positions_and_gtids(conn, tmp_path):
+    """Event times are set with SET timestamp, so several transactions share a second
+    for sure; GTIDs of another domain and of another database's transactions."""
+    db = "adv_until"
+    with connect(conn) as c:
+        c.execute("CREATE DATABASE IF NOT EXISTS adv_other4")
+        c.execute("CREATE TABLE IF NOT EXISTS adv_other4.o (id INT PRIMARY KEY)")
+        d0 = int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0)
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        while int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0) < d0 + 5:
+            pass  # every event below carries a time after the backup and before now
+    gtids: dict[int, str] = {}
+    with connect(conn.with_database(db)) as c:
+        for row, ts, domain in ((31, 2, 0), (32, 3, 0), (33, 3, 0), (34, 3, 7), (35, 4, 0)):
+            c.execute(f"SET timestamp = {d0 + ts}")
+            c.execute(f"SET gtid_domain_id = {domain}")
+            c.execute(f"INSERT INTO t VALUES ({row}, 'r', 0)")
+            gtids[row] = (c.scalar("SELECT @@last_gtid") or b"").decode()
+            if row == 32:
+                c.execute(f"INSERT INTO adv_other4.o VALUES ({row})")
+                gtids[0] = (c.scalar("SELECT @@last_gtid") or b"").decode()
+                c.execute("FLUSH BINARY LOGS")
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+
+    def until(name: str, target: Target) -> list[int]:
+        restore_until(backup, conn, name, target, archive)
+        return _rows(conn, name)
+
+    assert until("adv_u1", Target(time=d0 + 2)) == []  # before the first event after it
+    assert until("adv_u2", Target(time=d0 + 3)) == [31]
+    assert until("adv_u3", Target(time=d0 + 4)) == [31, 32, 33, 34]  # the whole second
+    assert until("adv_u4", Target(gtid=gtids[34])) == [31, 32, 33, 34]  # domain 7
+    assert gtids[34].startswith("7-")
+    assert until("adv_u5", Target(gtid=gtids[0])) == [31, 32]  # another database's
+    with connect(conn) as c:
+        assert [int(r[0]) for r in c.query("SELECT id FROM adv_other4.o")] == [32]
+    with pytest.raises(PitrUnavailable, match="after the end of the archive"):
+        restore_until(backup, conn, "adv_never", Target(time=d0 + 3600), archive)
+    last = Archive.open(archive).chain.files[-1]
+    from moodump.binlog.events import iter_events
+
+    events = iter_events(b"".join(Archive.open(archive).raw_blocks(last)))
+    for inside in (events[-1].start + 3, events[1].start + 1):  # in the last event, or not
+        with pytest.raises(ConfigError, match="not the start of an event"):
+            restore_until(backup, conn, "adv_never", Target(file=last.name, position=inside),
+                          archive)  # fmt: skip
+    with pytest.raises(PitrUnavailable, match="past the archived end"):
+        restore_until(backup, conn, "adv_never",
+                      Target(file=last.name, position=last.size + 1), archive)  # fmt: skip
+    assert not _exists(conn, "adv_never")

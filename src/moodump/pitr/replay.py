@@ -265,11 +265,7 @@ def _scan(
                     return (f.name, here), found
                 if target.file == f.name and ev.start >= target.position:
                     if ev.start > target.position and (group is None or group >= target.position):
-                        raise ConfigError(
-                            f"position {target.file}:{target.position} is not the start of an "
-                            "event in the archived binary log",
-                            hint="use a position SHOW MASTER STATUS or mariadb-binlog printed",
-                        )
+                        raise _not_an_event(target)
                     if group is not None and group < target.position:
                         plan.notes.append(
                             f"{target.file}:{target.position} is inside a transaction; the "
@@ -306,7 +302,27 @@ def _scan(
                     group = None
                     if found:
                         return (f.name, ev.end), found
+    if target.file == f.name:
+        # no event starts at or after the position: it must be the end of the archived
+        # file, not a point inside its last event (whose transaction would be replayed)
+        if target.position != reader.offset:
+            raise _not_an_event(target)
+        if group is not None:
+            plan.notes.append(
+                f"{target.file}:{target.position} is inside a transaction; the replay stops "
+                f"before it, at {f.name}:{group}"
+            )
+            return (f.name, group), found
+        return (f.name, reader.offset), found
     return None, found
+
+
+def _not_an_event(target: Target) -> ConfigError:
+    return ConfigError(
+        f"position {target.file}:{target.position} is not the start of an event in the "
+        "archived binary log",
+        hint="use a position SHOW MASTER STATUS or mariadb-binlog printed",
+    )
 
 
 def run_replay(
