@@ -298,3 +298,53 @@ def test_stops_on_second_boundaries_positions_and_gtids(conn, tmp_path):
         restore_until(backup, conn, "adv_never",
                       Target(file=last.name, position=last.size + 1), archive)  # fmt: skip
     assert not _exists(conn, "adv_never")
+
+
+def test_reset_master_is_a_new_history_never_joined_to_the_archive(tmp_path):
+    """RESET MASTER starts the file names over: the archive must refuse the new files
+    (same names, other bytes) instead of joining them to the archived history, whether
+    the server's newest file is before, at or after the archive's open one; a restart in
+    between (a Stop event, a new file) is fine."""
+    with LocalServer(binlog=True) as own:
+        s = ConnSettings(host="127.0.0.1", port=own.port, user="root", password="")
+        with connect(s) as c:
+            c.execute("CREATE DATABASE r")
+            c.execute("CREATE TABLE r.t (id INT PRIMARY KEY, v TEXT)")
+            c.execute("INSERT INTO r.t VALUES (1, 'first history')")
+        backup = tmp_path / "backup"
+        dump(s, "r", backup, DumpOptions(threads=1))
+        archive = tmp_path / "archive"
+        pull(s, archive)
+        own.stop(remove=False)  # the open file ends with a Stop event
+        own.start()
+        with connect(s) as c:
+            c.execute("INSERT INTO r.t VALUES (2, 'after the restart')")
+        pull(s, archive)
+        names = [f.name for f in Archive.open(archive).chain.files]
+        assert len(names) == 2 and all(f.complete for f in Archive.open(archive).chain.files[:1])
+        restore_until(backup, s, "r_restart", _end(archive), archive)
+        with connect(s) as c:
+            assert int(c.scalar("SELECT COUNT(*) FROM r_restart.t") or 0) == 2
+            c.execute("RESET MASTER")
+            for i in range(6):
+                c.execute(f"INSERT INTO r.t VALUES ({10 + i}, REPEAT('new history', {i + 1}))")
+                if i % 2:
+                    c.execute("FLUSH BINARY LOGS")
+        before = (archive / "chain.json").read_text()
+        with pytest.raises(ConfigError, match="RESET MASTER") as err:
+            pull(s, archive)  # the server's binlog.000002 is longer than the archived one
+        assert "not the history in" in err.value.message
+        with connect(s) as c:
+            c.execute("RESET MASTER")
+            c.execute("INSERT INTO r.t VALUES (30, 'shorter')")
+        with pytest.raises(ConfigError, match="RESET MASTER"):
+            pull(s, archive)  # the server's newest file is binlog.000001
+        with connect(s) as c:
+            c.execute("RESET MASTER")
+            c.execute("FLUSH BINARY LOGS")
+            c.execute("INSERT INTO r.t VALUES (31, REPEAT('longer than the archived file', 30))")
+        with pytest.raises(ConfigError, match="RESET MASTER") as err:
+            pull(s, archive)  # binlog.000002 again, starting at another GTID state
+        assert "GTID state" in err.value.message
+        assert (archive / "chain.json").read_text() == before  # nothing of it was archived
+        assert verify_archive(archive).ok
