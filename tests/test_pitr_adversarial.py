@@ -9,7 +9,6 @@ last, on a server of their own.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from moodump.binlog.chain import Target
 from moodump.db import ConnSettings, connect
 from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, dump
-from moodump.errors import ConfigError, IntegrityError, PitrUnavailable
+from moodump.errors import ConfigError, PitrUnavailable
 from moodump.pitr import Archive, pull, restore_until, verify_archive
 
 pytestmark = pytest.mark.db
@@ -188,15 +187,27 @@ def test_statement_mixed_compressed_history_replays_into_another_name(conn, tmp_
 REFUSED = [
     # (name, session settings, statement run with the source as default database or not,
     #  whether the target keeps the source's name, the reason expected)
-    ("compressed", ["SET GLOBAL log_bin_compress=ON"],
-     "ALTER TABLE {db}.t ADD COLUMN padding_for_compression_of_this_statement INT", False,
-     "which the rename would not change"),
-    ("loaddata", ["SET SESSION binlog_format=STATEMENT"],
-     "LOAD DATA INFILE '{file}' INTO TABLE adv_other2.o", True,
-     "another database (adv_other2)"),
-    ("otherdefault", ["SET SESSION binlog_format=STATEMENT", "USE adv_other2"],
-     "INSERT INTO {db}.t VALUES (999, 'from another default database', 0)", True,
-     "from another default database (adv_other2)"),
+    (
+        "compressed",
+        ["SET GLOBAL log_bin_compress=ON"],
+        "ALTER TABLE {db}.t ADD COLUMN padding_for_compression_of_this_statement INT",
+        False,
+        "which the rename would not change",
+    ),
+    (
+        "loaddata",
+        ["SET SESSION binlog_format=STATEMENT"],
+        "LOAD DATA INFILE '{file}' INTO TABLE adv_other2.o",
+        True,
+        "another database (adv_other2)",
+    ),
+    (
+        "otherdefault",
+        ["SET SESSION binlog_format=STATEMENT", "USE adv_other2"],
+        "INSERT INTO {db}.t VALUES (999, 'from another default database', 0)",
+        True,
+        "from another default database (adv_other2)",
+    ),
     # logged under the dropped database's name: the filter skips it (replayed, not run)
     ("dropdb", [], "DROP DATABASE adv_other3", True, None),
 ]

@@ -32,7 +32,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from moodump.binlog.chain import CHAIN_FILE, ArchivedFile, Gap, file_name, gtid_state, split_name, when
+from moodump.binlog.chain import (
+    CHAIN_FILE,
+    ArchivedFile,
+    Gap,
+    file_name,
+    gtid_state,
+    split_name,
+    when,
+)
 from moodump.binlog.events import BinlogFormatError
 from moodump.db.connection import ConnSettings, connect
 from moodump.errors import ConfigError, IntegrityError, MoodumpError, PrivilegeError, ServerError

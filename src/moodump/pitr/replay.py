@@ -227,7 +227,9 @@ def plan_replay(
 def _ends_group(ev: Event, standalone: bool) -> bool:
     if ev.type == XID:
         return True
-    return ev.type in QUERY_EVENTS and (standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK"))
+    return ev.type in QUERY_EVENTS and (
+        standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK")
+    )
 
 
 def _scan(
