@@ -9,6 +9,8 @@ last, on a server of their own.
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from moodump.binlog.chain import Target
 from moodump.db import ConnSettings, connect
 from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, dump
-from moodump.errors import ConfigError, PitrUnavailable
+from moodump.errors import ConfigError, IntegrityError, PitrUnavailable
 from moodump.pitr import Archive, pull, restore_until, verify_archive
 
 pytestmark = pytest.mark.db
@@ -359,3 +361,51 @@ def test_reset_master_is_a_new_history_never_joined_to_the_archive(tmp_path):
         assert "GTID state" in err.value.message
         assert (archive / "chain.json").read_text() == before  # nothing of it was archived
         assert verify_archive(archive).ok
+
+
+def test_a_damaged_archive_fails_verify_and_restore_refuses_before_the_target(conn, tmp_path):
+    db = "adv_damage"
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        c.execute("FLUSH BINARY LOGS")  # the snapshot position is at the end of its file
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with connect(conn.with_database(db)) as c:
+        for i in range(6):
+            c.execute(f"INSERT INTO t VALUES ({40 + i}, REPEAT('x', 190), {i})")
+            c.execute(f"UPDATE t SET v = REPEAT('y', 190) WHERE id < {10 + i}")
+    pull(conn, archive)
+    files = Archive.open(archive).chain.files
+    assert len(files) >= 3
+    end = _end(archive)
+    restore_until(backup, conn, "adv_damage_ok", end, archive)  # whole, it replays
+    assert len(_rows(conn, "adv_damage_ok")) == 6
+    victim = files[-2]
+
+    def damaged(how: str) -> Path:
+        copy = tmp_path / how
+        shutil.copytree(archive, copy)
+        p = copy / victim.stored
+        data = bytearray(p.read_bytes())
+        if how == "flipped":
+            data[len(data) // 2] ^= 0x01
+            p.write_bytes(bytes(data))
+        elif how == "truncated":
+            p.write_bytes(bytes(data[:-7]))
+        else:  # the file is there, chain.json lost its entry
+            text = json.loads((copy / "chain.json").read_text())
+            text["files"] = [f for f in text["files"] if f["name"] != victim.name]
+            (copy / "chain.json").write_text(json.dumps(text))
+        return copy
+
+    for how, err, words in (
+        ("flipped", IntegrityError, "does not match its checksum"),
+        ("truncated", IntegrityError, "does not match its checksum"),
+        ("unlisted", PitrUnavailable, "missing from the archive"),
+    ):
+        copy = damaged(how)
+        res = verify_archive(copy)
+        assert not res.ok, how
+        with pytest.raises(err, match=words):
+            restore_until(backup, conn, f"adv_damage_{how}", end, copy)
+        assert not _exists(conn, f"adv_damage_{how}"), how
