@@ -409,3 +409,35 @@ def test_a_damaged_archive_fails_verify_and_restore_refuses_before_the_target(co
         with pytest.raises(err, match=words):
             restore_until(backup, conn, f"adv_damage_{how}", end, copy)
         assert not _exists(conn, f"adv_damage_{how}"), how
+
+
+def test_xa_and_large_transactions_replay(conn, tmp_path):
+    """A transaction larger than max_binlog_size (one file holds it whole), XA
+    transactions (prepared in one group, committed in another), into a server with
+    gtid_strict_mode on."""
+    db = "adv_xa"
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn.with_database(db)) as c:
+        c.execute("INSERT INTO t SELECT seq + 5000, REPEAT('big', 60), seq FROM seq_1_to_400")
+        c.execute("XA START 'x1'")
+        c.execute("INSERT INTO t VALUES (31, 'xa', 1)")
+        c.execute("XA END 'x1'")
+        c.execute("XA PREPARE 'x1'")
+        c.execute("XA COMMIT 'x1'")
+        c.execute("XA START 'x2'")
+        c.execute("INSERT INTO t VALUES (32, 'xa one phase', 2)")
+        c.execute("XA END 'x2'")
+        c.execute("XA COMMIT 'x2' ONE PHASE")
+        c.execute("INSERT INTO t VALUES (33, 'after xa', 3)")
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    big = max(Archive.open(archive).chain.files, key=lambda f: f.size)
+    assert big.size > 4096 * 4
+    with connect(conn) as c:
+        c.execute("SET GLOBAL gtid_strict_mode=ON")
+    try:
+        restore_until(backup, conn, "adv_xa_copy", _end(archive), archive)
+    finally:
+        with connect(conn) as c:
+            c.execute("SET GLOBAL gtid_strict_mode=OFF")
+    assert _state(conn, "adv_xa_copy") == _state(conn, db)
