@@ -165,6 +165,13 @@ def test_prune_plan_golden():
         ("CREATE VIEW v AS SELECT a.c FROM t AS a", "moodle", True, ""),
         ("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (c) REFERENCES u (id)", "moodle", True, ""),
         ("UPDATE t SET c = 1 WHERE t.id = 2", "moodle", True, ""),
+        # another default database: skipped; refused unless it only reads the source
+        ("INSERT INTO other.t SELECT * FROM moodle.u", "other", False, ""),
+        ("INSERT IGNORE INTO t SELECT * FROM `moodle`.u", "other", True, ""),
+        ("CREATE TABLE x AS SELECT * FROM moodle.u", "other", False, ""),
+        ("INSERT INTO moodle.t SELECT * FROM u", "other", False, "filter would skip it"),
+        ("UPDATE other.t, moodle.u SET u.c = 1", "other", False, "filter would skip it"),
+        ("DELETE FROM moodle.u WHERE 1", "other", False, "filter would skip it"),
     ],
 )
 def test_statements_that_cannot_be_replayed_into_the_target_are_named(query, db, rewrite, refused):

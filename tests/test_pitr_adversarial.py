@@ -212,6 +212,21 @@ REFUSED = [
     ),
     # logged under the dropped database's name: the filter skips it (replayed, not run)
     ("dropdb", [], "DROP DATABASE adv_other3", True, None),
+    # it only reads the source: skipped, and nothing of the source is lost
+    (
+        "readsource",
+        ["SET SESSION binlog_format=STATEMENT", "USE adv_other2"],
+        "INSERT INTO adv_other2.o SELECT id + 500, v FROM {db}.t",
+        False,
+        None,
+    ),
+    (
+        "writesource",
+        ["SET SESSION binlog_format=STATEMENT", "USE adv_other2"],
+        "UPDATE adv_other2.o, {db}.t SET t.v = o.v WHERE t.id = o.id",
+        False,
+        "from another default database (adv_other2) and may change it",
+    ),
 ]
 
 
@@ -244,9 +259,11 @@ def test_statements_a_replay_cannot_apply_are_refused_before_the_target_is_touch
             c.execute(f"DROP DATABASE {db}")
     if reason is None:
         with connect(conn) as c:
-            c.execute("CREATE DATABASE adv_other3")
+            c.execute("CREATE DATABASE IF NOT EXISTS adv_other3")
+        other = _state(conn, "adv_other2")
         restore_until(backup, conn, target, _end(archive), archive)
         assert _exists(conn, "adv_other3") and _exists(conn, target)
+        assert _state(conn, "adv_other2") == other
         return
     with pytest.raises(PitrUnavailable, match="cannot replay the statement") as err:
         restore_until(backup, conn, target, _end(archive), archive)

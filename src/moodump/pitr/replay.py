@@ -116,6 +116,14 @@ _OBJECT = re.compile(
 )
 #: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
 _LISTS_TABLES = re.compile(r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|RENAME\s+TABLES?)\b", re.I)
+#: Statements that write one table only, named first: (db.)table.
+_SINGLE_TARGET = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:"
+    r"(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
+    r"|CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)"
+    r"(?:(?P<db>" + _IDENT + r")\s*\.\s*)?" + _IDENT + r"(?![\w$`.])",
+    re.I | re.S,
+)
 _PAIR = re.compile(r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT)
 
 
@@ -162,9 +170,13 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
             return f"it changes another database ({other}), which a replay must not touch"
         return ""
     if mentions:
+        target = _SINGLE_TARGET.match(_STRINGS.sub("''", query))
+        if target and _unquote(target["db"] or default_db).lower() != source_db.lower():
+            return ""  # it only reads the source (INSERT INTO other.t SELECT ... FROM src.u)
         return (
-            f"it changes {source_db} from another default database "
-            f"({default_db or 'none'}), so the database filter would skip it"
+            f"it names {source_db} from another default database "
+            f"({default_db or 'none'}) and may change it, but the database filter would "
+            "skip it"
         )
     return ""
 
