@@ -284,7 +284,16 @@ def test_stops_on_second_boundaries_positions_and_gtids(conn, tmp_path):
         c.execute("CREATE DATABASE IF NOT EXISTS adv_other4")
         c.execute("CREATE TABLE IF NOT EXISTS adv_other4.o (id INT PRIMARY KEY)")
         d0 = int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0)
-    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        c.execute(f"INSERT INTO {db}.t VALUES (1, 'before', 0)")
+        # logged a second later than the backup's start (a statement's time is its start):
+        # the manifest's time, whole seconds before the snapshot, cannot tell
+        c.execute(f"SET timestamp = {d0 + 1}")
+        c.execute(f"INSERT INTO {db}.t VALUES (2, 'in the backup, logged at d0 + 1', 0)")
+    backup = tmp_path / "backup"
+    dump(conn, db, backup, DumpOptions(threads=1))
     with connect(conn) as c:
         while int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0) < d0 + 5:
             pass  # every event below carries a time after the backup and before now
@@ -307,6 +316,8 @@ def test_stops_on_second_boundaries_positions_and_gtids(conn, tmp_path):
         return _rows(conn, name)
 
     assert until("adv_u1", Target(time=d0 + 2)) == []  # before the first event after it
+    with pytest.raises(PitrUnavailable, match="already holds a transaction logged at"):
+        restore_until(backup, conn, "adv_never", Target(time=d0 + 1), archive)
     assert until("adv_u2", Target(time=d0 + 3)) == [31]
     assert until("adv_u3", Target(time=d0 + 4)) == [31, 32, 33, 34]  # the whole second
     assert until("adv_u4", Target(gtid=gtids[34])) == [31, 32, 33, 34]  # domain 7

@@ -265,6 +265,19 @@ def _scan(
         while chunk := fh.read(1 << 20):
             for ev in reader.feed(chunk):
                 if ev.start < begin:
+                    if (
+                        target.time is not None
+                        and ev.type not in _OUTSIDE
+                        and ev.timestamp >= target.time
+                    ):
+                        # the backup's manifest time is whole seconds and taken before the
+                        # snapshot: the log tells exactly what the backup already holds
+                        raise PitrUnavailable(
+                            f"{target.describe()} is before the backup's snapshot: the backup "
+                            f"already holds a transaction logged at {when(ev.timestamp)} "
+                            f"({f.name}:{ev.start})",
+                            hint="pick an older backup (moodump list), or a later time",
+                        )
                     if ev.type == GTID:
                         group, standalone = ev.start, ev.standalone
                     elif _ends_group(ev, standalone):
