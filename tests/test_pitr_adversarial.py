@@ -469,3 +469,17 @@ def test_xa_and_large_transactions_replay(conn, tmp_path):
         with connect(conn) as c:
             c.execute("SET GLOBAL gtid_strict_mode=OFF")
     assert _state(conn, "adv_xa_copy") == _state(conn, db)
+    from moodump.binlog.events import GTID, iter_events
+
+    a = Archive.open(archive)
+    events = [(f.name, e) for f in a.chain.files for e in iter_events(b"".join(a.raw_blocks(f)))]
+    last_gtid = ""
+    for _, e in events:  # the GTID of the XA PREPARE group
+        if e.type == GTID:
+            last_gtid = str(e.gtid)
+        elif e.query.startswith("XA END"):
+            break
+    gtid = last_gtid
+    with pytest.raises(PitrUnavailable, match="between the XA PREPARE and the commit"):
+        restore_until(backup, conn, "adv_xa_never", Target(gtid=gtid), archive)
+    assert not _exists(conn, "adv_xa_never")

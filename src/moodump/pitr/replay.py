@@ -36,6 +36,7 @@ from moodump.binlog.events import (
     ROW_EVENTS,
     STOP,
     TABLE_MAP,
+    XA_PREPARE,
     XID,
     BinlogFormatError,
     Event,
@@ -71,6 +72,9 @@ class ReplayPlan:
     binlog_bytes: int = 0  # bytes of binlog in the range, all databases
     last_time: int = 0  # time of the last event replayed
     notes: list[str] = field(default_factory=list)
+    #: XA transactions prepared in the range and not (yet) committed: xid -> where
+    #: their PREPARE group starts
+    xa_prepared: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -228,6 +232,15 @@ def plan_replay(
     keep = [i for i, f in enumerate(files) if split_name(f.name)[1] <= split_name(stop[0])[1]]
     plan.files = [files[i] for i in keep]
     plan.paths = [plan.paths[i] for i in keep if i < len(plan.paths)]
+    dangling = [x for x, at in plan.xa_prepared.items() if (split_name(at[0])[1], at[1]) < (
+        split_name(stop[0])[1], stop[1])]  # fmt: skip
+    if dangling:
+        raise PitrUnavailable(
+            f"{target.describe()} falls between the XA PREPARE and the commit of the XA "
+            f"transaction {dangling[0]}: the replay would leave it prepared on the target "
+            "server, holding its locks",
+            hint="pick a target before its XA PREPARE or after its XA COMMIT",
+        )
     if (stop[0], stop[1]) < (start_file, start_position):
         raise PitrUnavailable(
             f"{target.describe()} is before the backup's snapshot ({start_file}:{start_position})",
@@ -236,8 +249,32 @@ def plan_replay(
     return plan
 
 
+_XA = re.compile(r"^\s*XA\s+(END|COMMIT|ROLLBACK)\s+(.+?)\s*$", re.I | re.S)
+
+
+def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int]) -> None:
+    """Follow XA transactions: ``XA END xid`` opens the group its ``XA PREPARE`` closes,
+    ``XA COMMIT xid`` / ``XA ROLLBACK xid`` (their own group) finishes it. A commit of a
+    transaction prepared before the snapshot cannot be replayed: its changes are neither
+    in the backup (a consistent snapshot does not see a prepared transaction) nor in the
+    range."""
+    m = _XA.match(ev.query)
+    if not m:
+        return
+    verb, xid = m[1].upper(), m[2]
+    if verb == "END":
+        plan.xa_prepared[xid] = where
+    elif plan.xa_prepared.pop(xid, None) is None and verb == "COMMIT":
+        raise PitrUnavailable(
+            f"the XA transaction {xid} committed at {where[0]}:{ev.start} "
+            f"({when(ev.timestamp)}) was prepared before the backup's snapshot: its changes "
+            "are in neither the backup nor the replay range",
+            hint="restore to a point before that commit, or an older backup",
+        )
+
+
 def _ends_group(ev: Event, standalone: bool) -> bool:
-    if ev.type == XID:
+    if ev.type in (XID, XA_PREPARE):
         return True
     return ev.type in QUERY_EVENTS and (
         standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK")
@@ -322,6 +359,8 @@ def _scan(
                             hint="restore to a point before it, or into a database with the "
                             "source's name on another server; see docs/pitr.md",
                         )
+                    if ev.query.lstrip()[:3].upper() == "XA ":
+                        _xa(plan, ev, (f.name, group if group is not None else ev.start))
                     if ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS:
                         plan.events += 1
                         plan.last_time = ev.timestamp
