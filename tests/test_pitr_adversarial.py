@@ -402,6 +402,9 @@ def test_a_damaged_archive_fails_verify_and_restore_refuses_before_the_target(co
         for i in range(6):
             c.execute(f"INSERT INTO t VALUES ({40 + i}, REPEAT('x', 190), {i})")
             c.execute(f"UPDATE t SET v = REPEAT('y', 190) WHERE id < {10 + i}")
+        last = int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0)
+        while int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0) <= last:
+            pass  # covered_until is a second later than every event
     pull(conn, archive)
     files = Archive.open(archive).chain.files
     assert len(files) >= 3
@@ -422,7 +425,8 @@ def test_a_damaged_archive_fails_verify_and_restore_refuses_before_the_target(co
             p.write_bytes(bytes(data[:-7]))
         else:  # the file is there, chain.json lost its entry
             text = json.loads((copy / "chain.json").read_text())
-            text["files"] = [f for f in text["files"] if f["name"] != victim.name]
+            gone = victim.name if how == "unlisted" else files[-1].name
+            text["files"] = [f for f in text["files"] if f["name"] != gone]
             (copy / "chain.json").write_text(json.dumps(text))
         return copy
 
@@ -430,13 +434,18 @@ def test_a_damaged_archive_fails_verify_and_restore_refuses_before_the_target(co
         ("flipped", IntegrityError, "does not match its checksum"),
         ("truncated", IntegrityError, "does not match its checksum"),
         ("unlisted", PitrUnavailable, "missing from the archive"),
+        ("unlisted-last", PitrUnavailable, "missing from the archive"),
     ):
         copy = damaged(how)
         res = verify_archive(copy)
         assert not res.ok, how
+        name = f"adv_damage_{how.replace('-', '_')}"
         with pytest.raises(err, match=words):
-            restore_until(backup, conn, f"adv_damage_{how}", end, copy)
-        assert not _exists(conn, f"adv_damage_{how}"), how
+            # a time: the position of a file that is not listed is refused anyway
+            restore_until(
+                backup, conn, name, Target(time=Archive.open(copy).chain.covered_until), copy
+            )
+        assert not _exists(conn, name), how
 
 
 def test_xa_and_large_transactions_replay(conn, tmp_path):
