@@ -172,6 +172,12 @@ class EventReader:
     def _body(self, ev: Event, raw: memoryview) -> None:
         end = len(raw) - (4 if self.crc else 0)
         body = raw[HEADER_LEN:end]
+        try:
+            self._decode(ev, body)
+        finally:
+            body.release()  # before the buffer is trimmed, even when decoding fails
+
+    def _decode(self, ev: Event, body: memoryview) -> None:
         t = ev.type
         if t == GTID and len(body) >= 12:
             seq, domain = struct.unpack_from("<QI", body, 0)
