@@ -187,7 +187,9 @@ class Puller:
         with connect(self.settings) as c:
             head = c.query(f"SHOW BINLOG EVENTS IN '{known.name}' LIMIT 2")
             listed = [(r[5] or b"").decode() for r in head if (r[2] or b"") == b"Gtid_list"]
-            if listed and set(listed[0].strip("[]").split(",")) - {""} != set(known.gtid_list):
+            if listed and {g.strip() for g in listed[0].strip("[]").split(",")} - {""} != set(
+                known.gtid_list
+            ):
                 raise self._new_history(
                     f"the server's {known.name} starts at GTID state {listed[0]}, the archived "
                     f"one at [{','.join(known.gtid_list)}]"
@@ -211,12 +213,14 @@ class Puller:
         if prev is None or not prev.complete or chain.get(name) is not None:
             return
         start = gtid_state(",".join(s.gtid_list))
-        for g in [*prev.gtid_list, *prev.gtid_last]:
-            d, sid, q = (int(x) for x in g.split("-"))
+        # the state after prev: its starting state, each domain-server's last GTID in it
+        # overriding (that is what the server's next Gtid_list lists, even a lower one)
+        after = {**gtid_state(",".join(prev.gtid_list)), **gtid_state(",".join(prev.gtid_last))}
+        for (d, sid), q in after.items():
             if start.get((d, sid), -1) < q:
                 raise self._new_history(
                     f"{name} starts at GTID state {','.join(s.gtid_list) or '(empty)'}, which "
-                    f"lacks {g} of {prev.name}"
+                    f"lacks {d}-{sid}-{q} of {prev.name}"
                 )
 
     # ---------------------------------------------------------------- fetching
