@@ -172,6 +172,12 @@ def test_prune_plan_golden():
         ("INSERT INTO moodle.t SELECT * FROM u", "other", False, "filter would skip it"),
         ("UPDATE other.t, moodle.u SET u.c = 1", "other", False, "filter would skip it"),
         ("DELETE FROM moodle.u WHERE 1", "other", False, "filter would skip it"),
+        # the server's accounts: not the database's to replay
+        ("GRANT SELECT ON t TO 'u'@'%'", "moodle", False, "accounts, privileges"),
+        ("CREATE USER IF NOT EXISTS 'u'@'%'", "moodle", False, "accounts, privileges"),
+        ("/* x */ DROP ROLE r", "moodle", False, "accounts, privileges"),
+        ("CREATE TABLE user_grants (id INT)", "moodle", False, ""),
+        ("GRANT SELECT ON moodle.* TO 'u'@'%'", "", False, ""),  # skipped: changes no data
     ],
 )
 def test_statements_that_cannot_be_replayed_into_the_target_are_named(query, db, rewrite, refused):

@@ -212,6 +212,13 @@ REFUSED = [
     ),
     # logged under the dropped database's name: the filter skips it (replayed, not run)
     ("dropdb", [], "DROP DATABASE adv_other3", True, None),
+    (
+        "grant",
+        [],
+        "GRANT SELECT ON t TO adv_someone@'%' IDENTIFIED BY 'pw-adv'",
+        True,
+        "accounts, privileges or plugins",
+    ),
     # it only reads the source: skipped, and nothing of the source is lost
     (
         "readsource",
@@ -268,6 +275,7 @@ def test_statements_a_replay_cannot_apply_are_refused_before_the_target_is_touch
     with pytest.raises(PitrUnavailable, match="cannot replay the statement") as err:
         restore_until(backup, conn, target, _end(archive), archive)
     assert reason in err.value.message
+    assert "pw-adv" not in str(err.value) and "*" not in err.value.message  # no secret
     assert not _exists(conn, target)
 
 

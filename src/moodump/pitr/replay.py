@@ -105,6 +105,13 @@ def _qualified(db: str) -> re.Pattern[str]:
 _DB_STATEMENT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\b", re.I | re.S
 )
+#: Statements on the server rather than on a database: accounts, privileges, plugins.
+_SERVER_STATEMENT = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:GRANT|REVOKE|SET\s+PASSWORD|RENAME\s+USER"
+    r"|(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:USER|ROLE|SERVER)"
+    r"|(?:INSTALL|UNINSTALL)\s+(?:PLUGIN|SONAME))\b",
+    re.I | re.S,
+)
 _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
 #: The object a statement creates, changes or writes, when it is written db.name.
 _OBJECT = re.compile(
@@ -167,13 +174,18 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
     if default_db == source_db:
         if _DB_STATEMENT.match(query):
             return "it creates, drops or alters a database"
+        if _SERVER_STATEMENT.match(query):
+            return (
+                "it changes the server's accounts, privileges or plugins, which a replay "
+                "must not touch"
+            )
         if rewrite and mentions:
             return f"it names tables as {source_db}.<table>, which the rename would not change"
         other = _other_database(_STRINGS.sub("''", query), source_db)
         if other:
             return f"it changes another database ({other}), which a replay must not touch"
         return ""
-    if mentions:
+    if mentions and not _SERVER_STATEMENT.match(query):  # GRANT ... ON src.*: skipped
         target = _SINGLE_TARGET.match(_STRINGS.sub("''", query))
         if target and _unquote(target["db"] or default_db).lower() != source_db.lower():
             return ""  # it only reads the source (INSERT INTO other.t SELECT ... FROM src.u)
@@ -183,6 +195,14 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
             "skip it"
         )
     return ""
+
+
+def _shown(query: str) -> str:
+    """A statement as a message quotes it: account statements only by their first words
+    (the log holds ``IDENTIFIED BY 'password'`` in clear)."""
+    if _SERVER_STATEMENT.match(query):
+        return " ".join(query.split()[:2]) + " …"
+    return query[:200]
 
 
 def plan_replay(
@@ -355,7 +375,7 @@ def _scan(
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
-                            f"({when(ev.timestamp)}): {why}: {ev.query[:200]!r}",
+                            f"({when(ev.timestamp)}): {why}: {_shown(ev.query)!r}",
                             hint="restore to a point before it, or into a database with the "
                             "source's name on another server; see docs/pitr.md",
                         )
