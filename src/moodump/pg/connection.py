@@ -27,7 +27,13 @@ _SSLMODE = {
 #: Session settings of every dump and read-back session: the text form of every value
 #: depends on them (time zone, date style, float digits, bytea form), so the dump and the
 #: verification after a restore format rows identically whatever the server's defaults.
+#: The restore's ``COPY FROM`` sessions use them too: ``search_path`` decides how reg*
+#: values (regclass, regtype, regproc, …) print and resolve (a database-level
+#: ``search_path`` printed them unqualified, and the new database could not read them
+#: back), ``lc_monetary`` how money prints and parses.
 SESSION_SETTINGS = (
+    ("search_path", "pg_catalog"),
+    ("lc_monetary", "C"),
     ("TimeZone", "UTC"),
     ("DateStyle", "ISO, MDY"),
     ("IntervalStyle", "postgres"),

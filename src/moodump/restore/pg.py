@@ -43,6 +43,7 @@ from moodump.pg.connection import (
     qualified,
     quote_ident,
     quote_str,
+    set_session,
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.tools import client_for, run_tool, tool_env
@@ -462,6 +463,7 @@ class PgRestore:
         def work() -> None:
             try:
                 with connect(self.settings, self.load_db, autocommit=True) as conn:
+                    set_session(conn)  # the text of the data files is read as it was written
                     conn.execute("SET synchronous_commit = off")
                     while not self.stop.is_set():
                         with qlock:
