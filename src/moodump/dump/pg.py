@@ -270,6 +270,7 @@ class PgDumpRun:
                 column_types=list(t.column_types), order_by=list(t.primary_key),
                 digest="ordered" if t.primary_key else "multiset",
                 data_skipped=self._skip_data(t),
+                load_clause=t.load_via,  # PostgreSQL: the partition root to load through
             )  # fmt: skip
         for s in seqs:
             if _match(f"{s.schema}.{s.name}", o.exclude) or _match(s.name, o.exclude):

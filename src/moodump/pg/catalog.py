@@ -30,6 +30,11 @@ class PgTable:
     pk_collatable: list[bool] = field(default_factory=list)
     rows_estimate: int = 0
     data_length: int = 0
+    #: The partition root to load the rows through (quoted), for a partition of a tree
+    #: hashed on an enum (or an expression): an enum hashes by its OID, which differs in
+    #: the new database, so a row may belong to another partition there (pg_dump's
+    #: ``--load-via-partition-root`` case). Such a table is read without a key order.
+    load_via: str = ""
 
     @property
     def full_name(self) -> str:
@@ -101,6 +106,24 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         t.primary_key.append(col)
         t.pk_types.append(typ)
         t.pk_collatable.append(bool(coll))
+    for oid, root_schema, root_name in conn.execute(
+        "SELECT c.oid, rn.nspname, r.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid) "
+        "JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace "
+        "WHERE c.oid = ANY(%s::oid[]) AND c.relispartition AND EXISTS ("
+        " SELECT 1 FROM pg_catalog.pg_partition_ancestors(c.oid) anc(relid) "
+        " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = anc.relid AND pt.partstrat = 'h' "
+        " CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum) "
+        " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum "
+        " LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
+        " WHERE k.attnum = 0 OR ty.typtype = 'e' OR EXISTS (SELECT 1 FROM pg_catalog.pg_type e "
+        "  WHERE e.oid IN (ty.typelem, ty.typbasetype) AND e.typtype = 'e'))",
+        (oids,),
+    ).fetchall():
+        t = by_oid[int(oid)]
+        t.load_via = '"' + root_schema.replace('"', '""') + '"."' + root_name.replace('"', '""') + '"'
+        # the rows may land in other partitions: one order-free digest over the tree
+        t.primary_key, t.pk_types, t.pk_collatable = [], [], []
     return out
 
 

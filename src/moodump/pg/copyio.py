@@ -153,11 +153,13 @@ def copy_out_psql(
 
 
 def copy_in(conn: psycopg.Connection[Any], t_schema: str, t_name: str, columns: list[str],
-            reader: BinaryIO, stop: threading.Event | None = None) -> int:
-    """``COPY … FROM STDIN`` of a file's text; returns the bytes sent."""
+            reader: BinaryIO, stop: threading.Event | None = None, *, via: str = "") -> int:
+    """``COPY … FROM STDIN`` of a file's text (into ``via``, a quoted partition root,
+    when given: the rows find their partitions); returns the bytes sent."""
     cols = ", ".join(quote_ident(c) for c in columns)
+    rel = via or qualified(t_schema, t_name)
     sent = 0
-    with conn.cursor() as cur, cur.copy(f"COPY {qualified(t_schema, t_name)} ({cols}) FROM STDIN") as copy:
+    with conn.cursor() as cur, cur.copy(f"COPY {rel} ({cols}) FROM STDIN") as copy:
         while True:
             block = reader.read(_BATCH)
             if not block:

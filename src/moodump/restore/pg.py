@@ -570,7 +570,7 @@ class PgRestore:
         raw = self.src.open_checked(entry) if entry and self.src.local_dir is None else self.src.open(c.file)
         with conn.transaction():
             with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
-                copy_in(conn, t.schema, t.name, t.columns, reader, self.stop)
+                copy_in(conn, t.schema, t.name, t.columns, reader, self.stop, via=t.load_clause)
             conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (c.file,))
         with self.lock:
             self.files_done += 1
