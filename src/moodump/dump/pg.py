@@ -52,7 +52,12 @@ from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError
 from moodump.fsmodes import make_dir, write_text
 from moodump.manifest import MANIFEST_NAME, STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
 from moodump.pg.catalog import (
+    LARGE_OBJECT_META,
+    LARGE_OBJECT_META_QUERY,
+    LARGE_OBJECTS,
+    LARGE_OBJECTS_QUERY,
     PgTable,
+    count_large_objects,
     is_int_key,
     list_sequences,
     list_tables,
@@ -170,8 +175,11 @@ def _publish(
 
 
 class _Task:
-    def __init__(self, table: PgTable, index: int, where: str, file: str, estimate: int) -> None:
+    def __init__(
+        self, table: PgTable, index: int, where: str, file: str, estimate: int, query: str = ""
+    ) -> None:  # fmt: skip
         self.table, self.index, self.where, self.file, self.estimate = table, index, where, file, estimate
+        self.query = query or copy_query(table, where)
 
 
 class PgDumpRun:
@@ -263,6 +271,19 @@ class PgDumpRun:
                           client_tools=f"{bindir} ({client_major})")  # fmt: skip
 
         tasks = self._plan(coord, selected)
+        # Large objects: a whole-database dump holds them (as pg_dump's does); a --table
+        # dump leaves them out, as pg_dump --table does.
+        n_lo = count_large_objects(coord) if not (o.schema_only or o.tables) else 0
+        if n_lo:
+            for i, (pseudo, query) in enumerate(((LARGE_OBJECTS, LARGE_OBJECTS_QUERY),
+                                                 (LARGE_OBJECT_META, LARGE_OBJECT_META_QUERY))):  # fmt: skip
+                self._pending[pseudo.full_name] = 1
+                tasks.append(_Task(pseudo, 0, "", f"data/large-objects-{i}.00000.tsv{self.ext}", 0, query))
+                self._entries[pseudo.full_name] = TableEntry(
+                    name=pseudo.name, schema=pseudo.schema, kind="large objects", engine="",
+                    columns=list(pseudo.columns), column_types=list(pseudo.column_types),
+                    order_by=["loid"], digest="ordered",
+                )  # fmt: skip
         m.snapshot.update(method="pg_export_snapshot", workers=max(1, min(o.threads, len(tasks))))
         for t in selected:
             self._entries[t.full_name] = TableEntry(
@@ -487,11 +508,11 @@ class PgDumpRun:
         try:
             if self._psql is not None and task.estimate >= PSQL_MIN_BYTES and self._snapshot:
                 res = copy_out_psql(
-                    self._psql, self._env, self.database, self._snapshot, copy_query(t, task.where),
+                    self._psql, self._env, self.database, self._snapshot, task.query,
                     sink, ordered=bool(t.primary_key), stop=self.stop, on_start=self._started,
                 )  # fmt: skip
             else:
-                res = copy_out(conn, copy_query(t, task.where), sink,
+                res = copy_out(conn, task.query, sink,
                                ordered=bool(t.primary_key), stop=self.stop)  # fmt: skip
         except BaseException:
             writer.abort()

@@ -147,6 +147,34 @@ def list_sequences(conn: psycopg.Connection[Any]) -> list[PgSequence]:
     return out
 
 
+#: Large objects (``pg_largeobject``) as two pseudo tables, read in the snapshot: their
+#: contents (``lo_get`` reads a large object as of the transaction's snapshot), and their
+#: owner, ACL and comment. ``pg_dump --schema-only`` writes neither (nor their data).
+LARGE_OBJECTS = PgTable(
+    "pg_catalog", "pg_largeobject", columns=["loid", "data"], column_types=["oid", "bytea"],
+    primary_key=["loid"], pk_types=["oid"], pk_collatable=[False],
+)  # fmt: skip
+LARGE_OBJECTS_QUERY = (
+    "COPY (SELECT m.oid, pg_catalog.lo_get(m.oid) FROM pg_catalog.pg_largeobject_metadata m "
+    "ORDER BY m.oid) TO STDOUT"
+)
+LARGE_OBJECT_META = PgTable(
+    "pg_catalog", "pg_largeobject_metadata", columns=["loid", "owner", "acl", "comment"],
+    column_types=["oid", "name", "aclitem[]", "text"],
+    primary_key=["loid"], pk_types=["oid"], pk_collatable=[False],
+)  # fmt: skip
+LARGE_OBJECT_META_QUERY = (
+    "COPY (SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner), m.lomacl, "
+    "pg_catalog.obj_description(m.oid, 'pg_largeobject') "
+    "FROM pg_catalog.pg_largeobject_metadata m ORDER BY m.oid) TO STDOUT"
+)
+
+
+def count_large_objects(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata").fetchone()
+    return int(row[0]) if row else 0
+
+
 def is_int_key(t: PgTable) -> bool:
     return len(t.primary_key) == 1 and t.pk_types[0] in _INT_TYPES
 

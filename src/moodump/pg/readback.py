@@ -13,7 +13,7 @@ import psycopg
 from moodump.db.connection import ConnSettings
 from moodump.db.rowstream import digest_algo
 from moodump.manifest import Chunk, Manifest, TableEntry
-from moodump.pg.catalog import PgTable, list_tables, moodle_info
+from moodump.pg.catalog import LARGE_OBJECTS_QUERY, PgTable, list_tables, moodle_info
 from moodump.pg.connection import connect, pg_error, set_session
 from moodump.pg.copyio import copy_out, copy_query
 
@@ -52,6 +52,18 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
             trees.setdefault(entry.load_clause, []).append((entry, restored[name]))
             continue
         work += [(entry, restored[name], c) for c in entry.chunks]
+    lo = [e for e in m.tables if e.kind == "large objects" and e.name == "pg_largeobject"]
+    if lo:  # the contents; owners, ACLs and comments are checked offline (the file)
+        with connect(settings, database, autocommit=True) as conn:
+            set_session(conn)
+            for c in lo[0].chunks:
+                res = copy_out(conn, LARGE_OBJECTS_QUERY, None, ordered=True,
+                               algo=digest_algo(c.content_digest))  # fmt: skip
+                out.rows += res.rows
+                if res.rows != c.rows:
+                    out.problems.append(f"{c.file}: {res.rows} large objects restored, the dump read {c.rows}")
+                elif res.digest != c.content_digest:
+                    out.problems.append(f"{c.file}: the restored large objects differ from the dump's")
     if trees:
         with connect(settings, database, autocommit=True) as conn:
             set_session(conn)

@@ -259,6 +259,8 @@ class PgRestore:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
             skipped = self._data_and_indexes(post, done)
+            if self.selected is None:
+                self._large_objects(done)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 self._sequences(conn)
             self._emit("objects")
@@ -487,6 +489,49 @@ class PgRestore:
             raise (real or errors)[0]
         if self.stop.is_set() and queue:
             raise Interrupted("restore interrupted", hint="continue it with --resume")
+
+    # -- large objects ---------------------------------------------------------------------
+    def _large_objects(self, done: set[str]) -> None:
+        """Large objects with their OIDs (``lo_from_bytea``), comments, and with
+        ``owners`` their owners and ACLs; one transaction with its progress row."""
+        by = {t.name: t for t in self.m.tables if t.kind == "large objects"}
+        data, meta = by.get("pg_largeobject"), by.get("pg_largeobject_metadata")
+        if data is None or "large-objects" in done:
+            return
+        with connect(self.settings, self.load_db, autocommit=True) as conn, conn.transaction():
+            set_session(conn)
+            conn.execute("CREATE TEMP TABLE moodump_lo (loid oid, data bytea) ON COMMIT DROP")
+            conn.execute("CREATE TEMP TABLE moodump_lo_meta (loid oid, owner name, acl text, "
+                         "comment text) ON COMMIT DROP")  # fmt: skip
+            for entry, table in ((data, "moodump_lo"), (meta, "moodump_lo_meta")):
+                for c in entry.chunks if entry else []:
+                    f = self.files.get(c.file)
+                    raw = self.src.open_checked(f) if f and self.src.local_dir is None else self.src.open(c.file)
+                    with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
+                        copy_in(conn, "pg_temp", table, entry.columns, reader, self.stop)
+            conn.execute("SELECT count(pg_catalog.lo_from_bytea(loid, data)) FROM moodump_lo")
+            rows = conn.execute(
+                "SELECT loid, owner, acl, comment FROM moodump_lo_meta ORDER BY loid"
+            ).fetchall()
+            for loid, owner, acl, comment in rows:
+                lo = f"LARGE OBJECT {int(loid)}"
+                if comment is not None:
+                    conn.execute(f"COMMENT ON {lo} IS {quote_str(comment)}")  # type: ignore[arg-type]
+                if not self.opts.owners:
+                    continue
+                conn.execute(f"ALTER {lo} OWNER TO {quote_ident(owner)}")  # type: ignore[arg-type]
+                if acl is None:
+                    continue
+                conn.execute(f"REVOKE ALL ON {lo} FROM PUBLIC, {quote_ident(owner)}")  # type: ignore[arg-type]
+                for grantee, priv, grantable in conn.execute(
+                    "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident("
+                    "pg_catalog.pg_get_userbyid(a.grantee)) END, a.privilege_type, a.is_grantable "
+                    "FROM pg_catalog.aclexplode(%s::aclitem[]) a", (acl,),
+                ).fetchall():  # fmt: skip
+                    option = " WITH GRANT OPTION" if grantable else ""
+                    conn.execute(f"GRANT {priv} ON {lo} TO {grantee}{option}")  # type: ignore[arg-type]
+            conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES ('large-objects')")
+        self.tracker.add(data.rows, sum(c.raw_bytes for c in data.chunks))
 
     # -- data -----------------------------------------------------------------------------
     def _data_and_indexes(self, post: str, done: set[str]) -> int:
