@@ -190,6 +190,17 @@ GRANT SELECT (id, v) ON h.secret TO hard_reader;
 ALTER DEFAULT PRIVILEGES IN SCHEMA h GRANT SELECT ON TABLES TO hard_reader;
 RESET search_path;
 
+-- no columns to COPY: none at all, or only a generated one
+CREATE TABLE h.nocols ();
+INSERT INTO h.nocols DEFAULT VALUES; INSERT INTO h.nocols DEFAULT VALUES;
+CREATE TABLE h.onlygen (g int GENERATED ALWAYS AS (7) STORED);
+INSERT INTO h.onlygen DEFAULT VALUES;
+-- a constraint the rows break, NOT VALID; NULLS NOT DISTINCT; a publication
+ALTER TABLE h.dups ADD CONSTRAINT big_a CHECK (a > 5) NOT VALID;
+CREATE TABLE h.nnd (a int, b int, UNIQUE NULLS NOT DISTINCT (a, b));
+INSERT INTO h.nnd VALUES (1, NULL), (NULL, NULL);
+CREATE PUBLICATION hard_pub FOR TABLE h.textpk, TABLES IN SCHEMA "we ird.""schema""";
+
 -- large objects: contents, fixed and assigned OIDs, an empty one, a big one, comments,
 -- an owner and grants
 SELECT lo_from_bytea(424242, '\x00ff5c0a0d09'::bytea);
@@ -199,3 +210,9 @@ COMMENT ON LARGE OBJECT 424242 IS 'a large object';
 ALTER LARGE OBJECT 424243 OWNER TO hard_reader;
 GRANT SELECT ON LARGE OBJECT 424242 TO hard_reader;
 GRANT UPDATE ON LARGE OBJECT 424242 TO PUBLIC;
+
+-- last: an event trigger that refuses every DDL (pg_restore creates it after everything,
+-- materialized view refreshes included)
+CREATE FUNCTION h.no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'no DDL here (%)', tg_tag; END $$;
+CREATE EVENT TRIGGER no_ddl ON ddl_command_start EXECUTE FUNCTION h.no_ddl();
