@@ -143,6 +143,24 @@ def _entries_of(
     return [entries[i] for i in sorted(keep)]
 
 
+_EVT_STATE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+
+def _drop_progress(conn: Conn) -> None:
+    """Drop the progress schema. The restored event triggers would fire on (and may
+    refuse) that DROP: they are disabled around it in the same transaction
+    (``ALTER EVENT TRIGGER`` is not a command event triggers fire on)."""
+    with conn.transaction():
+        evts = conn.execute(
+            "SELECT evtname, evtenabled FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'"
+        ).fetchall()
+        for name, _state in evts:
+            conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} DISABLE")  # type: ignore[arg-type]
+        conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")  # type: ignore[arg-type]
+        for name, state in evts:
+            conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} {_EVT_STATE[state]}")  # type: ignore[arg-type]
+
+
 def _strip_owners(sql: str) -> str:
     return _OWNER.sub("", sql)
 
@@ -271,7 +289,7 @@ class PgRestore:
                         conn.execute(f"ANALYZE {name}")
                 elif self.opts.analyze:
                     conn.execute("ANALYZE")
-                conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")
+                _drop_progress(conn)
             if self.load_db != self.target:
                 self._swap()
         except BaseException:
@@ -442,14 +460,19 @@ class PgRestore:
         the materialized views' refreshes (indexes and constraints ran with the data)."""
         preamble, items = self._post_items(post, done)
         rest = [x for x in items if x[1] not in _PARALLEL]  # indexes and constraints are in
+        # Event triggers (pg_dump writes them last) come after the refreshes, as with
+        # pg_restore: REFRESH MATERIALIZED VIEW is a command they fire on.
+        first_event = next((i for i, x in enumerate(rest) if x[1] == "EVENT TRIGGER"), len(rest))
         with connect(self.settings, self.load_db, autocommit=True) as conn:
-            for item in rest:
+            for item in rest[:first_event]:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
                 key = f"refresh:{t.schema}.{t.name}"
                 if t.kind == "materialized view" and key not in done and self.selected is None:
                     sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
+            for item in rest[first_event:]:
+                self._entry(conn, preamble, item)
 
     def _entry(self, conn: Conn, preamble: str, item: tuple[str, str, str]) -> None:
         key, _typ, sql = item
