@@ -105,7 +105,11 @@ def test_zoo2_round_trip_is_exact(pg: PgServer, zoo2: tuple[str, Path]) -> None:
     assert not diff, diff
     assert pg.schema_dump(target) == pg.schema_dump(src)
     assert want["large objects"][0] == 3 and "hard_reader=r/postgres" in want["large objects"][1]
+    config = ("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+              "WHERE d.datname = '{}' AND s.setrole = 0")  # fmt: skip
+    assert pg.psql("postgres", config.format(target)) == pg.psql("postgres", config.format(src))
     kinds = [t.kind for t in read_done_manifest(backup).tables]
+
     assert kinds.count("large objects") == 2
     offline = verify(backup, record=False)
     assert offline.passed, offline.problems

@@ -253,6 +253,13 @@ class PgDumpRun:
             assert enc is not None
             m.database_ddl = f"ENCODING {quote_str(enc[0])} LC_COLLATE {quote_str(enc[1])} LC_CTYPE {quote_str(enc[2])}"
             m.snapshot["encoding"], m.snapshot["collate"], m.snapshot["ctype"] = enc
+            # the database's own settings (ALTER DATABASE … SET), which pg_dump writes only
+            # with --create: the restore gives them to the database it creates
+            m.snapshot["settings"] = [str(r[0]) for r in plan.execute(
+                "SELECT unnest(s.setconfig) FROM pg_catalog.pg_db_role_setting s "
+                "JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase "
+                "WHERE d.datname = current_database() AND s.setrole = 0"
+            ).fetchall()]  # fmt: skip
             selected = self._select(list_tables(plan))
 
         self.tracker.phase("snapshot")

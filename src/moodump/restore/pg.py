@@ -290,6 +290,8 @@ class PgRestore:
                 elif self.opts.analyze:
                     conn.execute("ANALYZE")
                 _drop_progress(conn)
+            if self.selected is None and (fresh or self.opts.resume):
+                self._database_settings()
             if self.load_db != self.target:
                 self._swap()
         except BaseException:
@@ -410,6 +412,26 @@ class PgRestore:
                 admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         except (DriverError, MoodumpError):
             pass
+
+    def _database_settings(self) -> None:
+        """The source database's own settings (``ALTER DATABASE … SET``), given to the
+        database this restore created, last (a ``default_transaction_read_only`` must not
+        apply to the restore's sessions). Each value is set in the session first and
+        stored ``FROM CURRENT``, so list values (``search_path``) keep their quoting. One
+        the server refuses (a superuser-only one) is a warning."""
+        settings = self.m.snapshot.get("settings") or []
+        if not isinstance(settings, list) or not settings:
+            return
+        with connect(self.settings, self.load_db, autocommit=True) as conn:
+            for item in settings:
+                name, _, value = str(item).partition("=")
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+                        conn.execute(f"ALTER DATABASE {quote_ident(self.load_db)} SET "  # type: ignore[arg-type]
+                                     f"{quote_ident(name)} FROM CURRENT")  # fmt: skip
+                except DriverError as exc:
+                    self.warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
 
     # -- schema ---------------------------------------------------------------------------
     def _pre_data(self, bindir: Path, pre: str) -> None:
