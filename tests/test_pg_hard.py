@@ -116,3 +116,51 @@ def test_zoo2_round_trip_is_exact(pg: PgServer, zoo2: tuple[str, Path]) -> None:
     by_restore = verify(backup, settings=_settings(pg), record=False)
     assert by_restore.passed, by_restore.problems
     pg.dropdb(target)
+
+
+def test_tables_changed_while_the_dump_starts(pg: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the plan (outside the snapshot) and the locks: a column added (with values)
+    is dumped with its values; a table dropped fails the dump ("run again"), nothing
+    published; a DROP once the tables are locked waits for the dump (here: times out)."""
+    from moodump.dump import pg as pgdump
+    from moodump.errors import SnapshotError
+
+    db = f"race_{uuid.uuid4().hex[:8]}"
+    pg.createdb(db)
+    pg.psql(db, "CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a SELECT g, 'v' FROM generate_series(1, 50) g; "
+            "CREATE TABLE b (x int); INSERT INTO b VALUES (1)")  # fmt: skip
+    real = pgdump.export_snapshot
+    change: list[str] = []
+
+    def racing(conn, relations, timeout):  # type: ignore[no-untyped-def]
+        pg.psql(db, change.pop())
+        return real(conn, relations, timeout)
+
+    monkeypatch.setattr(pgdump, "export_snapshot", racing)
+    change.append("ALTER TABLE a ADD COLUMN late text DEFAULT 'late value'")
+    out = tmp_path / "altered"
+    dump_postgres(_settings(pg), db, out)
+    target = f"race_r_{uuid.uuid4().hex[:6]}"
+    restore(out, _settings(pg), target)
+    assert pg.psql(target, "SELECT count(*) FROM a WHERE late = 'late value'").split()[2] == "50"
+    assert verify(out, settings=_settings(pg), record=False).passed
+
+    change.append("DROP TABLE b")
+    with pytest.raises(SnapshotError, match="run the dump again"):
+        dump_postgres(_settings(pg), db, tmp_path / "dropped")
+    assert not (tmp_path / "dropped").exists()
+    monkeypatch.setattr(pgdump, "export_snapshot", real)
+
+    refused: list[str] = []
+
+    def drop_during(e):  # type: ignore[no-untyped-def]
+        if e.phase == "data" and not refused:
+            try:
+                pg.psql(db, "SET lock_timeout = '300ms'; DROP TABLE a")
+            except AssertionError as exc:
+                refused.append(str(exc))
+
+    out3 = tmp_path / "locked"
+    dump_postgres(_settings(pg), db, out3, progress=drop_during)
+    assert refused and "lock timeout" in refused[0]
+    assert [t.name for t in read_done_manifest(out3).tables if t.kind == "table"] == ["a"]

@@ -267,11 +267,15 @@ class PgDumpRun:
         snap_id = self._snapshot = export_snapshot(
             coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
         )
-        in_snapshot = {t.full_name for t in self._select(list_tables(coord))}
-        if in_snapshot != {t.full_name for t in selected}:
+        in_snapshot = self._select(list_tables(coord))
+        if {t.full_name for t in in_snapshot} != {t.full_name for t in selected}:
             raise SnapshotError(
                 "tables were created or dropped while the dump started", hint="run the dump again"
             )
+        # Columns and keys as of the snapshot: a table altered (ALTER TABLE ADD COLUMN, a
+        # new key) between the plan and the locks was copied with the plan's stale column
+        # list, silently leaving the new column's values out.
+        selected = in_snapshot
         seqs = list_sequences(coord) if not o.schema_only else []
         matviews = populated_matviews(coord) if not (o.schema_only or o.data_only or o.tables) else []
         m.snapshot.update(id=snap_id, at=_utcnow(), isolation="repeatable read",
