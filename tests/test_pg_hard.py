@@ -9,7 +9,6 @@ offline and by restore, and compared table by table (ordered row text) and by th
 
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 

@@ -549,7 +549,9 @@ class PgRestore:
             conn.execute("CREATE TEMP TABLE moodump_lo_meta (loid oid, owner name, acl text, "
                          "comment text) ON COMMIT DROP")  # fmt: skip
             for entry, table in ((data, "moodump_lo"), (meta, "moodump_lo_meta")):
-                for c in entry.chunks if entry else []:
+                if entry is None:
+                    continue
+                for c in entry.chunks:
                     f = self.files.get(c.file)
                     raw = self.src.open_checked(f) if f and self.src.local_dir is None else self.src.open(c.file)
                     with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
