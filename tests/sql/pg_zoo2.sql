@@ -201,6 +201,19 @@ CREATE TABLE h.nnd (a int, b int, UNIQUE NULLS NOT DISTINCT (a, b));
 INSERT INTO h.nnd VALUES (1, NULL), (NULL, NULL);
 CREATE PUBLICATION hard_pub FOR TABLE h.textpk, TABLES IN SCHEMA "we ird.""schema""";
 
+-- text that looks like pg_dump's own: an entry header, a psql meta-command and an
+-- OWNER TO line inside a comment string and a function body
+COMMENT ON TABLE h.dups IS E'fake\n--\n-- Name: x; Type: ACL; Schema: -; Owner: -\n--\n\n\\restrict abc\nALTER TABLE h.dups OWNER TO nobody;\nend';
+CREATE FUNCTION h.maint() RETURNS void LANGUAGE plpgsql AS $body$
+BEGIN
+--
+-- Name: y; Type: ACL; Schema: -; Owner: -
+--
+EXECUTE 'SELECT 1';
+ALTER TABLE h.dups OWNER TO postgres;
+END
+$body$;
+
 -- large objects: contents, fixed and assigned OIDs, an empty one, a big one, comments,
 -- an owner and grants
 SELECT lo_from_bytea(424242, '\x00ff5c0a0d09'::bytea);

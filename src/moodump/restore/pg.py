@@ -59,11 +59,57 @@ _PARALLEL = {"INDEX", "CONSTRAINT"}
 _SKIPPED_WITHOUT_OWNERS = {"ACL", "DEFAULT ACL"}
 
 
+_TOKEN = re.compile(r"'|\"|\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$|--|/\*|\n")
+
+
+def top_level_lines(text: str) -> set[int]:
+    """Offsets of the lines of a pg_dump script that start outside any string literal,
+    quoted identifier, dollar-quoted body or block comment. Only those can be entry
+    headers, psql meta-commands or ``OWNER TO`` statements: the same text inside a
+    comment string or a function body is data and must stay as it is."""
+    out = {0}
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _TOKEN.search(text, pos)
+        if m is None:
+            break
+        tok, i = m.group(), m.start()
+        if tok == "\n":
+            out.add(i + 1)
+            pos = i + 1
+        elif tok == "--":  # to the end of the line (the newline is seen next)
+            j = text.find("\n", i)
+            pos = n if j < 0 else j
+        elif tok == "/*":
+            j = text.find("*/", i + 2)
+            pos = n if j < 0 else j + 2
+        elif tok in ("'", '"'):
+            j = i + 1
+            while True:
+                j = text.find(tok, j)
+                if j < 0 or text.startswith(tok, j + 1) is False:
+                    break
+                j += 2  # a doubled quote
+            pos = n if j < 0 else j + 1
+        else:  # $tag$ … $tag$
+            j = text.find(tok, i + len(tok))
+            pos = n if j < 0 else j + len(tok)
+    return out
+
+
 def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
     """(preamble, [(type, sql)]) of a pg_dump plain script, split at its entry headers;
-    psql meta-commands (``\\restrict``/``\\unrestrict``) are dropped."""
-    text = "\n".join(line for line in script.split("\n") if not line.startswith("\\"))
-    marks = list(_HEADER.finditer(text))
+    psql meta-commands (``\\restrict``/``\\unrestrict``) are dropped. Only headers and
+    meta-commands at the top level count (:func:`top_level_lines`)."""
+    starts = top_level_lines(script)
+    lines, at = [], 0
+    for line in script.split("\n"):
+        if not (line.startswith("\\") and at in starts):
+            lines.append(line)
+        at += len(line) + 1
+    text = "\n".join(lines)
+    starts = top_level_lines(text)
+    marks = [mk for mk in _HEADER.finditer(text) if mk.start() in starts]
     if not marks:
         return text, []
     preamble = text[: marks[0].start()]
@@ -162,7 +208,10 @@ def _drop_progress(conn: Conn) -> None:
 
 
 def _strip_owners(sql: str) -> str:
-    return _OWNER.sub("", sql)
+    """``ALTER … OWNER TO`` statements removed (at the top level only: the same line in a
+    function body is the function's)."""
+    starts = top_level_lines(sql)
+    return _OWNER.sub(lambda m: "" if m.start() in starts else m.group(), sql)
 
 
 def restore_postgres(
