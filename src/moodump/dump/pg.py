@@ -218,6 +218,7 @@ class PgDumpRun:
         self._env: dict[str, str] = {}
         self._psql: Path | None = None
         self._snapshot = ""
+        self._encoding = ""
         self.tracker = Progress()
 
     # -- orchestration -------------------------------------------------------------------
@@ -253,6 +254,9 @@ class PgDumpRun:
             assert enc is not None
             m.database_ddl = f"ENCODING {quote_str(enc[0])} LC_COLLATE {quote_str(enc[1])} LC_CTYPE {quote_str(enc[2])}"
             m.snapshot["encoding"], m.snapshot["collate"], m.snapshot["ctype"] = enc
+            # every session (and psql, pg_dump) reads in the database's own encoding
+            self._encoding = str(enc[0])
+            self._env["PGCLIENTENCODING"] = self._encoding
             # the database's own settings (ALTER DATABASE … SET), which pg_dump writes only
             # with --create: the restore gives them to the database it creates
             m.snapshot["settings"] = [str(r[0]) for r in plan.execute(
@@ -456,6 +460,8 @@ class PgDumpRun:
             self._conns.append(conn)
         for sql in session_sql():
             conn.execute(sql)
+        if self._encoding:
+            conn.execute(f"SET client_encoding TO {quote_str(self._encoding)}")
         return conn
 
     def _run_workers(self, tasks: list[_Task], snap: str) -> None:

@@ -100,10 +100,14 @@ def connect(settings: ConnSettings, dbname: str, *, autocommit: bool = False) ->
         raise ConnectError(f"cannot connect to PostgreSQL {describe(settings)}: {text}", hint=hint) from exc
 
 
-def set_session(conn: psycopg.Connection[Any]) -> None:
-    """Apply :data:`SESSION_SETTINGS` (outside or at the start of a transaction)."""
+def set_session(conn: psycopg.Connection[Any], encoding: str = "") -> None:
+    """Apply :data:`SESSION_SETTINGS` (outside or at the start of a transaction), and
+    ``client_encoding`` = ``encoding`` (the source database's) when given: the data files
+    hold the text in the database's own encoding, whatever client_encoding the server or
+    the database sets for its sessions."""
+    settings = [*SESSION_SETTINGS, *([("client_encoding", encoding)] if encoding else [])]
     with conn.cursor() as cur:
-        for name, value in SESSION_SETTINGS:
+        for name, value in settings:
             cur.execute(f"SELECT pg_catalog.set_config({quote_str(name)}, {quote_str(value)}, false)")
 
 

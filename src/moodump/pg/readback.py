@@ -55,7 +55,7 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
     lo = [e for e in m.tables if e.kind == "large objects" and e.name == "pg_largeobject"]
     if lo:  # the contents; owners, ACLs and comments are checked offline (the file)
         with connect(settings, database, autocommit=True) as conn:
-            set_session(conn)
+            set_session(conn, str(m.snapshot.get("encoding") or ""))
             for c in lo[0].chunks:
                 res = copy_out(conn, LARGE_OBJECTS_QUERY, None, ordered=True,
                                algo=digest_algo(c.content_digest))  # fmt: skip
@@ -66,7 +66,7 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
                     out.problems.append(f"{c.file}: the restored large objects differ from the dump's")
     if trees:
         with connect(settings, database, autocommit=True) as conn:
-            set_session(conn)
+            set_session(conn, str(m.snapshot.get("encoding") or ""))
             for root, members in sorted(trees.items()):
                 _check_tree(conn, root, members, out)
     lock = threading.Lock()
@@ -75,7 +75,7 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
     def worker() -> None:
         try:
             with connect(settings, database, autocommit=True) as conn:
-                set_session(conn)
+                set_session(conn, str(m.snapshot.get("encoding") or ""))
                 while True:
                     with lock:
                         if not work:

@@ -276,6 +276,7 @@ class PgRestore:
         self.files_total = len(self.chunks)
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
+        self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
         self.warnings: list[str] = []
         self.tracker = Progress()
 
@@ -559,7 +560,7 @@ class PgRestore:
         def work() -> None:
             try:
                 with connect(self.settings, self.load_db, autocommit=True) as conn:
-                    set_session(conn)  # the text of the data files is read as it was written
+                    set_session(conn, self.encoding)  # the data files' text is read as it was written
                     conn.execute("SET synchronous_commit = off")
                     while not self.stop.is_set():
                         with qlock:
@@ -593,7 +594,7 @@ class PgRestore:
         if data is None or "large-objects" in done:
             return
         with connect(self.settings, self.load_db, autocommit=True) as conn, conn.transaction():
-            set_session(conn)
+            set_session(conn, self.encoding)
             conn.execute("CREATE TEMP TABLE moodump_lo (loid oid, data bytea) ON COMMIT DROP")
             conn.execute("CREATE TEMP TABLE moodump_lo_meta (loid oid, owner name, acl text, "
                          "comment text) ON COMMIT DROP")  # fmt: skip
