@@ -34,6 +34,7 @@ _SSLMODE = {
 SESSION_SETTINGS = (
     ("search_path", "pg_catalog"),
     ("lc_monetary", "C"),
+    ("xmloption", "content"),  # xml input: a server set to DOCUMENT refuses fragments
     ("TimeZone", "UTC"),
     ("DateStyle", "ISO, MDY"),
     ("IntervalStyle", "postgres"),
