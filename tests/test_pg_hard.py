@@ -189,10 +189,13 @@ def test_latin1_database_with_its_own_client_encoding(pg: PgServer, tmp_path: Pa
     pg.psql("postgres", f"CREATE DATABASE \"{db}\" TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C'")
     pg.psql("postgres", f"ALTER DATABASE \"{db}\" SET client_encoding = 'UTF8'")
     pg.psql(db, "CREATE TABLE t (id int PRIMARY KEY, s text); "
-            "INSERT INTO t SELECT g, chr(g) || 'é' FROM generate_series(160, 255) g")  # fmt: skip
+            "INSERT INTO t SELECT g, chr(g) || 'é' FROM generate_series(160, 255) g; "
+            "CREATE INDEX \"idx_é\" ON t (s); COMMENT ON INDEX \"idx_é\" IS 'café'; "
+            "COMMENT ON TABLE t IS 'crème'")  # fmt: skip
     out = tmp_path / "latin"
     dump_postgres(_settings(pg), db, out)
     target = f"latin_r_{uuid.uuid4().hex[:6]}"
     restore(out, _settings(pg), target)
     assert _state(pg, target) == _state(pg, db)
+    assert _bare_schema(pg, target) == _bare_schema(pg, db)
     assert verify(out, settings=_settings(pg), record=False).passed

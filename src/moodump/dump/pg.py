@@ -49,7 +49,7 @@ from moodump.dump.publish import (
     remove_stale_partials,
 )
 from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
-from moodump.fsmodes import make_dir, write_text
+from moodump.fsmodes import make_dir, write_bytes
 from moodump.manifest import MANIFEST_NAME, STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
 from moodump.pg.catalog import (
     LARGE_OBJECT_META,
@@ -448,7 +448,8 @@ class PgDumpRun:
                     f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
                     for s in sorted({t.schema for t in selected})
                 ) + text
-            write_text(self.tmp / name, text)
+            # the script's own bytes (in the database's encoding, which need not be UTF-8)
+            write_bytes(self.tmp / name, text.encode("utf-8", "surrogateescape"))
         except BaseException as exc:  # reported by the coordinator
             errors.append(exc)
             self.stop.set()

@@ -536,6 +536,7 @@ class PgRestore:
         # pg_restore: REFRESH MATERIALIZED VIEW is a command they fire on.
         first_event = next((i for i, x in enumerate(rest) if x[1] == "EVENT TRIGGER"), len(rest))
         with connect(self.settings, self.load_db, autocommit=True) as conn:
+            set_session(conn, self.encoding)
             for item in rest[:first_event]:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
@@ -549,7 +550,9 @@ class PgRestore:
     def _entry(self, conn: Conn, preamble: str, item: tuple[str, str, str]) -> None:
         key, _typ, sql = item
         with conn.transaction():
-            conn.execute(preamble + sql)  # type: ignore[arg-type]
+            # the script's own bytes (in the source database's encoding, which the session
+            # uses: set_session), not re-encoded by the driver
+            conn.execute((preamble + sql).encode("utf-8", "surrogateescape"))
             conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (key,))
 
     def _parallel(self, items: list[Any], fn: Callable[[Conn, Any], None]) -> None:
