@@ -69,6 +69,18 @@ CREATE TABLE h.t_abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_0123456 (
   c_abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_0123456 int PRIMARY KEY);
 INSERT INTO h.t_abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_0123456 VALUES (1), (2);
 
+CREATE TABLE h."a/b" (x int PRIMARY KEY);
+INSERT INTO h."a/b" VALUES (1);
+CREATE TABLE h."..." ();
+CREATE TABLE h."new
+line; Type: ACL; Schema: x" ("c
+d" text PRIMARY KEY, "-- Name: z; Type: INDEX" int);
+INSERT INTO h."new
+line; Type: ACL; Schema: x" VALUES (E'v\n', 1);
+CREATE INDEX "idx
+with newline" ON h."new
+line; Type: ACL; Schema: x" ("-- Name: z; Type: INDEX");
+
 -- partitioning: hash (int and enum keys), list with default, range with sub-partitions
 CREATE TABLE h.hp (id int, t text, PRIMARY KEY (id)) PARTITION BY HASH (id);
 CREATE TABLE h.hp0 PARTITION OF h.hp FOR VALUES WITH (MODULUS 3, REMAINDER 0);
