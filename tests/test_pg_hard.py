@@ -199,3 +199,18 @@ def test_latin1_database_with_its_own_client_encoding(pg: PgServer, tmp_path: Pa
     assert _state(pg, target) == _state(pg, db)
     assert _bare_schema(pg, target) == _bare_schema(pg, db)
     assert verify(out, settings=_settings(pg), record=False).passed
+
+
+def test_icu_database_keeps_its_default_collation(pg: PgServer, tmp_path: Path) -> None:
+    db = f"icu_{uuid.uuid4().hex[:8]}"
+    pg.psql("postgres", f"CREATE DATABASE \"{db}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C.UTF-8'")
+    pg.psql(db, "CREATE TABLE t (k text PRIMARY KEY); INSERT INTO t VALUES ('a'), ('B'), ('ä'), ('Z')")
+    out = tmp_path / "icu"
+    dump_postgres(_settings(pg), db, out)
+    target = f"icu_r_{uuid.uuid4().hex[:6]}"
+    restore(out, _settings(pg), target)
+    q = "SELECT datlocprovider, daticulocale FROM pg_database WHERE datname = '{}'"
+    assert pg.psql("postgres", q.format(target)) == pg.psql("postgres", q.format(db))
+    order = "SELECT string_agg(k, ',' ORDER BY k) FROM t"
+    assert pg.psql(target, order) == pg.psql(db, order)
+    assert _state(pg, target) == _state(pg, db)

@@ -254,6 +254,14 @@ class PgDumpRun:
             assert enc is not None
             m.database_ddl = f"ENCODING {quote_str(enc[0])} LC_COLLATE {quote_str(enc[1])} LC_CTYPE {quote_str(enc[2])}"
             m.snapshot["encoding"], m.snapshot["collate"], m.snapshot["ctype"] = enc
+            if major >= 15:  # the default collation's provider (ICU, PG17's builtin) and locale
+                loc = "datlocale" if major >= 17 else "daticulocale"
+                prov = plan.execute(
+                    f"SELECT datlocprovider::text, {loc} FROM pg_catalog.pg_database "
+                    "WHERE datname = current_database()"
+                ).fetchone()
+                if prov is not None and prov[0] != "c":
+                    m.snapshot["locale_provider"], m.snapshot["locale"] = str(prov[0]), str(prov[1] or "")
             # every session (and psql, pg_dump) reads in the database's own encoding
             self._encoding = str(enc[0])
             self._env["PGCLIENTENCODING"] = self._encoding

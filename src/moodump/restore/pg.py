@@ -364,10 +364,15 @@ class PgRestore:
         base = f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"
         if snap.get("encoding"):
             base += f" ENCODING {quote_str(str(snap['encoding']))}"
+        provider = {"i": "icu", "b": "builtin"}.get(str(snap.get("locale_provider", "")))
+        if provider:  # the default collation of an ICU (or builtin) database
+            locale = quote_str(str(snap.get("locale", "")))
+            provider += f" {'ICU_LOCALE' if provider == 'icu' else 'BUILTIN_LOCALE'} {locale}"
         try:
             admin.execute(
                 base + f" LC_COLLATE {quote_str(str(snap.get('collate', 'C')))}"
                 f" LC_CTYPE {quote_str(str(snap.get('ctype', 'C')))}"
+                + (f" LOCALE_PROVIDER {provider}" if provider else "")
             )
         except DriverError:
             admin.execute(base)
