@@ -100,6 +100,7 @@ def zoo2(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, P
     pg.createdb(db)
     for s in DB_SETTINGS:
         pg.psql("postgres", f'ALTER DATABASE "{db}" SET {s}')
+    pg.psql("postgres", f"COMMENT ON DATABASE \"{db}\" IS $$the 'hard' one$$")
     pg.psql(db, file=ZOO2)
     out = tmp_path_factory.mktemp("pgzoo2") / "backup"
     dump_postgres(_settings(pg), db, out, DumpOptions(threads=2, chunk_bytes=1 << 20))
@@ -118,6 +119,8 @@ def test_zoo2_round_trip_is_exact(pg: PgServer, zoo2: tuple[str, Path]) -> None:
     config = ("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
               "WHERE d.datname = '{}' AND s.setrole = 0")  # fmt: skip
     assert pg.psql("postgres", config.format(target)) == pg.psql("postgres", config.format(src))
+    comment = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{}'"
+    assert "the 'hard' one" in pg.psql("postgres", comment.format(target))
     kinds = [t.kind for t in read_done_manifest(backup).tables]
 
     assert kinds.count("large objects") == 2

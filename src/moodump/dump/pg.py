@@ -262,6 +262,12 @@ class PgDumpRun:
                 ).fetchone()
                 if prov is not None and prov[0] != "c":
                     m.snapshot["locale_provider"], m.snapshot["locale"] = str(prov[0]), str(prov[1] or "")
+            row = plan.execute(  # COMMENT ON DATABASE: pg_dump writes it only with --create
+                "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
+                "WHERE datname = current_database()"
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                m.snapshot["comment"] = str(row[0])
             # every session (and psql, pg_dump) reads in the database's own encoding
             self._encoding = str(enc[0])
             self._env["PGCLIENTENCODING"] = self._encoding

@@ -475,9 +475,12 @@ class PgRestore:
         stored ``FROM CURRENT``, so list values (``search_path``) keep their quoting. One
         the server refuses (a superuser-only one) is a warning."""
         settings = self.m.snapshot.get("settings") or []
-        if not isinstance(settings, list) or not settings:
+        comment = self.m.snapshot.get("comment")
+        if not isinstance(settings, list):
             return
         with connect(self.settings, self.load_db, autocommit=True) as conn:
+            if isinstance(comment, str):
+                conn.execute(f"COMMENT ON DATABASE {quote_ident(self.load_db)} IS {quote_str(comment)}")  # type: ignore[arg-type]
             for item in settings:
                 name, _, value = str(item).partition("=")
                 try:
