@@ -185,9 +185,15 @@ def test_tables_changed_while_the_dump_starts(pg: PgServer, tmp_path: Path, monk
     assert [t.name for t in read_done_manifest(out3).tables if t.kind == "table"] == ["a"]
 
 
-def test_latin1_database_with_its_own_client_encoding(pg: PgServer, tmp_path: Path) -> None:
+def test_latin1_database_with_its_own_client_encoding(
+    pg: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The data files hold the database's own encoding whatever client_encoding the
-    database (or the server) sets for its sessions; the restore reads them so."""
+    database (or the server) sets for its sessions; the restore reads them so. (Read
+    through psql processes here, the big-file path.)"""
+    from moodump.dump import pg as pgdump
+
+    monkeypatch.setattr(pgdump, "PSQL_MIN_BYTES", 0)
     db = f"latin_{uuid.uuid4().hex[:8]}"
     pg.psql("postgres", f"CREATE DATABASE \"{db}\" TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C'")
     pg.psql("postgres", f"ALTER DATABASE \"{db}\" SET client_encoding = 'UTF8'")
