@@ -213,6 +213,14 @@ CREATE TABLE h.nnd (a int, b int, UNIQUE NULLS NOT DISTINCT (a, b));
 INSERT INTO h.nnd VALUES (1, NULL), (NULL, NULL);
 CREATE PUBLICATION hard_pub FOR TABLE h.textpk, TABLES IN SCHEMA "we ird.""schema""";
 
+-- a CHECK whose function reads a table by its unqualified name (the database's own
+-- search_path finds it): the rows load under that search_path, not pg_dump's empty one
+CREATE TABLE h.limits (lo int);
+INSERT INTO h.limits VALUES (0);
+CREATE FUNCTION h.above_limit(int) RETURNS boolean LANGUAGE sql STABLE AS 'SELECT $1 > (SELECT min(lo) FROM limits)';
+CREATE TABLE h.checked (a int CHECK (h.above_limit(a)));
+INSERT INTO h.checked VALUES (1), (2);
+
 -- text that looks like pg_dump's own: an entry header, a psql meta-command and an
 -- OWNER TO line inside a comment string and a function body
 COMMENT ON TABLE h.dups IS E'fake\n--\n-- Name: x; Type: ACL; Schema: -; Owner: -\n--\n\n\\restrict abc\nALTER TABLE h.dups OWNER TO nobody;\nend';

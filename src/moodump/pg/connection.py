@@ -101,12 +101,18 @@ def connect(settings: ConnSettings, dbname: str, *, autocommit: bool = False) ->
         raise ConnectError(f"cannot connect to PostgreSQL {describe(settings)}: {text}", hint=hint) from exc
 
 
-def set_session(conn: psycopg.Connection[Any], encoding: str = "") -> None:
+def set_session(
+    conn: psycopg.Connection[Any], encoding: str = "", search_path: str | None = "pg_catalog"
+) -> None:
     """Apply :data:`SESSION_SETTINGS` (outside or at the start of a transaction), and
     ``client_encoding`` = ``encoding`` (the source database's) when given: the data files
     hold the text in the database's own encoding, whatever client_encoding the server or
-    the database sets for its sessions."""
-    settings = [*SESSION_SETTINGS, *([("client_encoding", encoding)] if encoding else [])]
+    the database sets for its sessions. ``search_path`` None keeps the session's own
+    (the restore's loads: reg* values were printed schema-qualified, and CHECK
+    functions that read tables by unqualified names find them as in the source)."""
+    settings = [(k, v) for k, v in SESSION_SETTINGS if k != "search_path"]
+    settings += [("client_encoding", encoding)] if encoding else []
+    settings += [("search_path", search_path)] if search_path is not None else []
     with conn.cursor() as cur:
         for name, value in settings:
             cur.execute(f"SELECT pg_catalog.set_config({quote_str(name)}, {quote_str(value)}, false)")

@@ -277,6 +277,9 @@ class PgRestore:
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
         self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
+        paths = [str(x).partition("=")[2] for x in m.snapshot.get("settings") or []
+                 if str(x).partition("=")[0].lower() == "search_path"]  # fmt: skip
+        self.search_path: str | None = paths[0] if paths else None
         self.warnings: list[str] = []
         self.tracker = Progress()
 
@@ -571,7 +574,9 @@ class PgRestore:
         def work() -> None:
             try:
                 with connect(self.settings, self.load_db, autocommit=True) as conn:
-                    set_session(conn, self.encoding)  # the data files' text is read as it was written
+                    # the data files' text is read as it was written (search_path: see
+                    # _load_chunk)
+                    set_session(conn, self.encoding, None)
                     conn.execute("SET synchronous_commit = off")
                     while not self.stop.is_set():
                         with qlock:
@@ -722,6 +727,11 @@ class PgRestore:
         entry = self.files.get(c.file)
         raw = self.src.open_checked(entry) if entry and self.src.local_dir is None else self.src.open(c.file)
         with conn.transaction():
+            # this worker may have run a post-data entry, whose preamble empties search_path
+            if self.search_path is None:
+                conn.execute("SET LOCAL search_path TO DEFAULT")
+            else:
+                conn.execute("SELECT pg_catalog.set_config('search_path', %s, true)", (self.search_path,))
             with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
                 copy_in(conn, t.schema, t.name, t.columns, reader, self.stop, via=t.load_clause)
             conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (c.file,))
