@@ -102,6 +102,8 @@ def zoo2(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, P
         pg.psql("postgres", f'ALTER DATABASE "{db}" SET {s}')
     pg.psql("postgres", f"COMMENT ON DATABASE \"{db}\" IS $$the 'hard' one$$")
     pg.psql(db, file=ZOO2)
+    # last, or the fixture could not load: the database is read-only by default
+    pg.psql("postgres", f'ALTER DATABASE "{db}" SET default_transaction_read_only = on')
     out = tmp_path_factory.mktemp("pgzoo2") / "backup"
     dump_postgres(_settings(pg), db, out, DumpOptions(threads=2, chunk_bytes=1 << 20))
     return db, out
