@@ -101,6 +101,13 @@ CREATE TABLE h.lp_def_lo PARTITION OF h.lp_def FOR VALUES FROM (MINVALUE) TO (0)
 CREATE TABLE h.lp_def_hi PARTITION OF h.lp_def FOR VALUES FROM (0) TO (MAXVALUE);
 INSERT INTO h.lp VALUES ('a', 1), ('A', 2), (NULL, 3), ('z', -5), ('z', 5), ('z', 5);
 
+-- a partition attached with its columns in another order, and a dropped column
+CREATE TABLE h.rp (a int, b text, c date) PARTITION BY RANGE (a);
+CREATE TABLE h.rp_1 (junk int, c date, b text, a int);
+ALTER TABLE h.rp_1 DROP COLUMN junk;
+ALTER TABLE h.rp ATTACH PARTITION h.rp_1 FOR VALUES FROM (0) TO (100);
+INSERT INTO h.rp VALUES (1, 'one', '2020-02-02');
+
 -- inheritance with child data and a child with its own column
 CREATE TABLE h.base (id int, note text);
 CREATE TABLE h.kid (extra int) INHERITS (h.base);
