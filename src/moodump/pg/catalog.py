@@ -35,7 +35,8 @@ class PgTable:
     #: the new database, so a row may belong to another partition there (pg_dump's
     #: ``--load-via-partition-root`` case). Such a table is read without a key order.
     #: Any type that is not built in (OID >= 16384: enums, domains, composites, ranges
-    #: and arrays of them, extension types) counts, to be safe.
+    #: and arrays of them, extension types) counts, to be safe; so does a nondeterministic
+    #: collation (its hash is the ICU sort key, which another ICU version may change).
     load_via: str = ""
 
     @property
@@ -117,7 +118,8 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = anc.relid AND pt.partstrat = 'h' "
         " CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum) "
         " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum "
-        " WHERE k.attnum = 0 OR a.atttypid >= 16384)",
+        " WHERE k.attnum = 0 OR a.atttypid >= 16384 OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation co "
+        "  WHERE co.oid = ANY(pt.partcollation::oid[]) AND NOT co.collisdeterministic))",
         (oids,),
     ).fetchall():
         t = by_oid[int(oid)]
