@@ -123,6 +123,9 @@ def test_zoo2_round_trip_is_exact(pg: PgServer, zoo2: tuple[str, Path]) -> None:
     assert pg.psql("postgres", config.format(target)) == pg.psql("postgres", config.format(src))
     comment = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{}'"
     assert "the 'hard' one" in pg.psql("postgres", comment.format(target))
+    by = {f"{t.schema}.{t.name}": t for t in read_done_manifest(backup).tables}
+    assert by["h.hpe0"].load_clause == '"h"."hpe"' and by["h.hpci1"].load_clause == '"h"."hpci"'
+    assert by["h.hp0"].load_clause == "" and by["h.hp0"].digest == "ordered"  # int: stable
     kinds = [t.kind for t in read_done_manifest(backup).tables]
 
     assert kinds.count("large objects") == 2
