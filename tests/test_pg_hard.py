@@ -112,7 +112,8 @@ def zoo2(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, P
 def test_zoo2_round_trip_is_exact(pg: PgServer, zoo2: tuple[str, Path]) -> None:
     src, backup = zoo2
     target = f"zoo2_copy_{uuid.uuid4().hex[:6]}"
-    restore(backup, _settings(pg), target, RestoreOptions(threads=2, owners=True))
+    res = restore(backup, _settings(pg), target, RestoreOptions(threads=2, owners=True))
+    assert res.rows == read_done_manifest(backup).total_rows
     want, got = _state(pg, src), _state(pg, target)
     diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
     assert not diff, diff
@@ -139,6 +140,7 @@ def test_zoo2_round_trip_is_exact(pg: PgServer, zoo2: tuple[str, Path]) -> None:
     assert offline.passed, offline.problems
     by_restore = verify(backup, settings=_settings(pg), record=False)
     assert by_restore.passed, by_restore.problems
+    assert by_restore.rows_checked == offline.rows_checked == read_done_manifest(backup).total_rows
     pg.dropdb(target)
 
 

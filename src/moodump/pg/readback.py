@@ -64,6 +64,14 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
                     out.problems.append(f"{c.file}: {res.rows} large objects restored, the dump read {c.rows}")
                 elif res.digest != c.content_digest:
                     out.problems.append(f"{c.file}: the restored large objects differ from the dump's")
+            # their metadata (owners and ACLs come back only with --owners): counted
+            for e in m.tables:
+                if e.kind == "large objects" and e.name == "pg_largeobject_metadata":
+                    row = conn.execute("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata").fetchone()
+                    n = int(row[0]) if row else 0
+                    out.rows += min(n, e.rows)
+                    if n != e.rows:
+                        out.problems.append(f"{n} large objects after restore, the dump read {e.rows}")
     if trees:
         with connect(settings, database, autocommit=True) as conn:
             set_session(conn, str(m.snapshot.get("encoding") or ""))

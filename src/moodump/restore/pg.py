@@ -644,7 +644,10 @@ class PgRestore:
                     option = " WITH GRANT OPTION" if grantable else ""
                     conn.execute(f"GRANT {priv} ON {lo} TO {grantee}{option}")  # type: ignore[arg-type]
             conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES ('large-objects')")
-        self.tracker.add(data.rows, sum(c.raw_bytes for c in data.chunks))
+        n = data.rows + (meta.rows if meta else 0)
+        with self.lock:
+            self.rows_done += n  # as the manifest counts them (total_rows)
+        self.tracker.add(n, sum(c.raw_bytes for c in data.chunks))
 
     # -- data -----------------------------------------------------------------------------
     def _data_and_indexes(self, post: str, done: set[str]) -> int:
