@@ -230,3 +230,20 @@ def test_icu_database_keeps_its_default_collation(pg: PgServer, tmp_path: Path) 
     order = "SELECT string_agg(k, ',' ORDER BY k) FROM t"
     assert pg.psql(target, order) == pg.psql(db, order)
     assert _state(pg, target) == _state(pg, db)
+
+
+def test_rows_hidden_by_row_level_security_fail_the_dump(pg: PgServer, tmp_path: Path) -> None:
+    """An account subject to a (forced) policy would read only the rows it may see: the
+    dump fails, naming it, instead of publishing a partial table (as pg_dump does)."""
+    from moodump.errors import MoodumpError
+
+    db = f"rls_{uuid.uuid4().hex[:8]}"
+    pg.createdb(db)
+    pg.psql("postgres", "DO $$ BEGIN CREATE ROLE rls_owner LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    pg.psql(db, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'hidden'), (2, 'seen'); "
+            "ALTER TABLE t OWNER TO rls_owner; ALTER TABLE t ENABLE ROW LEVEL SECURITY; "
+            "ALTER TABLE t FORCE ROW LEVEL SECURITY; CREATE POLICY p ON t USING (v = 'seen')")  # fmt: skip
+    user = ConnSettings(host="127.0.0.1", port=pg.port, user="rls_owner", password="")
+    with pytest.raises(MoodumpError, match="row-level security"):
+        dump_postgres(user, db, tmp_path / "rls")
+    assert not (tmp_path / "rls").exists()

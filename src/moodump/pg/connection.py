@@ -35,6 +35,9 @@ SESSION_SETTINGS = (
     ("search_path", "pg_catalog"),
     ("lc_monetary", "C"),
     ("xmloption", "content"),  # xml input: a server set to DOCUMENT refuses fragments
+    # an account subject to row-level security would read (or write) only the rows its
+    # policies let it see: with row_security off that is an error, never a partial table
+    ("row_security", "off"),
     ("TimeZone", "UTC"),
     ("DateStyle", "ISO, MDY"),
     ("IntervalStyle", "postgres"),
