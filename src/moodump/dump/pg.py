@@ -49,10 +49,15 @@ from moodump.dump.publish import (
     remove_stale_partials,
 )
 from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
-from moodump.fsmodes import make_dir, write_text
+from moodump.fsmodes import make_dir, write_bytes
 from moodump.manifest import MANIFEST_NAME, STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
 from moodump.pg.catalog import (
+    LARGE_OBJECT_META,
+    LARGE_OBJECT_META_QUERY,
+    LARGE_OBJECTS,
+    LARGE_OBJECTS_QUERY,
     PgTable,
+    count_large_objects,
     is_int_key,
     list_sequences,
     list_tables,
@@ -170,8 +175,11 @@ def _publish(
 
 
 class _Task:
-    def __init__(self, table: PgTable, index: int, where: str, file: str, estimate: int) -> None:
+    def __init__(
+        self, table: PgTable, index: int, where: str, file: str, estimate: int, query: str = ""
+    ) -> None:  # fmt: skip
         self.table, self.index, self.where, self.file, self.estimate = table, index, where, file, estimate
+        self.query = query or copy_query(table, where)
 
 
 class PgDumpRun:
@@ -210,6 +218,7 @@ class PgDumpRun:
         self._env: dict[str, str] = {}
         self._psql: Path | None = None
         self._snapshot = ""
+        self._encoding = ""
         self.tracker = Progress()
 
     # -- orchestration -------------------------------------------------------------------
@@ -245,6 +254,30 @@ class PgDumpRun:
             assert enc is not None
             m.database_ddl = f"ENCODING {quote_str(enc[0])} LC_COLLATE {quote_str(enc[1])} LC_CTYPE {quote_str(enc[2])}"
             m.snapshot["encoding"], m.snapshot["collate"], m.snapshot["ctype"] = enc
+            if major >= 15:  # the default collation's provider (ICU, PG17's builtin) and locale
+                loc = "datlocale" if major >= 17 else "daticulocale"
+                prov = plan.execute(
+                    f"SELECT datlocprovider::text, {loc} FROM pg_catalog.pg_database "
+                    "WHERE datname = current_database()"
+                ).fetchone()
+                if prov is not None and prov[0] != "c":
+                    m.snapshot["locale_provider"], m.snapshot["locale"] = str(prov[0]), str(prov[1] or "")
+            row = plan.execute(  # COMMENT ON DATABASE: pg_dump writes it only with --create
+                "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
+                "WHERE datname = current_database()"
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                m.snapshot["comment"] = str(row[0])
+            # every session (and psql, pg_dump) reads in the database's own encoding
+            self._encoding = str(enc[0])
+            self._env["PGCLIENTENCODING"] = self._encoding
+            # the database's own settings (ALTER DATABASE … SET), which pg_dump writes only
+            # with --create: the restore gives them to the database it creates
+            m.snapshot["settings"] = [str(r[0]) for r in plan.execute(
+                "SELECT unnest(s.setconfig) FROM pg_catalog.pg_db_role_setting s "
+                "JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase "
+                "WHERE d.datname = current_database() AND s.setrole = 0"
+            ).fetchall()]  # fmt: skip
             selected = self._select(list_tables(plan))
 
         self.tracker.phase("snapshot")
@@ -252,17 +285,34 @@ class PgDumpRun:
         snap_id = self._snapshot = export_snapshot(
             coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
         )
-        in_snapshot = {t.full_name for t in self._select(list_tables(coord))}
-        if in_snapshot != {t.full_name for t in selected}:
+        in_snapshot = self._select(list_tables(coord))
+        if {t.full_name for t in in_snapshot} != {t.full_name for t in selected}:
             raise SnapshotError(
                 "tables were created or dropped while the dump started", hint="run the dump again"
             )
+        # Columns and keys as of the snapshot: a table altered (ALTER TABLE ADD COLUMN, a
+        # new key) between the plan and the locks was copied with the plan's stale column
+        # list, silently leaving the new column's values out.
+        selected = in_snapshot
         seqs = list_sequences(coord) if not o.schema_only else []
         matviews = populated_matviews(coord) if not (o.schema_only or o.data_only or o.tables) else []
         m.snapshot.update(id=snap_id, at=_utcnow(), isolation="repeatable read",
                           client_tools=f"{bindir} ({client_major})")  # fmt: skip
 
         tasks = self._plan(coord, selected)
+        # Large objects: a whole-database dump holds them (as pg_dump's does); a --table
+        # dump leaves them out, as pg_dump --table does.
+        n_lo = count_large_objects(coord) if not (o.schema_only or o.tables) else 0
+        if n_lo:
+            for i, (pseudo, query) in enumerate(((LARGE_OBJECTS, LARGE_OBJECTS_QUERY),
+                                                 (LARGE_OBJECT_META, LARGE_OBJECT_META_QUERY))):  # fmt: skip
+                self._pending[pseudo.full_name] = 1
+                tasks.append(_Task(pseudo, 0, "", f"data/large-objects-{i}.00000.tsv{self.ext}", 0, query))
+                self._entries[pseudo.full_name] = TableEntry(
+                    name=pseudo.name, schema=pseudo.schema, kind="large objects", engine="",
+                    columns=list(pseudo.columns), column_types=list(pseudo.column_types),
+                    order_by=["loid"], digest="ordered",
+                )  # fmt: skip
         m.snapshot.update(method="pg_export_snapshot", workers=max(1, min(o.threads, len(tasks))))
         for t in selected:
             self._entries[t.full_name] = TableEntry(
@@ -270,6 +320,7 @@ class PgDumpRun:
                 column_types=list(t.column_types), order_by=list(t.primary_key),
                 digest="ordered" if t.primary_key else "multiset",
                 data_skipped=self._skip_data(t),
+                load_clause=t.load_via,  # PostgreSQL: the partition root to load through
             )  # fmt: skip
         for s in seqs:
             if _match(f"{s.schema}.{s.name}", o.exclude) or _match(s.name, o.exclude):
@@ -411,7 +462,8 @@ class PgDumpRun:
                     f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
                     for s in sorted({t.schema for t in selected})
                 ) + text
-            write_text(self.tmp / name, text)
+            # the script's own bytes (in the database's encoding, which need not be UTF-8)
+            write_bytes(self.tmp / name, text.encode("utf-8", "surrogateescape"))
         except BaseException as exc:  # reported by the coordinator
             errors.append(exc)
             self.stop.set()
@@ -423,6 +475,8 @@ class PgDumpRun:
             self._conns.append(conn)
         for sql in session_sql():
             conn.execute(sql)
+        if self._encoding:
+            conn.execute(f"SET client_encoding TO {quote_str(self._encoding)}")
         return conn
 
     def _run_workers(self, tasks: list[_Task], snap: str) -> None:
@@ -486,11 +540,11 @@ class PgDumpRun:
         try:
             if self._psql is not None and task.estimate >= PSQL_MIN_BYTES and self._snapshot:
                 res = copy_out_psql(
-                    self._psql, self._env, self.database, self._snapshot, copy_query(t, task.where),
+                    self._psql, self._env, self.database, self._snapshot, task.query,
                     sink, ordered=bool(t.primary_key), stop=self.stop, on_start=self._started,
                 )  # fmt: skip
             else:
-                res = copy_out(conn, copy_query(t, task.where), sink,
+                res = copy_out(conn, task.query, sink,
                                ordered=bool(t.primary_key), stop=self.stop)  # fmt: skip
         except BaseException:
             writer.abort()

@@ -43,6 +43,7 @@ from moodump.pg.connection import (
     qualified,
     quote_ident,
     quote_str,
+    set_session,
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.tools import client_for, run_tool, tool_env
@@ -58,11 +59,57 @@ _PARALLEL = {"INDEX", "CONSTRAINT"}
 _SKIPPED_WITHOUT_OWNERS = {"ACL", "DEFAULT ACL"}
 
 
+_TOKEN = re.compile(r"'|\"|\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$|--|/\*|\n")
+
+
+def top_level_lines(text: str) -> set[int]:
+    """Offsets of the lines of a pg_dump script that start outside any string literal,
+    quoted identifier, dollar-quoted body or block comment. Only those can be entry
+    headers, psql meta-commands or ``OWNER TO`` statements: the same text inside a
+    comment string or a function body is data and must stay as it is."""
+    out = {0}
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _TOKEN.search(text, pos)
+        if m is None:
+            break
+        tok, i = m.group(), m.start()
+        if tok == "\n":
+            out.add(i + 1)
+            pos = i + 1
+        elif tok == "--":  # to the end of the line (the newline is seen next)
+            j = text.find("\n", i)
+            pos = n if j < 0 else j
+        elif tok == "/*":
+            j = text.find("*/", i + 2)
+            pos = n if j < 0 else j + 2
+        elif tok in ("'", '"'):
+            j = i + 1
+            while True:
+                j = text.find(tok, j)
+                if j < 0 or text.startswith(tok, j + 1) is False:
+                    break
+                j += 2  # a doubled quote
+            pos = n if j < 0 else j + 1
+        else:  # $tag$ … $tag$
+            j = text.find(tok, i + len(tok))
+            pos = n if j < 0 else j + len(tok)
+    return out
+
+
 def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
     """(preamble, [(type, sql)]) of a pg_dump plain script, split at its entry headers;
-    psql meta-commands (``\\restrict``/``\\unrestrict``) are dropped."""
-    text = "\n".join(line for line in script.split("\n") if not line.startswith("\\"))
-    marks = list(_HEADER.finditer(text))
+    psql meta-commands (``\\restrict``/``\\unrestrict``) are dropped. Only headers and
+    meta-commands at the top level count (:func:`top_level_lines`)."""
+    starts = top_level_lines(script)
+    lines, at = [], 0
+    for line in script.split("\n"):
+        if not (line.startswith("\\") and at in starts):
+            lines.append(line)
+        at += len(line) + 1
+    text = "\n".join(lines)
+    starts = top_level_lines(text)
+    marks = [mk for mk in _HEADER.finditer(text) if mk.start() in starts]
     if not marks:
         return text, []
     preamble = text[: marks[0].start()]
@@ -142,8 +189,29 @@ def _entries_of(
     return [entries[i] for i in sorted(keep)]
 
 
+_EVT_STATE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+
+def _drop_progress(conn: Conn) -> None:
+    """Drop the progress schema. The restored event triggers would fire on (and may
+    refuse) that DROP: they are disabled around it in the same transaction
+    (``ALTER EVENT TRIGGER`` is not a command event triggers fire on)."""
+    with conn.transaction():
+        evts = conn.execute(
+            "SELECT evtname, evtenabled FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'"
+        ).fetchall()
+        for name, _state in evts:
+            conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} DISABLE")  # type: ignore[arg-type]
+        conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")  # type: ignore[arg-type]
+        for name, state in evts:
+            conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} {_EVT_STATE[state]}")  # type: ignore[arg-type]
+
+
 def _strip_owners(sql: str) -> str:
-    return _OWNER.sub("", sql)
+    """``ALTER … OWNER TO`` statements removed (at the top level only: the same line in a
+    function body is the function's)."""
+    starts = top_level_lines(sql)
+    return _OWNER.sub(lambda m: "" if m.start() in starts else m.group(), sql)
 
 
 def restore_postgres(
@@ -208,6 +276,10 @@ class PgRestore:
         self.files_total = len(self.chunks)
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
+        self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
+        paths = [str(x).partition("=")[2] for x in m.snapshot.get("settings") or []
+                 if str(x).partition("=")[0].lower() == "search_path"]  # fmt: skip
+        self.search_path: str | None = paths[0] if paths else None
         self.warnings: list[str] = []
         self.tracker = Progress()
 
@@ -258,6 +330,8 @@ class PgRestore:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
             skipped = self._data_and_indexes(post, done)
+            if self.selected is None:
+                self._large_objects(done)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 self._sequences(conn)
             self._emit("objects")
@@ -268,7 +342,9 @@ class PgRestore:
                         conn.execute(f"ANALYZE {name}")
                 elif self.opts.analyze:
                     conn.execute("ANALYZE")
-                conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")
+                _drop_progress(conn)
+            if self.selected is None and (fresh or self.opts.resume):
+                self._database_settings()
             if self.load_db != self.target:
                 self._swap()
         except BaseException:
@@ -291,10 +367,15 @@ class PgRestore:
         base = f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"
         if snap.get("encoding"):
             base += f" ENCODING {quote_str(str(snap['encoding']))}"
+        provider = {"i": "icu", "b": "builtin"}.get(str(snap.get("locale_provider", "")))
+        if provider:  # the default collation of an ICU (or builtin) database
+            locale = quote_str(str(snap.get("locale", "")))
+            provider += f" {'ICU_LOCALE' if provider == 'icu' else 'BUILTIN_LOCALE'} {locale}"
         try:
             admin.execute(
                 base + f" LC_COLLATE {quote_str(str(snap.get('collate', 'C')))}"
                 f" LC_CTYPE {quote_str(str(snap.get('ctype', 'C')))}"
+                + (f" LOCALE_PROVIDER {provider}" if provider else "")
             )
         except DriverError:
             admin.execute(base)
@@ -390,6 +471,29 @@ class PgRestore:
         except (DriverError, MoodumpError):
             pass
 
+    def _database_settings(self) -> None:
+        """The source database's own settings (``ALTER DATABASE … SET``), given to the
+        database this restore created, last (a ``default_transaction_read_only`` must not
+        apply to the restore's sessions). Each value is set in the session first and
+        stored ``FROM CURRENT``, so list values (``search_path``) keep their quoting. One
+        the server refuses (a superuser-only one) is a warning."""
+        settings = self.m.snapshot.get("settings") or []
+        comment = self.m.snapshot.get("comment")
+        if not isinstance(settings, list):
+            return
+        with connect(self.settings, self.load_db, autocommit=True) as conn:
+            if isinstance(comment, str):
+                conn.execute(f"COMMENT ON DATABASE {quote_ident(self.load_db)} IS {quote_str(comment)}")  # type: ignore[arg-type]
+            for item in settings:
+                name, _, value = str(item).partition("=")
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+                        conn.execute(f"ALTER DATABASE {quote_ident(self.load_db)} SET "  # type: ignore[arg-type]
+                                     f"{quote_ident(name)} FROM CURRENT")  # fmt: skip
+                except DriverError as exc:
+                    self.warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
+
     # -- schema ---------------------------------------------------------------------------
     def _pre_data(self, bindir: Path, pre: str) -> None:
         preamble, entries = split_entries(pre)
@@ -439,19 +543,27 @@ class PgRestore:
         the materialized views' refreshes (indexes and constraints ran with the data)."""
         preamble, items = self._post_items(post, done)
         rest = [x for x in items if x[1] not in _PARALLEL]  # indexes and constraints are in
+        # Event triggers (pg_dump writes them last) come after the refreshes, as with
+        # pg_restore: REFRESH MATERIALIZED VIEW is a command they fire on.
+        first_event = next((i for i, x in enumerate(rest) if x[1] == "EVENT TRIGGER"), len(rest))
         with connect(self.settings, self.load_db, autocommit=True) as conn:
-            for item in rest:
+            set_session(conn, self.encoding)
+            for item in rest[:first_event]:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
                 key = f"refresh:{t.schema}.{t.name}"
                 if t.kind == "materialized view" and key not in done and self.selected is None:
                     sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
+            for item in rest[first_event:]:
+                self._entry(conn, preamble, item)
 
     def _entry(self, conn: Conn, preamble: str, item: tuple[str, str, str]) -> None:
         key, _typ, sql = item
         with conn.transaction():
-            conn.execute(preamble + sql)  # type: ignore[arg-type]
+            # the script's own bytes (in the source database's encoding, which the session
+            # uses: set_session), not re-encoded by the driver
+            conn.execute((preamble + sql).encode("utf-8", "surrogateescape"))
             conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (key,))
 
     def _parallel(self, items: list[Any], fn: Callable[[Conn, Any], None]) -> None:
@@ -462,6 +574,9 @@ class PgRestore:
         def work() -> None:
             try:
                 with connect(self.settings, self.load_db, autocommit=True) as conn:
+                    # the data files' text is read as it was written (search_path: see
+                    # _load_chunk)
+                    set_session(conn, self.encoding, None)
                     conn.execute("SET synchronous_commit = off")
                     while not self.stop.is_set():
                         with qlock:
@@ -485,6 +600,54 @@ class PgRestore:
             raise (real or errors)[0]
         if self.stop.is_set() and queue:
             raise Interrupted("restore interrupted", hint="continue it with --resume")
+
+    # -- large objects ---------------------------------------------------------------------
+    def _large_objects(self, done: set[str]) -> None:
+        """Large objects with their OIDs (``lo_from_bytea``), comments, and with
+        ``owners`` their owners and ACLs; one transaction with its progress row."""
+        by = {t.name: t for t in self.m.tables if t.kind == "large objects"}
+        data, meta = by.get("pg_largeobject"), by.get("pg_largeobject_metadata")
+        if data is None or "large-objects" in done:
+            return
+        with connect(self.settings, self.load_db, autocommit=True) as conn, conn.transaction():
+            set_session(conn, self.encoding)
+            conn.execute("CREATE TEMP TABLE moodump_lo (loid oid, data bytea) ON COMMIT DROP")
+            conn.execute("CREATE TEMP TABLE moodump_lo_meta (loid oid, owner name, acl text, "
+                         "comment text) ON COMMIT DROP")  # fmt: skip
+            for entry, table in ((data, "moodump_lo"), (meta, "moodump_lo_meta")):
+                if entry is None:
+                    continue
+                for c in entry.chunks:
+                    f = self.files.get(c.file)
+                    raw = self.src.open_checked(f) if f and self.src.local_dir is None else self.src.open(c.file)
+                    with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
+                        copy_in(conn, "pg_temp", table, entry.columns, reader, self.stop)
+            conn.execute("SELECT count(pg_catalog.lo_from_bytea(loid, data)) FROM moodump_lo")
+            rows = conn.execute(
+                "SELECT loid, owner, acl, comment FROM moodump_lo_meta ORDER BY loid"
+            ).fetchall()
+            for loid, owner, acl, comment in rows:
+                lo = f"LARGE OBJECT {int(loid)}"
+                if comment is not None:
+                    conn.execute(f"COMMENT ON {lo} IS {quote_str(comment)}")  # type: ignore[arg-type]
+                if not self.opts.owners:
+                    continue
+                conn.execute(f"ALTER {lo} OWNER TO {quote_ident(owner)}")  # type: ignore[arg-type]
+                if acl is None:
+                    continue
+                conn.execute(f"REVOKE ALL ON {lo} FROM PUBLIC, {quote_ident(owner)}")  # type: ignore[arg-type]
+                for grantee, priv, grantable in conn.execute(
+                    "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident("
+                    "pg_catalog.pg_get_userbyid(a.grantee)) END, a.privilege_type, a.is_grantable "
+                    "FROM pg_catalog.aclexplode(%s::aclitem[]) a", (acl,),
+                ).fetchall():  # fmt: skip
+                    option = " WITH GRANT OPTION" if grantable else ""
+                    conn.execute(f"GRANT {priv} ON {lo} TO {grantee}{option}")  # type: ignore[arg-type]
+            conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES ('large-objects')")
+        n = data.rows + (meta.rows if meta else 0)
+        with self.lock:
+            self.rows_done += n  # as the manifest counts them (total_rows)
+        self.tracker.add(n, sum(c.raw_bytes for c in data.chunks))
 
     # -- data -----------------------------------------------------------------------------
     def _data_and_indexes(self, post: str, done: set[str]) -> int:
@@ -567,8 +730,13 @@ class PgRestore:
         entry = self.files.get(c.file)
         raw = self.src.open_checked(entry) if entry and self.src.local_dir is None else self.src.open(c.file)
         with conn.transaction():
+            # this worker may have run a post-data entry, whose preamble empties search_path
+            if self.search_path is None:
+                conn.execute("SET LOCAL search_path TO DEFAULT")
+            else:
+                conn.execute("SELECT pg_catalog.set_config('search_path', %s, true)", (self.search_path,))
             with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
-                copy_in(conn, t.schema, t.name, t.columns, reader, self.stop)
+                copy_in(conn, t.schema, t.name, t.columns, reader, self.stop, via=t.load_clause)
             conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (c.file,))
         with self.lock:
             self.files_done += 1
