@@ -17,6 +17,11 @@
 
 Ownership and grants (``OWNER TO``, ``GRANT``/``REVOKE``) are skipped unless ``owners``:
 the roles of the source rarely exist where a backup is restored.
+
+This module runs the steps; the pieces live beside it: the target database and the
+progress table (:mod:`moodump.restore.pg_target`, with :mod:`moodump.pg.database` for
+the encoding, locale and settings), the pg_dump scripts' scanner and entry selection
+(:mod:`moodump.restore.pg_script`) and the large objects (:mod:`moodump.restore.pg_objects`).
 """
 
 from __future__ import annotations
