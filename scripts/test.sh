@@ -17,8 +17,8 @@ fi
 # shellcheck disable=SC2016  # expanded by the inner sh, inside the namespace
 hide='mount --bind /dev/null "$(command -v mariadbd || echo /usr/sbin/mariadbd)" && mount --bind /dev/null "$(command -v mariadb)"'
 if [ "$(id -u)" -eq 0 ] && unshare -m true 2>/dev/null; then
-  PATH="$PATH:/usr/sbin" unshare -m sh -c "$hide && exec python3 -m pytest -q -p no:cacheprovider -m 'not db'"
+  PATH="$PATH:/usr/sbin" unshare -m sh -c "$hide && exec python3 -m pytest -q -p no:cacheprovider -m 'not db' --durations=10"
 else
-  python3 -m pytest -q -p no:cacheprovider -m "not db"
+  python3 -m pytest -q -p no:cacheprovider -m "not db" --durations=10
 fi
-python3 -m pytest -q -p no:cacheprovider -m db
+python3 -m pytest -q -p no:cacheprovider -m db --durations=20

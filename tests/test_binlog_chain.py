@@ -165,6 +165,19 @@ def test_prune_plan_golden():
         ("CREATE VIEW v AS SELECT a.c FROM t AS a", "moodle", True, ""),
         ("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (c) REFERENCES u (id)", "moodle", True, ""),
         ("UPDATE t SET c = 1 WHERE t.id = 2", "moodle", True, ""),
+        # another default database: skipped; refused unless it only reads the source
+        ("INSERT INTO other.t SELECT * FROM moodle.u", "other", False, ""),
+        ("INSERT IGNORE INTO t SELECT * FROM `moodle`.u", "other", True, ""),
+        ("CREATE TABLE x AS SELECT * FROM moodle.u", "other", False, ""),
+        ("INSERT INTO moodle.t SELECT * FROM u", "other", False, "filter would skip it"),
+        ("UPDATE other.t, moodle.u SET u.c = 1", "other", False, "filter would skip it"),
+        ("DELETE FROM moodle.u WHERE 1", "other", False, "filter would skip it"),
+        # the server's accounts: not the database's to replay
+        ("GRANT SELECT ON t TO 'u'@'%'", "moodle", False, "accounts, privileges"),
+        ("CREATE USER IF NOT EXISTS 'u'@'%'", "moodle", False, "accounts, privileges"),
+        ("/* x */ DROP ROLE r", "moodle", False, "accounts, privileges"),
+        ("CREATE TABLE user_grants (id INT)", "moodle", False, ""),
+        ("GRANT SELECT ON moodle.* TO 'u'@'%'", "", False, ""),  # skipped: changes no data
     ],
 )
 def test_statements_that_cannot_be_replayed_into_the_target_are_named(query, db, rewrite, refused):
@@ -184,3 +197,28 @@ def test_until_is_read_in_the_configured_zone_unless_it_has_an_offset():
     assert parse_position("binlog.000012:4567") == ("binlog.000012", 4567)
     with pytest.raises(ConfigError):
         parse_position("binlog.000012")
+
+
+def test_compressed_and_load_data_statements_are_read():
+    """MariaDB's compressed Query (165: 0x80|n, n big-endian length bytes, zlib) and
+    Execute_load_query (18: 13 more post-header bytes) carry their statement and database."""
+    text = b"ALTER TABLE moodle.t ADD c INT"
+    packed = bytes([0x81, len(text)]) + zlib.compress(text)
+    compressed = struct.pack("<IIBHH", 7, 0, 6, 0, 0) + b"moodle\0" + packed
+    load = struct.pack("<IIBHH", 7, 0, 5, 0, 0) + b"\0" * 13 + b"other\0LOAD DATA INFILE 'f' "
+    load += b"INTO TABLE moodle.t"
+    evs = iter_events(_binlog((165, compressed, 1001), (18, load, 1002)))
+    assert (evs[1].db, evs[1].query) == ("moodle", text.decode())
+    assert (evs[2].db, evs[2].query) == ("other", "LOAD DATA INFILE 'f' INTO TABLE moodle.t")
+    bad = struct.pack("<IIBHH", 7, 0, 6, 0, 0) + b"moodle\0" + bytes([0x81, 99]) + b"junk"
+    with pytest.raises(BinlogFormatError, match="does not decompress"):
+        iter_events(_binlog((165, bad, 1001)))
+
+
+def test_a_complete_last_file_older_than_covered_until_means_its_successor_is_lost():
+    chain = Chain(base="binlog", files=[_file(1, first=10, last=20)], covered_until=30)
+    assert any("binlog.000002 is missing" in p for p in check_chain(chain))
+    with pytest.raises(PitrUnavailable, match=r"binlog\.000002 is missing"):
+        replay_files(chain, "binlog.000001", 4, Target(time=25))
+    chain.covered_until = 20  # a pull reads the clock before the Rotate it archives
+    assert check_chain(chain) == []

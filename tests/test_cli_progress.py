@@ -19,7 +19,16 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers_failures import Source, cli_argv, cli_env, conn_args, drop_database, run_cli, unique_db
+from helpers_failures import (
+    Source,
+    cli_argv,
+    cli_env,
+    conn_args,
+    copy_backup,
+    drop_database,
+    run_cli,
+    unique_db,
+)
 
 pytestmark = pytest.mark.db
 
@@ -115,17 +124,20 @@ def test_restore_draws_progress_on_a_terminal_and_not_with_q(big: Source) -> Non
 
 
 @pytest.mark.parametrize("method", ["offline", "restore"])
-def test_verify_draws_progress_on_a_terminal_and_not_with_q(big: Source, method: str) -> None:
+def test_verify_draws_progress_on_a_terminal_and_not_with_q(
+    big: Source, method: str, tmp_path: Path
+) -> None:
     how = ["--offline"] if method == "offline" else conn_args(big.settings)
     quiet = {"MOODUMP_PROGRESS_INTERVAL": "0"}
-    code, out = in_pty("verify", str(big.backup), *how, env=quiet)
+    backup = copy_backup(big, tmp_path / "big")  # verify records verify.json in the backup
+    code, out = in_pty("verify", str(backup), *how, env=quiet)
     assert code == 0, out
     assert HIDE_CURSOR in out and "ETA" in out and "rows/s" in out
     # offline: the rows are read and digested; by restore: the restore's steps, then compare
     phase = "rows" if method == "offline" else "restore / "
     assert f"verify {big.database}: {phase}" in out
     assert "PASS" in out
-    code, out = in_pty("verify", str(big.backup), *how, "-q", env=quiet)
+    code, out = in_pty("verify", str(backup), *how, "-q", env=quiet)
     assert code == 0, out
     assert HIDE_CURSOR not in out and "ETA" not in out and "PASS" in out
 

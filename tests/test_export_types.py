@@ -119,3 +119,11 @@ def test_repeating_text_converts_through_its_dictionary_like_value_by_value():
         want, want_nulled = decode_text(unescape(arr), charset)
         assert out.type == pa.string() and out.equals(want) and nulled == want_nulled
         assert nulled == (400 if charset == "utf8mb4" else 0)  # invalid UTF-8: NULL
+
+
+def test_the_cli_offers_the_engines_compressions() -> None:
+    """cli/export.py spells the list out (so the CLI loads without pyarrow)."""
+    from moodump.cli.export import COMPRESSIONS as CLI_COMPRESSIONS
+    from moodump.export.engine import COMPRESSIONS
+
+    assert CLI_COMPRESSIONS == COMPRESSIONS

@@ -138,3 +138,20 @@ def test_client_tools_older_than_the_server_are_refused() -> None:
     assert "postgresql-client-99" in (exc.value.hint or "")
     found, major = client_for(10)
     assert major >= 10 and (found / "pg_dump").exists()
+
+
+def test_headers_meta_commands_and_owner_lines_count_only_at_the_top_level() -> None:
+    """The same text inside a string, a quoted identifier or a dollar-quoted body is data."""
+    from moodump.restore.pg import _strip_owners
+
+    fake = "--\n-- Name: f; Type: ACL; Schema: -; Owner: -\n--\n\\restrict k\nALTER TABLE a OWNER TO b;\n"
+    script = (
+        f"COMMENT ON TABLE t IS 'it''s\n{fake}';\nCREATE FUNCTION f() AS $x$\n{fake}$x$;\n"
+        f'CREATE TABLE "q\n{fake.replace(chr(34), "")}" ();\n'
+        "--\n-- Name: real; Type: TABLE; Schema: h; Owner: o\n--\n\nALTER TABLE a OWNER TO b;\n\\unrestrict k\n"
+    )
+    preamble, entries = split_entries(script)
+    assert [t for t, _ in entries] == ["TABLE"]
+    assert preamble.count(fake) == 3 and "\\unrestrict" not in entries[0][1]
+    stripped = _strip_owners(script)
+    assert stripped.count("ALTER TABLE a OWNER TO b;") == 3  # the top-level one only is gone

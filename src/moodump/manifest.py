@@ -87,7 +87,9 @@ class TableEntry:
     rows: int = 0
     columns: list[str] = field(default_factory=list)  # columns in file order
     column_types: list[str] = field(default_factory=list)  # DATA_TYPE of each, same order
-    load_clause: str = ""  # "(`a`, @v1) SET `b` = CAST(@v1 AS UNSIGNED)" for LOAD DATA
+    # MySQL: "(`a`, @v1) SET `b` = CAST(@v1 AS UNSIGNED)" for LOAD DATA; PostgreSQL: the
+    # quoted partition root a partition's rows load through (hash partitioning on an enum)
+    load_clause: str = ""
     order_by: list[str] = field(default_factory=list)
     digest: str = "ordered"  # "ordered" (sha256 of the stream) | "multiset" (order-free)
     chunks: list[Chunk] = field(default_factory=list)

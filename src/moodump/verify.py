@@ -1,15 +1,16 @@
 """The verify use case: prove a backup is good, offline or by restoring it.
 
-Offline (no server): the manifest is DONE; every file has its recorded size and
-sha256; every data file decompresses to the end, has the recorded number of rows, and
-its row text has the recorded content digest.
+Offline (no server, :mod:`moodump.verify_offline`): the manifest is DONE; every file
+has its recorded size and sha256; every data file decompresses to the end, has the
+recorded number of rows, and its row text has the recorded content digest.
 
 By restore: the backup is restored into a scratch database — on a given server, or on a
 throwaway ``mariadbd`` that moodump starts in a temp directory (``local=True``) — then
 every restored table is streamed again with the same query the dump used, range by
 range, and its row count and content digest are compared with the values the dump
-recorded *inside its snapshot*. Object counts are compared, Moodle facts are read, the
-scratch database is dropped, and the restore time is reported (recovery-time evidence).
+recorded *inside its snapshot* (:mod:`moodump.verify_readback`). Object counts are
+compared, Moodle facts are read, the scratch database is dropped, and the restore time
+is reported (recovery-time evidence).
 
 Either way the result is written to ``verify.json`` beside the manifest, which listing,
 retention and ``moodump check`` trust.
@@ -18,9 +19,7 @@ retention and ``moodump check`` trust.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -28,15 +27,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from moodump.compression import iter_uncompressed
 from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest, Identity, VerifyKey
-from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
-from moodump.db.introspect import list_tables, moodle_info, server_info
+from moodump.db.connection import ConnSettings, connect, quote_ident
+from moodump.db.introspect import list_tables, moodle_info
 from moodump.db.localserver import LocalServer
-from moodump.db.rowstream import CONTENT_ALGO, _multiset_add, content_hash, digest_algo, stream_rows
-from moodump.db.snapshot import setup_read_session
 from moodump.errors import (
     ConfigError,
     ConnectError,
@@ -46,7 +42,6 @@ from moodump.errors import (
     PrivilegeError,
     StorageError,
 )
-from moodump.formats import Column
 from moodump.fsmodes import write_text
 from moodump.manifest import (
     VERIFY_NAME,
@@ -56,8 +51,10 @@ from moodump.manifest import (
     read_manifest,
 )
 from moodump.progress import Progress
-from moodump.restore import RestoreEvent, RestoreOptions, check_files, restore
+from moodump.restore import RestoreEvent, RestoreOptions, restore
 from moodump.source import BackupSource, LocalSource, as_source, is_encrypted
+from moodump.verify_offline import verify_offline as _verify_offline
+from moodump.verify_readback import ReadBack, object_problems
 
 log = logging.getLogger("moodump.verify")
 
@@ -257,113 +254,6 @@ def _write_record(src: Path, report: VerifyReport) -> bool:
         return False
 
 
-def _verify_offline(
-    src: BackupSource,
-    m: Manifest,
-    report: VerifyReport,
-    progress: Callable[[str], None] | None,
-    tr: Progress,
-) -> None:
-    tr.phase("checksums")
-    data_files = {c.file for t in m.tables for c in t.chunks}
-    entries = {f.name: f for f in m.files}
-    try:
-        if src.local_dir is not None:
-            check_files(src.local_dir, m)
-        else:  # one pass: the data files are checked while their digests are computed
-            for f in m.files:
-                if f.name not in data_files:
-                    src.checked_bytes(f)
-    except IntegrityError as exc:
-        report.problems.append(str(exc.message))
-        return
-    if m.objects.get("definitions"):
-        try:
-            json.loads(src.read_bytes(m.objects["definitions"]).decode("utf-8"))
-        except ValueError as exc:
-            report.problems.append(f"{m.objects['definitions']} is not valid JSON: {exc}")
-
-    def stream(name: str) -> BinaryIO:
-        entry = entries.get(name)
-        if src.local_dir is not None or entry is None:
-            return src.open(name)
-        return src.open_checked(entry)
-
-    tr.phase(
-        "rows",
-        rows_total=sum(t.rows for t in m.tables),
-        bytes_total=sum(c.raw_bytes for t in m.tables for c in t.chunks),
-        tables_total=len(m.tables),
-    )
-    for t in m.tables:
-        if progress:
-            progress(t.name)
-        tr.working(t.name)
-        rows = 0
-        for c in t.chunks:
-            try:
-                n, digest = _file_digest(
-                    stream(c.file),
-                    name=c.file,
-                    codec=m.codec,
-                    ordered=(t.digest == "ordered"),
-                    algo=digest_algo(c.content_digest),
-                    count=tr.add,
-                )
-            except IntegrityError as exc:
-                report.problems.append(str(exc.message))
-                continue
-            rows += n
-            if n != c.rows:
-                report.problems.append(f"{c.file}: {n} rows, the manifest says {c.rows}")
-            elif digest != c.content_digest:
-                report.problems.append(f"{c.file}: content digest differs from the manifest")
-        if rows != t.rows and not report.problems:
-            report.problems.append(f"table {t.name}: {rows} rows, the manifest says {t.rows}")
-        report.tables_checked += 1
-        report.rows_checked += rows
-        tr.table_done()
-    tr.working("")
-
-
-def _file_digest(
-    path: Path | BinaryIO,
-    *,
-    ordered: bool,
-    algo: str = CONTENT_ALGO,
-    name: str | None = None,
-    codec: str | None = None,
-    count: Callable[[int, int], None] | None = None,
-) -> tuple[int, str]:
-    """(rows, digest) of a data file, computed exactly as the dump computed it.
-
-    ``count`` gets (rows, bytes) of each block as it passes (progress)."""
-    rows = 0
-    shown = name or str(path)
-    if ordered:
-        h = content_hash(algo)
-        for block in iter_uncompressed(path, name=shown, codec=codec):
-            h.update(block)
-            n = block.count(b"\n")
-            rows += n
-            if count is not None:
-                count(n, len(block))
-        return rows, f"{algo}:{h.hexdigest()}"
-    acc = 0
-    rest = b""
-    for block in iter_uncompressed(path, name=shown, codec=codec):
-        data = rest + block
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        acc = _multiset_add(acc, lines)
-        rows += len(lines)
-        if count is not None:
-            count(len(lines), len(block))
-    if rest:
-        raise IntegrityError(f"{shown} ends in the middle of a row", hint="the file is truncated")
-    return rows, f"multiset:{acc:016x}"
-
-
 def _verify_by_restore(
     src: BackupSource,
     m: Manifest,
@@ -377,7 +267,7 @@ def _verify_by_restore(
     tr.phase("restore")
     t0 = time.monotonic()
     stop = threading.Event()
-    reader = _ReadBack(settings, scratch, m, threads, stop, progress, tr)
+    reader = ReadBack(settings, scratch, m, threads, stop, progress, tr)
     try:
         reader.start()
 
@@ -413,7 +303,7 @@ def _verify_by_restore(
             extra = sorted(set(by_name) - {t.name for t in m.tables})
             if extra:
                 report.problems.append("unexpected tables after restore: " + ", ".join(extra))
-            _check_objects(conn, src, m, scratch, views, report)
+            report.problems.extend(object_problems(conn, src, m, scratch, views))
             if m.moodle:
                 recorded = m.moodle.get("prefix")
                 report.moodle = moodle_info(
@@ -424,241 +314,6 @@ def _verify_by_restore(
         reader.close()
         with contextlib.suppress(Exception), connect(settings) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
-
-
-class _ReadBack:
-    """Reads restored tables back and compares them with the dump's digests.
-
-    The unit of work is one data file: its rows are a key range of the table, and the
-    dump recorded their count and digest. Each file's range is read back as soon as the
-    restore has committed that file, while other files still load and while the table's
-    deferred indexes are built (an index build does not change rows; the two only wait
-    for each other's metadata lock for a moment), so the read-back hides behind the
-    restore instead of following it, and the threads share a big table. Tables without
-    data files are checked after the restore. Each thread has its own connection;
-    problems are kept per file and reported in manifest order.
-    """
-
-    def __init__(
-        self,
-        settings: ConnSettings,
-        database: str,
-        m: Manifest,
-        threads: int,
-        stop: threading.Event,
-        progress: Callable[[str], None] | None,
-        tracker: Progress,
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.m = m
-        self.entries = {t.name: t for t in m.tables}
-        self.stop = stop
-        self.progress = progress
-        # (table, index of the chunk in the manifest; -1: a table without data files)
-        self.queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
-        self.queued: set[tuple[str, int]] = set()
-        self.lock = threading.Lock()
-        self.problems: dict[tuple[str, int], list[str]] = {}
-        self.tables = 0
-        self.rows = 0
-        self.bytes = 0
-        # Counts go to the tracker once the restore is over (see follow()); until then
-        # the tracker counts the restore, and the readers only say what they read.
-        self.tracker = tracker
-        self._counting = False
-        self.errors: list[BaseException] = []
-        self._left: dict[str, int] = {}
-        self._columns: dict[str, list[Column]] | None = None
-        self._threads = [
-            threading.Thread(target=self._work, name=f"moodump-readback-{i}", daemon=True)
-            for i in range(max(1, threads))
-        ]
-
-    def start(self) -> None:
-        for th in self._threads:
-            th.start()
-
-    def put(self, table: str, file: str = "") -> None:
-        """Queue one file of ``table`` (loaded), or with no file, all not queued yet."""
-        entry = self.entries.get(table)
-        if entry is None:
-            return
-        with self.lock:
-            if table not in self._left:
-                self._left[table] = max(1, len(entry.chunks))
-            todo = [
-                i
-                for i, c in enumerate(entry.chunks)
-                if (not file or c.file == file) and (table, i) not in self.queued
-            ]
-            if not entry.chunks and (table, -1) not in self.queued:
-                todo = [-1]
-            self.queued.update((table, i) for i in todo)
-        for i in todo:
-            self.queue.put((table, i))
-
-    def follow(self) -> None:
-        """The restore is over: the tracker's phase is now ``compare``, counting reads."""
-        with self.lock:
-            self.tracker.phase(
-                "compare",
-                rows_total=sum(t.rows for t in self.m.tables),
-                bytes_total=sum(c.raw_bytes for t in self.m.tables for c in t.chunks),
-                tables_total=len(self.m.tables),
-                rows_done=self.rows,
-                bytes_done=self.bytes,
-                tables_done=self.tables,
-            )
-            self._counting = True
-
-    def table_problems(self, table: str) -> list[str]:
-        found = sorted((k, v) for k, v in self.problems.items() if k[0] == table)
-        return [p for _, ps in found for p in ps]
-
-    def finish(self) -> None:
-        """Queue the tables not read yet and wait until every table is read."""
-        for entry in self.m.tables:
-            self.put(entry.name)
-        for _ in self._threads:
-            self.queue.put(None)
-        for th in self._threads:
-            while th.is_alive():
-                th.join(0.1)
-
-    def close(self) -> None:
-        """Stop the readers (after an error or Ctrl-C) and wait for them."""
-        self.stop.set()
-        for _ in self._threads:
-            self.queue.put(None)
-        for th in self._threads:
-            if th.ident is not None:
-                th.join(30)
-
-    def raise_error(self) -> None:
-        if self.errors:
-            real = [e for e in self.errors if not isinstance(e, Interrupted)]
-            raise (real or self.errors)[0]
-
-    def _work(self) -> None:
-        try:
-            with connect(self.settings) as conn:
-                setup_read_session(conn, server_info(conn), binary_results=True)
-                while not self.stop.is_set():
-                    item = self.queue.get()
-                    if item is None:
-                        return
-                    self._check(conn, *item)
-        except BaseException as exc:
-            with self.lock:
-                self.errors.append(exc)
-            self.stop.set()
-
-    def _table_columns(self, conn: Connection) -> dict[str, list[Column]]:
-        # Every table exists (empty) before the first one is loaded, and loading does
-        # not change columns: one look at information_schema serves the whole run.
-        with self.lock:
-            if self._columns is None:
-                tables, _ = list_tables(conn, self.database)
-                self._columns = {t.name: t.data_columns for t in tables}
-            return self._columns
-
-    def _check(self, conn: Connection, name: str, index: int) -> None:
-        entry = self.entries[name]
-        problems: list[str] = []
-        rows = nbytes = 0
-        if self.progress and index <= 0:
-            with self.lock:
-                self.progress(name)
-        self.tracker.working(f"read back {name}")
-        have = self._table_columns(conn).get(name)
-        if have is None:
-            if index <= 0:
-                problems.append(f"table {name} is missing after the restore")
-        else:
-            cols = {c.name: c for c in have}
-            missing = [n for n in entry.columns if n not in cols]
-            if missing:
-                if index <= 0:
-                    problems.append(f"table {name}: column {missing[0]!r} missing after restore")
-            elif index >= 0:
-                c = entry.chunks[index]
-                res = stream_rows(
-                    conn,
-                    self.database,
-                    name,
-                    [cols[n] for n in entry.columns],
-                    where=c.where,
-                    order_by=entry.order_by,
-                    sink=None,
-                    stop=self.stop,
-                    history=entry.versioned,
-                    algo=digest_algo(c.content_digest),
-                )
-                rows, nbytes = res.rows, res.raw_bytes
-                if res.rows != c.rows:
-                    problems.append(
-                        f"table {name} ({c.file}): {res.rows} rows restored, {c.rows} dumped"
-                    )
-                elif res.digest != c.content_digest:
-                    problems.append(
-                        f"table {name} ({c.file}): restored rows differ from the dump "
-                        "(content digest mismatch)"
-                    )
-        self.tracker.working("")
-        with self.lock:
-            self.problems[(name, index)] = problems
-            self.rows += rows
-            self.bytes += nbytes
-            self._left[name] -= 1
-            done = self._left[name] == 0
-            if done:
-                self.tables += 1
-            if self._counting:
-                self.tracker.add(rows, nbytes)
-                if done:
-                    self.tracker.table_done()
-
-
-def _check_objects(
-    conn: Any, src: BackupSource, m: Manifest, db: str, views: list[str], report: VerifyReport
-) -> None:
-    name = m.objects.get("definitions")
-    if not name:
-        return
-    records = json.loads(src.read_bytes(name).decode("utf-8"))
-    want: dict[str, int] = {}
-    for r in records:
-        want[r["kind"]] = want.get(r["kind"], 0) + 1
-    q = quote_str(db)
-    have = {
-        "view": len(views),
-        "trigger": int(
-            conn.scalar(
-                f"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}"
-            )
-            or 0
-        ),
-        "procedure": int(
-            conn.scalar(
-                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='PROCEDURE'"
-            )
-            or 0
-        ),
-        "function": int(
-            conn.scalar(
-                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='FUNCTION'"
-            )
-            or 0
-        ),
-        "event": int(
-            conn.scalar(f"SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}")
-            or 0
-        ),
-    }
-    for kind, n in want.items():
-        if have.get(kind, 0) != n:
-            report.problems.append(f"{kind}s: {have.get(kind, 0)} after restore, {n} in the backup")
 
 
 def moodle_problems(moodle: dict[str, Any] | None) -> list[str]:

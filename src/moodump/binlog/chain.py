@@ -211,6 +211,8 @@ def check_chain(chain: Chain) -> list[str]:
                         f"{cur.name} starts at GTID state {','.join(cur.gtid_list) or '(empty)'}, "
                         f"which lacks {g}, the last transaction of {prev.name}"
                     )
+    if missing := _missing_successor(chain):
+        problems.append(missing)
     return problems
 
 
@@ -302,7 +304,24 @@ def replay_files(chain: Chain, start_file: str, start_pos: int, target: Target) 
             f"before {when(chain.covered_until)})",
             hint="run moodump binlog pull, then restore again",
         )
-    return out  # a GTID target: the scan of these files finds it (or says it is missing)
+    if target.time is not None and (missing := _missing_successor(chain)):
+        raise PitrUnavailable(missing, hint="the archive is damaged: moodump binlog verify")
+    return out
+
+
+def _missing_successor(chain: Chain) -> str:
+    """The archive ends with a complete file although it claims to cover events after
+    that file's end (its Rotate is later than any ``covered_until`` a pull writes): the
+    file after it is missing from ``chain.json``."""
+    last = chain.files[-1] if chain.files else None
+    if last is None or not last.complete or chain.covered_until <= last.last_time:
+        return ""
+    nxt = last.next_file or file_name(split_name(last.name)[0], last.seq + 1)
+    return (
+        f"the archive ends with {last.name}, which is complete, but covers events up to "
+        f"{when(chain.covered_until)}: {nxt} is missing from the archive "
+        f"(PITR unavailable after {when(last.last_time)})"
+    )  # a GTID target: the scan of these files finds it (or says it is missing)
 
 
 def coverage_problems(chain: Chain, start_file: str, start_pos: int) -> list[str]:

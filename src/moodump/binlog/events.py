@@ -12,9 +12,10 @@ every event ends with a CRC32 of the rest of it.
 Bodies read here: Format_description (15: checksum algorithm, server version), Rotate
 (4: the next file), Gtid (162, MariaDB: domain and sequence number; the server id is the
 header's), Gtid_list (163, MariaDB: the GTID state at the start of the file), Query (2:
-default database and statement text) and Table_map (19: database and table of the row
-events after it). Everything else is carried
-as a header only. Pure: bytes in, values out.
+default database and statement text; also MariaDB's zlib-compressed Query, 165, written
+with ``log_bin_compress=ON``, and Execute_load_query, 18, the statement of a LOAD DATA
+logged in statement format) and Table_map (19: database and table of the row events
+after it). Everything else is carried as a header only. Pure: bytes in, values out.
 """
 
 from __future__ import annotations
@@ -28,17 +29,23 @@ MAGIC = b"\xfebin"
 HEADER_LEN = 19
 
 QUERY = 2
+EXECUTE_LOAD_QUERY = 18
+QUERY_COMPRESSED = 165
 STOP = 3
 ROTATE = 4
 FORMAT_DESCRIPTION = 15
 XID = 16
+XA_PREPARE = 38  # MariaDB 10.5+: ends the group of an XA PREPARE
 BINLOG_CHECKPOINT = 161
 GTID = 162
 GTID_LIST = 163
 
 TABLE_MAP = 19
-#: Row events (v1 and v2 write/update/delete): they act on the table map before them.
-ROW_EVENTS = frozenset({23, 24, 25, 30, 31, 32})
+#: Row events (v1 and v2 write/update/delete, and MariaDB's compressed ones, 166-171):
+#: they act on the table map before them.
+ROW_EVENTS = frozenset({23, 24, 25, 30, 31, 32, 166, 167, 168, 169, 170, 171})
+#: Events that carry a statement with its default database (decoded into ``db``/``query``).
+QUERY_EVENTS = frozenset({QUERY, EXECUTE_LOAD_QUERY, QUERY_COMPRESSED})
 
 _HEADER = struct.Struct("<IBIIIH")
 
@@ -165,6 +172,12 @@ class EventReader:
     def _body(self, ev: Event, raw: memoryview) -> None:
         end = len(raw) - (4 if self.crc else 0)
         body = raw[HEADER_LEN:end]
+        try:
+            self._decode(ev, body)
+        finally:
+            body.release()  # before the buffer is trimmed, even when decoding fails
+
+    def _decode(self, ev: Event, body: memoryview) -> None:
         t = ev.type
         if t == GTID and len(body) >= 12:
             seq, domain = struct.unpack_from("<QI", body, 0)
@@ -181,12 +194,17 @@ class EventReader:
         elif t == ROTATE and len(body) >= 8:
             ev.next_position = int.from_bytes(body[:8], "little")
             ev.next_file = bytes(body[8:]).decode("utf-8", "replace")
-        elif t == QUERY and len(body) >= 13:
+        elif t in QUERY_EVENTS and len(body) >= 13:
+            # Execute_load_query's post-header adds file id, file name bounds, handling
+            post = 26 if t == EXECUTE_LOAD_QUERY else 13
             db_len = body[8]
             status_len = int.from_bytes(body[11:13], "little")
-            db_at = 13 + status_len
+            db_at = post + status_len
             ev.db = bytes(body[db_at : db_at + db_len]).decode("utf-8", "replace")
-            ev.query = bytes(body[db_at + db_len + 1 :]).decode("utf-8", "replace")
+            text = bytes(body[db_at + db_len + 1 :])
+            if t == QUERY_COMPRESSED:
+                text = _uncompress(text, ev.start)
+            ev.query = text.decode("utf-8", "replace")
         elif t == TABLE_MAP and len(body) >= 9:
             db_len = body[8]
             ev.db = bytes(body[9 : 9 + db_len]).decode("utf-8", "replace")
@@ -194,6 +212,26 @@ class EventReader:
             if tbl_at < len(body):
                 tbl_len = body[tbl_at]
                 ev.query = bytes(body[tbl_at + 1 : tbl_at + 1 + tbl_len]).decode("utf-8", "replace")
+
+
+def _uncompress(data: bytes, start: int) -> bytes:
+    """MariaDB's compressed event payload: a byte ``0x80 | algorithm << 4 | n``, the
+    uncompressed length in ``n`` big-endian bytes, then a zlib stream (algorithm 0)."""
+    if not data or not data[0] & 0x80 or (data[0] >> 4) & 0x07 != 0:
+        raise BinlogFormatError(f"compressed event at position {start} has an unknown format")
+    n = data[0] & 0x07
+    want = int.from_bytes(data[1 : 1 + n], "big")
+    try:
+        out = zlib.decompress(data[1 + n :])
+    except zlib.error as exc:
+        raise BinlogFormatError(
+            f"compressed event at position {start} does not decompress: {exc}"
+        ) from None
+    if len(out) != want:
+        raise BinlogFormatError(
+            f"compressed event at position {start} decompresses to {len(out)} bytes, not {want}"
+        )
+    return out
 
 
 def iter_events(data: bytes, **kwargs: bool) -> list[Event]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from moodump.config.keys import CLIENT_ENV, GROUP_IGNORED, GROUPS, KEYS, ORIGIN_NEW
+from moodump.config.keys import CLIENT_ENV, KEYS
+from moodump.config.keyspec import GROUP_IGNORED, GROUPS, ORIGIN_NEW
 
 # --------------------------------------------------------------------------- docs
 

@@ -20,10 +20,10 @@ from moodump.config.keys import (
     _KEY_BY_NAME,
     _KNOWN_NAMES,
     KEYS,
-    Key,
     host_env_prefix,
     is_known_env_name,
 )
+from moodump.config.keyspec import Key
 from moodump.config.model import Config, DatabaseSpec
 from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_ssl_mode, parse_tz

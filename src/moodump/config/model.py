@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from moodump.config.keys import _KEY_BY_NAME, KEYS, Key
+from moodump.config.keys import _KEY_BY_NAME, KEYS
+from moodump.config.keyspec import Key
 from moodump.config.values import DEFAULT_PORT, LOCK_NAME, PG_DEFAULT_PORT, STATE_NAME, Secret
 from moodump.errors import ConfigError
 from moodump.naming import core_name, target_dir_for, tier_for

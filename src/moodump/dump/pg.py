@@ -1,7 +1,9 @@
 """The dump engine for PostgreSQL: the same backup layout, manifest and publication as
 MySQL's (:mod:`moodump.dump.engine`), over an exported snapshot.
 
-1. a planning connection lists the tables (:mod:`moodump.pg.catalog`);
+1. a planning connection reads the database's own properties (:mod:`moodump.pg.database`)
+   and lists the tables (:mod:`moodump.pg.catalog`); the tables to dump and the files
+   to write are planned by :mod:`moodump.dump.pg_plan`;
 2. the coordinator opens a REPEATABLE READ, READ ONLY transaction, takes ACCESS SHARE
    locks on every table to dump (``LOCK`` takes no snapshot, so the snapshot is younger
    than the locks and no DDL can slip between them), then ``pg_export_snapshot()``;
@@ -11,15 +13,14 @@ MySQL's (:mod:`moodump.dump.engine`), over an exported snapshot.
 4. meanwhile ``pg_dump --schema-only --snapshot=<id>`` writes the definitions of every
    object from the same snapshot, split into ``schema/pre-data.sql`` (before the data) and
    ``schema/post-data.sql`` (indexes, constraints, triggers, rules, materialized view
-   data); sequences' values are read right after the snapshot, as ``pg_dump`` does;
+   data) (:mod:`moodump.dump.pg_schema`); sequences' values are read right after the
+   snapshot, as ``pg_dump`` does;
 5. ``manifest.json`` (``database_type: postgresql``) is written last and the directory is
    renamed into place, exactly as for MySQL.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import shutil
 import threading
@@ -37,10 +38,17 @@ from moodump.dump.model import (
     DumpOptions,
     DumpResult,
     ProgressEvent,
-    _match,
-    _safe,
     _utcnow,
 )
+from moodump.dump.pg_plan import (
+    PgTask,
+    add_entries,
+    large_object_tasks,
+    plan_tasks,
+    select_tables,
+    skip_data,
+)
+from moodump.dump.pg_schema import POST_DATA, PRE_DATA, write_section
 from moodump.dump.publish import (
     _file_entry,
     _fsync_dir,
@@ -49,11 +57,11 @@ from moodump.dump.publish import (
     remove_stale_partials,
 )
 from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
-from moodump.fsmodes import make_dir, write_text
+from moodump.fsmodes import make_dir
 from moodump.manifest import MANIFEST_NAME, STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
 from moodump.pg.catalog import (
     PgTable,
-    is_int_key,
+    count_large_objects,
     list_sequences,
     list_tables,
     moodle_info,
@@ -72,15 +80,14 @@ from moodump.pg.connection import (
     quote_ident,
     quote_str,
 )
-from moodump.pg.copyio import copy_out, copy_out_psql, copy_query
+from moodump.pg.copyio import copy_out, copy_out_psql
+from moodump.pg.database import database_facts
 from moodump.pg.snapshot import end, export_snapshot, join_snapshot
-from moodump.pg.tools import ToolProcess, client_for, run_tool, tool_env
+from moodump.pg.tools import ToolProcess, client_for, tool_env
 from moodump.progress import Progress
 
 #: Files estimated at least this big are read through a psql process (copy_out_psql).
 PSQL_MIN_BYTES = 16 << 20
-PRE_DATA = "schema/pre-data.sql"
-POST_DATA = "schema/post-data.sql"
 
 
 def session_sql() -> list[str]:
@@ -115,7 +122,8 @@ def dump_postgres(
     out = Path(output)
     if out.exists():
         raise ConfigError(
-            f"output {out} already exists", hint="choose a new --output path; moodump never overwrites"
+            f"output {out} already exists",
+            hint="choose a new --output path; moodump never overwrites",
         )
     parent = out.parent
     if not parent.is_dir():
@@ -128,9 +136,12 @@ def dump_postgres(
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StorageError(
-            f"cannot create {tmp}: {exc.strerror}", hint="check that the output directory is writable"
+            f"cannot create {tmp}: {exc.strerror}",
+            hint="check that the output directory is writable",
         ) from exc
-    run = PgDumpRun(settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop)
+    run = PgDumpRun(
+        settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
+    )
     run.tracker = tracker or run.tracker
     with run.tracker.operation("dump", database):
         return _publish(run, tmp, out, parent, opts, database)
@@ -169,11 +180,6 @@ def _publish(
     return DumpResult(out, manifest, time.monotonic() - t0, list(manifest.warnings))
 
 
-class _Task:
-    def __init__(self, table: PgTable, index: int, where: str, file: str, estimate: int) -> None:
-        self.table, self.index, self.where, self.file, self.estimate = table, index, where, file, estimate
-
-
 class PgDumpRun:
     def __init__(
         self,
@@ -210,6 +216,7 @@ class PgDumpRun:
         self._env: dict[str, str] = {}
         self._psql: Path | None = None
         self._snapshot = ""
+        self._encoding = ""
         self.tracker = Progress()
 
     # -- orchestration -------------------------------------------------------------------
@@ -238,58 +245,52 @@ class PgDumpRun:
             m.server_flavor, m.server_version = "postgresql", version
             bindir, client_major = client_for(major)
             self._psql = bindir / "psql"
-            enc = plan.execute(
-                "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype "
-                "FROM pg_catalog.pg_database WHERE datname = current_database()"
-            ).fetchone()
-            assert enc is not None
+            facts = database_facts(plan, major)
+            enc = (facts["encoding"], facts["collate"], facts["ctype"])
             m.database_ddl = f"ENCODING {quote_str(enc[0])} LC_COLLATE {quote_str(enc[1])} LC_CTYPE {quote_str(enc[2])}"
-            m.snapshot["encoding"], m.snapshot["collate"], m.snapshot["ctype"] = enc
-            selected = self._select(list_tables(plan))
+            m.snapshot.update(facts)
+            # every session (and psql, pg_dump) reads in the database's own encoding
+            self._encoding = str(enc[0])
+            self._env["PGCLIENTENCODING"] = self._encoding
+            selected = select_tables(list_tables(plan), o, self.database)
 
         self.tracker.phase("snapshot")
         coord = self._open()
         snap_id = self._snapshot = export_snapshot(
             coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
         )
-        in_snapshot = {t.full_name for t in self._select(list_tables(coord))}
-        if in_snapshot != {t.full_name for t in selected}:
+        in_snapshot = select_tables(list_tables(coord), o, self.database)
+        if {t.full_name for t in in_snapshot} != {t.full_name for t in selected}:
             raise SnapshotError(
                 "tables were created or dropped while the dump started", hint="run the dump again"
             )
+        # Columns and keys as of the snapshot: a table altered (ALTER TABLE ADD COLUMN, a
+        # new key) between the plan and the locks was copied with the plan's stale column
+        # list, silently leaving the new column's values out.
+        selected = in_snapshot
         seqs = list_sequences(coord) if not o.schema_only else []
-        matviews = populated_matviews(coord) if not (o.schema_only or o.data_only or o.tables) else []
+        matviews = (
+            populated_matviews(coord) if not (o.schema_only or o.data_only or o.tables) else []
+        )
         m.snapshot.update(id=snap_id, at=_utcnow(), isolation="repeatable read",
                           client_tools=f"{bindir} ({client_major})")  # fmt: skip
 
-        tasks = self._plan(coord, selected)
+        tasks = plan_tasks(coord, selected, o, self.ext, self._pending)
+        # Large objects: a whole-database dump holds them (as pg_dump's does); a --table
+        # dump leaves them out, as pg_dump --table does.
+        n_lo = count_large_objects(coord) if not (o.schema_only or o.tables) else 0
+        if n_lo:
+            tasks += large_object_tasks(self.ext, self._pending, self._entries)
         m.snapshot.update(method="pg_export_snapshot", workers=max(1, min(o.threads, len(tasks))))
-        for t in selected:
-            self._entries[t.full_name] = TableEntry(
-                name=t.name, schema=t.schema, kind="table", engine="", columns=list(t.columns),
-                column_types=list(t.column_types), order_by=list(t.primary_key),
-                digest="ordered" if t.primary_key else "multiset",
-                data_skipped=self._skip_data(t),
-            )  # fmt: skip
-        for s in seqs:
-            if _match(f"{s.schema}.{s.name}", o.exclude) or _match(s.name, o.exclude):
-                continue
-            self._entries[f"{s.schema}.{s.name}"] = TableEntry(
-                name=s.name, schema=s.schema, kind="sequence", engine="",
-                sequence={"last_value": s.last_value, "is_called": int(s.is_called)},
-            )  # fmt: skip
-        for schema, name in matviews:  # refreshed by the restore after post-data
-            self._entries[f"{schema}.{name}"] = TableEntry(
-                name=name, schema=schema, kind="materialized view", engine=""
-            )
+        add_entries(self._entries, selected, seqs, matviews, o)
         m.tables = list(self._entries.values())
         self._tables_total = len(selected)
-        self._rows_estimate = sum(t.rows_estimate for t in selected if not self._skip_data(t))
+        self._rows_estimate = sum(t.rows_estimate for t in selected if not skip_data(t, o))
         self._emit("plan")
         self.tracker.phase(
             "data",
             rows_total=self._rows_estimate,
-            bytes_total=sum(t.data_length for t in selected if not self._skip_data(t)),
+            bytes_total=sum(t.data_length for t in selected if not skip_data(t, o)),
             tables_total=len(self._pending),
         )
 
@@ -325,7 +326,9 @@ class PgDumpRun:
             ]  # fmt: skip
         for name, n in self._pending.items():
             if n:
-                raise SnapshotError(f"table {name}: {n} chunk(s) were not written", hint="run again")
+                raise SnapshotError(
+                    f"table {name}: {n} chunk(s) were not written", hint="run again"
+                )
         if not o.data_only:
             m.objects = {"pre_data": PRE_DATA, "post_data": POST_DATA}
             for name in (PRE_DATA, POST_DATA):
@@ -335,83 +338,15 @@ class PgDumpRun:
         self._emit("done")
         return m
 
-    def _select(self, tables: list[PgTable]) -> list[PgTable]:
-        o = self.opts
-        for pattern in o.tables:
-            if not any(_match(t.full_name, (pattern,)) or _match(t.name, (pattern,)) for t in tables):
-                raise ConfigError(
-                    f"--table {pattern!r} matches no table in {self.database}",
-                    hint="name tables as schema.table or table (\\dt in psql lists them)",
-                )
-        out = []
-        for t in tables:
-            if o.tables and not (_match(t.full_name, o.tables) or _match(t.name, o.tables)):
-                continue
-            if _match(t.full_name, o.exclude) or _match(t.name, o.exclude):
-                continue
-            out.append(t)
-        return out
-
-    def _skip_data(self, t: PgTable) -> bool:
-        o = self.opts
-        return o.schema_only or _match(t.full_name, o.exclude_data) or _match(t.name, o.exclude_data)
-
-    def _plan(self, coord: Conn, tables: list[PgTable]) -> list[_Task]:
-        tasks: list[_Task] = []
-        for idx, t in enumerate(tables, 1):
-            if self._skip_data(t):
-                continue
-            base = f"data/{idx:04d}-{_safe(t.schema)}.{_safe(t.name)}"
-            ranges = self._ranges(coord, t)
-            self._pending[t.full_name] = len(ranges)
-            for n, rng in enumerate(ranges):
-                est = t.data_length // max(1, len(ranges))
-                tasks.append(_Task(t, n, rng, f"{base}.{n:05d}.tsv{self.ext}", est))
-        tasks.sort(key=lambda k: -k.estimate)
-        return tasks
-
-    def _ranges(self, coord: Conn, t: PgTable) -> list[str]:
-        """Primary-key ranges of a big table; the last one is open-ended."""
-        if not is_int_key(t) or t.data_length <= self.opts.chunk_bytes:
-            return [""]
-        pk = quote_ident(t.primary_key[0])
-        row = coord.execute(f"SELECT min({pk}), max({pk}) FROM ONLY {qualified(t.schema, t.name)}").fetchone()
-        if row is None or row[0] is None:
-            return [""]
-        lo, hi = int(row[0]), int(row[1])
-        n = min(256, math.ceil(t.data_length / self.opts.chunk_bytes))
-        step = max(1, math.ceil((hi - lo + 1) / n))
-        bounds = [lo + i * step for i in range(1, n) if lo + i * step <= hi]
-        if not bounds:
-            return [""]
-        out = [f"{pk} < {bounds[0]}"]
-        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
-        out.append(f"{pk} >= {bounds[-1]}")
-        return out
-
     def _schema(
         self, bindir: Path, section: str, name: str, snap: str, selected: list[PgTable],
         errors: list[BaseException],
     ) -> None:  # fmt: skip
-        """``pg_dump --schema-only --section=SECTION`` in the snapshot into ``name``."""
+        """One schema section (:func:`moodump.dump.pg_schema.write_section`) into ``name``,
+        on a thread: an error is reported by the coordinator."""
         try:
-            argv = [str(bindir / "pg_dump"), "--schema-only", f"--section={section}",
-                    f"--snapshot={snap}", "--no-password", "--quote-all-identifiers",
-                    "-d", self.database]  # fmt: skip
-            if self.opts.tables:
-                argv += [f"--table={_pattern(t)}" for t in selected]
-            for pat in self.opts.exclude:
-                argv += [f"--exclude-table={pat}"]
-            text = run_tool(argv, self._env, f"pg_dump --section={section}").decode(
-                "utf-8", "surrogateescape"
-            )
-            if self.opts.tables and section == "pre-data":
-                # pg_dump --table writes no schemas; the tables' own are made if missing
-                text = "".join(
-                    f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
-                    for s in sorted({t.schema for t in selected})
-                ) + text
-            write_text(self.tmp / name, text)
+            write_section(bindir, self._env, self.database, section, self.tmp / name, snap,
+                          selected, self.opts)  # fmt: skip
         except BaseException as exc:  # reported by the coordinator
             errors.append(exc)
             self.stop.set()
@@ -423,9 +358,11 @@ class PgDumpRun:
             self._conns.append(conn)
         for sql in session_sql():
             conn.execute(sql)
+        if self._encoding:
+            conn.execute(f"SET client_encoding TO {quote_str(self._encoding)}")
         return conn
 
-    def _run_workers(self, tasks: list[_Task], snap: str) -> None:
+    def _run_workers(self, tasks: list[PgTask], snap: str) -> None:
         queue = list(tasks)
         qlock = threading.Lock()
         errors: list[BaseException] = []
@@ -470,7 +407,7 @@ class PgDumpRun:
         if self.stop.is_set() and queue:
             raise Interrupted("dump cancelled; nothing was published", hint="run it again")
 
-    def _dump_task(self, conn: Conn, task: _Task) -> None:
+    def _dump_task(self, conn: Conn, task: PgTask) -> None:
         t = task.table
         self.tracker.working(t.full_name)
         path = self.tmp / task.file
@@ -486,11 +423,11 @@ class PgDumpRun:
         try:
             if self._psql is not None and task.estimate >= PSQL_MIN_BYTES and self._snapshot:
                 res = copy_out_psql(
-                    self._psql, self._env, self.database, self._snapshot, copy_query(t, task.where),
+                    self._psql, self._env, self.database, self._snapshot, task.query,
                     sink, ordered=bool(t.primary_key), stop=self.stop, on_start=self._started,
                 )  # fmt: skip
             else:
-                res = copy_out(conn, copy_query(t, task.where), sink,
+                res = copy_out(conn, task.query, sink,
                                ordered=bool(t.primary_key), stop=self.stop)  # fmt: skip
         except BaseException:
             writer.abort()
@@ -554,8 +491,3 @@ class PgDumpRun:
             w.abort()
         for c in conns:
             close_quietly(c)
-
-
-def _pattern(t: PgTable) -> str:
-    """A pg_dump ``--table`` pattern naming exactly one table (quoted, so no wildcards)."""
-    return f'"{t.schema.replace(chr(34), chr(34) * 2)}"."{t.name.replace(chr(34), chr(34) * 2)}"'

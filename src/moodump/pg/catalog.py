@@ -30,6 +30,14 @@ class PgTable:
     pk_collatable: list[bool] = field(default_factory=list)
     rows_estimate: int = 0
     data_length: int = 0
+    #: The partition root to load the rows through (quoted), for a partition of a tree
+    #: hashed on an enum (or an expression): an enum hashes by its OID, which differs in
+    #: the new database, so a row may belong to another partition there (pg_dump's
+    #: ``--load-via-partition-root`` case). Such a table is read without a key order.
+    #: Any type that is not built in (OID >= 16384: enums, domains, composites, ranges
+    #: and arrays of them, extension types) counts, to be safe; so does a nondeterministic
+    #: collation (its hash is the ICU sort key, which another ICU version may change).
+    load_via: str = ""
 
     @property
     def full_name(self) -> str:
@@ -101,6 +109,23 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         t.primary_key.append(col)
         t.pk_types.append(typ)
         t.pk_collatable.append(bool(coll))
+    for oid, root_schema, root_name in conn.execute(
+        "SELECT c.oid, rn.nspname, r.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid) "
+        "JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace "
+        "WHERE c.oid = ANY(%s::oid[]) AND c.relispartition AND EXISTS ("
+        " SELECT 1 FROM pg_catalog.pg_partition_ancestors(c.oid) anc(relid) "
+        " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = anc.relid AND pt.partstrat = 'h' "
+        " CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum) "
+        " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum "
+        " WHERE k.attnum = 0 OR a.atttypid >= 16384 OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation co "
+        "  WHERE co.oid = ANY(pt.partcollation::oid[]) AND NOT co.collisdeterministic))",
+        (oids,),
+    ).fetchall():
+        t = by_oid[int(oid)]
+        t.load_via = '"' + root_schema.replace('"', '""') + '"."' + root_name.replace('"', '""') + '"'
+        # the rows may land in other partitions: one order-free digest over the tree
+        t.primary_key, t.pk_types, t.pk_collatable = [], [], []
     return out
 
 
@@ -122,6 +147,34 @@ def list_sequences(conn: psycopg.Connection[Any]) -> list[PgSequence]:
         last, called = conn.execute(f"SELECT last_value, is_called FROM {q}").fetchone()  # type: ignore[misc]
         out.append(PgSequence(schema, name, int(last), bool(called)))
     return out
+
+
+#: Large objects (``pg_largeobject``) as two pseudo tables, read in the snapshot: their
+#: contents (``lo_get`` reads a large object as of the transaction's snapshot), and their
+#: owner, ACL and comment. ``pg_dump --schema-only`` writes neither (nor their data).
+LARGE_OBJECTS = PgTable(
+    "pg_catalog", "pg_largeobject", columns=["loid", "data"], column_types=["oid", "bytea"],
+    primary_key=["loid"], pk_types=["oid"], pk_collatable=[False],
+)  # fmt: skip
+LARGE_OBJECTS_QUERY = (
+    "COPY (SELECT m.oid, pg_catalog.lo_get(m.oid) FROM pg_catalog.pg_largeobject_metadata m "
+    "ORDER BY m.oid) TO STDOUT"
+)
+LARGE_OBJECT_META = PgTable(
+    "pg_catalog", "pg_largeobject_metadata", columns=["loid", "owner", "acl", "comment"],
+    column_types=["oid", "name", "aclitem[]", "text"],
+    primary_key=["loid"], pk_types=["oid"], pk_collatable=[False],
+)  # fmt: skip
+LARGE_OBJECT_META_QUERY = (
+    "COPY (SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner), m.lomacl, "
+    "pg_catalog.obj_description(m.oid, 'pg_largeobject') "
+    "FROM pg_catalog.pg_largeobject_metadata m ORDER BY m.oid) TO STDOUT"
+)
+
+
+def count_large_objects(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata").fetchone()
+    return int(row[0]) if row else 0
 
 
 def is_int_key(t: PgTable) -> bool:

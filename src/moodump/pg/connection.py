@@ -27,7 +27,17 @@ _SSLMODE = {
 #: Session settings of every dump and read-back session: the text form of every value
 #: depends on them (time zone, date style, float digits, bytea form), so the dump and the
 #: verification after a restore format rows identically whatever the server's defaults.
+#: The restore's ``COPY FROM`` sessions use them too: ``search_path`` decides how reg*
+#: values (regclass, regtype, regproc, …) print and resolve (a database-level
+#: ``search_path`` printed them unqualified, and the new database could not read them
+#: back), ``lc_monetary`` how money prints and parses.
 SESSION_SETTINGS = (
+    ("search_path", "pg_catalog"),
+    ("lc_monetary", "C"),
+    ("xmloption", "content"),  # xml input: a server set to DOCUMENT refuses fragments
+    # an account subject to row-level security would read (or write) only the rows its
+    # policies let it see: with row_security off that is an error, never a partial table
+    ("row_security", "off"),
     ("TimeZone", "UTC"),
     ("DateStyle", "ISO, MDY"),
     ("IntervalStyle", "postgres"),
@@ -94,10 +104,20 @@ def connect(settings: ConnSettings, dbname: str, *, autocommit: bool = False) ->
         raise ConnectError(f"cannot connect to PostgreSQL {describe(settings)}: {text}", hint=hint) from exc
 
 
-def set_session(conn: psycopg.Connection[Any]) -> None:
-    """Apply :data:`SESSION_SETTINGS` (outside or at the start of a transaction)."""
+def set_session(
+    conn: psycopg.Connection[Any], encoding: str = "", search_path: str | None = "pg_catalog"
+) -> None:
+    """Apply :data:`SESSION_SETTINGS` (outside or at the start of a transaction), and
+    ``client_encoding`` = ``encoding`` (the source database's) when given: the data files
+    hold the text in the database's own encoding, whatever client_encoding the server or
+    the database sets for its sessions. ``search_path`` None keeps the session's own
+    (the restore's loads: reg* values were printed schema-qualified, and CHECK
+    functions that read tables by unqualified names find them as in the source)."""
+    settings = [(k, v) for k, v in SESSION_SETTINGS if k != "search_path"]
+    settings += [("client_encoding", encoding)] if encoding else []
+    settings += [("search_path", search_path)] if search_path is not None else []
     with conn.cursor() as cur:
-        for name, value in SESSION_SETTINGS:
+        for name, value in settings:
             cur.execute(f"SELECT pg_catalog.set_config({quote_str(name)}, {quote_str(value)}, false)")
 
 

@@ -41,7 +41,9 @@ def copy_query(t: PgTable, where: str = "") -> str:
     cols = ", ".join(quote_ident(c) for c in t.columns)
     rel = qualified(t.schema, t.name)
     if not t.primary_key and not where:
-        return f"COPY {rel} ({cols}) TO STDOUT"
+        # no column list for a table without columns to copy (none, or only generated
+        # ones): one empty line a row, which COPY FROM reads back
+        return f"COPY {rel} ({cols}) TO STDOUT" if cols else f"COPY {rel} TO STDOUT"
     sql = f"SELECT {cols} FROM ONLY {rel}"
     if where:
         sql += f" WHERE {where}"
@@ -153,11 +155,14 @@ def copy_out_psql(
 
 
 def copy_in(conn: psycopg.Connection[Any], t_schema: str, t_name: str, columns: list[str],
-            reader: BinaryIO, stop: threading.Event | None = None) -> int:
-    """``COPY … FROM STDIN`` of a file's text; returns the bytes sent."""
+            reader: BinaryIO, stop: threading.Event | None = None, *, via: str = "") -> int:
+    """``COPY … FROM STDIN`` of a file's text (into ``via``, a quoted partition root,
+    when given: the rows find their partitions); returns the bytes sent."""
     cols = ", ".join(quote_ident(c) for c in columns)
+    rel = via or qualified(t_schema, t_name)
     sent = 0
-    with conn.cursor() as cur, cur.copy(f"COPY {qualified(t_schema, t_name)} ({cols}) FROM STDIN") as copy:
+    sql = f"COPY {rel} ({cols}) FROM STDIN" if cols else f"COPY {rel} FROM STDIN"
+    with conn.cursor() as cur, cur.copy(sql) as copy:
         while True:
             block = reader.read(_BATCH)
             if not block:

@@ -32,13 +32,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from moodump.binlog.chain import CHAIN_FILE, Gap, file_name, split_name, when
+from moodump.binlog.chain import (
+    CHAIN_FILE,
+    ArchivedFile,
+    Gap,
+    file_name,
+    gtid_state,
+    split_name,
+    when,
+)
 from moodump.binlog.events import BinlogFormatError
 from moodump.db.connection import ConnSettings, connect
 from moodump.errors import ConfigError, IntegrityError, MoodumpError, PrivilegeError, ServerError
 from moodump.fsmodes import make_dir
 from moodump.lock import RunLock
-from moodump.pitr.archive import LOCK_FILE, Archive, summarize
+from moodump.pitr.archive import LOCK_FILE, Archive, Summary, summarize
 from moodump.pitr.client import binlog_tool, child_env, connection_args, die_with_parent
 
 log = logging.getLogger("moodump.pitr")
@@ -129,6 +137,15 @@ class Puller:
         chain.base, chain.server = base, self.settings.describe().split("@", 1)[1]
         needed = chain.next_needed()
         if needed is None or needed in names:
+            known = chain.get(needed) if needed else None
+            on_server = dict(state.logs).get(needed or "", 0)
+            if known is not None and on_server < known.size:
+                raise self._new_history(
+                    f"the server's {needed} has {on_server} bytes, fewer than the {known.size} "
+                    "archived"
+                )
+            if known is not None and not known.complete:
+                self._check_same_file(known, on_server)
             return needed or names[0]
         nseq, first_seq = split_name(needed)[1], split_name(names[0])[1]
         if nseq > split_name(names[-1])[1]:
@@ -153,6 +170,58 @@ class Puller:
             "unavailable from %s", gap.first_missing, gap.last_missing, when(gap.from_time),
         )  # fmt: skip
         return names[0]
+
+    def _new_history(self, what: str) -> ConfigError:
+        """The server's binary log is not the one archived under the same names."""
+        return ConfigError(
+            f"{what}: the server's binary log is not the history in {self.archive.root} "
+            "(RESET MASTER, a restored server, or another server); nothing of it was archived",
+            hint="archive the new history into a new directory (and take a new backup: "
+            "the old archive cannot replay past the reset)",
+        )
+
+    def _check_same_file(self, known: ArchivedFile, on_server: int) -> None:
+        """Before continuing the archived open file ``known``: the server's file of that
+        name starts with the same GTID state and has an event boundary where the archive
+        ends (after RESET MASTER the name is reused for other events)."""
+        with connect(self.settings) as c:
+            head = c.query(f"SHOW BINLOG EVENTS IN '{known.name}' LIMIT 2")
+            listed = [(r[5] or b"").decode() for r in head if (r[2] or b"") == b"Gtid_list"]
+            if listed and {g.strip() for g in listed[0].strip("[]").split(",")} - {""} != set(
+                known.gtid_list
+            ):
+                raise self._new_history(
+                    f"the server's {known.name} starts at GTID state {listed[0]}, the archived "
+                    f"one at [{','.join(known.gtid_list)}]"
+                )
+            if on_server > known.size:
+                try:
+                    c.query(f"SHOW BINLOG EVENTS IN '{known.name}' FROM {known.size} LIMIT 1")
+                except ServerError as exc:
+                    raise self._new_history(
+                        f"the server's {known.name} has no event at {known.size}, where the "
+                        f"archived part ends ({exc.message})"
+                    ) from exc
+
+    def _check_follows(self, name: str, s: Summary) -> None:
+        """A new file must continue the archived one before it: its starting GTID state
+        holds the state and the last GTIDs of that file (RESET MASTER starts the names
+        and the GTIDs over)."""
+        chain = self.archive.chain
+        base, seq = split_name(name)
+        prev = chain.get(file_name(base, seq - 1))
+        if prev is None or not prev.complete or chain.get(name) is not None:
+            return
+        start = gtid_state(",".join(s.gtid_list))
+        # the state after prev: its starting state, each domain-server's last GTID in it
+        # overriding (that is what the server's next Gtid_list lists, even a lower one)
+        after = {**gtid_state(",".join(prev.gtid_list)), **gtid_state(",".join(prev.gtid_last))}
+        for (d, sid), q in after.items():
+            if start.get((d, sid), -1) < q:
+                raise self._new_history(
+                    f"{name} starts at GTID state {','.join(s.gtid_list) or '(empty)'}, which "
+                    f"lacks {d}-{sid}-{q} of {prev.name}"
+                )
 
     # ---------------------------------------------------------------- fetching
     def _fresh_staging(self) -> Path:
@@ -223,6 +292,12 @@ class Puller:
         if len(data) < 4 + 19:
             raise IntegrityError(f"the continued {name} is too short", hint="pull again")
         fde_end = 4 + int.from_bytes(data[4 + 9 : 4 + 13], "little")
+        with open(p.with_name(f".{name}.head"), "rb") as head:
+            archived = head.read(4 + 4)
+        if data[4:8] != archived[4:8]:  # the format description's time: the file's creation
+            raise self._new_history(
+                f"the server's {name} was created at another time than the archived one"
+            )
         if len(data) >= fde_end + 19:
             size = int.from_bytes(data[fde_end + 9 : fde_end + 13], "little")
             log_pos = int.from_bytes(data[fde_end + 13 : fde_end + 17], "little")
@@ -280,6 +355,7 @@ class Puller:
                 name = staged_path.name
                 known = self.archive.chain.get(name)
                 if known is None or not known.complete:
+                    self._check_follows(name, s)
                     self.archive.store(p, name, complete=True)
                     self.result.archived.append(name)
                     self.progress(f"archived {name}")
@@ -291,6 +367,7 @@ class Puller:
                 name = staged_path.name
                 known = self.archive.chain.get(name)
                 if known is None or known.size != s.size:
+                    self._check_follows(name, s)
                     self.archive.store(p, name, complete=False)
                 self.result.open_file = name
 

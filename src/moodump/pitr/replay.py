@@ -31,18 +31,20 @@ from moodump.binlog.events import (
     FORMAT_DESCRIPTION,
     GTID,
     GTID_LIST,
-    QUERY,
+    QUERY_EVENTS,
     ROTATE,
     ROW_EVENTS,
     STOP,
     TABLE_MAP,
+    XA_PREPARE,
     XID,
+    BinlogFormatError,
     Event,
     EventReader,
     Gtid,
 )
 from moodump.db.connection import ConnSettings
-from moodump.errors import ConfigError, PitrUnavailable, ServerError
+from moodump.errors import ConfigError, IntegrityError, PitrUnavailable, ServerError
 from moodump.pitr.archive import Archive
 from moodump.pitr.client import binlog_tool, child_env, connection_args, sql_client
 
@@ -70,6 +72,9 @@ class ReplayPlan:
     binlog_bytes: int = 0  # bytes of binlog in the range, all databases
     last_time: int = 0  # time of the last event replayed
     notes: list[str] = field(default_factory=list)
+    #: XA transactions prepared in the range and not (yet) committed: xid -> where
+    #: their PREPARE group starts
+    xa_prepared: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -100,6 +105,13 @@ def _qualified(db: str) -> re.Pattern[str]:
 _DB_STATEMENT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\b", re.I | re.S
 )
+#: Statements on the server rather than on a database: accounts, privileges, plugins.
+_SERVER_STATEMENT = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:GRANT|REVOKE|SET\s+PASSWORD|RENAME\s+USER"
+    r"|(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:USER|ROLE|SERVER)"
+    r"|(?:INSTALL|UNINSTALL)\s+(?:PLUGIN|SONAME))\b",
+    re.I | re.S,
+)
 _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
 #: The object a statement creates, changes or writes, when it is written db.name.
 _OBJECT = re.compile(
@@ -115,6 +127,14 @@ _OBJECT = re.compile(
 )
 #: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
 _LISTS_TABLES = re.compile(r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|RENAME\s+TABLES?)\b", re.I)
+#: Statements that write one table only, named first: (db.)table.
+_SINGLE_TARGET = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:"
+    r"(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
+    r"|CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)"
+    r"(?:(?P<db>" + _IDENT + r")\s*\.\s*)?" + _IDENT + r"(?![\w$`.])",
+    re.I | re.S,
+)
 _PAIR = re.compile(r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT)
 
 
@@ -154,18 +174,35 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
     if default_db == source_db:
         if _DB_STATEMENT.match(query):
             return "it creates, drops or alters a database"
+        if _SERVER_STATEMENT.match(query):
+            return (
+                "it changes the server's accounts, privileges or plugins, which a replay "
+                "must not touch"
+            )
         if rewrite and mentions:
             return f"it names tables as {source_db}.<table>, which the rename would not change"
         other = _other_database(_STRINGS.sub("''", query), source_db)
         if other:
             return f"it changes another database ({other}), which a replay must not touch"
         return ""
-    if mentions:
+    if mentions and not _SERVER_STATEMENT.match(query):  # GRANT ... ON src.*: skipped
+        target = _SINGLE_TARGET.match(_STRINGS.sub("''", query))
+        if target and _unquote(target["db"] or default_db).lower() != source_db.lower():
+            return ""  # it only reads the source (INSERT INTO other.t SELECT ... FROM src.u)
         return (
-            f"it changes {source_db} from another default database "
-            f"({default_db or 'none'}), so the database filter would skip it"
+            f"it names {source_db} from another default database "
+            f"({default_db or 'none'}) and may change it, but the database filter would "
+            "skip it"
         )
     return ""
+
+
+def _shown(query: str) -> str:
+    """A statement as a message quotes it: account statements only by their first words
+    (the log holds ``IDENTIFIED BY 'password'`` in clear)."""
+    if _SERVER_STATEMENT.match(query):
+        return " ".join(query.split()[:2]) + " …"
+    return query[:200]
 
 
 def plan_replay(
@@ -192,7 +229,13 @@ def plan_replay(
     for f in files:
         path = archive.extract(f, workdir)
         plan.paths.append(path)
-        stop, found = _scan(plan, f, path, target, gtid, source_db, rewrite, found)
+        try:
+            stop, found = _scan(plan, f, path, target, gtid, source_db, rewrite, found)
+        except BinlogFormatError as exc:
+            raise IntegrityError(
+                f"the archived {f.name} cannot be read: {exc}",
+                hint="moodump binlog verify checks the archive; restore to a point before it",
+            ) from exc
         if stop is not None:
             break
     if gtid is not None and not found:
@@ -209,6 +252,15 @@ def plan_replay(
     keep = [i for i, f in enumerate(files) if split_name(f.name)[1] <= split_name(stop[0])[1]]
     plan.files = [files[i] for i in keep]
     plan.paths = [plan.paths[i] for i in keep if i < len(plan.paths)]
+    dangling = [x for x, at in plan.xa_prepared.items() if (split_name(at[0])[1], at[1]) < (
+        split_name(stop[0])[1], stop[1])]  # fmt: skip
+    if dangling:
+        raise PitrUnavailable(
+            f"{target.describe()} falls between the XA PREPARE and the commit of the XA "
+            f"transaction {dangling[0]}: the replay would leave it prepared on the target "
+            "server, holding its locks",
+            hint="pick a target before its XA PREPARE or after its XA COMMIT",
+        )
     if (stop[0], stop[1]) < (start_file, start_position):
         raise PitrUnavailable(
             f"{target.describe()} is before the backup's snapshot ({start_file}:{start_position})",
@@ -217,10 +269,36 @@ def plan_replay(
     return plan
 
 
+_XA = re.compile(r"^\s*XA\s+(END|COMMIT|ROLLBACK)\s+(.+?)\s*$", re.I | re.S)
+
+
+def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int]) -> None:
+    """Follow XA transactions: ``XA END xid`` opens the group its ``XA PREPARE`` closes,
+    ``XA COMMIT xid`` / ``XA ROLLBACK xid`` (their own group) finishes it. A commit of a
+    transaction prepared before the snapshot cannot be replayed: its changes are neither
+    in the backup (a consistent snapshot does not see a prepared transaction) nor in the
+    range."""
+    m = _XA.match(ev.query)
+    if not m:
+        return
+    verb, xid = m[1].upper(), m[2]
+    if verb == "END":
+        plan.xa_prepared[xid] = where
+    elif plan.xa_prepared.pop(xid, None) is None and verb == "COMMIT":
+        raise PitrUnavailable(
+            f"the XA transaction {xid} committed at {where[0]}:{ev.start} "
+            f"({when(ev.timestamp)}) was prepared before the backup's snapshot: its changes "
+            "are in neither the backup nor the replay range",
+            hint="restore to a point before that commit, or an older backup",
+        )
+
+
 def _ends_group(ev: Event, standalone: bool) -> bool:
-    if ev.type == XID:
+    if ev.type in (XID, XA_PREPARE):
         return True
-    return ev.type == QUERY and (standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK"))
+    return ev.type in QUERY_EVENTS and (
+        standalone or ev.query.strip().upper() in ("COMMIT", "ROLLBACK")
+    )
 
 
 def _scan(
@@ -244,6 +322,19 @@ def _scan(
         while chunk := fh.read(1 << 20):
             for ev in reader.feed(chunk):
                 if ev.start < begin:
+                    if (
+                        target.time is not None
+                        and ev.type not in _OUTSIDE
+                        and ev.timestamp >= target.time
+                    ):
+                        # the backup's manifest time is whole seconds and taken before the
+                        # snapshot: the log tells exactly what the backup already holds
+                        raise PitrUnavailable(
+                            f"{target.describe()} is before the backup's snapshot: the backup "
+                            f"already holds a transaction logged at {when(ev.timestamp)} "
+                            f"({f.name}:{ev.start})",
+                            hint="pick an older backup (moodump list), or a later time",
+                        )
                     if ev.type == GTID:
                         group, standalone = ev.start, ev.standalone
                     elif _ends_group(ev, standalone):
@@ -258,11 +349,7 @@ def _scan(
                     return (f.name, here), found
                 if target.file == f.name and ev.start >= target.position:
                     if ev.start > target.position and (group is None or group >= target.position):
-                        raise ConfigError(
-                            f"position {target.file}:{target.position} is not the start of an "
-                            "event in the archived binary log",
-                            hint="use a position SHOW MASTER STATUS or mariadb-binlog printed",
-                        )
+                        raise _not_an_event(target)
                     if group is not None and group < target.position:
                         plan.notes.append(
                             f"{target.file}:{target.position} is inside a transaction; the "
@@ -283,15 +370,17 @@ def _scan(
                     if in_db:
                         plan.events += 1
                         plan.last_time = ev.timestamp
-                elif ev.type == QUERY:
+                elif ev.type in QUERY_EVENTS:
                     why = unsafe_statement(ev.query, ev.db, source_db, rewrite)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
-                            f"({when(ev.timestamp)}): {why}: {ev.query[:200]!r}",
+                            f"({when(ev.timestamp)}): {why}: {_shown(ev.query)!r}",
                             hint="restore to a point before it, or into a database with the "
                             "source's name on another server; see docs/pitr.md",
                         )
+                    if ev.query.lstrip()[:3].upper() == "XA ":
+                        _xa(plan, ev, (f.name, group if group is not None else ev.start))
                     if ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS:
                         plan.events += 1
                         plan.last_time = ev.timestamp
@@ -299,7 +388,27 @@ def _scan(
                     group = None
                     if found:
                         return (f.name, ev.end), found
+    if target.file == f.name:
+        # no event starts at or after the position: it must be the end of the archived
+        # file, not a point inside its last event (whose transaction would be replayed)
+        if target.position != reader.offset:
+            raise _not_an_event(target)
+        if group is not None:
+            plan.notes.append(
+                f"{target.file}:{target.position} is inside a transaction; the replay stops "
+                f"before it, at {f.name}:{group}"
+            )
+            return (f.name, group), found
+        return (f.name, reader.offset), found
     return None, found
+
+
+def _not_an_event(target: Target) -> ConfigError:
+    return ConfigError(
+        f"position {target.file}:{target.position} is not the start of an event in the "
+        "archived binary log",
+        hint="use a position SHOW MASTER STATUS or mariadb-binlog printed",
+    )
 
 
 def run_replay(
@@ -326,14 +435,17 @@ def run_replay(
     dump_cmd = [tool, f"--database={source_db}"]
     if target_db != source_db:
         dump_cmd.append(f"--rewrite-db={source_db}->{target_db}")
+    workdir = plan.paths[0].parent
     dump_cmd += [
+        # LOAD DATA in statement format: its data goes to a file the client loads with
+        # LOCAL; keep it in the private temporary folder (removed after), not in /tmp
+        f"--local-load={workdir}",
         f"--start-position={plan.start_position}",
         f"--stop-position={plan.stop_position}",
         *(str(p) for p in plan.paths),
     ]
     load_cmd = [client, *connection_args(client, settings.with_database(None)), "--binary-mode",
-                "--max-allowed-packet=1G", target_db]  # fmt: skip
-    workdir = plan.paths[0].parent
+                "--max-allowed-packet=1G", "--local-infile=1", target_db]  # fmt: skip
     with open(workdir / "binlog.err", "wb") as e1, open(workdir / "client.err", "wb") as e2:
         producer = subprocess.Popen(
             dump_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=e1,

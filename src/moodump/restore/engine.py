@@ -1,10 +1,9 @@
 """The restore engine: target preparation, schema, data (:mod:`.load`), indexes,
-objects, and the atomic swap.
+objects (:mod:`.objects`), and the atomic swap.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fnmatch
 import hashlib
@@ -15,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from moodump.crypto import Identity, VerifyKey
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
@@ -25,13 +23,10 @@ from moodump.ddl import SplitTable, has_foreign_keys, referenced_tables, split_s
 from moodump.errors import (
     ConfigError,
     Interrupted,
-    MoodumpError,
     NotFoundError,
     PrivilegeError,
-    ServerError,
     TargetNotEmpty,
 )
-from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry
 from moodump.progress import Progress
 from moodump.restore.load import DataLoader, _setup_load_session
@@ -42,8 +37,9 @@ from moodump.restore.model import (
     RestoreResult,
     check_files,
 )
+from moodump.restore.objects import ObjectSteps
 from moodump.restore.site import SiteSteps
-from moodump.restore_script import database_options, object_session_sql, sequence_sql
+from moodump.restore_script import database_options, sequence_sql
 from moodump.source import BackupSource, as_source
 
 log = logging.getLogger("moodump.restore")
@@ -124,7 +120,7 @@ def _run(run: Restore, opts: RestoreOptions, database: str) -> RestoreResult:
     return result
 
 
-class Restore(DataLoader):
+class Restore(DataLoader, ObjectSteps):
     def __init__(
         self,
         src: BackupSource,
@@ -513,89 +509,6 @@ class Restore(DataLoader):
             self._drop_objects(conn)
         conn.execute(f"DROP DATABASE {qs}")
         conn.execute(f"DROP DATABASE {qo}")
-
-    def _drop_objects(self, conn: Connection) -> None:
-        qt = quote_ident(self.target)
-        db = quote_str(self.target)
-        for (v,) in conn.query(
-            f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db}"
-        ):
-            conn.execute(f"DROP VIEW IF EXISTS {qt}.{quote_ident((v or b'').decode())}")
-        for n, kind in conn.query(
-            f"SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {db}"
-        ):
-            conn.execute(
-                f"DROP {(kind or b'').decode()} IF EXISTS {qt}.{quote_ident((n or b'').decode())}"
-            )
-        for (n,) in conn.query(
-            f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db}"
-        ):
-            conn.execute(f"DROP EVENT IF EXISTS {qt}.{quote_ident((n or b'').decode())}")
-
-    def _create_objects(self, conn: Connection, partial: bool) -> None:
-        name = self.m.objects.get("definitions")
-        if not name:
-            return
-        records: list[dict[str, Any]] = json.loads(self._text(name))
-        wanted_tables = {t.name for t in self.tables}
-        if partial:
-            records = [r for r in records if r["kind"] == "trigger" and r["table"] in wanted_tables]
-        if self.opts.resume:
-            records = [r for r in records if not self._object_exists(conn, r)]
-        # Routines first: views may call functions, while routine bodies are only
-        # resolved when they run. Triggers and events come last.
-        for r in records:
-            if r["kind"] in ("procedure", "function"):
-                self._create_object(conn, r)
-        self._create_views(conn, [r for r in records if r["kind"] == "view"])
-        for r in records:
-            if r["kind"] in ("trigger", "event"):
-                self._create_object(conn, r)
-        _setup_load_session(conn)
-
-    def _object_exists(self, conn: Connection, r: dict[str, Any]) -> bool:
-        db = quote_str(self.target)
-        n = quote_str(r["name"])
-        q = {
-            "view": f"SELECT 1 FROM information_schema.VIEWS WHERE TABLE_SCHEMA={db} AND TABLE_NAME={n}",
-            "trigger": f"SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={db} AND TRIGGER_NAME={n}",
-            "event": f"SELECT 1 FROM information_schema.EVENTS WHERE EVENT_SCHEMA={db} AND EVENT_NAME={n}",
-        }.get(
-            r["kind"],
-            f"SELECT 1 FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={db} AND ROUTINE_NAME={n} "
-            f"AND ROUTINE_TYPE={quote_str(r['kind'].upper())}",
-        )
-        return bool(conn.query(q))
-
-    def _create_object(self, conn: Connection, r: dict[str, Any]) -> None:
-        for stmt in object_session_sql(r):
-            conn.execute(stmt)
-        try:
-            conn.execute(base64.b64decode(r["create_b64"]))
-        finally:
-            conn.execute("SET NAMES utf8mb4")
-            conn.execute(f"SET sql_mode = '{SESSION_SQL_MODE}'")
-            conn.execute("SET time_zone = '+00:00'")
-
-    def _create_views(self, conn: Connection, views: list[dict[str, Any]]) -> None:
-        """Create views in the recorded order, retrying those whose dependencies came later."""
-        pending = list(views)
-        while pending:
-            failed: list[tuple[dict[str, Any], MoodumpError]] = []
-            for r in pending:
-                try:
-                    self._create_object(conn, r)
-                except ServerError as exc:
-                    failed.append((r, exc))
-            if len(failed) == len(pending):
-                # No progress: these views refer to something that does not exist (they
-                # were invalid in the source too). Everything else is restored; the
-                # missing views are named here and counted by verify.
-                for view, error in failed:
-                    log.warning("view %s not created: %s", view["name"], error.message)
-                    self.warnings.append(f"view {view['name']!r} not created: {error.message}")
-                return
-            pending = [r for r, _ in failed]
 
 
 #: Small data files fetched ahead from a remote source, up to this much in all: most of a

@@ -17,22 +17,24 @@
 
 Ownership and grants (``OWNER TO``, ``GRANT``/``REVOKE``) are skipped unless ``owners``:
 the roles of the source rarely exist where a backup is restored.
+
+This module runs the steps; the pieces live beside it: the target database and the
+progress table (:mod:`moodump.restore.pg_target`, with :mod:`moodump.pg.database` for
+the encoding, locale and settings), the pg_dump scripts' scanner and entry selection
+(:mod:`moodump.restore.pg_script`) and the large objects (:mod:`moodump.restore.pg_objects`).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from moodump.compression import open_reader
 from moodump.db.connection import ConnSettings
-from moodump.errors import ConfigError, Interrupted, MoodumpError, NotFoundError, TargetNotEmpty
+from moodump.errors import ConfigError, Interrupted
 from moodump.manifest import Manifest, TableEntry
 from moodump.pg.catalog import server_version
 from moodump.pg.connection import (
@@ -42,108 +44,29 @@ from moodump.pg.connection import (
     pg_error,
     qualified,
     quote_ident,
-    quote_str,
+    set_session,
 )
 from moodump.pg.copyio import copy_in
+from moodump.pg.database import restore_settings
 from moodump.pg.tools import client_for, run_tool, tool_env
 from moodump.progress import Progress
+from moodump.restore import pg_target
 from moodump.restore.model import RestoreEvent, RestoreOptions, RestoreResult, check_files
-from moodump.source import BackupSource
-
-PROGRESS_SCHEMA = "_moodump_restore"
-_PROGRESS = f"{quote_ident(PROGRESS_SCHEMA)}.progress"
-_HEADER = re.compile(r"^--\n-- (?:Data for )?Name: .*; Type: (?P<type>[^;]+); Schema: .*$", re.M)
-_OWNER = re.compile(r"^ALTER [A-Z ]+ .* OWNER TO .*;$", re.M)
-_PARALLEL = {"INDEX", "CONSTRAINT"}
-_SKIPPED_WITHOUT_OWNERS = {"ACL", "DEFAULT ACL"}
-
-
-def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
-    """(preamble, [(type, sql)]) of a pg_dump plain script, split at its entry headers;
-    psql meta-commands (``\\restrict``/``\\unrestrict``) are dropped."""
-    text = "\n".join(line for line in script.split("\n") if not line.startswith("\\"))
-    marks = list(_HEADER.finditer(text))
-    if not marks:
-        return text, []
-    preamble = text[: marks[0].start()]
-    out = []
-    for i, mk in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        out.append((mk.group("type"), text[mk.start() : end]))
-    return preamble, out
-
-
-_ON_TABLE = re.compile(
-    r'^(?:CREATE (?:UNIQUE )?INDEX "(?:[^"]|"")+" ON (?:ONLY )?|ALTER TABLE ONLY )'
-    r'("(?:[^"]|"")+"\."(?:[^"]|"")+")',
-    re.M,
+from moodump.restore.pg_objects import restore_large_objects
+from moodump.restore.pg_script import (
+    _PARALLEL,
+    _POST_TYPES,
+    _PRE_TYPES,
+    _QUALIFIED,
+    _SKIPPED_WITHOUT_OWNERS,
+    _entries_of,
+    _select,
+    _strip_owners,
+    _table_of,
+    split_entries,
 )
-
-
-def _table_of(sql: str) -> str | None:
-    """The quoted ``"schema"."table"`` an index or constraint entry is on (pg_dump runs
-    with ``--quote-all-identifiers``), or None."""
-    m = _ON_TABLE.search(sql)
-    return m.group(1) if m else None
-
-
-_PRE_TYPES = {"TABLE", "DEFAULT", "SEQUENCE", "SEQUENCE OWNED BY", "COMMENT", "ACL",
-              "TABLE ATTACH", "CONSTRAINT", "CHECK CONSTRAINT"}  # fmt: skip
-_POST_TYPES = {"INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLICY",
-               "STATISTICS", "COMMENT"}  # fmt: skip
-_QUALIFIED = re.compile(r'"(?:[^"]|"")+"\."(?:[^"]|"")+"')
-
-
-def _select(m: Manifest, patterns: tuple[str, ...]) -> set[str] | None:
-    """The quoted ``"schema"."table"`` names ``--table`` picks (``schema.table`` or
-    ``table``, names or globs); None for a whole restore."""
-    if not patterns:
-        return None
-    tables = [t for t in m.tables if t.kind == "table"]
-    out: set[str] = set()
-    for p in patterns:
-        hits = [t for t in tables if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p)
-                or fnmatch.fnmatchcase(t.name, p)]  # fmt: skip
-        if not hits:
-            raise NotFoundError(f"--table {p!r} matches no table of the backup",
-                                hint="name tables as schema.table or table")  # fmt: skip
-        out |= {qualified(t.schema, t.name) for t in hits}
-    return out
-
-
-def _entries_of(
-    entries: list[tuple[str, str]], tables: set[str], types: set[str], *, post: bool = False
-) -> list[tuple[str, str]]:
-    """The entries of a pg_dump script that belong to ``tables``: their definitions,
-    defaults, comments, owned sequences (pre-data); their indexes, constraints, triggers,
-    rules (post-data: foreign keys *from* them only)."""
-
-    def mentions(sql: str) -> bool:
-        return any(q in sql for q in tables)
-
-    keep: list[int] = []
-    for i, (typ, sql) in enumerate(entries):
-        if typ not in types:
-            continue
-        if post and typ in ("INDEX", "CONSTRAINT", "FK CONSTRAINT"):
-            if _table_of(sql) in tables:
-                keep.append(i)
-        elif mentions(sql):
-            keep.append(i)
-    if not post:
-        # sequences the tables own or default to: CREATE SEQUENCE does not name the table
-        used = {q for i in keep if entries[i][0] in ("SEQUENCE OWNED BY", "DEFAULT")
-                for q in _QUALIFIED.findall(entries[i][1])}  # fmt: skip
-        keep += [
-            i for i, (typ, sql) in enumerate(entries)
-            if typ == "SEQUENCE" and i not in keep
-            and any(f"CREATE SEQUENCE {q}" in sql for q in used)
-        ]  # fmt: skip
-    return [entries[i] for i in sorted(keep)]
-
-
-def _strip_owners(sql: str) -> str:
-    return _OWNER.sub("", sql)
+from moodump.restore.pg_target import PROGRESS_SCHEMA, PROGRESS_TABLE, drop_progress
+from moodump.source import BackupSource
 
 
 def restore_postgres(
@@ -182,7 +105,8 @@ def restore_postgres(
         run.stop.set()
         raise Interrupted(
             "restore interrupted",
-            hint="continue it with the same command and --resume" if not opts.atomic
+            hint="continue it with the same command and --resume"
+            if not opts.atomic
             else "run it again (the target was not changed)",
         ) from None
 
@@ -208,6 +132,10 @@ class PgRestore:
         self.files_total = len(self.chunks)
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
+        self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
+        paths = [str(x).partition("=")[2] for x in m.snapshot.get("settings") or []
+                 if str(x).partition("=")[0].lower() == "search_path"]  # fmt: skip
+        self.search_path: str | None = paths[0] if paths else None
         self.warnings: list[str] = []
         self.tracker = Progress()
 
@@ -230,13 +158,6 @@ class PgRestore:
         data = self.src.checked_bytes(entry) if entry else self.src.read_bytes(name)
         return data.decode("utf-8", "surrogateescape")
 
-    def _admin(self) -> Conn:
-        """A connection to the maintenance database (``postgres``, else ``template1``)."""
-        try:
-            return connect(self.settings, self.settings.database or "postgres", autocommit=True)
-        except NotFoundError:
-            return connect(self.settings, "template1", autocommit=True)
-
     def run(self) -> RestoreResult:
         if self.opts.check_files:
             self._emit("check")
@@ -247,17 +168,26 @@ class PgRestore:
         if self.selected is not None:  # the sequences the named tables own or use
             own = _entries_of(split_entries(pre)[1], self.selected, _PRE_TYPES)
             self.sequences_of_selected = {q for _t, sql in own for q in _QUALIFIED.findall(sql)}
-        with self._admin() as admin:
+        with pg_target.admin_connect(self.settings) as admin:
             major, _ = server_version(admin)
             bindir, _ = client_for(major)
-            fresh = self._prepare_partial(admin) if self.selected is not None else self._prepare(admin)
+            if self.selected is not None:
+                fresh = pg_target.prepare_partial(
+                    admin, self.settings, self.target, self.selected, self.opts.drop
+                )
+            else:
+                fresh, self.load_db = pg_target.prepare(
+                    admin, self.settings, self.target, self.opts, self.m.snapshot, self.warnings
+                )
         try:
             with connect(self.settings, self.load_db, autocommit=True) as conn:
-                done = self._done(conn)
+                done = pg_target.done_items(conn)
             if "pre-data" not in done:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
             skipped = self._data_and_indexes(post, done)
+            if self.selected is None:
+                self._large_objects(done)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 self._sequences(conn)
             self._emit("objects")
@@ -268,12 +198,15 @@ class PgRestore:
                         conn.execute(f"ANALYZE {name}")
                 elif self.opts.analyze:
                     conn.execute("ANALYZE")
-                conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")
+                drop_progress(conn)
+            if self.selected is None and (fresh or self.opts.resume):
+                self._database_settings()
             if self.load_db != self.target:
-                self._swap()
+                pg_target.swap(self.settings, self.load_db, self.target)
+                self.load_db = self.target
         except BaseException:
             if self.load_db != self.target or (fresh and self.opts.atomic):
-                self._drop_quietly(self.load_db)
+                pg_target.drop_quietly(self.settings, self.load_db)
             raise
         self._emit("done")
         return RestoreResult(
@@ -282,128 +215,31 @@ class PgRestore:
             self.files_done, skipped, time.monotonic() - self.t0, self.warnings,
         )  # fmt: skip
 
-    # -- target ---------------------------------------------------------------------------
-    def _exists(self, admin: Conn, name: str) -> bool:
-        return admin.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone() is not None
-
-    def _create(self, admin: Conn, name: str) -> None:
-        snap = self.m.snapshot
-        base = f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"
-        if snap.get("encoding"):
-            base += f" ENCODING {quote_str(str(snap['encoding']))}"
-        try:
-            admin.execute(
-                base + f" LC_COLLATE {quote_str(str(snap.get('collate', 'C')))}"
-                f" LC_CTYPE {quote_str(str(snap.get('ctype', 'C')))}"
-            )
-        except DriverError:
-            admin.execute(base)
-            self.warnings.append(
-                f"the server lacks the source's locale ({snap.get('collate')}); "
-                "the database uses the server's default"
-            )
-
-    def _prepare(self, admin: Conn) -> bool:
-        """Create (or check) the database to load into; True when it was created."""
-        exists = self._exists(admin, self.target)
-        if self.opts.resume:
-            if not exists:
-                raise NotFoundError(f"nothing to resume: database {self.target!r} does not exist",
-                                    hint="run the restore without --resume")  # fmt: skip
-            with connect(self.settings, self.target, autocommit=True) as conn:
-                if not self._has_progress(conn):
-                    raise NotFoundError(
-                        f"nothing to resume in {self.target!r} (no restore progress record)",
-                        hint="run the restore without --resume (add --drop to replace the database)",
-                    )
-            return False
-        if exists and not self.opts.drop:
-            with connect(self.settings, self.target, autocommit=True) as conn:
-                n = conn.execute(
-                    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-                    "ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','v','m','S','f') AND "
-                    "n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
-                ).fetchone()
-            if n and n[0] and not self.opts.atomic:
-                raise TargetNotEmpty(
-                    f"database {self.target!r} is not empty ({n[0]} relations)",
-                    hint="add --drop to replace it, --atomic to swap it at the end, or pick another name",
-                )
-        if self.opts.atomic:
-            if exists and not self.opts.drop:
-                raise TargetNotEmpty(
-                    f"database {self.target!r} exists; --atomic replaces it only with --drop",
-                    hint="add --drop, or restore into a new name",
-                )
-            self.load_db = f"{self.target[:40]}__moodump_{uuid.uuid4().hex[:8]}"
-            self._create(admin, self.load_db)
-            return True
-        if exists and not self.opts.drop:
-            return False  # an empty database made for the restore: kept, with its settings
-        if exists:
-            admin.execute(f"DROP DATABASE {quote_ident(self.target)} WITH (FORCE)")
-        self._create(admin, self.target)
-        return True
-
-    def _prepare_partial(self, admin: Conn) -> bool:
-        """A partial restore goes into an existing database (its schemas, types and
-        functions are there); the named tables must not exist, or go with --drop."""
-        assert self.selected is not None
-        if not self._exists(admin, self.target):
-            raise NotFoundError(
-                f"database {self.target!r} does not exist; --table restores tables into an "
-                "existing database",
-                hint="restore the whole backup first, or leave out --table",
-            )
-        with connect(self.settings, self.target, autocommit=True) as conn:
-            there = [q for q in sorted(self.selected)
-                     if conn.execute("SELECT to_regclass(%s)", (q,)).fetchone() not in (None, (None,))]  # fmt: skip
-            if there and not self.opts.drop:
-                raise TargetNotEmpty(
-                    f"{len(there)} of the tables exist in {self.target!r}: {', '.join(there[:5])}",
-                    hint="add --drop to replace them",
-                )
-            with conn.transaction():
-                for q in there:
-                    conn.execute(f"DROP TABLE {q}")  # type: ignore[arg-type]
-        return False
-
-    def _has_progress(self, conn: Conn) -> bool:
-        return conn.execute("SELECT to_regclass(%s)", (_PROGRESS,)).fetchone() not in (None, (None,))
-
-    def _done(self, conn: Conn) -> set[str]:
-        if not self._has_progress(conn):
-            return set()
-        return {r[0] for r in conn.execute(f"SELECT item FROM {_PROGRESS}").fetchall()}
-
-    def _swap(self) -> None:
-        with self._admin() as admin:
-            if self._exists(admin, self.target):
-                admin.execute(f"DROP DATABASE {quote_ident(self.target)} WITH (FORCE)")
-            admin.execute(f"ALTER DATABASE {quote_ident(self.load_db)} RENAME TO {quote_ident(self.target)}")
-        self.load_db = self.target
-
-    def _drop_quietly(self, name: str) -> None:
-        try:
-            with self._admin() as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        except (DriverError, MoodumpError):
-            pass
+    def _database_settings(self) -> None:
+        """The source database's own comment and settings (:mod:`moodump.pg.database`),
+        given to the database this restore created, last (a
+        ``default_transaction_read_only`` must not apply to the restore's sessions)."""
+        if not isinstance(self.m.snapshot.get("settings") or [], list):
+            return
+        with connect(self.settings, self.load_db, autocommit=True) as conn:
+            self.warnings += restore_settings(conn, self.load_db, self.m.snapshot)
 
     # -- schema ---------------------------------------------------------------------------
     def _pre_data(self, bindir: Path, pre: str) -> None:
         preamble, entries = split_entries(pre)
         if self.selected is not None:
             entries = _entries_of(entries, self.selected, _PRE_TYPES)
-        body = [sql for typ, sql in entries if self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS]
+        body = [
+            sql for typ, sql in entries if self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS
+        ]
         script = preamble + "".join(body)
         if not self.opts.owners:
             script = _strip_owners(script)
         script = (
             f"CREATE SCHEMA IF NOT EXISTS {quote_ident(PROGRESS_SCHEMA)};\n"
-            f"CREATE TABLE IF NOT EXISTS {_PROGRESS} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
+            f"CREATE TABLE IF NOT EXISTS {PROGRESS_TABLE} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
             + script
-            + f"\nINSERT INTO {_PROGRESS} (item) VALUES ('pre-data');\n"
+            + f"\nINSERT INTO {PROGRESS_TABLE} (item) VALUES ('pre-data');\n"
         )
         argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
                 "--no-password", "-d", self.load_db, "-f", "-"]  # fmt: skip
@@ -415,11 +251,18 @@ class PgRestore:
         for t in self.m.tables:
             if t.kind != "sequence" or not t.sequence:
                 continue
-            if self.selected is not None and qualified(t.schema, t.name) not in self.sequences_of_selected:
+            if (
+                self.selected is not None
+                and qualified(t.schema, t.name) not in self.sequences_of_selected
+            ):
                 continue
             conn.execute(
                 "SELECT pg_catalog.setval(%s, %s, %s)",
-                (qualified(t.schema, t.name), t.sequence["last_value"], bool(t.sequence["is_called"])),
+                (
+                    qualified(t.schema, t.name),
+                    t.sequence["last_value"],
+                    bool(t.sequence["is_called"]),
+                ),
             )
 
     def _post_items(self, post: str, done: set[str]) -> tuple[str, list[tuple[str, str, str]]]:
@@ -439,20 +282,28 @@ class PgRestore:
         the materialized views' refreshes (indexes and constraints ran with the data)."""
         preamble, items = self._post_items(post, done)
         rest = [x for x in items if x[1] not in _PARALLEL]  # indexes and constraints are in
+        # Event triggers (pg_dump writes them last) come after the refreshes, as with
+        # pg_restore: REFRESH MATERIALIZED VIEW is a command they fire on.
+        first_event = next((i for i, x in enumerate(rest) if x[1] == "EVENT TRIGGER"), len(rest))
         with connect(self.settings, self.load_db, autocommit=True) as conn:
-            for item in rest:
+            set_session(conn, self.encoding)
+            for item in rest[:first_event]:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
                 key = f"refresh:{t.schema}.{t.name}"
                 if t.kind == "materialized view" and key not in done and self.selected is None:
                     sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
+            for item in rest[first_event:]:
+                self._entry(conn, preamble, item)
 
     def _entry(self, conn: Conn, preamble: str, item: tuple[str, str, str]) -> None:
         key, _typ, sql = item
         with conn.transaction():
-            conn.execute(preamble + sql)  # type: ignore[arg-type]
-            conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (key,))
+            # the script's own bytes (in the source database's encoding, which the session
+            # uses: set_session), not re-encoded by the driver
+            conn.execute((preamble + sql).encode("utf-8", "surrogateescape"))
+            conn.execute(f"INSERT INTO {PROGRESS_TABLE} (item) VALUES (%s)", (key,))
 
     def _parallel(self, items: list[Any], fn: Callable[[Conn, Any], None]) -> None:
         queue = list(items)
@@ -462,6 +313,9 @@ class PgRestore:
         def work() -> None:
             try:
                 with connect(self.settings, self.load_db, autocommit=True) as conn:
+                    # the data files' text is read as it was written (search_path: see
+                    # _load_chunk)
+                    set_session(conn, self.encoding, None)
                     conn.execute("SET synchronous_commit = off")
                     while not self.stop.is_set():
                         with qlock:
@@ -485,6 +339,20 @@ class PgRestore:
             raise (real or errors)[0]
         if self.stop.is_set() and queue:
             raise Interrupted("restore interrupted", hint="continue it with --resume")
+
+    # -- large objects ---------------------------------------------------------------------
+    def _large_objects(self, done: set[str]) -> None:
+        """Large objects (:mod:`moodump.restore.pg_objects`), unless done before a resume."""
+        if "large-objects" in done:
+            return
+        counted = restore_large_objects(self.settings, self.load_db, self.encoding, self.src, self.m,
+                                        owners=self.opts.owners, stop=self.stop)  # fmt: skip
+        if counted is None:
+            return
+        n, nbytes = counted
+        with self.lock:
+            self.rows_done += n  # as the manifest counts them (total_rows)
+        self.tracker.add(n, nbytes)
 
     # -- data -----------------------------------------------------------------------------
     def _data_and_indexes(self, post: str, done: set[str]) -> int:
@@ -565,11 +433,22 @@ class PgRestore:
         t, c = item
         self.tracker.working(f"{t.schema}.{t.name}")
         entry = self.files.get(c.file)
-        raw = self.src.open_checked(entry) if entry and self.src.local_dir is None else self.src.open(c.file)
+        raw = (
+            self.src.open_checked(entry)
+            if entry and self.src.local_dir is None
+            else self.src.open(c.file)
+        )
         with conn.transaction():
+            # this worker may have run a post-data entry, whose preamble empties search_path
+            if self.search_path is None:
+                conn.execute("SET LOCAL search_path TO DEFAULT")
+            else:
+                conn.execute(
+                    "SELECT pg_catalog.set_config('search_path', %s, true)", (self.search_path,)
+                )
             with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
-                copy_in(conn, t.schema, t.name, t.columns, reader, self.stop)
-            conn.execute(f"INSERT INTO {_PROGRESS} (item) VALUES (%s)", (c.file,))
+                copy_in(conn, t.schema, t.name, t.columns, reader, self.stop, via=t.load_clause)
+            conn.execute(f"INSERT INTO {PROGRESS_TABLE} (item) VALUES (%s)", (c.file,))
         with self.lock:
             self.files_done += 1
             self.rows_done += c.rows

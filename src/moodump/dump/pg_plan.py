@@ -1,0 +1,153 @@
+"""The plan of a PostgreSQL dump: the tables ``--table``/``--exclude`` pick, those whose
+data ``--exclude-data``/``--schema-only`` skip, the copy tasks, one per file (a table, a
+primary-key range of a big one (``chunk_bytes``), the large objects' two pseudo-tables),
+and the manifest's entries for the tables, sequences, materialized views and large
+objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from moodump.dump.model import DumpOptions, _match, _safe
+from moodump.errors import ConfigError
+from moodump.manifest import TableEntry
+from moodump.pg.catalog import (
+    LARGE_OBJECT_META,
+    LARGE_OBJECT_META_QUERY,
+    LARGE_OBJECTS,
+    LARGE_OBJECTS_QUERY,
+    PgSequence,
+    PgTable,
+    is_int_key,
+)
+from moodump.pg.connection import Conn, qualified, quote_ident
+from moodump.pg.copyio import copy_query
+
+
+class PgTask:
+    """One data file to write: ``table`` (rows ``where``) by ``query``."""
+
+    def __init__(
+        self, table: PgTable, index: int, where: str, file: str, estimate: int, query: str = ""
+    ) -> None:  # fmt: skip
+        self.table, self.index, self.where, self.file, self.estimate = (
+            table,
+            index,
+            where,
+            file,
+            estimate,
+        )
+        self.query = query or copy_query(table, where)
+
+
+def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> list[PgTable]:
+    """The tables to dump; a ``--table`` pattern that matches none is an error."""
+    o = opts
+    for pattern in o.tables:
+        if not any(_match(t.full_name, (pattern,)) or _match(t.name, (pattern,)) for t in tables):
+            raise ConfigError(
+                f"--table {pattern!r} matches no table in {database}",
+                hint="name tables as schema.table or table (\\dt in psql lists them)",
+            )
+    out = []
+    for t in tables:
+        if o.tables and not (_match(t.full_name, o.tables) or _match(t.name, o.tables)):
+            continue
+        if _match(t.full_name, o.exclude) or _match(t.name, o.exclude):
+            continue
+        out.append(t)
+    return out
+
+
+def skip_data(t: PgTable, opts: DumpOptions) -> bool:
+    o = opts
+    return o.schema_only or _match(t.full_name, o.exclude_data) or _match(t.name, o.exclude_data)
+
+
+def plan_tasks(
+    coord: Conn, tables: list[PgTable], opts: DumpOptions, ext: str, pending: dict[str, int]
+) -> list[PgTask]:
+    """The copy tasks of ``tables``, biggest first; ``pending`` gets each table's number
+    of files."""
+    tasks: list[PgTask] = []
+    for idx, t in enumerate(tables, 1):
+        if skip_data(t, opts):
+            continue
+        base = f"data/{idx:04d}-{_safe(t.schema)}.{_safe(t.name)}"
+        ranges = _ranges(coord, t, opts.chunk_bytes)
+        pending[t.full_name] = len(ranges)
+        for n, rng in enumerate(ranges):
+            est = t.data_length // max(1, len(ranges))
+            tasks.append(PgTask(t, n, rng, f"{base}.{n:05d}.tsv{ext}", est))
+    tasks.sort(key=lambda k: -k.estimate)
+    return tasks
+
+
+def _ranges(coord: Conn, t: PgTable, chunk_bytes: int) -> list[str]:
+    """Primary-key ranges of a big table; the last one is open-ended."""
+    if not is_int_key(t) or t.data_length <= chunk_bytes:
+        return [""]
+    pk = quote_ident(t.primary_key[0])
+    row = coord.execute(
+        f"SELECT min({pk}), max({pk}) FROM ONLY {qualified(t.schema, t.name)}"
+    ).fetchone()
+    if row is None or row[0] is None:
+        return [""]
+    lo, hi = int(row[0]), int(row[1])
+    n = min(256, math.ceil(t.data_length / chunk_bytes))
+    step = max(1, math.ceil((hi - lo + 1) / n))
+    bounds = [lo + i * step for i in range(1, n) if lo + i * step <= hi]
+    if not bounds:
+        return [""]
+    out = [f"{pk} < {bounds[0]}"]
+    out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
+    out.append(f"{pk} >= {bounds[-1]}")
+    return out
+
+
+def large_object_tasks(
+    ext: str, pending: dict[str, int], entries: dict[str, TableEntry]
+) -> list[PgTask]:
+    """The copy tasks of the large objects' data and metadata, with their entries."""
+    tasks = []
+    for i, (pseudo, query) in enumerate(((LARGE_OBJECTS, LARGE_OBJECTS_QUERY),
+                                         (LARGE_OBJECT_META, LARGE_OBJECT_META_QUERY))):  # fmt: skip
+        pending[pseudo.full_name] = 1
+        tasks.append(PgTask(pseudo, 0, "", f"data/large-objects-{i}.00000.tsv{ext}", 0, query))
+        entries[pseudo.full_name] = TableEntry(
+            name=pseudo.name, schema=pseudo.schema, kind="large objects", engine="",
+            columns=list(pseudo.columns), column_types=list(pseudo.column_types),
+            order_by=["loid"], digest="ordered",
+        )  # fmt: skip
+    return tasks
+
+
+def add_entries(
+    entries: dict[str, TableEntry], selected: list[PgTable], seqs: list[PgSequence],
+    matviews: list[tuple[str, str]], opts: DumpOptions,
+) -> None:  # fmt: skip
+    """The manifest's entries of the tables, the sequences (with the values read in the
+    snapshot) and the populated materialized views (refreshed by the restore after
+    post-data), in that order."""
+    o = opts
+    for t in selected:
+        entries[t.full_name] = TableEntry(
+            name=t.name, schema=t.schema, kind="table", engine="", columns=list(t.columns),
+            column_types=list(t.column_types), order_by=list(t.primary_key),
+            digest="ordered" if t.primary_key else "multiset",
+            data_skipped=skip_data(t, o),
+            load_clause=t.load_via,  # PostgreSQL: the partition root to load through
+        )  # fmt: skip
+    for s in seqs:
+        if _match(f"{s.schema}.{s.name}", o.exclude) or _match(s.name, o.exclude):
+            continue
+        entries[f"{s.schema}.{s.name}"] = TableEntry(
+            name=s.name, schema=s.schema, kind="sequence", engine="",
+            sequence={"last_value": s.last_value, "is_called": int(s.is_called)},
+        )  # fmt: skip
+    for schema, name in matviews:  # refreshed by the restore after post-data
+        entries[f"{schema}.{name}"] = TableEntry(
+            name=name, schema=schema, kind="materialized view", engine=""
+        )

@@ -1,0 +1,50 @@
+"""The schema of a PostgreSQL dump: ``pg_dump --schema-only`` in the dump's exported
+snapshot, one run per section, into ``schema/pre-data.sql`` (what the data loads into)
+and ``schema/post-data.sql`` (indexes, constraints, triggers, rules, materialized view
+data), kept as pg_dump wrote them, in the database's own encoding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from moodump.dump.model import DumpOptions
+from moodump.fsmodes import write_bytes
+from moodump.pg.catalog import PgTable
+from moodump.pg.connection import quote_ident
+from moodump.pg.tools import run_tool
+
+PRE_DATA = "schema/pre-data.sql"
+POST_DATA = "schema/post-data.sql"
+
+
+def write_section(
+    bindir: Path, env: dict[str, str], database: str, section: str, path: Path, snap: str,
+    selected: list[PgTable], opts: DumpOptions,
+) -> None:  # fmt: skip
+    """``pg_dump --schema-only --section=SECTION`` in the snapshot ``snap`` into ``path``
+    (with ``--table``: of the ``selected`` tables only)."""
+    argv = [str(bindir / "pg_dump"), "--schema-only", f"--section={section}",
+            f"--snapshot={snap}", "--no-password", "--quote-all-identifiers",
+            "-d", database]  # fmt: skip
+    if opts.tables:
+        argv += [f"--table={_pattern(t)}" for t in selected]
+    for pat in opts.exclude:
+        argv += [f"--exclude-table={pat}"]
+    text = run_tool(argv, env, f"pg_dump --section={section}").decode("utf-8", "surrogateescape")
+    if opts.tables and section == "pre-data":
+        # pg_dump --table writes no schemas; the tables' own are made if missing
+        text = (
+            "".join(
+                f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
+                for s in sorted({t.schema for t in selected})
+            )
+            + text
+        )
+    # the script's own bytes (in the database's encoding, which need not be UTF-8)
+    write_bytes(path, text.encode("utf-8", "surrogateescape"))
+
+
+def _pattern(t: PgTable) -> str:
+    """A pg_dump ``--table`` pattern naming exactly one table (quoted, so no wildcards)."""
+    return f'"{t.schema.replace(chr(34), chr(34) * 2)}"."{t.name.replace(chr(34), chr(34) * 2)}"'

@@ -1,0 +1,100 @@
+"""A PostgreSQL database's own properties, which pg_dump writes only with ``--create``:
+its encoding, collation and ctype (and, from PostgreSQL 15, the default collation's
+provider and locale), its comment and its settings (``ALTER DATABASE … SET``).
+
+The dump reads them into the manifest's ``snapshot`` (:func:`database_facts`); the
+restore creates the database with them (:func:`create_database`) and gives it its
+comment and settings at the end (:func:`restore_settings`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moodump.pg.connection import Conn, DriverError, quote_ident, quote_str
+
+
+def database_facts(conn: Conn, major: int) -> dict[str, Any]:
+    """The current database's encoding, ``collate``, ``ctype``, ``locale_provider`` and
+    ``locale`` (when not libc), ``comment`` (when set) and ``settings`` (``name=value``
+    strings), in that order, for the manifest's ``snapshot``."""
+    out: dict[str, Any] = {}
+    enc = conn.execute(
+        "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype "
+        "FROM pg_catalog.pg_database WHERE datname = current_database()"
+    ).fetchone()
+    assert enc is not None
+    out["encoding"], out["collate"], out["ctype"] = enc
+    if major >= 15:  # the default collation's provider (ICU, PG17's builtin) and locale
+        loc = "datlocale" if major >= 17 else "daticulocale"
+        prov = conn.execute(
+            f"SELECT datlocprovider::text, {loc} FROM pg_catalog.pg_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+        if prov is not None and prov[0] != "c":
+            out["locale_provider"], out["locale"] = str(prov[0]), str(prov[1] or "")
+    row = conn.execute(  # COMMENT ON DATABASE: pg_dump writes it only with --create
+        "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
+        "WHERE datname = current_database()"
+    ).fetchone()
+    if row is not None and row[0] is not None:
+        out["comment"] = str(row[0])
+    # the database's own settings (ALTER DATABASE … SET), which pg_dump writes only
+    # with --create: the restore gives them to the database it creates
+    out["settings"] = [str(r[0]) for r in conn.execute(
+        "SELECT unnest(s.setconfig) FROM pg_catalog.pg_db_role_setting s "
+        "JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase "
+        "WHERE d.datname = current_database() AND s.setrole = 0"
+    ).fetchall()]  # fmt: skip
+    return out
+
+
+def create_database(admin: Conn, name: str, snap: dict[str, Any]) -> str | None:
+    """``CREATE DATABASE name TEMPLATE template0`` with the source's encoding, collation,
+    ctype and locale provider (``snap``: :func:`database_facts`). A server that lacks
+    the locale gets the database with its default one: the warning says so (else None)."""
+    base = f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"
+    if snap.get("encoding"):
+        base += f" ENCODING {quote_str(str(snap['encoding']))}"
+    provider = {"i": "icu", "b": "builtin"}.get(str(snap.get("locale_provider", "")))
+    if provider:  # the default collation of an ICU (or builtin) database
+        locale = quote_str(str(snap.get("locale", "")))
+        provider += f" {'ICU_LOCALE' if provider == 'icu' else 'BUILTIN_LOCALE'} {locale}"
+    try:
+        admin.execute(
+            base + f" LC_COLLATE {quote_str(str(snap.get('collate', 'C')))}"
+            f" LC_CTYPE {quote_str(str(snap.get('ctype', 'C')))}"
+            + (f" LOCALE_PROVIDER {provider}" if provider else "")
+        )
+    except DriverError:
+        admin.execute(base)
+        return (
+            f"the server lacks the source's locale ({snap.get('collate')}); "
+            "the database uses the server's default"
+        )
+    return None
+
+
+def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
+    """Give the database ``name`` (``conn`` is connected to it, autocommit) the source's
+    comment and settings (``snap``: :func:`database_facts`). Each value is set in the
+    session first and stored ``FROM CURRENT``, so list values (``search_path``) keep
+    their quoting. One the server refuses (a superuser-only one) is a warning: the
+    warnings are returned."""
+    warnings: list[str] = []
+    settings = snap.get("settings") or []
+    comment = snap.get("comment")
+    if not isinstance(settings, list):
+        return warnings
+    if isinstance(comment, str):
+        conn.execute(f"COMMENT ON DATABASE {quote_ident(name)} IS {quote_str(comment)}")  # type: ignore[arg-type]
+    for item in settings:
+        key, _, value = str(item).partition("=")
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
+                conn.execute(f"ALTER DATABASE {quote_ident(name)} SET "  # type: ignore[arg-type]
+                             f"{quote_ident(key)} FROM CURRENT")  # fmt: skip
+        except DriverError as exc:
+            warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
+    return warnings

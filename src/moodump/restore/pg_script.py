@@ -1,0 +1,157 @@
+"""The pg_dump plain scripts a PostgreSQL restore runs (``schema/pre-data.sql`` and
+``schema/post-data.sql``): a scanner that finds the lines at the top level of the SQL
+(outside strings, quoted identifiers, dollar-quoted bodies and comments), the split into
+entries at pg_dump's ``-- Name: …; Type: …`` headers, the entries a ``--table`` restore
+keeps, and the removal of ``OWNER TO`` statements. Text only: no connection.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from moodump.errors import NotFoundError
+from moodump.manifest import Manifest
+from moodump.pg.connection import qualified
+
+_HEADER = re.compile(r"^--\n-- (?:Data for )?Name: .*; Type: (?P<type>[^;]+); Schema: .*$", re.M)
+_OWNER = re.compile(r"^ALTER [A-Z ]+ .* OWNER TO .*;$", re.M)
+_PARALLEL = {"INDEX", "CONSTRAINT"}
+_SKIPPED_WITHOUT_OWNERS = {"ACL", "DEFAULT ACL"}
+
+
+_TOKEN = re.compile(r"'|\"|\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$|--|/\*|\n")
+
+
+def top_level_lines(text: str) -> set[int]:
+    """Offsets of the lines of a pg_dump script that start outside any string literal,
+    quoted identifier, dollar-quoted body or block comment. Only those can be entry
+    headers, psql meta-commands or ``OWNER TO`` statements: the same text inside a
+    comment string or a function body is data and must stay as it is."""
+    out = {0}
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _TOKEN.search(text, pos)
+        if m is None:
+            break
+        tok, i = m.group(), m.start()
+        if tok == "\n":
+            out.add(i + 1)
+            pos = i + 1
+        elif tok == "--":  # to the end of the line (the newline is seen next)
+            j = text.find("\n", i)
+            pos = n if j < 0 else j
+        elif tok == "/*":
+            j = text.find("*/", i + 2)
+            pos = n if j < 0 else j + 2
+        elif tok in ("'", '"'):
+            j = i + 1
+            while True:
+                j = text.find(tok, j)
+                if j < 0 or text.startswith(tok, j + 1) is False:
+                    break
+                j += 2  # a doubled quote
+            pos = n if j < 0 else j + 1
+        else:  # $tag$ … $tag$
+            j = text.find(tok, i + len(tok))
+            pos = n if j < 0 else j + len(tok)
+    return out
+
+
+def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
+    """(preamble, [(type, sql)]) of a pg_dump plain script, split at its entry headers;
+    psql meta-commands (``\\restrict``/``\\unrestrict``) are dropped. Only headers and
+    meta-commands at the top level count (:func:`top_level_lines`)."""
+    starts = top_level_lines(script)
+    lines, at = [], 0
+    for line in script.split("\n"):
+        if not (line.startswith("\\") and at in starts):
+            lines.append(line)
+        at += len(line) + 1
+    text = "\n".join(lines)
+    starts = top_level_lines(text)
+    marks = [mk for mk in _HEADER.finditer(text) if mk.start() in starts]
+    if not marks:
+        return text, []
+    preamble = text[: marks[0].start()]
+    out = []
+    for i, mk in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        out.append((mk.group("type"), text[mk.start() : end]))
+    return preamble, out
+
+
+_ON_TABLE = re.compile(
+    r'^(?:CREATE (?:UNIQUE )?INDEX "(?:[^"]|"")+" ON (?:ONLY )?|ALTER TABLE ONLY )'
+    r'("(?:[^"]|"")+"\."(?:[^"]|"")+")',
+    re.M,
+)
+
+
+def _table_of(sql: str) -> str | None:
+    """The quoted ``"schema"."table"`` an index or constraint entry is on (pg_dump runs
+    with ``--quote-all-identifiers``), or None."""
+    m = _ON_TABLE.search(sql)
+    return m.group(1) if m else None
+
+
+_PRE_TYPES = {"TABLE", "DEFAULT", "SEQUENCE", "SEQUENCE OWNED BY", "COMMENT", "ACL",
+              "TABLE ATTACH", "CONSTRAINT", "CHECK CONSTRAINT"}  # fmt: skip
+_POST_TYPES = {"INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLICY",
+               "STATISTICS", "COMMENT"}  # fmt: skip
+_QUALIFIED = re.compile(r'"(?:[^"]|"")+"\."(?:[^"]|"")+"')
+
+
+def _select(m: Manifest, patterns: tuple[str, ...]) -> set[str] | None:
+    """The quoted ``"schema"."table"`` names ``--table`` picks (``schema.table`` or
+    ``table``, names or globs); None for a whole restore."""
+    if not patterns:
+        return None
+    tables = [t for t in m.tables if t.kind == "table"]
+    out: set[str] = set()
+    for p in patterns:
+        hits = [t for t in tables if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p)
+                or fnmatch.fnmatchcase(t.name, p)]  # fmt: skip
+        if not hits:
+            raise NotFoundError(f"--table {p!r} matches no table of the backup",
+                                hint="name tables as schema.table or table")  # fmt: skip
+        out |= {qualified(t.schema, t.name) for t in hits}
+    return out
+
+
+def _entries_of(
+    entries: list[tuple[str, str]], tables: set[str], types: set[str], *, post: bool = False
+) -> list[tuple[str, str]]:
+    """The entries of a pg_dump script that belong to ``tables``: their definitions,
+    defaults, comments, owned sequences (pre-data); their indexes, constraints, triggers,
+    rules (post-data: foreign keys *from* them only)."""
+
+    def mentions(sql: str) -> bool:
+        return any(q in sql for q in tables)
+
+    keep: list[int] = []
+    for i, (typ, sql) in enumerate(entries):
+        if typ not in types:
+            continue
+        if post and typ in ("INDEX", "CONSTRAINT", "FK CONSTRAINT"):
+            if _table_of(sql) in tables:
+                keep.append(i)
+        elif mentions(sql):
+            keep.append(i)
+    if not post:
+        # sequences the tables own or default to: CREATE SEQUENCE does not name the table
+        used = {q for i in keep if entries[i][0] in ("SEQUENCE OWNED BY", "DEFAULT")
+                for q in _QUALIFIED.findall(entries[i][1])}  # fmt: skip
+        keep += [
+            i for i, (typ, sql) in enumerate(entries)
+            if typ == "SEQUENCE" and i not in keep
+            and any(f"CREATE SEQUENCE {q}" in sql for q in used)
+        ]  # fmt: skip
+    return [entries[i] for i in sorted(keep)]
+
+
+def _strip_owners(sql: str) -> str:
+    """``ALTER … OWNER TO`` statements removed (at the top level only: the same line in a
+    function body is the function's)."""
+    starts = top_level_lines(sql)
+    return _OWNER.sub(lambda m: "" if m.start() in starts else m.group(), sql)

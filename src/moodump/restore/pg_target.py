@@ -1,0 +1,158 @@
+"""The database a PostgreSQL restore loads into: checked or created (whole, ``--drop``,
+``--resume``, ``--atomic`` into a staging database, ``--table`` into an existing one),
+renamed into place at the end of an atomic restore, and the progress table
+``"_moodump_restore".progress`` that makes ``--resume`` skip what was done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from moodump.db.connection import ConnSettings
+from moodump.errors import MoodumpError, NotFoundError, TargetNotEmpty
+from moodump.pg.connection import Conn, DriverError, connect, quote_ident
+from moodump.pg.database import create_database
+from moodump.restore.model import RestoreOptions
+
+PROGRESS_SCHEMA = "_moodump_restore"
+PROGRESS_TABLE = f"{quote_ident(PROGRESS_SCHEMA)}.progress"
+_EVT_STATE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+
+def admin_connect(settings: ConnSettings) -> Conn:
+    """A connection to the maintenance database (``postgres``, else ``template1``)."""
+    try:
+        return connect(settings, settings.database or "postgres", autocommit=True)
+    except NotFoundError:
+        return connect(settings, "template1", autocommit=True)
+
+
+def exists(admin: Conn, name: str) -> bool:
+    return (
+        admin.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
+        is not None
+    )
+
+
+def prepare(
+    admin: Conn, settings: ConnSettings, target: str, opts: RestoreOptions,
+    snap: dict[str, Any], warnings: list[str],
+) -> tuple[bool, str]:  # fmt: skip
+    """Create (or check) the database to load into: (True when it was created, its
+    name: ``target`` or, with ``atomic``, a staging name)."""
+    there = exists(admin, target)
+    if opts.resume:
+        if not there:
+            raise NotFoundError(f"nothing to resume: database {target!r} does not exist",
+                                hint="run the restore without --resume")  # fmt: skip
+        with connect(settings, target, autocommit=True) as conn:
+            if not has_progress(conn):
+                raise NotFoundError(
+                    f"nothing to resume in {target!r} (no restore progress record)",
+                    hint="run the restore without --resume (add --drop to replace the database)",
+                )
+        return False, target
+    if there and not opts.drop:
+        with connect(settings, target, autocommit=True) as conn:
+            n = conn.execute(
+                "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','v','m','S','f') AND "
+                "n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+            ).fetchone()
+        if n and n[0] and not opts.atomic:
+            raise TargetNotEmpty(
+                f"database {target!r} is not empty ({n[0]} relations)",
+                hint="add --drop to replace it, --atomic to swap it at the end, or pick another name",
+            )
+    if opts.atomic:
+        if there and not opts.drop:
+            raise TargetNotEmpty(
+                f"database {target!r} exists; --atomic replaces it only with --drop",
+                hint="add --drop, or restore into a new name",
+            )
+        load_db = f"{target[:40]}__moodump_{uuid.uuid4().hex[:8]}"
+        _create(admin, load_db, snap, warnings)
+        return True, load_db
+    if there and not opts.drop:
+        return False, target  # an empty database made for the restore: kept, with its settings
+    if there:
+        admin.execute(f"DROP DATABASE {quote_ident(target)} WITH (FORCE)")
+    _create(admin, target, snap, warnings)
+    return True, target
+
+
+def _create(admin: Conn, name: str, snap: dict[str, Any], warnings: list[str]) -> None:
+    warning = create_database(admin, name, snap)
+    if warning is not None:
+        warnings.append(warning)
+
+
+def prepare_partial(
+    admin: Conn, settings: ConnSettings, target: str, selected: set[str], drop: bool
+) -> bool:
+    """A partial restore goes into an existing database (its schemas, types and
+    functions are there); the named tables must not exist, or go with --drop."""
+    if not exists(admin, target):
+        raise NotFoundError(
+            f"database {target!r} does not exist; --table restores tables into an "
+            "existing database",
+            hint="restore the whole backup first, or leave out --table",
+        )
+    with connect(settings, target, autocommit=True) as conn:
+        there = [q for q in sorted(selected)
+                 if conn.execute("SELECT to_regclass(%s)", (q,)).fetchone() not in (None, (None,))]  # fmt: skip
+        if there and not drop:
+            raise TargetNotEmpty(
+                f"{len(there)} of the tables exist in {target!r}: {', '.join(there[:5])}",
+                hint="add --drop to replace them",
+            )
+        with conn.transaction():
+            for q in there:
+                conn.execute(f"DROP TABLE {q}")  # type: ignore[arg-type]
+    return False
+
+
+def has_progress(conn: Conn) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", (PROGRESS_TABLE,)).fetchone() not in (
+        None,
+        (None,),
+    )
+
+
+def done_items(conn: Conn) -> set[str]:
+    """The items the progress table records as done (none without it)."""
+    if not has_progress(conn):
+        return set()
+    return {r[0] for r in conn.execute(f"SELECT item FROM {PROGRESS_TABLE}").fetchall()}
+
+
+def drop_progress(conn: Conn) -> None:
+    """Drop the progress schema. The restored event triggers would fire on (and may
+    refuse) that DROP: they are disabled around it in the same transaction
+    (``ALTER EVENT TRIGGER`` is not a command event triggers fire on)."""
+    with conn.transaction():
+        evts = conn.execute(
+            "SELECT evtname, evtenabled FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'"
+        ).fetchall()
+        for name, _state in evts:
+            conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} DISABLE")  # type: ignore[arg-type]
+        conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")  # type: ignore[arg-type]
+        for name, state in evts:
+            conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} {_EVT_STATE[state]}")  # type: ignore[arg-type]
+
+
+def swap(settings: ConnSettings, load_db: str, target: str) -> None:
+    """Replace ``target`` (if it exists) with ``load_db``, renamed."""
+    with admin_connect(settings) as admin:
+        if exists(admin, target):
+            admin.execute(f"DROP DATABASE {quote_ident(target)} WITH (FORCE)")
+        admin.execute(f"ALTER DATABASE {quote_ident(load_db)} RENAME TO {quote_ident(target)}")
+
+
+def drop_quietly(settings: ConnSettings, name: str) -> None:
+    try:
+        with admin_connect(settings) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+    except (DriverError, MoodumpError):
+        pass

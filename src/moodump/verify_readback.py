@@ -1,0 +1,268 @@
+"""Verify by restore, the comparison: read a restored scratch database back.
+
+:class:`ReadBack` streams every restored table again, file by file, with the same query
+the dump used, and compares each file's row count and content digest with the values the
+dump recorded inside its snapshot, while the restore is still loading other files.
+:func:`object_problems` compares the counts of the other schema objects (views,
+triggers, routines, events) with the backup's definitions file.
+
+The restore itself, the Moodle checks, the scratch database's life and the report are
+:mod:`moodump.verify`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moodump.db.connection import Connection, ConnSettings, connect, quote_str
+from moodump.db.introspect import list_tables, server_info
+from moodump.db.rowstream import digest_algo, stream_rows
+from moodump.db.snapshot import setup_read_session
+from moodump.errors import Interrupted
+from moodump.formats import Column
+from moodump.manifest import Manifest
+from moodump.progress import Progress
+from moodump.source import BackupSource
+
+
+class ReadBack:
+    """Reads restored tables back and compares them with the dump's digests.
+
+    The unit of work is one data file: its rows are a key range of the table, and the
+    dump recorded their count and digest. Each file's range is read back as soon as the
+    restore has committed that file, while other files still load and while the table's
+    deferred indexes are built (an index build does not change rows; the two only wait
+    for each other's metadata lock for a moment), so the read-back hides behind the
+    restore instead of following it, and the threads share a big table. Tables without
+    data files are checked after the restore. Each thread has its own connection;
+    problems are kept per file and reported in manifest order.
+    """
+
+    def __init__(
+        self,
+        settings: ConnSettings,
+        database: str,
+        m: Manifest,
+        threads: int,
+        stop: threading.Event,
+        progress: Callable[[str], None] | None,
+        tracker: Progress,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.m = m
+        self.entries = {t.name: t for t in m.tables}
+        self.stop = stop
+        self.progress = progress
+        # (table, index of the chunk in the manifest; -1: a table without data files)
+        self.queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
+        self.queued: set[tuple[str, int]] = set()
+        self.lock = threading.Lock()
+        self.problems: dict[tuple[str, int], list[str]] = {}
+        self.tables = 0
+        self.rows = 0
+        self.bytes = 0
+        # Counts go to the tracker once the restore is over (see follow()); until then
+        # the tracker counts the restore, and the readers only say what they read.
+        self.tracker = tracker
+        self._counting = False
+        self.errors: list[BaseException] = []
+        self._left: dict[str, int] = {}
+        self._columns: dict[str, list[Column]] | None = None
+        self._threads = [
+            threading.Thread(target=self._work, name=f"moodump-readback-{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
+
+    def start(self) -> None:
+        for th in self._threads:
+            th.start()
+
+    def put(self, table: str, file: str = "") -> None:
+        """Queue one file of ``table`` (loaded), or with no file, all not queued yet."""
+        entry = self.entries.get(table)
+        if entry is None:
+            return
+        with self.lock:
+            if table not in self._left:
+                self._left[table] = max(1, len(entry.chunks))
+            todo = [
+                i
+                for i, c in enumerate(entry.chunks)
+                if (not file or c.file == file) and (table, i) not in self.queued
+            ]
+            if not entry.chunks and (table, -1) not in self.queued:
+                todo = [-1]
+            self.queued.update((table, i) for i in todo)
+        for i in todo:
+            self.queue.put((table, i))
+
+    def follow(self) -> None:
+        """The restore is over: the tracker's phase is now ``compare``, counting reads."""
+        with self.lock:
+            self.tracker.phase(
+                "compare",
+                rows_total=sum(t.rows for t in self.m.tables),
+                bytes_total=sum(c.raw_bytes for t in self.m.tables for c in t.chunks),
+                tables_total=len(self.m.tables),
+                rows_done=self.rows,
+                bytes_done=self.bytes,
+                tables_done=self.tables,
+            )
+            self._counting = True
+
+    def table_problems(self, table: str) -> list[str]:
+        found = sorted((k, v) for k, v in self.problems.items() if k[0] == table)
+        return [p for _, ps in found for p in ps]
+
+    def finish(self) -> None:
+        """Queue the tables not read yet and wait until every table is read."""
+        for entry in self.m.tables:
+            self.put(entry.name)
+        for _ in self._threads:
+            self.queue.put(None)
+        for th in self._threads:
+            while th.is_alive():
+                th.join(0.1)
+
+    def close(self) -> None:
+        """Stop the readers (after an error or Ctrl-C) and wait for them."""
+        self.stop.set()
+        for _ in self._threads:
+            self.queue.put(None)
+        for th in self._threads:
+            if th.ident is not None:
+                th.join(30)
+
+    def raise_error(self) -> None:
+        if self.errors:
+            real = [e for e in self.errors if not isinstance(e, Interrupted)]
+            raise (real or self.errors)[0]
+
+    def _work(self) -> None:
+        try:
+            with connect(self.settings) as conn:
+                setup_read_session(conn, server_info(conn), binary_results=True)
+                while not self.stop.is_set():
+                    item = self.queue.get()
+                    if item is None:
+                        return
+                    self._check(conn, *item)
+        except BaseException as exc:
+            with self.lock:
+                self.errors.append(exc)
+            self.stop.set()
+
+    def _table_columns(self, conn: Connection) -> dict[str, list[Column]]:
+        # Every table exists (empty) before the first one is loaded, and loading does
+        # not change columns: one look at information_schema serves the whole run.
+        with self.lock:
+            if self._columns is None:
+                tables, _ = list_tables(conn, self.database)
+                self._columns = {t.name: t.data_columns for t in tables}
+            return self._columns
+
+    def _check(self, conn: Connection, name: str, index: int) -> None:
+        entry = self.entries[name]
+        problems: list[str] = []
+        rows = nbytes = 0
+        if self.progress and index <= 0:
+            with self.lock:
+                self.progress(name)
+        self.tracker.working(f"read back {name}")
+        have = self._table_columns(conn).get(name)
+        if have is None:
+            if index <= 0:
+                problems.append(f"table {name} is missing after the restore")
+        else:
+            cols = {c.name: c for c in have}
+            missing = [n for n in entry.columns if n not in cols]
+            if missing:
+                if index <= 0:
+                    problems.append(f"table {name}: column {missing[0]!r} missing after restore")
+            elif index >= 0:
+                c = entry.chunks[index]
+                res = stream_rows(
+                    conn,
+                    self.database,
+                    name,
+                    [cols[n] for n in entry.columns],
+                    where=c.where,
+                    order_by=entry.order_by,
+                    sink=None,
+                    stop=self.stop,
+                    history=entry.versioned,
+                    algo=digest_algo(c.content_digest),
+                )
+                rows, nbytes = res.rows, res.raw_bytes
+                if res.rows != c.rows:
+                    problems.append(
+                        f"table {name} ({c.file}): {res.rows} rows restored, {c.rows} dumped"
+                    )
+                elif res.digest != c.content_digest:
+                    problems.append(
+                        f"table {name} ({c.file}): restored rows differ from the dump "
+                        "(content digest mismatch)"
+                    )
+        self.tracker.working("")
+        with self.lock:
+            self.problems[(name, index)] = problems
+            self.rows += rows
+            self.bytes += nbytes
+            self._left[name] -= 1
+            done = self._left[name] == 0
+            if done:
+                self.tables += 1
+            if self._counting:
+                self.tracker.add(rows, nbytes)
+                if done:
+                    self.tracker.table_done()
+
+
+def object_problems(
+    conn: Any, src: BackupSource, m: Manifest, db: str, views: list[str]
+) -> list[str]:
+    """How the counts of views, triggers, routines and events in the restored database
+    ``db`` differ from the backup's definitions file (no file: nothing to compare)."""
+    name = m.objects.get("definitions")
+    if not name:
+        return []
+    records = json.loads(src.read_bytes(name).decode("utf-8"))
+    want: dict[str, int] = {}
+    for r in records:
+        want[r["kind"]] = want.get(r["kind"], 0) + 1
+    q = quote_str(db)
+    have = {
+        "view": len(views),
+        "trigger": int(
+            conn.scalar(
+                f"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}"
+            )
+            or 0
+        ),
+        "procedure": int(
+            conn.scalar(
+                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='PROCEDURE'"
+            )
+            or 0
+        ),
+        "function": int(
+            conn.scalar(
+                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='FUNCTION'"
+            )
+            or 0
+        ),
+        "event": int(
+            conn.scalar(f"SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}")
+            or 0
+        ),
+    }
+    problems = []
+    for kind, n in want.items():
+        if have.get(kind, 0) != n:
+            problems.append(f"{kind}s: {have.get(kind, 0)} after restore, {n} in the backup")
+    return problems
