@@ -194,43 +194,50 @@ rows per CPU-second (user+sys of the moodump process tree) is what it costs.
 ## Against the targets of issue 15
 
 - **Speed: not met.** The logstore table exports at {median:,.0f} rows per CPU-second
-  (one core), against the target of 1,500,000. Where one core's time goes (one data
-  file of 277,778 rows, measured stage by stage): decompression and block splitting
-  ~12 %, pyarrow's CSV parsing ~21 %, the converters ~30 % (undoing the escapes of
-  `eventname` and `other`: every `eventname` holds backslashes), Parquet encoding
-  ~36 %. pyarrow's Parquet writer alone (zstd level 1, dictionaries, statistics) costs
-  about 1.1 us per row of this table, i.e. at most ~0.9 M rows per core even if the
-  rest were free; the target needs a purpose-built encoder and parser in C, not
-  pyarrow's general ones. (The stage split was measured before the converters' check
-  for escapes became one regex pass, which made them about twice as cheap: 0.46 s to
-  0.20 s for that file.)
-- **Threads or processes:** workers are threads. In an earlier run the same day,
-  before the last two memory settings below (row groups of 65,536 rows without the
-  8 MiB cap, no fixed mmap threshold), two workers cost the same CPU per row as one: 25.75 s and 26.28 s
-  for the 5 M rows (194,165 and 190,257 rows per CPU-second), so the GIL costs no
-  measurable CPU: parsing, the compute kernels and Parquet encoding run in C++ with the
-  GIL released, and the Python glue is a few dozen calls per 1 MiB block. In the run
-  above ({one["client_cpu_s"]} s and {two["client_cpu_s"]} s) the difference is most
-  likely the page faults of the fixed mmap threshold, taken by two threads at once
-  (not measured separately).
-  Processes were not built (each would have to reopen the source and re-plan the
-  table); their gain is bounded by the GIL-held share, which the earlier run leaves no
-  room for. Wall-time scaling cannot be measured on this shared machine.
-- **Memory: met, at a price in CPU.** Peak RSS at 2 workers: {two["peak_rss_mb_max"]} MB
-  for the logstore table, {whole["peak_rss_mb_max"]} MB for the whole scale-1 backup
-  ({whole["rows"]:,} rows, every table), under the 300 MB target. The earlier run's
-  settings gave 319 MB and 369 MB (and 237 MB with 1 worker). What keeps it down:
-  whole-row blocks of 1 MiB parsed with `read_csv` (pyarrow's streaming CSV reader
-  reads up to 32 blocks ahead), jemalloc with immediate purging as pyarrow's pool while
-  exporting (mimalloc, the default, measured 318 MB against 277 MB), and, since the
-  earlier run, row groups that also end at 8 MiB of Arrow data (wide tables) and
-  glibc's mmap threshold kept at 128 KiB. The last one costs CPU: an A/B run of the
-  logstore export at 2 workers (library call, alternating, same load) took 19.1 and
-  20.6 s of CPU without it (peak RSS 260 and 284 MB) and 24.2 and 25.4 s with it (232
-  and 245 MB): about a quarter more CPU, mostly system time (page faults).
-  `MALLOC_ARENA_MAX` 1 or 2 instead gave no saving (262 and 268 MB). About 165 MB of the
-  peak is the process before the first row (Python, the CLI, pyarrow); each worker
-  adds a 1 MiB block of row text, its arrays and one row group.
+  (median of the 1- and 2-worker rows), against the target of 1,500,000; before the
+  speed work of the `export-speed` branch the same benchmark measured 201,640 (1
+  worker) and 176,503 (2 workers) on this machine. What that work changed (each commit
+  states its own measurement): Parquet encodings per column from the first row group
+  (dictionary only for repeating columns, `DELTA_BINARY_PACKED` for integers and
+  times: the writer's CPU for one 277,778-row file 0.51 s -> 0.27 s, the file 12.1 MB
+  -> 7.8 MB), row text read into one reused buffer per worker, repeating text columns
+  unescaped and decoded once per distinct value, the backslash check as one scan of a
+  column's bytes (Arrow's `match_substring` for it was 7 % of all CPU), glibc's mmap
+  threshold at 4 MiB instead of 128 KiB and jemalloc's decay at 1 s instead of 0 (page
+  faults of the 2-worker run 1.3 M -> 0.35 M).
+- **What bounds it now** (perf, 1-worker export of the table, share of all samples):
+  pyarrow's CSV tokenizer and number parsing ~23 %, Parquet encoding and statistics
+  ~15 % plus zstd ~8 %, memcpy/memcmp (copies, statistics, dictionaries) ~10 %, the
+  Python interpreter ~10 % (about 1 s of it is start-up and imports), the compute
+  kernels and UTF-8 validation ~11 %, gzip decompression (isal) ~8 % and sha256 ~2 %,
+  the kernel ~6 %. The CSV tokenizer alone is ~0.85 us per row of this table, more than
+  the 0.67 us per row the target allows for everything: the target needs a
+  purpose-built parser and Parquet encoder in C (or a binary dump format), not
+  pyarrow's general ones. Other Parquet settings were measured and left: lz4 saved
+  ~10 % of the writer's CPU for a 31 % larger file, snappy nothing (28 % larger); page size (256 KiB, 4 MiB),
+  the write batch size and combining chunks change nothing measurable; statistics cost
+  ~0.04 s per file and are kept (readers prune with them).
+- **Threads or processes:** workers are threads; a big table is one Parquet file per
+  data file of the backup (18 for the logstore table), exported in parallel. Two
+  1-worker processes run at the same time cost 17.4 and 17.9 s of CPU each against
+  17.8 s for one alone (library call, not this benchmark), so the two cores do not slow
+  each other; what two threads in one process cost more than one thread
+  ({one["client_cpu_s"]} s and {two["client_cpu_s"]} s above) was mostly kernel time
+  (perf before the jemalloc decay change: 12 % of the samples at 2 workers, 6 % at 1;
+  page faults and memory accounting), which the mmap threshold and the decay reduce. Processes were not
+  built: each would hold its own ~165 MB of Python and pyarrow, against the 300 MB
+  target. Wall-time scaling cannot be measured on this shared machine.
+- **Memory: met.** Peak RSS at 2 workers: {two["peak_rss_mb_max"]} MB for the logstore
+  table, {whole["peak_rss_mb_max"]} MB for the whole scale-1 backup ({whole["rows"]:,}
+  rows, every table), under the 300 MB target. What keeps it down: whole-row blocks of
+  1 MiB, one reused buffer per worker, parsed with `read_csv` (pyarrow's streaming CSV
+  reader reads up to 32 blocks ahead), jemalloc as pyarrow's pool while exporting
+  (mimalloc, the default, measured 318 MB against 277 MB), row groups that also end at
+  8 MiB of Arrow data (wide tables) and glibc's mmap threshold fixed at 4 MiB. Without
+  a fixed threshold the whole backup peaked at 265-290 MB; with jemalloc purging at
+  once (decay 0) it was 10 MB lower, for 2.5x the page faults and 5-13 % more CPU in
+  the runs measured. About 165 MB of the peak is
+  the process before the first row (Python, the CLI, pyarrow).
 - **Against a restore of the same table** (moodump restore --table, 2 threads, the
   other way to get at the rows): the restore costs {restore["client_cpu_s"]} s of client
   CPU and {restore["server_cpu_s"]} s of mariadbd CPU ({restore_cpu:.0f} s in all), the

@@ -31,6 +31,7 @@ from moodump.compression import (
     DataWriter,
     detect_codec,
     get_codec,
+    iter_line_blocks,
     iter_uncompressed,
     sha256_file,
     storage_error,
@@ -591,3 +592,12 @@ def test_writer_that_cannot_create_its_file_raises_storage_error(tmp_path):
     with pytest.raises(StorageError) as err:
         DataWriter(tmp_path / "no-such-dir" / "t.tsv.gz", c, lvl)
     assert "no-such-dir" in err.value.message
+
+
+def test_line_blocks_are_whole_lines_of_one_reused_buffer():
+    text = b"a\tb\n" * 300 + b"x" * 5000 + b"\n" + b"c\n" * 10 + b"tail"
+    for codec, data in (("none", text), ("gzip", gzip.compress(text))):
+        blocks = [bytes(b) for b in iter_line_blocks(io.BytesIO(data), 1024, codec=codec)]
+        assert b"".join(blocks) == text
+        assert all(b.endswith(b"\n") for b in blocks[:-1]) and blocks[-1].endswith(b"tail")
+        assert any(len(b) > 5000 for b in blocks)  # a longer line makes a longer block

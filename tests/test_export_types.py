@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from moodump.export.engine import table_directory
 from moodump.export.types import (
+    column_encodings,
     decode_text,
     parse_create_table,
     plan_column,
@@ -83,6 +87,38 @@ def test_table_directories_stay_inside_the_output():
     assert table_directory("mdl_user") == "mdl_user"
     assert table_directory("../x") == "%2E.%2Fx"
     assert table_directory("a/b\\c%") == "a%2Fb%5Cc%25"
+
+
+def test_parquet_encodings_follow_the_first_row_group():
+    big = 2**63 - 1
+    table = pa.table(
+        {
+            "id": pa.array([-big - 1, big, 0, -1] * 4 + list(range(16)), pa.int64()),
+            "u": pa.array([2**64 - 1, *range(31)], pa.uint64()),
+            "kind": pa.array(["a", "b"] * 16),
+            "ts": pa.array(list(range(32)), pa.timestamp("us")),
+            "note": pa.array([str(i) for i in range(32)]),
+        }
+    )
+    dictionary, encodings = column_encodings(table)
+    assert dictionary == ["kind"]
+    assert encodings == {"id": "DELTA_BINARY_PACKED", "ts": "DELTA_BINARY_PACKED"}
+    sink = io.BytesIO()  # deltas that overflow int64 still read back exactly
+    pq.write_table(table, sink, use_dictionary=dictionary, column_encoding=encodings)
+    assert pq.read_table(io.BytesIO(sink.getvalue())).equals(table)
+
+
+def test_repeating_text_converts_through_its_dictionary_like_value_by_value():
+    escaped = [b"core\\\\event", b"a\\tb\\\\", None, b"caf\xe9", b"plain", b"\\\\N"]
+    arr = pa.array(escaped * 400, pa.binary())  # 6 distinct values: the dictionary path
+    for charset in ("utf8mb4", "latin1"):
+        col = parse_create_table(
+            f"CREATE TABLE `t` (\n  `v` varchar(9) CHARACTER SET {charset} DEFAULT NULL\n)"
+        )["v"]
+        out, nulled = plan_column(col).convert(arr)
+        want, want_nulled = decode_text(unescape(arr), charset)
+        assert out.type == pa.string() and out.equals(want) and nulled == want_nulled
+        assert nulled == (400 if charset == "utf8mb4" else 0)  # invalid UTF-8: NULL
 
 
 def test_the_cli_offers_the_engines_compressions() -> None:

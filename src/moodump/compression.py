@@ -501,6 +501,54 @@ def iter_uncompressed(
         raise
 
 
+def iter_line_blocks(
+    src: Path | str | BinaryIO,
+    block: int = 1 << 20,
+    *,
+    name: str | None = None,
+    codec: str | None = None,
+) -> Iterator[memoryview]:
+    """Yield the uncompressed content in blocks of whole lines (each ends with LF; about
+    ``block`` bytes, longer for a longer line), then what follows the last LF, if
+    anything. The blocks are views of ONE buffer, read into with ``readinto`` and reused:
+    a view is valid until the next one is asked for, and must be released (no other
+    buffer may still use it) by then. Compared with :func:`iter_uncompressed`, no block
+    is allocated or copied per read. Errors as for :func:`iter_uncompressed`.
+    """
+    shown = name or str(src)
+    buf = bytearray(block)
+    filled = 0  # bytes in buf; those after the last yielded LF are a row's beginning
+    try:
+        with open_reader(src, codec, name=shown) as fh:
+            while True:
+                if filled == len(buf):  # a line longer than the buffer: double it
+                    buf.extend(bytes(len(buf)))
+                with memoryview(buf) as view:
+                    n = cast(io.BufferedIOBase, fh).readinto(view[filled:])
+                if not n:
+                    break
+                cut = buf.rfind(b"\n", filled, filled + n)
+                filled += n
+                if cut < 0:
+                    continue
+                with memoryview(buf) as view, view[: cut + 1] as lines:
+                    yield lines
+                rest = filled - cut - 1
+                buf[:rest] = buf[cut + 1 : filled]
+                filled = rest
+            if filled:
+                with memoryview(buf) as view, view[:filled] as tail:
+                    yield tail
+    except (EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise IntegrityError(f"missing file {shown}", hint="the backup is incomplete") from exc
+        raise _corrupt(shown, exc) from exc
+    except Exception as exc:
+        if _is_codec_error(exc):
+            raise _corrupt(shown, exc) from exc
+        raise
+
+
 def _is_codec_error(exc: Exception) -> bool:
     """isal's IsalError and zstandard's ZstdError: damaged data, though not OSErrors."""
     import zstandard

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -38,13 +38,14 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from moodump import __version__
-from moodump.compression import iter_uncompressed, open_reader
+from moodump.compression import iter_line_blocks, open_reader
 from moodump.crypto import VerifyKey
 from moodump.errors import ConfigError, IntegrityError, StorageError
 from moodump.export.types import (
     META_NULLED,
     META_SRID,
     ColumnPlan,
+    column_encodings,
     describe,
     srids,
     table_plans,
@@ -260,33 +261,30 @@ class _Exporter:
         self.out = out
         self.opts = opts
 
-    def _blocks(self, task: _Task) -> Iterator[bytes]:
+    def _blocks(self, task: _Task) -> Iterator[memoryview | bytes]:
         """The uncompressed row text of the task's data file in blocks of whole rows
-        (about ``block_bytes``; a longer row makes a longer block), each raw CR byte
-        written ``\\r``: pyarrow's CSV reader would end a row at a CR, and ``\\r``
-        never occurs in a data file otherwise (a backslash is always escaped); the
-        converters turn it back into CR. The stored bytes are checked against the
-        manifest (size, sha256) when the stream ends."""
+        (about ``block_bytes``; a longer row makes a longer block; views of one reused
+        buffer, each valid until the next is asked for), each raw CR byte written
+        ``\\r``: pyarrow's CSV reader would end a row at a CR, and ``\\r`` never
+        occurs in a data file otherwise (a backslash is always escaped); the converters
+        turn it back into CR. The stored bytes are checked against the manifest (size,
+        sha256) when the stream ends."""
         assert task.chunk is not None
         entry = self.manifest.file(task.chunk.file)
         shown = f"{self.source.where}/{entry.name}"
         stream = self.source.open_checked(entry)
-        rest: list[bytes] = []
-        for data in iter_uncompressed(
+        for block in iter_line_blocks(
             stream, self.opts.block_bytes, name=shown, codec=self.manifest.codec
         ):
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest.append(data)
-                continue
-            block = b"".join([*rest, data[: cut + 1]]) if rest else data[: cut + 1]
-            rest = [data[cut + 1 :]] if cut + 1 < len(data) else []
-            yield block.replace(b"\r", b"\\r") if b"\r" in block else block
-        if any(rest):
-            raise IntegrityError(
-                f"{shown} ends inside a row (no LF after its last row)",
-                hint="the backup is damaged; use another one",
-            )
+            if block[-1] != 0x0A:
+                raise IntegrityError(
+                    f"{shown} ends inside a row (no LF after its last row)",
+                    hint="the backup is damaged; use another one",
+                )
+            if _has_cr(block):
+                yield bytes(block).replace(b"\r", b"\\r")
+            else:
+                yield block
 
     def _batches(self, task: _Task, include: list[int] | None = None) -> Iterator[pa.RecordBatch]:
         """The task's rows as record batches of the plans' read types (or only the
@@ -306,13 +304,15 @@ class _Exporter:
             read = pacsv.ReadOptions(
                 column_names=names, use_threads=False, block_size=len(block) + 1
             )
+            text = pa.py_buffer(block)
             try:
                 table = pacsv.read_csv(
-                    pa.py_buffer(block), read_options=read, parse_options=parse,
-                    convert_options=convert,
-                )  # fmt: skip
+                    text, read_options=read, parse_options=parse, convert_options=convert
+                )  # the arrays are copies: the block's buffer is reused after this
             except pa.ArrowInvalid as exc:
                 raise _damaged(task, exc) from exc
+            finally:
+                del text  # let the reader reuse the block's buffer
             yield from table.combine_chunks().to_batches()
 
     def _check_empty(self, chunk: Chunk) -> None:
@@ -362,10 +362,7 @@ class _Exporter:
             sink = _HashingSink(self.out.fs.open_output_stream(path))
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc}", hint="check the output") from exc
-        writer = pq.ParquetWriter(
-            sink, schema, compression=self.opts.compression,
-            compression_level=self.opts.compression_level, store_schema=True,
-        )  # fmt: skip
+        writer = _LazyWriter(sink, schema, self.opts)
         rows = 0
         pending: list[pa.RecordBatch] = []
         pending_rows = pending_bytes = 0
@@ -428,35 +425,91 @@ class _Exporter:
         )
 
 
+class _LazyWriter:
+    """A ParquetWriter made at the first write, when the first row group tells which
+    columns repeat (:func:`column_encodings`)."""
+
+    def __init__(self, sink: Any, schema: pa.Schema, opts: ExportOptions) -> None:
+        self.sink = sink
+        self.schema = schema
+        self.opts = opts
+        self.writer: pq.ParquetWriter | None = None
+
+    def _open(self, first: pa.Table | None) -> pq.ParquetWriter:
+        if self.writer is None:
+            dictionary, encodings = column_encodings(first) if first is not None else ([], {})
+            self.writer = pq.ParquetWriter(
+                self.sink, self.schema, compression=self.opts.compression,
+                compression_level=self.opts.compression_level, store_schema=True,
+                use_dictionary=dictionary, column_encoding=encodings or None,
+            )  # fmt: skip
+        return self.writer
+
+    def write_table(self, table: pa.Table, row_group_size: int | None = None) -> None:
+        self._open(table if table.num_rows else None).write_table(
+            table, row_group_size=row_group_size
+        )
+
+    def add_key_value_metadata(self, meta: dict[str, str]) -> None:
+        self._open(None).add_key_value_metadata(meta)
+
+    def close(self) -> None:
+        self._open(None).close()
+
+
+def _has_cr(block: memoryview | bytes) -> bool:
+    """Whether a block holds a CR byte: one memchr over the buffer, no copy (a view of
+    :func:`~moodump.compression.iter_line_blocks` starts at its buffer's first byte)."""
+    whole = cast(bytearray, block.obj) if isinstance(block, memoryview) else block
+    return whole.find(b"\r", 0, len(block)) >= 0
+
+
+#: glibc's mmap threshold while exporting (see :func:`_return_freed_blocks`).
+MMAP_THRESHOLD = 4 << 20
+
+
 def _return_freed_blocks() -> None:
-    """On glibc, keep the mmap threshold at 128 KiB (its initial value): a freed block of
-    row text or of Arrow data then goes back to the system at once. glibc otherwise
-    raises the threshold after such frees and serves later blocks from per-thread heaps
-    that keep their freed memory: peak RSS of the whole scale-1 export at 2 workers, 290
-    MB, against 260 MB with the fixed threshold. The price is CPU: every large block is
-    a fresh mapping whose pages fault in (about a quarter more CPU for the logstore
-    table, docs/benchmarks-export.md). Process-wide; allocations stay correct either
-    way."""
+    """On glibc, fix the mmap threshold at :data:`MMAP_THRESHOLD` (4 MiB): an allocation
+    that large (a long row's buffer, large Python objects) is its own mapping and goes
+    back to the system when freed. glibc otherwise raises the threshold (up to 32 MiB)
+    after such frees and serves later ones from per-thread heaps that keep their freed
+    memory: peak RSS of the whole scale-1 export at 2 workers, 290 MB, against 260 MB
+    with a fixed threshold. It was 128 KiB (glibc's initial value) until the row text
+    got one reused buffer per worker; at 128 KiB every smaller block (zstd's
+    contexts, Parquet pages, Python's copies) was also a fresh mapping whose pages
+    fault in: measured at 2 workers, logstore 27.6 s of CPU and 229 MB, whole backup
+    251 MB; at 4 MiB 24.5 s and 238 MB, 247 MB; without a fixed threshold 23.5 s and
+    257 MB, 265 MB (docs/benchmarks-export.md). Process-wide; allocations stay correct
+    either way."""
     if not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(128 * 1024))  # M_MMAP_THRESHOLD
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(MMAP_THRESHOLD))  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to do
         pass
 
 
+#: How long jemalloc keeps freed pages (ms) before it gives them back to the system.
+JEMALLOC_DECAY_MS = 1000
+
+
 def _lean_memory_pool() -> Any:
-    """Make jemalloc with immediate purging pyarrow's default pool while the export
-    runs, and return the pool it replaces (None when jemalloc is not built in).
+    """Make jemalloc, purging freed pages after :data:`JEMALLOC_DECAY_MS`, pyarrow's
+    default pool while the export runs, and return the pool it replaces (None when
+    jemalloc is not built in).
 
     With the default mimalloc pool, memory freed between blocks stays with the process:
     measured peak RSS of the logstore export at 2 workers, 318 MB, against 277 MB with
-    jemalloc (docs/benchmarks-export.md).
+    jemalloc (docs/benchmarks-export.md). Purging at once (decay 0) made every block's
+    arrays fresh pages to fault in, more so with two threads: logstore at 2 workers,
+    0.86 M page faults and 2.2 s of system CPU, against 0.35-0.36 M and 1.0-1.25 s with
+    a decay of 1 s, for 8-11 MB more peak RSS (242 -> 250-253 MB; whole scale-1 backup
+    252 -> 264-265 MB).
     """
     try:
         lean = pa.jemalloc_memory_pool()
-        pa.jemalloc_set_decay_ms(0)
+        pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)
     except (NotImplementedError, pa.ArrowNotImplementedError):
         return None
     previous = pa.default_memory_pool()

@@ -82,6 +82,7 @@ _CODECS = {
     "geostd8": "geostd8",
 }  # fmt: skip
 _BACKSLASH = pa.scalar(b"\\", pa.binary())
+_BACKSLASH_BYTE = re.compile(rb"\\")
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,18 @@ def _to_float32(arr: pa.Array) -> tuple[pa.Array, int]:
     return pc.cast(arr, pa.float32(), safe=False), 0
 
 
-def unescape(arr: pa.Array) -> pa.Array:
+def _has_backslash(arr: pa.Array) -> bool:
+    """Whether a value of a binary array holds a backslash: one vectorised scan of its
+    data buffer (all of it, so a slice may answer yes for its neighbours' bytes, never
+    no for its own). Arrow's ``match_substring`` takes about 10x longer for this one
+    byte: about 10 % of all the CPU of the logstore export, measured with perf."""
+    data = arr.buffers()[2] if pa.types.is_binary(arr.type) else None
+    if data is None:
+        return bool(pc.any(pc.match_substring(arr, "\\")).as_py())
+    return _BACKSLASH_BYTE.search(memoryview(data)) is not None
+
+
+def unescape(arr: pa.Array, *, checked: bool = False) -> pa.Array:
     """Undo the file escaping of a binary array: ``\\\\`` -> backslash, ``\\t`` -> TAB,
     ``\\n`` -> LF and ``\\r`` -> CR (the engine escapes raw CR bytes this way before the
     CSV reader sees them, since that reader would end a row at a CR).
@@ -310,7 +322,7 @@ def unescape(arr: pa.Array) -> pa.Array:
     pieces are joined with a backslash: that reads the escapes left to right, as
     ``LOAD DATA`` does.
     """
-    if not pc.any(pc.match_substring(arr, "\\")).as_py():
+    if not checked and not _has_backslash(arr):  # checked: the caller found one
         return arr
     if not pc.any(pc.match_substring_regex(arr, r"\\[tnr]")).as_py():  # one pass: 4x faster
         return pc.replace_substring(arr, "\\\\", "\\")
@@ -327,10 +339,39 @@ def _binary(arr: pa.Array) -> tuple[pa.Array, int]:
 
 
 def _text(charset: str | None) -> Converter:
+    utf8 = (charset or "utf8mb4").lower() in _UTF8
+
     def convert(arr: pa.Array) -> tuple[pa.Array, int]:
-        return decode_text(unescape(arr), charset)
+        if utf8 and not _has_backslash(arr):  # nothing to undo, nothing to decode
+            return decode_text(arr, charset)
+        return _by_dictionary(arr, charset) or decode_text(unescape(arr, checked=utf8), charset)
 
     return convert
+
+
+#: A column whose first values have at most one distinct value in this many is
+#: converted through its dictionary.
+_REPEATS = 8
+_PROBE = 512
+
+
+def _by_dictionary(arr: pa.Array, charset: str | None) -> tuple[pa.Array, int] | None:
+    """The text converter for a column that repeats its values (names, kinds), or None.
+
+    The escapes are undone and the text decoded once per distinct value and the values
+    taken back by index, instead of a regex check and a replace over every value (and,
+    for character sets decoded in Python, a decode of every value): for the logstore
+    table's ``eventname`` (18 distinct values, all with backslashes) about a third of
+    the time. Used when the first values repeat.
+    """
+    if len(arr) < 2 * _PROBE or len(pc.unique(arr.slice(0, _PROBE))) * _REPEATS > _PROBE:
+        return None
+    encoded = pc.dictionary_encode(arr)
+    if len(encoded.dictionary) * _REPEATS > len(arr):
+        return None
+    text, _ = decode_text(unescape(encoded.dictionary), charset)
+    out = pc.take(text, encoded.indices)
+    return out, out.null_count - arr.null_count
 
 
 def _json(charset: str | None) -> Converter:
@@ -521,6 +562,53 @@ def _time(unit: str) -> Converter:
         return pa.array(out, pa.duration(unit)), bad
 
     return convert
+
+
+# -- Parquet encodings ---------------------------------------------------------------------
+
+#: A column is dictionary-encoded when its first row group has at most one distinct value
+#: in this many non-NULL values.
+DICTIONARY_RATIO = 8
+
+
+def column_encodings(table: pa.Table) -> tuple[list[str], dict[str, str]]:
+    """The Parquet encodings of a file's columns, chosen from its first row group:
+    dictionary for a column that repeats its values (at most one distinct value in
+    :data:`DICTIONARY_RATIO`), otherwise plain, or ``DELTA_BINARY_PACKED`` for integers,
+    dates, timestamps and durations (ids, times: small deltas, a few bits each).
+
+    Dictionaries for columns of (nearly) unique values cost encoding time and are
+    abandoned by the writer anyway once they grow past its limit; measured on a file of
+    the logstore table (277,778 rows): Parquet writing 0.51 s -> 0.27 s of CPU, the
+    file 11.9 MB -> 7.9 MB. ``uint64`` stays plain (its values above 2**63 are negative
+    as Parquet INT64, the deltas would wrap).
+    """
+    dictionary: list[str] = []
+    encodings: dict[str, str] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        typ = col.type
+        if pa.types.is_dictionary(typ):  # ENUM / SET: already a dictionary
+            dictionary.append(name)
+            continue
+        values = len(col) - col.null_count
+        if values and _distinct(col) * DICTIONARY_RATIO <= values:
+            dictionary.append(name)
+        elif (pa.types.is_integer(typ) and typ != pa.uint64()) or (
+            pa.types.is_date32(typ) or pa.types.is_timestamp(typ) or pa.types.is_duration(typ)
+        ):
+            encodings[name] = "DELTA_BINARY_PACKED"
+    return dictionary, encodings
+
+
+def _distinct(col: pa.ChunkedArray) -> int:
+    """The number of distinct values (of the storage of an extension type; a type
+    without a kernel counts as all distinct)."""
+    if isinstance(col.type, pa.ExtensionType):
+        col = pa.chunked_array([c.storage for c in col.chunks], col.type.storage_type)
+    try:
+        return int(pc.count_distinct(col).as_py())
+    except pa.ArrowNotImplementedError:
+        return len(col)
 
 
 def describe(plans: list[ColumnPlan]) -> list[dict[str, Any]]:
