@@ -4,7 +4,8 @@
 directory, an off-site copy, an encrypted one) and writes ``OUT/<table>/part-NNNNN.parquet``
 through ``pyarrow.fs`` (a local directory or an S3 bucket), one file per data file of
 the table, streamed with bounded memory and in parallel over files. The type mapping
-is pure and lives in :mod:`moodump.export.types`.
+is pure and lives in :mod:`moodump.export.types` (its value converters in
+:mod:`moodump.export.convert`).
 """
 
 from moodump.export.engine import ExportOptions, ExportResult, TableExport, export
