@@ -174,6 +174,9 @@ class Progress:
         self._tables = 0
         self._slots: dict[int, int] = {}  # thread ident -> worker number
         self._work: dict[int, str] = {}  # worker number -> what it works on
+        #: Called (outside the lock) after each phase change: a display redraws at once,
+        #: so even a phase shorter than its refresh interval is seen.
+        self.on_phase: Callable[[], None] | None = None
 
     # -- engine side --------------------------------------------------------------------
     def start(self, operation: str, database: str) -> None:
@@ -227,6 +230,8 @@ class Progress:
             if tables_total is not None:
                 changes["tables_total"] = max(0, tables_total)
             self._snap = _replace(s, changes)
+        if self.on_phase is not None:
+            self.on_phase()
 
     def add(self, rows: int = 0, nbytes: int = 0) -> None:
         """Count ``rows`` and ``nbytes`` more (negative undoes a rolled-back part)."""

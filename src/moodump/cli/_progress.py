@@ -139,9 +139,11 @@ def terminal_display(tracker: Progress, enabled: bool) -> Iterator[None]:
     )
     live.start()
     old = set_stream(ConsoleLines(console))  # type: ignore[arg-type]
+    tracker.on_phase = live.refresh  # a phase shorter than a refresh is still drawn
     try:
         yield
     finally:
+        tracker.on_phase = None
         if old is not None:
             set_stream(old)
         live.stop()
