@@ -136,8 +136,10 @@ def deployment(
         "BACKUP_DIR": f"{tmp_path / 'backups'}/",
         "BACKUP_STRATEGY": "rolling",
         "DAILY_BACKUPS": "5",
-        "WEEKLY_BACKUPS": "1",
-        "MONTHLY_BACKUPS": "1",
+        # 2, not the usual 1: tests that back up twice in one day must keep both on any
+        # date (on a Sunday both land in the weekly tier, on a month's last day in monthly)
+        "WEEKLY_BACKUPS": "2",
+        "MONTHLY_BACKUPS": "2",
         "DATABASE_SERVER_TIMEOUT": "600",
         "DATABASE_NAME": fresh_db,
         "DATABASE_SERVICE_NAME": "mysql-0.mysql",
@@ -158,7 +160,7 @@ def assert_old_layout(dep: Deployment, path: Path) -> None:
     rel = path.relative_to(dep.root).as_posix()
     m = re.fullmatch(NAME_RE.replace("{core}", re.escape(dep.core)), rel)
     assert m, rel
-    policy = RetentionPolicy.resolve("rolling", num_backups=31, daily=5, weekly=1, monthly=1)
+    policy = RetentionPolicy.resolve("rolling", num_backups=31, daily=5, weekly=2, monthly=2)
     assert m.group(1) == tier_for(date.fromisoformat(m.group(2)), policy)
     assert read_manifest(path).status == "DONE"
 
