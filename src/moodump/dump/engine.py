@@ -7,7 +7,6 @@ The plan made before the snapshot (tables, privileges, key ranges, schema files)
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
@@ -17,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from moodump import __version__
-from moodump.compression import DataWriter, get_codec, storage_error, sync_tree
-from moodump.crypto import write_signature
+from moodump.compression import DataWriter, get_codec, storage_error
 from moodump.db.connection import Connection, ConnSettings
 from moodump.db.introspect import (
     StoredObject,
@@ -45,11 +43,11 @@ from moodump.dump.model import (
 from moodump.dump.plan import DumpPlanner
 from moodump.dump.publish import (
     _file_entry,
-    _fsync_dir,
     _publish_failure,
     _write_json,
+    make_staging,
     objects_json,
-    remove_stale_partials,
+    publish_done,
 )
 from moodump.dump.upgrade import UpgradeGuard
 from moodump.errors import (
@@ -62,9 +60,7 @@ from moodump.errors import (
     SnapshotError,
     StorageError,
 )
-from moodump.fsmodes import make_dir
 from moodump.manifest import (
-    MANIFEST_NAME,
     STATUS_DONE,
     Chunk,
     FileEntry,
@@ -134,18 +130,7 @@ def _attempt(
 ) -> DumpResult:  # fmt: skip
     """One dump into ``out``; a failure the guard retries publishes no FAILED record."""
     codec, level = codec_level
-    parent = out.parent
-    remove_stale_partials(parent)
-    tmp = parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        make_dir(tmp / "schema", parents=True)
-        make_dir(tmp / "data")
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(
-            f"cannot create {tmp}: {exc.strerror}",
-            hint="check that the output directory is writable",
-        ) from exc
+    tmp = make_staging(out)
 
     engine = DumpRun(
         settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
@@ -165,13 +150,7 @@ def _attempt(
         if guard is not None:
             guard.annotate(manifest)
         tracker.phase("publish")
-        sync_tree(tmp)  # every data file durable before the manifest says DONE
-        _write_json(tmp / MANIFEST_NAME, manifest.to_json())
-        if opts.signing_key is not None:  # over the final manifest bytes, before publishing
-            write_signature(tmp, opts.signing_key)
-        _fsync_dir(tmp)
-        os.rename(tmp, out)
-        _fsync_dir(parent)
+        publish_done(tmp, out, manifest, opts.signing_key)
     except BaseException as exc:
         engine.abort()
         err = exc if isinstance(exc, MoodumpError) else None

@@ -21,7 +21,6 @@ MySQL's (:mod:`moodump.dump.engine`), over an exported snapshot.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -29,8 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from moodump import __version__
-from moodump.compression import DataWriter, get_codec, storage_error, sync_tree
-from moodump.crypto import write_signature
+from moodump.compression import DataWriter, get_codec, storage_error
 from moodump.db.connection import ConnSettings
 from moodump.dump.engine import _utc_text
 from moodump.dump.model import (
@@ -51,14 +49,12 @@ from moodump.dump.pg_plan import (
 from moodump.dump.pg_schema import POST_DATA, PRE_DATA, write_section
 from moodump.dump.publish import (
     _file_entry,
-    _fsync_dir,
     _publish_failure,
-    _write_json,
-    remove_stale_partials,
+    make_staging,
+    publish_done,
 )
 from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
-from moodump.fsmodes import make_dir
-from moodump.manifest import MANIFEST_NAME, STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
+from moodump.manifest import STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
 from moodump.pg.catalog import (
     PgTable,
     count_large_objects,
@@ -128,17 +124,7 @@ def dump_postgres(
     parent = out.parent
     if not parent.is_dir():
         raise StorageError(f"output directory {parent} does not exist", hint="create it first")
-    remove_stale_partials(parent)
-    tmp = parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        make_dir(tmp / "schema", parents=True)
-        make_dir(tmp / "data")
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(
-            f"cannot create {tmp}: {exc.strerror}",
-            hint="check that the output directory is writable",
-        ) from exc
+    tmp = make_staging(out)
     run = PgDumpRun(
         settings, database, tmp, opts, codec.name, codec.extension, level, progress, stop
     )
@@ -154,13 +140,7 @@ def _publish(
     try:
         manifest = run.run()
         run.tracker.phase("publish")
-        sync_tree(tmp)
-        _write_json(tmp / MANIFEST_NAME, manifest.to_json())
-        if opts.signing_key is not None:
-            write_signature(tmp, opts.signing_key)
-        _fsync_dir(tmp)
-        os.rename(tmp, out)
-        _fsync_dir(parent)
+        publish_done(tmp, out, manifest, opts.signing_key)
     except BaseException as exc:
         run.abort()
         err = exc if isinstance(exc, MoodumpError) else None

@@ -14,6 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
+from moodump.compression import sync_tree
+from moodump.crypto import SigningKey, write_signature
 from moodump.db.connection import ConnSettings, connect
 from moodump.db.introspect import (
     ServerInfo,
@@ -21,6 +23,7 @@ from moodump.db.introspect import (
     server_info,
 )
 from moodump.dump.model import _utcnow
+from moodump.errors import StorageError
 from moodump.fsmodes import make_dir, write_text
 from moodump.manifest import (
     MANIFEST_NAME,
@@ -132,3 +135,36 @@ def objects_json(objects: list[StoredObject]) -> str:
         for o in objects
     ]
     return json.dumps(records, indent=1) + "\n"
+
+
+def make_staging(out: Path) -> Path:
+    """Create the private staging directory ``.NAME.partial-PID`` (with ``schema/`` and
+    ``data/``) beside ``out``, after removing stale ones left by dead runs. A dump writes
+    there and :func:`publish_done` renames it to ``out`` once the manifest says DONE."""
+    parent = out.parent
+    remove_stale_partials(parent)
+    tmp = parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        make_dir(tmp / "schema", parents=True)
+        make_dir(tmp / "data")
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StorageError(
+            f"cannot create {tmp}: {exc.strerror}",
+            hint="check that the output directory is writable",
+        ) from exc
+    return tmp
+
+
+def publish_done(
+    tmp: Path, out: Path, manifest: Manifest, signing_key: SigningKey | None
+) -> None:
+    """Seal and publish: every data file durable before the manifest says DONE, the
+    signature over the final manifest bytes, then one rename into place."""
+    sync_tree(tmp)
+    _write_json(tmp / MANIFEST_NAME, manifest.to_json())
+    if signing_key is not None:
+        write_signature(tmp, signing_key)
+    _fsync_dir(tmp)
+    os.rename(tmp, out)
+    _fsync_dir(out.parent)
