@@ -245,8 +245,18 @@ def tiny_server() -> Iterator[ConnSettings]:
         server.stop()
 
 
+# A read timeout, as an operator sets one to notice a sick server: now and then (about one
+# CI run in three) one of the two loads stays blocked after the other hit the full
+# tablespace and was killed, and a restore without a read timeout then waits for ever
+# (known, being investigated; docs/restore-and-verify.md). The first error, the full
+# tablespace, is still what the command reports.
+FULL_SERVER_TIMEOUT = ("--read-timeout", "30")
+
+
 def test_restore_onto_a_full_server_exits_7(big: Source, tiny_server: ConnSettings) -> None:
-    res = run_cli("restore", str(big.backup), *conn_args(tiny_server), "-d", "fill")
+    res = run_cli(
+        "restore", str(big.backup), *conn_args(tiny_server), "-d", "fill", *FULL_SERVER_TIMEOUT
+    )
     assert "is full" in res.stderr, res.stderr
     assert res.returncode == 7, res.stderr
     assert "free space" in res.stderr.split("next step:")[1]
@@ -256,7 +266,7 @@ def test_verify_onto_a_full_server_is_not_a_backup_failure(
     big: Source, tiny_server: ConnSettings, tmp_path: Path
 ) -> None:
     copy = copy_backup(big, tmp_path / "big")
-    res = run_cli("verify", str(copy), *conn_args(tiny_server))
+    res = run_cli("verify", str(copy), *conn_args(tiny_server), *FULL_SERVER_TIMEOUT)
     assert "is full" in res.stdout + res.stderr
     assert res.returncode == 7, res.stdout + res.stderr
     assert not (copy / "verify.json").exists()

@@ -107,6 +107,34 @@ def _unblock_fifo(fifo: Path) -> None:
         os.close(fd)
 
 
+def _eof_to_reader(fifo: Path) -> None:
+    """Give a client blocked opening (or reading) ``fifo`` an end of file, when no feeder
+    holds its write end: open it for writing and close it at once (ENXIO when nobody
+    reads: nothing to release)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+
+
+def _release_fifos(fifo_dir: Path, done: threading.Event, limit_s: float = 120.0) -> None:
+    """After a failure or an interrupt, until the workers are done: release every party
+    still waiting on a FIFO.
+
+    A killed ``LOAD DATA LOCAL`` still waits for the client to send the file, and the
+    client may open its FIFO only *after* the feeder was released and gave up: it would
+    then wait for a writer forever, and the restore with it (seen with a full server).
+    Each pass gives such a reader an end of file, and a feeder blocked in ``open`` a
+    reader; a feeder that is writing keeps the FIFO open, so it is not disturbed.
+    """
+    deadline = time.monotonic() + limit_s
+    while not done.is_set() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for p in list(fifo_dir.iterdir()):
+                _unblock_fifo(p)
+                _eof_to_reader(p)
+        done.wait(0.1)
+
+
 class DataLoader:
     """The data phase of a restore: every data file loaded in parallel, resumably.
 
@@ -209,10 +237,14 @@ class DataLoader:
 
             return work
 
+        pool_over = threading.Event()
+
         def kill_loads() -> None:
             self.kill_all()
-            for p in fifo_dir.iterdir():  # release feeders blocked on a FIFO
-                _unblock_fifo(p)
+            threading.Thread(
+                target=_release_fifos, args=(fifo_dir, pool_over), name="moodump-fifo-release",
+                daemon=True,
+            ).start()  # fmt: skip
 
         try:
             pool = run_pool(
@@ -222,6 +254,7 @@ class DataLoader:
                 name="moodump-load",
             )
         finally:
+            pool_over.set()
             for p in fifo_dir.iterdir():
                 with contextlib.suppress(OSError):
                     p.unlink()
