@@ -348,3 +348,35 @@ def test_benchmark_cli_smoke(root_settings: ConnSettings, tmp_path: Path) -> Non
         assert report["data_length"] > 0 and report["elapsed_s"] > 0
     finally:
         _drop(root_settings, name)
+
+
+def test_pg_ddl_is_moodles_postgres_schema() -> None:
+    """The same 483 tables as Moodle's pgsql generator creates them (benchmarks/pg.py
+    loads the sample into PostgreSQL with them)."""
+    from moodump.demo.sample.schema import pg_ddl, pg_type_sql
+
+    tables = {name: (create, indexes) for name, create, indexes in pg_ddl()}
+    assert len(tables) == 483
+    create, indexes = tables["mdl_logstore_standard_log"]
+    assert '"id" BIGSERIAL' in create
+    assert 'CONSTRAINT "mdl_logsstanlog_id_pk" PRIMARY KEY ("id")' in create
+    assert '"crud" VARCHAR(1) NOT NULL DEFAULT \'\'' in create
+    assert '"edulevel" SMALLINT NOT NULL' in create
+    assert '"other" TEXT,' in create
+    assert (
+        'CREATE INDEX "mdl_logsstanlog_tim_ix" ON "mdl_logstore_standard_log" ("timecreated")'
+        in indexes
+    )
+    grades, gindexes = tables["mdl_grade_grades"]
+    assert '"rawgrade" NUMERIC(10,5)' in grades
+    assert any(i.startswith('CREATE UNIQUE INDEX "mdl_gradgrad_useite_uix"') for i in gindexes)
+    # the index names are those of the MariaDB tables (one name cache for both)
+    mysql_names = set(re.findall(r"KEY `([^`]+)`", "\n".join(ddl())))
+    pg_names = {re.search(r'INDEX "([^"]+)"', i).group(1) for _c, idx in tables.values() for i in idx}  # type: ignore[union-attr]
+    assert pg_names == mysql_names
+    assert [pg_type_sql("int", n, None) for n in (2, 4, 5, 9, 10, None)] == [
+        "SMALLINT", "SMALLINT", "INTEGER", "INTEGER", "BIGINT", "BIGINT",
+    ]  # fmt: skip
+    assert pg_type_sql("float", 11, 4) == "REAL" and pg_type_sql("float", None, None) == (
+        "DOUBLE PRECISION"
+    )
