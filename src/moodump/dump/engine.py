@@ -48,6 +48,7 @@ from moodump.dump.publish import (
     make_staging,
     objects_json,
     publish_done,
+    record_chunk,
 )
 from moodump.dump.upgrade import UpgradeGuard
 from moodump.errors import (
@@ -410,11 +411,8 @@ class DumpRun(DumpPlanner):
         chunk = Chunk(task.file, res.rows, res.raw_bytes, res.digest, task.where)
         with self._lock:
             self._writers.remove(writer)
-            self.manifest.files.append(FileEntry(task.file, size_c, sha, "data"))
-            entry = self._entries[t.name]
-            entry.chunks.append(chunk)
-            entry.chunks.sort(key=lambda c: c.file)
-            entry.rows += chunk.rows
+            data = FileEntry(task.file, size_c, sha, "data")
+            record_chunk(self.manifest, self._entries[t.name], data, chunk)
             self._pending_chunks[t.name] -= 1
             if self._pending_chunks[t.name] == 0:
                 self._tables_done += 1

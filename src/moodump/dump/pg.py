@@ -52,6 +52,7 @@ from moodump.dump.publish import (
     _publish_failure,
     make_staging,
     publish_done,
+    record_chunk,
 )
 from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
 from moodump.manifest import STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
@@ -419,11 +420,8 @@ class PgDumpRun:
         chunk = Chunk(task.file, res.rows, res.raw_bytes, res.digest, task.where)
         with self._lock:
             self._writers.remove(writer)
-            self.manifest.files.append(FileEntry(task.file, size_c, sha, "data"))
-            entry = self._entries[t.full_name]
-            entry.chunks.append(chunk)
-            entry.chunks.sort(key=lambda c: c.file)
-            entry.rows += chunk.rows
+            data = FileEntry(task.file, size_c, sha, "data")
+            record_chunk(self.manifest, self._entries[t.full_name], data, chunk)
             self._pending[t.full_name] -= 1
             if self._pending[t.full_name] == 0:
                 self._tables_done += 1

@@ -28,8 +28,10 @@ from moodump.fsmodes import make_dir, write_text
 from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_FAILED,
+    Chunk,
     FileEntry,
     Manifest,
+    TableEntry,
 )
 
 log = logging.getLogger("moodump.dump")
@@ -110,6 +112,16 @@ def _file_entry(root: Path, name: str, kind: str) -> FileEntry:
     return FileEntry(name, size, sha, kind)
 
 
+def record_chunk(manifest: Manifest, entry: TableEntry, data: FileEntry, chunk: Chunk) -> None:
+    """Add a finished data file to the manifest and to its table (both engines; the
+    caller holds its lock). Workers finish files in any order: the table's chunks are
+    kept in file-name order, which is key-range order."""
+    manifest.files.append(data)
+    entry.chunks.append(chunk)
+    entry.chunks.sort(key=lambda c: c.file)
+    entry.rows += chunk.rows
+
+
 def server_of(settings: ConnSettings) -> ServerInfo:
     """Flavour and version of a server (a convenience for callers and tests)."""
     with connect(settings) as c:
@@ -156,9 +168,7 @@ def make_staging(out: Path) -> Path:
     return tmp
 
 
-def publish_done(
-    tmp: Path, out: Path, manifest: Manifest, signing_key: SigningKey | None
-) -> None:
+def publish_done(tmp: Path, out: Path, manifest: Manifest, signing_key: SigningKey | None) -> None:
     """Seal and publish: every data file durable before the manifest says DONE, the
     signature over the final manifest bytes, then one rename into place."""
     sync_tree(tmp)
