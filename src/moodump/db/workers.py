@@ -194,14 +194,18 @@ class LiveConnections:
             self._conns.append(conn)
         return conn
 
-    def kill(self) -> None:
+    def kill(self, *, connection: bool = False) -> None:
+        """``KILL QUERY`` (or, with ``connection``, ``KILL CONNECTION``) every connection
+        still open. A killed statement normally returns at once; ``connection`` is for one
+        that does not (see :func:`moodump.restore.load._release_fifos`)."""
         with self._lock:
             live = [c for c in self._conns if not c.closed]
         ids = []
         for c in live:
             with contextlib.suppress(Exception):
                 ids.append(c.thread_id())
+        what = "CONNECTION" if connection else "QUERY"
         with contextlib.suppress(Exception), connect(self.settings) as killer:
             for tid in ids:
                 with contextlib.suppress(Exception):
-                    killer.execute(f"KILL QUERY {tid}")
+                    killer.execute(f"KILL {what} {tid}")

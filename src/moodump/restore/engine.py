@@ -196,6 +196,11 @@ class Restore(DataLoader, ObjectSteps):
         self.stop.set()
         self._live.kill()
 
+    def kill_connections(self) -> None:
+        """Close every connection of this restore from the server's side (a killed
+        statement that does not return: see :func:`moodump.restore.load._release_fifos`)."""
+        self._live.kill(connection=True)
+
     def _selected_tables(self) -> list[TableEntry]:
         if not self.opts.tables:
             return list(self.m.tables)
