@@ -484,21 +484,12 @@ def iter_uncompressed(
     :func:`open_reader`).
     """
     shown = name or str(src)
-    try:
-        with open_reader(src, codec, name=shown) as fh:
-            while True:
-                data = fh.read(block)
-                if not data:
-                    return
-                yield data
-    except (EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise IntegrityError(f"missing file {shown}", hint="the backup is incomplete") from exc
-        raise _corrupt(shown, exc) from exc
-    except Exception as exc:
-        if _is_codec_error(exc):
-            raise _corrupt(shown, exc) from exc
-        raise
+    with _read_errors(shown), open_reader(src, codec, name=shown) as fh:
+        while True:
+            data = fh.read(block)
+            if not data:
+                return
+            yield data
 
 
 def iter_line_blocks(
@@ -518,27 +509,35 @@ def iter_line_blocks(
     shown = name or str(src)
     buf = bytearray(block)
     filled = 0  # bytes in buf; those after the last yielded LF are a row's beginning
+    with _read_errors(shown), open_reader(src, codec, name=shown) as fh:
+        while True:
+            if filled == len(buf):  # a line longer than the buffer: double it
+                buf.extend(bytes(len(buf)))
+            with memoryview(buf) as view:
+                n = cast(io.BufferedIOBase, fh).readinto(view[filled:])
+            if not n:
+                break
+            cut = buf.rfind(b"\n", filled, filled + n)
+            filled += n
+            if cut < 0:
+                continue
+            with memoryview(buf) as view, view[: cut + 1] as lines:
+                yield lines
+            rest = filled - cut - 1
+            buf[:rest] = buf[cut + 1 : filled]
+            filled = rest
+        if filled:
+            with memoryview(buf) as view, view[:filled] as tail:
+                yield tail
+
+
+@contextlib.contextmanager
+def _read_errors(shown: str) -> Iterator[None]:
+    """Reading a data file: a missing file, a truncated stream or damaged data as the
+    backup's IntegrityError naming the file (:func:`iter_uncompressed`,
+    :func:`iter_line_blocks`)."""
     try:
-        with open_reader(src, codec, name=shown) as fh:
-            while True:
-                if filled == len(buf):  # a line longer than the buffer: double it
-                    buf.extend(bytes(len(buf)))
-                with memoryview(buf) as view:
-                    n = cast(io.BufferedIOBase, fh).readinto(view[filled:])
-                if not n:
-                    break
-                cut = buf.rfind(b"\n", filled, filled + n)
-                filled += n
-                if cut < 0:
-                    continue
-                with memoryview(buf) as view, view[: cut + 1] as lines:
-                    yield lines
-                rest = filled - cut - 1
-                buf[:rest] = buf[cut + 1 : filled]
-                filled = rest
-            if filled:
-                with memoryview(buf) as view, view[:filled] as tail:
-                    yield tail
+        yield
     except (EOFError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise IntegrityError(f"missing file {shown}", hint="the backup is incomplete") from exc

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +90,22 @@ class _Task:
 
 def _utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def key_ranges(pk: str, lo: int, hi: int, data_length: int, chunk_bytes: int) -> list[str]:
+    """Predicates splitting an integer key's span ``lo``..``hi`` (quoted column ``pk``)
+    into about ``data_length / chunk_bytes`` ranges (at most 256). The first and last are
+    open-ended, so rows added outside the span still fall in one; ``[""]`` when the span
+    cannot be split. Both engines' planners use it (the SQL is the same for both)."""
+    n = min(256, math.ceil(data_length / chunk_bytes))
+    step = max(1, math.ceil((hi - lo + 1) / n))
+    bounds = [lo + i * step for i in range(1, n) if lo + i * step <= hi]
+    if not bounds:
+        return [""]
+    out = [f"{pk} < {bounds[0]}"]
+    out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
+    out.append(f"{pk} >= {bounds[-1]}")
+    return out
 
 
 def _safe(name: str) -> str:

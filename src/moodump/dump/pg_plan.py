@@ -7,10 +7,7 @@ objects.
 
 from __future__ import annotations
 
-import itertools
-import math
-
-from moodump.dump.model import DumpOptions, _match, _safe
+from moodump.dump.model import DumpOptions, _match, _safe, key_ranges
 from moodump.errors import ConfigError
 from moodump.manifest import TableEntry
 from moodump.pg.catalog import (
@@ -95,16 +92,7 @@ def _ranges(coord: Conn, t: PgTable, chunk_bytes: int) -> list[str]:
     ).fetchone()
     if row is None or row[0] is None:
         return [""]
-    lo, hi = int(row[0]), int(row[1])
-    n = min(256, math.ceil(t.data_length / chunk_bytes))
-    step = max(1, math.ceil((hi - lo + 1) / n))
-    bounds = [lo + i * step for i in range(1, n) if lo + i * step <= hi]
-    if not bounds:
-        return [""]
-    out = [f"{pk} < {bounds[0]}"]
-    out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
-    out.append(f"{pk} >= {bounds[-1]}")
-    return out
+    return key_ranges(pk, int(row[0]), int(row[1]), t.data_length, chunk_bytes)
 
 
 def large_object_tasks(

@@ -9,14 +9,12 @@ several data files; each table's manifest entry and schema file.
 from __future__ import annotations
 
 import fnmatch
-import itertools
-import math
 from pathlib import Path
 
 from moodump.db.connection import Connection, ConnSettings, quote_ident
 from moodump.db.introspect import TableInfo, definition_fingerprint
 from moodump.db.privileges import account_privileges
-from moodump.dump.model import _INT_TYPES, DumpOptions, _match, _safe, _Task
+from moodump.dump.model import _INT_TYPES, DumpOptions, _match, _safe, _Task, key_ranges
 from moodump.dump.publish import _file_entry
 from moodump.errors import ConfigError, PrivilegeError
 from moodump.formats import load_spec
@@ -129,16 +127,7 @@ class DumpPlanner:
         )[0]
         if row[0] is None or row[1] is None:
             return [""]
-        lo, hi = int(row[0]), int(row[1])
-        n = min(256, math.ceil(t.data_length / self.opts.chunk_bytes))
-        step = max(1, math.ceil((hi - lo + 1) / n))
-        bounds = [lo + i * step for i in range(1, n) if lo + i * step <= hi]
-        if not bounds:
-            return [""]
-        out = [f"{pk} < {bounds[0]}"]
-        out += [f"{pk} >= {a} AND {pk} < {b}" for a, b in itertools.pairwise(bounds)]
-        out.append(f"{pk} >= {bounds[-1]}")
-        return out
+        return key_ranges(pk, int(row[0]), int(row[1]), t.data_length, self.opts.chunk_bytes)
 
     def _table_entry(self, idx: int, t: TableInfo, create: str) -> TableEntry:
         cols = t.data_columns
