@@ -37,7 +37,10 @@ def test_a_reader_blocked_on_its_fifo_gets_an_end_of_file_and_escalation_runs_on
     releaser.start()
     reader.join(5)
     assert not reader.is_alive() and got == [b""]
-    time.sleep(0.8)
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a second escalation would come within this
     done.set()
     releaser.join(5)
     assert not releaser.is_alive()
