@@ -241,7 +241,7 @@ class PgDumpRun:
             coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
         )
         in_snapshot = select_tables(list_tables(coord), o, self.database)
-        if {t.full_name for t in in_snapshot} != {t.full_name for t in selected}:
+        if {t.key for t in in_snapshot} != {t.key for t in selected}:
             raise SnapshotError(
                 "tables were created or dropped while the dump started", hint="run the dump again"
             )
@@ -421,9 +421,9 @@ class PgDumpRun:
         with self._lock:
             self._writers.remove(writer)
             data = FileEntry(task.file, size_c, sha, "data")
-            record_chunk(self.manifest, self._entries[t.full_name], data, chunk)
-            self._pending[t.full_name] -= 1
-            if self._pending[t.full_name] == 0:
+            record_chunk(self.manifest, self._entries[t.key], data, chunk)
+            self._pending[t.key] -= 1
+            if self._pending[t.key] == 0:
                 self._tables_done += 1
                 self.tracker.table_done()
         self.tracker.working("")

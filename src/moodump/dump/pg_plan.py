@@ -74,7 +74,7 @@ def plan_tasks(
             continue
         base = f"data/{idx:04d}-{_safe(t.schema)}.{_safe(t.name)}"
         ranges = _ranges(coord, t, opts.chunk_bytes)
-        pending[t.full_name] = len(ranges)
+        pending[t.key] = len(ranges)
         for n, rng in enumerate(ranges):
             est = t.data_length // max(1, len(ranges))
             tasks.append(PgTask(t, n, rng, f"{base}.{n:05d}.tsv{ext}", est))
@@ -102,9 +102,9 @@ def large_object_tasks(
     tasks = []
     for i, (pseudo, query) in enumerate(((LARGE_OBJECTS, LARGE_OBJECTS_QUERY),
                                          (LARGE_OBJECT_META, LARGE_OBJECT_META_QUERY))):  # fmt: skip
-        pending[pseudo.full_name] = 1
+        pending[pseudo.key] = 1
         tasks.append(PgTask(pseudo, 0, "", f"data/large-objects-{i}.00000.tsv{ext}", 0, query))
-        entries[pseudo.full_name] = TableEntry(
+        entries[pseudo.key] = TableEntry(
             name=pseudo.name, schema=pseudo.schema, kind="large objects", engine="",
             columns=list(pseudo.columns), column_types=list(pseudo.column_types),
             order_by=["loid"], digest="ordered",
@@ -121,7 +121,7 @@ def add_entries(
     post-data), in that order."""
     o = opts
     for t in selected:
-        entries[t.full_name] = TableEntry(
+        entries[t.key] = TableEntry(
             name=t.name, schema=t.schema, kind="table", engine="", columns=list(t.columns),
             column_types=list(t.column_types), order_by=list(t.primary_key),
             digest="ordered" if t.primary_key else "multiset",
@@ -131,11 +131,11 @@ def add_entries(
     for s in seqs:
         if _match(f"{s.schema}.{s.name}", o.exclude) or _match(s.name, o.exclude):
             continue
-        entries[f"{s.schema}.{s.name}"] = TableEntry(
+        entries[qualified(s.schema, s.name)] = TableEntry(
             name=s.name, schema=s.schema, kind="sequence", engine="",
             sequence={"last_value": s.last_value, "is_called": int(s.is_called)},
         )  # fmt: skip
     for schema, name in matviews:  # refreshed by the restore after post-data
-        entries[f"{schema}.{name}"] = TableEntry(
+        entries[qualified(schema, name)] = TableEntry(
             name=name, schema=schema, kind="materialized view", engine=""
         )

@@ -41,8 +41,15 @@ class PgTable:
 
     @property
     def full_name(self) -> str:
-        """``schema.name`` as the manifest records it (unquoted)."""
+        """``schema.name`` as the manifest records it (unquoted): for display and
+        ``--table`` patterns only, as two tables can share it (``"a.b"."c"`` and
+        ``"a"."b.c"``); :attr:`key` tells them apart."""
         return f"{self.schema}.{self.name}"
+
+    @property
+    def key(self) -> str:
+        """``"schema"."name"``, quoted: one table's own key."""
+        return '"' + self.schema.replace('"', '""') + '"."' + self.name.replace('"', '""') + '"'
 
 
 @dataclass

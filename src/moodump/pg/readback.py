@@ -31,19 +31,20 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
     out = ReadBack()
     with connect(settings, database, autocommit=True) as conn:
         tables = list_tables(conn)
-        restored = {t.full_name: t for t in tables}
+        restored = {(t.schema, t.name): t for t in tables}
         if m.moodle:
             recorded = m.moodle.get("prefix")
             out.moodle = moodle_info(conn, tables, recorded if isinstance(recorded, str) else None)
-    wanted = {f"{t.schema}.{t.name}": t for t in m.tables if t.kind == "table"}
+    # keyed by (schema, name): "a.b"."c" and "a"."b.c" read the same joined with a dot
+    wanted = {(t.schema, t.name): t for t in m.tables if t.kind == "table"}
     extra = sorted(set(restored) - set(wanted))
     if extra:
-        out.problems.append("unexpected tables after restore: " + ", ".join(extra))
+        out.problems.append("unexpected tables after restore: " + ", ".join(f"{s}.{n}" for s, n in extra))
     work: list[tuple[TableEntry, PgTable, Chunk]] = []
     trees: dict[str, list[tuple[TableEntry, PgTable]]] = {}
     for name, entry in wanted.items():
         if name not in restored:
-            out.problems.append(f"table {name} is missing after restore")
+            out.problems.append(f"table {name[0]}.{name[1]} is missing after restore")
             continue
         if entry.data_skipped:
             continue

@@ -310,7 +310,8 @@ class PgRestore:
             for item in rest[:first_event]:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
-                key = f"refresh:{t.schema}.{t.name}"
+                # quoted: "a.b"."c" and "a"."b.c" are two views
+                key = f"refresh:{qualified(t.schema, t.name)}"
                 if t.kind == "materialized view" and key not in done and self.selected is None:
                     sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
