@@ -189,17 +189,52 @@ def is_int_key(t: PgTable) -> bool:
 
 
 def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """(schema, name) of the materialized views that hold data, in creation order (a view
-    built on another one was created after it). ``pg_dump --schema-only`` leaves their
-    ``REFRESH`` out, as it is data."""
+    """(schema, name) of the materialized views that hold data, in an order they can be
+    refreshed in: each after the ones it reads, directly or through views (as pg_dump
+    orders them), else in creation order. Creation order alone is not enough: a view an
+    old materialized view reads may be redefined to read a younger one.
+    ``pg_dump --schema-only`` leaves their ``REFRESH`` out, as it is data."""
     rows = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c "
         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname <> ALL(%s) AND "
         + _not_extension("c") + " ORDER BY c.oid",
         (list(SYSTEM_SCHEMAS),),
     ).fetchall()
-    return [(str(r[0]), str(r[1])) for r in rows]
+    if not rows:
+        return []
+    names = {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
+    # the relations each one's query reads, followed through views (not through other
+    # materialized views: their own order comes from their own edges)
+    edges = conn.execute(
+        "WITH RECURSIVE reads(mv, rel) AS ("
+        " SELECT r.ev_class, d.refobjid FROM pg_catalog.pg_rewrite r "
+        " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
+        "  AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
+        "  AND d.refobjid <> r.ev_class "
+        " WHERE r.ev_class = ANY(%s::oid[]) "
+        " UNION "
+        " SELECT reads.mv, d.refobjid FROM reads "
+        " JOIN pg_catalog.pg_class v ON v.oid = reads.rel AND v.relkind = 'v' "
+        " JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid "
+        " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
+        "  AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
+        "  AND d.refobjid <> v.oid) "
+        "SELECT DISTINCT mv, rel FROM reads WHERE rel = ANY(%s::oid[]) AND rel <> mv",
+        (list(names), list(names)),
+    ).fetchall()
+    needs: dict[int, set[int]] = {oid: set() for oid in names}
+    for mv, rel in edges:
+        needs[int(mv)].add(int(rel))
+    order: list[int] = []
+    placed: set[int] = set()
+    while len(order) < len(names):
+        ready = [o for o in names if o not in placed and needs[o] <= placed]
+        # a cycle cannot be made with views; if one were, creation order breaks it
+        pick = ready[0] if ready else min(o for o in names if o not in placed)
+        order.append(pick)
+        placed.add(pick)
+    return [names[o] for o in order]
 
 
 def moodle_info(
