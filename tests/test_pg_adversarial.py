@@ -15,7 +15,9 @@ Left out (PostgreSQL limitations pg_dump/pg_restore cannot round-trip either):
 ``jsonb`` with ``\\u0000`` (the server refuses it: ``json`` keeps it, and is tested); a
 CHECK whose function reads another table (PostgreSQL assumes CHECKs immutable, and
 neither pg_restore nor a parallel load orders the data by them); ``regproc`` of an
-overloaded function name (its text does not read back).
+overloaded function name (its text does not read back). A populated materialized view
+that reads an unpopulated one (``adv.mv_on_emptied``) cannot be refreshed: it is
+restored unpopulated, as pg_dump leaves it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def zoo3(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, P
 
 def _same(pg: PgServer, src: str, target: str) -> None:
     want, got = _state(pg, src), _state(pg, target)
+    assert got.pop("adv.mv_on_emptied") == "unpopulated" and want.pop("adv.mv_on_emptied") != "unpopulated"
     diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
     assert not diff, [(k, want.get(k), got.get(k)) for k in diff]
     assert pg.schema_dump(target) == pg.schema_dump(src)

@@ -235,6 +235,10 @@ CREATE MATERIALIZED VIEW adv.mv_old AS SELECT id FROM adv.indirection;
 CREATE MATERIALIZED VIEW adv.mv_young AS SELECT id FROM adv.ref;
 CREATE OR REPLACE VIEW adv.indirection AS SELECT id FROM adv.mv_young;
 REFRESH MATERIALIZED VIEW adv.mv_old;
+-- a populated one reading one emptied later (WITH NO DATA): it cannot be refreshed
+CREATE MATERIALIZED VIEW adv.mv_emptied AS SELECT id FROM adv.ref;
+CREATE MATERIALIZED VIEW adv.mv_on_emptied AS SELECT id FROM adv.mv_emptied;
+REFRESH MATERIALIZED VIEW adv.mv_emptied WITH NO DATA;
 
 -- row level security, enabled without force, with two policies of each kind
 CREATE TABLE adv.rls (id int PRIMARY KEY, owner_name name, v text);

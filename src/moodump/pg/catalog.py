@@ -192,20 +192,22 @@ def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     """(schema, name) of the materialized views that hold data, in an order they can be
     refreshed in: each after the ones it reads, directly or through views (as pg_dump
     orders them), else in creation order. Creation order alone is not enough: a view an
-    old materialized view reads may be redefined to read a younger one.
-    ``pg_dump --schema-only`` leaves their ``REFRESH`` out, as it is data."""
+    old materialized view reads may be redefined to read a younger one. One that reads
+    an unpopulated one cannot be refreshed, and is left out (unpopulated, as pg_dump
+    leaves it). ``pg_dump --schema-only`` leaves their ``REFRESH`` out, as it is data."""
     rows = conn.execute(
-        "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "SELECT c.oid, n.nspname, c.relname, c.relispopulated FROM pg_catalog.pg_class c "
         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname <> ALL(%s) AND "
+        "WHERE c.relkind = 'm' AND n.nspname <> ALL(%s) AND "
         + _not_extension("c") + " ORDER BY c.oid",
         (list(SYSTEM_SCHEMAS),),
     ).fetchall()
-    if not rows:
+    names = {int(r[0]): (str(r[1]), str(r[2])) for r in rows if r[3]}
+    if not names:
         return []
-    names = {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
-    # the relations each one's query reads, followed through views (not through other
-    # materialized views: their own order comes from their own edges)
+    every = [int(r[0]) for r in rows]
+    # the materialized views each one's query reads, followed through views (not through
+    # other materialized views: their own order comes from their own edges)
     edges = conn.execute(
         "WITH RECURSIVE reads(mv, rel) AS ("
         " SELECT r.ev_class, d.refobjid FROM pg_catalog.pg_rewrite r "
@@ -221,17 +223,21 @@ def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
         "  AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
         "  AND d.refobjid <> v.oid) "
         "SELECT DISTINCT mv, rel FROM reads WHERE rel = ANY(%s::oid[]) AND rel <> mv",
-        (list(names), list(names)),
+        (list(names), every),
     ).fetchall()
     needs: dict[int, set[int]] = {oid: set() for oid in names}
     for mv, rel in edges:
         needs[int(mv)].add(int(rel))
+    # one that reads an unpopulated one (or one left out for that) cannot be refreshed
+    kept = set(names)
+    while bad := {o for o in kept if not needs[o] <= kept}:
+        kept -= bad
     order: list[int] = []
     placed: set[int] = set()
-    while len(order) < len(names):
-        ready = [o for o in names if o not in placed and needs[o] <= placed]
+    while len(order) < len(kept):
+        ready = [o for o in names if o in kept and o not in placed and needs[o] <= placed]
         # a cycle cannot be made with views; if one were, creation order breaks it
-        pick = ready[0] if ready else min(o for o in names if o not in placed)
+        pick = ready[0] if ready else min(kept - placed)
         order.append(pick)
         placed.add(pick)
     return [names[o] for o in order]
