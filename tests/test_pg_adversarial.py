@@ -57,6 +57,14 @@ def zoo3(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, P
 
 def _same(pg: PgServer, src: str, target: str) -> None:
     want, got = _state(pg, src), _state(pg, target)
+    # hashed on regclass: rows may sit in other partitions (the OIDs differ), the tree's
+    # rows are the same
+    for st, db in ((want, src), (got, target)):
+        for n in range(3):
+            st.pop(f"adv.by_regclass{n}")
+        st["adv.by_regclass (tree)"] = pg.psql(
+            db, "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t::text COLLATE \"C\")) FROM adv.by_regclass t"
+        )
     assert got.pop("adv.mv_on_emptied") == "unpopulated" and want.pop("adv.mv_on_emptied") != "unpopulated"
     diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
     assert not diff, [(k, want.get(k), got.get(k)) for k in diff]

@@ -80,6 +80,15 @@ CREATE TABLE adv.m_default PARTITION OF adv.measure DEFAULT;
 CREATE INDEX measure_v ON adv.measure (v text_pattern_ops) WHERE v IS NOT NULL;
 INSERT INTO adv.measure (id, at, v) SELECT g, DATE '2019-12-01' + (g % 1200), repeat(md5(g::text), 4) FROM generate_series(1, 6000) g;
 
+-- hashed on an OID alias (regclass): a value hashes by the OID of the table it names,
+-- which the restored table does not keep (pg_dump needs --load-via-partition-root too)
+CREATE TABLE adv.by_regclass (r regclass, note text) PARTITION BY HASH (r);
+CREATE TABLE adv.by_regclass0 PARTITION OF adv.by_regclass FOR VALUES WITH (MODULUS 3, REMAINDER 0);
+CREATE TABLE adv.by_regclass1 PARTITION OF adv.by_regclass FOR VALUES WITH (MODULUS 3, REMAINDER 1);
+CREATE TABLE adv.by_regclass2 PARTITION OF adv.by_regclass FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+INSERT INTO adv.by_regclass SELECT c.oid::regclass, c.relname FROM pg_class c
+    WHERE c.relnamespace = 'adv'::regnamespace AND c.relkind IN ('r', 'p');
+
 -- multiple inheritance: two parents with data, a child with its own columns and data
 CREATE TABLE adv.p1 (id int PRIMARY KEY, a text);
 CREATE TABLE adv.p2 (b int, a text);

@@ -18,6 +18,15 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 _INT_TYPES = {"int2", "int4", "int8"}
 
+#: The OID alias types and their arrays: their values hash (and sort) by the OID of the
+#: object named, which the restored object does not keep.
+_OID_ALIASES = tuple(
+    f"pg_catalog.{t}{arr}"
+    for t in ("regclass", "regtype", "regproc", "regprocedure", "regoper", "regoperator",
+              "regconfig", "regdictionary", "regnamespace", "regrole", "regcollation")
+    for arr in ("", "[]")
+)  # fmt: skip
+
 
 @dataclass
 class PgTable:
@@ -36,7 +45,9 @@ class PgTable:
     #: ``--load-via-partition-root`` case). Such a table is read without a key order.
     #: Any type that is not built in (OID >= 16384: enums, domains, composites, ranges
     #: and arrays of them, extension types) counts, to be safe; so does a nondeterministic
-    #: collation (its hash is the ICU sort key, which another ICU version may change).
+    #: collation (its hash is the ICU sort key, which another ICU version may change), and
+    #: the OID alias types (regclass, regtype, …: a value is an object's OID, which
+    #: differs in the new database too).
     load_via: str = ""
 
     @property
@@ -125,9 +136,9 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = anc.relid AND pt.partstrat = 'h' "
         " CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum) "
         " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum "
-        " WHERE k.attnum = 0 OR a.atttypid >= 16384 OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation co "
+        " WHERE k.attnum = 0 OR a.atttypid >= 16384 OR a.atttypid = ANY(%s::pg_catalog.regtype[]) OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation co "
         "  WHERE co.oid = ANY(pt.partcollation::oid[]) AND NOT co.collisdeterministic))",
-        (oids,),
+        (oids, list(_OID_ALIASES)),
     ).fetchall():
         t = by_oid[int(oid)]
         t.load_via = '"' + root_schema.replace('"', '""') + '"."' + root_name.replace('"', '""') + '"'
