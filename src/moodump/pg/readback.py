@@ -5,7 +5,7 @@ with the values the dump recorded inside its snapshot."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -49,10 +49,16 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
         if entry.data_skipped:
             continue
         out.tables += 1
+        table = restored[name]
+        if entry.columns and set(entry.columns) <= set(table.columns):
+            # read in the dump's column order: the restored table's may differ (a column
+            # added to an inheritance parent after its child's own: pg_dump recreates the
+            # child with the inherited columns first)
+            table = replace(table, columns=list(entry.columns))
         if entry.load_clause:  # loaded through its partition root: compared as a tree
-            trees.setdefault(entry.load_clause, []).append((entry, restored[name]))
+            trees.setdefault(entry.load_clause, []).append((entry, table))
             continue
-        work += [(entry, restored[name], c) for c in entry.chunks]
+        work += [(entry, table, c) for c in entry.chunks]
     lo = [e for e in m.tables if e.kind == "large objects" and e.name == "pg_largeobject"]
     if lo:  # the contents; owners, ACLs and comments are checked offline (the file)
         with connect(settings, database, autocommit=True) as conn:
