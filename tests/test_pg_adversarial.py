@@ -148,3 +148,26 @@ def test_zoo3_cli_zstd(pg: PgServer, zoo3: tuple[str, Path], tmp_path: Path) -> 
     _same(pg, src, target)
     assert '"passed": true' in moodump("verify", "--json", str(out))
     pg.dropdb(target)
+
+
+def test_database_names_that_read_as_connection_strings(pg: PgServer, tmp_path: Path) -> None:
+    """pg_dump and psql read ``-d a=b`` as a connection string: a database named with
+    ``=`` (and quotes, a backslash, a space) dumps, restores and verifies by its name."""
+    import psycopg
+
+    src, target = f"src=x 'q\\{uuid.uuid4().hex[:6]}", f"dst=y 'q\\{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname="postgres",
+                         autocommit=True) as c:  # fmt: skip
+        c.execute(f'CREATE DATABASE "{src}"')
+    with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname=src) as c:
+        c.execute("CREATE TABLE t (id int PRIMARY KEY, v text); "
+                  "INSERT INTO t SELECT g, repeat('v', 100) FROM generate_series(1, 3000) g")  # fmt: skip
+    out = tmp_path / "odd"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pgdump, "PSQL_MIN_BYTES", 0)  # psql reads the files too
+        dump_postgres(_settings(pg), src, out, DumpOptions(threads=2, chunk_bytes=CHUNK))
+    restore(out, _settings(pg), target, RestoreOptions(threads=2))
+    assert _state(pg, target) == _state(pg, src)
+    assert verify(out, settings=_settings(pg), record=False).passed
+    pg.dropdb(target)
+    pg.dropdb(src)

@@ -12,7 +12,7 @@ from moodump.dump.model import DumpOptions
 from moodump.fsmodes import write_bytes
 from moodump.pg.catalog import PgTable
 from moodump.pg.connection import quote_ident
-from moodump.pg.tools import run_tool
+from moodump.pg.tools import dbname_arg, run_tool
 
 PRE_DATA = "schema/pre-data.sql"
 POST_DATA = "schema/post-data.sql"
@@ -26,7 +26,7 @@ def write_section(
     (with ``--table``: of the ``selected`` tables only)."""
     argv = [str(bindir / "pg_dump"), "--schema-only", f"--section={section}",
             f"--snapshot={snap}", "--no-password", "--quote-all-identifiers",
-            "-d", database]  # fmt: skip
+            "-d", dbname_arg(database)]  # fmt: skip
     if opts.tables:
         argv += [f"--table={_pattern(t)}" for t in selected]
     for pat in opts.exclude:

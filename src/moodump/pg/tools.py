@@ -22,6 +22,13 @@ from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError, ServerError
 
 
+def dbname_arg(database: str) -> str:
+    """The value of a client tool's ``-d`` naming ``database``: a connection string
+    holding only its name (quoted), as ``-d NAME`` reads a name with ``=`` in it (or one
+    starting ``postgresql://``) as a connection string of its own."""
+    return "dbname='" + database.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _major_of(binary: Path) -> int | None:
     try:
         out = subprocess.run(

@@ -49,7 +49,7 @@ from moodump.pg.connection import (
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.database import restore_settings
-from moodump.pg.tools import client_for, run_tool, tool_env
+from moodump.pg.tools import client_for, dbname_arg, run_tool, tool_env
 from moodump.progress import Progress
 from moodump.restore import pg_target
 from moodump.restore.model import RestoreEvent, RestoreOptions, RestoreResult, check_files
@@ -262,7 +262,7 @@ class PgRestore:
             + f"\nINSERT INTO {PROGRESS_TABLE} (item) VALUES ('pre-data');\n"
         )
         argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                "--no-password", "-d", self.load_db, "-f", "-"]  # fmt: skip
+                "--no-password", "-d", dbname_arg(self.load_db), "-f", "-"]  # fmt: skip
         with tool_env(self.settings) as env:
             env["PGDATABASE"] = self.load_db
             run_tool(argv, env, "psql (pre-data)", stdin=script.encode("utf-8", "surrogateescape"))
