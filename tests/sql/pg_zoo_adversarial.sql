@@ -265,6 +265,16 @@ ALTER TABLE adv.rls ENABLE ROW LEVEL SECURITY;
 CREATE POLICY rls_read ON adv.rls AS PERMISSIVE FOR SELECT USING (owner_name = current_user);
 CREATE POLICY rls_restrict ON adv.rls AS RESTRICTIVE FOR UPDATE USING (v <> 'locked') WITH CHECK (v IS NOT NULL);
 
+-- foreign tables (no data of their own to dump), one of them a partition
+CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+CREATE SERVER adv_remote FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', dbname 'nowhere');
+CREATE USER MAPPING FOR postgres SERVER adv_remote OPTIONS (user 'nobody');
+CREATE FOREIGN TABLE adv.remote_t (id int, v text) SERVER adv_remote OPTIONS (table_name 'remote');
+CREATE TABLE adv.mixed (id int, v text) PARTITION BY LIST (id);
+CREATE TABLE adv.mixed_local PARTITION OF adv.mixed FOR VALUES IN (1, 2);
+CREATE FOREIGN TABLE adv.mixed_remote PARTITION OF adv.mixed FOR VALUES IN (3) SERVER adv_remote;
+INSERT INTO adv.mixed VALUES (1, 'local'), (2, NULL);
+
 -- comments on a column, a constraint, an index, a domain constraint, a policy
 COMMENT ON COLUMN adv.history.late_text IS E'added late, with a default\nand a newline';
 COMMENT ON CONSTRAINT orphans_ref ON adv.orphans IS 'not valid on purpose';
