@@ -179,6 +179,11 @@ INSERT INTO "MixedCase"."Select" VALUES (1, 'where', 'u'), (2, NULL, NULL);
 CREATE TABLE "MixedCase".history (id int PRIMARY KEY, other text);
 INSERT INTO "MixedCase".history VALUES (1, 'same table name as adv.history');
 
+-- the restore's own progress schema's name, with a table named like its progress table
+CREATE SCHEMA "_moodump_restore";
+CREATE TABLE "_moodump_restore".progress (item text PRIMARY KEY, mine int);
+INSERT INTO "_moodump_restore".progress VALUES ('pre-data', 1), ('precious', 2);
+
 -- keys big enough to split into ranges: the widest bigint and smallint spans, a negative
 -- one; and keys that never split (numeric, uuid, timestamptz, text in an ICU collation
 -- with case-different values)

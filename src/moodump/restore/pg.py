@@ -66,7 +66,7 @@ from moodump.restore.pg_script import (
     _table_of,
     split_entries,
 )
-from moodump.restore.pg_target import PROGRESS_SCHEMA, PROGRESS_TABLE, drop_progress
+from moodump.restore.pg_target import drop_progress, progress_schema, progress_table
 from moodump.source import BackupSource
 
 
@@ -158,6 +158,9 @@ class PgRestore:
         self.search_path: str | None = paths[0] if paths else None
         self.warnings: list[str] = []
         self.tracker = Progress()
+        # "_moodump_restore", unless the backup has a schema of that name (run() picks)
+        self.progress_schema = pg_target.PROGRESS_SCHEMA
+        self.progress_table = progress_table(self.progress_schema)
 
     def _wanted(self, t: TableEntry) -> bool:
         return self.selected is None or qualified(t.schema, t.name) in self.selected
@@ -185,6 +188,8 @@ class PgRestore:
                 check_files(self.src.local_dir, self.m)
         pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
         post = self._text(self.m.objects["post_data"]) if self.m.objects.get("post_data") else ""
+        self.progress_schema = progress_schema(pre)
+        self.progress_table = progress_table(self.progress_schema)
         if self.selected is not None:  # the sequences the named tables own or use
             own = _entries_of(split_entries(pre)[1], self.selected, _PRE_TYPES)
             self.sequences_of_selected = {q for _t, sql in own for q in _QUALIFIED.findall(sql)}
@@ -197,11 +202,12 @@ class PgRestore:
                 )
             else:
                 fresh, self.load_db = pg_target.prepare(
-                    admin, self.settings, self.target, self.opts, self.m.snapshot, self.warnings
+                    admin, self.settings, self.target, self.opts, self.m.snapshot, self.warnings,
+                    self.progress_schema,
                 )
         try:
             with connect(self.settings, self.load_db, autocommit=True) as conn:
-                done = pg_target.done_items(conn)
+                done = pg_target.done_items(conn, self.progress_schema)
             if "pre-data" not in done:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
@@ -218,7 +224,7 @@ class PgRestore:
                         conn.execute(f"ANALYZE {name}")
                 elif self.opts.analyze:
                     conn.execute("ANALYZE")
-                drop_progress(conn)
+                drop_progress(conn, self.progress_schema)
             if self.selected is None and (fresh or self.opts.resume):
                 self._database_settings()
             if self.load_db != self.target:
@@ -256,10 +262,10 @@ class PgRestore:
         if not self.opts.owners:
             script = _strip_owners(script)
         script = (
-            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(PROGRESS_SCHEMA)};\n"
-            f"CREATE TABLE IF NOT EXISTS {PROGRESS_TABLE} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
+            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.progress_schema)};\n"
+            f"CREATE TABLE IF NOT EXISTS {self.progress_table} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
             + script
-            + f"\nINSERT INTO {PROGRESS_TABLE} (item) VALUES ('pre-data');\n"
+            + f"\nINSERT INTO {self.progress_table} (item) VALUES ('pre-data');\n"
         )
         argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
                 "--no-password", "-d", dbname_arg(self.load_db), "-f", "-"]  # fmt: skip
@@ -327,7 +333,7 @@ class PgRestore:
         single transaction (an error rolls all of it back). A Moodle database has ~1,500
         entries, mostly indexes of small tables, so round trips and commits add up."""
         script = preamble + "".join(
-            f"{sql}\n;\nINSERT INTO {PROGRESS_TABLE} (item) VALUES ({quote_str(key)});\n"
+            f"{sql}\n;\nINSERT INTO {self.progress_table} (item) VALUES ({quote_str(key)});\n"
             for key, _typ, sql in items
         )
         # the script's own bytes (in the source database's encoding, which the session
@@ -380,7 +386,8 @@ class PgRestore:
         if "large-objects" in done:
             return
         counted = restore_large_objects(self.settings, self.load_db, self.encoding, self.src, self.m,
-                                        owners=self.opts.owners, stop=self.stop)  # fmt: skip
+                                        owners=self.opts.owners, stop=self.stop,
+                                        progress_table=self.progress_table)  # fmt: skip
         if counted is None:
             return
         n, nbytes = counted
@@ -516,7 +523,7 @@ class PgRestore:
                 )
             with open_reader(raw, name=c.file, codec=self.m.codec) as reader:
                 copy_in(conn, t.schema, t.name, t.columns, reader, self.stop, via=t.load_clause)
-            conn.execute(f"INSERT INTO {PROGRESS_TABLE} (item) VALUES (%s)", (c.file,))
+            conn.execute(f"INSERT INTO {self.progress_table} (item) VALUES (%s)", (c.file,))  # type: ignore[arg-type]
         with self.lock:
             self.files_done += 1
             self.rows_done += c.rows

@@ -19,7 +19,7 @@ from moodump.source import BackupSource
 
 def restore_large_objects(
     settings: ConnSettings, database: str, encoding: str, src: BackupSource, m: Manifest,
-    *, owners: bool, stop: threading.Event,
+    *, owners: bool, stop: threading.Event, progress_table: str = PROGRESS_TABLE,
 ) -> tuple[int, int] | None:  # fmt: skip
     """Restore the large objects of ``m`` into ``database``: (rows, raw bytes) as the
     manifest counts them, or None when the backup has none."""
@@ -62,5 +62,5 @@ def restore_large_objects(
             ).fetchall():  # fmt: skip
                 option = " WITH GRANT OPTION" if grantable else ""
                 conn.execute(f"GRANT {priv} ON {lo} TO {grantee}{option}")  # type: ignore[arg-type]
-        conn.execute(f"INSERT INTO {PROGRESS_TABLE} (item) VALUES ('large-objects')")
+        conn.execute(f"INSERT INTO {progress_table} (item) VALUES ('large-objects')")  # type: ignore[arg-type]
     return data.rows + (meta.rows if meta else 0), sum(c.raw_bytes for c in data.chunks)

@@ -17,6 +17,23 @@ from moodump.restore.model import RestoreOptions
 
 PROGRESS_SCHEMA = "_moodump_restore"
 PROGRESS_TABLE = f"{quote_ident(PROGRESS_SCHEMA)}.progress"
+
+
+def progress_schema(pre_data: str) -> str:
+    """The progress schema of a backup's restore: ``_moodump_restore``, unless the
+    backup's own definitions (``pre_data``, pg_dump's, every identifier quoted) name a
+    schema so (then ``_moodump_restore_2``, …): the restore would fail to create it, or
+    write into the source's table and drop the source's schema at the end."""
+    name, n = PROGRESS_SCHEMA, 1
+    while f"SCHEMA {quote_ident(name)}" in pre_data or f"{quote_ident(name)}." in pre_data:
+        n += 1
+        name = f"{PROGRESS_SCHEMA}_{n}"
+    return name
+
+
+def progress_table(schema: str = PROGRESS_SCHEMA) -> str:
+    """The quoted progress table in the progress schema ``schema``."""
+    return f"{quote_ident(schema)}.progress"
 _EVT_STATE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
 
 
@@ -37,7 +54,7 @@ def exists(admin: Conn, name: str) -> bool:
 
 def prepare(
     admin: Conn, settings: ConnSettings, target: str, opts: RestoreOptions,
-    snap: dict[str, Any], warnings: list[str],
+    snap: dict[str, Any], warnings: list[str], progress: str = PROGRESS_SCHEMA,
 ) -> tuple[bool, str]:  # fmt: skip
     """Create (or check) the database to load into: (True when it was created, its
     name: ``target`` or, with ``atomic``, a staging name)."""
@@ -47,7 +64,7 @@ def prepare(
             raise NotFoundError(f"nothing to resume: database {target!r} does not exist",
                                 hint="run the restore without --resume")  # fmt: skip
         with connect(settings, target, autocommit=True) as conn:
-            if not has_progress(conn):
+            if not has_progress(conn, progress):
                 raise NotFoundError(
                     f"nothing to resume in {target!r} (no restore progress record)",
                     hint="run the restore without --resume (add --drop to replace the database)",
@@ -113,21 +130,21 @@ def prepare_partial(
     return False
 
 
-def has_progress(conn: Conn) -> bool:
-    return conn.execute("SELECT to_regclass(%s)", (PROGRESS_TABLE,)).fetchone() not in (
+def has_progress(conn: Conn, schema: str = PROGRESS_SCHEMA) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", (progress_table(schema),)).fetchone() not in (
         None,
         (None,),
     )
 
 
-def done_items(conn: Conn) -> set[str]:
+def done_items(conn: Conn, schema: str = PROGRESS_SCHEMA) -> set[str]:
     """The items the progress table records as done (none without it)."""
-    if not has_progress(conn):
+    if not has_progress(conn, schema):
         return set()
-    return {r[0] for r in conn.execute(f"SELECT item FROM {PROGRESS_TABLE}").fetchall()}
+    return {r[0] for r in conn.execute(f"SELECT item FROM {progress_table(schema)}").fetchall()}  # type: ignore[arg-type]
 
 
-def drop_progress(conn: Conn) -> None:
+def drop_progress(conn: Conn, schema: str = PROGRESS_SCHEMA) -> None:
     """Drop the progress schema. The restored event triggers would fire on (and may
     refuse) that DROP: they are disabled around it in the same transaction
     (``ALTER EVENT TRIGGER`` is not a command event triggers fire on)."""
@@ -137,7 +154,7 @@ def drop_progress(conn: Conn) -> None:
         ).fetchall()
         for name, _state in evts:
             conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} DISABLE")  # type: ignore[arg-type]
-        conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(PROGRESS_SCHEMA)} CASCADE")  # type: ignore[arg-type]
+        conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")  # type: ignore[arg-type]
         for name, state in evts:
             conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} {_EVT_STATE[state]}")  # type: ignore[arg-type]
 
