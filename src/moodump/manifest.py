@@ -156,7 +156,14 @@ class Manifest:
         )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+        text = json.dumps(asdict(self), indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # a name in bytes of no known encoding (a PostgreSQL SQL_ASCII database's),
+            # read with surrogateescape: kept as \udcXX escapes, which read back the same
+            text = json.dumps(asdict(self), indent=1, ensure_ascii=True, sort_keys=False) + "\n"
+        return text
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:

@@ -76,6 +76,7 @@ from moodump.pg.connection import (
     qualified,
     quote_ident,
     quote_str,
+    sql_ascii,
 )
 from moodump.pg.copyio import copy_out, copy_out_psql
 from moodump.pg.database import database_facts
@@ -341,6 +342,7 @@ class PgDumpRun:
             conn.execute(sql)
         if self._encoding:
             conn.execute(f"SET client_encoding TO {quote_str(self._encoding)}")
+            sql_ascii(conn)  # a SQL_ASCII database's text
         return conn
 
     def _run_workers(self, tasks: list[PgTask], snap: str) -> None:

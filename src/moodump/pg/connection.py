@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import Dumper, Loader
+from psycopg.copy import Copy
 
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConnectError, MoodumpError, NotFoundError, PrivilegeError, ServerError
@@ -85,6 +89,54 @@ def conninfo(settings: ConnSettings, dbname: str) -> dict[str, Any]:
     return kw
 
 
+class _SqlAsciiText(Loader):
+    """Text of a ``SQL_ASCII`` database's session: bytes in no known encoding, which
+    psycopg hands over as ``bytes``; read as UTF-8, any other byte kept as a surrogate
+    (``surrogateescape``), as moodump reads pg_dump's scripts."""
+
+    def load(self, data: Buffer) -> str:
+        return bytes(data).decode("utf-8", "surrogateescape")
+
+
+class _SqlAsciiStr(Dumper):
+    """A str parameter for a ``SQL_ASCII`` session, encoded back the same way."""
+
+    oid = 0  # unknown: the server infers the type, as for psycopg's own str dumper
+
+    def dump(self, obj: str) -> bytes:
+        return obj.encode("utf-8", "surrogateescape")
+
+
+class _Cursor(psycopg.Cursor[Any]):
+    """A cursor whose statements reach a ``SQL_ASCII`` session as their UTF-8 bytes (a
+    surrogate as the byte it stands for): psycopg would encode them as ASCII, and fail
+    on a name such a database holds in bytes of no known encoding."""
+
+    def _moodump_encoded(self, query: Any) -> Any:
+        if isinstance(query, str) and self.connection.info.encoding == "ascii":
+            return query.encode("utf-8", "surrogateescape")
+        return query
+
+    def execute(self, query: Any, params: Any = None, **kw: Any) -> _Cursor:  # type: ignore[override]
+        super().execute(self._moodump_encoded(query), params, **kw)
+        return self
+
+    @contextlib.contextmanager
+    def copy(self, statement: Any, params: Any = None, **kw: Any) -> Iterator[Copy]:  # type: ignore[override]
+        with super().copy(self._moodump_encoded(statement), params, **kw) as copy:  # type: ignore[arg-type]
+            yield copy
+
+
+def sql_ascii(conn: psycopg.Connection[Any]) -> None:
+    """A ``SQL_ASCII`` session (psycopg's encoding "ascii") reads and writes text as
+    :class:`_SqlAsciiText` and :class:`_SqlAsciiStr` do, instead of bytes."""
+    if conn.info.encoding != "ascii":
+        return
+    for oid in (25, 1043, 1042, 19, 18, 705):  # text, varchar, bpchar, name, "char", unknown
+        conn.adapters.register_loader(oid, _SqlAsciiText)
+    conn.adapters.register_dumper(str, _SqlAsciiStr)
+
+
 def describe(settings: ConnSettings) -> str:
     return f"{settings.user}@{settings.socket or settings.host}:{settings.port}"
 
@@ -92,7 +144,11 @@ def describe(settings: ConnSettings) -> str:
 def connect(settings: ConnSettings, dbname: str, *, autocommit: bool = False) -> Conn:
     """A connection to ``dbname``; ConnectError (with the next step) when it fails."""
     try:
-        return psycopg.connect(**conninfo(settings, dbname), autocommit=autocommit)
+        conn = psycopg.connect(
+            **conninfo(settings, dbname), autocommit=autocommit, cursor_factory=_Cursor
+        )
+        sql_ascii(conn)
+        return conn
     except psycopg.OperationalError as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         if "does not exist" in text and "database" in text:
@@ -119,6 +175,7 @@ def set_session(
     with conn.cursor() as cur:
         for name, value in settings:
             cur.execute(f"SELECT pg_catalog.set_config({quote_str(name)}, {quote_str(value)}, false)")
+    sql_ascii(conn)
 
 
 def pg_error(exc: BaseException, what: str) -> MoodumpError:
