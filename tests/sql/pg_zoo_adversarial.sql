@@ -160,6 +160,19 @@ INSERT INTO adv.values2 VALUES
  (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, E'\\.', NULL, NULL, NULL, NULL, NULL);
 INSERT INTO adv.values2 (id, b) SELECT 10, decode(string_agg(lpad(to_hex(g % 256), 2, '0'), ''), 'hex') FROM generate_series(0, 3 * 1024 * 1024 - 1) g;
 
+-- system and rare types: jsonpath, xid8/xid/cid/tid, int2vector/oidvector, aclitem[],
+-- a "char" byte above 127 (printed as an octal escape), numeric with a negative scale,
+-- refcursor, regdictionary/regrole/regcollation, box[] (';'-separated), json keeping
+-- "\u0000" and 1e1000
+CREATE TABLE adv.rare_types (id int PRIMARY KEY, jp jsonpath, x8 xid8, x xid, c cid, t tid,
+    i2v int2vector, ov oidvector, acl aclitem[], ch "char", ns numeric(5, -2), rc refcursor,
+    d regdictionary, ro regrole, rcol regcollation, bx box[], cs circle, js json);
+INSERT INTO adv.rare_types VALUES
+ (1, '$.a[*] ? (@.b > 1 && @.c like_regex "^x" flag "i")', '18446744073709551615', '4294967295', '4294967295',
+  '(4294967295,65535)', '1 2 -3', '1 2 4294967295', '{postgres=arwdDxt/postgres,=r/postgres}', E'\\377', 12345, 'cur',
+  'simple', 'postgres', '"C"', '{(1,1),(0,0);(2,2),(1,1)}', '<(1,2),3>', '{"a":"\u0000","b":1e1000}'),
+ (2, 'strict $.x', '0', '0', '0', '(0,0)', '', '', '{}', '', -99999.99, NULL, NULL, NULL, NULL, '{}', NULL, '[]');
+
 -- names that collide once schema and table are joined with a dot ("a.b"."c" and
 -- "a"."b.c"), a table named like a column, reserved words, uppercase
 CREATE SCHEMA "a.b";
