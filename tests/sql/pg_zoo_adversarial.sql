@@ -79,6 +79,7 @@ CREATE TABLE adv.m2022_h1 PARTITION OF adv.m2022 FOR VALUES WITH (MODULUS 2, REM
 CREATE TABLE adv.m_default PARTITION OF adv.measure DEFAULT;
 CREATE INDEX measure_v ON adv.measure (v text_pattern_ops) WHERE v IS NOT NULL;
 INSERT INTO adv.measure (id, at, v) SELECT g, DATE '2019-12-01' + (g % 1200), repeat(md5(g::text), 4) FROM generate_series(1, 6000) g;
+ALTER TABLE adv.measure ADD CONSTRAINT measure_big_id CHECK (id > 100) NOT VALID;  -- broken by rows
 
 -- hashed on an OID alias (regclass): a value hashes by the OID of the table it names,
 -- which the restored table does not keep (pg_dump needs --load-via-partition-root too)
@@ -97,6 +98,9 @@ INSERT INTO adv.p1 VALUES (1, 'p1 only');
 INSERT INTO adv.p2 VALUES (2, 'p2 only'), (2, 'p2 only');
 INSERT INTO adv.kid (id, a, b, extra) VALUES (3, 'kid', 30, '{"k": [1, {"x": null}]}'), (4, 'kid2', NULL, 'null');
 ALTER TABLE adv.kid ADD PRIMARY KEY (id);
+-- a NOT VALID check on a parent, inherited by the child, broken by rows of both
+ALTER TABLE adv.p1 ADD CONSTRAINT p1_a_short CHECK (length(a) < 5) NOT VALID;
+INSERT INTO adv.kid (id, a) VALUES (5, 'ok');
 
 -- a column added to a parent after its child's own columns: the child's columns are
 -- (id, a, own, late) here, (id, a, late, own) once pg_dump recreates it (a limitation of
