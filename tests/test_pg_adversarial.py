@@ -31,12 +31,14 @@ import threading
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
 from moodump.dump import pg as pgdump
 from moodump.errors import Interrupted
 from moodump.manifest import read_done_manifest
+from moodump.pg.database import drop_database
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
 from rig_pg import PgServer
@@ -59,6 +61,13 @@ def zoo3(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, P
         mp.setattr(pgdump, "PSQL_MIN_BYTES", 0)
         dump_postgres(_settings(pg), db, out, DumpOptions(threads=2, chunk_bytes=CHUNK))
     return db, out
+
+
+def _drop(pg: PgServer, db: str) -> None:
+    """DROP DATABASE, its subscription dropped first (as moodump drops its own)."""
+    with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname="postgres",
+                         autocommit=True) as admin:  # fmt: skip
+        drop_database(admin, _settings(pg), db)
 
 
 def _same(pg: PgServer, src: str, target: str) -> None:
@@ -101,7 +110,13 @@ def test_zoo3_round_trip_is_exact(pg: PgServer, zoo3: tuple[str, Path]) -> None:
     by_restore = verify(backup, settings=_settings(pg), record=False)
     assert by_restore.passed, by_restore.problems
     assert by_restore.rows_checked == offline.rows_checked == m.total_rows
-    pg.dropdb(target)
+    # the scratch database is gone although it has a subscription (the source's)
+    assert "moodump_verify_" not in pg.psql("postgres", "SELECT datname FROM pg_database")
+    # replaced in place (--drop, --atomic): a database with a subscription can be dropped
+    restore(backup, _settings(pg), target, RestoreOptions(threads=2, drop=True))
+    restore(backup, _settings(pg), target, RestoreOptions(threads=2, drop=True, atomic=True))
+    _same(pg, src, target)
+    _drop(pg, target)
 
 
 def test_zoo3_one_worker_and_resume(pg: PgServer, zoo3: tuple[str, Path]) -> None:
@@ -109,7 +124,7 @@ def test_zoo3_one_worker_and_resume(pg: PgServer, zoo3: tuple[str, Path]) -> Non
     target = f"zoo3_one_{uuid.uuid4().hex[:6]}"
     restore(backup, _settings(pg), target, RestoreOptions(threads=1))
     _same(pg, src, target)
-    pg.dropdb(target)
+    _drop(pg, target)
 
     stop = threading.Event()
     seen: list[str] = []
@@ -126,7 +141,7 @@ def test_zoo3_one_worker_and_resume(pg: PgServer, zoo3: tuple[str, Path]) -> Non
     res = restore(backup, _settings(pg), again, RestoreOptions(threads=2, resume=True))
     assert res.files_skipped >= 5
     _same(pg, src, again)
-    pg.dropdb(again)
+    _drop(pg, again)
 
 
 def test_zoo3_cli_zstd(pg: PgServer, zoo3: tuple[str, Path], tmp_path: Path) -> None:
@@ -147,14 +162,12 @@ def test_zoo3_cli_zstd(pg: PgServer, zoo3: tuple[str, Path], tmp_path: Path) -> 
     moodump("restore", str(out), "-d", target, "--threads", "1", "-q")
     _same(pg, src, target)
     assert '"passed": true' in moodump("verify", "--json", str(out))
-    pg.dropdb(target)
+    _drop(pg, target)
 
 
 def test_database_names_that_read_as_connection_strings(pg: PgServer, tmp_path: Path) -> None:
     """pg_dump and psql read ``-d a=b`` as a connection string: a database named with
     ``=`` (and quotes, a backslash, a space) dumps, restores and verifies by its name."""
-    import psycopg
-
     src, target = f"src=x 'q\\{uuid.uuid4().hex[:6]}", f"dst=y 'q\\{uuid.uuid4().hex[:6]}"
     with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname="postgres",
                          autocommit=True) as c:  # fmt: skip

@@ -297,6 +297,20 @@ CREATE TABLE adv.mixed_local PARTITION OF adv.mixed FOR VALUES IN (1, 2);
 CREATE FOREIGN TABLE adv.mixed_remote PARTITION OF adv.mixed FOR VALUES IN (3) SERVER adv_remote;
 INSERT INTO adv.mixed VALUES (1, 'local'), (2, NULL);
 
+-- a table access method of the database's own, a publication with a column list and a
+-- row filter, a disabled subscription, a range type with its own multirange name,
+-- statistics on an expression
+CREATE ACCESS METHOD adv_heap TYPE TABLE HANDLER heap_tableam_handler;
+CREATE TABLE adv.own_am (id int PRIMARY KEY, v text) USING adv_heap;
+INSERT INTO adv.own_am VALUES (1, 'x'), (2, NULL);
+CREATE PUBLICATION adv_pub FOR TABLE adv.own_am (id) WHERE (id > 0), TABLE adv.ref;
+CREATE SUBSCRIPTION adv_sub CONNECTION 'host=127.0.0.1 dbname=nowhere' PUBLICATION adv_pub
+    WITH (connect = false, slot_name = NONE, enabled = false);
+CREATE TYPE adv.intr AS RANGE (subtype = int4, multirange_type_name = adv.intr_many);
+CREATE TABLE adv.own_ranges (id int PRIMARY KEY, m adv.intr_many, r adv.intr[]);
+INSERT INTO adv.own_ranges VALUES (1, '{[1,3),[5,6]}', '{"[1,2)",empty}'), (2, '{}', NULL);
+CREATE STATISTICS adv.own_am_stats ON (lower(v)), id FROM adv.own_am;
+
 -- comments on a column, a constraint, an index, a domain constraint, a policy
 COMMENT ON COLUMN adv.history.late_text IS E'added late, with a default\nand a newline';
 COMMENT ON CONSTRAINT orphans_ref ON adv.orphans IS 'not valid on purpose';

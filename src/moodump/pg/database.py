@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moodump.pg.connection import Conn, DriverError, quote_ident, quote_str
+from moodump.db.connection import ConnSettings
+from moodump.pg.connection import Conn, DriverError, connect, quote_ident, quote_str
 
 
 def database_facts(conn: Conn, major: int) -> dict[str, Any]:
@@ -98,3 +99,24 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
         except DriverError as exc:
             warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
     return warnings
+
+
+def drop_database(admin: Conn, settings: ConnSettings, name: str) -> None:
+    """``DROP DATABASE IF EXISTS name WITH (FORCE)`` (``admin``: a connection to another
+    database). A database with a logical replication subscription cannot be dropped
+    ("is being used by logical replication subscription"), and a restored one has the
+    source's: each is disabled, detached from its replication slot (``slot_name =
+    NONE``: the publisher is not contacted) and dropped first."""
+    subs = admin.execute(
+        "SELECT s.subname FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d "
+        "ON d.oid = s.subdbid WHERE d.datname = %s ORDER BY 1",
+        (name,),
+    ).fetchall()
+    if subs:
+        with connect(settings, name, autocommit=True) as conn:
+            for (sub,) in subs:
+                q = quote_ident(str(sub))
+                conn.execute(f"ALTER SUBSCRIPTION {q} DISABLE")  # type: ignore[arg-type]
+                conn.execute(f"ALTER SUBSCRIPTION {q} SET (slot_name = NONE)")  # type: ignore[arg-type]
+                conn.execute(f"DROP SUBSCRIPTION {q}")  # type: ignore[arg-type]
+    admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")  # type: ignore[arg-type]

@@ -149,8 +149,8 @@ def _check_tree(
 
 
 def drop_database(settings: ConnSettings, name: str) -> None:
-    """Drop a (scratch) database, closing its sessions."""
-    from moodump.pg.connection import quote_ident
+    """Drop a (scratch) database, closing its sessions (and its subscriptions)."""
+    from moodump.pg.database import drop_database as drop
 
     with connect(settings, settings.database or "postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        drop(admin, settings, name)

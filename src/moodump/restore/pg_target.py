@@ -12,7 +12,7 @@ from typing import Any
 from moodump.db.connection import ConnSettings
 from moodump.errors import MoodumpError, NotFoundError, TargetNotEmpty
 from moodump.pg.connection import Conn, DriverError, connect, quote_ident
-from moodump.pg.database import create_database
+from moodump.pg.database import create_database, drop_database
 from moodump.restore.model import RestoreOptions
 
 PROGRESS_SCHEMA = "_moodump_restore"
@@ -94,7 +94,7 @@ def prepare(
     if there and not opts.drop:
         return False, target  # an empty database made for the restore: kept, with its settings
     if there:
-        admin.execute(f"DROP DATABASE {quote_ident(target)} WITH (FORCE)")
+        drop_database(admin, settings, target)
     _create(admin, target, snap, warnings)
     return True, target
 
@@ -163,13 +163,13 @@ def swap(settings: ConnSettings, load_db: str, target: str) -> None:
     """Replace ``target`` (if it exists) with ``load_db``, renamed."""
     with admin_connect(settings) as admin:
         if exists(admin, target):
-            admin.execute(f"DROP DATABASE {quote_ident(target)} WITH (FORCE)")
+            drop_database(admin, settings, target)
         admin.execute(f"ALTER DATABASE {quote_ident(load_db)} RENAME TO {quote_ident(target)}")
 
 
 def drop_quietly(settings: ConnSettings, name: str) -> None:
     try:
         with admin_connect(settings) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+            drop_database(admin, settings, name)
     except (DriverError, MoodumpError):
         pass
