@@ -162,6 +162,11 @@ INSERT INTO adv.values2 VALUES
  (3, '0.000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001', NULL, 'NaN', '-NaN', NULL, NULL,
   '(2020-01-01 00:00+00,2020-01-01 00:00:00.000001+00]', NULL, NULL, NULL, NULL, NULL, E'\r\n\\.\r\n', NULL, NULL, NULL, NULL, NULL),
  (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, E'\\.', NULL, NULL, NULL, NULL, NULL);
+-- xml documents with a DOCTYPE (an internal subset, a SYSTEM id): stored as
+-- DOCUMENT, read back under xmloption = content
+INSERT INTO adv.values2 (id, x) VALUES
+ (5, XMLPARSE(DOCUMENT '<!DOCTYPE a [<!ENTITY e "v"><!ELEMENT a (#PCDATA)>]><a>&e;</a>')),
+ (6, XMLPARSE(DOCUMENT '<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE r SYSTEM "r.dtd"><r>&#x2603;</r>'));
 INSERT INTO adv.values2 (id, b) SELECT 10, decode(string_agg(lpad(to_hex(g % 256), 2, '0'), ''), 'hex') FROM generate_series(0, 3 * 1024 * 1024 - 1) g;
 
 -- system and rare types: jsonpath, xid8/xid/cid/tid, int2vector/oidvector, aclitem[],
@@ -240,7 +245,8 @@ ALTER TABLE adv.uniq_deferrable REPLICA IDENTITY USING INDEX uniq_deferrable_id;
 ALTER TABLE adv.ref REPLICA IDENTITY FULL;
 ALTER TABLE adv.history ALTER COLUMN a SET STATISTICS 0;
 ALTER TABLE adv.history ALTER COLUMN late_text SET STORAGE MAIN;
-ALTER TABLE adv.values2 ALTER COLUMN t SET COMPRESSION pglz;
+ALTER TABLE adv.values2 ALTER COLUMN t SET COMPRESSION lz4;
+ALTER TABLE adv.values2 ALTER COLUMN b SET COMPRESSION pglz;
 ALTER TABLE adv.values2 SET (toast.autovacuum_enabled = false, parallel_workers = 3);
 
 -- functions with SQL-standard bodies that depend on tables, views over them, a view with
