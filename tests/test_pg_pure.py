@@ -155,3 +155,18 @@ def test_headers_meta_commands_and_owner_lines_count_only_at_the_top_level() -> 
     assert preamble.count(fake) == 3 and "\\unrestrict" not in entries[0][1]
     stripped = _strip_owners(script)
     assert stripped.count("ALTER TABLE a OWNER TO b;") == 3  # the top-level one only is gone
+
+
+def test_only_connection_failures_are_connect_errors() -> None:
+    """A refused REFRESH ("has not been populated", SQLSTATE 55000) is the server's
+    answer, not a lost server: its hint must not say to check that the server is up."""
+    import psycopg
+
+    from moodump.errors import ConnectError, ServerError
+    from moodump.pg.connection import pg_error
+
+    refused = pg_error(psycopg.errors.ObjectNotInPrerequisiteState("not populated"), "restore")
+    assert isinstance(refused, ServerError) and not isinstance(refused, ConnectError)
+    assert isinstance(pg_error(psycopg.errors.LockNotAvailable("lock"), "dump"), ServerError)
+    assert isinstance(pg_error(psycopg.OperationalError("server closed the connection"), "x"), ConnectError)
+    assert isinstance(pg_error(psycopg.errors.AdminShutdown("terminated"), "x"), ConnectError)

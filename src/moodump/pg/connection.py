@@ -185,7 +185,11 @@ def pg_error(exc: BaseException, what: str) -> MoodumpError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return PrivilegeError(f"{what}: {text}", hint="grant the account the privilege named")
-    if isinstance(exc, psycopg.OperationalError):
+    # OperationalError covers "object not in prerequisite state", "lock not available"
+    # and the like too: only a lost connection (no SQLSTATE), a connection exception
+    # (08…) or a shutdown (57P…) is one to reconnect after
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P"))):
         return ConnectError(f"{what}: {text}", hint="check that the server is up and reachable; run again")
     return ServerError(f"{what}: {text}", hint="see the server's message; run again once fixed")
 
