@@ -99,6 +99,8 @@ def test_zoo3_round_trip_is_exact(pg: PgServer, zoo3: tuple[str, Path]) -> None:
         assert len(by["adv", name].chunks) > 1, name
     # the two tables (and sequences) whose "schema.name" reads the same are both there
     assert by["a.b", "c"].rows == 2 and by["a", "b.c"].rows == 1
+    assert m.moodle is not None and m.moodle["prefix"] == "m%" and m.moodle["admin_user"] is True
+    assert m.moodle["release"] == "4.4 %s %c"
     assert by["a.b", "s"].sequence == {"last_value": 11, "is_called": 1}
     assert by["a", "b.s"].sequence == {"last_value": 22, "is_called": 1}
     target = f"zoo3_copy_{uuid.uuid4().hex[:6]}"

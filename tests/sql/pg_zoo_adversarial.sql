@@ -198,6 +198,13 @@ CREATE MATERIALIZED VIEW "a.b"."m" AS SELECT who FROM "a.b"."c";
 CREATE MATERIALIZED VIEW "a"."b.m" AS SELECT who FROM "a"."b.c";
 CREATE TABLE "MixedCase"."Select" ("From" int PRIMARY KEY, "WHERE" text, "user" text);
 INSERT INTO "MixedCase"."Select" VALUES (1, 'where', 'u'), (2, NULL, NULL);
+-- Moodle's tables with a "%" in their prefix (the dump reads the site's facts from them
+-- in queries with parameters, where psycopg would read "%c" as a placeholder)
+CREATE TABLE "MixedCase"."m%config" (id bigserial PRIMARY KEY, name varchar(255) UNIQUE, value text);
+CREATE TABLE "MixedCase"."m%config_plugins" (id bigserial PRIMARY KEY, plugin varchar(100), name varchar(100), value text);
+CREATE TABLE "MixedCase"."m%user" (id bigserial PRIMARY KEY, username varchar(100), deleted smallint NOT NULL DEFAULT 0);
+INSERT INTO "MixedCase"."m%config" (name, value) VALUES ('version', '2024042200.01'), ('release', '4.4 %s %c'), ('siteadmins', '2');
+INSERT INTO "MixedCase"."m%user" (username) VALUES ('guest'), ('admin');
 CREATE TABLE "MixedCase".history (id int PRIMARY KEY, other text);
 INSERT INTO "MixedCase".history VALUES (1, 'same table name as adv.history');
 

@@ -273,7 +273,10 @@ def moodle_info(
     schema, prefix = found
 
     def rel(n: str) -> str:
-        return '"' + schema.replace('"', '""') + '"."' + (prefix + n).replace('"', '""') + '"'
+        """The quoted table, for a query with parameters: a ``%`` in a name is doubled
+        (psycopg would read ``%c`` as a placeholder)."""
+        q = '"' + schema.replace('"', '""') + '"."' + (prefix + n).replace('"', '""') + '"'
+        return q.replace("%", "%%")
 
     info: dict[str, object] = {"prefix": prefix}
     for key in ("version", "release", "siteadmins"):
