@@ -230,3 +230,30 @@ def test_sql_ascii_database_with_bytes_of_no_encoding(pg: PgServer, tmp_path: Pa
     assert verify(out, settings=_settings(pg), record=False).passed
     pg.dropdb(target)
     pg.dropdb(src)
+
+
+def test_database_without_the_public_schema(pg: PgServer, tmp_path: Path) -> None:
+    """A database whose "public" schema was dropped comes back without one (template0
+    gives every new database one, and pg_dump cannot say it was dropped); a database
+    that has it keeps it."""
+    src, target = f"nopub_{uuid.uuid4().hex[:8]}", f"nopub_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, "DROP SCHEMA public; CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY); "
+            "INSERT INTO app.t VALUES (1)")  # fmt: skip
+    out = tmp_path / "nopub"
+    dump_postgres(_settings(pg), src, out)
+    schemas = "SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE nspname !~ '^(pg_|information_schema)'"
+    for opts in (RestoreOptions(), RestoreOptions(drop=True, atomic=True)):
+        restore(out, _settings(pg), target, opts)
+        assert pg.psql(target, schemas) == pg.psql(src, schemas)
+        assert "public" not in pg.psql(target, schemas)
+        assert _state(pg, target) == _state(pg, src)
+    assert verify(out, settings=_settings(pg), record=False).passed
+    pg.dropdb(target)
+    pg.psql(src, "CREATE SCHEMA public")
+    with_public = tmp_path / "with-public"
+    dump_postgres(_settings(pg), src, with_public)
+    restore(with_public, _settings(pg), target)
+    assert "public" in pg.psql(target, schemas)
+    pg.dropdb(target)
+    pg.dropdb(src)

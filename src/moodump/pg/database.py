@@ -17,8 +17,9 @@ from moodump.pg.connection import Conn, DriverError, connect, quote_ident, quote
 
 def database_facts(conn: Conn, major: int) -> dict[str, Any]:
     """The current database's encoding, ``collate``, ``ctype``, ``locale_provider`` and
-    ``locale`` (when not libc), ``comment`` (when set) and ``settings`` (``name=value``
-    strings), in that order, for the manifest's ``snapshot``."""
+    ``locale`` (when not libc), ``public_schema`` (False when it has none), ``comment``
+    (when set) and ``settings`` (``name=value`` strings), in that order, for the
+    manifest's ``snapshot``."""
     out: dict[str, Any] = {}
     enc = conn.execute(
         "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype "
@@ -34,6 +35,11 @@ def database_facts(conn: Conn, major: int) -> dict[str, Any]:
         ).fetchone()
         if prov is not None and prov[0] != "c":
             out["locale_provider"], out["locale"] = str(prov[0]), str(prov[1] or "")
+    # a database without the "public" schema template0 gives every new one: recorded
+    # (only then) so that the restore drops it too; pg_dump cannot say so
+    row = conn.execute("SELECT pg_catalog.to_regnamespace('public') IS NULL").fetchone()
+    if row is not None and row[0]:
+        out["public_schema"] = False
     row = conn.execute(  # COMMENT ON DATABASE: pg_dump writes it only with --create
         "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
         "WHERE datname = current_database()"

@@ -224,7 +224,10 @@ class PgRestore:
                         conn.execute(f"ANALYZE {name}")
                 elif self.opts.analyze:
                     conn.execute("ANALYZE")
-                drop_progress(conn, self.progress_schema)
+                # a database this restore made: without "public" if the source had none
+                made = self.selected is None and (fresh or self.opts.resume)
+                no_public = made and self.m.snapshot.get("public_schema") is False
+                drop_progress(conn, self.progress_schema, drop_public=no_public)
             if self.selected is None and (fresh or self.opts.resume):
                 self._database_settings()
             if self.load_db != self.target:

@@ -144,10 +144,12 @@ def done_items(conn: Conn, schema: str = PROGRESS_SCHEMA) -> set[str]:
     return {r[0] for r in conn.execute(f"SELECT item FROM {progress_table(schema)}").fetchall()}  # type: ignore[arg-type]
 
 
-def drop_progress(conn: Conn, schema: str = PROGRESS_SCHEMA) -> None:
-    """Drop the progress schema. The restored event triggers would fire on (and may
-    refuse) that DROP: they are disabled around it in the same transaction
-    (``ALTER EVENT TRIGGER`` is not a command event triggers fire on)."""
+def drop_progress(conn: Conn, schema: str = PROGRESS_SCHEMA, *, drop_public: bool = False) -> None:
+    """Drop the progress schema (and, ``drop_public``, the ``public`` schema that
+    template0 gives every new database, when the source had none and it is still
+    empty). The restored event triggers would fire on (and may refuse) that DROP: they
+    are disabled around it in the same transaction (``ALTER EVENT TRIGGER`` is not a
+    command event triggers fire on)."""
     with conn.transaction():
         evts = conn.execute(
             "SELECT evtname, evtenabled FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'"
@@ -155,6 +157,12 @@ def drop_progress(conn: Conn, schema: str = PROGRESS_SCHEMA) -> None:
         for name, _state in evts:
             conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} DISABLE")  # type: ignore[arg-type]
         conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")  # type: ignore[arg-type]
+        if drop_public:
+            try:
+                with conn.transaction():  # a savepoint: kept if something was put in it
+                    conn.execute("DROP SCHEMA IF EXISTS public RESTRICT")
+            except DriverError:
+                pass
         for name, state in evts:
             conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} {_EVT_STATE[state]}")  # type: ignore[arg-type]
 
