@@ -227,6 +227,7 @@ def test_sql_ascii_database_with_bytes_of_no_encoding(pg: PgServer, tmp_path: Pa
     # rows and sequences (the files load in parallel: rows in another physical order)
     assert sorted(dumped(target, "--data-only")) == sorted(dumped(src, "--data-only"))
     assert b"caf\xe9 \xff\xfe 7\t" in b"\n".join(dumped(target, "--data-only"))
+    assert verify(out, record=True).passed  # offline, recording its result in the backup
     assert verify(out, settings=_settings(pg), record=False).passed
     pg.dropdb(target)
     pg.dropdb(src)
