@@ -288,6 +288,15 @@ CREATE MATERIALIZED VIEW adv.mv_old AS SELECT id FROM adv.indirection;
 CREATE MATERIALIZED VIEW adv.mv_young AS SELECT id FROM adv.ref;
 CREATE OR REPLACE VIEW adv.indirection AS SELECT id FROM adv.mv_young;
 REFRESH MATERIALIZED VIEW adv.mv_old;
+-- the same through a function with a standard body, replaced to read a younger one
+CREATE FUNCTION adv.young_count() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT 0::bigint; END;
+CREATE MATERIALIZED VIEW adv.mv_fn_old AS SELECT adv.young_count() AS n;
+CREATE MATERIALIZED VIEW adv.mv_fn_young AS SELECT id FROM adv.ref;
+CREATE OR REPLACE FUNCTION adv.young_count() RETURNS bigint LANGUAGE sql STABLE
+BEGIN ATOMIC
+  SELECT count(*) FROM adv.mv_fn_young;
+END;
+REFRESH MATERIALIZED VIEW adv.mv_fn_old;
 -- a populated one reading one emptied later (WITH NO DATA): it cannot be refreshed
 CREATE MATERIALIZED VIEW adv.mv_emptied AS SELECT id FROM adv.ref;
 CREATE MATERIALIZED VIEW adv.mv_on_emptied AS SELECT id FROM adv.mv_emptied;

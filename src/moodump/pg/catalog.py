@@ -202,8 +202,9 @@ def is_int_key(t: PgTable) -> bool:
 def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     """(schema, name) of the materialized views that hold data, in an order they can be
     refreshed in: each after the ones it reads, directly or through views (as pg_dump
-    orders them), else in creation order. Creation order alone is not enough: a view an
-    old materialized view reads may be redefined to read a younger one. One that reads
+    orders them) and SQL-standard function bodies, else in creation order. Creation
+    order alone is not enough: a view (or function) an old materialized view reads may
+    be redefined to read a younger one. One that reads
     an unpopulated one cannot be refreshed, and is left out (unpopulated, as pg_dump
     leaves it). ``pg_dump --schema-only`` leaves their ``REFRESH`` out, as it is data."""
     rows = conn.execute(
@@ -217,23 +218,26 @@ def populated_matviews(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     if not names:
         return []
     every = [int(r[0]) for r in rows]
-    # the materialized views each one's query reads, followed through views (not through
-    # other materialized views: their own order comes from their own edges)
+    # the materialized views each one's query reads, followed through views and SQL
+    # functions with standard bodies (BEGIN ATOMIC: their dependencies are recorded),
+    # not through other materialized views (their own order comes from their own edges)
+    cls, proc, rule = ("'pg_catalog.pg_class'::regclass", "'pg_catalog.pg_proc'::regclass",
+                       "'pg_catalog.pg_rewrite'::regclass")  # fmt: skip
     edges = conn.execute(
-        "WITH RECURSIVE reads(mv, rel) AS ("
-        " SELECT r.ev_class, d.refobjid FROM pg_catalog.pg_rewrite r "
-        " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
-        "  AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
-        "  AND d.refobjid <> r.ev_class "
-        " WHERE r.ev_class = ANY(%s::oid[]) "
+        "WITH RECURSIVE reads(mv, cls, obj) AS ("
+        f" SELECT r.ev_class, d.refclassid, d.refobjid FROM pg_catalog.pg_rewrite r "
+        f" JOIN pg_catalog.pg_depend d ON d.classid = {rule} AND d.objid = r.oid "
+        f" WHERE r.ev_class = ANY(%s::oid[]) AND d.refclassid IN ({cls}, {proc}) "
+        f"  AND NOT (d.refclassid = {cls} AND d.refobjid = r.ev_class) "
         " UNION "
-        " SELECT reads.mv, d.refobjid FROM reads "
-        " JOIN pg_catalog.pg_class v ON v.oid = reads.rel AND v.relkind = 'v' "
-        " JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid "
-        " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
-        "  AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
-        "  AND d.refobjid <> v.oid) "
-        "SELECT DISTINCT mv, rel FROM reads WHERE rel = ANY(%s::oid[]) AND rel <> mv",
+        f" SELECT reads.mv, d.refclassid, d.refobjid FROM reads "
+        f" LEFT JOIN pg_catalog.pg_class v ON reads.cls = {cls} AND v.oid = reads.obj AND v.relkind = 'v' "
+        f" LEFT JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid "
+        f" JOIN pg_catalog.pg_depend d ON (d.classid = {rule} AND d.objid = r.oid) "
+        f"  OR (reads.cls = {proc} AND d.classid = {proc} AND d.objid = reads.obj) "
+        f" WHERE d.refclassid IN ({cls}, {proc}) "
+        f"  AND NOT (d.refclassid = reads.cls AND d.refobjid = reads.obj)) "
+        f"SELECT DISTINCT mv, obj FROM reads WHERE cls = {cls} AND obj = ANY(%s::oid[]) AND obj <> mv",
         (list(names), every),
     ).fetchall()
     needs: dict[int, set[int]] = {oid: set() for oid in names}
