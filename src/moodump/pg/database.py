@@ -98,3 +98,16 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
         except DriverError as exc:
             warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
     return warnings
+
+
+def toast_settings(conn: Conn) -> tuple[str | None, list[str]]:
+    """Where the session's ``default_toast_compression`` comes from (pg_settings'
+    ``source``: ``default`` when nobody set it) and the methods the server offers;
+    (None, []) before PostgreSQL 14, which has one method."""
+    row = conn.execute(
+        "SELECT source, enumvals FROM pg_catalog.pg_settings "
+        "WHERE name = 'default_toast_compression'"
+    ).fetchone()
+    if row is None:
+        return None, []
+    return str(row[0]), [str(x) for x in row[1] or []]
