@@ -249,6 +249,20 @@ class BenchServer:
         log(f"generated {name}: {entry['rows']:,} rows in {seconds:.0f}s")
         return dict(entry, reused=False)
 
+    def sample_backup(self, work: Path, scale: float, *, reuse: bool, log: Any) -> tuple[dict[str, Any], Path]:
+        """The dataset of ``scale`` (:meth:`dataset`) and a moodump backup of it in
+        ``work`` (``export-backup-SCALE``), made unless the dataset and a finished backup
+        were both reused."""
+        from moodump.dump import DumpOptions, dump
+
+        entry = self.dataset(scale, reuse=reuse, log=log)
+        backup = work / f"export-backup-{scale:g}"
+        if not (backup / "manifest.json").exists() or not entry.get("reused"):
+            shutil.rmtree(backup, ignore_errors=True)
+            log(f"dumping {entry['database']} to {backup} ...")
+            dump(self.conn, entry["database"], backup, DumpOptions(threads=2))
+        return entry, backup
+
 
 def log_to_stderr(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

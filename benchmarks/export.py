@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import BenchServer, db_name, log_to_stderr
 from _measure import NCPU, Stage, run_pipeline
 
-from moodump.dump import DumpOptions, dump
 from moodump.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,12 +86,7 @@ def main() -> None:
     srv = BenchServer(work, {"innodb-buffer-pool-size": "1G"}).start()
     results: list[dict[str, Any]] = []
     try:
-        entry = srv.dataset(args.scale, reuse=args.reuse, log=log_to_stderr)
-        backup = work / f"export-backup-{args.scale:g}"
-        if not (backup / "manifest.json").exists() or not entry.get("reused"):
-            shutil.rmtree(backup, ignore_errors=True)
-            log_to_stderr(f"dumping {entry['database']} to {backup} ...")
-            dump(srv.conn, entry["database"], backup, DumpOptions(threads=2))
+        _entry, backup = srv.sample_backup(work, args.scale, reuse=args.reuse, log=log_to_stderr)
         manifest = read_manifest(backup)
         log_rows = manifest.table(LOGSTORE).rows
         all_rows = sum(t.rows for t in manifest.tables if t.kind == "table")

@@ -114,17 +114,9 @@ def sample_backup(work: Path, scale: float, reuse: bool) -> Path:
     """A moodump (MySQL) backup of the MariaDB sample at ``scale`` (made or reused)."""
     from _data import BenchServer, log_to_stderr
 
-    from moodump import DumpOptions, dump
-
     srv = BenchServer(work, {"innodb-buffer-pool-size": "1G"}).start()
     try:
-        entry = srv.dataset(scale, reuse=reuse, log=log_to_stderr)
-        backup = work / f"export-backup-{scale:g}"
-        if not (backup / "manifest.json").exists() or not entry.get("reused"):
-            shutil.rmtree(backup, ignore_errors=True)
-            log_to_stderr(f"dumping {entry['database']} to {backup} ...")
-            dump(srv.conn, entry["database"], backup, DumpOptions(threads=2))
-        return backup
+        return srv.sample_backup(work, scale, reuse=reuse, log=log_to_stderr)[1]
     finally:
         srv.stop()  # not running while PostgreSQL is measured
 

@@ -480,3 +480,42 @@ def test_moodle_schema_round_trip_with_batched_indexes(pg: PgServer, tmp_path: P
     assert res.files_skipped >= 200
     assert pg.schema_dump(again) == pg.schema_dump(db)
     assert _row_hashes(pg, again) == _row_hashes(pg, db)
+
+
+def _scalar(pg: PgServer, db: str, sql: str) -> object:
+    with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname=db) as c:
+        row = c.execute(sql).fetchone()  # type: ignore[arg-type]
+        return None if row is None else row[0]
+
+
+def test_long_values_are_stored_with_lz4_unless_a_method_was_chosen(
+    pg: PgServer, tmp_path: Path
+) -> None:
+    """--toast-compression: auto stores long values with lz4 (the restore's speed), the
+    values and the schema are the source's; a column's own COMPRESSION, the source
+    database's setting and --toast-compression server keep what was chosen."""
+    src = _new_db(pg, "toast")
+    pg.psql(src, "CREATE TABLE t (id int PRIMARY KEY, doc text, own text COMPRESSION pglz); "
+                 "INSERT INTO t SELECT g, repeat(md5(g::text), 400), repeat(md5(g::text), 400) "
+                 "FROM generate_series(1, 50) g")  # fmt: skip
+    out = tmp_path / "b"
+    dump_postgres(_settings(pg), src, out, DumpOptions(threads=1))
+    methods = ("SELECT DISTINCT pg_column_compression(doc) || '/' || "
+               "pg_column_compression(own) FROM t")  # fmt: skip
+    assert _scalar(pg, src, methods) == "pglz/pglz"
+    auto = f"toast_auto_{uuid.uuid4().hex[:6]}"
+    restore(out, _settings(pg), auto)
+    assert _scalar(pg, auto, methods) == "lz4/pglz"
+    assert _row_hashes(pg, auto) == _row_hashes(pg, src)
+    assert pg.schema_dump(auto) == pg.schema_dump(src)
+    kept = f"toast_server_{uuid.uuid4().hex[:6]}"
+    restore(out, _settings(pg), kept, RestoreOptions(toast_compression="server"))
+    assert _scalar(pg, kept, methods) == "pglz/pglz"
+    # the source database chose pglz: auto keeps it
+    pg.psql(src, f'ALTER DATABASE "{src}" SET default_toast_compression = pglz')
+    out2 = tmp_path / "b2"
+    dump_postgres(_settings(pg), src, out2, DumpOptions(threads=1))
+    chosen = f"toast_db_{uuid.uuid4().hex[:6]}"
+    restore(out2, _settings(pg), chosen)
+    assert _scalar(pg, chosen, methods) == "pglz/pglz"
+    assert _row_hashes(pg, chosen) == _row_hashes(pg, src)

@@ -13,12 +13,13 @@ from moodump.config.conffile import parse_backup_conf
 from moodump.config.model import DatabaseSpec
 from moodump.db.connection import ConnSettings
 from moodump.db.credentials import ConnRequest
-from moodump.errors import IntegrityError
+from moodump.errors import ConfigError, IntegrityError
 from moodump.manifest import Manifest, parse_manifest
 from moodump.pg.catalog import PgTable
 from moodump.pg.copyio import copy_query
 from moodump.pg.credentials import resolve_pg_connection
 from moodump.pg.tools import tool_env
+from moodump.restore.model import choose_toast_compression
 from moodump.restore.pg import split_entries
 
 POST = """\\restrict abc
@@ -170,3 +171,34 @@ def test_only_connection_failures_are_connect_errors() -> None:
     assert isinstance(pg_error(psycopg.errors.LockNotAvailable("lock"), "dump"), ServerError)
     assert isinstance(pg_error(psycopg.OperationalError("server closed the connection"), "x"), ConnectError)
     assert isinstance(pg_error(psycopg.errors.AdminShutdown("terminated"), "x"), ConnectError)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "source", "methods", "db_settings", "expected"),
+    [
+        ("auto", "default", ["pglz", "lz4"], [], "lz4"),  # nobody chose: the fast one
+        ("auto", "default", ["pglz"], [], None),  # a server built without lz4
+        ("auto", "configuration file", ["pglz", "lz4"], [], None),  # the admin chose
+        ("auto", "user", ["pglz", "lz4"], [], None),  # ALTER ROLE … SET
+        ("auto", "client", ["pglz", "lz4"], [], None),  # PGOPTIONS
+        ("auto", "default", ["pglz", "lz4"], ["default_toast_compression=pglz"], "pglz"),
+        ("auto", "default", ["pglz", "lz4"], ["search_path=a, b"], "lz4"),
+        ("auto", None, [], [], None),  # PostgreSQL 13: one method, no setting
+        ("server", "default", ["pglz", "lz4"], [], None),
+        ("pglz", "default", ["pglz", "lz4"], [], "pglz"),
+        ("lz4", "configuration file", ["pglz", "lz4"], [], "lz4"),  # asked for: given
+    ],
+)
+def test_toast_compression_choice(
+    wanted: str, source: str | None, methods: list[str], db_settings: list[str],
+    expected: str | None,
+) -> None:  # fmt: skip
+    assert choose_toast_compression(wanted, source, methods, db_settings) == expected
+
+
+def test_toast_compression_the_server_lacks_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="does not offer it") as e:
+        choose_toast_compression("lz4", "default", ["pglz"], [])
+    assert "--toast-compression server" in (e.value.hint or "")
+    with pytest.raises(ConfigError, match="not one of"):
+        choose_toast_compression("zstd", "default", ["pglz", "lz4"], [])

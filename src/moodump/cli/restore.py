@@ -29,7 +29,7 @@ from moodump.errors import ConfigError
 from moodump.legacy import is_legacy_file, restore_legacy
 from moodump.offsite.source import is_url, locate_backup
 from moodump.pitr import latest_before, restore_until
-from moodump.restore import RestoreOptions, restore
+from moodump.restore import TOAST_CHOICES, RestoreOptions, restore
 
 
 @cli.command("restore")
@@ -74,6 +74,15 @@ from moodump.restore import RestoreOptions, restore
 )
 @click.option(
     "--analyze", is_flag=True, help="PostgreSQL: ANALYZE the restored database at the end."
+)
+@click.option(
+    "--toast-compression",
+    type=click.Choice(list(TOAST_CHOICES)),
+    default="auto",
+    show_default=True,
+    help="PostgreSQL: how long values are compressed as they are stored. auto: lz4 "
+    "(several times faster to restore than pglz) unless the server's configuration or "
+    "the source database sets a method; server: the server's default.",
 )
 @click.option(
     "--owners",
@@ -149,6 +158,7 @@ def restore_cmd(
     no_routines,
     db_type,
     analyze,
+    toast_compression,
     owners,
     yes,
     as_json,
@@ -241,6 +251,7 @@ def restore_cmd(
     source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(
         analyze=analyze,
+        toast_compression=toast_compression,
         owners=owners,
         threads=threads,
         drop=drop,

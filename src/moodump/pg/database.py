@@ -126,3 +126,16 @@ def drop_database(admin: Conn, settings: ConnSettings, name: str) -> None:
                 conn.execute(f"ALTER SUBSCRIPTION {q} SET (slot_name = NONE)")  # type: ignore[arg-type]
                 conn.execute(f"DROP SUBSCRIPTION {q}")  # type: ignore[arg-type]
     admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+def toast_settings(conn: Conn) -> tuple[str | None, list[str]]:
+    """Where the session's ``default_toast_compression`` comes from (pg_settings'
+    ``source``: ``default`` when nobody set it) and the methods the server offers;
+    (None, []) before PostgreSQL 14, which has one method."""
+    row = conn.execute(
+        "SELECT source, enumvals FROM pg_catalog.pg_settings "
+        "WHERE name = 'default_toast_compression'"
+    ).fetchone()
+    if row is None:
+        return None, []
+    return str(row[0]), [str(x) for x in row[1] or []]

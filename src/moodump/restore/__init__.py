@@ -21,6 +21,7 @@ half-restored.
 from moodump.restore.engine import restore
 from moodump.restore.model import (
     PROGRESS_TABLE,
+    TOAST_CHOICES,
     RestoreEvent,
     RestoreOptions,
     RestoreResult,
@@ -29,6 +30,7 @@ from moodump.restore.model import (
 
 __all__ = [
     "PROGRESS_TABLE",
+    "TOAST_CHOICES",
     "RestoreEvent",
     "RestoreOptions",
     "RestoreResult",

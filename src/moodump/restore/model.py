@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from moodump.compression import sha256_file
-from moodump.errors import (
-    IntegrityError,
-)
+from moodump.errors import ConfigError, IntegrityError
 from moodump.manifest import Manifest
 from moodump.source import inside_backup
 
@@ -20,6 +18,10 @@ log = logging.getLogger("moodump.restore")
 
 
 PROGRESS_TABLE = "_moodump_restore"
+
+#: ``--toast-compression`` choices (PostgreSQL): ``auto`` (lz4 unless the server's
+#: configuration or the source database chose a method), a method, or ``server``.
+TOAST_CHOICES = ("auto", "lz4", "pglz", "server")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class RestoreOptions:
     # PostgreSQL: keep OWNER TO and GRANT/REVOKE (the source's roles must exist on the target)
     owners: bool = False
     analyze: bool = False  # PostgreSQL: ANALYZE the restored database at the end
+    # PostgreSQL: how the restore's sessions compress long values (TOAST_CHOICES)
+    toast_compression: str = "auto"
 
 
 @dataclass
@@ -70,6 +74,42 @@ class RestoreResult:
     warnings: list[str] = field(default_factory=list)
     # --moodle-maintenance / --staging: what was done to the site (docs/moodle.md)
     moodle: dict[str, Any] | None = None
+
+
+def choose_toast_compression(
+    wanted: str, source: str | None, methods: list[str], db_settings: list[str]
+) -> str | None:
+    """The ``default_toast_compression`` a restore's sessions set, or None to leave the
+    session's own. Pure: ``source`` is where the server's value comes from (pg_settings'
+    ``source``; None on PostgreSQL < 14, which has one method), ``methods`` the values it
+    accepts, ``db_settings`` the source database's ``ALTER DATABASE … SET`` (``name=value``).
+
+    Why: a value over ~2 kB is compressed as it is stored, and pglz (the built-in default)
+    is slow; lz4 compresses the sample's backup_controllers in 2 s of server CPU against
+    9 s, for a TOAST 30 % bigger. The method is physical only: the values, the schema and
+    a column's own ``COMPRESSION`` are unchanged. ``auto`` takes lz4 only when nobody
+    chose: the source database's own setting wins, then the server's configuration
+    (postgresql.conf, ``ALTER ROLE``/``DATABASE``, ``PGOPTIONS``)."""
+    if wanted == "server" or source is None:
+        return None
+    if wanted in ("lz4", "pglz"):
+        if wanted not in methods:
+            raise ConfigError(
+                f"--toast-compression {wanted}: this server does not offer it "
+                f"(default_toast_compression accepts {', '.join(methods) or 'nothing'})",
+                hint="use --toast-compression server (the server's default)",
+            )
+        return wanted
+    if wanted != "auto":
+        raise ConfigError(
+            f"--toast-compression {wanted!r} is not one of {', '.join(TOAST_CHOICES)}",
+            hint="pick one of them",
+        )
+    for item in db_settings:
+        key, _, value = str(item).partition("=")
+        if key.strip().lower() == "default_toast_compression":
+            return value.strip() if value.strip() in methods else None
+    return "lz4" if source == "default" and "lz4" in methods else None
 
 
 def check_files(path: Path, manifest: Manifest, names: set[str] | None = None) -> None:

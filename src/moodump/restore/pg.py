@@ -48,11 +48,17 @@ from moodump.pg.connection import (
     set_session,
 )
 from moodump.pg.copyio import copy_in
-from moodump.pg.database import restore_settings
+from moodump.pg.database import restore_settings, toast_settings
 from moodump.pg.tools import client_for, dbname_arg, run_tool, tool_env
 from moodump.progress import Progress
 from moodump.restore import pg_target
-from moodump.restore.model import RestoreEvent, RestoreOptions, RestoreResult, check_files
+from moodump.restore.model import (
+    RestoreEvent,
+    RestoreOptions,
+    RestoreResult,
+    check_files,
+    choose_toast_compression,
+)
 from moodump.restore.pg_objects import restore_large_objects
 from moodump.restore.pg_script import (
     _PARALLEL,
@@ -161,6 +167,16 @@ class PgRestore:
         # "_moodump_restore", unless the backup has a schema of that name (run() picks)
         self.progress_schema = pg_target.PROGRESS_SCHEMA
         self.progress_table = progress_table(self.progress_schema)
+        self.toast: str | None = None  # default_toast_compression of the sessions
+
+    def _session(self, conn: Conn) -> None:
+        """What every session that loads rows or builds indexes sets: the data files'
+        encoding (search_path: see _load_chunk), no commit waits, and the TOAST
+        compression (:func:`moodump.restore.model.choose_toast_compression`)."""
+        set_session(conn, self.encoding, None)
+        conn.execute("SET synchronous_commit = off")
+        if self.toast is not None:
+            conn.execute(f"SET default_toast_compression = {quote_str(self.toast)}")
 
     def _wanted(self, t: TableEntry) -> bool:
         return self.selected is None or qualified(t.schema, t.name) in self.selected
@@ -204,10 +220,15 @@ class PgRestore:
                 fresh, self.load_db = pg_target.prepare(
                     admin, self.settings, self.target, self.opts, self.m.snapshot, self.warnings,
                     self.progress_schema,
-                )
+                )  # fmt: skip
         try:
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 done = pg_target.done_items(conn, self.progress_schema)
+                settings = self.m.snapshot.get("settings") or []
+                self.toast = choose_toast_compression(
+                    self.opts.toast_compression, *toast_settings(conn),
+                    [str(x) for x in settings] if isinstance(settings, list) else [],
+                )  # fmt: skip
             if "pre-data" not in done:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
@@ -316,6 +337,8 @@ class PgRestore:
         first_event = next((i for i, x in enumerate(rest) if x[1] == "EVENT TRIGGER"), len(rest))
         with connect(self.settings, self.load_db, autocommit=True) as conn:
             set_session(conn, self.encoding)
+            if self.toast is not None:  # materialized views' rows
+                conn.execute(f"SET default_toast_compression = {quote_str(self.toast)}")
             for item in rest[:first_event]:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
@@ -351,10 +374,7 @@ class PgRestore:
         def work() -> None:
             try:
                 with connect(self.settings, self.load_db, autocommit=True) as conn:
-                    # the data files' text is read as it was written (search_path: see
-                    # _load_chunk)
-                    set_session(conn, self.encoding, None)
-                    conn.execute("SET synchronous_commit = off")
+                    self._session(conn)
                     if n > 1:
                         # n sessions already keep the cores busy: parallel workers of a
                         # CREATE INDEX only add their sort merges and contention (the

@@ -34,6 +34,8 @@ def progress_schema(pre_data: str) -> str:
 def progress_table(schema: str = PROGRESS_SCHEMA) -> str:
     """The quoted progress table in the progress schema ``schema``."""
     return f"{quote_ident(schema)}.progress"
+
+
 _EVT_STATE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
 
 
