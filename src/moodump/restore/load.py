@@ -25,7 +25,12 @@ from moodump.errors import (
     ServerError,
     SnapshotError,
 )
-from moodump.formats import SESSION_SQL_MODE, sql_literal, unescape_field
+from moodump.formats import (
+    SESSION_SQL_MODE,
+    index_typed_columns,
+    sql_literal,
+    unescape_field,
+)
 from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
 from moodump.progress import Progress
 from moodump.restore.model import PROGRESS_TABLE, RestoreOptions
@@ -420,7 +425,7 @@ class DataLoader:
         together, so resume works the same way.
         """
         types = t.column_types or [""] * len(t.columns)
-        index_typed = [f"@v{i}" in t.load_clause for i in range(len(t.columns))]
+        index_typed = index_typed_columns(t.load_clause, len(t.columns))
         head = (
             f"INSERT INTO {quote_ident(t.name)} ("
             + ", ".join(quote_ident(n) for n in t.columns)
