@@ -1,4 +1,9 @@
-from moodump.ddl import has_foreign_keys, referenced_tables, split_secondary_indexes
+from moodump.ddl import (
+    has_foreign_keys,
+    portable_create,
+    referenced_tables,
+    split_secondary_indexes,
+)
 
 CREATE = """CREATE TABLE `t` (
   `id` bigint(10) NOT NULL AUTO_INCREMENT,
@@ -44,3 +49,15 @@ def test_foreign_keys():
     create = "CREATE TABLE `c` (\n  `id` int,\n  CONSTRAINT `f` FOREIGN KEY (`id`) REFERENCES `p``x` (`id`)\n)"
     assert has_foreign_keys(create)
     assert referenced_tables(create) == {"p`x"}
+
+
+def test_portable_create_drops_its_own_database_from_sequence_calls():
+    create = (
+        "CREATE TABLE `t` (\n  `id` int(11) NOT NULL DEFAULT nextval(`my ``db`.`s``q`),\n"
+        "  `v` bigint(20) DEFAULT (NEXTVAL(`my ``db`.`s2`) + lastval(`other`.`s`)),\n"
+        "  `c` varchar(40) DEFAULT 'nextval(`x`.`s`)'\n) ENGINE=InnoDB"
+    )
+    out = portable_create(create, "my `db")
+    assert "DEFAULT nextval(`s``q`)" in out
+    assert "(NEXTVAL(`s2`) + lastval(`other`.`s`))" in out  # another database stays
+    assert portable_create(create, "other db") == create

@@ -32,6 +32,18 @@ class SplitTable:
         return out
 
 
+def portable_create(create: str, database: str) -> str:
+    """A ``SHOW CREATE TABLE`` without its own database's name in sequence calls.
+
+    MariaDB prints ``DEFAULT nextval(`db`.`seq`)`` with the database the table is in;
+    replayed elsewhere, the restored table would take its numbers from the source
+    database's sequence (or fail when there is none). Unqualified, the name resolves in
+    the database the table is created in.
+    """
+    own = re.escape("`" + database.replace("`", "``") + "`.")
+    return re.sub(r"\b(nextval|lastval)\(" + own, r"\1(", create, flags=re.IGNORECASE)
+
+
 def referenced_tables(create: str) -> set[str]:
     """Tables a CREATE TABLE's foreign keys point at."""
     return {m.replace("``", "`") for m in _REFERENCES.findall(create)}

@@ -117,7 +117,8 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
     lines.append(
         f'run "$@" -e "CREATE DATABASE IF NOT EXISTS \\`$dbq\\` {opts}"'.replace("$@", "$@")
     )
-    for t in manifest.tables:
+    # Sequences first: a table whose DEFAULT calls nextval() needs its sequence.
+    for t in sorted(manifest.tables, key=lambda t: t.kind != "sequence"):
         if t.schema_file:
             lines.append(
                 f'{{ echo "{_SESSION}"; cat {_sh_quote(t.schema_file)}; }} | run "$@" -D "$db"'

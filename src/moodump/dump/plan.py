@@ -14,6 +14,7 @@ from pathlib import Path
 from moodump.db.connection import Connection, ConnSettings, quote_ident
 from moodump.db.introspect import TableInfo, definition_fingerprint
 from moodump.db.privileges import account_privileges
+from moodump.ddl import portable_create
 from moodump.dump.model import _INT_TYPES, DumpOptions, _match, _safe, _Task, key_ranges
 from moodump.dump.publish import _file_entry
 from moodump.errors import ConfigError, PrivilegeError
@@ -146,7 +147,7 @@ class DumpPlanner:
         )
         if not self.opts.data_only:
             name = f"schema/{idx:04d}-{_safe(t.name)}.sql"
-            write_text(self.tmp / name, create + ";\n")
+            write_text(self.tmp / name, portable_create(create, self.database) + ";\n")
             entry.schema_file = name
             self.manifest.files.append(_file_entry(self.tmp, name, "schema"))
         return entry

@@ -438,7 +438,8 @@ class Restore(DataLoader, ObjectSteps):
 
     def _create_tables(self, conn: Connection, done: set[str]) -> None:
         existing = set(self._existing_tables(conn, self.load_db))
-        for t in self.tables:
+        # Sequences first: a table whose DEFAULT calls nextval() needs its sequence.
+        for t in sorted(self.tables, key=lambda t: t.kind != "sequence"):
             if not t.schema_file:
                 if t.name not in existing:
                     raise NotFoundError(
@@ -485,6 +486,28 @@ class Restore(DataLoader, ObjectSteps):
             if t.kind == "sequence" and t.sequence:
                 conn.execute(sequence_sql(t.name, t.sequence))
 
+    def _repoint_sequence_defaults(self, conn: Connection) -> None:
+        """A DEFAULT nextval(seq) keeps the database it was created in: after the swap
+        it would name the staging database (dropped next). Point it at the target's,
+        every such column of a table in one ALTER (each one re-reads all defaults)."""
+        stage = quote_ident(self.load_db).encode() + b"."
+        qt = quote_ident(self.target)
+        alters: dict[bytes, list[bytes]] = {}
+        for table, column, default in conn.query(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+            f"WHERE TABLE_SCHEMA = {quote_str(self.target)} AND LOCATE('val(', COLUMN_DEFAULT)"
+        ):
+            if default is None or stage not in default:
+                continue
+            expr = default.replace(stage, qt.encode() + b".")
+            col = quote_ident((column or b"").decode()).encode()
+            alters.setdefault(table or b"", []).append(
+                b"ALTER COLUMN " + col + b" SET DEFAULT (" + expr + b")"
+            )
+        for table, clauses in alters.items():
+            name = quote_ident(table.decode()).encode()
+            conn.execute(b"ALTER TABLE " + qt.encode() + b"." + name + b" " + b", ".join(clauses))
+
     def _swap(self, conn: Connection) -> None:
         """Move staged tables into the target in one RENAME; old tables go away after."""
         old_db = f"{self.target[:40]}__mdold_{uuid.uuid4().hex[:8]}"
@@ -506,6 +529,7 @@ class Restore(DataLoader, ObjectSteps):
             moves.append(f"{qs}.{n} TO {qt}.{n}")
         if moves:
             conn.execute("RENAME TABLE " + ", ".join(moves))
+            self._repoint_sequence_defaults(conn)
         if not self.opts.tables:
             # A full restore replaces the whole database: tables the backup lacks go too.
             for name in sorted(existing - {t.name for t in self.tables}):
