@@ -41,6 +41,9 @@ class TableInfo:
     unique_keys: list[list[str]] = field(default_factory=list)
     pk_types: list[str] = field(default_factory=list)
     versioned: bool = False  # MariaDB system-versioned table (history rows are dumped)
+    # Versioned by transaction id (ROW START/END are BIGINT UNSIGNED): MariaDB cannot
+    # insert such history (error 1906), so only the current rows are dumped.
+    trx_versioned: bool = False
 
     @property
     def transactional(self) -> bool:
@@ -184,6 +187,8 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
         else:
             info.unique_keys.append(names)
     for info in tables.values():
+        if info.versioned and any(c.period and c.data_type == "bigint" for c in info.columns):
+            info.versioned, info.trx_versioned = False, True
         types = {c.name: c.data_type for c in info.columns}
         info.pk_types = [types.get(c, "") for c in info.primary_key]
     return list(tables.values()), views
