@@ -46,6 +46,12 @@ class TableInfo:
     trx_versioned: bool = False
 
     @property
+    def holds_rows(self) -> bool:
+        """False for a sequence, and for a MERGE table: its rows are its underlying
+        tables' (dumped with them; loading them again would insert them twice)."""
+        return self.kind == "table" and self.engine.lower() != "mrg_myisam"
+
+    @property
     def transactional(self) -> bool:
         return self.engine.lower() in ("innodb", "xtradb", "rocksdb", "tokudb", "sequence")
 

@@ -92,7 +92,7 @@ class DumpPlanner:
 
     def _skip_data(self, t: TableInfo) -> bool:
         return (
-            self.opts.schema_only or t.kind == "sequence" or _match(t.name, self.opts.exclude_data)
+            self.opts.schema_only or not t.holds_rows or _match(t.name, self.opts.exclude_data)
         )
 
     def _plan(
@@ -143,7 +143,7 @@ class DumpPlanner:
             load_clause=load_spec(cols).clause(),
             order_by=t.order_key,
             digest="ordered" if t.order_key else "multiset",
-            data_skipped=self._skip_data(t) and t.kind == "table",
+            data_skipped=self._skip_data(t) and t.holds_rows,
         )
         if not self.opts.data_only:
             name = f"schema/{idx:04d}-{_safe(t.name)}.sql"
