@@ -228,6 +228,8 @@ CREATE TABLE `Case` (id INT PRIMARY KEY, v VARCHAR(5));
 CREATE TABLE `case` (id INT PRIMARY KEY, v VARCHAR(5));
 INSERT INTO `Case` VALUES (1, 'upper');
 INSERT INTO `case` VALUES (1, 'lower'), (2, 'lower');
+CREATE TABLE `_moodump_restore` (file VARCHAR(255) PRIMARY KEY, note TEXT);  -- the restore's own progress table name
+INSERT INTO `_moodump_restore` VALUES ('mine', 'a user table');
 CREATE TABLE `123` (`456` INT PRIMARY KEY, `#x` INT, ` lead` INT);
 INSERT INTO `123` VALUES (1, 2, 3);
 CREATE TABLE `a/b\\c.d@e#f` (id INT PRIMARY KEY);

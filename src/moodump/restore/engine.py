@@ -31,11 +31,11 @@ from moodump.manifest import Manifest, TableEntry
 from moodump.progress import Progress
 from moodump.restore.load import DataLoader, _setup_load_session
 from moodump.restore.model import (
-    PROGRESS_TABLE,
     RestoreEvent,
     RestoreOptions,
     RestoreResult,
     check_files,
+    progress_table_name,
 )
 from moodump.restore.objects import ObjectSteps
 from moodump.restore.site import SiteSteps
@@ -149,6 +149,7 @@ class Restore(DataLoader, ObjectSteps):
         self.tables = self._selected_tables()
         self.load_db = database
         self.manifest_id = hashlib.sha256(src.manifest_bytes()).hexdigest()
+        self.progress_table = progress_table_name(t.name for t in manifest.tables)
         # Schema and object files are small and read before any data: fetch them at once
         # (concurrently from object storage; a no-op for a directory).
         src.prefetch([f.name for f in manifest.files if f.kind != "data" and f.bytes < 4 << 20])
@@ -323,7 +324,7 @@ class Restore(DataLoader, ObjectSteps):
                 self._emit("objects")
                 self._create_objects(conn, partial)
             conn.execute(
-                f"DROP TABLE IF EXISTS {quote_ident(self.target)}.{quote_ident(PROGRESS_TABLE)}"
+                f"DROP TABLE IF EXISTS {quote_ident(self.target)}.{quote_ident(self.progress_table)}"
             )
         self._emit("done")
         return RestoreResult(
@@ -358,7 +359,7 @@ class Restore(DataLoader, ObjectSteps):
         exists = self._db_exists(conn, self.target)
         existing = self._existing_tables(conn, self.target) if exists else []
         if self.opts.resume:
-            if PROGRESS_TABLE not in existing:
+            if self.progress_table not in existing:
                 raise NotFoundError(
                     f"nothing to resume in {self.target!r} (no restore progress record)",
                     hint="run the restore without --resume (add --drop to replace the database)",
@@ -420,12 +421,12 @@ class Restore(DataLoader, ObjectSteps):
 
     def _progress_table(self, conn: Connection) -> set[str]:
         conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {quote_ident(PROGRESS_TABLE)} ("
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(self.progress_table)} ("
             "file VARCHAR(255) NOT NULL PRIMARY KEY, rows_loaded BIGINT NOT NULL, "
             "backup CHAR(64) NOT NULL, loaded_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP"
             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         )
-        rows = conn.query(f"SELECT file, backup FROM {quote_ident(PROGRESS_TABLE)}")
+        rows = conn.query(f"SELECT file, backup FROM {quote_ident(self.progress_table)}")
         done = set()
         for f, b in rows:
             if (b or b"").decode() != self.manifest_id:
@@ -476,7 +477,7 @@ class Restore(DataLoader, ObjectSteps):
             self._emit("indexes", table)
             conn.execute(f"ALTER TABLE {quote_ident(table)} " + ", ".join(clauses))
         conn.execute(
-            f"INSERT IGNORE INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+            f"INSERT IGNORE INTO {quote_ident(self.progress_table)} (file, rows_loaded, backup) VALUES "
             f"({quote_str('index:' + table)}, 0, {quote_str(self.manifest_id)})"
         )
 
@@ -533,7 +534,7 @@ class Restore(DataLoader, ObjectSteps):
         if not self.opts.tables:
             # A full restore replaces the whole database: tables the backup lacks go too.
             for name in sorted(existing - {t.name for t in self.tables}):
-                if name != PROGRESS_TABLE:
+                if name != self.progress_table:
                     conn.execute(f"DROP TABLE IF EXISTS {qt}.{quote_ident(name)}")
             self._drop_objects(conn)
         conn.execute(f"DROP DATABASE {qs}")

@@ -33,7 +33,7 @@ from moodump.formats import (
 )
 from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
 from moodump.progress import Progress
-from moodump.restore.model import PROGRESS_TABLE, RestoreOptions
+from moodump.restore.model import RestoreOptions
 from moodump.source import BackupSource
 
 log = logging.getLogger("moodump.restore")
@@ -183,6 +183,7 @@ class DataLoader:
     tables: list[TableEntry]
     load_db: str
     manifest_id: str
+    progress_table: str
     deferred: dict[str, SplitTable]
     insert_mode: bool
     tracker: Progress
@@ -376,7 +377,7 @@ class DataLoader:
                 raise _SwitchToInsert() from exc
             loaded = conn.affected_rows()
             conn.execute(
-                f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+                f"INSERT INTO {quote_ident(self.progress_table)} (file, rows_loaded, backup) VALUES "
                 f"({quote_str(c.file)}, {int(loaded)}, {quote_str(self.manifest_id)})"
             )
             th.join()  # the server saw the end of the FIFO: the feeder is done, or failing
@@ -476,7 +477,7 @@ class DataLoader:
                     hint="the data file does not match its table; use another backup",
                 )
             conn.execute(
-                f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+                f"INSERT INTO {quote_ident(self.progress_table)} (file, rows_loaded, backup) VALUES "
                 f"({quote_str(c.file)}, {loaded}, {quote_str(self.manifest_id)})"
             )
             conn.execute("COMMIT")

@@ -5,6 +5,7 @@ up-front check of a backup's files.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,18 @@ log = logging.getLogger("moodump.restore")
 
 
 PROGRESS_TABLE = "_moodump_restore"
+
+
+def progress_table_name(tables: Iterable[str]) -> str:
+    """The progress table of a restore: ``_moodump_restore``, unless the backup has a
+    table of that name (then ``_moodump_restore_1``, ...). Found from the backup alone,
+    so a resumed restore finds the same table."""
+    taken = set(tables)
+    name, n = PROGRESS_TABLE, 0
+    while name in taken:
+        n += 1
+        name = f"{PROGRESS_TABLE}_{n}"
+    return name
 
 
 @dataclass(frozen=True)
