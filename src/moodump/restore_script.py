@@ -52,11 +52,18 @@ def database_options(ddl: str) -> str:
     return opts.strip()
 
 
-def sequence_sql(table: str, state: dict[str, int]) -> str:
-    return (
-        f"SELECT SETVAL({_ident(table)}, {int(state['next_not_cached_value'])}, 0, "
-        f"{int(state.get('cycle_count', 0))})"
-    )
+def sequence_sql(table: str, state: dict[str, int]) -> list[str]:
+    """The statements that give a new sequence the state the dump read.
+
+    SETVAL alone never moves a sequence back within a round, so a sequence restarted
+    below its START value (ALTER SEQUENCE ... RESTART WITH) would keep START: RESTART
+    WITH sets the next value (and round 0), SETVAL then sets the round.
+    """
+    nxt = int(state["next_not_cached_value"])
+    return [
+        f"ALTER SEQUENCE {_ident(table)} RESTART WITH {nxt}",
+        f"SELECT SETVAL({_ident(table)}, {nxt}, 0, {int(state.get('cycle_count', 0))})",
+    ]
 
 
 def object_session_sql(rec: dict[str, Any]) -> list[str]:
@@ -125,7 +132,8 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
             )
     for t in manifest.tables:
         if t.kind == "sequence" and t.sequence:
-            lines.append(f'run "$@" -D "$db" -e {_sh_quote(sequence_sql(t.name, t.sequence))}')
+            stmts = "; ".join(sequence_sql(t.name, t.sequence))
+            lines.append(f'run "$@" -D "$db" -e {_sh_quote(stmts)}')
         for c in t.chunks:
             stmt = (
                 f"LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE {_ident(t.name)} CHARACTER SET "

@@ -208,6 +208,12 @@ SELECT NEXTVAL(seq_nocache);
 CREATE SEQUENCE seq_desc_cycle START WITH 5 INCREMENT BY -2 MINVALUE 0 MAXVALUE 5 CACHE 2 CYCLE;
 SELECT NEXTVAL(seq_desc_cycle), NEXTVAL(seq_desc_cycle), NEXTVAL(seq_desc_cycle), NEXTVAL(seq_desc_cycle);
 CREATE SEQUENCE seq_unused START WITH 7 INCREMENT BY 7;
+-- Restarted below its START value (SETVAL alone cannot move it back there).
+CREATE SEQUENCE seq_restarted START WITH 100 MINVALUE 1 INCREMENT BY 1 CACHE 3;
+ALTER SEQUENCE seq_restarted RESTART WITH 5;
+SELECT NEXTVAL(seq_restarted);
+CREATE SEQUENCE seq_restarted_desc START WITH -1 INCREMENT BY -1 MINVALUE -50 MAXVALUE 50 CYCLE;
+ALTER SEQUENCE seq_restarted_desc RESTART WITH 20;
 CREATE SEQUENCE `seq ``quoted`` ü` START WITH 100 INCREMENT BY 1;
 SELECT NEXTVAL(`seq ``quoted`` ü`);
 -- A DEFAULT from a sequence that comes later by name (MariaDB prints the database name

@@ -485,7 +485,8 @@ class Restore(DataLoader, ObjectSteps):
     def _sequences(self, conn: Connection) -> None:
         for t in self.tables:
             if t.kind == "sequence" and t.sequence:
-                conn.execute(sequence_sql(t.name, t.sequence))
+                for stmt in sequence_sql(t.name, t.sequence):
+                    conn.execute(stmt)
 
     def _repoint_sequence_defaults(self, conn: Connection) -> None:
         """A DEFAULT nextval(seq) keeps the database it was created in: after the swap
