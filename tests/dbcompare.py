@@ -170,6 +170,16 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='FUNCTION' AND ROUTINE_SCHEMA={}",
             set(),
         ),
+        (
+            "PACKAGE",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='PACKAGE' AND ROUTINE_SCHEMA={}",
+            set(),
+        ),
+        (
+            "PACKAGE BODY",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='PACKAGE BODY' AND ROUTINE_SCHEMA={}",
+            set(),
+        ),
         ("EVENT", "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA={}", set()),
     ):
         na_ = _names(c, sql.format(qa))

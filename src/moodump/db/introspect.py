@@ -90,7 +90,8 @@ class TableInfo:
 class StoredObject:
     """A view, trigger, procedure, function or event, with the session it needs."""
 
-    kind: str  # "view" | "trigger" | "procedure" | "function" | "event"
+    # "view" | "trigger" | "procedure" | "function" | "package" | "package body" | "event"
+    kind: str
     name: str
     create: bytes  # the CREATE statement, in character_set_client
     character_set_client: str
@@ -277,7 +278,8 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
         views.append(StoredObject("view", name, create, _s(row[2]), _s(row[3])))
     ordered_views = _order_views(views)
 
-    for rtype in ("PROCEDURE", "FUNCTION"):
+    # PACKAGE before its PACKAGE BODY (MariaDB's sql_mode=ORACLE packages).
+    for rtype in ("PROCEDURE", "FUNCTION", "PACKAGE", "PACKAGE BODY"):
         for (rname,) in conn.query(
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE "
             f"ROUTINE_SCHEMA = {db} AND ROUTINE_TYPE = '{rtype}' ORDER BY ROUTINE_NAME"

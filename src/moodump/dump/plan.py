@@ -91,9 +91,7 @@ class DumpPlanner:
         return out
 
     def _skip_data(self, t: TableInfo) -> bool:
-        return (
-            self.opts.schema_only or not t.holds_rows or _match(t.name, self.opts.exclude_data)
-        )
+        return self.opts.schema_only or not t.holds_rows or _match(t.name, self.opts.exclude_data)
 
     def _plan(
         self, coord: Connection, tables: list[TableInfo], schemas: dict[str, str]
