@@ -59,6 +59,11 @@ def _setup_load_session(conn: Connection) -> None:
     # later with check_constraint_checks=0 (MariaDB only; MySQL has no such switch).
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION check_constraint_checks = 0")
+    # Tables InnoDB accepted with innodb_strict_mode=0 (e.g. ROW_FORMAT=DYNAMIC with a
+    # KEY_BLOCK_SIZE, ROW_FORMAT=FIXED) keep those options in SHOW CREATE TABLE; in strict
+    # mode (the default) the same CREATE fails with "Wrong create options".
+    with contextlib.suppress(MoodumpError):
+        conn.execute("SET SESSION innodb_strict_mode = 0")
     # Not logging the restore to the binary log needs a privilege most accounts lack.
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION sql_log_bin = 0")
