@@ -182,6 +182,12 @@ INSERT INTO lax_fixed VALUES (1, 'f');
 CREATE TABLE lax_kbs (id INT PRIMARY KEY, v TEXT, KEY (v(10))) ENGINE=InnoDB ROW_FORMAT=DYNAMIC KEY_BLOCK_SIZE=8;
 INSERT INTO lax_kbs VALUES (1, 'k');
 SET SESSION innodb_strict_mode = 1;
+-- A MEMORY table larger than the default max_heap_table_size (16 MiB; VARCHAR rows are
+-- fixed-length in MEMORY: about 4 KB each here).
+SET SESSION max_heap_table_size = 64 * 1024 * 1024;
+CREATE TABLE mem_big (id INT PRIMARY KEY, v VARCHAR(1000)) ENGINE=MEMORY;
+INSERT INTO mem_big SELECT seq, CHAR(65 + seq % 26) FROM seq_1_to_5000;
+SET SESSION max_heap_table_size = DEFAULT;
 CREATE TABLE col_compressed (id INT PRIMARY KEY, b BLOB COMPRESSED, t VARCHAR(1000) COMPRESSED CHARACTER SET utf8mb4);
 INSERT INTO col_compressed VALUES (1, REPEAT(0x00FF0A5C09, 3000), REPEAT('ü\n', 300)), (2, NULL, ''), (3, '', NULL);
 

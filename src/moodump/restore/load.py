@@ -39,6 +39,11 @@ from moodump.source import BackupSource
 log = logging.getLogger("moodump.restore")
 
 
+#: The largest max_heap_table_size a 64-bit server takes without a warning (1 EiB):
+#: memory is only used as rows come.
+_MAX_HEAP_TABLE_SIZE = 1 << 60
+
+
 def _setup_load_session(conn: Connection) -> None:
     for stmt in (
         "SET NAMES utf8mb4",
@@ -64,6 +69,9 @@ def _setup_load_session(conn: Connection) -> None:
     # mode (the default) the same CREATE fails with "Wrong create options".
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION innodb_strict_mode = 0")
+    # A MEMORY table holds at most the session's max_heap_table_size of its creator (not
+    # in SHOW CREATE TABLE): one filled past the default 16 MiB would be "full" on load.
+    conn.execute(f"SET SESSION max_heap_table_size = {_MAX_HEAP_TABLE_SIZE}")
     # Not logging the restore to the binary log needs a privilege most accounts lack.
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION sql_log_bin = 0")
