@@ -1,4 +1,5 @@
 from moodump.ddl import (
+    SplitTable,
     has_foreign_keys,
     portable_create,
     referenced_tables,
@@ -61,3 +62,15 @@ def test_portable_create_drops_its_own_database_from_sequence_calls():
     assert "DEFAULT nextval(`s``q`)" in out
     assert "(NEXTVAL(`s2`) + lastval(`other`.`s`))" in out  # another database stays
     assert portable_create(create, "other db") == create
+
+
+def test_auto_increment_column_outside_the_primary_key_keeps_every_index():
+    create = (
+        "CREATE TABLE `t` (\n  `a` int(11) NOT NULL,\n"
+        "  `id` int(11) NOT NULL AUTO_INCREMENT,\n"
+        "  `c` varchar(20) DEFAULT 'x AUTO_INCREMENT' COMMENT 'AUTO_INCREMENT',\n"
+        "  PRIMARY KEY (`a`),\n  KEY `x` (`c`),\n  KEY `by id` (`id`)\n) ENGINE=InnoDB"
+    )
+    assert split_secondary_indexes(create) == SplitTable(create, ())
+    first = create.replace("PRIMARY KEY (`a`)", "PRIMARY KEY (`id`,`a`)")
+    assert split_secondary_indexes(first).index_names() == ["x", "by id"]

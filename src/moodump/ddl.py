@@ -14,6 +14,9 @@ _INDEX_LINE = re.compile(r"^  (?:UNIQUE |SPATIAL )?KEY `")
 _FK = re.compile(r"\bFOREIGN KEY\b")
 _REFERENCES = re.compile(r"REFERENCES `((?:[^`]|``)+)`")
 _INDEX_NAME = re.compile(r"KEY `((?:[^`]|``)+)`")
+# A column definition with AUTO_INCREMENT before any quoted text (a DEFAULT or COMMENT).
+_AUTO_COLUMN = re.compile(r"^  `((?:[^`]|``)+)` [^'`]*\bAUTO_INCREMENT\b")
+_FIRST_KEY_COLUMN = re.compile(r"KEY (?:`(?:[^`]|``)+` )?\(`((?:[^`]|``)+)`")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,20 @@ def has_foreign_keys(create: str) -> bool:
     return bool(_FK.search(create))
 
 
+def _auto_increment_needs_secondary(lines: list[str]) -> bool:
+    """True when the AUTO_INCREMENT column starts no primary key but a secondary index:
+    InnoDB refuses the table without that index (error 1075), and creating it first
+    would change the order SHOW CREATE TABLE lists the indexes in."""
+    auto = next((m.group(1) for m in map(_AUTO_COLUMN.match, lines) if m), None)
+    if auto is None:
+        return False
+    for line in lines:
+        m = _FIRST_KEY_COLUMN.search(line)
+        if line.startswith("  PRIMARY KEY ") and m and m.group(1) == auto:
+            return False
+    return True
+
+
 def split_secondary_indexes(create: str) -> SplitTable:
     """Remove plain, unique and spatial secondary indexes from a ``SHOW CREATE TABLE``.
 
@@ -60,12 +77,15 @@ def split_secondary_indexes(create: str) -> SplitTable:
     spaces of indentation); anything else is left in place, so the worst case is a table
     created with its indexes, as usual. FULLTEXT indexes stay (adding the first one
     later rebuilds the table), and so does everything of a table without a primary key
-    (InnoDB would cluster it on a unique key).
+    (InnoDB would cluster it on a unique key) or whose AUTO_INCREMENT column is not
+    first in its primary key (it needs a secondary index from the start).
     """
     head, sep, tail = create.partition("\n) ")
     if not sep or "\n  PRIMARY KEY " not in head:
         return SplitTable(create, ())
     lines = head.split("\n")
+    if _auto_increment_needs_secondary(lines):
+        return SplitTable(create, ())
     kept: list[str] = []
     indexes: list[str] = []
     for line in lines:
