@@ -2,6 +2,7 @@ from moodump.ddl import (
     SplitTable,
     has_foreign_keys,
     portable_create,
+    portable_view,
     referenced_tables,
     split_secondary_indexes,
 )
@@ -74,3 +75,12 @@ def test_auto_increment_column_outside_the_primary_key_keeps_every_index():
     assert split_secondary_indexes(create) == SplitTable(create, ())
     first = create.replace("PRIMARY KEY (`a`)", "PRIMARY KEY (`id`,`a`)")
     assert split_secondary_indexes(first).index_names() == ["x", "by id"]
+
+
+def test_portable_view_in_its_client_charset():
+    view = b"VIEW `v` AS select nextval(`d\xe9`.`s`) AS `n`,lastval(`other`.`s`) AS `p`"
+    assert portable_view(view, "d\u00e9", "latin1") == (
+        b"VIEW `v` AS select nextval(`s`) AS `n`,lastval(`other`.`s`) AS `p`"
+    )
+    assert portable_view(view, "d\u00e9", "utf8mb4") == view  # other bytes: not its own
+    assert portable_view(view, "d\u00e9", "no-such-charset") == view

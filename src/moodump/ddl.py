@@ -47,6 +47,22 @@ def portable_create(create: str, database: str) -> str:
     return re.sub(r"\b(nextval|lastval)\(" + own, r"\1(", create, flags=re.IGNORECASE)
 
 
+#: Python codecs of the client character sets a view may be printed in.
+_CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "binary": "utf-8",
+           "latin1": "cp1252"}  # fmt: skip
+
+
+def portable_view(create: bytes, database: str, charset: str) -> bytes:
+    """:func:`portable_create` for a ``SHOW CREATE VIEW`` in its ``character_set_client``:
+    a view's text names the sequences it calls with their database, even its own."""
+    try:
+        own = ("`" + database.replace("`", "``") + "`.").encode(_CODECS.get(charset, charset))
+    except (LookupError, UnicodeEncodeError):
+        return create
+    pattern = rb"\b(nextval|lastval)\(" + re.escape(own)
+    return re.sub(pattern, rb"\1(", create, flags=re.IGNORECASE)
+
+
 def referenced_tables(create: str) -> set[str]:
     """Tables a CREATE TABLE's foreign keys point at."""
     return {m.replace("``", "`") for m in _REFERENCES.findall(create)}

@@ -315,6 +315,7 @@ CREATE VIEW xx_top AS SELECT k FROM yy_mid WITH LOCAL CHECK OPTION;
 CREATE VIEW `v` AS SELECT 1 AS one;
 CREATE VIEW `vv` AS SELECT one FROM `v`;
 CREATE VIEW `a view ``with`` ticks` (`col ``1```, `col 2`) AS SELECT k, 'lit;$$/*x*/' FROM xx_top;
+CREATE VIEW v_seq AS SELECT NEXTVAL(seq_unused) AS n, PREVIOUS VALUE FOR `seq ``quoted`` ü` AS p, (SELECT COUNT(*) FROM `case`) AS c;
 CREATE VIEW v_union AS SELECT id FROM `case` UNION ALL SELECT id FROM `Case`;
 
 -- Stored programs with DELIMITER-hostile bodies, characteristics, other sql_modes.

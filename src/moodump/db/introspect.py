@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from moodump.db.connection import Connection, quote_ident, quote_str
+from moodump.ddl import portable_view
 from moodump.errors import NotFoundError, PrivilegeError
 from moodump.formats import Column
 
@@ -275,6 +276,7 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
         row, create = _show_create_in_own_charset(
             conn, f"SHOW CREATE VIEW {quote_ident(name)}", 1, 2
         )
+        create = portable_view(create, database, _s(row[2]))
         views.append(StoredObject("view", name, create, _s(row[2]), _s(row[3])))
     ordered_views = _order_views(views)
 
