@@ -160,3 +160,24 @@ def test_transaction_versioned_table_keeps_its_current_rows(root_settings, fresh
         finally:
             c.execute(f"DROP DATABASE IF EXISTS {quote_ident(target)}")
     assert verify(out, settings=root_settings).passed
+
+
+def test_database_without_tables_restores(root_settings, fresh_db, tmp_path):
+    """Only a view, a routine and an event: the restore took a backup without schema
+    files for a --data-only one, and neither created nor replaced the target database
+    (verify: \"Unknown database 'moodump_verify_...'\")."""
+    run_sql(
+        root_settings,
+        "CREATE VIEW v AS SELECT 1 AS one; CREATE FUNCTION f() RETURNS INT RETURN 2;"
+        "CREATE EVENT e ON SCHEDULE EVERY 1 DAY STARTS '2037-01-01 00:00:00' DISABLE DO SET @a = 1;",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    target = fresh_db + "_r"
+    with connect(root_settings) as c:  # an older copy, replaced by --drop
+        c.execute(f"CREATE DATABASE {quote_ident(target)}")
+        c.execute(f"CREATE VIEW {quote_ident(target)}.stale AS SELECT 0 AS zero")
+    _restore_and_compare(root_settings, out, fresh_db, target)
+    rep = verify(out, settings=root_settings)
+    assert rep.passed, rep.problems

@@ -365,7 +365,8 @@ class Restore(DataLoader, ObjectSteps):
                     hint="run the restore without --resume (add --drop to replace the database)",
                 )
             return
-        if not any(t.schema_file for t in self.tables):
+        if self.tables and not any(t.schema_file for t in self.tables):
+            # A --data-only dump (a database without tables is restored as a whole).
             self._prepare_data_only(conn, existing)
             return
         in_way = [t for t in existing if not partial or t in {x.name for x in self.tables}]
