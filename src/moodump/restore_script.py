@@ -76,6 +76,8 @@ def object_session_sql(rec: dict[str, Any]) -> list[str]:
     ]
     if rec.get("time_zone"):
         stmts.append(f"SET time_zone = {_sql_str(rec['time_zone'])}")
+    if rec.get("defined_at"):  # an event: the clock of its definition (see StoredObject)
+        stmts.append(f"SET timestamp = {int(rec['defined_at'])}")
     return stmts
 
 
@@ -90,7 +92,7 @@ def write_objects_sql(root: Path, records: list[dict[str, Any]]) -> bytes:
         for stmt in object_session_sql(rec):
             out += stmt.encode() + b";\n"
         out += b"DELIMITER " + delim + b"\n" + create + delim + b"\nDELIMITER ;\n"
-        out += b"SET NAMES utf8mb4;\n"
+        out += b"SET NAMES utf8mb4; SET timestamp = DEFAULT;\n"
     data = bytes(out)
     write_bytes(root / "objects.sql", data)
     return data

@@ -101,6 +101,10 @@ class StoredObject:
     time_zone: str = ""
     table: str = ""  # triggers: the table they belong to
     order: int = 0  # triggers: ACTION_ORDER
+    # events: when the definition was last accepted (unix time; 0 unknown). The server
+    # drops, or refuses, an event whose schedule is over when it is created: replayed
+    # with the session clock set back to then, it is accepted as it was.
+    defined_at: int = 0
 
 
 def _s(v: bytes | None) -> str:
@@ -322,13 +326,16 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
             )
         )
 
-    for (ename,) in conn.query(
-        f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} "
-        "ORDER BY EVENT_NAME"
+    # UNIX_TIMESTAMP reads LAST_ALTERED in the session's time zone (UTC, like it is shown).
+    for ename, altered in conn.query(
+        "SELECT EVENT_NAME, UNIX_TIMESTAMP(LAST_ALTERED) FROM information_schema.EVENTS "
+        f"WHERE EVENT_SCHEMA = {db} ORDER BY EVENT_NAME"
     ):
         n = _s(ename)
         row, create = _show_create_in_own_charset(conn, f"SHOW CREATE EVENT {quote_ident(n)}", 3, 4)
-        out.append(StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2])))
+        ev = StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2]))
+        ev.defined_at = int(_s(altered) or 0)
+        out.append(ev)
     return out
 
 

@@ -114,6 +114,7 @@ class ObjectSteps:
             conn.execute("SET NAMES utf8mb4")
             conn.execute(f"SET sql_mode = '{SESSION_SQL_MODE}'")
             conn.execute("SET time_zone = '+00:00'")
+            conn.execute("SET timestamp = DEFAULT")
 
     def _create_views(self, conn: Connection, views: list[dict[str, Any]]) -> None:
         """Create views in the recorded order, retrying those whose dependencies came later."""
