@@ -141,6 +141,17 @@ INSERT INTO idx VALUES
 CREATE TABLE only_nullable_unique (a INT NULL, b VARCHAR(5) NULL, UNIQUE KEY (a, b));
 INSERT INTO only_nullable_unique VALUES (NULL, NULL), (NULL, NULL), (1, NULL), (1, NULL), (1, 'x');
 
+-- Foreign keys: composite, to a unique key of a table later by name, self-referencing,
+-- with a name that needs quoting, and rows that violate them (loaded with checks off).
+SET foreign_key_checks = 0;
+CREATE TABLE `a fk child` (id INT PRIMARY KEY, p1 INT, p2 VARCHAR(5), s INT, KEY (p2),
+  CONSTRAINT `fk ``q`` ü` FOREIGN KEY (p1, p2) REFERENCES `z fk parent` (k1, k2) ON DELETE CASCADE ON UPDATE RESTRICT,
+  FOREIGN KEY (s) REFERENCES `a fk child` (id) ON DELETE SET NULL);
+CREATE TABLE `z fk parent` (id INT PRIMARY KEY, k1 INT NOT NULL, k2 VARCHAR(5) NOT NULL, UNIQUE KEY uk (k1, k2), KEY (id, k2));
+INSERT INTO `z fk parent` VALUES (1, 1, 'a');
+INSERT INTO `a fk child` VALUES (1, 1, 'a', NULL), (2, 9, 'orph', 1), (3, NULL, NULL, 3);
+SET foreign_key_checks = 1;
+
 -- Composite PK with strings that differ only by case or trailing spaces (NO PAD keeps
 -- 'a' and 'a ' apart; a _bin PAD SPACE collation keeps 'a' and 'A' apart).
 CREATE TABLE case_pk (
