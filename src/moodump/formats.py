@@ -252,6 +252,12 @@ def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
 #: NO_AUTO_VALUE_ON_ZERO so a stored 0 in an AUTO_INCREMENT column stays 0.
 SESSION_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 
+#: max_heap_table_size of restore sessions: a MEMORY table's size limit is its creating
+#: session's (not in SHOW CREATE TABLE), so the restore creates them with one that does
+#: not bind, the largest a 64-bit server takes without a warning (1 EiB; memory is only
+#: used as rows arrive).
+RESTORE_MAX_HEAP_TABLE_SIZE = 1 << 60
+
 
 # -- the INSERT fallback (servers that refuse LOAD DATA LOCAL, e.g. MySQL 8's default) --
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from moodump.formats import SESSION_SQL_MODE
+from moodump.formats import RESTORE_MAX_HEAP_TABLE_SIZE, SESSION_SQL_MODE
 from moodump.fsmodes import dir_mode, write_bytes, write_text
 from moodump.manifest import FileEntry, Manifest
 
@@ -26,7 +26,7 @@ _SESSION = (
     "SET NAMES utf8mb4; SET time_zone = '+00:00'; "
     f"SET sql_mode = '{SESSION_SQL_MODE}'; SET foreign_key_checks = 0; SET unique_checks = 0; "
     "/*M!100201 SET check_constraint_checks = 0 */; SET innodb_strict_mode = 0; "
-    "SET max_heap_table_size = 1152921504606846976; "
+    f"SET max_heap_table_size = {RESTORE_MAX_HEAP_TABLE_SIZE}; "
     "/*M!101100 SET system_versioning_insert_history = 1 */;"
 )
 

@@ -26,6 +26,7 @@ from moodump.errors import (
     SnapshotError,
 )
 from moodump.formats import (
+    RESTORE_MAX_HEAP_TABLE_SIZE,
     SESSION_SQL_MODE,
     index_typed_columns,
     sql_literal,
@@ -37,11 +38,6 @@ from moodump.restore.model import RestoreOptions
 from moodump.source import BackupSource
 
 log = logging.getLogger("moodump.restore")
-
-
-#: The largest max_heap_table_size a 64-bit server takes without a warning (1 EiB):
-#: memory is only used as rows come.
-_MAX_HEAP_TABLE_SIZE = 1 << 60
 
 
 def _setup_load_session(conn: Connection) -> None:
@@ -71,7 +67,7 @@ def _setup_load_session(conn: Connection) -> None:
         conn.execute("SET SESSION innodb_strict_mode = 0")
     # A MEMORY table holds at most the session's max_heap_table_size of its creator (not
     # in SHOW CREATE TABLE): one filled past the default 16 MiB would be "full" on load.
-    conn.execute(f"SET SESSION max_heap_table_size = {_MAX_HEAP_TABLE_SIZE}")
+    conn.execute(f"SET SESSION max_heap_table_size = {RESTORE_MAX_HEAP_TABLE_SIZE}")
     # Not logging the restore to the binary log needs a privilege most accounts lack.
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION sql_log_bin = 0")
