@@ -181,3 +181,35 @@ def test_database_without_tables_restores(root_settings, fresh_db, tmp_path):
     _restore_and_compare(root_settings, out, fresh_db, target)
     rep = verify(out, settings=root_settings)
     assert rep.passed, rep.problems
+
+
+def test_federated_table_rows_stay_in_the_remote_table(root_settings, fresh_db, tmp_path):
+    """A FEDERATED table shows a remote table's rows: they were dumped, and every restore
+    (and verify by restore) inserted them into the remote table again."""
+    with connect(root_settings) as c:
+        if not c.query("SELECT 1 FROM information_schema.ENGINES WHERE ENGINE = 'FEDERATED'"):
+            try:
+                c.execute("INSTALL SONAME 'ha_federatedx'")
+            except Exception:
+                pytest.skip("the FederatedX plugin is not available")
+    remote = fresh_db + "_remote"
+    url = f"mysql://{root_settings.user}@127.0.0.1:{root_settings.port}/{remote}/t"
+    with connect(root_settings) as c:
+        c.execute(f"CREATE DATABASE {quote_ident(remote)}")
+        c.execute(f"CREATE TABLE {quote_ident(remote)}.t (id INT, v INT)")
+        c.execute(f"INSERT INTO {quote_ident(remote)}.t VALUES (1, 10), (2, 20)")
+        c.execute(
+            f"CREATE TABLE {quote_ident(fresh_db)}.fed (id INT, v INT) ENGINE=FEDERATED "
+            f"CONNECTION='{url}'"
+        )
+    try:
+        out = tmp_path / "b"
+        m = dump(root_settings, fresh_db, out, DumpOptions(threads=1)).manifest
+        assert not m.table("fed").chunks
+        _restore_and_compare(root_settings, out, fresh_db, fresh_db + "_r")
+        assert verify(out, settings=root_settings).passed
+        with connect(root_settings) as c:
+            assert c.scalar(f"SELECT COUNT(*) FROM {quote_ident(remote)}.t") == b"2"
+    finally:
+        with connect(root_settings) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {quote_ident(remote)}")

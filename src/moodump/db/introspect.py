@@ -30,6 +30,10 @@ class ServerInfo:
         return self.flavor == "mariadb"
 
 
+#: Engines whose tables show other tables' rows (mariadb-dump skips their data too).
+_PROXY_ENGINES = {"mrg_myisam", "federated", "spider"}
+
+
 @dataclass
 class TableInfo:
     name: str
@@ -48,9 +52,10 @@ class TableInfo:
 
     @property
     def holds_rows(self) -> bool:
-        """False for a sequence, and for a MERGE table: its rows are its underlying
-        tables' (dumped with them; loading them again would insert them twice)."""
-        return self.kind == "table" and self.engine.lower() != "mrg_myisam"
+        """False for a sequence, and for a table whose rows are other tables': MERGE
+        (its underlying tables, dumped with them) and FEDERATED/SPIDER (remote tables).
+        Loading their rows again would insert them into those tables a second time."""
+        return self.kind == "table" and self.engine.lower() not in _PROXY_ENGINES
 
     @property
     def transactional(self) -> bool:
