@@ -10,11 +10,9 @@ def _names(c: Connection, sql: str) -> list[str]:
     return sorted((r[0] or b"").decode() for r in c.query(sql))
 
 
-def _norm(value: bytes | None, a: str, b: str) -> bytes | None:
-    """Views name their own database in SHOW CREATE VIEW; make both sides comparable."""
-    if value is None:
-        return None
-    return value.replace(quote_ident(a).encode(), b"`DB`").replace(quote_ident(b).encode(), b"`DB`")
+def _own(value: bytes | None, db: str) -> bytes | None:
+    """A table definition with its own database's name made generic (not the other's)."""
+    return None if value is None else value.replace(quote_ident(db).encode() + b".", b"`DB`.")
 
 
 def _history(c: Connection, db: str, table: str) -> list[tuple]:
@@ -30,6 +28,62 @@ def _history(c: Connection, db: str, table: str) -> list[tuple]:
     sel = ", ".join(f"HEX({quote_ident(n)})" for n in names)
     rows = c.query(f"SELECT {sel} FROM {quote_ident(db)}.{quote_ident(table)} FOR SYSTEM_TIME ALL")
     return sorted(rows, key=repr)
+
+
+def row_hashes(c: Connection, db: str, table: str) -> list[bytes]:
+    """One hash per row (history rows included), sorted: an exact multiset of the rows.
+
+    Every column is hashed, invisible and generated ones too, as its bytes
+    (``CAST AS BINARY``: -0 and 0 differ, so do trailing spaces and charsets), and BIT,
+    ENUM and SET also by their number (an invalid ENUM value and the member ''
+    differ). NULL is not any string.
+    """
+    cols = c.query(
+        "SELECT COLUMN_NAME, DATA_TYPE, GENERATION_EXPRESSION FROM information_schema.COLUMNS "
+        f"WHERE TABLE_SCHEMA={quote_str(db)} AND TABLE_NAME={quote_str(table)} "
+        "ORDER BY ORDINAL_POSITION"
+    )
+    kind = c.scalar(
+        "SELECT TABLE_TYPE FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA={quote_str(db)} AND TABLE_NAME={quote_str(table)}"
+    )
+    exprs = []
+    for name_b, dtype, _ in cols:
+        q = quote_ident((name_b or b"").decode())
+        e = f"IF({q} IS NULL, 'N', CONCAT('v', HEX(CAST({q} AS BINARY))))"
+        if dtype in (b"bit", b"enum", b"set"):
+            e += f", IFNULL({q} + 0, 'N')"
+        exprs.append(e)
+    history = ""
+    if kind == b"SYSTEM VERSIONED":
+        history = " FOR SYSTEM_TIME ALL"
+        if not any((g or b"").upper() == b"ROW START" for _, _, g in cols):
+            # the implicit period columns are not listed
+            exprs += ["HEX(CAST(row_start AS BINARY))", "HEX(CAST(row_end AS BINARY))"]
+    hashes = c.query(
+        f"SELECT SHA2(CONCAT_WS(',', {', '.join(exprs)}), 256) AS h "
+        f"FROM {quote_ident(db)}.{quote_ident(table)}{history} ORDER BY h"
+    )
+    return [h for (h,) in hashes if h is not None]
+
+
+def compare_rows_exactly(c: Connection, a: str, b: str) -> list[str]:
+    """Differences in the rows of the same-named tables of ``a`` and ``b``, row by row."""
+    diffs: list[str] = []
+    c.execute("SET NAMES utf8mb4")
+    sql = (
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE NOT IN "
+        "('VIEW', 'SEQUENCE') AND TABLE_SCHEMA={}"
+    )
+    in_b = set(_names(c, sql.format(quote_str(b))))
+    for t in _names(c, sql.format(quote_str(a))):
+        if t not in in_b:  # compare_databases names the missing tables
+            diffs.append(f"table {t}: missing")
+            continue
+        ha, hb = row_hashes(c, a, t), row_hashes(c, b, t)
+        if ha != hb:
+            diffs.append(f"table {t}: rows differ ({len(ha)} vs {len(hb)} rows)")
+    return diffs
 
 
 def compare_databases(c: Connection, a: str, b: str) -> list[str]:
@@ -60,6 +114,11 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
             sb = c.query(f"SHOW CREATE SEQUENCE {tb}")[0][1]
             if sa != sb:
                 diffs.append(f"sequence {t}: {sa!r} vs {sb!r}")
+            # The state too: the next value to hand out and the cycles done.
+            va = c.query(f"SELECT next_not_cached_value, cycle_count FROM {ta}")
+            vb = c.query(f"SELECT next_not_cached_value, cycle_count FROM {tb}")
+            if va != vb:
+                diffs.append(f"sequence {t}: state {va!r} vs {vb!r}")
             continue
         if kind == b"SYSTEM VERSIONED":  # CHECKSUM TABLE sees current rows only
             ha, hb = _history(c, a, t), _history(c, b, t)
@@ -73,8 +132,9 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
         nb = c.scalar(f"SELECT COUNT(*) FROM {tb}")
         if na != nb:
             diffs.append(f"table {t}: {na!r} rows vs {nb!r}")
-        da = c.query(f"SHOW CREATE TABLE {ta}")[0][1]
-        db_ = c.query(f"SHOW CREATE TABLE {tb}")[0][1]
+        # A DEFAULT nextval() names the sequence's database: each side its own.
+        da = _own(c.query(f"SHOW CREATE TABLE {ta}")[0][1], a)
+        db_ = _own(c.query(f"SHOW CREATE TABLE {tb}")[0][1], b)
         if da != db_:
             diffs.append(f"table {t}: SHOW CREATE TABLE differs:\n{da!r}\n{db_!r}")
     views_a = _names(c, f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA={qa}")
@@ -85,7 +145,9 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
         if v in views_b:
             ra = c.query(f"SHOW CREATE VIEW {quote_ident(a)}.{quote_ident(v)}")[0]
             rb = c.query(f"SHOW CREATE VIEW {quote_ident(b)}.{quote_ident(v)}")[0]
-            if [_norm(x, a, b) for x in ra] != [_norm(x, a, b) for x in rb]:
+            # Each side's own database name only: a view that still names the source
+            # database after a restore (a sequence call) must show.
+            if [_own(x, a) for x in ra] != [_own(x, b) for x in rb]:
                 diffs.append(f"view {v}: {ra!r} vs {rb!r}")
     for kind, sql, skip in (
         (
@@ -101,6 +163,16 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
         (
             "FUNCTION",
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='FUNCTION' AND ROUTINE_SCHEMA={}",
+            set(),
+        ),
+        (
+            "PACKAGE",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='PACKAGE' AND ROUTINE_SCHEMA={}",
+            set(),
+        ),
+        (
+            "PACKAGE BODY",
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_TYPE='PACKAGE BODY' AND ROUTINE_SCHEMA={}",
             set(),
         ),
         ("EVENT", "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA={}", set()),

@@ -1,4 +1,11 @@
-from moodump.ddl import has_foreign_keys, referenced_tables, split_secondary_indexes
+from moodump.ddl import (
+    SplitTable,
+    has_foreign_keys,
+    portable_create,
+    portable_view,
+    referenced_tables,
+    split_secondary_indexes,
+)
 
 CREATE = """CREATE TABLE `t` (
   `id` bigint(10) NOT NULL AUTO_INCREMENT,
@@ -44,3 +51,36 @@ def test_foreign_keys():
     create = "CREATE TABLE `c` (\n  `id` int,\n  CONSTRAINT `f` FOREIGN KEY (`id`) REFERENCES `p``x` (`id`)\n)"
     assert has_foreign_keys(create)
     assert referenced_tables(create) == {"p`x"}
+
+
+def test_portable_create_drops_its_own_database_from_sequence_calls():
+    create = (
+        "CREATE TABLE `t` (\n  `id` int(11) NOT NULL DEFAULT nextval(`my ``db`.`s``q`),\n"
+        "  `v` bigint(20) DEFAULT (NEXTVAL(`my ``db`.`s2`) + lastval(`other`.`s`)),\n"
+        "  `c` varchar(40) DEFAULT 'nextval(`x`.`s`)'\n) ENGINE=InnoDB"
+    )
+    out = portable_create(create, "my `db")
+    assert "DEFAULT nextval(`s``q`)" in out
+    assert "(NEXTVAL(`s2`) + lastval(`other`.`s`))" in out  # another database stays
+    assert portable_create(create, "other db") == create
+
+
+def test_auto_increment_column_outside_the_primary_key_keeps_every_index():
+    create = (
+        "CREATE TABLE `t` (\n  `a` int(11) NOT NULL,\n"
+        "  `id` int(11) NOT NULL AUTO_INCREMENT,\n"
+        "  `c` varchar(20) DEFAULT 'x AUTO_INCREMENT' COMMENT 'AUTO_INCREMENT',\n"
+        "  PRIMARY KEY (`a`),\n  KEY `x` (`c`),\n  KEY `by id` (`id`)\n) ENGINE=InnoDB"
+    )
+    assert split_secondary_indexes(create) == SplitTable(create, ())
+    first = create.replace("PRIMARY KEY (`a`)", "PRIMARY KEY (`id`,`a`)")
+    assert split_secondary_indexes(first).index_names() == ["x", "by id"]
+
+
+def test_portable_view_in_its_client_charset():
+    view = b"VIEW `v` AS select nextval(`d\xe9`.`s`) AS `n`,lastval(`other`.`s`) AS `p`"
+    assert portable_view(view, "d\u00e9", "latin1") == (
+        b"VIEW `v` AS select nextval(`s`) AS `n`,lastval(`other`.`s`) AS `p`"
+    )
+    assert portable_view(view, "d\u00e9", "utf8mb4") == view  # other bytes: not its own
+    assert portable_view(view, "d\u00e9", "no-such-charset") == view

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from moodump.export.engine import table_directory
 from moodump.export.types import (
+    column_def,
     column_encodings,
     decode_text,
     parse_create_table,
@@ -61,6 +62,19 @@ def test_converters():
         )
     )
     assert nulled == 2 and ts.null_count == 3 and ts.type == pa.timestamp("ms", "UTC")
+
+
+def test_a_64_member_set_with_its_last_member():
+    """The server writes SET + 0 signed: the 64th member makes it negative."""
+    members = ", ".join(f"'m{i}'" for i in range(64))
+    col = column_def("s", f"set({members}) DEFAULT NULL")
+    plan = plan_column(col)
+    values = pa.array([-1, -(1 << 63), 1, None, 0], plan.read_type)
+    out, nulled = plan.convert(values)
+    assert nulled == 0
+    got = out.to_pylist()
+    assert got[0] == ",".join(f"m{i}" for i in range(64))
+    assert got[1:] == ["m63", "m0", None, ""]
 
 
 def test_unescape_reads_escapes_left_to_right():

@@ -9,7 +9,9 @@ from moodump.formats import (
     NULL_MARK,
     Column,
     escape_value,
+    index_typed_columns,
     is_guarded,
+    load_spec,
     patch_long_values,
     sql_literal,
     unescape_field,
@@ -51,3 +53,14 @@ def test_sql_literals():
     assert sql_literal(b"5", "enum", index_typed=True) == b"5"
     assert sql_literal(b"a'b\\\x00", "varchar", index_typed=False) == b"_binary'a\\'b\\\\\\0'"
     assert sql_literal(b"{}", "json", index_typed=False).startswith(b"CONVERT(")
+    # SET with its 64th member: the server prints col + 0 signed; wrapped as CAST does.
+    assert sql_literal(b"-1", "set", index_typed=True) == b"18446744073709551615"
+    assert sql_literal(b"-9223372036854775808", "set", index_typed=True) == b"9223372036854775808"
+
+
+def test_index_typed_columns_match_whole_variables():
+    cols = [Column(f"c{i}", "int", "int", True) for i in range(12)]
+    cols[10] = Column("e", "enum", "enum('x')", True)
+    cols[3] = Column("@v1", "varchar", "varchar(5)", True)  # a name, not a variable
+    clause = load_spec(cols).clause()
+    assert index_typed_columns(clause, 12) == [i == 10 for i in range(12)]

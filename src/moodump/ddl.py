@@ -14,6 +14,9 @@ _INDEX_LINE = re.compile(r"^  (?:UNIQUE |SPATIAL )?KEY `")
 _FK = re.compile(r"\bFOREIGN KEY\b")
 _REFERENCES = re.compile(r"REFERENCES `((?:[^`]|``)+)`")
 _INDEX_NAME = re.compile(r"KEY `((?:[^`]|``)+)`")
+# A column definition with AUTO_INCREMENT before any quoted text (a DEFAULT or COMMENT).
+_AUTO_COLUMN = re.compile(r"^  `((?:[^`]|``)+)` [^'`]*\bAUTO_INCREMENT\b")
+_FIRST_KEY_COLUMN = re.compile(r"KEY (?:`(?:[^`]|``)+` )?\(`((?:[^`]|``)+)`")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,34 @@ class SplitTable:
         return out
 
 
+def portable_create(create: str, database: str) -> str:
+    """A ``SHOW CREATE TABLE`` without its own database's name in sequence calls.
+
+    MariaDB prints ``DEFAULT nextval(`db`.`seq`)`` with the database the table is in;
+    replayed elsewhere, the restored table would take its numbers from the source
+    database's sequence (or fail when there is none). Unqualified, the name resolves in
+    the database the table is created in.
+    """
+    own = re.escape("`" + database.replace("`", "``") + "`.")
+    return re.sub(r"\b(nextval|lastval)\(" + own, r"\1(", create, flags=re.IGNORECASE)
+
+
+#: Python codecs of the client character sets a view may be printed in.
+_CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "binary": "utf-8",
+           "latin1": "cp1252"}  # fmt: skip
+
+
+def portable_view(create: bytes, database: str, charset: str) -> bytes:
+    """:func:`portable_create` for a ``SHOW CREATE VIEW`` in its ``character_set_client``:
+    a view's text names the sequences it calls with their database, even its own."""
+    try:
+        own = ("`" + database.replace("`", "``") + "`.").encode(_CODECS.get(charset, charset))
+    except (LookupError, UnicodeEncodeError):
+        return create
+    pattern = rb"\b(nextval|lastval)\(" + re.escape(own)
+    return re.sub(pattern, rb"\1(", create, flags=re.IGNORECASE)
+
+
 def referenced_tables(create: str) -> set[str]:
     """Tables a CREATE TABLE's foreign keys point at."""
     return {m.replace("``", "`") for m in _REFERENCES.findall(create)}
@@ -41,6 +72,20 @@ def has_foreign_keys(create: str) -> bool:
     return bool(_FK.search(create))
 
 
+def _auto_increment_needs_secondary(lines: list[str]) -> bool:
+    """True when the AUTO_INCREMENT column starts no primary key but a secondary index:
+    InnoDB refuses the table without that index (error 1075), and creating it first
+    would change the order SHOW CREATE TABLE lists the indexes in."""
+    auto = next((m.group(1) for m in map(_AUTO_COLUMN.match, lines) if m), None)
+    if auto is None:
+        return False
+    for line in lines:
+        m = _FIRST_KEY_COLUMN.search(line)
+        if line.startswith("  PRIMARY KEY ") and m and m.group(1) == auto:
+            return False
+    return True
+
+
 def split_secondary_indexes(create: str) -> SplitTable:
     """Remove plain, unique and spatial secondary indexes from a ``SHOW CREATE TABLE``.
 
@@ -48,12 +93,15 @@ def split_secondary_indexes(create: str) -> SplitTable:
     spaces of indentation); anything else is left in place, so the worst case is a table
     created with its indexes, as usual. FULLTEXT indexes stay (adding the first one
     later rebuilds the table), and so does everything of a table without a primary key
-    (InnoDB would cluster it on a unique key).
+    (InnoDB would cluster it on a unique key) or whose AUTO_INCREMENT column is not
+    first in its primary key (it needs a secondary index from the start).
     """
     head, sep, tail = create.partition("\n) ")
     if not sep or "\n  PRIMARY KEY " not in head:
         return SplitTable(create, ())
     lines = head.split("\n")
+    if _auto_increment_needs_secondary(lines):
+        return SplitTable(create, ())
     kept: list[str] = []
     indexes: list[str] = []
     for line in lines:

@@ -28,6 +28,7 @@ wrong are written in a form that loads back exactly:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from moodump.sqltext import quote_ident
@@ -205,9 +206,14 @@ class LoadSpec:
 
     targets: list[str]  # column names or "@vN" variables, in file order
     assignments: list[str]  # "`col` = expr" strings
+    # Positions of the variables in ``targets``; every other target is a column name,
+    # quoted even when it starts with "@" (a column may be named `@x`, or `@v1`).
+    variables: tuple[int, ...] = ()
 
     def clause(self) -> str:
-        cols = ", ".join(t if t.startswith("@") else quote_ident(t) for t in self.targets)
+        cols = ", ".join(
+            t if i in self.variables else quote_ident(t) for i, t in enumerate(self.targets)
+        )
         sql = f"({cols})"
         if self.assignments:
             sql += " SET " + ", ".join(self.assignments)
@@ -218,14 +224,16 @@ def load_spec(columns: list[Column]) -> LoadSpec:
     """How to load a data file written with :func:`row_query` for these columns."""
     targets: list[str] = []
     assignments: list[str] = []
+    variables: list[int] = []
     for i, col in enumerate(columns):
         if col.data_type in _INDEX_TYPES:
             var = f"@v{i}"
             targets.append(var)
+            variables.append(i)
             assignments.append(f"{quote_ident(col.name)} = CAST({var} AS UNSIGNED)")
         else:
             targets.append(col.name)
-    return LoadSpec(targets, assignments)
+    return LoadSpec(targets, assignments, tuple(variables))
 
 
 def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
@@ -243,6 +251,12 @@ def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
 #: NO_BACKSLASH_ESCAPES/ANSI_QUOTES (our SQL relies on both being off), and
 #: NO_AUTO_VALUE_ON_ZERO so a stored 0 in an AUTO_INCREMENT column stays 0.
 SESSION_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+#: max_heap_table_size of restore sessions: a MEMORY table's size limit is its creating
+#: session's (not in SHOW CREATE TABLE), so the restore creates them with one that does
+#: not bind, the largest a 64-bit server takes without a warning (1 EiB; memory is only
+#: used as rows arrive).
+RESTORE_MAX_HEAP_TABLE_SIZE = 1 << 60
 
 
 # -- the INSERT fallback (servers that refuse LOAD DATA LOCAL, e.g. MySQL 8's default) --
@@ -272,13 +286,30 @@ def unescape_field(field: bytes) -> bytes | None:
     return bytes(out)
 
 
+_QUOTED_IDENT = re.compile(r"`(?:[^`]|``)*`")
+_VARIABLE = re.compile(r"@v(\d+)\b")
+
+
+def index_typed_columns(load_clause: str, count: int) -> list[bool]:
+    """Which of a table's ``count`` file columns its LOAD DATA clause reads through an
+    ``@vN`` variable (BIT/ENUM/SET). Whole tokens only: ``@v1`` is not in ``@v10``, and
+    a column *named* ``@v1`` is a quoted identifier, not a variable."""
+    found = {int(n) for n in _VARIABLE.findall(_QUOTED_IDENT.sub("", load_clause))}
+    return [i in found for i in range(count)]
+
+
 def sql_literal(value: bytes | None, data_type: str, *, index_typed: bool) -> bytes:
     """A SQL literal for one value, exact for its column type (connection utf8mb4)."""
     if value is None:
         return b"NULL"
     if index_typed:  # BIT/ENUM/SET written as their integer value
-        if not value.isdigit():
+        negative = value.startswith(b"-")
+        if not value[negative:].isdigit():
             raise ValueError(f"not an integer: {value[:20]!r}")
+        if negative:
+            # A SET with its 64th member chosen: the server prints ``col + 0`` as a
+            # signed BIGINT; LOAD DATA's CAST(@v AS UNSIGNED) wraps it, and so do we.
+            return str(int(value) + (1 << 64)).encode()
         return value
     body = (
         value.replace(b"\\", b"\\\\").replace(b"'", b"\\'").replace(b"\0", b"\\0")

@@ -18,14 +18,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from moodump.formats import SESSION_SQL_MODE
+from moodump.formats import RESTORE_MAX_HEAP_TABLE_SIZE, SESSION_SQL_MODE
 from moodump.fsmodes import dir_mode, write_bytes, write_text
 from moodump.manifest import FileEntry, Manifest
 
 _SESSION = (
     "SET NAMES utf8mb4; SET time_zone = '+00:00'; "
     f"SET sql_mode = '{SESSION_SQL_MODE}'; SET foreign_key_checks = 0; SET unique_checks = 0; "
-    "/*M!100201 SET check_constraint_checks = 0 */; "
+    "/*M!100201 SET check_constraint_checks = 0 */; SET innodb_strict_mode = 0; "
+    f"SET max_heap_table_size = {RESTORE_MAX_HEAP_TABLE_SIZE}; "
     "/*M!101100 SET system_versioning_insert_history = 1 */;"
 )
 
@@ -52,11 +53,18 @@ def database_options(ddl: str) -> str:
     return opts.strip()
 
 
-def sequence_sql(table: str, state: dict[str, int]) -> str:
-    return (
-        f"SELECT SETVAL({_ident(table)}, {int(state['next_not_cached_value'])}, 0, "
-        f"{int(state.get('cycle_count', 0))})"
-    )
+def sequence_sql(table: str, state: dict[str, int]) -> list[str]:
+    """The statements that give a new sequence the state the dump read.
+
+    SETVAL alone never moves a sequence back within a round, so a sequence restarted
+    below its START value (ALTER SEQUENCE ... RESTART WITH) would keep START: RESTART
+    WITH sets the next value (and round 0), SETVAL then sets the round.
+    """
+    nxt = int(state["next_not_cached_value"])
+    return [
+        f"ALTER SEQUENCE {_ident(table)} RESTART WITH {nxt}",
+        f"SELECT SETVAL({_ident(table)}, {nxt}, 0, {int(state.get('cycle_count', 0))})",
+    ]
 
 
 def object_session_sql(rec: dict[str, Any]) -> list[str]:
@@ -68,6 +76,8 @@ def object_session_sql(rec: dict[str, Any]) -> list[str]:
     ]
     if rec.get("time_zone"):
         stmts.append(f"SET time_zone = {_sql_str(rec['time_zone'])}")
+    if rec.get("defined_at"):  # an event: the clock of its definition (see StoredObject)
+        stmts.append(f"SET timestamp = {int(rec['defined_at'])}")
     return stmts
 
 
@@ -82,7 +92,7 @@ def write_objects_sql(root: Path, records: list[dict[str, Any]]) -> bytes:
         for stmt in object_session_sql(rec):
             out += stmt.encode() + b";\n"
         out += b"DELIMITER " + delim + b"\n" + create + delim + b"\nDELIMITER ;\n"
-        out += b"SET NAMES utf8mb4;\n"
+        out += b"SET NAMES utf8mb4; SET timestamp = DEFAULT;\n"
     data = bytes(out)
     write_bytes(root / "objects.sql", data)
     return data
@@ -117,14 +127,16 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
     lines.append(
         f'run "$@" -e "CREATE DATABASE IF NOT EXISTS \\`$dbq\\` {opts}"'.replace("$@", "$@")
     )
-    for t in manifest.tables:
+    # Sequences first: a table whose DEFAULT calls nextval() needs its sequence.
+    for t in sorted(manifest.tables, key=lambda t: t.kind != "sequence"):
         if t.schema_file:
             lines.append(
                 f'{{ echo "{_SESSION}"; cat {_sh_quote(t.schema_file)}; }} | run "$@" -D "$db"'
             )
     for t in manifest.tables:
         if t.kind == "sequence" and t.sequence:
-            lines.append(f'run "$@" -D "$db" -e {_sh_quote(sequence_sql(t.name, t.sequence))}')
+            stmts = "; ".join(sequence_sql(t.name, t.sequence))
+            lines.append(f'run "$@" -D "$db" -e {_sh_quote(stmts)}')
         for c in t.chunks:
             stmt = (
                 f"LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE {_ident(t.name)} CHARACTER SET "

@@ -244,23 +244,16 @@ def object_problems(
             )
             or 0
         ),
-        "procedure": int(
-            conn.scalar(
-                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='PROCEDURE'"
-            )
-            or 0
-        ),
-        "function": int(
-            conn.scalar(
-                f"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q} AND ROUTINE_TYPE='FUNCTION'"
-            )
-            or 0
-        ),
         "event": int(
             conn.scalar(f"SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}")
             or 0
         ),
     }
+    for rtype, n_ in conn.query(
+        "SELECT ROUTINE_TYPE, COUNT(*) FROM information_schema.ROUTINES "
+        f"WHERE ROUTINE_SCHEMA={q} GROUP BY ROUTINE_TYPE"
+    ):  # procedures, functions, packages and package bodies
+        have[(rtype or b"").decode().lower()] = int(n_ or 0)
     problems = []
     for kind, n in want.items():
         if have.get(kind, 0) != n:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from moodump.db.connection import Connection, quote_ident, quote_str
+from moodump.ddl import portable_view
 from moodump.errors import NotFoundError, PrivilegeError
 from moodump.formats import Column
 
@@ -29,6 +30,10 @@ class ServerInfo:
         return self.flavor == "mariadb"
 
 
+#: Engines whose tables show other tables' rows (mariadb-dump skips their data too).
+_PROXY_ENGINES = {"mrg_myisam", "federated", "spider"}
+
+
 @dataclass
 class TableInfo:
     name: str
@@ -41,6 +46,16 @@ class TableInfo:
     unique_keys: list[list[str]] = field(default_factory=list)
     pk_types: list[str] = field(default_factory=list)
     versioned: bool = False  # MariaDB system-versioned table (history rows are dumped)
+    # Versioned by transaction id (ROW START/END are BIGINT UNSIGNED): MariaDB cannot
+    # insert such history (error 1906), so only the current rows are dumped.
+    trx_versioned: bool = False
+
+    @property
+    def holds_rows(self) -> bool:
+        """False for a sequence, and for a table whose rows are other tables': MERGE
+        (its underlying tables, dumped with them) and FEDERATED/SPIDER (remote tables).
+        Loading their rows again would insert them into those tables a second time."""
+        return self.kind == "table" and self.engine.lower() not in _PROXY_ENGINES
 
     @property
     def transactional(self) -> bool:
@@ -81,7 +96,8 @@ class TableInfo:
 class StoredObject:
     """A view, trigger, procedure, function or event, with the session it needs."""
 
-    kind: str  # "view" | "trigger" | "procedure" | "function" | "event"
+    # "view" | "trigger" | "procedure" | "function" | "package" | "package body" | "event"
+    kind: str
     name: str
     create: bytes  # the CREATE statement, in character_set_client
     character_set_client: str
@@ -90,6 +106,10 @@ class StoredObject:
     time_zone: str = ""
     table: str = ""  # triggers: the table they belong to
     order: int = 0  # triggers: ACTION_ORDER
+    # events: when the definition was last accepted (unix time; 0 unknown). The server
+    # drops, or refuses, an event whose schedule is over when it is created: replayed
+    # with the session clock set back to then, it is accepted as it was.
+    defined_at: int = 0
 
 
 def _s(v: bytes | None) -> str:
@@ -184,6 +204,8 @@ def list_tables(conn: Connection, database: str) -> tuple[list[TableInfo], list[
         else:
             info.unique_keys.append(names)
     for info in tables.values():
+        if info.versioned and any(c.period and c.data_type == "bigint" for c in info.columns):
+            info.versioned, info.trx_versioned = False, True
         types = {c.name: c.data_type for c in info.columns}
         info.pk_types = [types.get(c, "") for c in info.primary_key]
     return list(tables.values()), views
@@ -263,10 +285,12 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
         row, create = _show_create_in_own_charset(
             conn, f"SHOW CREATE VIEW {quote_ident(name)}", 1, 2
         )
+        create = portable_view(create, database, _s(row[2]))
         views.append(StoredObject("view", name, create, _s(row[2]), _s(row[3])))
     ordered_views = _order_views(views)
 
-    for rtype in ("PROCEDURE", "FUNCTION"):
+    # PACKAGE before its PACKAGE BODY (MariaDB's sql_mode=ORACLE packages).
+    for rtype in ("PROCEDURE", "FUNCTION", "PACKAGE", "PACKAGE BODY"):
         for (rname,) in conn.query(
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE "
             f"ROUTINE_SCHEMA = {db} AND ROUTINE_TYPE = '{rtype}' ORDER BY ROUTINE_NAME"
@@ -307,13 +331,16 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
             )
         )
 
-    for (ename,) in conn.query(
-        f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} "
-        "ORDER BY EVENT_NAME"
+    # UNIX_TIMESTAMP reads LAST_ALTERED in the session's time zone (UTC, like it is shown).
+    for ename, altered in conn.query(
+        "SELECT EVENT_NAME, UNIX_TIMESTAMP(LAST_ALTERED) FROM information_schema.EVENTS "
+        f"WHERE EVENT_SCHEMA = {db} ORDER BY EVENT_NAME"
     ):
         n = _s(ename)
         row, create = _show_create_in_own_charset(conn, f"SHOW CREATE EVENT {quote_ident(n)}", 3, 4)
-        out.append(StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2])))
+        ev = StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2]))
+        ev.defined_at = int(_s(altered) or 0)
+        out.append(ev)
     return out
 
 

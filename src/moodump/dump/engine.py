@@ -271,6 +271,12 @@ class DumpRun(DumpPlanner):
         m.snapshot = {**self.snapshot.describe(), "at": _utcnow()}
         if self.snapshot.notes:
             m.warnings.extend(self.snapshot.notes)
+        trx = [t.name for t in selected if t.trx_versioned and not self._skip_data(t)]
+        if trx:
+            m.warnings.append(
+                "history not dumped (versioned by transaction id, which MariaDB cannot "
+                "restore): current rows only of " + ", ".join(trx)
+            )
         non_tx = [t.name for t in selected if not t.transactional and t.kind == "table"]
         if non_tx:
             m.warnings.append(

@@ -14,6 +14,7 @@ from pathlib import Path
 from moodump.db.connection import Connection, ConnSettings, quote_ident
 from moodump.db.introspect import TableInfo, definition_fingerprint
 from moodump.db.privileges import account_privileges
+from moodump.ddl import portable_create
 from moodump.dump.model import _INT_TYPES, DumpOptions, _match, _safe, _Task, key_ranges
 from moodump.dump.publish import _file_entry
 from moodump.errors import ConfigError, PrivilegeError
@@ -90,9 +91,7 @@ class DumpPlanner:
         return out
 
     def _skip_data(self, t: TableInfo) -> bool:
-        return (
-            self.opts.schema_only or t.kind == "sequence" or _match(t.name, self.opts.exclude_data)
-        )
+        return self.opts.schema_only or not t.holds_rows or _match(t.name, self.opts.exclude_data)
 
     def _plan(
         self, coord: Connection, tables: list[TableInfo], schemas: dict[str, str]
@@ -142,11 +141,11 @@ class DumpPlanner:
             load_clause=load_spec(cols).clause(),
             order_by=t.order_key,
             digest="ordered" if t.order_key else "multiset",
-            data_skipped=self._skip_data(t) and t.kind == "table",
+            data_skipped=self._skip_data(t) and t.holds_rows,
         )
         if not self.opts.data_only:
             name = f"schema/{idx:04d}-{_safe(t.name)}.sql"
-            write_text(self.tmp / name, create + ";\n")
+            write_text(self.tmp / name, portable_create(create, self.database) + ";\n")
             entry.schema_file = name
             self.manifest.files.append(_file_entry(self.tmp, name, "schema"))
         return entry

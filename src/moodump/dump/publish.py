@@ -143,6 +143,7 @@ def objects_json(objects: list[StoredObject]) -> str:
             "character_set_client": o.character_set_client,
             "collation_connection": o.collation_connection,
             "create_b64": base64.b64encode(o.create).decode("ascii"),
+            **({"defined_at": o.defined_at} if o.defined_at else {}),
         }
         for o in objects
     ]

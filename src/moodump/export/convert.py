@@ -242,9 +242,12 @@ def enum_dictionary(dictionary: pa.Array) -> Converter:
 
 
 def set_dictionary(members: tuple[str, ...]) -> Converter:
-    limit = (1 << len(members)) - 1
+    limit = pa.scalar((1 << len(members)) - 1, pa.uint64())
 
     def convert(arr: pa.Array) -> tuple[pa.Array, int]:
+        # The file holds SET + 0 as the server prints it, a signed BIGINT: a 64-member
+        # SET with its last member chosen is negative. Its bits are the mask.
+        arr = pc.cast(arr, pa.uint64(), safe=False)
         bad = pc.greater(arr, limit)
         nulled = int(pc.sum(bad).as_py() or 0)
         if nulled:

@@ -248,9 +248,9 @@ def plan_column(col: ColumnDef) -> ColumnPlan:
         return plan(
             pa.dictionary(pa.int32(), pa.string()), pa.int64(), conv.enum_dictionary(dictionary)
         )
-    if t == "set":
+    if t == "set":  # read signed: the server prints a SET's 64th member as a negative number
         return plan(
-            pa.dictionary(pa.int32(), pa.string()), pa.uint64(), conv.set_dictionary(col.members)
+            pa.dictionary(pa.int32(), pa.string()), pa.int64(), conv.set_dictionary(col.members)
         )
     if t in _SPATIAL:
         return plan(pa.binary(), pa.binary(), conv.wkb)

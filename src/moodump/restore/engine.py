@@ -31,11 +31,11 @@ from moodump.manifest import Manifest, TableEntry
 from moodump.progress import Progress
 from moodump.restore.load import DataLoader, _setup_load_session
 from moodump.restore.model import (
-    PROGRESS_TABLE,
     RestoreEvent,
     RestoreOptions,
     RestoreResult,
     check_files,
+    progress_table_name,
 )
 from moodump.restore.objects import ObjectSteps
 from moodump.restore.site import SiteSteps
@@ -149,6 +149,7 @@ class Restore(DataLoader, ObjectSteps):
         self.tables = self._selected_tables()
         self.load_db = database
         self.manifest_id = hashlib.sha256(src.manifest_bytes()).hexdigest()
+        self.progress_table = progress_table_name(t.name for t in manifest.tables)
         # Schema and object files are small and read before any data: fetch them at once
         # (concurrently from object storage; a no-op for a directory).
         src.prefetch([f.name for f in manifest.files if f.kind != "data" and f.bytes < 4 << 20])
@@ -323,7 +324,7 @@ class Restore(DataLoader, ObjectSteps):
                 self._emit("objects")
                 self._create_objects(conn, partial)
             conn.execute(
-                f"DROP TABLE IF EXISTS {quote_ident(self.target)}.{quote_ident(PROGRESS_TABLE)}"
+                f"DROP TABLE IF EXISTS {quote_ident(self.target)}.{quote_ident(self.progress_table)}"
             )
         self._emit("done")
         return RestoreResult(
@@ -358,13 +359,14 @@ class Restore(DataLoader, ObjectSteps):
         exists = self._db_exists(conn, self.target)
         existing = self._existing_tables(conn, self.target) if exists else []
         if self.opts.resume:
-            if PROGRESS_TABLE not in existing:
+            if self.progress_table not in existing:
                 raise NotFoundError(
                     f"nothing to resume in {self.target!r} (no restore progress record)",
                     hint="run the restore without --resume (add --drop to replace the database)",
                 )
             return
-        if not any(t.schema_file for t in self.tables):
+        if self.tables and not any(t.schema_file for t in self.tables):
+            # A --data-only dump (a database without tables is restored as a whole).
             self._prepare_data_only(conn, existing)
             return
         in_way = [t for t in existing if not partial or t in {x.name for x in self.tables}]
@@ -420,12 +422,12 @@ class Restore(DataLoader, ObjectSteps):
 
     def _progress_table(self, conn: Connection) -> set[str]:
         conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {quote_ident(PROGRESS_TABLE)} ("
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(self.progress_table)} ("
             "file VARCHAR(255) NOT NULL PRIMARY KEY, rows_loaded BIGINT NOT NULL, "
             "backup CHAR(64) NOT NULL, loaded_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP"
             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         )
-        rows = conn.query(f"SELECT file, backup FROM {quote_ident(PROGRESS_TABLE)}")
+        rows = conn.query(f"SELECT file, backup FROM {quote_ident(self.progress_table)}")
         done = set()
         for f, b in rows:
             if (b or b"").decode() != self.manifest_id:
@@ -438,7 +440,8 @@ class Restore(DataLoader, ObjectSteps):
 
     def _create_tables(self, conn: Connection, done: set[str]) -> None:
         existing = set(self._existing_tables(conn, self.load_db))
-        for t in self.tables:
+        # Sequences first: a table whose DEFAULT calls nextval() needs its sequence.
+        for t in sorted(self.tables, key=lambda t: t.kind != "sequence"):
             if not t.schema_file:
                 if t.name not in existing:
                     raise NotFoundError(
@@ -475,7 +478,7 @@ class Restore(DataLoader, ObjectSteps):
             self._emit("indexes", table)
             conn.execute(f"ALTER TABLE {quote_ident(table)} " + ", ".join(clauses))
         conn.execute(
-            f"INSERT IGNORE INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+            f"INSERT IGNORE INTO {quote_ident(self.progress_table)} (file, rows_loaded, backup) VALUES "
             f"({quote_str('index:' + table)}, 0, {quote_str(self.manifest_id)})"
         )
 
@@ -483,7 +486,30 @@ class Restore(DataLoader, ObjectSteps):
     def _sequences(self, conn: Connection) -> None:
         for t in self.tables:
             if t.kind == "sequence" and t.sequence:
-                conn.execute(sequence_sql(t.name, t.sequence))
+                for stmt in sequence_sql(t.name, t.sequence):
+                    conn.execute(stmt)
+
+    def _repoint_sequence_defaults(self, conn: Connection) -> None:
+        """A DEFAULT nextval(seq) keeps the database it was created in: after the swap
+        it would name the staging database (dropped next). Point it at the target's,
+        every such column of a table in one ALTER (each one re-reads all defaults)."""
+        stage = quote_ident(self.load_db).encode() + b"."
+        qt = quote_ident(self.target)
+        alters: dict[bytes, list[bytes]] = {}
+        for table, column, default in conn.query(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+            f"WHERE TABLE_SCHEMA = {quote_str(self.target)} AND LOCATE('val(', COLUMN_DEFAULT)"
+        ):
+            if default is None or stage not in default:
+                continue
+            expr = default.replace(stage, qt.encode() + b".")
+            col = quote_ident((column or b"").decode()).encode()
+            alters.setdefault(table or b"", []).append(
+                b"ALTER COLUMN " + col + b" SET DEFAULT (" + expr + b")"
+            )
+        for table, clauses in alters.items():
+            name = quote_ident(table.decode()).encode()
+            conn.execute(b"ALTER TABLE " + qt.encode() + b"." + name + b" " + b", ".join(clauses))
 
     def _swap(self, conn: Connection) -> None:
         """Move staged tables into the target in one RENAME; old tables go away after."""
@@ -506,10 +532,11 @@ class Restore(DataLoader, ObjectSteps):
             moves.append(f"{qs}.{n} TO {qt}.{n}")
         if moves:
             conn.execute("RENAME TABLE " + ", ".join(moves))
+            self._repoint_sequence_defaults(conn)
         if not self.opts.tables:
             # A full restore replaces the whole database: tables the backup lacks go too.
             for name in sorted(existing - {t.name for t in self.tables}):
-                if name != PROGRESS_TABLE:
+                if name != self.progress_table:
                     conn.execute(f"DROP TABLE IF EXISTS {qt}.{quote_ident(name)}")
             self._drop_objects(conn)
         conn.execute(f"DROP DATABASE {qs}")

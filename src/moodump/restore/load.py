@@ -25,10 +25,16 @@ from moodump.errors import (
     ServerError,
     SnapshotError,
 )
-from moodump.formats import SESSION_SQL_MODE, sql_literal, unescape_field
+from moodump.formats import (
+    RESTORE_MAX_HEAP_TABLE_SIZE,
+    SESSION_SQL_MODE,
+    index_typed_columns,
+    sql_literal,
+    unescape_field,
+)
 from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
 from moodump.progress import Progress
-from moodump.restore.model import PROGRESS_TABLE, RestoreOptions
+from moodump.restore.model import RestoreOptions
 from moodump.source import BackupSource
 
 log = logging.getLogger("moodump.restore")
@@ -54,6 +60,14 @@ def _setup_load_session(conn: Connection) -> None:
     # later with check_constraint_checks=0 (MariaDB only; MySQL has no such switch).
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION check_constraint_checks = 0")
+    # Tables InnoDB accepted with innodb_strict_mode=0 (e.g. ROW_FORMAT=DYNAMIC with a
+    # KEY_BLOCK_SIZE, ROW_FORMAT=FIXED) keep those options in SHOW CREATE TABLE; in strict
+    # mode (the default) the same CREATE fails with "Wrong create options".
+    with contextlib.suppress(MoodumpError):
+        conn.execute("SET SESSION innodb_strict_mode = 0")
+    # A MEMORY table holds at most the session's max_heap_table_size of its creator (not
+    # in SHOW CREATE TABLE): one filled past the default 16 MiB would be "full" on load.
+    conn.execute(f"SET SESSION max_heap_table_size = {RESTORE_MAX_HEAP_TABLE_SIZE}")
     # Not logging the restore to the binary log needs a privilege most accounts lack.
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION sql_log_bin = 0")
@@ -178,6 +192,7 @@ class DataLoader:
     tables: list[TableEntry]
     load_db: str
     manifest_id: str
+    progress_table: str
     deferred: dict[str, SplitTable]
     insert_mode: bool
     tracker: Progress
@@ -371,7 +386,7 @@ class DataLoader:
                 raise _SwitchToInsert() from exc
             loaded = conn.affected_rows()
             conn.execute(
-                f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+                f"INSERT INTO {quote_ident(self.progress_table)} (file, rows_loaded, backup) VALUES "
                 f"({quote_str(c.file)}, {int(loaded)}, {quote_str(self.manifest_id)})"
             )
             th.join()  # the server saw the end of the FIFO: the feeder is done, or failing
@@ -420,7 +435,7 @@ class DataLoader:
         together, so resume works the same way.
         """
         types = t.column_types or [""] * len(t.columns)
-        index_typed = [f"@v{i}" in t.load_clause for i in range(len(t.columns))]
+        index_typed = index_typed_columns(t.load_clause, len(t.columns))
         head = (
             f"INSERT INTO {quote_ident(t.name)} ("
             + ", ".join(quote_ident(n) for n in t.columns)
@@ -471,7 +486,7 @@ class DataLoader:
                     hint="the data file does not match its table; use another backup",
                 )
             conn.execute(
-                f"INSERT INTO {quote_ident(PROGRESS_TABLE)} (file, rows_loaded, backup) VALUES "
+                f"INSERT INTO {quote_ident(self.progress_table)} (file, rows_loaded, backup) VALUES "
                 f"({quote_str(c.file)}, {loaded}, {quote_str(self.manifest_id)})"
             )
             conn.execute("COMMIT")

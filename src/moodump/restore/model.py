@@ -5,6 +5,7 @@ up-front check of a backup's files.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,18 @@ PROGRESS_TABLE = "_moodump_restore"
 #: ``--toast-compression`` choices (PostgreSQL): ``auto`` (lz4 unless the server's
 #: configuration or the source database chose a method), a method, or ``server``.
 TOAST_CHOICES = ("auto", "lz4", "pglz", "server")
+
+
+def progress_table_name(tables: Iterable[str]) -> str:
+    """The progress table of a restore: ``_moodump_restore``, unless the backup has a
+    table of that name (then ``_moodump_restore_1``, ...). Found from the backup alone,
+    so a resumed restore finds the same table."""
+    taken = set(tables)
+    name, n = PROGRESS_TABLE, 0
+    while name in taken:
+        n += 1
+        name = f"{PROGRESS_TABLE}_{n}"
+    return name
 
 
 @dataclass(frozen=True)

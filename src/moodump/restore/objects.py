@@ -24,6 +24,9 @@ from moodump.restore_script import object_session_sql
 
 log = logging.getLogger("moodump.restore")
 
+#: Stored routines, in the order they are created (a package before its body).
+ROUTINE_KINDS = ("procedure", "function", "package", "package body")
+
 
 class ObjectSteps:
     """The object steps of a restore.
@@ -52,9 +55,16 @@ class ObjectSteps:
         for n, kind in conn.query(
             f"SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {db}"
         ):
-            conn.execute(
-                f"DROP {(kind or b'').decode()} IF EXISTS {qt}.{quote_ident((n or b'').decode())}"
-            )
+            what = (kind or b"").decode()
+            drop = f"DROP {what} IF EXISTS {qt}.{quote_ident((n or b'').decode())}"
+            if what.startswith("PACKAGE"):  # MariaDB parses DROP PACKAGE in Oracle mode only
+                conn.execute("SET sql_mode = 'ORACLE'")
+                try:
+                    conn.execute(drop)
+                finally:
+                    conn.execute(f"SET sql_mode = '{SESSION_SQL_MODE}'")
+            else:
+                conn.execute(drop)
         for (n,) in conn.query(
             f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db}"
         ):
@@ -73,7 +83,7 @@ class ObjectSteps:
         # Routines first: views may call functions, while routine bodies are only
         # resolved when they run. Triggers and events come last.
         for r in records:
-            if r["kind"] in ("procedure", "function"):
+            if r["kind"] in ROUTINE_KINDS:
                 self._create_object(conn, r)
         self._create_views(conn, [r for r in records if r["kind"] == "view"])
         for r in records:
@@ -104,6 +114,7 @@ class ObjectSteps:
             conn.execute("SET NAMES utf8mb4")
             conn.execute(f"SET sql_mode = '{SESSION_SQL_MODE}'")
             conn.execute("SET time_zone = '+00:00'")
+            conn.execute("SET timestamp = DEFAULT")
 
     def _create_views(self, conn: Connection, views: list[dict[str, Any]]) -> None:
         """Create views in the recorded order, retrying those whose dependencies came later."""
