@@ -116,17 +116,51 @@ _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
 #: The object a statement creates, changes or writes, when it is written db.name.
 _OBJECT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:"
-    r"(?:CREATE|ALTER|DROP|TRUNCATE)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
+    r"(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
     r"(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?"
     r"(?:TABLE|VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
-    r"|(?:CREATE|DROP)\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+" + _IDENT + r"\s+ON\s+"
-    r"|INSERT\s+(?:IGNORE\s+)?(?:INTO\s+)?|REPLACE\s+(?:INTO\s+)?|UPDATE\s+(?:IGNORE\s+)?"
-    r"|DELETE\s+(?:IGNORE\s+)?FROM\s+|LOAD\s+DATA\s+.*?\bINTO\s+TABLE\s+)"
+    r"|ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?"
+    r"(?:ALGORITHM\s*=\s*\w+\s+)?(?:TABLE|VIEW|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+"
+    r"(?:IF\s+EXISTS\s+)?"
+    r"|TRUNCATE\s+(?:TABLE\s+)?"
+    r"|(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+"
+    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _IDENT + r"\s+ON\s+"
+    r"|(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
+    r"|LOAD\s+(?:DATA|XML)\s+.*?\bINTO\s+TABLE\s+"
+    r"|(?:OPTIMIZE|REPAIR|ANALYZE)\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\s+)"
     r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT,
     re.I | re.S,
 )
 #: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
 _LISTS_TABLES = re.compile(r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|RENAME\s+TABLES?)\b", re.I)
+#: UPDATE and DELETE, single- or multi-table: the table references they may write are
+#: the ones before SET (UPDATE) or before WHERE/ORDER BY/LIMIT/RETURNING (DELETE), e.g.
+#: ``UPDATE t JOIN other.o ... SET o.v = ...``, ``DELETE o FROM other.o JOIN t ...``.
+_UPDATE_DELETE = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:WITH\b.*?\)\s*)?(?:UPDATE|DELETE)"
+    r"(?:\s+(?:LOW_PRIORITY|QUICK|IGNORE)\b)*(?P<refs>.*?)"
+    r"(?:\b(?:SET|WHERE|ORDER\s+BY|LIMIT|RETURNING)\b|$)",
+    re.I | re.S,
+)
+#: A table reference ``db.name`` where a table stands in a table list (not ``alias.col``
+#: of an ON condition), and the table names and aliases a list declares.
+_TABLE_REF = re.compile(
+    r"(?:^|,|\bJOIN|\bFROM|\bUSING)\s*\(?\s*(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT, re.I
+)
+_KEYWORD = (
+    r"(?!(?:FROM|JOIN|USING|ON|AS|LEFT|RIGHT|INNER|OUTER|CROSS|NATURAL|STRAIGHT_JOIN|USE"
+    r"|FORCE|IGNORE|PARTITION)\b)"
+)
+_DECLARED = re.compile(
+    r"(?:^|,|\bJOIN|\bFROM|\bUSING)\s*\(?\s*(?:" + _IDENT + r"\s*\.\s*)?" + _KEYWORD
+    + r"(?P<name>" + _IDENT + r")(?:\s+(?:AS\s+)?" + _KEYWORD + r"(?P<alias>" + _IDENT + r"))?",
+    re.I,
+)
+#: ``ALTER TABLE t ... RENAME [TO|AS] other.t`` moves the table into another database.
+_ALTER_RENAME = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*ALTER\s.*?\bRENAME\s+(?:TO\s+|AS\s+)?(?P<db>" + _IDENT + r")\s*\.",
+    re.I | re.S,
+)
 #: Statements that write one table only, named first: (db.)table.
 _SINGLE_TARGET = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:"
@@ -146,8 +180,15 @@ def _other_database(query: str, source_db: str) -> str:
     """A database other than ``source_db`` that the statement writes to, or ""."""
     if _LISTS_TABLES.match(query):
         names = [_unquote(m["db"]) for m in _PAIR.finditer(query)]
+    elif ud := _UPDATE_DELETE.match(query):
+        # every table of a multi-table UPDATE/DELETE may be written (SET o.v = ...,
+        # DELETE o FROM ...): refuse when one is another database's
+        refs = ud["refs"].strip()
+        local = {_unquote(x).lower() for m in _DECLARED.finditer(refs) for x in m.groups() if x}
+        names = [_unquote(m["db"]) for m in _TABLE_REF.finditer(refs)]
+        names = [n for n in names if n.lower() not in local - {source_db.lower()}]
     else:
-        m = _OBJECT.match(query)
+        m = _OBJECT.match(query) or _ALTER_RENAME.match(query)
         names = [_unquote(m["db"])] if m else []
     return next((n for n in names if n.lower() != source_db.lower()), "")
 

@@ -1,0 +1,296 @@
+"""Point-in-time recovery against more binary log histories than the adversarial module's.
+
+Each database test makes its own database, takes a backup, runs a history, pulls the
+archive, restores up to a target and compares the copy with the source (row counts and
+CHECKSUM TABLE), or checks that the restore is refused before the target is touched. The
+server, its connection settings and the comparison helpers are the adversarial module's
+(``max_binlog_size`` 4096: the histories rotate many times).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import test_pitr_adversarial as adv
+from moodump.binlog.chain import Target
+from moodump.db import ConnSettings, connect
+from moodump.errors import PitrUnavailable
+from moodump.pitr import Archive, pull, restore_until
+from moodump.pitr.replay import unsafe_statement
+from test_pitr_adversarial import _end, _exists, _objects, _setup, _state
+
+server, conn = adv.server, adv.conn  # the adversarial module's server (fixtures)
+
+# ------------------------------------------------------------------ pure: the statements
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # multi-table UPDATE / DELETE: any of their tables may be written
+        "UPDATE t JOIN other.o ON o.id = t.id SET o.v = t.v",
+        "UPDATE t, other.o SET o.v = 1",
+        "UPDATE t LEFT JOIN `other`.o USING (id) SET t.v = 1",
+        "DELETE o FROM other.o JOIN t ON o.id = t.id",
+        "DELETE FROM o USING other.o JOIN t",
+        "DELETE t, o FROM t, other.o",
+        # modifiers before the table
+        "UPDATE LOW_PRIORITY other.o SET v = 1",
+        "DELETE LOW_PRIORITY QUICK FROM other.o",
+        "INSERT LOW_PRIORITY INTO other.o VALUES (1)",
+        "INSERT DELAYED INTO other.o VALUES (1)",
+        "REPLACE LOW_PRIORITY INTO other.o VALUES (1)",
+        "WITH x AS (SELECT 1) UPDATE other.o SET v = 1",
+        # DDL is logged as a statement whatever binlog_format says
+        "ALTER ONLINE TABLE other.o ADD c INT",
+        "ALTER IGNORE TABLE other.o ADD c INT",
+        "ALTER TABLE t RENAME TO other.t",
+        "ALTER TABLE t ENGINE=InnoDB, RENAME other.t",
+        "TRUNCATE other.o",
+        "OPTIMIZE TABLE other.o",
+    ],
+)
+def test_statements_in_the_source_that_write_another_database_are_refused(query):
+    assert "another database (other)" in unsafe_statement(query, "moodle", "moodle", False)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "UPDATE t JOIN u ON t.id = u.id SET t.v = 1",
+        "UPDATE t AS a JOIN u b ON CONCAT(a.x, b.y) = 1 SET a.v = 1",
+        "UPDATE other JOIN o ON other.id = o.id SET other.v = 1",  # a table named other
+        "UPDATE t JOIN moodle.u ON t.id = u.id SET t.v = 1",
+        "DELETE FROM t WHERE id IN (SELECT id FROM other.o)",  # reads it
+        "DELETE FROM t ORDER BY id LIMIT 3",
+        "UPDATE t SET v = (SELECT v FROM other.o LIMIT 1) WHERE t.id = 2",
+        "ALTER TABLE t RENAME COLUMN a TO b",
+        "ALTER TABLE t RENAME TO t2",
+        "TRUNCATE t",
+    ],
+)
+def test_statements_that_only_write_the_source_pass(query):
+    assert unsafe_statement(query, "moodle", "moodle", False) == ""
+
+
+# --------------------------------------------------------------------- database tests
+
+
+def _run(conn: ConnSettings, db: str, steps: list[str]) -> None:
+    with connect(conn.with_database(db)) as c:
+        for sql in steps:
+            c.execute(sql)
+
+
+WRITES_ELSEWHERE = [
+    # (name, binlog_format, statements with the source as the default database)
+    ("multiupdate", "STATEMENT", ["UPDATE t JOIN {o}.o ON o.id = t.id SET o.v = 'changed'"]),
+    ("multidelete", "STATEMENT", ["DELETE x FROM {o}.o AS x JOIN t ON x.id = t.id"]),
+    ("lowprio", "STATEMENT", ["UPDATE LOW_PRIORITY {o}.o SET v = 'changed'"]),
+    # DDL is a statement even in ROW format
+    ("truncate", "ROW", ["TRUNCATE {o}.o"]),
+    (
+        "altermove",
+        "ROW",
+        ["CREATE TABLE moving (id INT)", "ALTER TABLE moving RENAME TO {o}.moved"],
+    ),
+    ("alteronline", "ROW", ["ALTER ONLINE TABLE {o}.o ADD COLUMN extra INT"]),
+]
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("case", WRITES_ELSEWHERE, ids=[c[0] for c in WRITES_ELSEWHERE])
+def test_a_statement_of_the_source_that_writes_another_database_is_refused(conn, tmp_path, case):
+    """Before the fix these passed the check, and the replay changed (truncated, renamed
+    a table into, altered) the other database on the target server."""
+    name, fmt, steps = case
+    db, other = f"hist_we_{name}", f"hist_we_{name}_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v TEXT)")
+        c.execute(f"INSERT INTO {other}.o VALUES (1, 'one'), (2, 'two')")
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, [f"SET SESSION binlog_format={fmt}", *(s.format(o=other) for s in steps)])
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with connect(conn) as c:  # the other database as it was before the history
+        c.execute(f"DROP DATABASE IF EXISTS {other}")
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v TEXT)")
+        c.execute(f"INSERT INTO {other}.o VALUES (1, 'one'), (2, 'two')")
+    before = _state(conn, other)
+    with pytest.raises(PitrUnavailable, match="another database") as err:
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert other in err.value.message
+    assert not _exists(conn, f"{db}_copy")
+    assert _state(conn, other) == before
+
+
+def _position(conn: ConnSettings) -> Target:
+    with connect(conn) as c:
+        file, pos = (x.decode() for x in c.query("SHOW MASTER STATUS")[0][:2])
+    return Target(file=file, position=int(pos))
+
+
+#: (session, statement): two sessions of the source, so statement-format temporary
+#: tables of the same name, XA transactions and plain transactions interleave.
+HISTORY: list[tuple[int, str]] = [
+    (1, "SET SESSION binlog_format=STATEMENT"),
+    (2, "SET SESSION binlog_format=MIXED"),
+    (
+        1,
+        "CREATE TABLE ai (id INT AUTO_INCREMENT PRIMARY KEY, u VARCHAR(64), r DOUBLE, "
+        "ts DATETIME(6), who VARCHAR(80))",
+    ),
+    (1, "SET SESSION auto_increment_increment=5, auto_increment_offset=3"),
+    (1, "INSERT INTO ai (u, r, ts) VALUES ('a', RAND(3), NOW(6)), ('b', RAND(), NOW(6))"),
+    (1, "SET @v := (SELECT MAX(id) FROM t)"),
+    (1, "INSERT INTO ai (u, r) VALUES (CONCAT('max ', @v), LAST_INSERT_ID())"),
+    (1, "INSERT INTO t (id, v, n) VALUES (LAST_INSERT_ID() + 1000, 'last id', 1)"),
+    (2, "INSERT INTO ai (u, r, ts) VALUES (UUID(), RAND(), SYSDATE(6))"),  # unsafe: rows
+    (2, "INSERT INTO ai (u, who) VALUES ('user', CURRENT_USER())"),
+    (1, "SET SESSION sql_mode='NO_BACKSLASH_ESCAPES,PAD_CHAR_TO_FULL_LENGTH'"),
+    (1, "INSERT INTO t VALUES (2001, 'back\\slash', 1)"),
+    (1, "SET SESSION sql_mode=DEFAULT"),
+    (1, "SET SESSION time_zone='+05:30'"),
+    (1, "CREATE TABLE tz (id INT PRIMARY KEY, ts TIMESTAMP NULL, d DATETIME)"),
+    (
+        1,
+        "INSERT INTO tz VALUES (1, '2026-01-01 10:00:00', NOW()), "
+        "(2, FROM_UNIXTIME(1700000000), '2026-01-01')",
+    ),
+    (1, "SET SESSION time_zone=DEFAULT"),
+    (1, "INSERT INTO tz VALUES (3, '2026-01-01 10:00:00', NOW())"),
+    # temporary tables of one name in two sessions (pseudo_thread_id tells them apart)
+    (1, "CREATE TEMPORARY TABLE tmp (id INT, v VARCHAR(50))"),
+    (2, "CREATE TEMPORARY TABLE tmp (id INT, v VARCHAR(50))"),
+    (1, "INSERT INTO tmp VALUES (3001, 'session one')"),
+    (2, "INSERT INTO tmp VALUES (3002, 'session two'), (3003, 'session two')"),
+    (1, "INSERT INTO t (id, v) SELECT id, v FROM tmp"),
+    (2, "INSERT INTO t (id, v) SELECT id, v FROM tmp"),
+    (1, "DROP TEMPORARY TABLE tmp"),
+    # savepoints and rollbacks with a non-transactional table in the transaction
+    (1, "CREATE TABLE my (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=MyISAM"),
+    (1, "CREATE TABLE ar (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=Aria"),
+    (1, "BEGIN"),
+    (1, "INSERT INTO t VALUES (4001, 'savepoint', 1)"),
+    (1, "SAVEPOINT a"),
+    (1, "INSERT INTO my VALUES (1, 'kept')"),
+    (1, "INSERT INTO t VALUES (4002, 'rolled back to a', 2)"),
+    (1, "ROLLBACK TO SAVEPOINT a"),
+    (1, "INSERT INTO t VALUES (4003, 'after rollback to a', 3)"),
+    (1, "COMMIT"),
+    (1, "BEGIN"),
+    (1, "INSERT INTO t VALUES (4004, 'rolled back', 4)"),
+    (1, "INSERT INTO my VALUES (2, 'kept too')"),
+    (1, "INSERT INTO ar VALUES (2, 'aria kept')"),
+    (1, "ROLLBACK"),
+    (2, "SET SESSION binlog_format=ROW"),
+    (2, "BEGIN"),
+    (2, "INSERT INTO t VALUES (4005, 'innodb and aria', 5)"),
+    (2, "INSERT INTO ar VALUES (3, 'aria in row format')"),
+    (2, "COMMIT"),
+    (0, "checkpoint"),
+    # a trigger: fired again by a statement, never by rows
+    (1, "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(50))"),
+    (
+        1,
+        "CREATE TRIGGER trg AFTER INSERT ON t FOR EACH ROW "
+        "INSERT INTO audit (what) VALUES (CONCAT('insert ', NEW.id))",
+    ),
+    (1, "INSERT INTO t VALUES (5001, 'statement fires the trigger', 1)"),
+    (2, "INSERT INTO t VALUES (5002, 'rows carry the trigger''s row', 2)"),
+    (2, "SET SESSION binlog_format=MIXED"),
+    (2, "INSERT INTO t VALUES (5003, 'mixed', 3)"),
+    (2, "SET SESSION binlog_format=ROW"),
+    # XA transactions interleaved with another session's transactions
+    (2, "XA START 'h1'"),
+    (2, "INSERT INTO t VALUES (6001, 'xa committed', 1)"),
+    (2, "XA END 'h1'"),
+    (2, "XA PREPARE 'h1'"),
+    (1, "INSERT INTO t VALUES (6002, 'between prepare and commit', 2)"),
+    (2, "XA COMMIT 'h1'"),
+    (2, "XA START 'h2'"),
+    (2, "INSERT INTO t VALUES (6003, 'xa rolled back', 3)"),
+    (2, "XA END 'h2'"),
+    (2, "XA PREPARE 'h2'"),
+    (2, "XA ROLLBACK 'h2'"),
+    # DDL between row events
+    (2, "INSERT INTO ai (u, r) VALUES ('before alter', 1)"),
+    (2, "ALTER TABLE ai ADD COLUMN extra JSON"),
+    (2, "UPDATE ai SET extra = JSON_OBJECT('k', id, 'u', u)"),
+    (2, "ALTER TABLE ai DROP COLUMN who, ADD COLUMN bits BIT(7) DEFAULT b'101' FIRST"),
+    (2, "DELETE FROM ai WHERE id % 2 = 0"),
+    (2, "CREATE TABLE cs AS SELECT id, v FROM t WHERE id < 10"),
+    (2, "RENAME TABLE cs TO cs2"),
+    (2, "INSERT INTO cs2 VALUES (100, 'renamed')"),
+    (2, "TRUNCATE TABLE cs2"),
+    (2, "INSERT INTO cs2 SELECT id, v FROM t WHERE id BETWEEN 10 AND 14"),
+    (2, "DROP TABLE tz"),
+    (0, "checkpoint"),
+    # types in every row image, by key and without one
+    (
+        2,
+        "CREATE TABLE ty (id INT PRIMARY KEY, b LONGBLOB, j JSON, bt BIT(13), "
+        "e ENUM('a','b','c'), st SET('x','y','z'), d DECIMAL(30,10), tm TIME(6), "
+        "dt DATETIME(6), ts TIMESTAMP(6) NULL, f FLOAT, tx TEXT)",
+    ),
+    (2, "CREATE TABLE np (a INT, b VARCHAR(20), c DOUBLE, bl BLOB)"),
+    (2, "CREATE TABLE uq (k INT NOT NULL, v VARCHAR(20), UNIQUE KEY (k))"),
+    (2, "SET SESSION binlog_row_image=MINIMAL"),
+    (
+        2,
+        "INSERT INTO ty SELECT seq, REPEAT(CHAR(seq), 3000), JSON_ARRAY(seq, 'x'), seq, "
+        "1 + seq % 3, 'x,z', seq / 7, SEC_TO_TIME(seq + 0.123456), "
+        "'2026-12-06 10:00:00.654321', '2026-12-06 10:00:00.000001', seq / 3, "
+        "REPEAT('t', seq) FROM seq_1_to_20",
+    ),
+    (2, "UPDATE ty SET d = d * 3, e = 'c', st = 'y' WHERE id < 6"),
+    (2, "UPDATE ty SET b = REPEAT('n', 10), tm = '-838:59:59' WHERE id = 7"),
+    (2, "DELETE FROM ty WHERE id IN (8, 9)"),
+    (2, "INSERT INTO np VALUES (1, 'dup', 1.5, 'x'), (1, 'dup', 1.5, 'x'), (2, 'two', 2, NULL)"),
+    (2, "UPDATE np SET c = c + 1 WHERE a = 1 LIMIT 1"),
+    (2, "DELETE FROM np WHERE a = 1 LIMIT 1"),
+    (2, "INSERT INTO uq VALUES (1, 'one'), (2, 'two')"),
+    (2, "UPDATE uq SET v = 'uno' WHERE k = 1"),
+    (2, "SET SESSION binlog_row_image=NOBLOB"),
+    (2, "UPDATE ty SET j = JSON_SET(j, '$[1]', 'noblob'), bt = b'1111111111111' WHERE id > 15"),
+    (2, "UPDATE np SET b = 'noblob' WHERE a = 2"),
+    (2, "DELETE FROM ty WHERE id = 20"),
+    (2, "SET SESSION binlog_row_image=FULL"),
+    (2, "UPDATE ty SET f = f * 2, ts = NULL WHERE id = 1"),
+    (1, "UPDATE np SET bl = 'stmt' WHERE a = 2"),
+]
+
+
+@pytest.mark.db
+def test_a_history_of_statements_rows_xa_ddl_and_row_images_replays_to_each_checkpoint(
+    conn, tmp_path
+):
+    """Statement, mixed and row format from two sessions; every checkpoint (a position
+    SHOW MASTER STATUS printed while both sessions were idle) restores to the source's
+    state there, and the end to the source's end."""
+    db = "hist_mix"
+    backup = _setup(conn, db, tmp_path)
+    archive = tmp_path / "archive"
+    checkpoints: list[tuple[Target, dict[str, tuple[int, int]]]] = []
+    with connect(conn.with_database(db)) as c1, connect(conn.with_database(db)) as c2:
+        for i, (who, sql) in enumerate(HISTORY):
+            if who == 0:
+                checkpoints.append((_position(conn), _state(conn, db)))
+                continue
+            (c1 if who == 1 else c2).execute(sql)
+            if i % 17 == 16:
+                pull(conn, archive)
+    pull(conn, archive)  # session 2's temporary table was dropped at its end
+    checkpoints.append((_end(archive), _state(conn, db)))
+    files = Archive.open(archive).chain.files
+    assert len(files) > 4, [(f.name, f.size) for f in files]
+    for n, (target, state) in enumerate(checkpoints):
+        copy = f"{db}_{n}"
+        restore_until(backup, conn, copy, target, archive)
+        assert _state(conn, copy) == state, n
+    assert _objects(conn, copy) == _objects(conn, db) == {"trigger trg"}
+    with connect(conn) as c:
+        audit = [r[0].decode() for r in c.query(f"SELECT what FROM {copy}.audit ORDER BY id")]
+    assert audit == ["insert 5001", "insert 5002", "insert 5003", "insert 6001", "insert 6002"]
