@@ -152,8 +152,8 @@ _KEYWORD = (
     r"|FORCE|IGNORE|PARTITION)\b)"
 )
 _DECLARED = re.compile(
-    r"(?:^|,|\bJOIN|\bFROM|\bUSING)\s*\(?\s*(?:" + _IDENT + r"\s*\.\s*)?" + _KEYWORD
-    + r"(?P<name>" + _IDENT + r")(?:\s+(?:AS\s+)?" + _KEYWORD + r"(?P<alias>" + _IDENT + r"))?",
+    rf"(?:^|,|\bJOIN|\bFROM|\bUSING)\s*\(?\s*(?:{_IDENT}\s*\.\s*)?{_KEYWORD}(?P<name>{_IDENT})"
+    rf"(?:\s+(?:AS\s+)?{_KEYWORD}(?P<alias>{_IDENT}))?",
     re.I,
 )
 #: ``ALTER TABLE t ... RENAME [TO|AS] other.t`` moves the table into another database.
