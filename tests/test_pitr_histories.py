@@ -9,12 +9,14 @@ server, its connection settings and the comparison helpers are the adversarial m
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 import test_pitr_adversarial as adv
-from moodump.binlog.chain import Target
+from moodump.binlog.chain import Target, parse_until
 from moodump.db import ConnSettings, connect
-from moodump.errors import PitrUnavailable
+from moodump.errors import ConfigError, PitrUnavailable
 from moodump.pitr import Archive, pull, restore_until
 from moodump.pitr.replay import unsafe_statement
 from test_pitr_adversarial import _end, _exists, _objects, _setup, _state
@@ -71,6 +73,21 @@ def test_statements_in_the_source_that_write_another_database_are_refused(query)
 )
 def test_statements_that_only_write_the_source_pass(query):
     assert unsafe_statement(query, "moodle", "moodle", False) == ""
+
+
+def test_until_in_a_repeated_or_skipped_local_hour_is_refused():
+    """Europe/Berlin: 2026-10-25 02:30 happens twice (CEST, then CET) and 2026-03-29
+    02:30 never: read in the zone, such a time names no single second, so it is refused
+    (an offset says which is meant) instead of silently picking the first."""
+    berlin = ZoneInfo("Europe/Berlin")
+    with pytest.raises(ConfigError, match="twice"):
+        parse_until("2026-10-25 02:30:00", berlin)
+    with pytest.raises(ConfigError, match="does not exist"):
+        parse_until("2026-03-29 02:30:00", berlin)
+    first = parse_until("2026-10-25T02:30:00+02:00", berlin)
+    assert parse_until("2026-10-25T02:30:00+01:00", berlin) == first + 3600
+    assert parse_until("2026-10-25 03:30:00", berlin) == first + 2 * 3600
+    assert parse_until("2026-10-25 01:59:59", berlin) == first - 1801
 
 
 # --------------------------------------------------------------------- database tests
