@@ -311,3 +311,32 @@ def test_a_history_of_statements_rows_xa_ddl_and_row_images_replays_to_each_chec
     with connect(conn) as c:
         audit = [r[0].decode() for r in c.query(f"SELECT what FROM {copy}.audit ORDER BY id")]
     assert audit == ["insert 5001", "insert 5002", "insert 5003", "insert 6001", "insert 6002"]
+
+
+@pytest.mark.db
+def test_a_row_event_larger_than_16_mb_replays(conn, tmp_path):
+    """One 20 MB row (one row event of 20 MB, logged whole: a transaction is never split
+    across files) between small ones. max_allowed_packet is 24 MB: the source accepts
+    the row, but mariadb-binlog prints the event as one BINLOG statement of 27 MB, which
+    the server refused (ERROR 1153) after the backup had been restored; the replay now
+    sends such a statement in two halves (BINLOG @binlog_fragment_0, @binlog_fragment_1)."""
+    db = "hist_big"
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        old = int(c.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
+        c.execute("SET GLOBAL max_allowed_packet = 24 * 1024 * 1024")
+    try:
+        _run(conn, db, [
+            "CREATE TABLE big (id INT PRIMARY KEY, b LONGBLOB)",
+            "INSERT INTO big VALUES (1, REPEAT('0123456789abcdef', 20 * 65536))",
+            "UPDATE t SET v = 'after the big row' WHERE id < 3",
+            "INSERT INTO big VALUES (2, 'small')",
+        ])  # fmt: skip
+        archive = tmp_path / "archive"
+        pull(conn, archive)
+        assert max(f.size for f in Archive.open(archive).chain.files) > 20 << 20
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    finally:
+        with connect(conn) as c:
+            c.execute(f"SET GLOBAL max_allowed_packet = {old}")
+    assert _state(conn, f"{db}_copy") == _state(conn, db)

@@ -58,6 +58,29 @@ _GTID_LINES = (
     b"/*M!100001 SET @@session.gtid_seq_no=",
 )
 
+#: A row event is printed as ``BINLOG '`` + its base64 lines + ``'/*!*/;``: one packet,
+#: a third larger than the event. A row as large as the server's max_allowed_packet (which
+#: the source accepted) would not fit; longer than this it is sent in two user variables
+#: (``BINLOG @binlog_fragment_0, @binlog_fragment_1``, MariaDB 10.2.25+), each half as long.
+_BINLOG_START = b"BINLOG '\n"
+_BINLOG_END = b"'/*!*/;"
+FRAGMENT_OVER = 1 << 20
+
+
+def _binlog_statement(body: list[bytes]) -> list[bytes]:
+    """The lines to send for a ``BINLOG`` statement whose base64 lines are ``body``."""
+    size = sum(len(x) for x in body)
+    if size <= FRAGMENT_OVER:
+        return [_BINLOG_START, *body, _BINLOG_END + b"\n"]
+    text = b"".join(body)
+    half = len(text) // 2
+    return [
+        b"SET @binlog_fragment_0='" + text[:half] + b"'/*!*/;\n",
+        b"SET @binlog_fragment_1='" + text[half:] + b"'/*!*/;\n",
+        b"BINLOG @binlog_fragment_0, @binlog_fragment_1/*!*/;\n",
+        b"SET @binlog_fragment_0=NULL, @binlog_fragment_1=NULL/*!*/;\n",
+    ]
+
 
 @dataclass
 class ReplayPlan:
@@ -502,11 +525,24 @@ def run_replay(
         def pump() -> None:
             src, dst = producer.stdout, consumer.stdin
             assert src is not None and dst is not None
+            body: list[bytes] | None = None  # the lines of a BINLOG statement so far
             try:
                 for line in src:
+                    if body is not None:
+                        if line.rstrip(b"\n") == _BINLOG_END:
+                            dst.writelines(_binlog_statement(body))
+                            body = None
+                        else:
+                            body.append(line)
+                        continue
+                    if line == _BINLOG_START:
+                        body = []
+                        continue
                     if line.startswith(_GTID_LINES):
                         continue
                     dst.write(line)
+                if body is not None:  # cut short: what mariadb-binlog printed, as it was
+                    dst.writelines([_BINLOG_START, *body])
             except BrokenPipeError:
                 pass  # the client died: its status says why
             except BaseException as exc:
