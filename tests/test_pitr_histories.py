@@ -16,8 +16,10 @@ import pytest
 import test_pitr_adversarial as adv
 from moodump.binlog.chain import Target, parse_until
 from moodump.db import ConnSettings, connect
+from moodump.db.localserver import LocalServer
+from moodump.dump import DumpOptions, dump
 from moodump.errors import ConfigError, PitrUnavailable
-from moodump.pitr import Archive, pull, restore_until
+from moodump.pitr import Archive, pull, restore_until, verify_archive
 from moodump.pitr.replay import unsafe_statement
 from test_pitr_adversarial import _end, _exists, _objects, _setup, _state
 
@@ -340,3 +342,51 @@ def test_a_row_event_larger_than_16_mb_replays(conn, tmp_path):
         with connect(conn) as c:
             c.execute(f"SET GLOBAL max_allowed_packet = {old}")
     assert _state(conn, f"{db}_copy") == _state(conn, db)
+
+
+def _torn_write(own: LocalServer) -> None:
+    """Kill the server and leave its open binary log ending with 40 bytes of an event
+    (a write the crash cut short), then start it again (a new file)."""
+    own.kill()
+    assert own.base_dir is not None
+    last = sorted(own.base_dir.glob("binlog.[0-9]*"))[-1]
+    data = last.read_bytes()
+    last.write_bytes(data + data[-120:-80])
+    own.start()
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("archived_before", [True, False], ids=["continued", "fresh"])
+def test_a_log_torn_by_a_crash_is_archived_up_to_its_last_whole_event(tmp_path, archived_before):
+    """A crash mid-write leaves the server's file ending inside an event. The server's
+    recovery ignores the torn bytes (that transaction never committed) and starts a new
+    file; mariadb-binlog cannot read past them ("bogus data in log event"). The pull used
+    to stop there for good, saying RESET MASTER (continued) or failing (fresh archive);
+    now the file is archived up to its last whole event, complete, when the next file
+    starts at the GTID state those events end with (nothing was lost), and the restore
+    replays across the crash."""
+    with LocalServer(binlog=True) as own:
+        s = ConnSettings(host="127.0.0.1", port=own.port, user="root", password="")
+        with connect(s) as c:
+            c.execute("CREATE DATABASE torn")
+            c.execute("CREATE TABLE torn.t (id INT PRIMARY KEY, v TEXT)")
+            c.execute("INSERT INTO torn.t VALUES (1, 'in the backup')")
+        backup = tmp_path / "backup"
+        dump(s, "torn", backup, DumpOptions(threads=1))
+        with connect(s) as c:
+            c.execute("INSERT INTO torn.t VALUES (2, 'before the crash')")
+        archive = tmp_path / "archive"
+        if archived_before:
+            pull(s, archive)
+        _torn_write(own)
+        with connect(s) as c:
+            c.execute("INSERT INTO torn.t VALUES (3, 'after the restart')")
+        res = pull(s, archive)
+        assert any("not a whole event" in w for w in res.warnings), res.warnings
+        files = Archive.open(archive).chain.files
+        assert [f.complete for f in files] == [True, False]
+        assert verify_archive(archive).ok
+        restore_until(backup, s, "torn_copy", _end(archive), archive)
+        assert _state(s, "torn_copy") == _state(s, "torn")
+        with connect(s) as c:
+            assert int(c.scalar("SELECT COUNT(*) FROM torn_copy.t") or 0) == 3
