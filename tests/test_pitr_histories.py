@@ -390,3 +390,34 @@ def test_a_log_torn_by_a_crash_is_archived_up_to_its_last_whole_event(tmp_path, 
         assert _state(s, "torn_copy") == _state(s, "torn")
         with connect(s) as c:
             assert int(c.scalar("SELECT COUNT(*) FROM torn_copy.t") or 0) == 3
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("verb", ["COMMIT", "ROLLBACK"])
+def test_an_xa_transaction_prepared_before_the_snapshot(conn, tmp_path, verb):
+    """Prepared before the backup, finished after it: neither the backup (a consistent
+    snapshot does not see it) nor the range holds its changes. Its XA COMMIT is refused
+    before the target is touched; its XA ROLLBACK changes nothing, so the restore must
+    not fail on it (the target server knows no such XID)."""
+    db = f"hist_xa_{verb.lower()}"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        c.execute(f"INSERT INTO {db}.t VALUES (1, 'before', 0)")
+    xid = f"'pre_{verb.lower()}'"
+    with connect(conn.with_database(db)) as c:
+        for sql in (f"XA START {xid}", "INSERT INTO t VALUES (2, 'prepared', 0)",
+                    f"XA END {xid}", f"XA PREPARE {xid}"):  # fmt: skip
+            c.execute(sql)
+    backup = tmp_path / "backup"
+    dump(conn, db, backup, DumpOptions(threads=1))
+    _run(conn, db, [f"XA {verb} {xid}", "INSERT INTO t VALUES (3, 'after', 0)"])
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    if verb == "COMMIT":
+        with pytest.raises(PitrUnavailable, match="prepared before the backup's snapshot"):
+            restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+        assert not _exists(conn, f"{db}_copy")
+        return
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _state(conn, f"{db}_copy") == _state(conn, db)

@@ -98,6 +98,9 @@ class ReplayPlan:
     #: XA transactions prepared in the range and not (yet) committed: xid -> where
     #: their PREPARE group starts
     xa_prepared: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: XIDs of XA ROLLBACKs in the range of transactions prepared before the snapshot:
+    #: nothing to undo, and the target server knows no such XID (the replay skips them)
+    xa_orphan_rollbacks: set[str] = field(default_factory=set)
 
     @property
     def empty(self) -> bool:
@@ -341,14 +344,18 @@ def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int]) -> None:
     ``XA COMMIT xid`` / ``XA ROLLBACK xid`` (their own group) finishes it. A commit of a
     transaction prepared before the snapshot cannot be replayed: its changes are neither
     in the backup (a consistent snapshot does not see a prepared transaction) nor in the
-    range."""
+    range. Its rollback undoes nothing of either, and is skipped."""
     m = _XA.match(ev.query)
     if not m:
         return
     verb, xid = m[1].upper(), m[2]
     if verb == "END":
         plan.xa_prepared[xid] = where
-    elif plan.xa_prepared.pop(xid, None) is None and verb == "COMMIT":
+    elif plan.xa_prepared.pop(xid, None) is not None:
+        pass
+    elif verb == "ROLLBACK":
+        plan.xa_orphan_rollbacks.add(xid)  # nothing to undo: the replay skips it
+    else:
         raise PitrUnavailable(
             f"the XA transaction {xid} committed at {where[0]}:{ev.start} "
             f"({when(ev.timestamp)}) was prepared before the backup's snapshot: its changes "
@@ -526,6 +533,8 @@ def run_replay(
             src, dst = producer.stdout, consumer.stdin
             assert src is not None and dst is not None
             body: list[bytes] | None = None  # the lines of a BINLOG statement so far
+            orphans = {b"XA ROLLBACK " + x.encode() for x in plan.xa_orphan_rollbacks}
+            prepared: set[bytes] = set()  # XA ROLLBACK lines of transactions in the stream
             try:
                 for line in src:
                     if body is not None:
@@ -540,6 +549,16 @@ def run_replay(
                         continue
                     if line.startswith(_GTID_LINES):
                         continue
+                    if line.startswith(b"XA "):
+                        stmt = line.rstrip(b"\n")
+                        if stmt.startswith(b"XA END "):
+                            prepared.add(b"XA ROLLBACK " + stmt[7:])
+                        elif stmt in orphans and stmt not in prepared:
+                            line = (
+                                b"DO 0 /* moodump: " + stmt + b" (prepared before the backup) */\n"
+                            )
+                        prepared.discard(stmt)
+                        prepared.discard(stmt.replace(b"XA COMMIT ", b"XA ROLLBACK ", 1))
                     dst.write(line)
                 if body is not None:  # cut short: what mariadb-binlog printed, as it was
                     dst.writelines([_BINLOG_START, *body])
