@@ -421,3 +421,44 @@ def test_an_xa_transaction_prepared_before_the_snapshot(conn, tmp_path, verb):
         return
     restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
     assert _state(conn, f"{db}_copy") == _state(conn, db)
+
+
+@pytest.mark.db
+def test_xa_finished_from_another_session_sequences_and_other_databases_xa(conn, tmp_path):
+    """An XA transaction committed by a session with no default database (a transaction
+    manager's), one of another database in the range, and a sequence's NEXTVAL: the
+    copy equals the source and the other database is untouched. The other database's XA
+    transaction used to fail the replay after the restore (ERROR 1402 XA_RBROLLBACK): the
+    filter left it empty, and the replay's session (pseudo slave mode) rolls an empty
+    prepared XA transaction back, so its XA COMMIT fails; it is now skipped whole."""
+    db, other = "hist_xa2", "hist_xa2_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY)")
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn.with_database(db)) as c:
+        for sql in ("CREATE SEQUENCE sq START WITH 100", "XA START 'tm1'",
+                    "INSERT INTO t VALUES (NEXTVAL(sq), 'xa via a manager', 1)", "XA END 'tm1'",
+                    "XA PREPARE 'tm1'"):  # fmt: skip
+            c.execute(sql)
+    with connect(conn.with_database(other)) as c:
+        for sql in ("XA START 'o1'", "INSERT INTO o VALUES (1)", "XA END 'o1'",
+                    "XA PREPARE 'o1'"):  # fmt: skip
+            c.execute(sql)
+    with connect(conn) as c:  # no default database
+        c.execute("XA COMMIT 'tm1'")
+        c.execute("XA COMMIT 'o1'")
+    # (sequences are logged in row format only: STATEMENT refuses NEXTVAL, MIXED logs rows)
+    _run(conn, db, ["SET SESSION binlog_format=MIXED",
+                    "INSERT INTO t VALUES (NEXTVAL(sq), 'mixed nextval', 2)"])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    before = _state(conn, other)
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _state(conn, f"{db}_copy") == _state(conn, db)
+    assert _state(conn, other) == before
+    with connect(conn) as c:
+        assert not c.query("XA RECOVER")  # nothing left prepared on the target server
+        # the sequence's table (its cached values are the server's memory, lost by a
+        # restart as well: the copy continues after the cache, as the source would)
+        assert c.query(f"SELECT * FROM {db}_copy.sq") == c.query(f"SELECT * FROM {db}.sq")

@@ -62,6 +62,8 @@ _GTID_LINES = (
 #: a third larger than the event. A row as large as the server's max_allowed_packet (which
 #: the source accepted) would not fit; longer than this it is sent in two user variables
 #: (``BINLOG @binlog_fragment_0, @binlog_fragment_1``, MariaDB 10.2.25+), each half as long.
+#: An XA statement as mariadb-binlog prints it (XA START with its delimiter on its line).
+_XA_LINE = re.compile(rb"^XA (START|END|PREPARE|COMMIT|ROLLBACK) (.+?)(/\*!\*/;)?$")
 _BINLOG_START = b"BINLOG '\n"
 _BINLOG_END = b"'/*!*/;"
 FRAGMENT_OVER = 1 << 20
@@ -101,6 +103,10 @@ class ReplayPlan:
     #: XIDs of XA ROLLBACKs in the range of transactions prepared before the snapshot:
     #: nothing to undo, and the target server knows no such XID (the replay skips them)
     xa_orphan_rollbacks: set[str] = field(default_factory=set)
+    #: per XID, in the order of their XA END in the range: whether that XA transaction
+    #: has no event of the source database (the filter leaves it empty, and an empty XA
+    #: transaction cannot be prepared and then committed: the replay skips it)
+    xa_empty: dict[str, list[bool]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -339,7 +345,7 @@ def plan_replay(
 _XA = re.compile(r"^\s*XA\s+(END|COMMIT|ROLLBACK)\s+(.+?)\s*$", re.I | re.S)
 
 
-def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int]) -> None:
+def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int], touched: bool) -> None:
     """Follow XA transactions: ``XA END xid`` opens the group its ``XA PREPARE`` closes,
     ``XA COMMIT xid`` / ``XA ROLLBACK xid`` (their own group) finishes it. A commit of a
     transaction prepared before the snapshot cannot be replayed: its changes are neither
@@ -351,6 +357,7 @@ def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int]) -> None:
     verb, xid = m[1].upper(), m[2]
     if verb == "END":
         plan.xa_prepared[xid] = where
+        plan.xa_empty.setdefault(xid, []).append(not touched)
     elif plan.xa_prepared.pop(xid, None) is not None:
         pass
     elif verb == "ROLLBACK":
@@ -389,6 +396,7 @@ def _scan(
     group: int | None = None  # start of the open transaction (its GTID event)
     standalone = False
     in_db = False  # the last table map was of the source database
+    touched = False  # the open transaction has an event of the source database
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             for ev in reader.feed(chunk):
@@ -431,7 +439,7 @@ def _scan(
                     return (f.name, ev.start), found
                 plan.binlog_bytes += ev.end - ev.start
                 if ev.type == GTID:
-                    group, standalone = ev.start, ev.standalone
+                    group, standalone, touched = ev.start, ev.standalone, False
                     plan.transactions += 1
                     found = found or (gtid is not None and ev.gtid == gtid)
                     continue
@@ -439,6 +447,7 @@ def _scan(
                     in_db = ev.db == source_db
                 elif ev.type in ROW_EVENTS:
                     if in_db:
+                        touched = True
                         plan.events += 1
                         plan.last_time = ev.timestamp
                 elif ev.type in QUERY_EVENTS:
@@ -450,9 +459,11 @@ def _scan(
                             hint="restore to a point before it, or into a database with the "
                             "source's name on another server; see docs/pitr.md",
                         )
-                    if ev.query.lstrip()[:3].upper() == "XA ":
-                        _xa(plan, ev, (f.name, group if group is not None else ev.start))
+                    xa = ev.query.lstrip()[:3].upper() == "XA "
+                    if xa:
+                        _xa(plan, ev, (f.name, group if group is not None else ev.start), touched)
                     if ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS:
+                        touched = touched or not xa
                         plan.events += 1
                         plan.last_time = ev.timestamp
                 if _ends_group(ev, standalone):
@@ -535,6 +546,8 @@ def run_replay(
             body: list[bytes] | None = None  # the lines of a BINLOG statement so far
             orphans = {b"XA ROLLBACK " + x.encode() for x in plan.xa_orphan_rollbacks}
             prepared: set[bytes] = set()  # XA ROLLBACK lines of transactions in the stream
+            empty = {x.encode(): list(flags) for x, flags in plan.xa_empty.items()}
+            skipping: set[bytes] = set()  # XIDs of the empty XA transaction being skipped
             try:
                 for line in src:
                     if body is not None:
@@ -549,6 +562,15 @@ def run_replay(
                         continue
                     if line.startswith(_GTID_LINES):
                         continue
+                    if line.startswith(b"XA ") and (m := _XA_LINE.match(line.rstrip(b"\n"))):
+                        verb, xid, inline = m[1], m[2], m[3] or b""
+                        if verb == b"START" and empty.get(xid) and empty[xid].pop(0):
+                            skipping.add(xid)
+                        if xid in skipping:
+                            if verb in (b"COMMIT", b"ROLLBACK"):
+                                skipping.discard(xid)
+                            dst.write(b"DO 0" + inline + b"\n")  # keeps the delimiter lines
+                            continue
                     if line.startswith(b"XA "):
                         stmt = line.rstrip(b"\n")
                         if stmt.startswith(b"XA END "):
