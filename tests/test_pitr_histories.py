@@ -518,3 +518,31 @@ def test_a_temporary_table_created_before_the_snapshot_fails_the_replay_loudly(c
     pull(conn, archive)
     with pytest.raises(ServerError, match="early' doesn't exist"):
         restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+
+
+@pytest.mark.db
+def test_a_row_format_statement_writing_the_source_and_another_database(conn, tmp_path):
+    """ROW format, one statement whose row events are of both databases (a multi-table
+    UPDATE; a trigger writing elsewhere is the same). mariadb-binlog --database prints
+    the source's events without their ``BINLOG '`` line when the other database's come
+    after them in the statement: the replay failed with a syntax error after the restore.
+    The replay gives the line back; the copy equals the source, the other database is
+    untouched."""
+    db, other = "hist_rowboth", "hist_rowboth_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v TEXT)")
+        c.execute(f"INSERT INTO {other}.o SELECT seq, 'o' FROM {other}.seq_1_to_5")
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, [
+        "SET SESSION binlog_format=ROW",
+        f"UPDATE t JOIN {other}.o ON o.id = t.id SET t.v = 'both', o.v = 'both'",
+        f"DELETE t, x FROM t JOIN {other}.o AS x ON x.id = t.id WHERE t.id = 5",
+        "INSERT INTO t VALUES (99, 'after', 1)",
+    ])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    before = _state(conn, other)
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _state(conn, f"{db}_copy") == _state(conn, db)
+    assert _state(conn, other) == before

@@ -22,6 +22,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,59 @@ _XA_LINE = re.compile(rb"^XA (START|END|PREPARE|COMMIT|ROLLBACK) (.+?)(/\*!\*/;)
 _BINLOG_START = b"BINLOG '\n"
 _BINLOG_END = b"'/*!*/;"
 FRAGMENT_OVER = 1 << 20
+
+
+#: A line of a BINLOG statement's base64 (an event is at least 19 bytes: 28 characters).
+_BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/]{28,}={0,2}\n?$")
+
+
+def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]:
+    """mariadb-binlog's output as the replay sends it to the client: without the original
+    GTIDs; each long BINLOG statement in two fragments (:func:`_binlog_statement`), and one
+    whose ``BINLOG '`` line mariadb-binlog lost given it back (``--database`` drops it when
+    the statement's row events after the first are of another database: a trigger or a
+    multi-table UPDATE writing both); the XA statements of an XA transaction the filter
+    left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``."""
+    body: list[bytes] | None = None  # the lines of a BINLOG statement so far
+    boundary = True  # the last statement line ended with the delimiter
+    orphans = {b"XA ROLLBACK " + x.encode() for x in plan.xa_orphan_rollbacks}
+    prepared: set[bytes] = set()  # XA ROLLBACK lines of transactions in the stream
+    empty = {x.encode(): list(flags) for x, flags in plan.xa_empty.items()}
+    skipping: set[bytes] = set()  # XIDs of the empty XA transaction being skipped
+    for line in lines:
+        if body is not None:
+            if line.rstrip(b"\n") == _BINLOG_END:
+                yield from _binlog_statement(body)
+                body, boundary = None, True
+            else:
+                body.append(line)
+            continue
+        if line == _BINLOG_START or (boundary and _BASE64_LINE.match(line)):
+            body = [] if line == _BINLOG_START else [line]
+            continue
+        if line.startswith(_GTID_LINES):
+            continue
+        if line.startswith(b"XA ") and (m := _XA_LINE.match(line.rstrip(b"\n"))):
+            verb, xid, inline = m[1], m[2], m[3] or b""
+            if verb == b"START" and empty.get(xid) and empty[xid].pop(0):
+                skipping.add(xid)
+            stmt = line.rstrip(b"\n")
+            if xid in skipping:
+                if verb in (b"COMMIT", b"ROLLBACK"):
+                    skipping.discard(xid)
+                line = b"DO 0" + inline + b"\n"  # keeps the delimiter lines
+            elif verb == b"END":
+                prepared.add(b"XA ROLLBACK " + xid)
+            elif stmt in orphans and stmt not in prepared:
+                line = b"DO 0 /* moodump: " + stmt + b" (prepared before the backup) */\n"
+            if verb in (b"COMMIT", b"ROLLBACK"):
+                prepared.discard(b"XA ROLLBACK " + xid)
+        if line.strip() and not line.startswith(b"#"):
+            boundary = line.rstrip().endswith(b"/*!*/;")
+        yield line
+    if body is not None:  # cut short: what mariadb-binlog printed, as it was
+        yield _BINLOG_START
+        yield from body
 
 
 def _binlog_statement(body: list[bytes]) -> list[bytes]:
@@ -543,47 +597,8 @@ def run_replay(
         def pump() -> None:
             src, dst = producer.stdout, consumer.stdin
             assert src is not None and dst is not None
-            body: list[bytes] | None = None  # the lines of a BINLOG statement so far
-            orphans = {b"XA ROLLBACK " + x.encode() for x in plan.xa_orphan_rollbacks}
-            prepared: set[bytes] = set()  # XA ROLLBACK lines of transactions in the stream
-            empty = {x.encode(): list(flags) for x, flags in plan.xa_empty.items()}
-            skipping: set[bytes] = set()  # XIDs of the empty XA transaction being skipped
             try:
-                for line in src:
-                    if body is not None:
-                        if line.rstrip(b"\n") == _BINLOG_END:
-                            dst.writelines(_binlog_statement(body))
-                            body = None
-                        else:
-                            body.append(line)
-                        continue
-                    if line == _BINLOG_START:
-                        body = []
-                        continue
-                    if line.startswith(_GTID_LINES):
-                        continue
-                    if line.startswith(b"XA ") and (m := _XA_LINE.match(line.rstrip(b"\n"))):
-                        verb, xid, inline = m[1], m[2], m[3] or b""
-                        if verb == b"START" and empty.get(xid) and empty[xid].pop(0):
-                            skipping.add(xid)
-                        if xid in skipping:
-                            if verb in (b"COMMIT", b"ROLLBACK"):
-                                skipping.discard(xid)
-                            dst.write(b"DO 0" + inline + b"\n")  # keeps the delimiter lines
-                            continue
-                    if line.startswith(b"XA "):
-                        stmt = line.rstrip(b"\n")
-                        if stmt.startswith(b"XA END "):
-                            prepared.add(b"XA ROLLBACK " + stmt[7:])
-                        elif stmt in orphans and stmt not in prepared:
-                            line = (
-                                b"DO 0 /* moodump: " + stmt + b" (prepared before the backup) */\n"
-                            )
-                        prepared.discard(stmt)
-                        prepared.discard(stmt.replace(b"XA COMMIT ", b"XA ROLLBACK ", 1))
-                    dst.write(line)
-                if body is not None:  # cut short: what mariadb-binlog printed, as it was
-                    dst.writelines([_BINLOG_START, *body])
+                dst.writelines(_rewrite_stream(src, plan))
             except BrokenPipeError:
                 pass  # the client died: its status says why
             except BaseException as exc:
