@@ -22,7 +22,7 @@ from moodump.dump import DumpOptions, dump
 from moodump.errors import ConfigError, IntegrityError, PitrUnavailable, ServerError
 from moodump.pitr import Archive, pull, restore_until, verify_archive
 from moodump.pitr import archive as archive_mod
-from moodump.pitr.replay import unsafe_statement
+from moodump.pitr.replay import Elsewhere, unsafe_statement
 from test_pitr_adversarial import _end, _exists, _objects, _setup, _state
 
 server, conn = adv.server, adv.conn  # the adversarial module's server (fixtures)
@@ -92,6 +92,29 @@ def test_until_in_a_repeated_or_skipped_local_hour_is_refused():
     assert parse_until("2026-10-25T02:30:00+01:00", berlin) == first + 3600
     assert parse_until("2026-10-25 03:30:00", berlin) == first + 2 * 3600
     assert parse_until("2026-10-25 01:59:59", berlin) == first - 1801
+
+
+def test_triggers_and_functions_that_write_another_database_are_told_apart():
+    e = Elsewhere()
+    e.learn("CREATE DEFINER=`root`@`localhost` TRIGGER a AFTER INSERT ON t FOR EACH ROW "
+            "INSERT INTO audit VALUES (NEW.id, 'other.x')", "moodle")  # fmt: skip
+    e.learn("CREATE TRIGGER b BEFORE UPDATE ON `u` FOR EACH ROW SET NEW.v = OLD.v", "moodle")
+    e.learn("CREATE TRIGGER c AFTER DELETE ON moodle.w FOR EACH ROW "
+            "UPDATE moodle.t SET n = n - 1", "moodle")  # fmt: skip
+    assert e.triggers == {} and e.fired_by("INSERT INTO t VALUES (1)") == ""
+    e.learn("CREATE TRIGGER d AFTER INSERT ON log FOR EACH ROW "
+            "BEGIN DELETE LOW_PRIORITY FROM `arch`.old; END", "moodle")  # fmt: skip
+    e.learn("CREATE FUNCTION f(x INT) RETURNS INT MODIFIES SQL DATA "
+            "BEGIN INSERT INTO stats.hits VALUES (x); RETURN x; END", "moodle")  # fmt: skip
+    assert "trigger d (on log), which writes another database (arch)" in e.fired_by(
+        "INSERT INTO log (v) VALUES ('x')"
+    )
+    assert e.fired_by("INSERT INTO logbook VALUES ('log')") == ""  # a word, in a string
+    assert "function f, which writes another database (stats)" in e.fired_by(
+        "UPDATE t SET n = f(n)"
+    )
+    assert e.fired_by("SELECT f(1)") == ""  # not logged as a statement that writes
+    assert e.fired_by("CREATE TABLE log2 LIKE log") == ""
 
 
 # --------------------------------------------------------------------- database tests
@@ -518,6 +541,52 @@ def test_a_temporary_table_created_before_the_snapshot_fails_the_replay_loudly(c
     pull(conn, archive)
     with pytest.raises(ServerError, match="early' doesn't exist"):
         restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+
+
+TRIGGER_ELSEWHERE = "INSERT INTO {o}.audit VALUES (NEW.id, 'by the trigger')"
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(
+    ("name", "fmt", "created_in_range"),
+    [("stmt", "STATEMENT", False), ("stmtnew", "STATEMENT", True), ("row", "ROW", False)],
+)
+def test_a_trigger_that_writes_another_database(conn, tmp_path, name, fmt, created_in_range):
+    """A trigger of the source that writes another database. In ROW format the rows it
+    wrote there are another database's row events, filtered out: the replay is right. In
+    statement format the statement is replayed and fires the restored trigger again,
+    writing the other database a second time (here a duplicate key, the replay failing
+    after the restore): refused before the target is touched."""
+    db, other = f"hist_trg_{name}", f"hist_trg_{name}_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.audit (id INT PRIMARY KEY, what TEXT)")
+    create = "CREATE TRIGGER trg AFTER INSERT ON t FOR EACH ROW " + TRIGGER_ELSEWHERE.format(
+        o=other
+    )
+    backup = _setup(conn, db, tmp_path) if created_in_range else None
+    if not created_in_range:
+        with connect(conn) as c:
+            c.execute(f"CREATE DATABASE {db}")
+            c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        _run(conn, db, [create])
+        backup = tmp_path / "backup"
+        dump(conn, db, backup, DumpOptions(threads=1))
+    assert backup is not None
+    _run(conn, db, [f"SET SESSION binlog_format={fmt}", *([create] if created_in_range else []),
+                    "INSERT INTO t VALUES (500, 'fires it', 1)"])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    before = _state(conn, other)
+    if fmt == "ROW":
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+        assert _state(conn, f"{db}_copy") == _state(conn, db)
+        assert _state(conn, other) == before
+        return
+    with pytest.raises(PitrUnavailable, match=f"trigger trg.*another database \\({other}\\)"):
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert not _exists(conn, f"{db}_copy")
+    assert _state(conn, other) == before
 
 
 @pytest.mark.db

@@ -332,6 +332,75 @@ def _shown(query: str) -> str:
     return query[:200]
 
 
+#: A write into ``db.name`` inside a trigger's or stored function's body.
+_BODY_WRITE = re.compile(
+    r"\b(?:INSERT(?:\s+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*(?:\s+INTO)?"
+    r"|REPLACE(?:\s+(?:LOW_PRIORITY|DELAYED))*(?:\s+INTO)?|UPDATE(?:\s+(?:IGNORE|LOW_PRIORITY))*"
+    r"|DELETE(?:\s+(?:IGNORE|LOW_PRIORITY|QUICK))*\s+FROM|TRUNCATE(?:\s+TABLE)?|CALL)\s+"
+    rf"(?P<db>{_IDENT})\s*\.\s*{_IDENT}",
+    re.I,
+)
+_CREATE_TRIGGER = re.compile(
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+\w+\s+ON\s+"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I,
+)
+_CREATE_FUNCTION = re.compile(
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+)?FUNCTION\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*\(",
+    re.I,
+)
+_DML = re.compile(r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD)\b", re.I | re.S)
+
+
+@dataclass
+class Elsewhere:
+    """The source's triggers and stored functions that write another database: a
+    statement replayed in statement format runs them again, there (row events do not)."""
+
+    triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # table -> (trigger, db)
+    functions: dict[str, str] = field(default_factory=dict)  # function -> db
+
+    def learn(self, create: str, source_db: str) -> None:
+        """Note the trigger or function ``create`` defines when its body writes another
+        database (and forget one redefined without)."""
+        other = next(
+            (
+                _unquote(m["db"])
+                for m in _BODY_WRITE.finditer(_STRINGS.sub("''", create))
+                if _unquote(m["db"]).lower() != source_db.lower()
+            ),
+            "",
+        )
+        if t := _CREATE_TRIGGER.match(create):
+            table = _unquote(t["table"]).lower()
+            if other:
+                self.triggers[table] = (_unquote(t["name"]), other)
+        elif (f := _CREATE_FUNCTION.match(create)) and other:
+            self.functions[_unquote(f["name"]).lower()] = other
+
+    def fired_by(self, query: str) -> str:
+        """Why replaying the statement ``query`` would write another database, or ""."""
+        if not (self.triggers or self.functions) or not _DML.match(query):
+            return ""
+        text = _STRINGS.sub("''", query)
+        words = {w.lower() for w in re.findall(r"[\w$]+", text)}
+        for table, (trigger, other) in self.triggers.items():
+            if table in words:
+                return (
+                    f"it fires trigger {trigger} (on {table}), which writes another database "
+                    f"({other}): replayed as a statement, it would write there again"
+                )
+        for func, other in self.functions.items():
+            if re.search(rf"(?<![\w$.]){re.escape(func)}\s*\(", text, re.I):
+                return (
+                    f"it calls function {func}, which writes another database ({other}): "
+                    "replayed as a statement, it would write there again"
+                )
+        return ""
+
+
 def plan_replay(
     archive: Archive,
     start_file: str,
@@ -341,8 +410,10 @@ def plan_replay(
     *,
     rewrite: bool,
     workdir: Path,
+    elsewhere: Elsewhere | None = None,
 ) -> ReplayPlan:
     """Check coverage, extract the files into ``workdir`` and find the stop (module doc).
+    ``elsewhere``: the backup's triggers and functions that write another database.
 
     :raises PitrUnavailable: the archive does not cover the range, the target is before
         the snapshot, the GTID is not in the range, or a statement cannot be replayed.
@@ -357,7 +428,9 @@ def plan_replay(
         path = archive.extract(f, workdir)
         plan.paths.append(path)
         try:
-            stop, found = _scan(plan, f, path, target, gtid, source_db, rewrite, found)
+            stop, found = _scan(
+                plan, f, path, target, gtid, source_db, rewrite, found, elsewhere or Elsewhere()
+            )
         except BinlogFormatError as exc:
             raise IntegrityError(
                 f"the archived {f.name} cannot be read: {exc}",
@@ -442,6 +515,7 @@ def _scan(
     source_db: str,
     rewrite: bool,
     found: bool,
+    elsewhere: Elsewhere,
 ) -> tuple[tuple[str, int] | None, bool]:
     """Scan one file's events in the range: (the stop when it is in this file, whether
     the target GTID has been seen)."""
@@ -506,6 +580,9 @@ def _scan(
                         plan.last_time = ev.timestamp
                 elif ev.type in QUERY_EVENTS:
                     why = unsafe_statement(ev.query, ev.db, source_db, rewrite)
+                    if ev.db == source_db:
+                        why = why or elsewhere.fired_by(ev.query)
+                        elsewhere.learn(ev.query, source_db)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -15,8 +17,9 @@ from moodump.crypto import Identity, VerifyKey
 from moodump.db.connection import ConnSettings, connect
 from moodump.db.privileges import parse_grants
 from moodump.errors import ConfigError, MoodumpError, PitrUnavailable, PrivilegeError
+from moodump.manifest import Manifest
 from moodump.pitr.archive import Archive
-from moodump.pitr.replay import ReplayStats, plan_replay, run_replay
+from moodump.pitr.replay import Elsewhere, ReplayStats, plan_replay, run_replay
 from moodump.progress import Progress
 from moodump.restore import RestoreEvent, RestoreOptions, RestoreResult, restore
 from moodump.source import BackupSource, as_source
@@ -84,6 +87,7 @@ def restore_until(
         plan = plan_replay(
             archive, start_file, start_pos, target, m.database,
             rewrite=database != m.database, workdir=Path(work),
+            elsewhere=_elsewhere(src, m),
         )  # fmt: skip
         res = restore(
             src, settings, database, opts, progress=progress, stop=stop,
@@ -91,6 +95,20 @@ def restore_until(
         )  # fmt: skip
         stats = run_replay(plan, settings, m.database, database)
     return PitrResult(res, stats, target.describe())
+
+
+def _elsewhere(src: BackupSource, m: Manifest) -> Elsewhere:
+    """The backup's triggers and stored functions whose bodies write another database."""
+    out = Elsewhere()
+    name = m.objects.get("definitions")
+    if not name:
+        return out
+    entry = next((f for f in m.files if f.name == name), None)
+    data = src.checked_bytes(entry) if entry else src.read_bytes(name)
+    for r in json.loads(data.decode("utf-8")):
+        if r.get("kind") in ("trigger", "function"):
+            out.learn(base64.b64decode(r["create_b64"]).decode("utf-8", "replace"), m.database)
+    return out
 
 
 def _check_replay_privilege(settings: ConnSettings) -> None:
