@@ -369,20 +369,27 @@ def test_a_row_event_larger_than_16_mb_replays(conn, tmp_path):
     assert _state(conn, f"{db}_copy") == _state(conn, db)
 
 
-def _torn_write(own: LocalServer) -> None:
+def _torn_write(own: LocalServer, torn: bool = True) -> None:
     """Kill the server and leave its open binary log ending with 40 bytes of an event
-    (a write the crash cut short), then start it again (a new file)."""
+    (a write the crash cut short; or not), then start it again (a new file)."""
     own.kill()
     assert own.base_dir is not None
     last = sorted(own.base_dir.glob("binlog.[0-9]*"))[-1]
     data = last.read_bytes()
-    last.write_bytes(data + data[-120:-80])
+    if torn:
+        last.write_bytes(data + data[-120:-80])
     own.start()
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("archived_before", [True, False], ids=["continued", "fresh"])
-def test_a_log_torn_by_a_crash_is_archived_up_to_its_last_whole_event(tmp_path, archived_before):
+@pytest.mark.parametrize(
+    ("archived_before", "torn"),
+    [(True, True), (False, True), (True, False)],
+    ids=["continued", "fresh", "crash-not-torn"],
+)
+def test_a_log_torn_by_a_crash_is_archived_up_to_its_last_whole_event(
+    tmp_path, archived_before, torn
+):
     """A crash mid-write leaves the server's file ending inside an event. The server's
     recovery ignores the torn bytes (that transaction never committed) and starts a new
     file; mariadb-binlog cannot read past them ("bogus data in log event"). The pull used
@@ -403,11 +410,11 @@ def test_a_log_torn_by_a_crash_is_archived_up_to_its_last_whole_event(tmp_path, 
         archive = tmp_path / "archive"
         if archived_before:
             pull(s, archive)
-        _torn_write(own)
+        _torn_write(own, torn)
         with connect(s) as c:
             c.execute("INSERT INTO torn.t VALUES (3, 'after the restart')")
         res = pull(s, archive)
-        assert any("not a whole event" in w for w in res.warnings), res.warnings
+        assert any("not a whole event" in w for w in res.warnings) == torn, res.warnings
         files = Archive.open(archive).chain.files
         assert [f.complete for f in files] == [True, False]
         assert verify_archive(archive).ok
@@ -609,6 +616,39 @@ def test_a_row_format_statement_writing_the_source_and_another_database(conn, tm
         f"DELETE t, x FROM t JOIN {other}.o AS x ON x.id = t.id WHERE t.id = 5",
         "INSERT INTO t VALUES (99, 'after', 1)",
     ])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    before = _state(conn, other)
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _state(conn, f"{db}_copy") == _state(conn, db)
+    assert _state(conn, other) == before
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("verb", ["COMMIT", "ROLLBACK"])
+def test_another_databases_xa_prepared_before_the_snapshot_does_not_stop_the_restore(
+    conn, tmp_path, verb
+):
+    """An XA transaction of another database, prepared before the backup (in the file
+    of the snapshot) and finished after it: nothing of it is the source's, so its XA
+    COMMIT is no reason to refuse (it was), and neither end of it reaches the target."""
+    db, other = f"hist_xao_{verb.lower()}", f"hist_xao_{verb.lower()}_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY)")
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        c.execute("FLUSH BINARY LOGS")  # the XA transaction and the snapshot in one file
+    xid = f"'xo_{verb.lower()}'"
+    with connect(conn.with_database(other)) as c:
+        for sql in (f"XA START {xid}", "INSERT INTO o VALUES (1)", f"XA END {xid}",
+                    f"XA PREPARE {xid}"):  # fmt: skip
+            c.execute(sql)
+    backup = tmp_path / "backup"
+    dump(conn, db, backup, DumpOptions(threads=1))
+    with connect(conn) as c:
+        c.execute(f"XA {verb} {xid}")
+    _run(conn, db, ["INSERT INTO t VALUES (3, 'after', 0)"])
     archive = tmp_path / "archive"
     pull(conn, archive)
     before = _state(conn, other)

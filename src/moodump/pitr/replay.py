@@ -83,8 +83,8 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``."""
     body: list[bytes] | None = None  # the lines of a BINLOG statement so far
     boundary = True  # the last statement line ended with the delimiter
-    orphans = {b"XA ROLLBACK " + x.encode() for x in plan.xa_orphan_rollbacks}
-    prepared: set[bytes] = set()  # XA ROLLBACK lines of transactions in the stream
+    orphans = {x.encode() for x in plan.xa_orphans}
+    prepared: set[bytes] = set()  # XIDs of the XA transactions prepared in the stream
     empty = {x.encode(): list(flags) for x, flags in plan.xa_empty.items()}
     skipping: set[bytes] = set()  # XIDs of the empty XA transaction being skipped
     for line in lines:
@@ -110,11 +110,11 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
                     skipping.discard(xid)
                 line = b"DO 0" + inline + b"\n"  # keeps the delimiter lines
             elif verb == b"END":
-                prepared.add(b"XA ROLLBACK " + xid)
-            elif stmt in orphans and stmt not in prepared:
+                prepared.add(xid)
+            elif verb in (b"COMMIT", b"ROLLBACK") and xid in orphans and xid not in prepared:
                 line = b"DO 0 /* moodump: " + stmt + b" (prepared before the backup) */\n"
             if verb in (b"COMMIT", b"ROLLBACK"):
-                prepared.discard(b"XA ROLLBACK " + xid)
+                prepared.discard(xid)
         if line.strip() and not line.startswith(b"#"):
             boundary = line.rstrip().endswith(b"/*!*/;")
         yield line
@@ -154,9 +154,14 @@ class ReplayPlan:
     #: XA transactions prepared in the range and not (yet) committed: xid -> where
     #: their PREPARE group starts
     xa_prepared: dict[str, tuple[str, int]] = field(default_factory=dict)
-    #: XIDs of XA ROLLBACKs in the range of transactions prepared before the snapshot:
-    #: nothing to undo, and the target server knows no such XID (the replay skips them)
-    xa_orphan_rollbacks: set[str] = field(default_factory=set)
+    #: XIDs whose XA ROLLBACK, or XA COMMIT, in the range finishes a transaction prepared
+    #: before the snapshot that undoes, or commits, nothing of the source database (a
+    #: rollback always; a commit when the start file shows the transaction had no event of
+    #: it): the target server knows no such XID, the replay skips them
+    xa_orphans: set[str] = field(default_factory=set)
+    #: XA transactions prepared before the snapshot in the start file: XID -> whether it
+    #: has an event of the source database
+    xa_before: dict[str, bool] = field(default_factory=dict)
     #: per XID, in the order of their XA END in the range: whether that XA transaction
     #: has no event of the source database (the filter leaves it empty, and an empty XA
     #: transaction cannot be prepared and then committed: the replay skips it)
@@ -487,8 +492,8 @@ def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int], touched: bool) -> N
         plan.xa_empty.setdefault(xid, []).append(not touched)
     elif plan.xa_prepared.pop(xid, None) is not None:
         pass
-    elif verb == "ROLLBACK":
-        plan.xa_orphan_rollbacks.add(xid)  # nothing to undo: the replay skips it
+    elif verb == "ROLLBACK" or plan.xa_before.get(xid) is False:
+        plan.xa_orphans.add(xid)  # nothing of the source to undo or commit: skipped
     else:
         raise PitrUnavailable(
             f"the XA transaction {xid} committed at {where[0]}:{ev.start} "
@@ -496,6 +501,16 @@ def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int], touched: bool) -> N
             "are in neither the backup nor the replay range",
             hint="restore to a point before that commit, or an older backup",
         )
+
+
+def _xa_before(plan: ReplayPlan, ev: Event, source_db: str, touched: bool) -> None:
+    """Before the snapshot: note each XA transaction prepared (whether it has an event of
+    the source database), and forget it when it is finished there."""
+    m = _XA.match(ev.query)
+    if m and m[1].upper() == "END":
+        plan.xa_before[m[2]] = touched
+    elif m:
+        plan.xa_before.pop(m[2], None)
 
 
 def _ends_group(ev: Event, standalone: bool) -> bool:
@@ -543,8 +558,17 @@ def _scan(
                             hint="pick an older backup (moodump list), or a later time",
                         )
                     if ev.type == GTID:
-                        group, standalone = ev.start, ev.standalone
-                    elif _ends_group(ev, standalone):
+                        group, standalone, touched = ev.start, ev.standalone, False
+                    elif ev.type == TABLE_MAP:
+                        in_db = ev.db == source_db
+                    elif ev.type in ROW_EVENTS:
+                        touched = touched or in_db
+                    elif ev.type in QUERY_EVENTS:
+                        _xa_before(plan, ev, source_db, touched)
+                        touched = touched or (
+                            ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS
+                        )
+                    if _ends_group(ev, standalone):
                         group = None
                     continue
                 here = group if group is not None else ev.start
