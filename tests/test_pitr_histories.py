@@ -655,3 +655,39 @@ def test_another_databases_xa_prepared_before_the_snapshot_does_not_stop_the_res
     restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
     assert _state(conn, f"{db}_copy") == _state(conn, db)
     assert _state(conn, other) == before
+
+
+@pytest.mark.db
+def test_a_target_while_another_databases_xa_transaction_is_prepared(conn, tmp_path):
+    """Between the XA PREPARE and the XA COMMIT of another database's XA transaction
+    (a long one, say): the replay skips that transaction whole, so nothing is left
+    prepared on the target and the target is not refused (it was). The source's own XA
+    transaction in that state is still refused."""
+    db, other = "hist_xaw", "hist_xaw_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY)")
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn.with_database(other)) as c:
+        for sql in ("XA START 'long'", "INSERT INTO o VALUES (1)", "XA END 'long'",
+                    "XA PREPARE 'long'"):  # fmt: skip
+            c.execute(sql)
+    _run(conn, db, ["INSERT INTO t VALUES (40, 'while it is prepared', 1)"])
+    at = _position(conn)
+    expected = _state(conn, db)
+    with connect(conn.with_database(db)) as c:
+        for sql in ("XA START 'mine'", "INSERT INTO t VALUES (41, 'xa', 1)", "XA END 'mine'",
+                    "XA PREPARE 'mine'"):  # fmt: skip
+            c.execute(sql)
+    mine = _position(conn)
+    with connect(conn) as c:
+        c.execute("XA COMMIT 'mine'")
+        c.execute("XA COMMIT 'long'")
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    restore_until(backup, conn, f"{db}_copy", at, archive)
+    assert _state(conn, f"{db}_copy") == expected
+    with connect(conn) as c:
+        assert not c.query("XA RECOVER")
+    with pytest.raises(PitrUnavailable, match="between the XA PREPARE and the commit"):
+        restore_until(backup, conn, f"{db}_never", mine, archive)

@@ -458,7 +458,7 @@ def plan_replay(
     plan.files = [files[i] for i in keep]
     plan.paths = [plan.paths[i] for i in keep if i < len(plan.paths)]
     dangling = [x for x, at in plan.xa_prepared.items() if (split_name(at[0])[1], at[1]) < (
-        split_name(stop[0])[1], stop[1])]  # fmt: skip
+        split_name(stop[0])[1], stop[1]) and not plan.xa_empty[x][-1]]  # fmt: skip
     if dangling:
         raise PitrUnavailable(
             f"{target.describe()} falls between the XA PREPARE and the commit of the XA "
