@@ -691,3 +691,30 @@ def test_a_target_while_another_databases_xa_transaction_is_prepared(conn, tmp_p
         assert not c.query("XA RECOVER")
     with pytest.raises(PitrUnavailable, match="between the XA PREPARE and the commit"):
         restore_until(backup, conn, f"{db}_never", mine, archive)
+
+
+@pytest.mark.db
+def test_until_a_time_is_by_statement_start_not_commit(conn, tmp_path):
+    """MariaDB's limit, documented: every event of an autocommit statement carries the
+    time the statement started (the log holds no commit time). An UPDATE that starts
+    before T and commits after it is replayed by --until T, although the source at T
+    did not show it; --until-position stops exactly."""
+    db = "hist_slow"
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        start = int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0)
+        while int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0) == start:
+            pass  # the UPDATE starts at the beginning of a second
+    before = _position(conn)
+    with connect(conn.with_database(db)) as c:
+        started = int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0)
+        c.execute("UPDATE t SET n = n + 1 + SLEEP(2) WHERE id = 1")  # commits 2 s later
+    archive = tmp_path / "archive"
+    with connect(conn) as c:
+        while int(c.scalar("SELECT UNIX_TIMESTAMP()") or 0) <= started + 3:
+            pass
+    pull(conn, archive)
+    restore_until(backup, conn, f"{db}_t", Target(time=started + 1), archive)
+    assert _state(conn, f"{db}_t") == _state(conn, db)  # the UPDATE is in
+    restore_until(backup, conn, f"{db}_p", before, archive)
+    assert _state(conn, f"{db}_p") != _state(conn, db)  # stopped before it
