@@ -54,6 +54,10 @@ server, conn = adv.server, adv.conn  # the adversarial module's server (fixtures
         "ALTER TABLE t ENGINE=InnoDB, RENAME other.t",
         "TRUNCATE other.o",
         "OPTIMIZE TABLE other.o",
+        "ANALYZE TABLE t, other.o",
+        "DROP VIEW v, other.v2",
+        "UPDATE t STRAIGHT_JOIN other.o ON o.id = t.id SET o.v = 1",
+        "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE other.x",
     ],
 )
 def test_statements_in_the_source_that_write_another_database_are_refused(query):
@@ -73,6 +77,9 @@ def test_statements_in_the_source_that_write_another_database_are_refused(query)
         "ALTER TABLE t RENAME COLUMN a TO b",
         "ALTER TABLE t RENAME TO t2",
         "TRUNCATE t",
+        "OPTIMIZE TABLE t, u",
+        "DROP VIEW IF EXISTS v, w",
+        "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE t_old",
     ],
 )
 def test_statements_that_only_write_the_source_pass(query):

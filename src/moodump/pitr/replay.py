@@ -217,13 +217,16 @@ _OBJECT = re.compile(
     r"|(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+"
     r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _IDENT + r"\s+ON\s+"
     r"|(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
-    r"|LOAD\s+(?:DATA|XML)\s+.*?\bINTO\s+TABLE\s+"
-    r"|(?:OPTIMIZE|REPAIR|ANALYZE)\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\s+)"
+    r"|LOAD\s+(?:DATA|XML)\s+.*?\bINTO\s+TABLE\s+)"
     r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT,
     re.I | re.S,
 )
 #: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
-_LISTS_TABLES = re.compile(r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|RENAME\s+TABLES?)\b", re.I)
+_LISTS_TABLES = re.compile(
+    r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|DROP\s+VIEW|RENAME\s+TABLES?"
+    r"|(?:OPTIMIZE|REPAIR|ANALYZE)\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?)\b",
+    re.I,
+)
 #: UPDATE and DELETE, single- or multi-table: the table references they may write are
 #: the ones before SET (UPDATE) or before WHERE/ORDER BY/LIMIT/RETURNING (DELETE), e.g.
 #: ``UPDATE t JOIN other.o ... SET o.v = ...``, ``DELETE o FROM other.o JOIN t ...``.
@@ -236,20 +239,27 @@ _UPDATE_DELETE = re.compile(
 #: A table reference ``db.name`` where a table stands in a table list (not ``alias.col``
 #: of an ON condition), and the table names and aliases a list declares.
 _TABLE_REF = re.compile(
-    r"(?:^|,|\bJOIN|\bFROM|\bUSING)\s*\(?\s*(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT, re.I
+    r"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN|\bFROM|\bUSING)\s*\(?\s*(?P<db>"
+    + _IDENT
+    + r")\s*\.\s*"
+    + _IDENT,
+    re.I,
 )
 _KEYWORD = (
     r"(?!(?:FROM|JOIN|USING|ON|AS|LEFT|RIGHT|INNER|OUTER|CROSS|NATURAL|STRAIGHT_JOIN|USE"
     r"|FORCE|IGNORE|PARTITION)\b)"
 )
 _DECLARED = re.compile(
-    rf"(?:^|,|\bJOIN|\bFROM|\bUSING)\s*\(?\s*(?:{_IDENT}\s*\.\s*)?{_KEYWORD}(?P<name>{_IDENT})"
+    rf"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN|\bFROM|\bUSING)\s*\(?\s*(?:{_IDENT}\s*\.\s*)?{_KEYWORD}"
+    rf"(?P<name>{_IDENT})"
     rf"(?:\s+(?:AS\s+)?{_KEYWORD}(?P<alias>{_IDENT}))?",
     re.I,
 )
-#: ``ALTER TABLE t ... RENAME [TO|AS] other.t`` moves the table into another database.
+#: ``ALTER TABLE t ... RENAME [TO|AS] other.t`` moves the table into another database,
+#: ``... EXCHANGE PARTITION p WITH TABLE other.x`` swaps rows with one.
 _ALTER_RENAME = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*ALTER\s.*?\bRENAME\s+(?:TO\s+|AS\s+)?(?P<db>" + _IDENT + r")\s*\.",
+    r"^\s*(?:/\*.*?\*/\s*)*ALTER\s.*?\b(?:RENAME\s+(?:TO\s+|AS\s+)?"
+    rf"|EXCHANGE\s+PARTITION\s+{_IDENT}\s+WITH\s+TABLE\s+)(?P<db>{_IDENT})\s*\.",
     re.I | re.S,
 )
 #: Statements that write one table only, named first: (db.)table.
