@@ -122,6 +122,11 @@ def test_triggers_and_functions_that_write_another_database_are_told_apart():
     )
     assert e.fired_by("SELECT f(1)") == ""  # not logged as a statement that writes
     assert e.fired_by("CREATE TABLE log2 LIKE log") == ""
+    e.learn("DROP TRIGGER IF EXISTS `d`", "moodle")
+    assert e.fired_by("INSERT INTO log (v) VALUES ('x')") == ""
+    e.learn("CREATE TRIGGER d AFTER INSERT ON log FOR EACH ROW DELETE FROM arch.old", "moodle")
+    e.learn("CREATE OR REPLACE TRIGGER d AFTER INSERT ON log FOR EACH ROW SET @n = 1", "moodle")
+    assert e.fired_by("INSERT INTO log (v) VALUES ('x')") == ""
 
 
 # --------------------------------------------------------------------- database tests

@@ -366,6 +366,9 @@ _CREATE_FUNCTION = re.compile(
     rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*\(",
     re.I,
 )
+_DROP_TRIGGER = re.compile(
+    rf"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})", re.I
+)
 _DML = re.compile(r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD)\b", re.I | re.S)
 
 
@@ -374,12 +377,15 @@ class Elsewhere:
     """The source's triggers and stored functions that write another database: a
     statement replayed in statement format runs them again, there (row events do not)."""
 
-    triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # table -> (trigger, db)
+    triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
     functions: dict[str, str] = field(default_factory=dict)  # function -> db
 
     def learn(self, create: str, source_db: str) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
-        database (and forget one redefined without)."""
+        database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
+        if d := _DROP_TRIGGER.match(create):
+            self.triggers.pop(_unquote(d["name"]).lower(), None)
+            return
         other = next(
             (
                 _unquote(m["db"])
@@ -389,9 +395,10 @@ class Elsewhere:
             "",
         )
         if t := _CREATE_TRIGGER.match(create):
-            table = _unquote(t["table"]).lower()
+            name = _unquote(t["name"]).lower()
+            self.triggers.pop(name, None)
             if other:
-                self.triggers[table] = (_unquote(t["name"]), other)
+                self.triggers[name] = (_unquote(t["table"]).lower(), other)
         elif (f := _CREATE_FUNCTION.match(create)) and other:
             self.functions[_unquote(f["name"]).lower()] = other
 
@@ -401,7 +408,7 @@ class Elsewhere:
             return ""
         text = _STRINGS.sub("''", query)
         words = {w.lower() for w in re.findall(r"[\w$]+", text)}
-        for table, (trigger, other) in self.triggers.items():
+        for trigger, (table, other) in self.triggers.items():
             if table in words:
                 return (
                     f"it fires trigger {trigger} (on {table}), which writes another database "
