@@ -375,8 +375,11 @@ _DML = re.compile(r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD)\b
 @dataclass
 class Elsewhere:
     """The source's triggers and stored functions that write another database: a
-    statement replayed in statement format runs them again, there (row events do not)."""
+    statement replayed in statement format runs them again, there (row events do not).
+    With ``rewrite`` (a restore into another name) a write into the source database
+    written ``source.table`` counts: the copy's trigger would write the source."""
 
+    rewrite: bool = False
     triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
     functions: dict[str, str] = field(default_factory=dict)  # function -> db
 
@@ -390,7 +393,7 @@ class Elsewhere:
             (
                 _unquote(m["db"])
                 for m in _BODY_WRITE.finditer(_STRINGS.sub("''", create))
-                if _unquote(m["db"]).lower() != source_db.lower()
+                if self.rewrite or _unquote(m["db"]).lower() != source_db.lower()
             ),
             "",
         )
@@ -451,7 +454,15 @@ def plan_replay(
         plan.paths.append(path)
         try:
             stop, found = _scan(
-                plan, f, path, target, gtid, source_db, rewrite, found, elsewhere or Elsewhere()
+                plan,
+                f,
+                path,
+                target,
+                gtid,
+                source_db,
+                rewrite,
+                found,
+                elsewhere or Elsewhere(rewrite),
             )
         except BinlogFormatError as exc:
             raise IntegrityError(

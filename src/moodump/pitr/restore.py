@@ -87,7 +87,7 @@ def restore_until(
         plan = plan_replay(
             archive, start_file, start_pos, target, m.database,
             rewrite=database != m.database, workdir=Path(work),
-            elsewhere=_elsewhere(src, m),
+            elsewhere=_elsewhere(src, m, rewrite=database != m.database),
         )  # fmt: skip
         res = restore(
             src, settings, database, opts, progress=progress, stop=stop,
@@ -97,9 +97,9 @@ def restore_until(
     return PitrResult(res, stats, target.describe())
 
 
-def _elsewhere(src: BackupSource, m: Manifest) -> Elsewhere:
+def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     """The backup's triggers and stored functions whose bodies write another database."""
-    out = Elsewhere()
+    out = Elsewhere(rewrite)
     name = m.objects.get("definitions")
     if not name:
         return out
