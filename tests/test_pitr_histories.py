@@ -745,3 +745,37 @@ def test_until_a_time_is_by_statement_start_not_commit(conn, tmp_path):
     assert _state(conn, f"{db}_t") == _state(conn, db)  # the UPDATE is in
     restore_until(backup, conn, f"{db}_p", before, archive)
     assert _state(conn, f"{db}_p") != _state(conn, db)  # stopped before it
+
+
+@pytest.mark.db
+def test_one_statement_of_many_row_events_larger_than_max_allowed_packet(conn, tmp_path):
+    """One UPDATE of 60,000 rows: some 30 MB of row events for one statement, which
+    mariadb-binlog prints as one BINLOG statement (all its events, up to the one flagged
+    statement end), past MariaDB's default max_allowed_packet (16 MB) that the source's
+    short UPDATE never needed. The replay failed after the restore ("Server has gone
+    away"); now the restore refuses first, naming the setting, and succeeds with it.
+    (Splitting the statement's events over several BINLOG statements is no way out: the
+    server forgets the table maps at the end of each and silently skips the rows.)"""
+    db = "hist_wide"
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        packet = int(c.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
+        c.execute("SET GLOBAL max_allowed_packet = 16 * 1024 * 1024")  # MariaDB's default
+    try:
+        _run(conn, db, [
+            "CREATE TABLE w (id INT PRIMARY KEY, v VARCHAR(255))",
+            "INSERT INTO w SELECT seq, REPEAT('a', 250) FROM seq_1_to_60000",
+            "UPDATE w SET v = REPEAT('b', 250)",
+        ])  # fmt: skip
+        archive = tmp_path / "archive"
+        pull(conn, archive)
+        with pytest.raises(PitrUnavailable, match="max_allowed_packet of at least") as err:
+            restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+        assert not _exists(conn, f"{db}_copy")
+        with connect(conn) as c:
+            c.execute(err.value.hint.split(" on the target")[0])  # the setting it names
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    finally:
+        with connect(conn) as c:
+            c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
+    assert _state(conn, f"{db}_copy") == _state(conn, db)

@@ -74,6 +74,14 @@ FRAGMENT_OVER = 1 << 20
 _BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/]{28,}={0,2}\n?$")
 
 
+def needed_packet(plan: ReplayPlan) -> int:
+    """The max_allowed_packet the target server needs for the replay's longest statement:
+    a statement's row events as one BINLOG statement (base64, a third longer), or past
+    :data:`FRAGMENT_OVER` each of its two halves."""
+    text = (plan.largest_rows_statement + 2) // 3 * 4
+    return (text if text <= FRAGMENT_OVER else (text + 1) // 2) + 1024
+
+
 def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]:
     """mariadb-binlog's output as the replay sends it to the client: without the original
     GTIDs; each long BINLOG statement in two fragments (:func:`_binlog_statement`), and one
@@ -154,6 +162,9 @@ class ReplayPlan:
     #: XA transactions prepared in the range and not (yet) committed: xid -> where
     #: their PREPARE group starts
     xa_prepared: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: the longest run of the source's table map and row events of one statement: the
+    #: replay sends it as one BINLOG statement (see :func:`needed_packet`)
+    largest_rows_statement: int = 0
     #: XIDs whose XA ROLLBACK, or XA COMMIT, in the range finishes a transaction prepared
     #: before the snapshot that undoes, or commits, nothing of the source database (a
     #: rollback always; a commit when the start file shows the transaction had no event of
@@ -568,6 +579,7 @@ def _scan(
     standalone = False
     in_db = False  # the last table map was of the source database
     touched = False  # the open transaction has an event of the source database
+    statement = 0  # bytes of the source's table maps and row events of this statement
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             for ev in reader.feed(chunk):
@@ -625,7 +637,12 @@ def _scan(
                     continue
                 if ev.type == TABLE_MAP:
                     in_db = ev.db == source_db
+                    statement += (ev.end - ev.start) if in_db else 0
                 elif ev.type in ROW_EVENTS:
+                    statement += (ev.end - ev.start) if in_db else 0
+                    if ev.stmt_end:
+                        plan.largest_rows_statement = max(plan.largest_rows_statement, statement)
+                        statement = 0
                     if in_db:
                         touched = True
                         plan.events += 1
