@@ -398,8 +398,30 @@ def parse_until(text: str, zone: tzinfo) -> int:
             hint="give whole seconds: events logged before that second are replayed",
         )
     if dt.tzinfo is None:
+        # a local time the clock shows twice (the hour after a fall-back) or never (the
+        # hour skipped in spring) names no single second: refuse it, an offset decides
+        first = dt.replace(tzinfo=zone)
+        off0, off1 = first.utcoffset(), dt.replace(tzinfo=zone, fold=1).utcoffset()
+        if off0 is not None and off1 is not None and off0 != off1:
+            later = off0 > off1
+            raise ConfigError(
+                f"--until {text!r} "
+                + ("happens twice" if later else "does not exist")
+                + f" in the configured zone ({zone}): the clock "
+                + ("is set back" if later else "skips it")
+                + " for daylight saving time",
+                hint="give the time with its UTC offset, such as "
+                f"'{raw.replace(' ', 'T', 1)}{_offset(first)}'",
+            )
         dt = dt.replace(tzinfo=zone)
     return int(dt.timestamp())
+
+
+def _offset(dt: datetime) -> str:
+    off = dt.utcoffset()
+    minutes = int(off.total_seconds() // 60) if off is not None else 0
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def parse_position(text: str) -> tuple[str, int]:

@@ -86,6 +86,7 @@ class Event:
     server_id: int
     gtid: Gtid | None = None  # GTID events
     standalone: bool = False  # GTID events: the group is one statement (DDL), no COMMIT
+    stmt_end: bool = False  # row events: the last row event of its statement
     gtid_list: list[Gtid] = field(default_factory=list)  # GTID_LIST events
     next_file: str = ""  # ROTATE events
     next_position: int = 0  # ROTATE events
@@ -205,6 +206,8 @@ class EventReader:
             if t == QUERY_COMPRESSED:
                 text = _uncompress(text, ev.start)
             ev.query = text.decode("utf-8", "replace")
+        elif t in ROW_EVENTS and len(body) >= 8:
+            ev.stmt_end = bool(int.from_bytes(body[6:8], "little") & 1)  # STMT_END_F
         elif t == TABLE_MAP and len(body) >= 9:
             db_len = body[8]
             ev.db = bytes(body[9 : 9 + db_len]).decode("utf-8", "replace")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import subprocess
 import threading
@@ -42,7 +43,7 @@ from moodump.binlog.chain import (
     when,
 )
 from moodump.binlog.events import BinlogFormatError
-from moodump.db.connection import ConnSettings, connect
+from moodump.db.connection import Connection, ConnSettings, connect
 from moodump.errors import ConfigError, IntegrityError, MoodumpError, PrivilegeError, ServerError
 from moodump.fsmodes import make_dir
 from moodump.lock import RunLock
@@ -50,6 +51,9 @@ from moodump.pitr.archive import LOCK_FILE, Archive, Summary, summarize
 from moodump.pitr.client import binlog_tool, child_env, connection_args, die_with_parent
 
 log = logging.getLogger("moodump.pitr")
+
+#: mariadb-binlog's errors for a server file that ends inside an event (a torn write)
+_TORN = re.compile(r"bogus data in log event|binlog truncated in the middle of event", re.I)
 
 
 @dataclass
@@ -144,8 +148,15 @@ class Puller:
                     f"the server's {needed} has {on_server} bytes, fewer than the {known.size} "
                     "archived"
                 )
-            if known is not None and not known.complete:
-                self._check_same_file(known, on_server)
+            if (
+                known is not None
+                and not known.complete
+                and self._check_same_file(known, on_server, state)
+            ):
+                known.complete = True  # its last whole event is its end
+                self.archive.chain.put(known)
+                self.archive.save()
+                return self.start_file(state)
             return needed or names[0]
         nseq, first_seq = split_name(needed)[1], split_name(names[0])[1]
         if nseq > split_name(names[-1])[1]:
@@ -180,10 +191,11 @@ class Puller:
             "the old archive cannot replay past the reset)",
         )
 
-    def _check_same_file(self, known: ArchivedFile, on_server: int) -> None:
+    def _check_same_file(self, known: ArchivedFile, on_server: int, state: _ServerState) -> bool:
         """Before continuing the archived open file ``known``: the server's file of that
         name starts with the same GTID state and has an event boundary where the archive
-        ends (after RESET MASTER the name is reused for other events)."""
+        ends (after RESET MASTER the name is reused for other events). True when instead
+        the file ends there with a torn event (:meth:`_torn_tail`): it is complete."""
         with connect(self.settings) as c:
             head = c.query(f"SHOW BINLOG EVENTS IN '{known.name}' LIMIT 2")
             listed = [(r[5] or b"").decode() for r in head if (r[2] or b"") == b"Gtid_list"]
@@ -198,10 +210,40 @@ class Puller:
                 try:
                     c.query(f"SHOW BINLOG EVENTS IN '{known.name}' FROM {known.size} LIMIT 1")
                 except ServerError as exc:
+                    if self._torn_tail(c, known, on_server, state):
+                        return True
                     raise self._new_history(
                         f"the server's {known.name} has no event at {known.size}, where the "
                         f"archived part ends ({exc.message})"
                     ) from exc
+        return False
+
+    def _torn_tail(
+        self, c: Connection, known: ArchivedFile, on_server: int, state: _ServerState
+    ) -> bool:
+        """The server's ``known`` file ends, after its archived whole events, with bytes
+        that are no event: a write a crash cut short (the server's recovery ignores them,
+        the transaction never committed, and mariadb-binlog cannot read past them). True,
+        with a warning, when the server has moved on to a next file that starts at exactly
+        the GTID state the archived events end with: no transaction is missing."""
+        names = [n for n, _ in state.logs]
+        if known.name == state.current[0] or known.name not in names[:-1]:
+            return False
+        nxt = names[names.index(known.name) + 1]
+        head = c.query(f"SHOW BINLOG EVENTS IN '{nxt}' LIMIT 2")
+        listed = [(r[5] or b"").decode() for r in head if (r[2] or b"") == b"Gtid_list"]
+        after = {**gtid_state(",".join(known.gtid_list)), **gtid_state(",".join(known.gtid_last))}
+        if not listed or gtid_state(listed[0].strip("[]")) != after:
+            return False
+        msg = (
+            f"the server's {known.name} ends with {on_server - known.size} bytes that are not "
+            f"a whole event after position {known.size} (a write cut short by a crash); "
+            f"{nxt} starts at the GTID state its events end with, so {known.name} is "
+            f"archived up to {known.size}"
+        )
+        log.warning("%s", msg)
+        self.result.warnings.append(msg)
+        return True
 
     def _check_follows(self, name: str, s: Summary) -> None:
         """A new file must continue the archived one before it: its starting GTID state
@@ -372,12 +414,21 @@ class Puller:
                 self.result.open_file = name
 
     def once(self) -> None:
-        state = server_state(self.settings)
-        start = self.start_file(state)
-        proc = self._spawn(start, follow=False)
-        rc = proc.wait()
-        if rc != 0:
-            raise self._fetch_error(rc)
+        for _attempt in range(8):
+            state = server_state(self.settings)
+            start = self.start_file(state)
+            proc = self._spawn(start, follow=False)
+            rc = proc.wait()
+            if rc == 0:
+                break
+            failure = self._fetch_error(rc)
+            if not _TORN.search(failure.message):
+                raise failure
+            # a file ending with a torn event: archive what came (whole events), and let
+            # start_file decide whether the file is complete there (_torn_tail)
+            self.collect(publish_open=True)
+        else:
+            raise failure
         self.collect(publish_open=True)
         self.archive.chain.covered_until = state.now
         self.archive.save()

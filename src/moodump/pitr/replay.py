@@ -22,6 +22,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,92 @@ _GTID_LINES = (
     b"/*M!100001 SET @@session.gtid_seq_no=",
 )
 
+#: A row event is printed as ``BINLOG '`` + its base64 lines + ``'/*!*/;``: one packet,
+#: a third larger than the event. A row as large as the server's max_allowed_packet (which
+#: the source accepted) would not fit; longer than this it is sent in two user variables
+#: (``BINLOG @binlog_fragment_0, @binlog_fragment_1``, MariaDB 10.2.25+), each half as long.
+#: An XA statement as mariadb-binlog prints it (XA START with its delimiter on its line).
+_XA_LINE = re.compile(rb"^XA (START|END|PREPARE|COMMIT|ROLLBACK) (.+?)(/\*!\*/;)?$")
+_BINLOG_START = b"BINLOG '\n"
+_BINLOG_END = b"'/*!*/;"
+FRAGMENT_OVER = 1 << 20
+
+
+#: A line of a BINLOG statement's base64 (an event is at least 19 bytes: 28 characters).
+_BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/]{28,}={0,2}\n?$")
+
+
+def needed_packet(plan: ReplayPlan) -> int:
+    """The max_allowed_packet the target server needs for the replay's longest statement:
+    a statement's row events as one BINLOG statement (base64, a third longer), or past
+    :data:`FRAGMENT_OVER` each of its two halves."""
+    text = (plan.largest_rows_statement + 2) // 3 * 4
+    return (text if text <= FRAGMENT_OVER else (text + 1) // 2) + 1024
+
+
+def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]:
+    """mariadb-binlog's output as the replay sends it to the client: without the original
+    GTIDs; each long BINLOG statement in two fragments (:func:`_binlog_statement`), and one
+    whose ``BINLOG '`` line mariadb-binlog lost given it back (``--database`` drops it when
+    the statement's row events after the first are of another database: a trigger or a
+    multi-table UPDATE writing both); the XA statements of an XA transaction the filter
+    left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``."""
+    body: list[bytes] | None = None  # the lines of a BINLOG statement so far
+    boundary = True  # the last statement line ended with the delimiter
+    orphans = {x.encode() for x in plan.xa_orphans}
+    prepared: set[bytes] = set()  # XIDs of the XA transactions prepared in the stream
+    empty = {x.encode(): list(flags) for x, flags in plan.xa_empty.items()}
+    skipping: set[bytes] = set()  # XIDs of the empty XA transaction being skipped
+    for line in lines:
+        if body is not None:
+            if line.rstrip(b"\n") == _BINLOG_END:
+                yield from _binlog_statement(body)
+                body, boundary = None, True
+            else:
+                body.append(line)
+            continue
+        if line == _BINLOG_START or (boundary and _BASE64_LINE.match(line)):
+            body = [] if line == _BINLOG_START else [line]
+            continue
+        if line.startswith(_GTID_LINES):
+            continue
+        if line.startswith(b"XA ") and (m := _XA_LINE.match(line.rstrip(b"\n"))):
+            verb, xid, inline = m[1], m[2], m[3] or b""
+            if verb == b"START" and empty.get(xid) and empty[xid].pop(0):
+                skipping.add(xid)
+            stmt = line.rstrip(b"\n")
+            if xid in skipping:
+                if verb in (b"COMMIT", b"ROLLBACK"):
+                    skipping.discard(xid)
+                line = b"DO 0" + inline + b"\n"  # keeps the delimiter lines
+            elif verb == b"END":
+                prepared.add(xid)
+            elif verb in (b"COMMIT", b"ROLLBACK") and xid in orphans and xid not in prepared:
+                line = b"DO 0 /* moodump: " + stmt + b" (prepared before the backup) */\n"
+            if verb in (b"COMMIT", b"ROLLBACK"):
+                prepared.discard(xid)
+        if line.strip() and not line.startswith(b"#"):
+            boundary = line.rstrip().endswith(b"/*!*/;")
+        yield line
+    if body is not None:  # cut short: what mariadb-binlog printed, as it was
+        yield _BINLOG_START
+        yield from body
+
+
+def _binlog_statement(body: list[bytes]) -> list[bytes]:
+    """The lines to send for a ``BINLOG`` statement whose base64 lines are ``body``."""
+    size = sum(len(x) for x in body)
+    if size <= FRAGMENT_OVER:
+        return [_BINLOG_START, *body, _BINLOG_END + b"\n"]
+    text = b"".join(body)
+    half = len(text) // 2
+    return [
+        b"SET @binlog_fragment_0='" + text[:half] + b"'/*!*/;\n",
+        b"SET @binlog_fragment_1='" + text[half:] + b"'/*!*/;\n",
+        b"BINLOG @binlog_fragment_0, @binlog_fragment_1/*!*/;\n",
+        b"SET @binlog_fragment_0=NULL, @binlog_fragment_1=NULL/*!*/;\n",
+    ]
+
 
 @dataclass
 class ReplayPlan:
@@ -75,6 +162,21 @@ class ReplayPlan:
     #: XA transactions prepared in the range and not (yet) committed: xid -> where
     #: their PREPARE group starts
     xa_prepared: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: the longest run of the source's table map and row events of one statement: the
+    #: replay sends it as one BINLOG statement (see :func:`needed_packet`)
+    largest_rows_statement: int = 0
+    #: XIDs whose XA ROLLBACK, or XA COMMIT, in the range finishes a transaction prepared
+    #: before the snapshot that undoes, or commits, nothing of the source database (a
+    #: rollback always; a commit when the start file shows the transaction had no event of
+    #: it): the target server knows no such XID, the replay skips them
+    xa_orphans: set[str] = field(default_factory=set)
+    #: XA transactions prepared before the snapshot in the start file: XID -> whether it
+    #: has an event of the source database
+    xa_before: dict[str, bool] = field(default_factory=dict)
+    #: per XID, in the order of their XA END in the range: whether that XA transaction
+    #: has no event of the source database (the filter leaves it empty, and an empty XA
+    #: transaction cannot be prepared and then committed: the replay skips it)
+    xa_empty: dict[str, list[bool]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -116,17 +218,61 @@ _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
 #: The object a statement creates, changes or writes, when it is written db.name.
 _OBJECT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:"
-    r"(?:CREATE|ALTER|DROP|TRUNCATE)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
+    r"(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
     r"(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?"
     r"(?:TABLE|VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
-    r"|(?:CREATE|DROP)\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+" + _IDENT + r"\s+ON\s+"
-    r"|INSERT\s+(?:IGNORE\s+)?(?:INTO\s+)?|REPLACE\s+(?:INTO\s+)?|UPDATE\s+(?:IGNORE\s+)?"
-    r"|DELETE\s+(?:IGNORE\s+)?FROM\s+|LOAD\s+DATA\s+.*?\bINTO\s+TABLE\s+)"
+    r"|ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?"
+    r"(?:ALGORITHM\s*=\s*\w+\s+)?(?:TABLE|VIEW|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+"
+    r"(?:IF\s+EXISTS\s+)?"
+    r"|TRUNCATE\s+(?:TABLE\s+)?"
+    r"|(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+"
+    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _IDENT + r"\s+ON\s+"
+    r"|(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
+    r"|LOAD\s+(?:DATA|XML)\s+.*?\bINTO\s+TABLE\s+)"
     r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT,
     re.I | re.S,
 )
 #: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
-_LISTS_TABLES = re.compile(r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|RENAME\s+TABLES?)\b", re.I)
+_LISTS_TABLES = re.compile(
+    r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|DROP\s+VIEW|RENAME\s+TABLES?"
+    r"|(?:OPTIMIZE|REPAIR|ANALYZE)\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?)\b",
+    re.I,
+)
+#: UPDATE and DELETE, single- or multi-table: the table references they may write are
+#: the ones before SET (UPDATE) or before WHERE/ORDER BY/LIMIT/RETURNING (DELETE), e.g.
+#: ``UPDATE t JOIN other.o ... SET o.v = ...``, ``DELETE o FROM other.o JOIN t ...``.
+_UPDATE_DELETE = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:WITH\b.*?\)\s*)?(?:UPDATE|DELETE)"
+    r"(?:\s+(?:LOW_PRIORITY|QUICK|IGNORE)\b)*(?P<refs>.*?)"
+    r"(?:\b(?:SET|WHERE|ORDER\s+BY|LIMIT|RETURNING)\b|$)",
+    re.I | re.S,
+)
+#: A table reference ``db.name`` where a table stands in a table list (not ``alias.col``
+#: of an ON condition), and the table names and aliases a list declares.
+_TABLE_REF = re.compile(
+    r"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN|\bFROM|\bUSING)\s*\(?\s*(?P<db>"
+    + _IDENT
+    + r")\s*\.\s*"
+    + _IDENT,
+    re.I,
+)
+_KEYWORD = (
+    r"(?!(?:FROM|JOIN|USING|ON|AS|LEFT|RIGHT|INNER|OUTER|CROSS|NATURAL|STRAIGHT_JOIN|USE"
+    r"|FORCE|IGNORE|PARTITION)\b)"
+)
+_DECLARED = re.compile(
+    rf"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN|\bFROM|\bUSING)\s*\(?\s*(?:{_IDENT}\s*\.\s*)?{_KEYWORD}"
+    rf"(?P<name>{_IDENT})"
+    rf"(?:\s+(?:AS\s+)?{_KEYWORD}(?P<alias>{_IDENT}))?",
+    re.I,
+)
+#: ``ALTER TABLE t ... RENAME [TO|AS] other.t`` moves the table into another database,
+#: ``... EXCHANGE PARTITION p WITH TABLE other.x`` swaps rows with one.
+_ALTER_RENAME = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*ALTER\s.*?\b(?:RENAME\s+(?:TO\s+|AS\s+)?"
+    rf"|EXCHANGE\s+PARTITION\s+{_IDENT}\s+WITH\s+TABLE\s+)(?P<db>{_IDENT})\s*\.",
+    re.I | re.S,
+)
 #: Statements that write one table only, named first: (db.)table.
 _SINGLE_TARGET = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:"
@@ -146,8 +292,15 @@ def _other_database(query: str, source_db: str) -> str:
     """A database other than ``source_db`` that the statement writes to, or ""."""
     if _LISTS_TABLES.match(query):
         names = [_unquote(m["db"]) for m in _PAIR.finditer(query)]
+    elif ud := _UPDATE_DELETE.match(query):
+        # every table of a multi-table UPDATE/DELETE may be written (SET o.v = ...,
+        # DELETE o FROM ...): refuse when one is another database's
+        refs = ud["refs"].strip()
+        local = {_unquote(x).lower() for m in _DECLARED.finditer(refs) for x in m.groups() if x}
+        names = [_unquote(m["db"]) for m in _TABLE_REF.finditer(refs)]
+        names = [n for n in names if n.lower() not in local - {source_db.lower()}]
     else:
-        m = _OBJECT.match(query)
+        m = _OBJECT.match(query) or _ALTER_RENAME.match(query)
         names = [_unquote(m["db"])] if m else []
     return next((n for n in names if n.lower() != source_db.lower()), "")
 
@@ -205,6 +358,85 @@ def _shown(query: str) -> str:
     return query[:200]
 
 
+#: A write into ``db.name`` inside a trigger's or stored function's body.
+_BODY_WRITE = re.compile(
+    r"\b(?:INSERT(?:\s+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*(?:\s+INTO)?"
+    r"|REPLACE(?:\s+(?:LOW_PRIORITY|DELAYED))*(?:\s+INTO)?|UPDATE(?:\s+(?:IGNORE|LOW_PRIORITY))*"
+    r"|DELETE(?:\s+(?:IGNORE|LOW_PRIORITY|QUICK))*\s+FROM|TRUNCATE(?:\s+TABLE)?|CALL)\s+"
+    rf"(?P<db>{_IDENT})\s*\.\s*{_IDENT}",
+    re.I,
+)
+_CREATE_TRIGGER = re.compile(
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+\w+\s+ON\s+"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I,
+)
+_CREATE_FUNCTION = re.compile(
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+)?FUNCTION\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*\(",
+    re.I,
+)
+_DROP_TRIGGER = re.compile(
+    rf"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})", re.I
+)
+_DML = re.compile(r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD)\b", re.I | re.S)
+
+
+@dataclass
+class Elsewhere:
+    """The source's triggers and stored functions that write another database: a
+    statement replayed in statement format runs them again, there (row events do not).
+    With ``rewrite`` (a restore into another name) a write into the source database
+    written ``source.table`` counts: the copy's trigger would write the source."""
+
+    rewrite: bool = False
+    triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
+    functions: dict[str, str] = field(default_factory=dict)  # function -> db
+
+    def learn(self, create: str, source_db: str) -> None:
+        """Note the trigger or function ``create`` defines when its body writes another
+        database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
+        if d := _DROP_TRIGGER.match(create):
+            self.triggers.pop(_unquote(d["name"]).lower(), None)
+            return
+        other = next(
+            (
+                _unquote(m["db"])
+                for m in _BODY_WRITE.finditer(_STRINGS.sub("''", create))
+                if self.rewrite or _unquote(m["db"]).lower() != source_db.lower()
+            ),
+            "",
+        )
+        if t := _CREATE_TRIGGER.match(create):
+            name = _unquote(t["name"]).lower()
+            self.triggers.pop(name, None)
+            if other:
+                self.triggers[name] = (_unquote(t["table"]).lower(), other)
+        elif (f := _CREATE_FUNCTION.match(create)) and other:
+            self.functions[_unquote(f["name"]).lower()] = other
+
+    def fired_by(self, query: str) -> str:
+        """Why replaying the statement ``query`` would write another database, or ""."""
+        if not (self.triggers or self.functions) or not _DML.match(query):
+            return ""
+        text = _STRINGS.sub("''", query)
+        words = {w.lower() for w in re.findall(r"[\w$]+", text)}
+        for trigger, (table, other) in self.triggers.items():
+            if table in words:
+                return (
+                    f"it fires trigger {trigger} (on {table}), which writes another database "
+                    f"({other}): replayed as a statement, it would write there again"
+                )
+        for func, other in self.functions.items():
+            if re.search(rf"(?<![\w$.]){re.escape(func)}\s*\(", text, re.I):
+                return (
+                    f"it calls function {func}, which writes another database ({other}): "
+                    "replayed as a statement, it would write there again"
+                )
+        return ""
+
+
 def plan_replay(
     archive: Archive,
     start_file: str,
@@ -214,8 +446,10 @@ def plan_replay(
     *,
     rewrite: bool,
     workdir: Path,
+    elsewhere: Elsewhere | None = None,
 ) -> ReplayPlan:
     """Check coverage, extract the files into ``workdir`` and find the stop (module doc).
+    ``elsewhere``: the backup's triggers and functions that write another database.
 
     :raises PitrUnavailable: the archive does not cover the range, the target is before
         the snapshot, the GTID is not in the range, or a statement cannot be replayed.
@@ -230,7 +464,17 @@ def plan_replay(
         path = archive.extract(f, workdir)
         plan.paths.append(path)
         try:
-            stop, found = _scan(plan, f, path, target, gtid, source_db, rewrite, found)
+            stop, found = _scan(
+                plan,
+                f,
+                path,
+                target,
+                gtid,
+                source_db,
+                rewrite,
+                found,
+                elsewhere or Elsewhere(rewrite),
+            )
         except BinlogFormatError as exc:
             raise IntegrityError(
                 f"the archived {f.name} cannot be read: {exc}",
@@ -253,7 +497,7 @@ def plan_replay(
     plan.files = [files[i] for i in keep]
     plan.paths = [plan.paths[i] for i in keep if i < len(plan.paths)]
     dangling = [x for x, at in plan.xa_prepared.items() if (split_name(at[0])[1], at[1]) < (
-        split_name(stop[0])[1], stop[1])]  # fmt: skip
+        split_name(stop[0])[1], stop[1]) and not plan.xa_empty[x][-1]]  # fmt: skip
     if dangling:
         raise PitrUnavailable(
             f"{target.describe()} falls between the XA PREPARE and the commit of the XA "
@@ -272,25 +516,40 @@ def plan_replay(
 _XA = re.compile(r"^\s*XA\s+(END|COMMIT|ROLLBACK)\s+(.+?)\s*$", re.I | re.S)
 
 
-def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int]) -> None:
+def _xa(plan: ReplayPlan, ev: Event, where: tuple[str, int], touched: bool) -> None:
     """Follow XA transactions: ``XA END xid`` opens the group its ``XA PREPARE`` closes,
     ``XA COMMIT xid`` / ``XA ROLLBACK xid`` (their own group) finishes it. A commit of a
     transaction prepared before the snapshot cannot be replayed: its changes are neither
     in the backup (a consistent snapshot does not see a prepared transaction) nor in the
-    range."""
+    range. Its rollback undoes nothing of either, and is skipped."""
     m = _XA.match(ev.query)
     if not m:
         return
     verb, xid = m[1].upper(), m[2]
     if verb == "END":
         plan.xa_prepared[xid] = where
-    elif plan.xa_prepared.pop(xid, None) is None and verb == "COMMIT":
+        plan.xa_empty.setdefault(xid, []).append(not touched)
+    elif plan.xa_prepared.pop(xid, None) is not None:
+        pass
+    elif verb == "ROLLBACK" or plan.xa_before.get(xid) is False:
+        plan.xa_orphans.add(xid)  # nothing of the source to undo or commit: skipped
+    else:
         raise PitrUnavailable(
             f"the XA transaction {xid} committed at {where[0]}:{ev.start} "
             f"({when(ev.timestamp)}) was prepared before the backup's snapshot: its changes "
             "are in neither the backup nor the replay range",
             hint="restore to a point before that commit, or an older backup",
         )
+
+
+def _xa_before(plan: ReplayPlan, ev: Event, source_db: str, touched: bool) -> None:
+    """Before the snapshot: note each XA transaction prepared (whether it has an event of
+    the source database), and forget it when it is finished there."""
+    m = _XA.match(ev.query)
+    if m and m[1].upper() == "END":
+        plan.xa_before[m[2]] = touched
+    elif m:
+        plan.xa_before.pop(m[2], None)
 
 
 def _ends_group(ev: Event, standalone: bool) -> bool:
@@ -310,6 +569,7 @@ def _scan(
     source_db: str,
     rewrite: bool,
     found: bool,
+    elsewhere: Elsewhere,
 ) -> tuple[tuple[str, int] | None, bool]:
     """Scan one file's events in the range: (the stop when it is in this file, whether
     the target GTID has been seen)."""
@@ -318,6 +578,8 @@ def _scan(
     group: int | None = None  # start of the open transaction (its GTID event)
     standalone = False
     in_db = False  # the last table map was of the source database
+    touched = False  # the open transaction has an event of the source database
+    statement = 0  # bytes of the source's table maps and row events of this statement
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             for ev in reader.feed(chunk):
@@ -336,8 +598,17 @@ def _scan(
                             hint="pick an older backup (moodump list), or a later time",
                         )
                     if ev.type == GTID:
-                        group, standalone = ev.start, ev.standalone
-                    elif _ends_group(ev, standalone):
+                        group, standalone, touched = ev.start, ev.standalone, False
+                    elif ev.type == TABLE_MAP:
+                        in_db = ev.db == source_db
+                    elif ev.type in ROW_EVENTS:
+                        touched = touched or in_db
+                    elif ev.type in QUERY_EVENTS:
+                        _xa_before(plan, ev, source_db, touched)
+                        touched = touched or (
+                            ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS
+                        )
+                    if _ends_group(ev, standalone):
                         group = None
                     continue
                 here = group if group is not None else ev.start
@@ -360,18 +631,27 @@ def _scan(
                     return (f.name, ev.start), found
                 plan.binlog_bytes += ev.end - ev.start
                 if ev.type == GTID:
-                    group, standalone = ev.start, ev.standalone
+                    group, standalone, touched = ev.start, ev.standalone, False
                     plan.transactions += 1
                     found = found or (gtid is not None and ev.gtid == gtid)
                     continue
                 if ev.type == TABLE_MAP:
                     in_db = ev.db == source_db
+                    statement += (ev.end - ev.start) if in_db else 0
                 elif ev.type in ROW_EVENTS:
+                    statement += (ev.end - ev.start) if in_db else 0
+                    if ev.stmt_end:
+                        plan.largest_rows_statement = max(plan.largest_rows_statement, statement)
+                        statement = 0
                     if in_db:
+                        touched = True
                         plan.events += 1
                         plan.last_time = ev.timestamp
                 elif ev.type in QUERY_EVENTS:
                     why = unsafe_statement(ev.query, ev.db, source_db, rewrite)
+                    if ev.db == source_db:
+                        why = why or elsewhere.fired_by(ev.query)
+                        elsewhere.learn(ev.query, source_db)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
@@ -379,9 +659,11 @@ def _scan(
                             hint="restore to a point before it, or into a database with the "
                             "source's name on another server; see docs/pitr.md",
                         )
-                    if ev.query.lstrip()[:3].upper() == "XA ":
-                        _xa(plan, ev, (f.name, group if group is not None else ev.start))
+                    xa = ev.query.lstrip()[:3].upper() == "XA "
+                    if xa:
+                        _xa(plan, ev, (f.name, group if group is not None else ev.start), touched)
                     if ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS:
+                        touched = touched or not xa
                         plan.events += 1
                         plan.last_time = ev.timestamp
                 if _ends_group(ev, standalone):
@@ -462,10 +744,7 @@ def run_replay(
             src, dst = producer.stdout, consumer.stdin
             assert src is not None and dst is not None
             try:
-                for line in src:
-                    if line.startswith(_GTID_LINES):
-                        continue
-                    dst.write(line)
+                dst.writelines(_rewrite_stream(src, plan))
             except BrokenPipeError:
                 pass  # the client died: its status says why
             except BaseException as exc:

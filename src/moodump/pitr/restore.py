@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -15,8 +17,16 @@ from moodump.crypto import Identity, VerifyKey
 from moodump.db.connection import ConnSettings, connect
 from moodump.db.privileges import parse_grants
 from moodump.errors import ConfigError, MoodumpError, PitrUnavailable, PrivilegeError
+from moodump.manifest import Manifest
 from moodump.pitr.archive import Archive
-from moodump.pitr.replay import ReplayStats, plan_replay, run_replay
+from moodump.pitr.replay import (
+    Elsewhere,
+    ReplayPlan,
+    ReplayStats,
+    needed_packet,
+    plan_replay,
+    run_replay,
+)
 from moodump.progress import Progress
 from moodump.restore import RestoreEvent, RestoreOptions, RestoreResult, restore
 from moodump.source import BackupSource, as_source
@@ -84,13 +94,50 @@ def restore_until(
         plan = plan_replay(
             archive, start_file, start_pos, target, m.database,
             rewrite=database != m.database, workdir=Path(work),
+            elsewhere=_elsewhere(src, m, rewrite=database != m.database),
         )  # fmt: skip
+        _check_packet(settings, plan)
         res = restore(
             src, settings, database, opts, progress=progress, stop=stop,
             identities=identities, verify_keys=verify_keys, tracker=tracker,
         )  # fmt: skip
         stats = run_replay(plan, settings, m.database, database)
     return PitrResult(res, stats, target.describe())
+
+
+def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
+    """The backup's triggers and stored functions whose bodies write another database."""
+    out = Elsewhere(rewrite)
+    name = m.objects.get("definitions")
+    if not name:
+        return out
+    entry = next((f for f in m.files if f.name == name), None)
+    data = src.checked_bytes(entry) if entry else src.read_bytes(name)
+    for r in json.loads(data.decode("utf-8")):
+        if r.get("kind") in ("trigger", "function"):
+            out.learn(base64.b64decode(r["create_b64"]).decode("utf-8", "replace"), m.database)
+    return out
+
+
+def _check_packet(settings: ConnSettings, plan: ReplayPlan) -> None:
+    """The target server must take the replay's longest BINLOG statement: one statement's
+    row events (an UPDATE of many rows is one), which the source never needed in one
+    packet. Refused before the restore, with the setting that would do."""
+    need = needed_packet(plan)
+    if need <= 1 << 20:  # the smallest max_allowed_packet that a server usually has
+        return
+    with connect(settings.with_database(None)) as conn:
+        have = int(conn.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
+    if have < need:
+        mib = -(-need // (1 << 20))
+        raise PitrUnavailable(
+            f"the replay needs max_allowed_packet of at least {mib} MB on the target server "
+            f"(it has {have // (1 << 20)} MB): one statement in the range logged "
+            f"{plan.largest_rows_statement // (1 << 20)} MB of row events, which mariadb-binlog "
+            "prints as one BINLOG statement",
+            hint=f"SET GLOBAL max_allowed_packet = {mib} * 1024 * 1024 on the target server "
+            "(up to 1024 MB), then restore again; or restore to a point before that statement",
+        )
 
 
 def _check_replay_privilege(settings: ConnSettings) -> None:
