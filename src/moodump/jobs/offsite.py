@@ -43,6 +43,7 @@ from moodump.jobs.report import RunReport
 from moodump.jobs.wiring import Sleep, ftps_target_from_config
 from moodump.offsite import ObjectStoreTarget, OffsiteTarget
 from moodump.offsite.catalog import RemoteBackupInfo, offsite_policy, plan_remote, scan_remote
+from moodump.storage.base import quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_config
 
 log = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ def _url_of(display: str, name: str) -> str:
     """The URL ``moodump restore`` takes for copy ``name`` of a target shown as ``display``
     (``s3://bucket/prefix/ at https://endpoint`` -> ``s3://bucket/prefix/NAME``)."""
     base = display.split(" at ", 1)[0]
-    return base.rstrip("/") + "/" + name
+    return base.rstrip("/") + "/" + quote_url_path(name)
 
 
 __all__ = [

@@ -78,6 +78,7 @@ from moodump.storage.base import (
     check_prefix,
     join_key,
     local_damage,
+    quote_url_path,
     read_source,
     source_name,
 )
@@ -197,7 +198,8 @@ class S3Backend(Backend):
         return self.settings.display()
 
     def where(self, key: str) -> str:
-        return f"s3://{join_key(self.settings.bucket, self.prefix, key)}"
+        # a URL that open_backend/open_backup read back as this very key
+        return f"s3://{self.settings.bucket}/" + quote_url_path(join_key(self.prefix, key))
 
     @property
     def path_style(self) -> bool:

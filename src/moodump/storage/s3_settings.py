@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from moodump.config import Config, setting
 from moodump.errors import ConfigError
+from moodump.storage.base import quote_url_path
 
 _AWS_HOST = re.compile(r"(^|\.)amazonaws\.com(\.cn)?$")
 _AWS_REGION = re.compile(r"^s3[.-](?!external)(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.")
@@ -51,8 +52,13 @@ class S3Settings:
     prune: bool = False
 
     def display(self) -> str:
-        """``s3://bucket/prefix/`` plus the endpoint, without credentials."""
-        where = f"s3://{self.bucket}/{self.prefix.strip('/') + '/' if self.prefix else ''}"
+        """``s3://bucket/prefix/`` plus the endpoint, without credentials.
+
+        The URL part opens this prefix again: ``%``, ``#`` and ``?`` in the
+        prefix are escaped (:func:`~moodump.storage.base.quote_url_path`).
+        """
+        prefix = quote_url_path(self.prefix.strip("/") + "/") if self.prefix.strip("/") else ""
+        where = f"s3://{self.bucket}/{prefix}"
         return f"{where} at {self.endpoint}" if self.endpoint else where
 
 
