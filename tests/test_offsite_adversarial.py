@@ -28,17 +28,25 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import timezone
 from pathlib import Path
 
 import pytest
+from pyrage import x25519
 
 import rig_s3
-from moodump.manifest import STATUS_DONE, FileEntry, Manifest
-from moodump.offsite import list_backups, upload
+from helpers_failures import Source
+from moodump.crypto import encrypt_backup_dir, load_identities, parse_recipients
+from moodump.db import ConnSettings, connect
+from moodump.db.connection import quote_ident
+from moodump.errors import IntegrityError, StorageError
+from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifest
+from moodump.offsite import list_backups, recheck, upload
 from moodump.offsite.catalog import scan_remote
 from moodump.offsite.remote import OffsiteTarget
 from moodump.offsite.source import latest, locate_backup, open_backup, split_location
+from moodump.restore import RestoreOptions, engine, restore
 from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
 from moodump.storage.base import quote_url_path
 
@@ -156,3 +164,68 @@ def test_an_ftp_target_display_parses_back_to_its_path(path: str) -> None:
     assert parse_ftp_url(shown).path == path
     root, name = split_location(shown + quote_url_path(NEW))
     assert name == NEW and parse_ftp_url(root).path == path
+
+
+# -- a copy that lost a file: restore from the bucket fails before the target is touched -----
+
+
+def _marked_target(settings: ConnSettings, name: str) -> None:
+    with connect(settings) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+        c.execute(f"CREATE DATABASE {quote_ident(name)}")
+        c.execute(f"CREATE TABLE {quote_ident(name)}.keep_me (id int)")
+        c.execute(f"INSERT INTO {quote_ident(name)}.keep_me VALUES (42)")
+
+
+def _marker(settings: ConnSettings, name: str) -> list[int]:
+    with connect(settings) as c:
+        rows = c.query(f"SELECT id FROM {quote_ident(name)}.keep_me")
+        c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+    return [int(r[0] or 0) for r in rows]
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_copy_missing_a_data_file_fails_the_restore_before_the_target_is_touched(
+    s3: rig_s3.SeaweedS3,
+    small: Source,
+    root_settings: ConnSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    encrypted: bool,
+) -> None:
+    # Data files of a real site are too big to be prefetched (over 1 MiB, 64 MiB in
+    # all): without the listing up front a missing one was found only when its turn
+    # came, after the target had been dropped. Prefetch no data to get that here.
+    monkeypatch.setattr(engine, "PREFETCH_DATA_BYTES", 0)
+    bucket = s3.bucket("adv-restore")
+    prefix = rig_s3.unique("r")
+    backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
+    local, identities, suffix = small.backup, [], ""
+    if encrypted:
+        native = x25519.Identity.generate()
+        key = tmp_path / "key.txt"
+        key.write_text(f"{native}\n")
+        local = tmp_path / "enc"
+        encrypt_backup_dir(small.backup, local, parse_recipients(str(native.to_public())))
+        identities, suffix = load_identities([key]), ".age"
+    upload(backend, local, NEW)
+    data = [
+        f.name
+        for f in sorted(read_done_manifest(small.backup).files, key=lambda f: f.bytes)
+        if f.kind == "data" and f.bytes
+    ]
+    assert backend.delete(f"{NEW}/{data[-1]}{suffix}")
+    with pytest.raises(StorageError, match="is missing"):
+        recheck(backend, NEW)
+
+    env = env_for(s3, bucket, prefix)
+    target = "adv_missing_file"
+    _marked_target(root_settings, target)
+    source = open_backup(backend.where(NEW), env=env, identities=identities, sleep=no_sleep)
+    try:
+        with pytest.raises(IntegrityError, match=f"{re.escape(data[-1])}.* is missing") as info:
+            restore(source, root_settings, target, RestoreOptions(drop=True))
+    finally:
+        source.close()
+    assert info.value.exit_code == 8 and "nothing was changed" in str(info.value)
+    assert _marker(root_settings, target) == [42]

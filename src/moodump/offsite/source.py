@@ -67,6 +67,30 @@ class RemoteSource(BackupSource):
             for name, data in zip(todo, pool.map(self._fetch, todo), strict=True):
                 self._cache[name] = data
 
+    def check_stored(self, stored: Sequence[tuple[str, int]]) -> None:
+        """One listing of the copy: every file is there (and, where the backend lists
+        exact sizes, has its size), so a copy that lost a file fails before a restore
+        touches its target instead of half-way (each file's sha256 is still checked
+        as it streams)."""
+        listed = {o.key: o.size for o in self.backend.list(self.name)}
+        exact = self.backend.exact_sizes
+        problems = []
+        for name, size in stored:
+            have = listed.get(f"{self.name}/{name}", -1)
+            if have == -1:
+                problems.append(f"{name} is missing")
+            elif exact and have is not None and have != size:
+                problems.append(f"{name} has {have} bytes, expected {size}")
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise IntegrityError(
+                f"the off-site copy {self.where} does not hold what its manifest lists: "
+                + "; ".join(problems[:5])
+                + more,
+                hint="the copy is incomplete or damaged; nothing was changed; use another "
+                "backup (moodump list --offsite) or upload it again",
+            )
+
     def _fetch(self, name: str) -> bytes:
         with self._open_remote(name) as fh:
             return fh.read()
