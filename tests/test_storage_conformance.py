@@ -630,3 +630,22 @@ def test_zero_byte_objects(backend: Backend, tmp_path: Path) -> None:
     dest = tmp_path / "dest"
     assert backend.get_file("z/empty.tsv.gz", dest, sha256=sha(b"")) == sha(b"")
     assert dest.read_bytes() == b""
+
+
+def test_an_interrupted_prune_leaves_no_copy_that_looks_complete(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker goes first: a prune that stops half-way (a kill, a network failure
+    while S3 deletes a batch) never leaves a manifest over a copy missing files."""
+    upload(backend, make_backup(tmp_path / "local"))
+
+    def broken(prefix: str) -> int:
+        raise StorageError(f"the connection broke while deleting {prefix}", hint="retry")
+
+    monkeypatch.setattr(backend, "_delete_prefix", broken)
+    with pytest.raises(StorageError, match="connection broke"):
+        prune_remote(backend, [NAME])
+    assert list_backups(backend) == [RemoteBackup(NAME, False)]
+    monkeypatch.undo()
+    assert prune_remote(backend, [NAME]) == [NAME]
+    assert list_backups(backend) == []

@@ -316,6 +316,10 @@ def prune_remote(backend: Backend, remove: Iterable[str], *, dry_run: bool = Fal
         found = [c for c in (name, name + PARTIAL_SUFFIX) if c in present]
         for candidate in found:
             if not dry_run:
+                # the markers first: a prune that stops half-way (S3 deletes in batches,
+                # in no promised order) must not leave a copy that looks complete
+                for marker in (ENCRYPTED_MANIFEST_NAME, MANIFEST_NAME):
+                    backend.delete(f"{candidate}/{marker}")
                 backend.delete_prefix(candidate)
                 log.info("removed off-site backup %s", backend.where(candidate))
         if found:
