@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from datetime import timezone
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from helpers_failures import Source
 from moodump.crypto import encrypt_backup_dir, load_identities, parse_recipients
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
-from moodump.errors import IntegrityError, StorageError
+from moodump.errors import ConfigError, IntegrityError, StorageError
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifest
 from moodump.offsite import list_backups, recheck, upload
 from moodump.offsite.catalog import scan_remote
@@ -49,6 +51,7 @@ from moodump.offsite.source import latest, locate_backup, open_backup, split_loc
 from moodump.restore import RestoreOptions, engine, restore
 from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
 from moodump.storage.base import quote_url_path
+from moodump.storage.s3_settings import s3_settings_from_env
 
 pytestmark = pytest.mark.storage
 
@@ -229,3 +232,41 @@ def test_a_copy_missing_a_data_file_fails_the_restore_before_the_target_is_touch
         source.close()
     assert info.value.exit_code == 8 and "nothing was changed" in str(info.value)
     assert _marker(root_settings, target) == [42]
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://AK:EndpointSecret9@127.0.0.1:9000", "minio://AK:EndpointSecret9@minio"]
+)
+def test_a_password_in_s3_endpoint_is_refused_and_never_shown(
+    tmp_path: Path, endpoint: str
+) -> None:
+    env = {
+        "BACKUP_DIR": str(tmp_path),
+        "S3_ENDPOINT": endpoint,
+        "S3_BUCKET": "b",
+        "S3_PASSWORD": "S3cr3t+/pw",
+        "FTP_URL": "ftps://bob:FtpUrlSecret9@ftp.example.org/x/",
+        "FTP_PASSWORD": "FtpSecret9",
+    }
+    no_ftp = {k: v for k, v in env.items() if not k.startswith("FTP_")}  # no FTP retries
+    for args, values in (
+        (["config"], env),
+        (["config", "--json"], env),
+        (["list", "--offsite"], no_ftp),
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", "moodump", *args],
+            env={**os.environ, **values},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        out = res.stdout + res.stderr
+        for secret in ("EndpointSecret9", "S3cr3t+/pw", "FtpUrlSecret9", "FtpSecret9"):
+            assert secret not in out, (args, out)
+    with pytest.raises(ConfigError, match="S3_ENDPOINT") as info:
+        s3_settings_from_env(env)
+    assert "EndpointSecret9" not in str(info.value)

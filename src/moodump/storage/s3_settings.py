@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from moodump.config import Config, setting
+from moodump.config.model import mask_userinfo
 from moodump.errors import ConfigError
 from moodump.storage.base import quote_url_path
 
@@ -77,7 +78,8 @@ def parse_endpoint(endpoint: str) -> tuple[str, str]:
         raise ConfigError(f"S3_ENDPOINT is not a valid URL: {exc}", hint=hint) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"S3_ENDPOINT must start with http:// or https:// and name a host (got {text!r})",
+            "S3_ENDPOINT must start with http:// or https:// and name a host "
+            f"(got {mask_userinfo(text)!r})",
             hint=hint,
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
