@@ -649,3 +649,29 @@ def test_an_interrupted_prune_leaves_no_copy_that_looks_complete(
     monkeypatch.undo()
     assert prune_remote(backend, [NAME]) == [NAME]
     assert list_backups(backend) == []
+
+
+def test_a_copy_made_again_in_the_other_form_keeps_nothing_of_the_old_one(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Encryption turned on (or off) and the same backup copied again: no plaintext stays
+    beside the ciphertext, and no old marker makes the copy read as the old form."""
+    from pyrage import x25519
+
+    from moodump.crypto import encrypt_backup_dir, parse_recipients
+
+    plain = make_backup(tmp_path / "plain")
+    enc = tmp_path / "enc" / NAME
+    enc.parent.mkdir()
+    native = x25519.Identity.generate()
+    encrypt_backup_dir(plain, enc, parse_recipients(str(native.to_public())))
+    local_keys = {
+        d: sorted(f"{NAME}/{p.relative_to(d).as_posix()}" for p in d.rglob("*") if p.is_file())
+        for d in (plain, enc)
+    }
+    for first, second in ((plain, enc), (enc, plain)):
+        upload(backend, first)
+        upload(backend, second)
+        assert [o.key for o in backend.list(NAME)] == local_keys[second]
+        assert list_backups(backend) == [RemoteBackup(NAME, True)]
+        recheck(backend, NAME, second)
