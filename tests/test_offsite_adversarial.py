@@ -42,9 +42,9 @@ from helpers_failures import Source
 from moodump.crypto import encrypt_backup_dir, load_identities, parse_recipients
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
-from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifest
-from moodump.offsite import list_backups, recheck, upload
+from moodump.offsite import list_backups, prune_remote, recheck, upload
 from moodump.offsite.catalog import scan_remote
 from moodump.offsite.remote import OffsiteTarget
 from moodump.offsite.source import latest, locate_backup, open_backup, split_location
@@ -270,3 +270,69 @@ def test_a_password_in_s3_endpoint_is_refused_and_never_shown(
     with pytest.raises(ConfigError, match="S3_ENDPOINT") as info:
         s3_settings_from_env(env)
     assert "EndpointSecret9" not in str(info.value)
+
+
+# -- --latest and listings ----------------------------------------------------------------
+
+
+def test_latest_takes_the_newest_complete_verified_copy_of_its_own_prefix(
+    s3: rig_s3.SeaweedS3, tmp_path: Path
+) -> None:
+    bucket = s3.bucket("adv-latest")
+    prefix = rig_s3.unique("moodle")
+    backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
+    sibling = S3Backend(s3.settings(bucket, prefix=prefix + "2", retries=0))
+    upload(backend, make_backup(tmp_path / "a", OLD))
+    newest_name = "mysql-moodle_2026-02-02_01-00-00"
+    # the sibling prefix holds a newer verified copy of the same database
+    upload(sibling, make_backup(tmp_path / "s", newest_name))
+    # a newer upload that never finished: data and verify.json, no manifest
+    partial = make_backup(tmp_path / "p", "mysql-moodle_2026-02-01_01-00-00")
+    for rel in ("data/mdl_user.00000.tsv.gz", "verify.json"):
+        backend.put_file(f"{partial.name}/{rel}", partial / rel)
+    # a newer complete copy that was never verified
+    upload(backend, make_backup(tmp_path / "u", NEW, verified=False))
+    # a database whose name extends this one's
+    upload(backend, make_backup(tmp_path / "x", "mysql-moodle2_2026-02-03_01-00-00"))
+
+    env = env_for(s3, bucket, prefix)
+    root = f"s3://{bucket}/{prefix}"
+    url, best = latest(root, "mysql-moodle", timezone.utc, env=env, sleep=no_sleep)
+    assert (best.name, url) == (OLD, f"{root}/{OLD}")
+    infos = {i.name: i for i in scan_remote(OffsiteTarget(backend), timezone.utc)}
+    assert not infos[partial.name].complete and infos[NEW].complete
+    assert not infos[NEW].verified and newest_name not in infos
+
+    backend.delete(f"{OLD}/verify.json")
+    with pytest.raises(NotFoundError, match="no verified copy of mysql-moodle") as info:
+        latest(root, "mysql-moodle", timezone.utc, env=env, sleep=no_sleep)
+    assert NEW in str(info.value)  # the hint names the newest complete, unverified copy
+    assert info.value.exit_code == 5
+
+
+def test_listing_and_pruning_more_than_one_page_of_objects(
+    s3: rig_s3.SeaweedS3, tmp_path: Path
+) -> None:
+    """S3 lists 1000 keys a page: a copy of 1105 files is listed, rechecked and pruned
+    whole, and its neighbour is left alone."""
+    bucket = s3.bucket("adv-pages")
+    backend = S3Backend(s3.settings(bucket, prefix=rig_s3.unique("pg"), retries=0))
+    local = tmp_path / NEW
+    files = []
+    for i in range(1105):
+        rel = f"data/t{i:05d}.00000.tsv.gz"
+        data = f"{i}\n".encode()
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+        files.append(FileEntry(rel, len(data), sha(data), "data"))
+    manifest = Manifest(database="moodle", status=STATUS_DONE, host="mysql", files=files)
+    (local / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    upload(backend, local)
+    upload(backend, make_backup(tmp_path / "old", OLD))
+    assert len(backend.list(NEW)) == 1106
+    assert recheck(backend, NEW).files == 1105
+    again = upload(backend, local)
+    assert again.skipped and again.skipped_files == 1106
+    assert prune_remote(backend, [NEW]) == [NEW]
+    assert backend.list(NEW) == []
+    assert [(b.name, b.complete) for b in list_backups(backend)] == [(OLD, True)]
