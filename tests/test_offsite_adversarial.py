@@ -336,3 +336,55 @@ def test_listing_and_pruning_more_than_one_page_of_objects(
     assert prune_remote(backend, [NEW]) == [NEW]
     assert backend.list(NEW) == []
     assert [(b.name, b.complete) for b in list_backups(backend)] == [(OLD, True)]
+
+
+# -- wrong settings: clear errors, the documented exit codes, no secret ---------------------
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "moodump", *args],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("S3_", "FTP_"))}, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "words"),
+    [
+        ("wrong secret", 3, ["S3_USER", "S3_PASSWORD"]),
+        ("no scheme", 2, ["S3_ENDPOINT", "http://"]),
+        ("no such bucket", 7, ["S3_BUCKET", "does not exist"]),
+        # an endpoint that is down: test_storage_conformance's unreachable-server case
+        # (the CLI would wait out 35 s of backoff)
+        ("https to an http server", 7, ["TLS", "http:// for a server without TLS"]),
+    ],
+)
+def test_wrong_s3_settings_fail_list_and_restore_clearly(
+    s3: rig_s3.SeaweedS3, tmp_path: Path, case: str, code: int, words: list[str]
+) -> None:
+    secret = "WrongSecret77+/x"
+    env = env_for(s3, s3.bucket("adv-errors"), BACKUP_DIR=str(tmp_path))
+    if case == "wrong secret":
+        env["S3_PASSWORD"] = secret
+    elif case == "no scheme":
+        env["S3_ENDPOINT"] = s3.endpoint.split("://", 1)[1]
+    elif case == "no such bucket":
+        env["S3_BUCKET"] = rig_s3.unique("nobucket")
+    else:
+        env["S3_ENDPOINT"] = s3.endpoint.replace("http://", "https://")
+    runs = [
+        ["list", "--offsite"],
+        ["list", "--offsite", "--json"],
+        ["restore", "--latest", "mysql/moodle", "-H", "127.0.0.1", "-u", "root", "-d", "x"],
+    ]
+    for args in runs:
+        res = _cli(env, *args)
+        out = res.stdout + res.stderr
+        assert res.returncode == code, (args, res.returncode, out)
+        assert all(w in res.stderr for w in words), (args, res.stderr)
+        assert "next step" in res.stderr, (args, res.stderr)
+        for hidden in (secret, rig_s3.SECRET_KEY):
+            assert hidden not in out, (args, out)

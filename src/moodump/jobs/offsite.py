@@ -218,6 +218,8 @@ class OffsiteListing:
     url: str
     backups: list[RemoteBackupInfo]
     error: str | None = None
+    #: The exit code of the error (3: the target refused the credentials).
+    error_code: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         cores: dict[str, list[RemoteBackupInfo]] = {}
@@ -260,7 +262,11 @@ def list_offsite(cfg: Config, *, sleep: Sleep = time.sleep) -> list[OffsiteListi
             try:
                 out.append(OffsiteListing(dest.kind, dest.url, scan_remote(dest.target, cfg.tz)))
             except MoodumpError as exc:
-                out.append(OffsiteListing(dest.kind, dest.url, [], error=str(exc)))
+                out.append(
+                    OffsiteListing(
+                        dest.kind, dest.url, [], error=str(exc), error_code=exc.exit_code
+                    )
+                )
         return out
     finally:
         plan.close()

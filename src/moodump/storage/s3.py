@@ -531,8 +531,8 @@ class S3Backend(Backend):
             return StorageError(
                 f"no TLS connection to the S3 server {where} while {what}: {short}",
                 hint=(
-                    "give the server's CA as S3_CA_BUNDLE (a PEM file), or fix the host name "
-                    "in S3_ENDPOINT"
+                    "give the server's CA as S3_CA_BUNDLE (a PEM file), or fix S3_ENDPOINT "
+                    "(its host name; http:// for a server without TLS)"
                 ),
             )
         if any(code in text for code in _TRANSIENT_CODES) or "curlCode" in text:
