@@ -31,6 +31,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 from datetime import timezone
 from pathlib import Path
 
@@ -388,3 +389,42 @@ def test_wrong_s3_settings_fail_list_and_restore_clearly(
         assert "next step" in res.stderr, (args, res.stderr)
         for hidden in (secret, rig_s3.SECRET_KEY):
             assert hidden not in out, (args, out)
+
+
+_FAKETIME = next(iter(Path("/usr/lib").glob("*/faketime/libfaketime.so.1")), None)
+_SKEWED = """
+import sys
+from moodump.storage import S3Settings, S3Backend
+from moodump.errors import MoodumpError
+b = S3Backend(S3Settings(**eval(sys.argv[1])), sleep=lambda s: None)
+try:
+    b.put_bytes("skew/x", b"1")
+    print("OK", b.read_bytes("skew/x").decode())
+except MoodumpError as exc:
+    print(type(exc).__name__, exc.exit_code, str(exc))
+"""
+
+
+@pytest.mark.skipif(
+    _FAKETIME is None, reason="libfaketime is not installed (apt-get install faketime)"
+)
+@pytest.mark.parametrize(
+    ("offset", "expected"), [("-3m", "OK 1"), ("+20m", "ahead of"), ("-2h", "behind")]
+)
+def test_a_skewed_clock_is_named_as_the_problem(
+    s3: rig_s3.SeaweedS3, offset: str, expected: str
+) -> None:
+    """SeaweedFS, like AWS, refuses a signature more than 15 minutes off its clock; a HEAD
+    refused for that is a bare 403, which used to read as a wrong access key."""
+    settings = asdict(s3.settings(s3.bucket("adv-skew"), retries=0))
+    res = subprocess.run(
+        [sys.executable, "-c", _SKEWED, repr(settings)],
+        env={**os.environ, "FAKETIME": offset, "LD_PRELOAD": str(_FAKETIME)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert expected in res.stdout, res.stdout + res.stderr
+    if expected != "OK 1":
+        assert "StorageAuthError 3" in res.stdout and "fix this machine's time" in res.stdout
+        assert rig_s3.SECRET_KEY not in res.stdout + res.stderr

@@ -110,6 +110,8 @@ _TRANSIENT_CODES = (
     "THROTTLING",
     "REQUEST_TIME_TOO_SKEWED",
 )
+#: S3 refuses signatures more than 15 minutes off its clock; more than 5 is named.
+SKEW_LIMIT_S = 300.0
 _CURL_TLS = re.compile(r"curlCode: (35|51|53|54|58|59|60|64|66|77|80|82|83|90|91)\b")
 
 
@@ -190,6 +192,8 @@ class S3Backend(Backend):
         self._fs_obj: Any = None
         self._bucket_ok = False
         self._pool: ThreadPoolExecutor | None = None
+        self._clock_offset: float | None = None  # the server's clock minus ours, seconds
+        self._clock_checked = False
         self._etag_hits = 0  # uploads whose ETag proved them
         self._etag_misses = 0  # uploads that had to be read back
 
@@ -502,6 +506,38 @@ class S3Backend(Backend):
                 exc,
             )
 
+    def server_clock_offset(self) -> float | None:
+        """Seconds the server's clock (its ``Date`` header) is ahead of this machine's,
+        asked once with an unsigned HEAD; None when the server does not say."""
+        if self._clock_checked:
+            return self._clock_offset
+        self._clock_checked = True
+        import email.utils
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        url = f"{self._scheme}://{self._host or 's3.amazonaws.com'}/"
+        context = None
+        if self._scheme == "https":
+            context = ssl.create_default_context(cafile=self.settings.ca_file or None)
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            with urllib.request.urlopen(
+                request, timeout=self.settings.connect_timeout_s, context=context
+            ) as response:
+                date = response.headers.get("Date")
+        except urllib.error.HTTPError as exc:  # 403 for an unsigned request: still dated
+            date = exc.headers.get("Date")
+        except (OSError, ValueError):
+            return None
+        try:
+            server = email.utils.parsedate_to_datetime(date).timestamp() if date else None
+        except (TypeError, ValueError):
+            server = None
+        self._clock_offset = None if server is None else server - time.time()
+        return self._clock_offset
+
     def _endpoint(self) -> str:
         return self.settings.endpoint or "AWS S3"
 
@@ -514,6 +550,18 @@ class S3Backend(Backend):
         bucket = self.settings.bucket
         if any(code in text for code in _AUTH_CODES):
             code = next(c for c in _AUTH_CODES if c in text)
+            # A signature is only valid within 15 minutes of the server's time, and a HEAD
+            # refused for that says no more than "403": look at the server's clock.
+            offset = self.server_clock_offset()
+            if offset is not None and abs(offset) > SKEW_LIMIT_S:
+                return StorageAuthError(
+                    f"the S3 server {where} refused the request ({code}) while {what}: this "
+                    f"machine's clock is {_duration(abs(offset))} "
+                    f"{'behind' if offset > 0 else 'ahead of'} the server's, and S3 refuses "
+                    "signatures more than 15 minutes off",
+                    hint="fix this machine's time (NTP/chrony, or the node's clock), then retry; "
+                    "the access key may well be right",
+                )
             return StorageAuthError(
                 f"the S3 server {where} refused access key {self.settings.access_key!r} "
                 f"({code}) while {what}",
@@ -547,6 +595,11 @@ class S3Backend(Backend):
             f"the S3 server {where} failed while {what}: {short}",
             hint="check the S3_* settings and the server's log",
         )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes / 60:.1f} hours"
 
 
 __all__ = [
