@@ -49,13 +49,14 @@ def list_cmd(as_json: bool, offsite: bool, cfg: Config, now: datetime) -> None:
             doc = json.loads(text)
             doc["offsite"] = [r.to_dict() for r in remote]
             text = json.dumps(doc, indent=1)
+        # Exit 0: each target's "error" says what failed, and backup.sh -r/-v picks a
+        # local backup from this listing while the bucket is unreachable.
         click.echo(text)
-    else:
-        click.echo(render_list(found.groups, cfg, now, found.free_bytes), nl=False)
-        if remote is not None:
-            click.echo(render_offsite(remote, now), nl=False)
-    # a target that cannot be listed fails the command, --json too (its "error" says why);
-    # exit code 3 when every such target refused the credentials
+        return
+    click.echo(render_list(found.groups, cfg, now, found.free_bytes), nl=False)
+    if remote is not None:
+        click.echo(render_offsite(remote, now), nl=False)
+    # exit code 3 when every target that cannot be listed refused the credentials
     failed = [r for r in remote or [] if r.error]
     if failed:
         error = StorageAuthError if all(r.error_code == 3 for r in failed) else StorageError
