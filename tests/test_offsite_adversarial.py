@@ -64,7 +64,7 @@ from moodump.offsite.remote import OffsiteTarget
 from moodump.offsite.source import latest, locate_backup, open_backup, split_location
 from moodump.restore import RestoreOptions, engine, restore
 from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
-from moodump.storage.base import quote_url_path
+from moodump.storage.base import TransientError, quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_env
 
 pytestmark = pytest.mark.storage
@@ -463,3 +463,31 @@ def test_a_database_name_that_needs_escaping_round_trips_through_its_url(
         assert source.manifest().status == STATUS_DONE
     finally:
         source.close()
+
+
+def test_a_marker_unreadable_for_the_network_fails_the_scan_and_prunes_nothing(
+    s3: rig_s3.SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy whose manifest could not be read because the network failed is not an
+    unfinished upload: counted as one, retention removed it (older than the newest
+    good copy); the scan now fails and the prune is skipped."""
+    bucket = s3.bucket("adv-prune")
+    backend = S3Backend(s3.settings(bucket, prefix=rig_s3.unique("pr"), retries=0))
+    for name in (OLD, NEW):
+        upload(backend, make_backup(tmp_path / name, name))
+    real = backend.read_bytes
+
+    def flaky(key: str) -> bytes:
+        if key == f"{OLD}/manifest.json":
+            raise TransientError("connection reset while reading", hint="it is retried")
+        return real(key)
+
+    monkeypatch.setattr(backend, "read_bytes", flaky)
+    target = OffsiteTarget(backend)
+    with pytest.raises(TransientError):
+        scan_remote(target, timezone.utc)
+    # a damaged manifest is the copy's own fault: it counts as incomplete, as before
+    monkeypatch.undo()
+    backend.put_bytes(f"{OLD}/manifest.json", b"{damaged")
+    infos = {i.name: i for i in scan_remote(target, timezone.utc)}
+    assert not infos[OLD].complete and infos[OLD].error and infos[NEW].complete
