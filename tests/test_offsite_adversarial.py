@@ -491,3 +491,17 @@ def test_a_marker_unreadable_for_the_network_fails_the_scan_and_prunes_nothing(
     backend.put_bytes(f"{OLD}/manifest.json", b"{damaged")
     infos = {i.name: i for i in scan_remote(target, timezone.utc)}
     assert not infos[OLD].complete and infos[OLD].error and infos[NEW].complete
+
+
+@pytest.mark.parametrize(
+    ("prefix", "used"),
+    [("/moodle/prod/", "moodle/prod"), ("moodle//prod", None), ("a/../b", None), ("./x", None)],
+)
+def test_s3_prefix_slashes_and_dots(s3: rig_s3.SeaweedS3, prefix: str, used: str | None) -> None:
+    settings = s3.settings("adv-prefix", prefix=prefix)
+    if used is not None:
+        assert S3Backend(settings).where("N") == f"s3://adv-prefix/{used}/N"
+        return
+    with pytest.raises(ConfigError, match="S3_PREFIX") as info:
+        S3Backend(settings)
+    assert info.value.exit_code == 2 and "moodle/prod" in str(info.value)

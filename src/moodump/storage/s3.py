@@ -181,7 +181,14 @@ class S3Backend(Backend):
             raise ConfigError("S3 timeouts must be > 0", hint="fix the S3 timeout settings")
         if settings.sdk_attempts < 1:
             raise ConfigError("S3 SDK attempts must be >= 1", hint="fix the S3 settings")
-        self.prefix = check_prefix(settings.prefix.strip("/"))
+        try:
+            self.prefix = check_prefix(settings.prefix.strip("/"))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"S3_PREFIX {settings.prefix!r} is not a usable key prefix: "
+                + exc.message.split(": ", 1)[-1],
+                hint="use /-separated names without empty, '.' or '..' parts, e.g. moodle/prod",
+            ) from exc
         super().__init__(
             retry=RetryPolicy(settings.retries, settings.backoff_s, settings.max_backoff_s),
             sleep=sleep,
