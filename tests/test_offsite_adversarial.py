@@ -17,6 +17,11 @@ CHANGELOG.md):
   manifest, however new, nor a sibling prefix's (``moodle2``) or a longer-named
   database's copy; without a verified copy, exit code 5 naming the newest unverified;
 - more than 1000 objects (S3 pages listings): listed, rechecked, skipped and pruned whole;
+- a copy killed (SIGKILL) half-way: no manifest, listed incomplete, never ``--latest``;
+  the next upload skips what was stored and completes it;
+- bug: a marker unreadable for the network (TransientError) fails the scan instead of
+  counting the copy as an unfinished upload that retention removes;
+- bug: an unusable ``S3_PREFIX`` (``moodle//prod``, ``..``) is refused naming it;
 - bug: a password written into ``S3_ENDPOINT`` is masked by ``moodump config``;
   no secret in any output of ``config``, ``list --offsite``, ``restore --latest``;
 - bug: wrong secret / no scheme / missing bucket / https to an http server: ``list
@@ -42,8 +47,10 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from datetime import timezone
 from pathlib import Path
@@ -58,7 +65,7 @@ from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifest
-from moodump.offsite import list_backups, prune_remote, recheck, upload
+from moodump.offsite import RemoteBackupReader, list_backups, prune_remote, recheck, upload
 from moodump.offsite.catalog import scan_remote
 from moodump.offsite.remote import OffsiteTarget
 from moodump.offsite.source import latest, locate_backup, open_backup, split_location
@@ -505,3 +512,55 @@ def test_s3_prefix_slashes_and_dots(s3: rig_s3.SeaweedS3, prefix: str, used: str
     with pytest.raises(ConfigError, match="S3_PREFIX") as info:
         S3Backend(settings)
     assert info.value.exit_code == 2 and "moodle/prod" in str(info.value)
+
+
+_UPLOAD = """
+import sys
+from moodump.storage import S3Settings, S3Backend
+from moodump.offsite import upload
+upload(S3Backend(S3Settings(**eval(sys.argv[1]))), sys.argv[2])
+"""
+
+
+def test_a_killed_copy_never_looks_complete_and_the_next_run_finishes_it(
+    s3: rig_s3.SeaweedS3, tmp_path: Path
+) -> None:
+    bucket = s3.bucket("adv-kill")
+    settings = s3.settings(bucket, prefix=rig_s3.unique("k"), retries=0)
+    backend = S3Backend(settings)
+    upload(backend, make_backup(tmp_path / "old", OLD))
+    local = tmp_path / NEW
+    files = []
+    for i in range(400):
+        rel = f"data/t{i:04d}.00000.tsv.gz"
+        data = os.urandom(20_000)
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+        files.append(FileEntry(rel, len(data), sha(data), "data"))
+    manifest = Manifest(database="moodle", status=STATUS_DONE, host="mysql", files=files)
+    (local / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    (local / "verify.json").write_text('{"status": "PASS"}\n', encoding="utf-8")
+
+    proc = subprocess.Popen([sys.executable, "-c", _UPLOAD, repr(asdict(settings)), str(local)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(backend.list(NEW)) < 20:
+            assert proc.poll() is None, "the upload finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert backend.stat(f"{NEW}/manifest.json") is None
+    assert [(b.name, b.complete) for b in list_backups(backend)] == [(OLD, True), (NEW, False)]
+    env = env_for(s3, bucket, settings.prefix)
+    _, best = latest(f"s3://{bucket}/{settings.prefix}", "mysql-moodle", timezone.utc, env=env)
+    assert best.name == OLD
+    with pytest.raises(StorageError, match=r"has no manifest\.json"):
+        RemoteBackupReader(backend, NEW).manifest()
+
+    resumed = upload(backend, local)
+    assert resumed.skipped_files >= 20 - 8  # objects that were complete are not sent again
+    assert recheck(backend, NEW).files == 400
+    _, best = latest(f"s3://{bucket}/{settings.prefix}", "mysql-moodle", timezone.utc, env=env)
+    assert best.name == NEW
