@@ -10,8 +10,8 @@ CHANGELOG.md):
   target's path and for a database name that needs escaping;
 - bug: an ``s3://bucket`` URL without a path is the top of the bucket, whatever
   ``S3_PREFIX`` says;
-- bug: a copy whose manifest is there but a data file is missing (plain and
-  encrypted): the restore fails with exit code 8 before the target is touched (it
+- bug: a copy whose manifest is there but a data file is missing (MariaDB plain and
+  encrypted, PostgreSQL): the restore fails with exit code 8 before the target is touched (it
   failed half-way, after ``--drop``); ``recheck`` names the file;
 - ``--latest`` takes the newest complete and verified copy: never an upload without its
   manifest, however new, nor a sibling prefix's (``moodle2``) or a longer-named
@@ -63,6 +63,7 @@ from helpers_failures import Source
 from moodump.crypto import encrypt_backup_dir, load_identities, parse_recipients
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
+from moodump.dump import dump_postgres
 from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifest
 from moodump.offsite import RemoteBackupReader, list_backups, prune_remote, recheck, upload
@@ -73,6 +74,7 @@ from moodump.restore import RestoreOptions, engine, restore
 from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
 from moodump.storage.base import TransientError, quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_env
+from rig_pg import PgServer
 
 pytestmark = pytest.mark.storage
 
@@ -564,3 +566,33 @@ def test_a_killed_copy_never_looks_complete_and_the_next_run_finishes_it(
     assert recheck(backend, NEW).files == 400
     _, best = latest(f"s3://{bucket}/{settings.prefix}", "mysql-moodle", timezone.utc, env=env)
     assert best.name == NEW
+
+
+def test_a_postgresql_copy_missing_a_data_file_fails_before_the_target_is_touched(
+    s3: rig_s3.SeaweedS3, pg: PgServer, tmp_path: Path
+) -> None:
+    db = f"adv_src_{rig_s3.unique('')[-6:]}"
+    target = f"adv_tgt_{rig_s3.unique('')[-6:]}"
+    pg.createdb(db)
+    pg.psql(db, "CREATE TABLE a (id int PRIMARY KEY, v text); "
+            "INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 2000) g; "
+            "CREATE TABLE b (x int); INSERT INTO b VALUES (1)")  # fmt: skip
+    settings = ConnSettings(host="127.0.0.1", port=pg.port, user="postgres", password="")
+    out = tmp_path / "pgbackup"
+    dump_postgres(settings, db, out)
+    bucket = s3.bucket("adv-pg")
+    prefix = rig_s3.unique("pg")
+    backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
+    upload(backend, out, NEW)
+    data = [f.name for f in read_done_manifest(out).files if f.kind == "data" and f.bytes]
+    assert backend.delete(f"{NEW}/{data[-1]}")
+    pg.createdb(target)
+    pg.psql(target, "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)")
+    source = open_backup(backend.where(NEW), env=env_for(s3, bucket, prefix), sleep=no_sleep)
+    try:
+        with pytest.raises(IntegrityError, match=f"{re.escape(data[-1])} is missing") as info:
+            restore(source, settings, target, RestoreOptions(drop=True))
+    finally:
+        source.close()
+    assert info.value.exit_code == 8
+    assert pg.psql(target, "SELECT id FROM keep_me").split()[2] == "42"
