@@ -572,3 +572,106 @@ def test_offsite_prune_removes_exactly_the_named_backups(backend: Backend, tmp_p
     assert backend.stat("mysql-moodle_2025-12-01_01-00-00.sql.gz") is not None
     with pytest.raises(ConfigError):
         prune_remote(backend, ["../etc"])
+
+
+# -- adversarial keys and listings (every backend) ------------------------------------------
+
+ODD_KEYS = [
+    "sp ace/a b.txt",
+    "plus+/a+b",
+    "pct%/a%20b%2F",
+    "hash#/a#b",
+    "q?/a?b=c&d",
+    "uni/\u00e9\u65e5\u672c.txt",
+    "semi;colon:/a;b:c",
+    "brackets[]/a[1]*",
+    "quote'\"/x$y",
+    "tilde~/x~@",
+]
+
+
+def test_keys_that_need_escaping_round_trip(backend: Backend, tmp_path: Path) -> None:
+    """Characters that a URL or an FTP command would mangle are plain key characters."""
+    for key in ODD_KEYS:
+        data = key.encode() * 3
+        backend.put_bytes(key, data)
+        assert backend.read_bytes(key) == data, key
+        assert backend.stat(key) is not None, key
+        assert backend.check(key, sha256=sha(data), size=len(data)).ok, key
+    assert [i.key for i in backend.list()] == sorted(ODD_KEYS)
+    assert backend.list_dirs() == sorted(k.split("/")[0] for k in ODD_KEYS)
+    assert [i.key for i in backend.list("pct%")] == ["pct%/a%20b%2F"]
+    assert [i.key for i in backend.list("hash#")] == ["hash#/a#b"]
+    assert [i.key for i in backend.list("pct%25")] == []
+    for key in ODD_KEYS:
+        assert backend.delete(key) is True, key
+        assert backend.stat(key) is None, key
+    assert backend.list() == []
+
+
+def test_sibling_prefixes_are_never_mixed(backend: Backend) -> None:
+    """``moodle`` is a prefix of ``moodle2`` as a string, never as a directory."""
+    for key in ("moodle/a", "moodle2/b", "moodle-x/c", "moodle.partial/d"):
+        backend.put_bytes(key, b"x")
+    assert [i.key for i in backend.list("moodle")] == ["moodle/a"]
+    assert backend.list_dirs("moodle") == []
+    assert backend.delete_prefix("moodle") == 1
+    assert [i.key for i in backend.list()] == ["moodle-x/c", "moodle.partial/d", "moodle2/b"]
+    assert backend.stat("moodle") is None
+
+
+def test_zero_byte_objects(backend: Backend, tmp_path: Path) -> None:
+    empty = write(tmp_path, "empty", b"")
+    result = backend.put_file("z/empty.tsv.gz", empty, sha256=sha(b""))
+    assert (result.size, result.sha256) == (0, sha(b""))
+    assert backend.read_bytes("z/empty.tsv.gz") == b""
+    assert backend.check("z/empty.tsv.gz", sha256=sha(b""), size=0, local=empty).ok
+    assert backend.check("z/empty.tsv.gz", sha256=sha(b"x"), size=1).problem is not None
+    dest = tmp_path / "dest"
+    assert backend.get_file("z/empty.tsv.gz", dest, sha256=sha(b"")) == sha(b"")
+    assert dest.read_bytes() == b""
+
+
+def test_an_interrupted_prune_leaves_no_copy_that_looks_complete(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker goes first: a prune that stops half-way (a kill, a network failure
+    while S3 deletes a batch) never leaves a manifest over a copy missing files."""
+    upload(backend, make_backup(tmp_path / "local"))
+
+    def broken(prefix: str) -> int:
+        raise StorageError(f"the connection broke while deleting {prefix}", hint="retry")
+
+    monkeypatch.setattr(backend, "_delete_prefix", broken)
+    with pytest.raises(StorageError, match="connection broke"):
+        prune_remote(backend, [NAME])
+    assert list_backups(backend) == [RemoteBackup(NAME, False)]
+    monkeypatch.undo()
+    assert prune_remote(backend, [NAME]) == [NAME]
+    assert list_backups(backend) == []
+
+
+def test_a_copy_made_again_in_the_other_form_keeps_nothing_of_the_old_one(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Encryption turned on (or off) and the same backup copied again: no plaintext stays
+    beside the ciphertext, and no old marker makes the copy read as the old form."""
+    from pyrage import x25519
+
+    from moodump.crypto import encrypt_backup_dir, parse_recipients
+
+    plain = make_backup(tmp_path / "plain")
+    enc = tmp_path / "enc" / NAME
+    enc.parent.mkdir()
+    native = x25519.Identity.generate()
+    encrypt_backup_dir(plain, enc, parse_recipients(str(native.to_public())))
+    local_keys = {
+        d: sorted(f"{NAME}/{p.relative_to(d).as_posix()}" for p in d.rglob("*") if p.is_file())
+        for d in (plain, enc)
+    }
+    for first, second in ((plain, enc), (enc, plain)):
+        upload(backend, first)
+        upload(backend, second)
+        assert [o.key for o in backend.list(NAME)] == local_keys[second]
+        assert list_backups(backend) == [RemoteBackup(NAME, True)]
+        recheck(backend, NAME, second)

@@ -98,6 +98,16 @@ class BackupSource(ABC):
         """A stream of ``entry``'s stored bytes that checks size and sha256 at its end."""
         return cast(BinaryIO, CheckedReader(self.open(entry.name), entry, self.where))
 
+    def check_stored(self, stored: Sequence[tuple[str, int]]) -> None:  # noqa: B027
+        """IntegrityError when a stored file of these ``(name, bytes)`` is missing (or,
+        where the storage lists exact sizes, has another size): one listing, before a
+        restore touches its target. A directory is checked file by file instead
+        (:func:`moodump.restore.check_files`); nothing to do here by default."""
+
+    def check_listed(self, entries: Sequence[FileEntry]) -> None:
+        """:meth:`check_stored` for the manifest entries ``entries`` (plaintext names)."""
+        self.check_stored([(e.name, e.bytes) for e in entries])
+
     def prefetch(self, names: Sequence[str], *, once: bool = False) -> None:  # noqa: B027
         """Fetch these (small) files ahead, at once: a hint, not a promise. A remote
         source reads them concurrently, so hundreds of small files cost a few round
@@ -166,6 +176,14 @@ class DecryptingSource(BackupSource):
 
     def prefetch(self, names: Sequence[str], *, once: bool = False) -> None:
         self.inner.prefetch([n + SUFFIX for n in names], once=once)
+
+    def check_listed(self, entries: Sequence[FileEntry]) -> None:
+        # stored as X.age: check presence and the ciphertext sizes encrypted.json lists
+        stored = []
+        for e in entries:
+            f = self.encrypted.file(e.name + SUFFIX)
+            stored.append((f.name, f.bytes))
+        self.inner.check_stored(stored)
 
     def open(self, name: str) -> BinaryIO:
         stored = self.inner.open(name + SUFFIX)

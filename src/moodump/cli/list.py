@@ -12,7 +12,7 @@ from moodump.checks import human_size
 from moodump.cli._group import cli
 from moodump.cli.config import ops_options
 from moodump.config import Config
-from moodump.errors import StorageError
+from moodump.errors import StorageAuthError, StorageError
 from moodump.jobs.maintenance import listing
 from moodump.jobs.offsite import OffsiteListing, list_offsite
 from moodump.naming import age_text
@@ -49,14 +49,18 @@ def list_cmd(as_json: bool, offsite: bool, cfg: Config, now: datetime) -> None:
             doc = json.loads(text)
             doc["offsite"] = [r.to_dict() for r in remote]
             text = json.dumps(doc, indent=1)
+        # Exit 0: each target's "error" says what failed, and backup.sh -r/-v picks a
+        # local backup from this listing while the bucket is unreachable.
         click.echo(text)
         return
     click.echo(render_list(found.groups, cfg, now, found.free_bytes), nl=False)
     if remote is not None:
         click.echo(render_offsite(remote, now), nl=False)
+    # exit code 3 when every target that cannot be listed refused the credentials
     failed = [r for r in remote or [] if r.error]
     if failed:
-        raise StorageError(
+        error = StorageAuthError if all(r.error_code == 3 for r in failed) else StorageError
+        raise error(
             f"{len(failed)} off-site target(s) could not be listed: "
             + "; ".join(f"{r.url}: {r.error}" for r in failed),
             hint="check the S3_* / FTP_* settings (moodump config)",

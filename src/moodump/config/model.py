@@ -352,7 +352,7 @@ class Config:
             return "****"
         if value is None:
             return ""
-        if key.env == "FTP_URL" and masked:
+        if key.env in ("FTP_URL", "S3_ENDPOINT") and masked:  # a password in the URL
             return mask_userinfo(str(value))
         if isinstance(value, timedelta):
             return format_duration(value)

@@ -43,6 +43,7 @@ from moodump.jobs.report import RunReport
 from moodump.jobs.wiring import Sleep, ftps_target_from_config
 from moodump.offsite import ObjectStoreTarget, OffsiteTarget
 from moodump.offsite.catalog import RemoteBackupInfo, offsite_policy, plan_remote, scan_remote
+from moodump.storage.base import quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_config
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,8 @@ class OffsiteListing:
     url: str
     backups: list[RemoteBackupInfo]
     error: str | None = None
+    #: The exit code of the error (3: the target refused the credentials).
+    error_code: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         cores: dict[str, list[RemoteBackupInfo]] = {}
@@ -259,7 +262,11 @@ def list_offsite(cfg: Config, *, sleep: Sleep = time.sleep) -> list[OffsiteListi
             try:
                 out.append(OffsiteListing(dest.kind, dest.url, scan_remote(dest.target, cfg.tz)))
             except MoodumpError as exc:
-                out.append(OffsiteListing(dest.kind, dest.url, [], error=str(exc)))
+                out.append(
+                    OffsiteListing(
+                        dest.kind, dest.url, [], error=str(exc), error_code=exc.exit_code
+                    )
+                )
         return out
     finally:
         plan.close()
@@ -269,7 +276,7 @@ def _url_of(display: str, name: str) -> str:
     """The URL ``moodump restore`` takes for copy ``name`` of a target shown as ``display``
     (``s3://bucket/prefix/ at https://endpoint`` -> ``s3://bucket/prefix/NAME``)."""
     base = display.split(" at ", 1)[0]
-    return base.rstrip("/") + "/" + name
+    return base.rstrip("/") + "/" + quote_url_path(name)
 
 
 __all__ = [

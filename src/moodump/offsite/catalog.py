@@ -24,11 +24,12 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest
-from moodump.errors import MoodumpError
+from moodump.errors import MoodumpError, StorageAuthError
 from moodump.manifest import MANIFEST_NAME, STATUS_DONE, VERIFY_NAME, parse_manifest
 from moodump.naming import localize, parse_backup_name, tier_for
 from moodump.offsite.remote import OffsiteTarget
 from moodump.retention import Backup, Plan, RetentionPolicy, plan
+from moodump.storage.base import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,11 @@ class RemoteBackupInfo:
 def scan_remote(target: OffsiteTarget, tz: tzinfo) -> list[RemoteBackupInfo]:
     """Every backup-named copy on ``target``, oldest first, with what its marker says.
 
-    Reads each complete copy's marker (a small object); a marker that cannot be read
-    makes the copy count as incomplete, with the reason in ``error``.
+    Reads each complete copy's marker (a small object); a marker that is damaged or gone
+    makes the copy count as incomplete, with the reason in ``error``. A marker that
+    cannot be read for the network's or the key's sake (TransientError after the
+    retries, StorageAuthError) fails the scan instead: retention would otherwise remove
+    a good copy as an unfinished upload.
     """
     out: list[RemoteBackupInfo] = []
     backend = target.backend
@@ -94,6 +98,10 @@ def scan_remote(target: OffsiteTarget, tz: tzinfo) -> list[RemoteBackupInfo]:
         if rb.complete:
             try:
                 info = _describe(target, info)
+            except (TransientError, StorageAuthError):
+                # the network or the key failed, not the copy: a copy counted as
+                # unreadable here would be pruned as an unfinished upload
+                raise
             except MoodumpError as exc:
                 log.warning("off-site copy %s is unreadable: %s", info.where, exc.message)
                 info = replace(info, complete=False, error=exc.message)

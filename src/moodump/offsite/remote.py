@@ -177,7 +177,15 @@ def upload(
         backend.delete(f"{name}/{marker}")  # not complete while it is repaired
     # One listing tells which objects exist; only those are checked (resume after a
     # crash). A fresh copy costs one put per file, not a look-up as well.
-    present = {o.key for o in backend.list(staging)} if differing is None else set()
+    existing = {o.key for o in backend.list(staging)}
+    # Objects that are not files of this backup go first, a marker before the rest: a
+    # copy made before encryption was turned on (or off) would otherwise keep its
+    # plaintext beside the ciphertext, or read as the old form through its old marker.
+    wanted = {f"{staging}/{f.rel}" for f in files}
+    markers = {f"{staging}/{m}" for m in (MANIFEST_NAME, ENCRYPTED_MANIFEST_NAME)}
+    for key in sorted(existing - wanted, key=lambda k: (k not in markers, k)):
+        backend.delete(key)
+    present = existing & wanted if differing is None else set()
     todo: list[_LocalFile] = []
     skipped_files = 0
     for f in files:
@@ -316,6 +324,10 @@ def prune_remote(backend: Backend, remove: Iterable[str], *, dry_run: bool = Fal
         found = [c for c in (name, name + PARTIAL_SUFFIX) if c in present]
         for candidate in found:
             if not dry_run:
+                # the markers first: a prune that stops half-way (S3 deletes in batches,
+                # in no promised order) must not leave a copy that looks complete
+                for marker in (ENCRYPTED_MANIFEST_NAME, MANIFEST_NAME):
+                    backend.delete(f"{candidate}/{marker}")
                 backend.delete_prefix(candidate)
                 log.info("removed off-site backup %s", backend.where(candidate))
         if found:

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from moodump.catalog import group_by_database, scan_backups
 from moodump.crypto import Identity
@@ -32,6 +32,7 @@ from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
 from moodump.offsite.remote import OffsiteTarget
 from moodump.source import BackupSource, LocalSource, as_source
 from moodump.storage import Backend, open_backend
+from moodump.storage.base import quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_env
 
 REMOTE_SCHEMES = ("s3", "ftp", "ftps", "file")
@@ -65,6 +66,30 @@ class RemoteSource(BackupSource):
         with ThreadPoolExecutor(workers, thread_name_prefix="moodump-prefetch") as pool:
             for name, data in zip(todo, pool.map(self._fetch, todo), strict=True):
                 self._cache[name] = data
+
+    def check_stored(self, stored: Sequence[tuple[str, int]]) -> None:
+        """One listing of the copy: every file is there (and, where the backend lists
+        exact sizes, has its size), so a copy that lost a file fails before a restore
+        touches its target instead of half-way (each file's sha256 is still checked
+        as it streams)."""
+        listed = {o.key: o.size for o in self.backend.list(self.name)}
+        exact = self.backend.exact_sizes
+        problems = []
+        for name, size in stored:
+            have = listed.get(f"{self.name}/{name}", -1)
+            if have == -1:
+                problems.append(f"{name} is missing")
+            elif exact and have is not None and have != size:
+                problems.append(f"{name} has {have} bytes, expected {size}")
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise IntegrityError(
+                f"the off-site copy {self.where} does not hold what its manifest lists: "
+                + "; ".join(problems[:5])
+                + more,
+                hint="the copy is incomplete or damaged; nothing was changed; use another "
+                "backup (moodump list --offsite) or upload it again",
+            )
 
     def _fetch(self, name: str) -> bytes:
         with self._open_remote(name) as fh:
@@ -104,7 +129,8 @@ def split_location(url: str) -> tuple[str, str]:
     """``(root URL, backup name)`` of ``.../NAME``; ConfigError when NAME is no backup's."""
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
-    head, _, name = path.rpartition("/")
+    head, _, quoted = path.rpartition("/")
+    name = unquote(quoted)  # the URLs moodump shows escape %, #, ? and spaces
     if parse_backup_name(name) is None:
         raise ConfigError(
             f"{url} does not end in a backup's name (<host>-<db>_YYYY-MM-DD_HH-MM-SS)",
@@ -172,7 +198,7 @@ def latest(
             else f"copies found for: {', '.join(known) or 'nothing'}"
         )
         raise NotFoundError(f"no verified copy of {database} in {root}", hint=hint)
-    return root.rstrip("/") + "/" + best.name, best
+    return root.rstrip("/") + "/" + quote_url_path(best.name), best
 
 
 def core_of(spec: str) -> str:
@@ -192,7 +218,7 @@ def default_offsite_root(env: Mapping[str, str]) -> str:
             hint="name one: s3://bucket/prefix, ftps://host/path/ or a backup folder; or set "
             "S3_ENDPOINT and S3_BUCKET",
         )
-    return f"s3://{settings.bucket}/{settings.prefix}".rstrip("/")
+    return f"s3://{settings.bucket}/{quote_url_path(settings.prefix)}".rstrip("/")
 
 
 def locate_backup(

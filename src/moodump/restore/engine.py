@@ -295,8 +295,11 @@ class Restore(DataLoader, ObjectSteps):
                 names |= {"objects.json", "database.sql"}
             if self.src.local_dir is not None:
                 check_files(self.src.local_dir, self.m, names)
-            # Elsewhere (object storage) each file is checked as it is read: reading
-            # every file twice would double the transfer.
+            else:
+                # Elsewhere (object storage) each file's sha256 is checked as it is read
+                # (reading every file twice would double the transfer); one listing
+                # proves every file is there before the target is touched.
+                self.src.check_listed([f for f in self.m.files if names is None or f.name in names])
         with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             self._check_privileges(conn)

@@ -202,6 +202,8 @@ class PgRestore:
             self._emit("check")
             if self.src.local_dir is not None:
                 check_files(self.src.local_dir, self.m)
+            else:  # object storage: every file is there (sha256s are checked as read)
+                self.src.check_listed(self.m.files)
         pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
         post = self._text(self.m.objects["post_data"]) if self.m.objects.get("post_data") else ""
         self.progress_schema = progress_schema(pre)

@@ -92,8 +92,9 @@ def open_backend(
             raise ConfigError("the s3:// URL names no bucket", hint="use s3://bucket/prefix")
         values = {**env, "S3_BUCKET": parts.netloc}
         values.setdefault("S3_ENDPOINT", "https://s3.amazonaws.com")
-        if parts.path.strip("/"):
-            values["S3_PREFIX"] = unquote(parts.path).strip("/")
+        # the URL's path is the prefix, also when it has none (the top of the bucket):
+        # S3_PREFIX describes the configured target, not the bucket this URL names
+        values["S3_PREFIX"] = unquote(parts.path).strip("/")
         settings = s3_settings_from_env(values)
         if settings is None:  # pragma: no cover  (S3_ENDPOINT is always set above)
             raise ConfigError("no S3 endpoint", hint="set S3_ENDPOINT")

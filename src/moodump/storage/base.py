@@ -49,6 +49,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -101,6 +102,21 @@ def check_prefix(prefix: str) -> str:
 def join_key(*parts: str) -> str:
     """Join key segments, skipping empty ones."""
     return "/".join(p for p in parts if p)
+
+
+_URL_RESERVED = re.compile(r"[%#?\x00-\x1f\x7f]")
+
+
+def quote_url_path(path: str) -> str:
+    """``path`` for the path part of a URL that :func:`urllib.parse.unquote` gives back.
+
+    Only what a URL parser would cut, drop or decode is escaped (``%``, ``#``, ``?`` and
+    control characters such as TAB, as ``%XX``); everything else, spaces and non-ASCII
+    letters included, stays readable.
+    """
+    return _URL_RESERVED.sub(
+        lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), path
+    )
 
 
 def _key_problem(key: str) -> str:
@@ -583,6 +599,7 @@ __all__ = [
     "check_prefix",
     "join_key",
     "local_damage",
+    "quote_url_path",
     "read_exact",
     "read_source",
     "source_name",

@@ -52,6 +52,7 @@ from moodump.storage.base import (
     RetryPolicy,
     TransientError,
     local_damage,
+    quote_url_path,
     source_name,
 )
 from moodump.storage.ftps_conn import _Conn, _FtpReadStream, _HashingReader, _TLSClient
@@ -80,7 +81,7 @@ class FtpUrl:
         path = "/" + self.path.strip("/") + "/" if self.path.strip("/") else "/"
         if self.path.startswith("/"):
             path = "/" + path
-        return f"{self.scheme}://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{quote_url_path(path)}"
 
 
 def parse_ftp_url(url: str) -> FtpUrl:

@@ -78,6 +78,7 @@ from moodump.storage.base import (
     check_prefix,
     join_key,
     local_damage,
+    quote_url_path,
     read_source,
     source_name,
 )
@@ -109,6 +110,8 @@ _TRANSIENT_CODES = (
     "THROTTLING",
     "REQUEST_TIME_TOO_SKEWED",
 )
+#: S3 refuses signatures more than 15 minutes off its clock; more than 5 is named.
+SKEW_LIMIT_S = 300.0
 _CURL_TLS = re.compile(r"curlCode: (35|51|53|54|58|59|60|64|66|77|80|82|83|90|91)\b")
 
 
@@ -178,7 +181,14 @@ class S3Backend(Backend):
             raise ConfigError("S3 timeouts must be > 0", hint="fix the S3 timeout settings")
         if settings.sdk_attempts < 1:
             raise ConfigError("S3 SDK attempts must be >= 1", hint="fix the S3 settings")
-        self.prefix = check_prefix(settings.prefix.strip("/"))
+        try:
+            self.prefix = check_prefix(settings.prefix.strip("/"))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"S3_PREFIX {settings.prefix!r} is not a usable key prefix: "
+                + exc.message.split(": ", 1)[-1],
+                hint="use /-separated names without empty, '.' or '..' parts, e.g. moodle/prod",
+            ) from exc
         super().__init__(
             retry=RetryPolicy(settings.retries, settings.backoff_s, settings.max_backoff_s),
             sleep=sleep,
@@ -189,6 +199,8 @@ class S3Backend(Backend):
         self._fs_obj: Any = None
         self._bucket_ok = False
         self._pool: ThreadPoolExecutor | None = None
+        self._clock_offset: float | None = None  # the server's clock minus ours, seconds
+        self._clock_checked = False
         self._etag_hits = 0  # uploads whose ETag proved them
         self._etag_misses = 0  # uploads that had to be read back
 
@@ -197,7 +209,8 @@ class S3Backend(Backend):
         return self.settings.display()
 
     def where(self, key: str) -> str:
-        return f"s3://{join_key(self.settings.bucket, self.prefix, key)}"
+        # a URL that open_backend/open_backup read back as this very key
+        return f"s3://{self.settings.bucket}/" + quote_url_path(join_key(self.prefix, key))
 
     @property
     def path_style(self) -> bool:
@@ -500,6 +513,38 @@ class S3Backend(Backend):
                 exc,
             )
 
+    def server_clock_offset(self) -> float | None:
+        """Seconds the server's clock (its ``Date`` header) is ahead of this machine's,
+        asked once with an unsigned HEAD; None when the server does not say."""
+        if self._clock_checked:
+            return self._clock_offset
+        self._clock_checked = True
+        import email.utils
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        url = f"{self._scheme}://{self._host or 's3.amazonaws.com'}/"
+        context = None
+        if self._scheme == "https":
+            context = ssl.create_default_context(cafile=self.settings.ca_file or None)
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            with urllib.request.urlopen(
+                request, timeout=self.settings.connect_timeout_s, context=context
+            ) as response:
+                date = response.headers.get("Date")
+        except urllib.error.HTTPError as exc:  # 403 for an unsigned request: still dated
+            date = exc.headers.get("Date")
+        except (OSError, ValueError):
+            return None
+        try:
+            server = email.utils.parsedate_to_datetime(date).timestamp() if date else None
+        except (TypeError, ValueError):
+            server = None
+        self._clock_offset = None if server is None else server - time.time()
+        return self._clock_offset
+
     def _endpoint(self) -> str:
         return self.settings.endpoint or "AWS S3"
 
@@ -512,6 +557,18 @@ class S3Backend(Backend):
         bucket = self.settings.bucket
         if any(code in text for code in _AUTH_CODES):
             code = next(c for c in _AUTH_CODES if c in text)
+            # A signature is only valid within 15 minutes of the server's time, and a HEAD
+            # refused for that says no more than "403": look at the server's clock.
+            offset = self.server_clock_offset()
+            if offset is not None and abs(offset) > SKEW_LIMIT_S:
+                return StorageAuthError(
+                    f"the S3 server {where} refused the request ({code}) while {what}: this "
+                    f"machine's clock is {_duration(abs(offset))} "
+                    f"{'behind' if offset > 0 else 'ahead of'} the server's, and S3 refuses "
+                    "signatures more than 15 minutes off",
+                    hint="fix this machine's time (NTP/chrony, or the node's clock), then retry; "
+                    "the access key may well be right",
+                )
             return StorageAuthError(
                 f"the S3 server {where} refused access key {self.settings.access_key!r} "
                 f"({code}) while {what}",
@@ -529,8 +586,8 @@ class S3Backend(Backend):
             return StorageError(
                 f"no TLS connection to the S3 server {where} while {what}: {short}",
                 hint=(
-                    "give the server's CA as S3_CA_BUNDLE (a PEM file), or fix the host name "
-                    "in S3_ENDPOINT"
+                    "give the server's CA as S3_CA_BUNDLE (a PEM file), or fix S3_ENDPOINT "
+                    "(its host name; http:// for a server without TLS)"
                 ),
             )
         if any(code in text for code in _TRANSIENT_CODES) or "curlCode" in text:
@@ -545,6 +602,11 @@ class S3Backend(Backend):
             f"the S3 server {where} failed while {what}: {short}",
             hint="check the S3_* settings and the server's log",
         )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes / 60:.1f} hours"
 
 
 __all__ = [

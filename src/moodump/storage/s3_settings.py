@@ -12,7 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from moodump.config import Config, setting
+from moodump.config.model import mask_userinfo
 from moodump.errors import ConfigError
+from moodump.storage.base import quote_url_path
 
 _AWS_HOST = re.compile(r"(^|\.)amazonaws\.com(\.cn)?$")
 _AWS_REGION = re.compile(r"^s3[.-](?!external)(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.")
@@ -51,8 +53,13 @@ class S3Settings:
     prune: bool = False
 
     def display(self) -> str:
-        """``s3://bucket/prefix/`` plus the endpoint, without credentials."""
-        where = f"s3://{self.bucket}/{self.prefix.strip('/') + '/' if self.prefix else ''}"
+        """``s3://bucket/prefix/`` plus the endpoint, without credentials.
+
+        The URL part opens this prefix again: ``%``, ``#`` and ``?`` in the
+        prefix are escaped (:func:`~moodump.storage.base.quote_url_path`).
+        """
+        prefix = quote_url_path(self.prefix.strip("/") + "/") if self.prefix.strip("/") else ""
+        where = f"s3://{self.bucket}/{prefix}"
         return f"{where} at {self.endpoint}" if self.endpoint else where
 
 
@@ -71,7 +78,8 @@ def parse_endpoint(endpoint: str) -> tuple[str, str]:
         raise ConfigError(f"S3_ENDPOINT is not a valid URL: {exc}", hint=hint) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"S3_ENDPOINT must start with http:// or https:// and name a host (got {text!r})",
+            "S3_ENDPOINT must start with http:// or https:// and name a host "
+            f"(got {mask_userinfo(text)!r})",
             hint=hint,
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
