@@ -34,8 +34,8 @@ from moodump.retention import RetentionPolicy
 
 
 def _read_first_line(path: str) -> str:
-    text = Path(path).read_text(encoding="utf-8")
-    return text.splitlines()[0] if text else ""
+    text = Path(path).read_text(encoding="utf-8").removeprefix("\ufeff")
+    return text.split("\n", 1)[0].removesuffix("\r")
 
 
 ReadFile = Callable[[str], str]
@@ -414,7 +414,7 @@ def load_config_from_environment(
             env.pop("ROOT_BACKUP_DIR", None)
     conf_path = env.get("BACKUP_CONF") or _KEY_BY_NAME["backup_conf"].default
     try:
-        conf_text: str | None = Path(conf_path).read_text(encoding="utf-8")
+        conf_text: str | None = Path(conf_path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         if env.get("BACKUP_CONF"):
             raise ConfigError(
