@@ -338,7 +338,12 @@ def parse_duration(text: str) -> timedelta:
                 f"{text!r} is not a duration (use a number with s, m, h, d or w, e.g. 26h)"
             )
         total += float(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
-    return timedelta(seconds=total)
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:
+        raise ScheduleError(
+            f"{text!r} is too long a duration (at most {timedelta.max.days} days)"
+        ) from None
 
 
 def parse_backup_period(text: str) -> timedelta:
