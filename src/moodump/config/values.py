@@ -62,11 +62,16 @@ def parse_str(value: str) -> str:
     return value.strip()
 
 
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
 def parse_int(value: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise ValueError("not a whole number") from None
+    """A whole number in ASCII digits, as the shell's ``test -gt`` took it (Python's
+    ``int()`` would also take ``1_0`` and non-ASCII digits)."""
+    text = value.strip()
+    if not _INT_RE.fullmatch(text):
+        raise ValueError("not a whole number")
+    return int(text)
 
 
 def parse_nonneg_int(value: str) -> int:
