@@ -1,0 +1,308 @@
+"""Adversarial configuration cases: backup.conf and environment values the old
+backup-container accepted (or rejected), checked against moodump. Pure: no clock, no
+machine time zone, no database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from moodump.config import Config, load_config, load_config_from_environment, parse_backup_conf
+from moodump.errors import ConfigError
+from moodump.naming import target_dir_for, tier_for
+from moodump.retention import RetentionPolicy
+
+DB = "mysql-0.mysql/moodle"
+CRON = "0 1 * * * default ./backup.sh -s"
+
+
+def load(env: dict[str, str], conf: str | None = DB + "\n") -> Config:
+    return load_config(env, conf, "/backup.conf")
+
+
+def specs(text: str) -> list[tuple[str, int | None, str, str]]:
+    return [(s.host, s.port, s.database, s.db_type) for s in parse_backup_conf(text).specs]
+
+
+# --------------------------------------------------------------------------- backup.conf text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"\ufeff{DB}\n{CRON}\n",  # saved by a Windows editor
+        f"\ufeff{DB}\r\n{CRON}\r\n",
+        f"{DB}\r\n{CRON}\r\n",
+        f"  {DB}  \t# the Moodle database\n\n\t{CRON}\t# nightly\n",
+        f"# header\n\n{DB}#no space before the comment\n{CRON}",
+    ],
+)
+def test_conf_line_endings_bom_and_comments(text: str) -> None:
+    conf = parse_backup_conf(text)
+    assert [(s.host, s.database) for s in conf.specs] == [("mysql-0.mysql", "moodle")]
+    assert [c.command for c in conf.schedule] == ["./backup.sh -s"]
+
+
+def test_bom_file_read_from_disk(tmp_path: Path) -> None:
+    path = tmp_path / "backup.conf"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{DB}\r\n{CRON}\r\n".encode())
+    cfg = load_config_from_environment(environ={"BACKUP_CONF": str(path)})
+    assert [d.core for d in cfg.databases] == ["mysql-0.mysql-moodle"]
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0c", "\x1c"])
+def test_unicode_line_separators_in_a_comment_are_comment_text(sep: str) -> None:
+    # The shell split lines at "\n" only; a separator inside a comment is comment text.
+    text = f"# Moodle{sep}prod database\n{DB}\n{CRON}\n"
+    conf = parse_backup_conf(text)
+    assert [s.database for s in conf.specs] == ["moodle"]
+    assert [c.line for c in conf.schedule] == [3]
+
+
+def test_error_line_numbers_count_newlines_only() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_backup_conf(f"# a\u2028b\n{DB}\nnot/a valid line\n")
+    assert "backup.conf:3:" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "0 1 * * * default ./backup.sh -s",
+        "0 4 * * * default ./backup.sh -s -v all",
+        "@daily default ./backup.sh -s",
+        "0 1 * * * default sh /backup.sh -s",
+        "0\t1\t*\t*\t*\tdefault\t./backup.sh -s",
+        "*/30  1-5  *  *  1,3  default  ./backup.sh -s",
+    ],
+)
+def test_cron_forms_the_container_accepts(line: str) -> None:
+    conf = parse_backup_conf(f"{DB}\n{line}\n")
+    assert len(conf.schedule) == 1
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("mariadb=db:3307/moodle", [("db", 3307, "moodle", "mariadb")]),
+        ("mysql=db/moodle", [("db", None, "moodle", "mysql")]),
+        ("MariaDB=db/moodle", [("db", None, "moodle", "mariadb")]),
+        ("postgresql=pg:5433/moodle-pg", [("pg", 5433, "moodle-pg", "postgres")]),
+        ("db:/moodle_2", [("db", None, "moodle_2", "")]),
+        ("mongo=m/x\nmssql=s/y\ndb/moodle", [("db", None, "moodle", "")]),
+        ("db.ns.svc.cluster.local/moodle", [("db.ns.svc.cluster.local", None, "moodle", "")]),
+    ],
+)
+def test_typed_lines(text: str, expected: list[tuple[str, int | None, str, str]]) -> None:
+    assert specs(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("oracle=db/moodle", "unknown database type 'oracle'"),
+        ("db:0/moodle", "port 0 is out of range"),
+        ("db:65536/moodle", "port 65536 is out of range"),
+        ("db:99999999999999999999/moodle", "out of range"),
+        ("db/moodle\ndb:3306/moodle", "same database as line 1"),
+        ("mariadb=db/moodle\npostgres=db/moodle", "same database as line 1"),
+        ("[::1]:3306/moodle", "neither a database line"),
+        ("db/moo.dle", "neither a database line"),
+        ("db/mööd", "neither a database line"),
+        ("=db/moodle", "neither a database line"),
+        ("0 25 * * * default ./backup.sh -s", "not a valid cron schedule"),
+        ("0 1 * * * ./backup.sh -s", "user field is missing"),
+    ],
+)
+def test_conf_rejections_name_line_and_fix(text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_backup_conf(text, "/backup.conf")
+    assert needle in str(err.value)
+    assert "/backup.conf:" in str(err.value)
+    assert err.value.hint
+
+
+# --------------------------------------------------------------------------- environment
+
+
+@pytest.mark.parametrize(
+    "key", ["NUM_BACKUPS", "DAILY_BACKUPS", "WEEKLY_BACKUPS", "MONTHLY_BACKUPS"]
+)
+@pytest.mark.parametrize("value", ["abc", "5.0", "1_0", "\u0663", "1e3", "0x10", "5 5"])
+def test_counts_must_be_plain_whole_numbers(key: str, value: str) -> None:
+    # The shell's test -gt refused these; Python's int() took "1_0" and Arabic digits.
+    with pytest.raises(ConfigError) as err:
+        load({key: value})
+    assert key in str(err.value)
+    assert "not a whole number" in str(err.value)
+
+
+@pytest.mark.parametrize("value,expected", [(" 5 ", 5), ("+3", 3), ("0", 0), ("007", 7)])
+def test_counts_accept_shell_numbers(value: str, expected: int) -> None:
+    assert load({"DAILY_BACKUPS": value}).retention.daily == expected
+
+
+def test_huge_counts_are_kept_as_numbers() -> None:
+    cfg = load({"DAILY_BACKUPS": "9" * 30})
+    assert cfg.retention.daily == int("9" * 30)
+
+
+@pytest.mark.parametrize(
+    "env,strategy",
+    [
+        ({"BACKUP_STRATEGY": "ROLLING"}, "rolling"),
+        ({"BACKUP_STRATEGY": " daily "}, "daily"),
+        ({"BACKUP_STRATEGY": ""}, "rolling"),
+        ({"WEEKLY_BACKUPS": "-1"}, "daily"),
+        ({"BACKUP_STRATEGY": "rolling", "WEEKLY_BACKUPS": "-5"}, "daily"),
+    ],
+)
+def test_strategy_selection(env: dict[str, str], strategy: str) -> None:
+    assert load(env).retention.strategy == strategy
+
+
+def test_all_counts_zero_forces_one_daily() -> None:
+    cfg = load({"DAILY_BACKUPS": "0", "WEEKLY_BACKUPS": "0", "MONTHLY_BACKUPS": "0"})
+    assert cfg.retention.daily == 1
+
+
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"BACKUP_STRATEGY": "weekly"}, "BACKUP_STRATEGY"),
+        ({"MONTHLY_BACKUPS": "-1"}, "MONTHLY_BACKUPS"),
+        ({"DAILY_BACKUPS": "-1"}, "DAILY_BACKUPS"),
+        ({"BACKUP_STRATEGY": "daily", "NUM_BACKUPS": "-1"}, "NUM_BACKUPS"),
+    ],
+)
+def test_bad_strategy_values(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(env)
+    assert needle in str(err.value)
+    assert err.value.hint
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "-1d", "abc", "1y", "nan", "inf", "99999999999999999999d", "1" + "0" * 400]
+)
+def test_bad_backup_period_is_a_config_error(value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load({"BACKUP_PERIOD": value})
+    assert "BACKUP_PERIOD" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [("", timedelta(days=1)), ("1h 30m", timedelta(minutes=90)), ("1D", timedelta(days=1))],
+)
+def test_backup_period_forms(value: str, expected: timedelta) -> None:
+    assert load({"BACKUP_PERIOD": value}).backup_period == expected
+
+
+def test_secret_file_with_bom_and_crlf(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"\xef\xbb\xbfpa ss\r\nsecond line\r\n")
+    user = tmp_path / "user"
+    user.write_bytes(b"moodle\r\n")
+    cfg = load_config(
+        {
+            "DATABASE_SERVICE_NAME": "db",
+            "DATABASE_NAME": "moodle",
+            "DATABASE_PASSWORD_FILE": str(pw),
+            "DATABASE_USER_FILE": str(user),
+        },
+        None,
+        "/backup.conf",
+    )
+    d = cfg.databases[0]
+    assert d.user == "moodle"
+    assert d.password is not None and d.password.reveal() == "pa ss"
+
+
+@pytest.mark.parametrize("service", ["mysql:abc", "[::1]:3306", "mysql:0", "mysql:70000"])
+def test_bad_service_name(service: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load({"DATABASE_SERVICE_NAME": service, "DATABASE_NAME": "moodle"}, None)
+    assert "DATABASE_SERVICE_NAME" in str(err.value)
+
+
+def test_comment_only_conf_falls_back_to_environment() -> None:
+    cfg = load(
+        {"DATABASE_SERVICE_NAME": "mysql-0.mysql:3307", "DATABASE_NAME": "moodle"},
+        "\ufeff# nothing here\r\n\r\n",
+    )
+    assert [(d.host, d.port, d.database) for d in cfg.databases] == [
+        ("mysql-0.mysql", 3307, "moodle")
+    ]
+    assert cfg.databases_from == "environment"
+
+
+@pytest.mark.parametrize("value", ["/backups", "/backups/", "/backups//"])
+def test_backup_dir_trailing_slash_gives_the_same_folders(value: str) -> None:
+    cfg = load({"BACKUP_DIR": value})
+    when = datetime(2026, 3, 4, 1, 2, 3)
+    target = target_dir_for(Path(cfg.backup_dir), cfg.retention, when, "db", "moodle")
+    assert str(target) == "/backups/daily/2026-03-04/db-moodle_2026-03-04_01-02-03"
+
+
+def test_config_output_never_shows_secrets() -> None:
+    env = {
+        "DATABASE_USER": "moodle",
+        "DATABASE_PASSWORD": "pw-Secret-1",
+        "MYSQL_0_MYSQL_PASSWORD": "pw-Secret-2",
+        "WEBHOOK_URL": "https://hooks.example/T0K3N?key=pw-Secret-3",
+        "FTP_URL": "ftps://u:pw-Secret-4@ftp.example/backups",
+        "FTP_PASSWORD": "pw-Secret-5",
+        "S3_PASSWORD": "pw-Secret-6",
+        "ENVIRONMENT_NAME": "moodle-prod",
+        "ENVIRONMENT_FRIENDLY_NAME": "Moodle (prod)",
+    }
+    cfg = load(env)
+    now = datetime(2026, 12, 31, 12, tzinfo=ZoneInfo("UTC"))
+    out = cfg.render(now=now) + cfg.to_json(now=now)
+    for n in range(1, 7):
+        assert f"pw-Secret-{n}" not in out
+    assert "T0K3N" not in out
+    assert "moodle-prod" in out
+
+
+# --------------------------------------------------------------------------- layout
+
+
+ROLLING = RetentionPolicy.resolve("rolling", num_backups=31, daily=6, weekly=4, monthly=1)
+DAILY = RetentionPolicy.resolve("daily", num_backups=31, daily=6, weekly=4, monthly=1)
+
+
+@pytest.mark.parametrize(
+    "day,tier",
+    [
+        (date(2026, 12, 31), "monthly"),  # year end (a Thursday)
+        (date(2028, 2, 29), "monthly"),  # leap day
+        (date(2027, 2, 28), "monthly"),
+        (date(2026, 5, 31), "monthly"),  # last day and a Sunday: monthly wins
+        (date(2026, 5, 24), "weekly"),
+        (date(2026, 5, 30), "daily"),
+        (date(2028, 2, 28), "daily"),
+    ],
+)
+def test_tier_on_month_and_year_ends(day: date, tier: str) -> None:
+    assert tier_for(day, ROLLING) == tier
+
+
+@pytest.mark.parametrize(
+    "zone,day_folder,stamp",
+    [
+        ("PST8PDT", "2026-12-31", "2026-12-31_16-30-00"),
+        ("UTC", "2027-01-01", "2027-01-01_00-30-00"),
+        ("Pacific/Kiritimati", "2027-01-01", "2027-01-01_14-30-00"),
+        ("Pacific/Pago_Pago", "2026-12-31", "2026-12-31_13-30-00"),
+    ],
+)
+def test_names_use_local_wall_clock_at_year_end(zone: str, day_folder: str, stamp: str) -> None:
+    instant = datetime(2027, 1, 1, 0, 30, tzinfo=ZoneInfo("UTC"))
+    local = instant.astimezone(ZoneInfo(zone))
+    target = target_dir_for(Path("/backups"), DAILY, local, "mysql-0.mysql", "moodle")
+    assert target == Path(f"/backups/{day_folder}/mysql-0.mysql-moodle_{stamp}")
