@@ -36,6 +36,7 @@ from moodump.config.values import (
     parse_log_level,
     parse_nonneg_int,
     parse_optional_int,
+    parse_optional_nonneg_int,
     parse_optional_port,
     parse_percent,
     parse_period,
@@ -405,15 +406,15 @@ KEYS: tuple[Key, ...] = (
         "system's trusted CAs.", GROUP_S3, ORIGIN_NEW, default_doc="(system CAs)",
     ),
     Key(
-        "offsite_daily", "MOODUMP_OFFSITE_DAILY_BACKUPS", "", parse_optional_int,
+        "offsite_daily", "MOODUMP_OFFSITE_DAILY_BACKUPS", "", parse_optional_nonneg_int,
         "Daily off-site copies to keep (empty = DAILY_BACKUPS).", GROUP_S3, ORIGIN_NEW,
     ),
     Key(
-        "offsite_weekly", "MOODUMP_OFFSITE_WEEKLY_BACKUPS", "", parse_optional_int,
+        "offsite_weekly", "MOODUMP_OFFSITE_WEEKLY_BACKUPS", "", parse_optional_nonneg_int,
         "Weekly off-site copies to keep (empty = WEEKLY_BACKUPS).", GROUP_S3, ORIGIN_NEW,
     ),
     Key(
-        "offsite_monthly", "MOODUMP_OFFSITE_MONTHLY_BACKUPS", "", parse_optional_int,
+        "offsite_monthly", "MOODUMP_OFFSITE_MONTHLY_BACKUPS", "", parse_optional_nonneg_int,
         "Monthly off-site copies to keep (empty = MONTHLY_BACKUPS).", GROUP_S3, ORIGIN_NEW,
     ),
     # ----------------------------------------------------------------- ops

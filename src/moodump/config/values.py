@@ -92,6 +92,14 @@ def parse_optional_int(value: str) -> int | None:
     return parse_int(value) if value.strip() else None
 
 
+def parse_optional_nonneg_int(value: str) -> int | None:
+    """A count of 0 or more, or None when empty (a negative count would keep nothing)."""
+    n = parse_optional_int(value)
+    if n is not None and n < 0:
+        raise ValueError("must be 0 or more (empty = the local count)")
+    return n
+
+
 def parse_optional_port(value: str) -> int | None:
     """A TCP port (1-65535), or None when empty (off)."""
     n = parse_optional_int(value)
