@@ -175,6 +175,7 @@ def load_config(
         value, source = _load_key(k, e)
         values[k.name] = value
         sources[k.name] = source
+    _check_level(values["codec"], values["level"], sources["level"])
     for alias_key in ("backup_dir",):
         k = _KEY_BY_NAME[alias_key]
         set_names = [n for n in k.env_names if env.get(n)]
@@ -276,6 +277,22 @@ def load_config(
         notes=tuple(notes),
         run_warnings=tuple(run_warnings),
         sources=sources,
+    )
+
+
+def _check_level(codec_name: str, level: int | None, source: str) -> None:
+    """MOODUMP_LEVEL against MOODUMP_CODEC's range, when the configuration is read (so
+    ``moodump config`` reports it), not only when the first dump starts."""
+    from moodump.compression import CODECS  # here: compression imports config
+
+    codec = CODECS[codec_name]
+    if level is None or codec.min_level <= level <= codec.max_level:
+        return
+    raise ConfigError(
+        f"MOODUMP_LEVEL={level} ({source}) is out of range for MOODUMP_CODEC={codec_name} "
+        f"({codec.min_level}..{codec.max_level})",
+        hint=f"set MOODUMP_LEVEL between {codec.min_level} and {codec.max_level}, or leave "
+        f"it empty for {codec_name}'s default ({codec.default_level})",
     )
 
 
