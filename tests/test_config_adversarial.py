@@ -306,3 +306,43 @@ def test_names_use_local_wall_clock_at_year_end(zone: str, day_folder: str, stam
     local = instant.astimezone(ZoneInfo(zone))
     target = target_dir_for(Path("/backups"), DAILY, local, "mysql-0.mysql", "moodle")
     assert target == Path(f"/backups/{day_folder}/mysql-0.mysql-moodle_{stamp}")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "MOODUMP_OFFSITE_DAILY_BACKUPS",
+        "MOODUMP_OFFSITE_WEEKLY_BACKUPS",
+        "MOODUMP_OFFSITE_MONTHLY_BACKUPS",
+    ],
+)
+def test_negative_offsite_count_is_refused(key: str) -> None:
+    # It silently meant "keep none" off-site (the newest good copy only).
+    with pytest.raises(ConfigError) as err:
+        load({key: "-1"})
+    assert key in str(err.value)
+    assert load({key: "0"}) is not None
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MOODUMP_LEVEL": "99"},
+        {"MOODUMP_LEVEL": "-5"},
+        {"MOODUMP_CODEC": "zstd", "MOODUMP_LEVEL": "0"},
+        {"MOODUMP_CODEC": "zstd", "MOODUMP_LEVEL": "20"},
+    ],
+)
+def test_compression_level_out_of_range_is_a_config_error(env: dict[str, str]) -> None:
+    # Found only when the first dump started; `moodump config` accepted it.
+    with pytest.raises(ConfigError) as err:
+        load(env)
+    assert "MOODUMP_LEVEL" in str(err.value)
+    assert "MOODUMP_LEVEL between" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    "env", [{"MOODUMP_LEVEL": "3"}, {"MOODUMP_CODEC": "zstd", "MOODUMP_LEVEL": "19"}]
+)
+def test_compression_level_in_range(env: dict[str, str]) -> None:
+    assert load(env).level == int(env["MOODUMP_LEVEL"])
