@@ -346,3 +346,18 @@ def test_compression_level_out_of_range_is_a_config_error(env: dict[str, str]) -
 )
 def test_compression_level_in_range(env: dict[str, str]) -> None:
     assert load(env).level == int(env["MOODUMP_LEVEL"])
+
+
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"NUM_BACKUPS": "x"}, "set NUM_BACKUPS to a valid value, or unset it (default: 31)"),
+        ({"BACKUP_STRATEGY": "weekly"}, "or unset it (default: rolling)"),
+        ({"BACKUP_PERIOD": "soon"}, "set BACKUP_PERIOD to a valid value"),
+    ],
+)
+def test_bad_value_hint_says_what_to_do(env: dict[str, str], needle: str) -> None:
+    # The hint was only the key's description ("Backups kept per database ...").
+    with pytest.raises(ConfigError) as err:
+        load(env)
+    assert needle in err.value.hint

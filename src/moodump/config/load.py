@@ -87,7 +87,22 @@ def _load_key(k: Key, env: _Env) -> tuple[Any, str]:
     except ValueError as exc:
         shown = "(secret)" if k.secret else repr(raw)
         where = source if source != "default" else f"default of {k.env}"
-        raise ConfigError(f"{k.env}={shown} ({where}): {exc}", hint=k.doc) from None
+        raise ConfigError(f"{k.env}={shown} ({where}): {exc}", hint=_fix_hint(k, source)) from None
+
+
+def _fix_hint(k: Key, source: str) -> str:
+    """The next step for a bad value: which variable (or file) to fix, the default that
+    unsetting it gives, then what the key means."""
+    if source.startswith("env "):
+        fix = f"set {source.removeprefix('env ')} to a valid value, or unset it"
+    elif source.startswith("file "):
+        fix = f"fix the value in {source.removeprefix('file ')}, or unset that variable"
+    else:
+        fix = f"set {k.env}"
+    default = k.default_doc or k.default
+    if source != "default":
+        fix += f" (default: {default})" if default and not k.secret else " (default: empty)"
+    return f"{fix}. {k.doc}"
 
 
 def _credentials(
