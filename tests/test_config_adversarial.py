@@ -361,3 +361,24 @@ def test_bad_value_hint_says_what_to_do(env: dict[str, str], needle: str) -> Non
     with pytest.raises(ConfigError) as err:
         load(env)
     assert needle in err.value.hint
+
+
+@pytest.mark.parametrize(
+    "line,why",
+    [
+        ("[::1]:3306/moodle", "IPv6 address"),
+        ("mariadb=fe80::1/moodle", "IPv6 address"),
+        ("db/moo.dle", "database name 'moo.dle'"),
+        ("db/m\u00f6\u00f6d", "database name"),
+        ("db/moodle/", "no database name"),
+        ("db//moodle", "one '/' only"),
+        ("db:abc/moodle", "port 'abc' is not a number"),
+        ("mariadb=db@x/moodle", "host 'db@x'"),
+        ("=db/moodle", "no database type"),
+    ],
+)
+def test_bad_database_line_says_which_part_is_wrong(line: str, why: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_backup_conf(f"{CRON}\n{line}\n")
+    assert "backup.conf:2:" in str(err.value)
+    assert why in str(err.value)

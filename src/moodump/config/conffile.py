@@ -63,6 +63,34 @@ def _parse_port(text: str | None, where: str, fix: str) -> int | None:
     return port
 
 
+_HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_DB_RE = re.compile(r"[A-Za-z0-9_$-]+")
+
+
+def _why_not_a_spec(content: str) -> str:
+    """Which part of a would-be database line (``...host.../db``) is wrong, or ""."""
+    if "/" not in content:
+        return ""
+    if content.startswith("="):
+        return " (no database type before '=': write mariadb=, postgres= or leave it out)"
+    left, _, db = content.rpartition("/")
+    left = left.split("=", 1)[1] if "=" in left.split("/", 1)[0] else left
+    if left.startswith("[") or left.count(":") > 1:
+        return " (an IPv6 address cannot be written here: use the host's DNS name)"
+    host, _, port = left.partition(":")
+    if not db:
+        return " (no database name after the last '/')"
+    if "/" in host:
+        return " (one '/' only, between host[:port] and the database name)"
+    if not _HOST_RE.fullmatch(host):
+        return f" (host {host!r}: letters, digits, '.', '_' and '-' only)"
+    if port and not port.isdigit():
+        return f" (port {port!r} is not a number)"
+    if not _DB_RE.fullmatch(db):
+        return f" (database name {db!r}: ASCII letters, digits, '_', '$' and '-' only)"
+    return ""
+
+
 def parse_backup_conf(text: str, path: str = "backup.conf") -> ConfFile:
     """Parse backup.conf text (see the module docstring for the grammar)."""
     specs: list[_RawSpec] = []
@@ -82,7 +110,8 @@ def parse_backup_conf(text: str, path: str = "backup.conf") -> ConfFile:
             m = _SPEC_RE.match(content)
             if not m:
                 raise ConfigError(
-                    f"{where}: {content!r} is neither a database line nor a schedule line",
+                    f"{where}: {content!r} is neither a database line nor a schedule line"
+                    + _why_not_a_spec(content),
                     hint=_CONF_HINT,
                 )
             db_type = (m.group("type") or "").lower()
