@@ -382,3 +382,22 @@ def test_bad_database_line_says_which_part_is_wrong(line: str, why: str) -> None
         parse_backup_conf(f"{CRON}\n{line}\n")
     assert "backup.conf:2:" in str(err.value)
     assert why in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["db/moodle\nDB/moodle", "mysql-0.mysql/moodle\nMySQL-0.MySQL:3306/moodle"],
+)
+def test_same_host_in_another_case_is_a_duplicate(text: str) -> None:
+    # DNS ignores case: both lines dump the same database (under two names).
+    with pytest.raises(ConfigError) as err:
+        parse_backup_conf(text)
+    assert "same database as line 1" in str(err.value)
+
+
+def test_database_names_differing_in_case_are_two_databases() -> None:
+    # MySQL on Linux keeps database names case-sensitive.
+    assert [s.database for s in parse_backup_conf("db/moodle\ndb/Moodle").specs] == [
+        "moodle",
+        "Moodle",
+    ]

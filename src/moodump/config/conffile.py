@@ -133,11 +133,13 @@ def parse_backup_conf(text: str, path: str = "backup.conf") -> ConfFile:
                 )
             port = _parse_port(m.group("port"), where, "use a port between 1 and 65535")
             spec = _RawSpec(number, content, db_type, m.group("host"), port, m.group("db"))
-            core = core_name(spec.host, spec.database)
+            # Host names are case-insensitive (DNS): DB/moodle is db/moodle once more.
+            core = core_name(spec.host.lower(), spec.database)
             if core in seen:
                 raise ConfigError(
                     f"{where}: {content!r} backs up the same database as line {seen[core]} "
-                    f"(both would be named {core}_...)",
+                    f"(both would be named {core_name(spec.host, spec.database)}_..., "
+                    "host names ignore case)",
                     hint="list each database once",
                 )
             seen[core] = number
