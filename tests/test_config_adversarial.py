@@ -186,7 +186,8 @@ def test_bad_strategy_values(env: dict[str, str], needle: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["0", "-1d", "abc", "1y", "nan", "inf", "99999999999999999999d", "1" + "0" * 400]
+    "value",
+    ["0", "-1d", "abc", "1y", "nan", "inf", "99999999999999999999d", "1" + "0" * 400, "0.001s"],
 )
 def test_bad_backup_period_is_a_config_error(value: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -351,6 +351,9 @@ def parse_backup_period(text: str) -> timedelta:
     value = parse_duration(text)
     if value <= timedelta(0):
         raise ScheduleError(f"BACKUP_PERIOD {text!r} must be longer than zero")
+    if value < timedelta(seconds=1):
+        # `sleep 0.001` between runs: one backup after another, hammering the database.
+        raise ScheduleError(f"BACKUP_PERIOD {text!r} is shorter than a second (use 1s or more)")
     return value
 
 

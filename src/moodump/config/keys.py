@@ -163,7 +163,7 @@ KEYS: tuple[Key, ...] = (
     Key(
         "backup_period", "BACKUP_PERIOD", "1d", parse_period,
         "Legacy mode (no cron lines in backup.conf): time between runs, as for sleep "
-        "(3600, 30m, 12h, 1d).", GROUP_SCHEDULE,
+        "(3600, 30m, 12h, 1d); at least 1s.", GROUP_SCHEDULE,
     ),
     Key(
         "tz", "TZ", "", parse_tz,
