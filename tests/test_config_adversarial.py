@@ -402,3 +402,29 @@ def test_database_names_differing_in_case_are_two_databases() -> None:
         "moodle",
         "Moodle",
     ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "DATABASE_SERVER_TIMEOUT",
+        "MOODUMP_CONNECT_TIMEOUT",
+        "MOODUMP_READ_TIMEOUT",
+        "MOODUMP_UPGRADE_WAIT",
+        "MOODUMP_PROGRESS_INTERVAL",
+    ],
+)
+@pytest.mark.parametrize("value", ["99999999999999999999", "2592001"])
+def test_huge_waits_are_refused(key: str, value: str) -> None:
+    # Accepted before, then socket.settimeout()/Event.wait() raised OverflowError mid-run.
+    with pytest.raises(ConfigError) as err:
+        load({key: value})
+    assert key in str(err.value)
+    assert "30 days" in str(err.value) or "too long a duration" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["DATABASE_SERVER_TIMEOUT", "MOODUMP_READ_TIMEOUT", "MOODUMP_UPGRADE_WAIT"]
+)
+def test_thirty_days_is_still_a_valid_wait(key: str) -> None:
+    assert load({key: "2592000"}) is not None

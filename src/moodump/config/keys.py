@@ -33,14 +33,17 @@ from moodump.config.values import (
     parse_factor,
     parse_file_mode,
     parse_int,
+    parse_interval,
     parse_log_level,
     parse_nonneg_int,
+    parse_nonneg_seconds,
     parse_optional_int,
     parse_optional_nonneg_int,
     parse_optional_port,
     parse_percent,
     parse_period,
     parse_pos_int,
+    parse_pos_seconds,
     parse_secret,
     parse_size,
     parse_ssl_mode,
@@ -83,7 +86,7 @@ KEYS: tuple[Key, ...] = (
         GROUP_DATABASES, secret=True,
     ),
     Key(
-        "database_server_timeout", "DATABASE_SERVER_TIMEOUT", "120", parse_pos_int,
+        "database_server_timeout", "DATABASE_SERVER_TIMEOUT", "120", parse_pos_seconds,
         "Seconds to wait for the local verification server to start.", GROUP_DATABASES,
     ),
     Key(
@@ -205,12 +208,12 @@ KEYS: tuple[Key, ...] = (
         GROUP_DUMP, ORIGIN_NEW,
     ),
     Key(
-        "connect_timeout", "MOODUMP_CONNECT_TIMEOUT", "10", parse_pos_int,
+        "connect_timeout", "MOODUMP_CONNECT_TIMEOUT", "10", parse_pos_seconds,
         "Seconds to wait for a connection to a database server (runs, and the "
         "--connect-timeout default of dump, restore and verify).", GROUP_DUMP, ORIGIN_NEW,
     ),
     Key(
-        "read_timeout", "MOODUMP_READ_TIMEOUT", "3600", parse_nonneg_int,
+        "read_timeout", "MOODUMP_READ_TIMEOUT", "3600", parse_nonneg_seconds,
         "Fail when a database server sends nothing for this many seconds (a hung server, "
         "a network partition); 0 = wait forever. Runs use it, and dump, restore and "
         "verify take it as their --read-timeout default; keep it above the longest single "
@@ -273,7 +276,7 @@ KEYS: tuple[Key, ...] = (
         GROUP_MOODLE, ORIGIN_NEW, default_doc="config.php's prefix, else mdl_",
     ),
     Key(
-        "upgrade_wait", "MOODUMP_UPGRADE_WAIT", "3600", parse_nonneg_int,
+        "upgrade_wait", "MOODUMP_UPGRADE_WAIT", "3600", parse_nonneg_seconds,
         "Seconds a backup waits, retrying with backoff, while a Moodle upgrade runs "
         "(upgraderunning in the config table) or the schema keeps changing under the "
         "dump; then it fails with exit 15. 0 = fail at once.", GROUP_MOODLE, ORIGIN_NEW,
@@ -427,7 +430,7 @@ KEYS: tuple[Key, ...] = (
         "text (readable lines) or json (one JSON object per line).", GROUP_OPS, ORIGIN_NEW,
     ),
     Key(
-        "progress_interval", "MOODUMP_PROGRESS_INTERVAL", "60", parse_timedelta,
+        "progress_interval", "MOODUMP_PROGRESS_INTERVAL", "60", parse_interval,
         "During a dump, restore or verify, log one progress line this often (rows and "
         "bytes done, rate, ETA; structured fields in JSON logs); 0 = none. Seconds, "
         "fractions allowed (0.5), or a duration (5m). The display on a terminal is "

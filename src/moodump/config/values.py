@@ -92,6 +92,30 @@ def parse_optional_int(value: str) -> int | None:
     return parse_int(value) if value.strip() else None
 
 
+#: The longest wait a timeout setting takes (30 days); far larger values overflow the
+#: operating system's timers (OverflowError in the middle of a run).
+MAX_WAIT_SECONDS = 30 * 86400
+
+
+def _at_most_max_wait(seconds: float) -> None:
+    if seconds > MAX_WAIT_SECONDS:
+        raise ValueError(f"longer than the maximum, {MAX_WAIT_SECONDS} seconds (30 days)")
+
+
+def parse_pos_seconds(value: str) -> int:
+    """Seconds, 1 to :data:`MAX_WAIT_SECONDS`."""
+    n = parse_pos_int(value)
+    _at_most_max_wait(n)
+    return n
+
+
+def parse_nonneg_seconds(value: str) -> int:
+    """Seconds, 0 to :data:`MAX_WAIT_SECONDS` (0 usually means off or at once)."""
+    n = parse_nonneg_int(value)
+    _at_most_max_wait(n)
+    return n
+
+
 def parse_optional_nonneg_int(value: str) -> int | None:
     """A count of 0 or more, or None when empty (a negative count would keep nothing)."""
     n = parse_optional_int(value)
@@ -166,6 +190,13 @@ def parse_timedelta(value: str) -> timedelta:
         return parse_duration(value)
     except ScheduleError as exc:
         raise ValueError(str(exc)) from None
+
+
+def parse_interval(value: str) -> timedelta:
+    """A duration (:func:`parse_timedelta`) of at most :data:`MAX_WAIT_SECONDS`."""
+    d = parse_timedelta(value)
+    _at_most_max_wait(d.total_seconds())
+    return d
 
 
 def parse_period(value: str) -> timedelta:
