@@ -428,3 +428,12 @@ def test_huge_waits_are_refused(key: str, value: str) -> None:
 )
 def test_thirty_days_is_still_a_valid_wait(key: str) -> None:
     assert load({key: "2592000"}) is not None
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e400"])
+def test_free_space_factor_must_be_finite(value: str) -> None:
+    # nan was accepted, and every comparison with it is false: the free-space check
+    # silently never failed.
+    with pytest.raises(ConfigError) as err:
+        load({"MOODUMP_FREE_SPACE_FACTOR": value})
+    assert "MOODUMP_FREE_SPACE_FACTOR" in str(err.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -180,6 +181,8 @@ def parse_factor(value: str) -> float:
         f = float(value.strip())
     except ValueError:
         raise ValueError("not a number") from None
+    if not math.isfinite(f):  # nan compares false with everything: the check would be off
+        raise ValueError("not a finite number")
     if f < 0:
         raise ValueError("must be 0 or more")
     return f
