@@ -166,6 +166,13 @@ parse_spec() {
   [ -n "$spec_host" ] && [ -n "$spec_db" ] || die "'$1' is not a database spec"
 }
 
+# setting NAME: print the variable's value; fail when it is unset or empty (moodump
+# treats an empty variable as unset, so the next candidate applies).
+setting() {
+  local value
+  value=$(printenv "$1") && [ -n "$value" ] && printf '%s' "$value"
+}
+
 # confirm QUESTION: yes unless the operator declines; -s (scripted) never asks.
 confirm() {
   [ -z "$opt_sched" ] || return 0
@@ -187,7 +194,8 @@ elif [ -n "$opt_config" ]; then
   exec moodump config
 elif [ -n "$opt_prune" ]; then
   [ -n "$filter" ] || exec moodump prune
-  root=$(realpath -m -- "${BACKUP_DIR:-/backups/}")
+  # ROOT_BACKUP_DIR wins over BACKUP_DIR, as in moodump's key table (and as before).
+  root=$(realpath -m -- "${ROOT_BACKUP_DIR:-${BACKUP_DIR:-/backups/}}")
   previous=""
   while :; do
     listing=$(moodump list --json) || die "moodump list --json failed" 1
@@ -219,14 +227,14 @@ elif [ -n "$restore_spec" ]; then
   # password travels in MYSQL_PWD or as a file, never on the command line.
   # --drop --yes: the old restore overwrote the database's tables, and we asked above.
   var=$(printf '%s' "$spec_host" | tr '[:lower:].-' '[:upper:]__')
-  user=$(printenv "${var}_USER" || printenv DATABASE_USER || true)
+  user=$(setting "${var}_USER" || setting DATABASE_USER || true)
   args=(restore "$backup" --host "$spec_host" --database "$spec_db" --drop --yes)
   [ -z "$spec_port" ] || args+=(--port "$spec_port")
   [ -z "$user" ] || args+=(--user "$user")
   for name in "${var}_PASSWORD" DATABASE_PASSWORD; do
-    if file=$(printenv "${name}_FILE"); then
+    if file=$(setting "${name}_FILE"); then
       exec moodump "${args[@]}" --password-file "$file"
-    elif password=$(printenv "$name"); then
+    elif password=$(setting "$name"); then
       MYSQL_PWD=$password exec moodump "${args[@]}"
     fi
   done

@@ -437,3 +437,38 @@ def test_free_space_factor_must_be_finite(value: str) -> None:
     with pytest.raises(ConfigError) as err:
         load({"MOODUMP_FREE_SPACE_FACTOR": value})
     assert "MOODUMP_FREE_SPACE_FACTOR" in str(err.value)
+
+
+# --------------------------------------------------------------------------- backup.sh
+
+from test_backup_sh import rig, standard_backups  # noqa: E402, F401 (the fixture)
+
+
+def test_backup_sh_prune_filter_honours_root_backup_dir(rig) -> None:  # noqa: F811
+    # ROOT_BACKUP_DIR wins over BACKUP_DIR (the key table, as before); the script's
+    # "only below BACKUP_DIR" guard read BACKUP_DIR alone and refused every deletion.
+    b = standard_backups(rig)
+    res = rig.run(
+        "-s", "-p", "-f", "db2-wiki", BACKUP_DIR="/elsewhere/", ROOT_BACKUP_DIR=f"{rig.root}/"
+    )
+    assert res.returncode == 0, res.stderr
+    assert not b["other"].exists()
+
+
+def test_backup_sh_restore_treats_empty_variables_as_unset(rig, tmp_path: Path) -> None:  # noqa: F811
+    # moodump takes an empty variable for an unset one; the script used the empty
+    # per-host value (no --user, MYSQL_PWD="") instead of DATABASE_USER/_PASSWORD.
+    standard_backups(rig)
+    res = rig.run(
+        "-s",
+        "-r",
+        "mysql/moodle",
+        MYSQL_USER="",
+        MYSQL_PASSWORD="",
+        MYSQL_PASSWORD_FILE="",
+        DATABASE_USER="dbuser",
+        DATABASE_PASSWORD="dbpw",
+    )
+    assert res.returncode == 0, res.stderr
+    assert rig.calls()[1][-2:] == ["--user", "dbuser"]
+    assert rig.envs()[1]["MYSQL_PWD"] == "dbpw"
