@@ -173,6 +173,21 @@ setting() {
   value=$(printenv "$1") && [ -n "$value" ] && printf '%s' "$value"
 }
 
+# account NAME: the value of NAME, else the first line of the file NAME_FILE names
+# (a mounted secret, as moodump reads it: a BOM and a trailing CR dropped); fails when
+# neither gives a value.
+account() {
+  local file line=""
+  if setting "$1"; then
+    return 0
+  fi
+  file=$(setting "${1}_FILE") || return 1
+  IFS= read -r line <"$file" || [ -n "$line" ] || die "cannot read ${1}_FILE=$file" 1
+  line=${line#$'\xef\xbb\xbf'}
+  line=${line%$'\r'}
+  [ -n "$line" ] && printf '%s' "$line"
+}
+
 # confirm QUESTION: yes unless the operator declines; -s (scripted) never asks.
 confirm() {
   [ -z "$opt_sched" ] || return 0
@@ -223,11 +238,11 @@ elif [ -n "$restore_spec" ]; then
   fi
   confirm "Restore $backup into $spec_host${spec_port:+:$spec_port}/$spec_db, replacing its tables?"
   # Credentials as the old container resolved them: <HOST>_USER/_PASSWORD (host upper-cased,
-  # '-' and '.' as '_'), else DATABASE_USER/_PASSWORD; *_PASSWORD_FILE names a file. The
-  # password travels in MYSQL_PWD or as a file, never on the command line.
+  # '-' and '.' as '_'), else DATABASE_USER/_PASSWORD; *_USER_FILE and *_PASSWORD_FILE
+  # name files. The password travels in MYSQL_PWD or as a file, never on the command line.
   # --drop --yes: the old restore overwrote the database's tables, and we asked above.
   var=$(printf '%s' "$spec_host" | tr '[:lower:].-' '[:upper:]__')
-  user=$(setting "${var}_USER" || setting DATABASE_USER || true)
+  user=$(account "${var}_USER" || account DATABASE_USER || true)
   args=(restore "$backup" --host "$spec_host" --database "$spec_db" --drop --yes)
   [ -z "$spec_port" ] || args+=(--port "$spec_port")
   [ -z "$user" ] || args+=(--user "$user")

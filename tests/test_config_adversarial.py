@@ -472,3 +472,15 @@ def test_backup_sh_restore_treats_empty_variables_as_unset(rig, tmp_path: Path) 
     assert res.returncode == 0, res.stderr
     assert rig.calls()[1][-2:] == ["--user", "dbuser"]
     assert rig.envs()[1]["MYSQL_PWD"] == "dbpw"
+
+
+@pytest.mark.parametrize("name", ["MYSQL_USER_FILE", "DATABASE_USER_FILE"])
+def test_backup_sh_restore_reads_the_user_from_a_file(rig, tmp_path: Path, name: str) -> None:  # noqa: F811
+    # moodump reads <HOST>_USER_FILE and DATABASE_USER_FILE; the script passed no --user,
+    # so the restore connected as $USER or root.
+    standard_backups(rig)
+    user_file = tmp_path / "user"
+    user_file.write_bytes(b"\xef\xbb\xbffileuser\r\nsecond\n")
+    res = rig.run("-s", "-r", "mysql/moodle", **{name: str(user_file)}, DATABASE_PASSWORD="pw")
+    assert res.returncode == 0, res.stderr
+    assert rig.calls()[1][-2:] == ["--user", "fileuser"]
