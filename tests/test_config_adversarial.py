@@ -36,6 +36,7 @@ def specs(text: str) -> list[tuple[str, int | None, str, str]]:
         f"\ufeff{DB}\n{CRON}\n",  # saved by a Windows editor
         f"\ufeff{DB}\r\n{CRON}\r\n",
         f"{DB}\r\n{CRON}\r\n",
+        f"{DB}\r{CRON}\r",  # an old Mac editor (str.splitlines() took it; keep doing so)
         f"  {DB}  \t# the Moodle database\n\n\t{CRON}\t# nightly\n",
         f"# header\n\n{DB}#no space before the comment\n{CRON}",
     ],

@@ -97,12 +97,12 @@ def parse_backup_conf(text: str, path: str = "backup.conf") -> ConfFile:
     cron: list[CronLine] = []
     notes: list[str] = []
     seen: dict[str, int] = {}
-    # Lines end at "\n" only (with an optional "\r"), as for the shell that read the
-    # file before: str.splitlines() would also split at U+2028, NEL or a form feed in a
-    # comment and report a bogus line. A UTF-8 byte-order mark is not part of line 1.
-    lines = text.removeprefix("\ufeff").split("\n")
-    for number, raw in enumerate(lines, start=1):
-        content = raw.removesuffix("\r").split("#", 1)[0].strip()
+    # Lines end at "\n", "\r\n" or a lone "\r" (an old Mac editor), nothing else:
+    # str.splitlines() would also split at U+2028, NEL or a form feed in a comment and
+    # report a bogus line. A UTF-8 byte-order mark is not part of line 1.
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    for number, raw in enumerate(text.split("\n"), start=1):
+        content = raw.split("#", 1)[0].strip()
         if not content:
             continue
         where = f"{path}:{number}"
