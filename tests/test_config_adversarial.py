@@ -485,3 +485,29 @@ def test_backup_sh_restore_reads_the_user_from_a_file(rig, tmp_path: Path, name:
     res = rig.run("-s", "-r", "mysql/moodle", **{name: str(user_file)}, DATABASE_PASSWORD="pw")
     assert res.returncode == 0, res.stderr
     assert rig.calls()[1][-2:] == ["--user", "fileuser"]
+
+
+@pytest.mark.parametrize(
+    "tz,offset_hours",
+    [
+        ("UTC0", 0),
+        ("GMT0", 0),
+        ("EST5", -5),
+        ("<+03>-3", 3),
+        ("/usr/share/zoneinfo/America/Vancouver", -7),
+        (":/usr/share/zoneinfo/UTC", 0),
+        (":PST8PDT", -7),
+        ("Etc/GMT+8", -8),
+    ],
+)
+def test_tz_forms_glibc_took(tz: str, offset_hours: int) -> None:
+    # The old image's date(1) read these; moodump refused all but the tz names.
+    zone = load({"TZ": tz}).tz
+    assert datetime(2026, 7, 1, tzinfo=zone).utcoffset() == timedelta(hours=offset_hours)
+
+
+@pytest.mark.parametrize("tz", ["Mars/Base", "XYZ13", "PST8PDT,M3.2.0,M11.1.0", "../etc"])
+def test_unknown_tz_is_refused(tz: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load({"TZ": tz})
+    assert "TZ" in str(err.value)

@@ -171,7 +171,9 @@ KEYS: tuple[Key, ...] = (
     Key(
         "tz", "TZ", "", parse_tz,
         "Time zone of folder names, backup names and cron lines. The container image "
-        "sets PST8PDT, as the old one did.", GROUP_SCHEDULE,
+        "sets PST8PDT, as the old one did. A tz database name, a path into a zoneinfo "
+        "directory, or a POSIX whole-hour offset without daylight saving (UTC0, EST5) as "
+        "glibc took them.", GROUP_SCHEDULE,
         default_doc="(system zone; image: PST8PDT)",
     ),
     # ----------------------------------------------------------------- dump

@@ -209,9 +209,25 @@ def parse_period(value: str) -> timedelta:
         raise ValueError(str(exc)) from None
 
 
+#: A POSIX TZ without daylight saving: a name and a whole-hour offset (``UTC0``, ``EST5``,
+#: ``<+03>-3``); glibc took these, and ``Etc/GMT+N`` is the same zone (same sign).
+_POSIX_FIXED_RE = re.compile(r"(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]+>)([+-]?)(\d{1,2})")
+
+
 def parse_tz(value: str) -> ZoneInfo:
-    """A zone name (``PST8PDT``, ``America/Vancouver``, ``:UTC``) -> ZoneInfo."""
+    """A zone name (``PST8PDT``, ``America/Vancouver``, ``:UTC``), a path into a zoneinfo
+    directory (``/usr/share/zoneinfo/America/Vancouver``) or a POSIX fixed offset
+    (``UTC0``, ``EST5``) -> ZoneInfo."""
     name = value.strip().lstrip(":")
+    if name.startswith("/") and "/zoneinfo/" in name:
+        name = name.split("/zoneinfo/", 1)[1]
+    m = _POSIX_FIXED_RE.fullmatch(name)
+    if m and not _zone_exists(name):
+        hours = int(m.group(2))
+        if hours == 0:
+            name = "UTC"
+        elif hours <= 12:
+            name = f"Etc/GMT{'-' if m.group(1) == '-' else '+'}{hours}"
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -219,6 +235,14 @@ def parse_tz(value: str) -> ZoneInfo:
             "not a known time zone name (use a tz database name such as America/Vancouver, "
             "PST8PDT or UTC)"
         ) from None
+
+
+def _zone_exists(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def parse_file_mode(value: str) -> int:
