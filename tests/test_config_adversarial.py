@@ -511,3 +511,30 @@ def test_unknown_tz_is_refused(tz: str) -> None:
     with pytest.raises(ConfigError) as err:
         load({"TZ": tz})
     assert "TZ" in str(err.value)
+
+
+def test_latin1_comment_in_backup_conf(tmp_path: Path) -> None:
+    # A UnicodeDecodeError traceback before; the shell never cared about the encoding.
+    path = tmp_path / "backup.conf"
+    path.write_bytes(b"# caf\xe9 Montr\xe9al\r\nmysql-0.mysql/moodle\r\n")
+    cfg = load_config_from_environment(environ={"BACKUP_CONF": str(path)})
+    assert [d.core for d in cfg.databases] == ["mysql-0.mysql-moodle"]
+
+
+def test_latin1_database_line_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "backup.conf"
+    path.write_bytes(b"db/caf\xe9\n")
+    with pytest.raises(ConfigError) as err:
+        load_config_from_environment(environ={"BACKUP_CONF": str(path)})
+    assert f"{path}:1:" in str(err.value)
+
+
+def test_secret_file_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    # A UnicodeDecodeError traceback before (it showed part of the password's bytes).
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"p\xe9ss\xff\n")
+    env = {"DATABASE_SERVICE_NAME": "db", "DATABASE_NAME": "m", "DATABASE_PASSWORD_FILE": str(pw)}
+    with pytest.raises(ConfigError) as err:
+        load_config(env, None, "/backup.conf")
+    assert "DATABASE_PASSWORD_FILE" in str(err.value)
+    assert "\\xe9" not in str(err.value) and "p\xe9ss" not in str(err.value)

@@ -67,6 +67,11 @@ class _Env:
                     f"cannot read {file_name}={path}: {exc.strerror or exc}",
                     hint="check that the secret is mounted at that path and readable",
                 ) from None
+            except UnicodeDecodeError:  # never echo the bytes: it may be a password
+                raise ConfigError(
+                    f"{file_name}={path} is not UTF-8 text",
+                    hint=f"write the value of {name} into the file as UTF-8",
+                ) from None
             return value, f"file {path} ({file_name})"
         if direct:
             return direct, f"env {name}"
@@ -446,7 +451,9 @@ def load_config_from_environment(
             env.pop("ROOT_BACKUP_DIR", None)
     conf_path = env.get("BACKUP_CONF") or _KEY_BY_NAME["backup_conf"].default
     try:
-        conf_text: str | None = Path(conf_path).read_text(encoding="utf-8-sig")
+        # Not UTF-8 (a Latin-1 comment, as the shell never cared): undecodable bytes
+        # become U+FFFD, harmless in a comment and a clear error in a database line.
+        conf_text: str | None = Path(conf_path).read_text(encoding="utf-8-sig", errors="replace")
     except FileNotFoundError:
         if env.get("BACKUP_CONF"):
             raise ConfigError(
