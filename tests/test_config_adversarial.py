@@ -538,3 +538,25 @@ def test_secret_file_not_utf8_is_a_config_error(tmp_path: Path) -> None:
         load_config(env, None, "/backup.conf")
     assert "DATABASE_PASSWORD_FILE" in str(err.value)
     assert "\\xe9" not in str(err.value) and "p\xe9ss" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "env,key",
+    [
+        ({"WEBHOOK_URL": "hooks.example.com/T0K3N"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_URL": "not a url T0K3N"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_URL": "https://"}, "WEBHOOK_URL"),
+        ({"PGDUTY_URL": "ftp://events.example"}, "PGDUTY_URL"),
+    ],
+)
+def test_notification_urls_are_checked_by_config(env: dict[str, str], key: str) -> None:
+    # Accepted by `moodump config`; the run failed at its first notification instead.
+    with pytest.raises(ConfigError) as err:
+        load(env)
+    assert key in str(err.value)
+    assert "T0K3N" not in str(err.value) + err.value.hint
+
+
+def test_notification_url_accepted() -> None:
+    cfg = load({"WEBHOOK_URL": "HTTPS://chat.example.org/hooks/T0K3N"})
+    assert cfg.webhook_url is not None

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.conffile import _parse_port, _RawSpec, parse_backup_conf
@@ -24,7 +25,7 @@ from moodump.config.keys import (
     is_known_env_name,
 )
 from moodump.config.keyspec import Key
-from moodump.config.model import Config, DatabaseSpec
+from moodump.config.model import Config, DatabaseSpec, mask_url
 from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_ssl_mode, parse_tz
 from moodump.errors import ConfigError
@@ -196,6 +197,7 @@ def load_config(
         values[k.name] = value
         sources[k.name] = source
     _check_level(values["codec"], values["level"], sources["level"])
+    _check_http_urls(values)
     for alias_key in ("backup_dir",):
         k = _KEY_BY_NAME[alias_key]
         set_names = [n for n in k.env_names if env.get(n)]
@@ -314,6 +316,22 @@ def _check_level(codec_name: str, level: int | None, source: str) -> None:
         hint=f"set MOODUMP_LEVEL between {codec.min_level} and {codec.max_level}, or leave "
         f"it empty for {codec_name}'s default ({codec.default_level})",
     )
+
+
+def _check_http_urls(values: Mapping[str, Any]) -> None:
+    """WEBHOOK_URL and PGDUTY_URL are http(s) URLs with a host, checked when the
+    configuration is read (``moodump config``), not at the first notification."""
+    for name, env_name in (("webhook_url", "WEBHOOK_URL"), ("pgduty_url", "PGDUTY_URL")):
+        value = values[name]
+        text = value.reveal() if isinstance(value, Secret) else str(value or "")
+        if not text:
+            continue
+        parts = urlsplit(text)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"{env_name}={mask_url(text) or '****'} is not an http:// or https:// URL",
+                hint=f"set {env_name} to the full address, e.g. https://chat.example.org/hooks/…",
+            )
 
 
 def _short(source: str) -> str:
