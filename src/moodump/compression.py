@@ -16,31 +16,15 @@ import io
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.formats import CODECS, Codec
 from moodump.fsmodes import open_new
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-@dataclass(frozen=True)
-class Codec:
-    name: str
-    extension: str
-    default_level: int
-    min_level: int
-    max_level: int
-
-
-CODECS = {
-    "gzip": Codec("gzip", ".gz", 1, 0, 3),
-    "zstd": Codec("zstd", ".zst", 3, 1, 19),
-    "none": Codec("none", "", 0, 0, 0),
-}
 
 
 def get_codec(name: str, level: int | None = None) -> tuple[Codec, int]:

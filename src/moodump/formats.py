@@ -369,3 +369,23 @@ def escape_mask(columns: list[Column]) -> bytes:
     if not columns:
         return b"\x00"
     return bytes(1 if needs_escaping(c) else 0 for c in columns)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """A data file compression: its file name extension and its level range (isal's
+    gzip levels 0-3, zstd's 1-19). The table is pure data, so that the configuration can
+    check ``MOODUMP_LEVEL`` without importing the compressors (:mod:`moodump.compression`)."""
+
+    name: str
+    extension: str
+    default_level: int
+    min_level: int
+    max_level: int
+
+
+CODECS = {
+    "gzip": Codec("gzip", ".gz", 1, 0, 3),
+    "zstd": Codec("zstd", ".zst", 3, 1, 19),
+    "none": Codec("none", "", 0, 0, 0),
+}

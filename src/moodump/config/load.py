@@ -29,6 +29,7 @@ from moodump.config.model import Config, DatabaseSpec, mask_url
 from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_ssl_mode, parse_tz
 from moodump.errors import ConfigError
+from moodump.formats import CODECS
 from moodump.retention import RetentionPolicy
 
 # --------------------------------------------------------------------------- loading
@@ -305,8 +306,6 @@ def load_config(
 def _check_level(codec_name: str, level: int | None, source: str) -> None:
     """MOODUMP_LEVEL against MOODUMP_CODEC's range, when the configuration is read (so
     ``moodump config`` reports it), not only when the first dump starts."""
-    from moodump.compression import CODECS  # here: compression imports config
-
     codec = CODECS[codec_name]
     if level is None or codec.min_level <= level <= codec.max_level:
         return
