@@ -39,6 +39,9 @@ MAX_COUNT = (1 << 63) - 1  # rows and bytes: a signed 64-bit counter
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+#: What a manifest's ``codec`` may say (moodump.compression.CODECS).
+KNOWN_CODECS = ("gzip", "zstd", "none")
+
 #: What a manifest's ``database_type`` may say.
 DATABASE_TYPES = ("mysql", "postgresql")
 
@@ -252,6 +255,16 @@ def parse_manifest(raw: str | bytes, where: str) -> Manifest:
     if not isinstance(data, dict):
         raise IntegrityError(f"{where} is not a moodump manifest", hint="use another backup")
     check_format(data.get("format"), where)
+    for key in ("tables", "files"):
+        if key not in data and data.get("status") == STATUS_DONE:
+            # every manifest moodump writes lists both; a DONE one without them would
+            # verify and restore "nothing" and pass
+            raise _bad(where, f"{key} is missing")
+        if not isinstance(data.get(key, []), list):
+            raise IntegrityError(
+                f"{where} has an unexpected shape: {key} is not a list",
+                hint="use another backup",
+            )
     _check_counts(data, where)
     try:
         m = Manifest.from_dict(data)
@@ -343,6 +356,12 @@ def validate_manifest(m: Manifest, where: str) -> None:
                  "started_at", "finished_at", "codec", "database_ddl", "database_type"):  # fmt: skip
         if not isinstance(getattr(m, attr), str):
             raise _bad(where, f"{attr} is not a string")
+    if m.codec not in KNOWN_CODECS:
+        raise IntegrityError(
+            f"{where}: codec {m.codec!r:.40} is not one this moodump knows "
+            f"({', '.join(KNOWN_CODECS)})",
+            hint="the manifest is damaged or was written by a newer moodump; use another backup",
+        )
     if m.error is not None and not isinstance(m.error, str):
         raise _bad(where, "error is not a string")
     for attr in ("port", "level"):
