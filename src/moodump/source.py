@@ -135,6 +135,12 @@ class LocalSource(BackupSource):
                 f"{name} is missing from {self.where}",
                 hint="the backup is incomplete; use another one",
             ) from exc
+        except IsADirectoryError as exc:
+            # a file of the backup replaced by a directory: the backup is damaged
+            raise IntegrityError(
+                f"{name} in {self.where} is a directory, not a file",
+                hint="the backup is damaged; use another one",
+            ) from exc
         except OSError as exc:
             raise StorageError(
                 f"cannot read {path}: {exc.strerror}", hint="check the file's permissions"
