@@ -1,0 +1,220 @@
+"""Adversarial backups: every command refuses them cleanly (issue 18, the product rule).
+
+A damaged backup (manifest of the wrong shape, a data, schema or objects file truncated,
+emptied, replaced by a directory or a symbolic link to /etc/passwd) makes ``verify``,
+``restore`` and ``export`` exit non-zero with a message naming the problem and a next
+step, never a Python traceback, never exit 0; ``prune`` never removes the last good
+backup because a newer one is damaged or failed its verification.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers_failures import (
+    Source,
+    conn_args,
+    copy_backup,
+    data_file_names,
+    databases,
+    drop_database,
+    run_cli,
+    unique_db,
+)
+from moodump.db import ConnSettings
+
+Damage = Callable[[Path], None]
+
+
+def _manifest(edit: Callable[[dict[str, Any]], None]) -> Damage:
+    def damage(backup: Path) -> None:
+        path = backup / "manifest.json"
+        m = json.loads(path.read_text(encoding="utf-8"))
+        edit(m)
+        path.write_text(json.dumps(m), encoding="utf-8")
+
+    return damage
+
+
+def _raw_manifest(raw: bytes) -> Damage:
+    def damage(backup: Path) -> None:
+        (backup / "manifest.json").write_bytes(raw)
+
+    return damage
+
+
+def _first_data(backup: Path) -> Path:
+    return backup / data_file_names(backup)[0]
+
+
+def _cut(keep: Callable[[bytes], bytes]) -> Damage:
+    def damage(backup: Path) -> None:
+        p = _first_data(backup)
+        p.write_bytes(keep(p.read_bytes()))
+
+    return damage
+
+
+def _replace(name: str, how: str) -> Damage:
+    def damage(backup: Path) -> None:
+        p = _first_data(backup) if name == "data" else backup / name
+        p.unlink()
+        if how == "dir":
+            p.mkdir()
+        elif how == "symlink":
+            p.symlink_to("/etc/passwd")
+        elif how == "garbage":
+            p.write_bytes(b"\xff\xfe{{ not json")
+
+    return damage
+
+
+# Damage every command must refuse (offline verification finds all of it).
+DAMAGE: dict[str, Damage] = {
+    "manifest-empty": _raw_manifest(b""),
+    "manifest-not-json": _raw_manifest(b"{not json"),
+    "manifest-a-list": _raw_manifest(b"[]"),
+    "manifest-nul-byte": _raw_manifest(b'{"database": "a\x00b"}'),
+    "manifest-status-running": _manifest(lambda m: m.__setitem__("status", "RUNNING")),
+    "manifest-no-tables": _manifest(lambda m: m.pop("tables")),
+    "manifest-files-an-object": _manifest(lambda m: m.__setitem__("files", {})),
+    "manifest-tables-an-object": _manifest(lambda m: m.__setitem__("tables", {})),
+    "manifest-huge-rows": _manifest(lambda m: m["tables"][0].__setitem__("rows", 10**40)),
+    "manifest-negative-size": _manifest(lambda m: m["files"][0].__setitem__("bytes", -1)),
+    "manifest-dotdot-name": _manifest(lambda m: m["files"][0].__setitem__("name", "../x")),
+    "manifest-absolute-name": _manifest(
+        lambda m: m["tables"][0]["chunks"][0].__setitem__("file", "/etc/passwd")
+    ),
+    "manifest-unknown-codec": _manifest(lambda m: m.__setitem__("codec", "rar")),
+    "data-in-gzip-header": _cut(lambda d: d[:5]),
+    "data-mid-stream": _cut(lambda d: d[: len(d) // 2]),
+    "data-no-trailer": _cut(lambda d: d[:-4]),
+    "data-empty": _cut(lambda d: b""),
+    "data-a-directory": _replace("data", "dir"),
+    "data-symlink-to-passwd": _replace("data", "symlink"),
+    "objects-not-json": _replace("objects.json", "garbage"),
+    "objects-missing": _replace("objects.json", "missing"),
+    "schema-a-directory": _replace("schema/0001-a.sql", "dir"),
+    "schema-garbage": _replace("schema/0001-a.sql", "garbage"),
+}
+
+
+def _clean_failure(res: Any, code: int | None = None) -> str:
+    out = str(res.stdout) + str(res.stderr)
+    assert res.returncode != 0, out
+    if code is not None:
+        assert res.returncode == code, out
+    assert "Traceback" not in out, out
+    assert "next step:" in out, out
+    return out
+
+
+@pytest.fixture()
+def damaged(small: Source, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    backup = copy_backup(small, tmp_path / "backup")
+    DAMAGE[request.param](backup)
+    return backup
+
+
+@pytest.fixture()
+def target(root_settings: ConnSettings) -> Iterator[str]:
+    name = unique_db("mda")
+    yield name
+    drop_database(root_settings, name)
+
+
+@pytest.mark.parametrize("damaged", sorted(DAMAGE), indirect=True)
+def test_offline_verify_refuses_damage_with_exit_8(damaged: Path) -> None:
+    _clean_failure(run_cli("verify", "--offline", "-q", str(damaged)), 8)
+
+
+@pytest.mark.parametrize("damaged", sorted(DAMAGE), indirect=True)
+def test_restore_refuses_damage_and_creates_nothing(
+    damaged: Path, root_settings: ConnSettings, target: str
+) -> None:
+    res = run_cli("restore", str(damaged), *conn_args(root_settings), "-d", target, "-q")
+    _clean_failure(res, 8)
+    assert target not in databases(root_settings)
+
+
+# -- prune: a damaged newer backup never costs the older good one -------------------------------
+def _two_backups(small: Source, root: Path) -> tuple[Path, Path]:
+    out = []
+    for day in ("2026-12-01", "2026-12-05"):
+        b = root / day / f"h-db_{day}_01-00-00"
+        shutil.copytree(small.backup, b)
+        m = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
+        m.update(started_at=f"{day}T01:00:00Z", database="db", host="h")
+        (b / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+        out.append(b)
+    return out[0], out[1]
+
+
+def _verify_failed(backup: Path) -> None:
+    record = {"status": "FAIL", "method": "offline", "at": "2026-12-05T02:00:00Z",
+              "duration_s": 1.0, "details": ["data/x: sha256 mismatch"]}  # fmt: skip
+    (backup / "verify.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+PRUNE_DAMAGE: dict[str, Damage] = {
+    "data-mid-stream": DAMAGE["data-mid-stream"],
+    "data-empty": DAMAGE["data-empty"],
+    "data-a-directory": DAMAGE["data-a-directory"],
+    "data-symlink-to-passwd": DAMAGE["data-symlink-to-passwd"],
+    "objects-missing": DAMAGE["objects-missing"],
+    "schema-garbage": DAMAGE["schema-garbage"],
+    "manifest-files-an-object": DAMAGE["manifest-files-an-object"],
+    "manifest-unknown-codec": DAMAGE["manifest-unknown-codec"],
+    "verify-failed": _verify_failed,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PRUNE_DAMAGE))
+def test_prune_keeps_the_last_good_backup_when_a_newer_one_is_damaged(
+    small: Source, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    old, new = _two_backups(small, root)
+    PRUNE_DAMAGE[kind](new)
+    for k in [k for k in os.environ if k.startswith(("BACKUP_", "NUM_", "MOODUMP_"))]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("BACKUP_STRATEGY", "daily")
+    monkeypatch.setenv("NUM_BACKUPS", "1")
+    monkeypatch.setenv("TZ", "UTC")
+    listing = run_cli("list", "--backup-dir", str(root))
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    res = run_cli("prune", "--all-databases", "--backup-dir", str(root))
+    assert "Traceback" not in res.stdout + res.stderr, res.stderr
+    assert old.is_dir() and (old / "manifest.json").is_file(), res.stdout
+    assert new.exists(), "a damaged backup newer than the good one is kept as evidence"
+
+
+def test_prune_still_removes_beyond_the_count_when_all_are_intact(
+    small: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    old, new = _two_backups(small, root)
+    for k in [k for k in os.environ if k.startswith(("BACKUP_", "NUM_", "MOODUMP_"))]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("BACKUP_STRATEGY", "daily")
+    monkeypatch.setenv("NUM_BACKUPS", "1")
+    monkeypatch.setenv("TZ", "UTC")
+    res = run_cli("prune", "--all-databases", "--backup-dir", str(root))
+    assert res.returncode == 0, res.stderr
+    assert not old.exists() and new.is_dir()
+
+
+# export streams only the data and schema it converts: damage to objects.json is not its concern
+EXPORT_DAMAGE = sorted(k for k in DAMAGE if not k.startswith("objects-"))
+
+
+@pytest.mark.parametrize("damaged", EXPORT_DAMAGE, indirect=True)
+def test_export_refuses_damage(damaged: Path, tmp_path: Path) -> None:
+    _clean_failure(run_cli("export", "-q", "-o", str(tmp_path / "out"), str(damaged)))
