@@ -103,6 +103,8 @@ DAMAGE: dict[str, Damage] = {
     "objects-missing": _replace("objects.json", "missing"),
     "schema-a-directory": _replace("schema/0001-a.sql", "dir"),
     "schema-garbage": _replace("schema/0001-a.sql", "garbage"),
+    "manifest-a-directory": _replace("manifest.json", "dir"),
+    "manifest-symlink-to-passwd": _replace("manifest.json", "symlink"),
 }
 
 
@@ -218,3 +220,45 @@ EXPORT_DAMAGE = sorted(k for k in DAMAGE if not k.startswith("objects-"))
 @pytest.mark.parametrize("damaged", EXPORT_DAMAGE, indirect=True)
 def test_export_refuses_damage(damaged: Path, tmp_path: Path) -> None:
     _clean_failure(run_cli("export", "-q", "-o", str(tmp_path / "out"), str(damaged)))
+
+
+# -- zstd: a bad frame or a cut stream --------------------------------------------------------
+@pytest.fixture(scope="module")
+def zstd_backup(small: Source, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("zstd") / "backup"
+    res = run_cli(
+        "dump", *conn_args(small.settings), "-q", "--codec", "zstd", "-o", str(out),
+        small.database, password=small.settings.password,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def _zstd_flip(d: bytes) -> bytes:
+    raw = bytearray(d)
+    raw[len(raw) // 2] ^= 0xFF
+    return bytes(raw)
+
+
+ZSTD_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "bad-magic": lambda d: b"\x00\x00\x00\x00" + d[4:],
+    "flipped-byte-in-frame": _zstd_flip,
+    "cut-mid-frame": lambda d: d[: len(d) // 2],
+    "cut-in-header": lambda d: d[:3],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ZSTD_DAMAGE))
+def test_zstd_damage_is_refused_by_verify_and_restore(
+    zstd_backup: Path, tmp_path: Path, kind: str, root_settings: ConnSettings, target: str
+) -> None:
+    backup = tmp_path / "backup"
+    shutil.copytree(zstd_backup, backup)
+    name = data_file_names(backup)[0]
+    assert name.endswith(".zst")
+    (backup / name).write_bytes(ZSTD_DAMAGE[kind]((backup / name).read_bytes()))
+    out = _clean_failure(run_cli("verify", "--offline", "-q", str(backup)), 8)
+    assert name in out
+    res = run_cli("restore", str(backup), *conn_args(root_settings), "-d", target, "-q")
+    assert name in _clean_failure(res, 8)
+    assert target not in databases(root_settings)
