@@ -92,6 +92,8 @@ DAMAGE: dict[str, Damage] = {
     "manifest-absolute-name": _manifest(
         lambda m: m["tables"][0]["chunks"][0].__setitem__("file", "/etc/passwd")
     ),
+    "manifest-table-twice": _manifest(lambda m: m["tables"].append(dict(m["tables"][0]))),
+    "manifest-file-twice": _manifest(lambda m: m["files"].append(dict(m["files"][-1]))),
     "manifest-unknown-codec": _manifest(lambda m: m.__setitem__("codec", "rar")),
     "data-in-gzip-header": _cut(lambda d: d[:5]),
     "data-mid-stream": _cut(lambda d: d[: len(d) // 2]),

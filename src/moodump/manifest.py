@@ -384,6 +384,11 @@ def validate_manifest(m: Manifest, where: str) -> None:
             raise _bad(where, f"sha256 of {f.name} is not 64 hex digits")
         if not isinstance(f.kind, str):
             raise _bad(where, f"kind of {f.name} is not a string")
+    seen_files: set[str] = set()
+    for f in m.files:
+        if f.name in seen_files:
+            raise _bad(where, f"file {f.name!r:.200} is listed twice")
+        seen_files.add(f.name)
     for t in m.tables:
         check_name(t.name, where, "table", identifier=True)
         if t.schema:
@@ -404,6 +409,12 @@ def validate_manifest(m: Manifest, where: str) -> None:
             _count(c.raw_bytes, where, f"size of {c.file}")
             if not isinstance(c.content_digest, str) or not isinstance(c.where, str):
                 raise _bad(where, f"content digest or range of {c.file} is not a string")
+    seen_tables: set[tuple[str, str]] = set()
+    for t in m.tables:
+        # restore would create it twice (failing half-way) and verify count it twice
+        if (t.schema, t.name) in seen_tables:
+            raise _bad(where, f"table {t.name!r:.80} is listed twice")
+        seen_tables.add((t.schema, t.name))
 
 
 def check_format(fmt: object, where: str) -> None:
