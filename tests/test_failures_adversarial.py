@@ -264,3 +264,19 @@ def test_zstd_damage_is_refused_by_verify_and_restore(
     res = run_cli("restore", str(backup), *conn_args(root_settings), "-d", target, "-q")
     assert name in _clean_failure(res, 8)
     assert target not in databases(root_settings)
+
+
+# -- a path with no backup at all is "not found", not a damaged backup --------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--offline"],
+        ["export", "-o", "{tmp}/out"],
+        ["check-files", "--moodledata", "{tmp}"],
+    ],
+)
+def test_a_path_that_does_not_exist_exits_5_naming_it(tmp_path: Path, argv: list[str]) -> None:
+    missing = tmp_path / "no-backup-here"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    out = _clean_failure(run_cli(*args, str(missing)), 5)
+    assert str(missing) in out and "does not exist" in out

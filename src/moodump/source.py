@@ -36,7 +36,7 @@ from moodump.crypto import (
     decrypt_manifest,
     open_decrypting,
 )
-from moodump.errors import IntegrityError, StorageError
+from moodump.errors import IntegrityError, NotFoundError, StorageError
 from moodump.manifest import (
     MANIFEST_NAME,
     FileEntry,
@@ -131,6 +131,12 @@ class LocalSource(BackupSource):
         try:
             return open(path, "rb")
         except FileNotFoundError as exc:
+            if not self.root.is_dir():
+                # no backup there at all: a wrong path, not a damaged backup
+                raise NotFoundError(
+                    f"no backup at {self.where}: the directory does not exist",
+                    hint="check the path (moodump list shows the backups)",
+                ) from exc
             raise IntegrityError(
                 f"{name} is missing from {self.where}",
                 hint="the backup is incomplete; use another one",
