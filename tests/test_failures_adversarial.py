@@ -9,6 +9,7 @@ backup because a newer one is damaged or failed its verification.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -280,3 +281,30 @@ def test_a_path_that_does_not_exist_exits_5_naming_it(tmp_path: Path, argv: list
     args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     out = _clean_failure(run_cli(*args, str(missing)), 5)
     assert str(missing) in out and "does not exist" in out
+
+
+# -- damage behind a recomputed sha256: the file checks pass, the content does not -----------------
+def _recompute(backup: Path, name: str, data: bytes) -> None:
+    (backup / name).write_bytes(data)
+    path = backup / "manifest.json"
+    m = json.loads(path.read_text(encoding="utf-8"))
+    for f in m["files"]:
+        if f["name"] == name:
+            f["bytes"] = len(data)
+            f["sha256"] = hashlib.sha256(data).hexdigest()
+    path.write_text(json.dumps(m), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "content", [b"{not json", b"[1, 2]", b'{"kind": "view"}', b'[{"kind": "view", "name": 3}]']
+)
+def test_objects_json_damaged_behind_its_sha256_exits_8_before_the_target_is_touched(
+    small: Source, tmp_path: Path, root_settings: ConnSettings, target: str, content: bytes
+) -> None:
+    backup = copy_backup(small, tmp_path / "backup")
+    _recompute(backup, "objects.json", content)
+    out = _clean_failure(run_cli("verify", "--offline", "-q", str(backup)), 8)
+    assert "objects.json" in out
+    res = run_cli("restore", str(backup), *conn_args(root_settings), "-d", target, "-q")
+    assert "objects.json" in _clean_failure(res, 8)
+    assert target not in databases(root_settings)

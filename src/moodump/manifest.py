@@ -417,6 +417,31 @@ def validate_manifest(m: Manifest, where: str) -> None:
         seen_tables.add((t.schema, t.name))
 
 
+def parse_object_records(text: str, where: str) -> list[dict[str, Any]]:
+    """The records of a backup's ``objects.json`` (views, triggers, routines, events).
+
+    IntegrityError naming ``where`` unless it is a JSON list of objects, each with a
+    string ``kind``, ``name`` and ``create_b64`` (the file is untrusted input)."""
+    try:
+        records = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise IntegrityError(
+            f"{where} is not valid JSON", hint="the backup is damaged; use another one"
+        ) from exc
+    ok = isinstance(records, list) and all(
+        isinstance(r, dict)
+        and all(isinstance(r.get(k), str) for k in ("kind", "name", "create_b64"))
+        and isinstance(r.get("table", ""), (str, type(None)))
+        for r in records
+    )
+    if not ok:
+        raise IntegrityError(
+            f"{where} is not a list of object definitions",
+            hint="the backup is damaged; use another one",
+        )
+    return records  # type: ignore[no-any-return]
+
+
 def check_format(fmt: object, where: str) -> None:
     """Raise IntegrityError unless ``fmt`` is a manifest format this code knows.
 
