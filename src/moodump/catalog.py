@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
@@ -25,6 +26,7 @@ from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
     VERIFY_NAME,
+    Manifest,
     VerifyRecord,
     read_manifest,
     read_verify_record,
@@ -91,6 +93,7 @@ class BackupInfo:
             tier=self.tier,
             when=self.when,
             status=self.status,
+            verify_failed=self.done and self.verify_status == "FAIL",
             verified=self.verified,
         )
 
@@ -145,6 +148,24 @@ def _parse_utc(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _damaged_file(path: Path, m: Manifest) -> str | None:
+    """A cheap check (no reading): the first file of the manifest that is missing, not
+    a regular file, or not of its recorded size, described; None when all look intact."""
+    for f in m.files:
+        try:
+            st = (path / f.name).lstat()
+        except OSError as exc:
+            return f"{f.name} is missing ({exc.strerror}): run moodump verify on it"
+        if not stat.S_ISREG(st.st_mode):
+            return f"{f.name} is not a regular file: run moodump verify on it"
+        if st.st_size != f.bytes:
+            return (
+                f"{f.name} has {st.st_size} bytes, the manifest says {f.bytes} "
+                "(truncated or altered): run moodump verify on it"
+            )
+    return None
+
+
 _UNREAD = object()  # read_backup: verify.json not looked at yet
 
 
@@ -189,6 +210,11 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
             rows = m.total_rows
             database, host, error = m.database or None, m.host or None, m.error
             started = _parse_utc(m.started_at)
+            damage = _damaged_file(path, m) if status == STATUS_DONE else None
+            if damage is not None:
+                # DONE but a file is missing or has the wrong size: not a good backup
+                # (retention must not keep it in place of an older, intact one).
+                status, error = STATUS_INVALID, damage
     elif (path / ENCRYPTED_MANIFEST_NAME).exists():
         # Encrypted at rest (MOODUMP_ENCRYPT_AT_REST): encrypted.json says what is known
         # without the key. It carries a verification only if one passed before

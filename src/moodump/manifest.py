@@ -39,6 +39,9 @@ MAX_COUNT = (1 << 63) - 1  # rows and bytes: a signed 64-bit counter
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+#: What a manifest's ``codec`` may say (moodump.compression.CODECS).
+KNOWN_CODECS = ("gzip", "zstd", "none")
+
 #: What a manifest's ``database_type`` may say.
 DATABASE_TYPES = ("mysql", "postgresql")
 
@@ -252,6 +255,16 @@ def parse_manifest(raw: str | bytes, where: str) -> Manifest:
     if not isinstance(data, dict):
         raise IntegrityError(f"{where} is not a moodump manifest", hint="use another backup")
     check_format(data.get("format"), where)
+    for key in ("tables", "files"):
+        if key not in data and data.get("status") == STATUS_DONE:
+            # every manifest moodump writes lists both; a DONE one without them would
+            # verify and restore "nothing" and pass
+            raise _bad(where, f"{key} is missing")
+        if not isinstance(data.get(key, []), list):
+            raise IntegrityError(
+                f"{where} has an unexpected shape: {key} is not a list",
+                hint="use another backup",
+            )
     _check_counts(data, where)
     try:
         m = Manifest.from_dict(data)
@@ -343,6 +356,12 @@ def validate_manifest(m: Manifest, where: str) -> None:
                  "started_at", "finished_at", "codec", "database_ddl", "database_type"):  # fmt: skip
         if not isinstance(getattr(m, attr), str):
             raise _bad(where, f"{attr} is not a string")
+    if m.codec not in KNOWN_CODECS:
+        raise IntegrityError(
+            f"{where}: codec {m.codec!r:.40} is not one this moodump knows "
+            f"({', '.join(KNOWN_CODECS)})",
+            hint="the manifest is damaged or was written by a newer moodump; use another backup",
+        )
     if m.error is not None and not isinstance(m.error, str):
         raise _bad(where, "error is not a string")
     for attr in ("port", "level"):
@@ -365,6 +384,11 @@ def validate_manifest(m: Manifest, where: str) -> None:
             raise _bad(where, f"sha256 of {f.name} is not 64 hex digits")
         if not isinstance(f.kind, str):
             raise _bad(where, f"kind of {f.name} is not a string")
+    seen_files: set[str] = set()
+    for f in m.files:
+        if f.name in seen_files:
+            raise _bad(where, f"file {f.name!r:.200} is listed twice")
+        seen_files.add(f.name)
     for t in m.tables:
         check_name(t.name, where, "table", identifier=True)
         if t.schema:
@@ -385,6 +409,37 @@ def validate_manifest(m: Manifest, where: str) -> None:
             _count(c.raw_bytes, where, f"size of {c.file}")
             if not isinstance(c.content_digest, str) or not isinstance(c.where, str):
                 raise _bad(where, f"content digest or range of {c.file} is not a string")
+    seen_tables: set[tuple[str, str]] = set()
+    for t in m.tables:
+        # restore would create it twice (failing half-way) and verify count it twice
+        if (t.schema, t.name) in seen_tables:
+            raise _bad(where, f"table {t.name!r:.80} is listed twice")
+        seen_tables.add((t.schema, t.name))
+
+
+def parse_object_records(text: str, where: str) -> list[dict[str, Any]]:
+    """The records of a backup's ``objects.json`` (views, triggers, routines, events).
+
+    IntegrityError naming ``where`` unless it is a JSON list of objects, each with a
+    string ``kind``, ``name`` and ``create_b64`` (the file is untrusted input)."""
+    try:
+        records = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise IntegrityError(
+            f"{where} is not valid JSON", hint="the backup is damaged; use another one"
+        ) from exc
+    ok = isinstance(records, list) and all(
+        isinstance(r, dict)
+        and all(isinstance(r.get(k), str) for k in ("kind", "name", "create_b64"))
+        and isinstance(r.get("table", ""), (str, type(None)))
+        for r in records
+    )
+    if not ok:
+        raise IntegrityError(
+            f"{where} is not a list of object definitions",
+            hint="the backup is damaged; use another one",
+        )
+    return records  # type: ignore[no-any-return]
 
 
 def check_format(fmt: object, where: str) -> None:

@@ -11,7 +11,8 @@ The rules, per database (the *core name* ``<host>-<db>``, matched exactly):
    ``num_backups`` DONE backups wherever they sit ("num_backups #3"). Like the old
    backup-container, backups are counted, not days: three runs in one day use three slots.
    Only DONE backups count; a failed or unfinished one never takes a slot.
-2. **Never the last good copy.** The newest DONE backup of a database is always kept
+2. **Never the last good copy.** The newest DONE backup of a database whose latest
+   verification did not fail (nor a file of it is missing or of the wrong size) is always kept
    ("newest good"), and so is the newest DONE backup whose latest verification passed
    ("newest verified"), whatever the counts say.
 3. **Failed and unfinished backups** (status FAILED, STARTED, no manifest, unreadable) that
@@ -126,7 +127,8 @@ class Backup:
     the backup sits in (None for a flat date folder); ``when`` is timezone-aware;
     ``status`` is the manifest status (``DONE``, ``FAILED``, ``STARTED``, ``MISSING`` when
     there is no manifest, ``INVALID`` when it cannot be read); ``verified`` is True when
-    the latest verification of the backup passed.
+    the latest verification of the backup passed; ``verify_failed`` when it failed (such a
+    backup still counts, but is never the "newest good" one that protects older backups).
     """
 
     id: str
@@ -135,6 +137,7 @@ class Backup:
     when: datetime
     status: str
     verified: bool = False
+    verify_failed: bool = False
 
     @property
     def done(self) -> bool:
@@ -301,7 +304,9 @@ def _plan_core(
             kept[b.id] = (rule, f"{rule} #{i}")
 
     # 2. Protect the newest good and the newest verified backup.
-    newest_done = next((b for b in group if b.done), None)
+    # A DONE backup whose verification failed is not good: the newest one that did not
+    # fail is protected, so a newer damaged backup never costs the last good one.
+    newest_done = next((b for b in group if b.done and not b.verify_failed), None)
     if newest_done is not None and newest_done.id not in kept:
         kept[newest_done.id] = ("newest_good", "newest good backup of this database")
     newest_verified = next((b for b in group if b.done and b.verified), None)

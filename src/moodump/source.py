@@ -36,7 +36,7 @@ from moodump.crypto import (
     decrypt_manifest,
     open_decrypting,
 )
-from moodump.errors import IntegrityError, StorageError
+from moodump.errors import IntegrityError, NotFoundError, StorageError
 from moodump.manifest import (
     MANIFEST_NAME,
     FileEntry,
@@ -131,9 +131,21 @@ class LocalSource(BackupSource):
         try:
             return open(path, "rb")
         except FileNotFoundError as exc:
+            if not self.root.is_dir():
+                # no backup there at all: a wrong path, not a damaged backup
+                raise NotFoundError(
+                    f"no backup at {self.where}: the directory does not exist",
+                    hint="check the path (moodump list shows the backups)",
+                ) from exc
             raise IntegrityError(
                 f"{name} is missing from {self.where}",
                 hint="the backup is incomplete; use another one",
+            ) from exc
+        except IsADirectoryError as exc:
+            # a file of the backup replaced by a directory: the backup is damaged
+            raise IntegrityError(
+                f"{name} in {self.where} is a directory, not a file",
+                hint="the backup is damaged; use another one",
             ) from exc
         except OSError as exc:
             raise StorageError(

@@ -12,7 +12,6 @@ The report, its record and the other methods are :mod:`moodump.verify`'s.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from moodump.compression import iter_uncompressed
 from moodump.db.rowstream import CONTENT_ALGO, _multiset_add, content_hash, digest_algo
 from moodump.errors import IntegrityError
-from moodump.manifest import Manifest
+from moodump.manifest import Manifest, parse_object_records
 from moodump.progress import Progress
 from moodump.restore import check_files
 from moodump.source import BackupSource
@@ -52,10 +51,11 @@ def verify_offline(
         report.problems.append(str(exc.message))
         return
     if m.objects.get("definitions"):
+        name = m.objects["definitions"]
         try:
-            json.loads(src.read_bytes(m.objects["definitions"]).decode("utf-8"))
-        except ValueError as exc:
-            report.problems.append(f"{m.objects['definitions']} is not valid JSON: {exc}")
+            parse_object_records(src.read_bytes(name).decode("utf-8", "replace"), name)
+        except IntegrityError as exc:
+            report.problems.append(exc.message)
 
     def stream(name: str) -> BinaryIO:
         entry = entries.get(name)

@@ -12,7 +12,6 @@ The restore itself, the Moodle checks, the scratch database's life and the repor
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from moodump.db.rowstream import digest_algo, stream_rows
 from moodump.db.snapshot import setup_read_session
 from moodump.errors import Interrupted
 from moodump.formats import Column
-from moodump.manifest import Manifest
+from moodump.manifest import Manifest, parse_object_records
 from moodump.progress import Progress
 from moodump.source import BackupSource
 
@@ -231,7 +230,7 @@ def object_problems(
     name = m.objects.get("definitions")
     if not name:
         return []
-    records = json.loads(src.read_bytes(name).decode("utf-8"))
+    records = parse_object_records(src.read_bytes(name).decode("utf-8", "replace"), name)
     want: dict[str, int] = {}
     for r in records:
         want[r["kind"]] = want.get(r["kind"], 0) + 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -27,7 +26,7 @@ from moodump.errors import (
     PrivilegeError,
     TargetNotEmpty,
 )
-from moodump.manifest import Manifest, TableEntry
+from moodump.manifest import Manifest, TableEntry, parse_object_records
 from moodump.progress import Progress
 from moodump.restore.load import DataLoader, _setup_load_session
 from moodump.restore.model import (
@@ -264,7 +263,8 @@ class Restore(DataLoader, ObjectSteps):
         if self.deferred:
             need.add("INDEX")
         if self.opts.objects and self.m.objects.get("definitions"):
-            records = json.loads(self._text(self.m.objects["definitions"]))
+            name = self.m.objects["definitions"]
+            records = parse_object_records(self._text(name), name)
             kinds = {r["kind"] for r in records}
             if self.opts.tables:
                 kinds &= {"trigger"}
@@ -300,6 +300,10 @@ class Restore(DataLoader, ObjectSteps):
                 # (reading every file twice would double the transfer); one listing
                 # proves every file is there before the target is touched.
                 self.src.check_listed([f for f in self.m.files if names is None or f.name in names])
+        definitions = self.m.objects.get("definitions")
+        if self.opts.objects and definitions:
+            # a damaged objects.json is refused before the target is touched
+            parse_object_records(self._text(definitions), definitions)
         with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             self._check_privileges(conn)

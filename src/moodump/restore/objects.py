@@ -10,14 +10,13 @@ created with (:func:`moodump.restore_script.object_session_sql`).
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from typing import Any
 
 from moodump.db.connection import Connection, quote_ident, quote_str
 from moodump.errors import MoodumpError, ServerError
 from moodump.formats import SESSION_SQL_MODE
-from moodump.manifest import Manifest, TableEntry
+from moodump.manifest import Manifest, TableEntry, parse_object_records
 from moodump.restore.load import _setup_load_session
 from moodump.restore.model import RestoreOptions
 from moodump.restore_script import object_session_sql
@@ -74,7 +73,7 @@ class ObjectSteps:
         name = self.m.objects.get("definitions")
         if not name:
             return
-        records: list[dict[str, Any]] = json.loads(self._text(name))
+        records = parse_object_records(self._text(name), name)
         wanted_tables = {t.name for t in self.tables}
         if partial:
             records = [r for r in records if r["kind"] == "trigger" and r["table"] in wanted_tables]
