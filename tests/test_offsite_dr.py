@@ -137,7 +137,12 @@ def test_old_conf_with_s3_uploads_and_the_bucket_restores_the_database(
     with connect(root_settings) as c:
         c.execute(f"DELETE FROM {quote_ident(source)}.mdl_config WHERE id <= 100")  # damage
     prefix_env = host_env_prefix(dep.host)
-    dep.env.update({f"{prefix_env}_USER": "root", f"{prefix_env}_PASSWORD": ""})
+    # root's password is empty: an empty <HOST>_PASSWORD would mean "unset" (DATABASE_PASSWORD
+    # then applies, as in the old container), so it comes as a mounted secret that is empty
+    empty = dep.tmp / "root-password"
+    empty.write_text("")
+    dep.env.pop(f"{prefix_env}_PASSWORD", None)
+    dep.env.update({f"{prefix_env}_USER": "root", f"{prefix_env}_PASSWORD_FILE": str(empty)})
     name = urls[-1].rsplit("/", 1)[1]
     spec = f"{dep.host}:{dep.port}/{dep.db}"
     res = dep.run("bash", str(SCRIPT), "-s", "-r", spec, "-f", name)
