@@ -31,8 +31,8 @@ from moodump.binlog.events import (
     Gtid,
     iter_events,
 )
+from moodump.binlog.statements import unsafe_statement
 from moodump.errors import ConfigError, PitrUnavailable
-from moodump.pitr.replay import unsafe_statement
 
 GOLDEN = Path(__file__).parent / "golden"
 

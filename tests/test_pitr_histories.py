@@ -16,13 +16,13 @@ import pytest
 import test_pitr_adversarial as adv
 from moodump.binlog.chain import Target, parse_until
 from moodump.binlog.events import EventReader, iter_events
+from moodump.binlog.statements import Elsewhere, unsafe_statement
 from moodump.db import ConnSettings, connect
 from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, dump
 from moodump.errors import ConfigError, IntegrityError, PitrUnavailable, ServerError
 from moodump.pitr import Archive, pull, restore_until, verify_archive
 from moodump.pitr import archive as archive_mod
-from moodump.pitr.replay import Elsewhere, unsafe_statement
 from test_pitr_adversarial import _end, _exists, _objects, _setup, _state
 
 server, conn = adv.server, adv.conn  # the adversarial module's server (fixtures)

@@ -6,7 +6,7 @@ files (checksums checked), and scans the events from the snapshot position to fi
 exact stop: the start of the first transaction at or after the target time, the given
 position (snapped back to the start of a transaction it falls inside), or the end of the
 transaction with the given GTID. The scan also refuses statements that a replay could
-not apply faithfully to the target database (see :func:`unsafe_statement`).
+not apply faithfully to the target database (see :func:`moodump.binlog.statements.unsafe_statement`).
 
 :func:`run_replay` then pipes ``mariadb-binlog --database=SRC [--rewrite-db=SRC->DST]
 --start-position --stop-position FILES`` into ``mariadb``. Only events of the dumped
@@ -44,6 +44,7 @@ from moodump.binlog.events import (
     EventReader,
     Gtid,
 )
+from moodump.binlog.statements import TXN_WORDS, Elsewhere, shown_statement, unsafe_statement
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError, IntegrityError, PitrUnavailable, ServerError
 from moodump.pitr.archive import Archive
@@ -193,248 +194,6 @@ class ReplayStats:
     stop_position: int
     last_time: int
     notes: list[str] = field(default_factory=list)
-
-
-def _qualified(db: str) -> re.Pattern[str]:
-    """``db`` used as a qualifier (``db.t`` or `` `db`.`t` ``) in a statement."""
-    quoted = re.escape("`" + db.replace("`", "``") + "`") + r"\s*\."
-    if re.fullmatch(r"[A-Za-z0-9_$]+", db):
-        plain = r"(?<![\w$`.])" + re.escape(db) + r"\s*\.\s*[`\w$]"
-        return re.compile(f"{quoted}|{plain}", re.IGNORECASE)
-    return re.compile(quoted, re.IGNORECASE)
-
-
-_DB_STATEMENT = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\b", re.I | re.S
-)
-#: Statements on the server rather than on a database: accounts, privileges, plugins.
-_SERVER_STATEMENT = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*(?:GRANT|REVOKE|SET\s+PASSWORD|RENAME\s+USER"
-    r"|(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:USER|ROLE|SERVER)"
-    r"|(?:INSTALL|UNINSTALL)\s+(?:PLUGIN|SONAME))\b",
-    re.I | re.S,
-)
-_IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
-#: The object a statement creates, changes or writes, when it is written db.name.
-_OBJECT = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*(?:"
-    r"(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
-    r"(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?"
-    r"(?:TABLE|VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
-    r"|ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?"
-    r"(?:ALGORITHM\s*=\s*\w+\s+)?(?:TABLE|VIEW|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+"
-    r"(?:IF\s+EXISTS\s+)?"
-    r"|TRUNCATE\s+(?:TABLE\s+)?"
-    r"|(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+"
-    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _IDENT + r"\s+ON\s+"
-    r"|(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
-    r"|LOAD\s+(?:DATA|XML)\s+.*?\bINTO\s+TABLE\s+)"
-    r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT,
-    re.I | re.S,
-)
-#: Every db.name of a statement that only lists tables (DROP TABLE a, b; RENAME TABLE).
-_LISTS_TABLES = re.compile(
-    r"^\s*(?:DROP\s+(?:TEMPORARY\s+)?TABLES?|DROP\s+VIEW|RENAME\s+TABLES?"
-    r"|(?:OPTIMIZE|REPAIR|ANALYZE)\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?)\b",
-    re.I,
-)
-#: UPDATE and DELETE, single- or multi-table: the table references they may write are
-#: the ones before SET (UPDATE) or before WHERE/ORDER BY/LIMIT/RETURNING (DELETE), e.g.
-#: ``UPDATE t JOIN other.o ... SET o.v = ...``, ``DELETE o FROM other.o JOIN t ...``.
-_UPDATE_DELETE = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*(?:WITH\b.*?\)\s*)?(?:UPDATE|DELETE)"
-    r"(?:\s+(?:LOW_PRIORITY|QUICK|IGNORE)\b)*(?P<refs>.*?)"
-    r"(?:\b(?:SET|WHERE|ORDER\s+BY|LIMIT|RETURNING)\b|$)",
-    re.I | re.S,
-)
-#: A table reference ``db.name`` where a table stands in a table list (not ``alias.col``
-#: of an ON condition), and the table names and aliases a list declares.
-_TABLE_REF = re.compile(
-    r"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN|\bFROM|\bUSING)\s*\(?\s*(?P<db>"
-    + _IDENT
-    + r")\s*\.\s*"
-    + _IDENT,
-    re.I,
-)
-_KEYWORD = (
-    r"(?!(?:FROM|JOIN|USING|ON|AS|LEFT|RIGHT|INNER|OUTER|CROSS|NATURAL|STRAIGHT_JOIN|USE"
-    r"|FORCE|IGNORE|PARTITION)\b)"
-)
-_DECLARED = re.compile(
-    rf"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN|\bFROM|\bUSING)\s*\(?\s*(?:{_IDENT}\s*\.\s*)?{_KEYWORD}"
-    rf"(?P<name>{_IDENT})"
-    rf"(?:\s+(?:AS\s+)?{_KEYWORD}(?P<alias>{_IDENT}))?",
-    re.I,
-)
-#: ``ALTER TABLE t ... RENAME [TO|AS] other.t`` moves the table into another database,
-#: ``... EXCHANGE PARTITION p WITH TABLE other.x`` swaps rows with one.
-_ALTER_RENAME = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*ALTER\s.*?\b(?:RENAME\s+(?:TO\s+|AS\s+)?"
-    rf"|EXCHANGE\s+PARTITION\s+{_IDENT}\s+WITH\s+TABLE\s+)(?P<db>{_IDENT})\s*\.",
-    re.I | re.S,
-)
-#: Statements that write one table only, named first: (db.)table.
-_SINGLE_TARGET = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*(?:"
-    r"(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
-    r"|CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)"
-    r"(?:(?P<db>" + _IDENT + r")\s*\.\s*)?" + _IDENT + r"(?![\w$`.])",
-    re.I | re.S,
-)
-_PAIR = re.compile(r"(?P<db>" + _IDENT + r")\s*\.\s*" + _IDENT)
-
-
-def _unquote(ident: str) -> str:
-    return ident[1:-1].replace("``", "`") if ident.startswith("`") else ident
-
-
-def _other_database(query: str, source_db: str) -> str:
-    """A database other than ``source_db`` that the statement writes to, or ""."""
-    if _LISTS_TABLES.match(query):
-        names = [_unquote(m["db"]) for m in _PAIR.finditer(query)]
-    elif ud := _UPDATE_DELETE.match(query):
-        # every table of a multi-table UPDATE/DELETE may be written (SET o.v = ...,
-        # DELETE o FROM ...): refuse when one is another database's
-        refs = ud["refs"].strip()
-        local = {_unquote(x).lower() for m in _DECLARED.finditer(refs) for x in m.groups() if x}
-        names = [_unquote(m["db"]) for m in _TABLE_REF.finditer(refs)]
-        names = [n for n in names if n.lower() not in local - {source_db.lower()}]
-    else:
-        m = _OBJECT.match(query) or _ALTER_RENAME.match(query)
-        names = [_unquote(m["db"])] if m else []
-    return next((n for n in names if n.lower() != source_db.lower()), "")
-
-
-_STRINGS = re.compile(r"'(?:[^'\\]|\\.|'')*'")
-_TXN_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"})
-
-
-def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool) -> str:
-    """Why a statement in the replay range cannot be replayed into the target ("" when
-    it can). ``--rewrite-db`` renames the default database and the tables of row events,
-    but not names written in a statement, and ``--database`` keeps statements by their
-    default database only; so refuse a statement on the database itself, a statement
-    whose default database is the source and that qualifies names with it while the
-    target has another name, a statement with another default database that qualifies
-    names with the source (it would be skipped), and a statement whose default database
-    is the source but whose object is in another database (``CREATE TABLE other.t``,
-    ``INSERT INTO other.t``: the filter would let it through to that database)."""
-    head = query.strip()[:16].upper()
-    if head in _TXN_WORDS or head.startswith(("XA ", "SAVEPOINT", "RELEASE SAVEPOINT")):
-        return ""
-    # names inside string literals ('see moodle.org') are not references
-    mentions = _qualified(source_db).search(_STRINGS.sub("''", query)) is not None
-    if default_db == source_db:
-        if _DB_STATEMENT.match(query):
-            return "it creates, drops or alters a database"
-        if _SERVER_STATEMENT.match(query):
-            return (
-                "it changes the server's accounts, privileges or plugins, which a replay "
-                "must not touch"
-            )
-        if rewrite and mentions:
-            return f"it names tables as {source_db}.<table>, which the rename would not change"
-        other = _other_database(_STRINGS.sub("''", query), source_db)
-        if other:
-            return f"it changes another database ({other}), which a replay must not touch"
-        return ""
-    if mentions and not _SERVER_STATEMENT.match(query):  # GRANT ... ON src.*: skipped
-        target = _SINGLE_TARGET.match(_STRINGS.sub("''", query))
-        if target and _unquote(target["db"] or default_db).lower() != source_db.lower():
-            return ""  # it only reads the source (INSERT INTO other.t SELECT ... FROM src.u)
-        return (
-            f"it names {source_db} from another default database "
-            f"({default_db or 'none'}) and may change it, but the database filter would "
-            "skip it"
-        )
-    return ""
-
-
-def _shown(query: str) -> str:
-    """A statement as a message quotes it: account statements only by their first words
-    (the log holds ``IDENTIFIED BY 'password'`` in clear)."""
-    if _SERVER_STATEMENT.match(query):
-        return " ".join(query.split()[:2]) + " …"
-    return query[:200]
-
-
-#: A write into ``db.name`` inside a trigger's or stored function's body.
-_BODY_WRITE = re.compile(
-    r"\b(?:INSERT(?:\s+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*(?:\s+INTO)?"
-    r"|REPLACE(?:\s+(?:LOW_PRIORITY|DELAYED))*(?:\s+INTO)?|UPDATE(?:\s+(?:IGNORE|LOW_PRIORITY))*"
-    r"|DELETE(?:\s+(?:IGNORE|LOW_PRIORITY|QUICK))*\s+FROM|TRUNCATE(?:\s+TABLE)?|CALL)\s+"
-    rf"(?P<db>{_IDENT})\s*\.\s*{_IDENT}",
-    re.I,
-)
-_CREATE_TRIGGER = re.compile(
-    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+\w+\s+ON\s+"
-    rf"(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})",
-    re.I,
-)
-_CREATE_FUNCTION = re.compile(
-    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+)?FUNCTION\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*\(",
-    re.I,
-)
-_DROP_TRIGGER = re.compile(
-    rf"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})", re.I
-)
-_DML = re.compile(r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD)\b", re.I | re.S)
-
-
-@dataclass
-class Elsewhere:
-    """The source's triggers and stored functions that write another database: a
-    statement replayed in statement format runs them again, there (row events do not).
-    With ``rewrite`` (a restore into another name) a write into the source database
-    written ``source.table`` counts: the copy's trigger would write the source."""
-
-    rewrite: bool = False
-    triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
-    functions: dict[str, str] = field(default_factory=dict)  # function -> db
-
-    def learn(self, create: str, source_db: str) -> None:
-        """Note the trigger or function ``create`` defines when its body writes another
-        database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
-        if d := _DROP_TRIGGER.match(create):
-            self.triggers.pop(_unquote(d["name"]).lower(), None)
-            return
-        other = next(
-            (
-                _unquote(m["db"])
-                for m in _BODY_WRITE.finditer(_STRINGS.sub("''", create))
-                if self.rewrite or _unquote(m["db"]).lower() != source_db.lower()
-            ),
-            "",
-        )
-        if t := _CREATE_TRIGGER.match(create):
-            name = _unquote(t["name"]).lower()
-            self.triggers.pop(name, None)
-            if other:
-                self.triggers[name] = (_unquote(t["table"]).lower(), other)
-        elif (f := _CREATE_FUNCTION.match(create)) and other:
-            self.functions[_unquote(f["name"]).lower()] = other
-
-    def fired_by(self, query: str) -> str:
-        """Why replaying the statement ``query`` would write another database, or ""."""
-        if not (self.triggers or self.functions) or not _DML.match(query):
-            return ""
-        text = _STRINGS.sub("''", query)
-        words = {w.lower() for w in re.findall(r"[\w$]+", text)}
-        for trigger, (table, other) in self.triggers.items():
-            if table in words:
-                return (
-                    f"it fires trigger {trigger} (on {table}), which writes another database "
-                    f"({other}): replayed as a statement, it would write there again"
-                )
-        for func, other in self.functions.items():
-            if re.search(rf"(?<![\w$.]){re.escape(func)}\s*\(", text, re.I):
-                return (
-                    f"it calls function {func}, which writes another database ({other}): "
-                    "replayed as a statement, it would write there again"
-                )
-        return ""
 
 
 def plan_replay(
@@ -606,7 +365,7 @@ def _scan(
                     elif ev.type in QUERY_EVENTS:
                         _xa_before(plan, ev, source_db, touched)
                         touched = touched or (
-                            ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS
+                            ev.db == source_db and ev.query.strip().upper() not in TXN_WORDS
                         )
                     if _ends_group(ev, standalone):
                         group = None
@@ -655,14 +414,14 @@ def _scan(
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
-                            f"({when(ev.timestamp)}): {why}: {_shown(ev.query)!r}",
+                            f"({when(ev.timestamp)}): {why}: {shown_statement(ev.query)!r}",
                             hint="restore to a point before it, or into a database with the "
                             "source's name on another server; see docs/pitr.md",
                         )
                     xa = ev.query.lstrip()[:3].upper() == "XA "
                     if xa:
                         _xa(plan, ev, (f.name, group if group is not None else ev.start), touched)
-                    if ev.db == source_db and ev.query.strip().upper() not in _TXN_WORDS:
+                    if ev.db == source_db and ev.query.strip().upper() not in TXN_WORDS:
                         touched = touched or not xa
                         plan.events += 1
                         plan.last_time = ev.timestamp

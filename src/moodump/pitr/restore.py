@@ -13,6 +13,7 @@ from pathlib import Path
 
 from moodump.binlog.chain import Target, gtid_state, when
 from moodump.binlog.events import Gtid
+from moodump.binlog.statements import Elsewhere
 from moodump.crypto import Identity, VerifyKey
 from moodump.db.connection import ConnSettings, connect
 from moodump.db.privileges import parse_grants
@@ -20,7 +21,6 @@ from moodump.errors import ConfigError, MoodumpError, PitrUnavailable, Privilege
 from moodump.manifest import Manifest
 from moodump.pitr.archive import Archive
 from moodump.pitr.replay import (
-    Elsewhere,
     ReplayPlan,
     ReplayStats,
     needed_packet,
@@ -59,7 +59,7 @@ def restore_until(
     Everything that can refuse does so before the target is touched: the backup's
     manifest must record a binlog position, the archive must cover the range without a
     gap, the target must lie after the snapshot, and every statement in the range must
-    be replayable into ``database`` (:func:`moodump.pitr.replay.unsafe_statement`). The
+    be replayable into ``database`` (:func:`moodump.binlog.statements.unsafe_statement`). The
     restore itself is :func:`moodump.restore.restore`, with all its checks.
 
     :raises PitrUnavailable: the range cannot be replayed (the message names why).
