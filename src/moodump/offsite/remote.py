@@ -279,16 +279,20 @@ def recheck(backend: Backend, name: str, local_dir: Path | str | None = None) ->
         else:
             problems.append(f"{rel} {check.problem}")
     if problems:
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise StorageError(
-            f"the off-site copy {where} does not match its manifest: "
-            + "; ".join(problems[:5])
-            + more,
+            f"the off-site copy {where} does not match its manifest: {some_problems(problems)}",
             hint="upload the backup again (moodump copies it when the remote copy differs)",
         )
     method = _method(methods)
     log.info("off-site copy %s matches its manifest (%d files, by %s)", where, len(want), method)
     return RecheckResult(where, len(want), sum(w[1] for w in want), method)
+
+
+def some_problems(problems: list[str], shown: int = 5) -> str:
+    """The first ``shown`` problems of a copy, and how many more there are: a copy that
+    lost a whole directory would otherwise make a message of thousands of lines."""
+    more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
+    return "; ".join(problems[:shown]) + more
 
 
 def list_backups(backend: Backend) -> list[RemoteBackup]:

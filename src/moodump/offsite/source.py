@@ -29,7 +29,7 @@ from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageEr
 from moodump.manifest import MANIFEST_NAME
 from moodump.naming import parse_backup_name
 from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
-from moodump.offsite.remote import OffsiteTarget
+from moodump.offsite.remote import OffsiteTarget, some_problems
 from moodump.source import BackupSource, LocalSource, as_source
 from moodump.storage import Backend, open_backend
 from moodump.storage.base import quote_url_path
@@ -82,11 +82,9 @@ class RemoteSource(BackupSource):
             elif exact and have is not None and have != size:
                 problems.append(f"{name} has {have} bytes, expected {size}")
         if problems:
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
             raise IntegrityError(
                 f"the off-site copy {self.where} does not hold what its manifest lists: "
-                + "; ".join(problems[:5])
-                + more,
+                + some_problems(problems),
                 hint="the copy is incomplete or damaged; nothing was changed; use another "
                 "backup (moodump list --offsite) or upload it again",
             )
