@@ -223,7 +223,8 @@ elif [ -n "$opt_prune" ]; then
     confirm "Delete backup $target?"
     # moodump deletes it under the run lock, manifest first (a half-deleted backup is
     # never DONE), and only below BACKUP_DIR.
-    moodump prune --delete "$target" >/dev/null || exit $?
+    # --force: the operator confirmed this very backup, as the old container asked
+    moodump prune --delete "$target" --force >/dev/null || exit $?
     echo "$PROG: deleted $target" >&2
     previous=$target
   done

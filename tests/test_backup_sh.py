@@ -300,7 +300,7 @@ def test_prune_with_filter_deletes_matches_one_by_one(rig) -> None:
     positions = [res.stderr.index(f"deleted {b[k]}") for k in gone]
     assert positions == sorted(positions)
     # moodump itself deletes each one (under the run lock), never the script.
-    deletes = [["prune", "--delete", str(b[k])] for k in gone]
+    deletes = [["prune", "--delete", str(b[k]), "--force"] for k in gone]
     expected = [c for pair in zip([["list", "--json"]] * 4, deletes, strict=True) for c in pair]
     assert rig.calls() == [*expected, ["list", "--json"]]
 

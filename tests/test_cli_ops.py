@@ -390,6 +390,28 @@ def test_prune_delete_removes_one_backup_under_backup_dir(site: Path, tmp_path: 
     assert code == 5 and "is not a backup" in err
 
 
+def test_prune_delete_refuses_the_only_good_backup_of_a_database_unless_forced(
+    site: Path,
+) -> None:
+    root = site / "backups"
+    first = root / "daily" / "2026-06-01" / "mysql-moodle_archive_2026-06-01_09-00-00"
+    last = root / "daily" / "2026-06-02" / "mysql-moodle_archive_2026-06-02_09-00-00"
+    code, out, err = run(["prune", "--delete", str(first)])
+    assert code == 0 and not first.exists(), err
+    # a newer backup whose verification failed is no copy to restore
+    failed = make_backup(root, "daily/2026-06-03", "mysql-moodle_archive_2026-06-03_09-00-00",
+                         verify="FAIL")  # fmt: skip
+    code, _, err = run(["prune", "--delete", str(last)])
+    assert code == 2 and last.exists(), err
+    assert "only good backup of mysql-moodle_archive" in err and "--force" in err
+    code, _, err = run(["prune", "--force"])
+    assert code == 2 and "--force goes with --delete" in err
+    code, _, err = run(["prune", "--delete", str(last), "--force"])
+    assert code == 0 and not last.exists() and failed.exists(), err
+    # the other database's backups were never part of the question
+    assert "mysql-moodle_2026-06-09_09-00-00" in names(root)
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from moodump.errors import ConfigError
 from moodump.naming import backup_name, tier_for
-from moodump.retention import Backup, Plan, RetentionPolicy, plan, utc
+from moodump.retention import Backup, Plan, RetentionPolicy, last_good_copy, plan, utc
 from moodump.schedule import runs_between
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -647,3 +647,16 @@ def test_invariants_property(case: Case) -> None:
     backups, policy, now, after_failure, only = case
     result = plan(backups, policy, now, after_failure=after_failure, only=only)
     assert_invariants(backups, result, policy, now, after_failure=after_failure, only=only)
+
+
+def test_last_good_copy_counts_only_done_backups_whose_verification_did_not_fail() -> None:
+    def b(i: str, core: str = "mysql-moodle", status: str = "DONE", failed: bool = False) -> Backup:
+        return Backup(id=i, core=core, tier="daily", when=datetime(2026, 6, 1, tzinfo=ZoneInfo("UTC")),
+                      status=status, verify_failed=failed)  # fmt: skip
+
+    good, other = b("a"), b("b")
+    assert not last_good_copy(good, [good, other])
+    assert last_good_copy(good, [good, b("c", status="FAILED"), b("d", failed=True)])
+    assert last_good_copy(good, [good, b("e", core="mysql-moodle_archive")])
+    assert not last_good_copy(b("f", failed=True), [b("f", failed=True)])
+    assert not last_good_copy(b("g", status="STARTED"), [])

@@ -201,6 +201,18 @@ class Plan:
         return [d.to_dict() for d in self.decisions]
 
 
+def last_good_copy(backup: Backup, group: Sequence[Backup]) -> bool:
+    """Whether ``backup`` is the only good backup of its database in ``group`` (DONE, and
+    its latest verification did not fail): deleting it by hand (``moodump prune
+    --delete``) would leave no copy to restore, which rule 2 never lets retention do."""
+    def good(b: Backup) -> bool:
+        return b.done and not b.verify_failed
+
+    return good(backup) and not any(
+        good(b) for b in group if b.core == backup.core and b.id != backup.id
+    )
+
+
 def utc(when: datetime) -> datetime:
     """``when`` as UTC.
 

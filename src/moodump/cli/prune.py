@@ -34,12 +34,19 @@ from moodump.notify import Notifier
     help="Instead of retention, delete this one backup (a path moodump list shows; "
     "what backup.sh -p -f does).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --delete: delete the backup even when it is the only good one of its "
+    "database.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @ops_options
 def prune_cmd(
     dry_run: bool,
     all_databases: bool,
     delete: Path | None,
+    force: bool,
     as_json: bool,
     cfg: Config,
     now: datetime,
@@ -61,6 +68,9 @@ def prune_cmd(
       moodump prune --dry-run            # what retention would remove, and why
       moodump prune                      # remove it
       moodump prune --delete /backups/daily/2026-11-24/mysql-moodle_2026-11-24_01-00-00
+
+    \b
+    --delete refuses the only good backup of a database (exit 2) unless --force is given.
     """
     if delete is not None:
         if dry_run or all_databases:
@@ -69,8 +79,10 @@ def prune_cmd(
                 "--all-databases",
                 hint="moodump prune --delete PATH",
             )
-        click.echo(f"deleted {delete_backup_once(cfg, delete)}")
+        click.echo(f"deleted {delete_backup_once(cfg, delete, force=force)}")
         return
+    if force:
+        raise ConfigError("--force goes with --delete", hint="moodump prune --delete PATH --force")
     report = prune_once(
         cfg, dry_run=dry_run, all_databases=all_databases, now=now, notifier=Notifier()
     )

@@ -35,7 +35,7 @@ from moodump.jobs.wiring import Clock, Context, run_lock
 from moodump.naming import parse_backup_name
 from moodump.notify import Event, Notifier
 from moodump.pitr import prune_archive
-from moodump.retention import TIERS
+from moodump.retention import TIERS, last_good_copy
 from moodump.schedule import ACTION_CHECK, ACTION_PRUNE
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,13 @@ def _prune_binlog_archive(ctx: Context, dry_run: bool) -> None:
     ctx.report.pruned += [f"{cfg.binlog_dir}/{name}" for name in res.deleted]
 
 
-def delete_backup_once(cfg: Config, path: Path | str) -> Path:
+def delete_backup_once(cfg: Config, path: Path | str, *, force: bool = False) -> Path:
     """Delete one backup by path, under the run lock (``backup.sh -p -f FILTER``).
 
     The path must be a backup directory (or an old ``.sql.gz``) below BACKUP_DIR, in the
     layout's places; ``manifest.json`` goes first, so a half-deleted backup is never DONE.
-    Returns the path deleted.
+    The only good backup of its database (:func:`moodump.retention.last_good_copy`) is
+    refused unless ``force``: no copy would be left to restore. Returns the path deleted.
     """
     root = cfg.root.resolve()
     target = Path(path).resolve()
@@ -137,6 +138,15 @@ def delete_backup_once(cfg: Config, path: Path | str) -> Path:
         info = read_backup(target, tier, cfg.tz)
         if info is None:
             raise NotFoundError(f"{path} is not a backup", hint="see moodump list")
+        group = [b.to_backup() for b in scan_backups(cfg.root, cfg.tz) if b.core == info.core]
+        mine = next((b for b in group if Path(b.id).resolve() == target), info.to_backup())
+        if not force and last_good_copy(mine, group):
+            raise ConfigError(
+                f"refusing to delete {path}: it is the only good backup of {info.core} "
+                "(no other DONE backup whose verification did not fail)",
+                hint="make a new backup first (moodump run --once), or add --force to "
+                "delete it anyway",
+            )
         delete_backup(info, cfg.root)
     log.info("deleted %s", target)
     return target
