@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from moodump import jobs
-from moodump.cli import cli
+from moodump.cli import cli, main
 from moodump.config import is_known_env_name, load_config, setting
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
@@ -83,7 +83,9 @@ def test_hidden_options_never_show(name: str, opt: str) -> None:
     assert quoted not in res.output
 
 
-def test_one_thread_default_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_thread_default_everywhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     key_default = setting("MOODUMP_THREADS", {})
     assert key_default == DumpOptions().threads == 2
     for name in ("dump", "restore", "verify"):
@@ -93,6 +95,14 @@ def test_one_thread_default_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("dump", "restore", "verify"):
         ctx = cli.commands[name].make_context(name, ["PATH"], resilient_parsing=True)
         assert ctx.params["threads"] == 3, name
+    # a bad value is an error naming the variable, never a silent 2
+    monkeypatch.setenv("MOODUMP_THREADS", "1000")
+    for args in (["dump", "-o", "out", "db"], ["restore", ".", "-d", "db"], ["verify", "."]):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2, (args, err)
+        assert "MOODUMP_THREADS='1000'" in err and "1 to 64" in err, args
 
 
 def test_one_log_level_default_everywhere() -> None:

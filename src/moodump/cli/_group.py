@@ -115,14 +115,21 @@ def cli(ctx: click.Context, log_format: str | None, log_level: str | None) -> No
 
 
 def threads_default() -> int:
-    """The --threads default of every command: MOODUMP_THREADS (key-table default)."""
+    """The --threads default of every command: MOODUMP_THREADS (key-table default).
+
+    A bad MOODUMP_THREADS is an error naming it (exit 2), not silently 2; only while
+    click completes a command line (resilient parsing) does the key table's default stand in.
+    """
     from moodump.config import setting
     from moodump.errors import ConfigError
 
     try:
         return int(setting("MOODUMP_THREADS"))
     except ConfigError:
-        return int(setting("MOODUMP_THREADS", {}))
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and ctx.resilient_parsing:
+            return int(setting("MOODUMP_THREADS", {}))
+        raise
 
 
 def threads_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -42,13 +42,13 @@ from moodump.config.values import (
     parse_optional_port,
     parse_percent,
     parse_period,
-    parse_pos_int,
     parse_pos_seconds,
     parse_secret,
     parse_size,
     parse_ssl_mode,
     parse_str,
     parse_table_prefix,
+    parse_threads,
     parse_timedelta,
     parse_tz,
 )
@@ -178,7 +178,7 @@ KEYS: tuple[Key, ...] = (
     ),
     # ----------------------------------------------------------------- dump
     Key(
-        "threads", "MOODUMP_THREADS", "2", parse_pos_int,
+        "threads", "MOODUMP_THREADS", "2", parse_threads,
         "Parallel connections used to dump, restore and verify (the default of every "
         "command's --threads too).", GROUP_DUMP, ORIGIN_NEW,
     ),

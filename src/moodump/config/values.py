@@ -89,6 +89,17 @@ def parse_pos_int(value: str) -> int:
     return n
 
 
+#: The most connections one command opens (every engine and ``--threads`` refuse more).
+MAX_THREADS = 64
+
+
+def parse_threads(value: str) -> int:
+    n = parse_int(value)
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"must be 1 to {MAX_THREADS}")
+    return n
+
+
 def parse_optional_int(value: str) -> int | None:
     return parse_int(value) if value.strip() else None
 
