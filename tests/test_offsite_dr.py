@@ -279,3 +279,9 @@ def test_encryption_at_rest_keeps_only_ciphertext_on_the_volume(
     assert res.returncode == 0, res.stderr
     assert checksums(root_settings, target) == checksums(root_settings, dep.db)
     drop(root_settings, target)
+    # a truncated ciphertext file makes the listing say so, as for a plain backup
+    victim = next(p for p in files if p.suffix == ".age" and "/data/" in str(p))
+    victim.write_bytes(victim.read_bytes()[:-1])
+    listing = json.loads(dep.run("moodump", "list", "--json").stdout)
+    (entry,) = listing["databases"][0]["backups"]
+    assert entry["status"] == "INVALID" and victim.name in entry["error"], entry

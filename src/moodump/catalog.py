@@ -20,13 +20,13 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from moodump.crypto import ENCRYPTED_MANIFEST_NAME, read_encrypted_manifest
+from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedFile, read_encrypted_manifest
 from moodump.errors import MoodumpError, StorageError
 from moodump.manifest import (
     MANIFEST_NAME,
     STATUS_DONE,
     VERIFY_NAME,
-    Manifest,
+    FileEntry,
     VerifyRecord,
     read_manifest,
     read_verify_record,
@@ -148,10 +148,11 @@ def _parse_utc(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _damaged_file(path: Path, m: Manifest) -> str | None:
-    """A cheap check (no reading): the first file of the manifest that is missing, not
-    a regular file, or not of its recorded size, described; None when all look intact."""
-    for f in m.files:
+def _damaged_file(path: Path, files: Iterable[FileEntry | EncryptedFile]) -> str | None:
+    """A cheap check (no reading): the first file of a manifest (``manifest.json``, or
+    ``encrypted.json`` of a backup encrypted at rest) that is missing, not a regular
+    file, or not of its recorded size, described; None when all look intact."""
+    for f in files:
         try:
             st = (path / f.name).lstat()
         except OSError as exc:
@@ -210,7 +211,7 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
             rows = m.total_rows
             database, host, error = m.database or None, m.host or None, m.error
             started = _parse_utc(m.started_at)
-            damage = _damaged_file(path, m) if status == STATUS_DONE else None
+            damage = _damaged_file(path, m.files) if status == STATUS_DONE else None
             if damage is not None:
                 # DONE but a file is missing or has the wrong size: not a good backup
                 # (retention must not keep it in place of an older, intact one).
@@ -226,6 +227,9 @@ def read_backup(path: Path, tier: str | None, tz: tzinfo) -> BackupInfo | None:
         else:
             status, database = em.status, em.database or None
             started = _parse_utc(em.started_at)
+            damage = _damaged_file(path, em.files) if status == STATUS_DONE else None
+            if damage is not None:  # as for a plain backup: not a good one
+                status, error = STATUS_INVALID, damage
             passed = any(f.name == VERIFY_NAME + ".age" for f in em.files)
             record = VerifyRecord("PASS", "encrypted", "", 0.0) if passed else None
     if record is _UNREAD:
