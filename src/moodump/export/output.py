@@ -118,6 +118,19 @@ def table_directory(name: str) -> str:
     return safe
 
 
+def pg_directory(schema: str, name: str) -> str:
+    """A PostgreSQL table's directory name below OUT: ``<schema>.<table>``, each name
+    percent-encoded as :func:`table_directory` does, with its own dots (``%2E``) and
+    control characters (a PostgreSQL name may hold a newline) encoded too, so
+    ``"a.b"."c"`` (``a%2Eb.c``) and ``"a"."b.c"`` (``a.b%2Ec``) differ."""
+
+    def part(text: str) -> str:
+        safe = table_directory(text).replace(".", "%2E")
+        return "".join(f"%{ord(ch):02X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in safe)
+
+    return f"{part(schema)}.{part(name)}"
+
+
 class HashingSink(io.RawIOBase):
     """An output stream that hashes (sha256) and counts what is written through it."""
 
