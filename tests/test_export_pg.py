@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -152,7 +153,7 @@ def _pg_exprs(kind: str, c: str) -> list[str]:
     t = f'(CASE WHEN num_nonnulls({c}) = 1 THEN concat({c}) END) COLLATE "C"'
     return [f"count({c})", f"upper(encode(convert_to(min({t}), 'UTF8'), 'hex'))",
             f"upper(encode(convert_to(max({t}), 'UTF8'), 'hex'))",
-            f"sum(octet_length(convert_to(concat({c}), 'UTF8')))"]  # fmt: skip
+            f"sum(octet_length(convert_to({t}, 'UTF8')))"]  # fmt: skip
 
 
 def _duck_exprs(kind: str, c: str) -> list[str]:
@@ -182,11 +183,12 @@ def _duck_exprs(kind: str, c: str) -> list[str]:
     return [f"count({c})", f"hex(min({s}))", f"hex(max({s}))", f"sum(strlen({s}))"]
 
 
-def _value(kind: str, v: Any) -> Any:
+def _value(kind: str, v: Any, arrow_type: str = "") -> Any:
     if v is None:
         return None
     if kind == "float":
-        return float(v) if not isinstance(v, str) else float(v.replace("Infinity", "inf"))
+        f = float(v) if not isinstance(v, str) else float(v.replace("Infinity", "inf"))
+        return float(np.float32(f)) if arrow_type == "float" else f  # real: its float32
     if kind in ("int", "dec", "date", "ts", "time", "interval", "bool"):
         return Decimal(str(v))
     return str(v).upper() if isinstance(v, str) else v
@@ -221,7 +223,8 @@ def _compare(pg: PgServer, db: str, out: Path) -> list[str]:
             for j, (col, kind) in enumerate(zip(table["columns"], kinds, strict=True)):
                 for i in range(4):
                     k = 1 + 4 * j + i
-                    a, b = _value(kind, p_row[k]), _value(kind, d_row[k])
+                    at = col["arrow_type"]
+                    a, b = _value(kind, p_row[k], at), _value(kind, d_row[k], at)
                     if i == 3 and kind in ("dec", "date", "ts"):  # NULL from values Parquet cannot hold
                         b = Decimal(table["nulled"].get(col["name"], 0))
                     if i == 0:

@@ -235,3 +235,30 @@ def test_pg_directories_keep_dotted_names_apart():
     assert pg_directory("a.b", "c") == "a%2Eb.c" and pg_directory("a", "b.c") == "a.b%2Ec"
     assert pg_directory("h", "new\nline/x") == "h.new%0Aline%2Fx"
     assert pg_directory(".", "..") == "%2E.%2E%2E"
+
+
+def test_pg_multibyte_text_decodes_as_postgresql_converts_it():
+    from moodump.export.pgtypes import decode
+
+    # Python's euc_jp makes U+301C of 0xA1C1, PostgreSQL U+FF5E; 0xADA1 (NEC's circled 1)
+    # Python cannot decode: NULL, counted, never another character
+    arr, bad = decode(pa.array([bytes.fromhex("c6fccbdca1c1a1c2"), bytes.fromhex("ada1")]), "EUC_JP")
+    assert arr.to_pylist() == ["日本\uff5e\u2225", None] and bad == 1
+    assert decode(pa.array([b"a\\b~"]), "SHIFT_JIS_2004")[0].to_pylist() == ["a\\b~"]
+    arr, bad = decode(pa.array([bytes.fromhex("a145"), bytes.fromhex("a2cc")]), "BIG5")
+    assert arr.to_pylist() == ["\u2022", None] and bad == 1
+
+
+def test_pg_table_definitions_come_from_pg_dump_sections_only():
+    from moodump.export.pgtypes import pg_table_definitions
+
+    pre = (
+        "--\n-- Name: t; Type: TABLE; Schema: public; Owner: postgres\n--\n\n"
+        'CREATE TABLE "public"."t" (\n    "id" integer\n);\n\n\n'
+        'ALTER TABLE "public"."t" OWNER TO "postgres";\n\n'
+        "--\n-- Name: x; Type: TABLE; Schema: s; Owner: postgres\n--\n\nGRANT ALL ON x;\n\n"
+        "--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict KEY\n"
+    )
+    found = pg_table_definitions(pre)
+    assert list(found) == [("public", "t")]
+    assert found["public", "t"].endswith('OWNER TO "postgres";')

@@ -72,6 +72,22 @@ PG_CODECS = {
     "GB18030": "gb18030", "JOHAB": "johab",
 }  # fmt: skip
 
+#: Characters Python's codec decodes differently from PostgreSQL's conversion to UTF-8
+#: (PostgreSQL 15's maps, compared over every 1- and 2-byte sequence, and the 3-byte
+#: ones of EUC_JP): pairs of (Python's character, PostgreSQL's), each Python character
+#: made by one byte sequence only, so the translation is exact. The single-byte
+#: encodings, EUC_CN, GBK and GB18030 agree everywhere.
+_PG_FIXES = {
+    "EUC_JP": "\u301c\uff5e\u2016\u2225\u2212\uff0d\xa2\uffe0\xa3\uffe1\xac\uffe2\xa6\uffe4",
+    "EUC_JIS_2004": "\uffe3\u203e\u2015\u2014\uffe5\xa5\u2985\uff5f\u2986\uff60",
+    "SHIFT_JIS_2004": "\xa5\\\u203e~\u2015\u2014\u2985\uff5f\u2986\uff60",
+    "BIG5": "\u2027\u2022\ufe51\uff64\u2574\ufffd\xaf\u203e\uffe3\ufffd\u02cd\ufffd\uff5e\u223c\u2295\u2641\u2299\u2609\uff0f\ufffd\uff3c\ufffd\u2215\uff0f\ufe68\uff3c\uffe5\xa5\uffe0\xa2\uffe1\xa3",
+}  # fmt: skip
+_TRANSLATE = {enc: str.maketrans(pairs[0::2], pairs[1::2]) for enc, pairs in _PG_FIXES.items()}
+#: Byte pairs PostgreSQL decodes to a character Python makes from another sequence too:
+#: a value holding one is NULL (counted), never a wrong character.
+_UNSURE = {"BIG5": (b"\xa2\xcc", b"\xa2\xce")}
+
 _INTS = {"smallint": pa.int16(), "integer": pa.int32(), "bigint": pa.int64(), "oid": pa.uint32()}
 _TIMESTAMP = re.compile(r"^timestamp(?:\((\d+)\))? with(out)? time zone$")
 _TIME = re.compile(r"^time(?:\((\d+)\))? without time zone$")
@@ -113,7 +129,10 @@ def copy_unescape(arr: pa.Array) -> pa.Array:
 def decode(arr: pa.Array, encoding: str) -> tuple[pa.Array, int]:
     """Unescaped binary -> string, from the database's encoding; a value that is not
     valid in it becomes NULL (counted)."""
-    codec = PG_CODECS.get(encoding.upper().replace("-", "_"), "")
+    enc = encoding.upper().replace("-", "_")
+    codec = PG_CODECS.get(enc, "")
+    table = _TRANSLATE.get(enc)
+    unsure = _UNSURE.get(enc, ())
     if codec == "utf-8":
         try:
             return arr.cast(pa.string()), 0
@@ -126,7 +145,10 @@ def decode(arr: pa.Array, encoding: str) -> tuple[pa.Array, int]:
             out.append(None)
             continue
         try:
-            out.append(codecs.decode(v, codec or "moodump-no-codec"))
+            if any(u in v for u in unsure):
+                raise UnicodeDecodeError(enc, v, 0, len(v), "a sequence Python decodes otherwise")
+            text = codecs.decode(v, codec or "moodump-no-codec")
+            out.append(text.translate(table) if table else text)
         except (UnicodeDecodeError, LookupError):
             out.append(None)
             bad += 1
@@ -363,11 +385,14 @@ def pg_table_definitions(pre_data: str) -> dict[tuple[str, str], str]:
     section) from ``schema/pre-data.sql``, by (schema, table) as pg_dump's section
     headers name them."""
     found: dict[tuple[str, str], str] = {}
-    heads = list(_SECTION.finditer(pre_data))
-    for m in heads:
-        end = pre_data.find("\n--\n-- Name: ", m.end())
-        body = pre_data[m.end() : end if end >= 0 else len(pre_data)].strip("\n-")
-        found.setdefault((m.group(2), m.group(1)), body.strip())
+    for m in _SECTION.finditer(pre_data):
+        start = pre_data.find("\n--\n", m.end())  # the header's closing line
+        if start < 0:
+            continue
+        end = pre_data.find("\n--\n", start + 4)  # the next entry's header
+        body = pre_data[start + 4 : end if end >= 0 else len(pre_data)].strip()
+        if body.startswith("CREATE "):  # else a name that fooled the header: not used
+            found.setdefault((m.group(2), m.group(1)), body)
     return found
 
 
