@@ -10,6 +10,12 @@ written in row groups of ``row_group_rows``; memory per worker is a few blocks a
 row group, whatever the table's size. Files are exported in parallel by ``workers``
 threads (pyarrow's parsing, conversion and Parquet encoding run in C++ without the GIL).
 
+A PostgreSQL backup (manifest ``database_type: postgresql``) is planned by
+:mod:`moodump.export.pgtypes` (``format_type()`` text -> Arrow types, COPY text ->
+arrays) and written as ``OUT/<schema>.<table>/part-NNNNN.parquet``
+(:func:`~moodump.export.output.pg_directory`); a MariaDB/MySQL one by
+:mod:`moodump.export.types` from its ``CREATE TABLE``.
+
 ``export.json`` is written at OUT last: an export without it is incomplete.
 
 This module runs the use case; its parts live beside it: :mod:`~moodump.export.reader`
