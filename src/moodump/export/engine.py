@@ -350,7 +350,9 @@ def _export(
             skipped[table_label(table)] = "its data was not dumped"
             continue
         if not table.columns:
-            skipped[table_label(table)] = "it has no stored columns (all are generated)"
+            skipped[table_label(table)] = (
+                "it has no columns" if postgres else "it has no stored columns (all are generated)"
+            )
             continue
         if postgres:
             create = definitions.get((table.schema, table.name)) or pg_definition(

@@ -116,14 +116,27 @@ def copy_unescape_value(value: bytes) -> bytes:
     return _ESCAPE.sub(_one, value) if b"\\" in value else value
 
 
+_KERNEL_ESCAPES = (("\\t", "\t"), ("\\n", "\n"), ("\\r", "\r"), ("\\b", "\b"),
+                   ("\\f", "\f"), ("\\v", "\v"))  # fmt: skip
+
+
 def copy_unescape(arr: pa.Array) -> pa.Array:
-    """A binary array of COPY text values, unescaped (values without a backslash as
-    they are, in C++)."""
+    """A binary array of COPY text values, unescaped: values without a backslash as they
+    are; the escapes ``COPY TO`` writes (``\\\\``, ``\\t`` ... ``\\v``) with Arrow's
+    kernels, split at escaped backslashes so they are read left to right; any other
+    escape (octal, ``\\x``, an escaped other character) value by value in Python."""
     if not pc.any(pc.match_substring(arr, "\\")).as_py():
         return arr
-    return pa.array(
-        [None if v is None else copy_unescape_value(v) for v in arr.to_pylist()], pa.binary()
-    )
+    parts = pc.split_pattern(arr, "\\\\")
+    flat = parts.flatten()
+    for escape, byte in _KERNEL_ESCAPES:
+        flat = pc.replace_substring(flat, escape, byte)
+    if pc.any(pc.match_substring(flat, "\\")).as_py():
+        return pa.array(
+            [None if v is None else copy_unescape_value(v) for v in arr.to_pylist()], pa.binary()
+        )
+    rebuilt = pa.ListArray.from_arrays(parts.offsets, flat, mask=parts.is_null())
+    return pc.binary_join(rebuilt, pa.scalar(b"\\", pa.binary()))
 
 
 def decode(arr: pa.Array, encoding: str) -> tuple[pa.Array, int]:
@@ -193,6 +206,25 @@ def _nulling(
                 bad += 1
             out.append(r)
         return pa.array(out, typ), bad
+
+    return convert
+
+
+_ISO = r"^\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d(\.\d{1,6})?(\+00)?)?$"
+
+
+def _fast(slow: Converter, typ: pa.DataType) -> Converter:
+    """Dates and timestamps of 4-digit AD years (the dump's session is UTC: a
+    timestamptz ends ``+00``) parsed by Arrow's cast in C++; others (BC, ±infinity,
+    years past 9999) by ``slow``."""
+
+    def convert(arr: pa.Array) -> tuple[pa.Array, int]:
+        text = arr.cast(pa.string())
+        if not pc.all(pc.match_substring_regex(text, _ISO)).as_py():
+            return slow(arr)
+        if pa.types.is_timestamp(typ) and typ.tz is None and pc.any(pc.ends_with(text, "+00")).as_py():
+            return slow(arr)
+        return pc.cast(text, typ), 0
 
     return convert
 
@@ -357,10 +389,10 @@ def pg_plan_column(name: str, pg_type: str, encoding: str) -> ColumnPlan:
     if t in ("json", "jsonb"):
         return plan(pa.json_(pa.string()), pa.binary(), json_text(encoding))
     if t == "date":
-        return plan(pa.date32(), pa.binary(), _nulling(date_days, pa.date32(), encoding))
+        return plan(pa.date32(), pa.binary(), _fast(_nulling(date_days, pa.date32(), encoding), pa.date32()))
     if m := _TIMESTAMP.match(t):
         typ = pa.timestamp("us", None if m.group(2) else "UTC")
-        return plan(typ, pa.binary(), _nulling(timestamp_micros, typ, encoding))
+        return plan(typ, pa.binary(), _fast(_nulling(timestamp_micros, typ, encoding), typ))
     if _TIME.match(t):
         return plan(pa.time64("us"), pa.binary(), _nulling(time_micros, pa.time64("us"), encoding))
     if t == "interval":
