@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import moodump_cli
 from moodump.db.connection import ConnSettings
 from moodump.dump import DumpOptions, dump_postgres
+from moodump.errors import NotFoundError
 from moodump.export import ExportOptions, export
 from moodump.export.engine import EXPORT_MANIFEST
 from moodump.source import LocalSource
@@ -293,10 +293,11 @@ def test_pg_export_has_the_declared_arrow_types(pg_export: tuple[str, Path, Any]
     assert json.loads(meta[b"moodump.snapshot"])["id"]
 
 
-def test_pg_cli_export_selects_schema_qualified_globs(pg_export: tuple[str, Path, Any]) -> None:
+def test_pg_export_selects_schema_qualified_globs(pg_export: tuple[str, Path, Any]) -> None:
     _, base, _ = pg_export
-    out = base / "cli"
-    r = moodump_cli("export", str(base / "backup"), "--output", str(out), "--format", "parquet",
-                    "--table", "zoo.num*", "--table", "c", "--json")  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    out = base / "globs"
+    res = export(LocalSource(base / "backup"), out, ExportOptions(tables=("zoo.num*", "c")))
     assert sorted(p.name for p in out.iterdir()) == ["a%2Eb.c", "export.json", "zoo.numbers"]
+    assert [(t.schema, t.name) for t in res.tables] == [("a.b", "c"), ("zoo", "numbers")]
+    with pytest.raises(NotFoundError):
+        export(LocalSource(base / "backup"), base / "none", ExportOptions(tables=("zoo.nope",)))
