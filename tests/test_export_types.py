@@ -189,6 +189,9 @@ def test_pg_types_map_to_exact_arrow_types():
     assert typ("time(2) without time zone") == pa.time64("us")
     assert typ("time with time zone") == pa.string() and typ("integer[]") == pa.string()
     assert typ("public.citext") == pa.string() and typ('"char"') == pa.string()
+    interval = typ("interval")
+    assert typ("interval year to month") == typ("interval day to second(3)") == interval
+    assert typ("interval(2)") == interval and pa.types.is_struct(interval)
     assert typ("point") == pa.string()  # a PostgreSQL point is text, not a MariaDB spatial
     assert not pg_plan_column("p", "point", "UTF8").spatial
 

@@ -395,7 +395,7 @@ def pg_plan_column(name: str, pg_type: str, encoding: str) -> ColumnPlan:
         return plan(typ, pa.binary(), _fast(_nulling(timestamp_micros, typ, encoding), typ))
     if _TIME.match(t):
         return plan(pa.time64("us"), pa.binary(), _nulling(time_micros, pa.time64("us"), encoding))
-    if t == "interval":
+    if t == "interval" or t.startswith(("interval(", "interval ")):  # fields, precision
         return plan(_INTERVAL, pa.binary(), _nulling(interval_fields, _INTERVAL, encoding))
     # text types, unconstrained numeric, timetz and every other type: the exact text
     return plan(pa.string(), pa.binary(), text(encoding))
