@@ -265,3 +265,15 @@ def test_pg_table_definitions_come_from_pg_dump_sections_only():
     found = pg_table_definitions(pre)
     assert list(found) == [("public", "t")]
     assert found["public", "t"].endswith('OWNER TO "postgres";')
+
+
+def test_text_mariadb_cannot_convert_is_null_and_counted_never_pythons_guess():
+    # MariaDB converts these bytes to '?' or U+FFFD; Python's codecs make characters of them
+    cases = [("cp932", b"\x80"), ("big5", bytes.fromhex("a15a")), ("cp1256", b"\x8a"),
+             ("eucjpms", bytes.fromhex("8fa2b7")), ("big5", bytes.fromhex("a2cc")), ("swe7", b"\x7f")]  # fmt: skip
+    for charset, raw in cases:
+        arr, bad = decode_text(pa.array([raw, b"ok"], pa.binary()), charset)
+        assert arr.to_pylist() == [None, "ok"] and bad == 1, charset
+    # and these MariaDB converts otherwise than Python: MariaDB's character
+    assert decode_text(pa.array([b"\\[|"], pa.binary()), "swe7")[0].to_pylist() == ["ÖÄö"]
+    assert decode_text(pa.array([b"\xfc"], pa.binary()), "cp866")[0].to_pylist() == ["\u207f"]
