@@ -277,3 +277,14 @@ def test_text_mariadb_cannot_convert_is_null_and_counted_never_pythons_guess():
     # and these MariaDB converts otherwise than Python: MariaDB's character
     assert decode_text(pa.array([b"\\[|"], pa.binary()), "swe7")[0].to_pylist() == ["ÖÄö"]
     assert decode_text(pa.array([b"\xfc"], pa.binary()), "cp866")[0].to_pylist() == ["\u207f"]
+
+
+def test_long_encoded_names_make_short_unique_directories():
+    from moodump.export.output import pg_directory
+
+    dots, nl = pg_directory("." * 63, "." * 63), pg_directory("\n" * 63, "." * 63)
+    assert dots != nl and all(len(d.encode()) <= 255 for d in (dots, nl))
+    assert "~" in dots and not dots.startswith(".")
+    emoji = table_directory("😀" * 64)  # 256 bytes
+    assert len(emoji.encode()) <= 255 and emoji.startswith("😀" * 50)
+    assert table_directory("mdl_user") == "mdl_user"
