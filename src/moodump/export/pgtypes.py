@@ -56,8 +56,9 @@ from moodump.export.types import ColumnDef, ColumnPlan
 META_PG_TYPE = b"moodump.pg_type"
 
 #: PostgreSQL server encoding -> Python codec. SQL_ASCII is bytes in no known encoding:
-#: read as UTF-8, a value that is not is NULL (counted). Others not listed (MULE_INTERNAL)
-#: have no codec: their text values are NULL, counted.
+#: read as UTF-8, a value that is not is NULL (counted). Others not listed (MULE_INTERNAL,
+#: EUC_TW) have no codec: ASCII text is read (every server encoding extends ASCII), any
+#: other value is NULL, counted.
 PG_CODECS = {
     "UTF8": "utf-8", "SQL_ASCII": "utf-8", "LATIN1": "latin-1", "LATIN2": "iso8859_2",
     "LATIN3": "iso8859_3", "LATIN4": "iso8859_4", "LATIN5": "iso8859_9", "LATIN6": "iso8859_10",
@@ -160,7 +161,7 @@ def decode(arr: pa.Array, encoding: str) -> tuple[pa.Array, int]:
         try:
             if any(u in v for u in unsure):
                 raise UnicodeDecodeError(enc, v, 0, len(v), "a sequence Python decodes otherwise")
-            text = codecs.decode(v, codec or "moodump-no-codec")
+            text = codecs.decode(v, codec or "ascii")
             out.append(text.translate(table) if table else text)
         except (UnicodeDecodeError, LookupError):
             out.append(None)
