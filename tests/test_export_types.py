@@ -171,7 +171,7 @@ def test_pg_text_decodes_from_the_database_encoding_or_is_null_counted():
     arr, bad = ascii_.convert(pa.array([b"ok \xc3\xa9", b"bad \xe9", rb"oct \351"], pa.binary()))
     assert arr.to_pylist() == ["ok é", None, None] and bad == 2
     mule = pg_plan_column("t", "text", "MULE_INTERNAL")  # no codec: ASCII only, never wrong
-    assert mule.convert(pa.array([b"x", b"\x92\xa4"], pa.binary())) [0].to_pylist() == ["x", None]
+    assert mule.convert(pa.array([b"x", b"\x92\xa4"], pa.binary()))[0].to_pylist() == ["x", None]
 
 
 def test_pg_types_map_to_exact_arrow_types():
