@@ -2,7 +2,7 @@
 
 Data, no code: for each character set, pairs of characters (Python's decoding, then
 MariaDB's ``CONVERT(... USING utf8mb4)`` of the same bytes), found by converting every
-1- and 2-byte sequence (and the 3-byte ones of ujis/eucjpms) on MariaDB 10.11/11 and
+1- and 2-byte sequence (and the 3-byte ones of ujis/eucjpms) on MariaDB 10.11 and
 comparing; each Python character comes from one byte sequence only, so translating it
 is exact. ``\udfff`` as MariaDB's side: MariaDB cannot convert those bytes (it writes
 ``?`` or U+FFFD), so the value becomes NULL and is counted. armscii8, geostd8 and
