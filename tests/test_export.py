@@ -35,6 +35,7 @@ from moodump.manifest import read_manifest
 from moodump.source import LocalSource
 
 ZOO = Path(__file__).parent / "sql" / "zoo.sql"
+CHARSETS = Path(__file__).parent / "sql" / "zoo_charsets.sql"  # export only
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ def zoo_backup(
         c.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
         c.execute(f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4")
     run_sql_file(root_settings, ZOO, name)
+    run_sql_file(root_settings, CHARSETS, name)
     out = tmp_path_factory.mktemp("zoo") / "backup"
     dump(root_settings, name, out, DumpOptions(threads=2, chunk_bytes=4096))
     yield name, out

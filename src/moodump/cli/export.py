@@ -32,14 +32,15 @@ COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
     required=True,
     metavar="DIR|s3://BUCKET/PREFIX",
     help="Where the datasets go: a new or empty directory, or an S3 prefix (endpoint and "
-    "keys from S3_*). Each table becomes OUT/<table>/part-NNNNN.parquet; export.json "
-    "lists every file with rows and sha256.",
+    "keys from S3_*). Each table becomes OUT/<table>/part-NNNNN.parquet (PostgreSQL: "
+    "OUT/<schema>.<table>/); export.json lists every file with rows and sha256.",
 )
 @click.option(
     "--table",
     "tables",
     multiple=True,
-    help="Export only this table (a name or a glob; repeat or comma-separate).",
+    help="Export only this table (a name or a glob; repeat or comma-separate). PostgreSQL: "
+    "schema.table, or a table name in any schema.",
 )
 @click.option(
     "--workers",

@@ -21,6 +21,8 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from moodump.export.charmaps import MARIADB_FIXES, MARIADB_UNSURE
+
 #: Character sets whose bytes are UTF-8 already (ASCII is a subset).
 _UTF8 = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
 #: MariaDB character set -> Python codec (those not listed are looked up by name).
@@ -28,12 +30,16 @@ _CODECS = {
     "latin1": "moodump-latin1", "latin2": "iso8859_2", "latin5": "iso8859_9",
     "latin7": "iso8859_13", "ucs2": "utf_16_be", "utf16": "utf_16_be", "utf16le": "utf_16_le",
     "utf32": "utf_32_be", "sjis": "shift_jis", "cp932": "cp932", "ujis": "euc_jp",
-    "eucjpms": "euc_jp", "gbk": "gbk", "gb2312": "gb2312", "big5": "big5", "euckr": "euc_kr",
+    "eucjpms": "euc_jp", "gbk": "gbk", "gb2312": "gb2312", "big5": "big5", "euckr": "cp949",
     "koi8r": "koi8_r", "koi8u": "koi8_u", "greek": "iso8859_7", "hebrew": "iso8859_8",
-    "tis620": "tis_620", "armscii8": "armscii8", "swe7": "ascii", "hp8": "hp_roman8",
-    "dec8": "latin_1", "macroman": "mac_roman", "macce": "mac_latin2", "keybcs2": "cp895",
-    "geostd8": "geostd8",
+    "tis620": "tis_620", "armscii8": "latin-1", "swe7": "ascii", "hp8": "hp_roman8",
+    "dec8": "latin_1", "macroman": "mac_roman", "macce": "mac_latin2", "keybcs2": "latin-1",
+    "geostd8": "latin-1",
 }  # fmt: skip
+#: Python's decoding -> MariaDB's, where they differ (:mod:`moodump.export.charmaps`);
+#: U+DFFF (no codec makes a lone surrogate) marks bytes MariaDB cannot convert.
+_TRANSLATE = {cs: str.maketrans(p[0::2], p[1::2]) for cs, p in MARIADB_FIXES.items()}
+_UNCONVERTIBLE = "\udfff"
 _BACKSLASH = pa.scalar(b"\\", pa.binary())
 _BACKSLASH_BYTE = re.compile(rb"\\")
 
@@ -142,8 +148,10 @@ def json_text(charset: str | None) -> Converter:
 
 def decode_text(arr: pa.Array, charset: str | None) -> tuple[pa.Array, int]:
     """Binary -> UTF-8 string array. UTF-8 columns are validated in C++; other character
-    sets are decoded value by value. A value that is not valid in its character set
-    becomes NULL (and is counted)."""
+    sets are decoded value by value, as MariaDB's ``CONVERT(... USING utf8mb4)`` does
+    (Python's codec, with the characters it maps otherwise translated:
+    :mod:`moodump.export.charmaps`). A value that is not valid in its character set, or
+    that MariaDB cannot convert, becomes NULL (and is counted)."""
     cs = (charset or "utf8mb4").lower()
     if cs in _UTF8:
         try:
@@ -152,6 +160,8 @@ def decode_text(arr: pa.Array, charset: str | None) -> tuple[pa.Array, int]:
             codec = "utf-8"
     else:
         codec = _CODECS.get(cs, cs)
+    table = _TRANSLATE.get(cs)
+    unsure = MARIADB_UNSURE.get(cs, ())
     out: list[str | None] = []
     bad = 0
     for value in arr.to_pylist():
@@ -159,10 +169,17 @@ def decode_text(arr: pa.Array, charset: str | None) -> tuple[pa.Array, int]:
             out.append(None)
             continue
         try:
-            out.append(_decode(value, codec))
+            text = _decode(value, codec)
         except (UnicodeDecodeError, LookupError):
-            out.append(None)
-            bad += 1
+            text = None
+        if text is not None and table is not None:
+            text = text.translate(table)
+            if _UNCONVERTIBLE in text:
+                text = None
+        if text is not None and any(u in value for u in unsure):
+            text = None
+        out.append(text)
+        bad += text is None
     return pa.array(out, pa.string()), bad
 
 

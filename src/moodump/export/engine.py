@@ -10,6 +10,12 @@ written in row groups of ``row_group_rows``; memory per worker is a few blocks a
 row group, whatever the table's size. Files are exported in parallel by ``workers``
 threads (pyarrow's parsing, conversion and Parquet encoding run in C++ without the GIL).
 
+A PostgreSQL backup (manifest ``database_type: postgresql``) is planned by
+:mod:`moodump.export.pgtypes` (``format_type()`` text -> Arrow types, COPY text ->
+arrays) and written as ``OUT/<schema>.<table>/part-NNNNN.parquet``
+(:func:`~moodump.export.output.pg_directory`); a MariaDB/MySQL one by
+:mod:`moodump.export.types` from its ``CREATE TABLE``.
+
 ``export.json`` is written at OUT last: an export without it is incomplete.
 
 This module runs the use case; its parts live beside it: :mod:`~moodump.export.reader`
@@ -52,10 +58,17 @@ from moodump.export.output import (
     Output,
     close_quietly,
     open_output,
+    pg_directory,
     refuse_non_empty,
     write_manifest,
 )
 from moodump.export.output import table_directory as table_directory
+from moodump.export.pgtypes import (
+    PG_CODECS,
+    pg_definition,
+    pg_table_definitions,
+    pg_table_plans,
+)
 from moodump.export.reader import RowReader
 from moodump.export.types import (
     META_NULLED,
@@ -200,20 +213,34 @@ class _Exporter:
 # -- the use case -------------------------------------------------------------------------
 
 
+def table_label(table: TableEntry) -> str:
+    """The name a table is selected and reported by: ``schema.table`` for PostgreSQL,
+    the table name for MariaDB/MySQL (one database, one schema)."""
+    return f"{table.schema}.{table.name}" if table.schema else table.name
+
+
+def _matches(table: TableEntry, pattern: str) -> bool:
+    """A glob matches a MariaDB table's name; a PostgreSQL table's ``schema.table``
+    (the names as they are, joined by a dot), or, for a glob without a dot, its table
+    name in any schema."""
+    if fnmatch.fnmatchcase(table_label(table), pattern):
+        return True
+    return bool(table.schema) and "." not in pattern and fnmatch.fnmatchcase(table.name, pattern)
+
+
 def select_tables(manifest: Manifest, patterns: tuple[str, ...]) -> list[TableEntry]:
     """The tables named by ``patterns`` (names or globs, case-sensitive); all without."""
     if not patterns:
         return list(manifest.tables)
-    chosen = [t for t in manifest.tables if any(fnmatch.fnmatchcase(t.name, p) for p in patterns)]
-    missing = [
-        p for p in patterns if not any(fnmatch.fnmatchcase(t.name, p) for t in manifest.tables)
-    ]
+    chosen = [t for t in manifest.tables if any(_matches(t, p) for p in patterns)]
+    missing = [p for p in patterns if not any(_matches(t, p) for t in manifest.tables)]
     if missing:
         from moodump.errors import NotFoundError
 
         raise NotFoundError(
             f"no table of this backup matches {', '.join(repr(p) for p in missing)}",
-            hint="table names are case-sensitive; the manifest lists them",
+            hint="table names are case-sensitive; the manifest lists them "
+            "(PostgreSQL: schema.table)",
         )
     return chosen
 
@@ -222,7 +249,7 @@ def _file_metadata(
     source: BackupSource, m: Manifest, table: TableEntry, create: str, chunk: Chunk | None
 ) -> dict[bytes, bytes]:
     snapshot: dict[str, Any] = {"started_at": m.started_at, "finished_at": m.finished_at}
-    for key in ("binlog_file", "binlog_position", "gtid", "method", "at"):
+    for key in ("binlog_file", "binlog_position", "gtid", "method", "at", "id", "encoding"):
         if key in m.snapshot:
             snapshot[key] = m.snapshot[key]
     meta = {
@@ -230,12 +257,30 @@ def _file_metadata(
         "moodump.tool_version": __version__,
         "moodump.database": m.database,
         "moodump.table": table.name,
+        **({"moodump.schema": table.schema} if table.schema else {}),
         "moodump.create_table": create,
         "moodump.snapshot": json.dumps(snapshot, sort_keys=True),
         "moodump.server": f"{m.server_flavor} {m.server_version}".strip(),
         "moodump.source_file": chunk.file if chunk else "",
     }
     return {k.encode(): v.encode() for k, v in meta.items()}
+
+
+def _pg_definitions(
+    source: BackupSource, manifest: Manifest, encoding: str
+) -> dict[tuple[str, str], str]:
+    """The tables' sections of a PostgreSQL backup's ``schema/pre-data.sql`` (in the
+    database's encoding), by (schema, table)."""
+    name = manifest.objects.get("pre_data", "")
+    if not name:
+        return {}
+    raw = source.checked_bytes(manifest.file(name))
+    codec = PG_CODECS.get(encoding.upper(), "utf-8")
+    try:
+        text = raw.decode(codec, errors="replace")
+    except LookupError:
+        text = raw.decode("utf-8", errors="replace")
+    return pg_table_definitions(text)
 
 
 def export(
@@ -292,22 +337,36 @@ def _export(
     refuse_non_empty(out)
 
     skipped: dict[str, str] = {}
-    results: dict[str, TableExport] = {}
+    results: dict[tuple[str, str], TableExport] = {}  # by (schema, table)
     tasks: list[_Task] = []
+    postgres = manifest.database_type == "postgresql"
+    encoding = str(manifest.snapshot.get("encoding") or "UTF8")
+    definitions = _pg_definitions(source, manifest, encoding) if postgres else {}
     for table in tables:
         if table.kind != "table":
-            skipped[table.name] = f"a {table.kind}, not a table"
+            skipped[table_label(table)] = f"{table.kind}: not a table"
             continue
         if table.data_skipped:
-            skipped[table.name] = "its data was not dumped"
+            skipped[table_label(table)] = "its data was not dumped"
             continue
         if not table.columns:
-            skipped[table.name] = "it has no stored columns (all are generated)"
+            skipped[table_label(table)] = (
+                "it has no columns" if postgres else "it has no stored columns (all are generated)"
+            )
             continue
-        create = source.checked_bytes(manifest.file(table.schema_file)).decode("utf-8")
-        plans = table_plans(create, table.columns, table.column_types)
-        directory = table_directory(table.name)
-        results[table.name] = TableExport(table.name, directory, columns=describe(plans))
+        if postgres:
+            create = definitions.get((table.schema, table.name)) or pg_definition(
+                table.schema, table.name, table.columns, table.column_types
+            )
+            plans = pg_table_plans(table.columns, table.column_types, encoding)
+            directory = pg_directory(table.schema, table.name)
+        else:
+            create = source.checked_bytes(manifest.file(table.schema_file)).decode("utf-8")
+            plans = table_plans(create, table.columns, table.column_types)
+            directory = table_directory(table.name)
+        results[(table.schema, table.name)] = TableExport(
+            table.name, directory, columns=describe(plans, postgres), schema=table.schema
+        )
         out.make_dir(directory)
         chunks: list[Chunk | None] = list(table.chunks) or [None]
         for i, chunk in enumerate(chunks):
@@ -351,8 +410,8 @@ def _export(
             if pool is not None:
                 pa.set_memory_pool(pool)
 
-    for d in sorted(done, key=lambda d: (d.task.table.name, d.task.index)):
-        te = results[d.task.table.name]
+    for d in sorted(done, key=lambda d: (table_label(d.task.table), d.task.index)):
+        te = results[(d.task.table.schema, d.task.table.name)]
         te.files.append(d.file)
         te.rows += d.file.rows
         for col, count in d.nulled.items():
@@ -360,11 +419,16 @@ def _export(
         warnings.extend(d.warnings)
     for te in results.values():
         for col, count in te.nulled.items():
-            warnings.append(
-                f"{te.name}.{col}: {count} value(s) Parquet cannot hold (zero or invalid "
-                "dates, text invalid in its character set) exported as NULL"
+            what = (
+                "NaN/infinite numerics, infinite or out-of-range dates and timestamps, text "
+                "invalid in the database's encoding"
+                if postgres
+                else "zero or invalid dates, text invalid in its character set"
             )
-    exported = [results[t.name] for t in tables if t.name in results]
+            warnings.append(
+                f"{te.label}.{col}: {count} value(s) Parquet cannot hold ({what}) exported as NULL"
+            )
+    exported = [results[k] for t in tables if (k := (t.schema, t.name)) in results]
     result = ExportResult(
         output=out.display,
         tables=exported,

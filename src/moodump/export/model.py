@@ -40,6 +40,12 @@ class TableExport:
     columns: list[dict[str, Any]] = field(default_factory=list)
     files: list[FileExport] = field(default_factory=list)
     nulled: dict[str, int] = field(default_factory=dict)  # column -> values made NULL
+    schema: str = ""  # PostgreSQL: the table's schema (MariaDB/MySQL: empty)
+
+    @property
+    def label(self) -> str:
+        """``schema.table`` (PostgreSQL) or the table name."""
+        return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
 @dataclass
@@ -55,7 +61,7 @@ class ExportResult:
 
     @property
     def nulled(self) -> dict[str, dict[str, int]]:
-        return {t.name: t.nulled for t in self.tables if t.nulled}
+        return {t.label: t.nulled for t in self.tables if t.nulled}
 
     def as_dict(self) -> dict[str, Any]:
         return {

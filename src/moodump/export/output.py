@@ -109,13 +109,46 @@ def refuse_non_empty(out: Output) -> None:
         )
 
 
+#: The longest file name most file systems take (bytes).
+NAME_MAX = 255
+
+
+def _fit(safe: str, key: str) -> str:
+    """``safe`` when it is at most :data:`NAME_MAX` bytes; otherwise its first 200
+    bytes (whole characters) and ``~`` with the sha256 of ``key`` (the source names),
+    so a long encoded name stays a valid and unique file name."""
+    if len(safe.encode("utf-8", "surrogatepass")) <= NAME_MAX:
+        return safe
+    head = safe.encode("utf-8", "surrogatepass")[:200].decode("utf-8", "ignore")
+    cut = head.rfind("%", len(head) - 2)
+    if cut >= 0:  # no escape cut in two
+        head = head[:cut]
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{head}~{digest}"
+
+
 def table_directory(name: str) -> str:
     """A table's directory name below OUT: the name, with ``%``, ``/`` and ``\\`` (and a
-    leading ``.``) percent-encoded, so no name can leave OUT or hide."""
+    leading ``.``) percent-encoded, so no name can leave OUT or hide; a name longer than
+    :data:`NAME_MAX` bytes so encoded is cut and ends ``~<hash>`` (:func:`_fit`)."""
     safe = name.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")
     if safe.startswith("."):
         safe = "%2E" + safe[1:]
-    return safe
+    return _fit(safe, name)
+
+
+def pg_directory(schema: str, name: str) -> str:
+    """A PostgreSQL table's directory name below OUT: ``<schema>.<table>``, each name
+    percent-encoded as :func:`table_directory` does, with its own dots (``%2E``) and
+    control characters (a PostgreSQL name may hold a newline) encoded too, so
+    ``"a.b"."c"`` (``a%2Eb.c``) and ``"a"."b.c"`` (``a.b%2Ec``) differ."""
+
+    def part(text: str) -> str:
+        safe = text.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")
+        safe = safe.replace(".", "%2E")
+        return "".join(f"%{ord(ch):02X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in safe)
+
+    return _fit(f"{part(schema)}.{part(name)}", f"{schema}\0{name}")
 
 
 class HashingSink(io.RawIOBase):

@@ -323,9 +323,11 @@ def _distinct(col: pa.ChunkedArray) -> int:
         return len(col)
 
 
-def describe(plans: list[ColumnPlan]) -> list[dict[str, Any]]:
-    """The columns as the export manifest lists them."""
+def describe(plans: list[ColumnPlan], postgres: bool = False) -> list[dict[str, Any]]:
+    """The columns as the export manifest lists them (the source type as ``pg_type`` for
+    PostgreSQL, ``mysql_type`` otherwise)."""
+    key = "pg_type" if postgres else "mysql_type"
     return [
-        {"name": p.column.name, "mysql_type": p.column.column_type, "arrow_type": str(p.field.type)}
+        {"name": p.column.name, key: p.column.column_type, "arrow_type": str(p.field.type)}
         for p in plans
     ]
