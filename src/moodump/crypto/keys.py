@@ -40,6 +40,7 @@ _GOOD_RECIPIENT = (
     "path of a file with one per line"
 )
 _OPENSSH_PRIVATE = "-----BEGIN OPENSSH PRIVATE KEY-----"
+_BOM = b"\xef\xbb\xbf"
 _PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
@@ -154,7 +155,8 @@ def parse_recipients(value: str | os.PathLike[str]) -> list[Recipient]:
 
 def _read_recipients_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: an editor's byte order mark (Windows) is not part of the first key
+        return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"cannot read recipients file {path}: {getattr(exc, 'strerror', None) or exc}",
@@ -257,6 +259,7 @@ def _load_identity_file(path: Path) -> list[Identity]:
             f"cannot read identity file {path}: {exc.strerror or exc}",
             hint=f"check --identity / {ENV_IDENTITY_FILE} and the file's permissions",
         ) from exc
+    raw = raw.removeprefix(_BOM)  # an editor's byte order mark (Windows) is no part of a key
     text = raw.decode("utf-8", errors="replace")
     for line in text.splitlines():
         line = line.strip()
