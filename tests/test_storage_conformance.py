@@ -702,3 +702,41 @@ def test_a_copy_that_lost_a_file_is_no_good_copy_for_listing_latest_or_retention
     now = datetime(2026, 2, 1, 12, tzinfo=timezone.utc)
     decided = plan_remote(infos.values(), RetentionPolicy(strategy="daily", num_backups=1), now)
     assert [b.id for b in decided.remove] == []  # the good copy, and the damaged as evidence
+
+
+def test_an_upload_that_never_finished_is_pruned_once_it_is_old(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/offsite.md: "an upload that never finished is removed once it is older than
+    12 hours", on every backend: S3 keeps it as ``NAME/`` without a marker, local and
+    FTPS as ``NAME.partial/``, which retention must see as well."""
+    from datetime import datetime, timezone
+
+    from moodump.offsite.catalog import plan_remote, scan_remote
+    from moodump.offsite.remote import OffsiteTarget
+    from moodump.retention import RetentionPolicy
+
+    older = "mysql-moodle_2026-01-29_01-00-00"
+    real = backend.put_file
+
+    def breaks_at_the_marker(key: str, path: Any, *, sha256: str | None = None) -> Any:
+        if key.endswith("/manifest.json"):
+            raise StorageError("the connection broke", hint="retry")
+        return real(key, path, sha256=sha256)
+
+    monkeypatch.setattr(backend, "put_file", breaks_at_the_marker)
+    with pytest.raises(StorageError, match="connection broke"):
+        upload(backend, make_backup(tmp_path / older, older))
+    monkeypatch.undo()
+    upload(backend, make_backup(tmp_path / NAME))
+    infos = scan_remote(OffsiteTarget(backend), timezone.utc)
+    assert [(i.core, i.when.day, i.complete) for i in infos] == [
+        ("mysql-moodle", 29, False),
+        ("mysql-moodle", 31, True),
+    ]
+    now = datetime(2026, 2, 1, 12, tzinfo=timezone.utc)
+    decided = plan_remote(infos, RetentionPolicy(strategy="daily", num_backups=5), now)
+    victims = [b.id for b in decided.remove]
+    assert len(victims) == 1 and victims[0].startswith(older)
+    assert prune_remote(backend, victims) == victims
+    assert list_backups(backend) == [RemoteBackup(NAME, True)]

@@ -27,7 +27,12 @@ from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest
 from moodump.errors import IntegrityError, MoodumpError, StorageAuthError
 from moodump.manifest import MANIFEST_NAME, STATUS_DONE, VERIFY_NAME, parse_manifest
 from moodump.naming import localize, parse_backup_name, tier_for
-from moodump.offsite.remote import OffsiteTarget, some_problems, stored_problems
+from moodump.offsite.remote import (
+    PARTIAL_SUFFIX,
+    OffsiteTarget,
+    some_problems,
+    stored_problems,
+)
 from moodump.retention import Backup, Plan, RetentionPolicy, plan
 from moodump.storage.base import TransientError
 
@@ -87,10 +92,18 @@ def scan_remote(target: OffsiteTarget, tz: tzinfo) -> list[RemoteBackupInfo]:
     """
     out: list[RemoteBackupInfo] = []
     backend = target.backend
-    for rb in target.list_backups():
-        parsed = parse_backup_name(rb.name)
+    listed = target.list_backups()
+    names = {rb.name for rb in listed}
+    for rb in listed:
+        base = rb.name.removesuffix(PARTIAL_SUFFIX)
+        if base != rb.name and base in names:
+            continue  # the staging of a repair: it goes with its copy
+        # An upload that never finished is NAME.partial where copies are renamed into
+        # place (local, FTPS): listed as an incomplete copy under that name, so that
+        # retention removes it once it is old, as it does a copy without its marker.
+        parsed = parse_backup_name(base)
         if parsed is None:
-            continue  # a .partial staging directory or something that is not ours
+            continue  # something that is not ours
         core, naive = parsed
         info = RemoteBackupInfo(
             rb.name, core, localize(naive, tz), rb.complete, where=backend.where(rb.name)
