@@ -74,8 +74,8 @@ from moodump.offsite.remote import OffsiteTarget
 from moodump.offsite.source import latest, locate_backup, open_backup, split_location
 from moodump.restore import RestoreOptions, engine, restore
 from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
-from moodump.storage.s3 import _InputStream
 from moodump.storage.base import TransientError, quote_url_path
+from moodump.storage.s3 import _InputStream
 from moodump.storage.s3_settings import s3_settings_from_env
 from rig_pg import PgServer
 
