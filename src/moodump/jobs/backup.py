@@ -44,6 +44,7 @@ from moodump.jobs.offsite import (
     OffsitePlan,
     copy_offsite,
     encrypt_in_place,
+    finish_at_rest,
     offsite_from_config,
     prune_offsite,
 )
@@ -171,6 +172,13 @@ def _backup_cycle(
     cfg, report = ctx.cfg, ctx.report
     offsite = offsite_from_config(cfg, report, sleep=ctx.sleep)
     try:
+        if offsite.at_rest:
+            try:
+                finish_at_rest(offsite, cfg.root)
+            except (MoodumpError, OSError) as exc:
+                msg = f"finishing an interrupted encryption at rest failed: {exc}"
+                report.warnings.append(msg)
+                log.error("%s", msg)
         _backup_databases(ctx, specs, method, offsite, progress)
     finally:
         offsite.close()
