@@ -976,3 +976,19 @@ def test_an_interrupted_encryption_at_rest_is_finished_by_the_next_run(tmp_path:
     assert not list(root.rglob("manifest.json")) and not list(root.rglob("data.bin"))
     assert not [p for p in root.rglob(".*")]
     assert finish_at_rest(plan, root) == []
+
+
+def test_the_staging_of_a_stopped_encrypted_copy_is_removed_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """Off-site copies are encrypted into BACKUP_DIR/.moodump-offsite/NAME first; a run
+    stopped there left a backup's worth of ciphertext that only a copy of the very same
+    backup would have removed."""
+    from moodump.jobs.offsite import STAGING_DIR, sweep_staging
+
+    stale = tmp_path / STAGING_DIR / "mysql-moodle_2026-01-01_01-00-00"
+    stale.mkdir(parents=True)
+    (stale / "manifest.json.age").write_bytes(b"x" * 1000)
+    assert sweep_staging(tmp_path) == [stale]
+    assert not (tmp_path / STAGING_DIR).exists()
+    assert sweep_staging(tmp_path) == []

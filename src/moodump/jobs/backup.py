@@ -45,6 +45,7 @@ from moodump.jobs.offsite import (
     copy_offsite,
     encrypt_in_place,
     finish_at_rest,
+    sweep_staging,
     offsite_from_config,
     prune_offsite,
 )
@@ -172,13 +173,14 @@ def _backup_cycle(
     cfg, report = ctx.cfg, ctx.report
     offsite = offsite_from_config(cfg, report, sleep=ctx.sleep)
     try:
-        if offsite.at_rest:
-            try:
+        try:  # what a stopped run left (the run lock is held)
+            sweep_staging(cfg.root)
+            if offsite.at_rest:
                 finish_at_rest(offsite, cfg.root)
-            except (MoodumpError, OSError) as exc:
-                msg = f"finishing an interrupted encryption at rest failed: {exc}"
-                report.warnings.append(msg)
-                log.error("%s", msg)
+        except (MoodumpError, OSError) as exc:
+            msg = f"cleaning up after a stopped run failed: {exc}"
+            report.warnings.append(msg)
+            log.error("%s", msg)
         _backup_databases(ctx, specs, method, offsite, progress)
     finally:
         offsite.close()

@@ -135,6 +135,20 @@ def encrypt_in_place(plan: OffsitePlan, path: Path) -> None:
     log.info("encrypted %s at rest to %d recipient(s)", path, len(plan.recipients))
 
 
+def sweep_staging(root: Path) -> list[Path]:
+    """Remove what stopped runs left in ``root``'s staging folder of encrypted copies
+    (ciphertext only, but a backup's size each); returns what it removed. Runs under the
+    run lock, so nothing there is in use."""
+    staging = root / STAGING_DIR
+    if not staging.is_dir():
+        return []
+    left = sorted(staging.iterdir())
+    for p in left:
+        log.warning("removing %s, left by a stopped run", p)
+    shutil.rmtree(staging)
+    return left
+
+
 _READY, _ASIDE, _ENCRYPTING = ".encrypted", ".plaintext", ".encrypted.partial-"
 
 
@@ -335,6 +349,7 @@ __all__ = [
     "copy_offsite",
     "encrypt_in_place",
     "finish_at_rest",
+    "sweep_staging",
     "list_offsite",
     "offsite_from_config",
     "prune_offsite",
