@@ -45,9 +45,9 @@ from moodump.jobs.offsite import (
     copy_offsite,
     encrypt_in_place,
     finish_at_rest,
-    sweep_staging,
     offsite_from_config,
     prune_offsite,
+    sweep_staging,
 )
 from moodump.jobs.report import (
     STATUS_FAILED,

@@ -39,9 +39,9 @@ from moodump.crypto import (
 )
 from moodump.errors import ConfigError, MoodumpError
 from moodump.fsmodes import make_dir
-from moodump.manifest import MANIFEST_NAME, STATUS_DONE, read_manifest
 from moodump.jobs.report import RunReport
 from moodump.jobs.wiring import Sleep, ftps_target_from_config
+from moodump.manifest import MANIFEST_NAME, STATUS_DONE, read_manifest
 from moodump.offsite import ObjectStoreTarget, OffsiteTarget
 from moodump.offsite.catalog import RemoteBackupInfo, offsite_policy, plan_remote, scan_remote
 from moodump.storage.base import quote_url_path
@@ -349,8 +349,8 @@ __all__ = [
     "copy_offsite",
     "encrypt_in_place",
     "finish_at_rest",
-    "sweep_staging",
     "list_offsite",
     "offsite_from_config",
     "prune_offsite",
+    "sweep_staging",
 ]
