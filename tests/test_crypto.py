@@ -252,6 +252,19 @@ def test_key_files_saved_by_a_windows_editor_bom_and_crlf(tmp_path):
         assert redact(f"key={a.secret}") == "key=***"
 
 
+def test_an_ssh_key_comment_with_a_comma_is_still_a_comment(tmp_path):
+    """``ssh-keygen -C "Jane Doe, ops"``: the comment is free text after the key, as
+    ``authorized_keys`` reads it; a comma in it started a new (invalid) entry."""
+    a = AgeKey(tmp_path).public
+    _, ed = ssh_key(tmp_path, "ed25519", "ed")
+    key = " ".join(ed.split()[:2])
+    path = tmp_path / "recipients.txt"
+    path.write_text(f"{key} Jane Doe, ops team\n{a}\n")
+    assert [r.key for r in parse_recipients(str(path))] == [key, a]
+    assert [r.key for r in parse_recipients(f"{key} Jane Doe, ops, {a}")] == [key, a]
+    assert [r.key for r in parse_recipients(f"{a}, {key} jane, {a}")] == [a, key]
+
+
 def test_missing_identity_files(tmp_path):
     with pytest.raises(ConfigError, match="cannot read identity file"):
         load_identities(tmp_path / "nope.txt")

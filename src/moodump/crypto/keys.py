@@ -41,6 +41,7 @@ _GOOD_RECIPIENT = (
 )
 _OPENSSH_PRIVATE = "-----BEGIN OPENSSH PRIVATE KEY-----"
 _BOM = b"\xef\xbb\xbf"
+_KEY_STARTS = ("age1", "ssh-", "age-secret-key-")
 _PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
@@ -172,7 +173,18 @@ def _parse_text(text: str, *, where: str) -> list[Recipient]:
             hint=f"use the .pub file of the key instead; expected {_GOOD_RECIPIENT}",
         )
     result: list[Recipient] = []
-    for n, entry in enumerate(re.split(r"[,\n]", "\n".join(lines)), 1):
+    entries: list[str] = []
+    for line in lines:
+        in_ssh_line = False
+        for entry in line.split(","):
+            word = entry.strip()
+            if in_ssh_line and word and not word.lower().startswith(_KEY_STARTS):
+                # the rest of an ssh key's comment, which may hold commas (ssh-keygen -C)
+                entries.append("")
+                continue
+            in_ssh_line = in_ssh_line or word.startswith("ssh-")
+            entries.append(entry)
+    for n, entry in enumerate(entries, 1):
         entry = entry.strip()
         if not entry:
             continue
