@@ -953,7 +953,7 @@ def test_an_interrupted_encryption_at_rest_is_finished_by_the_next_run(tmp_path:
     recipients = parse_recipients(str(x25519.Identity.generate().to_public()))
     plan = OffsitePlan([], recipients, at_rest=True)
     root = tmp_path / "backups"
-    names = [f"mysql-moodle_2026-01-0{d}_01-00-00" for d in range(1, 5)]
+    names = [f"mysql-moodle[1]_2026-01-0{d}_01-00-00" for d in range(1, 5)]
     paths = [fake_backup(root, f"daily/2026-01-0{d}/{n}") for d, n in enumerate(names, 1)]
     # 1: stopped while encrypting (the publishing directory of the ciphertext is left)
     partial = paths[0].parent / f"..{names[0]}.encrypted.partial-4242"

@@ -22,6 +22,7 @@ Rules (issue 12, docs/offsite.md):
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import shutil
 import time
@@ -176,7 +177,7 @@ def finish_at_rest(plan: OffsitePlan, root: Path) -> list[Path]:
     finished: list[Path] = []
     for parent, name in sorted(names):
         path, ready, aside = (parent / n for n in (name, f".{name}{_READY}", f".{name}{_ASIDE}"))
-        for partial in parent.glob(f".{ready.name}.partial-*"):
+        for partial in parent.glob(glob.escape(f".{ready.name}.partial-") + "*"):
             shutil.rmtree(partial)
         if not path.exists():  # stopped between the renames
             if (ready / ENCRYPTED_MANIFEST_NAME).is_file():
