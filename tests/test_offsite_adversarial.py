@@ -30,7 +30,10 @@ CHANGELOG.md):
   (``list --offsite --json`` exits 0 with the target's ``error``: backup.sh picks local
   backups from it while the bucket is unreachable);
 - bug: a clock 20 minutes or 2 hours off (libfaketime) is named as the problem instead
-  of the access key; 3 minutes off works.
+  of the access key; 3 minutes off works;
+- bug: the bucket going away while a PostgreSQL restore streams a data file: exit code
+  7 naming the object, no "it is retried" (a stream is not), ``--resume`` named, and the
+  resumed restore is exact.
 
 Left out: a wrong ``S3_REGION`` (SeaweedFS accepts a signature for any region, unlike
 AWS); virtual-hosted addressing (needs wildcard DNS for the bucket name; against
