@@ -355,6 +355,21 @@ def test_file_variants(tmp_path: Path) -> None:
     assert db2.password is not None and db2.password.reveal() == "host-file-pw"
 
 
+def test_a_recipients_file_variant_keeps_every_recipient(tmp_path: Path) -> None:
+    """MOODUMP_ENCRYPT_RECIPIENTS_FILE (a mounted ConfigMap or Secret) holds a recipients
+    file: every line counts. Its first line alone was taken as for a password, so a second
+    key (the team's disaster-recovery key) was dropped without a word, and a file that
+    starts with a comment named no recipient."""
+    from pyrage import x25519
+
+    from moodump.crypto import parse_recipients
+
+    keys = [str(x25519.Identity.generate().to_public()) for _ in range(2)]
+    (tmp_path / "recipients").write_text("# backup keys\n" + "\n".join(keys) + "\n")
+    cfg = load({"MOODUMP_ENCRYPT_RECIPIENTS_FILE": str(tmp_path / "recipients")}, "db1/a\n")
+    assert [r.key for r in parse_recipients(cfg.encrypt_recipients)] == keys
+
+
 def test_both_value_and_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("x")
     with pytest.raises(ConfigError, match="both DATABASE_PASSWORD and DATABASE_PASSWORD_FILE"):

@@ -235,6 +235,36 @@ def test_bad_identity_files(tmp_path, content, message):
     assert "AGE-SECRET-KEY-1NOTVALID" not in str(info.value)
 
 
+def test_key_files_saved_by_a_windows_editor_bom_and_crlf(tmp_path):
+    """Notepad saves UTF-8 with a byte order mark and CRLF line ends: the keys in such
+    recipient and identity files are the same keys (age itself reads them)."""
+    a, b = AgeKey(tmp_path, "a"), AgeKey(tmp_path, "b")
+    recipients = tmp_path / "recipients.txt"
+    recipients.write_bytes(
+        b"\xef\xbb\xbf# backup keys\r\n" + f"{a.public}\r\n{b.public}\r\n".encode()
+    )
+    assert [r.key for r in parse_recipients(str(recipients))] == [a.public, b.public]
+    for first in (a.path.read_text().splitlines()[0], a.secret):  # a comment, or the key
+        rest = [ln for ln in a.path.read_text().splitlines() if ln != first]
+        identity = tmp_path / "identity.txt"
+        identity.write_bytes(b"\xef\xbb\xbf" + "\r\n".join([first, *rest, ""]).encode())
+        assert [i.public for i in load_identities(identity)] == [a.public]
+        assert redact(f"key={a.secret}") == "key=***"
+
+
+def test_an_ssh_key_comment_with_a_comma_is_still_a_comment(tmp_path):
+    """``ssh-keygen -C "Jane Doe, ops"``: the comment is free text after the key, as
+    ``authorized_keys`` reads it; a comma in it started a new (invalid) entry."""
+    a = AgeKey(tmp_path).public
+    _, ed = ssh_key(tmp_path, "ed25519", "ed")
+    key = " ".join(ed.split()[:2])
+    path = tmp_path / "recipients.txt"
+    path.write_text(f"{key} Jane Doe, ops team\n{a}\n")
+    assert [r.key for r in parse_recipients(str(path))] == [key, a]
+    assert [r.key for r in parse_recipients(f"{key} Jane Doe, ops, {a}")] == [key, a]
+    assert [r.key for r in parse_recipients(f"{a}, {key} jane, {a}")] == [a, key]
+
+
 def test_missing_identity_files(tmp_path):
     with pytest.raises(ConfigError, match="cannot read identity file"):
         load_identities(tmp_path / "nope.txt")

@@ -131,3 +131,27 @@ def test_a_damaged_encrypted_file_fails_restore_and_verify(
     with pytest.raises(IntegrityError):
         restore(copy, root_settings, target, identities=ids)
     _drop(root_settings, target)
+
+
+def test_an_unreadable_encrypted_json_is_named_not_taken_for_a_plain_backup(encrypted) -> None:
+    """encrypted.json that cannot be read (its mode, an NFS hiccup) is a storage problem
+    to name; the backup was read as a plain one instead, whose missing manifest.json
+    called a good backup damaged (exit code 8)."""
+    from moodump.crypto import ENCRYPTED_MANIFEST_NAME
+    from moodump.errors import StorageError
+    from moodump.source import LocalSource, as_source
+
+    class Unreadable(LocalSource):
+        def open(self, name: str):  # type: ignore[no-untyped-def]
+            if name == ENCRYPTED_MANIFEST_NAME:
+                raise StorageError(
+                    f"cannot read {self.root / name}: Permission denied",
+                    hint="check the file's permissions",
+                )
+            return super().open(name)
+
+    ids = load_identities(encrypted["key"])
+    with pytest.raises(StorageError, match=r"encrypted\.json: Permission denied"):
+        as_source(Unreadable(encrypted["enc"]), ids)
+    with pytest.raises(StorageError, match=r"encrypted\.json: Permission denied"):
+        verify(Unreadable(encrypted["enc"]))

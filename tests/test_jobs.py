@@ -938,3 +938,57 @@ def test_scheduled_run_signs_and_its_verification_checks_the_key(
     report = jobs.run_once(cfg, now=local(2026, 11, 18, 1, 0))
     (res,) = report.databases
     assert res.exit_code == 8 and "not a verify key" in str(res.error), res.error
+
+
+def test_an_interrupted_encryption_at_rest_is_finished_by_the_next_run(tmp_path: Path) -> None:
+    """MOODUMP_ENCRYPT_AT_REST keeps only ciphertext on the volume. A run stopped inside
+    the encryption (a kill, a pod eviction: it takes a while for a big backup) left the
+    plaintext backup, or a hidden plaintext copy, there for good; the next run finishes
+    each of the four points it can stop at."""
+    from pyrage import x25519
+
+    from moodump.crypto import ENCRYPTED_MANIFEST_NAME, encrypt_backup_dir, parse_recipients
+    from moodump.jobs.offsite import OffsitePlan, finish_at_rest
+
+    recipients = parse_recipients(str(x25519.Identity.generate().to_public()))
+    plan = OffsitePlan([], recipients, at_rest=True)
+    root = tmp_path / "backups"
+    names = [f"mysql-moodle[1]_2026-01-0{d}_01-00-00" for d in range(1, 5)]
+    paths = [fake_backup(root, f"daily/2026-01-0{d}/{n}") for d, n in enumerate(names, 1)]
+    # 1: stopped while encrypting (the publishing directory of the ciphertext is left)
+    partial = paths[0].parent / f"..{names[0]}.encrypted.partial-4242"
+    partial.mkdir()
+    (partial / "manifest.json.age").write_bytes(b"half")
+    # 2: stopped after the encryption, before the plaintext was moved aside
+    encrypt_backup_dir(paths[1], paths[1].parent / f".{names[1]}.encrypted", recipients)
+    # 3: stopped between the two renames: only the hidden copies are left
+    encrypt_backup_dir(paths[2], paths[2].parent / f".{names[2]}.encrypted", recipients)
+    paths[2].rename(paths[2].parent / f".{names[2]}.plaintext")
+    # 4: stopped while removing the plaintext
+    aside = paths[3].parent / f".{names[3]}.plaintext"
+    paths[3].rename(aside)
+    encrypt_backup_dir(aside, paths[3], recipients)
+    (aside / "manifest.json").unlink()
+
+    assert finish_at_rest(plan, root) == paths
+    for path in paths:
+        assert (path / ENCRYPTED_MANIFEST_NAME).is_file(), path
+    assert not list(root.rglob("manifest.json")) and not list(root.rglob("data.bin"))
+    assert not [p for p in root.rglob(".*")]
+    assert finish_at_rest(plan, root) == []
+
+
+def test_the_staging_of_a_stopped_encrypted_copy_is_removed_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """Off-site copies are encrypted into BACKUP_DIR/.moodump-offsite/NAME first; a run
+    stopped there left a backup's worth of ciphertext that only a copy of the very same
+    backup would have removed."""
+    from moodump.jobs.offsite import STAGING_DIR, sweep_staging
+
+    stale = tmp_path / STAGING_DIR / "mysql-moodle_2026-01-01_01-00-00"
+    stale.mkdir(parents=True)
+    (stale / "manifest.json.age").write_bytes(b"x" * 1000)
+    assert sweep_staging(tmp_path) == [stale]
+    assert not (tmp_path / STAGING_DIR).exists()
+    assert sweep_staging(tmp_path) == []

@@ -30,7 +30,10 @@ CHANGELOG.md):
   (``list --offsite --json`` exits 0 with the target's ``error``: backup.sh picks local
   backups from it while the bucket is unreachable);
 - bug: a clock 20 minutes or 2 hours off (libfaketime) is named as the problem instead
-  of the access key; 3 minutes off works.
+  of the access key; 3 minutes off works;
+- bug: the bucket going away while a PostgreSQL restore streams a data file: exit code
+  7 naming the object, no "it is retried" (a stream is not), ``--resume`` named, and the
+  resumed restore is exact.
 
 Left out: a wrong ``S3_REGION`` (SeaweedFS accepts a signature for any region, unlike
 AWS); virtual-hosted addressing (needs wildcard DNS for the bucket name; against
@@ -44,6 +47,7 @@ zero-byte objects, an interrupted prune and a copy made again in the other form
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -54,6 +58,7 @@ import time
 from dataclasses import asdict
 from datetime import timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyrage import x25519
@@ -73,6 +78,7 @@ from moodump.offsite.source import latest, locate_backup, open_backup, split_loc
 from moodump.restore import RestoreOptions, engine, restore
 from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
 from moodump.storage.base import TransientError, quote_url_path
+from moodump.storage.s3 import _InputStream
 from moodump.storage.s3_settings import s3_settings_from_env
 from rig_pg import PgServer
 
@@ -596,3 +602,66 @@ def test_a_postgresql_copy_missing_a_data_file_fails_before_the_target_is_touche
         source.close()
     assert info.value.exit_code == 8
     assert pg.psql(target, "SELECT id FROM keep_me").split()[2] == "42"
+
+
+def test_the_bucket_dying_mid_restore_is_named_and_the_restore_resumes(
+    s3: rig_s3.SeaweedS3, pg: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The S3 server goes away while a PostgreSQL restore streams its data (a network
+    error on a read, as pyarrow raises it): exit code 7 naming the object, no claim that
+    it "is retried" (a stream is not), and the next step (--resume), which then
+    finishes the restore exactly."""
+    monkeypatch.setattr(engine, "PREFETCH_DATA_BYTES", 0)
+    db = f"adv_src_{rig_s3.unique('')[-6:]}"
+    target = f"adv_tgt_{rig_s3.unique('')[-6:]}"
+    pg.createdb(db)
+    pg.psql(db, "CREATE TABLE a (id int PRIMARY KEY, v text); "
+            "INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 3000) g; "
+            "CREATE TABLE b (x int); INSERT INTO b SELECT generate_series(1, 500)")  # fmt: skip
+    settings = ConnSettings(host="127.0.0.1", port=pg.port, user="postgres", password="")
+    out = tmp_path / "pgbackup"
+    dump_postgres(settings, db, out)
+    bucket = s3.bucket("adv-pg")
+    prefix = rig_s3.unique("dies")
+    upload(S3Backend(s3.settings(bucket, prefix=prefix, retries=0)), out, NEW)
+    env = env_for(s3, bucket, prefix)
+    real = S3Backend._open_read
+    opened: list[str] = []
+
+    class Dead:  # a pyarrow input stream whose server went away
+        def read(self, size: int = -1) -> bytes:
+            raise OSError(
+                "AWS Error NETWORK_CONNECTION during GetObject operation: curlCode: 7, "
+                "Couldn't connect to server"
+            )
+
+        def close(self) -> None:
+            pass
+
+    def dies_on_the_second_data_file(self: S3Backend, key: str) -> Any:
+        stream = real(self, key)
+        if "/data/" in key:
+            opened.append(key)
+            if len(opened) == 2:
+                stream.close()
+                return io.BufferedReader(_InputStream(Dead(), self, key))
+        return stream
+
+    monkeypatch.setattr(S3Backend, "_open_read", dies_on_the_second_data_file)
+    source = open_backup(f"s3://{bucket}/{prefix}/{NEW}", env=env, sleep=no_sleep)
+    try:
+        with pytest.raises(StorageError) as info:
+            restore(source, settings, target, RestoreOptions(threads=1))
+    finally:
+        source.close()
+    err = info.value
+    assert err.exit_code == 7 and opened[1].split("/", 1)[1] in err.message, err
+    assert "retried" not in (err.hint or "") and "--resume" in (err.hint or ""), err.hint
+    monkeypatch.undo()
+    source = open_backup(f"s3://{bucket}/{prefix}/{NEW}", env=env, sleep=no_sleep)
+    try:
+        restore(source, settings, target, RestoreOptions(resume=True))
+    finally:
+        source.close()
+    query = "SELECT count(*), sum(length(v)) FROM a UNION ALL SELECT count(*), sum(x) FROM b"
+    assert pg.psql(target, query) == pg.psql(db, query)

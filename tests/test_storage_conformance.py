@@ -675,3 +675,68 @@ def test_a_copy_made_again_in_the_other_form_keeps_nothing_of_the_old_one(
         assert [o.key for o in backend.list(NAME)] == local_keys[second]
         assert list_backups(backend) == [RemoteBackup(NAME, True)]
         recheck(backend, NAME, second)
+
+
+def test_a_copy_that_lost_a_file_is_no_good_copy_for_listing_latest_or_retention(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A marker over a copy that lost a data file (a lifecycle rule, a hand-made
+    deletion) is not a complete copy: ``list --offsite`` says what is missing,
+    ``--latest`` takes the older good copy, and retention never removes that one while
+    keeping the damaged one as "the newest verified copy"."""
+    from datetime import datetime, timezone
+
+    from moodump.offsite.catalog import newest, plan_remote, scan_remote
+    from moodump.offsite.remote import OffsiteTarget
+    from moodump.retention import RetentionPolicy
+
+    older = "mysql-moodle_2026-01-29_01-00-00"
+    for name in (older, NAME):
+        upload(backend, make_backup(tmp_path / name, name))
+    assert backend.delete(f"{NAME}/data/mdl_log.00000.tsv.gz")
+    infos = {i.name: i for i in scan_remote(OffsiteTarget(backend), timezone.utc)}
+    assert infos[older].complete and infos[older].verified
+    assert not infos[NAME].complete
+    assert "data/mdl_log.00000.tsv.gz is missing" in (infos[NAME].error or "")
+    assert newest(infos.values(), "mysql-moodle") == infos[older]
+    now = datetime(2026, 2, 1, 12, tzinfo=timezone.utc)
+    decided = plan_remote(infos.values(), RetentionPolicy(strategy="daily", num_backups=1), now)
+    assert [b.id for b in decided.remove] == []  # the good copy, and the damaged as evidence
+
+
+def test_an_upload_that_never_finished_is_pruned_once_it_is_old(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/offsite.md: "an upload that never finished is removed once it is older than
+    12 hours", on every backend: S3 keeps it as ``NAME/`` without a marker, local and
+    FTPS as ``NAME.partial/``, which retention must see as well."""
+    from datetime import datetime, timezone
+
+    from moodump.offsite.catalog import plan_remote, scan_remote
+    from moodump.offsite.remote import OffsiteTarget
+    from moodump.retention import RetentionPolicy
+
+    older = "mysql-moodle_2026-01-29_01-00-00"
+    real = backend.put_file
+
+    def breaks_at_the_marker(key: str, path: Any, *, sha256: str | None = None) -> Any:
+        if key.endswith("/manifest.json"):
+            raise StorageError("the connection broke", hint="retry")
+        return real(key, path, sha256=sha256)
+
+    monkeypatch.setattr(backend, "put_file", breaks_at_the_marker)
+    with pytest.raises(StorageError, match="connection broke"):
+        upload(backend, make_backup(tmp_path / older, older))
+    monkeypatch.undo()
+    upload(backend, make_backup(tmp_path / NAME))
+    infos = scan_remote(OffsiteTarget(backend), timezone.utc)
+    assert [(i.core, i.when.day, i.complete) for i in infos] == [
+        ("mysql-moodle", 29, False),
+        ("mysql-moodle", 31, True),
+    ]
+    now = datetime(2026, 2, 1, 12, tzinfo=timezone.utc)
+    decided = plan_remote(infos, RetentionPolicy(strategy="daily", num_backups=5), now)
+    victims = [b.id for b in decided.remove]
+    assert len(victims) == 1 and victims[0].startswith(older)
+    assert prune_remote(backend, victims) == victims
+    assert list_backups(backend) == [RemoteBackup(NAME, True)]

@@ -209,7 +209,7 @@ def is_encrypted(source: BackupSource) -> bool:
     """True when ``source`` holds an encrypted backup (an ``encrypted.json``)."""
     try:
         source.read_bytes(ENCRYPTED_MANIFEST_NAME)
-    except (IntegrityError, StorageError):
+    except IntegrityError:  # not there; one that cannot be read is a StorageError to name
         return False
     return True
 

@@ -92,6 +92,8 @@ def render_offsite(listings: list[OffsiteListing], now: datetime) -> str:
                     f"    {b['status']:<10} {size:>10}  {age:>8} ago  {b['path']}"
                     + (f"  ({flags})" if flags else "")
                 )
+                if b["error"]:  # why a copy with its marker counts as incomplete
+                    lines.append(f"               {b['error']}")
     return "\n".join(lines) + "\n"
 
 

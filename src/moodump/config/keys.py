@@ -505,11 +505,13 @@ KEYS: tuple[Key, ...] = (
         "ssh-rsa ...), separated by commas, spaces or lines, or the path of a file of "
         "them. Data files, manifest and restore script are encrypted before they leave "
         "the pod; docs/encryption.md.", GROUP_CRYPT, ORIGIN_NEW, file_ok=True,
+        whole_file=True,  # a recipients file: every line, comments and all
     ),
     Key(
         "encrypt_at_rest", "MOODUMP_ENCRYPT_AT_REST", "false", parse_bool,
         "Keep only the encrypted form on BACKUP_DIR too (needs MOODUMP_ENCRYPT_RECIPIENTS; "
-        "restores and full verifies then need the identity).", GROUP_CRYPT, ORIGIN_NEW,
+        "restores and full verifies then need the identity). An encryption that a stopped "
+        "run left half done is finished by the next run.", GROUP_CRYPT, ORIGIN_NEW,
     ),
     Key(
         "identity_file", "MOODUMP_IDENTITY_FILE", "", parse_str,

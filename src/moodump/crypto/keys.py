@@ -40,6 +40,8 @@ _GOOD_RECIPIENT = (
     "path of a file with one per line"
 )
 _OPENSSH_PRIVATE = "-----BEGIN OPENSSH PRIVATE KEY-----"
+_BOM = b"\xef\xbb\xbf"
+_KEY_STARTS = ("age1", "ssh-", "age-secret-key-")
 _PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
@@ -154,7 +156,8 @@ def parse_recipients(value: str | os.PathLike[str]) -> list[Recipient]:
 
 def _read_recipients_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: an editor's byte order mark (Windows) is not part of the first key
+        return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"cannot read recipients file {path}: {getattr(exc, 'strerror', None) or exc}",
@@ -170,7 +173,18 @@ def _parse_text(text: str, *, where: str) -> list[Recipient]:
             hint=f"use the .pub file of the key instead; expected {_GOOD_RECIPIENT}",
         )
     result: list[Recipient] = []
-    for n, entry in enumerate(re.split(r"[,\n]", "\n".join(lines)), 1):
+    entries: list[str] = []
+    for line in lines:
+        in_ssh_line = False
+        for entry in line.split(","):
+            word = entry.strip()
+            if in_ssh_line and word and not word.lower().startswith(_KEY_STARTS):
+                # the rest of an ssh key's comment, which may hold commas (ssh-keygen -C)
+                entries.append("")
+                continue
+            in_ssh_line = in_ssh_line or word.startswith("ssh-")
+            entries.append(entry)
+    for n, entry in enumerate(entries, 1):
         entry = entry.strip()
         if not entry:
             continue
@@ -257,6 +271,7 @@ def _load_identity_file(path: Path) -> list[Identity]:
             f"cannot read identity file {path}: {exc.strerror or exc}",
             hint=f"check --identity / {ENV_IDENTITY_FILE} and the file's permissions",
         ) from exc
+    raw = raw.removeprefix(_BOM)  # an editor's byte order mark (Windows) is no part of a key
     text = raw.decode("utf-8", errors="replace")
     for line in text.splitlines():
         line = line.strip()

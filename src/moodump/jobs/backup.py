@@ -44,8 +44,10 @@ from moodump.jobs.offsite import (
     OffsitePlan,
     copy_offsite,
     encrypt_in_place,
+    finish_at_rest,
     offsite_from_config,
     prune_offsite,
+    sweep_staging,
 )
 from moodump.jobs.report import (
     STATUS_FAILED,
@@ -171,6 +173,14 @@ def _backup_cycle(
     cfg, report = ctx.cfg, ctx.report
     offsite = offsite_from_config(cfg, report, sleep=ctx.sleep)
     try:
+        try:  # what a stopped run left (the run lock is held)
+            sweep_staging(cfg.root)
+            if offsite.at_rest:
+                finish_at_rest(offsite, cfg.root)
+        except (MoodumpError, OSError) as exc:
+            msg = f"cleaning up after a stopped run failed: {exc}"
+            report.warnings.append(msg)
+            log.error("%s", msg)
         _backup_databases(ctx, specs, method, offsite, progress)
     finally:
         offsite.close()

@@ -22,6 +22,7 @@ Rules (issue 12, docs/offsite.md):
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import shutil
 import time
@@ -41,6 +42,7 @@ from moodump.errors import ConfigError, MoodumpError
 from moodump.fsmodes import make_dir
 from moodump.jobs.report import RunReport
 from moodump.jobs.wiring import Sleep, ftps_target_from_config
+from moodump.manifest import MANIFEST_NAME, STATUS_DONE, read_manifest
 from moodump.offsite import ObjectStoreTarget, OffsiteTarget
 from moodump.offsite.catalog import RemoteBackupInfo, offsite_policy, plan_remote, scan_remote
 from moodump.storage.base import quote_url_path
@@ -132,6 +134,67 @@ def encrypt_in_place(plan: OffsitePlan, path: Path) -> None:
     ready.rename(path)
     shutil.rmtree(aside)
     log.info("encrypted %s at rest to %d recipient(s)", path, len(plan.recipients))
+
+
+def sweep_staging(root: Path) -> list[Path]:
+    """Remove what stopped runs left in ``root``'s staging folder of encrypted copies
+    (ciphertext only, but a backup's size each); returns what it removed. Runs under the
+    run lock, so nothing there is in use."""
+    staging = root / STAGING_DIR
+    if not staging.is_dir():
+        return []
+    left = sorted(staging.iterdir())
+    for p in left:
+        log.warning("removing %s, left by a stopped run", p)
+    shutil.rmtree(staging)
+    return left
+
+
+_READY, _ASIDE, _ENCRYPTING = ".encrypted", ".plaintext", ".encrypted.partial-"
+
+
+def finish_at_rest(plan: OffsitePlan, root: Path) -> list[Path]:
+    """Finish the encryptions at rest that a stopped run left half done; returns the
+    backups it finished (encrypted now), sorted.
+
+    :func:`encrypt_in_place` can be stopped (a kill, a pod eviction) while it encrypts
+    (``..NAME.encrypted.partial-PID`` beside the plaintext backup), before it moves the
+    plaintext aside (``.NAME.encrypted`` complete), between its two renames (only
+    ``.NAME.plaintext`` and ``.NAME.encrypted``), or while it removes the plaintext.
+    Each leaves plaintext on the volume that nothing else would remove (hidden
+    directories are not backups): here every such backup ends encrypted, and the
+    leftovers go. Runs under the run lock, before the backups.
+    """
+    names: set[tuple[Path, str]] = set()
+    for p in root.rglob(".*"):
+        if not p.is_dir() or p.parent.name.startswith("."):
+            continue
+        name = p.name[1:]
+        if _ENCRYPTING in name and name.startswith("."):
+            names.add((p.parent, name[1:].split(_ENCRYPTING, 1)[0]))
+        elif name.endswith((_READY, _ASIDE)):
+            names.add((p.parent, name.rsplit(".", 1)[0]))
+    finished: list[Path] = []
+    for parent, name in sorted(names):
+        path, ready, aside = (parent / n for n in (name, f".{name}{_READY}", f".{name}{_ASIDE}"))
+        for partial in parent.glob(glob.escape(f".{ready.name}.partial-") + "*"):
+            shutil.rmtree(partial)
+        if not path.exists():  # stopped between the renames
+            if (ready / ENCRYPTED_MANIFEST_NAME).is_file():
+                ready.rename(path)
+            elif aside.is_dir():
+                aside.rename(path)
+        if (path / ENCRYPTED_MANIFEST_NAME).is_file():
+            for leftover in (ready, aside):
+                if leftover.exists():
+                    shutil.rmtree(leftover)
+        elif (path / MANIFEST_NAME).is_file() and read_manifest(path).status == STATUS_DONE:
+            encrypt_in_place(plan, path)
+        else:
+            continue  # not a backup this can finish: left as it is
+        log.warning("finished the encryption at rest of %s, which a stopped run left", path)
+        finished.append(path)
+    return finished
 
 
 def copy_offsite(cfg: Config, plan: OffsitePlan, path: Path, out: dict[str, Any]) -> None:
@@ -286,7 +349,9 @@ __all__ = [
     "OffsitePlan",
     "copy_offsite",
     "encrypt_in_place",
+    "finish_at_rest",
     "list_offsite",
     "offsite_from_config",
     "prune_offsite",
+    "sweep_staging",
 ]

@@ -24,10 +24,15 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from moodump.crypto import ENCRYPTED_MANIFEST_NAME, EncryptedManifest
-from moodump.errors import MoodumpError, StorageAuthError
+from moodump.errors import IntegrityError, MoodumpError, StorageAuthError
 from moodump.manifest import MANIFEST_NAME, STATUS_DONE, VERIFY_NAME, parse_manifest
 from moodump.naming import localize, parse_backup_name, tier_for
-from moodump.offsite.remote import OffsiteTarget
+from moodump.offsite.remote import (
+    PARTIAL_SUFFIX,
+    OffsiteTarget,
+    some_problems,
+    stored_problems,
+)
 from moodump.retention import Backup, Plan, RetentionPolicy, plan
 from moodump.storage.base import TransientError
 
@@ -87,10 +92,18 @@ def scan_remote(target: OffsiteTarget, tz: tzinfo) -> list[RemoteBackupInfo]:
     """
     out: list[RemoteBackupInfo] = []
     backend = target.backend
-    for rb in target.list_backups():
-        parsed = parse_backup_name(rb.name)
+    listed = target.list_backups()
+    names = {rb.name for rb in listed}
+    for rb in listed:
+        base = rb.name.removesuffix(PARTIAL_SUFFIX)
+        if base != rb.name and base in names:
+            continue  # the staging of a repair: it goes with its copy
+        # An upload that never finished is NAME.partial where copies are renamed into
+        # place (local, FTPS): listed as an incomplete copy under that name, so that
+        # retention removes it once it is old, as it does a copy without its marker.
+        parsed = parse_backup_name(base)
         if parsed is None:
-            continue  # a .partial staging directory or something that is not ours
+            continue  # something that is not ours
         core, naive = parsed
         info = RemoteBackupInfo(
             rb.name, core, localize(naive, tz), rb.complete, where=backend.where(rb.name)
@@ -117,6 +130,7 @@ def _describe(target: OffsiteTarget, info: RemoteBackupInfo) -> RemoteBackupInfo
             backend.read_bytes(f"{name}/{ENCRYPTED_MANIFEST_NAME}"), where=info.where
         )
         verified = any(f.name == VERIFY_NAME + ".age" for f in em.files)
+        _check_present(target, info, [(f.name, f.bytes) for f in em.files])
         return replace(info, encrypted=True, verified=verified, bytes=em.total_bytes)
     manifest = parse_manifest(
         backend.read_bytes(f"{name}/{MANIFEST_NAME}"), f"{info.where}/{MANIFEST_NAME}"
@@ -129,12 +143,28 @@ def _describe(target: OffsiteTarget, info: RemoteBackupInfo) -> RemoteBackupInfo
         except ValueError:
             verified = False
     complete = manifest.status == STATUS_DONE
+    if complete:
+        _check_present(target, info, [(f.name, f.bytes) for f in manifest.files])
     return replace(
         info,
         complete=complete,
         verified=verified,
         bytes=sum(f.bytes for f in manifest.files),
     )
+
+
+def _check_present(
+    target: OffsiteTarget, info: RemoteBackupInfo, stored: list[tuple[str, int]]
+) -> None:
+    """IntegrityError when the copy lost a file its marker lists (one listing): such a
+    copy cannot be restored, so it must count neither as the newest good copy
+    (retention would remove the older good ones) nor for ``--latest``."""
+    problems = stored_problems(target.backend, info.name, stored)
+    if problems:
+        raise IntegrityError(
+            f"the copy does not hold what its manifest lists: {some_problems(problems)}",
+            hint="upload the backup again, or use another copy",
+        )
 
 
 def offsite_policy(

@@ -295,6 +295,22 @@ def some_problems(problems: list[str], shown: int = 5) -> str:
     return "; ".join(problems[:shown]) + more
 
 
+def stored_problems(backend: Backend, name: str, stored: Iterable[tuple[str, int]]) -> list[str]:
+    """What one listing of copy ``name`` shows missing among the files ``stored``
+    (``(file, bytes)`` as its marker lists them): ``"F is missing"``, or, where the
+    backend lists exact sizes, ``"F has N bytes, expected M"``. Empty when all are there.
+    """
+    listed = {o.key: o.size for o in backend.list(name)}
+    problems = []
+    for rel, size in stored:
+        have = listed.get(f"{name}/{rel}", -1)
+        if have == -1:
+            problems.append(f"{rel} is missing")
+        elif backend.exact_sizes and have is not None and have != size:
+            problems.append(f"{rel} has {have} bytes, expected {size}")
+    return problems
+
+
 def list_backups(backend: Backend) -> list[RemoteBackup]:
     """The directories below the backend's root, sorted by name (plain files are ignored).
 
@@ -594,5 +610,6 @@ __all__ = [
     "prune_remote",
     "recheck",
     "remote_names_to_prune",
+    "stored_problems",
     "upload",
 ]

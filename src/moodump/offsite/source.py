@@ -29,7 +29,7 @@ from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageEr
 from moodump.manifest import MANIFEST_NAME
 from moodump.naming import parse_backup_name
 from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
-from moodump.offsite.remote import OffsiteTarget, some_problems
+from moodump.offsite.remote import OffsiteTarget, some_problems, stored_problems
 from moodump.source import BackupSource, LocalSource, as_source
 from moodump.storage import Backend, open_backend
 from moodump.storage.base import quote_url_path
@@ -72,15 +72,7 @@ class RemoteSource(BackupSource):
         exact sizes, has its size), so a copy that lost a file fails before a restore
         touches its target instead of half-way (each file's sha256 is still checked
         as it streams)."""
-        listed = {o.key: o.size for o in self.backend.list(self.name)}
-        exact = self.backend.exact_sizes
-        problems = []
-        for name, size in stored:
-            have = listed.get(f"{self.name}/{name}", -1)
-            if have == -1:
-                problems.append(f"{name} is missing")
-            elif exact and have is not None and have != size:
-                problems.append(f"{name} has {have} bytes, expected {size}")
+        problems = stored_problems(self.backend, self.name, stored)
         if problems:
             raise IntegrityError(
                 f"the off-site copy {self.where} does not hold what its manifest lists: "

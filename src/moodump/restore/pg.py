@@ -34,7 +34,7 @@ from typing import Any
 
 from moodump.compression import open_reader
 from moodump.db.connection import ConnSettings
-from moodump.errors import ConfigError, Interrupted
+from moodump.errors import ConfigError, Interrupted, MoodumpError
 from moodump.manifest import Manifest, TableEntry
 from moodump.pg.catalog import server_version
 from moodump.pg.connection import (
@@ -223,6 +223,7 @@ class PgRestore:
                     admin, self.settings, self.target, self.opts, self.m.snapshot, self.warnings,
                     self.progress_schema,
                 )  # fmt: skip
+        loading = False  # in the data phase, whose progress --resume continues
         try:
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 done = pg_target.done_items(conn, self.progress_schema)
@@ -234,7 +235,9 @@ class PgRestore:
             if "pre-data" not in done:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
+            loading = True
             skipped = self._data_and_indexes(post, done)
+            loading = False
             if self.selected is None:
                 self._large_objects(done)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
@@ -256,9 +259,15 @@ class PgRestore:
             if self.load_db != self.target:
                 pg_target.swap(self.settings, self.load_db, self.target)
                 self.load_db = self.target
-        except BaseException:
+        except BaseException as exc:
             if self.load_db != self.target or (fresh and self.opts.atomic):
                 pg_target.drop_quietly(self.settings, self.load_db)
+            elif loading and isinstance(exc, MoodumpError) and not isinstance(exc, Interrupted):
+                # as the MariaDB restore: a source that broke off (a damaged file, a
+                # bucket gone) leaves the target part restored, with its progress
+                exc.hint = (exc.hint or "") + (
+                    "; after fixing it, continue with: moodump restore --resume ..."
+                )
             raise
         self._emit("done")
         return RestoreResult(

@@ -247,6 +247,7 @@ class FtpsBackend(Backend):
         def run(conn: _Conn) -> list[ObjectInfo]:
             if not self._root(conn, write=False):
                 return []
+            conn.listed_sizes.clear()
             out: list[ObjectInfo] = []
 
             def walk(rel: str) -> None:
@@ -263,7 +264,9 @@ class FtpsBackend(Backend):
                     if kind == "dir":
                         walk(child)
                     else:
-                        out.append(ObjectInfo(child, conn.size(self._path(child))))
+                        path = self._path(child)
+                        size = conn.listed_sizes.pop(path, None)
+                        out.append(ObjectInfo(child, conn.size(path) if size is None else size))
 
             walk(prefix)
             return sorted(out, key=lambda i: i.key)

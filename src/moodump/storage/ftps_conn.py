@@ -56,6 +56,9 @@ class _Conn:
         self.made: set[str] = set()
         #: False once the server refused SITE CHMOD: not asked again in this session.
         self.chmod_ok = True
+        #: Sizes of files the last MLSD listings gave (path -> bytes): a listing needs
+        #: no SIZE round trip per file where the server lists them.
+        self.listed_sizes: dict[str, int] = {}
 
     def binary(self) -> None:
         if not self.binary_mode:
@@ -76,11 +79,14 @@ class _Conn:
         out: dict[str, str] = {}
         if any(f.startswith("MLST") for f in self.features):
             try:
-                for name, facts in self.ftp.mlsd(path, facts=["type"]):
+                for name, facts in self.ftp.mlsd(path, facts=["type", "size"]):
                     kind = facts.get("type", "").lower()
                     if kind in ("cdir", "pdir") or name in (".", ".."):
                         continue
                     out[name] = "dir" if kind == "dir" else "file" if kind == "file" else ""
+                    size = facts.get("size", "")
+                    if kind == "file" and size.isdigit():
+                        self.listed_sizes[posixpath.join(path, name)] = int(size)
                 return out
             except ftplib.error_perm as exc:
                 if str(exc).startswith("550"):

@@ -130,7 +130,7 @@ class _InputStream(io.RawIOBase):
         try:
             data = self._native.read(len(buffer))
         except OSError as exc:
-            raise self._backend._map(exc, f"reading {self._key}") from exc
+            raise self._broken(exc) from exc
         n = len(data)
         buffer[:n] = data
         return n
@@ -145,7 +145,18 @@ class _InputStream(io.RawIOBase):
                 self._native.read() if size is None or size < 0 else self._native.read(size)
             )
         except OSError as exc:
-            raise self._backend._map(exc, f"reading {self._key}") from exc
+            raise self._broken(exc) from exc
+
+    def _broken(self, exc: OSError) -> MoodumpError:
+        error = self._backend._map(exc, f"reading {self._key}")
+        if isinstance(error, TransientError):
+            # A stream that broke off is not retried (its reader has consumed part of
+            # it); what retries a whole read (a hash, a download) says so itself.
+            error.hint = (
+                "the connection broke off while reading: check S3_ENDPOINT, that the server "
+                "is up and that the network allows it"
+            )
+        return error
 
     def close(self) -> None:
         if not self.closed:
