@@ -22,6 +22,7 @@ from moodump.ddl import SplitTable, has_foreign_keys, referenced_tables, split_s
 from moodump.errors import (
     ConfigError,
     Interrupted,
+    MoodumpError,
     NotFoundError,
     PrivilegeError,
     TargetNotEmpty,
@@ -147,6 +148,8 @@ class Restore(DataLoader, ObjectSteps):
         self.warnings: list[str] = []
         self.tables = self._selected_tables()
         self.load_db = database
+        #: This restore created the target database (it did not exist before).
+        self.created_target = False
         self.manifest_id = hashlib.sha256(src.manifest_bytes()).hexdigest()
         self.progress_table = progress_table_name(t.name for t in manifest.tables)
         # Schema and object files are small and read before any data: fetch them at once
@@ -242,13 +245,41 @@ class Restore(DataLoader, ObjectSteps):
     def run(self) -> RestoreResult:
         try:
             return self._run()
-        except BaseException:
-            if self.load_db != self.target:
-                # A failed --atomic restore leaves the target as it was; its staging
-                # database goes too (best effort: the server may be the problem).
-                with contextlib.suppress(Exception), connect(self.settings) as conn:
-                    conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.load_db)}")
+        except BaseException as exc:
+            # Best effort: the server may be the problem.
+            with contextlib.suppress(Exception), connect(self.settings) as conn:
+                self._clean_up_failure(conn, exc)
             raise
+
+    def _clean_up_failure(self, conn: Connection, exc: BaseException) -> None:
+        """After a failure, remove what the restore created that nothing can use.
+
+        A failed --atomic restore leaves the target as it was: its staging database goes,
+        and so does the target when this restore created it. Otherwise a target this
+        restore created stays only when ``--resume`` can use it: the restore was
+        interrupted, or some data file is loaded and recorded (the error then says so).
+        """
+        if self.load_db != self.target:
+            conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.load_db)}")
+        if not self.created_target:
+            return
+        qdb = quote_ident(self.target)
+        interrupted = self.stop.is_set() or isinstance(exc, (Interrupted, KeyboardInterrupt))
+        if not self.opts.atomic and interrupted:
+            return
+        recorded = not self.opts.atomic and bool(
+            self.progress_table in self._existing_tables(conn, self.target)
+            and conn.query(f"SELECT 1 FROM {qdb}.{quote_ident(self.progress_table)} LIMIT 1")
+        )
+        if recorded:
+            if isinstance(exc, MoodumpError):
+                exc.hint = (
+                    f"{exc.hint or 'fix the cause'}; then continue with the same command and "
+                    f"--resume (the loaded files of {self.target!r} are recorded), or drop "
+                    f"database {self.target!r} and restore again"
+                )
+            return
+        conn.execute(f"DROP DATABASE IF EXISTS {qdb}")
 
     def _check_privileges(self, conn: Connection) -> None:
         """Refuse before writing anything when the account cannot finish the restore."""
@@ -364,6 +395,7 @@ class Restore(DataLoader, ObjectSteps):
     def _prepare_target(self, conn: Connection, partial: bool) -> None:
         qdb = quote_ident(self.target)
         exists = self._db_exists(conn, self.target)
+        self.created_target = not exists and not self.opts.resume
         existing = self._existing_tables(conn, self.target) if exists else []
         if self.opts.resume:
             if self.progress_table not in existing:
