@@ -255,3 +255,25 @@ def test_insert_fallback_keeps_every_statement_within_max_allowed_packet(
             c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
             c.execute(f"DROP DATABASE IF EXISTS {quote_ident(fresh_db + '_r')}")
             c.execute(f"DROP DATABASE IF EXISTS {quote_ident(fresh_db + '_r2')}")
+
+
+def test_triggers_naming_their_own_database_restore_under_another_name(
+    root_settings, fresh_db, tmp_path
+):
+    """SHOW CREATE TRIGGER prints the statement as it was written: a trigger created as
+    ``db.name ... ON db.table`` failed to restore under another database name ("Trigger
+    in wrong schema", error 1435). The header's own-database qualifiers are dropped."""
+    q = quote_ident(fresh_db)
+    run_sql(
+        root_settings,
+        "SET sql_mode = 'ANSI_QUOTES';"
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE log (m TEXT);"
+        f"CREATE TRIGGER {q}.tr1 BEFORE INSERT ON {q}.t FOR EACH ROW SET NEW.v = 1;"
+        f"CREATE TRIGGER tr2 AFTER INSERT ON {fresh_db}.t FOR EACH ROW INSERT INTO log VALUES ('x');"
+        f'CREATE TRIGGER "{fresh_db}" . "tr 3" BEFORE UPDATE ON "{fresh_db}" . "t" '
+        "FOR EACH ROW SET NEW.v = 3;",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    _restore_and_compare(root_settings, out, fresh_db, fresh_db + "_r")

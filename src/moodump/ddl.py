@@ -63,6 +63,63 @@ def portable_view(create: bytes, database: str, charset: str) -> bytes:
     return re.sub(pattern, rb"\1(", create, flags=re.IGNORECASE)
 
 
+#: An identifier as SHOW CREATE TRIGGER may print it: backticks, ANSI quotes, a user or
+#: host name in single quotes (a DEFINER), or plain.
+_IDENT = rb"""(?:`(?:[^`]|``)*`|"(?:[^"]|"")*"|'(?:[^'\\]|\\.|'')*'|[0-9A-Za-z_$\x80-\xff]+)"""
+_TRIGGER_HEAD = re.compile(
+    rb"(?P<pre>\s*CREATE\s+(?:OR\s+REPLACE\s+)?"
+    rb"(?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|"
+    + _IDENT
+    + rb"(?:\s*@\s*"
+    + _IDENT
+    + rb")?)\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?)"
+    rb"(?:(?P<q1>" + _IDENT + rb")\s*\.\s*)?(?P<name>" + _IDENT + rb")"
+    rb"(?P<mid>\s+(?:BEFORE|AFTER)\s+(?:INSERT|UPDATE|DELETE)\s+ON\s+)"
+    rb"(?:(?P<q2>" + _IDENT + rb")\s*\.\s*)?(?P<table>" + _IDENT + rb")(?=\s)",
+    re.IGNORECASE,
+)
+
+
+def _unquoted(ident: bytes) -> bytes:
+    if ident[:1] in (b"`", b'"') and len(ident) > 1:
+        q = ident[:1]
+        return ident[1:-1].replace(q + q, q)
+    return ident
+
+
+def retarget_trigger(create: bytes, source: str, target: str, charset: str) -> bytes:
+    """A ``SHOW CREATE TRIGGER`` of database ``source`` for database ``target``.
+
+    The server prints a trigger as it was written: ``CREATE TRIGGER db.name ... ON
+    db.table`` names its database, and under another database name the server refuses it
+    ("Trigger in wrong schema", error 1435). The header's qualifiers that name ``source``
+    name ``target`` instead, quoted the same way; nothing else changes. The body is left
+    as written (like the body of a routine or an event).
+    """
+    m = _TRIGGER_HEAD.match(create)
+    if m is None or source == target:
+        return create
+    codec = _CODECS.get(charset, charset)
+    try:
+        own = source.encode(codec)
+        new = target.encode(codec)
+    except (LookupError, UnicodeEncodeError):
+        return create
+    out = create
+    for g in ("q2", "q1"):  # the later span first: the earlier offsets stay valid
+        q = m.group(g)
+        if q is None or _unquoted(q) != own:
+            continue
+        if q[:1] == b'"':
+            text = b'"' + new.replace(b'"', b'""') + b'"'
+        elif q[:1] == b"`" or not re.fullmatch(rb"[0-9A-Za-z_$]*[A-Za-z_$][0-9A-Za-z_$]*", new):
+            text = b"`" + new.replace(b"`", b"``") + b"`"
+        else:
+            text = new
+        out = out[: m.start(g)] + text + out[m.end(g) :]
+    return out
+
+
 def referenced_tables(create: str) -> set[str]:
     """Tables a CREATE TABLE's foreign keys point at."""
     return {m.replace("``", "`") for m in _REFERENCES.findall(create)}

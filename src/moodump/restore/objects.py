@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from moodump.db.connection import Connection, quote_ident, quote_str
+from moodump.ddl import retarget_trigger
 from moodump.errors import MoodumpError, ServerError
 from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry, parse_object_records
@@ -107,8 +108,12 @@ class ObjectSteps:
     def _create_object(self, conn: Connection, r: dict[str, Any]) -> None:
         for stmt in object_session_sql(r):
             conn.execute(stmt)
+        create = base64.b64decode(r["create_b64"])
+        if r["kind"] == "trigger":
+            charset = r.get("character_set_client") or "utf8mb4"
+            create = retarget_trigger(create, self.m.database, self.target, charset)
         try:
-            conn.execute(base64.b64decode(r["create_b64"]))
+            conn.execute(create)
         finally:
             conn.execute("SET NAMES utf8mb4")
             conn.execute(f"SET sql_mode = '{SESSION_SQL_MODE}'")
