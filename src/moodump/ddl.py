@@ -120,6 +120,44 @@ def retarget_trigger(create: bytes, source: str, target: str, charset: str) -> b
     return out
 
 
+def names_database(create: bytes, database: str, charset: str) -> bool:
+    """True when a stored object's text names ``database`` as a qualifier (``db.t``,
+    `` `db`.t``, ``"db".t``): restored under another name, it still uses that database.
+    (Textual: a string literal that looks so counts too.)"""
+    try:
+        own = database.encode(_CODECS.get(charset, charset))
+    except (LookupError, UnicodeEncodeError):
+        return False
+    pattern = (
+        rb"(?:`" + re.escape(own.replace(b"`", b"``")) + rb'`|"'
+        + re.escape(own.replace(b'"', b'""')) + rb'"|(?<![\w$`"@.])' + re.escape(own)
+        + rb"(?![\w$]))\s*\.\s*[`\"\w$\x80-\xff]"
+    )  # fmt: skip
+    return re.search(pattern, create) is not None
+
+
+_DEFINER = re.compile(
+    rb"\bDEFINER\s*=\s*(?P<user>" + _IDENT + rb")(?:\s*@\s*(?P<host>" + _IDENT + rb"))?",
+    re.IGNORECASE,
+)
+
+
+def definer_of(create: bytes) -> tuple[str, str] | None:
+    """The (user, host) of a routine's, view's, trigger's or event's DEFINER clause."""
+    m = _DEFINER.search(create)
+    if m is None or m.group("user").upper() in (b"CURRENT_USER", b"CURRENT_ROLE"):
+        return None
+
+    def text(ident: bytes | None) -> str:
+        if ident is None:
+            return "%"
+        if ident[:1] == b"'":
+            ident = ident[1:-1].replace(b"''", b"'").replace(b"\\'", b"'")
+        return _unquoted(ident).decode("utf-8", "replace")
+
+    return text(m.group("user")), text(m.group("host"))
+
+
 def referenced_tables(create: str) -> set[str]:
     """Tables a CREATE TABLE's foreign keys point at."""
     return {m.replace("``", "`") for m in _REFERENCES.findall(create)}

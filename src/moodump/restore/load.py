@@ -34,7 +34,7 @@ from moodump.formats import (
 )
 from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
 from moodump.progress import Progress
-from moodump.restore.model import RestoreOptions
+from moodump.restore.model import RESUME_HINT, RestoreOptions
 from moodump.source import BackupSource
 
 #: Bytes of a statement kept free below max_allowed_packet (the protocol's own header).
@@ -310,9 +310,7 @@ class DataLoader:
             real = [e for e in pool.errors if not isinstance(e, Interrupted)]
             first = (real or pool.errors)[0]
             if isinstance(first, MoodumpError) and not self.opts.atomic:
-                first.hint = (first.hint or "") + (
-                    "; after fixing it, continue with: moodump restore --resume ..."
-                )
+                first.hint = (first.hint or "") + RESUME_HINT
             raise first
         if self.stop.is_set():
             raise Interrupted("restore cancelled", hint="continue it with --resume")
@@ -339,13 +337,14 @@ class DataLoader:
                 time.sleep(0.2 * attempt)
 
     def _load_chunk(self, conn: Connection, t: TableEntry, c: Chunk, fifo: Path) -> None:
+        qt = quote_ident(t.name)
+        if not t.transactional and self.opts.resume:
+            # A half-loaded chunk of a non-transactional table is not rolled back (by
+            # LOAD DATA or by the INSERTs alike).
+            conn.execute(f"DELETE FROM {qt}" + (f" WHERE {c.where}" if c.where else ""))
         if self.insert_mode:
             self._insert_chunk(conn, t, c)
             return
-        qt = quote_ident(t.name)
-        if not t.transactional and self.opts.resume:
-            # A half-loaded chunk of a non-transactional table is not rolled back.
-            conn.execute(f"DELETE FROM {qt}" + (f" WHERE {c.where}" if c.where else ""))
         if not fifo.exists():
             os.mkfifo(fifo, 0o600)
         feeder_error: list[BaseException] = []
