@@ -5,6 +5,7 @@ from moodump.ddl import (
     portable_view,
     referenced_tables,
     retarget_trigger,
+    retarget_view,
     split_secondary_indexes,
 )
 
@@ -104,3 +105,11 @@ def test_retarget_trigger_renames_only_the_headers_own_database():
     assert retarget_trigger(plain, "src", "src", "utf8mb4") == plain
     unqualified = b"CREATE TRIGGER t AFTER UPDATE ON srcx" + body
     assert retarget_trigger(unqualified, "src", "dst", "utf8mb4") == unqualified
+
+
+def test_retarget_view_renames_the_own_database_of_function_calls_only():
+    create = b"VIEW `v` AS select `s`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`s`.`t`.`c` from `t`"
+    assert retarget_view(create, "s", "n\\`x", "utf8mb4") == (
+        b"VIEW `v` AS select `n\\``x`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`s`.`t`.`c` from `t`"
+    )
+    assert retarget_view(create, "s", "s", "utf8mb4") == create

@@ -258,12 +258,14 @@ def test_insert_fallback_keeps_every_statement_within_max_allowed_packet(
             c.execute(f"DROP DATABASE IF EXISTS {quote_ident(fresh_db + '_r2')}")
 
 
-def test_triggers_naming_their_own_database_restore_under_another_name(
+def test_objects_naming_their_own_database_restore_under_another_name(
     root_settings, fresh_db, tmp_path
 ):
     """SHOW CREATE TRIGGER prints the statement as it was written: a trigger created as
     ``db.name ... ON db.table`` failed to restore under another database name ("Trigger
-    in wrong schema", error 1435). The header names the target database instead."""
+    in wrong schema", error 1435). The header names the target database instead. A view
+    calling ``db.f()`` (printed so by SHOW CREATE VIEW) called the source database's
+    function in the copy."""
     q = quote_ident(fresh_db)
     run_sql(
         root_settings,
@@ -273,7 +275,9 @@ def test_triggers_naming_their_own_database_restore_under_another_name(
         f"CREATE TRIGGER tr2 AFTER INSERT ON {fresh_db}.t FOR EACH ROW INSERT INTO log VALUES ('x');"
         f'CREATE TRIGGER "{fresh_db}" . "tr 3" BEFORE UPDATE ON "{fresh_db}" . "t" '
         "FOR EACH ROW SET NEW.v = 3;"
-        f"CREATE PROCEDURE {q}.p() INSERT INTO {q}.log VALUES ('p');",
+        f"CREATE PROCEDURE {q}.p() INSERT INTO {q}.log VALUES ('p');"
+        f"CREATE FUNCTION {q}.f(x INT) RETURNS INT DETERMINISTIC RETURN x + 1;"
+        f"CREATE VIEW {q}.v AS SELECT {q}.f(id) AS a, {fresh_db}.f(v) AS b FROM {q}.t;",
         fresh_db,
     )
     out = tmp_path / "b"

@@ -54,13 +54,31 @@ _CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "binary": "u
 
 def portable_view(create: bytes, database: str, charset: str) -> bytes:
     """:func:`portable_create` for a ``SHOW CREATE VIEW`` in its ``character_set_client``:
-    a view's text names the sequences it calls with their database, even its own."""
+    a view's text names the sequences it calls with their database, even its own, and
+    so the stored functions it calls as ``db.f()``. Unqualified, they resolve in the
+    database the view is created in."""
     try:
         own = ("`" + database.replace("`", "``") + "`.").encode(_CODECS.get(charset, charset))
     except (LookupError, UnicodeEncodeError):
         return create
     pattern = rb"\b(nextval|lastval)\(" + re.escape(own)
     return re.sub(pattern, rb"\1(", create, flags=re.IGNORECASE)
+
+
+def retarget_view(create: bytes, source: str, target: str, charset: str) -> bytes:
+    """A view of database ``source`` for database ``target``: the stored functions of its
+    own database that it calls as ``db.f()`` (SHOW CREATE VIEW prints them so, written
+    that way) are called in ``target``. Unqualified they would print otherwise."""
+    codec = _CODECS.get(charset, charset)
+    try:
+        own = ("`" + source.replace("`", "``") + "`.").encode(codec)
+        new = ("`" + target.replace("`", "``") + "`.").encode(codec)
+    except (LookupError, UnicodeEncodeError):
+        return create
+    if source == target:
+        return create
+    # `db`.`f`( is a function call (a column is `db`.`t`.`c`, never followed by "(")
+    return re.sub(re.escape(own) + rb"(?=`(?:[^`]|``)+`\()", lambda _: new, create)
 
 
 #: An identifier as SHOW CREATE TRIGGER may print it: backticks, ANSI quotes, a user or

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from moodump.db.connection import Connection, quote_ident, quote_str
-from moodump.ddl import names_database, retarget_trigger
+from moodump.ddl import names_database, retarget_trigger, retarget_view
 from moodump.errors import MoodumpError, ServerError
 from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry, parse_object_records
@@ -112,6 +112,8 @@ class ObjectSteps:
         charset = r.get("character_set_client") or "utf8mb4"
         if r["kind"] == "trigger":
             create = retarget_trigger(create, self.m.database, self.target, charset)
+        elif r["kind"] == "view":
+            create = retarget_view(create, self.m.database, self.target, charset)
         try:
             conn.execute(create)
             if self.m.database != self.target and names_database(create, self.m.database, charset):
