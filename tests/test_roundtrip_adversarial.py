@@ -220,7 +220,7 @@ def test_federated_table_rows_stay_in_the_remote_table(root_settings, fresh_db, 
 def test_insert_fallback_keeps_every_statement_within_max_allowed_packet(
     root_settings, fresh_db, tmp_path
 ):
-    """local_infile=OFF on a server with a small max_allowed_packet (1 MiB here, 16 MiB
+    """local_infile=OFF on a server with a small max_allowed_packet (64 KiB here, 16 MiB
     by default): the INSERT fallback sent batches of 1 MiB plus one row, and a row whose
     escaped literal is longer than the packet in one statement ("Got a packet bigger than
     'max_allowed_packet'", exit 6). A value longer than the packet itself cannot be sent
@@ -229,21 +229,21 @@ def test_insert_fallback_keeps_every_statement_within_max_allowed_packet(
         root_settings,
         "CREATE TABLE big_rows (id INT PRIMARY KEY, b LONGBLOB, t LONGTEXT CHARACTER SET utf8mb4, "
         "j JSON, n INT);"
-        "INSERT INTO big_rows SELECT seq, REPEAT(0x5C00, 200000), NULL, NULL, seq FROM seq_1_to_4;"
-        "INSERT INTO big_rows VALUES (10, REPEAT(0x5C27, 450000), REPEAT('ü\\n', 150000),"
-        " CONCAT('[\"', REPEAT('\\\\\\\\', 100000), '\"]'), 1), (11, '', '', '[]', NULL);",
+        "INSERT INTO big_rows SELECT seq, REPEAT(0x5C00, 12000), NULL, NULL, seq FROM seq_1_to_4;"
+        "INSERT INTO big_rows VALUES (10, REPEAT(0x5C27, 28000), REPEAT('ü\\n', 9000),"
+        " CONCAT('[\"', REPEAT('\\\\\\\\', 9000), '\"]'), 1), (11, '', '', '[]', NULL);",
         fresh_db,
     )
     out, out2 = tmp_path / "b", tmp_path / "b2"
     dump(root_settings, fresh_db, out, DumpOptions(threads=1))
-    row = "(12, REPEAT('x', 1100000), NULL, NULL, 0)"
+    row = "(12, REPEAT('x', 70000), NULL, NULL, 0)"
     run_sql(root_settings, f"INSERT INTO big_rows VALUES {row}", fresh_db)
     dump(root_settings, fresh_db, out2, DumpOptions(threads=1))
     run_sql(root_settings, "DELETE FROM big_rows WHERE id = 12", fresh_db)
     with connect(root_settings) as c:
         packet = int(c.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
         c.execute("SET GLOBAL local_infile = OFF")
-        c.execute("SET GLOBAL max_allowed_packet = 1024 * 1024")
+        c.execute("SET GLOBAL max_allowed_packet = 64 * 1024")
     try:
         _restore_and_compare(root_settings, out, fresh_db, fresh_db + "_r")
         with pytest.raises(MoodumpError) as err:
