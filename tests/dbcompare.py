@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from moodump.db import Connection
 from moodump.db.connection import quote_ident, quote_str
 
@@ -13,6 +15,17 @@ def _names(c: Connection, sql: str) -> list[str]:
 def _own(value: bytes | None, db: str) -> bytes | None:
     """A table definition with its own database's name made generic (not the other's)."""
     return None if value is None else value.replace(quote_ident(db).encode() + b".", b"`DB`.")
+
+
+def _own_trigger(value: bytes | None, db: str) -> bytes | None:
+    """A trigger's statement with its own database's name in any quoting made generic."""
+    if value is None:
+        return None
+    name = re.escape(db.encode())
+    pattern = rb'(?:`' + re.escape(db.replace("`", "``").encode()) + rb'`|"' + re.escape(
+        db.replace('"', '""').encode()
+    ) + rb'"|(?<![\w`"])' + name + rb")(\s*\.)"
+    return re.sub(pattern, rb"`DB`\1", value)
 
 
 def _history(c: Connection, db: str, table: str) -> list[tuple]:
@@ -187,6 +200,9 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
             rb = c.query(f"SHOW CREATE {kind} {quote_ident(b)}.{quote_ident(n)}")[0]
             ra = tuple(x for i, x in enumerate(ra) if i not in skip)
             rb = tuple(x for i, x in enumerate(rb) if i not in skip)
+            if kind == "TRIGGER":  # its header may name its own database (each side its own)
+                ra = tuple(_own_trigger(x, a) if isinstance(x, bytes) else x for x in ra)
+                rb = tuple(_own_trigger(x, b) if isinstance(x, bytes) else x for x in rb)
             if ra != rb:
                 diffs.append(f"{kind.lower()} {n}: {ra!r} vs {rb!r}")
     order_a = c.query(

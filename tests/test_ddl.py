@@ -4,6 +4,8 @@ from moodump.ddl import (
     portable_create,
     portable_view,
     referenced_tables,
+    retarget_trigger,
+    retarget_view,
     split_secondary_indexes,
 )
 
@@ -84,3 +86,30 @@ def test_portable_view_in_its_client_charset():
     )
     assert portable_view(view, "d\u00e9", "utf8mb4") == view  # other bytes: not its own
     assert portable_view(view, "d\u00e9", "no-such-charset") == view
+
+
+def test_retarget_trigger_renames_only_the_headers_own_database():
+    body = b" FOR EACH ROW INSERT INTO src.log VALUES ('src.t')"
+    create = b"CREATE DEFINER=`root`@`%` TRIGGER `src`.`t 1` BEFORE INSERT ON src.x" + body
+    assert retarget_trigger(create, "src", "new db", "utf8mb4") == (
+        b"CREATE DEFINER=`root`@`%` TRIGGER `new db`.`t 1` BEFORE INSERT ON `new db`.x" + body
+    )
+    ansi = b'CREATE DEFINER="root"@"%" TRIGGER "src" . t AFTER DELETE ON "other".x' + body
+    assert retarget_trigger(ansi, "src", 'n"b', "utf8mb4") == (
+        b'CREATE DEFINER="root"@"%" TRIGGER "n""b" . t AFTER DELETE ON "other".x' + body
+    )
+    plain = b"CREATE TRIGGER t AFTER UPDATE ON src.x" + body
+    assert retarget_trigger(plain, "src", "dst", "utf8mb4") == (
+        b"CREATE TRIGGER t AFTER UPDATE ON dst.x" + body
+    )
+    assert retarget_trigger(plain, "src", "src", "utf8mb4") == plain
+    unqualified = b"CREATE TRIGGER t AFTER UPDATE ON srcx" + body
+    assert retarget_trigger(unqualified, "src", "dst", "utf8mb4") == unqualified
+
+
+def test_retarget_view_renames_the_own_database_of_function_calls_only():
+    create = b"VIEW `v` AS select `s`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`s`.`t`.`c` from `t`"
+    assert retarget_view(create, "s", "n\\`x", "utf8mb4") == (
+        b"VIEW `v` AS select `n\\``x`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`s`.`t`.`c` from `t`"
+    )
+    assert retarget_view(create, "s", "s", "utf8mb4") == create

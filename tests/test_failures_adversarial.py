@@ -9,6 +9,7 @@ backup because a newer one is damaged or failed its verification.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -308,3 +309,48 @@ def test_objects_json_damaged_behind_its_sha256_exits_8_before_the_target_is_tou
     res = run_cli("restore", str(backup), *conn_args(root_settings), "-d", target, "-q")
     assert "objects.json" in _clean_failure(res, 8)
     assert target not in databases(root_settings)
+
+
+def _stage_leftovers(settings: ConnSettings, target: str) -> set[str]:
+    return {d for d in databases(settings) if d.startswith(target)}
+
+
+@pytest.mark.parametrize("atomic", [False, True], ids=["plain", "atomic"])
+def test_invalid_schema_behind_its_sha256_leaves_no_new_target(
+    small: Source, tmp_path: Path, root_settings: ConnSettings, target: str, atomic: bool
+) -> None:
+    """Exit 6 left the target database the restore had created (and --atomic, whose
+    target is never half-restored, too). Nothing was loaded: --resume has nothing to
+    continue, so nothing of a database that did not exist before remains."""
+    backup = copy_backup(small, tmp_path / "backup")
+    m = json.loads((backup / "manifest.json").read_text(encoding="utf-8"))
+    schema = next(f["name"] for f in m["files"] if f["name"].startswith("schema/"))
+    _recompute(backup, schema, b"CREATE TABLE broken ((;")
+    extra = ["--atomic"] if atomic else []
+    res = run_cli("restore", str(backup), *conn_args(root_settings), "-d", target, "-q", *extra)
+    _clean_failure(res, 6)
+    assert _stage_leftovers(root_settings, target) == set()
+
+
+@pytest.mark.parametrize("atomic", [False, True], ids=["plain", "atomic"])
+def test_failure_after_the_data_keeps_a_new_target_only_for_resume(
+    small: Source, tmp_path: Path, root_settings: ConnSettings, target: str, atomic: bool
+) -> None:
+    """A trigger that fails after every data file is loaded: a plain restore keeps the
+    new target (its progress table) for --resume and says so; --atomic leaves nothing."""
+    backup = copy_backup(small, tmp_path / "backup")
+    m = json.loads((backup / "manifest.json").read_text(encoding="utf-8"))
+    name = m["objects"]["definitions"]
+    records = json.loads((backup / name).read_text(encoding="utf-8"))
+    for r in records:
+        if r["kind"] == "trigger":
+            r["create_b64"] = base64.b64encode(b"CREATE TRIGGER broken ((").decode()
+    _recompute(backup, name, json.dumps(records).encode())
+    extra = ["--atomic"] if atomic else []
+    res = run_cli("restore", str(backup), *conn_args(root_settings), "-d", target, "-q", *extra)
+    out = _clean_failure(res)
+    if atomic:
+        assert _stage_leftovers(root_settings, target) == set()
+    else:
+        assert _stage_leftovers(root_settings, target) == {target}
+        assert "--resume" in out

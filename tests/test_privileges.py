@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from moodump.db import connect
-from moodump.db.privileges import database_privileges, parse_grants
+from moodump.db.privileges import database_privileges, global_privileges, parse_grants
+from moodump.ddl import definer_of
 from moodump.dump import DumpOptions, dump
 from moodump.errors import PrivilegeError
+from moodump.restore import RestoreOptions, restore
 
 
 def test_parse_mariadb_and_mysql_grants():
@@ -79,3 +81,49 @@ def test_moodle_style_account_dumps_with_a_routine_warning(root_settings, fresh_
     m = dump(s, fresh_db, tmp_path / "b", DumpOptions(threads=2)).manifest
     assert m.status == "DONE"
     assert any("routine" in n for n in m.notes) and not m.warnings
+
+
+def test_restore_of_other_definers_objects_is_refused_before_the_target_is_touched(
+    root_settings, fresh_db, tmp_path
+):
+    """A routine, view or trigger of another DEFINER needs SET USER (or SUPER) to be
+    created: an account without it loaded every table, then failed on the first such
+    object (exit 4, target half-restored), and a view of another definer was left out
+    with a warning only. Refused before anything is written, naming the privilege."""
+    with connect(root_settings) as c:
+        c.execute(f"CREATE TABLE `{fresh_db}`.t (id INT PRIMARY KEY)")
+        c.execute(f"INSERT INTO `{fresh_db}`.t VALUES (1)")
+        c.execute(f"CREATE DEFINER = `nobody_here`@`%` VIEW `{fresh_db}`.v AS SELECT 1 AS a")
+    m = dump(root_settings, fresh_db, tmp_path / "b", DumpOptions(threads=1)).manifest
+    target = fresh_db + "_r"
+    with connect(root_settings) as c:
+        _account(c, "restorer", [f"GRANT ALL PRIVILEGES ON `{target}`.* TO {{user}}"])
+    s = root_settings.__class__(port=root_settings.port, user="restorer", password="pw-restorer")
+    try:
+        with pytest.raises(PrivilegeError) as err:
+            restore(tmp_path / "b", s, target, RestoreOptions())
+        assert "SET USER" in str(err.value) and "nobody_here" in str(err.value)
+        assert "--no-objects" in str(err.value)
+        with connect(root_settings) as c:
+            assert not c.query(f"SHOW DATABASES LIKE '{target}'")
+        # Without the objects, the same account restores the tables.
+        restore(tmp_path / "b", s, target, RestoreOptions(objects=False))
+        assert m.status == "DONE"
+    finally:
+        with connect(root_settings) as c:
+            c.execute(f"DROP DATABASE IF EXISTS `{target}`")
+            c.execute("DROP USER IF EXISTS 'restorer'@'%'")
+
+
+def test_global_privileges_and_definers_are_parsed():
+    assert global_privileges(
+        ["GRANT SET USER ON *.* TO `a`@`%`", "GRANT ALL PRIVILEGES ON `db`.* TO `a`@`%`"]
+    ) == {"SET USER"}
+    assert global_privileges(["GRANT `r` TO `a`@`%`", "GRANT USAGE ON *.* TO `a`@`%`"]) is None
+    assert definer_of(b"CREATE DEFINER=`a``b`@`%` VIEW v AS SELECT 1") == ("a`b", "%")
+    assert definer_of(b'CREATE DEFINER="u"@"h" TRIGGER t') == ("u", "h")
+    assert definer_of(b"CREATE DEFINER='u'@'localhost' PROCEDURE p() SELECT 1") == (
+        "u",
+        "localhost",
+    )
+    assert definer_of(b"CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1") is None

@@ -30,8 +30,10 @@ from helpers_failures import conn_args
 from moodump.db import connect
 from moodump.db.connection import quote_ident
 from moodump.dump import DumpOptions, dump
+from moodump.errors import MoodumpError
 from moodump.manifest import read_done_manifest
 from moodump.restore import RestoreOptions, restore
+from moodump.restore.engine import Restore
 from moodump.verify import verify
 
 pytestmark = pytest.mark.db
@@ -213,3 +215,123 @@ def test_federated_table_rows_stay_in_the_remote_table(root_settings, fresh_db, 
     finally:
         with connect(root_settings) as c:
             c.execute(f"DROP DATABASE IF EXISTS {quote_ident(remote)}")
+
+
+def test_insert_fallback_keeps_every_statement_within_max_allowed_packet(
+    root_settings, fresh_db, tmp_path
+):
+    """local_infile=OFF on a server with a small max_allowed_packet (64 KiB here, 16 MiB
+    by default): the INSERT fallback sent batches of 1 MiB plus one row, and a row whose
+    escaped literal is longer than the packet in one statement ("Got a packet bigger than
+    'max_allowed_packet'", exit 6). A value longer than the packet itself cannot be sent
+    by INSERT at all: refused, naming the setting."""
+    run_sql(
+        root_settings,
+        "CREATE TABLE big_rows (id INT PRIMARY KEY, b LONGBLOB, t LONGTEXT CHARACTER SET utf8mb4, "
+        "j JSON, n INT);"
+        "INSERT INTO big_rows SELECT seq, REPEAT(0x5C00, 12000), NULL, NULL, seq FROM seq_1_to_4;"
+        "INSERT INTO big_rows VALUES (10, REPEAT(0x5C27, 28000), REPEAT('ü\\n', 9000),"
+        " CONCAT('[\"', REPEAT('\\\\\\\\', 9000), '\"]'), 1), (11, '', '', '[]', NULL);",
+        fresh_db,
+    )
+    out, out2 = tmp_path / "b", tmp_path / "b2"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    row = "(12, REPEAT('x', 70000), NULL, NULL, 0)"
+    run_sql(root_settings, f"INSERT INTO big_rows VALUES {row}", fresh_db)
+    dump(root_settings, fresh_db, out2, DumpOptions(threads=1))
+    run_sql(root_settings, "DELETE FROM big_rows WHERE id = 12", fresh_db)
+    with connect(root_settings) as c:
+        packet = int(c.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
+        c.execute("SET GLOBAL local_infile = OFF")
+        c.execute("SET GLOBAL max_allowed_packet = 64 * 1024")
+    try:
+        _restore_and_compare(root_settings, out, fresh_db, fresh_db + "_r")
+        with pytest.raises(MoodumpError) as err:
+            restore(out2, root_settings, fresh_db + "_r2", RestoreOptions(drop=True))
+        assert "max_allowed_packet" in err.value.message and "big_rows" in err.value.message
+        assert "local_infile" in (err.value.hint or "")
+    finally:
+        with connect(root_settings) as c:
+            c.execute("SET GLOBAL local_infile = ON")
+            c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
+            c.execute(f"DROP DATABASE IF EXISTS {quote_ident(fresh_db + '_r')}")
+            c.execute(f"DROP DATABASE IF EXISTS {quote_ident(fresh_db + '_r2')}")
+
+
+def test_objects_naming_their_own_database_restore_under_another_name(
+    root_settings, fresh_db, tmp_path
+):
+    """SHOW CREATE TRIGGER prints the statement as it was written: a trigger created as
+    ``db.name ... ON db.table`` failed to restore under another database name ("Trigger
+    in wrong schema", error 1435). The header names the target database instead. A view
+    calling ``db.f()`` (printed so by SHOW CREATE VIEW) called the source database's
+    function in the copy."""
+    q = quote_ident(fresh_db)
+    run_sql(
+        root_settings,
+        "SET sql_mode = 'ANSI_QUOTES';"
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE log (m TEXT);"
+        f"CREATE TRIGGER {q}.tr1 BEFORE INSERT ON {q}.t FOR EACH ROW SET NEW.v = 1;"
+        f"CREATE TRIGGER tr2 AFTER INSERT ON {fresh_db}.t FOR EACH ROW INSERT INTO log VALUES ('x');"
+        f'CREATE TRIGGER "{fresh_db}" . "tr 3" BEFORE UPDATE ON "{fresh_db}" . "t" '
+        "FOR EACH ROW SET NEW.v = 3;"
+        f"CREATE PROCEDURE {q}.p() INSERT INTO {q}.log VALUES ('p');"
+        f"CREATE FUNCTION {q}.f(x INT) RETURNS INT DETERMINISTIC RETURN x + 1;"
+        f"CREATE VIEW {q}.v AS SELECT {q}.f(id) AS a, {fresh_db}.f(v) AS b FROM {q}.t;",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    res = restore(out, root_settings, fresh_db + "_r", RestoreOptions())
+    # A body that names its database is restored as written: said, not changed.
+    assert [w for w in res.warnings if "names database" in w] == [
+        f"procedure 'p' names database {fresh_db!r} in its text: restored as written, it "
+        f"uses {fresh_db!r}, not {fresh_db + '_r'!r}"
+    ]
+    _compare_and_drop(root_settings, fresh_db, fresh_db + "_r")
+
+
+def test_insert_fallback_resume_of_a_half_loaded_myisam_file_is_exact(
+    root_settings, fresh_db, tmp_path, monkeypatch
+):
+    """INSERT fallback (local_infile=OFF): a MyISAM file that failed half-way keeps the
+    rows already inserted (no rollback). --resume deleted the file's key range first
+    only on the LOAD DATA path: once an earlier file of the run had switched to INSERTs,
+    the file's rows were inserted again (a duplicate key). The failure here is a value
+    longer than max_allowed_packet; the resumed run starts in INSERT mode, as it is after
+    its first file."""
+    run_sql(
+        root_settings,
+        "CREATE TABLE my (id INT PRIMARY KEY, v LONGTEXT) ENGINE=MyISAM;"
+        "INSERT INTO my SELECT seq, REPEAT('x', 400) FROM seq_1_to_3000;"
+        "INSERT INTO my VALUES (3001, REPEAT('y', 1100000));",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    target = fresh_db + "_r"
+    with connect(root_settings) as c:
+        packet = int(c.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
+        c.execute(f"CREATE DATABASE {quote_ident(target)}")  # an existing target is kept
+        c.execute("SET GLOBAL local_infile = OFF")
+        c.execute("SET GLOBAL max_allowed_packet = 1024 * 1024")
+    try:
+        with pytest.raises(MoodumpError, match="max_allowed_packet"):
+            restore(out, root_settings, target, RestoreOptions(threads=1))
+        with connect(root_settings) as c:
+            c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
+            assert c.scalar(f"SELECT COUNT(*) FROM {quote_ident(target)}.my") != b"0"
+        init = Restore.__init__
+
+        def in_insert_mode(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self.insert_mode = True
+
+        monkeypatch.setattr(Restore, "__init__", in_insert_mode)
+        restore(out, root_settings, target, RestoreOptions(threads=1, resume=True))
+        _compare_and_drop(root_settings, fresh_db, target)
+    finally:
+        with connect(root_settings) as c:
+            c.execute("SET GLOBAL local_infile = ON")
+            c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
+            c.execute(f"DROP DATABASE IF EXISTS {quote_ident(target)}")

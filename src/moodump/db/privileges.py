@@ -96,3 +96,35 @@ def account_privileges(conn: Connection, database: str) -> set[str] | None:
     if not grants:
         return None
     return database_privileges(grants, database)
+
+
+#: Global privileges that let an account create objects for another DEFINER.
+DEFINER_PRIVILEGES = frozenset(
+    {"SET USER", "SUPER", "ALL PRIVILEGES", "ALL", "SET_USER_ID", "SET_ANY_DEFINER"}
+)  # MariaDB; MySQL 8
+
+_ROLE_GRANT = re.compile(r"^GRANT `[^`]*`(?:@`[^`]*`)? TO ")
+
+
+def global_privileges(lines: list[str]) -> set[str] | None:
+    """Privileges granted ON *.* by ``SHOW GRANTS`` lines; None when a role is granted
+    (its privileges are not listed there) or nothing could be parsed."""
+    if any(_ROLE_GRANT.match(line.strip()) for line in lines):
+        return None
+    grants = parse_grants(lines)
+    if not grants:
+        return None
+    out: set[str] = set()
+    for g in grants:
+        if g.database is None and g.table is None:
+            out |= g.privileges
+    return out
+
+
+def account_global_privileges(conn: Connection) -> set[str] | None:
+    """The current account's global privileges, or None if they cannot be known."""
+    try:
+        rows = conn.query("SHOW GRANTS")
+    except Exception:
+        return None
+    return global_privileges([(r[0] or b"").decode("utf-8", "replace") for r in rows])

@@ -4,6 +4,7 @@ objects (:mod:`.objects`), and the atomic swap.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fnmatch
 import hashlib
@@ -16,12 +17,23 @@ from pathlib import Path
 
 from moodump.crypto import Identity, VerifyKey
 from moodump.db.connection import Connection, ConnSettings, connect, quote_ident, quote_str
-from moodump.db.privileges import account_privileges
+from moodump.db.privileges import (
+    DEFINER_PRIVILEGES,
+    account_global_privileges,
+    account_privileges,
+)
 from moodump.db.workers import LiveConnections, run_interruptible
-from moodump.ddl import SplitTable, has_foreign_keys, referenced_tables, split_secondary_indexes
+from moodump.ddl import (
+    SplitTable,
+    definer_of,
+    has_foreign_keys,
+    referenced_tables,
+    split_secondary_indexes,
+)
 from moodump.errors import (
     ConfigError,
     Interrupted,
+    MoodumpError,
     NotFoundError,
     PrivilegeError,
     TargetNotEmpty,
@@ -30,6 +42,7 @@ from moodump.manifest import Manifest, TableEntry, parse_object_records
 from moodump.progress import Progress
 from moodump.restore.load import DataLoader, _setup_load_session
 from moodump.restore.model import (
+    RESUME_HINT,
     RestoreEvent,
     RestoreOptions,
     RestoreResult,
@@ -147,6 +160,8 @@ class Restore(DataLoader, ObjectSteps):
         self.warnings: list[str] = []
         self.tables = self._selected_tables()
         self.load_db = database
+        #: This restore created the target database (it did not exist before).
+        self.created_target = False
         self.manifest_id = hashlib.sha256(src.manifest_bytes()).hexdigest()
         self.progress_table = progress_table_name(t.name for t in manifest.tables)
         # Schema and object files are small and read before any data: fetch them at once
@@ -242,13 +257,42 @@ class Restore(DataLoader, ObjectSteps):
     def run(self) -> RestoreResult:
         try:
             return self._run()
-        except BaseException:
-            if self.load_db != self.target:
-                # A failed --atomic restore leaves the target as it was; its staging
-                # database goes too (best effort: the server may be the problem).
-                with contextlib.suppress(Exception), connect(self.settings) as conn:
-                    conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.load_db)}")
+        except BaseException as exc:
+            # Best effort: the server may be the problem.
+            with contextlib.suppress(Exception), connect(self.settings) as conn:
+                self._clean_up_failure(conn, exc)
             raise
+
+    def _clean_up_failure(self, conn: Connection, exc: BaseException) -> None:
+        """After a failure, remove what the restore created that nothing can use.
+
+        A failed --atomic restore leaves the target as it was: its staging database goes,
+        and so does the target when this restore created it. Otherwise a target this
+        restore created stays only when ``--resume`` can use it: the restore was
+        interrupted, or some data file is loaded and recorded (the error then says so).
+        """
+        if self.load_db != self.target:
+            conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.load_db)}")
+        hint = exc.hint if isinstance(exc, MoodumpError) else None
+        qdb = quote_ident(self.target)
+        interrupted = self.stop.is_set() or isinstance(exc, (Interrupted, KeyboardInterrupt))
+        recorded = False
+        if not self.opts.atomic and self.progress_table in self._existing_tables(conn, self.target):
+            recorded = bool(
+                conn.query(f"SELECT 1 FROM {qdb}.{quote_ident(self.progress_table)} LIMIT 1")
+            )
+        if self.created_target and (self.opts.atomic or not (interrupted or recorded)):
+            conn.execute(f"DROP DATABASE IF EXISTS {qdb}")
+            if isinstance(exc, MoodumpError):
+                exc.hint = (hint or "fix the cause").replace(RESUME_HINT, "") + (
+                    f"; database {self.target!r} did not exist before and was removed: "
+                    "run the same command again"
+                )
+        elif recorded and isinstance(exc, MoodumpError) and "--resume" not in (hint or ""):
+            exc.hint = (hint or "fix the cause") + (
+                "; then continue with the same command and --resume (the loaded files of "
+                f"{self.target!r} are recorded)"
+            )
 
     def _check_privileges(self, conn: Connection) -> None:
         """Refuse before writing anything when the account cannot finish the restore."""
@@ -275,6 +319,8 @@ class Restore(DataLoader, ObjectSteps):
                 for k in kinds
             }
         missing = sorted(need - privs)
+        if not missing:
+            self._check_definers(conn)
         if missing:
             raise PrivilegeError(
                 f"{self.settings.describe()} lacks {', '.join(missing)} on "
@@ -282,6 +328,39 @@ class Restore(DataLoader, ObjectSteps):
                 hint=f"GRANT {', '.join(missing)} ON `{self.target}`.* to the account, "
                 "or restore with an account that has them; nothing was changed",
             )
+
+    def _check_definers(self, conn: Connection) -> None:
+        """Objects of another DEFINER need SET USER (or SUPER): refused before anything
+        is written when the account lacks it, rather than after every table is loaded."""
+        name = self.m.objects.get("definitions")
+        if not self.opts.objects or not name:
+            return
+        records = parse_object_records(self._text(name), name)
+        if self.opts.tables:
+            wanted = {t.name for t in self.tables}
+            records = [r for r in records if r["kind"] == "trigger" and r["table"] in wanted]
+        if not records:
+            return
+        me = (conn.scalar("SELECT CURRENT_USER()") or b"").decode("utf-8", "replace")
+        user, _, host = me.rpartition("@")
+        others = []
+        for r in records:
+            definer = definer_of(base64.b64decode(r["create_b64"]))
+            if definer and (definer[0] != user or definer[1].lower() != host.lower()):
+                others.append((r, definer))
+        if not others:
+            return
+        privs = account_global_privileges(conn)
+        if privs is None or privs & DEFINER_PRIVILEGES:
+            return
+        shown = ", ".join(f"{r['kind']} {r['name']!r} ({u}@{h})" for r, (u, h) in others[:3])
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        raise PrivilegeError(
+            f"{self.settings.describe()} ({me}) lacks SET USER (or SUPER), needed to create "
+            f"objects of another DEFINER: {shown}{more}; the restore would stop half-way",
+            hint="GRANT SET USER ON *.* to the account, or restore with an account that has "
+            "it (or as the definer); --no-objects restores the tables alone; nothing was changed",
+        )
 
     def _run(self) -> RestoreResult:
         partial = bool(self.opts.tables)
@@ -364,6 +443,7 @@ class Restore(DataLoader, ObjectSteps):
     def _prepare_target(self, conn: Connection, partial: bool) -> None:
         qdb = quote_ident(self.target)
         exists = self._db_exists(conn, self.target)
+        self.created_target = not exists and not self.opts.resume
         existing = self._existing_tables(conn, self.target) if exists else []
         if self.opts.resume:
             if self.progress_table not in existing:

@@ -34,8 +34,11 @@ from moodump.formats import (
 )
 from moodump.manifest import Chunk, FileEntry, Manifest, TableEntry
 from moodump.progress import Progress
-from moodump.restore.model import RestoreOptions
+from moodump.restore.model import RESUME_HINT, RestoreOptions
 from moodump.source import BackupSource
+
+#: Bytes of a statement kept free below max_allowed_packet (the protocol's own header).
+_PACKET_SLACK = 1024
 
 log = logging.getLogger("moodump.restore")
 
@@ -307,9 +310,7 @@ class DataLoader:
             real = [e for e in pool.errors if not isinstance(e, Interrupted)]
             first = (real or pool.errors)[0]
             if isinstance(first, MoodumpError) and not self.opts.atomic:
-                first.hint = (first.hint or "") + (
-                    "; after fixing it, continue with: moodump restore --resume ..."
-                )
+                first.hint = (first.hint or "") + RESUME_HINT
             raise first
         if self.stop.is_set():
             raise Interrupted("restore cancelled", hint="continue it with --resume")
@@ -336,13 +337,14 @@ class DataLoader:
                 time.sleep(0.2 * attempt)
 
     def _load_chunk(self, conn: Connection, t: TableEntry, c: Chunk, fifo: Path) -> None:
+        qt = quote_ident(t.name)
+        if not t.transactional and self.opts.resume:
+            # A half-loaded chunk of a non-transactional table is not rolled back (by
+            # LOAD DATA or by the INSERTs alike).
+            conn.execute(f"DELETE FROM {qt}" + (f" WHERE {c.where}" if c.where else ""))
         if self.insert_mode:
             self._insert_chunk(conn, t, c)
             return
-        qt = quote_ident(t.name)
-        if not t.transactional and self.opts.resume:
-            # A half-loaded chunk of a non-transactional table is not rolled back.
-            conn.execute(f"DELETE FROM {qt}" + (f" WHERE {c.where}" if c.where else ""))
         if not fifo.exists():
             os.mkfifo(fifo, 0o600)
         feeder_error: list[BaseException] = []
@@ -446,6 +448,10 @@ class DataLoader:
         size = 0
         rest = b""
         fed = _Fed(self.tracker, c)
+        # Every statement must fit in the server's max_allowed_packet (16 MiB by default,
+        # as little as 1 MiB on some servers): batches stay below it, with room to spare.
+        packet = int(conn.scalar("SELECT @@max_allowed_packet") or 0) or 16 << 20
+        limit = max(1, min(1 << 20, packet - len(head) - _PACKET_SLACK))
         conn.execute("START TRANSACTION")
         try:
             for block in iter_uncompressed(
@@ -461,21 +467,22 @@ class DataLoader:
                             f"{c.file}: a row has {len(fields)} fields, expected {len(t.columns)}",
                             hint="the data file is damaged; use another backup",
                         )
-                    row = (
-                        b"("
-                        + b",".join(
-                            sql_literal(unescape_field(f), ty, index_typed=ix)
-                            for f, ty, ix in zip(fields, types, index_typed, strict=True)
-                        )
-                        + b")"
-                    )
-                    batch.append(row)
-                    size += len(row)
+                    values = [unescape_field(f) for f in fields]
+                    lits = [
+                        sql_literal(v, ty, index_typed=ix)
+                        for v, ty, ix in zip(values, types, index_typed, strict=True)
+                    ]
+                    row = b"(" + b",".join(lits) + b")"
                     loaded += 1
-                    if size >= 1 << 20:
+                    if batch and size + len(row) > limit:
                         conn.execute(head + b",".join(batch))
                         batch.clear()
                         size = 0
+                    if len(head) + len(row) + _PACKET_SLACK > packet:
+                        self._insert_long_row(conn, t, c, head, values, lits, types, packet)
+                        continue
+                    batch.append(row)
+                    size += len(row) + 1
             if rest:
                 raise IntegrityError(f"{c.file} ends inside a row", hint="the file is truncated")
             if batch:
@@ -496,3 +503,59 @@ class DataLoader:
             fed.undo()
             raise
         self._chunk_done(conn, t, c)
+
+    def _insert_long_row(
+        self,
+        conn: Connection,
+        t: TableEntry,
+        c: Chunk,
+        head: bytes,
+        values: list[bytes | None],
+        lits: list[bytes],
+        types: list[str],
+        packet: int,
+    ) -> None:
+        """Insert one row too long for one statement: its longest values are built in
+        user variables, a piece per statement, and the INSERT names the variables.
+
+        A value longer than max_allowed_packet itself cannot be built (the server's
+        CONCAT() gives NULL): refused, never loaded changed.
+        """
+        piece = max(1, (packet - _PACKET_SLACK) // 4)  # an escaped byte takes 2 at most
+        parts = list(lits)
+        total = len(head) + sum(len(x) + 1 for x in lits) + 2
+        names: list[bytes] = []
+        for i in sorted(range(len(lits)), key=lambda i: -len(lits[i])):
+            if total + _PACKET_SLACK <= packet:
+                break
+            value = values[i]
+            if value is None:
+                break
+            if len(value) > packet:
+                raise ServerError(
+                    f"{c.file}: a value of table {t.name!r}, column {t.columns[i]!r}, is "
+                    f"{len(value)} bytes, more than the target server's max_allowed_packet "
+                    f"({packet}): INSERT statements cannot load it",
+                    hint="SET GLOBAL local_infile = ON on the target server (LOAD DATA has no "
+                    "such limit), or SET GLOBAL max_allowed_packet = "
+                    f"{-(-len(value) // (1 << 20))} * 1024 * 1024 (up to 1024 MB), then "
+                    "restore again",
+                )
+            var = f"@_moodump_v{i}".encode()
+            names.append(var)
+            conn.execute(b"SET " + var + b" = _binary''")
+            for k in range(0, len(value), piece):
+                chunk = sql_literal(value[k : k + piece], "", index_typed=False)
+                conn.execute(b"SET " + var + b" = CONCAT(" + var + b", " + chunk + b")")
+            got = conn.scalar(f"SELECT LENGTH({var.decode()})")
+            if got is None or int(got) != len(value):
+                raise ServerError(
+                    f"{c.file}: the server built {got!r} bytes of a {len(value)}-byte value "
+                    f"of table {t.name!r}, column {t.columns[i]!r}",
+                    hint="SET GLOBAL local_infile = ON on the target server, then restore again",
+                )
+            parts[i] = b"CONVERT(" + var + b" USING utf8mb4)" if types[i] == "json" else var
+            total -= len(lits[i]) - len(parts[i])
+        conn.execute(head + b"(" + b",".join(parts) + b")")
+        for var in names:
+            conn.execute(b"SET " + var + b" = NULL")

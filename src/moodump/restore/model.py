@@ -17,6 +17,10 @@ from moodump.source import inside_backup
 
 log = logging.getLogger("moodump.restore")
 
+#: Added to the hint of an error that stopped the data phase: the target stays for
+#: ``--resume`` (the engine takes it back when it removes a target it created).
+RESUME_HINT = "; after fixing it, continue with: moodump restore --resume ..."
+
 
 PROGRESS_TABLE = "_moodump_restore"
 

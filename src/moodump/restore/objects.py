@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from moodump.db.connection import Connection, quote_ident, quote_str
+from moodump.ddl import names_database, retarget_trigger, retarget_view
 from moodump.errors import MoodumpError, ServerError
 from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry, parse_object_records
@@ -107,8 +108,20 @@ class ObjectSteps:
     def _create_object(self, conn: Connection, r: dict[str, Any]) -> None:
         for stmt in object_session_sql(r):
             conn.execute(stmt)
+        create = base64.b64decode(r["create_b64"])
+        charset = r.get("character_set_client") or "utf8mb4"
+        if r["kind"] == "trigger":
+            create = retarget_trigger(create, self.m.database, self.target, charset)
+        elif r["kind"] == "view":
+            create = retarget_view(create, self.m.database, self.target, charset)
         try:
-            conn.execute(base64.b64decode(r["create_b64"]))
+            conn.execute(create)
+            if self.m.database != self.target and names_database(create, self.m.database, charset):
+                self.warnings.append(
+                    f"{r['kind']} {r['name']!r} names database {self.m.database!r} in its "
+                    f"text: restored as written, it uses {self.m.database!r}, not "
+                    f"{self.target!r}"
+                )
         finally:
             conn.execute("SET NAMES utf8mb4")
             conn.execute(f"SET sql_mode = '{SESSION_SQL_MODE}'")
