@@ -28,6 +28,33 @@ _OID_ALIASES = tuple(
 )  # fmt: skip
 
 
+#: Of the types in the first parameter (OIDs), those whose values are or hold values of
+#: the types in the second (a ``regtype[]``): through arrays, domains, composite types
+#: (table row types too) and ranges, followed down any depth (index lookups only).
+_HOLDING = (
+    "WITH RECURSIVE walk(root, typ) AS ("
+    " SELECT x, x FROM pg_catalog.unnest(%s::pg_catalog.oid[]) x"
+    " UNION"
+    " SELECT w.root, c.sub FROM walk w JOIN pg_catalog.pg_type t ON t.oid = w.typ"
+    " CROSS JOIN LATERAL ("
+    "  SELECT t.typelem WHERE t.typelem <> 0"
+    "  UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0"
+    "  UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a"
+    "   WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped"
+    "  UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid"
+    "  UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid"
+    " ) c(sub)) "
+    "SELECT DISTINCT root FROM walk WHERE typ = ANY(%s::pg_catalog.regtype[])"
+)
+
+
+def _holding(conn: psycopg.Connection[Any], types: set[int], held: list[str]) -> set[int]:
+    """The OIDs of ``types`` whose values are or hold values of a type in ``held``."""
+    if not types:
+        return set()
+    return {int(r[0]) for r in conn.execute(_HOLDING, (sorted(types), held)).fetchall()}
+
+
 @dataclass
 class PgTable:
     schema: str
@@ -114,8 +141,9 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
     ).fetchall():
         by_oid[int(oid)].columns.append(col)
         by_oid[int(oid)].column_types.append(typ)
-    for oid, col, typ, coll in conn.execute(
-        "SELECT i.indrelid, a.attname, t.typname, a.attcollation <> 0 "
+    key_types: dict[int, set[int]] = {}
+    for oid, col, typ, coll, typoid in conn.execute(
+        "SELECT i.indrelid, a.attname, t.typname, a.attcollation <> 0, a.atttypid "
         "FROM pg_catalog.pg_index i "
         "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
         "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
@@ -127,6 +155,15 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         t.primary_key.append(col)
         t.pk_types.append(typ)
         t.pk_collatable.append(bool(coll))
+        key_types.setdefault(int(oid), set()).add(int(typoid))
+    aliases = _holding(conn, set().union(*key_types.values()), list(_OID_ALIASES))
+    for oid in (o for o, types in key_types.items() if types & aliases):
+        # a key of OID alias values (regclass, regtype, …, or a type holding them) sorts
+        # by the OIDs of the objects named, which the restored objects do not keep: the
+        # rows would come back in another order (and the verification find another
+        # digest). Such a table is read without a key order (an order-free digest).
+        t = by_oid[oid]
+        t.primary_key, t.pk_types, t.pk_collatable = [], [], []
     for oid, root_schema, root_name in conn.execute(
         "SELECT c.oid, rn.nspname, r.relname FROM pg_catalog.pg_class c "
         "JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid) "
@@ -145,6 +182,26 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         # the rows may land in other partitions: one order-free digest over the tree
         t.primary_key, t.pk_types, t.pk_collatable = [], [], []
     return out
+
+
+def regclass_tables(conn: psycopg.Connection[Any]) -> set[str]:
+    """The quoted ``"schema"."name"`` of the tables with a column holding ``regclass``
+    values (or a type holding them: arrays, domains, composites, ranges). A value may
+    name an index, which a restore builds after the data of most tables: such a table
+    is loaded once every index is there (``COPY`` resolves each name as it reads it)."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, a.atttypid FROM pg_catalog.pg_attribute a "
+        "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND n.nspname <> ALL(%s)",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    holding = _holding(conn, {int(r[2]) for r in rows}, ["pg_catalog.regclass"])
+    return {
+        '"' + str(schema).replace('"', '""') + '"."' + str(name).replace('"', '""') + '"'
+        for schema, name, typ in rows if int(typ) in holding
+    }  # fmt: skip
 
 
 def list_sequences(conn: psycopg.Connection[Any]) -> list[PgSequence]:

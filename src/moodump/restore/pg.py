@@ -36,7 +36,7 @@ from moodump.compression import open_reader
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError, Interrupted
 from moodump.manifest import Manifest, TableEntry
-from moodump.pg.catalog import server_version
+from moodump.pg.catalog import regclass_tables, server_version
 from moodump.pg.connection import (
     Conn,
     DriverError,
@@ -429,6 +429,13 @@ class PgRestore:
         preamble, items = self._post_items(post, done)
         todo = [(t, c) for t, c in self.chunks if c.file not in done]
         skipped = len(self.chunks) - len(todo)
+        # tables with regclass values load last, once every index is built (a value may
+        # name one); their own indexes are built before their rows, on the empty tables
+        with connect(self.settings, self.load_db, autocommit=True) as conn:
+            set_session(conn, self.encoding)
+            late_tables = regclass_tables(conn)
+        late = [(t, c) for t, c in todo if qualified(t.schema, t.name) in late_tables]
+        todo = [(t, c) for t, c in todo if qualified(t.schema, t.name) not in late_tables]
         with self.lock:
             self.files_done = skipped
         todo.sort(key=lambda x: -x[1].raw_bytes)
@@ -527,6 +534,21 @@ class PgRestore:
         self._parallel([None] * max(1, self.opts.threads), work)
         if self.stop.is_set() and (queue or busy[0]):
             raise Interrupted("restore interrupted", hint="continue it with --resume")
+        if late:
+            late.sort(key=lambda x: -x[1].raw_bytes)
+            files_left = {qualified(t.schema, t.name): 0 for t, _c in late}
+            for t, _c in late:
+                files_left[qualified(t.schema, t.name)] += 1
+
+            def load_late(conn: Conn, item: tuple[TableEntry, Any]) -> None:
+                self._load_chunk(conn, item)
+                key = qualified(item[0].schema, item[0].name)
+                with self.lock:
+                    files_left[key] -= 1
+                    if files_left[key] == 0:
+                        self.tracker.table_done()
+
+            self._parallel(late, load_late)
         return skipped
 
     def _load_chunk(self, conn: Conn, item: tuple[TableEntry, Any]) -> None:

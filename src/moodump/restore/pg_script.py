@@ -97,8 +97,12 @@ def _table_of(sql: str) -> str | None:
 
 _PRE_TYPES = {"TABLE", "DEFAULT", "SEQUENCE", "SEQUENCE OWNED BY", "COMMENT", "ACL",
               "TABLE ATTACH", "CONSTRAINT", "CHECK CONSTRAINT"}  # fmt: skip
+#: post-data: a NOT VALID check (its own entry there), ENABLE ROW LEVEL SECURITY (a
+#: table restored without it would show every row to everyone) and the table's place
+#: in a publication (DROP TABLE took it out) too
 _POST_TYPES = {"INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLICY",
-               "STATISTICS", "COMMENT"}  # fmt: skip
+               "STATISTICS", "COMMENT", "CHECK CONSTRAINT", "ROW SECURITY",
+               "PUBLICATION TABLE"}  # fmt: skip
 _QUALIFIED = re.compile(r'"(?:[^"]|"")+"\."(?:[^"]|"")+"')
 
 

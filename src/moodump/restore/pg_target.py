@@ -126,9 +126,8 @@ def prepare_partial(
                 f"{len(there)} of the tables exist in {target!r}: {', '.join(there[:5])}",
                 hint="add --drop to replace them",
             )
-        with conn.transaction():
-            for q in there:
-                conn.execute(f"DROP TABLE {q}")  # type: ignore[arg-type]
+        if there:  # one statement: a table may depend on another one named (a foreign key)
+            conn.execute(f"DROP TABLE {', '.join(there)}")  # type: ignore[arg-type]
     return False
 
 

@@ -1,0 +1,51 @@
+-- The fourth adversarial PostgreSQL fixture (tests/test_pg_adversarial2.py): OID alias
+-- values the restore must resolve in the new database, and a table restored alone
+-- (--table) with the post-data entries that are its own.
+CREATE SCHEMA z4;
+
+-- regclass values naming an index, a constraint's index, a sequence, a view, a
+-- materialized view and a composite type (the indexes exist only once post-data ran)
+CREATE TABLE z4.t (id int PRIMARY KEY, v text);
+CREATE INDEX t_v ON z4.t (v);
+CREATE SEQUENCE z4.s;
+CREATE VIEW z4.vw AS SELECT 1 AS x;
+CREATE MATERIALIZED VIEW z4.mv AS SELECT 1 AS x;
+CREATE TYPE z4.comp AS (a int);
+CREATE DOMAIN z4.rel AS regclass;
+CREATE TABLE z4.refs (id int PRIMARY KEY, rc regclass, rcs regclass[], dr z4.rel);
+INSERT INTO z4.refs VALUES (1, 'z4.t', '{z4.t_v,NULL}', 'z4.refs_pkey'), (2, 'z4.t_v', '{}', NULL),
+    (3, 'z4.t_pkey', NULL, 'z4.t_v'), (4, 'z4.s', '{z4.s,z4.vw}', NULL), (5, 'z4.vw', NULL, NULL),
+    (6, 'z4.mv', '{z4.mv}', NULL), (7, 'z4.comp', NULL, 'z4.comp');
+CREATE INDEX refs_rc ON z4.refs (rc);
+
+-- primary keys of OID alias values: they sort by OID, which the new objects do not keep
+-- (the tables are created in another order: z4.b before z4.a here, by name there)
+CREATE TABLE z4.b (id int PRIMARY KEY);
+CREATE TABLE z4.a (id int PRIMARY KEY);
+CREATE TYPE z4.e AS ENUM ('x');
+CREATE TABLE z4.regpk (rc regclass PRIMARY KEY, v text);
+INSERT INTO z4.regpk VALUES ('z4.b', 'b'), ('z4.a', 'a'), ('z4.regpk', 'self'), ('z4.comp', 'type');
+CREATE TABLE z4.typk (t regtype, n int, PRIMARY KEY (n, t));
+INSERT INTO z4.typk VALUES ('z4.e', 1), ('int4', 1), ('z4.a', 1), ('z4.comp', 1), ('z4.e[]', 1);
+CREATE TABLE z4.rowpk (r z4.rel[] PRIMARY KEY);
+INSERT INTO z4.rowpk VALUES ('{z4.b}'), ('{z4.a}'), ('{z4.a,z4.b}');
+
+-- a table restored alone: a NOT VALID check (with a comment), row level security, its
+-- place in a publication, a disabled trigger, a rule, statistics, a foreign key, and a
+-- child table restored with it
+CREATE TABLE z4.parent (id int PRIMARY KEY);
+INSERT INTO z4.parent VALUES (1);
+CREATE TABLE z4.alone (id int PRIMARY KEY, pid int REFERENCES z4.parent, v text, n int);
+INSERT INTO z4.alone VALUES (1, 1, 'a', -1), (2, NULL, NULL, 5);
+ALTER TABLE z4.alone ADD CONSTRAINT alone_n_pos CHECK (n > 0) NOT VALID;
+COMMENT ON CONSTRAINT alone_n_pos ON z4.alone IS 'not valid';
+ALTER TABLE z4.alone ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alone_pol ON z4.alone USING (v IS NOT NULL);
+CREATE PUBLICATION z4_pub FOR TABLE z4.alone, z4.parent;
+CREATE FUNCTION z4.trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER alone_trg BEFORE INSERT ON z4.alone FOR EACH ROW EXECUTE FUNCTION z4.trg();
+ALTER TABLE z4.alone DISABLE TRIGGER alone_trg;
+CREATE RULE alone_rule AS ON DELETE TO z4.alone WHERE OLD.id = 1 DO INSTEAD NOTHING;
+CREATE STATISTICS z4.alone_st ON id, n FROM z4.alone;
+CREATE TABLE z4.alone_child (id int PRIMARY KEY, aid int REFERENCES z4.alone ON DELETE CASCADE);
+INSERT INTO z4.alone_child VALUES (1, 1);
