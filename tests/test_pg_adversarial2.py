@@ -2,7 +2,8 @@
 alias values that name objects of the new database (an index, which a restore builds
 after most data; keys that sort by OID), and a ``--table`` restore of a table whose own
 post-data entries go beyond indexes and constraints (a NOT VALID check, row level
-security, a publication). One dump, one whole restore and one ``--table`` restore, each
+security, a publication); a role's settings in the database (``ALTER ROLE … IN
+DATABASE``). One dump, one whole restore and one ``--table`` restore, each
 compared row for row and by the whole ``pg_dump --schema-only``, and verified.
 """
 
@@ -35,10 +36,16 @@ def test_zoo4_oid_aliases_and_table_restore(pg: PgServer, tmp_path: Path) -> Non
     src, target = f"zoo4_{uuid.uuid4().hex[:8]}", f"zoo4_r_{uuid.uuid4().hex[:6]}"
     pg.createdb(src)
     pg.psql(src, file=ZOO4)
+    pg.psql(src, f'ALTER ROLE z4_reader IN DATABASE "{src}" SET search_path = z4, "$user"; '
+            f'ALTER ROLE z4_reader IN DATABASE "{src}" SET work_mem = \'3MB\'')  # fmt: skip
     out = tmp_path / "zoo4"
     dump_postgres(_settings(pg), src, out, DumpOptions(threads=2))
     restore(out, _settings(pg), target, RestoreOptions(threads=2, owners=True))
     _same(pg, src, target)
+    role_settings = ("SELECT r.rolname, s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON "
+                     "r.oid = s.setrole JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = '{}'")  # fmt: skip
+    assert "z4_reader" in pg.psql("postgres", role_settings.format(src))
+    assert pg.psql("postgres", role_settings.format(target)) == pg.psql("postgres", role_settings.format(src))
     checked = verify(out, settings=_settings(pg), record=False)
     assert checked.passed, checked.problems
     # the table (and its child, which references it) restored alone, in place

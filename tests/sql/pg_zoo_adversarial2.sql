@@ -49,3 +49,7 @@ CREATE RULE alone_rule AS ON DELETE TO z4.alone WHERE OLD.id = 1 DO INSTEAD NOTH
 CREATE STATISTICS z4.alone_st ON id, n FROM z4.alone;
 CREATE TABLE z4.alone_child (id int PRIMARY KEY, aid int REFERENCES z4.alone ON DELETE CASCADE);
 INSERT INTO z4.alone_child VALUES (1, 1);
+
+-- a role with settings of its own in this database (ALTER ROLE … IN DATABASE, set by the
+-- test: it names the database)
+DO $$ BEGIN CREATE ROLE z4_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
