@@ -54,7 +54,14 @@ from moodump.dump.publish import (
     publish_done,
     record_chunk,
 )
-from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
+from moodump.errors import (
+    CheckFailed,
+    ConfigError,
+    Interrupted,
+    MoodumpError,
+    SnapshotError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
 from moodump.pg.catalog import (
     PgTable,
@@ -64,6 +71,7 @@ from moodump.pg.catalog import (
     moodle_info,
     populated_matviews,
     server_version,
+    stale_generated,
 )
 from moodump.pg.connection import (
     SESSION_SETTINGS,
@@ -250,6 +258,17 @@ class PgDumpRun:
         # new key) between the plan and the locks was copied with the plan's stale column
         # list, silently leaving the new column's values out.
         selected = in_snapshot
+        # a stored generated column that its expression would now compute otherwise: a
+        # restore recomputes it (COPY cannot write one), a silent change of the data
+        stale = stale_generated(coord, [t for t in selected if not skip_data(t, o)])
+        if stale:
+            raise CheckFailed(
+                f"{len(stale)} stored generated column(s) hold values their expression no "
+                f"longer gives, which a restore would recompute: {', '.join(stale[:5])}",
+                hint="store what the expression gives now (UPDATE the table, e.g. SET one of "
+                "its other columns to itself), or restore the function the expression "
+                "called, then dump again",
+            )
         seqs = list_sequences(coord) if not o.schema_only else []
         matviews = (
             populated_matviews(coord) if not (o.schema_only or o.data_only or o.tables) else []

@@ -204,6 +204,50 @@ def regclass_tables(conn: psycopg.Connection[Any]) -> set[str]:
     }  # fmt: skip
 
 
+def stale_generated(conn: psycopg.Connection[Any], tables: list[PgTable]) -> list[str]:
+    """The stored generated columns of ``tables`` holding values their expression no
+    longer gives (a function it calls was replaced after the rows were written), as
+    ``schema.table.column (N rows)``: ``COPY FROM`` computes them afresh, so a restore
+    would change them. Read in the caller's transaction (the snapshot), each table's
+    check under a savepoint (an expression that fails now counts as stale)."""
+    wanted = {t.key for t in tables}
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, a.attname, "
+        "pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.pg_get_expr(d.adbin, d.adrelid) "
+        "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attgenerated = 's' AND NOT a.attisdropped AND c.relkind = 'r' "
+        "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\", a.attnum"
+    ).fetchall()
+    by_table: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for schema, name, col, typ, expr in rows:
+        t = PgTable(str(schema), str(name))
+        if t.key in wanted:
+            by_table.setdefault((t.schema, t.name), []).append((str(col), str(typ), str(expr)))
+    out: list[str] = []
+    for (schema, name), cols in by_table.items():
+        rel = PgTable(schema, name).key
+        for col, typ, expr in cols:
+            q = '"' + col.replace('"', '""') + '"'
+            conn.execute("SAVEPOINT moodump_generated")
+            try:
+                row = conn.execute(
+                    f"SELECT count(*) FROM ONLY {rel} WHERE {q}::text IS DISTINCT FROM "
+                    f"CAST(({expr}) AS {typ})::text"
+                ).fetchone()
+                n = int(row[0]) if row else 0
+                conn.execute("RELEASE SAVEPOINT moodump_generated")
+            except psycopg.Error as exc:
+                conn.execute("ROLLBACK TO SAVEPOINT moodump_generated")
+                out.append(f"{schema}.{name}.{col} (its expression fails now: "
+                           f"{str(exc).strip().splitlines()[0]})")  # fmt: skip
+                continue
+            if n:
+                out.append(f"{schema}.{name}.{col} ({n} rows)")
+    return out
+
+
 def list_sequences(conn: psycopg.Connection[Any]) -> list[PgSequence]:
     """Every user sequence (identity and serial ones included) with its state.
 
