@@ -3,7 +3,7 @@ alias values that name objects of the new database (an index, which a restore bu
 after most data; keys that sort by OID), and a ``--table`` restore of a table whose own
 post-data entries go beyond indexes and constraints (a NOT VALID check, row level
 security, a publication); a role's settings in the database (``ALTER ROLE … IN
-DATABASE``). One dump, one whole restore and one ``--table`` restore, each
+DATABASE``); an atomic restore into a 63-byte name. One dump, one whole restore and one ``--table`` restore, each
 compared row for row and by the whole ``pg_dump --schema-only``, and verified.
 """
 
@@ -54,6 +54,12 @@ def test_zoo4_oid_aliases_and_table_restore(pg: PgServer, tmp_path: Path) -> Non
             RestoreOptions(threads=2, owners=True, drop=True, tables=("z4.alone", "z4.alone_child")))  # fmt: skip
     _same(pg, src, target)
     pg.dropdb(target)
+    # --atomic into a 63-byte name of few characters: its staging database's name, cut to
+    # 63 bytes by the server, was the target's own (the swap dropped the restored copy)
+    longest = "z" + "ф" * 31
+    restore(out, _settings(pg), longest, RestoreOptions(threads=2, owners=True, atomic=True, drop=True))
+    _same(pg, src, longest)
+    pg.dropdb(longest)
     pg.dropdb(src)
 
 

@@ -90,7 +90,7 @@ def prepare(
                 f"database {target!r} exists; --atomic replaces it only with --drop",
                 hint="add --drop, or restore into a new name",
             )
-        load_db = f"{target[:40]}__moodump_{uuid.uuid4().hex[:8]}"
+        load_db = staging_name(target)
         _create(admin, load_db, snap, warnings)
         return True, load_db
     if there and not opts.drop:
@@ -99,6 +99,18 @@ def prepare(
         drop_database(admin, settings, target)
     _create(admin, target, snap, warnings)
     return True, target
+
+
+def staging_name(target: str) -> str:
+    """The name of an atomic restore's staging database: the target's (cut to fit) and a
+    random suffix, at most 63 bytes. PostgreSQL cuts a longer name to 63 bytes, and a
+    63-byte target name of few (multibyte) characters cut so would have been the
+    target's own: the swap then dropped the restored database as the old target."""
+    suffix = f"__moodump_{uuid.uuid4().hex[:8]}"
+    prefix = target[:40]
+    while len((prefix + suffix).encode("utf-8", "surrogateescape")) > 63:
+        prefix = prefix[:-1]
+    return prefix + suffix
 
 
 def _create(admin: Conn, name: str, snap: dict[str, Any], warnings: list[str]) -> None:
