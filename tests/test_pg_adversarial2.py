@@ -9,12 +9,15 @@ compared row for row and by the whole ``pg_dump --schema-only``, and verified.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
+from moodump.dump import pg as pgdump
 from moodump.errors import CheckFailed
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
@@ -31,6 +34,15 @@ def _same(pg: PgServer, src: str, target: str) -> None:
     diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
     assert not diff, [(k, want.get(k), got.get(k)) for k in diff]
     assert pg.schema_dump(target) == pg.schema_dump(src)
+
+
+def _schema_bytes(pg: PgServer, db: str) -> list[bytes]:
+    """``pg_dump --schema-only`` in the database's own encoding (the ``\\restrict`` keys dropped)."""
+    text = subprocess.run(
+        [str(pg.bindir / "pg_dump"), "--schema-only", "-h", "127.0.0.1", "-p", str(pg.port),
+         "-U", "postgres", db], check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    return [x for x in text.split(b"\n") if not x.startswith((b"\\restrict", b"\\unrestrict"))]
 
 
 def test_zoo4_oid_aliases_and_table_restore(pg: PgServer, tmp_path: Path) -> None:
@@ -79,4 +91,39 @@ def test_stale_generated_column_is_refused(pg: PgServer, tmp_path: Path) -> None
     assert "s.t.ok" not in str(err.value)
     pg.psql(src, "UPDATE s.t SET id = id")
     dump_postgres(_settings(pg), src, tmp_path / "fresh", DumpOptions(threads=2))
+    pg.dropdb(src)
+
+
+def test_latin1_database_with_names_that_are_not_ascii(pg: PgServer, tmp_path: Path) -> None:
+    """A LATIN1 database whose schema, table and column names are not ASCII: psql (the
+    big files' path) and pg_dump (``--table``) get the names in the database's encoding,
+    as their sessions read them; the --table dump's CREATE SCHEMA too."""
+    src, target = f"latin1_{uuid.uuid4().hex[:8]}", f"latin1_r_{uuid.uuid4().hex[:6]}"
+    pg.psql("postgres", f"CREATE DATABASE {src} TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C'")
+    with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname=src,
+                         client_encoding="utf8") as c:  # fmt: skip
+        c.execute('CREATE SCHEMA "sché"; CREATE TABLE "sché"."tâble" (id int PRIMARY KEY, "çol" text); '
+                  "INSERT INTO \"sché\".\"tâble\" SELECT g, 'àÿ ' || g FROM generate_series(1, 3000) g; "
+                  'CREATE TABLE "sché".autre (id int PRIMARY KEY)')  # fmt: skip
+    out = tmp_path / "latin1"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pgdump, "PSQL_MIN_BYTES", 0)  # every file through psql
+        dump_postgres(_settings(pg), src, out, DumpOptions(threads=2, chunk_bytes=16 << 10))
+        restore(out, _settings(pg), target, RestoreOptions(threads=2))
+        assert _state(pg, target) == _state(pg, src)
+        assert _schema_bytes(pg, target) == _schema_bytes(pg, src)
+        assert verify(out, settings=_settings(pg), record=False).passed
+        pg.dropdb(target)
+        one = tmp_path / "one"
+        dump_postgres(_settings(pg), src, one, DumpOptions(tables=("sché.tâble",)))
+    pg.psql("postgres", f"CREATE DATABASE {target} TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C'")
+    restore(one, _settings(pg), target, RestoreOptions())
+    rows = 'SELECT count(*), max("çol") FROM "sché"."tâble"'
+    got = []
+    for db in (src, target):
+        with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname=db,
+                             client_encoding="utf8") as c:  # fmt: skip
+            got.append(c.execute(rows).fetchone())
+    assert got[0] == got[1] == (3000, "àÿ 999")
+    pg.dropdb(target)
     pg.dropdb(src)
