@@ -18,7 +18,7 @@ import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
 from moodump.dump import pg as pgdump
-from moodump.errors import CheckFailed
+from moodump.errors import CheckFailed, ServerError
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
 from rig_pg import PgServer
@@ -126,4 +126,22 @@ def test_latin1_database_with_names_that_are_not_ascii(pg: PgServer, tmp_path: P
             got.append(c.execute(rows).fetchone())
     assert got[0] == got[1] == (3000, "àÿ 999")
     pg.dropdb(target)
+    pg.dropdb(src)
+
+
+def test_pg_dump_failure_is_the_error(pg: PgServer, tmp_path: Path) -> None:
+    """pg_dump failing while the rows are read stops the workers: the error is pg_dump's
+    (with its message), not "dump cancelled"."""
+    src = f"pgdfail_{uuid.uuid4().hex[:8]}"
+    pg.createdb(src)
+    pg.psql(src, "CREATE TABLE t (id int PRIMARY KEY, v text); "
+            "INSERT INTO t SELECT g, repeat('v', 200) FROM generate_series(1, 20000) g")  # fmt: skip
+
+    def failing(*_a: object, **_k: object) -> None:
+        raise ServerError("pg_dump --section=pre-data failed: boom", hint="see the tool's message")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pgdump, "write_section", failing)
+        with pytest.raises(ServerError, match="boom"):
+            dump_postgres(_settings(pg), src, tmp_path / "x", DumpOptions(threads=1, chunk_bytes=16 << 10))
     pg.dropdb(src)

@@ -306,7 +306,13 @@ class PgDumpRun:
                 th.start()
                 schema_threads.append(th)
         try:
-            self._run_workers(tasks, snap_id)
+            try:
+                self._run_workers(tasks, snap_id)
+            except Interrupted:
+                # the workers stopped because pg_dump failed: its message is the error
+                if schema_errors:
+                    raise schema_errors[0] from None
+                raise
             m.moodle = moodle_info(coord, selected)  # in the snapshot, as the rows
             for th in schema_threads:
                 th.join()
