@@ -97,14 +97,17 @@ def test_stale_generated_column_is_refused(pg: PgServer, tmp_path: Path) -> None
 def test_latin1_database_with_names_that_are_not_ascii(pg: PgServer, tmp_path: Path) -> None:
     """A LATIN1 database whose schema, table and column names are not ASCII: psql (the
     big files' path) and pg_dump (``--table``) get the names in the database's encoding,
-    as their sessions read them; the --table dump's CREATE SCHEMA too."""
+    as their sessions read them; the --table dump's CREATE SCHEMA too; a --table restore
+    finds the table's entries in the scripts (which are in LATIN1)."""
     src, target = f"latin1_{uuid.uuid4().hex[:8]}", f"latin1_r_{uuid.uuid4().hex[:6]}"
     pg.psql("postgres", f"CREATE DATABASE {src} TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C'")
     with psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname=src,
                          client_encoding="utf8") as c:  # fmt: skip
         c.execute('CREATE SCHEMA "sché"; CREATE TABLE "sché"."tâble" (id int PRIMARY KEY, "çol" text); '
                   "INSERT INTO \"sché\".\"tâble\" SELECT g, 'àÿ ' || g FROM generate_series(1, 3000) g; "
-                  'CREATE TABLE "sché".autre (id int PRIMARY KEY)')  # fmt: skip
+                  'CREATE TABLE "sché".autre (id int PRIMARY KEY); CREATE INDEX "índex" ON "sché"."tâble" ("çol"); '
+                  'CREATE SEQUENCE "sché"."séq" OWNED BY "sché"."tâble".id; SELECT setval(\'"sché"."séq"\', 7); '
+                  'CREATE MATERIALIZED VIEW "sché"."vüe" AS SELECT count(*) AS "nümber" FROM "sché".autre')  # fmt: skip
     out = tmp_path / "latin1"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pgdump, "PSQL_MIN_BYTES", 0)  # every file through psql
@@ -113,6 +116,10 @@ def test_latin1_database_with_names_that_are_not_ascii(pg: PgServer, tmp_path: P
         assert _state(pg, target) == _state(pg, src)
         assert _schema_bytes(pg, target) == _schema_bytes(pg, src)
         assert verify(out, settings=_settings(pg), record=False).passed
+        # the table alone, in place: its entries are found in the scripts (in LATIN1)
+        restore(out, _settings(pg), target, RestoreOptions(tables=("sché.tâble",), drop=True))
+        assert _state(pg, target) == _state(pg, src)
+        assert _schema_bytes(pg, target) == _schema_bytes(pg, src)
         pg.dropdb(target)
         one = tmp_path / "one"
         dump_postgres(_settings(pg), src, one, DumpOptions(tables=("sché.tâble",)))

@@ -85,6 +85,7 @@ from moodump.pg.connection import (
     quote_ident,
     quote_str,
     sql_ascii,
+    sql_bytes,
 )
 from moodump.pg.copyio import copy_out, copy_out_psql
 from moodump.pg.database import database_facts
@@ -327,9 +328,12 @@ class PgDumpRun:
             # A sequence the definitions do not create (a --table dump leaves out the
             # sequences of other tables) gets no setval at restore time.
             pre_text = (self.tmp / PRE_DATA).read_text(encoding="utf-8", errors="surrogateescape")
+            # (the script is in the database's encoding, read as UTF-8 with surrogates)
             m.tables = [
                 e for e in m.tables
-                if e.kind != "sequence" or qualified(e.schema, e.name) in pre_text
+                if e.kind != "sequence"
+                or sql_bytes(qualified(e.schema, e.name), self._encoding).decode(
+                    "utf-8", "surrogateescape") in pre_text
             ]  # fmt: skip
         for name, n in self._pending.items():
             if n:

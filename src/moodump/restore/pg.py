@@ -46,6 +46,7 @@ from moodump.pg.connection import (
     quote_ident,
     quote_str,
     set_session,
+    sql_bytes,
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.database import restore_settings, toast_settings
@@ -168,6 +169,7 @@ class PgRestore:
         self.progress_schema = pg_target.PROGRESS_SCHEMA
         self.progress_table = progress_table(self.progress_schema)
         self.toast: str | None = None  # default_toast_compression of the sessions
+        self._by_script: dict[str, str] | None = None  # see _table_key
 
     def _session(self, conn: Conn) -> None:
         """What every session that loads rows or builds indexes sets: the data files'
@@ -177,6 +179,14 @@ class PgRestore:
         conn.execute("SET synchronous_commit = off")
         if self.toast is not None:
             conn.execute(f"SET default_toast_compression = {quote_str(self.toast)}")
+
+    def _scripted(self, name: str) -> str:
+        """A quoted name as pg_dump's scripts hold it (read as UTF-8, any other byte kept
+        as a surrogate): in the database's encoding, which need not be UTF-8."""
+        return sql_bytes(name, self.encoding).decode("utf-8", "surrogateescape")
+
+    def _script_selected(self) -> set[str]:
+        return {self._scripted(q) for q in self.selected or ()}
 
     def _wanted(self, t: TableEntry) -> bool:
         return self.selected is None or qualified(t.schema, t.name) in self.selected
@@ -209,7 +219,7 @@ class PgRestore:
         self.progress_schema = progress_schema(pre)
         self.progress_table = progress_table(self.progress_schema)
         if self.selected is not None:  # the sequences the named tables own or use
-            own = _entries_of(split_entries(pre)[1], self.selected, _PRE_TYPES)
+            own = _entries_of(split_entries(pre)[1], self._script_selected(), _PRE_TYPES)
             self.sequences_of_selected = {q for _t, sql in own for q in _QUALIFIED.findall(sql)}
         with pg_target.admin_connect(self.settings) as admin:
             major, _ = server_version(admin)
@@ -280,7 +290,7 @@ class PgRestore:
     def _pre_data(self, bindir: Path, pre: str) -> None:
         preamble, entries = split_entries(pre)
         if self.selected is not None:
-            entries = _entries_of(entries, self.selected, _PRE_TYPES)
+            entries = _entries_of(entries, self._script_selected(), _PRE_TYPES)
         body = [
             sql for typ, sql in entries if self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS
         ]
@@ -305,7 +315,7 @@ class PgRestore:
                 continue
             if (
                 self.selected is not None
-                and qualified(t.schema, t.name) not in self.sequences_of_selected
+                and self._scripted(qualified(t.schema, t.name)) not in self.sequences_of_selected
             ):
                 continue
             conn.execute(
@@ -321,7 +331,7 @@ class PgRestore:
         """(preamble, the post-data entries still to run as (key, type, sql))."""
         preamble, entries = split_entries(post)
         if self.selected is not None:
-            entries = _entries_of(entries, self.selected, _POST_TYPES, post=True)
+            entries = _entries_of(entries, self._script_selected(), _POST_TYPES, post=True)
         items = [
             (f"post:{i}", typ, sql if self.opts.owners else _strip_owners(sql))
             for i, (typ, sql) in enumerate(entries)
@@ -347,7 +357,7 @@ class PgRestore:
                 # quoted: "a.b"."c" and "a"."b.c" are two views
                 key = f"refresh:{qualified(t.schema, t.name)}"
                 if t.kind == "materialized view" and key not in done and self.selected is None:
-                    sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
+                    sql = f"REFRESH MATERIALIZED VIEW {self._scripted(qualified(t.schema, t.name))};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
             for item in rest[first_event:]:
                 self._entry(conn, preamble, item)
@@ -361,11 +371,12 @@ class PgRestore:
         single transaction (an error rolls all of it back). A Moodle database has ~1,500
         entries, mostly indexes of small tables, so round trips and commits add up."""
         script = preamble + "".join(
-            f"{sql}\n;\nINSERT INTO {self.progress_table} (item) VALUES ({quote_str(key)});\n"
+            f"{sql}\n;\nINSERT INTO {self.progress_table} (item) VALUES ({quote_str(self._scripted(key))});\n"
             for key, _typ, sql in items
         )
         # the script's own bytes (in the source database's encoding, which the session
-        # uses: set_session), not re-encoded by the driver
+        # uses: set_session), not re-encoded by the driver; what is added to it (names,
+        # progress keys) is in that encoding too (_scripted)
         conn.execute(script.encode("utf-8", "surrogateescape"))
 
     def _parallel(self, items: list[Any], fn: Callable[[Conn, Any], None]) -> None:
@@ -457,7 +468,7 @@ class PgRestore:
         for item in items:
             if item[1] not in _PARALLEL:
                 continue
-            table = _table_of(item[2])
+            table = self._table_key(item[2])
             if table is not None and table in left:
                 waiting.setdefault(table, []).append(item)
             else:
@@ -476,7 +487,7 @@ class PgRestore:
             one's each on its own, so that the workers share them."""
             out: list[tuple[str, Any]] = []
             for item in entries:
-                table = _table_of(item[2])
+                table = self._table_key(item[2])
                 small = table is not None and size.get(table, _BATCH_BYTES) < _BATCH_BYTES
                 if small and out and out[-1][0] == "entries" and out[-1][1][0] == table:
                     out[-1][1][1].append(item)
@@ -550,6 +561,17 @@ class PgRestore:
 
             self._parallel(late, load_late)
         return skipped
+
+    def _table_key(self, sql: str) -> str | None:
+        """The table an index or constraint entry is on, as :func:`qualified` quotes it
+        (the script holds it in the database's encoding)."""
+        table = _table_of(sql)
+        if table is None or not self.encoding:
+            return table
+        if self._by_script is None:
+            self._by_script = {self._scripted(qualified(t.schema, t.name)): qualified(t.schema, t.name)
+                               for t, _c in self.chunks}  # fmt: skip
+        return self._by_script.get(table, table)
 
     def _load_chunk(self, conn: Conn, item: tuple[TableEntry, Any]) -> None:
         t, c = item
