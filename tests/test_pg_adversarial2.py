@@ -18,7 +18,7 @@ import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
 from moodump.dump import pg as pgdump
-from moodump.errors import CheckFailed, ServerError
+from moodump.errors import CheckFailed, NotFoundError, ServerError
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
 from rig_pg import PgServer
@@ -152,3 +152,27 @@ def test_pg_dump_failure_is_the_error(pg: PgServer, tmp_path: Path) -> None:
         with pytest.raises(ServerError, match="boom"):
             dump_postgres(_settings(pg), src, tmp_path / "x", DumpOptions(threads=1, chunk_bytes=16 << 10))
     pg.dropdb(src)
+
+
+def test_owners_of_a_role_the_server_lacks(pg: PgServer, tmp_path: Path) -> None:
+    """--owners with a role of the backup that the server lacks: refused naming the role
+    and the way out (create it, or restore without --owners), which works."""
+    src, target = f"ghost_{uuid.uuid4().hex[:8]}", f"ghost_r_{uuid.uuid4().hex[:6]}"
+    role, gone = f"z4_ghost_{uuid.uuid4().hex[:6]}", f"z4_gone_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, f"CREATE ROLE {role} NOLOGIN; CREATE TABLE t (id int PRIMARY KEY); "
+            f"ALTER TABLE t OWNER TO {role}; INSERT INTO t VALUES (1)")  # fmt: skip
+    out = tmp_path / "ghost"
+    dump_postgres(_settings(pg), src, out)
+    pg.psql("postgres", f"ALTER ROLE {role} RENAME TO {gone}")
+    try:
+        with pytest.raises(NotFoundError, match=f"role '{role}' of the backup does not exist") as err:
+            restore(out, _settings(pg), target, RestoreOptions(owners=True))
+        assert "without --owners" in str(err.value)
+        restore(out, _settings(pg), target, RestoreOptions(drop=True))
+        assert _state(pg, target) == _state(pg, src)
+    finally:
+        pg.psql("postgres", f"ALTER ROLE {gone} RENAME TO {role}")
+    pg.dropdb(target)
+    pg.dropdb(src)
+    pg.psql("postgres", f"DROP ROLE {role}")

@@ -26,6 +26,7 @@ the encoding, locale and settings), the pg_dump scripts' scanner and entry selec
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from typing import Any
 
 from moodump.compression import open_reader
 from moodump.db.connection import ConnSettings
-from moodump.errors import ConfigError, Interrupted
+from moodump.errors import ConfigError, Interrupted, NotFoundError, ServerError
 from moodump.manifest import Manifest, TableEntry
 from moodump.pg.catalog import regclass_tables, server_version
 from moodump.pg.connection import (
@@ -307,7 +308,19 @@ class PgRestore:
                 "--no-password", "-d", dbname_arg(self.load_db), "-f", "-"]  # fmt: skip
         with tool_env(self.settings) as env:
             env["PGDATABASE"] = self.load_db
-            run_tool(argv, env, "psql (pre-data)", stdin=script.encode("utf-8", "surrogateescape"))
+            try:
+                run_tool(argv, env, "psql (pre-data)", stdin=script.encode("utf-8", "surrogateescape"))
+            except ServerError as exc:
+                missing = re.search(r'ERROR:  role "((?:[^"]|"")*)" does not exist', exc.message)
+                if self.opts.owners and missing:  # --owners: the source's roles must exist
+                    raise NotFoundError(
+                        f"role {missing.group(1)!r} of the backup does not exist on this server "
+                        "(--owners gives every object its owner and grants)",
+                        hint=f"create the role first (CREATE ROLE {quote_ident(missing.group(1))}"
+                        " NOLOGIN), or restore without --owners (the restoring account then "
+                        "owns everything)",
+                    ) from exc
+                raise
 
     def _sequences(self, conn: Conn) -> None:
         for t in self.m.tables:
