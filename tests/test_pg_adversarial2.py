@@ -10,6 +10,7 @@ compared row for row and by the whole ``pg_dump --schema-only``, and verified.
 from __future__ import annotations
 
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
 from moodump.dump import pg as pgdump
-from moodump.errors import CheckFailed, NotFoundError, ServerError
+from moodump.errors import CheckFailed, Interrupted, NotFoundError, ServerError, TargetNotEmpty
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
 from rig_pg import PgServer
@@ -64,6 +65,21 @@ def test_zoo4_oid_aliases_and_table_restore(pg: PgServer, tmp_path: Path) -> Non
     # the table (and its child, which references it) restored alone, in place
     restore(out, _settings(pg), target,
             RestoreOptions(threads=2, owners=True, drop=True, tables=("z4.alone", "z4.alone_child")))  # fmt: skip
+    _same(pg, src, target)
+    # stopped after its first file: its progress record goes (a --table restore is not
+    # resumed), so the next one makes the tables again instead of skipping pre-data
+    stop = threading.Event()
+    partial = RestoreOptions(threads=1, owners=True, drop=True, tables=("z4.alone", "z4.alone_child"))
+    with pytest.raises(Interrupted):
+        restore(out, _settings(pg), target, partial, stop=stop,
+                progress=lambda e: stop.set() if e.phase == "data" else None)  # fmt: skip
+    restore(out, _settings(pg), target, partial)
+    _same(pg, src, target)
+    # an unfinished whole restore's progress record: refused before a table is dropped
+    pg.psql(target, "CREATE SCHEMA _moodump_restore; CREATE TABLE _moodump_restore.progress (item text PRIMARY KEY)")
+    with pytest.raises(TargetNotEmpty, match="unfinished restore"):
+        restore(out, _settings(pg), target, partial)
+    pg.psql(target, "DROP SCHEMA _moodump_restore CASCADE")
     _same(pg, src, target)
     pg.dropdb(target)
     # --atomic into a 63-byte name of few characters: its staging database's name, cut to

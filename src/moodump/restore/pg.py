@@ -227,8 +227,9 @@ class PgRestore:
             bindir, _ = client_for(major)
             if self.selected is not None:
                 fresh = pg_target.prepare_partial(
-                    admin, self.settings, self.target, self.selected, self.opts.drop
-                )
+                    admin, self.settings, self.target, self.selected, self.opts.drop,
+                    self.progress_schema,
+                )  # fmt: skip
             else:
                 fresh, self.load_db = pg_target.prepare(
                     admin, self.settings, self.target, self.opts, self.m.snapshot, self.warnings,
@@ -270,6 +271,8 @@ class PgRestore:
         except BaseException:
             if self.load_db != self.target or (fresh and self.opts.atomic):
                 pg_target.drop_quietly(self.settings, self.load_db)
+            elif self.selected is not None:  # a --table restore cannot be resumed
+                pg_target.drop_progress_quietly(self.settings, self.load_db, self.progress_schema)
             raise
         self._emit("done")
         return RestoreResult(

@@ -120,10 +120,13 @@ def _create(admin: Conn, name: str, snap: dict[str, Any], warnings: list[str]) -
 
 
 def prepare_partial(
-    admin: Conn, settings: ConnSettings, target: str, selected: set[str], drop: bool
-) -> bool:
+    admin: Conn, settings: ConnSettings, target: str, selected: set[str], drop: bool,
+    progress: str = PROGRESS_SCHEMA,
+) -> bool:  # fmt: skip
     """A partial restore goes into an existing database (its schemas, types and
-    functions are there); the named tables must not exist, or go with --drop."""
+    functions are there); the named tables must not exist, or go with --drop. A
+    database holding an unfinished restore's progress record is refused (the partial
+    restore would take its items for its own, and skip its definitions)."""
     if not exists(admin, target):
         raise NotFoundError(
             f"database {target!r} does not exist; --table restores tables into an "
@@ -131,6 +134,13 @@ def prepare_partial(
             hint="restore the whole backup first, or leave out --table",
         )
     with connect(settings, target, autocommit=True) as conn:
+        if has_progress(conn, progress):
+            raise TargetNotEmpty(
+                f"database {target!r} holds the progress record of an unfinished restore "
+                f"({progress_table(progress)})",
+                hint="finish that restore (the same command with --resume), or drop that "
+                f"schema (DROP SCHEMA {quote_ident(progress)} CASCADE) if it is no longer wanted",
+            )
         there = [q for q in sorted(selected)
                  if conn.execute("SELECT to_regclass(%s)", (q,)).fetchone() not in (None, (None,))]  # fmt: skip
         if there and not drop:
@@ -178,6 +188,16 @@ def drop_progress(conn: Conn, schema: str = PROGRESS_SCHEMA, *, drop_public: boo
                 pass
         for name, state in evts:
             conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} {_EVT_STATE[state]}")  # type: ignore[arg-type]
+
+
+def drop_progress_quietly(settings: ConnSettings, name: str, schema: str) -> None:
+    """:func:`drop_progress` in ``name``, errors ignored (after a failed --table restore,
+    whose progress record would otherwise block the next one)."""
+    try:
+        with connect(settings, name, autocommit=True) as conn:
+            drop_progress(conn, schema)
+    except (DriverError, MoodumpError):
+        pass
 
 
 def swap(settings: ConnSettings, load_db: str, target: str) -> None:
