@@ -53,3 +53,21 @@ INSERT INTO z4.alone_child VALUES (1, 1);
 -- a role with settings of its own in this database (ALTER ROLE … IN DATABASE, set by the
 -- test: it names the database)
 DO $$ BEGIN CREATE ROLE z4_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+
+-- restored alone too: a partition (its parent has a key and an index, which ATTACH
+-- PARTITION would make for it), a child whose default uses its parent's serial sequence
+-- (left as it is), and a partition of a tree hashed on an enum (refused alone)
+CREATE TABLE z4.parted (id int, at date, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE z4.part1 PARTITION OF z4.parted FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE z4.part2 PARTITION OF z4.parted FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');
+CREATE INDEX parted_v ON z4.parted (v);
+INSERT INTO z4.parted SELECT g, DATE '2020-01-01' + g % 700, 'v' || g FROM generate_series(1, 300) g;
+CREATE TABLE z4.serial_parent (id serial PRIMARY KEY, v text);
+CREATE TABLE z4.serial_kid (extra int) INHERITS (z4.serial_parent);
+INSERT INTO z4.serial_parent (v) VALUES ('a');
+INSERT INTO z4.serial_kid (v, extra) VALUES ('b', 1);
+CREATE TYPE z4.mood AS ENUM ('sad', 'happy');
+CREATE TABLE z4.by_mood (m z4.mood, n int) PARTITION BY HASH (m);
+CREATE TABLE z4.by_mood0 PARTITION OF z4.by_mood FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE z4.by_mood1 PARTITION OF z4.by_mood FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+INSERT INTO z4.by_mood VALUES ('sad', 1), ('happy', 2);

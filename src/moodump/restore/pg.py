@@ -66,12 +66,12 @@ from moodump.restore.pg_script import (
     _PARALLEL,
     _POST_TYPES,
     _PRE_TYPES,
-    _QUALIFIED,
     _SKIPPED_WITHOUT_OWNERS,
     _entries_of,
     _select,
     _strip_owners,
     _table_of,
+    sequences_made,
     split_entries,
 )
 from moodump.restore.pg_target import drop_progress, progress_schema, progress_table
@@ -103,6 +103,8 @@ def restore_postgres(
         )
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
+    if opts.tables:
+        _check_partial_trees(manifest, _select(manifest, opts.tables) or set())
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
     run.tracker = tracker or run.tracker
     try:
@@ -118,6 +120,21 @@ def restore_postgres(
             if not opts.atomic
             else "run it again (the target was not changed)",
         ) from None
+
+
+def _check_partial_trees(m: Manifest, selected: set[str]) -> None:
+    """A partition whose rows load through the partition root (a tree hashed on an enum,
+    an expression, …: the rows may belong to other partitions in the new database)
+    cannot be restored with ``--table``: its rows would land in the other partitions,
+    beside their own rows."""
+    for t in m.tables:
+        if t.kind == "table" and t.load_clause and qualified(t.schema, t.name) in selected:
+            raise ConfigError(
+                f"--table {t.schema}.{t.name}: its rows load through the partition root "
+                f"{t.load_clause} (they may belong to other partitions in a new database), "
+                "so it cannot be restored alone",
+                hint="restore the whole backup (into another database, then copy the rows over)",
+            )
 
 
 #: Tables with less data than this have their indexes and constraints built in one job.
@@ -171,6 +188,7 @@ class PgRestore:
         self.progress_table = progress_table(self.progress_schema)
         self.toast: str | None = None  # default_toast_compression of the sessions
         self._by_script: dict[str, str] | None = None  # see _table_key
+        self.attach_later: list[tuple[str, str, str]] = []  # see _pre_data
 
     def _session(self, conn: Conn) -> None:
         """What every session that loads rows or builds indexes sets: the data files'
@@ -221,7 +239,7 @@ class PgRestore:
         self.progress_table = progress_table(self.progress_schema)
         if self.selected is not None:  # the sequences the named tables own or use
             own = _entries_of(split_entries(pre)[1], self._script_selected(), _PRE_TYPES)
-            self.sequences_of_selected = {q for _t, sql in own for q in _QUALIFIED.findall(sql)}
+            self.sequences_of_selected = sequences_made(own)
         with pg_target.admin_connect(self.settings) as admin:
             major, _ = server_version(admin)
             bindir, _ = client_for(major)
@@ -295,6 +313,13 @@ class PgRestore:
         preamble, entries = split_entries(pre)
         if self.selected is not None:
             entries = _entries_of(entries, self._script_selected(), _PRE_TYPES)
+            # a partition restored alone is attached once its indexes and constraints
+            # are built (ATTACH PARTITION adopts them): attached first, it would get the
+            # parent's indexes made for it, and its own (post-data) ones would collide.
+            # (_check_partial_trees: none loads its rows through the root)
+            later = [(typ, sql) for typ, sql in entries if typ == "TABLE ATTACH"]
+            self.attach_later = [(f"attach:{i}", typ, sql) for i, (typ, sql) in enumerate(later)]
+            entries = [e for e in entries if e not in later]
         body = [
             sql for typ, sql in entries if self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS
         ]
@@ -367,7 +392,7 @@ class PgRestore:
             set_session(conn, self.encoding)
             if self.toast is not None:  # materialized views' rows
                 conn.execute(f"SET default_toast_compression = {quote_str(self.toast)}")
-            for item in rest[:first_event]:
+            for item in self.attach_later + rest[:first_event]:
                 self._entry(conn, preamble, item)
             for t in self.m.tables:  # materialized views, in creation order
                 # quoted: "a.b"."c" and "a"."b.c" are two views

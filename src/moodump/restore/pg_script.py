@@ -143,8 +143,10 @@ def _entries_of(
         elif mentions(sql):
             keep.append(i)
     if not post:
-        # sequences the tables own or default to: CREATE SEQUENCE does not name the table
-        used = {q for i in keep if entries[i][0] in ("SEQUENCE OWNED BY", "DEFAULT")
+        # sequences the tables own: CREATE SEQUENCE does not name the table. Not one a
+        # default merely uses (a parent's serial, a shared one): DROP TABLE left it,
+        # with its state, and CREATE SEQUENCE would fail on it
+        used = {q for i in keep if entries[i][0] == "SEQUENCE OWNED BY"
                 for q in _QUALIFIED.findall(entries[i][1])}  # fmt: skip
         keep += [
             i for i, (typ, sql) in enumerate(entries)
@@ -152,6 +154,16 @@ def _entries_of(
             and any(f"CREATE SEQUENCE {q}" in sql for q in used)
         ]  # fmt: skip
     return [entries[i] for i in sorted(keep)]
+
+
+_MADE_SEQUENCE = re.compile(r'(?:CREATE SEQUENCE|SEQUENCE NAME) ("(?:[^"]|"")+"\."(?:[^"]|"")+")')
+
+
+def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
+    """The sequences (quoted) that ``entries`` create: ``CREATE SEQUENCE`` and identity
+    columns' ``SEQUENCE NAME``; a restore sets these (and only these) to their values."""
+    return {m.group(1) for typ, sql in entries if typ == "SEQUENCE"
+            for m in _MADE_SEQUENCE.finditer(sql)}  # fmt: skip
 
 
 def _strip_owners(sql: str) -> str:
