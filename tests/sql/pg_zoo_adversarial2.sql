@@ -47,6 +47,11 @@ CREATE TRIGGER alone_trg BEFORE INSERT ON z4.alone FOR EACH ROW EXECUTE FUNCTION
 ALTER TABLE z4.alone DISABLE TRIGGER alone_trg;
 CREATE RULE alone_rule AS ON DELETE TO z4.alone WHERE OLD.id = 1 DO INSTEAD NOTHING;
 CREATE STATISTICS z4.alone_st ON id, n FROM z4.alone;
+CREATE INDEX alone_v ON z4.alone (v);
+COMMENT ON INDEX z4.alone_v IS 'an index of the table';
+COMMENT ON STATISTICS z4.alone_st IS 'its statistics';
+COMMENT ON TRIGGER alone_trg ON z4.alone IS 'its trigger';
+COMMENT ON POLICY alone_pol ON z4.alone IS 'its policy';
 CREATE TABLE z4.alone_child (id int PRIMARY KEY, aid int REFERENCES z4.alone ON DELETE CASCADE);
 INSERT INTO z4.alone_child VALUES (1, 1);
 

@@ -95,6 +95,9 @@ def _table_of(sql: str) -> str | None:
     return m.group(1) if m else None
 
 
+_INDEX_OF = re.compile(r'^CREATE (?:UNIQUE )?INDEX ("(?:[^"]|"")+") ON (?:ONLY )?("(?:[^"]|"")+")\.', re.M)
+_STATISTICS = re.compile(r'^CREATE STATISTICS ("(?:[^"]|"")+"\."(?:[^"]|"")+")', re.M)
+
 _PRE_TYPES = {"TABLE", "DEFAULT", "SEQUENCE", "SEQUENCE OWNED BY", "COMMENT", "ACL",
               "TABLE ATTACH", "CONSTRAINT", "CHECK CONSTRAINT"}  # fmt: skip
 #: post-data: a NOT VALID check (its own entry there), ENABLE ROW LEVEL SECURITY (a
@@ -142,6 +145,17 @@ def _entries_of(
                 keep.append(i)
         elif mentions(sql):
             keep.append(i)
+    if post:
+        # comments on the tables' indexes and statistics, which do not name the table
+        named = {f"{m.group(2)}.{m.group(1)}" for i in keep if entries[i][0] == "INDEX"
+                 for m in [_INDEX_OF.search(entries[i][1])] if m}  # fmt: skip
+        named |= {m.group(1) for i in keep if entries[i][0] == "STATISTICS"
+                  for m in [_STATISTICS.search(entries[i][1])] if m}  # fmt: skip
+        keep += [
+            i for i, (typ, sql) in enumerate(entries)
+            if typ == "COMMENT" and i not in keep
+            and any(f"COMMENT ON {kind} {q} IS" in sql for q in named for kind in ("INDEX", "STATISTICS"))
+        ]  # fmt: skip
     if not post:
         # sequences the tables own: CREATE SEQUENCE does not name the table. Not one a
         # default merely uses (a parent's serial, a shared one): DROP TABLE left it,
