@@ -137,6 +137,12 @@ def _check_partial_trees(m: Manifest, selected: set[str]) -> None:
             )
 
 
+#: The source database's settings (ALTER DATABASE … SET) that the materialized views'
+#: refreshes use: those that shape values as text or parse text.
+_REFRESH_SETTINGS = {"timezone", "datestyle", "intervalstyle", "extra_float_digits", "lc_monetary",
+                     "lc_numeric", "lc_time", "bytea_output", "xmlbinary", "xmloption",
+                     "default_text_search_config"}  # fmt: skip
+
 #: Tables with less data than this have their indexes and constraints built in one job.
 _BATCH_BYTES = 4 << 20
 
@@ -394,6 +400,8 @@ class PgRestore:
                 conn.execute(f"SET default_toast_compression = {quote_str(self.toast)}")
             for item in self.attach_later + rest[:first_event]:
                 self._entry(conn, preamble, item)
+            if self.selected is None:
+                self._refresh_session(conn)
             for t in self.m.tables:  # materialized views, in creation order
                 # quoted: "a.b"."c" and "a"."b.c" are two views
                 key = f"refresh:{qualified(t.schema, t.name)}"
@@ -402,6 +410,24 @@ class PgRestore:
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
             for item in rest[first_event:]:
                 self._entry(conn, preamble, item)
+
+    def _refresh_session(self, conn: Conn) -> None:
+        """The settings the materialized views' refreshes run with: those that shape text
+        (a ``timestamptz::text`` under TimeZone, dates under DateStyle, ``to_tsvector``
+        under default_text_search_config, …) as the source database sets them, else the
+        server's defaults, as when the source refreshed them (not the restore's own)."""
+        for name in ("TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits",
+                     "lc_monetary", "bytea_output"):  # fmt: skip
+            conn.execute(f"RESET {quote_ident(name)}")  # type: ignore[arg-type]
+        for item in self.m.snapshot.get("settings") or []:
+            key, _, value = str(item).partition("=")
+            if key.lower() in _REFRESH_SETTINGS:
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (key, value))
+                except DriverError as exc:  # as the database will (restore_settings) warn
+                    self.warnings.append(f"refreshing the materialized views without {item!r}: "
+                                         f"{str(exc).strip()}")  # fmt: skip
 
     def _entry(self, conn: Conn, preamble: str, item: tuple[str, str, str]) -> None:
         self._entries(conn, preamble, [item])
