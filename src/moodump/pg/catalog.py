@@ -42,7 +42,7 @@ _HOLDING = (
     "  UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a"
     "   WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped"
     "  UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid"
-    "  UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid"
+    "{multirange}"
     " ) c(sub)) "
     "SELECT DISTINCT root FROM walk WHERE typ = ANY(%s::pg_catalog.regtype[])"
 )
@@ -52,7 +52,13 @@ def _holding(conn: psycopg.Connection[Any], types: set[int], held: list[str]) ->
     """The OIDs of ``types`` whose values are or hold values of a type in ``held``."""
     if not types:
         return set()
-    return {int(r[0]) for r in conn.execute(_HOLDING, (sorted(types), held)).fetchall()}
+    # multiranges (PostgreSQL 14 and newer) hold their range's subtype too
+    multirange = (
+        "  UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid"
+        if server_version(conn)[0] >= 14 else ""
+    )  # fmt: skip
+    sql = _HOLDING.replace("{multirange}", multirange)
+    return {int(r[0]) for r in conn.execute(sql, (sorted(types), held)).fetchall()}
 
 
 @dataclass
