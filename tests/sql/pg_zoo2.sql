@@ -255,6 +255,11 @@ ALTER LARGE OBJECT 424243 OWNER TO hard_reader;
 GRANT SELECT ON LARGE OBJECT 424242 TO hard_reader;
 GRANT UPDATE ON LARGE OBJECT 424242 TO PUBLIC;
 
+-- a materialized view of text that the session's settings shape (the database's own
+-- TimeZone, DateStyle, IntervalStyle, extra_float_digits): refreshed under them again
+CREATE MATERIALIZED VIEW h.mv_text AS SELECT '2020-01-01 00:00+00'::timestamptz::text AS t,
+    '1 day 2 hours'::interval::text AS i, '2020-02-03'::date::text AS d, 0.1::float8::text AS f;
+
 -- last: an event trigger that refuses every DDL (pg_restore creates it after everything,
 -- materialized view refreshes included)
 CREATE FUNCTION h.no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$

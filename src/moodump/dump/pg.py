@@ -54,7 +54,14 @@ from moodump.dump.publish import (
     publish_done,
     record_chunk,
 )
-from moodump.errors import ConfigError, Interrupted, MoodumpError, SnapshotError, StorageError
+from moodump.errors import (
+    CheckFailed,
+    ConfigError,
+    Interrupted,
+    MoodumpError,
+    SnapshotError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, Chunk, FileEntry, Manifest, TableEntry
 from moodump.pg.catalog import (
     PgTable,
@@ -64,6 +71,7 @@ from moodump.pg.catalog import (
     moodle_info,
     populated_matviews,
     server_version,
+    stale_generated,
 )
 from moodump.pg.connection import (
     SESSION_SETTINGS,
@@ -77,6 +85,7 @@ from moodump.pg.connection import (
     quote_ident,
     quote_str,
     sql_ascii,
+    sql_bytes,
 )
 from moodump.pg.copyio import copy_out, copy_out_psql
 from moodump.pg.database import database_facts
@@ -250,6 +259,17 @@ class PgDumpRun:
         # new key) between the plan and the locks was copied with the plan's stale column
         # list, silently leaving the new column's values out.
         selected = in_snapshot
+        # a stored generated column that its expression would now compute otherwise: a
+        # restore recomputes it (COPY cannot write one), a silent change of the data
+        stale = stale_generated(coord, [t for t in selected if not skip_data(t, o)])
+        if stale:
+            raise CheckFailed(
+                f"{len(stale)} stored generated column(s) hold values their expression no "
+                f"longer gives, which a restore would recompute: {', '.join(stale[:5])}",
+                hint="store what the expression gives now (UPDATE the table, e.g. SET one of "
+                "its other columns to itself), or restore the function the expression "
+                "called, then dump again",
+            )
         seqs = list_sequences(coord) if not o.schema_only else []
         matviews = (
             populated_matviews(coord) if not (o.schema_only or o.data_only or o.tables) else []
@@ -287,7 +307,13 @@ class PgDumpRun:
                 th.start()
                 schema_threads.append(th)
         try:
-            self._run_workers(tasks, snap_id)
+            try:
+                self._run_workers(tasks, snap_id)
+            except Interrupted:
+                # the workers stopped because pg_dump failed: its message is the error
+                if schema_errors:
+                    raise schema_errors[0] from None
+                raise
             m.moodle = moodle_info(coord, selected)  # in the snapshot, as the rows
             for th in schema_threads:
                 th.join()
@@ -302,9 +328,12 @@ class PgDumpRun:
             # A sequence the definitions do not create (a --table dump leaves out the
             # sequences of other tables) gets no setval at restore time.
             pre_text = (self.tmp / PRE_DATA).read_text(encoding="utf-8", errors="surrogateescape")
+            # (the script is in the database's encoding, read as UTF-8 with surrogates)
             m.tables = [
                 e for e in m.tables
-                if e.kind != "sequence" or qualified(e.schema, e.name) in pre_text
+                if e.kind != "sequence"
+                or sql_bytes(qualified(e.schema, e.name), self._encoding).decode(
+                    "utf-8", "surrogateescape") in pre_text
             ]  # fmt: skip
         for name, n in self._pending.items():
             if n:

@@ -11,7 +11,7 @@ from pathlib import Path
 from moodump.dump.model import DumpOptions
 from moodump.fsmodes import write_bytes
 from moodump.pg.catalog import PgTable
-from moodump.pg.connection import quote_ident
+from moodump.pg.connection import quote_ident, sql_bytes
 from moodump.pg.tools import dbname_arg, run_tool
 
 PRE_DATA = "schema/pre-data.sql"
@@ -24,23 +24,25 @@ def write_section(
 ) -> None:  # fmt: skip
     """``pg_dump --schema-only --section=SECTION`` in the snapshot ``snap`` into ``path``
     (with ``--table``: of the ``selected`` tables only)."""
-    argv = [str(bindir / "pg_dump"), "--schema-only", f"--section={section}",
-            f"--snapshot={snap}", "--no-password", "--quote-all-identifiers",
-            "-d", dbname_arg(database)]  # fmt: skip
+    argv: list[str | bytes] = [
+        str(bindir / "pg_dump"), "--schema-only", f"--section={section}", f"--snapshot={snap}",
+        "--no-password", "--quote-all-identifiers", "-d", dbname_arg(database),
+    ]  # fmt: skip
+    # names go in the session's client_encoding (the database's): pg_dump matches the
+    # patterns' bytes as they are, and its script is in that encoding too
+    encoding = env.get("PGCLIENTENCODING", "")
     if opts.tables:
-        argv += [f"--table={_pattern(t)}" for t in selected]
+        argv += [sql_bytes(f"--table={_pattern(t)}", encoding) for t in selected]
     for pat in opts.exclude:
-        argv += [f"--exclude-table={pat}"]
+        argv += [sql_bytes(f"--exclude-table={pat}", encoding)]
     text = run_tool(argv, env, f"pg_dump --section={section}").decode("utf-8", "surrogateescape")
     if opts.tables and section == "pre-data":
         # pg_dump --table writes no schemas; the tables' own are made if missing
-        text = (
-            "".join(
-                f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
-                for s in sorted({t.schema for t in selected})
-            )
-            + text
+        schemas = "".join(
+            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};\n"
+            for s in sorted({t.schema for t in selected})
         )
+        text = sql_bytes(schemas, encoding).decode("utf-8", "surrogateescape") + text
     # the script's own bytes (in the database's encoding, which need not be UTF-8)
     write_bytes(path, text.encode("utf-8", "surrogateescape"))
 

@@ -28,6 +28,39 @@ _OID_ALIASES = tuple(
 )  # fmt: skip
 
 
+#: Of the types in the first parameter (OIDs), those whose values are or hold values of
+#: the types in the second (a ``regtype[]``): through arrays, domains, composite types
+#: (table row types too) and ranges, followed down any depth (index lookups only).
+_HOLDING = (
+    "WITH RECURSIVE walk(root, typ) AS ("
+    " SELECT x, x FROM pg_catalog.unnest(%s::pg_catalog.oid[]) x"
+    " UNION"
+    " SELECT w.root, c.sub FROM walk w JOIN pg_catalog.pg_type t ON t.oid = w.typ"
+    " CROSS JOIN LATERAL ("
+    "  SELECT t.typelem WHERE t.typelem <> 0"
+    "  UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0"
+    "  UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a"
+    "   WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped"
+    "  UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid"
+    "{multirange}"
+    " ) c(sub)) "
+    "SELECT DISTINCT root FROM walk WHERE typ = ANY(%s::pg_catalog.regtype[])"
+)
+
+
+def _holding(conn: psycopg.Connection[Any], types: set[int], held: list[str]) -> set[int]:
+    """The OIDs of ``types`` whose values are or hold values of a type in ``held``."""
+    if not types:
+        return set()
+    # multiranges (PostgreSQL 14 and newer) hold their range's subtype too
+    multirange = (
+        "  UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid"
+        if server_version(conn)[0] >= 14 else ""
+    )  # fmt: skip
+    sql = _HOLDING.replace("{multirange}", multirange)
+    return {int(r[0]) for r in conn.execute(sql, (sorted(types), held)).fetchall()}
+
+
 @dataclass
 class PgTable:
     schema: str
@@ -114,8 +147,9 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
     ).fetchall():
         by_oid[int(oid)].columns.append(col)
         by_oid[int(oid)].column_types.append(typ)
-    for oid, col, typ, coll in conn.execute(
-        "SELECT i.indrelid, a.attname, t.typname, a.attcollation <> 0 "
+    key_types: dict[int, set[int]] = {}
+    for oid, col, typ, coll, typoid in conn.execute(
+        "SELECT i.indrelid, a.attname, t.typname, a.attcollation <> 0, a.atttypid "
         "FROM pg_catalog.pg_index i "
         "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
         "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
@@ -127,6 +161,15 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         t.primary_key.append(col)
         t.pk_types.append(typ)
         t.pk_collatable.append(bool(coll))
+        key_types.setdefault(int(oid), set()).add(int(typoid))
+    aliases = _holding(conn, set().union(*key_types.values()), list(_OID_ALIASES))
+    for oid in (o for o, types in key_types.items() if types & aliases):
+        # a key of OID alias values (regclass, regtype, …, or a type holding them) sorts
+        # by the OIDs of the objects named, which the restored objects do not keep: the
+        # rows would come back in another order (and the verification find another
+        # digest). Such a table is read without a key order (an order-free digest).
+        t = by_oid[oid]
+        t.primary_key, t.pk_types, t.pk_collatable = [], [], []
     for oid, root_schema, root_name in conn.execute(
         "SELECT c.oid, rn.nspname, r.relname FROM pg_catalog.pg_class c "
         "JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid) "
@@ -144,6 +187,70 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         t.load_via = '"' + root_schema.replace('"', '""') + '"."' + root_name.replace('"', '""') + '"'
         # the rows may land in other partitions: one order-free digest over the tree
         t.primary_key, t.pk_types, t.pk_collatable = [], [], []
+    return out
+
+
+def regclass_tables(conn: psycopg.Connection[Any]) -> set[str]:
+    """The quoted ``"schema"."name"`` of the tables with a column holding ``regclass``
+    values (or a type holding them: arrays, domains, composites, ranges). A value may
+    name an index, which a restore builds after the data of most tables: such a table
+    is loaded once every index is there (``COPY`` resolves each name as it reads it)."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, a.atttypid FROM pg_catalog.pg_attribute a "
+        "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND n.nspname <> ALL(%s)",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
+    holding = _holding(conn, {int(r[2]) for r in rows}, ["pg_catalog.regclass"])
+    return {
+        '"' + str(schema).replace('"', '""') + '"."' + str(name).replace('"', '""') + '"'
+        for schema, name, typ in rows if int(typ) in holding
+    }  # fmt: skip
+
+
+def stale_generated(conn: psycopg.Connection[Any], tables: list[PgTable]) -> list[str]:
+    """The stored generated columns of ``tables`` holding values their expression no
+    longer gives (a function it calls was replaced after the rows were written), as
+    ``schema.table.column (N rows)``: ``COPY FROM`` computes them afresh, so a restore
+    would change them. Read in the caller's transaction (the snapshot), each table's
+    check under a savepoint (an expression that fails now counts as stale)."""
+    wanted = {t.key for t in tables}
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, a.attname, "
+        "pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.pg_get_expr(d.adbin, d.adrelid) "
+        "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attgenerated = 's' AND NOT a.attisdropped AND c.relkind = 'r' "
+        "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\", a.attnum"
+    ).fetchall()
+    by_table: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for schema, name, col, typ, expr in rows:
+        t = PgTable(str(schema), str(name))
+        if t.key in wanted:
+            by_table.setdefault((t.schema, t.name), []).append((str(col), str(typ), str(expr)))
+    out: list[str] = []
+    for (schema, name), cols in by_table.items():
+        rel = PgTable(schema, name).key
+        for col, typ, expr in cols:
+            q = '"' + col.replace('"', '""') + '"'
+            conn.execute("SAVEPOINT moodump_generated")
+            try:
+                row = conn.execute(
+                    f"SELECT count(*) FROM ONLY {rel} WHERE {q}::text IS DISTINCT FROM "
+                    f"CAST(({expr}) AS {typ})::text"
+                ).fetchone()
+                n = int(row[0]) if row else 0
+                conn.execute("RELEASE SAVEPOINT moodump_generated")
+            except psycopg.Error as exc:
+                conn.execute("ROLLBACK TO SAVEPOINT moodump_generated")
+                out.append(f"{schema}.{name}.{col} (its expression fails now: "
+                           f"{str(exc).strip().splitlines()[0]})")  # fmt: skip
+                continue
+            if n:
+                out.append(f"{schema}.{name}.{col} ({n} rows)")
     return out
 
 

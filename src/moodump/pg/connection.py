@@ -52,6 +52,22 @@ SESSION_SETTINGS = (
 )
 
 
+def sql_bytes(text: str, encoding: str) -> bytes:
+    """A statement's text as a client tool whose ``client_encoding`` is ``encoding`` (a
+    PostgreSQL name: the database's) must send it: psql sends its arguments' bytes as
+    they are, so a name of a LATIN1 database must go in LATIN1, not in UTF-8. UTF-8 (and
+    SQL_ASCII's bytes, held as surrogates) otherwise, or for an encoding Python lacks."""
+    name = encoding.upper().replace("-", "").replace("_", "")
+    if name not in ("", "UTF8", "UNICODE", "SQLASCII"):
+        try:
+            from psycopg._encodings import pg2pyenc
+
+            return text.encode(pg2pyenc(encoding.encode("ascii")))
+        except (ImportError, LookupError, UnicodeError, psycopg.NotSupportedError):
+            pass
+    return text.encode("utf-8", "surrogateescape")
+
+
 def quote_ident(name: str) -> str:
     """A PostgreSQL identifier, always quoted (any character but NUL)."""
     return '"' + name.replace('"', '""') + '"'

@@ -23,7 +23,7 @@ import psycopg
 from moodump.db.rowstream import CONTENT_ALGO, _multiset_add, content_hash
 from moodump.errors import Interrupted, ServerError
 from moodump.pg.catalog import PgTable
-from moodump.pg.connection import SESSION_SETTINGS, qualified, quote_ident, quote_str
+from moodump.pg.connection import SESSION_SETTINGS, qualified, quote_ident, quote_str, sql_bytes
 from moodump.pg.tools import ToolProcess, dbname_arg, spawn
 
 _BATCH = 1 << 20
@@ -128,11 +128,14 @@ def copy_out_psql(
     ``snapshot``: psycopg hands COPY data over one row at a time, which costs about
     2 µs a row in Python; psql writes it to a pipe read here in 1 MiB blocks, about twice
     as fast for big tables. Used for big files only (a process start costs ~20 ms)."""
-    argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password", "-d", dbname_arg(database)]
+    argv: list[str | bytes] = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
+                               "-d", dbname_arg(database)]  # fmt: skip
     for name, value in SESSION_SETTINGS:
         argv += ["-c", f"SET {quote_ident(name)} TO {quote_str(value)}"]
     argv += ["-c", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-             "-c", f"SET TRANSACTION SNAPSHOT {quote_str(snapshot)}", "-c", query]  # fmt: skip
+             "-c", f"SET TRANSACTION SNAPSHOT {quote_str(snapshot)}",
+             # in the session's client_encoding (the database's): names that are not ASCII
+             "-c", sql_bytes(query, env.get("PGCLIENTENCODING", ""))]  # fmt: skip
     d = _Digest(ordered, CONTENT_ALGO, sink, stop)
     proc = spawn(argv, env)
     if on_start is not None:

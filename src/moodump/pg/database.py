@@ -1,6 +1,7 @@
 """A PostgreSQL database's own properties, which pg_dump writes only with ``--create``:
 its encoding, collation and ctype (and, from PostgreSQL 15, the default collation's
-provider and locale), its comment and its settings (``ALTER DATABASE … SET``).
+provider and locale), its comment and its settings (``ALTER DATABASE … SET``, and
+``ALTER ROLE … IN DATABASE … SET``).
 
 The dump reads them into the manifest's ``snapshot`` (:func:`database_facts`); the
 restore creates the database with them (:func:`create_database`) and gives it its
@@ -53,6 +54,16 @@ def database_facts(conn: Conn, major: int) -> dict[str, Any]:
         "JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase "
         "WHERE d.datname = current_database() AND s.setrole = 0"
     ).fetchall()]  # fmt: skip
+    # the settings of a role in this database (ALTER ROLE … IN DATABASE … SET), which
+    # pg_dump --create writes too: [role, "name=value"] pairs, recorded when there are any
+    role_settings = [[str(r[0]), str(r[1])] for r in conn.execute(
+        "SELECT r.rolname, unnest(s.setconfig) FROM pg_catalog.pg_db_role_setting s "
+        "JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase "
+        "JOIN pg_catalog.pg_roles r ON r.oid = s.setrole "
+        "WHERE d.datname = current_database() ORDER BY r.rolname COLLATE \"C\""
+    ).fetchall()]  # fmt: skip
+    if role_settings:
+        out["role_settings"] = role_settings
     return out
 
 
@@ -104,6 +115,18 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
                              f"{quote_ident(key)} FROM CURRENT")  # fmt: skip
         except DriverError as exc:
             warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
+    role_settings = snap.get("role_settings") or []
+    for pair in role_settings if isinstance(role_settings, list) else []:
+        role, item = str(pair[0]), str(pair[1])
+        key, _, value = item.partition("=")
+        try:  # a role the server lacks: a warning, as pg_restore's error for it
+            with conn.transaction():
+                conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
+                conn.execute(f"ALTER ROLE {quote_ident(role)} IN DATABASE {quote_ident(name)} "  # type: ignore[arg-type]
+                             f"SET {quote_ident(key)} FROM CURRENT")  # fmt: skip
+        except DriverError as exc:
+            warnings.append(f"setting {item!r} of role {role!r} in the database not restored: "
+                            f"{str(exc).strip()}")  # fmt: skip
     return warnings
 
 

@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from moodump.db.connection import ConnSettings
@@ -121,12 +121,12 @@ def tool_env(settings: ConnSettings) -> Iterator[dict[str, str]]:
             os.unlink(name)
 
 
-def run_tool(argv: list[str], env: dict[str, str], what: str, *, stdin: bytes | None = None) -> bytes:
+def run_tool(argv: Sequence[str | bytes], env: dict[str, str], what: str, *, stdin: bytes | None = None) -> bytes:
     """Run a client tool; ServerError with its message when it fails."""
     try:
         proc = subprocess.run(argv, env=env, input=stdin, capture_output=True, check=False)
     except OSError as exc:
-        raise ConfigError(f"cannot run {argv[0]}: {exc.strerror}", hint="install the PostgreSQL client tools") from exc
+        raise ConfigError(f"cannot run {argv[0]!s}: {exc.strerror}", hint="install the PostgreSQL client tools") from exc
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
         raise ServerError(f"{what} failed: {err[-2000:]}", hint="see the tool's message; run again once fixed")
@@ -137,11 +137,12 @@ def run_tool(argv: list[str], env: dict[str, str], what: str, *, stdin: bytes | 
 ToolProcess = subprocess.Popen[bytes]
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> ToolProcess:
-    """Start a client tool with its stdout and stderr piped (stdin closed)."""
+def spawn(argv: Sequence[str | bytes], env: dict[str, str]) -> ToolProcess:
+    """Start a client tool with its stdout and stderr piped (stdin closed); an argument
+    given as bytes reaches it as those bytes (a statement in the database's encoding)."""
     try:
         return subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
     except OSError as exc:
-        raise ConfigError(f"cannot run {argv[0]}: {exc.strerror}", hint="install the PostgreSQL client tools") from exc
+        raise ConfigError(f"cannot run {argv[0]!s}: {exc.strerror}", hint="install the PostgreSQL client tools") from exc

@@ -26,6 +26,7 @@ the encoding, locale and settings), the pg_dump scripts' scanner and entry selec
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +35,9 @@ from typing import Any
 
 from moodump.compression import open_reader
 from moodump.db.connection import ConnSettings
-from moodump.errors import ConfigError, Interrupted, MoodumpError
+from moodump.errors import ConfigError, Interrupted, MoodumpError, NotFoundError, ServerError
 from moodump.manifest import Manifest, TableEntry
-from moodump.pg.catalog import server_version
+from moodump.pg.catalog import regclass_tables, server_version
 from moodump.pg.connection import (
     Conn,
     DriverError,
@@ -46,6 +47,7 @@ from moodump.pg.connection import (
     quote_ident,
     quote_str,
     set_session,
+    sql_bytes,
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.database import restore_settings, toast_settings
@@ -64,12 +66,12 @@ from moodump.restore.pg_script import (
     _PARALLEL,
     _POST_TYPES,
     _PRE_TYPES,
-    _QUALIFIED,
     _SKIPPED_WITHOUT_OWNERS,
     _entries_of,
     _select,
     _strip_owners,
     _table_of,
+    sequences_made,
     split_entries,
 )
 from moodump.restore.pg_target import drop_progress, progress_schema, progress_table
@@ -101,6 +103,8 @@ def restore_postgres(
         )
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
+    if opts.tables:
+        _check_partial_trees(manifest, _select(manifest, opts.tables) or set())
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
     run.tracker = tracker or run.tracker
     try:
@@ -117,6 +121,27 @@ def restore_postgres(
             else "run it again (the target was not changed)",
         ) from None
 
+
+def _check_partial_trees(m: Manifest, selected: set[str]) -> None:
+    """A partition whose rows load through the partition root (a tree hashed on an enum,
+    an expression, …: the rows may belong to other partitions in the new database)
+    cannot be restored with ``--table``: its rows would land in the other partitions,
+    beside their own rows."""
+    for t in m.tables:
+        if t.kind == "table" and t.load_clause and qualified(t.schema, t.name) in selected:
+            raise ConfigError(
+                f"--table {t.schema}.{t.name}: its rows load through the partition root "
+                f"{t.load_clause} (they may belong to other partitions in a new database), "
+                "so it cannot be restored alone",
+                hint="restore the whole backup (into another database, then copy the rows over)",
+            )
+
+
+#: The source database's settings (ALTER DATABASE … SET) that the materialized views'
+#: refreshes use: those that shape values as text or parse text.
+_REFRESH_SETTINGS = {"timezone", "datestyle", "intervalstyle", "extra_float_digits", "lc_monetary",
+                     "lc_numeric", "lc_time", "bytea_output", "xmlbinary", "xmloption",
+                     "default_text_search_config"}  # fmt: skip
 
 #: Tables with less data than this have their indexes and constraints built in one job.
 _BATCH_BYTES = 4 << 20
@@ -168,6 +193,8 @@ class PgRestore:
         self.progress_schema = pg_target.PROGRESS_SCHEMA
         self.progress_table = progress_table(self.progress_schema)
         self.toast: str | None = None  # default_toast_compression of the sessions
+        self._by_script: dict[str, str] | None = None  # see _table_key
+        self.attach_later: list[tuple[str, str, str]] = []  # see _pre_data
 
     def _session(self, conn: Conn) -> None:
         """What every session that loads rows or builds indexes sets: the data files'
@@ -177,6 +204,14 @@ class PgRestore:
         conn.execute("SET synchronous_commit = off")
         if self.toast is not None:
             conn.execute(f"SET default_toast_compression = {quote_str(self.toast)}")
+
+    def _scripted(self, name: str) -> str:
+        """A quoted name as pg_dump's scripts hold it (read as UTF-8, any other byte kept
+        as a surrogate): in the database's encoding, which need not be UTF-8."""
+        return sql_bytes(name, self.encoding).decode("utf-8", "surrogateescape")
+
+    def _script_selected(self) -> set[str]:
+        return {self._scripted(q) for q in self.selected or ()}
 
     def _wanted(self, t: TableEntry) -> bool:
         return self.selected is None or qualified(t.schema, t.name) in self.selected
@@ -209,15 +244,16 @@ class PgRestore:
         self.progress_schema = progress_schema(pre)
         self.progress_table = progress_table(self.progress_schema)
         if self.selected is not None:  # the sequences the named tables own or use
-            own = _entries_of(split_entries(pre)[1], self.selected, _PRE_TYPES)
-            self.sequences_of_selected = {q for _t, sql in own for q in _QUALIFIED.findall(sql)}
+            own = _entries_of(split_entries(pre)[1], self._script_selected(), _PRE_TYPES)
+            self.sequences_of_selected = sequences_made(own)
         with pg_target.admin_connect(self.settings) as admin:
             major, _ = server_version(admin)
             bindir, _ = client_for(major)
             if self.selected is not None:
                 fresh = pg_target.prepare_partial(
-                    admin, self.settings, self.target, self.selected, self.opts.drop
-                )
+                    admin, self.settings, self.target, self.selected, self.opts.drop,
+                    self.progress_schema,
+                )  # fmt: skip
             else:
                 fresh, self.load_db = pg_target.prepare(
                     admin, self.settings, self.target, self.opts, self.m.snapshot, self.warnings,
@@ -262,6 +298,8 @@ class PgRestore:
         except BaseException as exc:
             if self.load_db != self.target or (fresh and self.opts.atomic):
                 pg_target.drop_quietly(self.settings, self.load_db)
+            elif self.selected is not None:  # a --table restore cannot be resumed
+                pg_target.drop_progress_quietly(self.settings, self.load_db, self.progress_schema)
             elif loading and isinstance(exc, MoodumpError) and not isinstance(exc, Interrupted):
                 # as the MariaDB restore: a source that broke off (a damaged file, a
                 # bucket gone) leaves the target part restored, with its progress
@@ -289,7 +327,14 @@ class PgRestore:
     def _pre_data(self, bindir: Path, pre: str) -> None:
         preamble, entries = split_entries(pre)
         if self.selected is not None:
-            entries = _entries_of(entries, self.selected, _PRE_TYPES)
+            entries = _entries_of(entries, self._script_selected(), _PRE_TYPES)
+            # a partition restored alone is attached once its indexes and constraints
+            # are built (ATTACH PARTITION adopts them): attached first, it would get the
+            # parent's indexes made for it, and its own (post-data) ones would collide.
+            # (_check_partial_trees: none loads its rows through the root)
+            later = [(typ, sql) for typ, sql in entries if typ == "TABLE ATTACH"]
+            self.attach_later = [(f"attach:{i}", typ, sql) for i, (typ, sql) in enumerate(later)]
+            entries = [e for e in entries if e not in later]
         body = [
             sql for typ, sql in entries if self.opts.owners or typ not in _SKIPPED_WITHOUT_OWNERS
         ]
@@ -306,7 +351,19 @@ class PgRestore:
                 "--no-password", "-d", dbname_arg(self.load_db), "-f", "-"]  # fmt: skip
         with tool_env(self.settings) as env:
             env["PGDATABASE"] = self.load_db
-            run_tool(argv, env, "psql (pre-data)", stdin=script.encode("utf-8", "surrogateescape"))
+            try:
+                run_tool(argv, env, "psql (pre-data)", stdin=script.encode("utf-8", "surrogateescape"))
+            except ServerError as exc:
+                missing = re.search(r'ERROR:  role "((?:[^"]|"")*)" does not exist', exc.message)
+                if self.opts.owners and missing:  # --owners: the source's roles must exist
+                    raise NotFoundError(
+                        f"role {missing.group(1)!r} of the backup does not exist on this server "
+                        "(--owners gives every object its owner and grants)",
+                        hint=f"create the role first (CREATE ROLE {quote_ident(missing.group(1))}"
+                        " NOLOGIN), or restore without --owners (the restoring account then "
+                        "owns everything)",
+                    ) from exc
+                raise
 
     def _sequences(self, conn: Conn) -> None:
         for t in self.m.tables:
@@ -314,7 +371,7 @@ class PgRestore:
                 continue
             if (
                 self.selected is not None
-                and qualified(t.schema, t.name) not in self.sequences_of_selected
+                and self._scripted(qualified(t.schema, t.name)) not in self.sequences_of_selected
             ):
                 continue
             conn.execute(
@@ -330,7 +387,7 @@ class PgRestore:
         """(preamble, the post-data entries still to run as (key, type, sql))."""
         preamble, entries = split_entries(post)
         if self.selected is not None:
-            entries = _entries_of(entries, self.selected, _POST_TYPES, post=True)
+            entries = _entries_of(entries, self._script_selected(), _POST_TYPES, post=True)
         items = [
             (f"post:{i}", typ, sql if self.opts.owners else _strip_owners(sql))
             for i, (typ, sql) in enumerate(entries)
@@ -350,16 +407,36 @@ class PgRestore:
             set_session(conn, self.encoding)
             if self.toast is not None:  # materialized views' rows
                 conn.execute(f"SET default_toast_compression = {quote_str(self.toast)}")
-            for item in rest[:first_event]:
+            for item in self.attach_later + rest[:first_event]:
                 self._entry(conn, preamble, item)
+            if self.selected is None:
+                self._refresh_session(conn)
             for t in self.m.tables:  # materialized views, in creation order
                 # quoted: "a.b"."c" and "a"."b.c" are two views
                 key = f"refresh:{qualified(t.schema, t.name)}"
                 if t.kind == "materialized view" and key not in done and self.selected is None:
-                    sql = f"REFRESH MATERIALIZED VIEW {qualified(t.schema, t.name)};"
+                    sql = f"REFRESH MATERIALIZED VIEW {self._scripted(qualified(t.schema, t.name))};"
                     self._entry(conn, preamble, (key, "MATERIALIZED VIEW DATA", sql))
             for item in rest[first_event:]:
                 self._entry(conn, preamble, item)
+
+    def _refresh_session(self, conn: Conn) -> None:
+        """The settings the materialized views' refreshes run with: those that shape text
+        (a ``timestamptz::text`` under TimeZone, dates under DateStyle, ``to_tsvector``
+        under default_text_search_config, …) as the source database sets them, else the
+        server's defaults, as when the source refreshed them (not the restore's own)."""
+        for name in ("TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits",
+                     "lc_monetary", "bytea_output"):  # fmt: skip
+            conn.execute(f"RESET {quote_ident(name)}")  # type: ignore[arg-type]
+        for item in self.m.snapshot.get("settings") or []:
+            key, _, value = str(item).partition("=")
+            if key.lower() in _REFRESH_SETTINGS:
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (key, value))
+                except DriverError as exc:  # as the database will (restore_settings) warn
+                    self.warnings.append(f"refreshing the materialized views without {item!r}: "
+                                         f"{str(exc).strip()}")  # fmt: skip
 
     def _entry(self, conn: Conn, preamble: str, item: tuple[str, str, str]) -> None:
         self._entries(conn, preamble, [item])
@@ -370,11 +447,12 @@ class PgRestore:
         single transaction (an error rolls all of it back). A Moodle database has ~1,500
         entries, mostly indexes of small tables, so round trips and commits add up."""
         script = preamble + "".join(
-            f"{sql}\n;\nINSERT INTO {self.progress_table} (item) VALUES ({quote_str(key)});\n"
+            f"{sql}\n;\nINSERT INTO {self.progress_table} (item) VALUES ({quote_str(self._scripted(key))});\n"
             for key, _typ, sql in items
         )
         # the script's own bytes (in the source database's encoding, which the session
-        # uses: set_session), not re-encoded by the driver
+        # uses: set_session), not re-encoded by the driver; what is added to it (names,
+        # progress keys) is in that encoding too (_scripted)
         conn.execute(script.encode("utf-8", "surrogateescape"))
 
     def _parallel(self, items: list[Any], fn: Callable[[Conn, Any], None]) -> None:
@@ -438,6 +516,13 @@ class PgRestore:
         preamble, items = self._post_items(post, done)
         todo = [(t, c) for t, c in self.chunks if c.file not in done]
         skipped = len(self.chunks) - len(todo)
+        # tables with regclass values load last, once every index is built (a value may
+        # name one); their own indexes are built before their rows, on the empty tables
+        with connect(self.settings, self.load_db, autocommit=True) as conn:
+            set_session(conn, self.encoding)
+            late_tables = regclass_tables(conn)
+        late = [(t, c) for t, c in todo if qualified(t.schema, t.name) in late_tables]
+        todo = [(t, c) for t, c in todo if qualified(t.schema, t.name) not in late_tables]
         with self.lock:
             self.files_done = skipped
         todo.sort(key=lambda x: -x[1].raw_bytes)
@@ -459,7 +544,7 @@ class PgRestore:
         for item in items:
             if item[1] not in _PARALLEL:
                 continue
-            table = _table_of(item[2])
+            table = self._table_key(item[2])
             if table is not None and table in left:
                 waiting.setdefault(table, []).append(item)
             else:
@@ -478,7 +563,7 @@ class PgRestore:
             one's each on its own, so that the workers share them."""
             out: list[tuple[str, Any]] = []
             for item in entries:
-                table = _table_of(item[2])
+                table = self._table_key(item[2])
                 small = table is not None and size.get(table, _BATCH_BYTES) < _BATCH_BYTES
                 if small and out and out[-1][0] == "entries" and out[-1][1][0] == table:
                     out[-1][1][1].append(item)
@@ -536,7 +621,33 @@ class PgRestore:
         self._parallel([None] * max(1, self.opts.threads), work)
         if self.stop.is_set() and (queue or busy[0]):
             raise Interrupted("restore interrupted", hint="continue it with --resume")
+        if late:
+            late.sort(key=lambda x: -x[1].raw_bytes)
+            files_left = {qualified(t.schema, t.name): 0 for t, _c in late}
+            for t, _c in late:
+                files_left[qualified(t.schema, t.name)] += 1
+
+            def load_late(conn: Conn, item: tuple[TableEntry, Any]) -> None:
+                self._load_chunk(conn, item)
+                key = qualified(item[0].schema, item[0].name)
+                with self.lock:
+                    files_left[key] -= 1
+                    if files_left[key] == 0:
+                        self.tracker.table_done()
+
+            self._parallel(late, load_late)
         return skipped
+
+    def _table_key(self, sql: str) -> str | None:
+        """The table an index or constraint entry is on, as :func:`qualified` quotes it
+        (the script holds it in the database's encoding)."""
+        table = _table_of(sql)
+        if table is None or not self.encoding:
+            return table
+        if self._by_script is None:
+            self._by_script = {self._scripted(qualified(t.schema, t.name)): qualified(t.schema, t.name)
+                               for t, _c in self.chunks}  # fmt: skip
+        return self._by_script.get(table, table)
 
     def _load_chunk(self, conn: Conn, item: tuple[TableEntry, Any]) -> None:
         t, c = item

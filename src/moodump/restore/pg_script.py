@@ -95,10 +95,17 @@ def _table_of(sql: str) -> str | None:
     return m.group(1) if m else None
 
 
+_INDEX_OF = re.compile(r'^CREATE (?:UNIQUE )?INDEX ("(?:[^"]|"")+") ON (?:ONLY )?("(?:[^"]|"")+")\.', re.M)
+_STATISTICS = re.compile(r'^CREATE STATISTICS ("(?:[^"]|"")+"\."(?:[^"]|"")+")', re.M)
+
 _PRE_TYPES = {"TABLE", "DEFAULT", "SEQUENCE", "SEQUENCE OWNED BY", "COMMENT", "ACL",
               "TABLE ATTACH", "CONSTRAINT", "CHECK CONSTRAINT"}  # fmt: skip
+#: post-data: a NOT VALID check (its own entry there), ENABLE ROW LEVEL SECURITY (a
+#: table restored without it would show every row to everyone) and the table's place
+#: in a publication (DROP TABLE took it out) too
 _POST_TYPES = {"INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLICY",
-               "STATISTICS", "COMMENT"}  # fmt: skip
+               "STATISTICS", "COMMENT", "CHECK CONSTRAINT", "ROW SECURITY",
+               "PUBLICATION TABLE"}  # fmt: skip
 _QUALIFIED = re.compile(r'"(?:[^"]|"")+"\."(?:[^"]|"")+"')
 
 
@@ -138,9 +145,22 @@ def _entries_of(
                 keep.append(i)
         elif mentions(sql):
             keep.append(i)
+    if post:
+        # comments on the tables' indexes and statistics, which do not name the table
+        named = {f"{m.group(2)}.{m.group(1)}" for i in keep if entries[i][0] == "INDEX"
+                 for m in [_INDEX_OF.search(entries[i][1])] if m}  # fmt: skip
+        named |= {m.group(1) for i in keep if entries[i][0] == "STATISTICS"
+                  for m in [_STATISTICS.search(entries[i][1])] if m}  # fmt: skip
+        keep += [
+            i for i, (typ, sql) in enumerate(entries)
+            if typ == "COMMENT" and i not in keep
+            and any(f"COMMENT ON {kind} {q} IS" in sql for q in named for kind in ("INDEX", "STATISTICS"))
+        ]  # fmt: skip
     if not post:
-        # sequences the tables own or default to: CREATE SEQUENCE does not name the table
-        used = {q for i in keep if entries[i][0] in ("SEQUENCE OWNED BY", "DEFAULT")
+        # sequences the tables own: CREATE SEQUENCE does not name the table. Not one a
+        # default merely uses (a parent's serial, a shared one): DROP TABLE left it,
+        # with its state, and CREATE SEQUENCE would fail on it
+        used = {q for i in keep if entries[i][0] == "SEQUENCE OWNED BY"
                 for q in _QUALIFIED.findall(entries[i][1])}  # fmt: skip
         keep += [
             i for i, (typ, sql) in enumerate(entries)
@@ -148,6 +168,16 @@ def _entries_of(
             and any(f"CREATE SEQUENCE {q}" in sql for q in used)
         ]  # fmt: skip
     return [entries[i] for i in sorted(keep)]
+
+
+_MADE_SEQUENCE = re.compile(r'(?:CREATE SEQUENCE|SEQUENCE NAME) ("(?:[^"]|"")+"\."(?:[^"]|"")+")')
+
+
+def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
+    """The sequences (quoted) that ``entries`` create: ``CREATE SEQUENCE`` and identity
+    columns' ``SEQUENCE NAME``; a restore sets these (and only these) to their values."""
+    return {m.group(1) for typ, sql in entries if typ == "SEQUENCE"
+            for m in _MADE_SEQUENCE.finditer(sql)}  # fmt: skip
 
 
 def _strip_owners(sql: str) -> str:

@@ -90,7 +90,7 @@ def prepare(
                 f"database {target!r} exists; --atomic replaces it only with --drop",
                 hint="add --drop, or restore into a new name",
             )
-        load_db = f"{target[:40]}__moodump_{uuid.uuid4().hex[:8]}"
+        load_db = staging_name(target)
         _create(admin, load_db, snap, warnings)
         return True, load_db
     if there and not opts.drop:
@@ -101,6 +101,18 @@ def prepare(
     return True, target
 
 
+def staging_name(target: str) -> str:
+    """The name of an atomic restore's staging database: the target's (cut to fit) and a
+    random suffix, at most 63 bytes. PostgreSQL cuts a longer name to 63 bytes, and a
+    63-byte target name of few (multibyte) characters cut so would have been the
+    target's own: the swap then dropped the restored database as the old target."""
+    suffix = f"__moodump_{uuid.uuid4().hex[:8]}"
+    prefix = target[:40]
+    while len((prefix + suffix).encode("utf-8", "surrogateescape")) > 63:
+        prefix = prefix[:-1]
+    return prefix + suffix
+
+
 def _create(admin: Conn, name: str, snap: dict[str, Any], warnings: list[str]) -> None:
     warning = create_database(admin, name, snap)
     if warning is not None:
@@ -108,10 +120,13 @@ def _create(admin: Conn, name: str, snap: dict[str, Any], warnings: list[str]) -
 
 
 def prepare_partial(
-    admin: Conn, settings: ConnSettings, target: str, selected: set[str], drop: bool
-) -> bool:
+    admin: Conn, settings: ConnSettings, target: str, selected: set[str], drop: bool,
+    progress: str = PROGRESS_SCHEMA,
+) -> bool:  # fmt: skip
     """A partial restore goes into an existing database (its schemas, types and
-    functions are there); the named tables must not exist, or go with --drop."""
+    functions are there); the named tables must not exist, or go with --drop. A
+    database holding an unfinished restore's progress record is refused (the partial
+    restore would take its items for its own, and skip its definitions)."""
     if not exists(admin, target):
         raise NotFoundError(
             f"database {target!r} does not exist; --table restores tables into an "
@@ -119,6 +134,13 @@ def prepare_partial(
             hint="restore the whole backup first, or leave out --table",
         )
     with connect(settings, target, autocommit=True) as conn:
+        if has_progress(conn, progress):
+            raise TargetNotEmpty(
+                f"database {target!r} holds the progress record of an unfinished restore "
+                f"({progress_table(progress)})",
+                hint="finish that restore (the same command with --resume), or drop that "
+                f"schema (DROP SCHEMA {quote_ident(progress)} CASCADE) if it is no longer wanted",
+            )
         there = [q for q in sorted(selected)
                  if conn.execute("SELECT to_regclass(%s)", (q,)).fetchone() not in (None, (None,))]  # fmt: skip
         if there and not drop:
@@ -126,9 +148,8 @@ def prepare_partial(
                 f"{len(there)} of the tables exist in {target!r}: {', '.join(there[:5])}",
                 hint="add --drop to replace them",
             )
-        with conn.transaction():
-            for q in there:
-                conn.execute(f"DROP TABLE {q}")  # type: ignore[arg-type]
+        if there:  # one statement: a table may depend on another one named (a foreign key)
+            conn.execute(f"DROP TABLE {', '.join(there)}")  # type: ignore[arg-type]
     return False
 
 
@@ -167,6 +188,16 @@ def drop_progress(conn: Conn, schema: str = PROGRESS_SCHEMA, *, drop_public: boo
                 pass
         for name, state in evts:
             conn.execute(f"ALTER EVENT TRIGGER {quote_ident(name)} {_EVT_STATE[state]}")  # type: ignore[arg-type]
+
+
+def drop_progress_quietly(settings: ConnSettings, name: str, schema: str) -> None:
+    """:func:`drop_progress` in ``name``, errors ignored (after a failed --table restore,
+    whose progress record would otherwise block the next one)."""
+    try:
+        with connect(settings, name, autocommit=True) as conn:
+            drop_progress(conn, schema)
+    except (DriverError, MoodumpError):
+        pass
 
 
 def swap(settings: ConnSettings, load_db: str, target: str) -> None:
