@@ -779,3 +779,45 @@ def test_one_statement_of_many_row_events_larger_than_max_allowed_packet(conn, t
         with connect(conn) as c:
             c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
     assert _state(conn, f"{db}_copy") == _state(conn, db)
+
+
+SQL_MODE_HIDES = [
+    # (name, sql_mode, statement with the source as the default database, refused because)
+    # ANSI_QUOTES: "db"."t" is a qualified name, not two strings
+    ("ansiother", "ANSI_QUOTES", 'INSERT INTO "{o}".o VALUES (9, \'by ansi\')', "another database"),
+    ("ansisource", "ANSI_QUOTES", 'UPDATE "{s}".t SET v = \'ansi\' WHERE id = 1', "names tables"),
+    # NO_BACKSLASH_ESCAPES: 'C:\' ends its string, the source's name is outside of it
+    ("nobackslash", "NO_BACKSLASH_ESCAPES",
+     "INSERT INTO t VALUES (900, 'C:\\', (SELECT COUNT(*) FROM {s}.t)), (901, 'x', 1)",
+     "names tables"),
+]  # fmt: skip
+
+
+@pytest.mark.db
+def test_a_statement_whose_sql_mode_hides_a_qualified_name_is_refused(conn, tmp_path):
+    """Statement format, restored into another name. Under ANSI_QUOTES ``"db".t`` names
+    a table and under NO_BACKSLASH_ESCAPES ``'C:\\'`` is a whole string: read as the
+    default sql_mode, the check saw strings and let them through, and the replay wrote
+    the other database, or the source database itself, on the target server."""
+    other = "hist_sqlmode_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v TEXT)")
+    backups = {}
+    for name, mode, sql, _why in SQL_MODE_HIDES:
+        db = f"hist_sqlmode_{name}"
+        backups[name] = _setup(conn, db, tmp_path)
+        _run(conn, db, ["SET SESSION binlog_format=STATEMENT", f"SET SESSION sql_mode='{mode}'",
+                        sql.format(o=other, s=db)])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with connect(conn) as c:  # as before the history
+        c.execute(f"DELETE FROM {other}.o")
+        c.execute("UPDATE hist_sqlmode_ansisource.t SET v = 'r1' WHERE id = 1")
+    before = [_state(conn, other), *(_state(conn, f"hist_sqlmode_{n}") for n in backups)]
+    for name, _mode, _sql, why in SQL_MODE_HIDES:
+        with pytest.raises(PitrUnavailable, match=why):
+            restore_until(backups[name], conn, f"hist_sqlmode_{name}_c", _end(archive), archive)
+        assert not _exists(conn, f"hist_sqlmode_{name}_c")
+    assert [_state(conn, other), *(_state(conn, f"hist_sqlmode_{n}") for n in backups)] == before
+

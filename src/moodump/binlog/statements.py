@@ -124,12 +124,73 @@ def _other_database(query: str, source_db: str) -> str:
     return next((n for n in names if n.lower() != source_db.lower()), "")
 
 
-_STRINGS = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+#: sql_mode bits of a Query event that change how a statement is read: ``"x"`` names an
+#: identifier (set by ANSI, ORACLE, POSTGRESQL... too), a backslash is an ordinary
+#: character in a string.
+MODE_ANSI_QUOTES = 1 << 2
+MODE_NO_BACKSLASH_ESCAPES = 1 << 20
+_EXEC_COMMENT = re.compile(r"/\*M?!\d*")
+_DASHES_END = ("", " ", "\t", "\n", "\r")  # what follows "--" when it starts a comment
+
+
+def _masked(query: str, sql_mode: int = 0) -> str:
+    """``query`` with each string literal as ``''``, each double-quoted identifier
+    (ANSI_QUOTES) backquoted, comments dropped and executable comments (``/*!...*/``,
+    ``/*M!...*/``) opened, as the server reads it under ``sql_mode``: names inside strings
+    or comments are no references, and ``"db".t`` under ANSI_QUOTES is one."""
+    ansi = bool(sql_mode & MODE_ANSI_QUOTES)
+    backslash = not sql_mode & MODE_NO_BACKSLASH_ESCAPES
+    out: list[str] = []
+    i, n, opened = 0, len(query), 0  # opened: executable comments open at i
+    while i < n:
+        c = query[i]
+        if c == "'" or (c == '"' and not ansi):
+            j = i + 1
+            while j < n:
+                if backslash and query[j] == "\\":
+                    j += 2
+                elif query[j] == c:
+                    if query[j + 1 : j + 2] != c:
+                        break
+                    j += 2
+                else:
+                    j += 1
+            out.append("''")
+            i = j + 1
+        elif c in "`\"":
+            j = i + 1
+            while j < n and (query[j] != c or query[j + 1 : j + 2] == c):
+                j += 2 if query[j] == c else 1
+            name = query[i + 1 : j].replace(c + c, c)
+            out.append("`" + name.replace("`", "``") + "`")
+            i = j + 1
+        elif query.startswith(("/*!", "/*M!"), i):
+            out.append(" ")
+            opened += 1
+            i = _EXEC_COMMENT.match(query, i).end()  # type: ignore[union-attr]
+        elif query.startswith("*/", i) and opened:
+            out.append(" ")
+            opened -= 1
+            i += 2
+        elif query.startswith("/*", i):
+            j = query.find("*/", i + 2)
+            out.append(" ")
+            i = n if j < 0 else j + 2
+        elif c == "#" or (query.startswith("--", i) and query[i + 2 : i + 3] in _DASHES_END):
+            j = query.find("\n", i)
+            out.append(" ")
+            i = n if j < 0 else j
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 #: Statements that only delimit a transaction (never unsafe, never a change of their own).
 TXN_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"})
 
 
-def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool) -> str:
+def unsafe_statement(
+    query: str, default_db: str, source_db: str, rewrite: bool, sql_mode: int = 0
+) -> str:
     """Why a statement in the replay range cannot be replayed into the target ("" when
     it can). ``--rewrite-db`` renames the default database and the tables of row events,
     but not names written in a statement, and ``--database`` keeps statements by their
@@ -138,12 +199,14 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
     target has another name, a statement with another default database that qualifies
     names with the source (it would be skipped), and a statement whose default database
     is the source but whose object is in another database (``CREATE TABLE other.t``,
-    ``INSERT INTO other.t``: the filter would let it through to that database)."""
+    ``INSERT INTO other.t``: the filter would let it through to that database). The
+    statement is read under the ``sql_mode`` it was logged with (:func:`_masked`)."""
     head = query.strip()[:16].upper()
     if head in TXN_WORDS or head.startswith(("XA ", "SAVEPOINT", "RELEASE SAVEPOINT")):
         return ""
     # names inside string literals ('see moodle.org') are not references
-    mentions = _qualified(source_db).search(_STRINGS.sub("''", query)) is not None
+    text = _masked(query, sql_mode)
+    mentions = _qualified(source_db).search(text) is not None
     if default_db == source_db:
         if _DB_STATEMENT.match(query):
             return "it creates, drops or alters a database"
@@ -154,12 +217,12 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
             )
         if rewrite and mentions:
             return f"it names tables as {source_db}.<table>, which the rename would not change"
-        other = _other_database(_STRINGS.sub("''", query), source_db)
+        other = _other_database(text, source_db)
         if other:
             return f"it changes another database ({other}), which a replay must not touch"
         return ""
     if mentions and not _SERVER_STATEMENT.match(query):  # GRANT ... ON src.*: skipped
-        target = _SINGLE_TARGET.match(_STRINGS.sub("''", query))
+        target = _SINGLE_TARGET.match(text)
         if target and _unquote(target["db"] or default_db).lower() != source_db.lower():
             return ""  # it only reads the source (INSERT INTO other.t SELECT ... FROM src.u)
         return (
@@ -214,7 +277,7 @@ class Elsewhere:
     triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
     functions: dict[str, str] = field(default_factory=dict)  # function -> db
 
-    def learn(self, create: str, source_db: str) -> None:
+    def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
         database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
         if d := _DROP_TRIGGER.match(create):
@@ -223,7 +286,7 @@ class Elsewhere:
         other = next(
             (
                 _unquote(m["db"])
-                for m in _BODY_WRITE.finditer(_STRINGS.sub("''", create))
+                for m in _BODY_WRITE.finditer(_masked(create, sql_mode))
                 if self.rewrite or _unquote(m["db"]).lower() != source_db.lower()
             ),
             "",
@@ -236,11 +299,11 @@ class Elsewhere:
         elif (f := _CREATE_FUNCTION.match(create)) and other:
             self.functions[_unquote(f["name"]).lower()] = other
 
-    def fired_by(self, query: str) -> str:
+    def fired_by(self, query: str, sql_mode: int = 0) -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
         if not (self.triggers or self.functions) or not _DML.match(query):
             return ""
-        text = _STRINGS.sub("''", query)
+        text = _masked(query, sql_mode)
         words = {w.lower() for w in re.findall(r"[\w$]+", text)}
         for trigger, (table, other) in self.triggers.items():
             if table in words:

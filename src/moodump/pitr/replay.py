@@ -407,10 +407,10 @@ def _scan(
                         plan.events += 1
                         plan.last_time = ev.timestamp
                 elif ev.type in QUERY_EVENTS:
-                    why = unsafe_statement(ev.query, ev.db, source_db, rewrite)
+                    why = unsafe_statement(ev.query, ev.db, source_db, rewrite, ev.sql_mode)
                     if ev.db == source_db:
-                        why = why or elsewhere.fired_by(ev.query)
-                        elsewhere.learn(ev.query, source_db)
+                        why = why or elsewhere.fired_by(ev.query, ev.sql_mode)
+                        elsewhere.learn(ev.query, source_db, ev.sql_mode)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
