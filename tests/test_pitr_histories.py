@@ -821,3 +821,24 @@ def test_a_statement_whose_sql_mode_hides_a_qualified_name_is_refused(conn, tmp_
         assert not _exists(conn, f"hist_sqlmode_{name}_c")
     assert [_state(conn, other), *(_state(conn, f"hist_sqlmode_{n}") for n in backups)] == before
 
+
+@pytest.mark.db
+def test_a_target_name_that_mariadb_binlog_cannot_rename_to_is_refused_first(conn, tmp_path):
+    """``mariadb-binlog --rewrite-db=SRC->NEW`` cuts NEW at its first blank: restored
+    into ``hist_ws copy``, the replay went into ``hist_ws``, the source database itself,
+    and applied the range a second time there (the copy held the bare backup). A name
+    with ``->`` was refused only after the backup had been restored into it. Both are
+    refused before anything is written."""
+    db = "hist_ws"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, ["SET SESSION binlog_format=STATEMENT", "UPDATE t SET n = n + 1",
+                    "SET SESSION binlog_format=ROW", "UPDATE t SET v = CONCAT(v, '+')"])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    before = _state(conn, db)
+    for name in (f"{db} copy", f"{db}\tcopy", f"{db}->x"):
+        with pytest.raises(ConfigError, match="cannot be replayed into"):
+            restore_until(backup, conn, name, _end(archive), archive)
+        with connect(conn) as c:
+            assert not c.query("SHOW DATABASES LIKE 'hist\\_ws_%'"), name
+    assert _state(conn, db) == before

@@ -452,6 +452,30 @@ def _not_an_event(target: Target) -> ConfigError:
     )
 
 
+def check_names(source_db: str, target_db: str) -> None:
+    """Refuse names ``mariadb-binlog --rewrite-db=SRC->DST`` cannot carry: ``->`` in either
+    (its own syntax), and, when the names differ, a blank in the target (it cuts the new
+    name at the first one: restored into ``moodle copy``, the events would go to
+    ``moodle``).
+
+    :raises ConfigError: naming the problem and a name that would do.
+    """
+    if "->" in source_db or "->" in target_db:
+        raise ConfigError(
+            f"the binary log cannot be replayed into {target_db!r} from {source_db!r}: a "
+            "database name containing '->' is mariadb-binlog's rename syntax",
+            hint="restore into a name without '->'",
+        )
+    if target_db != source_db and any(ch.isspace() for ch in target_db):
+        cut = (target_db.split() or [""])[0]
+        raise ConfigError(
+            f"the binary log cannot be replayed into {target_db!r}: mariadb-binlog "
+            f"--rewrite-db cuts a new database name at its first blank (the events of "
+            f"{source_db!r} would go to {cut!r})",
+            hint="restore into a name without blanks (spaces, tabs)",
+        )
+
+
 def run_replay(
     plan: ReplayPlan, settings: ConnSettings, source_db: str, target_db: str
 ) -> ReplayStats:
@@ -467,11 +491,7 @@ def run_replay(
     )  # fmt: skip
     if plan.empty or not plan.paths:
         return stats
-    if "->" in source_db or "->" in target_db:
-        raise ConfigError(
-            "database names containing '->' cannot be replayed (mariadb-binlog's rename syntax)",
-            hint="restore into another name",
-        )
+    check_names(source_db, target_db)
     tool, client = binlog_tool(), sql_client()
     dump_cmd = [tool, f"--database={source_db}"]
     if target_db != source_db:
