@@ -129,6 +129,27 @@ def test_triggers_and_functions_that_write_another_database_are_told_apart():
     assert e.fired_by("INSERT INTO log (v) VALUES ('x')") == ""
 
 
+def test_a_function_that_writes_elsewhere_is_seen_as_the_server_logs_its_call():
+    """A SELECT (or SET, DO) calling a function that writes is logged as
+    ``SELECT `db`.`f`(...)``; a DML statement may name it backquoted or after
+    ``SET STATEMENT ... FOR``. Each runs the function again when replayed."""
+    e = Elsewhere()
+    e.learn("CREATE DEFINER=`my user`@`%` FUNCTION f(x INT) RETURNS INT MODIFIES SQL DATA "
+            "BEGIN INSERT INTO stats.hits VALUES (x); RETURN x; END", "moodle")  # fmt: skip
+    e.learn("CREATE DEFINER=`a b`@`%` TRIGGER d AFTER INSERT ON log FOR EACH ROW "
+            "DELETE FROM arch.old", "moodle")  # fmt: skip
+    for query in ("SELECT `moodle`.`f`(3)", "UPDATE t SET n = `f`(n)",
+                  "SET STATEMENT max_statement_time=1 FOR UPDATE t SET n = f(n)"):  # fmt: skip
+        assert "function f, which writes another database (stats)" in e.fired_by(query), query
+    assert "trigger d" in e.fired_by("SET STATEMENT max_statement_time=1 FOR INSERT INTO log VALUES (1)")
+    assert e.fired_by("SELECT `moodle`.`g`(3)") == ""
+    assert "stored function of another database (other)" in unsafe_statement(
+        "SELECT `other`.`f`(3)", "moodle", "moodle", False
+    )
+    assert unsafe_statement("SELECT `moodle`.`g`(3)", "moodle", "moodle", False) == ""
+    assert unsafe_statement("INSERT INTO t VALUES (CONCAT('x', 'y'))", "moodle", "moodle", False) == ""
+
+
 # --------------------------------------------------------------------- database tests
 
 
@@ -151,7 +172,21 @@ WRITES_ELSEWHERE = [
         ["CREATE TABLE moving (id INT)", "ALTER TABLE moving RENAME TO {o}.moved"],
     ),
     ("alteronline", "ROW", ["ALTER ONLINE TABLE {o}.o ADD COLUMN extra INT"]),
-]
+    # a definer with a blank in its name (logged backquoted) hid the procedure's database
+    ("definer", "ROW", ["CREATE DEFINER=`my user`@`%` PROCEDURE {o}.p() SELECT 1"]),
+    # MariaDB's per-statement settings before the statement
+    ("setstmt", "STATEMENT", ["SET STATEMENT max_statement_time=100 FOR UPDATE {o}.o SET v = 'x'"]),
+    # a view is logged as CREATE ALGORITHM=... DEFINER=... SQL SECURITY ... VIEW
+    ("view", "ROW", ["CREATE VIEW {o}.v AS SELECT 1 AS one"]),
+    # statement format runs another database's function again on the target
+    ("otherfunc", "STATEMENT", [
+        "USE {o}",
+        "CREATE FUNCTION f(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
+        "BEGIN INSERT INTO o VALUES (x + 100, 'by f'); RETURN x; END",
+        "USE hist_we_otherfunc",
+        "UPDATE t SET n = {o}.f(id) WHERE id = 3",
+    ]),
+]  # fmt: skip
 
 
 @pytest.mark.db

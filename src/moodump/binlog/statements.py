@@ -34,14 +34,23 @@ _SERVER_STATEMENT = re.compile(
     re.I | re.S,
 )
 _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
+_USER_PART = rf"(?:{_IDENT}|'(?:[^'\\]|\\.|'')*')"
+#: ``DEFINER = user@host`` as the server logs it (`` `my user`@`%` ``: blanks included).
+_DEFINER = (
+    rf"DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|CURRENT_ROLE"
+    rf"|{_USER_PART}(?:\s*@\s*{_USER_PART})?)\s+"
+)
+#: DEFINER, SQL SECURITY and ALGORITHM in any order (the server logs a view's
+#: ``CREATE ALGORITHM=... DEFINER=... SQL SECURITY ... VIEW``).
+_VIEW_OPTIONS = rf"(?:(?:{_DEFINER}|SQL\s+SECURITY\s+\w+\s+|ALGORITHM\s*=\s*\w+\s+))*"
 #: The object a statement creates, changes or writes, when it is written db.name.
 _OBJECT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:"
     r"(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
-    r"(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?"
+    rf"{_VIEW_OPTIONS}"
     r"(?:TABLE|VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
-    r"|ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?"
-    r"(?:ALGORITHM\s*=\s*\w+\s+)?(?:TABLE|VIEW|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+"
+    rf"|ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*{_VIEW_OPTIONS}"
+    r"(?:TABLE|VIEW|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+"
     r"(?:IF\s+EXISTS\s+)?"
     r"|TRUNCATE\s+(?:TABLE\s+)?"
     r"|(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+"
@@ -107,6 +116,26 @@ def _unquote(ident: str) -> str:
     return ident[1:-1].replace("``", "`") if ident.startswith("`") else ident
 
 
+#: Statements the server logs with the functions they call (the function runs again when
+#: the statement is replayed); a function that writes, called by a SELECT, SET or DO, is
+#: logged as ``SELECT `db`.`f`(...)``.
+_CALLS = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD|SELECT|DO|SET|WITH)\b", re.I | re.S
+)
+#: A call of ``name(`` (``db.name(``, quoted or not).
+_FUNC_CALL = re.compile(rf"(?<![\w$`.])(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<name>{_IDENT})\s*\(")
+
+
+def _other_function(text: str, source_db: str) -> str:
+    """``db.f`` when the (masked) statement calls a function ``f`` of another database."""
+    if not _CALLS.match(text):
+        return ""
+    for m in _FUNC_CALL.finditer(text):
+        if m["db"] and _unquote(m["db"]).lower() != source_db.lower():
+            return f"{_unquote(m['db'])}.{_unquote(m['name'])}"
+    return ""
+
+
 def _other_database(query: str, source_db: str) -> str:
     """A database other than ``source_db`` that the statement writes to, or ""."""
     if _LISTS_TABLES.match(query):
@@ -131,6 +160,16 @@ MODE_ANSI_QUOTES = 1 << 2
 MODE_NO_BACKSLASH_ESCAPES = 1 << 20
 _EXEC_COMMENT = re.compile(r"/\*M?!\d*")
 _DASHES_END = ("", " ", "\t", "\n", "\r")  # what follows "--" when it starts a comment
+
+
+#: ``SET STATEMENT var=value, ... FOR`` (MariaDB): the statement after it is what runs.
+_SET_STATEMENT = re.compile(r"^\s*SET\s+STATEMENT\s.*?\bFOR\s+", re.I | re.S)
+
+
+def _statement(query: str, sql_mode: int = 0) -> str:
+    """The statement as the checks read it: masked (:func:`_masked`), without a leading
+    ``SET STATEMENT ... FOR``."""
+    return _SET_STATEMENT.sub("", _masked(query, sql_mode), count=1)
 
 
 def _masked(query: str, sql_mode: int = 0) -> str:
@@ -205,12 +244,12 @@ def unsafe_statement(
     if head in TXN_WORDS or head.startswith(("XA ", "SAVEPOINT", "RELEASE SAVEPOINT")):
         return ""
     # names inside string literals ('see moodle.org') are not references
-    text = _masked(query, sql_mode)
+    text = _statement(query, sql_mode)
     mentions = _qualified(source_db).search(text) is not None
     if default_db == source_db:
-        if _DB_STATEMENT.match(query):
+        if _DB_STATEMENT.match(text):
             return "it creates, drops or alters a database"
-        if _SERVER_STATEMENT.match(query):
+        if _SERVER_STATEMENT.match(text):
             return (
                 "it changes the server's accounts, privileges or plugins, which a replay "
                 "must not touch"
@@ -220,6 +259,12 @@ def unsafe_statement(
         other = _other_database(text, source_db)
         if other:
             return f"it changes another database ({other}), which a replay must not touch"
+        if call := _other_function(text, source_db):
+            return (
+                f"it calls {call}(), a stored function of another database "
+                f"({_unquote(call.split('.')[0].strip())}): replayed as a statement it runs "
+                "there again, and may write there"
+            )
         return ""
     if mentions and not _SERVER_STATEMENT.match(query):  # GRANT ... ON src.*: skipped
         target = _SINGLE_TARGET.match(text)
@@ -250,13 +295,13 @@ _BODY_WRITE = re.compile(
     re.I,
 )
 _CREATE_TRIGGER = re.compile(
-    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+"
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?TRIGGER\s+"
     rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+\w+\s+ON\s+"
     rf"(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})",
     re.I,
 )
 _CREATE_FUNCTION = re.compile(
-    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+)?FUNCTION\s+"
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?(?:AGGREGATE\s+)?FUNCTION\s+"
     rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*\(",
     re.I,
 )
@@ -301,18 +346,26 @@ class Elsewhere:
 
     def fired_by(self, query: str, sql_mode: int = 0) -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
-        if not (self.triggers or self.functions) or not _DML.match(query):
+        text = _statement(query, sql_mode)
+        if not (self.triggers or self.functions) or not _CALLS.match(text):
             return ""
-        text = _masked(query, sql_mode)
         words = {w.lower() for w in re.findall(r"[\w$]+", text)}
         for trigger, (table, other) in self.triggers.items():
-            if table in words:
+            if table in words and _DML.match(text):
                 return (
                     f"it fires trigger {trigger} (on {table}), which writes another database "
                     f"({other}): replayed as a statement, it would write there again"
                 )
+        # the function as written (a DML statement), or as the server logs a SELECT, SET
+        # or DO that calls it: SELECT `db`.`f`(...)
+        dml = bool(_DML.match(text))
+        called = {
+            _unquote(m["name"]).lower()
+            for m in _FUNC_CALL.finditer(text)
+            if dml or m["db"]
+        }
         for func, other in self.functions.items():
-            if re.search(rf"(?<![\w$.]){re.escape(func)}\s*\(", text, re.I):
+            if func in called:
                 return (
                     f"it calls function {func}, which writes another database ({other}): "
                     "replayed as a statement, it would write there again"
