@@ -150,6 +150,25 @@ def test_a_function_that_writes_elsewhere_is_seen_as_the_server_logs_its_call():
     assert unsafe_statement("INSERT INTO t VALUES (CONCAT('x', 'y'))", "moodle", "moodle", False) == ""
 
 
+def test_a_trigger_chain_that_ends_in_another_database_is_followed():
+    """A trigger or function that writes a table of the source whose trigger writes
+    another database: the statement fires that one too."""
+    e = Elsewhere()
+    e.learn("CREATE TRIGGER c AFTER INSERT ON v FOR EACH ROW INSERT INTO arch.x VALUES (1)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE TRIGGER b AFTER UPDATE ON u FOR EACH ROW BEGIN INSERT INTO `v` VALUES (1); "
+            "END", "moodle")  # fmt: skip
+    e.learn("CREATE TRIGGER a BEFORE INSERT ON t FOR EACH ROW UPDATE moodle.u SET n = 1",
+            "moodle")  # fmt: skip
+    e.learn("CREATE FUNCTION g(x INT) RETURNS INT BEGIN DELETE FROM t; RETURN x; END", "moodle")
+    for query in ("INSERT INTO t VALUES (1)", "UPDATE u SET n = 2", "UPDATE w SET n = g(1)",
+                  "SELECT `moodle`.`g`(1)"):  # fmt: skip
+        assert "trigger c (on v), which writes another database (arch)" in e.fired_by(query)
+    assert e.fired_by("INSERT INTO w VALUES (1)") == ""
+    e.learn("DROP TRIGGER b", "moodle")
+    assert e.fired_by("INSERT INTO t VALUES (1)") == ""
+
+
 # --------------------------------------------------------------------- database tests
 
 
@@ -176,6 +195,13 @@ WRITES_ELSEWHERE = [
     ("definer", "ROW", ["CREATE DEFINER=`my user`@`%` PROCEDURE {o}.p() SELECT 1"]),
     # MariaDB's per-statement settings before the statement
     ("setstmt", "STATEMENT", ["SET STATEMENT max_statement_time=100 FOR UPDATE {o}.o SET v = 'x'"]),
+    # a trigger writing the source's u, whose trigger writes the other database
+    ("trgchain", "STATEMENT", [
+        "CREATE TABLE u (id INT)",
+        "CREATE TRIGGER tu AFTER INSERT ON u FOR EACH ROW INSERT INTO {o}.o VALUES (NEW.id, 'u')",
+        "CREATE TRIGGER tt AFTER INSERT ON t FOR EACH ROW INSERT INTO u VALUES (NEW.id + 100)",
+        "INSERT INTO t VALUES (77, 'fires tt, which fires tu', 1)",
+    ]),
     # a view is logged as CREATE ALGORITHM=... DEFINER=... SQL SECURITY ... VIEW
     ("view", "ROW", ["CREATE VIEW {o}.v AS SELECT 1 AS one"]),
     # statement format runs another database's function again on the target

@@ -294,6 +294,14 @@ _BODY_WRITE = re.compile(
     rf"(?P<db>{_IDENT})\s*\.\s*{_IDENT}",
     re.I,
 )
+#: A write into a table inside a body, qualified or not (``INSERT INTO u``, ``UPDATE db.u``).
+_BODY_TABLE = re.compile(
+    r"\b(?:INSERT(?:\s+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*(?:\s+INTO)?"
+    r"|REPLACE(?:\s+(?:LOW_PRIORITY|DELAYED))*(?:\s+INTO)?|UPDATE(?:\s+(?:IGNORE|LOW_PRIORITY))*"
+    r"|DELETE(?:\s+(?:IGNORE|LOW_PRIORITY|QUICK))*\s+FROM)\s+(?!ON\b)"
+    rf"(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I,
+)
 _CREATE_TRIGGER = re.compile(
     rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?TRIGGER\s+"
     rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+\w+\s+ON\s+"
@@ -321,17 +329,28 @@ class Elsewhere:
     rewrite: bool = False
     triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
     functions: dict[str, str] = field(default_factory=dict)  # function -> db
+    #: every trigger and function of the source -> (its table, for a trigger), the tables
+    #: of the source its body writes: a chain (a trigger writing a table whose trigger
+    #: writes elsewhere) fires the last one too
+    writes: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
 
     def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
         database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
         if d := _DROP_TRIGGER.match(create):
             self.triggers.pop(_unquote(d["name"]).lower(), None)
+            self.writes.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
+        body = _masked(create, sql_mode)
+        tables = frozenset(
+            _unquote(m["table"]).lower()
+            for m in _BODY_TABLE.finditer(body)
+            if not m["db"] or _unquote(m["db"]).lower() == source_db.lower()
+        )
         other = next(
             (
                 _unquote(m["db"])
-                for m in _BODY_WRITE.finditer(_masked(create, sql_mode))
+                for m in _BODY_WRITE.finditer(body)
                 if self.rewrite or _unquote(m["db"]).lower() != source_db.lower()
             ),
             "",
@@ -339,23 +358,19 @@ class Elsewhere:
         if t := _CREATE_TRIGGER.match(create):
             name = _unquote(t["name"]).lower()
             self.triggers.pop(name, None)
+            self.writes["trigger " + name] = (_unquote(t["table"]).lower(), tables)
             if other:
                 self.triggers[name] = (_unquote(t["table"]).lower(), other)
-        elif (f := _CREATE_FUNCTION.match(create)) and other:
-            self.functions[_unquote(f["name"]).lower()] = other
+        elif f := _CREATE_FUNCTION.match(create):
+            self.writes["function " + _unquote(f["name"]).lower()] = ("", tables)
+            if other:
+                self.functions[_unquote(f["name"]).lower()] = other
 
     def fired_by(self, query: str, sql_mode: int = 0) -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
         text = _statement(query, sql_mode)
         if not (self.triggers or self.functions) or not _CALLS.match(text):
             return ""
-        words = {w.lower() for w in re.findall(r"[\w$]+", text)}
-        for trigger, (table, other) in self.triggers.items():
-            if table in words and _DML.match(text):
-                return (
-                    f"it fires trigger {trigger} (on {table}), which writes another database "
-                    f"({other}): replayed as a statement, it would write there again"
-                )
         # the function as written (a DML statement), or as the server logs a SELECT, SET
         # or DO that calls it: SELECT `db`.`f`(...)
         dml = bool(_DML.match(text))
@@ -364,6 +379,24 @@ class Elsewhere:
             for m in _FUNC_CALL.finditer(text)
             if dml or m["db"]
         }
+        # the tables the statement may write, with those its functions' and the fired
+        # triggers' bodies write, and so on
+        words = {w.lower() for w in re.findall(r"[\w$]+", text)} if dml else set()
+        for func in called:
+            words |= self.writes.get("function " + func, ("", frozenset()))[1]
+        grown = True
+        while grown:
+            grown = False
+            for key, (table, tables) in self.writes.items():
+                if key.startswith("trigger ") and table in words and not tables <= words:
+                    words |= tables
+                    grown = True
+        for trigger, (table, other) in self.triggers.items():
+            if table in words:
+                return (
+                    f"it fires trigger {trigger} (on {table}), which writes another database "
+                    f"({other}): replayed as a statement, it would write there again"
+                )
         for func, other in self.functions.items():
             if func in called:
                 return (
