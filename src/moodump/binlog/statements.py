@@ -30,7 +30,10 @@ _DB_STATEMENT = re.compile(
 _SERVER_STATEMENT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:GRANT|REVOKE|SET\s+PASSWORD|RENAME\s+USER"
     r"|(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:USER|ROLE|SERVER)"
-    r"|(?:INSTALL|UNINSTALL)\s+(?:PLUGIN|SONAME))\b",
+    r"|(?:INSTALL|UNINSTALL)\s+(?:PLUGIN|SONAME)|SET\s+DEFAULT\s+ROLE"
+    # a user-defined function (UDF) is the server's, loaded from a shared library
+    r"|CREATE\s+(?:OR\s+REPLACE\s+)?(?:AGGREGATE\s+)?FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?:`(?:[^`]|``)+`|[\w$]+)\s+RETURNS\s+\w+\s+SONAME)\b",
     re.I | re.S,
 )
 _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
