@@ -903,3 +903,26 @@ def test_a_target_name_that_mariadb_binlog_cannot_rename_to_is_refused_first(con
         with connect(conn) as c:
             assert not c.query("SHOW DATABASES LIKE 'hist\\_ws_%'"), name
     assert _state(conn, db) == before
+
+
+@pytest.mark.db
+def test_a_database_with_a_non_ascii_name_restores_to_a_point(conn, tmp_path):
+    """A connection named its database in the handshake in the client library's default
+    character set: ``hist_mödle`` was another name ("Unknown database"), and a restore
+    into it, to a point or not, failed. Statement and row events replay into it."""
+    db = "hist_mödle"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE `{db}`")
+        c.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        c.execute(f"INSERT INTO `{db}`.t SELECT seq, 'ä', seq FROM `{db}`.seq_1_to_30")
+    backup = tmp_path / "backup"
+    dump(conn, db, backup, DumpOptions(threads=1))
+    with connect(conn) as c:
+        for sql in (f"USE `{db}`", "SET SESSION binlog_format=STATEMENT",
+                    "INSERT INTO t VALUES (31, 'ö', 1)", "SET SESSION binlog_format=ROW",
+                    "UPDATE t SET v = 'ü' WHERE id < 5"):  # fmt: skip
+            c.execute(sql)
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    restore_until(backup, conn, f"{db}_c", _end(archive), archive)
+    assert _state(conn, f"{db}_c") == _state(conn, db)
