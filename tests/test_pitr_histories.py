@@ -167,6 +167,13 @@ def test_a_trigger_chain_that_ends_in_another_database_is_followed():
     assert e.fired_by("INSERT INTO w VALUES (1)") == ""
     e.learn("DROP TRIGGER b", "moodle")
     assert e.fired_by("INSERT INTO t VALUES (1)") == ""
+    # the trigger or function named with its database
+    e.learn("CREATE TRIGGER `moodle`.`q` AFTER INSERT ON log FOR EACH ROW "
+            "INSERT INTO arch.y VALUES (1)", "moodle")  # fmt: skip
+    e.learn("CREATE FUNCTION moodle.h(x INT) RETURNS INT BEGIN INSERT INTO arch.z VALUES (x); "
+            "RETURN x; END", "moodle")  # fmt: skip
+    assert "trigger q (on log)" in e.fired_by("INSERT INTO log VALUES (1)")
+    assert "function h" in e.fired_by("UPDATE w SET n = h(1)")
 
 
 # --------------------------------------------------------------------- database tests

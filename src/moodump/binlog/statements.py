@@ -307,13 +307,14 @@ _BODY_TABLE = re.compile(
 )
 _CREATE_TRIGGER = re.compile(
     rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?TRIGGER\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+\w+\s+ON\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+"
+    rf"\w+\s+ON\s+"
     rf"(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})",
     re.I,
 )
 _CREATE_FUNCTION = re.compile(
     rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?(?:AGGREGATE\s+)?FUNCTION\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*\(",
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s*\(",
     re.I,
 )
 _DROP_TRIGGER = re.compile(
