@@ -933,3 +933,37 @@ def test_a_database_with_a_non_ascii_name_restores_to_a_point(conn, tmp_path):
     pull(conn, archive)
     restore_until(backup, conn, f"{db}_c", _end(archive), archive)
     assert _state(conn, f"{db}_c") == _state(conn, db)
+
+
+@pytest.mark.db
+def test_a_temporary_table_open_when_the_server_crashed_is_gone_after_the_restart(tmp_path):
+    """Statement format: a session's temporary table was open when the server crashed (no
+    DROP logged). After the restart a session with the same thread id (thread ids start
+    over) creates and uses one of that name. The replay, one client session throughout,
+    still had the old one: CREATE TEMPORARY TABLE failed ("already exists") after the
+    restore, and with IF NOT EXISTS the old rows were read into the copy. The replay
+    drops, at the server's restart, the temporary tables open then."""
+    with LocalServer(binlog=True) as own:
+        s = ConnSettings(host="127.0.0.1", port=own.port, user="root", password="")
+        with connect(s) as c:
+            c.execute("CREATE DATABASE tcrash")
+            c.execute("CREATE TABLE tcrash.t (id INT PRIMARY KEY, v TEXT)")
+        backup = tmp_path / "backup"
+        dump(s, "tcrash", backup, DumpOptions(threads=1))
+        session = ["SET SESSION binlog_format=STATEMENT", "SET pseudo_thread_id = 4242"]
+        _run(s, "tcrash", [*session, "CREATE TEMPORARY TABLE tmp (id INT)",
+                           "CREATE TEMPORARY TABLE tmp2 (id INT)",
+                           "INSERT INTO tmp VALUES (1)", "INSERT INTO t VALUES (1, 'before')"])  # fmt: skip
+        own.kill()
+        own.start()
+        _run(s, "tcrash", [*session, "CREATE TEMPORARY TABLE IF NOT EXISTS tmp (id INT)",
+                           "INSERT INTO tmp VALUES (2)", "CREATE TEMPORARY TABLE tmp2 (id INT)",
+                           "INSERT INTO t SELECT id + 100, 'from tmp' FROM tmp",
+                           "DROP TEMPORARY TABLE tmp"])  # fmt: skip
+        archive = tmp_path / "archive"
+        pull(s, archive)
+        restore_until(backup, s, "tcrash_copy", _end(archive), archive)
+        assert _state(s, "tcrash_copy") == _state(s, "tcrash")
+        with connect(s) as c:
+            assert [int(r[0]) for r in c.query("SELECT id FROM tcrash_copy.t ORDER BY id")] == [
+                1, 102]  # fmt: skip

@@ -409,3 +409,26 @@ class Elsewhere:
                 )
         return ""
 
+
+
+_CREATE_TEMPORARY = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMPORARY\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})",
+    re.I,
+)
+_DROP_TABLES = re.compile(
+    r"^\s*DROP\s+(?:TEMPORARY\s+)?TABLES?\s+(?:IF\s+EXISTS\s+)?(?P<list>.*)$", re.I | re.S
+)
+_LISTED = re.compile(rf"(?:^|,)\s*(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})")
+
+
+def temporary_tables(query: str, sql_mode: int = 0) -> tuple[str, list[str]]:
+    """The temporary table a statement creates ("" for none), and the tables it drops
+    (``DROP [TEMPORARY] TABLE a, b``; the server's own ``DROP /*!40005 TEMPORARY */
+    TABLE IF EXISTS`` at a session's end), lowercased, without their database."""
+    text = _statement(query, sql_mode)
+    if m := _CREATE_TEMPORARY.match(text):
+        return _unquote(m["name"]).lower(), []
+    if m := _DROP_TABLES.match(text):
+        return "", [_unquote(x["name"]).lower() for x in _LISTED.finditer(m["list"])]
+    return "", []
