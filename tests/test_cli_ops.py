@@ -396,7 +396,7 @@ def test_prune_delete_refuses_the_only_good_backup_of_a_database_unless_forced(
     root = site / "backups"
     first = root / "daily" / "2026-06-01" / "mysql-moodle_archive_2026-06-01_09-00-00"
     last = root / "daily" / "2026-06-02" / "mysql-moodle_archive_2026-06-02_09-00-00"
-    code, out, err = run(["prune", "--delete", str(first)])
+    code, _out, err = run(["prune", "--delete", str(first)])
     assert code == 0 and not first.exists(), err
     # a newer backup whose verification failed is no copy to restore
     failed = make_backup(root, "daily/2026-06-03", "mysql-moodle_archive_2026-06-03_09-00-00",
