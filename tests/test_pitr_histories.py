@@ -967,3 +967,32 @@ def test_a_temporary_table_open_when_the_server_crashed_is_gone_after_the_restar
         with connect(s) as c:
             assert [int(r[0]) for r in c.query("SELECT id FROM tcrash_copy.t ORDER BY id")] == [
                 1, 102]  # fmt: skip
+
+
+@pytest.mark.db
+def test_an_archive_read_while_a_pull_archives_the_open_file_again(conn, tmp_path):
+    """A restore (or verify) reads chain.json, then the files; a pull (``--follow``
+    publishes every 30 s) meanwhile stores the open file again, longer, under its name.
+    The reader compared the new file with the old entry and called the archive damaged
+    (exit 8). The bytes the old entry lists are the new file's prefix: they are read,
+    checked against the old entry's raw sha256."""
+    db = "hist_race"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v TEXT)")
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    reader = Archive.open(archive)  # what a restore or verify has read of chain.json
+    old = reader.chain.files[-1]
+    assert not old.complete
+    _run(conn, db, ["INSERT INTO t VALUES (1, 'after the first pull')"])
+    pull(conn, archive)
+    new = Archive.open(archive)
+    entry = new.chain.get(old.name)
+    assert entry is not None and entry.size > old.size
+    raw = b"".join(reader.raw_blocks(old))
+    assert raw == b"".join(new.raw_blocks(entry))[: old.size] and len(raw) == old.size
+    damaged = archive / old.stored  # a file that is neither entry's is still refused
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+    with pytest.raises(IntegrityError, match="does not match its checksum"):
+        b"".join(reader.raw_blocks(old))
