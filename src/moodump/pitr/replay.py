@@ -123,7 +123,12 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
             continue
         if line.startswith(_THREAD_LINE):
             thread = line
-        elif line.startswith(b"#") and line.rstrip().endswith(_STARTUP):
+        elif (
+            boundary
+            and line.startswith(b"#")
+            and b"\tStart: binlog v " in line
+            and line.rstrip().endswith(_STARTUP)
+        ):
             yield line  # the Format_description of a file the server started with
             drops = next(restarts, [])
             for tid, name in drops:
