@@ -163,6 +163,11 @@ MODE_ANSI_QUOTES = 1 << 2
 MODE_NO_BACKSLASH_ESCAPES = 1 << 20
 _EXEC_COMMENT = re.compile(r"/\*M?!\d*")
 _DASHES_END = ("", " ", "\t", "\n", "\r")  # what follows "--" when it starts a comment
+_PLAIN = re.compile(r"[^'\"`/#*-]*")  # a run without a quote or the start of a comment
+#: a string literal (to its end, or the statement's when it is not closed)
+_STRING = {q: re.compile(rf"{q}(?:[^{q}\\]+|\\.|{q}{q})*(?:{q}|\\?$)", re.S) for q in "'\""}
+_STRING_NO_BACKSLASH = {q: re.compile(rf"{q}(?:[^{q}]+|{q}{q})*{q}?", re.S) for q in "'\""}
+_QUOTED = {q: re.compile(rf"{q}((?:[^{q}]+|{q}{q})*){q}?", re.S) for q in "`\""}
 
 
 #: ``SET STATEMENT var=value, ... FOR`` (MariaDB): the statement after it is what runs.
@@ -181,31 +186,28 @@ def _masked(query: str, sql_mode: int = 0) -> str:
     ``/*M!...*/``) opened, as the server reads it under ``sql_mode``: names inside strings
     or comments are no references, and ``"db".t`` under ANSI_QUOTES is one."""
     ansi = bool(sql_mode & MODE_ANSI_QUOTES)
-    backslash = not sql_mode & MODE_NO_BACKSLASH_ESCAPES
+    strings = _STRING_NO_BACKSLASH if sql_mode & MODE_NO_BACKSLASH_ESCAPES else _STRING
     out: list[str] = []
     i, n, opened = 0, len(query), 0  # opened: executable comments open at i
     while i < n:
+        plain = _PLAIN.match(query, i)
+        assert plain is not None  # it matches the empty string
+        if plain.end() > i:
+            out.append(query[i : plain.end()])
+            i = plain.end()
+            continue
         c = query[i]
         if c == "'" or (c == '"' and not ansi):
-            j = i + 1
-            while j < n:
-                if backslash and query[j] == "\\":
-                    j += 2
-                elif query[j] == c:
-                    if query[j + 1 : j + 2] != c:
-                        break
-                    j += 2
-                else:
-                    j += 1
+            m = strings[c].match(query, i)
+            assert m is not None
             out.append("''")
-            i = j + 1
+            i = m.end()
         elif c in "`\"":
-            j = i + 1
-            while j < n and (query[j] != c or query[j + 1 : j + 2] == c):
-                j += 2 if query[j] == c else 1
-            name = query[i + 1 : j].replace(c + c, c)
+            m = _QUOTED[c].match(query, i)
+            assert m is not None
+            name = m[1].replace(c + c, c)
             out.append("`" + name.replace("`", "``") + "`")
-            i = j + 1
+            i = m.end()
         elif query.startswith(("/*!", "/*M!"), i):
             out.append(" ")
             opened += 1
@@ -226,6 +228,8 @@ def _masked(query: str, sql_mode: int = 0) -> str:
             out.append(c)
             i += 1
     return "".join(out)
+
+
 #: Statements that only delimit a transaction (never unsafe, never a change of their own).
 TXN_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"})
 
