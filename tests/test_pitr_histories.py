@@ -174,6 +174,16 @@ def test_a_trigger_chain_that_ends_in_another_database_is_followed():
             "RETURN x; END", "moodle")  # fmt: skip
     assert "trigger q (on log)" in e.fired_by("INSERT INTO log VALUES (1)")
     assert "function h" in e.fired_by("UPDATE w SET n = h(1)")
+    # a body calling another database's function (which may write there)
+    e.learn("CREATE TRIGGER k BEFORE INSERT ON kk FOR EACH ROW SET NEW.n = `stats`.`f`(NEW.id)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE FUNCTION m(x INT) RETURNS INT RETURN other.g(x) + moodle.h2(x)", "moodle")
+    assert "trigger k (on kk), which writes another database (stats)" in e.fired_by(
+        "INSERT INTO kk VALUES (1)"
+    )
+    assert "function m, which writes another database (other)" in e.fired_by("UPDATE w SET n = m(1)")
+    e.learn("CREATE FUNCTION m(x INT) RETURNS INT(11) RETURN moodle.h2(x) + ABS(x)", "moodle")
+    assert "function m" not in e.fired_by("UPDATE w SET n = m(1)")
 
 
 # --------------------------------------------------------------------- database tests

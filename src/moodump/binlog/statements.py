@@ -355,24 +355,32 @@ class Elsewhere:
             for m in _BODY_TABLE.finditer(body)
             if not m["db"] or _unquote(m["db"]).lower() == source_db.lower()
         )
+        t, f = _CREATE_TRIGGER.match(body), _CREATE_FUNCTION.match(body)
+        head = t or f
+        # a write there, or a call of a function there (it may write there)
         other = next(
             (
                 _unquote(m["db"])
-                for m in _BODY_WRITE.finditer(body)
-                if self.rewrite or _unquote(m["db"]).lower() != source_db.lower()
+                for m in (
+                    *_BODY_WRITE.finditer(body),
+                    *(_FUNC_CALL.finditer(body, head.end()) if head else ()),
+                )
+                if m["db"] and (self.rewrite or _unquote(m["db"]).lower() != source_db.lower())
             ),
             "",
         )
-        if t := _CREATE_TRIGGER.match(create):
+        if t:
             name = _unquote(t["name"]).lower()
             self.triggers.pop(name, None)
             self.writes["trigger " + name] = (_unquote(t["table"]).lower(), tables)
             if other:
                 self.triggers[name] = (_unquote(t["table"]).lower(), other)
-        elif f := _CREATE_FUNCTION.match(create):
-            self.writes["function " + _unquote(f["name"]).lower()] = ("", tables)
+        elif f:
+            name = _unquote(f["name"]).lower()
+            self.functions.pop(name, None)  # redefined (CREATE OR REPLACE)
+            self.writes["function " + name] = ("", tables)
             if other:
-                self.functions[_unquote(f["name"]).lower()] = other
+                self.functions[name] = other
 
     def fired_by(self, query: str, sql_mode: int = 0) -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
