@@ -177,6 +177,10 @@ def test_prune_plan_golden():
         ("CREATE USER IF NOT EXISTS 'u'@'%'", "moodle", False, "accounts, privileges"),
         ("/* x */ DROP ROLE r", "moodle", False, "accounts, privileges"),
         ("CREATE TABLE user_grants (id INT)", "moodle", False, ""),
+        ("SET DEFAULT ROLE 'rr' FOR 'uu'@'%'", "moodle", False, "accounts, privileges"),
+        ("CREATE FUNCTION metaphon RETURNS STRING SONAME 'udf.so'", "moodle", False, "plugins"),
+        ("CREATE AGGREGATE FUNCTION avgcost RETURNS REAL SONAME 'u.so'", "moodle", False, "plugins"),
+        ("CREATE FUNCTION f(x INT) RETURNS INT RETURN x + 1", "moodle", False, ""),
         ("GRANT SELECT ON moodle.* TO 'u'@'%'", "", False, ""),  # skipped: changes no data
     ],
 )

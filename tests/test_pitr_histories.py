@@ -129,6 +129,63 @@ def test_triggers_and_functions_that_write_another_database_are_told_apart():
     assert e.fired_by("INSERT INTO log (v) VALUES ('x')") == ""
 
 
+def test_a_function_that_writes_elsewhere_is_seen_as_the_server_logs_its_call():
+    """A SELECT (or SET, DO) calling a function that writes is logged as
+    ``SELECT `db`.`f`(...)``; a DML statement may name it backquoted or after
+    ``SET STATEMENT ... FOR``. Each runs the function again when replayed."""
+    e = Elsewhere()
+    e.learn("CREATE DEFINER=`my user`@`%` FUNCTION f(x INT) RETURNS INT MODIFIES SQL DATA "
+            "BEGIN INSERT INTO stats.hits VALUES (x); RETURN x; END", "moodle")  # fmt: skip
+    e.learn("CREATE DEFINER=`a b`@`%` TRIGGER d AFTER INSERT ON log FOR EACH ROW "
+            "DELETE FROM arch.old", "moodle")  # fmt: skip
+    for query in ("SELECT `moodle`.`f`(3)", "UPDATE t SET n = `f`(n)",
+                  "SET STATEMENT max_statement_time=1 FOR UPDATE t SET n = f(n)"):  # fmt: skip
+        assert "function f, which writes another database (stats)" in e.fired_by(query), query
+    assert "trigger d" in e.fired_by("SET STATEMENT max_statement_time=1 FOR INSERT INTO log VALUES (1)")
+    assert e.fired_by("SELECT `moodle`.`g`(3)") == ""
+    assert "stored function of another database (other)" in unsafe_statement(
+        "SELECT `other`.`f`(3)", "moodle", "moodle", False
+    )
+    assert unsafe_statement("SELECT `moodle`.`g`(3)", "moodle", "moodle", False) == ""
+    assert unsafe_statement("INSERT INTO t VALUES (CONCAT('x', 'y'))", "moodle", "moodle", False) == ""
+
+
+def test_a_trigger_chain_that_ends_in_another_database_is_followed():
+    """A trigger or function that writes a table of the source whose trigger writes
+    another database: the statement fires that one too."""
+    e = Elsewhere()
+    e.learn("CREATE TRIGGER c AFTER INSERT ON v FOR EACH ROW INSERT INTO arch.x VALUES (1)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE TRIGGER b AFTER UPDATE ON u FOR EACH ROW BEGIN INSERT INTO `v` VALUES (1); "
+            "END", "moodle")  # fmt: skip
+    e.learn("CREATE TRIGGER a BEFORE INSERT ON t FOR EACH ROW UPDATE moodle.u SET n = 1",
+            "moodle")  # fmt: skip
+    e.learn("CREATE FUNCTION g(x INT) RETURNS INT BEGIN DELETE FROM t; RETURN x; END", "moodle")
+    for query in ("INSERT INTO t VALUES (1)", "UPDATE u SET n = 2", "UPDATE w SET n = g(1)",
+                  "SELECT `moodle`.`g`(1)"):  # fmt: skip
+        assert "trigger c (on v), which writes another database (arch)" in e.fired_by(query)
+    assert e.fired_by("INSERT INTO w VALUES (1)") == ""
+    e.learn("DROP TRIGGER b", "moodle")
+    assert e.fired_by("INSERT INTO t VALUES (1)") == ""
+    # the trigger or function named with its database
+    e.learn("CREATE TRIGGER `moodle`.`q` AFTER INSERT ON log FOR EACH ROW "
+            "INSERT INTO arch.y VALUES (1)", "moodle")  # fmt: skip
+    e.learn("CREATE FUNCTION moodle.h(x INT) RETURNS INT BEGIN INSERT INTO arch.z VALUES (x); "
+            "RETURN x; END", "moodle")  # fmt: skip
+    assert "trigger q (on log)" in e.fired_by("INSERT INTO log VALUES (1)")
+    assert "function h" in e.fired_by("UPDATE w SET n = h(1)")
+    # a body calling another database's function (which may write there)
+    e.learn("CREATE TRIGGER k BEFORE INSERT ON kk FOR EACH ROW SET NEW.n = `stats`.`f`(NEW.id)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE FUNCTION m(x INT) RETURNS INT RETURN other.g(x) + moodle.h2(x)", "moodle")
+    assert "trigger k (on kk), which writes another database (stats)" in e.fired_by(
+        "INSERT INTO kk VALUES (1)"
+    )
+    assert "function m, which writes another database (other)" in e.fired_by("UPDATE w SET n = m(1)")
+    e.learn("CREATE FUNCTION m(x INT) RETURNS INT(11) RETURN moodle.h2(x) + ABS(x)", "moodle")
+    assert "function m" not in e.fired_by("UPDATE w SET n = m(1)")
+
+
 # --------------------------------------------------------------------- database tests
 
 
@@ -151,7 +208,28 @@ WRITES_ELSEWHERE = [
         ["CREATE TABLE moving (id INT)", "ALTER TABLE moving RENAME TO {o}.moved"],
     ),
     ("alteronline", "ROW", ["ALTER ONLINE TABLE {o}.o ADD COLUMN extra INT"]),
-]
+    # a definer with a blank in its name (logged backquoted) hid the procedure's database
+    ("definer", "ROW", ["CREATE DEFINER=`my user`@`%` PROCEDURE {o}.p() SELECT 1"]),
+    # MariaDB's per-statement settings before the statement
+    ("setstmt", "STATEMENT", ["SET STATEMENT max_statement_time=100 FOR UPDATE {o}.o SET v = 'x'"]),
+    # a trigger writing the source's u, whose trigger writes the other database
+    ("trgchain", "STATEMENT", [
+        "CREATE TABLE u (id INT)",
+        "CREATE TRIGGER tu AFTER INSERT ON u FOR EACH ROW INSERT INTO {o}.o VALUES (NEW.id, 'u')",
+        "CREATE TRIGGER tt AFTER INSERT ON t FOR EACH ROW INSERT INTO u VALUES (NEW.id + 100)",
+        "INSERT INTO t VALUES (77, 'fires tt, which fires tu', 1)",
+    ]),
+    # a view is logged as CREATE ALGORITHM=... DEFINER=... SQL SECURITY ... VIEW
+    ("view", "ROW", ["CREATE VIEW {o}.v AS SELECT 1 AS one"]),
+    # statement format runs another database's function again on the target
+    ("otherfunc", "STATEMENT", [
+        "USE {o}",
+        "CREATE FUNCTION f(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
+        "BEGIN INSERT INTO o VALUES (x + 100, 'by f'); RETURN x; END",
+        "USE hist_we_otherfunc",
+        "UPDATE t SET n = {o}.f(id) WHERE id = 3",
+    ]),
+]  # fmt: skip
 
 
 @pytest.mark.db
@@ -779,3 +857,152 @@ def test_one_statement_of_many_row_events_larger_than_max_allowed_packet(conn, t
         with connect(conn) as c:
             c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
     assert _state(conn, f"{db}_copy") == _state(conn, db)
+
+
+SQL_MODE_HIDES = [
+    # (name, sql_mode, statement with the source as the default database, refused because)
+    # ANSI_QUOTES: "db"."t" is a qualified name, not two strings
+    ("ansiother", "ANSI_QUOTES", 'INSERT INTO "{o}".o VALUES (9, \'by ansi\')', "another database"),
+    ("ansisource", "ANSI_QUOTES", 'UPDATE "{s}".t SET v = \'ansi\' WHERE id = 1', "names tables"),
+    # NO_BACKSLASH_ESCAPES: 'C:\' ends its string, the source's name is outside of it
+    ("nobackslash", "NO_BACKSLASH_ESCAPES",
+     "INSERT INTO t VALUES (900, 'C:\\', (SELECT COUNT(*) FROM {s}.t)), (901, 'x', 1)",
+     "names tables"),
+]  # fmt: skip
+
+
+@pytest.mark.db
+def test_a_statement_whose_sql_mode_hides_a_qualified_name_is_refused(conn, tmp_path):
+    """Statement format, restored into another name. Under ANSI_QUOTES ``"db".t`` names
+    a table and under NO_BACKSLASH_ESCAPES ``'C:\\'`` is a whole string: read as the
+    default sql_mode, the check saw strings and let them through, and the replay wrote
+    the other database, or the source database itself, on the target server."""
+    other = "hist_sqlmode_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v TEXT)")
+    backups = {}
+    for name, mode, sql, _why in SQL_MODE_HIDES:
+        db = f"hist_sqlmode_{name}"
+        backups[name] = _setup(conn, db, tmp_path)
+        _run(conn, db, ["SET SESSION binlog_format=STATEMENT", f"SET SESSION sql_mode='{mode}'",
+                        sql.format(o=other, s=db)])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with connect(conn) as c:  # as before the history
+        c.execute(f"DELETE FROM {other}.o")
+        c.execute("UPDATE hist_sqlmode_ansisource.t SET v = 'r1' WHERE id = 1")
+    before = [_state(conn, other), *(_state(conn, f"hist_sqlmode_{n}") for n in backups)]
+    for name, _mode, _sql, why in SQL_MODE_HIDES:
+        with pytest.raises(PitrUnavailable, match=why):
+            restore_until(backups[name], conn, f"hist_sqlmode_{name}_c", _end(archive), archive)
+        assert not _exists(conn, f"hist_sqlmode_{name}_c")
+    assert [_state(conn, other), *(_state(conn, f"hist_sqlmode_{n}") for n in backups)] == before
+
+
+@pytest.mark.db
+def test_a_target_name_that_mariadb_binlog_cannot_rename_to_is_refused_first(conn, tmp_path):
+    """``mariadb-binlog --rewrite-db=SRC->NEW`` cuts NEW at its first blank: restored
+    into ``hist_ws copy``, the replay went into ``hist_ws``, the source database itself,
+    and applied the range a second time there (the copy held the bare backup). A name
+    with ``->`` was refused only after the backup had been restored into it. Both are
+    refused before anything is written."""
+    db = "hist_ws"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, ["SET SESSION binlog_format=STATEMENT", "UPDATE t SET n = n + 1",
+                    "SET SESSION binlog_format=ROW", "UPDATE t SET v = CONCAT(v, '+')"])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    before = _state(conn, db)
+    for name in (f"{db} copy", f"{db}\tcopy", f"{db}->x"):
+        with pytest.raises(ConfigError, match="cannot be replayed into"):
+            restore_until(backup, conn, name, _end(archive), archive)
+        with connect(conn) as c:
+            assert not c.query("SHOW DATABASES LIKE 'hist\\_ws_%'"), name
+    assert _state(conn, db) == before
+
+
+@pytest.mark.db
+def test_a_database_with_a_non_ascii_name_restores_to_a_point(conn, tmp_path):
+    """A connection named its database in the handshake in the client library's default
+    character set: ``hist_mödle`` was another name ("Unknown database"), and a restore
+    into it, to a point or not, failed. Statement and row events replay into it."""
+    db = "hist_mödle"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE `{db}`")
+        c.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        c.execute(f"INSERT INTO `{db}`.t SELECT seq, 'ä', seq FROM `{db}`.seq_1_to_30")
+    backup = tmp_path / "backup"
+    dump(conn, db, backup, DumpOptions(threads=1))
+    with connect(conn) as c:
+        for sql in (f"USE `{db}`", "SET SESSION binlog_format=STATEMENT",
+                    "INSERT INTO t VALUES (31, 'ö', 1)", "SET SESSION binlog_format=ROW",
+                    "UPDATE t SET v = 'ü' WHERE id < 5"):  # fmt: skip
+            c.execute(sql)
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    restore_until(backup, conn, f"{db}_c", _end(archive), archive)
+    assert _state(conn, f"{db}_c") == _state(conn, db)
+
+
+@pytest.mark.db
+def test_a_temporary_table_open_when_the_server_crashed_is_gone_after_the_restart(tmp_path):
+    """Statement format: a session's temporary table was open when the server crashed (no
+    DROP logged). After the restart a session with the same thread id (thread ids start
+    over) creates and uses one of that name. The replay, one client session throughout,
+    still had the old one: CREATE TEMPORARY TABLE failed ("already exists") after the
+    restore, and with IF NOT EXISTS the old rows were read into the copy. The replay
+    drops, at the server's restart, the temporary tables open then."""
+    with LocalServer(binlog=True) as own:
+        s = ConnSettings(host="127.0.0.1", port=own.port, user="root", password="")
+        with connect(s) as c:
+            c.execute("CREATE DATABASE tcrash")
+            c.execute("CREATE TABLE tcrash.t (id INT PRIMARY KEY, v TEXT)")
+        backup = tmp_path / "backup"
+        dump(s, "tcrash", backup, DumpOptions(threads=1))
+        session = ["SET SESSION binlog_format=STATEMENT", "SET pseudo_thread_id = 4242"]
+        _run(s, "tcrash", [*session, "CREATE TEMPORARY TABLE tmp (id INT)",
+                           "CREATE TEMPORARY TABLE tmp2 (id INT)",
+                           "INSERT INTO tmp VALUES (1)", "INSERT INTO t VALUES (1, 'before')"])  # fmt: skip
+        own.kill()
+        own.start()
+        _run(s, "tcrash", [*session, "CREATE TEMPORARY TABLE IF NOT EXISTS tmp (id INT)",
+                           "INSERT INTO tmp VALUES (2)", "CREATE TEMPORARY TABLE tmp2 (id INT)",
+                           "INSERT INTO t SELECT id + 100, 'from tmp' FROM tmp",
+                           "DROP TEMPORARY TABLE tmp"])  # fmt: skip
+        archive = tmp_path / "archive"
+        pull(s, archive)
+        restore_until(backup, s, "tcrash_copy", _end(archive), archive)
+        assert _state(s, "tcrash_copy") == _state(s, "tcrash")
+        with connect(s) as c:
+            assert [int(r[0]) for r in c.query("SELECT id FROM tcrash_copy.t ORDER BY id")] == [
+                1, 102]  # fmt: skip
+
+
+@pytest.mark.db
+def test_an_archive_read_while_a_pull_archives_the_open_file_again(conn, tmp_path):
+    """A restore (or verify) reads chain.json, then the files; a pull (``--follow``
+    publishes every 30 s) meanwhile stores the open file again, longer, under its name.
+    The reader compared the new file with the old entry and called the archive damaged
+    (exit 8). The bytes the old entry lists are the new file's prefix: they are read,
+    checked against the old entry's raw sha256."""
+    db = "hist_race"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v TEXT)")
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    reader = Archive.open(archive)  # what a restore or verify has read of chain.json
+    old = reader.chain.files[-1]
+    assert not old.complete
+    _run(conn, db, ["INSERT INTO t VALUES (1, 'after the first pull')"])
+    pull(conn, archive)
+    new = Archive.open(archive)
+    entry = new.chain.get(old.name)
+    assert entry is not None and entry.size > old.size
+    raw = b"".join(reader.raw_blocks(old))
+    assert raw == b"".join(new.raw_blocks(entry))[: old.size] and len(raw) == old.size
+    damaged = archive / old.stored  # a file that is neither entry's is still refused
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+    with pytest.raises(IntegrityError, match="does not match its checksum"):
+        b"".join(reader.raw_blocks(old))

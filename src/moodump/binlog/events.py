@@ -9,10 +9,11 @@ with a 19-byte header (little endian)::
 event starts where the previous one ended. When the Format_description event says so,
 every event ends with a CRC32 of the rest of it.
 
-Bodies read here: Format_description (15: checksum algorithm, server version), Rotate
+Bodies read here: Format_description (15: checksum algorithm, server version, whether
+the server started with this file), Rotate
 (4: the next file), Gtid (162, MariaDB: domain and sequence number; the server id is the
 header's), Gtid_list (163, MariaDB: the GTID state at the start of the file), Query (2:
-default database and statement text; also MariaDB's zlib-compressed Query, 165, written
+default database, sql_mode, thread id and statement text; also MariaDB's zlib-compressed Query, 165, written
 with ``log_bin_compress=ON``, and Execute_load_query, 18, the statement of a LOAD DATA
 logged in statement format) and Table_map (19: database and table of the row events
 after it). Everything else is carried as a header only. Pure: bytes in, values out.
@@ -92,6 +93,9 @@ class Event:
     next_position: int = 0  # ROTATE events
     db: str = ""  # QUERY: the default database; TABLE_MAP: the table's database
     query: str = ""  # QUERY: the statement; TABLE_MAP: the table name
+    sql_mode: int = 0  # QUERY: the session's sql_mode (it changes how the statement reads)
+    thread_id: int = 0  # QUERY: the session's (pseudo) thread id (its temporary tables')
+    created: int = 0  # FORMAT_DESCRIPTION: non-zero in the first file after a server start
 
 
 class EventReader:
@@ -195,12 +199,16 @@ class EventReader:
         elif t == ROTATE and len(body) >= 8:
             ev.next_position = int.from_bytes(body[:8], "little")
             ev.next_file = bytes(body[8:]).decode("utf-8", "replace")
+        elif t == FORMAT_DESCRIPTION and len(body) >= 56:
+            ev.created = int.from_bytes(body[52:56], "little")
         elif t in QUERY_EVENTS and len(body) >= 13:
+            ev.thread_id = int.from_bytes(body[0:4], "little")
             # Execute_load_query's post-header adds file id, file name bounds, handling
             post = 26 if t == EXECUTE_LOAD_QUERY else 13
             db_len = body[8]
             status_len = int.from_bytes(body[11:13], "little")
             db_at = post + status_len
+            ev.sql_mode = _sql_mode(body[post:db_at])
             ev.db = bytes(body[db_at : db_at + db_len]).decode("utf-8", "replace")
             text = bytes(body[db_at + db_len + 1 :])
             if t == QUERY_COMPRESSED:
@@ -215,6 +223,16 @@ class EventReader:
             if tbl_at < len(body):
                 tbl_len = body[tbl_at]
                 ev.query = bytes(body[tbl_at + 1 : tbl_at + 1 + tbl_len]).decode("utf-8", "replace")
+
+
+def _sql_mode(status: memoryview) -> int:
+    """The sql_mode among a Query event's status variables (0 when it is not there). The
+    server writes them in code order: flags2 (code 0, 4 bytes) before sql_mode (code 1,
+    8 bytes); the ones after it need not be understood."""
+    i = 5 if len(status) >= 5 and status[0] == 0 else 0
+    if len(status) >= i + 9 and status[i] == 1:
+        return int.from_bytes(status[i + 1 : i + 9], "little")
+    return 0
 
 
 def _uncompress(data: bytes, start: int) -> bytes:

@@ -30,18 +30,30 @@ _DB_STATEMENT = re.compile(
 _SERVER_STATEMENT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:GRANT|REVOKE|SET\s+PASSWORD|RENAME\s+USER"
     r"|(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:USER|ROLE|SERVER)"
-    r"|(?:INSTALL|UNINSTALL)\s+(?:PLUGIN|SONAME))\b",
+    r"|(?:INSTALL|UNINSTALL)\s+(?:PLUGIN|SONAME)|SET\s+DEFAULT\s+ROLE"
+    # a user-defined function (UDF) is the server's, loaded from a shared library
+    r"|CREATE\s+(?:OR\s+REPLACE\s+)?(?:AGGREGATE\s+)?FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?:`(?:[^`]|``)+`|[\w$]+)\s+RETURNS\s+\w+\s+SONAME)\b",
     re.I | re.S,
 )
 _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
+_USER_PART = rf"(?:{_IDENT}|'(?:[^'\\]|\\.|'')*')"
+#: ``DEFINER = user@host`` as the server logs it (`` `my user`@`%` ``: blanks included).
+_DEFINER = (
+    rf"DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|CURRENT_ROLE"
+    rf"|{_USER_PART}(?:\s*@\s*{_USER_PART})?)\s+"
+)
+#: DEFINER, SQL SECURITY and ALGORITHM in any order (the server logs a view's
+#: ``CREATE ALGORITHM=... DEFINER=... SQL SECURITY ... VIEW``).
+_VIEW_OPTIONS = rf"(?:(?:{_DEFINER}|SQL\s+SECURITY\s+\w+\s+|ALGORITHM\s*=\s*\w+\s+))*"
 #: The object a statement creates, changes or writes, when it is written db.name.
 _OBJECT = re.compile(
     r"^\s*(?:/\*.*?\*/\s*)*(?:"
     r"(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?"
-    r"(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?"
+    rf"{_VIEW_OPTIONS}"
     r"(?:TABLE|VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
-    r"|ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?"
-    r"(?:ALGORITHM\s*=\s*\w+\s+)?(?:TABLE|VIEW|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+"
+    rf"|ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*{_VIEW_OPTIONS}"
+    r"(?:TABLE|VIEW|PROCEDURE|FUNCTION|EVENT|SEQUENCE)\s+"
     r"(?:IF\s+EXISTS\s+)?"
     r"|TRUNCATE\s+(?:TABLE\s+)?"
     r"|(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+"
@@ -107,6 +119,26 @@ def _unquote(ident: str) -> str:
     return ident[1:-1].replace("``", "`") if ident.startswith("`") else ident
 
 
+#: Statements the server logs with the functions they call (the function runs again when
+#: the statement is replayed); a function that writes, called by a SELECT, SET or DO, is
+#: logged as ``SELECT `db`.`f`(...)``.
+_CALLS = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD|SELECT|DO|SET|WITH)\b", re.I | re.S
+)
+#: A call of ``name(`` (``db.name(``, quoted or not).
+_FUNC_CALL = re.compile(rf"(?<![\w$`.])(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<name>{_IDENT})\s*\(")
+
+
+def _other_function(text: str, source_db: str) -> str:
+    """``db.f`` when the (masked) statement calls a function ``f`` of another database."""
+    if not _CALLS.match(text):
+        return ""
+    for m in _FUNC_CALL.finditer(text):
+        if m["db"] and _unquote(m["db"]).lower() != source_db.lower():
+            return f"{_unquote(m['db'])}.{_unquote(m['name'])}"
+    return ""
+
+
 def _other_database(query: str, source_db: str) -> str:
     """A database other than ``source_db`` that the statement writes to, or ""."""
     if _LISTS_TABLES.match(query):
@@ -124,12 +156,87 @@ def _other_database(query: str, source_db: str) -> str:
     return next((n for n in names if n.lower() != source_db.lower()), "")
 
 
-_STRINGS = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+#: sql_mode bits of a Query event that change how a statement is read: ``"x"`` names an
+#: identifier (set by ANSI, ORACLE, POSTGRESQL... too), a backslash is an ordinary
+#: character in a string.
+MODE_ANSI_QUOTES = 1 << 2
+MODE_NO_BACKSLASH_ESCAPES = 1 << 20
+_EXEC_COMMENT = re.compile(r"/\*M?!\d*")
+_DASHES_END = ("", " ", "\t", "\n", "\r")  # what follows "--" when it starts a comment
+_PLAIN = re.compile(r"[^'\"`/#*-]*")  # a run without a quote or the start of a comment
+#: a string literal (to its end, or the statement's when it is not closed)
+_STRING = {q: re.compile(rf"{q}(?:[^{q}\\]+|\\.|{q}{q})*(?:{q}|\\?$)", re.S) for q in "'\""}
+_STRING_NO_BACKSLASH = {q: re.compile(rf"{q}(?:[^{q}]+|{q}{q})*{q}?", re.S) for q in "'\""}
+_QUOTED = {q: re.compile(rf"{q}((?:[^{q}]+|{q}{q})*){q}?", re.S) for q in "`\""}
+
+
+#: ``SET STATEMENT var=value, ... FOR`` (MariaDB): the statement after it is what runs.
+_SET_STATEMENT = re.compile(r"^\s*SET\s+STATEMENT\s.*?\bFOR\s+", re.I | re.S)
+
+
+def _statement(query: str, sql_mode: int = 0) -> str:
+    """The statement as the checks read it: masked (:func:`_masked`), without a leading
+    ``SET STATEMENT ... FOR``."""
+    return _SET_STATEMENT.sub("", _masked(query, sql_mode), count=1)
+
+
+def _masked(query: str, sql_mode: int = 0) -> str:
+    """``query`` with each string literal as ``''``, each double-quoted identifier
+    (ANSI_QUOTES) backquoted, comments dropped and executable comments (``/*!...*/``,
+    ``/*M!...*/``) opened, as the server reads it under ``sql_mode``: names inside strings
+    or comments are no references, and ``"db".t`` under ANSI_QUOTES is one."""
+    ansi = bool(sql_mode & MODE_ANSI_QUOTES)
+    strings = _STRING_NO_BACKSLASH if sql_mode & MODE_NO_BACKSLASH_ESCAPES else _STRING
+    out: list[str] = []
+    i, n, opened = 0, len(query), 0  # opened: executable comments open at i
+    while i < n:
+        plain = _PLAIN.match(query, i)
+        assert plain is not None  # it matches the empty string
+        if plain.end() > i:
+            out.append(query[i : plain.end()])
+            i = plain.end()
+            continue
+        c = query[i]
+        if c == "'" or (c == '"' and not ansi):
+            m = strings[c].match(query, i)
+            assert m is not None
+            out.append("''")
+            i = m.end()
+        elif c in "`\"":
+            m = _QUOTED[c].match(query, i)
+            assert m is not None
+            name = m[1].replace(c + c, c)
+            out.append("`" + name.replace("`", "``") + "`")
+            i = m.end()
+        elif query.startswith(("/*!", "/*M!"), i):
+            out.append(" ")
+            opened += 1
+            i = _EXEC_COMMENT.match(query, i).end()  # type: ignore[union-attr]
+        elif query.startswith("*/", i) and opened:
+            out.append(" ")
+            opened -= 1
+            i += 2
+        elif query.startswith("/*", i):
+            j = query.find("*/", i + 2)
+            out.append(" ")
+            i = n if j < 0 else j + 2
+        elif c == "#" or (query.startswith("--", i) and query[i + 2 : i + 3] in _DASHES_END):
+            j = query.find("\n", i)
+            out.append(" ")
+            i = n if j < 0 else j
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 #: Statements that only delimit a transaction (never unsafe, never a change of their own).
 TXN_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"})
 
 
-def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool) -> str:
+def unsafe_statement(
+    query: str, default_db: str, source_db: str, rewrite: bool, sql_mode: int = 0
+) -> str:
     """Why a statement in the replay range cannot be replayed into the target ("" when
     it can). ``--rewrite-db`` renames the default database and the tables of row events,
     but not names written in a statement, and ``--database`` keeps statements by their
@@ -138,28 +245,36 @@ def unsafe_statement(query: str, default_db: str, source_db: str, rewrite: bool)
     target has another name, a statement with another default database that qualifies
     names with the source (it would be skipped), and a statement whose default database
     is the source but whose object is in another database (``CREATE TABLE other.t``,
-    ``INSERT INTO other.t``: the filter would let it through to that database)."""
+    ``INSERT INTO other.t``: the filter would let it through to that database). The
+    statement is read under the ``sql_mode`` it was logged with (:func:`_masked`)."""
     head = query.strip()[:16].upper()
     if head in TXN_WORDS or head.startswith(("XA ", "SAVEPOINT", "RELEASE SAVEPOINT")):
         return ""
     # names inside string literals ('see moodle.org') are not references
-    mentions = _qualified(source_db).search(_STRINGS.sub("''", query)) is not None
+    text = _statement(query, sql_mode)
+    mentions = _qualified(source_db).search(text) is not None
     if default_db == source_db:
-        if _DB_STATEMENT.match(query):
+        if _DB_STATEMENT.match(text):
             return "it creates, drops or alters a database"
-        if _SERVER_STATEMENT.match(query):
+        if _SERVER_STATEMENT.match(text):
             return (
                 "it changes the server's accounts, privileges or plugins, which a replay "
                 "must not touch"
             )
         if rewrite and mentions:
             return f"it names tables as {source_db}.<table>, which the rename would not change"
-        other = _other_database(_STRINGS.sub("''", query), source_db)
+        other = _other_database(text, source_db)
         if other:
             return f"it changes another database ({other}), which a replay must not touch"
+        if call := _other_function(text, source_db):
+            return (
+                f"it calls {call}(), a stored function of another database "
+                f"({_unquote(call.split('.')[0].strip())}): replayed as a statement it runs "
+                "there again, and may write there"
+            )
         return ""
     if mentions and not _SERVER_STATEMENT.match(query):  # GRANT ... ON src.*: skipped
-        target = _SINGLE_TARGET.match(_STRINGS.sub("''", query))
+        target = _SINGLE_TARGET.match(text)
         if target and _unquote(target["db"] or default_db).lower() != source_db.lower():
             return ""  # it only reads the source (INSERT INTO other.t SELECT ... FROM src.u)
         return (
@@ -186,15 +301,24 @@ _BODY_WRITE = re.compile(
     rf"(?P<db>{_IDENT})\s*\.\s*{_IDENT}",
     re.I,
 )
+#: A write into a table inside a body, qualified or not (``INSERT INTO u``, ``UPDATE db.u``).
+_BODY_TABLE = re.compile(
+    r"\b(?:INSERT(?:\s+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*(?:\s+INTO)?"
+    r"|REPLACE(?:\s+(?:LOW_PRIORITY|DELAYED))*(?:\s+INTO)?|UPDATE(?:\s+(?:IGNORE|LOW_PRIORITY))*"
+    r"|DELETE(?:\s+(?:IGNORE|LOW_PRIORITY|QUICK))*\s+FROM)\s+(?!ON\b)"
+    rf"(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I,
+)
 _CREATE_TRIGGER = re.compile(
-    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+\w+\s+ON\s+"
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?TRIGGER\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s+(?:BEFORE|AFTER)\s+"
+    rf"\w+\s+ON\s+"
     rf"(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})",
     re.I,
 )
 _CREATE_FUNCTION = re.compile(
-    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+)?FUNCTION\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*\(",
+    rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?(?:AGGREGATE\s+)?FUNCTION\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s*\(",
     re.I,
 )
 _DROP_TRIGGER = re.compile(
@@ -213,35 +337,76 @@ class Elsewhere:
     rewrite: bool = False
     triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
     functions: dict[str, str] = field(default_factory=dict)  # function -> db
+    #: every trigger and function of the source -> (its table, for a trigger), the tables
+    #: of the source its body writes: a chain (a trigger writing a table whose trigger
+    #: writes elsewhere) fires the last one too
+    writes: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
 
-    def learn(self, create: str, source_db: str) -> None:
+    def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
         database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
         if d := _DROP_TRIGGER.match(create):
             self.triggers.pop(_unquote(d["name"]).lower(), None)
+            self.writes.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
+        body = _masked(create, sql_mode)
+        tables = frozenset(
+            _unquote(m["table"]).lower()
+            for m in _BODY_TABLE.finditer(body)
+            if not m["db"] or _unquote(m["db"]).lower() == source_db.lower()
+        )
+        t, f = _CREATE_TRIGGER.match(body), _CREATE_FUNCTION.match(body)
+        head = t or f
+        # a write there, or a call of a function there (it may write there)
         other = next(
             (
                 _unquote(m["db"])
-                for m in _BODY_WRITE.finditer(_STRINGS.sub("''", create))
-                if self.rewrite or _unquote(m["db"]).lower() != source_db.lower()
+                for m in (
+                    *_BODY_WRITE.finditer(body),
+                    *(_FUNC_CALL.finditer(body, head.end()) if head else ()),
+                )
+                if m["db"] and (self.rewrite or _unquote(m["db"]).lower() != source_db.lower())
             ),
             "",
         )
-        if t := _CREATE_TRIGGER.match(create):
+        if t:
             name = _unquote(t["name"]).lower()
             self.triggers.pop(name, None)
+            self.writes["trigger " + name] = (_unquote(t["table"]).lower(), tables)
             if other:
                 self.triggers[name] = (_unquote(t["table"]).lower(), other)
-        elif (f := _CREATE_FUNCTION.match(create)) and other:
-            self.functions[_unquote(f["name"]).lower()] = other
+        elif f:
+            name = _unquote(f["name"]).lower()
+            self.functions.pop(name, None)  # redefined (CREATE OR REPLACE)
+            self.writes["function " + name] = ("", tables)
+            if other:
+                self.functions[name] = other
 
-    def fired_by(self, query: str) -> str:
+    def fired_by(self, query: str, sql_mode: int = 0) -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
-        if not (self.triggers or self.functions) or not _DML.match(query):
+        text = _statement(query, sql_mode)
+        if not (self.triggers or self.functions) or not _CALLS.match(text):
             return ""
-        text = _STRINGS.sub("''", query)
-        words = {w.lower() for w in re.findall(r"[\w$]+", text)}
+        # the function as written (a DML statement), or as the server logs a SELECT, SET
+        # or DO that calls it: SELECT `db`.`f`(...)
+        dml = bool(_DML.match(text))
+        called = {
+            _unquote(m["name"]).lower()
+            for m in _FUNC_CALL.finditer(text)
+            if dml or m["db"]
+        }
+        # the tables the statement may write, with those its functions' and the fired
+        # triggers' bodies write, and so on
+        words = {w.lower() for w in re.findall(r"[\w$]+", text)} if dml else set()
+        for func in called:
+            words |= self.writes.get("function " + func, ("", frozenset()))[1]
+        grown = True
+        while grown:
+            grown = False
+            for key, (table, tables) in self.writes.items():
+                if key.startswith("trigger ") and table in words and not tables <= words:
+                    words |= tables
+                    grown = True
         for trigger, (table, other) in self.triggers.items():
             if table in words:
                 return (
@@ -249,10 +414,33 @@ class Elsewhere:
                     f"({other}): replayed as a statement, it would write there again"
                 )
         for func, other in self.functions.items():
-            if re.search(rf"(?<![\w$.]){re.escape(func)}\s*\(", text, re.I):
+            if func in called:
                 return (
                     f"it calls function {func}, which writes another database ({other}): "
                     "replayed as a statement, it would write there again"
                 )
         return ""
 
+
+
+_CREATE_TEMPORARY = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMPORARY\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})",
+    re.I,
+)
+_DROP_TABLES = re.compile(
+    r"^\s*DROP\s+(?:TEMPORARY\s+)?TABLES?\s+(?:IF\s+EXISTS\s+)?(?P<list>.*)$", re.I | re.S
+)
+_LISTED = re.compile(rf"(?:^|,)\s*(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})")
+
+
+def temporary_tables(query: str, sql_mode: int = 0) -> tuple[str, list[str]]:
+    """The temporary table a statement creates ("" for none), and the tables it drops
+    (``DROP [TEMPORARY] TABLE a, b``; the server's own ``DROP /*!40005 TEMPORARY */
+    TABLE IF EXISTS`` at a session's end), lowercased, without their database."""
+    text = _statement(query, sql_mode)
+    if m := _CREATE_TEMPORARY.match(text):
+        return _unquote(m["name"]).lower(), []
+    if m := _DROP_TABLES.match(text):
+        return "", [_unquote(x["name"]).lower() for x in _LISTED.finditer(m["list"])]
+    return "", []

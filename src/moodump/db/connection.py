@@ -306,6 +306,9 @@ class Connection:
         self._c = _mysql_connector.MySQL(
             raw=True,
             buffered=False,
+            # the handshake carries the database name: in the client's default character
+            # set, a non-ASCII name (mödle) is another name ("Unknown database")
+            charset_name="utf8mb4",
             connection_timeout=settings.connect_timeout,
             plugin_dir=_plugin_dir(),
         )

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from moodump.binlog.chain import CHAIN_FILE, ArchivedFile, Chain, Gap, check_chain
 from moodump.binlog.events import GTID, ROTATE, BinlogFormatError, EventReader, Gtid
-from moodump.compression import DataWriter, get_codec, iter_uncompressed, sha256_file
+from moodump.compression import DataWriter, get_codec, iter_uncompressed
 from moodump.errors import IntegrityError, NotFoundError, StorageError
 from moodump.fsmodes import make_dir, write_text
 
@@ -196,30 +197,58 @@ class Archive:
 
     def raw_blocks(self, f: ArchivedFile) -> Iterator[bytes]:
         """The raw bytes of an archived file, checked: the stored file's size and sha256
-        first, then the raw length and sha256 as they stream."""
+        first, then the raw length and sha256 as they stream.
+
+        A pull may store the open file again (longer, same name) after this archive's
+        ``chain.json`` was read: the stored file is then the one the chain lists now, and
+        ``f``'s bytes are its prefix, read from it and checked against ``f``'s raw sha256.
+        The file is opened once, so a pull replacing it meanwhile changes nothing here."""
         path = self.root / f.stored
-        if not path.is_file():
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed by iter_uncompressed (or below)
+        except FileNotFoundError:
             raise IntegrityError(
                 f"{f.stored} is missing from the archive {self.root}",
                 hint="the archive is damaged: moodump binlog verify lists what is wrong",
-            )
-        size, sha = sha256_file(path)
-        if (size, sha) != (f.stored_bytes, f.sha256):
-            raise IntegrityError(
-                f"{f.stored} in {self.root} does not match its checksum in {CHAIN_FILE}",
-                hint="the archive is damaged; restore to a point before this file",
-            )
+            ) from None
+        try:
+            size, sha = _sha256_open(fh)
+            if (size, sha) != (f.stored_bytes, f.sha256) and not self._stored_again(f, size, sha):
+                raise IntegrityError(
+                    f"{f.stored} in {self.root} does not match its checksum in {CHAIN_FILE}",
+                    hint="the archive is damaged; restore to a point before this file",
+                )
+            fh.seek(0)
+        except BaseException:
+            fh.close()
+            raise
         h = hashlib.sha256()
         n = 0
-        for b in iter_uncompressed(path, codec="zstd"):
+        for b in iter_uncompressed(fh, name=str(path), codec="zstd"):
+            b = b[: f.size - n]
             h.update(b)
             n += len(b)
-            yield b
+            if b:
+                yield b
         if n != f.size or h.hexdigest() != f.raw_sha256:
             raise IntegrityError(
                 f"{f.stored} decompresses to other bytes than were archived",
                 hint="the archive is damaged; restore to a point before this file",
             )
+
+    def _stored_again(self, f: ArchivedFile, size: int, sha: str) -> bool:
+        """Whether the stored file (``size``, ``sha``) is ``f`` archived again by a pull
+        since this archive's chain.json was read: the newer chain lists it, longer."""
+        try:
+            now = Chain.from_json((self.root / CHAIN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        newer = now.get(f.name)
+        return (
+            newer is not None
+            and (newer.stored_bytes, newer.sha256) == (size, sha)
+            and newer.size >= f.size
+        )
 
     def extract(self, f: ArchivedFile, dest_dir: Path) -> Path:
         """Write the checked raw file into ``dest_dir`` (for mariadb-binlog)."""
@@ -231,3 +260,13 @@ class Archive:
 
     def problems(self) -> list[str]:
         return check_chain(self.chain)
+
+
+def _sha256_open(fh: BinaryIO) -> tuple[int, str]:
+    """(size, sha256) of an open file's bytes from its start."""
+    h = hashlib.sha256()
+    size = 0
+    while b := fh.read(1 << 20):
+        h.update(b)
+        size += len(b)
+    return size, h.hexdigest()

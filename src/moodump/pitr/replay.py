@@ -44,7 +44,13 @@ from moodump.binlog.events import (
     EventReader,
     Gtid,
 )
-from moodump.binlog.statements import TXN_WORDS, Elsewhere, shown_statement, unsafe_statement
+from moodump.binlog.statements import (
+    TXN_WORDS,
+    Elsewhere,
+    shown_statement,
+    temporary_tables,
+    unsafe_statement,
+)
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError, IntegrityError, PitrUnavailable, ServerError
 from moodump.pitr.archive import Archive
@@ -66,6 +72,10 @@ _GTID_LINES = (
 #: (``BINLOG @binlog_fragment_0, @binlog_fragment_1``, MariaDB 10.2.25+), each half as long.
 #: An XA statement as mariadb-binlog prints it (XA START with its delimiter on its line).
 _XA_LINE = re.compile(rb"^XA (START|END|PREPARE|COMMIT|ROLLBACK) (.+?)(/\*!\*/;)?$")
+#: mariadb-binlog's header line of a Format_description the server wrote at its start
+#: (``... Start: binlog v 4, server v ... created 261206 10:00:00 at startup``).
+_STARTUP = b" at startup"
+_THREAD_LINE = b"SET @@session.pseudo_thread_id="
 _BINLOG_START = b"BINLOG '\n"
 _BINLOG_END = b"'/*!*/;"
 FRAGMENT_OVER = 1 << 20
@@ -96,6 +106,8 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     prepared: set[bytes] = set()  # XIDs of the XA transactions prepared in the stream
     empty = {x.encode(): list(flags) for x, flags in plan.xa_empty.items()}
     skipping: set[bytes] = set()  # XIDs of the empty XA transaction being skipped
+    restarts = iter(plan.restart_drops)
+    thread = b""  # the last pseudo_thread_id line mariadb-binlog printed
     for line in lines:
         if body is not None:
             if line.rstrip(b"\n") == _BINLOG_END:
@@ -108,6 +120,24 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
             body = [] if line == _BINLOG_START else [line]
             continue
         if line.startswith(_GTID_LINES):
+            continue
+        if line.startswith(_THREAD_LINE):
+            thread = line
+        elif (
+            boundary
+            and line.startswith(b"#")
+            and b"\tStart: binlog v " in line
+            and line.rstrip().endswith(_STARTUP)
+        ):
+            yield line  # the Format_description of a file the server started with
+            drops = next(restarts, [])
+            for tid, name in drops:
+                quoted = "`" + name.replace("`", "``") + "`"
+                yield b"%s%d/*!*/;\n" % (_THREAD_LINE, tid)
+                yield b"DROP TEMPORARY TABLE IF EXISTS %s/*!*/;\n" % quoted.encode()
+            if drops and thread:
+                yield thread
+            boundary = True
             continue
         if line.startswith(b"XA ") and (m := _XA_LINE.match(line.rstrip(b"\n"))):
             verb, xid, inline = m[1], m[2], m[3] or b""
@@ -178,6 +208,13 @@ class ReplayPlan:
     #: has no event of the source database (the filter leaves it empty, and an empty XA
     #: transaction cannot be prepared and then committed: the replay skips it)
     xa_empty: dict[str, list[bool]] = field(default_factory=dict)
+    #: statement-format temporary tables of the source open so far in the range:
+    #: (thread id, lowercased name) -> name
+    temp_tables: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: per file of the range that the server started with (its Format_description says
+    #: so), in order: the temporary tables open when the server went down (they were gone
+    #: after the restart, but the replay's one session still has them): dropped there
+    restart_drops: list[list[tuple[int, str]]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -311,6 +348,15 @@ def _xa_before(plan: ReplayPlan, ev: Event, source_db: str, touched: bool) -> No
         plan.xa_before.pop(m[2], None)
 
 
+def _follow_temporary(plan: ReplayPlan, ev: Event) -> None:
+    """Note a temporary table the statement creates, forget those it drops."""
+    created, dropped = temporary_tables(ev.query, ev.sql_mode)
+    if created:
+        plan.temp_tables[ev.thread_id, created] = created
+    for name in dropped:
+        plan.temp_tables.pop((ev.thread_id, name), None)
+
+
 def _ends_group(ev: Event, standalone: bool) -> bool:
     if ev.type in (XID, XA_PREPARE):
         return True
@@ -342,6 +388,11 @@ def _scan(
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             for ev in reader.feed(chunk):
+                if ev.type == FORMAT_DESCRIPTION and ev.created:
+                    # a server start: the temporary tables open before it are gone
+                    open_ = sorted(plan.temp_tables) if ev.start >= begin else []
+                    plan.restart_drops.append([(t, plan.temp_tables[t, n]) for t, n in open_])
+                    plan.temp_tables.clear()
                 if ev.start < begin:
                     if (
                         target.time is not None
@@ -407,10 +458,10 @@ def _scan(
                         plan.events += 1
                         plan.last_time = ev.timestamp
                 elif ev.type in QUERY_EVENTS:
-                    why = unsafe_statement(ev.query, ev.db, source_db, rewrite)
+                    why = unsafe_statement(ev.query, ev.db, source_db, rewrite, ev.sql_mode)
                     if ev.db == source_db:
-                        why = why or elsewhere.fired_by(ev.query)
-                        elsewhere.learn(ev.query, source_db)
+                        why = why or elsewhere.fired_by(ev.query, ev.sql_mode)
+                        elsewhere.learn(ev.query, source_db, ev.sql_mode)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
@@ -418,6 +469,8 @@ def _scan(
                             hint="restore to a point before it, or into a database with the "
                             "source's name on another server; see docs/pitr.md",
                         )
+                    if ev.db == source_db:
+                        _follow_temporary(plan, ev)
                     xa = ev.query.lstrip()[:3].upper() == "XA "
                     if xa:
                         _xa(plan, ev, (f.name, group if group is not None else ev.start), touched)
@@ -452,6 +505,30 @@ def _not_an_event(target: Target) -> ConfigError:
     )
 
 
+def check_names(source_db: str, target_db: str) -> None:
+    """Refuse names ``mariadb-binlog --rewrite-db=SRC->DST`` cannot carry: ``->`` in either
+    (its own syntax), and, when the names differ, a blank in the target (it cuts the new
+    name at the first one: restored into ``moodle copy``, the events would go to
+    ``moodle``).
+
+    :raises ConfigError: naming the problem and a name that would do.
+    """
+    if "->" in source_db or "->" in target_db:
+        raise ConfigError(
+            f"the binary log cannot be replayed into {target_db!r} from {source_db!r}: a "
+            "database name containing '->' is mariadb-binlog's rename syntax",
+            hint="restore into a name without '->'",
+        )
+    if target_db != source_db and any(ch.isspace() for ch in target_db):
+        cut = (target_db.split() or [""])[0]
+        raise ConfigError(
+            f"the binary log cannot be replayed into {target_db!r}: mariadb-binlog "
+            f"--rewrite-db cuts a new database name at its first blank (the events of "
+            f"{source_db!r} would go to {cut!r})",
+            hint="restore into a name without blanks (spaces, tabs)",
+        )
+
+
 def run_replay(
     plan: ReplayPlan, settings: ConnSettings, source_db: str, target_db: str
 ) -> ReplayStats:
@@ -467,11 +544,7 @@ def run_replay(
     )  # fmt: skip
     if plan.empty or not plan.paths:
         return stats
-    if "->" in source_db or "->" in target_db:
-        raise ConfigError(
-            "database names containing '->' cannot be replayed (mariadb-binlog's rename syntax)",
-            hint="restore into another name",
-        )
+    check_names(source_db, target_db)
     tool, client = binlog_tool(), sql_client()
     dump_cmd = [tool, f"--database={source_db}"]
     if target_db != source_db:

@@ -23,6 +23,7 @@ from moodump.pitr.archive import Archive
 from moodump.pitr.replay import (
     ReplayPlan,
     ReplayStats,
+    check_names,
     needed_packet,
     plan_replay,
     run_replay,
@@ -79,6 +80,7 @@ def restore_until(
             "recovery replays a MySQL/MariaDB binary log and is not available for it",
             hint="restore the backup without --until; see docs/pitr.md and docs/postgresql.md",
         )
+    check_names(m.database, database)
     start_file = str(m.snapshot.get("binlog_file") or "")
     start_pos = int(m.snapshot.get("binlog_position") or 0)
     if not start_file or not start_pos:
