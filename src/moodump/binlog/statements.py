@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from moodump.errors import ConfigError
+
 
 def _qualified(db: str) -> re.Pattern[str]:
     """``db`` used as a qualifier (``db.t`` or `` `db`.`t` ``) in a statement."""
@@ -444,3 +446,27 @@ def temporary_tables(query: str, sql_mode: int = 0) -> tuple[str, list[str]]:
     if m := _DROP_TABLES.match(text):
         return "", [_unquote(x["name"]).lower() for x in _LISTED.finditer(m["list"])]
     return "", []
+
+
+def check_names(source_db: str, target_db: str) -> None:
+    """Refuse names ``mariadb-binlog --rewrite-db=SRC->DST`` cannot carry: ``->`` in either
+    (its own syntax), and, when the names differ, a blank in the target (it cuts the new
+    name at the first one: restored into ``moodle copy``, the events would go to
+    ``moodle``).
+
+    :raises ConfigError: naming the problem and a name that would do.
+    """
+    if "->" in source_db or "->" in target_db:
+        raise ConfigError(
+            f"the binary log cannot be replayed into {target_db!r} from {source_db!r}: a "
+            "database name containing '->' is mariadb-binlog's rename syntax",
+            hint="restore into a name without '->'",
+        )
+    if target_db != source_db and any(ch.isspace() for ch in target_db):
+        cut = (target_db.split() or [""])[0]
+        raise ConfigError(
+            f"the binary log cannot be replayed into {target_db!r}: mariadb-binlog "
+            f"--rewrite-db cuts a new database name at its first blank (the events of "
+            f"{source_db!r} would go to {cut!r})",
+            hint="restore into a name without blanks (spaces, tabs)",
+        )

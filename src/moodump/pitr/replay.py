@@ -47,6 +47,7 @@ from moodump.binlog.events import (
 from moodump.binlog.statements import (
     TXN_WORDS,
     Elsewhere,
+    check_names,
     shown_statement,
     temporary_tables,
     unsafe_statement,
@@ -503,30 +504,6 @@ def _not_an_event(target: Target) -> ConfigError:
         "archived binary log",
         hint="use a position SHOW MASTER STATUS or mariadb-binlog printed",
     )
-
-
-def check_names(source_db: str, target_db: str) -> None:
-    """Refuse names ``mariadb-binlog --rewrite-db=SRC->DST`` cannot carry: ``->`` in either
-    (its own syntax), and, when the names differ, a blank in the target (it cuts the new
-    name at the first one: restored into ``moodle copy``, the events would go to
-    ``moodle``).
-
-    :raises ConfigError: naming the problem and a name that would do.
-    """
-    if "->" in source_db or "->" in target_db:
-        raise ConfigError(
-            f"the binary log cannot be replayed into {target_db!r} from {source_db!r}: a "
-            "database name containing '->' is mariadb-binlog's rename syntax",
-            hint="restore into a name without '->'",
-        )
-    if target_db != source_db and any(ch.isspace() for ch in target_db):
-        cut = (target_db.split() or [""])[0]
-        raise ConfigError(
-            f"the binary log cannot be replayed into {target_db!r}: mariadb-binlog "
-            f"--rewrite-db cuts a new database name at its first blank (the events of "
-            f"{source_db!r} would go to {cut!r})",
-            hint="restore into a name without blanks (spaces, tabs)",
-        )
 
 
 def run_replay(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from moodump.binlog.chain import Target, gtid_state, when
 from moodump.binlog.events import Gtid
-from moodump.binlog.statements import Elsewhere
+from moodump.binlog.statements import Elsewhere, check_names
 from moodump.crypto import Identity, VerifyKey
 from moodump.db.connection import ConnSettings, connect
 from moodump.db.privileges import parse_grants
@@ -23,7 +23,6 @@ from moodump.pitr.archive import Archive
 from moodump.pitr.replay import (
     ReplayPlan,
     ReplayStats,
-    check_names,
     needed_packet,
     plan_replay,
     run_replay,
