@@ -574,20 +574,28 @@ def test_a_killed_copy_never_looks_complete_and_the_next_run_finishes_it(
     assert best.name == NEW
 
 
-def test_a_postgresql_copy_missing_a_data_file_fails_before_the_target_is_touched(
-    s3: rig_s3.SeaweedS3, pg: PgServer, tmp_path: Path
-) -> None:
+def _pg_backup(
+    s3: rig_s3.SeaweedS3, pg: PgServer, tmp_path: Path, name: str, rows: int, small: int
+) -> tuple[str, str, ConnSettings, Path, str, str]:
+    """A PostgreSQL database of two tables (``a``: ``rows`` keyed rows, ``b``: ``small``
+    rows) dumped to ``tmp_path/pgbackup``; returns its name, a fresh target name, the settings, the
+    backup, and the bucket and a new prefix ``name-...`` for its copy."""
     db = f"adv_src_{rig_s3.unique('')[-6:]}"
     target = f"adv_tgt_{rig_s3.unique('')[-6:]}"
     pg.createdb(db)
     pg.psql(db, "CREATE TABLE a (id int PRIMARY KEY, v text); "
-            "INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 2000) g; "
-            "CREATE TABLE b (x int); INSERT INTO b VALUES (1)")  # fmt: skip
+            f"INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, {rows}) g; "
+            f"CREATE TABLE b (x int); INSERT INTO b SELECT generate_series(1, {small})")  # fmt: skip
     settings = ConnSettings(host="127.0.0.1", port=pg.port, user="postgres", password="")
     out = tmp_path / "pgbackup"
     dump_postgres(settings, db, out)
-    bucket = s3.bucket("adv-pg")
-    prefix = rig_s3.unique("pg")
+    return db, target, settings, out, s3.bucket("adv-pg"), rig_s3.unique(name)
+
+
+def test_a_postgresql_copy_missing_a_data_file_fails_before_the_target_is_touched(
+    s3: rig_s3.SeaweedS3, pg: PgServer, tmp_path: Path
+) -> None:
+    _db, target, settings, out, bucket, prefix = _pg_backup(s3, pg, tmp_path, "pg", 2000, 1)
     backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
     upload(backend, out, NEW)
     data = [f.name for f in read_done_manifest(out).files if f.kind == "data" and f.bytes]
@@ -612,17 +620,7 @@ def test_the_bucket_dying_mid_restore_is_named_and_the_restore_resumes(
     it "is retried" (a stream is not), and the next step (--resume), which then
     finishes the restore exactly."""
     monkeypatch.setattr(engine, "PREFETCH_DATA_BYTES", 0)
-    db = f"adv_src_{rig_s3.unique('')[-6:]}"
-    target = f"adv_tgt_{rig_s3.unique('')[-6:]}"
-    pg.createdb(db)
-    pg.psql(db, "CREATE TABLE a (id int PRIMARY KEY, v text); "
-            "INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 3000) g; "
-            "CREATE TABLE b (x int); INSERT INTO b SELECT generate_series(1, 500)")  # fmt: skip
-    settings = ConnSettings(host="127.0.0.1", port=pg.port, user="postgres", password="")
-    out = tmp_path / "pgbackup"
-    dump_postgres(settings, db, out)
-    bucket = s3.bucket("adv-pg")
-    prefix = rig_s3.unique("dies")
+    db, target, settings, out, bucket, prefix = _pg_backup(s3, pg, tmp_path, "dies", 3000, 500)
     upload(S3Backend(s3.settings(bucket, prefix=prefix, retries=0)), out, NEW)
     env = env_for(s3, bucket, prefix)
     real = S3Backend._open_read
