@@ -140,3 +140,44 @@ def test_runner_smoke(tmp_path: Path) -> None:
 
     # The repository's docs were not touched.
     assert {p.name: _digest(p) for p in docs.glob("benchmarks*")} == before
+
+
+def test_pg_restore_floor_reads_the_server_log_and_renders_its_floors() -> None:
+    """benchmarks/pg_restore_floor.py without a server: the statement kinds of a server log
+    (a statement's text runs over lines) and the page rendered from its JSON."""
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("pg_restore_floor", root / "benchmarks" / "pg_restore_floor.py")
+        assert spec is not None and spec.loader is not None
+        floor = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(floor)
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    log = (
+        "2026-12-06 17:36:01.000 UTC [9] LOG:  duration: 1500.000 ms  statement: -- Name: x; Type: INDEX\n"
+        '\tCREATE INDEX "x" ON "public"."t" USING "btree" ("a");\n'
+        "2026-12-06 17:36:02.000 UTC [9] LOG:  duration: 2000.000 ms  statement: COPY public.t (a) FROM stdin;\n"
+        "2026-12-06 17:36:02.100 UTC [8] LOG:  duration: 250.000 ms  statement: "
+        'ALTER TABLE ONLY "public"."t"\n\tADD CONSTRAINT "t_pk" PRIMARY KEY ("id");\n'
+        "2026-12-06 17:36:02.200 UTC [8] LOG:  duration: 10.000 ms  statement: SET search_path = ''\n"
+        "2026-12-06 17:36:02.300 UTC [8] LOG:  checkpoint starting: wal\n"
+    )
+    assert floor.statement_kinds(log) == {"index and constraint builds": 1.75, "COPY": 2.0, "other": 0.01}
+    run = {"seconds": 50.0, "client_cpu_s": 7.0, "server_cpu_s": 88.0,
+           "statements_s": {"index and constraint builds": 60.0, "COPY": 30.0, "other": 1.0}}  # fmt: skip
+    peer = {**run, "client_cpu_s": 10.0, "server_cpu_s": 90.0}
+    copy = {"client_parse_cpu_s": 8.0, "bytes": {"text": 1 << 30, "binary": 3 << 29},
+            "server_cpu_s": {"text": [10.0], "binary": [8.0]}, "binary_saves": 0.2}  # fmt: skip
+    out = {"when": "now", "machine": "x", "load_average": 0.1, "scale": 1, "rounds": 1,
+           "runs": {"moodump restore": [run], "pg_restore -j 2": [peer]},
+           "copy_formats": {"t": copy}, "client_floor_cpu_s": 5.0, "text_bytes": 3 << 30}  # fmt: skip
+    out["summary"] = s = floor.summarise(out)
+    assert s["ratio_of_cpu"] == round(95 / 100, 3)
+    assert s["floors"]["text COPY, client only reads, checks and decompresses"] == [93.0, 0.93]
+    # 30 of the 91 statement seconds are COPY, of which binary saves 20 %
+    free = 88 * (1 - 30 / 91 * 0.2) + 5
+    assert s["floors"]["binary COPY converted for free"] == [round(free, 1), round(free / 100, 3)]
+    assert s["floors"]["binary COPY converted at pyarrow's parsing cost"][0] == round(free + 24, 1)
+    page = floor.render(out)
+    assert "**floor**, binary COPY converted for free" in page and "(target <= 0.9)" in page
