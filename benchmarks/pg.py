@@ -477,7 +477,10 @@ def render(r: dict) -> str:  # type: ignore[type-arg]
         "it: most of an index build is the scan of the 1.2 GB heap, once per index, which no "
         "client setting avoids. Switching autovacuum off for the whole restore changed "
         "nothing measurable (three pairs of runs, 60-71 s off against 59-65 s on). COPY "
-        "FREEZE and smaller `maintenance_work_mem` were measured before (no gain).",
+        "FREEZE and smaller `maintenance_work_mem` were measured before (no gain). Where the CPU "
+        "goes and the floor it sets under the restore target (the same server work for both "
+        "tools; a binary COPY costs the client more to convert than it saves the server): "
+        "[benchmarks-postgres-floor.md](benchmarks-postgres-floor.md).",
         "- Runs on this shared 2-core machine (a virtual machine) vary by several seconds, "
         "and so does the CPU the same command costs from one round to the next (the same "
         "command's machine CPU differs by up to a third between rounds); the ratio of the "
