@@ -198,3 +198,22 @@ def test_old_and_new_spellings_dump_and_restore_alike(
     finally:
         with connect(root_settings) as c:
             c.execute(f"DROP DATABASE IF EXISTS {quote_ident(target)}")
+
+
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        (("a, b,,c", "d"), ("a", "b", "c", "d")),
+        ((r"a\,b",), ("a,b",)),  # a name with a comma
+        ((r"t\ ", " x "), ("t ", "x")),  # a PostgreSQL name's trailing space
+        ((r"\ lead",), (" lead",)),
+        ((r"a\b", r"a\\b"), (r"a\b", r"a\b")),  # a backslash of the name itself
+        (("mdl_*",), ("mdl_*",)),
+    ],
+)
+def test_table_names_split_on_commas_a_backslash_keeps_one(given: tuple[str, ...], names: tuple[str, ...]) -> None:
+    """--table, --exclude, --exclude-data (dump, restore, export): repeat or comma-separate;
+    a name holding a comma or ending in a space is still reachable."""
+    from moodump.cli.dump import _split
+
+    assert _split(given) == names

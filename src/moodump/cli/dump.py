@@ -24,9 +24,30 @@ if TYPE_CHECKING:
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of repeated, comma-separated ``--table``-like options, each stripped of
+    the spaces around it. A backslash keeps the next comma, space or backslash as part
+    of the name (``--table 'a\\,b'`` names the table ``a,b``; ``'t\\ '`` keeps a
+    PostgreSQL name's trailing space); any other backslash is the name's own."""
     out: list[str] = []
     for v in values:
-        out.extend(x.strip() for x in v.split(",") if x.strip())
+        piece: list[tuple[str, bool]] = []  # (character, escaped)
+        i = 0
+        while i <= len(v):
+            if i < len(v) and v[i] == "\\" and i + 1 < len(v) and v[i + 1] in ",\\ ":
+                piece.append((v[i + 1], True))
+                i += 2
+                continue
+            if i == len(v) or v[i] == ",":
+                while piece and piece[0][0].isspace() and not piece[0][1]:
+                    piece.pop(0)
+                while piece and piece[-1][0].isspace() and not piece[-1][1]:
+                    piece.pop()
+                if piece:
+                    out.append("".join(ch for ch, _ in piece))
+                piece = []
+            else:
+                piece.append((v[i], False))
+            i += 1
     return tuple(out)
 
 
@@ -67,7 +88,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     "--table",
     "tables",
     multiple=True,
-    help="Only this table (a name or a glob; repeat or comma-separate).",
+    help="Only this table (a name or a glob; repeat or comma-separate; \\, for a comma in a name).",
 )
 @hidden_alias("--tables", "tables_alias", multiple=True, help="Old spelling of --table.")
 @click.option("--exclude", multiple=True, help="Leave these tables out entirely.")

@@ -39,7 +39,7 @@ COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
     "--table",
     "tables",
     multiple=True,
-    help="Export only this table (a name or a glob; repeat or comma-separate). PostgreSQL: "
+    help="Export only this table (a name or a glob; repeat or comma-separate; \\, for a comma in a name). PostgreSQL: "
     "schema.table, or a table name in any schema.",
 )
 @click.option(

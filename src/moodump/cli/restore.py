@@ -55,7 +55,7 @@ from moodump.restore import TOAST_CHOICES, RestoreOptions, restore
     "--table",
     "tables",
     multiple=True,
-    help="Restore only this table (a name or a glob; repeat or comma-separate).",
+    help="Restore only this table (a name or a glob; repeat or comma-separate; \\, for a comma in a name).",
 )
 @hidden_alias("--tables", "tables_alias", multiple=True, help="Old spelling of --table.")
 @click.option(
