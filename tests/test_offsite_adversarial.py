@@ -13,6 +13,9 @@ CHANGELOG.md):
 - bug: a copy whose manifest is there but a data file is missing (MariaDB plain and
   encrypted, PostgreSQL): the restore fails with exit code 8 before the target is touched (it
   failed half-way, after ``--drop``); ``recheck`` names the file;
+- bug: a data file in the bucket cut short or replaced by a longer one: the same, naming
+  both sizes (S3's listed sizes were not compared at all), and ``list --offsite`` does
+  not count the copy as complete;
 - ``--latest`` takes the newest complete and verified copy: never an upload without its
   manifest, however new, nor a sibling prefix's (``moodle2``) or a longer-named
   database's copy; without a verified copy, exit code 5 naming the newest unverified;
@@ -261,6 +264,49 @@ def test_a_copy_missing_a_data_file_fails_the_restore_before_the_target_is_touch
         source.close()
     assert info.value.exit_code == 8 and "nothing was changed" in str(info.value)
     assert _marker(root_settings, target) == [42]
+
+
+def test_a_short_or_grown_data_file_in_the_bucket_fails_before_the_target_is_touched(
+    s3: rig_s3.SeaweedS3,
+    small: Source,
+    root_settings: ConnSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A data file cut short (a lifecycle or a copy tool gone wrong) and one replaced by
+    a longer one: their sizes are checked (the listing's, then a HEAD where it differs)
+    before a restore, ``list --offsite`` or ``--latest`` trusts the copy. The short one used to be found
+    only when its turn came, after ``--drop`` had emptied the target."""
+    monkeypatch.setattr(engine, "PREFETCH_DATA_BYTES", 0)
+    bucket = s3.bucket("adv-restore")
+    prefix = rig_s3.unique("short")
+    backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
+    upload(backend, small.backup, NEW)
+    data = [
+        f
+        for f in sorted(read_done_manifest(small.backup).files, key=lambda f: f.bytes)
+        if f.kind == "data" and f.bytes > 1
+    ]
+    short, grown = data[-1], data[0]
+    body = (small.backup / short.name).read_bytes()
+    backend.put_bytes(f"{NEW}/{short.name}", body[: len(body) // 2])
+    backend.put_bytes(f"{NEW}/{grown.name}", (small.backup / grown.name).read_bytes() + b"\0")
+    env = env_for(s3, bucket, prefix)
+    target = "adv_short_file"
+    _marked_target(root_settings, target)
+    source = open_backup(backend.where(NEW), env=env, sleep=no_sleep)
+    try:
+        with pytest.raises(IntegrityError) as info:
+            restore(source, root_settings, target, RestoreOptions(drop=True))
+    finally:
+        source.close()
+    message = str(info.value)
+    assert info.value.exit_code == 8 and "nothing was changed" in message, message
+    assert f"{short.name} has {len(body) // 2} bytes, expected {short.bytes}" in message
+    assert f"{grown.name} has {grown.bytes + 1} bytes, expected {grown.bytes}" in message
+    assert _marker(root_settings, target) == [42]
+    # nor does `list --offsite` (nor --latest, nor retention) take it for a good copy
+    (info_,) = scan_remote(OffsiteTarget(backend), timezone.utc)
+    assert not info_.complete and short.name in (info_.error or ""), info_
 
 
 # -- secrets -------------------------------------------------------------------------------

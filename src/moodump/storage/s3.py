@@ -174,7 +174,7 @@ class S3Backend(Backend):
 
     can_rename = False
     max_concurrency = 8  # pyarrow's S3 filesystem is thread-safe; small objects overlap
-    exact_sizes = False
+    exact_sizes = False  # listings may be wrong (SeaweedFS); a HEAD is exact
 
     def __init__(
         self, settings: S3Settings, *, sleep: Callable[[float], None] = time.sleep
