@@ -32,6 +32,10 @@ CHANGELOG.md):
   credentials, which ``list`` reported as 7), name the setting and the next step
   (``list --offsite --json`` exits 0 with the target's ``error``: backup.sh picks local
   backups from it while the bucket is unreachable);
+- bug: a key without a permission docs/storage.md lists (SeaweedFS identities limited
+  to Write, Read+List, Read+Write) gets exit code 3 naming that permission (it was told
+  to check S3_USER/S3_PASSWORD; a prune without DeleteObject was exit 7, "check the
+  server's log"); with exactly the documented permissions everything works;
 - bug: a clock 20 minutes or 2 hours off (libfaketime) is named as the problem instead
   of the access key; 3 minutes off works;
 - bug: the bucket going away while a PostgreSQL restore streams a data file: exit code
@@ -72,7 +76,13 @@ from moodump.crypto import encrypt_backup_dir, load_identities, parse_recipients
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.dump import dump_postgres
-from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifest
 from moodump.offsite import RemoteBackupReader, list_backups, prune_remote, recheck, upload
 from moodump.offsite.catalog import scan_remote
@@ -465,6 +475,63 @@ def test_wrong_s3_settings_fail_list_and_restore_clearly(
         assert "next step" in res.stderr, (args, res.stderr)
         for hidden in (secret, rig_s3.SECRET_KEY):
             assert hidden not in out, (args, out)
+
+
+def test_a_key_without_a_documented_permission_is_told_which_and_the_documented_ones_do(
+    s3: rig_s3.SeaweedS3, tmp_path: Path
+) -> None:
+    """docs/storage.md's table of S3 permissions, against SeaweedFS identities limited to
+    some actions: a key missing one fails with exit code 3 naming that permission (it
+    was told to check S3_USER and S3_PASSWORD, which were right; a key that could not
+    delete failed a prune with exit code 7 and "check the server's log"); a key with
+    exactly the documented ones (on that bucket alone) uploads, lists, reads and prunes."""
+    bucket = s3.bucket(rig_s3.PERMS_BUCKET)
+    prefix = rig_s3.unique("perms")
+    local = make_backup(tmp_path, NEW)
+
+    def keyed(kind: str) -> S3Backend:
+        access, secret = rig_s3.limited_key(kind)
+        return S3Backend(
+            s3.settings(bucket, prefix=prefix, access_key=access, secret_key=secret, retries=0)
+        )
+
+    def env(kind: str) -> dict[str, str]:
+        access, secret = rig_s3.limited_key(kind)
+        return env_for(s3, bucket, prefix, S3_USER=access, S3_PASSWORD=secret)
+
+    documented = keyed("documented")
+    upload(documented, make_backup(tmp_path, OLD))
+    upload(documented, local)
+    assert recheck(documented, NEW).files == 3
+    assert [i.name for i in scan_remote(OffsiteTarget(documented), timezone.utc)] == [OLD, NEW]
+    source = open_backup(documented.where(NEW), env=env("documented"), sleep=no_sleep)
+    try:
+        manifest = source.done_manifest()
+        source.check_listed(manifest.files)
+        assert all(source.open_checked(f).read() for f in manifest.files if f.bytes)
+    finally:
+        source.close()
+    assert prune_remote(documented, [OLD]) == [OLD]
+
+    def refused(call: Any, permission: str) -> None:
+        with pytest.raises(StorageAuthError) as info:
+            call()
+        text = f"{info.value.message} {info.value.hint}"
+        assert permission in text and "S3_PASSWORD" not in text, text
+        assert info.value.exit_code == 3, text
+
+    refused(lambda: upload(keyed("write-only"), local, OLD), "s3:ListBucket")
+    refused(lambda: upload(keyed("no-list"), local, OLD), "s3:ListBucket")
+    refused(lambda: upload(keyed("read-list"), local, OLD), "s3:PutObject")
+    refused(lambda: prune_remote(keyed("read-list"), [NEW]), "s3:DeleteObject")
+    refused(lambda: keyed("read-list").delete_prefix(NEW), "s3:DeleteObject")
+    assert recheck(documented, NEW).files == 3  # nothing was removed
+
+    shown = _cli({**env("documented"), "BACKUP_DIR": str(tmp_path)}, "list", "--offsite")
+    assert shown.returncode == 0 and NEW in shown.stdout, shown.stderr
+    denied = _cli({**env("write-only"), "BACKUP_DIR": str(tmp_path)}, "list", "--offsite")
+    assert denied.returncode == 3 and "s3:ListBucket" in denied.stderr, denied.stderr
+    assert "Traceback" not in denied.stderr and "next step" in denied.stderr, denied.stderr
 
 
 _FAKETIME = next(iter(Path("/usr/lib").glob("*/faketime/libfaketime.so.1")), None)

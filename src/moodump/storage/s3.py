@@ -110,6 +110,40 @@ _TRANSIENT_CODES = (
     "THROTTLING",
     "REQUEST_TIME_TOO_SKEWED",
 )
+#: The S3 operation pyarrow names in a refusal -> the permission it needs and whether
+#: that is granted on the bucket (else on its objects). docs/storage.md has the table.
+_PERMISSIONS = (
+    ("HeadBucket", "s3:ListBucket", True),
+    ("ListObjects", "s3:ListBucket", True),
+    ("HeadObject", "s3:GetObject", False),
+    ("GetObject", "s3:GetObject", False),
+    ("CreateMultipartUpload", "s3:PutObject", False),
+    ("UploadPart", "s3:PutObject", False),
+    ("CompleteMultipartUpload", "s3:PutObject", False),
+    ("PutObject", "s3:PutObject", False),
+    ("AbortMultipartUpload", "s3:AbortMultipartUpload", False),
+    ("DeleteObject", "s3:DeleteObject", False),  # DeleteObjects too
+    ("CreateBucket", "s3:CreateBucket", True),
+)
+_OPERATION = re.compile(r"during (\w+) operation")
+
+
+def denied_permission(text: str) -> tuple[str, bool] | None:
+    """``(permission, on the bucket)`` an S3 refusal (pyarrow's message) says is missing:
+    ACCESS_DENIED during a named operation, or a batch delete whose keys were denied.
+    None when the message names no operation moodump knows."""
+    if "when deleting objects" in text and "Access Denied" in text:
+        return "s3:DeleteObject", False
+    if "ACCESS_DENIED" not in text:
+        return None
+    found = _OPERATION.search(text)
+    operation = found.group(1) if found else ""
+    for name, permission, on_bucket in _PERMISSIONS:
+        if operation.startswith(name):
+            return permission, on_bucket
+    return None
+
+
 #: S3 refuses signatures more than 15 minutes off its clock; more than 5 is named.
 SKEW_LIMIT_S = 300.0
 _CURL_TLS = re.compile(r"curlCode: (35|51|53|54|58|59|60|64|66|77|80|82|83|90|91)\b")
@@ -556,6 +590,23 @@ class S3Backend(Backend):
         self._clock_offset = None if server is None else server - time.time()
         return self._clock_offset
 
+    def _key_accepted(self, text: str) -> bool:
+        """Whether a refusal was for a missing permission rather than a wrong key.
+
+        A refused HEAD has no body, so it says "access denied" for a wrong secret too.
+        Until a request has worked with this key (the bucket's HEAD), one listing of a
+        name no one uses asks again: its refusal has a body, with the real reason."""
+        if self._bucket_ok or "No response body" not in text:
+            return True
+        import pyarrow.fs as pafs
+
+        probe = pafs.FileSelector(self._path(".moodump-probe"), allow_not_found=True)
+        try:
+            self._filesystem().get_file_info(probe)
+        except OSError as exc:
+            return "ACCESS_DENIED" in str(exc)  # not a wrong key, a clock off, no server
+        return True
+
     def _endpoint(self) -> str:
         return self.settings.endpoint or "AWS S3"
 
@@ -566,8 +617,9 @@ class S3Backend(Backend):
         short = short.split("; Details:")[0].strip()
         where = self._endpoint()
         bucket = self.settings.bucket
-        if any(code in text for code in _AUTH_CODES):
-            code = next(c for c in _AUTH_CODES if c in text)
+        denied = denied_permission(text)
+        if denied is not None or any(code in text for code in _AUTH_CODES):
+            code = next((c for c in _AUTH_CODES if c in text), "ACCESS_DENIED")
             # A signature is only valid within 15 minutes of the server's time, and a HEAD
             # refused for that says no more than "403": look at the server's clock.
             offset = self.server_clock_offset()
@@ -579,6 +631,19 @@ class S3Backend(Backend):
                     "signatures more than 15 minutes off",
                     hint="fix this machine's time (NTP/chrony, or the node's clock), then retry; "
                     "the access key may well be right",
+                )
+            if denied is not None and self._key_accepted(text):
+                permission, on_bucket = denied
+                resource = f"arn:aws:s3:::{bucket if on_bucket else self._path('*')}"
+                return StorageAuthError(
+                    f"the S3 server {where} refused access key {self.settings.access_key!r} "
+                    f"the permission {permission} while {what} ({code}; the key itself is "
+                    "accepted)",
+                    hint=(
+                        f"grant this key {permission} on {resource} (a bucket or IAM policy; "
+                        "docs/storage.md lists the permissions moodump needs), or use a key "
+                        "that has it"
+                    ),
                 )
             return StorageAuthError(
                 f"the S3 server {where} refused access key {self.settings.access_key!r} "
