@@ -36,6 +36,8 @@ CHANGELOG.md):
   to Write, Read+List, Read+Write) gets exit code 3 naming that permission (it was told
   to check S3_USER/S3_PASSWORD; a prune without DeleteObject was exit 7, "check the
   server's log"); with exactly the documented permissions everything works;
+- bug: an endpoint that is down: opening a copy spends its retries once (a failed open
+  was followed by a look-up that spent them all again, 70 s instead of 35 s);
 - bug: a clock 20 minutes or 2 hours off (libfaketime) is named as the problem instead
   of the access key; 3 minutes off works;
 - bug: the bucket going away while a PostgreSQL restore streams a data file: exit code
@@ -59,6 +61,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -87,9 +90,16 @@ from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifes
 from moodump.offsite import RemoteBackupReader, list_backups, prune_remote, recheck, upload
 from moodump.offsite.catalog import scan_remote
 from moodump.offsite.remote import OffsiteTarget
-from moodump.offsite.source import latest, locate_backup, open_backup, split_location
+from moodump.offsite.source import (
+    RemoteSource,
+    latest,
+    locate_backup,
+    open_backup,
+    split_location,
+)
 from moodump.restore import RestoreOptions, engine, restore
-from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
+from moodump.source import as_source
+from moodump.storage import FtpUrl, S3Backend, S3Settings, open_backend, parse_ftp_url
 from moodump.storage.base import TransientError, quote_url_path
 from moodump.storage.s3 import _InputStream
 from moodump.storage.s3_settings import s3_settings_from_env
@@ -317,6 +327,26 @@ def test_a_short_or_grown_data_file_in_the_bucket_fails_before_the_target_is_tou
     # nor does `list --offsite` (nor --latest, nor retention) take it for a good copy
     (info_,) = scan_remote(OffsiteTarget(backend), timezone.utc)
     assert not info_.complete and short.name in (info_.error or ""), info_
+
+
+def test_an_unreachable_endpoint_is_retried_once_per_file_not_twice(tmp_path: Path) -> None:
+    """An endpoint that is down (a closed port): opening a copy spends the retries once
+    and names the server. A failed read used to be followed by a look-up of the object
+    (was it missing?) that spent every retry again: twice the waiting (70 s by default)
+    before the error."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    settings = S3Settings(
+        bucket="adv-down", endpoint=f"http://127.0.0.1:{port}", access_key="AK",
+        secret_key="unreachable-secret", sdk_attempts=1,
+    )  # fmt: skip
+    backend = S3Backend(settings, sleep=waits.append)
+    with pytest.raises(TransientError) as info:
+        as_source(RemoteSource(backend, NEW))  # what open_backup does with s3://adv-down/NEW
+    assert f"127.0.0.1:{port}" in info.value.message and "(after 4 attempts)" in str(info.value)
+    assert waits == [5.0, 10.0, 20.0], waits
 
 
 # -- secrets -------------------------------------------------------------------------------

@@ -25,14 +25,20 @@ from urllib.parse import unquote, urlsplit
 
 from moodump.catalog import group_by_database, scan_backups
 from moodump.crypto import Identity
-from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import MANIFEST_NAME
 from moodump.naming import parse_backup_name
 from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
 from moodump.offsite.remote import OffsiteTarget, some_problems, stored_problems
 from moodump.source import BackupSource, LocalSource, as_source
 from moodump.storage import Backend, open_backend
-from moodump.storage.base import quote_url_path
+from moodump.storage.base import TransientError, quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_env
 
 REMOTE_SCHEMES = ("s3", "ftp", "ftps", "file")
@@ -103,6 +109,8 @@ class RemoteSource(BackupSource):
         key = f"{self.name}/{name}"
         try:
             return self.backend.open_read(key)
+        except (TransientError, StorageAuthError):
+            raise  # its retries are spent, or the key is refused: a look-up would repeat it
         except StorageError:
             if self.backend.stat(key) is None:
                 raise IntegrityError(
