@@ -38,6 +38,8 @@ CHANGELOG.md):
   server's log"); with exactly the documented permissions everything works;
 - bug: an endpoint that is down: opening a copy spends its retries once (a failed open
   was followed by a look-up that spent them all again, 70 s instead of 35 s);
+- bug: a URL of a store moodump does not read (``gs://``, ``az://``, ``https://``) was
+  taken for a local folder ("the directory does not exist", exit 5); exit 2 naming it;
 - bug: a clock 20 minutes or 2 hours off (libfaketime) is named as the problem instead
   of the access key; 3 minutes off works;
 - bug: the bucket going away while a PostgreSQL restore streams a data file: exit code
@@ -347,6 +349,21 @@ def test_an_unreachable_endpoint_is_retried_once_per_file_not_twice(tmp_path: Pa
         as_source(RemoteSource(backend, NEW))  # what open_backup does with s3://adv-down/NEW
     assert f"127.0.0.1:{port}" in info.value.message and "(after 4 attempts)" in str(info.value)
     assert waits == [5.0, 10.0, 20.0], waits
+
+
+@pytest.mark.parametrize("scheme", ["gs", "az", "abfs", "https"])
+def test_a_url_of_a_store_moodump_does_not_read_is_refused_not_taken_for_a_folder(
+    scheme: str,
+) -> None:
+    """``moodump restore gs://bucket/NAME`` (or ``--latest`` below it) looked for a local
+    folder of that name: "no backup … the directory does not exist", exit 5, as if the
+    copy were gone. It is a configuration error naming the schemes moodump reads."""
+    url = f"{scheme}://bucket/{NEW}"
+    with pytest.raises(ConfigError, match=f"{scheme}://") as info:
+        open_backup(url, env={})
+    assert "s3://" in (info.value.hint or "") and info.value.exit_code == 2
+    with pytest.raises(ConfigError, match=f"{scheme}://"):
+        locate_backup(f"{scheme}://bucket", latest_of="mysql/moodle", env={})
 
 
 # -- secrets -------------------------------------------------------------------------------

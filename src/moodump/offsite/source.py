@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,12 +42,14 @@ from moodump.storage import Backend, open_backend
 from moodump.storage.base import TransientError, quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_env
 
-REMOTE_SCHEMES = ("s3", "ftp", "ftps", "file")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_url(location: str) -> bool:
-    """True for ``scheme://...`` locations moodump reads remotely."""
-    return "://" in location and location.split("://", 1)[0].lower() in REMOTE_SCHEMES
+    """True for ``scheme://...`` locations: those moodump reads remotely, and any other
+    scheme (``gs://``, ``https://``), which opening refuses by name instead of looking
+    for a local folder of that name."""
+    return bool(_SCHEME.match(location))
 
 
 class RemoteSource(BackupSource):

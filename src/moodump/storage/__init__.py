@@ -102,8 +102,11 @@ def open_backend(
             settings = replace(settings, create_bucket=True)
         return S3Backend(settings, sleep=sleep)
     raise ConfigError(
-        f"unknown storage scheme {scheme}://",
-        hint="use a path, file://, ftp://, ftps:// or s3://",
+        f"unknown storage scheme {scheme}:// (moodump reads a path, file://, ftp://, "
+        "ftps:// and s3://)",
+        hint="for a store with an S3 API (Google Cloud Storage with HMAC keys, Ceph, MinIO) "
+        "use s3://bucket/prefix with S3_ENDPOINT set to its endpoint "
+        "(https://storage.googleapis.com); otherwise copy the backup to a folder first",
     )
 
 
