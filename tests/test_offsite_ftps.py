@@ -28,6 +28,7 @@ from moodump.offsite import (
     parse_ftp_url,
     remote_names_to_prune,
 )
+from moodump.offsite.source import open_backup
 from moodump.storage import TEMP_PREFIX
 from rig_ftps import PASSWORD, USER, FtpServers, Server, free_ports, make_certfile
 
@@ -441,6 +442,34 @@ def test_prune_remote_removes_exactly_the_named_backups(
     assert (remote / "mysql-moodle_2025-12-01_01-00-00.sql.gz").exists()
     with pytest.raises(ConfigError):
         target.prune_remote(["../etc"])
+
+
+@pytest.mark.storage
+def test_a_copy_is_read_back_by_its_url_with_the_settings_that_uploaded_it(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    """``moodump restore``/``verify ftps://host/path/NAME`` with the configuration the
+    copy was uploaded with: a self-signed server certificate given by
+    MOODUMP_FTP_CA_FILE, the password in FTP_PASSWORD_FILE (a mounted Secret). The URL's
+    backend took neither: "a certificate that does not verify … give the server's CA
+    with the FTP CA-file setting" (it was given), or a login without a password."""
+    server = ftp_server()
+    local = make_backup(tmp_path / "local")
+    _target(server, certfile).upload(local)
+    secret = tmp_path / "ftp-password"
+    secret.write_text(PASSWORD + "\n")
+    env = {
+        "FTP_USER": USER,
+        "FTP_PASSWORD_FILE": str(secret),
+        "MOODUMP_FTP_CA_FILE": str(certfile),
+    }
+    source = open_backup(server.url() + NAME, env=env, sleep=lambda _: None)
+    try:
+        manifest = source.done_manifest()
+        for f in manifest.files:
+            assert source.open_checked(f).read() == (local / f.name).read_bytes()
+    finally:
+        source.close()
 
 
 @pytest.mark.storage
