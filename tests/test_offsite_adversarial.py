@@ -38,6 +38,8 @@ CHANGELOG.md):
   server's log"); with exactly the documented permissions everything works;
 - bug: an endpoint that is down: opening a copy spends its retries once (a failed open
   was followed by a look-up that spent them all again, 70 s instead of 35 s);
+- bug: the URL of a copy that is not there (a typo, a pruned copy) is exit code 5 "no
+  copy", not exit 8 "manifest.json is missing … incomplete";
 - bug: a URL of a store moodump does not read (``gs://``, ``az://``, ``https://``) was
   taken for a local folder ("the directory does not exist", exit 5); exit 2 naming it;
 - bug: a clock 20 minutes or 2 hours off (libfaketime) is named as the problem instead
@@ -364,6 +366,28 @@ def test_a_url_of_a_store_moodump_does_not_read_is_refused_not_taken_for_a_folde
     assert "s3://" in (info.value.hint or "") and info.value.exit_code == 2
     with pytest.raises(ConfigError, match=f"{scheme}://"):
         locate_backup(f"{scheme}://bucket", latest_of="mysql/moodle", env={})
+
+
+def test_a_copy_that_is_not_there_is_not_found_rather_than_damaged(
+    s3: rig_s3.SeaweedS3, tmp_path: Path
+) -> None:
+    """``moodump restore``/``verify`` of a copy's URL with a typo in the name (or a copy
+    retention removed): "manifest.json is missing from the off-site copy … incomplete",
+    exit code 8, as if a backup were damaged. Nothing is there: exit code 5, naming the
+    name and where the copies are listed. A copy that lost only its marker is still
+    incomplete (exit 8)."""
+    bucket = s3.bucket("adv-restore")
+    prefix = rig_s3.unique("typo")
+    backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
+    upload(backend, make_backup(tmp_path, NEW))
+    env = env_for(s3, bucket, prefix)
+    with pytest.raises(NotFoundError) as info:
+        open_backup(backend.where(OLD), env=env, sleep=no_sleep).done_manifest()
+    assert info.value.exit_code == 5 and OLD in info.value.message, info.value
+    assert "list --offsite" in (info.value.hint or "")
+    assert backend.delete(f"{NEW}/manifest.json")
+    with pytest.raises(IntegrityError, match=r"manifest\.json is missing"):
+        open_backup(backend.where(NEW), env=env, sleep=no_sleep).done_manifest()
 
 
 # -- secrets -------------------------------------------------------------------------------

@@ -116,6 +116,12 @@ class RemoteSource(BackupSource):
             raise  # its retries are spent, or the key is refused: a look-up would repeat it
         except StorageError:
             if self.backend.stat(key) is None:
+                if not self.backend.list(self.name):  # no copy at all: a typo, or pruned
+                    raise NotFoundError(
+                        f"there is no copy {self.name} at {self.backend.display}",
+                        hint="check the name; moodump list --offsite shows the copies and "
+                        "their URLs",
+                    ) from None
                 raise IntegrityError(
                     f"{name} is missing from the off-site copy {self.where}",
                     hint="the copy is incomplete; use another backup (moodump list --offsite)",
