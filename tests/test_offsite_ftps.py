@@ -473,6 +473,50 @@ def test_a_copy_is_read_back_by_its_url_with_the_settings_that_uploaded_it(
 
 
 @pytest.mark.storage
+def test_a_download_the_server_aborts_is_a_broken_transfer_not_a_short_file(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    """The server closes the data connection mid-file and says so (``426 Transfer
+    aborted``, as pyftpdlib, vsftpd and proftpd do when a transfer is cut). The stream
+    ended as if the file were shorter: a restore from the copy called the backup
+    damaged ("truncated or replaced", exit code 8) instead of naming a broken transfer
+    (exit code 7); a download is retried and arrives whole."""
+    from pyftpdlib.handlers import TLS_DTPHandler
+
+    class Cutting(TLS_DTPHandler):
+        cuts = 0  # data connections still to cut
+        sent = 0
+
+        def send(self, data: bytes) -> int:
+            n = int(super().send(data) or 0)
+            self.sent += n
+            if Cutting.cuts and not self.receive and self.sent > 200_000:
+                Cutting.cuts -= 1
+                self.handle_close()  # replies 426: data was left to send
+            return n
+
+    server = ftp_server(type("Handler", (TLS_FTPHandler,), {"dtp_handler": Cutting}))
+    big = tmp_path / "mdl_big.00000.tsv.gz"
+    big.write_bytes(os.urandom(2_000_000))
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    backend = _target(server, certfile).backend
+    backend.put_file(f"{NAME}/data/mdl_big.00000.tsv.gz", big)
+
+    Cutting.cuts = 1
+    key = f"{NAME}/data/mdl_big.00000.tsv.gz"
+    with pytest.raises(StorageError) as info, backend.open_read(key) as fh:
+        while fh.read(65536):
+            pass
+    assert not isinstance(info.value, IntegrityError) and info.value.exit_code == 7
+    assert "426" in info.value.message and "mdl_big" in info.value.message, info.value
+
+    Cutting.cuts = 1
+    dest = tmp_path / "down.gz"
+    assert backend.get_file(key, dest, sha256=digest) == digest
+    assert Cutting.cuts == 0 and dest.read_bytes() == big.read_bytes()
+
+
+@pytest.mark.storage
 def test_list_of_a_missing_base_directory_is_empty(
     ftp_server: ServerFactory, certfile: Path
 ) -> None:
