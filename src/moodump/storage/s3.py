@@ -666,17 +666,26 @@ class S3Backend(Backend):
                     "(its host name; http:// for a server without TLS)"
                 ),
             )
+        virtual = ""
+        if self.settings.path_style is False and self._host and "HeadBucket" in text:
+            # asked as bucket.host: a server without that domain setting (SeaweedFS,
+            # MinIO without MINIO_DOMAIN) answers 405/404 or the name does not resolve
+            virtual = (
+                f"; with S3_PATH_STYLE=false the bucket is asked as {bucket}.{self._host}, "
+                "which this server may not serve: set S3_PATH_STYLE=auto (or true), or "
+                "configure the server's domain for virtual-hosted buckets"
+            )
         if any(code in text for code in _TRANSIENT_CODES) or "curlCode" in text:
             return TransientError(
                 f"the S3 server {where} failed while {what}: {short}",
                 hint=(
                     "it is retried; if it persists, check S3_ENDPOINT, that the server is up "
-                    "and that the network allows it"
+                    "and that the network allows it" + virtual
                 ),
             )
         return StorageError(
             f"the S3 server {where} failed while {what}: {short}",
-            hint="check the S3_* settings and the server's log",
+            hint="check the S3_* settings and the server's log" + virtual,
         )
 
 
