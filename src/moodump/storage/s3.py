@@ -635,14 +635,17 @@ class S3Backend(Backend):
             if denied is not None and self._key_accepted(text):
                 permission, on_bucket = denied
                 resource = f"arn:aws:s3:::{bucket if on_bucket else self._path('*')}"
+                also = ""
+                if "HeadObject" in text:  # AWS: a missing object reads as denied then
+                    also = f", and s3:ListBucket on arn:aws:s3:::{bucket}"
                 return StorageAuthError(
                     f"the S3 server {where} refused access key {self.settings.access_key!r} "
                     f"the permission {permission} while {what} ({code}; the key itself is "
                     "accepted)",
                     hint=(
-                        f"grant this key {permission} on {resource} (a bucket or IAM policy; "
-                        "docs/storage.md lists the permissions moodump needs), or use a key "
-                        "that has it"
+                        f"grant this key {permission} on {resource}{also} (a bucket or IAM "
+                        "policy; docs/storage.md lists the permissions moodump needs), or use "
+                        "a key that has them"
                     ),
                 )
             return StorageAuthError(
