@@ -20,7 +20,7 @@ import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
 from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
-from moodump.manifest import STATUS_DONE, FileEntry, Manifest
+from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_manifest
 from moodump.offsite import (
     FtpsSettings,
     FtpsTarget,
@@ -28,7 +28,7 @@ from moodump.offsite import (
     parse_ftp_url,
     remote_names_to_prune,
 )
-from moodump.offsite.source import open_backup
+from moodump.offsite.source import RemoteSource, open_backup
 from moodump.storage import TEMP_PREFIX
 from rig_ftps import PASSWORD, USER, FtpServers, Server, free_ports, make_certfile
 
@@ -514,6 +514,39 @@ def test_a_download_the_server_aborts_is_a_broken_transfer_not_a_short_file(
     dest = tmp_path / "down.gz"
     assert backend.get_file(key, dest, sha256=digest) == digest
     assert Cutting.cuts == 0 and dest.read_bytes() == big.read_bytes()
+
+
+@pytest.mark.storage
+def test_a_server_that_limits_sessions_per_address_still_serves_a_restore(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    """A server that takes two sessions per client address (vsftpd ``max_per_ip``,
+    proftpd ``MaxClientsPerHost``, pure-ftpd ``-C``; common on hosted FTP): a restore
+    from the copy reads its small files ahead in parallel, each on its own session, on
+    top of the backend's own one. Every extra login got ``421 Too many connections``,
+    and after the retries the restore failed. The backend now learns the limit from the
+    421 and waits for a session to end instead."""
+    server = ftp_server()
+    files = {f"schema/t{i:02d}.sql": os.urandom(500) for i in range(16)}
+    local = make_backup(tmp_path / "local")
+    for rel, data in files.items():
+        (local / rel).write_bytes(data)
+    manifest = read_manifest(local)
+    manifest.files += [
+        FileEntry(rel, len(data), hashlib.sha256(data).hexdigest(), "schema")
+        for rel, data in files.items()
+    ]
+    (local / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    sleeps = Sleeps(lambda: time.sleep(0.05))  # the server notices a session ended
+    target = _target(server, certfile, sleeps)
+    target.upload(local)
+    ftp_server.__self__.loops[-1].server.max_cons_per_ip = 2  # type: ignore[attr-defined]
+    source = RemoteSource(target.backend, NAME)
+    source.prefetch(list(files))
+    for rel, data in files.items():
+        assert source.open(rel).read() == data
+    # the first parallel logins may each meet a 421 before the limit is known; none after
+    assert len(sleeps.calls) <= 5, sleeps.calls
 
 
 @pytest.mark.storage

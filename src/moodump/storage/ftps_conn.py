@@ -11,6 +11,7 @@ import posixpath
 import re
 import socket
 import ssl
+from collections.abc import Callable
 from types import TracebackType
 from typing import BinaryIO
 
@@ -225,8 +226,16 @@ class _HashingReader:
 class _FtpReadStream:
     """A download as a stream; owns its own FTP session, closed with the stream."""
 
-    def __init__(self, ftp: ftplib.FTP, sock: socket.socket, what: str) -> None:
+    def __init__(
+        self,
+        ftp: ftplib.FTP,
+        sock: socket.socket,
+        what: str,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._ftp = ftp
+        self._on_close = on_close  # told once, when the session has ended
         self._sock = sock
         self._file = sock.makefile("rb")
         self._what = what
@@ -294,6 +303,8 @@ class _FtpReadStream:
             pass
         finally:
             self._ftp.close()
+            if self._on_close is not None:
+                self._on_close()
 
     def __enter__(self) -> _FtpReadStream:
         return self
