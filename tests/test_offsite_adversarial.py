@@ -13,6 +13,9 @@ CHANGELOG.md):
 - bug: a copy whose manifest is there but a data file is missing (MariaDB plain and
   encrypted, PostgreSQL): the restore fails with exit code 8 before the target is touched (it
   failed half-way, after ``--drop``); ``recheck`` names the file;
+- bug: a data file in the bucket cut short or replaced by a longer one: the same, naming
+  both sizes (S3's listed sizes were not compared at all), and ``list --offsite`` does
+  not count the copy as complete;
 - ``--latest`` takes the newest complete and verified copy: never an upload without its
   manifest, however new, nor a sibling prefix's (``moodle2``) or a longer-named
   database's copy; without a verified copy, exit code 5 naming the newest unverified;
@@ -29,6 +32,16 @@ CHANGELOG.md):
   credentials, which ``list`` reported as 7), name the setting and the next step
   (``list --offsite --json`` exits 0 with the target's ``error``: backup.sh picks local
   backups from it while the bucket is unreachable);
+- bug: a key without a permission docs/storage.md lists (SeaweedFS identities limited
+  to Write, Read+List, Read+Write) gets exit code 3 naming that permission (it was told
+  to check S3_USER/S3_PASSWORD; a prune without DeleteObject was exit 7, "check the
+  server's log"); with exactly the documented permissions everything works;
+- bug: an endpoint that is down: opening a copy spends its retries once (a failed open
+  was followed by a look-up that spent them all again, 70 s instead of 35 s);
+- bug: the URL of a copy that is not there (a typo, a pruned copy) is exit code 5 "no
+  copy", not exit 8 "manifest.json is missing … incomplete";
+- bug: a URL of a store moodump does not read (``gs://``, ``az://``, ``https://``) was
+  taken for a local folder ("the directory does not exist", exit 5); exit 2 naming it;
 - bug: a clock 20 minutes or 2 hours off (libfaketime) is named as the problem instead
   of the access key; 3 minutes off works;
 - bug: the bucket going away while a PostgreSQL restore streams a data file: exit code
@@ -52,6 +65,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,14 +83,27 @@ from moodump.crypto import encrypt_backup_dir, load_identities, parse_recipients
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.dump import dump_postgres
-from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_done_manifest
 from moodump.offsite import RemoteBackupReader, list_backups, prune_remote, recheck, upload
 from moodump.offsite.catalog import scan_remote
 from moodump.offsite.remote import OffsiteTarget
-from moodump.offsite.source import latest, locate_backup, open_backup, split_location
+from moodump.offsite.source import (
+    RemoteSource,
+    latest,
+    locate_backup,
+    open_backup,
+    split_location,
+)
 from moodump.restore import RestoreOptions, engine, restore
-from moodump.storage import FtpUrl, S3Backend, open_backend, parse_ftp_url
+from moodump.source import as_source
+from moodump.storage import FtpUrl, S3Backend, S3Settings, open_backend, parse_ftp_url
 from moodump.storage.base import TransientError, quote_url_path
 from moodump.storage.s3 import _InputStream
 from moodump.storage.s3_settings import s3_settings_from_env
@@ -263,6 +290,106 @@ def test_a_copy_missing_a_data_file_fails_the_restore_before_the_target_is_touch
     assert _marker(root_settings, target) == [42]
 
 
+def test_a_short_or_grown_data_file_in_the_bucket_fails_before_the_target_is_touched(
+    s3: rig_s3.SeaweedS3,
+    small: Source,
+    root_settings: ConnSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A data file cut short (a lifecycle or a copy tool gone wrong) and one replaced by
+    a longer one: their sizes are checked (the listing's, then a HEAD where it differs)
+    before a restore, ``list --offsite`` or ``--latest`` trusts the copy. The short one used to be found
+    only when its turn came, after ``--drop`` had emptied the target."""
+    monkeypatch.setattr(engine, "PREFETCH_DATA_BYTES", 0)
+    bucket = s3.bucket("adv-restore")
+    prefix = rig_s3.unique("short")
+    backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
+    upload(backend, small.backup, NEW)
+    data = [
+        f
+        for f in sorted(read_done_manifest(small.backup).files, key=lambda f: f.bytes)
+        if f.kind == "data" and f.bytes > 1
+    ]
+    short, grown = data[-1], data[0]
+    body = (small.backup / short.name).read_bytes()
+    backend.put_bytes(f"{NEW}/{short.name}", body[: len(body) // 2])
+    backend.put_bytes(f"{NEW}/{grown.name}", (small.backup / grown.name).read_bytes() + b"\0")
+    env = env_for(s3, bucket, prefix)
+    target = "adv_short_file"
+    _marked_target(root_settings, target)
+    source = open_backup(backend.where(NEW), env=env, sleep=no_sleep)
+    try:
+        with pytest.raises(IntegrityError) as info:
+            restore(source, root_settings, target, RestoreOptions(drop=True))
+    finally:
+        source.close()
+    message = str(info.value)
+    assert info.value.exit_code == 8 and "nothing was changed" in message, message
+    assert f"{short.name} has {len(body) // 2} bytes, expected {short.bytes}" in message
+    assert f"{grown.name} has {grown.bytes + 1} bytes, expected {grown.bytes}" in message
+    assert _marker(root_settings, target) == [42]
+    # nor does `list --offsite` (nor --latest, nor retention) take it for a good copy
+    (info_,) = scan_remote(OffsiteTarget(backend), timezone.utc)
+    assert not info_.complete and short.name in (info_.error or ""), info_
+
+
+def test_an_unreachable_endpoint_is_retried_once_per_file_not_twice(tmp_path: Path) -> None:
+    """An endpoint that is down (a closed port): opening a copy spends the retries once
+    and names the server. A failed read used to be followed by a look-up of the object
+    (was it missing?) that spent every retry again: twice the waiting (70 s by default)
+    before the error."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    settings = S3Settings(
+        bucket="adv-down", endpoint=f"http://127.0.0.1:{port}", access_key="AK",
+        secret_key="unreachable-secret", sdk_attempts=1,
+    )  # fmt: skip
+    backend = S3Backend(settings, sleep=waits.append)
+    with pytest.raises(TransientError) as info:
+        as_source(RemoteSource(backend, NEW))  # what open_backup does with s3://adv-down/NEW
+    assert f"127.0.0.1:{port}" in info.value.message and "(after 4 attempts)" in str(info.value)
+    assert waits == [5.0, 10.0, 20.0], waits
+
+
+@pytest.mark.parametrize("scheme", ["gs", "az", "abfs", "https"])
+def test_a_url_of_a_store_moodump_does_not_read_is_refused_not_taken_for_a_folder(
+    scheme: str,
+) -> None:
+    """``moodump restore gs://bucket/NAME`` (or ``--latest`` below it) looked for a local
+    folder of that name: "no backup … the directory does not exist", exit 5, as if the
+    copy were gone. It is a configuration error naming the schemes moodump reads."""
+    url = f"{scheme}://bucket/{NEW}"
+    with pytest.raises(ConfigError, match=f"{scheme}://") as info:
+        open_backup(url, env={})
+    assert "s3://" in (info.value.hint or "") and info.value.exit_code == 2
+    with pytest.raises(ConfigError, match=f"{scheme}://"):
+        locate_backup(f"{scheme}://bucket", latest_of="mysql/moodle", env={})
+
+
+def test_a_copy_that_is_not_there_is_not_found_rather_than_damaged(
+    s3: rig_s3.SeaweedS3, tmp_path: Path
+) -> None:
+    """``moodump restore``/``verify`` of a copy's URL with a typo in the name (or a copy
+    retention removed): "manifest.json is missing from the off-site copy … incomplete",
+    exit code 8, as if a backup were damaged. Nothing is there: exit code 5, naming the
+    name and where the copies are listed. A copy that lost only its marker is still
+    incomplete (exit 8)."""
+    bucket = s3.bucket("adv-restore")
+    prefix = rig_s3.unique("typo")
+    backend = S3Backend(s3.settings(bucket, prefix=prefix, retries=0))
+    upload(backend, make_backup(tmp_path, NEW))
+    env = env_for(s3, bucket, prefix)
+    with pytest.raises(NotFoundError) as info:
+        open_backup(backend.where(OLD), env=env, sleep=no_sleep).done_manifest()
+    assert info.value.exit_code == 5 and OLD in info.value.message, info.value
+    assert "list --offsite" in (info.value.hint or "")
+    assert backend.delete(f"{NEW}/manifest.json")
+    with pytest.raises(IntegrityError, match=r"manifest\.json is missing"):
+        open_backup(backend.where(NEW), env=env, sleep=no_sleep).done_manifest()
+
+
 # -- secrets -------------------------------------------------------------------------------
 
 
@@ -419,6 +546,63 @@ def test_wrong_s3_settings_fail_list_and_restore_clearly(
         assert "next step" in res.stderr, (args, res.stderr)
         for hidden in (secret, rig_s3.SECRET_KEY):
             assert hidden not in out, (args, out)
+
+
+def test_a_key_without_a_documented_permission_is_told_which_and_the_documented_ones_do(
+    s3: rig_s3.SeaweedS3, tmp_path: Path
+) -> None:
+    """docs/storage.md's table of S3 permissions, against SeaweedFS identities limited to
+    some actions: a key missing one fails with exit code 3 naming that permission (it
+    was told to check S3_USER and S3_PASSWORD, which were right; a key that could not
+    delete failed a prune with exit code 7 and "check the server's log"); a key with
+    exactly the documented ones (on that bucket alone) uploads, lists, reads and prunes."""
+    bucket = s3.bucket(rig_s3.PERMS_BUCKET)
+    prefix = rig_s3.unique("perms")
+    local = make_backup(tmp_path, NEW)
+
+    def keyed(kind: str) -> S3Backend:
+        access, secret = rig_s3.limited_key(kind)
+        return S3Backend(
+            s3.settings(bucket, prefix=prefix, access_key=access, secret_key=secret, retries=0)
+        )
+
+    def env(kind: str) -> dict[str, str]:
+        access, secret = rig_s3.limited_key(kind)
+        return env_for(s3, bucket, prefix, S3_USER=access, S3_PASSWORD=secret)
+
+    documented = keyed("documented")
+    upload(documented, make_backup(tmp_path, OLD))
+    upload(documented, local)
+    assert recheck(documented, NEW).files == 3
+    assert [i.name for i in scan_remote(OffsiteTarget(documented), timezone.utc)] == [OLD, NEW]
+    source = open_backup(documented.where(NEW), env=env("documented"), sleep=no_sleep)
+    try:
+        manifest = source.done_manifest()
+        source.check_listed(manifest.files)
+        assert all(source.open_checked(f).read() for f in manifest.files if f.bytes)
+    finally:
+        source.close()
+    assert prune_remote(documented, [OLD]) == [OLD]
+
+    def refused(call: Any, permission: str) -> None:
+        with pytest.raises(StorageAuthError) as info:
+            call()
+        text = f"{info.value.message} {info.value.hint}"
+        assert permission in text and "S3_PASSWORD" not in text, text
+        assert info.value.exit_code == 3, text
+
+    refused(lambda: upload(keyed("write-only"), local, OLD), "s3:ListBucket")
+    refused(lambda: upload(keyed("no-list"), local, OLD), "s3:ListBucket")
+    refused(lambda: upload(keyed("read-list"), local, OLD), "s3:PutObject")
+    refused(lambda: prune_remote(keyed("read-list"), [NEW]), "s3:DeleteObject")
+    refused(lambda: keyed("read-list").delete_prefix(NEW), "s3:DeleteObject")
+    assert recheck(documented, NEW).files == 3  # nothing was removed
+
+    shown = _cli({**env("documented"), "BACKUP_DIR": str(tmp_path)}, "list", "--offsite")
+    assert shown.returncode == 0 and NEW in shown.stdout, shown.stderr
+    denied = _cli({**env("write-only"), "BACKUP_DIR": str(tmp_path)}, "list", "--offsite")
+    assert denied.returncode == 3 and "s3:ListBucket" in denied.stderr, denied.stderr
+    assert "Traceback" not in denied.stderr and "next step" in denied.stderr, denied.stderr
 
 
 _FAKETIME = next(iter(Path("/usr/lib").glob("*/faketime/libfaketime.so.1")), None)

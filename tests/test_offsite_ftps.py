@@ -20,7 +20,7 @@ import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
 from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
-from moodump.manifest import STATUS_DONE, FileEntry, Manifest
+from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_manifest
 from moodump.offsite import (
     FtpsSettings,
     FtpsTarget,
@@ -28,6 +28,7 @@ from moodump.offsite import (
     parse_ftp_url,
     remote_names_to_prune,
 )
+from moodump.offsite.source import RemoteSource, open_backup
 from moodump.storage import TEMP_PREFIX
 from rig_ftps import PASSWORD, USER, FtpServers, Server, free_ports, make_certfile
 
@@ -441,6 +442,111 @@ def test_prune_remote_removes_exactly_the_named_backups(
     assert (remote / "mysql-moodle_2025-12-01_01-00-00.sql.gz").exists()
     with pytest.raises(ConfigError):
         target.prune_remote(["../etc"])
+
+
+@pytest.mark.storage
+def test_a_copy_is_read_back_by_its_url_with_the_settings_that_uploaded_it(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    """``moodump restore``/``verify ftps://host/path/NAME`` with the configuration the
+    copy was uploaded with: a self-signed server certificate given by
+    MOODUMP_FTP_CA_FILE, the password in FTP_PASSWORD_FILE (a mounted Secret). The URL's
+    backend took neither: "a certificate that does not verify … give the server's CA
+    with the FTP CA-file setting" (it was given), or a login without a password."""
+    server = ftp_server()
+    local = make_backup(tmp_path / "local")
+    _target(server, certfile).upload(local)
+    secret = tmp_path / "ftp-password"
+    secret.write_text(PASSWORD + "\n")
+    env = {
+        "FTP_USER": USER,
+        "FTP_PASSWORD_FILE": str(secret),
+        "MOODUMP_FTP_CA_FILE": str(certfile),
+    }
+    source = open_backup(server.url() + NAME, env=env, sleep=lambda _: None)
+    try:
+        manifest = source.done_manifest()
+        for f in manifest.files:
+            assert source.open_checked(f).read() == (local / f.name).read_bytes()
+    finally:
+        source.close()
+
+
+@pytest.mark.storage
+def test_a_download_the_server_aborts_is_a_broken_transfer_not_a_short_file(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    """The server closes the data connection mid-file and says so (``426 Transfer
+    aborted``, as pyftpdlib, vsftpd and proftpd do when a transfer is cut). The stream
+    ended as if the file were shorter: a restore from the copy called the backup
+    damaged ("truncated or replaced", exit code 8) instead of naming a broken transfer
+    (exit code 7); a download is retried and arrives whole."""
+    from pyftpdlib.handlers import TLS_DTPHandler
+
+    class Cutting(TLS_DTPHandler):
+        cuts = 0  # data connections still to cut
+        sent = 0
+
+        def send(self, data: bytes) -> int:
+            n = int(super().send(data) or 0)
+            self.sent += n
+            if Cutting.cuts and not self.receive and self.sent > 200_000:
+                Cutting.cuts -= 1
+                self.handle_close()  # replies 426: data was left to send
+            return n
+
+    server = ftp_server(type("Handler", (TLS_FTPHandler,), {"dtp_handler": Cutting}))
+    big = tmp_path / "mdl_big.00000.tsv.gz"
+    big.write_bytes(os.urandom(2_000_000))
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    backend = _target(server, certfile).backend
+    backend.put_file(f"{NAME}/data/mdl_big.00000.tsv.gz", big)
+
+    Cutting.cuts = 1
+    key = f"{NAME}/data/mdl_big.00000.tsv.gz"
+    with pytest.raises(StorageError) as info, backend.open_read(key) as fh:
+        while fh.read(65536):
+            pass
+    assert not isinstance(info.value, IntegrityError) and info.value.exit_code == 7
+    assert "426" in info.value.message and "mdl_big" in info.value.message, info.value
+
+    Cutting.cuts = 1
+    dest = tmp_path / "down.gz"
+    assert backend.get_file(key, dest, sha256=digest) == digest
+    assert Cutting.cuts == 0 and dest.read_bytes() == big.read_bytes()
+
+
+@pytest.mark.storage
+def test_a_server_that_limits_sessions_per_address_still_serves_a_restore(
+    ftp_server: ServerFactory, certfile: Path, tmp_path: Path
+) -> None:
+    """A server that takes two sessions per client address (vsftpd ``max_per_ip``,
+    proftpd ``MaxClientsPerHost``, pure-ftpd ``-C``; common on hosted FTP): a restore
+    from the copy reads its small files ahead in parallel, each on its own session, on
+    top of the backend's own one. Every extra login got ``421 Too many connections``,
+    and after the retries the restore failed. The backend now learns the limit from the
+    421 and waits for a session to end instead."""
+    server = ftp_server()
+    files = {f"schema/t{i:02d}.sql": os.urandom(500) for i in range(16)}
+    local = make_backup(tmp_path / "local")
+    for rel, data in files.items():
+        (local / rel).write_bytes(data)
+    manifest = read_manifest(local)
+    manifest.files += [
+        FileEntry(rel, len(data), hashlib.sha256(data).hexdigest(), "schema")
+        for rel, data in files.items()
+    ]
+    (local / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    sleeps = Sleeps(lambda: time.sleep(0.05))  # the server notices a session ended
+    target = _target(server, certfile, sleeps)
+    target.upload(local)
+    ftp_server.__self__.loops[-1].server.max_cons_per_ip = 2  # type: ignore[attr-defined]
+    source = RemoteSource(target.backend, NAME)
+    source.prefetch(list(files))
+    for rel, data in files.items():
+        assert source.open(rel).read() == data
+    # the first parallel logins may each meet a 421 before the limit is known; none after
+    assert len(sleeps.calls) <= 5, sleeps.calls
 
 
 @pytest.mark.storage

@@ -214,6 +214,22 @@ def test_a_server_without_md5_etags_is_checked_by_reading_back(
 
 
 @pytest.mark.storage
+def test_virtual_hosted_addressing_a_server_does_not_serve_names_s3_path_style(
+    server: rig_s3.SeaweedS3,
+) -> None:
+    """S3_PATH_STYLE=false against a server that serves no virtual hosts (SeaweedFS or
+    MinIO without their domain setting): the bucket, asked as ``bucket.host``, failed
+    with "HTTP status 405 … check the S3_* settings and the server's log"; the message
+    names S3_PATH_STYLE."""
+    endpoint = server.endpoint.replace("127.0.0.1", "localhost")  # a name, not an IP
+    backend = _backend(server, endpoint=endpoint, path_style=False, retries=0)
+    with pytest.raises(StorageError) as info:
+        backend.put_bytes("k", b"payload")
+    assert "S3_PATH_STYLE" in f"{info.value.message} {info.value.hint}", info.value
+    assert "s3-specific.localhost" in f"{info.value.message} {info.value.hint}", info.value
+
+
+@pytest.mark.storage
 def test_gz_keys_are_stored_as_they_are(server: rig_s3.SeaweedS3) -> None:
     # pyarrow's default compression="detect" would gzip a .gz key again on the way up
     # (and gunzip it on the way down, hiding it): the bucket must hold the bytes as sent.

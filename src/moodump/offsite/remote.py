@@ -297,16 +297,30 @@ def some_problems(problems: list[str], shown: int = 5) -> str:
 
 def stored_problems(backend: Backend, name: str, stored: Iterable[tuple[str, int]]) -> list[str]:
     """What one listing of copy ``name`` shows missing among the files ``stored``
-    (``(file, bytes)`` as its marker lists them): ``"F is missing"``, or, where the
-    backend lists exact sizes, ``"F has N bytes, expected M"``. Empty when all are there.
+    (``(file, bytes)`` as its marker lists them): ``"F is missing"`` or ``"F has N
+    bytes, expected M"``. Empty when all are there. Where the backend's listed sizes
+    may be wrong (S3), a size that differs is looked up again by itself (a HEAD), so a
+    file cut short or replaced is found here and not half-way through a restore.
     """
     listed = {o.key: o.size for o in backend.list(name)}
     problems = []
     for rel, size in stored:
-        have = listed.get(f"{name}/{rel}", -1)
+        key = f"{name}/{rel}"
+        have = listed.get(key, -1)
         if have == -1:
             problems.append(f"{rel} is missing")
-        elif backend.exact_sizes and have is not None and have != size:
+            continue
+        if have == size:
+            continue
+        if not backend.exact_sizes:  # the listing may be wrong: ask for this one object
+            if not backend.exact_stat_sizes:
+                continue
+            info = backend.stat(key)
+            if info is None:
+                problems.append(f"{rel} is missing")
+                continue
+            have = info.size
+        if have is not None and have != size:
             problems.append(f"{rel} has {have} bytes, expected {size}")
     return problems
 

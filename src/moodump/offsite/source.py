@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,22 +26,30 @@ from urllib.parse import unquote, urlsplit
 
 from moodump.catalog import group_by_database, scan_backups
 from moodump.crypto import Identity
-from moodump.errors import ConfigError, IntegrityError, NotFoundError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import MANIFEST_NAME
 from moodump.naming import parse_backup_name
 from moodump.offsite.catalog import RemoteBackupInfo, newest, scan_remote
 from moodump.offsite.remote import OffsiteTarget, some_problems, stored_problems
 from moodump.source import BackupSource, LocalSource, as_source
 from moodump.storage import Backend, open_backend
-from moodump.storage.base import quote_url_path
+from moodump.storage.base import TransientError, quote_url_path
 from moodump.storage.s3_settings import s3_settings_from_env
 
-REMOTE_SCHEMES = ("s3", "ftp", "ftps", "file")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_url(location: str) -> bool:
-    """True for ``scheme://...`` locations moodump reads remotely."""
-    return "://" in location and location.split("://", 1)[0].lower() in REMOTE_SCHEMES
+    """True for ``scheme://...`` locations: those moodump reads remotely, and any other
+    scheme (``gs://``, ``https://``), which opening refuses by name instead of looking
+    for a local folder of that name."""
+    return bool(_SCHEME.match(location))
 
 
 class RemoteSource(BackupSource):
@@ -103,8 +112,16 @@ class RemoteSource(BackupSource):
         key = f"{self.name}/{name}"
         try:
             return self.backend.open_read(key)
+        except (TransientError, StorageAuthError):
+            raise  # its retries are spent, or the key is refused: a look-up would repeat it
         except StorageError:
             if self.backend.stat(key) is None:
+                if not self.backend.list(self.name):  # no copy at all: a typo, or pruned
+                    raise NotFoundError(
+                        f"there is no copy {self.name} at {self.backend.display}",
+                        hint="check the name; moodump list --offsite shows the copies and "
+                        "their URLs",
+                    ) from None
                 raise IntegrityError(
                     f"{name} is missing from the off-site copy {self.where}",
                     hint="the copy is incomplete; use another backup (moodump list --offsite)",

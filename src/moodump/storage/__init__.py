@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from moodump.config import setting
 from moodump.errors import ConfigError
 from moodump.storage.base import (
     TEMP_PREFIX,
@@ -32,6 +33,27 @@ from moodump.storage.s3_settings import S3Settings, parse_endpoint, s3_settings_
 Settings = FtpsSettings | S3Settings
 
 
+def ftps_settings_from_env(
+    url: str, env: Mapping[str, str], *, create: bool = False
+) -> FtpsSettings:
+    """The FTPS settings of ``url`` with the configured account and TLS trust: the same
+    key table as the uploads (``FTP_USER``/``FTP_PASSWORD`` and their ``_FILE`` forms,
+    ``MOODUMP_FTP_CA_FILE``, ``MOODUMP_FTP_RETRIES``), so a copy is read back with the
+    settings that wrote it. An empty account leaves the URL's."""
+
+    def value(name: str) -> str:
+        return str(setting(name, env) or "")
+
+    return FtpsSettings(
+        url=url,
+        user=value("FTP_USER"),
+        password=value("FTP_PASSWORD"),
+        ca_file=value("MOODUMP_FTP_CA_FILE").strip() or None,
+        retries=int(value("MOODUMP_FTP_RETRIES")),
+        create_dirs=create,
+    )
+
+
 def open_backend(
     target: str | Path | Settings,
     *,
@@ -43,7 +65,8 @@ def open_backend(
 
     - a path, or ``file:///path``: :class:`LocalBackend` (``create`` creates the directory);
     - ``ftp://`` / ``ftps://`` or :class:`FtpsSettings`: :class:`FtpsBackend` (the account
-      from ``FTP_USER``/``FTP_PASSWORD`` in ``env``, else from the URL);
+      from ``FTP_USER``/``FTP_PASSWORD`` or their ``_FILE`` forms in ``env``, else from
+      the URL; ``MOODUMP_FTP_CA_FILE``, ``MOODUMP_FTP_RETRIES``: :func:`ftps_settings_from_env`);
     - ``s3://bucket/prefix`` or :class:`S3Settings`: :class:`S3Backend`. Endpoint and
       credentials come from ``env`` (the ``S3_*`` variables of
       :func:`s3_settings_from_env`); the URL's bucket and prefix win over ``S3_BUCKET``
@@ -72,15 +95,7 @@ def open_backend(
             )
         return LocalBackend(unquote(parts.path), create=create, sleep=sleep)
     if scheme in ("ftp", "ftps"):
-        return FtpsBackend(
-            FtpsSettings(
-                url=text,
-                user=env.get("FTP_USER", ""),
-                password=env.get("FTP_PASSWORD", ""),
-                create_dirs=create,
-            ),
-            sleep=sleep,
-        )
+        return FtpsBackend(ftps_settings_from_env(text, env, create=create), sleep=sleep)
     if scheme == "s3":
         parts = urlsplit(text)
         if "@" in parts.netloc:
@@ -102,8 +117,11 @@ def open_backend(
             settings = replace(settings, create_bucket=True)
         return S3Backend(settings, sleep=sleep)
     raise ConfigError(
-        f"unknown storage scheme {scheme}://",
-        hint="use a path, file://, ftp://, ftps:// or s3://",
+        f"unknown storage scheme {scheme}:// (moodump reads a path, file://, ftp://, "
+        "ftps:// and s3://)",
+        hint="for a store with an S3 API (Google Cloud Storage with HMAC keys, Ceph, MinIO) "
+        "use s3://bucket/prefix with S3_ENDPOINT set to its endpoint "
+        "(https://storage.googleapis.com); otherwise copy the backup to a folder first",
     )
 
 
@@ -123,6 +141,7 @@ __all__ = [
     "TransientError",
     "check_key",
     "check_prefix",
+    "ftps_settings_from_env",
     "open_backend",
     "parse_endpoint",
     "parse_ftp_url",

@@ -215,6 +215,9 @@ class Backend(ABC):
     can_rename: bool = False
     #: Whether :attr:`ObjectInfo.size` can be trusted (not on S3).
     exact_sizes: bool = True
+    #: Whether the size :meth:`stat` gives for one object is its length (on S3 too: a
+    #: HEAD's Content-Length, where only the listing's sizes may be wrong).
+    exact_stat_sizes: bool = True
     #: How many puts may run at once from different threads (a backup has hundreds of
     #: small files: per-object round trips dominate unless they overlap). 1 for a backend
     #: with one session (FTPS).
@@ -459,7 +462,8 @@ class Backend(ABC):
         info = self._stat(key)
         if info is None:
             return Check("is missing", "stat")
-        if self.exact_sizes and size is not None and info.size is not None and info.size != size:
+        known = info.size is not None and (self.exact_sizes or self.exact_stat_sizes)
+        if known and size is not None and info.size != size:
             return Check(f"has {info.size} bytes, expected {size}", "size")
         digest, count, method = self._hash_back(key)
         if size is not None and count is not None and count != size:

@@ -34,6 +34,7 @@ import posixpath
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,6 +170,12 @@ class FtpsBackend(Backend):
         self.base = self.url.path
         self._conn: _Conn | None = None
         self._used = 0.0
+        # Each open_read has its own session. A server that limits sessions per client
+        # address answers one too many with 421: the limit learnt from that is kept, and
+        # reads wait for a session to end instead of hammering the server.
+        self._gate = threading.Condition()
+        self._reading = 0
+        self._read_cap: int | None = None
 
     @property
     def display(self) -> str:
@@ -221,23 +228,60 @@ class FtpsBackend(Backend):
 
     def _open_read(self, key: str) -> BinaryIO:
         path = self._path(key)
+        self._enter_read()
         try:
             ftp = self._login()
         except (ftplib.Error, OSError, EOFError) as exc:
+            self._leave_read(too_many=str(exc).startswith("421"))
             raise self._map(exc) from exc
+        except BaseException:
+            self._leave_read()
+            raise
         try:
             ftp.voidcmd("TYPE I")
             sock = ftp.transfercmd(f"RETR {path}")
         except ftplib.error_perm as exc:
             ftp.close()
+            self._leave_read()
             raise StorageError(
                 f"{path} does not exist on the FTP server {self._where()} ({str(exc)[:3]})",
                 hint="check the name (list the remote backups) and the account's permissions",
             ) from exc
         except (ftplib.Error, OSError, EOFError) as exc:
             ftp.close()
+            self._leave_read()
             raise self._map(exc) from exc
-        return _FtpReadStream(ftp, sock, path)  # type: ignore[return-value]
+        except BaseException:
+            ftp.close()
+            self._leave_read()
+            raise
+        return _FtpReadStream(ftp, sock, path, on_close=self._leave_read)  # type: ignore[return-value]
+
+    def _enter_read(self) -> None:
+        """Wait (at most the timeout: never a deadlock) while the sessions the server
+        allows are all reading, then count one more."""
+        deadline = time.monotonic() + self.settings.timeout_s
+        with self._gate:
+            while self._read_cap is not None and self._reading >= self._read_cap:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._gate.wait(left)
+            self._reading += 1
+
+    def _leave_read(self, *, too_many: bool = False) -> None:
+        with self._gate:
+            self._reading -= 1
+            if too_many:  # "421 Too many connections": the sessions open are the limit
+                cap = max(1, self._reading)
+                if self._read_cap is None or cap < self._read_cap:
+                    log.info(
+                        "the FTP server %s takes %d reading session(s) at a time",
+                        self._where(),
+                        cap,
+                    )
+                    self._read_cap = cap
+            self._gate.notify_all()
 
     def _hash_back(self, key: str) -> tuple[str, int | None, str]:
         digest, method = self._op(lambda conn: conn.sha256(self._path(key)))

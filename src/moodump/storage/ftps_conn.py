@@ -11,6 +11,7 @@ import posixpath
 import re
 import socket
 import ssl
+from collections.abc import Callable
 from types import TracebackType
 from typing import BinaryIO
 
@@ -19,6 +20,7 @@ from moodump.fsmodes import dir_mode
 from moodump.storage.base import (
     BLOCK,
     TEMP_PREFIX,
+    TransientError,
     read_source,
 )
 
@@ -224,15 +226,26 @@ class _HashingReader:
 class _FtpReadStream:
     """A download as a stream; owns its own FTP session, closed with the stream."""
 
-    def __init__(self, ftp: ftplib.FTP, sock: socket.socket, what: str) -> None:
+    def __init__(
+        self,
+        ftp: ftplib.FTP,
+        sock: socket.socket,
+        what: str,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._ftp = ftp
+        self._on_close = on_close  # told once, when the session has ended
         self._sock = sock
         self._file = sock.makefile("rb")
         self._what = what
         self._eof = False
+        self._replied = False  # the transfer's final reply was read
         self.closed = False
 
     def read(self, n: int = -1) -> bytes:
+        if self._eof:
+            return b""
         try:
             data = self._file.read(n if n is not None and n >= 0 else -1)
         except OSError as exc:
@@ -241,8 +254,33 @@ class _FtpReadStream:
                 hint="the connection broke; try again",
             ) from exc
         if not data or n is None or n < 0:
-            self._eof = True
+            self._finish()
         return data
+
+    def _finish(self) -> None:
+        """At the end of the data: the server's reply says whether that was the file's
+        end (226) or the transfer was cut (426, 451): a cut must not read as a shorter
+        file, which a restore would call a damaged backup."""
+        self._eof = True
+        try:
+            self._file.close()
+            if isinstance(self._sock, ssl.SSLSocket):
+                self._sock.unwrap()
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._sock.close()
+        try:
+            self._ftp.voidresp()
+        except (ftplib.Error, OSError, EOFError) as exc:
+            self._ftp.close()
+            raise TransientError(
+                f"the FTP server ended the transfer of {self._what} before its end: "
+                f"{str(exc).strip()[:200] or type(exc).__name__}",
+                hint="the connection broke off while reading: check the server and the "
+                "network, then try again",
+            ) from exc
+        self._replied = True
 
     def readable(self) -> bool:
         return True
@@ -251,22 +289,22 @@ class _FtpReadStream:
         if self.closed:
             return
         self.closed = True
+        if not self._eof:  # closed before the end: no reply to wait for
+            try:
+                self._file.close()
+            except (OSError, ValueError):
+                pass
+            finally:
+                self._sock.close()
         try:
-            self._file.close()
-            if isinstance(self._sock, ssl.SSLSocket) and self._eof:
-                self._sock.unwrap()
-        except (OSError, ValueError):
-            pass
-        finally:
-            self._sock.close()
-        try:
-            if self._eof:
-                self._ftp.voidresp()
+            if self._replied:
                 self._ftp.quit()
         except (ftplib.Error, OSError, EOFError):
             pass
         finally:
             self._ftp.close()
+            if self._on_close is not None:
+                self._on_close()
 
     def __enter__(self) -> _FtpReadStream:
         return self

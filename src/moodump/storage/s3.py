@@ -110,6 +110,40 @@ _TRANSIENT_CODES = (
     "THROTTLING",
     "REQUEST_TIME_TOO_SKEWED",
 )
+#: The S3 operation pyarrow names in a refusal -> the permission it needs and whether
+#: that is granted on the bucket (else on its objects). docs/storage.md has the table.
+_PERMISSIONS = (
+    ("HeadBucket", "s3:ListBucket", True),
+    ("ListObjects", "s3:ListBucket", True),
+    ("HeadObject", "s3:GetObject", False),
+    ("GetObject", "s3:GetObject", False),
+    ("CreateMultipartUpload", "s3:PutObject", False),
+    ("UploadPart", "s3:PutObject", False),
+    ("CompleteMultipartUpload", "s3:PutObject", False),
+    ("PutObject", "s3:PutObject", False),
+    ("AbortMultipartUpload", "s3:AbortMultipartUpload", False),
+    ("DeleteObject", "s3:DeleteObject", False),  # DeleteObjects too
+    ("CreateBucket", "s3:CreateBucket", True),
+)
+_OPERATION = re.compile(r"during (\w+) operation")
+
+
+def denied_permission(text: str) -> tuple[str, bool] | None:
+    """``(permission, on the bucket)`` an S3 refusal (pyarrow's message) says is missing:
+    ACCESS_DENIED during a named operation, or a batch delete whose keys were denied.
+    None when the message names no operation moodump knows."""
+    if "when deleting objects" in text and "Access Denied" in text:
+        return "s3:DeleteObject", False
+    if "ACCESS_DENIED" not in text:
+        return None
+    found = _OPERATION.search(text)
+    operation = found.group(1) if found else ""
+    for name, permission, on_bucket in _PERMISSIONS:
+        if operation.startswith(name):
+            return permission, on_bucket
+    return None
+
+
 #: S3 refuses signatures more than 15 minutes off its clock; more than 5 is named.
 SKEW_LIMIT_S = 300.0
 _CURL_TLS = re.compile(r"curlCode: (35|51|53|54|58|59|60|64|66|77|80|82|83|90|91)\b")
@@ -174,7 +208,7 @@ class S3Backend(Backend):
 
     can_rename = False
     max_concurrency = 8  # pyarrow's S3 filesystem is thread-safe; small objects overlap
-    exact_sizes = False
+    exact_sizes = False  # listings may be wrong (SeaweedFS); a HEAD is exact
 
     def __init__(
         self, settings: S3Settings, *, sleep: Callable[[float], None] = time.sleep
@@ -556,6 +590,23 @@ class S3Backend(Backend):
         self._clock_offset = None if server is None else server - time.time()
         return self._clock_offset
 
+    def _key_accepted(self, text: str) -> bool:
+        """Whether a refusal was for a missing permission rather than a wrong key.
+
+        A refused HEAD has no body, so it says "access denied" for a wrong secret too.
+        Until a request has worked with this key (the bucket's HEAD), one listing of a
+        name no one uses asks again: its refusal has a body, with the real reason."""
+        if self._bucket_ok or "No response body" not in text:
+            return True
+        import pyarrow.fs as pafs
+
+        probe = pafs.FileSelector(self._path(".moodump-probe"), allow_not_found=True)
+        try:
+            self._filesystem().get_file_info(probe)
+        except OSError as exc:
+            return "ACCESS_DENIED" in str(exc)  # not a wrong key, a clock off, no server
+        return True
+
     def _endpoint(self) -> str:
         return self.settings.endpoint or "AWS S3"
 
@@ -566,8 +617,9 @@ class S3Backend(Backend):
         short = short.split("; Details:")[0].strip()
         where = self._endpoint()
         bucket = self.settings.bucket
-        if any(code in text for code in _AUTH_CODES):
-            code = next(c for c in _AUTH_CODES if c in text)
+        denied = denied_permission(text)
+        if denied is not None or any(code in text for code in _AUTH_CODES):
+            code = next((c for c in _AUTH_CODES if c in text), "ACCESS_DENIED")
             # A signature is only valid within 15 minutes of the server's time, and a HEAD
             # refused for that says no more than "403": look at the server's clock.
             offset = self.server_clock_offset()
@@ -579,6 +631,22 @@ class S3Backend(Backend):
                     "signatures more than 15 minutes off",
                     hint="fix this machine's time (NTP/chrony, or the node's clock), then retry; "
                     "the access key may well be right",
+                )
+            if denied is not None and self._key_accepted(text):
+                permission, on_bucket = denied
+                resource = f"arn:aws:s3:::{bucket if on_bucket else self._path('*')}"
+                also = ""
+                if "HeadObject" in text:  # AWS: a missing object reads as denied then
+                    also = f", and s3:ListBucket on arn:aws:s3:::{bucket}"
+                return StorageAuthError(
+                    f"the S3 server {where} refused access key {self.settings.access_key!r} "
+                    f"the permission {permission} while {what} ({code}; the key itself is "
+                    "accepted)",
+                    hint=(
+                        f"grant this key {permission} on {resource}{also} (a bucket or IAM "
+                        "policy; docs/storage.md lists the permissions moodump needs), or use "
+                        "a key that has them"
+                    ),
                 )
             return StorageAuthError(
                 f"the S3 server {where} refused access key {self.settings.access_key!r} "
@@ -601,17 +669,26 @@ class S3Backend(Backend):
                     "(its host name; http:// for a server without TLS)"
                 ),
             )
+        virtual = ""
+        if self.settings.path_style is False and self._host and "HeadBucket" in text:
+            # asked as bucket.host: a server without that domain setting (SeaweedFS,
+            # MinIO without MINIO_DOMAIN) answers 405/404 or the name does not resolve
+            virtual = (
+                f"; with S3_PATH_STYLE=false the bucket is asked as {bucket}.{self._host}, "
+                "which this server may not serve: set S3_PATH_STYLE=auto (or true), or "
+                "configure the server's domain for virtual-hosted buckets"
+            )
         if any(code in text for code in _TRANSIENT_CODES) or "curlCode" in text:
             return TransientError(
                 f"the S3 server {where} failed while {what}: {short}",
                 hint=(
                     "it is retried; if it persists, check S3_ENDPOINT, that the server is up "
-                    "and that the network allows it"
+                    "and that the network allows it" + virtual
                 ),
             )
         return StorageError(
             f"the S3 server {where} failed while {what}: {short}",
-            hint="check the S3_* settings and the server's log",
+            hint="check the S3_* settings and the server's log" + virtual,
         )
 
 
