@@ -29,6 +29,7 @@ from helpers import moodump_cli, run_sql_file
 from moodump.db import ConnSettings, connect
 from moodump.db.connection import quote_ident
 from moodump.dump import DumpOptions, dump
+from moodump.errors import StorageAuthError
 from moodump.export import ExportOptions, export
 from moodump.export.engine import EXPORT_MANIFEST
 from moodump.manifest import read_manifest
@@ -367,6 +368,12 @@ def test_export_to_s3_reads_back_as_datasets(zoo_backup, tmp_path):
     # an export is never merged into another one
     with pytest.raises(Exception, match="not empty"):
         export(LocalSource(backup), f"s3://{bucket}/{prefix}", env=env)
+    # a key that may read and list but not write is told the permission it lacks
+    user, password = rig_s3.limited_key("read-list")
+    with pytest.raises(StorageAuthError, match=r"s3:PutObject") as denied:
+        export(LocalSource(backup), f"s3://{bucket}/{rig_s3.unique('zoo-')}",
+               env={**env, "S3_USER": user, "S3_PASSWORD": password})  # fmt: skip
+    assert denied.value.exit_code == 3 and password not in str(denied.value)
 
 
 def test_export_of_an_encrypted_backup_equals_the_plain_one(zoo_backup, tmp_path):

@@ -43,7 +43,7 @@ import pyarrow as pa
 
 from moodump import __version__
 from moodump.crypto import VerifyKey
-from moodump.errors import ConfigError, IntegrityError, StorageError
+from moodump.errors import ConfigError, IntegrityError
 from moodump.export.memory import lean_memory_pool, return_freed_blocks
 from moodump.export.model import COMPRESSIONS as COMPRESSIONS
 from moodump.export.model import ExportOptions as ExportOptions
@@ -146,7 +146,7 @@ class _Exporter:
         try:
             sink = HashingSink(self.out.fs.open_output_stream(path))
         except OSError as exc:
-            raise StorageError(f"cannot write {path}: {exc}", hint="check the output") from exc
+            raise self.out.failure(exc, f"writing {path}") from exc
         writer = LazyWriter(sink, schema, self.opts)
         rows = 0
         pending: list[pa.RecordBatch] = []
@@ -320,6 +320,8 @@ def export(
     try:
         with tr.operation("export", manifest.database):
             return _export(source, manifest, tables, out, opts, progress, t0, tr)
+    except OSError as exc:  # a Parquet file's upload (S3: at its close), export.json, ...
+        raise out.failure(exc, f"writing the export to {out.display}") from exc
     finally:
         out.close()
 

@@ -25,7 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from moodump import __version__
-from moodump.errors import ConfigError, StorageError
+from moodump.errors import ConfigError, MoodumpError, StorageError
 from moodump.export.model import ExportOptions, ExportResult
 from moodump.export.types import column_encodings
 from moodump.manifest import Manifest
@@ -43,6 +43,16 @@ class Output:
     base: str  # the base path in ``fs`` ("bucket/prefix" or an absolute directory)
     display: str
     close: Callable[[], None] = lambda: None
+    #: an object store's diagnosis of a failure (S3: :meth:`S3Backend.explain`)
+    explain: Callable[[OSError, str], MoodumpError] | None = None
+
+    def failure(self, exc: OSError, doing: str, hint: str = "check the output") -> MoodumpError:
+        """The error for a failed request to the target while ``doing`` (e.g. "writing
+        x"): the object store's own diagnosis where it has one (a permission the key
+        lacks, named), else the OS's message."""
+        if self.explain is not None:
+            return self.explain(exc, doing)
+        return StorageError(f"failed {doing}: {exc}", hint=hint)
 
     def path(self, rel: str) -> str:
         return f"{self.base.rstrip('/')}/{rel}" if self.base else rel
@@ -73,7 +83,7 @@ def open_output(output: str, env: Mapping[str, str]) -> Output:
         except BaseException:
             backend.close()
             raise
-        return Output(fs, base, backend.where(""), backend.close)
+        return Output(fs, base, backend.where(""), backend.close, backend.explain)
     if scheme == "file":
         text = text[len("file://") :]
     elif scheme:
@@ -98,9 +108,7 @@ def refuse_non_empty(out: Output) -> None:
     try:
         infos = out.fs.get_file_info(pafs.FileSelector(out.base, allow_not_found=True))
     except OSError as exc:
-        raise StorageError(
-            f"cannot list {out.display}: {exc}", hint="check the output location and access"
-        ) from exc
+        raise out.failure(exc, f"listing {out.display}", "check the output location and access") from exc
     if infos:
         raise ConfigError(
             f"{out.display} is not empty",
@@ -252,4 +260,4 @@ def write_manifest(
         with out.fs.open_output_stream(path) as fh:
             fh.write(data)
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc}", hint="check the output") from exc
+        raise out.failure(exc, f"writing {path}") from exc

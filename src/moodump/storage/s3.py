@@ -610,6 +610,12 @@ class S3Backend(Backend):
     def _endpoint(self) -> str:
         return self.settings.endpoint or "AWS S3"
 
+    def explain(self, exc: OSError, what: str) -> MoodumpError:
+        """A failure of this bucket's file system used directly (an export writes through
+        :meth:`arrow_filesystem`) as the error moodump gives for its own requests: a
+        missing permission named, a clock off, a wrong key, a server that is down."""
+        return self._map(exc, what)
+
     def _map(self, exc: OSError, what: str) -> MoodumpError:
         """A pyarrow/AWS SDK failure as a moodump error that names the next step."""
         text = str(exc)
