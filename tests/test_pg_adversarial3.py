@@ -5,16 +5,22 @@ compared row for row and by the whole ``pg_dump --schema-only``, and verified.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
+from moodump.errors import NotFoundError
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
 from rig_pg import PgServer
-from test_pg_hard import _settings, _state
+from test_pg_hard import _connect, _settings, _state
 
 pytestmark = pytest.mark.db
 
@@ -51,5 +57,91 @@ def test_zoo5_round_trip(pg: PgServer, tmp_path: Path) -> None:
     _same(pg, src, target)
     checked = verify(out, settings=_settings(pg), record=False)
     assert checked.passed, checked.problems
+    pg.dropdb(target)
+    pg.dropdb(src)
+
+
+def test_a_restore_that_failed_before_its_definitions_is_run_again(pg: PgServer, tmp_path: Path) -> None:
+    """A restore that stopped before its definitions were in (here: --owners with a role
+    the server lacks; a SIGKILL during pre-data leaves the same) left the database it made,
+    empty. Run again, that database is the restore's own, not one an operator made: it
+    gets the source database's settings and comment, and loses the ``public`` schema the
+    source had not (they were silently left out)."""
+    src, target = f"again_{uuid.uuid4().hex[:8]}", f"again_r_{uuid.uuid4().hex[:6]}"
+    role, gone = f"z5_ghost_{uuid.uuid4().hex[:6]}", f"z5_gone_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, f"CREATE ROLE {role} NOLOGIN; DROP SCHEMA public; CREATE SCHEMA s; "
+            f"CREATE TABLE s.t (id int PRIMARY KEY); ALTER TABLE s.t OWNER TO {role}; INSERT INTO s.t VALUES (1); "
+            f"ALTER DATABASE \"{src}\" SET TimeZone = 'Asia/Kathmandu'; COMMENT ON DATABASE \"{src}\" IS 'again'")  # fmt: skip
+    out = tmp_path / "again"
+    dump_postgres(_settings(pg), src, out)
+    pg.psql("postgres", f"ALTER ROLE {role} RENAME TO {gone}")
+    facts = ("SELECT d.setconfig, shobj_description(b.oid, 'pg_database'), "
+             "(SELECT count(*) FROM pg_namespace WHERE nspname = 'public') FROM pg_database b "
+             "LEFT JOIN pg_db_role_setting d ON d.setdatabase = b.oid AND d.setrole = 0 WHERE b.datname = '{}'")  # fmt: skip
+    try:
+        with pytest.raises(NotFoundError, match="does not exist"):
+            restore(out, _settings(pg), target, RestoreOptions(owners=True))
+        restore(out, _settings(pg), target, RestoreOptions())
+    finally:
+        pg.psql("postgres", f"ALTER ROLE {gone} RENAME TO {role}")
+    assert _state(pg, target) == _state(pg, src)
+    assert "Asia/Kathmandu" in pg.psql(src, facts.format(src))
+    assert pg.psql(target, facts.format(target)) == pg.psql(src, facts.format(src))
+    pg.dropdb(target)
+    pg.dropdb(src)
+    pg.psql("postgres", f"DROP ROLE {role}")
+
+
+def test_a_restore_killed_while_psql_reads_its_definitions(pg: PgServer, tmp_path: Path) -> None:
+    """A restore killed (SIGKILL) while it feeds psql the definitions: psql reads to the
+    end of what it was given. Its ``--single-transaction`` committed that part (the
+    definitions read so far, without the progress row that says pre-data is in), so the
+    database held half a schema and ``--resume`` failed on it ("already exists"). The
+    script's own BEGIN without its COMMIT is rolled back: nothing is left, and the same
+    command with --resume restores everything.
+
+    psql is held on the schema's ``CREATE SCHEMA`` (an uncommitted schema of the same name
+    in another session; past the preamble's SELECT, whose output would kill psql with
+    SIGPIPE) while the restore fills the pipe, then the restore is killed; the first
+    table's comment is sized so that the cut falls between two statements (an incomplete
+    last statement fails, which rolls back in any case)."""
+    src, target = f"kill_{uuid.uuid4().hex[:8]}", f"kill_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, "CREATE SCHEMA k; " + "".join(
+        f"CREATE TABLE k.t{i} (id int PRIMARY KEY, v text); COMMENT ON TABLE k.t{i} IS "
+        f"'{'x' * 84 if i == 0 else f'table {i}'}'; " for i in range(400)))  # fmt: skip
+    pg.psql(src, "INSERT INTO k.t1 VALUES (1, 'one')")
+    out = tmp_path / "kill"
+    dump_postgres(_settings(pg), src, out)
+    pg.createdb(target)  # an empty database made for the restore
+    code = (
+        f"import sys; sys.path[:0] = [{str(Path(__file__).parents[1] / 'src')!r}]\n"
+        "from moodump.db.connection import ConnSettings\n"
+        "from moodump.restore import RestoreOptions, restore\n"
+        f"restore({str(out)!r}, ConnSettings(host='127.0.0.1', port={pg.port}, user='postgres', "
+        f"password=''), {target!r}, RestoreOptions())\n"
+    )
+    with _connect(pg, target) as blocker, _connect(pg, "postgres") as mon:
+        mon.autocommit = True
+        blocker.execute("CREATE SCHEMA k")  # uncommitted: psql waits on it
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+        deadline = time.monotonic() + 60
+        while not mon.execute(waiting, (target,)).fetchone()[0]:  # type: ignore[index]
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # the pipe fills while psql waits
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        blocker.rollback()
+        sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> %s"
+        while mon.execute(sessions, (target, blocker.info.backend_pid)).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    left = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('k', '_moodump_restore')"
+    assert pg.psql(target, left).split()[2] == "0"
+    restore(out, _settings(pg), target, RestoreOptions())
+    assert _state(pg, target) == _state(pg, src)
     pg.dropdb(target)
     pg.dropdb(src)

@@ -341,13 +341,17 @@ class PgRestore:
         script = preamble + "".join(body)
         if not self.opts.owners:
             script = _strip_owners(script)
+        # One transaction, begun and committed by the script itself, not by psql's
+        # --single-transaction: psql commits that one at the end of its input, and a
+        # restore killed while it fed psql ends the input early (the definitions read so
+        # far were committed, without the 'pre-data' progress row, and --resume failed
+        # on them: "already exists"). Cut short, this one is rolled back.
         script = (
-            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.progress_schema)};\n"
-            f"CREATE TABLE IF NOT EXISTS {self.progress_table} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
+            "BEGIN;\n" + pg_target.progress_ddl(self.progress_schema)
             + script
-            + f"\nINSERT INTO {self.progress_table} (item) VALUES ('pre-data');\n"
+            + f"\nINSERT INTO {self.progress_table} (item) VALUES ('pre-data');\nCOMMIT;\n"
         )
-        argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+        argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--no-password", "-d", dbname_arg(self.load_db), "-f", "-"]  # fmt: skip
         with tool_env(self.settings) as env:
             env["PGDATABASE"] = self.load_db
