@@ -6,9 +6,11 @@ compared row for row and by the whole ``pg_dump --schema-only``, and verified.
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -145,3 +147,35 @@ def test_a_restore_killed_while_psql_reads_its_definitions(pg: PgServer, tmp_pat
     assert _state(pg, target) == _state(pg, src)
     pg.dropdb(target)
     pg.dropdb(src)
+
+
+def test_a_tablespace_the_server_lacks_is_refused_naming_it(pg: PgServer, tmp_path: Path) -> None:
+    """A table (and its index) in a tablespace that the restoring server lacks (a new
+    server after a disaster): refused before the target is made, naming the tablespace
+    and what to do, instead of psql's "invalid value for parameter default_tablespace"
+    after the database was made; once the tablespace is there, the restore works."""
+    where = Path(tempfile.mkdtemp(prefix="moodump-ts-"))
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(where, pw.pw_uid, pw.pw_gid)
+    ts = f"z5_ts_{uuid.uuid4().hex[:6]}"
+    src, target = f"ts_{uuid.uuid4().hex[:8]}", f"ts_r_{uuid.uuid4().hex[:6]}"
+    pg.psql("postgres", f"CREATE TABLESPACE {ts} LOCATION '{where}'")
+    pg.createdb(src)
+    pg.psql(src, f"CREATE TABLE t (id int PRIMARY KEY USING INDEX TABLESPACE {ts}, v text) TABLESPACE {ts}; "
+            "INSERT INTO t VALUES (1, 'a')")  # fmt: skip
+    out = tmp_path / "ts"
+    dump_postgres(_settings(pg), src, out)
+    pg.psql("postgres", f"ALTER TABLESPACE {ts} RENAME TO {ts}_x")
+    try:
+        with pytest.raises(NotFoundError, match=f"tablespace '{ts}'") as err:
+            restore(out, _settings(pg), target, RestoreOptions())
+        assert "CREATE TABLESPACE" in str(err.value)
+        assert target not in pg.psql("postgres", "SELECT datname FROM pg_database")
+    finally:
+        pg.psql("postgres", f"ALTER TABLESPACE {ts}_x RENAME TO {ts}")
+    restore(out, _settings(pg), target, RestoreOptions())
+    assert _state(pg, target) == _state(pg, src)
+    pg.dropdb(target)
+    pg.dropdb(src)
+    pg.psql("postgres", f"DROP TABLESPACE {ts}")

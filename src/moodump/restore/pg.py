@@ -73,6 +73,7 @@ from moodump.restore.pg_script import (
     _table_of,
     sequences_made,
     split_entries,
+    tablespaces_named,
 )
 from moodump.restore.pg_target import drop_progress, progress_schema, progress_table
 from moodump.source import BackupSource
@@ -249,6 +250,11 @@ class PgRestore:
         with pg_target.admin_connect(self.settings) as admin:
             major, _ = server_version(admin)
             bindir, _ = client_for(major)
+            # (names that are not valid in the script's encoding are left to the server)
+            pg_target.check_tablespaces(admin, {
+                n for n in tablespaces_named(pre) | tablespaces_named(post)
+                if not any("\udc80" <= ch <= "\udcff" for ch in n)
+            })  # fmt: skip
             if self.selected is not None:
                 fresh = pg_target.prepare_partial(
                     admin, self.settings, self.target, self.selected, self.opts.drop,
@@ -347,7 +353,7 @@ class PgRestore:
         # far were committed, without the 'pre-data' progress row, and --resume failed
         # on them: "already exists"). Cut short, this one is rolled back.
         script = (
-            "BEGIN;\n" + pg_target.progress_ddl(self.progress_schema)
+            "BEGIN;\nSET client_min_messages = warning;\n" + pg_target.progress_ddl(self.progress_schema)
             + script
             + f"\nINSERT INTO {self.progress_table} (item) VALUES ('pre-data');\nCOMMIT;\n"
         )

@@ -180,6 +180,16 @@ def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
             for m in _MADE_SEQUENCE.finditer(sql)}  # fmt: skip
 
 
+_TABLESPACE = re.compile(r'^SET default_tablespace = "((?:[^"]|"")+)";$', re.M)
+
+
+def tablespaces_named(script: str) -> set[str]:
+    """The tablespaces a pg_dump script puts objects in (its top-level ``SET
+    default_tablespace = "name";`` lines; the default one, ``''``, is not named)."""
+    starts = top_level_lines(script)
+    return {m.group(1).replace('""', '"') for m in _TABLESPACE.finditer(script) if m.start() in starts}
+
+
 def _strip_owners(sql: str) -> str:
     """``ALTER … OWNER TO`` statements removed (at the top level only: the same line in a
     function body is the function's)."""

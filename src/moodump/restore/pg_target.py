@@ -47,6 +47,22 @@ def admin_connect(settings: ConnSettings) -> Conn:
         return connect(settings, "template1", autocommit=True)
 
 
+def check_tablespaces(admin: Conn, names: set[str]) -> None:
+    """Refuse, before the target is touched, a backup whose objects are in tablespaces
+    the server lacks (pg_dump's ``SET default_tablespace`` would fail half-way, after the
+    database was made): tablespaces are cluster-wide and not in a dump."""
+    have = {str(r[0]) for r in admin.execute("SELECT spcname FROM pg_catalog.pg_tablespace").fetchall()}
+    missing = sorted(n for n in names if n not in have)
+    if missing:
+        listed = ", ".join(repr(n) for n in missing)
+        raise NotFoundError(
+            f"tablespace {listed} of the backup does not exist on this server "
+            "(tablespaces are cluster-wide: a dump does not hold them)",
+            hint=f"create it first (CREATE TABLESPACE {quote_ident(missing[0])} LOCATION "
+            "'/a/directory/the/server/owns'), then run the same command again",
+        )
+
+
 def exists(admin: Conn, name: str) -> bool:
     return (
         admin.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
