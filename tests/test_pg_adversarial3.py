@@ -19,6 +19,7 @@ import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
 from moodump.errors import NotFoundError
+from moodump.manifest import read_done_manifest
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
 from rig_pg import PgServer
@@ -179,3 +180,34 @@ def test_a_tablespace_the_server_lacks_is_refused_naming_it(pg: PgServer, tmp_pa
     pg.dropdb(target)
     pg.dropdb(src)
     pg.psql("postgres", f"DROP TABLESPACE {ts}")
+
+
+def test_table_names_that_read_as_globs_are_taken_as_names(pg: PgServer, tmp_path: Path) -> None:
+    """``--table 'k.x[1]'`` names the table ``x[1]``: as a glob it also (or only) matched
+    ``x1``, which a ``--table … --drop`` restore then replaced with the backup's rows
+    (silently losing what changed since), and ``--exclude`` left out instead of the one
+    named. A glob that names no table as it is still works as a glob."""
+    src, target = f"glob_{uuid.uuid4().hex[:8]}", f"glob_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, 'CREATE SCHEMA k; CREATE TABLE k."x[1]" (id int PRIMARY KEY); CREATE TABLE k.x1 (id int PRIMARY KEY); '
+            'CREATE TABLE k."y*" (id int); CREATE TABLE k.yy (id int); '
+            'INSERT INTO k."x[1]" VALUES (1); INSERT INTO k.x1 VALUES (1); INSERT INTO k."y*" VALUES (1); INSERT INTO k.yy VALUES (1)')  # fmt: skip
+    out, one = tmp_path / "glob", tmp_path / "one"
+    dump_postgres(_settings(pg), src, out)
+    dump_postgres(_settings(pg), src, one, DumpOptions(tables=("k.x[1]",), exclude=("k.y*",)))
+    assert sorted(t.name for t in read_done_manifest(one).tables if t.kind == "table") == ["x[1]"]
+    excluded = tmp_path / "excluded"
+    dump_postgres(_settings(pg), src, excluded, DumpOptions(exclude=("k.y*", "x[1]")))
+    assert sorted(t.name for t in read_done_manifest(excluded).tables if t.kind == "table") == ["x1", "yy"]
+    restore(out, _settings(pg), target, RestoreOptions())
+    pg.psql(target, 'INSERT INTO k.x1 VALUES (2); INSERT INTO k.yy VALUES (2); DELETE FROM k."x[1]"; DELETE FROM k."y*"')
+    restore(out, _settings(pg), target, RestoreOptions(tables=("k.x[1]", "y*"), drop=True))
+    counts = ('SELECT (SELECT count(*) FROM k."x[1]"), (SELECT count(*) FROM k.x1), '
+              '(SELECT count(*) FROM k."y*"), (SELECT count(*) FROM k.yy)')  # fmt: skip
+    with _connect(pg, target) as c:
+        assert c.execute(counts).fetchone() == (1, 2, 1, 2)
+    restore(out, _settings(pg), target, RestoreOptions(tables=("k.x?",), drop=True))  # a glob
+    with _connect(pg, target) as c:
+        assert c.execute(counts).fetchone() == (1, 1, 1, 2)
+    pg.dropdb(target)
+    pg.dropdb(src)

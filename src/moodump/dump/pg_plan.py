@@ -39,23 +39,28 @@ class PgTask:
         self.query = query or copy_query(table, where)
 
 
+def pattern_hits(tables: list[PgTable], pattern: str) -> list[PgTable]:
+    """The tables a ``--table``/``--exclude`` pattern names: those whose ``schema.table``
+    or ``table`` it is, as it is (``x[1]`` is a table's name, not a glob matching ``x1``);
+    else those it matches as a glob."""
+    exact = [t for t in tables if pattern in (t.full_name, t.name)]
+    return exact or [t for t in tables if _match(t.full_name, (pattern,)) or _match(t.name, (pattern,))]
+
+
 def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> list[PgTable]:
     """The tables to dump; a ``--table`` pattern that matches none is an error."""
     o = opts
+    wanted: set[str] = set()
     for pattern in o.tables:
-        if not any(_match(t.full_name, (pattern,)) or _match(t.name, (pattern,)) for t in tables):
+        hits = pattern_hits(tables, pattern)
+        if not hits:
             raise ConfigError(
                 f"--table {pattern!r} matches no table in {database}",
                 hint="name tables as schema.table or table (\\dt in psql lists them)",
             )
-    out = []
-    for t in tables:
-        if o.tables and not (_match(t.full_name, o.tables) or _match(t.name, o.tables)):
-            continue
-        if _match(t.full_name, o.exclude) or _match(t.name, o.exclude):
-            continue
-        out.append(t)
-    return out
+        wanted |= {t.key for t in hits}
+    excluded = {t.key for pattern in o.exclude for t in pattern_hits(tables, pattern)}
+    return [t for t in tables if (not o.tables or t.key in wanted) and t.key not in excluded]
 
 
 def skip_data(t: PgTable, opts: DumpOptions) -> bool:

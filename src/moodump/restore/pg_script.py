@@ -117,8 +117,12 @@ def _select(m: Manifest, patterns: tuple[str, ...]) -> set[str] | None:
     tables = [t for t in m.tables if t.kind == "table"]
     out: set[str] = set()
     for p in patterns:
-        hits = [t for t in tables if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p)
-                or fnmatch.fnmatchcase(t.name, p)]  # fmt: skip
+        # a pattern that is a table's name as it is names that table (``x[1]``), not
+        # the ones it would match as a glob (``x1``, which --drop would replace)
+        hits = [t for t in tables if p in (f"{t.schema}.{t.name}", t.name)] or [
+            t for t in tables
+            if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p) or fnmatch.fnmatchcase(t.name, p)
+        ]  # fmt: skip
         if not hits:
             raise NotFoundError(f"--table {p!r} matches no table of the backup",
                                 hint="name tables as schema.table or table")  # fmt: skip
