@@ -21,3 +21,13 @@ CREATE TABLE z5.by_type (t regtype, n int) PARTITION BY LIST (t);
 CREATE TABLE z5.by_type_e PARTITION OF z5.by_type FOR VALUES IN ('z5.e');
 CREATE TABLE z5.by_type_d PARTITION OF z5.by_type DEFAULT;
 INSERT INTO z5.by_type VALUES ('z5.e', 1), ('int4', 2), ('z5.e[]', 3);
+
+-- restored alone by its partitioned parent's name (--table z5.logs): a range tree with a
+-- sub-partitioned (hashed) partition, a default one, a partitioned index and key
+CREATE TABLE z5.logs (id int, at date, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE z5.logs_2020 PARTITION OF z5.logs FOR VALUES FROM ('2020-01-01') TO ('2021-01-01') PARTITION BY HASH (id);
+CREATE TABLE z5.logs_2020_0 PARTITION OF z5.logs_2020 FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE z5.logs_2020_1 PARTITION OF z5.logs_2020 FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE z5."logs rest" PARTITION OF z5.logs DEFAULT;
+CREATE INDEX logs_v ON z5.logs (v);
+INSERT INTO z5.logs SELECT g, DATE '2020-01-01' + g * 3, 'v' || g FROM generate_series(1, 200) g;

@@ -68,6 +68,20 @@ def sql_bytes(text: str, encoding: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def sql_text(data: bytes, encoding: str) -> str:
+    """The inverse of :func:`sql_bytes`: text a client tool wrote in ``encoding``
+    (bytes that are not valid in it, or UTF-8, kept as surrogates)."""
+    name = encoding.upper().replace("-", "").replace("_", "")
+    if name not in ("", "UTF8", "UNICODE", "SQLASCII"):
+        try:
+            from psycopg._encodings import pg2pyenc
+
+            return data.decode(pg2pyenc(encoding.encode("ascii")))
+        except (ImportError, LookupError, UnicodeError, psycopg.NotSupportedError):
+            pass
+    return data.decode("utf-8", "surrogateescape")
+
+
 def quote_ident(name: str) -> str:
     """A PostgreSQL identifier, always quoted (any character but NUL)."""
     return '"' + name.replace('"', '""') + '"'

@@ -48,6 +48,7 @@ from moodump.pg.connection import (
     quote_str,
     set_session,
     sql_bytes,
+    sql_text,
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.database import restore_settings, toast_settings
@@ -71,6 +72,7 @@ from moodump.restore.pg_script import (
     _select,
     _strip_owners,
     _table_of,
+    partition_leaves,
     sequences_made,
     split_entries,
     tablespaces_named,
@@ -104,9 +106,9 @@ def restore_postgres(
         )
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
-    if opts.tables:
-        _check_partial_trees(manifest, _select(manifest, opts.tables) or set())
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
+    if opts.tables:
+        _check_partial_trees(manifest, run.selected or set())
     run.tracker = tracker or run.tracker
     try:
         with run.tracker.operation("restore", database):
@@ -176,7 +178,10 @@ class PgRestore:
         self.lock = threading.Lock()
         self.files = {f.name: f for f in m.files}
         self.rows_done = self.files_done = 0
-        self.selected = _select(m, opts.tables)  # quoted "schema"."table" names; None: all
+        self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
+        # quoted "schema"."table" names; None: all. A partitioned table names the
+        # partitions that hold its rows (from pre-data's ATTACH PARTITION statements)
+        self.selected = _select(m, opts.tables, self._parents() if opts.tables else None)
         self.sequences_of_selected: set[str] = set()
         self.chunks = [
             (t, c) for t in m.tables if t.kind == "table" and self._wanted(t) for c in t.chunks
@@ -184,7 +189,6 @@ class PgRestore:
         self.files_total = len(self.chunks)
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
-        self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
         paths = [str(x).partition("=")[2] for x in m.snapshot.get("settings") or []
                  if str(x).partition("=")[0].lower() == "search_path"]  # fmt: skip
         self.search_path: str | None = paths[0] if paths else None
@@ -196,6 +200,18 @@ class PgRestore:
         self.toast: str | None = None  # default_toast_compression of the sessions
         self._by_script: dict[str, str] | None = None  # see _table_key
         self.attach_later: list[tuple[str, str, str]] = []  # see _pre_data
+
+    def _parents(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """The partitioned tables of the backup and the partitions holding their rows;
+        names that are not valid in the script's encoding are left out."""
+        pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
+        enc = self.encoding
+
+        def name(x: tuple[str, str]) -> tuple[str, str]:
+            return (sql_text(x[0].encode("utf-8", "surrogateescape"), enc),
+                    sql_text(x[1].encode("utf-8", "surrogateescape"), enc))  # fmt: skip
+
+        return {name(p): {name(x) for x in leaves} for p, leaves in partition_leaves(pre).items()}
 
     def _session(self, conn: Conn) -> None:
         """What every session that loads rows or builds indexes sets: the data files'

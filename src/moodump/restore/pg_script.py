@@ -11,7 +11,7 @@ import fnmatch
 import re
 
 from moodump.errors import NotFoundError
-from moodump.manifest import Manifest
+from moodump.manifest import Manifest, TableEntry
 from moodump.pg.connection import qualified
 
 _HEADER = re.compile(r"^--\n-- (?:Data for )?Name: .*; Type: (?P<type>[^;]+); Schema: .*$", re.M)
@@ -109,12 +109,49 @@ _POST_TYPES = {"INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLIC
 _QUALIFIED = re.compile(r'"(?:[^"]|"")+"\."(?:[^"]|"")+"')
 
 
-def _select(m: Manifest, patterns: tuple[str, ...]) -> set[str] | None:
+_ATTACH = re.compile(
+    r'^ALTER TABLE ONLY "((?:[^"]|"")+)"\."((?:[^"]|"")+)" ATTACH PARTITION "((?:[^"]|"")+)"\."((?:[^"]|"")+)" ',
+    re.M,
+)
+
+
+def partition_leaves(pre_data: str) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """(schema, name) of each partitioned table of a pre-data script -> the (schema, name)
+    of the partitions that hold its rows, at any depth (from its ``ATTACH PARTITION``
+    statements; names as the script holds them)."""
+    starts = top_level_lines(pre_data)
+    children: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for m in _ATTACH.finditer(pre_data):
+        if m.start() in starts:
+            parent = (m.group(1).replace('""', '"'), m.group(2).replace('""', '"'))
+            child = (m.group(3).replace('""', '"'), m.group(4).replace('""', '"'))
+            children.setdefault(parent, set()).add(child)
+
+    def leaves(node: tuple[str, str], seen: frozenset[tuple[str, str]]) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for c in children.get(node, set()) - seen:
+            out |= leaves(c, seen | {c}) if c in children else {c}
+        return out
+
+    return {p: leaves(p, frozenset({p})) for p in children}
+
+
+def _select(
+    m: Manifest, patterns: tuple[str, ...],
+    parents: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+) -> set[str] | None:  # fmt: skip
     """The quoted ``"schema"."table"`` names ``--table`` picks (``schema.table`` or
-    ``table``, names or globs); None for a whole restore."""
+    ``table``, names or globs); None for a whole restore. A partitioned table (one of
+    ``parents``: :func:`partition_leaves`) picks the partitions that hold its rows."""
     if not patterns:
         return None
     tables = [t for t in m.tables if t.kind == "table"]
+    by_name = {(t.schema, t.name): t for t in tables}
+    for parent, leaves in (parents or {}).items():
+        if parent not in by_name and leaves and all(x in by_name for x in leaves):
+            # a stand-in entry: the parent's name, for its partitions
+            tables.append(TableEntry(name=parent[1], schema=parent[0], kind="partitioned",
+                                     engine="", columns=[]))  # fmt: skip
     out: set[str] = set()
     for p in patterns:
         # a pattern that is a table's name as it is names that table (``x[1]``), not
@@ -126,7 +163,11 @@ def _select(m: Manifest, patterns: tuple[str, ...]) -> set[str] | None:
         if not hits:
             raise NotFoundError(f"--table {p!r} matches no table of the backup",
                                 hint="name tables as schema.table or table")  # fmt: skip
-        out |= {qualified(t.schema, t.name) for t in hits}
+        for t in hits:
+            if t.kind == "partitioned":
+                out |= {qualified(*x) for x in (parents or {})[(t.schema, t.name)]}
+            else:
+                out.add(qualified(t.schema, t.name))
     return out
 
 
