@@ -213,6 +213,15 @@ def pg_error(exc: BaseException, what: str) -> MoodumpError:
     if isinstance(exc, MoodumpError):
         return exc
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege) and "row-level security" in text:
+        # no privilege to grant: the policies apply to the account (its owner's too
+        # under FORCE ROW LEVEL SECURITY), and reading only the rows they let it see
+        # would be a partial table
+        return PrivilegeError(
+            f"{what}: {text}",
+            hint="the table's row level security applies to this account: dump as a "
+            "superuser or a role with BYPASSRLS (ALTER ROLE … BYPASSRLS)",
+        )
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return PrivilegeError(f"{what}: {text}", hint="grant the account the privilege named")
     # OperationalError covers "object not in prerequisite state", "lock not available"
