@@ -77,17 +77,19 @@ def test_a_restore_that_failed_before_its_definitions_is_run_again(pg: PgServer,
     the server lacks; a SIGKILL during pre-data leaves the same) left the database it made,
     empty. Run again, that database is the restore's own, not one an operator made: it
     gets the source database's settings and comment, and loses the ``public`` schema the
-    source had not (they were silently left out)."""
+    source had not (they were silently left out). And its connection limit, which the
+    restore did not carry over at all."""
     src, target = f"again_{uuid.uuid4().hex[:8]}", f"again_r_{uuid.uuid4().hex[:6]}"
     role, gone = f"z5_ghost_{uuid.uuid4().hex[:6]}", f"z5_gone_{uuid.uuid4().hex[:6]}"
     pg.createdb(src)
     pg.psql(src, f"CREATE ROLE {role} NOLOGIN; DROP SCHEMA public; CREATE SCHEMA s; "
             f"CREATE TABLE s.t (id int PRIMARY KEY); ALTER TABLE s.t OWNER TO {role}; INSERT INTO s.t VALUES (1); "
-            f"ALTER DATABASE \"{src}\" SET TimeZone = 'Asia/Kathmandu'; COMMENT ON DATABASE \"{src}\" IS 'again'")  # fmt: skip
+            f"ALTER DATABASE \"{src}\" SET TimeZone = 'Asia/Kathmandu'; COMMENT ON DATABASE \"{src}\" IS 'again'; "
+            f"ALTER DATABASE \"{src}\" CONNECTION LIMIT 40")  # fmt: skip
     out = tmp_path / "again"
     dump_postgres(_settings(pg), src, out)
     pg.psql("postgres", f"ALTER ROLE {role} RENAME TO {gone}")
-    facts = ("SELECT d.setconfig, shobj_description(b.oid, 'pg_database'), "
+    facts = ("SELECT d.setconfig, shobj_description(b.oid, 'pg_database'), b.datconnlimit, "
              "(SELECT count(*) FROM pg_namespace WHERE nspname = 'public') FROM pg_database b "
              "LEFT JOIN pg_db_role_setting d ON d.setdatabase = b.oid AND d.setrole = 0 WHERE b.datname = '{}'")  # fmt: skip
     try:
