@@ -209,6 +209,10 @@ def test_table_names_that_read_as_globs_are_taken_as_names(pg: PgServer, tmp_pat
     excluded = tmp_path / "excluded"
     dump_postgres(_settings(pg), src, excluded, DumpOptions(exclude=("k.y*", "x[1]")))
     assert sorted(t.name for t in read_done_manifest(excluded).tables if t.kind == "table") == ["x1", "yy"]
+    # and pg_dump left out the same tables' definitions (as its own patterns, "x[1]" and
+    # "k.y*" would name x1 and yy): the backup restores
+    restore(excluded, _settings(pg), target, RestoreOptions())
+    pg.dropdb(target)
     restore(out, _settings(pg), target, RestoreOptions())
     pg.psql(target, 'INSERT INTO k.x1 VALUES (2); INSERT INTO k.yy VALUES (2); DELETE FROM k."x[1]"; DELETE FROM k."y*"')
     restore(out, _settings(pg), target, RestoreOptions(tables=("k.x[1]", "y*"), drop=True))
@@ -219,5 +223,41 @@ def test_table_names_that_read_as_globs_are_taken_as_names(pg: PgServer, tmp_pat
     restore(out, _settings(pg), target, RestoreOptions(tables=("k.x?",), drop=True))  # a glob
     with _connect(pg, target) as c:
         assert c.execute(counts).fetchone() == (1, 1, 1, 2)
+    pg.dropdb(target)
+    pg.dropdb(src)
+
+
+def test_dump_table_and_exclude_of_a_partitioned_table(pg: PgServer, tmp_path: Path) -> None:
+    """``dump --exclude`` of a partitioned table left out its definition (pg_dump's) but
+    not its partitions, whose ATTACH then failed the restore: a backup that could not be
+    restored. ``--exclude-data`` of it kept the rows, and ``--table`` of it was "matches no
+    table". A partitioned table now names its partitions in all three (and pg_dump gets
+    the parent's definition with ``--table``)."""
+    src, target = f"pex_{uuid.uuid4().hex[:8]}", f"pex_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, "CREATE TABLE logs (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at); "
+            "CREATE TABLE logs_a PARTITION OF logs FOR VALUES FROM ('2020-01-01') TO ('2021-01-01') PARTITION BY HASH (id); "
+            "CREATE TABLE logs_a0 PARTITION OF logs_a FOR VALUES WITH (MODULUS 1, REMAINDER 0); "
+            "CREATE TABLE logs_b PARTITION OF logs DEFAULT; INSERT INTO logs VALUES (1, '2020-02-02'), (2, '1999-01-01'); "
+            "CREATE TABLE keep (id int PRIMARY KEY); INSERT INTO keep VALUES (1)")  # fmt: skip
+    tables = "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relkind IN ('r', 'p') AND relnamespace = 'public'::regnamespace"
+    rows = "SELECT (SELECT count(*) FROM keep), (SELECT count(*) FROM logs)"
+    for name, opts, want_tables, want_rows in (
+        ("ex", DumpOptions(exclude=("public.logs",)), "keep", None),
+        ("exd", DumpOptions(exclude_data=("logs",)), "keep,logs,logs_a,logs_a0,logs_b", (1, 0)),
+        ("tb", DumpOptions(tables=("logs",)), "logs,logs_a,logs_a0,logs_b", None),
+    ):  # fmt: skip
+        out = tmp_path / name
+        dump_postgres(_settings(pg), src, out, opts)
+        restore(out, _settings(pg), target, RestoreOptions(drop=True))
+        assert pg.psql(target, tables).split()[2] == want_tables, name
+        if want_rows:
+            with _connect(pg, target) as c:
+                assert c.execute(rows).fetchone() == want_rows, name
+        else:
+            kept = set(want_tables.split(","))
+            assert {k: v for k, v in _state(pg, target).items() if k.startswith("public.")} == {
+                k: v for k, v in _state(pg, src).items() if k.partition(".")[2] in kept
+            }
     pg.dropdb(target)
     pg.dropdb(src)

@@ -39,12 +39,40 @@ class PgTask:
         self.query = query or copy_query(table, where)
 
 
+def _named(schema: str, name: str, pattern: str, glob: bool) -> bool:
+    if not glob:
+        return pattern in (f"{schema}.{name}", name)
+    return _match(f"{schema}.{name}", (pattern,)) or _match(name, (pattern,))
+
+
+def _names(t: PgTable) -> list[tuple[str, str]]:
+    """A table's own (schema, name) and its partitioned ancestors'."""
+    return [(t.schema, t.name), *t.ancestors]
+
+
+def is_name(tables: list[PgTable], pattern: str) -> bool:
+    """Whether ``pattern`` is, as it is, the name of a table (or partitioned table)."""
+    return any(_named(s, n, pattern, False) for t in tables for s, n in _names(t))
+
+
 def pattern_hits(tables: list[PgTable], pattern: str) -> list[PgTable]:
     """The tables a ``--table``/``--exclude`` pattern names: those whose ``schema.table``
-    or ``table`` it is, as it is (``x[1]`` is a table's name, not a glob matching ``x1``);
-    else those it matches as a glob."""
-    exact = [t for t in tables if pattern in (t.full_name, t.name)]
-    return exact or [t for t in tables if _match(t.full_name, (pattern,)) or _match(t.name, (pattern,))]
+    or ``table`` it is, as it is (``x[1]`` is a table's name, not a glob matching ``x1``),
+    else those it matches as a glob; a partitioned table named so names its partitions."""
+    glob = not is_name(tables, pattern)
+    return [t for t in tables if any(_named(s, n, pattern, glob) for s, n in _names(t))]
+
+
+def named_parents(tables: list[PgTable], pattern: str) -> set[tuple[str, str]]:
+    """The partitioned tables (schema, name) a pattern names (as :func:`pattern_hits`),
+    with those between them and their partitions (a sub-partitioned partition)."""
+    glob = not is_name(tables, pattern)
+    out: set[tuple[str, str]] = set()
+    for t in tables:
+        named = [i for i, a in enumerate(t.ancestors) if _named(*a, pattern, glob)]
+        if named:
+            out |= set(t.ancestors[: max(named) + 1])
+    return out
 
 
 def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> list[PgTable]:
@@ -64,8 +92,12 @@ def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> li
 
 
 def skip_data(t: PgTable, opts: DumpOptions) -> bool:
+    """Whether the table's rows are left out (``--schema-only``, ``--exclude-data`` of
+    it or of a partitioned table above it)."""
     o = opts
-    return o.schema_only or _match(t.full_name, o.exclude_data) or _match(t.name, o.exclude_data)
+    return o.schema_only or any(
+        _named(s, n, p, True) or _named(s, n, p, False) for s, n in _names(t) for p in o.exclude_data
+    )
 
 
 def plan_tasks(

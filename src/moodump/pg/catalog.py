@@ -83,6 +83,9 @@ class PgTable:
     #: differs in the new database too), whatever the partitioning: a range keyed on
     #: them compares the new OIDs, which sort in another order.
     load_via: str = ""
+    #: (schema, name) of the partitioned tables above a partition, nearest first: a
+    #: ``--table``/``--exclude`` naming one of them names the partition too.
+    ancestors: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:
@@ -171,6 +174,15 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         # digest). Such a table is read without a key order (an order-free digest).
         t = by_oid[oid]
         t.primary_key, t.pk_types, t.pk_collatable = [], [], []
+    for oid, anc_schema, anc_name in conn.execute(
+        "SELECT c.oid, an.nspname, a.relname FROM pg_catalog.pg_class c "
+        "CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(c.oid) WITH ORDINALITY x(relid, n) "
+        "JOIN pg_catalog.pg_class a ON a.oid = x.relid "
+        "JOIN pg_catalog.pg_namespace an ON an.oid = a.relnamespace "
+        "WHERE c.oid = ANY(%s::oid[]) AND c.relispartition AND x.relid <> c.oid ORDER BY c.oid, x.n",
+        (oids,),
+    ).fetchall():
+        by_oid[int(oid)].ancestors.append((str(anc_schema), str(anc_name)))
     # Range and list partitions keyed on OID alias values (or a type holding them)
     # too: a range's bounds and the rows' values name objects whose new OIDs sort in
     # another order, so a row may belong to another partition in the new database.
