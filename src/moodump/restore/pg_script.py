@@ -78,7 +78,38 @@ def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
     for i, mk in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
         out.append((mk.group("type"), text[mk.start() : end]))
-    return preamble, out
+    return preamble, _own_settings(preamble, out)
+
+
+_STATE = re.compile(r"^SET (default_tablespace|default_table_access_method) = .*;\n?", re.M)
+
+
+def _own_settings(preamble: str, entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each entry with the ``SET default_tablespace`` (and ``default_table_access_method``)
+    it runs under. pg_dump writes such a line before an entry's header (so it ends the
+    entry before), and only when the value changes: run alone, or in another session
+    (post-data runs entry by entry, in parallel), an entry would get another entry's
+    tablespace (an index on a table in the default one built in another tablespace, or
+    the other way). Each entry now starts by setting them as the script had them there."""
+    state: dict[str, str] = {}
+
+    def take(text: str) -> str:
+        starts = top_level_lines(text)
+        kept, at = [], 0
+        for m in _STATE.finditer(text):
+            if m.start() in starts:
+                state[m.group(1)] = m.group(0).rstrip("\n") + "\n"
+                kept.append(text[at : m.start()])
+                at = m.end()
+        kept.append(text[at:])
+        return "".join(kept)
+
+    take(preamble)  # (the preamble keeps its own: it runs first)
+    out = []
+    for typ, sql in entries:
+        head = "".join(state[k] for k in sorted(state))
+        out.append((typ, head + take(sql)))
+    return out
 
 
 _ON_TABLE = re.compile(
