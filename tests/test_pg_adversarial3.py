@@ -164,7 +164,8 @@ def test_a_tablespace_the_server_lacks_is_refused_naming_it(pg: PgServer, tmp_pa
     """A table (and its index) in a tablespace that the restoring server lacks (a new
     server after a disaster): refused before the target is made, naming the tablespace
     and what to do, instead of psql's "invalid value for parameter default_tablespace"
-    after the database was made; once the tablespace is there, the restore works, each
+    after the database was made (a verification by restore, whose scratch database need
+    not have it, restores into the default tablespace); once the tablespace is there, the restore works, each
     index in its own tablespace (pg_dump sets it once for the entries after it: run entry
     by entry in several sessions, an index of a table in the default tablespace was built
     in the other one, and the other way)."""
@@ -186,6 +187,9 @@ def test_a_tablespace_the_server_lacks_is_refused_naming_it(pg: PgServer, tmp_pa
             restore(out, _settings(pg), target, RestoreOptions())
         assert "CREATE TABLESPACE" in str(err.value)
         assert target not in pg.psql("postgres", "SELECT datname FROM pg_database")
+        # a verification restores into the default tablespace (rows do not depend on it)
+        checked = verify(out, settings=_settings(pg), record=False)
+        assert checked.passed, checked.problems
     finally:
         pg.psql("postgres", f"ALTER TABLESPACE {ts}_x RENAME TO {ts}")
     restore(out, _settings(pg), target, RestoreOptions(threads=2))

@@ -76,6 +76,7 @@ from moodump.restore.pg_script import (
     sequences_made,
     split_entries,
     tablespaces_named,
+    without_tablespaces,
 )
 from moodump.restore.pg_target import drop_progress, progress_schema, progress_table
 from moodump.source import BackupSource
@@ -258,6 +259,8 @@ class PgRestore:
                 self.src.check_listed(self.m.files)
         pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
         post = self._text(self.m.objects["post_data"]) if self.m.objects.get("post_data") else ""
+        if not self.opts.tablespaces:  # every object in the default tablespace
+            pre, post = without_tablespaces(pre), without_tablespaces(post)
         self.progress_schema = progress_schema(pre)
         self.progress_table = progress_table(self.progress_schema)
         if self.selected is not None:  # the sequences the named tables own or use

@@ -259,6 +259,15 @@ def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
 _TABLESPACE = re.compile(r'^SET default_tablespace = "((?:[^"]|"")+)";$', re.M)
 
 
+def without_tablespaces(script: str) -> str:
+    """The script with every object in the database's default tablespace (its
+    top-level ``SET default_tablespace = "name";`` lines set ``''``)."""
+    starts = top_level_lines(script)
+    return _TABLESPACE.sub(
+        lambda m: "SET default_tablespace = '';" if m.start() in starts else m.group(), script
+    )
+
+
 def tablespaces_named(script: str) -> set[str]:
     """The tablespaces a pg_dump script puts objects in (its top-level ``SET
     default_tablespace = "name";`` lines; the default one, ``''``, is not named)."""
