@@ -214,6 +214,10 @@ def test_table_names_that_read_as_globs_are_taken_as_names(pg: PgServer, tmp_pat
     dump_postgres(_settings(pg), src, out)
     dump_postgres(_settings(pg), src, one, DumpOptions(tables=("k.x[1]",), exclude=("k.y*",)))
     assert sorted(t.name for t in read_done_manifest(one).tables if t.kind == "table") == ["x[1]"]
+    no_data = tmp_path / "no-data"
+    dump_postgres(_settings(pg), src, no_data, DumpOptions(exclude_data=("k.x[1]",)))
+    skipped = {t.name: t.data_skipped for t in read_done_manifest(no_data).tables if t.kind == "table"}
+    assert skipped == {"x[1]": True, "x1": False, "y*": False, "yy": False}
     excluded = tmp_path / "excluded"
     dump_postgres(_settings(pg), src, excluded, DumpOptions(exclude=("k.y*", "x[1]")))
     assert sorted(t.name for t in read_done_manifest(excluded).tables if t.kind == "table") == ["x1", "yy"]

@@ -88,16 +88,17 @@ def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> li
             )
         wanted |= {t.key for t in hits}
     excluded = {t.key for pattern in o.exclude for t in pattern_hits(tables, pattern)}
-    return [t for t in tables if (not o.tables or t.key in wanted) and t.key not in excluded]
+    no_data = {t.key for pattern in o.exclude_data for t in pattern_hits(tables, pattern)}
+    out = [t for t in tables if (not o.tables or t.key in wanted) and t.key not in excluded]
+    for t in out:
+        t.no_data = t.key in no_data
+    return out
 
 
 def skip_data(t: PgTable, opts: DumpOptions) -> bool:
-    """Whether the table's rows are left out (``--schema-only``, ``--exclude-data`` of
-    it or of a partitioned table above it)."""
-    o = opts
-    return o.schema_only or any(
-        _named(s, n, p, True) or _named(s, n, p, False) for s, n in _names(t) for p in o.exclude_data
-    )
+    """Whether the table's rows are left out: ``--schema-only``, or ``--exclude-data``
+    names it or a partitioned table above it (:func:`select_tables` marks it)."""
+    return opts.schema_only or t.no_data
 
 
 def plan_tasks(

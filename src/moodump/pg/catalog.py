@@ -86,6 +86,8 @@ class PgTable:
     #: (schema, name) of the partitioned tables above a partition, nearest first: a
     #: ``--table``/``--exclude`` naming one of them names the partition too.
     ancestors: list[tuple[str, str]] = field(default_factory=list)
+    #: ``--exclude-data`` names it (set by the dump's selection, which sees every table)
+    no_data: bool = False
 
     @property
     def full_name(self) -> str:
