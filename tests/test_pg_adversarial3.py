@@ -8,6 +8,7 @@ that read as globs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import signal
@@ -273,3 +274,31 @@ def test_dump_table_and_exclude_of_a_partitioned_table(pg: PgServer, tmp_path: P
             }
     pg.dropdb(target)
     pg.dropdb(src)
+
+
+def test_comments_with_backslashes_under_standard_conforming_strings_off(pg: PgServer, tmp_path: Path) -> None:
+    """A restoring account (or server) with ``standard_conforming_strings = off`` (a
+    legacy setting) read the literals the restore writes itself, the database's and the
+    large objects' comments, with backslash escapes: ``C:\\new`` came back with a
+    newline. They are written so that either setting reads them as they are."""
+    role = f"z5_legacy_{uuid.uuid4().hex[:6]}"
+    src, target = f"scs_{uuid.uuid4().hex[:8]}", f"scs_r_{uuid.uuid4().hex[:6]}"
+    pg.psql("postgres", f"CREATE ROLE {role} LOGIN CREATEDB; ALTER ROLE {role} SET standard_conforming_strings = off")
+    pg.createdb(src)
+    pg.psql(src, f"COMMENT ON DATABASE \"{src}\" IS 'C:\\new\\tab ''q'''; "
+            "SELECT lo_from_bytea(4242, 'x'); COMMENT ON LARGE OBJECT 4242 IS 'a\\b\\\\c'")  # fmt: skip
+    out = tmp_path / "scs"
+    dump_postgres(_settings(pg), src, out)
+    legacy = dataclasses.replace(_settings(pg), user=role)
+    try:
+        restore(out, legacy, target, RestoreOptions())
+        facts = ("SELECT shobj_description(d.oid, 'pg_database'), obj_description(4242, 'pg_largeobject') "
+                 "FROM pg_database d WHERE d.datname = %s")  # fmt: skip
+        with _connect(pg, src) as a, _connect(pg, target) as b:
+            want, got = a.execute(facts, (src,)).fetchone(), b.execute(facts, (target,)).fetchone()
+        assert want == ("C:\\new\\tab 'q'", "a\\b\\\\c")
+        assert got == want
+    finally:
+        pg.dropdb(target)
+        pg.dropdb(src)
+        pg.psql("postgres", f"DROP ROLE {role}")

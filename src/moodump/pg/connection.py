@@ -88,7 +88,11 @@ def quote_ident(name: str) -> str:
 
 
 def quote_str(value: str) -> str:
-    """A standard-conforming string literal."""
+    """A string literal that reads as ``value`` whatever ``standard_conforming_strings``
+    is (a legacy server, role or database may turn it off, and would read ``'C:\\new'``
+    with a newline): a value with a backslash is an escape string (``E'…'``)."""
+    if "\\" in value:
+        return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
     return "'" + value.replace("'", "''") + "'"
 
 
