@@ -280,13 +280,18 @@ def test_comments_with_backslashes_under_standard_conforming_strings_off(pg: PgS
     """A restoring account (or server) with ``standard_conforming_strings = off`` (a
     legacy setting) read the literals the restore writes itself, the database's and the
     large objects' comments, with backslash escapes: ``C:\\new`` came back with a
-    newline. They are written so that either setting reads them as they are."""
+    newline. They are written so that either setting reads them as they are. So with
+    ``array_nulls = off``, under which the rows' NULL array elements would load as the
+    string "NULL": the restore's sessions set it on."""
     role = f"z5_legacy_{uuid.uuid4().hex[:6]}"
     src, target = f"scs_{uuid.uuid4().hex[:8]}", f"scs_r_{uuid.uuid4().hex[:6]}"
-    pg.psql("postgres", f"CREATE ROLE {role} LOGIN CREATEDB; ALTER ROLE {role} SET standard_conforming_strings = off")
+    pg.psql("postgres", f"CREATE ROLE {role} LOGIN CREATEDB; ALTER ROLE {role} SET standard_conforming_strings = off; "
+            f"ALTER ROLE {role} SET array_nulls = off")  # fmt: skip
     pg.createdb(src)
     pg.psql(src, f"COMMENT ON DATABASE \"{src}\" IS 'C:\\new\\tab ''q'''; "
-            "SELECT lo_from_bytea(4242, 'x'); COMMENT ON LARGE OBJECT 4242 IS 'a\\b\\\\c'")  # fmt: skip
+            "SELECT lo_from_bytea(4242, 'x'); COMMENT ON LARGE OBJECT 4242 IS 'a\\b\\\\c'; "
+            "CREATE TABLE arr (id int PRIMARY KEY, a text[] DEFAULT '{NULL,x}', n int[]); "
+            "INSERT INTO arr VALUES (1, '{NULL,\"NULL\",b}', '{1,NULL}'), (2, DEFAULT, NULL)")  # fmt: skip
     out = tmp_path / "scs"
     dump_postgres(_settings(pg), src, out)
     legacy = dataclasses.replace(_settings(pg), user=role)
@@ -298,6 +303,12 @@ def test_comments_with_backslashes_under_standard_conforming_strings_off(pg: PgS
             want, got = a.execute(facts, (src,)).fetchone(), b.execute(facts, (target,)).fetchone()
         assert want == ("C:\\new\\tab 'q'", "a\\b\\\\c")
         assert got == want
+        # and array_nulls = off read the rows' NULL array elements (and a default's) as
+        # the string "NULL" (or failed on an int[])
+        rows = [{k: v for k, v in _state(pg, db).items() if k != "large objects"} for db in (src, target)]
+        assert rows[1] == rows[0]  # (the large object's owner is the restoring account)
+        schemas = [pg.schema_dump(db).replace(role, "postgres") for db in (src, target)]
+        assert schemas[1] == schemas[0]
     finally:
         pg.dropdb(target)
         pg.dropdb(src)

@@ -47,6 +47,9 @@ SESSION_SETTINGS = (
     ("IntervalStyle", "postgres"),
     ("extra_float_digits", "3"),
     ("bytea_output", "hex"),
+    # a NULL element of an array reads as a null, not as the string "NULL" (a legacy
+    # role, database or server may turn it off)
+    ("array_nulls", "on"),
     ("statement_timeout", "0"),
     ("idle_in_transaction_session_timeout", "0"),
 )

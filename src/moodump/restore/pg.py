@@ -372,7 +372,9 @@ class PgRestore:
         # far were committed, without the 'pre-data' progress row, and --resume failed
         # on them: "already exists"). Cut short, this one is rolled back.
         script = (
-            "BEGIN;\nSET client_min_messages = warning;\n" + pg_target.progress_ddl(self.progress_schema)
+            # (array_nulls: a default's NULL array element is a null, as in the source)
+            "BEGIN;\nSET client_min_messages = warning;\nSET array_nulls = on;\n"
+            + pg_target.progress_ddl(self.progress_schema)
             + script
             + f"\nINSERT INTO {self.progress_table} (item) VALUES ('pre-data');\nCOMMIT;\n"
         )
