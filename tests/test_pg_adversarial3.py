@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,6 +200,7 @@ def test_a_tablespace_the_server_lacks_is_refused_naming_it(pg: PgServer, tmp_pa
     pg.dropdb(target)
     pg.dropdb(src)
     pg.psql("postgres", f"DROP TABLESPACE {ts}")
+    shutil.rmtree(where, ignore_errors=True)
 
 
 def test_table_names_that_read_as_globs_are_taken_as_names(pg: PgServer, tmp_path: Path) -> None:
