@@ -196,7 +196,9 @@ def _verify_pg_by_restore(
     scratch = f"moodump_verify_{uuid.uuid4().hex[:10]}"
     t0 = time.monotonic()
     try:
-        restore(src, settings, scratch, RestoreOptions(threads=threads))
+        # a scratch database (a throwaway cluster's too) need not have the source's
+        # tablespaces: the rows are the same in the default one
+        restore(src, settings, scratch, RestoreOptions(threads=threads, tablespaces=False))
         report.restore_s = time.monotonic() - t0
         back = read_back(settings, scratch, m, threads)
         report.problems.extend(back.problems)
@@ -280,7 +282,7 @@ def _verify_by_restore(
                 src,
                 settings,
                 scratch,
-                RestoreOptions(threads=threads),
+                RestoreOptions(threads=threads, tablespaces=False),
                 progress=on_event,
                 stop=stop,
                 tracker=tr,

@@ -250,7 +250,8 @@ class PgDumpRun:
         snap_id = self._snapshot = export_snapshot(
             coord, [qualified(t.schema, t.name) for t in selected], o.lock_wait_timeout
         )
-        in_snapshot = select_tables(list_tables(coord), o, self.database)
+        every = list_tables(coord)
+        in_snapshot = select_tables(every, o, self.database)
         if {t.key for t in in_snapshot} != {t.key for t in selected}:
             raise SnapshotError(
                 "tables were created or dropped while the dump started", hint="run the dump again"
@@ -301,7 +302,7 @@ class PgDumpRun:
         if not o.data_only:
             for section, name in (("pre-data", PRE_DATA), ("post-data", POST_DATA)):
                 th = threading.Thread(
-                    target=self._schema, args=(bindir, section, name, snap_id, selected, schema_errors),
+                    target=self._schema, args=(bindir, section, name, snap_id, selected, schema_errors, every),
                     name=f"pg_dump-{section}", daemon=True,
                 )  # fmt: skip
                 th.start()
@@ -351,13 +352,13 @@ class PgDumpRun:
 
     def _schema(
         self, bindir: Path, section: str, name: str, snap: str, selected: list[PgTable],
-        errors: list[BaseException],
+        errors: list[BaseException], every: list[PgTable] | None = None,
     ) -> None:  # fmt: skip
         """One schema section (:func:`moodump.dump.pg_schema.write_section`) into ``name``,
         on a thread: an error is reported by the coordinator."""
         try:
             write_section(bindir, self._env, self.database, section, self.tmp / name, snap,
-                          selected, self.opts)  # fmt: skip
+                          selected, self.opts, every)  # fmt: skip
         except BaseException as exc:  # reported by the coordinator
             errors.append(exc)
             self.stop.set()

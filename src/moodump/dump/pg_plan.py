@@ -39,28 +39,66 @@ class PgTask:
         self.query = query or copy_query(table, where)
 
 
+def _named(schema: str, name: str, pattern: str, glob: bool) -> bool:
+    if not glob:
+        return pattern in (f"{schema}.{name}", name)
+    return _match(f"{schema}.{name}", (pattern,)) or _match(name, (pattern,))
+
+
+def _names(t: PgTable) -> list[tuple[str, str]]:
+    """A table's own (schema, name) and its partitioned ancestors'."""
+    return [(t.schema, t.name), *t.ancestors]
+
+
+def is_name(tables: list[PgTable], pattern: str) -> bool:
+    """Whether ``pattern`` is, as it is, the name of a table (or partitioned table)."""
+    return any(_named(s, n, pattern, False) for t in tables for s, n in _names(t))
+
+
+def pattern_hits(tables: list[PgTable], pattern: str) -> list[PgTable]:
+    """The tables a ``--table``/``--exclude`` pattern names: those whose ``schema.table``
+    or ``table`` it is, as it is (``x[1]`` is a table's name, not a glob matching ``x1``),
+    else those it matches as a glob; a partitioned table named so names its partitions."""
+    glob = not is_name(tables, pattern)
+    return [t for t in tables if any(_named(s, n, pattern, glob) for s, n in _names(t))]
+
+
+def named_parents(tables: list[PgTable], pattern: str) -> set[tuple[str, str]]:
+    """The partitioned tables (schema, name) a pattern names (as :func:`pattern_hits`),
+    with those between them and their partitions (a sub-partitioned partition)."""
+    glob = not is_name(tables, pattern)
+    out: set[tuple[str, str]] = set()
+    for t in tables:
+        named = [i for i, a in enumerate(t.ancestors) if _named(*a, pattern, glob)]
+        if named:
+            out |= set(t.ancestors[: max(named) + 1])
+    return out
+
+
 def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> list[PgTable]:
     """The tables to dump; a ``--table`` pattern that matches none is an error."""
     o = opts
+    wanted: set[str] = set()
     for pattern in o.tables:
-        if not any(_match(t.full_name, (pattern,)) or _match(t.name, (pattern,)) for t in tables):
+        hits = pattern_hits(tables, pattern)
+        if not hits:
             raise ConfigError(
                 f"--table {pattern!r} matches no table in {database}",
                 hint="name tables as schema.table or table (\\dt in psql lists them)",
             )
-    out = []
-    for t in tables:
-        if o.tables and not (_match(t.full_name, o.tables) or _match(t.name, o.tables)):
-            continue
-        if _match(t.full_name, o.exclude) or _match(t.name, o.exclude):
-            continue
-        out.append(t)
+        wanted |= {t.key for t in hits}
+    excluded = {t.key for pattern in o.exclude for t in pattern_hits(tables, pattern)}
+    no_data = {t.key for pattern in o.exclude_data for t in pattern_hits(tables, pattern)}
+    out = [t for t in tables if (not o.tables or t.key in wanted) and t.key not in excluded]
+    for t in out:
+        t.no_data = t.key in no_data
     return out
 
 
 def skip_data(t: PgTable, opts: DumpOptions) -> bool:
-    o = opts
-    return o.schema_only or _match(t.full_name, o.exclude_data) or _match(t.name, o.exclude_data)
+    """Whether the table's rows are left out: ``--schema-only``, or ``--exclude-data``
+    names it or a partitioned table above it (:func:`select_tables` marks it)."""
+    return opts.schema_only or t.no_data
 
 
 def plan_tasks(

@@ -80,8 +80,14 @@ class PgTable:
     #: and arrays of them, extension types) counts, to be safe; so does a nondeterministic
     #: collation (its hash is the ICU sort key, which another ICU version may change), and
     #: the OID alias types (regclass, regtype, …: a value is an object's OID, which
-    #: differs in the new database too).
+    #: differs in the new database too), whatever the partitioning: a range keyed on
+    #: them compares the new OIDs, which sort in another order.
     load_via: str = ""
+    #: (schema, name) of the partitioned tables above a partition, nearest first: a
+    #: ``--table``/``--exclude`` naming one of them names the partition too.
+    ancestors: list[tuple[str, str]] = field(default_factory=list)
+    #: ``--exclude-data`` names it (set by the dump's selection, which sees every table)
+    no_data: bool = False
 
     @property
     def full_name(self) -> str:
@@ -170,18 +176,37 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
         # digest). Such a table is read without a key order (an order-free digest).
         t = by_oid[oid]
         t.primary_key, t.pk_types, t.pk_collatable = [], [], []
+    for oid, anc_schema, anc_name in conn.execute(
+        "SELECT c.oid, an.nspname, a.relname FROM pg_catalog.pg_class c "
+        "CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(c.oid) WITH ORDINALITY x(relid, n) "
+        "JOIN pg_catalog.pg_class a ON a.oid = x.relid "
+        "JOIN pg_catalog.pg_namespace an ON an.oid = a.relnamespace "
+        "WHERE c.oid = ANY(%s::oid[]) AND c.relispartition AND x.relid <> c.oid ORDER BY c.oid, x.n",
+        (oids,),
+    ).fetchall():
+        by_oid[int(oid)].ancestors.append((str(anc_schema), str(anc_name)))
+    # Range and list partitions keyed on OID alias values (or a type holding them)
+    # too: a range's bounds and the rows' values name objects whose new OIDs sort in
+    # another order, so a row may belong to another partition in the new database.
+    part_key_types = {int(r[0]) for r in conn.execute(
+        "SELECT DISTINCT a.atttypid FROM pg_catalog.pg_partitioned_table pt "
+        "CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum) "
+        "JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum"
+    ).fetchall()}  # fmt: skip
+    oid_keys = sorted(_holding(conn, part_key_types, list(_OID_ALIASES)))
     for oid, root_schema, root_name in conn.execute(
         "SELECT c.oid, rn.nspname, r.relname FROM pg_catalog.pg_class c "
         "JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid) "
         "JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace "
         "WHERE c.oid = ANY(%s::oid[]) AND c.relispartition AND EXISTS ("
         " SELECT 1 FROM pg_catalog.pg_partition_ancestors(c.oid) anc(relid) "
-        " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = anc.relid AND pt.partstrat = 'h' "
+        " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = anc.relid "
         " CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum) "
         " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum "
-        " WHERE k.attnum = 0 OR a.atttypid >= 16384 OR a.atttypid = ANY(%s::pg_catalog.regtype[]) OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation co "
-        "  WHERE co.oid = ANY(pt.partcollation::oid[]) AND NOT co.collisdeterministic))",
-        (oids, list(_OID_ALIASES)),
+        " WHERE a.atttypid = ANY(%s::pg_catalog.oid[]) OR (pt.partstrat = 'h' AND ("
+        "  k.attnum = 0 OR a.atttypid >= 16384 OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation co "
+        "  WHERE co.oid = ANY(pt.partcollation::oid[]) AND NOT co.collisdeterministic))))",
+        (oids, oid_keys),
     ).fetchall():
         t = by_oid[int(oid)]
         t.load_via = '"' + root_schema.replace('"', '""') + '"."' + root_name.replace('"', '""') + '"'

@@ -47,6 +47,9 @@ SESSION_SETTINGS = (
     ("IntervalStyle", "postgres"),
     ("extra_float_digits", "3"),
     ("bytea_output", "hex"),
+    # a NULL element of an array reads as a null, not as the string "NULL" (a legacy
+    # role, database or server may turn it off)
+    ("array_nulls", "on"),
     ("statement_timeout", "0"),
     ("idle_in_transaction_session_timeout", "0"),
 )
@@ -68,13 +71,31 @@ def sql_bytes(text: str, encoding: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def sql_text(data: bytes, encoding: str) -> str:
+    """The inverse of :func:`sql_bytes`: text a client tool wrote in ``encoding``
+    (bytes that are not valid in it, or UTF-8, kept as surrogates)."""
+    name = encoding.upper().replace("-", "").replace("_", "")
+    if name not in ("", "UTF8", "UNICODE", "SQLASCII"):
+        try:
+            from psycopg._encodings import pg2pyenc
+
+            return data.decode(pg2pyenc(encoding.encode("ascii")))
+        except (ImportError, LookupError, UnicodeError, psycopg.NotSupportedError):
+            pass
+    return data.decode("utf-8", "surrogateescape")
+
+
 def quote_ident(name: str) -> str:
     """A PostgreSQL identifier, always quoted (any character but NUL)."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def quote_str(value: str) -> str:
-    """A standard-conforming string literal."""
+    """A string literal that reads as ``value`` whatever ``standard_conforming_strings``
+    is (a legacy server, role or database may turn it off, and would read ``'C:\\new'``
+    with a newline): a value with a backslash is an escape string (``E'…'``)."""
+    if "\\" in value:
+        return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -199,6 +220,15 @@ def pg_error(exc: BaseException, what: str) -> MoodumpError:
     if isinstance(exc, MoodumpError):
         return exc
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege) and "row-level security" in text:
+        # no privilege to grant: the policies apply to the account (its owner's too
+        # under FORCE ROW LEVEL SECURITY), and reading only the rows they let it see
+        # would be a partial table
+        return PrivilegeError(
+            f"{what}: {text}",
+            hint="the table's row level security applies to this account: dump as a "
+            "superuser or a role with BYPASSRLS (ALTER ROLE … BYPASSRLS)",
+        )
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return PrivilegeError(f"{what}: {text}", hint="grant the account the privilege named")
     # OperationalError covers "object not in prerequisite state", "lock not available"

@@ -19,7 +19,7 @@ from moodump.pg.connection import Conn, DriverError, connect, quote_ident, quote
 def database_facts(conn: Conn, major: int) -> dict[str, Any]:
     """The current database's encoding, ``collate``, ``ctype``, ``locale_provider`` and
     ``locale`` (when not libc), ``public_schema`` (False when it has none), ``comment``
-    (when set) and ``settings`` (``name=value`` strings), in that order, for the
+    (when set), ``connection_limit`` (when set) and ``settings`` (``name=value`` strings), in that order, for the
     manifest's ``snapshot``."""
     out: dict[str, Any] = {}
     enc = conn.execute(
@@ -47,6 +47,11 @@ def database_facts(conn: Conn, major: int) -> dict[str, Any]:
     ).fetchone()
     if row is not None and row[0] is not None:
         out["comment"] = str(row[0])
+    row = conn.execute(  # ALTER DATABASE … CONNECTION LIMIT, which pg_dump --create keeps
+        "SELECT datconnlimit FROM pg_catalog.pg_database WHERE datname = current_database()"
+    ).fetchone()
+    if row is not None and int(row[0]) != -1:
+        out["connection_limit"] = int(row[0])
     # the database's own settings (ALTER DATABASE … SET), which pg_dump writes only
     # with --create: the restore gives them to the database it creates
     out["settings"] = [str(r[0]) for r in conn.execute(
@@ -95,7 +100,8 @@ def create_database(admin: Conn, name: str, snap: dict[str, Any]) -> str | None:
 
 def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
     """Give the database ``name`` (``conn`` is connected to it, autocommit) the source's
-    comment and settings (``snap``: :func:`database_facts`). Each value is set in the
+    comment, connection limit (last, so that it never limits the restore itself) and
+    settings (``snap``: :func:`database_facts`). Each value is set in the
     session first and stored ``FROM CURRENT``, so list values (``search_path``) keep
     their quoting. One the server refuses (a superuser-only one) is a warning: the
     warnings are returned."""
@@ -106,6 +112,9 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
         return warnings
     if isinstance(comment, str):
         conn.execute(f"COMMENT ON DATABASE {quote_ident(name)} IS {quote_str(comment)}")  # type: ignore[arg-type]
+    limit = snap.get("connection_limit")
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        conn.execute(f"ALTER DATABASE {quote_ident(name)} CONNECTION LIMIT {int(limit)}")  # type: ignore[arg-type]
     for item in settings:
         key, _, value = str(item).partition("=")
         try:

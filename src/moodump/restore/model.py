@@ -64,6 +64,9 @@ class RestoreOptions:
     analyze: bool = False  # PostgreSQL: ANALYZE the restored database at the end
     # PostgreSQL: how the restore's sessions compress long values (TOAST_CHOICES)
     toast_compression: str = "auto"
+    # PostgreSQL: objects go into the tablespaces the backup names (which must exist);
+    # False: into the database's default one (a verification: rows do not depend on it)
+    tablespaces: bool = True
 
 
 @dataclass

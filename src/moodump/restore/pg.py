@@ -48,6 +48,7 @@ from moodump.pg.connection import (
     quote_str,
     set_session,
     sql_bytes,
+    sql_text,
 )
 from moodump.pg.copyio import copy_in
 from moodump.pg.database import restore_settings, toast_settings
@@ -71,8 +72,11 @@ from moodump.restore.pg_script import (
     _select,
     _strip_owners,
     _table_of,
+    partition_leaves,
     sequences_made,
     split_entries,
+    tablespaces_named,
+    without_tablespaces,
 )
 from moodump.restore.pg_target import drop_progress, progress_schema, progress_table
 from moodump.source import BackupSource
@@ -103,9 +107,9 @@ def restore_postgres(
         )
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
-    if opts.tables:
-        _check_partial_trees(manifest, _select(manifest, opts.tables) or set())
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
+    if opts.tables:
+        _check_partial_trees(manifest, run.selected or set())
     run.tracker = tracker or run.tracker
     try:
         with run.tracker.operation("restore", database):
@@ -175,7 +179,10 @@ class PgRestore:
         self.lock = threading.Lock()
         self.files = {f.name: f for f in m.files}
         self.rows_done = self.files_done = 0
-        self.selected = _select(m, opts.tables)  # quoted "schema"."table" names; None: all
+        self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
+        # quoted "schema"."table" names; None: all. A partitioned table names the
+        # partitions that hold its rows (from pre-data's ATTACH PARTITION statements)
+        self.selected = _select(m, opts.tables, self._parents() if opts.tables else None)
         self.sequences_of_selected: set[str] = set()
         self.chunks = [
             (t, c) for t in m.tables if t.kind == "table" and self._wanted(t) for c in t.chunks
@@ -183,7 +190,6 @@ class PgRestore:
         self.files_total = len(self.chunks)
         self.rows_total = sum(c.rows for _, c in self.chunks)
         self.load_db = database
-        self.encoding = str(m.snapshot.get("encoding") or "")  # the source's, of the data files
         paths = [str(x).partition("=")[2] for x in m.snapshot.get("settings") or []
                  if str(x).partition("=")[0].lower() == "search_path"]  # fmt: skip
         self.search_path: str | None = paths[0] if paths else None
@@ -195,6 +201,18 @@ class PgRestore:
         self.toast: str | None = None  # default_toast_compression of the sessions
         self._by_script: dict[str, str] | None = None  # see _table_key
         self.attach_later: list[tuple[str, str, str]] = []  # see _pre_data
+
+    def _parents(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """The partitioned tables of the backup and the partitions holding their rows;
+        names that are not valid in the script's encoding are left out."""
+        pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
+        enc = self.encoding
+
+        def name(x: tuple[str, str]) -> tuple[str, str]:
+            return (sql_text(x[0].encode("utf-8", "surrogateescape"), enc),
+                    sql_text(x[1].encode("utf-8", "surrogateescape"), enc))  # fmt: skip
+
+        return {name(p): {name(x) for x in leaves} for p, leaves in partition_leaves(pre).items()}
 
     def _session(self, conn: Conn) -> None:
         """What every session that loads rows or builds indexes sets: the data files'
@@ -241,6 +259,8 @@ class PgRestore:
                 self.src.check_listed(self.m.files)
         pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
         post = self._text(self.m.objects["post_data"]) if self.m.objects.get("post_data") else ""
+        if not self.opts.tablespaces:  # every object in the default tablespace
+            pre, post = without_tablespaces(pre), without_tablespaces(post)
         self.progress_schema = progress_schema(pre)
         self.progress_table = progress_table(self.progress_schema)
         if self.selected is not None:  # the sequences the named tables own or use
@@ -249,6 +269,11 @@ class PgRestore:
         with pg_target.admin_connect(self.settings) as admin:
             major, _ = server_version(admin)
             bindir, _ = client_for(major)
+            # (names that are not valid in the script's encoding are left to the server)
+            pg_target.check_tablespaces(admin, {
+                n for n in tablespaces_named(pre) | tablespaces_named(post)
+                if not any("\udc80" <= ch <= "\udcff" for ch in n)
+            })  # fmt: skip
             if self.selected is not None:
                 fresh = pg_target.prepare_partial(
                     admin, self.settings, self.target, self.selected, self.opts.drop,
@@ -341,13 +366,19 @@ class PgRestore:
         script = preamble + "".join(body)
         if not self.opts.owners:
             script = _strip_owners(script)
+        # One transaction, begun and committed by the script itself, not by psql's
+        # --single-transaction: psql commits that one at the end of its input, and a
+        # restore killed while it fed psql ends the input early (the definitions read so
+        # far were committed, without the 'pre-data' progress row, and --resume failed
+        # on them: "already exists"). Cut short, this one is rolled back.
         script = (
-            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.progress_schema)};\n"
-            f"CREATE TABLE IF NOT EXISTS {self.progress_table} (item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
+            # (array_nulls: a default's NULL array element is a null, as in the source)
+            "BEGIN;\nSET client_min_messages = warning;\nSET array_nulls = on;\n"
+            + pg_target.progress_ddl(self.progress_schema)
             + script
-            + f"\nINSERT INTO {self.progress_table} (item) VALUES ('pre-data');\n"
+            + f"\nINSERT INTO {self.progress_table} (item) VALUES ('pre-data');\nCOMMIT;\n"
         )
-        argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+        argv = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--no-password", "-d", dbname_arg(self.load_db), "-f", "-"]  # fmt: skip
         with tool_env(self.settings) as env:
             env["PGDATABASE"] = self.load_db

@@ -11,7 +11,7 @@ import fnmatch
 import re
 
 from moodump.errors import NotFoundError
-from moodump.manifest import Manifest
+from moodump.manifest import Manifest, TableEntry
 from moodump.pg.connection import qualified
 
 _HEADER = re.compile(r"^--\n-- (?:Data for )?Name: .*; Type: (?P<type>[^;]+); Schema: .*$", re.M)
@@ -78,7 +78,38 @@ def split_entries(script: str) -> tuple[str, list[tuple[str, str]]]:
     for i, mk in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
         out.append((mk.group("type"), text[mk.start() : end]))
-    return preamble, out
+    return preamble, _own_settings(preamble, out)
+
+
+_STATE = re.compile(r"^SET (default_tablespace|default_table_access_method) = .*;\n?", re.M)
+
+
+def _own_settings(preamble: str, entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each entry with the ``SET default_tablespace`` (and ``default_table_access_method``)
+    it runs under. pg_dump writes such a line before an entry's header (so it ends the
+    entry before), and only when the value changes: run alone, or in another session
+    (post-data runs entry by entry, in parallel), an entry would get another entry's
+    tablespace (an index on a table in the default one built in another tablespace, or
+    the other way). Each entry now starts by setting them as the script had them there."""
+    state: dict[str, str] = {}
+
+    def take(text: str) -> str:
+        starts = top_level_lines(text)
+        kept, at = [], 0
+        for m in _STATE.finditer(text):
+            if m.start() in starts:
+                state[m.group(1)] = m.group(0).rstrip("\n") + "\n"
+                kept.append(text[at : m.start()])
+                at = m.end()
+        kept.append(text[at:])
+        return "".join(kept)
+
+    take(preamble)  # (the preamble keeps its own: it runs first)
+    out = []
+    for typ, sql in entries:
+        head = "".join(state[k] for k in sorted(state))
+        out.append((typ, head + take(sql)))
+    return out
 
 
 _ON_TABLE = re.compile(
@@ -109,20 +140,65 @@ _POST_TYPES = {"INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "RULE", "POLIC
 _QUALIFIED = re.compile(r'"(?:[^"]|"")+"\."(?:[^"]|"")+"')
 
 
-def _select(m: Manifest, patterns: tuple[str, ...]) -> set[str] | None:
+_ATTACH = re.compile(
+    r'^ALTER TABLE ONLY "((?:[^"]|"")+)"\."((?:[^"]|"")+)" ATTACH PARTITION "((?:[^"]|"")+)"\."((?:[^"]|"")+)" ',
+    re.M,
+)
+
+
+def partition_leaves(pre_data: str) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """(schema, name) of each partitioned table of a pre-data script -> the (schema, name)
+    of the partitions that hold its rows, at any depth (from its ``ATTACH PARTITION``
+    statements; names as the script holds them)."""
+    starts = top_level_lines(pre_data)
+    children: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for m in _ATTACH.finditer(pre_data):
+        if m.start() in starts:
+            parent = (m.group(1).replace('""', '"'), m.group(2).replace('""', '"'))
+            child = (m.group(3).replace('""', '"'), m.group(4).replace('""', '"'))
+            children.setdefault(parent, set()).add(child)
+
+    def leaves(node: tuple[str, str], seen: frozenset[tuple[str, str]]) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for c in children.get(node, set()) - seen:
+            out |= leaves(c, seen | {c}) if c in children else {c}
+        return out
+
+    return {p: leaves(p, frozenset({p})) for p in children}
+
+
+def _select(
+    m: Manifest, patterns: tuple[str, ...],
+    parents: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+) -> set[str] | None:  # fmt: skip
     """The quoted ``"schema"."table"`` names ``--table`` picks (``schema.table`` or
-    ``table``, names or globs); None for a whole restore."""
+    ``table``, names or globs); None for a whole restore. A partitioned table (one of
+    ``parents``: :func:`partition_leaves`) picks the partitions that hold its rows."""
     if not patterns:
         return None
     tables = [t for t in m.tables if t.kind == "table"]
+    by_name = {(t.schema, t.name): t for t in tables}
+    for parent, leaves in (parents or {}).items():
+        if parent not in by_name and leaves and all(x in by_name for x in leaves):
+            # a stand-in entry: the parent's name, for its partitions
+            tables.append(TableEntry(name=parent[1], schema=parent[0], kind="partitioned",
+                                     engine="", columns=[]))  # fmt: skip
     out: set[str] = set()
     for p in patterns:
-        hits = [t for t in tables if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p)
-                or fnmatch.fnmatchcase(t.name, p)]  # fmt: skip
+        # a pattern that is a table's name as it is names that table (``x[1]``), not
+        # the ones it would match as a glob (``x1``, which --drop would replace)
+        hits = [t for t in tables if p in (f"{t.schema}.{t.name}", t.name)] or [
+            t for t in tables
+            if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p) or fnmatch.fnmatchcase(t.name, p)
+        ]  # fmt: skip
         if not hits:
             raise NotFoundError(f"--table {p!r} matches no table of the backup",
                                 hint="name tables as schema.table or table")  # fmt: skip
-        out |= {qualified(t.schema, t.name) for t in hits}
+        for t in hits:
+            if t.kind == "partitioned":
+                out |= {qualified(*x) for x in (parents or {})[(t.schema, t.name)]}
+            else:
+                out.add(qualified(t.schema, t.name))
     return out
 
 
@@ -178,6 +254,25 @@ def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
     columns' ``SEQUENCE NAME``; a restore sets these (and only these) to their values."""
     return {m.group(1) for typ, sql in entries if typ == "SEQUENCE"
             for m in _MADE_SEQUENCE.finditer(sql)}  # fmt: skip
+
+
+_TABLESPACE = re.compile(r'^SET default_tablespace = "((?:[^"]|"")+)";$', re.M)
+
+
+def without_tablespaces(script: str) -> str:
+    """The script with every object in the database's default tablespace (its
+    top-level ``SET default_tablespace = "name";`` lines set ``''``)."""
+    starts = top_level_lines(script)
+    return _TABLESPACE.sub(
+        lambda m: "SET default_tablespace = '';" if m.start() in starts else m.group(), script
+    )
+
+
+def tablespaces_named(script: str) -> set[str]:
+    """The tablespaces a pg_dump script puts objects in (its top-level ``SET
+    default_tablespace = "name";`` lines; the default one, ``''``, is not named)."""
+    starts = top_level_lines(script)
+    return {m.group(1).replace('""', '"') for m in _TABLESPACE.finditer(script) if m.start() in starts}
 
 
 def _strip_owners(sql: str) -> str:

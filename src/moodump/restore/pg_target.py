@@ -47,6 +47,22 @@ def admin_connect(settings: ConnSettings) -> Conn:
         return connect(settings, "template1", autocommit=True)
 
 
+def check_tablespaces(admin: Conn, names: set[str]) -> None:
+    """Refuse, before the target is touched, a backup whose objects are in tablespaces
+    the server lacks (pg_dump's ``SET default_tablespace`` would fail half-way, after the
+    database was made): tablespaces are cluster-wide and not in a dump."""
+    have = {str(r[0]) for r in admin.execute("SELECT spcname FROM pg_catalog.pg_tablespace").fetchall()}
+    missing = sorted(n for n in names if n not in have)
+    if missing:
+        listed = ", ".join(repr(n) for n in missing)
+        raise NotFoundError(
+            f"tablespace {listed} of the backup does not exist on this server "
+            "(tablespaces are cluster-wide: a dump does not hold them)",
+            hint=f"create it first (CREATE TABLESPACE {quote_ident(missing[0])} LOCATION "
+            "'/a/directory/the/server/owns'), then run the same command again",
+        )
+
+
 def exists(admin: Conn, name: str) -> bool:
     return (
         admin.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
@@ -77,8 +93,22 @@ def prepare(
             n = conn.execute(
                 "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
                 "ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','v','m','S','f') AND "
-                "n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+                "n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%%' "
+                "AND n.nspname <> %s",
+                (progress,),
             ).fetchone()
+            unfinished = has_progress(conn, progress)
+            items = done_items(conn, progress) if unfinished else set()
+        if unfinished and not items and not (n and n[0]) and not opts.atomic:
+            # a database an earlier restore made and left before its definitions were in
+            # (a failure, or a kill, during pre-data): restored into as one it made, so
+            # that it gets the source database's settings at the end
+            return True, target
+        if unfinished and not opts.atomic:
+            raise TargetNotEmpty(
+                f"database {target!r} holds an unfinished restore ({progress_table(progress)})",
+                hint="continue it with the same command and --resume, or add --drop to start again",
+            )
         if n and n[0] and not opts.atomic:
             raise TargetNotEmpty(
                 f"database {target!r} is not empty ({n[0]} relations)",
@@ -98,6 +128,10 @@ def prepare(
     if there:
         drop_database(admin, settings, target)
     _create(admin, target, snap, warnings)
+    # the progress table at once, committed: a restore that stops before its definitions
+    # are in (a failure or a kill during pre-data) leaves a database marked as its own
+    with connect(settings, target, autocommit=True) as conn:
+        make_progress(conn, progress)
     return True, target
 
 
@@ -151,6 +185,21 @@ def prepare_partial(
         if there:  # one statement: a table may depend on another one named (a foreign key)
             conn.execute(f"DROP TABLE {', '.join(there)}")  # type: ignore[arg-type]
     return False
+
+
+def progress_ddl(schema: str = PROGRESS_SCHEMA) -> str:
+    """The statements that make the progress schema and table (if missing)."""
+    return (
+        f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)};\n"
+        f"CREATE TABLE IF NOT EXISTS {progress_table(schema)} "
+        "(item text PRIMARY KEY, at timestamptz DEFAULT now());\n"
+    )
+
+
+def make_progress(conn: Conn, schema: str = PROGRESS_SCHEMA) -> None:
+    with conn.transaction():
+        for sql in progress_ddl(schema).splitlines():
+            conn.execute(sql)  # type: ignore[arg-type]
 
 
 def has_progress(conn: Conn, schema: str = PROGRESS_SCHEMA) -> bool:
