@@ -325,6 +325,40 @@ def test_partial_restore_into_another_database_touches_only_that_table(
     assert checksums(root_settings, target) == after
 
 
+def test_table_names_that_read_as_globs_or_hold_a_comma_are_taken_as_names(
+    root_settings: ConnSettings, target: str, tmp_path: Path
+) -> None:
+    """MariaDB tables ``x[1]`` and ``x1``: ``--table 'x[1]'`` matched ``x1`` as a glob
+    (and not ``x[1]`` itself), so dump --table, --exclude and restore --table --drop hit
+    the wrong table. A name as it is now names that table; ``\\,`` keeps a comma."""
+    source = unique_db("mdg")
+    execute(root_settings, f"CREATE DATABASE {quote_ident(source)}")
+    try:
+        execute(
+            root_settings,
+            "CREATE TABLE `x[1]` (id INT PRIMARY KEY)", "INSERT INTO `x[1]` VALUES (1)",
+            "CREATE TABLE `x1` (id INT PRIMARY KEY)", "INSERT INTO `x1` VALUES (2)",
+            "CREATE TABLE `x,y` (id INT PRIMARY KEY)", "INSERT INTO `x,y` VALUES (3)",
+            database=source,
+        )  # fmt: skip
+
+        def dumped(name: str, *extra: str) -> set[str]:
+            out = tmp_path / name
+            res = run_cli("dump", *conn_args(root_settings), "-q", "-o", str(out), *extra, source)
+            assert res.returncode == 0, res.stderr
+            return {t["name"] for t in json.loads((out / "manifest.json").read_text())["tables"]}
+
+        assert dumped("only", "--table", "x[1]") == {"x[1]"}
+        assert dumped("but", "--exclude", "x[1]", "--exclude", r"x\,y") == {"x1"}
+        assert dumped("glob", "--table", "x?") == {"x1"}
+        dumped("all")
+        res = run_cli(*restore_cli(root_settings, tmp_path / "all", target, "--table", "x[1]", "--table", r"x\,y"))
+        assert res.returncode == 0, res.stderr
+        assert tables(root_settings, target) == {"x[1]", "x,y"}
+    finally:
+        drop_database(root_settings, source)
+
+
 def test_partial_restore_of_an_unknown_table_exits_5(
     root_settings: ConnSettings, small: Source, target: str
 ) -> None:

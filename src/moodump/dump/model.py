@@ -6,6 +6,7 @@ import fnmatch
 import itertools
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,5 +114,9 @@ def _safe(name: str) -> str:
     return keep[:60] or "_"
 
 
-def _match(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+def _match(name: str, patterns: tuple[str, ...], known: Collection[str] = ()) -> bool:
+    """``name`` against ``patterns`` (names or globs). A pattern that is one of the
+    ``known`` table names as it is names that table only: ``x[1]`` is the table
+    ``x[1]``, not ``x1`` (which it matches as a glob, and a restore with --drop would
+    replace)."""
+    return any(name == p if p in known else fnmatch.fnmatchcase(name, p) for p in patterns)

@@ -36,6 +36,7 @@ class DumpPlanner:
     tmp: Path
     opts: DumpOptions
     ext: str
+    _known: frozenset[str] | set[str] = frozenset()  # the database's table names (_select)
     manifest: Manifest
     _pending_chunks: dict[str, int]
 
@@ -75,23 +76,27 @@ class DumpPlanner:
 
     def _select(self, tables: list[TableInfo]) -> list[TableInfo]:
         out = []
-        names = {t.name for t in tables}
+        names = self._known = {t.name for t in tables}
         for pattern in self.opts.tables:
-            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            if pattern not in names and not any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 raise ConfigError(
                     f"--table {pattern!r} matches no table in {self.database}",
                     hint="check the name (case matters); list tables with SHOW TABLES",
                 )
         for t in tables:
-            if self.opts.tables and not _match(t.name, self.opts.tables):
+            if self.opts.tables and not _match(t.name, self.opts.tables, names):
                 continue
-            if _match(t.name, self.opts.exclude):
+            if _match(t.name, self.opts.exclude, names):
                 continue
             out.append(t)
         return out
 
     def _skip_data(self, t: TableInfo) -> bool:
-        return self.opts.schema_only or not t.holds_rows or _match(t.name, self.opts.exclude_data)
+        return (
+            self.opts.schema_only
+            or not t.holds_rows
+            or _match(t.name, self.opts.exclude_data, self._known)
+        )
 
     def _plan(
         self, coord: Connection, tables: list[TableInfo], schemas: dict[str, str]

@@ -232,8 +232,15 @@ def select_tables(manifest: Manifest, patterns: tuple[str, ...]) -> list[TableEn
     """The tables named by ``patterns`` (names or globs, case-sensitive); all without."""
     if not patterns:
         return list(manifest.tables)
-    chosen = [t for t in manifest.tables if any(_matches(t, p) for p in patterns)]
-    missing = [p for p in patterns if not any(_matches(t, p) for t in manifest.tables)]
+    # a pattern that is a table's name as it is names that table only (``x[1]``, not
+    # ``x1``, which it matches as a glob)
+    labels = {table_label(t) for t in manifest.tables} | {t.name for t in manifest.tables}
+
+    def hit(t: TableEntry, p: str) -> bool:
+        return p in (table_label(t), t.name) if p in labels else _matches(t, p)
+
+    chosen = [t for t in manifest.tables if any(hit(t, p) for p in patterns)]
+    missing = [p for p in patterns if not any(hit(t, p) for t in manifest.tables)]
     if missing:
         from moodump.errors import NotFoundError
 

@@ -221,7 +221,8 @@ class Restore(DataLoader, ObjectSteps):
             return list(self.m.tables)
         out: list[TableEntry] = []
         for name in self.opts.tables:
-            if any(ch in name for ch in "*?["):  # a glob, as dump --table takes
+            exact = next((t for t in self.m.tables if t.name == name), None)
+            if exact is None and any(ch in name for ch in "*?["):  # a glob, as dump --table takes
                 matched = [t for t in self.m.tables if fnmatch.fnmatchcase(t.name, name)]
                 if not matched:
                     raise NotFoundError(
