@@ -1006,3 +1006,65 @@ def test_an_archive_read_while_a_pull_archives_the_open_file_again(conn, tmp_pat
     damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
     with pytest.raises(IntegrityError, match="does not match its checksum"):
         b"".join(reader.raw_blocks(old))
+
+
+def _with_incident(data: bytes, at: int) -> bytes:
+    """A binlog file's bytes with an Incident event (type 26, LOST_EVENTS) inserted at
+    the event boundary ``at``, laid out as the server writes one: the 19-byte header, the
+    incident number (u16), the message (a length byte and its text), and the CRC32 when
+    the file carries them; every event after it moved (its end position and CRC32)."""
+    import struct
+    import zlib
+
+    reader = EventReader()
+    events = list(reader.feed(data))
+    assert at in [e.start for e in events], at
+    crc = reader.crc
+    msg = b"error writing to the binary log"
+    body = struct.pack("<H", 1) + bytes([len(msg)]) + msg
+    size = 19 + len(body) + (4 if crc else 0)
+    first = next(e for e in events if e.start == at)
+    incident = struct.pack("<IBIIIH", first.timestamp, 26, 1, size, at + size, 0) + body
+    if crc:
+        incident += struct.pack("<I", zlib.crc32(incident))
+    out = bytearray(data[:at]) + incident
+    for e in events:
+        if e.start < at:
+            continue
+        raw = bytearray(data[e.start : e.end])
+        struct.pack_into("<I", raw, 13, e.end + size)
+        if crc:
+            struct.pack_into("<I", raw, len(raw) - 4, zlib.crc32(raw[:-4]))
+        out += raw
+    return bytes(out)
+
+
+@pytest.mark.db
+def test_an_incident_event_in_the_range_is_refused_before_the_target_is_touched(conn, tmp_path):
+    """An Incident event is the server declaring a gap in its own history (events it
+    could not log: the source changed in a way the log does not hold). mariadb-binlog
+    prints it as ``RELOAD DATABASE; # Shall generate syntax error``: the replay failed
+    there, after the backup had been restored. The restore now refuses up front, naming
+    the file and position; a target before the incident still replays."""
+    db = "hist_incident"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, ["UPDATE t SET v = 'before the incident' WHERE id < 5"])
+    at = _position(conn)
+    before = _state(conn, db)
+    _run(conn, db, ["UPDATE t SET v = 'after the incident' WHERE id > 25"])
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    a = Archive.open(archive)
+    victim = a.chain.get(at.file)
+    assert victim is not None
+    spliced = tmp_path / victim.name
+    spliced.write_bytes(_with_incident(b"".join(a.raw_blocks(victim)), at.position))
+    a.store(spliced, victim.name, complete=victim.complete)
+    assert verify_archive(archive).ok
+    with pytest.raises(PitrUnavailable, match="incident") as err:
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert f"{at.file}:{at.position}" in err.value.message
+    assert "backup taken after" in (err.value.hint or "")
+    assert not _exists(conn, f"{db}_copy")
+    restore_until(backup, conn, f"{db}_copy", at, archive)
+    assert _state(conn, f"{db}_copy") == before

@@ -15,8 +15,8 @@ the server started with this file), Rotate
 header's), Gtid_list (163, MariaDB: the GTID state at the start of the file), Query (2:
 default database, sql_mode, thread id and statement text; also MariaDB's zlib-compressed Query, 165, written
 with ``log_bin_compress=ON``, and Execute_load_query, 18, the statement of a LOAD DATA
-logged in statement format) and Table_map (19: database and table of the row events
-after it). Everything else is carried as a header only. Pure: bytes in, values out.
+logged in statement format), Table_map (19: database and table of the row events
+after it) and Incident (26: the server declares that events are missing from its log). Everything else is carried as a header only. Pure: bytes in, values out.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ EXECUTE_LOAD_QUERY = 18
 QUERY_COMPRESSED = 165
 STOP = 3
 ROTATE = 4
+INCIDENT = 26  # the server could not log some events: the log has a gap it declares
 FORMAT_DESCRIPTION = 15
 XID = 16
 XA_PREPARE = 38  # MariaDB 10.5+: ends the group of an XA PREPARE
@@ -96,6 +97,7 @@ class Event:
     sql_mode: int = 0  # QUERY: the session's sql_mode (it changes how the statement reads)
     thread_id: int = 0  # QUERY: the session's (pseudo) thread id (its temporary tables')
     created: int = 0  # FORMAT_DESCRIPTION: non-zero in the first file after a server start
+    incident: int = 0  # INCIDENT: its number (1: LOST_EVENTS); the message is in ``query``
 
 
 class EventReader:
@@ -216,6 +218,10 @@ class EventReader:
             ev.query = text.decode("utf-8", "replace")
         elif t in ROW_EVENTS and len(body) >= 8:
             ev.stmt_end = bool(int.from_bytes(body[6:8], "little") & 1)  # STMT_END_F
+        elif t == INCIDENT and len(body) >= 2:
+            ev.incident = int.from_bytes(body[0:2], "little")
+            n = body[2] if len(body) > 2 else 0
+            ev.query = bytes(body[3 : 3 + n]).decode("utf-8", "replace")
         elif t == TABLE_MAP and len(body) >= 9:
             db_len = body[8]
             ev.db = bytes(body[9 : 9 + db_len]).decode("utf-8", "replace")

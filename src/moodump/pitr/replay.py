@@ -32,6 +32,7 @@ from moodump.binlog.events import (
     FORMAT_DESCRIPTION,
     GTID,
     GTID_LIST,
+    INCIDENT,
     QUERY_EVENTS,
     ROTATE,
     ROW_EVENTS,
@@ -440,6 +441,8 @@ def _scan(
                     return (f.name, here), found
                 if found and group is None and ev.type in (GTID, *_OUTSIDE):
                     return (f.name, ev.start), found
+                if ev.type == INCIDENT:
+                    raise _incident(f, ev)
                 plan.binlog_bytes += ev.end - ev.start
                 if ev.type == GTID:
                     group, standalone, touched = ev.start, ev.standalone, False
@@ -496,6 +499,21 @@ def _scan(
             return (f.name, group), found
         return (f.name, reader.offset), found
     return None, found
+
+
+def _incident(f: ArchivedFile, ev: Event) -> PitrUnavailable:
+    """An Incident event in the range: the source server declared that it could not log
+    some changes there, so no replay through it can be exact (mariadb-binlog prints it as
+    a statement that fails on purpose)."""
+    what = {1: "LOST_EVENTS"}.get(ev.incident, f"incident {ev.incident}")
+    said = f": {ev.query!r}" if ev.query else ""
+    return PitrUnavailable(
+        f"the binary log has an incident event at {f.name}:{ev.start} "
+        f"({when(ev.timestamp)}, {what}{said}): the server could not log some changes "
+        "there, so a replay through it cannot be exact",
+        hint=f"restore a backup taken after {when(ev.timestamp)} (its snapshot is past the "
+        f"incident), or a target before {f.name}:{ev.start}",
+    )
 
 
 def _not_an_event(target: Target) -> ConfigError:
