@@ -327,31 +327,82 @@ _DROP_TRIGGER = re.compile(
     rf"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})", re.I
 )
 _DML = re.compile(r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD)\b", re.I | re.S)
+#: ``CREATE``/``ALTER VIEW`` (as the server logs it and SHOW CREATE VIEW gives it).
+_CREATE_VIEW = re.compile(
+    rf"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?|ALTER\s+){_VIEW_OPTIONS}VIEW\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})",
+    re.I,
+)
+_DROP_VIEW = re.compile(r"^\s*DROP\s+VIEW\s+(?:IF\s+EXISTS\s+)?(?P<list>.*)$", re.I | re.S)
+#: A view's FROM clause: the tables a write through the view may change.
+_VIEW_FROM = re.compile(
+    r"\bFROM\b(?P<refs>.*?)(?:\b(?:WHERE|GROUP\s+BY|HAVING|ORDER\s+BY|LIMIT|UNION|EXCEPT"
+    r"|INTERSECT|WINDOW|WITH\s+(?:CASCADED\s+|LOCAL\s+)?CHECK\s+OPTION)\b|$)",
+    re.I | re.S,
+)
+_FROM_TABLE = re.compile(
+    rf"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN)\s*\(*\s*(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I,
+)
+#: The table an INSERT, REPLACE or LOAD DATA writes.
+_WRITE_TARGET = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:(?:INSERT|REPLACE)\s+"
+    r"(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
+    r"|LOAD\s+(?:DATA|XML)\s+.*?\bINTO\s+TABLE\s+)"
+    rf"(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I | re.S,
+)
+_QUOTED_NAME = re.compile(r"`(?:[^`]|``)+`")
+
+
+def _written(text: str, source_db: str) -> set[str]:
+    """The source's tables (or views) a masked DML statement names where it writes:
+    the target of INSERT, REPLACE, LOAD DATA; the table references of UPDATE, DELETE."""
+    out: set[str] = set()
+    if m := _WRITE_TARGET.match(text):
+        if not m["db"] or _unquote(m["db"]).lower() == source_db.lower():
+            out.add(_unquote(m["table"]).lower())
+    elif ud := _UPDATE_DELETE.match(text):
+        for d in _DECLARED.finditer(ud["refs"].strip()):
+            out |= {_unquote(x).lower() for x in (d["name"], d["alias"]) if x}
+    return out
 
 
 @dataclass
 class Elsewhere:
-    """The source's triggers and stored functions that write another database: a
-    statement replayed in statement format runs them again, there (row events do not).
+    """The source's triggers and stored functions that write another database, and its
+    views of another database's tables: a statement replayed in statement format runs
+    them again, there (row events do not); a statement writing a view writes its tables
+    and fires their triggers.
     With ``rewrite`` (a restore into another name) a write into the source database
     written ``source.table`` counts: the copy's trigger would write the source."""
 
     rewrite: bool = False
     triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
     functions: dict[str, str] = field(default_factory=dict)  # function -> db
-    #: every trigger and function of the source -> (its table, for a trigger), the tables
-    #: of the source its body writes: a chain (a trigger writing a table whose trigger
+    #: every trigger, function and view of the source -> (its table, for a trigger;
+    #: its name, for a view), the tables of the source its body writes (a view: its FROM clause's): a chain (a trigger writing a table whose trigger
     #: writes elsewhere) fires the last one too
     writes: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    views: dict[str, str] = field(default_factory=dict)  # view -> another database it shows
 
     def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
-        database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
+        database, and the view it defines (forget one redefined without, or dropped:
+        ``DROP TRIGGER``, ``DROP VIEW``)."""
         if d := _DROP_TRIGGER.match(create):
             self.triggers.pop(_unquote(d["name"]).lower(), None)
             self.writes.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
         body = _masked(create, sql_mode)
+        if v := _CREATE_VIEW.match(body):
+            self._learn_view(_unquote(v["name"]).lower(), body[v.end() :], source_db)
+            return
+        if d := _DROP_VIEW.match(body):
+            for x in _LISTED.finditer(d["list"]):
+                self.views.pop(_unquote(x["name"]).lower(), None)
+                self.writes.pop("view " + _unquote(x["name"]).lower(), None)
+            return
         tables = frozenset(
             _unquote(m["table"]).lower()
             for m in _BODY_TABLE.finditer(body)
@@ -384,10 +435,22 @@ class Elsewhere:
             if other:
                 self.functions[name] = other
 
-    def fired_by(self, query: str, sql_mode: int = 0) -> str:
+    def _learn_view(self, name: str, select: str, source_db: str) -> None:
+        """A view writes the tables of its FROM clause (an INSERT, UPDATE or DELETE
+        through it changes one of them): the source's, or another database's."""
+        m = _VIEW_FROM.search(select)
+        refs = [(_unquote(r["db"] or source_db), _unquote(r["table"]).lower())
+                for r in _FROM_TABLE.finditer(m["refs"].strip())] if m else []  # fmt: skip
+        self.views.pop(name, None)
+        self.writes["view " + name] = (name, frozenset(
+            t for d, t in refs if d.lower() == source_db.lower()))  # fmt: skip
+        if other := next((d for d, _ in refs if d.lower() != source_db.lower()), ""):
+            self.views[name] = other
+
+    def fired_by(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
         text = _statement(query, sql_mode)
-        if not (self.triggers or self.functions) or not _CALLS.match(text):
+        if not (self.triggers or self.functions or self.views) or not _CALLS.match(text):
             return ""
         # the function as written (a DML statement), or as the server logs a SELECT, SET
         # or DO that calls it: SELECT `db`.`f`(...)
@@ -400,15 +463,29 @@ class Elsewhere:
         # the tables the statement may write, with those its functions' and the fired
         # triggers' bodies write, and so on
         words = {w.lower() for w in re.findall(r"[\w$]+", text)} if dml else set()
+        if dml:  # a name with a blank or another character is one word too
+            words |= {_unquote(q).lower() for q in _QUOTED_NAME.findall(text)}
+        # what it surely writes: its target, a view's tables through it, and so on
+        written = _written(text, source_db) if dml else set()
         for func in called:
-            words |= self.writes.get("function " + func, ("", frozenset()))[1]
+            written |= self.writes.get("function " + func, ("", frozenset()))[1]
         grown = True
         while grown:
             grown = False
             for key, (table, tables) in self.writes.items():
-                if key.startswith("trigger ") and table in words and not tables <= words:
-                    words |= tables
+                kind = key.split(" ", 1)[0]
+                fires = table in words or table in written if kind == "trigger" else (
+                    kind == "view" and table in written)  # fmt: skip
+                if fires and not tables <= written:
+                    written |= tables
                     grown = True
+        words |= written
+        for view, other in self.views.items():
+            if view in written:
+                return (
+                    f"it writes view {view}, whose table is in another database ({other}): "
+                    "replayed as a statement, it would write there again"
+                )
         for trigger, (table, other) in self.triggers.items():
             if table in words:
                 return (

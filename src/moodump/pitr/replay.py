@@ -464,7 +464,7 @@ def _scan(
                 elif ev.type in QUERY_EVENTS:
                     why = unsafe_statement(ev.query, ev.db, source_db, rewrite, ev.sql_mode)
                     if ev.db == source_db:
-                        why = why or elsewhere.fired_by(ev.query, ev.sql_mode)
+                        why = why or elsewhere.fired_by(ev.query, ev.sql_mode, source_db)
                         elsewhere.learn(ev.query, source_db, ev.sql_mode)
                     if why:
                         raise PitrUnavailable(

@@ -107,7 +107,8 @@ def restore_until(
 
 
 def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
-    """The backup's triggers and stored functions whose bodies write another database."""
+    """The backup's triggers and stored functions whose bodies write another database,
+    and its views (a write through one writes its tables)."""
     out = Elsewhere(rewrite)
     name = m.objects.get("definitions")
     if not name:
@@ -115,7 +116,7 @@ def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     entry = next((f for f in m.files if f.name == name), None)
     data = src.checked_bytes(entry) if entry else src.read_bytes(name)
     for r in json.loads(data.decode("utf-8")):
-        if r.get("kind") in ("trigger", "function"):
+        if r.get("kind") in ("trigger", "function", "view"):
             out.learn(base64.b64decode(r["create_b64"]).decode("utf-8", "replace"), m.database)
     return out
 
