@@ -1152,3 +1152,45 @@ def test_a_statement_writing_a_view_that_writes_another_database_is_refused(
         restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
     assert not _exists(conn, f"{db}_copy")
     assert _state(conn, other) == before
+
+
+def _create_table(conn: ConnSettings, db: str, table: str) -> bytes:
+    with connect(conn) as c:
+        return bytes(c.query(f"SHOW CREATE TABLE `{db}`.`{table}`")[0][1])
+
+
+@pytest.mark.db
+def test_alters_logged_in_two_phases_replay_into_another_name(conn, tmp_path):
+    """binlog_alter_two_phase=ON logs an ALTER twice, as START ALTER and as COMMIT ALTER
+    (or ROLLBACK ALTER when it failed), and mariadb-binlog prints both as BINLOG
+    statements, which --rewrite-db cannot rename: the replay into another name ran the
+    ALTER against the source database (here it failed, "Duplicate column name", after
+    the restore; an ALTER that can run again rebuilt the source and left the copy
+    unaltered). The replay now runs each committed ALTER once, as a statement, in the
+    target; a rolled back one not at all."""
+    db = "hist_alter2"
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        c.execute("SET GLOBAL binlog_alter_two_phase = ON")
+    try:
+        _run(conn, db, [
+            "SET SESSION binlog_format=ROW",
+            "ALTER TABLE t ADD COLUMN w INT DEFAULT 7",
+            "UPDATE t SET w = id * 2 WHERE id < 10",
+            "ALTER TABLE t ADD INDEX (w)",
+            "UPDATE t SET v = 'same' WHERE id < 5",
+        ])  # fmt: skip
+        with pytest.raises(ServerError, match="Duplicate entry"):
+            _run(conn, db, ["ALTER TABLE t ADD UNIQUE KEY uv (v)"])  # rolled back
+        _run(conn, db, ["ALTER TABLE t MODIFY v VARCHAR(300), ALGORITHM=COPY",
+                        "INSERT INTO t VALUES (99, REPEAT('x', 250), 1, 2)"])  # fmt: skip
+    finally:
+        with connect(conn) as c:
+            c.execute("SET GLOBAL binlog_alter_two_phase = OFF")
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    source = (_state(conn, db), _create_table(conn, db, "t"))
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _state(conn, f"{db}_copy") == source[0]
+    assert _create_table(conn, f"{db}_copy", "t") == source[1]
+    assert (_state(conn, db), _create_table(conn, db, "t")) == source

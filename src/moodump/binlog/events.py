@@ -94,10 +94,14 @@ class Event:
     next_position: int = 0  # ROTATE events
     db: str = ""  # QUERY: the default database; TABLE_MAP: the table's database
     query: str = ""  # QUERY: the statement; TABLE_MAP: the table name
+    query_bytes: bytes = b""  # QUERY: the statement as logged (in its session's charset)
     sql_mode: int = 0  # QUERY: the session's sql_mode (it changes how the statement reads)
     thread_id: int = 0  # QUERY: the session's (pseudo) thread id (its temporary tables')
     created: int = 0  # FORMAT_DESCRIPTION: non-zero in the first file after a server start
     incident: int = 0  # INCIDENT: its number (1: LOST_EVENTS); the message is in ``query``
+    #: GTID events of an ALTER logged in two phases (binlog_alter_two_phase): "start",
+    #: "commit" or "rollback"; "" for any other transaction
+    alter: str = ""
 
 
 class EventReader:
@@ -190,6 +194,7 @@ class EventReader:
             seq, domain = struct.unpack_from("<QI", body, 0)
             ev.gtid = Gtid(domain, ev.server_id, seq)
             ev.standalone = len(body) > 12 and bool(body[12] & 1)
+            ev.alter = _alter_phase(body)
         elif t == GTID_LIST and len(body) >= 4:
             count = int.from_bytes(body[:4], "little") & 0x0FFFFFFF
             for i in range(count):
@@ -216,6 +221,7 @@ class EventReader:
             if t == QUERY_COMPRESSED:
                 text = _uncompress(text, ev.start)
             ev.query = text.decode("utf-8", "replace")
+            ev.query_bytes = text
         elif t in ROW_EVENTS and len(body) >= 8:
             ev.stmt_end = bool(int.from_bytes(body[6:8], "little") & 1)  # STMT_END_F
         elif t == INCIDENT and len(body) >= 2:
@@ -229,6 +235,31 @@ class EventReader:
             if tbl_at < len(body):
                 tbl_len = body[tbl_at]
                 ev.query = bytes(body[tbl_at + 1 : tbl_at + 1 + tbl_len]).decode("utf-8", "replace")
+
+
+#: Gtid event flags: a commit id follows; an XA transaction's XID follows.
+_FL_GROUP_COMMIT_ID = 2
+_FL_XA = 64 | 128
+#: flags_extra of MariaDB 10.8+: the phases of an ALTER logged in two phases.
+_ALTER_PHASES = ((2, "start"), (4, "commit"), (8, "rollback"))
+
+
+def _alter_phase(body: memoryview) -> str:
+    """The ALTER phase a Gtid event's ``flags_extra`` names (after seq u64, domain u32,
+    flags u8, the commit id u64 when flagged, and an XA transaction's XID)."""
+    if len(body) < 13:
+        return ""
+    flags, at = body[12], 13
+    if flags & _FL_GROUP_COMMIT_ID:
+        at += 8
+    if flags & _FL_XA:
+        if len(body) < at + 6:
+            return ""
+        at += 6 + body[at + 4] + body[at + 5]  # formatID u32, gtrid and bqual lengths
+    if len(body) <= at:
+        return ""
+    extra = body[at]
+    return next((name for bit, name in _ALTER_PHASES if extra & bit), "")
 
 
 def _sql_mode(status: memoryview) -> int:

@@ -17,6 +17,7 @@ transactions are new transactions of the target server with its own GTIDs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import subprocess
@@ -33,6 +34,8 @@ from moodump.binlog.events import (
     GTID,
     GTID_LIST,
     INCIDENT,
+    QUERY,
+    QUERY_COMPRESSED,
     QUERY_EVENTS,
     ROTATE,
     ROW_EVENTS,
@@ -80,6 +83,9 @@ _STARTUP = b" at startup"
 _THREAD_LINE = b"SET @@session.pseudo_thread_id="
 _BINLOG_START = b"BINLOG '\n"
 _BINLOG_END = b"'/*!*/;"
+#: the same within an executable comment (mariadb-binlog prints a START ALTER so)
+_BINLOG_START_COMMENT = re.compile(rb"^/\*!\d+ BINLOG '\n$")
+_BINLOG_END_COMMENT = b"' *//*!*/;"
 FRAGMENT_OVER = 1 << 20
 
 
@@ -103,6 +109,9 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     multi-table UPDATE writing both); the XA statements of an XA transaction the filter
     left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``."""
     body: list[bytes] | None = None  # the lines of a BINLOG statement so far
+    commented = False  # ... within an executable comment
+    opener = _BINLOG_START  # its first line
+    alters = iter(plan.alters)
     boundary = True  # the last statement line ended with the delimiter
     orphans = {x.encode() for x in plan.xa_orphans}
     prepared: set[bytes] = set()  # XIDs of the XA transactions prepared in the stream
@@ -112,14 +121,22 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     thread = b""  # the last pseudo_thread_id line mariadb-binlog printed
     for line in lines:
         if body is not None:
-            if line.rstrip(b"\n") == _BINLOG_END:
-                yield from _binlog_statement(body)
+            if line.rstrip(b"\n") == (_BINLOG_END_COMMENT if commented else _BINLOG_END):
+                if _is_query(body):
+                    yield from _alter_statement(body, next(alters, None), opener, line)
+                elif commented:
+                    yield from (opener, *body, line)
+                else:
+                    yield from _binlog_statement(body)
                 body, boundary = None, True
             else:
                 body.append(line)
             continue
         if line == _BINLOG_START or (boundary and _BASE64_LINE.match(line)):
-            body = [] if line == _BINLOG_START else [line]
+            body, commented, opener = [] if line == _BINLOG_START else [line], False, _BINLOG_START
+            continue
+        if _BINLOG_START_COMMENT.match(line):
+            body, commented, opener = [], True, line
             continue
         if line.startswith(_GTID_LINES):
             continue
@@ -162,6 +179,32 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     if body is not None:  # cut short: what mariadb-binlog printed, as it was
         yield _BINLOG_START
         yield from body
+
+
+def _is_query(body: list[bytes]) -> bool:
+    """A BINLOG statement of a Query event (mariadb-binlog prints an ALTER logged in two
+    phases so), not of row events."""
+    try:
+        head = base64.b64decode(body[0][:28]) if body else b""
+    except ValueError:
+        return False
+    return len(head) > 4 and head[4] in (QUERY, QUERY_COMPRESSED)
+
+
+def _alter_statement(
+    body: list[bytes], alter: tuple[str, bytes] | None, opener: bytes, closer: bytes
+) -> list[bytes]:
+    """An ALTER logged in two phases, as the replay runs it: once, as the statement, at
+    its COMMIT ALTER (in the session's default database, the target's); its START ALTER
+    and a ROLLBACK ALTER not at all. The BINLOG statement mariadb-binlog prints for them
+    carries the source's name, which --rewrite-db does not change."""
+    if alter is None:  # not one the scan saw: as mariadb-binlog printed it
+        return [opener, *body, closer]
+    phase, query = alter
+    if phase != "commit":  # a comment line: nothing runs
+        what = b"run at its COMMIT ALTER" if phase == "start" else b"not run"
+        return [b"# moodump: a " + phase.upper().encode() + b" ALTER, " + what + b"\n"]
+    return [query + b"\n/*!*/;\n"]
 
 
 def _binlog_statement(body: list[bytes]) -> list[bytes]:
@@ -217,6 +260,10 @@ class ReplayPlan:
     #: so), in order: the temporary tables open when the server went down (they were gone
     #: after the restart, but the replay's one session still has them): dropped there
     restart_drops: list[list[tuple[int, str]]] = field(default_factory=list)
+    #: the source's ALTERs logged in two phases (binlog_alter_two_phase) in the range, in
+    #: order: (phase, statement) for each START, COMMIT and ROLLBACK ALTER (mariadb-binlog
+    #: prints them as BINLOG statements, which --rewrite-db does not rename)
+    alters: list[tuple[str, bytes]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -384,6 +431,7 @@ def _scan(
     reader = EventReader()
     group: int | None = None  # start of the open transaction (its GTID event)
     standalone = False
+    alter = ""  # the open group's ALTER phase (binlog_alter_two_phase)
     in_db = False  # the last table map was of the source database
     touched = False  # the open transaction has an event of the source database
     statement = 0  # bytes of the source's table maps and row events of this statement
@@ -446,6 +494,7 @@ def _scan(
                 plan.binlog_bytes += ev.end - ev.start
                 if ev.type == GTID:
                     group, standalone, touched = ev.start, ev.standalone, False
+                    alter = ev.alter
                     plan.transactions += 1
                     found = found or (gtid is not None and ev.gtid == gtid)
                     continue
@@ -475,6 +524,8 @@ def _scan(
                         )
                     if ev.db == source_db:
                         _follow_temporary(plan, ev)
+                        if alter:
+                            plan.alters.append((alter, ev.query_bytes))
                     xa = ev.query.lstrip()[:3].upper() == "XA "
                     if xa:
                         _xa(plan, ev, (f.name, group if group is not None else ev.start), touched)
