@@ -215,6 +215,24 @@ def test_writes_through_views_are_told_apart_from_reads():
     assert e.fired_by("UPDATE vs SET id = 2", 0, "moodle") == ""
 
 
+def test_a_renamed_table_keeps_its_triggers_and_a_renamed_view_its_tables():
+    """RENAME TABLE (or ALTER TABLE ... RENAME) moves a table's triggers with it, and
+    renames a view: a statement writing the new name fires them. The check still looked
+    for the old name, so the replay wrote the other database a second time."""
+    e = Elsewhere()
+    e.learn("CREATE TRIGGER tw AFTER INSERT ON t FOR EACH ROW INSERT INTO stats.a VALUES (1)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE VIEW vo AS SELECT id FROM stats.o", "moodle")
+    e.learn("RENAME TABLE t TO t_old, `vo` TO moodle.vo2", "moodle")
+    assert "trigger tw" in e.fired_by("INSERT INTO t_old VALUES (1)", 0, "moodle")
+    assert e.fired_by("INSERT INTO t VALUES (1)", 0, "moodle") == ""
+    assert "view vo2" in e.fired_by("UPDATE vo2 SET id = 2", 0, "moodle")
+    e.learn("ALTER TABLE t_old ADD COLUMN c INT, RENAME TO `t new`", "moodle")
+    assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
+    e.learn("ALTER TABLE `t new` RENAME COLUMN c TO d", "moodle")  # a column, not the table
+    assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
+
+
 # --------------------------------------------------------------------- database tests
 
 
@@ -247,6 +265,12 @@ WRITES_ELSEWHERE = [
         "CREATE TRIGGER tu AFTER INSERT ON u FOR EACH ROW INSERT INTO {o}.o VALUES (NEW.id, 'u')",
         "CREATE TRIGGER tt AFTER INSERT ON t FOR EACH ROW INSERT INTO u VALUES (NEW.id + 100)",
         "INSERT INTO t VALUES (77, 'fires tt, which fires tu', 1)",
+    ]),
+    # the trigger moves with its table (RENAME TABLE): the new name fires it
+    ("trgrename", "STATEMENT", [
+        "CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW INSERT INTO {o}.o VALUES (NEW.id, 'tr')",
+        "RENAME TABLE t TO t_renamed",
+        "INSERT INTO t_renamed VALUES (88, 'fires tr', 1)",
     ]),
     # a view is logged as CREATE ALGORITHM=... DEFINER=... SQL SECURITY ... VIEW
     ("view", "ROW", ["CREATE VIEW {o}.v AS SELECT 1 AS one"]),

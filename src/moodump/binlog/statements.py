@@ -353,6 +353,20 @@ _WRITE_TARGET = re.compile(
     re.I | re.S,
 )
 _QUOTED_NAME = re.compile(r"`(?:[^`]|``)+`")
+#: ``RENAME TABLE a TO b, c TO d`` and ``ALTER TABLE a ... RENAME [TO|AS] b`` (not a
+#: column's, an index's or a key's RENAME).
+_RENAME_TABLE = re.compile(r"^\s*RENAME\s+TABLES?\s+(?P<list>.*)$", re.I | re.S)
+_RENAME_PAIR = re.compile(
+    rf"(?:^|,)\s*(?:{_IDENT}\s*\.\s*)?(?P<old>{_IDENT})\s+TO\s+"
+    rf"(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<new>{_IDENT})",
+    re.I,
+)
+_ALTER_TABLE_RENAME = re.compile(
+    rf"^\s*ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*TABLE\s+(?:IF\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<old>{_IDENT})\s.*?\bRENAME\s+(?!(?:COLUMN|INDEX|KEY)\b)"
+    rf"(?:TO\s+|AS\s+)?(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<new>{_IDENT})",
+    re.I | re.S,
+)
 
 
 def _written(text: str, source_db: str) -> set[str]:
@@ -395,6 +409,13 @@ class Elsewhere:
             self.writes.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
         body = _masked(create, sql_mode)
+        if r := _RENAME_TABLE.match(body):
+            for p in _RENAME_PAIR.finditer(r["list"]):
+                self._renamed(p, source_db)
+            return
+        if r := _ALTER_TABLE_RENAME.match(body):
+            self._renamed(r, source_db)
+            return
         if v := _CREATE_VIEW.match(body):
             self._learn_view(_unquote(v["name"]).lower(), body[v.end() :], source_db)
             return
@@ -434,6 +455,23 @@ class Elsewhere:
             self.writes["function " + name] = ("", tables)
             if other:
                 self.functions[name] = other
+
+    def _renamed(self, m: re.Match[str], source_db: str) -> None:
+        """A table or view renamed within the source: its triggers go with it."""
+        if m["db"] and _unquote(m["db"]).lower() != source_db.lower():
+            return  # moved out of the source: refused (unsafe_statement)
+        old, new = _unquote(m["old"]).lower(), _unquote(m["new"]).lower()
+        for name, (table, other) in list(self.triggers.items()):
+            if table == old:
+                self.triggers[name] = (new, other)
+        for key, (table, tables) in list(self.writes.items()):
+            if key.startswith("trigger ") and table == old:
+                self.writes[key] = (new, tables)
+            elif key == "view " + old:
+                del self.writes[key]
+                self.writes["view " + new] = (new, tables)
+        if old in self.views:
+            self.views[new] = self.views.pop(old)
 
     def _learn_view(self, name: str, select: str, source_db: str) -> None:
         """A view writes the tables of its FROM clause (an INSERT, UPDATE or DELETE
