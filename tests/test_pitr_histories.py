@@ -1192,11 +1192,15 @@ def test_alters_logged_in_two_phases_replay_into_another_name(conn, tmp_path):
     the restore; an ALTER that can run again rebuilt the source and left the copy
     unaltered). The replay now runs each committed ALTER once, as a statement, in the
     target; a rolled back one not at all."""
-    db = "hist_alter2"
+    db, other = "hist_alter2", "hist_alter2_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY)")
     backup = _setup(conn, db, tmp_path)
     with connect(conn) as c:
         c.execute("SET GLOBAL binlog_alter_two_phase = ON")
     try:
+        _run(conn, other, ["ALTER TABLE o ADD COLUMN z INT"])  # another database's
         _run(conn, db, [
             "SET SESSION binlog_format=ROW",
             "ALTER TABLE t ADD COLUMN w INT DEFAULT 7",
@@ -1214,7 +1218,11 @@ def test_alters_logged_in_two_phases_replay_into_another_name(conn, tmp_path):
     archive = tmp_path / "archive"
     pull(conn, archive)
     source = (_state(conn, db), _create_table(conn, db, "t"))
+    with connect(conn) as c:
+        c.execute(f"ALTER TABLE {other}.o DROP COLUMN z")
+    before = _create_table(conn, other, "o")
     restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _create_table(conn, other, "o") == before
     assert _state(conn, f"{db}_copy") == source[0]
     assert _create_table(conn, f"{db}_copy", "t") == source[1]
     assert (_state(conn, db), _create_table(conn, db, "t")) == source
