@@ -233,6 +233,19 @@ def test_a_renamed_table_keeps_its_triggers_and_a_renamed_view_its_tables():
     assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
 
 
+def test_functions_a_statement_replay_cannot_repeat_are_named():
+    from moodump.binlog.statements import unrepeatable
+
+    assert unrepeatable("INSERT INTO t VALUES (1, UUID())") == "UUID"
+    assert unrepeatable("update t set v = sysdate(6), w = `user`") == "SYSDATE"
+    assert unrepeatable("DELETE FROM t WHERE v = user ()") == "USER"
+    # a table or column of that name, a string, a comment, a statement that writes nothing
+    assert unrepeatable("INSERT INTO user (id, version) VALUES (1, 2)") == ""
+    assert unrepeatable("UPDATE version SET `uuid` = 'UUID()' /* uuid() */") == ""
+    assert unrepeatable("INSERT INTO t VALUES (RAND(), NOW(), LAST_INSERT_ID())") == ""
+    assert unrepeatable("SELECT UUID()") == ""
+
+
 # --------------------------------------------------------------------- database tests
 
 
@@ -1226,3 +1239,35 @@ def test_alters_logged_in_two_phases_replay_into_another_name(conn, tmp_path):
     assert _state(conn, f"{db}_copy") == source[0]
     assert _create_table(conn, f"{db}_copy", "t") == source[1]
     assert (_state(conn, db), _create_table(conn, db, "t")) == source
+
+
+@pytest.mark.db
+def test_a_statement_whose_values_a_replay_cannot_repeat_is_refused(conn, tmp_path):
+    """binlog_format=STATEMENT logs ``INSERT … VALUES (UUID())`` as the statement (with a
+    warning), and replayed it gives another value: the copy differed from the source
+    without a word. Refused before the target is touched, naming the function; MIXED logs
+    the same statement as rows, which replay exactly (a target before the statement too)."""
+    db = "hist_nondet"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, [
+        "SET SESSION binlog_format=MIXED",
+        "INSERT INTO t VALUES (700, UUID(), 1)",
+        "UPDATE t SET v = CONCAT(v, ' ', UUID_SHORT()) WHERE id < 3",
+        "SET SESSION binlog_format=STATEMENT",
+        "INSERT INTO t VALUES (701, CONCAT('seeded ', RAND(), ' at ', NOW()), 2)",
+    ])  # fmt: skip
+    at = _position(conn)
+    state = _state(conn, db)
+    _run(conn, db, [
+        "SET SESSION binlog_format=STATEMENT",
+        "/* a comment */ UPDATE t SET v = 'stmt', n = 3 WHERE id = 5",
+        "INSERT INTO t VALUES (702, 'never the same', 1) ON DUPLICATE KEY UPDATE v = uuid()",
+    ])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with pytest.raises(PitrUnavailable, match=r"UUID\(\)") as err:
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert "statement format" in err.value.message
+    assert not _exists(conn, f"{db}_copy")
+    restore_until(backup, conn, f"{db}_copy", at, archive)
+    assert _state(conn, f"{db}_copy") == state

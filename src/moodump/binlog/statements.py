@@ -287,6 +287,30 @@ def unsafe_statement(
     return ""
 
 
+#: Functions whose value a statement-format replay does not repeat: the log holds no
+#: value for them (it does for NOW(), RAND(), LAST_INSERT_ID() and user variables), and
+#: MIXED logs a statement calling them as rows.
+_UNREPEATABLE = re.compile(
+    r"(?<![\w$.`])(?P<name>UUID|UUID_SHORT|SYS_GUID|SYSDATE|USER|SESSION_USER|SYSTEM_USER"
+    r"|VERSION|LOAD_FILE|FOUND_ROWS|ROW_COUNT|RANDOM_BYTES)\s*\(",
+    re.I,
+)
+#: ... unless the name is a table's (``INSERT INTO user (id) …``).
+_TABLE_BEFORE = re.compile(r"\b(?:INTO|TABLE|UPDATE|JOIN|FROM|REPLACE|INSERT)\s*$", re.I)
+
+
+def unrepeatable(query: str, sql_mode: int = 0) -> str:
+    """The function a statement-format DML statement calls whose value its replay would
+    not repeat (``UUID``), or ""."""
+    text = _statement(query, sql_mode)
+    if not _DML.match(text):
+        return ""
+    for m in _UNREPEATABLE.finditer(text):
+        if not _TABLE_BEFORE.search(text, 0, m.start()):
+            return m["name"].upper()
+    return ""
+
+
 def shown_statement(query: str) -> str:
     """A statement as a message quotes it: account statements only by their first words
     (the log holds ``IDENTIFIED BY 'password'`` in clear)."""

@@ -54,6 +54,7 @@ from moodump.binlog.statements import (
     check_names,
     shown_statement,
     temporary_tables,
+    unrepeatable,
     unsafe_statement,
 )
 from moodump.db.connection import ConnSettings
@@ -514,13 +515,22 @@ def _scan(
                     why = unsafe_statement(ev.query, ev.db, source_db, rewrite, ev.sql_mode)
                     if ev.db == source_db:
                         why = why or elsewhere.fired_by(ev.query, ev.sql_mode, source_db)
+                        if not why and (func := unrepeatable(ev.query, ev.sql_mode)):
+                            why = (
+                                f"logged in statement format, it calls {func}(), whose value "
+                                "a replay does not repeat (the copy would differ from the "
+                                "source; binlog_format MIXED or ROW logs its rows)"
+                            )
                         elsewhere.learn(ev.query, source_db, ev.sql_mode)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
                             f"({when(ev.timestamp)}): {why}: {shown_statement(ev.query)!r}",
-                            hint="restore to a point before it, or into a database with the "
-                            "source's name on another server; see docs/pitr.md",
+                            hint=f"restore to a point before it (--until-position "
+                            f"{f.name}:{ev.start})"
+                            + ("" if "statement format" in why else ", or into a database with "
+                               "the source's name on another server")
+                            + "; see docs/pitr.md",
                         )
                     if ev.db == source_db:
                         _follow_temporary(plan, ev)
