@@ -236,9 +236,12 @@ def test_a_renamed_table_keeps_its_triggers_and_a_renamed_view_its_tables():
 def test_functions_a_statement_replay_cannot_repeat_are_named():
     from moodump.binlog.statements import unrepeatable
 
-    assert unrepeatable("INSERT INTO t VALUES (1, UUID())") == "UUID"
-    assert unrepeatable("update t set v = sysdate(6), w = `user`") == "SYSDATE"
-    assert unrepeatable("DELETE FROM t WHERE v = user ()") == "USER"
+    assert unrepeatable("INSERT INTO t VALUES (1, UUID())") == "UUID()"
+    assert unrepeatable("update t set v = sysdate(6), w = `user`") == "SYSDATE()"
+    assert unrepeatable("DELETE FROM t WHERE v = user ()") == "USER()"
+    assert unrepeatable("INSERT INTO t VALUES (@@GLOBAL.server_id)") == "@@server_id"
+    assert unrepeatable("UPDATE t SET v = @@hostname, n = @@session.sql_mode") == "@@hostname"
+    assert unrepeatable("INSERT INTO t VALUES (@@auto_increment_offset, @@time_zone)") == ""
     # a table or column of that name, a string, a comment, a statement that writes nothing
     assert unrepeatable("INSERT INTO user (id, version) VALUES (1, 2)") == ""
     assert unrepeatable("UPDATE version SET `uuid` = 'UUID()' /* uuid() */") == ""

@@ -297,17 +297,31 @@ _UNREPEATABLE = re.compile(
 )
 #: ... unless the name is a table's (``INSERT INTO user (id) …``).
 _TABLE_BEFORE = re.compile(r"\b(?:INTO|TABLE|UPDATE|JOIN|FROM|REPLACE|INSERT)\s*$", re.I)
+#: A system variable (``@@hostname``, ``@@session.x``); the log holds the session's value
+#: of these ones only (the Query event's status and the SET lines mariadb-binlog prints).
+_SYSTEM_VARIABLE = re.compile(r"@@(?:(?:GLOBAL|SESSION|LOCAL)\s*\.\s*)?`?(?P<name>[\w$]+)", re.I)
+_LOGGED_VARIABLES = frozenset({
+    "auto_increment_increment", "auto_increment_offset", "autocommit", "character_set_client",
+    "character_set_connection", "character_set_database", "character_set_server",
+    "collation_connection", "collation_database", "collation_server", "foreign_key_checks",
+    "unique_checks", "sql_auto_is_null", "sql_mode", "time_zone", "timestamp",
+    "lc_time_names", "pseudo_thread_id", "insert_id", "last_insert_id", "identity",
+    "check_constraint_checks", "explicit_defaults_for_timestamp",
+})  # fmt: skip
 
 
 def unrepeatable(query: str, sql_mode: int = 0) -> str:
-    """The function a statement-format DML statement calls whose value its replay would
-    not repeat (``UUID``), or ""."""
+    """What a statement-format DML statement reads whose value its replay would not
+    repeat (``UUID()``, ``@@hostname``), or ""."""
     text = _statement(query, sql_mode)
     if not _DML.match(text):
         return ""
     for m in _UNREPEATABLE.finditer(text):
         if not _TABLE_BEFORE.search(text, 0, m.start()):
-            return m["name"].upper()
+            return m["name"].upper() + "()"
+    for v in _SYSTEM_VARIABLE.finditer(text):
+        if v["name"].lower() not in _LOGGED_VARIABLES:
+            return "@@" + v["name"].lower()
     return ""
 
 

@@ -517,7 +517,7 @@ def _scan(
                         why = why or elsewhere.fired_by(ev.query, ev.sql_mode, source_db)
                         if not why and (func := unrepeatable(ev.query, ev.sql_mode)):
                             why = (
-                                f"logged in statement format, it calls {func}(), whose value "
+                                f"logged in statement format, it uses {func}, whose value "
                                 "a replay does not repeat (the copy would differ from the "
                                 "source; binlog_format MIXED or ROW logs its rows)"
                             )
