@@ -247,6 +247,14 @@ def test_functions_a_statement_replay_cannot_repeat_are_named():
     assert unrepeatable("UPDATE version SET `uuid` = 'UUID()' /* uuid() */") == ""
     assert unrepeatable("INSERT INTO t VALUES (RAND(), NOW(), LAST_INSERT_ID())") == ""
     assert unrepeatable("SELECT UUID()") == ""
+    # run by a trigger the statement fires, or a function it calls
+    e = Elsewhere()
+    e.learn("CREATE TRIGGER tu BEFORE INSERT ON t FOR EACH ROW SET NEW.v = UUID()", "moodle")
+    e.learn("CREATE FUNCTION f() RETURNS INT RETURN @@server_id", "moodle")
+    assert "trigger tu, which uses UUID()" in e.fired_by("INSERT INTO t (id) VALUES (1)", 0, "m")
+    assert "function f, which uses @@server_id" in e.fired_by("UPDATE u SET n = f()", 0, "m")
+    e.learn("DROP TRIGGER tu", "moodle")
+    assert e.fired_by("INSERT INTO t (id) VALUES (1)", 0, "moodle") == ""
 
 
 # --------------------------------------------------------------------- database tests

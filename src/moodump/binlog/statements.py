@@ -314,8 +314,10 @@ def unrepeatable(query: str, sql_mode: int = 0) -> str:
     """What a statement-format DML statement reads whose value its replay would not
     repeat (``UUID()``, ``@@hostname``), or ""."""
     text = _statement(query, sql_mode)
-    if not _DML.match(text):
-        return ""
+    return _uses_unrepeatable(text) if _DML.match(text) else ""
+
+
+def _uses_unrepeatable(text: str) -> str:
     for m in _UNREPEATABLE.finditer(text):
         if not _TABLE_BEFORE.search(text, 0, m.start()):
             return m["name"].upper() + "()"
@@ -437,6 +439,9 @@ class Elsewhere:
     #: writes elsewhere) fires the last one too
     writes: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     views: dict[str, str] = field(default_factory=dict)  # view -> another database it shows
+    #: "trigger t" / "function f" -> what its body uses whose value a replay of the
+    #: statement that runs it does not repeat (``UUID()``)
+    unrepeat: dict[str, str] = field(default_factory=dict)
 
     def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
@@ -445,6 +450,7 @@ class Elsewhere:
         if d := _DROP_TRIGGER.match(create):
             self.triggers.pop(_unquote(d["name"]).lower(), None)
             self.writes.pop("trigger " + _unquote(d["name"]).lower(), None)
+            self.unrepeat.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
         body = _masked(create, sql_mode)
         if r := _RENAME_TABLE.match(body):
@@ -481,6 +487,11 @@ class Elsewhere:
             ),
             "",
         )
+        if head:
+            key = ("trigger " if t else "function ") + _unquote(head["name"]).lower()
+            self.unrepeat.pop(key, None)
+            if uses := _uses_unrepeatable(body[head.end() :]):
+                self.unrepeat[key] = uses
         if t:
             name = _unquote(t["name"]).lower()
             self.triggers.pop(name, None)
@@ -526,7 +537,9 @@ class Elsewhere:
     def fired_by(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
         text = _statement(query, sql_mode)
-        if not (self.triggers or self.functions or self.views) or not _CALLS.match(text):
+        if not (self.triggers or self.functions or self.views or self.unrepeat) or not (
+            _CALLS.match(text)
+        ):
             return ""
         # the function as written (a DML statement), or as the server logs a SELECT, SET
         # or DO that calls it: SELECT `db`.`f`(...)
@@ -573,6 +586,17 @@ class Elsewhere:
                 return (
                     f"it calls function {func}, which writes another database ({other}): "
                     "replayed as a statement, it would write there again"
+                )
+        for key, uses in self.unrepeat.items():
+            kind, name = key.split(" ", 1)
+            if (kind == "trigger" and self.writes.get(key, ("", ""))[0] in words) or (
+                kind == "function" and name in called
+            ):
+                what = "fires trigger" if kind == "trigger" else "calls function"
+                return (
+                    f"logged in statement format, it {what} {name}, which uses {uses}, whose "
+                    "value a replay does not repeat (the copy would differ from the source; "
+                    "binlog_format MIXED or ROW logs its rows)"
                 )
         return ""
 
