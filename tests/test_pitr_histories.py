@@ -1282,3 +1282,32 @@ def test_a_statement_whose_values_a_replay_cannot_repeat_is_refused(conn, tmp_pa
     assert not _exists(conn, f"{db}_copy")
     restore_until(backup, conn, f"{db}_copy", at, archive)
     assert _state(conn, f"{db}_copy") == state
+
+
+@pytest.mark.db
+def test_a_statement_longer_than_the_targets_max_allowed_packet(conn, tmp_path):
+    """Statement format: a 3 MB INSERT, which the source took. Restored to a server with
+    a smaller max_allowed_packet (another server, a default setting), the replay failed
+    after the restore (the server refused the packet); now the restore refuses first,
+    naming the setting the statement needs."""
+    db = "hist_longstmt"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, [
+        "CREATE TABLE lt (id INT PRIMARY KEY, body LONGTEXT)",
+        "SET SESSION binlog_format=STATEMENT",
+        f"INSERT INTO lt VALUES (1, '{'0123456789abcdef' * 3 * 65536}')",
+    ])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with connect(conn) as c:
+        packet = int(c.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
+        c.execute("SET GLOBAL max_allowed_packet = 2 * 1024 * 1024")
+    try:
+        with pytest.raises(PitrUnavailable, match="max_allowed_packet of at least 4 MB"):
+            restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+        assert not _exists(conn, f"{db}_copy")
+    finally:
+        with connect(conn) as c:
+            c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _state(conn, f"{db}_copy") == _state(conn, db)

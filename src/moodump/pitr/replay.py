@@ -97,9 +97,10 @@ _BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/]{28,}={0,2}\n?$")
 def needed_packet(plan: ReplayPlan) -> int:
     """The max_allowed_packet the target server needs for the replay's longest statement:
     a statement's row events as one BINLOG statement (base64, a third longer), or past
-    :data:`FRAGMENT_OVER` each of its two halves."""
+    :data:`FRAGMENT_OVER` each of its two halves; or a statement-format statement."""
     text = (plan.largest_rows_statement + 2) // 3 * 4
-    return (text if text <= FRAGMENT_OVER else (text + 1) // 2) + 1024
+    rows = (text if text <= FRAGMENT_OVER else (text + 1) // 2) + 1024
+    return max(rows, plan.largest_statement + 1024)
 
 
 def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]:
@@ -242,6 +243,9 @@ class ReplayPlan:
     #: the longest run of the source's table map and row events of one statement: the
     #: replay sends it as one BINLOG statement (see :func:`needed_packet`)
     largest_rows_statement: int = 0
+    #: the longest statement-format statement of the source (bytes), and where it is
+    largest_statement: int = 0
+    largest_statement_at: str = ""
     #: XIDs whose XA ROLLBACK, or XA COMMIT, in the range finishes a transaction prepared
     #: before the snapshot that undoes, or commits, nothing of the source database (a
     #: rollback always; a commit when the start file shows the transaction had no event of
@@ -534,6 +538,9 @@ def _scan(
                         )
                     if ev.db == source_db:
                         _follow_temporary(plan, ev)
+                        if len(ev.query_bytes) > plan.largest_statement:
+                            plan.largest_statement = len(ev.query_bytes)
+                            plan.largest_statement_at = f"{f.name}:{ev.start}"
                         if alter:
                             plan.alters.append((alter, ev.query_bytes))
                     xa = ev.query.lstrip()[:3].upper() == "XA "
