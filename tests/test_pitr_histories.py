@@ -247,6 +247,8 @@ def test_functions_a_statement_replay_cannot_repeat_are_named():
     assert unrepeatable("UPDATE version SET `uuid` = 'UUID()' /* uuid() */") == ""
     assert unrepeatable("INSERT INTO t VALUES (RAND(), NOW(), LAST_INSERT_ID())") == ""
     assert unrepeatable("SELECT UUID()") == ""
+    assert unrepeatable("CREATE TABLE u AS SELECT id, UUID() AS g FROM t") == "UUID()"
+    assert unrepeatable("CREATE TABLE u (id INT, v VARCHAR(36))") == ""
     # run by a trigger the statement fires, or a function it calls
     e = Elsewhere()
     e.learn("CREATE TRIGGER tu BEFORE INSERT ON t FOR EACH ROW SET NEW.v = UUID()", "moodle")

@@ -295,6 +295,10 @@ _UNREPEATABLE = re.compile(
     r"|VERSION|LOAD_FILE|FOUND_ROWS|ROW_COUNT|RANDOM_BYTES)\s*\(",
     re.I,
 )
+#: ``CREATE TABLE … SELECT`` (its rows are the SELECT's, computed again by a replay).
+_CREATE_SELECT = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b.*?\bSELECT\b", re.I | re.S
+)
 #: ... unless the name is a table's (``INSERT INTO user (id) …``).
 _TABLE_BEFORE = re.compile(r"\b(?:INTO|TABLE|UPDATE|JOIN|FROM|REPLACE|INSERT)\s*$", re.I)
 #: A system variable (``@@hostname``, ``@@session.x``); the log holds the session's value
@@ -314,7 +318,7 @@ def unrepeatable(query: str, sql_mode: int = 0) -> str:
     """What a statement-format DML statement reads whose value its replay would not
     repeat (``UUID()``, ``@@hostname``), or ""."""
     text = _statement(query, sql_mode)
-    return _uses_unrepeatable(text) if _DML.match(text) else ""
+    return _uses_unrepeatable(text) if _DML.match(text) or _CREATE_SELECT.match(text) else ""
 
 
 def _uses_unrepeatable(text: str) -> str:
