@@ -231,6 +231,11 @@ def test_a_renamed_table_keeps_its_triggers_and_a_renamed_view_its_tables():
     assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
     e.learn("ALTER TABLE `t new` RENAME COLUMN c TO d", "moodle")  # a column, not the table
     assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
+    # a dropped table takes its triggers: a new table of that name has none
+    e.learn("DROP TEMPORARY TABLE IF EXISTS `t new`", "moodle")  # another table: it stays
+    assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
+    e.learn("DROP TABLE IF EXISTS x, `t new`", "moodle")
+    assert e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle") == ""
 
 
 def test_functions_a_statement_replay_cannot_repeat_are_named():

@@ -467,6 +467,14 @@ class Elsewhere:
         if v := _CREATE_VIEW.match(body):
             self._learn_view(_unquote(v["name"]).lower(), body[v.end() :], source_db)
             return
+        if (d := _DROP_TABLES.match(body)) and not re.match(r"\s*DROP\s+TEMPORARY", body, re.I):
+            gone = {_unquote(x["name"]).lower() for x in _LISTED.finditer(d["list"])}
+            for key, (table, _tables) in list(self.writes.items()):
+                if key.startswith("trigger ") and table in gone:  # dropped with its table
+                    del self.writes[key]
+                    self.triggers.pop(key[8:], None)
+                    self.unrepeat.pop(key, None)
+            return
         if d := _DROP_VIEW.match(body):
             for x in _LISTED.finditer(d["list"]):
                 self.views.pop(_unquote(x["name"]).lower(), None)

@@ -525,7 +525,10 @@ def _scan(
                                 "a replay does not repeat (the copy would differ from the "
                                 "source; binlog_format MIXED or ROW logs its rows)"
                             )
-                        elsewhere.learn(ev.query, source_db, ev.sql_mode)
+                        _, dropped = temporary_tables(ev.query, ev.sql_mode)
+                        if not any((ev.thread_id, n) in plan.temp_tables for n in dropped):
+                            # (a DROP TABLE of a temporary table leaves the real one's triggers)
+                            elsewhere.learn(ev.query, source_db, ev.sql_mode)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
