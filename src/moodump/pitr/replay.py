@@ -109,7 +109,8 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     whose ``BINLOG '`` line mariadb-binlog lost given it back (``--database`` drops it when
     the statement's row events after the first are of another database: a trigger or a
     multi-table UPDATE writing both); the XA statements of an XA transaction the filter
-    left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``."""
+    left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``; an
+    ALTER logged in two phases as its statement, once (:func:`_alter_statement`)."""
     body: list[bytes] | None = None  # the lines of a BINLOG statement so far
     commented = False  # ... within an executable comment
     opener = _BINLOG_START  # its first line
