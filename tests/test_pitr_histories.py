@@ -264,6 +264,26 @@ def test_functions_a_statement_replay_cannot_repeat_are_named():
     assert e.fired_by("INSERT INTO t (id) VALUES (1)", 0, "moodle") == ""
 
 
+def test_a_snapshot_position_of_another_history_is_told_by_its_gtid_state():
+    """A backup's snapshot position that is an event boundary between transactions of
+    this archive, but where the archive's GTID state is not the one the backup recorded
+    (a replica's position, the history before RESET MASTER): refused."""
+    from moodump.pitr.replay import ReplayPlan, _check_start
+
+    plan = ReplayPlan([], [], "binlog.000003", 900, "binlog.000003", 900)
+    plan.snapshot_gtid = "0-1-42,1-2-7"
+    _check_start(plan, 900, False, {(0, 1): 42, (1, 2): 7, (0, 3): 5})  # the same history
+    with pytest.raises(PitrUnavailable, match="recorded GTID 0-1-42,1-2-7 there, the archive is "
+                       "at GTID 0-1-40,1-2-7"):  # fmt: skip
+        _check_start(plan, 900, False, {(0, 1): 40, (1, 2): 7})
+    with pytest.raises(PitrUnavailable, match="inside a transaction"):
+        _check_start(plan, 900, True, {(0, 1): 42, (1, 2): 7})
+    with pytest.raises(PitrUnavailable, match="no event starts there"):
+        _check_start(plan, 912, False, {(0, 1): 42, (1, 2): 7})
+    plan.snapshot_gtid = ""  # an older backup without a GTID: the position alone
+    _check_start(plan, 900, False, {})
+
+
 # --------------------------------------------------------------------- database tests
 
 

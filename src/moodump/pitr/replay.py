@@ -27,7 +27,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moodump.binlog.chain import ArchivedFile, Target, replay_files, split_name, when
+from moodump.binlog.chain import (
+    ArchivedFile,
+    Target,
+    gtid_state,
+    replay_files,
+    split_name,
+    when,
+)
 from moodump.binlog.events import (
     BINLOG_CHECKPOINT,
     FORMAT_DESCRIPTION,
@@ -270,6 +277,8 @@ class ReplayPlan:
     #: order: (phase, statement) for each START, COMMIT and ROLLBACK ALTER (mariadb-binlog
     #: prints them as BINLOG statements, which --rewrite-db does not rename)
     alters: list[tuple[str, bytes]] = field(default_factory=list)
+    #: the backup's GTID position at its snapshot (``0-1-42,1-2-7``; "" when unknown)
+    snapshot_gtid: str = ""
 
     @property
     def empty(self) -> bool:
@@ -298,9 +307,12 @@ def plan_replay(
     rewrite: bool,
     workdir: Path,
     elsewhere: Elsewhere | None = None,
+    snapshot_gtid: str = "",
 ) -> ReplayPlan:
     """Check coverage, extract the files into ``workdir`` and find the stop (module doc).
-    ``elsewhere``: the backup's triggers and functions that write another database.
+    ``elsewhere``: the backup's triggers and functions that write another database;
+    ``snapshot_gtid``: the GTID position the backup recorded with its snapshot position
+    (the archive must show the same there).
 
     :raises PitrUnavailable: the archive does not cover the range, the target is before
         the snapshot, the GTID is not in the range, or a statement cannot be replayed.
@@ -308,6 +320,7 @@ def plan_replay(
     names = replay_files(archive.chain, start_file, start_position, target)
     files = [f for f in archive.chain.files if f.name in names]
     plan = ReplayPlan(files, [], start_file, start_position, start_file, start_position)
+    plan.snapshot_gtid = snapshot_gtid
     gtid = Gtid.parse(target.gtid) if target.gtid else None
     found = False
     stop: tuple[str, int] | None = None
@@ -438,6 +451,9 @@ def _scan(
     group: int | None = None  # start of the open transaction (its GTID event)
     standalone = False
     alter = ""  # the open group's ALTER phase (binlog_alter_two_phase)
+    start = f.name == plan.start_file  # the snapshot is in this file: check it is there
+    # the GTID state before the snapshot (the start file's, as its Gtid_list says)
+    state = gtid_state(",".join(f.gtid_list)) if start else {}
     in_db = False  # the last table map was of the source database
     touched = False  # the open transaction has an event of the source database
     statement = 0  # bytes of the source's table maps and row events of this statement
@@ -449,6 +465,14 @@ def _scan(
                     open_ = sorted(plan.temp_tables) if ev.start >= begin else []
                     plan.restart_drops.append([(t, plan.temp_tables[t, n]) for t, n in open_])
                     plan.temp_tables.clear()
+                if start and ev.start < begin:
+                    if ev.type == GTID_LIST:
+                        state = {(g.domain, g.server): g.seq for g in ev.gtid_list}
+                    elif ev.type == GTID and ev.gtid is not None:
+                        state[ev.gtid.domain, ev.gtid.server] = ev.gtid.seq
+                elif start:
+                    _check_start(plan, ev.start, group is not None, state)
+                    start = False
                 if ev.start < begin:
                     if (
                         target.time is not None
@@ -558,6 +582,8 @@ def _scan(
                     group = None
                     if found:
                         return (f.name, ev.end), found
+    if start:  # the snapshot is the end of the archived file
+        _check_start(plan, reader.offset, group is not None, state)
     if target.file == f.name:
         # no event starts at or after the position: it must be the end of the archived
         # file, not a point inside its last event (whose transaction would be replayed)
@@ -571,6 +597,38 @@ def _scan(
             return (f.name, group), found
         return (f.name, reader.offset), found
     return None, found
+
+
+def _check_start(
+    plan: ReplayPlan, at: int, in_group: bool, state: dict[tuple[int, int], int]
+) -> None:
+    """The backup's snapshot position must be a point between transactions of this
+    archive's history where its GTID state is the backup's: a backup of another server
+    (a replica) or of the history before a RESET MASTER names a position of other files
+    of the same name, and a replay from there is another history's (or no events)."""
+    where = f"{plan.start_file}:{plan.start_position}"
+    why = ""
+    if at != plan.start_position:
+        why = "no event starts there in the archived file"
+    elif in_group:
+        why = "it is inside a transaction in the archived file"
+    else:
+        for key, seq in gtid_state(plan.snapshot_gtid).items():
+            if state.get(key, -1) != seq:
+                have = ",".join(f"{d}-{s}-{q}" for (d, s), q in sorted(state.items()))
+                why = (
+                    f"the backup recorded GTID {plan.snapshot_gtid} there, the archive is at "
+                    f"GTID {have or '(none)'}"
+                )
+                break
+    if why:
+        raise PitrUnavailable(
+            f"the backup's snapshot position {where} is not the history of this archive: "
+            f"{why} (the backup was taken from another server, such as a replica, or before "
+            "a RESET MASTER)",
+            hint="replay with the archive of the binary log of the server the backup was "
+            "taken from, or restore a backup of this history",
+        )
 
 
 def _incident(f: ArchivedFile, ev: Event) -> PitrUnavailable:

@@ -96,6 +96,7 @@ def restore_until(
             archive, start_file, start_pos, target, m.database,
             rewrite=database != m.database, workdir=Path(work),
             elsewhere=_elsewhere(src, m, rewrite=database != m.database),
+            snapshot_gtid=str(m.snapshot.get("gtid") or ""),
         )  # fmt: skip
         _check_packet(settings, plan)
         res = restore(
