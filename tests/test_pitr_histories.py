@@ -282,6 +282,8 @@ def test_a_snapshot_position_of_another_history_is_told_by_its_gtid_state():
         _check_start(plan, 912, False, {(0, 1): 42, (1, 2): 7})
     plan.snapshot_gtid = ""  # an older backup without a GTID: the position alone
     _check_start(plan, 900, False, {})
+    plan.snapshot_gtid = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"  # MySQL's: not parsed
+    _check_start(plan, 900, False, {})
 
 
 # --------------------------------------------------------------------- database tests

@@ -613,7 +613,11 @@ def _check_start(
     elif in_group:
         why = "it is inside a transaction in the archived file"
     else:
-        for key, seq in gtid_state(plan.snapshot_gtid).items():
+        try:
+            recorded = gtid_state(plan.snapshot_gtid)
+        except ValueError:  # MySQL's uuid:1-5 GTID sets: the position alone decides
+            recorded = {}
+        for key, seq in recorded.items():
             if state.get(key, -1) != seq:
                 have = ",".join(f"{d}-{s}-{q}" for (d, s), q in sorted(state.items()))
                 why = (
