@@ -236,6 +236,12 @@ def test_a_renamed_table_keeps_its_triggers_and_a_renamed_view_its_tables():
     assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
     e.learn("DROP TABLE IF EXISTS x, `t new`", "moodle")
     assert e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle") == ""
+    e.learn("CREATE TRIGGER tv AFTER INSERT ON v FOR EACH ROW INSERT INTO stats.a VALUES (1)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE OR REPLACE TEMPORARY TABLE v (id INT)", "moodle")
+    assert "trigger tv" in e.fired_by("INSERT INTO v VALUES (1)", 0, "moodle")
+    e.learn("CREATE OR REPLACE TABLE v (id INT)", "moodle")
+    assert e.fired_by("INSERT INTO v VALUES (1)", 0, "moodle") == ""
 
 
 def test_functions_a_statement_replay_cannot_repeat_are_named():

@@ -397,6 +397,10 @@ _WRITE_TARGET = re.compile(
     re.I | re.S,
 )
 _QUOTED_NAME = re.compile(r"`(?:[^`]|``)+`")
+#: ``CREATE OR REPLACE TABLE t`` (not a temporary one): the old ``t`` is dropped first.
+_REPLACE_TABLE = re.compile(
+    rf"^\s*CREATE\s+OR\s+REPLACE\s+TABLE\s+(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})", re.I
+)
 #: ``RENAME TABLE a TO b, c TO d`` and ``ALTER TABLE a ... RENAME [TO|AS] b`` (not a
 #: column's, an index's or a key's RENAME).
 _RENAME_TABLE = re.compile(r"^\s*RENAME\s+TABLES?\s+(?P<list>.*)$", re.I | re.S)
@@ -468,12 +472,10 @@ class Elsewhere:
             self._learn_view(_unquote(v["name"]).lower(), body[v.end() :], source_db)
             return
         if (d := _DROP_TABLES.match(body)) and not re.match(r"\s*DROP\s+TEMPORARY", body, re.I):
-            gone = {_unquote(x["name"]).lower() for x in _LISTED.finditer(d["list"])}
-            for key, (table, _tables) in list(self.writes.items()):
-                if key.startswith("trigger ") and table in gone:  # dropped with its table
-                    del self.writes[key]
-                    self.triggers.pop(key[8:], None)
-                    self.unrepeat.pop(key, None)
+            self._dropped({_unquote(x["name"]).lower() for x in _LISTED.finditer(d["list"])})
+            return
+        if r := _REPLACE_TABLE.match(body):  # the old table goes, with its triggers
+            self._dropped({_unquote(r["name"]).lower()})
             return
         if d := _DROP_VIEW.match(body):
             for x in _LISTED.finditer(d["list"]):
@@ -516,6 +518,14 @@ class Elsewhere:
             self.writes["function " + name] = ("", tables)
             if other:
                 self.functions[name] = other
+
+    def _dropped(self, gone: set[str]) -> None:
+        """Tables dropped: their triggers went with them."""
+        for key, (table, _tables) in list(self.writes.items()):
+            if key.startswith("trigger ") and table in gone:
+                del self.writes[key]
+                self.triggers.pop(key[8:], None)
+                self.unrepeat.pop(key, None)
 
     def _renamed(self, m: re.Match[str], source_db: str) -> None:
         """A table or view renamed within the source: its triggers go with it."""
