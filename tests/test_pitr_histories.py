@@ -1115,7 +1115,8 @@ def test_an_archive_read_while_a_pull_archives_the_open_file_again(conn, tmp_pat
     raw = b"".join(reader.raw_blocks(old))
     assert raw == b"".join(new.raw_blocks(entry))[: old.size] and len(raw) == old.size
     damaged = archive / old.stored  # a file that is neither entry's is still refused
-    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+    data = damaged.read_bytes()  # its last byte changed (setting it to 0 was no change
+    damaged.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # when it was 0 already)
     with pytest.raises(IntegrityError, match="does not match its checksum"):
         b"".join(reader.raw_blocks(old))
 
