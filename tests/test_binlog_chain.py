@@ -226,3 +226,20 @@ def test_a_complete_last_file_older_than_covered_until_means_its_successor_is_lo
         replay_files(chain, "binlog.000001", 4, Target(time=25))
     chain.covered_until = 20  # a pull reads the clock before the Rotate it archives
     assert check_chain(chain) == []
+
+
+def test_a_pull_after_a_gap_continues_after_it_instead_of_recording_it_again():
+    """An open file whose rest was purged stays incomplete in the chain, with a gap from
+    it: it is not "needed" again (each pull recorded the gap again, exited 16 and fetched
+    from the server's oldest file), and files a gap at the archive's end names are gone."""
+    gap = Gap("binlog.000004", "binlog.000006", "binlog.000004", 300)
+    chain = _chain(_file(3), _file(4, complete=False), _file(7), _file(8, complete=False),
+                   gaps=[gap])  # fmt: skip
+    assert chain.next_needed() == "binlog.000008"
+    chain = _chain(_file(3), _file(4, complete=False), _file(7), gaps=[gap])
+    assert chain.next_needed() == "binlog.000008"
+    chain = _chain(_file(3), _file(4, complete=False), gaps=[gap])  # nothing after it yet
+    assert chain.next_needed() == "binlog.000007"
+    chain = _chain(_file(3), gaps=[Gap("binlog.000004", "binlog.000005", "binlog.000003")])
+    assert chain.next_needed() == "binlog.000006"
+    assert _chain(_file(3), _file(4, complete=False)).next_needed() == "binlog.000004"

@@ -397,6 +397,19 @@ def test_reset_master_is_a_new_history_never_joined_to_the_archive(tmp_path):
         assert "GTID state" in err.value.message
         assert (archive / "chain.json").read_text() == before  # nothing of it was archived
         assert verify_archive(archive).ok
+        # the new history archived into a new directory, as the refusal says: a backup of
+        # the old history names a position of the old files, which the new ones (same
+        # names) do not continue; its replay is refused, by the GTID state there
+        with connect(s) as c:
+            c.execute("RESET MASTER")
+            for i in range(40):
+                c.execute(f"INSERT INTO r.t VALUES ({100 + i}, 'the third history')")
+        fresh = tmp_path / "archive-new"
+        pull(s, fresh)
+        with pytest.raises(PitrUnavailable, match="not the history of this archive") as err:
+            restore_until(backup, s, "r_wrong", _end(fresh), fresh)
+        assert "RESET MASTER" in err.value.message
+        assert not _exists(s, "r_wrong")
 
 
 def test_a_damaged_archive_fails_verify_and_restore_refuses_before_the_target(conn, tmp_path):

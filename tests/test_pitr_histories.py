@@ -186,6 +186,112 @@ def test_a_trigger_chain_that_ends_in_another_database_is_followed():
     assert "function m" not in e.fired_by("UPDATE w SET n = m(1)")
 
 
+def test_writes_through_views_are_told_apart_from_reads():
+    """A view of another database's table is written through, or only read; a view of
+    the source's table with a trigger that writes elsewhere; SHOW CREATE VIEW's form (in
+    objects.json: every name qualified, the joins in parentheses, ``on(...)``)."""
+    e = Elsewhere()
+    e.learn(
+        "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`%` SQL SECURITY DEFINER VIEW `vo` AS "
+        "select `stats`.`o`.`id` AS `id` from (`moodle`.`t` join `stats`.`o` `x` "
+        "on(`moodle`.`t`.`id` = `x`.`id`))",
+        "moodle",
+    )
+    e.learn(
+        "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`%` SQL SECURITY DEFINER VIEW `vs` AS "
+        "select `moodle`.`u`.`id` AS `id` from (`moodle`.`u` join `moodle`.`w` "
+        "on(`moodle`.`u`.`id` = `alias`.`id`)) where `other`.`f`(1)",
+        "moodle",
+    )
+    assert "view vo" in e.fired_by("UPDATE vo SET id = 2", 0, "moodle")
+    assert "view vo" in e.fired_by("INSERT INTO moodle.vo VALUES (2)", 0, "moodle")
+    assert e.fired_by("INSERT INTO t SELECT * FROM vo", 0, "moodle") == ""
+    assert e.fired_by("UPDATE vs SET id = 2", 0, "moodle") == ""  # the source's own tables
+    e.learn("CREATE TRIGGER tw AFTER UPDATE ON w FOR EACH ROW INSERT INTO stats.a VALUES (1)",
+            "moodle")  # fmt: skip
+    assert "trigger tw" in e.fired_by("UPDATE vs SET id = 2", 0, "moodle")
+    e.learn("DROP VIEW IF EXISTS vo, `vs`", "moodle")
+    assert e.fired_by("UPDATE vo SET id = 2", 0, "moodle") == ""
+    assert e.fired_by("UPDATE vs SET id = 2", 0, "moodle") == ""
+
+
+def test_a_renamed_table_keeps_its_triggers_and_a_renamed_view_its_tables():
+    """RENAME TABLE (or ALTER TABLE ... RENAME) moves a table's triggers with it, and
+    renames a view: a statement writing the new name fires them. The check still looked
+    for the old name, so the replay wrote the other database a second time."""
+    e = Elsewhere()
+    e.learn("CREATE TRIGGER tw AFTER INSERT ON t FOR EACH ROW INSERT INTO stats.a VALUES (1)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE VIEW vo AS SELECT id FROM stats.o", "moodle")
+    e.learn("RENAME TABLE t TO t_old, `vo` TO moodle.vo2", "moodle")
+    assert "trigger tw" in e.fired_by("INSERT INTO t_old VALUES (1)", 0, "moodle")
+    assert e.fired_by("INSERT INTO t VALUES (1)", 0, "moodle") == ""
+    assert "view vo2" in e.fired_by("UPDATE vo2 SET id = 2", 0, "moodle")
+    e.learn("ALTER TABLE t_old ADD COLUMN c INT, RENAME TO `t new`", "moodle")
+    assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
+    e.learn("ALTER TABLE `t new` RENAME COLUMN c TO d", "moodle")  # a column, not the table
+    assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
+    # a dropped table takes its triggers: a new table of that name has none
+    e.learn("DROP TEMPORARY TABLE IF EXISTS `t new`", "moodle")  # another table: it stays
+    assert "trigger tw" in e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle")
+    e.learn("DROP TABLE IF EXISTS x, `t new`", "moodle")
+    assert e.fired_by("INSERT INTO `t new` VALUES (1)", 0, "moodle") == ""
+    e.learn("CREATE TRIGGER tv AFTER INSERT ON v FOR EACH ROW INSERT INTO stats.a VALUES (1)",
+            "moodle")  # fmt: skip
+    e.learn("CREATE OR REPLACE TEMPORARY TABLE v (id INT)", "moodle")
+    assert "trigger tv" in e.fired_by("INSERT INTO v VALUES (1)", 0, "moodle")
+    e.learn("CREATE OR REPLACE TABLE v (id INT)", "moodle")
+    assert e.fired_by("INSERT INTO v VALUES (1)", 0, "moodle") == ""
+
+
+def test_functions_a_statement_replay_cannot_repeat_are_named():
+    from moodump.binlog.statements import unrepeatable
+
+    assert unrepeatable("INSERT INTO t VALUES (1, UUID())") == "UUID()"
+    assert unrepeatable("update t set v = sysdate(6), w = `user`") == "SYSDATE()"
+    assert unrepeatable("DELETE FROM t WHERE v = user ()") == "USER()"
+    assert unrepeatable("INSERT INTO t VALUES (@@GLOBAL.server_id)") == "@@server_id"
+    assert unrepeatable("UPDATE t SET v = @@hostname, n = @@session.sql_mode") == "@@hostname"
+    assert unrepeatable("INSERT INTO t VALUES (@@auto_increment_offset, @@time_zone)") == ""
+    # a table or column of that name, a string, a comment, a statement that writes nothing
+    assert unrepeatable("INSERT INTO user (id, version) VALUES (1, 2)") == ""
+    assert unrepeatable("UPDATE version SET `uuid` = 'UUID()' /* uuid() */") == ""
+    assert unrepeatable("INSERT INTO t VALUES (RAND(), NOW(), LAST_INSERT_ID())") == ""
+    assert unrepeatable("SELECT UUID()") == ""
+    assert unrepeatable("CREATE TABLE u AS SELECT id, UUID() AS g FROM t") == "UUID()"
+    assert unrepeatable("CREATE TABLE u (id INT, v VARCHAR(36))") == ""
+    # run by a trigger the statement fires, or a function it calls
+    e = Elsewhere()
+    e.learn("CREATE TRIGGER tu BEFORE INSERT ON t FOR EACH ROW SET NEW.v = UUID()", "moodle")
+    e.learn("CREATE FUNCTION f() RETURNS INT RETURN @@server_id", "moodle")
+    assert "trigger tu, which uses UUID()" in e.fired_by("INSERT INTO t (id) VALUES (1)", 0, "m")
+    assert "function f, which uses @@server_id" in e.fired_by("UPDATE u SET n = f()", 0, "m")
+    e.learn("DROP TRIGGER tu", "moodle")
+    assert e.fired_by("INSERT INTO t (id) VALUES (1)", 0, "moodle") == ""
+
+
+def test_a_snapshot_position_of_another_history_is_told_by_its_gtid_state():
+    """A backup's snapshot position that is an event boundary between transactions of
+    this archive, but where the archive's GTID state is not the one the backup recorded
+    (a replica's position, the history before RESET MASTER): refused."""
+    from moodump.pitr.replay import ReplayPlan, _check_start
+
+    plan = ReplayPlan([], [], "binlog.000003", 900, "binlog.000003", 900)
+    plan.snapshot_gtid = "0-1-42,1-2-7"
+    _check_start(plan, 900, False, {(0, 1): 42, (1, 2): 7, (0, 3): 5})  # the same history
+    with pytest.raises(PitrUnavailable, match="recorded GTID 0-1-42,1-2-7 there, the archive is "
+                       "at GTID 0-1-40,1-2-7"):  # fmt: skip
+        _check_start(plan, 900, False, {(0, 1): 40, (1, 2): 7})
+    with pytest.raises(PitrUnavailable, match="inside a transaction"):
+        _check_start(plan, 900, True, {(0, 1): 42, (1, 2): 7})
+    with pytest.raises(PitrUnavailable, match="no event starts there"):
+        _check_start(plan, 912, False, {(0, 1): 42, (1, 2): 7})
+    plan.snapshot_gtid = ""  # an older backup without a GTID: the position alone
+    _check_start(plan, 900, False, {})
+    plan.snapshot_gtid = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"  # MySQL's: not parsed
+    _check_start(plan, 900, False, {})
+
+
 # --------------------------------------------------------------------- database tests
 
 
@@ -218,6 +324,12 @@ WRITES_ELSEWHERE = [
         "CREATE TRIGGER tu AFTER INSERT ON u FOR EACH ROW INSERT INTO {o}.o VALUES (NEW.id, 'u')",
         "CREATE TRIGGER tt AFTER INSERT ON t FOR EACH ROW INSERT INTO u VALUES (NEW.id + 100)",
         "INSERT INTO t VALUES (77, 'fires tt, which fires tu', 1)",
+    ]),
+    # the trigger moves with its table (RENAME TABLE): the new name fires it
+    ("trgrename", "STATEMENT", [
+        "CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW INSERT INTO {o}.o VALUES (NEW.id, 'tr')",
+        "RENAME TABLE t TO t_renamed",
+        "INSERT INTO t_renamed VALUES (88, 'fires tr', 1)",
     ]),
     # a view is logged as CREATE ALGORITHM=... DEFINER=... SQL SECURITY ... VIEW
     ("view", "ROW", ["CREATE VIEW {o}.v AS SELECT 1 AS one"]),
@@ -1003,6 +1115,237 @@ def test_an_archive_read_while_a_pull_archives_the_open_file_again(conn, tmp_pat
     raw = b"".join(reader.raw_blocks(old))
     assert raw == b"".join(new.raw_blocks(entry))[: old.size] and len(raw) == old.size
     damaged = archive / old.stored  # a file that is neither entry's is still refused
-    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+    data = damaged.read_bytes()  # its last byte changed (setting it to 0 was no change
+    damaged.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # when it was 0 already)
     with pytest.raises(IntegrityError, match="does not match its checksum"):
         b"".join(reader.raw_blocks(old))
+
+
+def _with_incident(data: bytes, at: int) -> bytes:
+    """A binlog file's bytes with an Incident event (type 26, LOST_EVENTS) inserted at
+    the event boundary ``at``, laid out as the server writes one: the 19-byte header, the
+    incident number (u16), the message (a length byte and its text), and the CRC32 when
+    the file carries them; every event after it moved (its end position and CRC32)."""
+    import struct
+    import zlib
+
+    reader = EventReader()
+    events = list(reader.feed(data))
+    assert at in [e.start for e in events], at
+    crc = reader.crc
+    msg = b"error writing to the binary log"
+    body = struct.pack("<H", 1) + bytes([len(msg)]) + msg
+    size = 19 + len(body) + (4 if crc else 0)
+    first = next(e for e in events if e.start == at)
+    incident = struct.pack("<IBIIIH", first.timestamp, 26, 1, size, at + size, 0) + body
+    if crc:
+        incident += struct.pack("<I", zlib.crc32(incident))
+    out = bytearray(data[:at]) + incident
+    for e in events:
+        if e.start < at:
+            continue
+        raw = bytearray(data[e.start : e.end])
+        struct.pack_into("<I", raw, 13, e.end + size)
+        if crc:
+            struct.pack_into("<I", raw, len(raw) - 4, zlib.crc32(raw[:-4]))
+        out += raw
+    return bytes(out)
+
+
+@pytest.mark.db
+def test_an_incident_event_in_the_range_is_refused_before_the_target_is_touched(conn, tmp_path):
+    """An Incident event is the server declaring a gap in its own history (events it
+    could not log: the source changed in a way the log does not hold). mariadb-binlog
+    prints it as ``RELOAD DATABASE; # Shall generate syntax error``: the replay failed
+    there, after the backup had been restored. The restore now refuses up front, naming
+    the file and position; a target before the incident still replays."""
+    db = "hist_incident"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, ["UPDATE t SET v = 'before the incident' WHERE id < 5"])
+    at = _position(conn)
+    before = _state(conn, db)
+    _run(conn, db, ["UPDATE t SET v = 'after the incident' WHERE id > 25"])
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    a = Archive.open(archive)
+    victim = a.chain.get(at.file)
+    assert victim is not None
+    spliced = tmp_path / victim.name
+    spliced.write_bytes(_with_incident(b"".join(a.raw_blocks(victim)), at.position))
+    a.store(spliced, victim.name, complete=victim.complete)
+    # verify tells (its checksums and chain are right, but no replay crosses it)
+    problems = verify_archive(archive).problems
+    assert len(problems) == 1 and f"{at.file}:{at.position} holds an incident" in problems[0]
+    with pytest.raises(PitrUnavailable, match="incident") as err:
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert f"{at.file}:{at.position}" in err.value.message
+    assert "backup taken after" in (err.value.hint or "")
+    assert not _exists(conn, f"{db}_copy")
+    restore_until(backup, conn, f"{db}_copy", at, archive)
+    assert _state(conn, f"{db}_copy") == before
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(
+    ("name", "in_backup", "steps"),
+    [
+        # the view's table has a trigger that writes the other database
+        ("trgview", True, [
+            "CREATE TRIGGER trg AFTER INSERT ON t FOR EACH ROW "
+            "INSERT INTO {o}.o (id, v) VALUES (NEW.id, 'by the trigger')",
+            "CREATE VIEW vt AS SELECT id, v, n FROM t WHERE id > 0",
+            "CREATE VIEW `v t2` AS SELECT * FROM vt",
+        ]),
+        # the view is another database's table: writing it writes there
+        ("otherview", False, ["CREATE SQL SECURITY INVOKER VIEW `v t2` AS SELECT * FROM {o}.o"]),
+    ],
+)  # fmt: skip
+def test_a_statement_writing_a_view_that_writes_another_database_is_refused(
+    conn, tmp_path, name, in_backup, steps
+):
+    """Statement format: a statement that writes a view. The view's base table has a
+    trigger writing another database, or is another database's table: replayed, the
+    statement writes there a second time (the check looked for the trigger's table or a
+    qualified name in the statement, not through the view). Refused before the target
+    is touched; the view defined in the backup (objects.json) or in the range."""
+    db, other = f"hist_view_{name}", f"hist_view_{name}_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v TEXT, n DOUBLE)")
+        c.execute(f"INSERT INTO {other}.o VALUES (1, 'one', 1)")
+    steps = [s.format(o=other) for s in steps]
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+    if in_backup:
+        _run(conn, db, steps)
+    backup = tmp_path / "backup"
+    dump(conn, db, backup, DumpOptions(threads=1))
+    write = (
+        "INSERT INTO `v t2` (id, v, n) VALUES (500, 'through the view', 1)"
+        if in_backup
+        else "UPDATE `v t2` SET v = 'through the view' WHERE id = 1"
+    )
+    _run(conn, db, ["SET SESSION binlog_format=STATEMENT", *([] if in_backup else steps), write])
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with connect(conn) as c:  # the other database as it was before the history
+        c.execute(f"DELETE FROM {other}.o")
+        c.execute(f"INSERT INTO {other}.o VALUES (1, 'one', 1)")
+    before = _state(conn, other)
+    why = "trigger trg" if in_backup else "view v t2"
+    with pytest.raises(PitrUnavailable, match=f"{why}.*another database \\({other}\\)"):
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert not _exists(conn, f"{db}_copy")
+    assert _state(conn, other) == before
+
+
+def _create_table(conn: ConnSettings, db: str, table: str) -> bytes:
+    with connect(conn) as c:
+        return bytes(c.query(f"SHOW CREATE TABLE `{db}`.`{table}`")[0][1])
+
+
+@pytest.mark.db
+def test_alters_logged_in_two_phases_replay_into_another_name(conn, tmp_path):
+    """binlog_alter_two_phase=ON logs an ALTER twice, as START ALTER and as COMMIT ALTER
+    (or ROLLBACK ALTER when it failed), and mariadb-binlog prints both as BINLOG
+    statements, which --rewrite-db cannot rename: the replay into another name ran the
+    ALTER against the source database (here it failed, "Duplicate column name", after
+    the restore; an ALTER that can run again rebuilt the source and left the copy
+    unaltered). The replay now runs each committed ALTER once, as a statement, in the
+    target; a rolled back one not at all."""
+    db, other = "hist_alter2", "hist_alter2_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY)")
+    backup = _setup(conn, db, tmp_path)
+    with connect(conn) as c:
+        c.execute("SET GLOBAL binlog_alter_two_phase = ON")
+    try:
+        _run(conn, other, ["ALTER TABLE o ADD COLUMN z INT"])  # another database's
+        _run(conn, db, [
+            "SET SESSION binlog_format=ROW",
+            "ALTER TABLE t ADD COLUMN w INT DEFAULT 7",
+            "UPDATE t SET w = id * 2 WHERE id < 10",
+            "ALTER TABLE t ADD INDEX (w)",
+            "UPDATE t SET v = 'same' WHERE id < 5",
+        ])  # fmt: skip
+        with pytest.raises(ServerError, match="Duplicate entry"):
+            _run(conn, db, ["ALTER TABLE t ADD UNIQUE KEY uv (v)"])  # rolled back
+        _run(conn, db, ["ALTER TABLE t MODIFY v VARCHAR(300), ALGORITHM=COPY",
+                        "INSERT INTO t VALUES (99, REPEAT('x', 250), 1, 2)"])  # fmt: skip
+    finally:
+        with connect(conn) as c:
+            c.execute("SET GLOBAL binlog_alter_two_phase = OFF")
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    source = (_state(conn, db), _create_table(conn, db, "t"))
+    with connect(conn) as c:
+        c.execute(f"ALTER TABLE {other}.o DROP COLUMN z")
+    before = _create_table(conn, other, "o")
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _create_table(conn, other, "o") == before
+    assert _state(conn, f"{db}_copy") == source[0]
+    assert _create_table(conn, f"{db}_copy", "t") == source[1]
+    assert (_state(conn, db), _create_table(conn, db, "t")) == source
+
+
+@pytest.mark.db
+def test_a_statement_whose_values_a_replay_cannot_repeat_is_refused(conn, tmp_path):
+    """binlog_format=STATEMENT logs ``INSERT … VALUES (UUID())`` as the statement (with a
+    warning), and replayed it gives another value: the copy differed from the source
+    without a word. Refused before the target is touched, naming the function; MIXED logs
+    the same statement as rows, which replay exactly (a target before the statement too)."""
+    db = "hist_nondet"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, [
+        "SET SESSION binlog_format=MIXED",
+        "INSERT INTO t VALUES (700, UUID(), 1)",
+        "UPDATE t SET v = CONCAT(v, ' ', UUID_SHORT()) WHERE id < 3",
+        "SET SESSION binlog_format=STATEMENT",
+        "INSERT INTO t VALUES (701, CONCAT('seeded ', RAND(), ' at ', NOW()), 2)",
+    ])  # fmt: skip
+    at = _position(conn)
+    state = _state(conn, db)
+    _run(conn, db, [
+        "SET SESSION binlog_format=STATEMENT",
+        "/* a comment */ UPDATE t SET v = 'stmt', n = 3 WHERE id = 5",
+        "INSERT INTO t VALUES (702, 'never the same', 1) ON DUPLICATE KEY UPDATE v = uuid()",
+    ])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with pytest.raises(PitrUnavailable, match=r"UUID\(\)") as err:
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert "statement format" in err.value.message
+    assert not _exists(conn, f"{db}_copy")
+    restore_until(backup, conn, f"{db}_copy", at, archive)
+    assert _state(conn, f"{db}_copy") == state
+
+
+@pytest.mark.db
+def test_a_statement_longer_than_the_targets_max_allowed_packet(conn, tmp_path):
+    """Statement format: a 3 MB INSERT, which the source took. Restored to a server with
+    a smaller max_allowed_packet (another server, a default setting), the replay failed
+    after the restore (the server refused the packet); now the restore refuses first,
+    naming the setting the statement needs."""
+    db = "hist_longstmt"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, [
+        "CREATE TABLE lt (id INT PRIMARY KEY, body LONGTEXT)",
+        "SET SESSION binlog_format=STATEMENT",
+        f"INSERT INTO lt VALUES (1, '{'0123456789abcdef' * 3 * 65536}')",
+    ])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with connect(conn) as c:
+        packet = int(c.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
+        c.execute("SET GLOBAL max_allowed_packet = 2 * 1024 * 1024")
+    try:
+        with pytest.raises(PitrUnavailable, match="max_allowed_packet of at least 4 MB"):
+            restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+        assert not _exists(conn, f"{db}_copy")
+    finally:
+        with connect(conn) as c:
+            c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert _state(conn, f"{db}_copy") == _state(conn, db)

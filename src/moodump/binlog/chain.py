@@ -147,15 +147,23 @@ class Chain:
         self.files.sort(key=lambda x: x.seq)
 
     def next_needed(self) -> str | None:
-        """The first file a pull must fetch: the first incomplete one, else the one after
-        the last complete one (None for an empty archive)."""
+        """The first file a pull must fetch: the first incomplete one (unless a recorded
+        gap starts there: its rest was purged on the server), else the one after the last
+        complete one (None for an empty archive)."""
+        purged = {g.first_missing for g in self.gaps}
         for f in self.files:
-            if not f.complete:
+            if not f.complete and f.name not in purged:
                 return f.name
         if not self.files:
             return None
         last = self.files[-1]
-        return last.next_file or file_name(split_name(last.name)[0], last.seq + 1)
+        base = split_name(last.name)[0]
+        nxt = last.next_file or file_name(base, last.seq + 1)
+        for g in self.gaps:  # the files a gap at the end of the archive names are gone
+            lo, hi = split_name(g.first_missing)[1], split_name(g.last_missing)[1]
+            if last.seq <= lo <= split_name(nxt)[1] <= hi:
+                nxt = file_name(base, hi + 1)
+        return nxt
 
     def gap_between(self, a: int, b: int) -> Gap | None:
         """A recorded gap that lies between sequence numbers ``a`` and ``b`` (a gap may

@@ -15,8 +15,8 @@ the server started with this file), Rotate
 header's), Gtid_list (163, MariaDB: the GTID state at the start of the file), Query (2:
 default database, sql_mode, thread id and statement text; also MariaDB's zlib-compressed Query, 165, written
 with ``log_bin_compress=ON``, and Execute_load_query, 18, the statement of a LOAD DATA
-logged in statement format) and Table_map (19: database and table of the row events
-after it). Everything else is carried as a header only. Pure: bytes in, values out.
+logged in statement format), Table_map (19: database and table of the row events
+after it) and Incident (26: the server declares that events are missing from its log). Everything else is carried as a header only. Pure: bytes in, values out.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ EXECUTE_LOAD_QUERY = 18
 QUERY_COMPRESSED = 165
 STOP = 3
 ROTATE = 4
+INCIDENT = 26  # the server could not log some events: the log has a gap it declares
 FORMAT_DESCRIPTION = 15
 XID = 16
 XA_PREPARE = 38  # MariaDB 10.5+: ends the group of an XA PREPARE
@@ -93,9 +94,14 @@ class Event:
     next_position: int = 0  # ROTATE events
     db: str = ""  # QUERY: the default database; TABLE_MAP: the table's database
     query: str = ""  # QUERY: the statement; TABLE_MAP: the table name
+    query_bytes: bytes = b""  # QUERY: the statement as logged (in its session's charset)
     sql_mode: int = 0  # QUERY: the session's sql_mode (it changes how the statement reads)
     thread_id: int = 0  # QUERY: the session's (pseudo) thread id (its temporary tables')
     created: int = 0  # FORMAT_DESCRIPTION: non-zero in the first file after a server start
+    incident: int = 0  # INCIDENT: its number (1: LOST_EVENTS); the message is in ``query``
+    #: GTID events of an ALTER logged in two phases (binlog_alter_two_phase): "start",
+    #: "commit" or "rollback"; "" for any other transaction
+    alter: str = ""
 
 
 class EventReader:
@@ -188,6 +194,7 @@ class EventReader:
             seq, domain = struct.unpack_from("<QI", body, 0)
             ev.gtid = Gtid(domain, ev.server_id, seq)
             ev.standalone = len(body) > 12 and bool(body[12] & 1)
+            ev.alter = _alter_phase(body)
         elif t == GTID_LIST and len(body) >= 4:
             count = int.from_bytes(body[:4], "little") & 0x0FFFFFFF
             for i in range(count):
@@ -214,8 +221,13 @@ class EventReader:
             if t == QUERY_COMPRESSED:
                 text = _uncompress(text, ev.start)
             ev.query = text.decode("utf-8", "replace")
+            ev.query_bytes = text
         elif t in ROW_EVENTS and len(body) >= 8:
             ev.stmt_end = bool(int.from_bytes(body[6:8], "little") & 1)  # STMT_END_F
+        elif t == INCIDENT and len(body) >= 2:
+            ev.incident = int.from_bytes(body[0:2], "little")
+            n = body[2] if len(body) > 2 else 0
+            ev.query = bytes(body[3 : 3 + n]).decode("utf-8", "replace")
         elif t == TABLE_MAP and len(body) >= 9:
             db_len = body[8]
             ev.db = bytes(body[9 : 9 + db_len]).decode("utf-8", "replace")
@@ -223,6 +235,31 @@ class EventReader:
             if tbl_at < len(body):
                 tbl_len = body[tbl_at]
                 ev.query = bytes(body[tbl_at + 1 : tbl_at + 1 + tbl_len]).decode("utf-8", "replace")
+
+
+#: Gtid event flags: a commit id follows; an XA transaction's XID follows.
+_FL_GROUP_COMMIT_ID = 2
+_FL_XA = 64 | 128
+#: flags_extra of MariaDB 10.8+: the phases of an ALTER logged in two phases.
+_ALTER_PHASES = ((2, "start"), (4, "commit"), (8, "rollback"))
+
+
+def _alter_phase(body: memoryview) -> str:
+    """The ALTER phase a Gtid event's ``flags_extra`` names (after seq u64, domain u32,
+    flags u8, the commit id u64 when flagged, and an XA transaction's XID)."""
+    if len(body) < 13:
+        return ""
+    flags, at = body[12], 13
+    if flags & _FL_GROUP_COMMIT_ID:
+        at += 8
+    if flags & _FL_XA:
+        if len(body) < at + 6:
+            return ""
+        at += 6 + body[at + 4] + body[at + 5]  # formatID u32, gtrid and bqual lengths
+    if len(body) <= at:
+        return ""
+    extra = body[at]
+    return next((name for bit, name in _ALTER_PHASES if extra & bit), "")
 
 
 def _sql_mode(status: memoryview) -> int:

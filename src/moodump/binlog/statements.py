@@ -287,6 +287,50 @@ def unsafe_statement(
     return ""
 
 
+#: Functions whose value a statement-format replay does not repeat: the log holds no
+#: value for them (it does for NOW(), RAND(), LAST_INSERT_ID() and user variables), and
+#: MIXED logs a statement calling them as rows.
+_UNREPEATABLE = re.compile(
+    r"(?<![\w$.`])(?P<name>UUID|UUID_SHORT|SYS_GUID|SYSDATE|USER|SESSION_USER|SYSTEM_USER"
+    r"|VERSION|LOAD_FILE|FOUND_ROWS|ROW_COUNT|RANDOM_BYTES)\s*\(",
+    re.I,
+)
+#: ``CREATE TABLE … SELECT`` (its rows are the SELECT's, computed again by a replay).
+_CREATE_SELECT = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b.*?\bSELECT\b", re.I | re.S
+)
+#: ... unless the name is a table's (``INSERT INTO user (id) …``).
+_TABLE_BEFORE = re.compile(r"\b(?:INTO|TABLE|UPDATE|JOIN|FROM|REPLACE|INSERT)\s*$", re.I)
+#: A system variable (``@@hostname``, ``@@session.x``); the log holds the session's value
+#: of these ones only (the Query event's status and the SET lines mariadb-binlog prints).
+_SYSTEM_VARIABLE = re.compile(r"@@(?:(?:GLOBAL|SESSION|LOCAL)\s*\.\s*)?`?(?P<name>[\w$]+)", re.I)
+_LOGGED_VARIABLES = frozenset({
+    "auto_increment_increment", "auto_increment_offset", "autocommit", "character_set_client",
+    "character_set_connection", "character_set_database", "character_set_server",
+    "collation_connection", "collation_database", "collation_server", "foreign_key_checks",
+    "unique_checks", "sql_auto_is_null", "sql_mode", "time_zone", "timestamp",
+    "lc_time_names", "pseudo_thread_id", "insert_id", "last_insert_id", "identity",
+    "check_constraint_checks", "explicit_defaults_for_timestamp",
+})  # fmt: skip
+
+
+def unrepeatable(query: str, sql_mode: int = 0) -> str:
+    """What a statement-format DML statement reads whose value its replay would not
+    repeat (``UUID()``, ``@@hostname``), or ""."""
+    text = _statement(query, sql_mode)
+    return _uses_unrepeatable(text) if _DML.match(text) or _CREATE_SELECT.match(text) else ""
+
+
+def _uses_unrepeatable(text: str) -> str:
+    for m in _UNREPEATABLE.finditer(text):
+        if not _TABLE_BEFORE.search(text, 0, m.start()):
+            return m["name"].upper() + "()"
+    for v in _SYSTEM_VARIABLE.finditer(text):
+        if v["name"].lower() not in _LOGGED_VARIABLES:
+            return "@@" + v["name"].lower()
+    return ""
+
+
 def shown_statement(query: str) -> str:
     """A statement as a message quotes it: account statements only by their first words
     (the log holds ``IDENTIFIED BY 'password'`` in clear)."""
@@ -327,31 +371,117 @@ _DROP_TRIGGER = re.compile(
     rf"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})", re.I
 )
 _DML = re.compile(r"^\s*(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE|UPDATE|DELETE|LOAD)\b", re.I | re.S)
+#: ``CREATE``/``ALTER VIEW`` (as the server logs it and SHOW CREATE VIEW gives it).
+_CREATE_VIEW = re.compile(
+    rf"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?|ALTER\s+){_VIEW_OPTIONS}VIEW\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})",
+    re.I,
+)
+_DROP_VIEW = re.compile(r"^\s*DROP\s+VIEW\s+(?:IF\s+EXISTS\s+)?(?P<list>.*)$", re.I | re.S)
+#: A view's FROM clause: the tables a write through the view may change.
+_VIEW_FROM = re.compile(
+    r"\bFROM\b(?P<refs>.*?)(?:\b(?:WHERE|GROUP\s+BY|HAVING|ORDER\s+BY|LIMIT|UNION|EXCEPT"
+    r"|INTERSECT|WINDOW|WITH\s+(?:CASCADED\s+|LOCAL\s+)?CHECK\s+OPTION)\b|$)",
+    re.I | re.S,
+)
+_FROM_TABLE = re.compile(
+    rf"(?:^|,|\bJOIN|\bSTRAIGHT_JOIN)\s*\(*\s*(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I,
+)
+#: The table an INSERT, REPLACE or LOAD DATA writes.
+_WRITE_TARGET = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(?:(?:INSERT|REPLACE)\s+"
+    r"(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
+    r"|LOAD\s+(?:DATA|XML)\s+.*?\bINTO\s+TABLE\s+)"
+    rf"(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<table>{_IDENT})",
+    re.I | re.S,
+)
+_QUOTED_NAME = re.compile(r"`(?:[^`]|``)+`")
+#: ``CREATE OR REPLACE TABLE t`` (not a temporary one): the old ``t`` is dropped first.
+_REPLACE_TABLE = re.compile(
+    rf"^\s*CREATE\s+OR\s+REPLACE\s+TABLE\s+(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})", re.I
+)
+#: ``RENAME TABLE a TO b, c TO d`` and ``ALTER TABLE a ... RENAME [TO|AS] b`` (not a
+#: column's, an index's or a key's RENAME).
+_RENAME_TABLE = re.compile(r"^\s*RENAME\s+TABLES?\s+(?P<list>.*)$", re.I | re.S)
+_RENAME_PAIR = re.compile(
+    rf"(?:^|,)\s*(?:{_IDENT}\s*\.\s*)?(?P<old>{_IDENT})\s+TO\s+"
+    rf"(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<new>{_IDENT})",
+    re.I,
+)
+_ALTER_TABLE_RENAME = re.compile(
+    rf"^\s*ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*TABLE\s+(?:IF\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<old>{_IDENT})\s.*?\bRENAME\s+(?!(?:COLUMN|INDEX|KEY)\b)"
+    rf"(?:TO\s+|AS\s+)?(?:(?P<db>{_IDENT})\s*\.\s*)?(?P<new>{_IDENT})",
+    re.I | re.S,
+)
+
+
+def _written(text: str, source_db: str) -> set[str]:
+    """The source's tables (or views) a masked DML statement names where it writes:
+    the target of INSERT, REPLACE, LOAD DATA; the table references of UPDATE, DELETE."""
+    out: set[str] = set()
+    if m := _WRITE_TARGET.match(text):
+        if not m["db"] or _unquote(m["db"]).lower() == source_db.lower():
+            out.add(_unquote(m["table"]).lower())
+    elif ud := _UPDATE_DELETE.match(text):
+        for d in _DECLARED.finditer(ud["refs"].strip()):
+            out |= {_unquote(x).lower() for x in (d["name"], d["alias"]) if x}
+    return out
 
 
 @dataclass
 class Elsewhere:
-    """The source's triggers and stored functions that write another database: a
-    statement replayed in statement format runs them again, there (row events do not).
+    """The source's triggers and stored functions that write another database, and its
+    views of another database's tables: a statement replayed in statement format runs
+    them again, there (row events do not); a statement writing a view writes its tables
+    and fires their triggers.
     With ``rewrite`` (a restore into another name) a write into the source database
     written ``source.table`` counts: the copy's trigger would write the source."""
 
     rewrite: bool = False
     triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger -> (table, db)
     functions: dict[str, str] = field(default_factory=dict)  # function -> db
-    #: every trigger and function of the source -> (its table, for a trigger), the tables
-    #: of the source its body writes: a chain (a trigger writing a table whose trigger
+    #: every trigger, function and view of the source -> (its table, for a trigger;
+    #: its name, for a view), the tables of the source its body writes (a view: its FROM clause's): a chain (a trigger writing a table whose trigger
     #: writes elsewhere) fires the last one too
     writes: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    views: dict[str, str] = field(default_factory=dict)  # view -> another database it shows
+    #: "trigger t" / "function f" -> what its body uses whose value a replay of the
+    #: statement that runs it does not repeat (``UUID()``)
+    unrepeat: dict[str, str] = field(default_factory=dict)
 
     def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
-        database (and forget one redefined without, or dropped: ``DROP TRIGGER``)."""
+        database, and the view it defines (forget one redefined without, or dropped:
+        ``DROP TRIGGER``, ``DROP VIEW``)."""
         if d := _DROP_TRIGGER.match(create):
             self.triggers.pop(_unquote(d["name"]).lower(), None)
             self.writes.pop("trigger " + _unquote(d["name"]).lower(), None)
+            self.unrepeat.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
         body = _masked(create, sql_mode)
+        if r := _RENAME_TABLE.match(body):
+            for p in _RENAME_PAIR.finditer(r["list"]):
+                self._renamed(p, source_db)
+            return
+        if r := _ALTER_TABLE_RENAME.match(body):
+            self._renamed(r, source_db)
+            return
+        if v := _CREATE_VIEW.match(body):
+            self._learn_view(_unquote(v["name"]).lower(), body[v.end() :], source_db)
+            return
+        if (d := _DROP_TABLES.match(body)) and not re.match(r"\s*DROP\s+TEMPORARY", body, re.I):
+            self._dropped({_unquote(x["name"]).lower() for x in _LISTED.finditer(d["list"])})
+            return
+        if r := _REPLACE_TABLE.match(body):  # the old table goes, with its triggers
+            self._dropped({_unquote(r["name"]).lower()})
+            return
+        if d := _DROP_VIEW.match(body):
+            for x in _LISTED.finditer(d["list"]):
+                self.views.pop(_unquote(x["name"]).lower(), None)
+                self.writes.pop("view " + _unquote(x["name"]).lower(), None)
+            return
         tables = frozenset(
             _unquote(m["table"]).lower()
             for m in _BODY_TABLE.finditer(body)
@@ -371,6 +501,11 @@ class Elsewhere:
             ),
             "",
         )
+        if head:
+            key = ("trigger " if t else "function ") + _unquote(head["name"]).lower()
+            self.unrepeat.pop(key, None)
+            if uses := _uses_unrepeatable(body[head.end() :]):
+                self.unrepeat[key] = uses
         if t:
             name = _unquote(t["name"]).lower()
             self.triggers.pop(name, None)
@@ -384,10 +519,49 @@ class Elsewhere:
             if other:
                 self.functions[name] = other
 
-    def fired_by(self, query: str, sql_mode: int = 0) -> str:
+    def _dropped(self, gone: set[str]) -> None:
+        """Tables dropped: their triggers went with them."""
+        for key, (table, _tables) in list(self.writes.items()):
+            if key.startswith("trigger ") and table in gone:
+                del self.writes[key]
+                self.triggers.pop(key[8:], None)
+                self.unrepeat.pop(key, None)
+
+    def _renamed(self, m: re.Match[str], source_db: str) -> None:
+        """A table or view renamed within the source: its triggers go with it."""
+        if m["db"] and _unquote(m["db"]).lower() != source_db.lower():
+            return  # moved out of the source: refused (unsafe_statement)
+        old, new = _unquote(m["old"]).lower(), _unquote(m["new"]).lower()
+        for name, (table, other) in list(self.triggers.items()):
+            if table == old:
+                self.triggers[name] = (new, other)
+        for key, (table, tables) in list(self.writes.items()):
+            if key.startswith("trigger ") and table == old:
+                self.writes[key] = (new, tables)
+            elif key == "view " + old:
+                del self.writes[key]
+                self.writes["view " + new] = (new, tables)
+        if old in self.views:
+            self.views[new] = self.views.pop(old)
+
+    def _learn_view(self, name: str, select: str, source_db: str) -> None:
+        """A view writes the tables of its FROM clause (an INSERT, UPDATE or DELETE
+        through it changes one of them): the source's, or another database's."""
+        m = _VIEW_FROM.search(select)
+        refs = [(_unquote(r["db"] or source_db), _unquote(r["table"]).lower())
+                for r in _FROM_TABLE.finditer(m["refs"].strip())] if m else []  # fmt: skip
+        self.views.pop(name, None)
+        self.writes["view " + name] = (name, frozenset(
+            t for d, t in refs if d.lower() == source_db.lower()))  # fmt: skip
+        if other := next((d for d, _ in refs if d.lower() != source_db.lower()), ""):
+            self.views[name] = other
+
+    def fired_by(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
         text = _statement(query, sql_mode)
-        if not (self.triggers or self.functions) or not _CALLS.match(text):
+        if not (self.triggers or self.functions or self.views or self.unrepeat) or not (
+            _CALLS.match(text)
+        ):
             return ""
         # the function as written (a DML statement), or as the server logs a SELECT, SET
         # or DO that calls it: SELECT `db`.`f`(...)
@@ -400,15 +574,29 @@ class Elsewhere:
         # the tables the statement may write, with those its functions' and the fired
         # triggers' bodies write, and so on
         words = {w.lower() for w in re.findall(r"[\w$]+", text)} if dml else set()
+        if dml:  # a name with a blank or another character is one word too
+            words |= {_unquote(q).lower() for q in _QUOTED_NAME.findall(text)}
+        # what it surely writes: its target, a view's tables through it, and so on
+        written = _written(text, source_db) if dml else set()
         for func in called:
-            words |= self.writes.get("function " + func, ("", frozenset()))[1]
+            written |= self.writes.get("function " + func, ("", frozenset()))[1]
         grown = True
         while grown:
             grown = False
             for key, (table, tables) in self.writes.items():
-                if key.startswith("trigger ") and table in words and not tables <= words:
-                    words |= tables
+                kind = key.split(" ", 1)[0]
+                fires = table in words or table in written if kind == "trigger" else (
+                    kind == "view" and table in written)  # fmt: skip
+                if fires and not tables <= written:
+                    written |= tables
                     grown = True
+        words |= written
+        for view, other in self.views.items():
+            if view in written:
+                return (
+                    f"it writes view {view}, whose table is in another database ({other}): "
+                    "replayed as a statement, it would write there again"
+                )
         for trigger, (table, other) in self.triggers.items():
             if table in words:
                 return (
@@ -420,6 +608,17 @@ class Elsewhere:
                 return (
                     f"it calls function {func}, which writes another database ({other}): "
                     "replayed as a statement, it would write there again"
+                )
+        for key, uses in self.unrepeat.items():
+            kind, name = key.split(" ", 1)
+            if (kind == "trigger" and self.writes.get(key, ("", ""))[0] in words) or (
+                kind == "function" and name in called
+            ):
+                what = "fires trigger" if kind == "trigger" else "calls function"
+                return (
+                    f"logged in statement format, it {what} {name}, which uses {uses}, whose "
+                    "value a replay does not repeat (the copy would differ from the source; "
+                    "binlog_format MIXED or ROW logs its rows)"
                 )
         return ""
 

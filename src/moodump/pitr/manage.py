@@ -16,7 +16,7 @@ from moodump.binlog.chain import (
     split_name,
     when,
 )
-from moodump.binlog.events import BinlogFormatError, EventReader
+from moodump.binlog.events import INCIDENT, BinlogFormatError, EventReader
 from moodump.catalog import scan_backups
 from moodump.errors import ConfigError, IntegrityError, MoodumpError, NotFoundError
 from moodump.lock import RunLock
@@ -140,8 +140,14 @@ def verify_archive(
             try:
                 reader = EventReader(bodies=False)
                 for block in archive.raw_blocks(f):
-                    for _ev in reader.feed(block):
-                        pass
+                    for ev in reader.feed(block):
+                        if ev.type == INCIDENT:
+                            res.problems.append(
+                                f"{f.name}:{ev.start} holds an incident event "
+                                f"({when(ev.timestamp)}): the server could not log some "
+                                "changes there, so no replay crosses it (a backup taken after "
+                                "it restores past it)"
+                            )
                 if reader.pending:
                     raise BinlogFormatError(f"it ends inside an event ({reader.pending} bytes)")
             except (IntegrityError, BinlogFormatError) as exc:

@@ -17,6 +17,7 @@ transactions are new transactions of the target server with its own GTIDs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import subprocess
@@ -26,12 +27,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moodump.binlog.chain import ArchivedFile, Target, replay_files, split_name, when
+from moodump.binlog.chain import (
+    ArchivedFile,
+    Target,
+    gtid_state,
+    replay_files,
+    split_name,
+    when,
+)
 from moodump.binlog.events import (
     BINLOG_CHECKPOINT,
     FORMAT_DESCRIPTION,
     GTID,
     GTID_LIST,
+    INCIDENT,
+    QUERY,
+    QUERY_COMPRESSED,
     QUERY_EVENTS,
     ROTATE,
     ROW_EVENTS,
@@ -50,6 +61,7 @@ from moodump.binlog.statements import (
     check_names,
     shown_statement,
     temporary_tables,
+    unrepeatable,
     unsafe_statement,
 )
 from moodump.db.connection import ConnSettings
@@ -79,6 +91,9 @@ _STARTUP = b" at startup"
 _THREAD_LINE = b"SET @@session.pseudo_thread_id="
 _BINLOG_START = b"BINLOG '\n"
 _BINLOG_END = b"'/*!*/;"
+#: the same within an executable comment (mariadb-binlog prints a START ALTER so)
+_BINLOG_START_COMMENT = re.compile(rb"^/\*!\d+ BINLOG '\n$")
+_BINLOG_END_COMMENT = b"' *//*!*/;"
 FRAGMENT_OVER = 1 << 20
 
 
@@ -89,9 +104,10 @@ _BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/]{28,}={0,2}\n?$")
 def needed_packet(plan: ReplayPlan) -> int:
     """The max_allowed_packet the target server needs for the replay's longest statement:
     a statement's row events as one BINLOG statement (base64, a third longer), or past
-    :data:`FRAGMENT_OVER` each of its two halves."""
+    :data:`FRAGMENT_OVER` each of its two halves; or a statement-format statement."""
     text = (plan.largest_rows_statement + 2) // 3 * 4
-    return (text if text <= FRAGMENT_OVER else (text + 1) // 2) + 1024
+    rows = (text if text <= FRAGMENT_OVER else (text + 1) // 2) + 1024
+    return max(rows, plan.largest_statement + 1024)
 
 
 def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]:
@@ -100,8 +116,12 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     whose ``BINLOG '`` line mariadb-binlog lost given it back (``--database`` drops it when
     the statement's row events after the first are of another database: a trigger or a
     multi-table UPDATE writing both); the XA statements of an XA transaction the filter
-    left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``."""
+    left empty, and the XA ROLLBACK of one prepared before the snapshot, as ``DO 0``; an
+    ALTER logged in two phases as its statement, once (:func:`_alter_statement`)."""
     body: list[bytes] | None = None  # the lines of a BINLOG statement so far
+    commented = False  # ... within an executable comment
+    opener = _BINLOG_START  # its first line
+    alters = iter(plan.alters)
     boundary = True  # the last statement line ended with the delimiter
     orphans = {x.encode() for x in plan.xa_orphans}
     prepared: set[bytes] = set()  # XIDs of the XA transactions prepared in the stream
@@ -111,14 +131,22 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
     thread = b""  # the last pseudo_thread_id line mariadb-binlog printed
     for line in lines:
         if body is not None:
-            if line.rstrip(b"\n") == _BINLOG_END:
-                yield from _binlog_statement(body)
+            if line.rstrip(b"\n") == (_BINLOG_END_COMMENT if commented else _BINLOG_END):
+                if _is_query(body):
+                    yield from _alter_statement(body, next(alters, None), opener, line)
+                elif commented:
+                    yield from (opener, *body, line)
+                else:
+                    yield from _binlog_statement(body)
                 body, boundary = None, True
             else:
                 body.append(line)
             continue
         if line == _BINLOG_START or (boundary and _BASE64_LINE.match(line)):
-            body = [] if line == _BINLOG_START else [line]
+            body, commented, opener = [] if line == _BINLOG_START else [line], False, _BINLOG_START
+            continue
+        if _BINLOG_START_COMMENT.match(line):
+            body, commented, opener = [], True, line
             continue
         if line.startswith(_GTID_LINES):
             continue
@@ -163,6 +191,32 @@ def _rewrite_stream(lines: Iterable[bytes], plan: ReplayPlan) -> Iterator[bytes]
         yield from body
 
 
+def _is_query(body: list[bytes]) -> bool:
+    """A BINLOG statement of a Query event (mariadb-binlog prints an ALTER logged in two
+    phases so), not of row events."""
+    try:
+        head = base64.b64decode(body[0][:28]) if body else b""
+    except ValueError:
+        return False
+    return len(head) > 4 and head[4] in (QUERY, QUERY_COMPRESSED)
+
+
+def _alter_statement(
+    body: list[bytes], alter: tuple[str, bytes] | None, opener: bytes, closer: bytes
+) -> list[bytes]:
+    """An ALTER logged in two phases, as the replay runs it: once, as the statement, at
+    its COMMIT ALTER (in the session's default database, the target's); its START ALTER
+    and a ROLLBACK ALTER not at all. The BINLOG statement mariadb-binlog prints for them
+    carries the source's name, which --rewrite-db does not change."""
+    if alter is None:  # not one the scan saw: as mariadb-binlog printed it
+        return [opener, *body, closer]
+    phase, query = alter
+    if phase != "commit":  # a comment line: nothing runs
+        what = b"run at its COMMIT ALTER" if phase == "start" else b"not run"
+        return [b"# moodump: a " + phase.upper().encode() + b" ALTER, " + what + b"\n"]
+    return [query + b"\n/*!*/;\n"]
+
+
 def _binlog_statement(body: list[bytes]) -> list[bytes]:
     """The lines to send for a ``BINLOG`` statement whose base64 lines are ``body``."""
     size = sum(len(x) for x in body)
@@ -197,6 +251,9 @@ class ReplayPlan:
     #: the longest run of the source's table map and row events of one statement: the
     #: replay sends it as one BINLOG statement (see :func:`needed_packet`)
     largest_rows_statement: int = 0
+    #: the longest statement-format statement of the source (bytes), and where it is
+    largest_statement: int = 0
+    largest_statement_at: str = ""
     #: XIDs whose XA ROLLBACK, or XA COMMIT, in the range finishes a transaction prepared
     #: before the snapshot that undoes, or commits, nothing of the source database (a
     #: rollback always; a commit when the start file shows the transaction had no event of
@@ -216,6 +273,12 @@ class ReplayPlan:
     #: so), in order: the temporary tables open when the server went down (they were gone
     #: after the restart, but the replay's one session still has them): dropped there
     restart_drops: list[list[tuple[int, str]]] = field(default_factory=list)
+    #: the source's ALTERs logged in two phases (binlog_alter_two_phase) in the range, in
+    #: order: (phase, statement) for each START, COMMIT and ROLLBACK ALTER (mariadb-binlog
+    #: prints them as BINLOG statements, which --rewrite-db does not rename)
+    alters: list[tuple[str, bytes]] = field(default_factory=list)
+    #: the backup's GTID position at its snapshot (``0-1-42,1-2-7``; "" when unknown)
+    snapshot_gtid: str = ""
 
     @property
     def empty(self) -> bool:
@@ -244,9 +307,12 @@ def plan_replay(
     rewrite: bool,
     workdir: Path,
     elsewhere: Elsewhere | None = None,
+    snapshot_gtid: str = "",
 ) -> ReplayPlan:
     """Check coverage, extract the files into ``workdir`` and find the stop (module doc).
-    ``elsewhere``: the backup's triggers and functions that write another database.
+    ``elsewhere``: the backup's triggers and functions that write another database;
+    ``snapshot_gtid``: the GTID position the backup recorded with its snapshot position
+    (the archive must show the same there).
 
     :raises PitrUnavailable: the archive does not cover the range, the target is before
         the snapshot, the GTID is not in the range, or a statement cannot be replayed.
@@ -254,6 +320,7 @@ def plan_replay(
     names = replay_files(archive.chain, start_file, start_position, target)
     files = [f for f in archive.chain.files if f.name in names]
     plan = ReplayPlan(files, [], start_file, start_position, start_file, start_position)
+    plan.snapshot_gtid = snapshot_gtid
     gtid = Gtid.parse(target.gtid) if target.gtid else None
     found = False
     stop: tuple[str, int] | None = None
@@ -383,6 +450,10 @@ def _scan(
     reader = EventReader()
     group: int | None = None  # start of the open transaction (its GTID event)
     standalone = False
+    alter = ""  # the open group's ALTER phase (binlog_alter_two_phase)
+    start = f.name == plan.start_file  # the snapshot is in this file: check it is there
+    # the GTID state before the snapshot (the start file's, as its Gtid_list says)
+    state = gtid_state(",".join(f.gtid_list)) if start else {}
     in_db = False  # the last table map was of the source database
     touched = False  # the open transaction has an event of the source database
     statement = 0  # bytes of the source's table maps and row events of this statement
@@ -394,6 +465,14 @@ def _scan(
                     open_ = sorted(plan.temp_tables) if ev.start >= begin else []
                     plan.restart_drops.append([(t, plan.temp_tables[t, n]) for t, n in open_])
                     plan.temp_tables.clear()
+                if start and ev.start < begin:
+                    if ev.type == GTID_LIST:
+                        state = {(g.domain, g.server): g.seq for g in ev.gtid_list}
+                    elif ev.type == GTID and ev.gtid is not None:
+                        state[ev.gtid.domain, ev.gtid.server] = ev.gtid.seq
+                elif start:
+                    _check_start(plan, ev.start, group is not None, state)
+                    start = False
                 if ev.start < begin:
                     if (
                         target.time is not None
@@ -440,9 +519,12 @@ def _scan(
                     return (f.name, here), found
                 if found and group is None and ev.type in (GTID, *_OUTSIDE):
                     return (f.name, ev.start), found
+                if ev.type == INCIDENT:
+                    raise _incident(f, ev)
                 plan.binlog_bytes += ev.end - ev.start
                 if ev.type == GTID:
                     group, standalone, touched = ev.start, ev.standalone, False
+                    alter = ev.alter
                     plan.transactions += 1
                     found = found or (gtid is not None and ev.gtid == gtid)
                     continue
@@ -461,17 +543,34 @@ def _scan(
                 elif ev.type in QUERY_EVENTS:
                     why = unsafe_statement(ev.query, ev.db, source_db, rewrite, ev.sql_mode)
                     if ev.db == source_db:
-                        why = why or elsewhere.fired_by(ev.query, ev.sql_mode)
-                        elsewhere.learn(ev.query, source_db, ev.sql_mode)
+                        why = why or elsewhere.fired_by(ev.query, ev.sql_mode, source_db)
+                        if not why and (func := unrepeatable(ev.query, ev.sql_mode)):
+                            why = (
+                                f"logged in statement format, it uses {func}, whose value "
+                                "a replay does not repeat (the copy would differ from the "
+                                "source; binlog_format MIXED or ROW logs its rows)"
+                            )
+                        _, dropped = temporary_tables(ev.query, ev.sql_mode)
+                        if not any((ev.thread_id, n) in plan.temp_tables for n in dropped):
+                            # (a DROP TABLE of a temporary table leaves the real one's triggers)
+                            elsewhere.learn(ev.query, source_db, ev.sql_mode)
                     if why:
                         raise PitrUnavailable(
                             f"cannot replay the statement at {f.name}:{ev.start} "
                             f"({when(ev.timestamp)}): {why}: {shown_statement(ev.query)!r}",
-                            hint="restore to a point before it, or into a database with the "
-                            "source's name on another server; see docs/pitr.md",
+                            hint=f"restore to a point before it (--until-position "
+                            f"{f.name}:{ev.start})"
+                            + ("" if "statement format" in why else ", or into a database with "
+                               "the source's name on another server")
+                            + "; see docs/pitr.md",
                         )
                     if ev.db == source_db:
                         _follow_temporary(plan, ev)
+                        if len(ev.query_bytes) > plan.largest_statement:
+                            plan.largest_statement = len(ev.query_bytes)
+                            plan.largest_statement_at = f"{f.name}:{ev.start}"
+                        if alter:
+                            plan.alters.append((alter, ev.query_bytes))
                     xa = ev.query.lstrip()[:3].upper() == "XA "
                     if xa:
                         _xa(plan, ev, (f.name, group if group is not None else ev.start), touched)
@@ -483,6 +582,8 @@ def _scan(
                     group = None
                     if found:
                         return (f.name, ev.end), found
+    if start:  # the snapshot is the end of the archived file
+        _check_start(plan, reader.offset, group is not None, state)
     if target.file == f.name:
         # no event starts at or after the position: it must be the end of the archived
         # file, not a point inside its last event (whose transaction would be replayed)
@@ -496,6 +597,57 @@ def _scan(
             return (f.name, group), found
         return (f.name, reader.offset), found
     return None, found
+
+
+def _check_start(
+    plan: ReplayPlan, at: int, in_group: bool, state: dict[tuple[int, int], int]
+) -> None:
+    """The backup's snapshot position must be a point between transactions of this
+    archive's history where its GTID state is the backup's: a backup of another server
+    (a replica) or of the history before a RESET MASTER names a position of other files
+    of the same name, and a replay from there is another history's (or no events)."""
+    where = f"{plan.start_file}:{plan.start_position}"
+    why = ""
+    if at != plan.start_position:
+        why = "no event starts there in the archived file"
+    elif in_group:
+        why = "it is inside a transaction in the archived file"
+    else:
+        try:
+            recorded = gtid_state(plan.snapshot_gtid)
+        except ValueError:  # MySQL's uuid:1-5 GTID sets: the position alone decides
+            recorded = {}
+        for key, seq in recorded.items():
+            if state.get(key, -1) != seq:
+                have = ",".join(f"{d}-{s}-{q}" for (d, s), q in sorted(state.items()))
+                why = (
+                    f"the backup recorded GTID {plan.snapshot_gtid} there, the archive is at "
+                    f"GTID {have or '(none)'}"
+                )
+                break
+    if why:
+        raise PitrUnavailable(
+            f"the backup's snapshot position {where} is not the history of this archive: "
+            f"{why} (the backup was taken from another server, such as a replica, or before "
+            "a RESET MASTER)",
+            hint="replay with the archive of the binary log of the server the backup was "
+            "taken from, or restore a backup of this history",
+        )
+
+
+def _incident(f: ArchivedFile, ev: Event) -> PitrUnavailable:
+    """An Incident event in the range: the source server declared that it could not log
+    some changes there, so no replay through it can be exact (mariadb-binlog prints it as
+    a statement that fails on purpose)."""
+    what = {1: "LOST_EVENTS"}.get(ev.incident, f"incident {ev.incident}")
+    said = f": {ev.query!r}" if ev.query else ""
+    return PitrUnavailable(
+        f"the binary log has an incident event at {f.name}:{ev.start} "
+        f"({when(ev.timestamp)}, {what}{said}): the server could not log some changes "
+        "there, so a replay through it cannot be exact",
+        hint=f"restore a backup taken after {when(ev.timestamp)} (its snapshot is past the "
+        f"incident), or a target before {f.name}:{ev.start}",
+    )
 
 
 def _not_an_event(target: Target) -> ConfigError:

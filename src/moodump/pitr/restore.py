@@ -96,6 +96,7 @@ def restore_until(
             archive, start_file, start_pos, target, m.database,
             rewrite=database != m.database, workdir=Path(work),
             elsewhere=_elsewhere(src, m, rewrite=database != m.database),
+            snapshot_gtid=str(m.snapshot.get("gtid") or ""),
         )  # fmt: skip
         _check_packet(settings, plan)
         res = restore(
@@ -107,7 +108,8 @@ def restore_until(
 
 
 def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
-    """The backup's triggers and stored functions whose bodies write another database."""
+    """The backup's triggers and stored functions whose bodies write another database,
+    and its views (a write through one writes its tables)."""
     out = Elsewhere(rewrite)
     name = m.objects.get("definitions")
     if not name:
@@ -115,7 +117,7 @@ def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     entry = next((f for f in m.files if f.name == name), None)
     data = src.checked_bytes(entry) if entry else src.read_bytes(name)
     for r in json.loads(data.decode("utf-8")):
-        if r.get("kind") in ("trigger", "function"):
+        if r.get("kind") in ("trigger", "function", "view"):
             out.learn(base64.b64decode(r["create_b64"]).decode("utf-8", "replace"), m.database)
     return out
 
@@ -123,7 +125,8 @@ def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
 def _check_packet(settings: ConnSettings, plan: ReplayPlan) -> None:
     """The target server must take the replay's longest BINLOG statement: one statement's
     row events (an UPDATE of many rows is one), which the source never needed in one
-    packet. Refused before the restore, with the setting that would do."""
+    packet; and its longest statement-format statement (another server may take less
+    than the source did). Refused before the restore, with the setting that would do."""
     need = needed_packet(plan)
     if need <= 1 << 20:  # the smallest max_allowed_packet that a server usually has
         return
@@ -131,11 +134,16 @@ def _check_packet(settings: ConnSettings, plan: ReplayPlan) -> None:
         have = int(conn.scalar("SELECT @@GLOBAL.max_allowed_packet") or 0)
     if have < need:
         mib = -(-need // (1 << 20))
+        why = (
+            f"the statement at {plan.largest_statement_at} is "
+            f"{plan.largest_statement / (1 << 20):.1f} MB long"
+            if plan.largest_statement + 1024 >= need
+            else f"one statement in the range logged {plan.largest_rows_statement // (1 << 20)} "
+            "MB of row events, which mariadb-binlog prints as one BINLOG statement"
+        )
         raise PitrUnavailable(
             f"the replay needs max_allowed_packet of at least {mib} MB on the target server "
-            f"(it has {have // (1 << 20)} MB): one statement in the range logged "
-            f"{plan.largest_rows_statement // (1 << 20)} MB of row events, which mariadb-binlog "
-            "prints as one BINLOG statement",
+            f"(it has {have // (1 << 20)} MB): {why}",
             hint=f"SET GLOBAL max_allowed_packet = {mib} * 1024 * 1024 on the target server "
             "(up to 1024 MB), then restore again; or restore to a point before that statement",
         )
