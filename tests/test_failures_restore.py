@@ -35,7 +35,8 @@ from helpers_failures import (
     wait_for,
 )
 from moodump.db import Connection, ConnSettings, connect
-from moodump.db.connection import quote_ident
+from moodump.db.connection import quote_ident, quote_str
+from moodump.dump import DumpOptions, dump
 from moodump.db.localserver import LocalServer
 from moodump.errors import NotFoundError
 from moodump.restore import PROGRESS_TABLE
@@ -283,6 +284,67 @@ def test_atomic_restore_of_a_damaged_backup_changes_nothing(
     assert res.returncode == 8, res.stderr
     assert name in res.stderr and "sha256" in res.stderr
     assert checksums(root_settings, target) == before
+    assert not [d for d in databases(root_settings) if d.startswith(target + "__md")]
+
+
+def _objects(settings: ConnSettings, db: str) -> dict[str, list[str]]:
+    q = quote_str(db)
+    sql = {
+        "views": f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA={q}",
+        "triggers": f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}",
+        "routines": f"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q}",
+    }
+    with connect(settings) as c:
+        return {k: sorted((r[0] or b"").decode() for r in c.query(v)) for k, v in sql.items()}
+
+
+def test_atomic_restore_whose_objects_fail_leaves_the_old_target(
+    root_settings: ConnSettings, fresh_db: str, target: str, tmp_path: Path
+) -> None:
+    """--atomic promises the old target or the complete new one. The objects were created
+    after the swap: one the server refused (a trigger on a column dropped after it was
+    created, which the source keeps) left the new tables with part of their objects and
+    the old objects dropped. They are now created and checked in the staging database
+    first. The same for a --table restore whose trigger's name another table of the
+    target already uses for its trigger (names are unique per database)."""
+    execute(
+        root_settings,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT, gone INT)",
+        "INSERT INTO t VALUES (1, 10, 0), (2, 20, 0)",
+        "CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 1",
+        "CREATE VIEW v_new AS SELECT id, f() AS one FROM t",
+        "CREATE TRIGGER ok_bu BEFORE UPDATE ON t FOR EACH ROW SET NEW.v = 1",
+        "CREATE TRIGGER zz_broken BEFORE INSERT ON t FOR EACH ROW SET NEW.v = NEW.gone",
+        "ALTER TABLE t DROP COLUMN gone",
+        database=fresh_db,
+    )
+    backup = tmp_path / "b"
+    dump(root_settings, fresh_db, backup, DumpOptions(threads=1))
+    execute(root_settings, f"CREATE DATABASE {quote_ident(target)}")
+    execute(
+        root_settings,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (7, 70)",
+        "CREATE TABLE other (id INT PRIMARY KEY)",
+        "CREATE VIEW v_old AS SELECT id FROM t",
+        "CREATE PROCEDURE p_old() SELECT 1",
+        "CREATE TRIGGER old_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.v = 2",
+        "CREATE TRIGGER ok_bu BEFORE UPDATE ON other FOR EACH ROW SET NEW.id = 1",
+        database=target,
+    )
+    before = (checksums(root_settings, target), _objects(root_settings, target))
+    res = run_cli(*restore_cli(root_settings, backup, target, "--atomic"))
+    assert res.returncode != 0 and "zz_broken" in res.stderr, res.stderr
+    assert "next step:" in res.stderr
+    assert (checksums(root_settings, target), _objects(root_settings, target)) == before
+    assert not [d for d in databases(root_settings) if d.startswith(target + "__md")]
+    # --table t: its trigger ok_bu would take a name the target's table other uses.
+    execute(root_settings, "DROP TRIGGER zz_broken", database=fresh_db)
+    backup2 = tmp_path / "b2"
+    dump(root_settings, fresh_db, backup2, DumpOptions(threads=1))
+    res = run_cli(*restore_cli(root_settings, backup2, target, "--atomic", "--table", "t"))
+    assert res.returncode != 0 and "ok_bu" in res.stderr, res.stderr
+    assert (checksums(root_settings, target), _objects(root_settings, target)) == before
     assert not [d for d in databases(root_settings) if d.startswith(target + "__md")]
 
 

@@ -404,6 +404,8 @@ class Restore(DataLoader, ObjectSteps):
             if self.after_load is not None:
                 self.after_load(conn, self.load_db)
             if self.opts.atomic:
+                if self.opts.objects:
+                    self._check_objects_in_staging(conn, partial)
                 self._swap(conn)
                 conn.execute(f"USE {quote_ident(self.target)}")
             if self.opts.objects:
