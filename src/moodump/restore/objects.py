@@ -15,7 +15,7 @@ from typing import Any
 
 from moodump.db.connection import Connection, quote_ident, quote_str
 from moodump.ddl import names_database, retarget_trigger, retarget_view
-from moodump.errors import MoodumpError, ServerError
+from moodump.errors import MoodumpError, NotFoundError, ServerError
 from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry, parse_object_records
 from moodump.restore.load import _setup_load_session
@@ -172,7 +172,7 @@ class ObjectSteps:
         try:
             try:
                 conn.execute(create)
-            except ServerError as exc:
+            except (ServerError, NotFoundError) as exc:
                 if r["kind"] == "view":  # retried by _create_views
                     raise
                 raise ServerError(
@@ -200,7 +200,7 @@ class ObjectSteps:
             for r in pending:
                 try:
                     self._create_object(conn, r, db)
-                except ServerError as exc:
+                except (ServerError, NotFoundError) as exc:  # 1146: a table it reads is gone
                     failed.append((r, exc))
             if len(failed) == len(pending):
                 # No progress: these views refer to something that does not exist (they
