@@ -36,8 +36,8 @@ from helpers_failures import (
 )
 from moodump.db import Connection, ConnSettings, connect
 from moodump.db.connection import quote_ident, quote_str
-from moodump.dump import DumpOptions, dump
 from moodump.db.localserver import LocalServer
+from moodump.dump import DumpOptions, dump
 from moodump.errors import NotFoundError
 from moodump.restore import PROGRESS_TABLE
 

@@ -38,6 +38,7 @@ class ObjectSteps:
 
     m: Manifest
     target: str
+    load_db: str
     opts: RestoreOptions
     tables: list[TableEntry]
     warnings: list[str]
