@@ -21,6 +21,7 @@ from moodump.db.privileges import (
     DEFINER_PRIVILEGES,
     account_global_privileges,
     account_privileges,
+    like_pattern,
 )
 from moodump.db.workers import LiveConnections, run_interruptible
 from moodump.ddl import (
@@ -319,6 +320,22 @@ class Restore(DataLoader, ObjectSteps):
                 for k in kinds
             }
         missing = sorted(need - privs)
+        if not missing and self.opts.atomic:
+            # The staging and old-tables databases <target>__mdstage_/__mdold_<id> are
+            # created, filled (objects too) and dropped: the same privileges there.
+            staged = account_privileges(conn, self._staging_name()) or set()
+            old = account_privileges(conn, f"{self.target[:40]}__mdold_00000000") or set()
+            lacking = sorted(need - (staged & old))
+            if lacking:
+                pattern = like_pattern(self.target[:40] + "__md") + "%"
+                raise PrivilegeError(
+                    f"{self.settings.describe()} lacks {', '.join(lacking)} on the "
+                    f"databases --atomic stages in (`{pattern}`.*); the restore would stop "
+                    "half-way",
+                    hint=f"GRANT {', '.join(sorted(need))} ON `{pattern}`.* to the account, "
+                    "or restore without --atomic (--drop replaces the tables in place); "
+                    "nothing was changed",
+                )
         if not missing:
             self._check_definers(conn)
         if missing:
