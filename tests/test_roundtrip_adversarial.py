@@ -403,3 +403,42 @@ def test_verify_names_the_objects_a_restore_could_not_create(root_settings, fres
     rep = verify(out, settings=root_settings)
     assert not rep.passed
     assert rep.problems == ["views: 1 after restore, 2 in the backup (missing: 'v ext')"]
+
+
+def test_timestamp_without_default_restores_on_a_server_with_implicit_defaults(
+    root_settings, mariadb, fresh_db, tmp_path
+):
+    """A target server with explicit_defaults_for_timestamp=OFF (the default before
+    MariaDB 10.10 and in MySQL 5.7) gave a `ts TIMESTAMP NOT NULL` column without a
+    default `DEFAULT current_timestamp() ON UPDATE current_timestamp()`: a silently
+    different schema (Python restore and restore-with-mariadb.sh alike). Both restore
+    sessions set it ON."""
+    run_sql(
+        root_settings,
+        "SET explicit_defaults_for_timestamp = ON;"
+        "CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP NOT NULL, ts2 TIMESTAMP);"
+        "INSERT INTO t VALUES (1, '2020-01-01 00:00:00', NULL);",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    with connect(root_settings) as c:
+        was = c.scalar("SELECT @@global.explicit_defaults_for_timestamp")
+        c.execute("SET GLOBAL explicit_defaults_for_timestamp = OFF")
+    try:
+        restore(out, root_settings, fresh_db + "_r", RestoreOptions())
+        subprocess.run(
+            ["sh", str(out / "restore-with-mariadb.sh"), fresh_db + "_s", "-h", "127.0.0.1",
+             "-P", str(mariadb.port), "-u", "root"],
+            check=True, env=dict(os.environ, MYSQL_PWD=""), capture_output=True,
+        )  # fmt: skip
+    finally:
+        with connect(root_settings) as c:
+            c.execute(f"SET GLOBAL explicit_defaults_for_timestamp = {int(was or 1)}")
+    with connect(root_settings) as c:
+        try:
+            for suffix in ("_r", "_s"):
+                assert compare_databases(c, fresh_db, fresh_db + suffix) == [], suffix
+        finally:
+            for suffix in ("_r", "_s"):
+                c.execute(f"DROP DATABASE IF EXISTS {quote_ident(fresh_db + suffix)}")

@@ -27,6 +27,7 @@ _SESSION = (
     "SET NAMES utf8mb4; SET time_zone = '+00:00'; "
     f"SET sql_mode = '{SESSION_SQL_MODE}'; SET foreign_key_checks = 0; SET unique_checks = 0; "
     "/*M!100201 SET check_constraint_checks = 0 */; SET innodb_strict_mode = 0; "
+    "/*M!100108 SET explicit_defaults_for_timestamp = 1 */; "
     f"SET max_heap_table_size = {RESTORE_MAX_HEAP_TABLE_SIZE}; "
     "/*M!101100 SET system_versioning_insert_history = 1 */;"
 )

@@ -59,6 +59,11 @@ def _setup_load_session(conn: Connection) -> None:
     # History rows of system-versioned tables are loaded with their own period values.
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION system_versioning_insert_history = 1")
+    # A TIMESTAMP column printed without a DEFAULT stays so: with the server default of
+    # MariaDB < 10.10 and MySQL 5.7 (OFF), the first such NOT NULL column would become
+    # DEFAULT current_timestamp() ON UPDATE current_timestamp().
+    with contextlib.suppress(MoodumpError):
+        conn.execute("SET SESSION explicit_defaults_for_timestamp = 1")
     # Rows are restored as they were, even those that violate a CHECK constraint added
     # later with check_constraint_checks=0 (MariaDB only; MySQL has no such switch).
     with contextlib.suppress(MoodumpError):
