@@ -442,3 +442,32 @@ def test_timestamp_without_default_restores_on_a_server_with_implicit_defaults(
         finally:
             for suffix in ("_r", "_s"):
                 c.execute(f"DROP DATABASE IF EXISTS {quote_ident(fresh_db + suffix)}")
+
+
+def test_invalid_dates_stored_under_allow_invalid_dates_restore_as_they_are(
+    root_settings, mariadb, fresh_db, tmp_path
+):
+    """Dates a table took under sql_mode ALLOW_INVALID_DATES ('2020-02-30') became
+    '0000-00-00' in the restore (a load warning only; restore-with-mariadb.sh too), and
+    so did a DEFAULT of that kind. The restore sessions allow them."""
+    run_sql(
+        root_settings,
+        "SET sql_mode = 'ALLOW_INVALID_DATES';"
+        "CREATE TABLE dates (id INT PRIMARY KEY, d DATE DEFAULT '2001-02-31', dt DATETIME(2),"
+        " KEY (d)) ENGINE=InnoDB;"
+        "INSERT INTO dates VALUES (1, '2020-02-30', '2021-04-31 10:00:00.5'), "
+        "(2, '2020-01-00', '0000-00-05 01:02:03'), (3, DEFAULT, NULL);"
+        "CREATE TABLE dates_my (d DATE PRIMARY KEY) ENGINE=MyISAM;"
+        "INSERT INTO dates_my VALUES ('2019-02-29'), ('2019-02-28'), ('2019-02-31');",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=2, chunk_bytes=1))
+    restore(out, root_settings, fresh_db + "_r", RestoreOptions(threads=2))
+    _compare_and_drop(root_settings, fresh_db, fresh_db + "_r")
+    subprocess.run(
+        ["sh", str(out / "restore-with-mariadb.sh"), fresh_db + "_s", "-h", "127.0.0.1",
+         "-P", str(mariadb.port), "-u", "root"],
+        check=True, env=dict(os.environ, MYSQL_PWD=""), capture_output=True,
+    )  # fmt: skip
+    _compare_and_drop(root_settings, fresh_db, fresh_db + "_s")
