@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,8 +39,8 @@ from moodump.db import Connection, ConnSettings, connect
 from moodump.db.connection import quote_ident, quote_str
 from moodump.db.localserver import LocalServer
 from moodump.dump import DumpOptions, dump
-from moodump.errors import NotFoundError
-from moodump.restore import PROGRESS_TABLE
+from moodump.errors import Interrupted, NotFoundError
+from moodump.restore import PROGRESS_TABLE, RestoreEvent, RestoreOptions, restore
 
 
 @pytest.fixture()
@@ -170,6 +171,46 @@ def test_server_killed_mid_restore_then_resume_is_exact(
                 want = a.query(f"SHOW CREATE TABLE {quote_ident(big.database)}.{quote_ident(t)}")
                 assert b.query(f"SHOW CREATE TABLE `victim`.{quote_ident(t)}") == want
         assert PROGRESS_TABLE not in tables(settings, "victim")
+    finally:
+        again.stop(remove=False)
+
+
+def test_resume_after_a_server_restart_reloads_memory_tables(
+    own_server: LocalServer, tmp_path: Path
+) -> None:
+    """A MEMORY table's rows are gone when the server restarts, but its files stayed
+    recorded as loaded: --resume after a crash of the server skipped them and left the
+    table empty. Its recorded files are loaded again on resume."""
+    settings = ConnSettings(host="127.0.0.1", port=own_server.port, user="root")
+    execute(settings, "CREATE DATABASE src")
+    execute(
+        settings,
+        "CREATE TABLE mem (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=MEMORY",
+        "INSERT INTO mem SELECT seq, REPEAT('m', 150) FROM seq_1_to_2000",
+        "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB",
+        "INSERT INTO t VALUES (1), (2)",
+        database="src",
+    )
+    backup = tmp_path / "b"
+    dump(settings, "src", backup, DumpOptions(threads=1))
+    want = checksums(settings, "src")  # the source's MEMORY table empties with the restart
+    stop = threading.Event()
+
+    def on_event(e: RestoreEvent) -> None:
+        if e.phase == "data" and e.table == "mem":  # mem is the bigger: it loads first
+            stop.set()
+
+    with pytest.raises(Interrupted):
+        restore(backup, settings, "victim", RestoreOptions(threads=1), progress=on_event, stop=stop)
+    own_server.stop(remove=False)
+    assert own_server.base_dir is not None
+    again = LocalServer(base_dir=own_server.base_dir, port=own_server.port).start()
+    try:
+        with connect(settings) as c:
+            assert progress_rows(c, "victim") == 1
+            assert c.query("SELECT COUNT(*) FROM `victim`.mem") == [(b"0",)]
+        restore(backup, settings, "victim", RestoreOptions(resume=True))
+        assert checksums(settings, "victim") == want
     finally:
         again.stop(remove=False)
 

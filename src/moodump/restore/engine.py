@@ -411,6 +411,8 @@ class Restore(DataLoader, ObjectSteps):
                 )
             conn.execute(f"USE {quote_ident(self.load_db)}")
             done = self._progress_table(conn)
+            if self.opts.resume:
+                done = self._forget_memory_tables(conn, done)
             self._emit("schema")
             self._create_tables(conn, done)
         skipped = self._load_data(done)
@@ -542,6 +544,21 @@ class Restore(DataLoader, ObjectSteps):
                     hint="restore with --drop instead of --resume",
                 )
             done.add((f or b"").decode("utf-8", "surrogateescape"))
+        return done
+
+    def _forget_memory_tables(self, conn: Connection, done: set[str]) -> set[str]:
+        """--resume: the recorded files of MEMORY tables are loaded again. A server
+        restart (the crash being resumed from) empties those tables, while their files
+        stay recorded as loaded."""
+        for t in self.tables:
+            files = {c.file for c in t.chunks} & done
+            if t.engine.lower() != "memory" or not files:
+                continue
+            log.info("%s: a MEMORY table, its %d recorded files load again", t.name, len(files))
+            conn.execute(f"DELETE FROM {quote_ident(t.name)}")
+            names = ", ".join(quote_str(f) for f in sorted(files))
+            conn.execute(f"DELETE FROM {quote_ident(self.progress_table)} WHERE file IN ({names})")
+            done = done - files
         return done
 
     def _create_tables(self, conn: Connection, done: set[str]) -> None:
