@@ -265,7 +265,8 @@ def test_objects_naming_their_own_database_restore_under_another_name(
     ``db.name ... ON db.table`` failed to restore under another database name ("Trigger
     in wrong schema", error 1435). The header names the target database instead. A view
     calling ``db.f()`` (printed so by SHOW CREATE VIEW) called the source database's
-    function in the copy."""
+    function in the copy, and a view whose DEFINER no longer exists (printed with
+    `db`.`t`.`c` columns) was not created (error 1054)."""
     q = quote_ident(fresh_db)
     run_sql(
         root_settings,
@@ -277,7 +278,11 @@ def test_objects_naming_their_own_database_restore_under_another_name(
         "FOR EACH ROW SET NEW.v = 3;"
         f"CREATE PROCEDURE {q}.p() INSERT INTO {q}.log VALUES ('p');"
         f"CREATE FUNCTION {q}.f(x INT) RETURNS INT DETERMINISTIC RETURN x + 1;"
-        f"CREATE VIEW {q}.v AS SELECT {q}.f(id) AS a, {fresh_db}.f(v) AS b FROM {q}.t;",
+        f"CREATE VIEW {q}.v AS SELECT {q}.f(id) AS a, {fresh_db}.f(v) AS b FROM {q}.t;"
+        # A view whose DEFINER is gone prints its columns as `db`.`t`.`id`.
+        f"CREATE USER 'gone_{fresh_db}'@'%';"
+        f"CREATE DEFINER='gone_{fresh_db}'@'%' VIEW v_gone AS SELECT id FROM t;"
+        f"DROP USER 'gone_{fresh_db}'@'%';",
         fresh_db,
     )
     out = tmp_path / "b"
