@@ -476,3 +476,37 @@ def test_invalid_dates_stored_under_allow_invalid_dates_restore_as_they_are(
         check=True, env=dict(os.environ, MYSQL_PWD=""), capture_output=True,
     )  # fmt: skip
     _compare_and_drop(root_settings, fresh_db, fresh_db + "_s")
+
+
+def test_atomic_restore_of_some_tables_linked_by_foreign_keys_to_others_is_refused(
+    root_settings, fresh_db, tmp_path
+):
+    """`--table child --atomic` left the child's foreign key pointing at the dropped
+    staging database (`x__mdstage_1234`.`parent`: inserts then fail, ON DELETE CASCADE
+    is gone), and `--table parent --atomic` left the target's child pointing at the
+    dropped old-tables database (InnoDB moves a key with the table it references). Such
+    a selection is refused before anything is written; with both tables it is exact."""
+    run_sql(
+        root_settings,
+        "CREATE TABLE parent (id INT PRIMARY KEY);"
+        "CREATE TABLE child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) "
+        "REFERENCES parent (id) ON DELETE CASCADE);"
+        "CREATE TABLE other (id INT PRIMARY KEY);"
+        "INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1);",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    target = fresh_db + "_r"
+    restore(out, root_settings, target, RestoreOptions())
+    try:
+        for tables in (("child",), ("parent",), ("parent", "other")):
+            with pytest.raises(MoodumpError) as err:
+                restore(out, root_settings, target, RestoreOptions(tables=tables, atomic=True))
+            assert "foreign key" in str(err.value) and "fk_p" in str(err.value)
+            with connect(root_settings) as c:
+                assert compare_databases(c, fresh_db, target) == []
+        restore(out, root_settings, target, RestoreOptions(tables=("child", "parent"), atomic=True))
+        restore(out, root_settings, target, RestoreOptions(tables=("other",), atomic=True))
+    finally:
+        _compare_and_drop(root_settings, fresh_db, target)

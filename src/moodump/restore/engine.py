@@ -403,6 +403,8 @@ class Restore(DataLoader, ObjectSteps):
         with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             self._check_privileges(conn)
+            if self.opts.atomic and partial:
+                self._check_foreign_keys_stay_inside(conn)
             self._prepare_target(conn, partial)
             if self.opts.atomic:
                 self.load_db = self._staging_name()
@@ -545,6 +547,39 @@ class Restore(DataLoader, ObjectSteps):
                 )
             done.add((f or b"").decode("utf-8", "surrogateescape"))
         return done
+
+    def _check_foreign_keys_stay_inside(self, conn: Connection) -> None:
+        """--atomic --table: refuse a foreign key between a selected table and another.
+
+        A key follows the table it references through RENAME TABLE: the swapped-in
+        table's key would name the staging database's copy of the other table, and the
+        target's other table's key the old-tables database's, both dropped after it.
+        """
+        selected = {t.name for t in self.tables}
+        links: list[str] = []
+        for t in self.tables:
+            if not t.schema_file:
+                continue
+            for ref in sorted(referenced_tables(self._text(t.schema_file)) - selected):
+                links.append(f"{t.name!r} -> {ref!r}")
+        names = ", ".join(quote_str(n) for n in sorted(selected))
+        for name, table, ref in conn.query(
+            "SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME FROM "
+            "information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = "
+            f"{quote_str(self.target)} AND (TABLE_NAME IN ({names}) OR "
+            f"REFERENCED_TABLE_NAME IN ({names}))"
+        ):
+            t, r = (table or b"").decode(), (ref or b"").decode()
+            if (t in selected) != (r in selected):
+                links.append(f"{t!r} -> {r!r} ({(name or b'').decode()})")
+        if links:
+            raise ConfigError(
+                "--atomic cannot swap in some tables linked by a foreign key to a table "
+                f"it leaves: {', '.join(sorted(set(links)))}; the key would name a "
+                "database the swap drops",
+                hint="add the linked tables (--table), or restore these without --atomic "
+                "(--drop replaces them in place); nothing was changed",
+            )
 
     def _forget_memory_tables(self, conn: Connection, done: set[str]) -> set[str]:
         """--resume: the recorded files of MEMORY tables are loaded again. A server
