@@ -563,15 +563,15 @@ class Restore(DataLoader, ObjectSteps):
             for ref in sorted(referenced_tables(self._text(t.schema_file)) - selected):
                 links.append(f"{t.name!r} -> {ref!r}")
         names = ", ".join(quote_str(n) for n in sorted(selected))
-        for name, table, ref in conn.query(
+        for key, table, ref in conn.query(
             "SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME FROM "
             "information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = "
             f"{quote_str(self.target)} AND (TABLE_NAME IN ({names}) OR "
             f"REFERENCED_TABLE_NAME IN ({names}))"
         ):
-            t, r = (table or b"").decode(), (ref or b"").decode()
-            if (t in selected) != (r in selected):
-                links.append(f"{t!r} -> {r!r} ({(name or b'').decode()})")
+            child, parent = (table or b"").decode(), (ref or b"").decode()
+            if (child in selected) != (parent in selected):
+                links.append(f"{child!r} -> {parent!r} ({(key or b'').decode()})")
         if links:
             raise ConfigError(
                 "--atomic cannot swap in some tables linked by a foreign key to a table "
