@@ -560,8 +560,8 @@ class Restore(DataLoader, ObjectSteps):
         for t in self.tables:
             if not t.schema_file:
                 continue
-            for ref in sorted(referenced_tables(self._text(t.schema_file)) - selected):
-                links.append(f"{t.name!r} -> {ref!r}")
+            for other in sorted(referenced_tables(self._text(t.schema_file)) - selected):
+                links.append(f"{t.name!r} -> {other!r}")
         names = ", ".join(quote_str(n) for n in sorted(selected))
         for key, table, ref in conn.query(
             "SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME FROM "
