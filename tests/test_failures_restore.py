@@ -386,6 +386,10 @@ def test_atomic_restore_whose_objects_fail_leaves_the_old_target(
     res = run_cli(*restore_cli(root_settings, backup2, target, "--atomic", "--table", "t"))
     assert res.returncode != 0 and "ok_bu" in res.stderr, res.stderr
     assert (checksums(root_settings, target), _objects(root_settings, target)) == before
+    # Without --atomic it failed after table t was replaced: refused first too.
+    res = run_cli(*restore_cli(root_settings, backup2, target, "--drop", "--table", "t"))
+    assert res.returncode != 0 and "ok_bu" in res.stderr, res.stderr
+    assert (checksums(root_settings, target), _objects(root_settings, target)) == before
     assert not [d for d in databases(root_settings) if d.startswith(target + "__md")]
 
 

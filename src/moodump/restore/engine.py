@@ -403,6 +403,8 @@ class Restore(DataLoader, ObjectSteps):
         with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             self._check_privileges(conn)
+            if partial and not self.opts.resume:
+                self._check_trigger_names(conn)
             if self.opts.atomic and partial:
                 self._check_foreign_keys_stay_inside(conn)
             self._prepare_target(conn, partial)

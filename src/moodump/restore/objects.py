@@ -101,12 +101,47 @@ class ObjectSteps:
                 self._create_object(conn, r, db)
         _setup_load_session(conn)
 
+    def _check_trigger_names(self, conn: Connection) -> None:
+        """--table: trigger names are unique in a database. A trigger of a restored table
+        whose name another table of the target uses for its own is refused before the
+        target is touched (it failed after the table was replaced)."""
+        if not self.opts.objects or not self.target_exists(conn):
+            return
+        records = self._object_records(True)
+        if not records:
+            return
+        wanted = {t.name for t in self.tables}
+        taken = {
+            (n or b"").decode(): (t or b"").decode()
+            for n, t in conn.query(
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                f"WHERE TRIGGER_SCHEMA = {quote_str(self.target)}"
+            )
+        }
+        clash = [r for r in records if taken.get(r["name"], r["table"]) not in wanted]
+        if clash:
+            r = clash[0]
+            raise ServerError(
+                f"trigger {r['name']!r} of table {r['table']!r} cannot be created in "
+                f"{self.target!r}: its table {taken[r['name']]!r} has a trigger of that "
+                "name (trigger names are unique in a database)",
+                hint=f"drop or rename that trigger of {taken[r['name']]!r}, or restore "
+                "into another --database, or with --no-objects; the target is unchanged",
+            )
+
+    def target_exists(self, conn: Connection) -> bool:
+        return bool(
+            conn.query(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
+                + quote_str(self.target)
+            )
+        )
+
     def _check_objects_in_staging(self, conn: Connection, partial: bool) -> None:
         """--atomic: create the objects in the staging database before the swap, so that
         one the server refuses stops the restore while the target is still the old one.
 
-        Trigger names are unique in a database: a --table restore whose trigger's name
-        another table of the target uses for its own is refused here too. Events are
+        Events are
         tried only while the event scheduler is off (one that is due would run in the
         staging database, on the tables about to be swapped in). The staging database's
         triggers are dropped again (a table cannot move to another database with its
@@ -115,25 +150,6 @@ class ObjectSteps:
         records = self._object_records(partial)
         if not records:
             return
-        if partial:
-            wanted = {t.name for t in self.tables}
-            taken = {
-                (n or b"").decode(): (t or b"").decode()
-                for n, t in conn.query(
-                    "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
-                    f"WHERE TRIGGER_SCHEMA = {quote_str(self.target)}"
-                )
-            }
-            clash = [r for r in records if taken.get(r["name"], r["table"]) not in wanted]
-            if clash:
-                r = clash[0]
-                raise ServerError(
-                    f"trigger {r['name']!r} of table {r['table']!r} cannot be created in "
-                    f"{self.target!r}: its table {taken[r['name']]!r} has a trigger of that "
-                    "name (trigger names are unique in a database)",
-                    hint=f"drop or rename that trigger of {taken[r['name']]!r}, or restore "
-                    "into another --database, or with --no-objects; the target is unchanged",
-                )
         scheduler = (conn.scalar("SELECT @@event_scheduler") or b"").decode().upper()
         saved = list(self.warnings)
         try:
