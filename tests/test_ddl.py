@@ -107,9 +107,13 @@ def test_retarget_trigger_renames_only_the_headers_own_database():
     assert retarget_trigger(unqualified, "src", "dst", "utf8mb4") == unqualified
 
 
-def test_retarget_view_renames_the_own_database_of_function_calls_only():
-    create = b"VIEW `v` AS select `s`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`s`.`t`.`c` from `t`"
+def test_retarget_view_renames_the_own_database_of_function_calls_and_columns():
+    create = (
+        b"VIEW `v` AS select `s`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`s`.`t`.`c`,`o`.`t`.`c`,"
+        b"'`s`.' AS `s` from `t`"
+    )
     assert retarget_view(create, "s", "n\\`x", "utf8mb4") == (
-        b"VIEW `v` AS select `n\\``x`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`s`.`t`.`c` from `t`"
+        b"VIEW `v` AS select `n\\``x`.`f`(`t`.`x`) AS `a`,`o`.`g`(1),`n\\``x`.`t`.`c`,"
+        b"`o`.`t`.`c`,'`s`.' AS `s` from `t`"
     )
     assert retarget_view(create, "s", "s", "utf8mb4") == create

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +36,11 @@ from helpers_failures import (
     wait_for,
 )
 from moodump.db import Connection, ConnSettings, connect
-from moodump.db.connection import quote_ident
+from moodump.db.connection import quote_ident, quote_str
 from moodump.db.localserver import LocalServer
-from moodump.errors import NotFoundError
-from moodump.restore import PROGRESS_TABLE
+from moodump.dump import DumpOptions, dump
+from moodump.errors import Interrupted, NotFoundError
+from moodump.restore import PROGRESS_TABLE, RestoreEvent, RestoreOptions, restore
 
 
 @pytest.fixture()
@@ -173,6 +175,46 @@ def test_server_killed_mid_restore_then_resume_is_exact(
         again.stop(remove=False)
 
 
+def test_resume_after_a_server_restart_reloads_memory_tables(
+    own_server: LocalServer, tmp_path: Path
+) -> None:
+    """A MEMORY table's rows are gone when the server restarts, but its files stayed
+    recorded as loaded: --resume after a crash of the server skipped them and left the
+    table empty. Its recorded files are loaded again on resume."""
+    settings = ConnSettings(host="127.0.0.1", port=own_server.port, user="root")
+    execute(settings, "CREATE DATABASE src")
+    execute(
+        settings,
+        "CREATE TABLE mem (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=MEMORY",
+        "INSERT INTO mem SELECT seq, REPEAT('m', 150) FROM seq_1_to_2000",
+        "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB",
+        "INSERT INTO t VALUES (1), (2)",
+        database="src",
+    )
+    backup = tmp_path / "b"
+    dump(settings, "src", backup, DumpOptions(threads=1))
+    want = checksums(settings, "src")  # the source's MEMORY table empties with the restart
+    stop = threading.Event()
+
+    def on_event(e: RestoreEvent) -> None:
+        if e.phase == "data" and e.table == "mem":  # mem is the bigger: it loads first
+            stop.set()
+
+    with pytest.raises(Interrupted):
+        restore(backup, settings, "victim", RestoreOptions(threads=1), progress=on_event, stop=stop)
+    own_server.stop(remove=False)
+    assert own_server.base_dir is not None
+    again = LocalServer(base_dir=own_server.base_dir, port=own_server.port).start()
+    try:
+        with connect(settings) as c:
+            assert progress_rows(c, "victim") == 1
+            assert c.query("SELECT COUNT(*) FROM `victim`.mem") == [(b"0",)]
+        restore(backup, settings, "victim", RestoreOptions(resume=True))
+        assert checksums(settings, "victim") == want
+    finally:
+        again.stop(remove=False)
+
+
 # -- what the target may contain --------------------------------------------------------------
 def test_resume_with_nothing_to_resume_exits_5(
     root_settings: ConnSettings, small: Source, target: str
@@ -283,6 +325,71 @@ def test_atomic_restore_of_a_damaged_backup_changes_nothing(
     assert res.returncode == 8, res.stderr
     assert name in res.stderr and "sha256" in res.stderr
     assert checksums(root_settings, target) == before
+    assert not [d for d in databases(root_settings) if d.startswith(target + "__md")]
+
+
+def _objects(settings: ConnSettings, db: str) -> dict[str, list[str]]:
+    q = quote_str(db)
+    sql = {
+        "views": f"SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA={q}",
+        "triggers": f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}",
+        "routines": f"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA={q}",
+    }
+    with connect(settings) as c:
+        return {k: sorted((r[0] or b"").decode() for r in c.query(v)) for k, v in sql.items()}
+
+
+def test_atomic_restore_whose_objects_fail_leaves_the_old_target(
+    root_settings: ConnSettings, fresh_db: str, target: str, tmp_path: Path
+) -> None:
+    """--atomic promises the old target or the complete new one. The objects were created
+    after the swap: one the server refused (a trigger on a column dropped after it was
+    created, which the source keeps) left the new tables with part of their objects and
+    the old objects dropped. They are now created and checked in the staging database
+    first. The same for a --table restore whose trigger's name another table of the
+    target already uses for its trigger (names are unique per database)."""
+    execute(
+        root_settings,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT, gone INT)",
+        "INSERT INTO t VALUES (1, 10, 0), (2, 20, 0)",
+        "CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 1",
+        "CREATE VIEW v_new AS SELECT id, f() AS one FROM t",
+        "CREATE TRIGGER ok_bu BEFORE UPDATE ON t FOR EACH ROW SET NEW.v = 1",
+        "CREATE TRIGGER zz_broken BEFORE INSERT ON t FOR EACH ROW SET NEW.v = NEW.gone",
+        "ALTER TABLE t DROP COLUMN gone",
+        database=fresh_db,
+    )
+    backup = tmp_path / "b"
+    dump(root_settings, fresh_db, backup, DumpOptions(threads=1))
+    execute(root_settings, f"CREATE DATABASE {quote_ident(target)}")
+    execute(
+        root_settings,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (7, 70)",
+        "CREATE TABLE other (id INT PRIMARY KEY)",
+        "CREATE VIEW v_old AS SELECT id FROM t",
+        "CREATE PROCEDURE p_old() SELECT 1",
+        "CREATE TRIGGER old_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.v = 2",
+        "CREATE TRIGGER ok_bu BEFORE UPDATE ON other FOR EACH ROW SET NEW.id = 1",
+        database=target,
+    )
+    before = (checksums(root_settings, target), _objects(root_settings, target))
+    res = run_cli(*restore_cli(root_settings, backup, target, "--atomic"))
+    assert res.returncode != 0 and "zz_broken" in res.stderr, res.stderr
+    assert "next step:" in res.stderr
+    assert (checksums(root_settings, target), _objects(root_settings, target)) == before
+    assert not [d for d in databases(root_settings) if d.startswith(target + "__md")]
+    # --table t: its trigger ok_bu would take a name the target's table other uses.
+    execute(root_settings, "DROP TRIGGER zz_broken", database=fresh_db)
+    backup2 = tmp_path / "b2"
+    dump(root_settings, fresh_db, backup2, DumpOptions(threads=1))
+    res = run_cli(*restore_cli(root_settings, backup2, target, "--atomic", "--table", "t"))
+    assert res.returncode != 0 and "ok_bu" in res.stderr, res.stderr
+    assert (checksums(root_settings, target), _objects(root_settings, target)) == before
+    # Without --atomic it failed after table t was replaced: refused first too.
+    res = run_cli(*restore_cli(root_settings, backup2, target, "--drop", "--table", "t"))
+    assert res.returncode != 0 and "ok_bu" in res.stderr, res.stderr
+    assert (checksums(root_settings, target), _objects(root_settings, target)) == before
     assert not [d for d in databases(root_settings) if d.startswith(target + "__md")]
 
 

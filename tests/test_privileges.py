@@ -5,11 +5,17 @@ from __future__ import annotations
 import pytest
 
 from moodump.db import connect
-from moodump.db.privileges import database_privileges, global_privileges, parse_grants
+from moodump.db.privileges import (
+    database_privileges,
+    global_privileges,
+    like_pattern,
+    parse_grants,
+)
 from moodump.ddl import definer_of
 from moodump.dump import DumpOptions, dump
 from moodump.errors import PrivilegeError
 from moodump.restore import RestoreOptions, restore
+from moodump.verify import verify
 
 
 def test_parse_mariadb_and_mysql_grants():
@@ -127,3 +133,36 @@ def test_global_privileges_and_definers_are_parsed():
         "localhost",
     )
     assert definer_of(b"CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1") is None
+
+
+def test_restore_atomic_and_verify_name_the_databases_to_grant(root_settings, fresh_db, tmp_path):
+    """An account with privileges on the target only: --atomic failed on CREATE DATABASE
+    of its staging database (error 1044, "grant the missing privilege"), and verify
+    asked for privileges on its random scratch name (`moodump_verify_3f2a...`), which no
+    one can grant ahead. Both name the pattern to grant now, before anything is written."""
+    with connect(root_settings) as c:
+        c.execute(f"CREATE TABLE `{fresh_db}`.t (id INT PRIMARY KEY)")
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    target = fresh_db + "_r"
+    with connect(root_settings) as c:
+        _account(c, "onlytarget", [f"GRANT ALL ON `{target}`.* TO {{user}}"])
+    s = root_settings.__class__(
+        port=root_settings.port, user="onlytarget", password="pw-onlytarget"
+    )
+    try:
+        with pytest.raises(PrivilegeError) as err:
+            restore(out, s, target, RestoreOptions(atomic=True))
+        assert f"`{like_pattern(target)}\\_\\_md%`.*" in str(err.value)
+        with connect(root_settings) as c:
+            assert c.query(f"SHOW DATABASES LIKE '{fresh_db}%'") == [(fresh_db.encode(),)]
+        with pytest.raises(PrivilegeError) as err:
+            verify(out, settings=s)
+        assert "ON `moodump\\_verify\\_%`.*" in err.value.hint
+        with connect(root_settings) as c:
+            c.execute("GRANT ALL ON `moodump\\_verify\\_%`.* TO 'onlytarget'@'%'")
+        assert verify(out, settings=s).passed
+    finally:
+        with connect(root_settings) as c:
+            c.execute("DROP USER IF EXISTS 'onlytarget'@'%'")
+            c.execute(f"DROP DATABASE IF EXISTS `{target}`")

@@ -68,7 +68,11 @@ def portable_view(create: bytes, database: str, charset: str) -> bytes:
 def retarget_view(create: bytes, source: str, target: str, charset: str) -> bytes:
     """A view of database ``source`` for database ``target``: the stored functions of its
     own database that it calls as ``db.f()`` (SHOW CREATE VIEW prints them so, written
-    that way) are called in ``target``. Unqualified they would print otherwise."""
+    that way) are called in ``target``. Unqualified they would print otherwise.
+
+    So are its own database's columns printed as ``db.t.c``: SHOW CREATE VIEW prints a
+    view whose DEFINER no longer exists so (``select `db`.`t`.`id` AS `id` from `t```),
+    and with ``db`` kept the copy names a table its FROM does not have (error 1054)."""
     codec = _CODECS.get(charset, charset)
     try:
         own = ("`" + source.replace("`", "``") + "`.").encode(codec)
@@ -77,8 +81,9 @@ def retarget_view(create: bytes, source: str, target: str, charset: str) -> byte
         return create
     if source == target:
         return create
-    # `db`.`f`( is a function call (a column is `db`.`t`.`c`, never followed by "(")
-    return re.sub(re.escape(own) + rb"(?=`(?:[^`]|``)+`\()", lambda _: new, create)
+    # `db`.`f`( is a function call, `db`.`t`.`c` a column (a table `db`.`t` is printed
+    # without its own database)
+    return re.sub(re.escape(own) + rb"(?=`(?:[^`]|``)+`(?:\(|\.`))", lambda _: new, create)
 
 
 #: An identifier as SHOW CREATE TRIGGER may print it: backticks, ANSI quotes, a user or

@@ -249,8 +249,10 @@ def load_data_sql(database: str, table: str, spec: LoadSpec, path: str) -> str:
 
 #: Session settings for every dump and restore session: UTC for TIMESTAMPs, no
 #: NO_BACKSLASH_ESCAPES/ANSI_QUOTES (our SQL relies on both being off), and
-#: NO_AUTO_VALUE_ON_ZERO so a stored 0 in an AUTO_INCREMENT column stays 0.
-SESSION_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+#: NO_AUTO_VALUE_ON_ZERO so a stored 0 in an AUTO_INCREMENT column stays 0, and
+#: ALLOW_INVALID_DATES so a date a table took under that mode ('2020-02-30', in its rows
+#: or its DEFAULT) is loaded as it is, not as '0000-00-00' (nor refused).
+SESSION_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES"
 
 #: max_heap_table_size of restore sessions: a MEMORY table's size limit is its creating
 #: session's (not in SHOW CREATE TABLE), so the restore creates them with one that does

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from moodump.ddl import retarget_trigger, retarget_view
 from moodump.formats import RESTORE_MAX_HEAP_TABLE_SIZE, SESSION_SQL_MODE
 from moodump.fsmodes import dir_mode, write_bytes, write_text
 from moodump.manifest import FileEntry, Manifest
@@ -26,6 +27,7 @@ _SESSION = (
     "SET NAMES utf8mb4; SET time_zone = '+00:00'; "
     f"SET sql_mode = '{SESSION_SQL_MODE}'; SET foreign_key_checks = 0; SET unique_checks = 0; "
     "/*M!100201 SET check_constraint_checks = 0 */; SET innodb_strict_mode = 0; "
+    "/*M!100108 SET explicit_defaults_for_timestamp = 1 */; "
     f"SET max_heap_table_size = {RESTORE_MAX_HEAP_TABLE_SIZE}; "
     "/*M!101100 SET system_versioning_insert_history = 1 */;"
 )
@@ -81,11 +83,37 @@ def object_session_sql(rec: dict[str, Any]) -> list[str]:
     return stmts
 
 
-def write_objects_sql(root: Path, records: list[dict[str, Any]]) -> bytes:
-    """objects.sql for the mariadb client: DELIMITER blocks, one per object."""
+def retarget_token(records: list[dict[str, Any]]) -> str:
+    """A plain identifier that no object's text contains: it stands for the target
+    database's name in objects.sql, where :func:`write_objects_sql` retargets."""
+    texts = [base64.b64decode(r["create_b64"]) for r in records]
+    n = 0
+    while True:
+        token = f"moodump_target_db_{n}"
+        if not any(token.encode() in t for t in texts):
+            return token
+        n += 1
+
+
+def write_objects_sql(
+    root: Path, records: list[dict[str, Any]], source: str = "", token: str = ""
+) -> bytes:
+    """objects.sql for the mariadb client: DELIMITER blocks, one per object.
+
+    With a ``token``, the trigger headers and view calls that name ``source`` (the ones
+    the Python restore retargets: :func:`moodump.ddl.retarget_trigger`,
+    :func:`moodump.ddl.retarget_view`) name ``token`` instead, quoted as written; the
+    script replaces it with the target database's name.
+    """
     out = bytearray(b"-- views, routines, triggers and events (moodump)\n")
     for rec in records:
         create = base64.b64decode(rec["create_b64"])
+        if token:
+            charset = rec.get("character_set_client") or "utf8mb4"
+            if rec["kind"] == "trigger":
+                create = retarget_trigger(create, source, token, charset)
+            elif rec["kind"] == "view":
+                create = retarget_view(create, source, token, charset)
         delim = b";;"
         while delim in create:
             delim += b";"
@@ -96,6 +124,25 @@ def write_objects_sql(root: Path, records: list[dict[str, Any]]) -> bytes:
     data = bytes(out)
     write_bytes(root / "objects.sql", data)
     return data
+
+
+_RETARGET_SH = r"""src=@SOURCE@
+nl='
+'
+case "$db" in *"$nl"*) echo "restore-with-mariadb.sh: a target name with a line break cannot be written into objects.sql; choose another name" >&2; exit 2 ;; esac
+sedq() { printf '%s' "$1" | LC_ALL=C sed 's/[\\&|]/\\&/g'; }
+bt=$(sedq "\`$dbq\`")
+dq=$(sedq "\"$(printf '%s' "$db" | LC_ALL=C sed 's/"/""/g')\"")
+if [ "$db" = "$src" ] || printf '%s' "$db" | LC_ALL=C grep -Eqx '[0-9A-Za-z_$]*[A-Za-z_$][0-9A-Za-z_$]*'; then bare=$(sedq "$db"); else bare=$bt; fi
+retarget() { LC_ALL=C sed -e "s|\`@TOKEN@\`|$bt|g" -e "s|\"@TOKEN@\"|$dq|g" -e "s|@TOKEN@|$bare|g"; }"""
+
+
+def _retarget_lines(source: str, token: str) -> list[str]:
+    """Shell that defines ``retarget``: objects.sql with ``token`` replaced by the target
+    database's name, quoted as the Python restore quotes it (in backticks, in ANSI
+    quotes, or bare when the name is a plain identifier or the source's own)."""
+    text = _RETARGET_SH.replace("@SOURCE@", _sh_quote(source)).replace("@TOKEN@", token)
+    return text.split("\n")
 
 
 def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
@@ -146,10 +193,15 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
             lines.append(f'load {_sh_quote(c.file)} {_sh_quote(stmt)} "$@"')
     if manifest.objects.get("definitions"):
         records = json.loads((root / manifest.objects["definitions"]).read_text())
-        write_objects_sql(root, records)
+        token = retarget_token(records)
+        data = write_objects_sql(root, records, manifest.database, token)
         size, sha = sha256_file(root / "objects.sql")
         manifest.files.append(FileEntry("objects.sql", size, sha, "objects"))
-        lines.append('run "$@" -D "$db" < objects.sql')
+        if token.encode() in data:
+            lines += _retarget_lines(manifest.database, token)
+            lines.append('retarget < objects.sql | run "$@" -D "$db"')
+        else:
+            lines.append('run "$@" -D "$db" < objects.sql')
     lines.append('echo "restored into $db"')
     path = root / "restore-with-mariadb.sh"
     # Executable for its owner and group (x where r is set), like the directories.

@@ -290,6 +290,15 @@ def _verify_by_restore(
         except Interrupted:
             reader.raise_error()  # a read-back failure stopped the restore: report that
             raise
+        except PrivilegeError as exc:
+            # The scratch name is new each time: the grant the account needs is on the
+            # pattern of every scratch name.
+            pattern = "`moodump\\_verify\\_%`.*"
+            exc.message = exc.message.replace(f"`{scratch}`.*", pattern)
+            exc.args = (exc.message,)
+            if exc.hint:
+                exc.hint = exc.hint.replace(f"`{scratch}`.*", pattern)
+            raise
         report.restore_s = time.monotonic() - t0
         reader.follow()
         reader.finish()

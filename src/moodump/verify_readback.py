@@ -225,36 +225,45 @@ class ReadBack:
 def object_problems(
     conn: Any, src: BackupSource, m: Manifest, db: str, views: list[str]
 ) -> list[str]:
-    """How the counts of views, triggers, routines and events in the restored database
-    ``db`` differ from the backup's definitions file (no file: nothing to compare)."""
+    """The views, triggers, routines and events the restored database ``db`` lacks (or
+    has beyond) the backup's definitions file, named (no file: nothing to compare)."""
     name = m.objects.get("definitions")
     if not name:
         return []
     records = parse_object_records(src.read_bytes(name).decode("utf-8", "replace"), name)
-    want: dict[str, int] = {}
+    want: dict[str, list[str]] = {}
     for r in records:
-        want[r["kind"]] = want.get(r["kind"], 0) + 1
+        want.setdefault(r["kind"], []).append(r["name"])
     q = quote_str(db)
-    have = {
-        "view": len(views),
-        "trigger": int(
-            conn.scalar(
-                f"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}"
-            )
-            or 0
-        ),
-        "event": int(
-            conn.scalar(f"SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}")
-            or 0
-        ),
-    }
+    have: dict[str, list[str]] = {"view": list(views)}
+    for kind, sql in (
+        ("trigger", f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}"),
+        ("event", f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}"),
+    ):
+        have[kind] = [(n or b"").decode("utf-8", "replace") for (n,) in conn.query(sql)]
     for rtype, n_ in conn.query(
-        "SELECT ROUTINE_TYPE, COUNT(*) FROM information_schema.ROUTINES "
-        f"WHERE ROUTINE_SCHEMA={q} GROUP BY ROUTINE_TYPE"
+        "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
+        f"WHERE ROUTINE_SCHEMA={q}"
     ):  # procedures, functions, packages and package bodies
-        have[(rtype or b"").decode().lower()] = int(n_ or 0)
+        kind = (rtype or b"").decode().lower()
+        have.setdefault(kind, []).append((n_ or b"").decode("utf-8", "replace"))
     problems = []
-    for kind, n in want.items():
-        if have.get(kind, 0) != n:
-            problems.append(f"{kind}s: {have.get(kind, 0)} after restore, {n} in the backup")
+    for kind, names in want.items():
+        got = have.get(kind, [])
+        if len(got) == len(names) and sorted(got) == sorted(names):
+            continue
+        missing = sorted(set(names) - set(got))
+        extra = sorted(set(got) - set(names))
+        detail = "; ".join(
+            part
+            for part in (
+                "missing: " + ", ".join(map(repr, missing)) if missing else "",
+                "not in the backup: " + ", ".join(map(repr, extra)) if extra else "",
+            )
+            if part
+        )
+        problems.append(
+            f"{kind}s: {len(got)} after restore, {len(names)} in the backup"
+            + (f" ({detail})" if detail else "")
+        )
     return problems

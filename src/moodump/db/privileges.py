@@ -49,6 +49,13 @@ def parse_grants(lines: list[str]) -> list[Grant]:
     return out
 
 
+def like_pattern(name: str) -> str:
+    """``name`` as a literal in a grant's database pattern (``\\_`` and ``\\%``), backticks
+    doubled for writing it between backticks."""
+    escaped = name.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    return escaped.replace("`", "``")
+
+
 def _like(pattern: str, name: str) -> bool:
     """MySQL grant patterns: % and _ are wildcards, \\% and \\_ literal."""
     rx = ""

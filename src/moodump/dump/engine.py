@@ -396,13 +396,14 @@ class DumpRun(DumpPlanner):
                     stop=self.stop,
                     history=t.versioned,
                 )
-            except ServerError as read_error:
-                # A dropped or renamed column/table fails the read itself (1054, 1146):
-                # report the schema change, which is the real cause. If the check cannot
-                # even run (the connection is gone), the read's own error stands.
+            except (ServerError, NotFoundError) as read_error:
+                # A dropped or renamed column/table fails the read itself (1054, 1146 -
+                # the latter a NotFoundError): report the schema change, which is the
+                # real cause. If the check cannot even run (the connection is gone), the
+                # read's own error stands.
                 try:
                     self._check_definition(conn, task)
-                except ServerError:
+                except (ServerError, NotFoundError):
                     raise read_error from None
                 raise
             self._check_definition(conn, task)

@@ -21,6 +21,7 @@ from moodump.db.privileges import (
     DEFINER_PRIVILEGES,
     account_global_privileges,
     account_privileges,
+    like_pattern,
 )
 from moodump.db.workers import LiveConnections, run_interruptible
 from moodump.ddl import (
@@ -320,6 +321,22 @@ class Restore(DataLoader, ObjectSteps):
                 for k in kinds
             }
         missing = sorted(need - privs)
+        if not missing and self.opts.atomic:
+            # The staging and old-tables databases <target>__mdstage_/__mdold_<id> are
+            # created, filled (objects too) and dropped: the same privileges there.
+            staged = account_privileges(conn, self._staging_name()) or set()
+            old = account_privileges(conn, f"{self.target[:40]}__mdold_00000000") or set()
+            lacking = sorted(need - (staged & old))
+            if lacking:
+                pattern = like_pattern(self.target[:40] + "__md") + "%"
+                raise PrivilegeError(
+                    f"{self.settings.describe()} lacks {', '.join(lacking)} on the "
+                    f"databases --atomic stages in (`{pattern}`.*); the restore would stop "
+                    "half-way",
+                    hint=f"GRANT {', '.join(sorted(need))} ON `{pattern}`.* to the account, "
+                    "or restore without --atomic (--drop replaces the tables in place); "
+                    "nothing was changed",
+                )
         if not missing:
             self._check_definers(conn)
         if missing:
@@ -387,6 +404,10 @@ class Restore(DataLoader, ObjectSteps):
         with self._connect(self.settings) as conn:
             _setup_load_session(conn)
             self._check_privileges(conn)
+            if partial and not self.opts.resume:
+                self._check_trigger_names(conn)
+            if self.opts.atomic and partial:
+                self._check_foreign_keys_stay_inside(conn)
             self._prepare_target(conn, partial)
             if self.opts.atomic:
                 self.load_db = self._staging_name()
@@ -395,6 +416,8 @@ class Restore(DataLoader, ObjectSteps):
                 )
             conn.execute(f"USE {quote_ident(self.load_db)}")
             done = self._progress_table(conn)
+            if self.opts.resume:
+                done = self._forget_memory_tables(conn, done)
             self._emit("schema")
             self._create_tables(conn, done)
         skipped = self._load_data(done)
@@ -405,6 +428,8 @@ class Restore(DataLoader, ObjectSteps):
             if self.after_load is not None:
                 self.after_load(conn, self.load_db)
             if self.opts.atomic:
+                if self.opts.objects:
+                    self._check_objects_in_staging(conn, partial)
                 self._swap(conn)
                 conn.execute(f"USE {quote_ident(self.target)}")
             if self.opts.objects:
@@ -524,6 +549,54 @@ class Restore(DataLoader, ObjectSteps):
                     hint="restore with --drop instead of --resume",
                 )
             done.add((f or b"").decode("utf-8", "surrogateescape"))
+        return done
+
+    def _check_foreign_keys_stay_inside(self, conn: Connection) -> None:
+        """--atomic --table: refuse a foreign key between a selected table and another.
+
+        A key follows the table it references through RENAME TABLE: the swapped-in
+        table's key would name the staging database's copy of the other table, and the
+        target's other table's key the old-tables database's, both dropped after it.
+        """
+        selected = {t.name for t in self.tables}
+        links: list[str] = []
+        for t in self.tables:
+            if not t.schema_file:
+                continue
+            for other in sorted(referenced_tables(self._text(t.schema_file)) - selected):
+                links.append(f"{t.name!r} -> {other!r}")
+        names = ", ".join(quote_str(n) for n in sorted(selected))
+        for key, table, ref in conn.query(
+            "SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME FROM "
+            "information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = "
+            f"{quote_str(self.target)} AND (TABLE_NAME IN ({names}) OR "
+            f"REFERENCED_TABLE_NAME IN ({names}))"
+        ):
+            child, parent = (table or b"").decode(), (ref or b"").decode()
+            if (child in selected) != (parent in selected):
+                links.append(f"{child!r} -> {parent!r} ({(key or b'').decode()})")
+        if links:
+            raise ConfigError(
+                "--atomic cannot swap in some tables linked by a foreign key to a table "
+                f"it leaves: {', '.join(sorted(set(links)))}; the key would name a "
+                "database the swap drops",
+                hint="add the linked tables (--table), or restore these without --atomic "
+                "(--drop replaces them in place); nothing was changed",
+            )
+
+    def _forget_memory_tables(self, conn: Connection, done: set[str]) -> set[str]:
+        """--resume: the recorded files of MEMORY tables are loaded again. A server
+        restart (the crash being resumed from) empties those tables, while their files
+        stay recorded as loaded."""
+        for t in self.tables:
+            files = {c.file for c in t.chunks} & done
+            if t.engine.lower() != "memory" or not files:
+                continue
+            log.info("%s: a MEMORY table, its %d recorded files load again", t.name, len(files))
+            conn.execute(f"DELETE FROM {quote_ident(t.name)}")
+            names = ", ".join(quote_str(f) for f in sorted(files))
+            conn.execute(f"DELETE FROM {quote_ident(self.progress_table)} WHERE file IN ({names})")
+            done = done - files
         return done
 
     def _create_tables(self, conn: Connection, done: set[str]) -> None:

@@ -59,6 +59,11 @@ def _setup_load_session(conn: Connection) -> None:
     # History rows of system-versioned tables are loaded with their own period values.
     with contextlib.suppress(MoodumpError):
         conn.execute("SET SESSION system_versioning_insert_history = 1")
+    # A TIMESTAMP column printed without a DEFAULT stays so: with the server default of
+    # MariaDB < 10.10 and MySQL 5.7 (OFF), the first such NOT NULL column would become
+    # DEFAULT current_timestamp() ON UPDATE current_timestamp().
+    with contextlib.suppress(MoodumpError):
+        conn.execute("SET SESSION explicit_defaults_for_timestamp = 1")
     # Rows are restored as they were, even those that violate a CHECK constraint added
     # later with check_constraint_checks=0 (MariaDB only; MySQL has no such switch).
     with contextlib.suppress(MoodumpError):
@@ -258,7 +263,29 @@ class DataLoader:
         tasks.sort(key=lambda tc: -sizes.get(tc[1].file, 0))
         if not tasks:
             return skipped
-        qlock = threading.Lock()
+        qlock = threading.Condition()
+        # Non-transactional tables (Aria, MyISAM, ...) take one file at a time: two LOAD
+        # DATA into one empty Aria table with a FULLTEXT index at once left it corrupt
+        # ("Found 4 keys of 7", error 1034 on COUNT(*)).
+        busy: set[str] = set()
+
+        def next_task() -> tuple[TableEntry, Chunk] | None:
+            with qlock:
+                while tasks and not self.stop.is_set():
+                    for i, (t, c) in enumerate(tasks):
+                        if t.transactional or t.name not in busy:
+                            del tasks[i]
+                            if not t.transactional:
+                                busy.add(t.name)
+                            return t, c
+                    qlock.wait(0.5)
+                return None
+
+        def task_done(t: TableEntry) -> None:
+            with qlock:
+                busy.discard(t.name)
+                qlock.notify_all()
+
         fifo_dir = Path(tempfile.mkdtemp(prefix="moodump-fifo-"))
 
         def worker(n: int) -> Callable[[], None]:
@@ -267,12 +294,15 @@ class DataLoader:
                 try:
                     _setup_load_session(conn)
                     while not self.stop.is_set():
-                        with qlock:
-                            if not tasks:
-                                return
-                            t, c = tasks.pop(0)
+                        task = next_task()
+                        if task is None:
+                            return
+                        t, c = task
                         self.tracker.working(t.name)
-                        self._load_chunk_retrying(conn, t, c, fifo_dir / f"w{n}")
+                        try:
+                            self._load_chunk_retrying(conn, t, c, fifo_dir / f"w{n}")
+                        finally:
+                            task_done(t)
                 finally:
                     self.tracker.working("")
                     conn.close()

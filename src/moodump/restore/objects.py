@@ -15,7 +15,7 @@ from typing import Any
 
 from moodump.db.connection import Connection, quote_ident, quote_str
 from moodump.ddl import names_database, retarget_trigger, retarget_view
-from moodump.errors import MoodumpError, ServerError
+from moodump.errors import MoodumpError, NotFoundError, ServerError
 from moodump.formats import SESSION_SQL_MODE
 from moodump.manifest import Manifest, TableEntry, parse_object_records
 from moodump.restore.load import _setup_load_session
@@ -38,6 +38,7 @@ class ObjectSteps:
 
     m: Manifest
     target: str
+    load_db: str
     opts: RestoreOptions
     tables: list[TableEntry]
     warnings: list[str]
@@ -70,26 +71,97 @@ class ObjectSteps:
         ):
             conn.execute(f"DROP EVENT IF EXISTS {qt}.{quote_ident((n or b'').decode())}")
 
-    def _create_objects(self, conn: Connection, partial: bool) -> None:
+    def _object_records(self, partial: bool) -> list[dict[str, Any]]:
         name = self.m.objects.get("definitions")
         if not name:
-            return
+            return []
         records = parse_object_records(self._text(name), name)
-        wanted_tables = {t.name for t in self.tables}
         if partial:
+            wanted_tables = {t.name for t in self.tables}
             records = [r for r in records if r["kind"] == "trigger" and r["table"] in wanted_tables]
+        return records
+
+    def _create_objects(
+        self, conn: Connection, partial: bool, db: str | None = None, events: bool = True
+    ) -> None:
+        """Create the backup's objects in ``db`` (the target by default; the current
+        database of ``conn`` must be ``db``)."""
+        db = db or self.target
+        records = self._object_records(partial)
         if self.opts.resume:
             records = [r for r in records if not self._object_exists(conn, r)]
         # Routines first: views may call functions, while routine bodies are only
         # resolved when they run. Triggers and events come last.
         for r in records:
             if r["kind"] in ROUTINE_KINDS:
-                self._create_object(conn, r)
-        self._create_views(conn, [r for r in records if r["kind"] == "view"])
+                self._create_object(conn, r, db)
+        self._create_views(conn, [r for r in records if r["kind"] == "view"], db)
         for r in records:
-            if r["kind"] in ("trigger", "event"):
-                self._create_object(conn, r)
+            if r["kind"] == "trigger" or (events and r["kind"] == "event"):
+                self._create_object(conn, r, db)
         _setup_load_session(conn)
+
+    def _check_trigger_names(self, conn: Connection) -> None:
+        """--table: trigger names are unique in a database. A trigger of a restored table
+        whose name another table of the target uses for its own is refused before the
+        target is touched (it failed after the table was replaced)."""
+        if not self.opts.objects or not self.target_exists(conn):
+            return
+        records = self._object_records(True)
+        if not records:
+            return
+        wanted = {t.name for t in self.tables}
+        taken = {
+            (n or b"").decode(): (t or b"").decode()
+            for n, t in conn.query(
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                f"WHERE TRIGGER_SCHEMA = {quote_str(self.target)}"
+            )
+        }
+        clash = [r for r in records if taken.get(r["name"], r["table"]) not in wanted]
+        if clash:
+            r = clash[0]
+            raise ServerError(
+                f"trigger {r['name']!r} of table {r['table']!r} cannot be created in "
+                f"{self.target!r}: its table {taken[r['name']]!r} has a trigger of that "
+                "name (trigger names are unique in a database)",
+                hint=f"drop or rename that trigger of {taken[r['name']]!r}, or restore "
+                "into another --database, or with --no-objects; the target is unchanged",
+            )
+
+    def target_exists(self, conn: Connection) -> bool:
+        return bool(
+            conn.query(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
+                + quote_str(self.target)
+            )
+        )
+
+    def _check_objects_in_staging(self, conn: Connection, partial: bool) -> None:
+        """--atomic: create the objects in the staging database before the swap, so that
+        one the server refuses stops the restore while the target is still the old one.
+
+        Events are
+        tried only while the event scheduler is off (one that is due would run in the
+        staging database, on the tables about to be swapped in). The staging database's
+        triggers are dropped again (a table cannot move to another database with its
+        triggers); the rest goes with the staging database.
+        """
+        records = self._object_records(partial)
+        if not records:
+            return
+        scheduler = (conn.scalar("SELECT @@event_scheduler") or b"").decode().upper()
+        saved = list(self.warnings)
+        try:
+            self._create_objects(conn, partial, self.load_db, events=scheduler != "ON")
+        finally:
+            self.warnings[:] = saved
+        qs = quote_ident(self.load_db)
+        for (n,) in conn.query(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = "
+            + quote_str(self.load_db)
+        ):
+            conn.execute(f"DROP TRIGGER {qs}.{quote_ident((n or b'').decode())}")
 
     def _object_exists(self, conn: Connection, r: dict[str, Any]) -> bool:
         db = quote_str(self.target)
@@ -105,22 +177,31 @@ class ObjectSteps:
         )
         return bool(conn.query(q))
 
-    def _create_object(self, conn: Connection, r: dict[str, Any]) -> None:
+    def _create_object(self, conn: Connection, r: dict[str, Any], db: str) -> None:
         for stmt in object_session_sql(r):
             conn.execute(stmt)
         create = base64.b64decode(r["create_b64"])
         charset = r.get("character_set_client") or "utf8mb4"
         if r["kind"] == "trigger":
-            create = retarget_trigger(create, self.m.database, self.target, charset)
+            create = retarget_trigger(create, self.m.database, db, charset)
         elif r["kind"] == "view":
-            create = retarget_view(create, self.m.database, self.target, charset)
+            create = retarget_view(create, self.m.database, db, charset)
         try:
-            conn.execute(create)
-            if self.m.database != self.target and names_database(create, self.m.database, charset):
+            try:
+                conn.execute(create)
+            except (ServerError, NotFoundError) as exc:
+                if r["kind"] == "view":  # retried by _create_views
+                    raise
+                raise ServerError(
+                    f"{r['kind']} {r['name']!r} could not be created: {exc.message}",
+                    hint=(exc.hint + "; " if exc.hint else "")
+                    + "--no-objects restores the tables without the objects",
+                ) from exc
+            if self.m.database != db and names_database(create, self.m.database, charset):
                 self.warnings.append(
                     f"{r['kind']} {r['name']!r} names database {self.m.database!r} in its "
                     f"text: restored as written, it uses {self.m.database!r}, not "
-                    f"{self.target!r}"
+                    f"{db!r}"
                 )
         finally:
             conn.execute("SET NAMES utf8mb4")
@@ -128,22 +209,23 @@ class ObjectSteps:
             conn.execute("SET time_zone = '+00:00'")
             conn.execute("SET timestamp = DEFAULT")
 
-    def _create_views(self, conn: Connection, views: list[dict[str, Any]]) -> None:
+    def _create_views(self, conn: Connection, views: list[dict[str, Any]], db: str) -> None:
         """Create views in the recorded order, retrying those whose dependencies came later."""
         pending = list(views)
         while pending:
             failed: list[tuple[dict[str, Any], MoodumpError]] = []
             for r in pending:
                 try:
-                    self._create_object(conn, r)
-                except ServerError as exc:
+                    self._create_object(conn, r, db)
+                except (ServerError, NotFoundError) as exc:  # 1146: a table it reads is gone
                     failed.append((r, exc))
             if len(failed) == len(pending):
                 # No progress: these views refer to something that does not exist (they
                 # were invalid in the source too). Everything else is restored; the
                 # missing views are named here and counted by verify.
                 for view, error in failed:
-                    log.warning("view %s not created: %s", view["name"], error.message)
+                    if db == self.target:  # not again for the try in the staging database
+                        log.warning("view %s not created: %s", view["name"], error.message)
                     self.warnings.append(f"view {view['name']!r} not created: {error.message}")
                 return
             pending = [r for r, _ in failed]
