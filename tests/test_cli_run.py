@@ -9,6 +9,7 @@ real command, not a stand-in), and SIGTERM is sent to real processes.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import signal
@@ -379,3 +380,44 @@ def test_run_once_backs_up_mariadb_and_postgres_lines(deployment: Deployment, pg
     rec = read_verify_record(Path(pg_result["path"]))
     assert rec is not None and rec.passed
     assert PASSWORD not in res.stdout + res.stderr
+
+
+def test_a_killed_runs_work_directory_is_removed_by_a_later_run(
+    deployment: Deployment, root_settings: ConnSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL (an OOM kill) mid-dump leaves the hidden work directory in that day's
+    folder; a later run on another day removes it (nothing else ever would: the next
+    dumps go to other folders), and it was never listed as a backup."""
+    dep = deployment
+    locker = connect(root_settings)
+    locker.execute(f"CREATE TABLE {quote_ident(dep.db)}.mdl_log (id BIGINT PRIMARY KEY)")
+    locker.execute(f"LOCK TABLES {quote_ident(dep.db)}.mdl_log WRITE")
+    proc = dep.popen("moodump", "run", "--once", "--now", "2026-05-28T09:00")
+    try:
+        with connect(root_settings) as c:
+            deadline = time.monotonic() + 30
+            while not c.query(
+                "SELECT 1 FROM information_schema.PROCESSLIST "
+                f"WHERE USER = '{USER}' AND STATE LIKE '%metadata lock%'"
+            ):
+                assert time.monotonic() < deadline, "the dump never reached the locked table"
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        locker.close()
+    left = [p for p in dep.root.rglob(".*.partial-*") if p.is_dir()]
+    assert [p.parent.name for p in left] == ["2026-05-28"], left
+    assert dep.done() == []
+    listing = dep.run("moodump", "list", "--json")
+    assert listing.returncode == 0 and left[0].name not in listing.stdout
+    # the next run is the next day: the killed run's files are hours old by then
+    old = time.time() - 3 * 3600
+    for p in [left[0], *left[0].rglob("*")]:
+        os.utime(p, (old, old), follow_symlinks=False)
+    for name, value in dep.env.items():
+        monkeypatch.setenv(name, value)
+    res = CliRunner().invoke(cli, ["run", "--once", "--now", "2026-05-29T09:00"])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in dep.done()] == [f"{dep.core}_2026-05-29_09-00-00"]
+    assert not left[0].exists(), "the killed run's work directory is still there"

@@ -25,7 +25,7 @@ from moodump.checks import (
 )
 from moodump.config import Config, DatabaseSpec
 from moodump.crypto import SigningKey, VerifyKey, load_verify_keys, signing_key_from_setting
-from moodump.dump import DumpOptions, ProgressEvent, dump
+from moodump.dump import DumpOptions, ProgressEvent, dump, sweep_stale_partials
 from moodump.errors import (
     CheckFailed,
     ConfigError,
@@ -177,6 +177,7 @@ def _backup_cycle(
             sweep_staging(cfg.root)
             if offsite.at_rest:
                 finish_at_rest(offsite, cfg.root)
+            sweep_stale_partials(cfg.root)  # the work directories of killed dumps
         except (MoodumpError, OSError) as exc:
             msg = f"cleaning up after a stopped run failed: {exc}"
             report.warnings.append(msg)
