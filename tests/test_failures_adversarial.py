@@ -169,7 +169,35 @@ def _verify_failed(backup: Path) -> None:
     (backup / "verify.json").write_text(json.dumps(record), encoding="utf-8")
 
 
+def _encrypted_json(edit: Callable[[dict[str, Any]], None]) -> Damage:
+    """The backup encrypted at rest (MOODUMP_ENCRYPT_AT_REST), then its encrypted.json
+    edited: valid JSON of the wrong shape."""
+
+    def damage(backup: Path) -> None:
+        from pyrage import x25519
+
+        from moodump.crypto import encrypt_backup_dir, parse_recipients
+
+        recipients = parse_recipients(str(x25519.Identity.generate().to_public()))
+        sealed = backup.parent / f".{backup.name}.encrypted"
+        encrypt_backup_dir(backup, sealed, recipients)
+        shutil.rmtree(backup)
+        sealed.rename(backup)
+        path = backup / "encrypted.json"
+        m = json.loads(path.read_text(encoding="utf-8"))
+        edit(m)
+        path.write_text(json.dumps(m), encoding="utf-8")
+
+    return damage
+
+
 PRUNE_DAMAGE: dict[str, Damage] = {
+    "encrypted-no-files": _encrypted_json(lambda m: m.pop("files")),
+    "encrypted-files-an-object": _encrypted_json(lambda m: m.__setitem__("files", {})),
+    "encrypted-started-at-a-number": _encrypted_json(lambda m: m.__setitem__("started_at", 5)),
+    "encrypted-size-a-string": _encrypted_json(
+        lambda m: m["files"][0].__setitem__("bytes", str(m["files"][0]["bytes"]))
+    ),
     "data-mid-stream": DAMAGE["data-mid-stream"],
     "data-empty": DAMAGE["data-empty"],
     "data-a-directory": DAMAGE["data-a-directory"],
