@@ -230,6 +230,30 @@ def test_prune_keeps_the_last_good_backup_when_a_newer_one_is_damaged(
     assert new.exists(), "a damaged backup newer than the good one is kept as evidence"
 
 
+def test_a_verify_json_of_the_wrong_shape_is_no_verification(
+    small: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify.json is valid JSON whose fields have other types: ``list`` and ``check`` read
+    the backup as never verified (they ended in a traceback), retention too."""
+    root = tmp_path / "root"
+    old, new = _two_backups(small, root)
+    (new / "verify.json").write_text(
+        json.dumps({"status": ["PASS"], "method": "offline", "at": 5, "duration_s": "1"}),
+        encoding="utf-8",
+    )
+    for k in [k for k in os.environ if k.startswith(("BACKUP_", "NUM_", "MOODUMP_"))]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("TZ", "UTC")
+    for argv in (["list"], ["list", "--json"], ["check", "--max-age", "100000d"]):
+        res = run_cli(*argv, "--backup-dir", str(root))
+        out = res.stdout + res.stderr
+        assert "Traceback" not in out, out
+        assert res.returncode == (11 if argv[0] == "check" else 0), out
+    listing = json.loads(run_cli("list", "--json", "--backup-dir", str(root)).stdout)
+    (db,) = listing["databases"]
+    assert {b["name"]: b["verify"] for b in db["backups"]} == {old.name: None, new.name: None}
+
+
 def test_prune_still_removes_beyond_the_count_when_all_are_intact(
     small: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -486,9 +486,27 @@ def read_verify_record(backup_dir: Path) -> VerifyRecord | None:
     path = Path(backup_dir) / VERIFY_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return VerifyRecord(**data)
-    except (OSError, ValueError, TypeError):
+        record = VerifyRecord(**data)
+    except (OSError, ValueError, TypeError, RecursionError):
         return None
+    return record if _verify_record_shape_ok(record) else None
+
+
+def _verify_record_shape_ok(r: VerifyRecord) -> bool:
+    """Every field of its type: listings, checks and retention format and compare them."""
+
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return (
+        r.status in ("PASS", "FAIL")
+        and all(isinstance(v, str) for v in (r.method, r.at, r.server))
+        and number(r.duration_s)
+        and (r.restore_s is None or number(r.restore_s))
+        and isinstance(r.details, list)
+        and all(isinstance(d, str) for d in r.details)
+        and (r.moodle is None or isinstance(r.moodle, dict))
+    )
 
 
 def _chunk(data: dict[str, Any]) -> Chunk:
