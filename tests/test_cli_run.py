@@ -421,3 +421,20 @@ def test_a_killed_runs_work_directory_is_removed_by_a_later_run(
     assert res.exit_code == 0, res.output
     assert [p.name for p in dep.done()] == [f"{dep.core}_2026-05-29_09-00-00"]
     assert not left[0].exists(), "the killed run's work directory is still there"
+
+
+def test_credentials_from_a_secret_with_a_trailing_newline_still_connect(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Kubernetes Secret made from a file (``kubectl create secret --from-file``) ends
+    in a newline, which ``env: valueFrom: secretKeyRef`` passes on; the old container's
+    ``$(getPassword)`` dropped it, so such a deployment must keep working."""
+    dep = deployment
+    prefix = host_env_prefix(dep.host)
+    for name, value in dep.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(f"{prefix}_USER", USER + "\n")
+    monkeypatch.setenv(f"{prefix}_PASSWORD", PASSWORD + "\r\n")
+    res = CliRunner().invoke(cli, ["run", "--once", "--now", "2026-05-28T09:00"])
+    assert res.exit_code == 0, res.output
+    assert len(dep.done()) == 1
