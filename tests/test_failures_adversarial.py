@@ -72,6 +72,8 @@ def _replace(name: str, how: str) -> Damage:
             p.mkdir()
         elif how == "symlink":
             p.symlink_to("/etc/passwd")
+        elif how == "fifo":  # a named pipe: opening it waited for a writer, for ever
+            os.mkfifo(p)
         elif how == "garbage":
             p.write_bytes(b"\xff\xfe{{ not json")
 
@@ -109,6 +111,7 @@ DAMAGE: dict[str, Damage] = {
     "schema-garbage": _replace("schema/0001-a.sql", "garbage"),
     "manifest-a-directory": _replace("manifest.json", "dir"),
     "manifest-symlink-to-passwd": _replace("manifest.json", "symlink"),
+    "manifest-a-fifo": _replace("manifest.json", "fifo"),
 }
 
 
@@ -191,13 +194,18 @@ def _encrypted_json(edit: Callable[[dict[str, Any]], None]) -> Damage:
     return damage
 
 
+def _manifest_to_dev_zero(backup: Path) -> None:
+    """Reading it never ends: a listing read it until memory ran out."""
+    (backup / "manifest.json").unlink()
+    (backup / "manifest.json").symlink_to("/dev/zero")
+
+
 PRUNE_DAMAGE: dict[str, Damage] = {
+    "manifest-a-fifo": DAMAGE["manifest-a-fifo"],
+    "manifest-symlink-to-dev-zero": _manifest_to_dev_zero,
     "encrypted-no-files": _encrypted_json(lambda m: m.pop("files")),
     "encrypted-files-an-object": _encrypted_json(lambda m: m.__setitem__("files", {})),
     "encrypted-started-at-a-number": _encrypted_json(lambda m: m.__setitem__("started_at", 5)),
-    "encrypted-size-a-string": _encrypted_json(
-        lambda m: m["files"][0].__setitem__("bytes", str(m["files"][0]["bytes"]))
-    ),
     "data-mid-stream": DAMAGE["data-mid-stream"],
     "data-empty": DAMAGE["data-empty"],
     "data-a-directory": DAMAGE["data-a-directory"],
@@ -233,10 +241,12 @@ def test_prune_keeps_the_last_good_backup_when_a_newer_one_is_damaged(
 def test_a_verify_json_of_the_wrong_shape_is_no_verification(
     small: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """verify.json is valid JSON whose fields have other types: ``list`` and ``check`` read
-    the backup as never verified (they ended in a traceback), retention too."""
+    """verify.json is valid JSON whose fields have other types, or a named pipe: ``list``
+    and ``check`` read the backup as never verified (they ended in a traceback, or waited
+    for ever), retention too."""
     root = tmp_path / "root"
     old, new = _two_backups(small, root)
+    os.mkfifo(old / "verify.json")
     (new / "verify.json").write_text(
         json.dumps({"status": ["PASS"], "method": "offline", "at": 5, "duration_s": "1"}),
         encoding="utf-8",
@@ -245,7 +255,7 @@ def test_a_verify_json_of_the_wrong_shape_is_no_verification(
         monkeypatch.delenv(k)
     monkeypatch.setenv("TZ", "UTC")
     for argv in (["list"], ["list", "--json"], ["check", "--max-age", "100000d"]):
-        res = run_cli(*argv, "--backup-dir", str(root))
+        res = run_cli(*argv, "--backup-dir", str(root), timeout=60)
         out = res.stdout + res.stderr
         assert "Traceback" not in out, out
         assert res.returncode == (11 if argv[0] == "check" else 0), out

@@ -52,12 +52,15 @@ from moodump.manifest import (
     MANIFEST_NAME,
     MAX_COUNT,
     MAX_FILES,
+    MAX_MANIFEST_BYTES,
     STATUS_DONE,
     VERIFY_NAME,
     Manifest,
+    NotARegularFile,
     check_relative_name,
     parse_manifest,
     read_done_manifest,
+    read_small_file,
 )
 
 ENCRYPTED_FORMAT = "moodump-age/1"
@@ -214,12 +217,24 @@ def read_encrypted_manifest(backup_dir: Path | str) -> EncryptedManifest:
     """Load ``encrypted.json``; IntegrityError when missing, unreadable or not DONE."""
     path = Path(backup_dir) / ENCRYPTED_MANIFEST_NAME
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_small_file(path, MAX_MANIFEST_BYTES)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise IntegrityError(
+                f"{path} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a moodump "
+                "encrypted-backup manifest",
+                hint="the encrypted backup is damaged; use another backup",
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise IntegrityError(
             f"{backup_dir} has no {ENCRYPTED_MANIFEST_NAME}: it is not a finished encrypted backup",
             hint="an encryption that did not finish publishes nothing; use another backup",
         ) from exc
+    except NotARegularFile as exc:
+        raise IntegrityError(
+            f"{exc}: not a moodump encrypted-backup manifest",
+            hint="the encrypted backup is damaged; use another backup",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IntegrityError(f"cannot read {path}: {exc}", hint="check permissions") from exc
     m = EncryptedManifest.from_json(text, where=str(path))
