@@ -204,7 +204,6 @@ PRUNE_DAMAGE: dict[str, Damage] = {
     "manifest-a-fifo": DAMAGE["manifest-a-fifo"],
     "manifest-symlink-to-dev-zero": _manifest_to_dev_zero,
     "encrypted-no-files": _encrypted_json(lambda m: m.pop("files")),
-    "encrypted-files-an-object": _encrypted_json(lambda m: m.__setitem__("files", {})),
     "encrypted-started-at-a-number": _encrypted_json(lambda m: m.__setitem__("started_at", 5)),
     "data-mid-stream": DAMAGE["data-mid-stream"],
     "data-empty": DAMAGE["data-empty"],
@@ -254,12 +253,12 @@ def test_a_verify_json_of_the_wrong_shape_is_no_verification(
     for k in [k for k in os.environ if k.startswith(("BACKUP_", "NUM_", "MOODUMP_"))]:
         monkeypatch.delenv(k)
     monkeypatch.setenv("TZ", "UTC")
-    for argv in (["list"], ["list", "--json"], ["check", "--max-age", "100000d"]):
+    for argv in (["list"], ["check", "--max-age", "100000d"], ["list", "--json"]):
         res = run_cli(*argv, "--backup-dir", str(root), timeout=60)
         out = res.stdout + res.stderr
         assert "Traceback" not in out, out
         assert res.returncode == (11 if argv[0] == "check" else 0), out
-    listing = json.loads(run_cli("list", "--json", "--backup-dir", str(root)).stdout)
+    listing = json.loads(res.stdout)
     (db,) = listing["databases"]
     assert {b["name"]: b["verify"] for b in db["backups"]} == {old.name: None, new.name: None}
 
