@@ -9,6 +9,7 @@ real command, not a stand-in), and SIGTERM is sent to real processes.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import signal
@@ -379,3 +380,84 @@ def test_run_once_backs_up_mariadb_and_postgres_lines(deployment: Deployment, pg
     rec = read_verify_record(Path(pg_result["path"]))
     assert rec is not None and rec.passed
     assert PASSWORD not in res.stdout + res.stderr
+
+
+def test_what_a_killed_run_left_is_removed_by_a_later_run(deployment: Deployment, pg: Any) -> None:
+    """SIGKILL (an OOM kill, a pod killed after its grace period) mid-dump leaves the dump's
+    hidden work directory in that day's folder and the PostgreSQL tools' password file in
+    TMPDIR (the image's verification volume, which outlives the pod); a later run on
+    another day removes both (nothing else ever would), and neither is ever a backup."""
+    dep = deployment
+    pgdb = "moodle_killed"
+    pg.dropdb(pgdb)
+    pg.createdb(pgdb)
+    pg.psql("postgres", (  # the role may own grants of another test's database
+        f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{USER}') THEN "
+        f"CREATE ROLE {USER}; END IF; END$$; ALTER ROLE {USER} LOGIN PASSWORD '{PASSWORD}'"
+    ))  # fmt: skip
+    pg.psql(pgdb, f"CREATE TABLE mdl_log (id int PRIMARY KEY); GRANT SELECT ON mdl_log TO {USER}")
+    try:
+        _kill_a_run_then_run_again(dep, pg, pgdb)
+    finally:
+        pg.dropdb(pgdb)
+
+
+def _kill_a_run_then_run_again(dep: Deployment, pg: Any, pgdb: str) -> None:
+    Path(dep.env["BACKUP_CONF"]).write_text(f"postgres={dep.host}:{pg.port}/{pgdb}\n")
+    scratch = dep.tmp / "verify-volume"
+    scratch.mkdir()
+    dep.env["TMPDIR"] = str(scratch)
+    locker = subprocess.Popen(
+        [str(pg.bindir / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port),
+         "-U", "postgres", "-d", pgdb],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert locker.stdin is not None
+    locker.stdin.write("BEGIN; LOCK TABLE mdl_log IN ACCESS EXCLUSIVE MODE;\n")
+    locker.stdin.flush()
+    proc = dep.popen("moodump", "run", "--once", "--now", "2026-05-28T09:00")
+    try:
+        deadline = time.monotonic() + 30
+        while "Lock" not in pg.psql(
+            "postgres", f"SELECT wait_event_type FROM pg_stat_activity WHERE usename = '{USER}'"
+        ):
+            assert time.monotonic() < deadline, "the dump never reached the locked table"
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        locker.stdin.close()
+        locker.wait(30)
+    left = [p for p in dep.root.rglob(".*.partial-*") if p.is_dir()]
+    assert [p.parent.name for p in left] == ["2026-05-28"], left
+    (pgpass,) = scratch.iterdir()
+    assert pgpass.name.startswith("moodump-pgpass-") and PASSWORD in pgpass.read_text()
+    assert dep.done() == []
+    listing = dep.run("moodump", "list", "--json")
+    assert listing.returncode == 0 and left[0].name not in listing.stdout
+    # the next run is the next day: the killed run's files are hours old by then
+    old = time.time() - 3 * 3600
+    for p in [pgpass, left[0], *left[0].rglob("*")]:
+        os.utime(p, (old, old), follow_symlinks=False)
+    res = dep.run("moodump", "run", "--once", "--now", "2026-05-29T09:00")
+    assert res.returncode == 0, res.stderr
+    assert [p.name for p in dep.done()] == [f"{dep.host}-{pgdb}_2026-05-29_09-00-00"]
+    assert not left[0].exists(), "the killed run's work directory is still there"
+    assert list(scratch.iterdir()) == [], "the killed run's password file is still there"
+
+
+def test_credentials_from_a_secret_with_a_trailing_newline_still_connect(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Kubernetes Secret made from a file (``kubectl create secret --from-file``) ends
+    in a newline, which ``env: valueFrom: secretKeyRef`` passes on; the old container's
+    ``$(getPassword)`` dropped it, so such a deployment must keep working."""
+    dep = deployment
+    prefix = host_env_prefix(dep.host)
+    for name, value in dep.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(f"{prefix}_USER", USER + "\n")
+    monkeypatch.setenv(f"{prefix}_PASSWORD", PASSWORD + "\r\n")
+    res = CliRunner().invoke(cli, ["run", "--once", "--now", "2026-05-28T09:00"])
+    assert res.exit_code == 0, res.output
+    assert len(dep.done()) == 1

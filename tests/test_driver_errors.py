@@ -31,6 +31,7 @@ from moodump.errors import (
     PrivilegeError,
     SchemaChanged,
     ServerError,
+    ServerLost,
     SnapshotError,
     StorageError,
 )
@@ -56,11 +57,11 @@ EXPECTED: dict[int, tuple[type[MoodumpError], int]] = {
     1370: (PrivilegeError, 4),  # routine privilege missing
     1205: (SnapshotError, 9),  # lock wait timeout
     1412: (SchemaChanged, 9),  # table definition changed (a SnapshotError; runs retry it)
-    1317: (ServerError, 6),  # query interrupted (KILL QUERY)
-    1927: (ServerError, 6),  # connection killed
-    2006: (ServerError, 6),  # server has gone away
-    2013: (ServerError, 6),  # lost connection during query
-    3024: (ServerError, 6),  # max_statement_time exceeded
+    1317: (ServerLost, 6),  # query interrupted (KILL QUERY)
+    1927: (ServerLost, 6),  # connection killed
+    2006: (ServerLost, 6),  # server has gone away
+    2013: (ServerLost, 6),  # lost connection during query
+    3024: (ServerLost, 6),  # max_statement_time exceeded
     1932: (ServerError, 6),  # defined, but missing in its engine: the server's damage
     3: (StorageError, 7),  # error writing file on the server
     1021: (StorageError, 7),  # disk full on the server

@@ -72,6 +72,8 @@ def _replace(name: str, how: str) -> Damage:
             p.mkdir()
         elif how == "symlink":
             p.symlink_to("/etc/passwd")
+        elif how == "fifo":  # a named pipe: opening it waited for a writer, for ever
+            os.mkfifo(p)
         elif how == "garbage":
             p.write_bytes(b"\xff\xfe{{ not json")
 
@@ -109,6 +111,7 @@ DAMAGE: dict[str, Damage] = {
     "schema-garbage": _replace("schema/0001-a.sql", "garbage"),
     "manifest-a-directory": _replace("manifest.json", "dir"),
     "manifest-symlink-to-passwd": _replace("manifest.json", "symlink"),
+    "manifest-a-fifo": _replace("manifest.json", "fifo"),
 }
 
 
@@ -169,7 +172,39 @@ def _verify_failed(backup: Path) -> None:
     (backup / "verify.json").write_text(json.dumps(record), encoding="utf-8")
 
 
+def _encrypted_json(edit: Callable[[dict[str, Any]], None]) -> Damage:
+    """The backup encrypted at rest (MOODUMP_ENCRYPT_AT_REST), then its encrypted.json
+    edited: valid JSON of the wrong shape."""
+
+    def damage(backup: Path) -> None:
+        from pyrage import x25519
+
+        from moodump.crypto import encrypt_backup_dir, parse_recipients
+
+        recipients = parse_recipients(str(x25519.Identity.generate().to_public()))
+        sealed = backup.parent / f".{backup.name}.encrypted"
+        encrypt_backup_dir(backup, sealed, recipients)
+        shutil.rmtree(backup)
+        sealed.rename(backup)
+        path = backup / "encrypted.json"
+        m = json.loads(path.read_text(encoding="utf-8"))
+        edit(m)
+        path.write_text(json.dumps(m), encoding="utf-8")
+
+    return damage
+
+
+def _manifest_to_dev_zero(backup: Path) -> None:
+    """Reading it never ends: a listing read it until memory ran out."""
+    (backup / "manifest.json").unlink()
+    (backup / "manifest.json").symlink_to("/dev/zero")
+
+
 PRUNE_DAMAGE: dict[str, Damage] = {
+    "manifest-a-fifo": DAMAGE["manifest-a-fifo"],
+    "manifest-symlink-to-dev-zero": _manifest_to_dev_zero,
+    "encrypted-no-files": _encrypted_json(lambda m: m.pop("files")),
+    "encrypted-started-at-a-number": _encrypted_json(lambda m: m.__setitem__("started_at", 5)),
     "data-mid-stream": DAMAGE["data-mid-stream"],
     "data-empty": DAMAGE["data-empty"],
     "data-a-directory": DAMAGE["data-a-directory"],
@@ -200,6 +235,32 @@ def test_prune_keeps_the_last_good_backup_when_a_newer_one_is_damaged(
     assert "Traceback" not in res.stdout + res.stderr, res.stderr
     assert old.is_dir() and (old / "manifest.json").is_file(), res.stdout
     assert new.exists(), "a damaged backup newer than the good one is kept as evidence"
+
+
+def test_a_verify_json_of_the_wrong_shape_is_no_verification(
+    small: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify.json is valid JSON whose fields have other types, or a named pipe: ``list``
+    and ``check`` read the backup as never verified (they ended in a traceback, or waited
+    for ever), retention too."""
+    root = tmp_path / "root"
+    old, new = _two_backups(small, root)
+    os.mkfifo(old / "verify.json")
+    (new / "verify.json").write_text(
+        json.dumps({"status": ["PASS"], "method": "offline", "at": 5, "duration_s": "1"}),
+        encoding="utf-8",
+    )
+    for k in [k for k in os.environ if k.startswith(("BACKUP_", "NUM_", "MOODUMP_"))]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("TZ", "UTC")
+    for argv in (["list"], ["check", "--max-age", "100000d"], ["list", "--json"]):
+        res = run_cli(*argv, "--backup-dir", str(root), timeout=60)
+        out = res.stdout + res.stderr
+        assert "Traceback" not in out, out
+        assert res.returncode == (11 if argv[0] == "check" else 0), out
+    listing = json.loads(res.stdout)
+    (db,) = listing["databases"]
+    assert {b["name"]: b["verify"] for b in db["backups"]} == {old.name: None, new.name: None}
 
 
 def test_prune_still_removes_beyond_the_count_when_all_are_intact(

@@ -275,6 +275,43 @@ def test_server_killed_mid_dump_exits_6(
     assert "server" in err.split("next step:")[1]
 
 
+def test_postgres_server_killed_mid_dump_exits_6(
+    outdir: tuple[Path, dict[str, str]],
+) -> None:
+    """A PostgreSQL server that dies mid-dump is a server failure (6), as for MariaDB;
+    it was reported as "cannot connect or authenticate" (3)."""
+    import rig_pg
+
+    parent, existing = outdir
+    servers = rig_pg.start_server()  # a private cluster, killed below
+    pg = next(servers)
+    try:
+        pg.createdb("victim")
+        pg.psql("victim", "CREATE TABLE t (id int PRIMARY KEY)")
+        locker = subprocess.Popen(
+            [str(pg.bindir / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port),
+             "-U", "postgres", "-d", "victim"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert locker.stdin is not None
+        locker.stdin.write("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;\n")
+        locker.stdin.flush()
+        proc = spawn_cli("dump", "--type", "postgres", "-H", "127.0.0.1", "-P", str(pg.port),
+                         "-u", "postgres", "-o", str(parent / "new"), "victim")  # fmt: skip
+        wait_for(
+            lambda: "Lock" in pg.psql("postgres", "SELECT wait_event_type FROM pg_stat_activity"),
+            what="the dump waiting for the locked table", proc=proc, interval=0.05,
+        )
+        pg.run_as_owner([str(pg.bindir / "pg_ctl"), "-D", str(pg.data), "-m", "immediate", "stop"])
+        rc, _, err = finish(proc)
+        locker.kill()
+        locker.wait()
+    finally:
+        next(servers, None)
+    assert_failed_cleanly(rc, err, 6, parent, "new", existing)
+    assert "server closed the connection" in err and "server" in err.split("next step:")[1]
+
+
 def test_hung_server_fails_after_the_read_timeout(
     own_server: LocalServer, outdir: tuple[Path, dict[str, str]]
 ) -> None:

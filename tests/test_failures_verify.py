@@ -10,6 +10,7 @@ account; ``verify.json`` records PASS and FAIL.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +25,14 @@ from helpers_failures import (
     data_file_names,
     databases,
     drop_database,
+    finish,
     read_json,
     rewrite_data_file,
     run_cli,
+    spawn_cli,
     unique_db,
 )
-from moodump.db import ConnSettings
+from moodump.db import ConnSettings, connect
 from moodump.db.localserver import LocalServer, free_port
 
 
@@ -230,6 +233,32 @@ def test_verify_against_a_server_that_is_down_exits_3_and_records_nothing(
     res = run_cli("verify", str(backup), "-H", "127.0.0.1", "-P", str(free_port()), "-u", "root")
     assert res.returncode == 3, res.stdout + res.stderr
     assert "Can't connect" in res.stderr and "next step:" in res.stderr
+    assert not (backup / "verify.json").exists()
+
+
+def test_verify_onto_a_server_that_dies_mid_restore_records_nothing(backup: Path) -> None:
+    """The verification server dies mid-restore (the throwaway server of ``--local`` is
+    OOM-killed, the server is restarted): that is the server's failure, not the backup's.
+    The backup used to be recorded FAIL ("do not rely on this backup", exit 8)."""
+    server = LocalServer().start()
+    try:
+        settings = ConnSettings(host="127.0.0.1", port=server.port, user="root")
+        locker = connect(settings)
+        locker.execute("FLUSH TABLES WITH READ LOCK")  # the restore's first write waits
+        proc = spawn_cli("verify", str(backup), *conn_args(settings))
+        deadline = time.monotonic() + 60
+        while not locker.query(
+            "SELECT 1 FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for % lock'"
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline, "the restore never waited"
+            time.sleep(0.05)
+        server.kill()
+        rc, out, err = finish(proc)
+    finally:
+        server.stop()
+    assert rc == 6, out + err
+    assert "Traceback" not in err and "Lost connection" in err and "next step:" in err
+    assert "--resume" not in err and "verify it again" in err
     assert not (backup / "verify.json").exists()
 
 

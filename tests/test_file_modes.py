@@ -224,3 +224,38 @@ def test_run_once_with_the_rolling_layout_is_private(
     assert (backup / "verify.json").is_file()
     assert stat.S_IMODE((root / ".moodump.lock").stat().st_mode) == 0o600
     assert_private(root, skip=(".moodump.lock",))
+
+
+def test_sweep_scratch_keeps_what_may_still_be_in_use(tmp_path: Path) -> None:
+    """The throwaway servers' directories and the password file of a dead moodump go once
+    they are an hour old; a live process's, a young one, one whose server still runs, and
+    names moodump does not make stay."""
+    import subprocess
+    import sys
+    import time
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = os.getppid()  # pytest's parent: alive for the whole test
+    old = time.time() - 2 * 3600
+
+    def make(name: str, *, server_pid: int | None = None, age: float = old) -> Path:
+        p = tmp_path / name
+        if name.startswith(("moodump-mariadb-", "moodump-pg-")):
+            (p / "data").mkdir(parents=True)
+            if server_pid is not None:
+                (p / "mysqld.pid").write_text(f"{server_pid}\n")
+            for q in (p / "data", p):
+                os.utime(q, (age, age))
+        else:
+            p.write_text("*:*:*:u:secret\n")
+            os.utime(p, (age, age))
+        return p
+
+    gone = [make(f"moodump-mariadb-{dead.pid}-abc"), make(f"moodump-pgpass-{dead.pid}-x1"),
+            make(f"moodump-pg-{os.getpid()}-q")]  # fmt: skip
+    kept = [make(f"moodump-pgpass-{live}-x2"), make(f"moodump-pg-{dead.pid}-young", age=time.time()),
+            make(f"moodump-mariadb-{dead.pid}-srv", server_pid=live), make("moodump-pg-abcdefgh"),
+            make(f"moodump-pgpass-{dead.pid}")]  # fmt: skip
+    assert sorted(fsmodes.sweep_scratch(tmp_path)) == sorted(gone)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)

@@ -163,14 +163,18 @@ def test_only_connection_failures_are_connect_errors() -> None:
     answer, not a lost server: its hint must not say to check that the server is up."""
     import psycopg
 
-    from moodump.errors import ConnectError, ServerError
+    from moodump.errors import ConnectError, ServerError, ServerLost
     from moodump.pg.connection import pg_error
 
     refused = pg_error(psycopg.errors.ObjectNotInPrerequisiteState("not populated"), "restore")
-    assert isinstance(refused, ServerError) and not isinstance(refused, ConnectError)
-    assert isinstance(pg_error(psycopg.errors.LockNotAvailable("lock"), "dump"), ServerError)
-    assert isinstance(pg_error(psycopg.OperationalError("server closed the connection"), "x"), ConnectError)
-    assert isinstance(pg_error(psycopg.errors.AdminShutdown("terminated"), "x"), ConnectError)
+    assert isinstance(refused, ServerError) and not isinstance(refused, (ConnectError, ServerLost))
+    assert "up and reachable" not in str(refused.hint)
+    lock = pg_error(psycopg.errors.LockNotAvailable("lock"), "dump")
+    assert isinstance(lock, ServerError) and not isinstance(lock, ServerLost)
+    # a session lost mid-operation: exit code 6 (docs/exit-codes.md), as for MariaDB
+    lost = pg_error(psycopg.OperationalError("server closed the connection"), "x")
+    assert isinstance(lost, ServerLost) and lost.exit_code == 6
+    assert isinstance(pg_error(psycopg.errors.AdminShutdown("terminated"), "x"), ServerLost)
 
 
 @pytest.mark.parametrize(

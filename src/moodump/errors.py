@@ -78,6 +78,13 @@ class ServerError(MoodumpError):
     exit_code = 6
 
 
+class ServerLost(ServerError):
+    """The session was lost mid-operation: the server went away (crashed, OOM-killed,
+    restarted), killed the query or the connection, or a timeout ended it. A failure of
+    the server, not of what was sent to it (a verification by restore says nothing
+    about the backup then)."""
+
+
 class StorageError(MoodumpError):
     """Writing or reading backup files failed (disk full, permissions, missing file)."""
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -156,3 +159,88 @@ __all__ = [
     "write_bytes",
     "write_text",
 ]
+
+
+# --------------------------------------------------------------------------- scratch in TMPDIR
+
+#: What moodump creates in TMPDIR while it runs: the throwaway servers' data directories
+#: and the PostgreSQL client tools' password file. Their names carry the creating PID.
+SCRATCH_KINDS = ("mariadb", "pg", "pgpass")
+_SCRATCH_RE = re.compile(r"^moodump-(?:mariadb|pg|pgpass)-(\d+)-")
+# The server PID files a throwaway server writes into its directory.
+_SERVER_PID_FILES = ("mysqld.pid", "data/postmaster.pid")
+
+
+def scratch_prefix(kind: str) -> str:
+    """``moodump-KIND-PID-``: the name prefix of a scratch file or directory in TMPDIR
+    (see :func:`sweep_scratch`)."""
+    if kind not in SCRATCH_KINDS:
+        raise ValueError(f"unknown scratch kind {kind!r}")
+    return f"moodump-{kind}-{os.getpid()}-"
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's (or unreadable): leave it
+    return True
+
+
+def _server_pid_runs(entry: Path) -> bool:
+    for name in _SERVER_PID_FILES:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if _pid_runs(int((entry / name).read_text().split()[0])):
+                return True
+    return False
+
+
+def sweep_scratch(directory: Path | None = None, *, min_age_s: float = 3600.0) -> list[Path]:
+    """Remove the scratch that a killed moodump (SIGKILL, OOM, a pod killed after its
+    grace period) left in ``directory`` (default: TMPDIR): a restored throwaway server's
+    data directory (several times a backup's size) or the PostgreSQL password file.
+
+    In the image TMPDIR is the verification volume, which outlives the pod: nothing else
+    would ever remove them. An entry goes when the process that made it does not run
+    (this process counts as not running: call it when it runs no dump, restore or
+    verification, under the run lock), no server still runs in it, and nothing in it
+    changed for ``min_age_s`` (another pod may share the volume). Returns what went.
+    """
+    where = Path(directory if directory is not None else tempfile.gettempdir())
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(where.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _SCRATCH_RE.match(entry.name)
+        if not m or entry.is_symlink():
+            continue
+        pid = int(m.group(1))
+        if pid != os.getpid() and _pid_runs(pid):
+            continue
+        try:
+            if entry.is_dir():
+                if _server_pid_runs(entry):
+                    continue
+                newest = max([entry.stat().st_mtime] + [p.lstat().st_mtime for p in entry.rglob("*")])
+            else:
+                newest = entry.lstat().st_mtime
+        except OSError:
+            continue
+        if now - newest < min_age_s:
+            continue
+        try:
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError as exc:
+            log.warning("cannot remove %s, left by a stopped moodump: %s", entry, exc.strerror)
+            continue
+        log.info("removed %s, left by a stopped moodump", entry)
+        removed.append(entry)
+    return removed

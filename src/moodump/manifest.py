@@ -13,8 +13,11 @@ See docs/format.md for the whole layout.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,16 +209,55 @@ class VerifyRecord:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False) + "\n"
 
 
+class NotARegularFile(OSError):
+    """:func:`read_small_file`: the path is a named pipe, a device, a directory, ..."""
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path`` (a symbolic link is followed), at most
+    ``limit`` + 1 of them (the caller refuses more).
+
+    A backup's JSON files are untrusted: a named pipe in their place blocked a listing for
+    ever (and with it every scheduled backup), a link to ``/dev/zero`` was read until
+    memory ran out. The file is opened without blocking and must be a regular file.
+
+    :raises NotARegularFile: it is not a regular file (nor a directory).
+    :raises OSError: it cannot be opened or read (FileNotFoundError when missing).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"{path} is not a regular file (a pipe or a device)")
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_manifest(backup_dir: Path) -> Manifest:
     """Load ``manifest.json`` of a backup directory (any status)."""
     path = Path(backup_dir) / MANIFEST_NAME
     try:
-        raw = path.read_bytes()
+        raw = read_small_file(path, MAX_MANIFEST_BYTES)
     except FileNotFoundError as exc:
         raise IntegrityError(
             f"{backup_dir} has no {MANIFEST_NAME}: it is not a finished moodump backup",
             hint="a dump that did not finish leaves no manifest; use another backup",
         ) from exc
+    except NotARegularFile as exc:
+        raise IntegrityError(
+            f"{exc}: not a moodump manifest", hint="the backup is damaged; use another backup"
+        ) from None
     except OSError as exc:
         raise IntegrityError(
             f"cannot read {path}: {exc.strerror}", hint="check permissions"
@@ -485,10 +527,28 @@ def read_verify_record(backup_dir: Path) -> VerifyRecord | None:
     """The latest verification record, or None when never verified (or unreadable)."""
     path = Path(backup_dir) / VERIFY_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return VerifyRecord(**data)
-    except (OSError, ValueError, TypeError):
+        data = json.loads(read_small_file(path, MAX_MANIFEST_BYTES).decode("utf-8"))
+        record = VerifyRecord(**data)
+    except (OSError, ValueError, TypeError, RecursionError):
         return None
+    return record if _verify_record_shape_ok(record) else None
+
+
+def _verify_record_shape_ok(r: VerifyRecord) -> bool:
+    """Every field of its type: listings, checks and retention format and compare them."""
+
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return (
+        r.status in ("PASS", "FAIL")
+        and all(isinstance(v, str) for v in (r.method, r.at, r.server))
+        and number(r.duration_s)
+        and (r.restore_s is None or number(r.restore_s))
+        and isinstance(r.details, list)
+        and all(isinstance(d, str) for d in r.details)
+        and (r.moodle is None or isinstance(r.moodle, dict))
+    )
 
 
 def _chunk(data: dict[str, Any]) -> Chunk:

@@ -16,9 +16,11 @@ carried.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,7 +131,22 @@ class LocalSource(BackupSource):
     def open(self, name: str) -> BinaryIO:
         path = _inside(self.root, name)
         try:
-            return open(path, "rb")
+            # Without blocking: a named pipe in a file's place would wait for ever.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            try:
+                mode = os.fstat(fd).st_mode
+                if stat.S_ISDIR(mode):
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+                if not stat.S_ISREG(mode):
+                    raise IntegrityError(
+                        f"{name} in {self.where} is not a regular file (a pipe or a device)",
+                        hint="the backup is damaged; use another one",
+                    )
+                os.set_blocking(fd, True)
+                return os.fdopen(fd, "rb")
+            except BaseException:
+                os.close(fd)
+                raise
         except FileNotFoundError as exc:
             if not self.root.is_dir():
                 # no backup there at all: a wrong path, not a damaged backup

@@ -40,6 +40,7 @@ from moodump.errors import (
     Interrupted,
     MoodumpError,
     PrivilegeError,
+    ServerLost,
     StorageError,
 )
 from moodump.fsmodes import write_text
@@ -52,6 +53,7 @@ from moodump.manifest import (
 )
 from moodump.progress import Progress
 from moodump.restore import RestoreEvent, RestoreOptions, restore
+from moodump.restore.model import RESUME_HINT
 from moodump.source import BackupSource, LocalSource, as_source, is_encrypted
 from moodump.verify_offline import verify_offline as _verify_offline
 from moodump.verify_readback import ReadBack, object_problems
@@ -170,9 +172,15 @@ def verify(
                 assert settings is not None
                 report.server = settings.describe()
                 _verify_by_restore(src, manifest, settings, threads, report, progress, tr)
-    except (ConnectError, PrivilegeError, StorageError, Interrupted):
-        # The verification *environment* failed (server down, no privilege, its disk
-        # full, Ctrl-C): that says nothing about the backup, so no FAIL is recorded.
+    except (ConnectError, PrivilegeError, StorageError, Interrupted, ServerLost) as exc:
+        # The verification *environment* failed (server down or gone mid-restore, e.g. a
+        # throwaway server OOM-killed; no privilege, its disk full, Ctrl-C): that says
+        # nothing about the backup, so no FAIL is recorded.
+        if isinstance(exc, ServerLost):
+            exc.hint = (exc.hint or "check the server").replace(RESUME_HINT, "") + (
+                "; nothing was recorded about the backup: verify it again once the server "
+                "(for --local, the throwaway one: its memory and disk) is fixed"
+            )
         raise
     except MoodumpError as exc:
         report.problems.append(str(exc))

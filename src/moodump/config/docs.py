@@ -27,6 +27,9 @@ masked) and exits with status 2 when something is wrong, naming the variable or 
 General rules:
 
 - An empty variable counts as unset (the old scripts used `${VAR:-default}`).
+- A value's trailing line ends (`\\n`, `\\r\\n`) are dropped: a Kubernetes Secret made from a
+  file ends in a newline, which `secretKeyRef` passes on (the old scripts' `$(...)` dropped
+  it too). Other blanks are kept in secrets.
 - Variables marked *file* also accept `<NAME>_FILE`: the first line of that file is the
   value (for Kubernetes secrets mounted as files). Setting both is an error.
 - Secrets are never printed, logged or put on a command line.

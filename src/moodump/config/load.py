@@ -52,8 +52,15 @@ class _Env:
 
     def get(self, name: str, *, file_ok: bool, whole: bool = False) -> tuple[str, str] | None:
         """(value, source) of ``name`` or ``name_FILE``; None when neither is set.
-        ``whole``: the file's whole text (a PEM key), not its first line."""
+        ``whole``: the file's whole text (a PEM key), not its first line.
+
+        A value's trailing line ends are dropped (not a ``whole`` one's): a Kubernetes
+        Secret made from a file ends in one, which ``secretKeyRef`` passes on, and the old
+        container's ``$(getPassword)`` dropped it too (a ``*_FILE`` value is its first
+        line)."""
         direct = self.env.get(name, "")
+        if not whole:
+            direct = direct.rstrip("\r\n")
         file_name = f"{name}_FILE"
         path = self.env.get(file_name, "") if file_ok else ""
         if direct and path:

@@ -50,11 +50,17 @@ from moodump.errors import ConfigError, DecryptionError, IntegrityError, Storage
 from moodump.fsmodes import make_dir, write_bytes, write_text
 from moodump.manifest import (
     MANIFEST_NAME,
+    MAX_COUNT,
+    MAX_FILES,
+    MAX_MANIFEST_BYTES,
     STATUS_DONE,
     VERIFY_NAME,
     Manifest,
+    NotARegularFile,
+    check_relative_name,
     parse_manifest,
     read_done_manifest,
+    read_small_file,
 )
 
 ENCRYPTED_FORMAT = "moodump-age/1"
@@ -128,12 +134,16 @@ class EncryptedManifest:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("format") != ENCRYPTED_FORMAT:
                 raise ValueError(f"format is not {ENCRYPTED_FORMAT}")
-            files = [EncryptedFile(**f) for f in data.pop("files", [])]
+            files = [EncryptedFile(**f) for f in _file_records(data.pop("files", None), data)]
             known = set(cls.__dataclass_fields__)
             m = cls(**{k: v for k, v in data.items() if k in known}, files=files)
-            for f in m.files:
-                _check_name(f.name, where)
+            _check_shape(m, where)
             return m
+        except RecursionError:
+            raise IntegrityError(
+                f"{where} is nested too deeply to be a moodump encrypted-backup manifest",
+                hint="the encrypted backup is damaged; use another backup",
+            ) from None
         except (ValueError, TypeError) as exc:
             raise IntegrityError(
                 f"{where} is not a moodump encrypted-backup manifest ({exc})",
@@ -143,6 +153,49 @@ class EncryptedManifest:
 
 def _utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _file_records(files: object, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """``files`` of ``encrypted.json``: a list of objects; a DONE one must have it (every
+    encrypted.json moodump writes lists manifest.json.age at least)."""
+    if files is None and data.get("status", STATUS_DONE) != STATUS_DONE:
+        return []
+    if not isinstance(files, list):
+        raise ValueError("files is missing" if files is None else "files is not a list")
+    if len(files) > MAX_FILES:
+        raise ValueError(f"it lists {len(files)} files, more than the limit of {MAX_FILES}")
+    if not all(isinstance(f, dict) for f in files):
+        raise ValueError("an entry of files is not an object")
+    return files
+
+
+def _check_shape(m: EncryptedManifest, where: str) -> None:
+    """ValueError unless every field of ``m`` has its type (a listing, retention and the
+    restore trust them); IntegrityError for a file name outside the backup."""
+    for attr in ("status", "encryption", "tool_version", "encrypted_at", "database",
+                 "started_at", "finished_at"):  # fmt: skip
+        if not isinstance(getattr(m, attr), str):
+            raise ValueError(f"{attr} is not a string")
+    if not isinstance(m.recipients, list) or not all(isinstance(r, str) for r in m.recipients):
+        raise ValueError("recipients is not a list of strings")
+    seen: set[str] = set()
+    for f in m.files:
+        if not isinstance(f.name, str):
+            raise ValueError(f"file name {f.name!r:.80} is not a name")
+        _check_name(f.name, where)
+        try:
+            check_relative_name(f.name, where)
+        except IntegrityError as exc:
+            raise ValueError(exc.message) from None
+        if f.name in seen:
+            raise ValueError(f"it lists {f.name!r:.200} twice")
+        seen.add(f.name)
+        if not isinstance(f.bytes, int) or isinstance(f.bytes, bool) or not 0 <= f.bytes <= MAX_COUNT:
+            raise ValueError(f"the size of {f.name!r:.200} ({f.bytes!r:.40}) is not a count")
+        if not isinstance(f.sha256, str) or not isinstance(f.kind, str):
+            raise ValueError(f"the sha256 or kind of {f.name!r:.200} is not a string")
+    if m.status == STATUS_DONE and INNER_MANIFEST_NAME not in seen:
+        raise ValueError(f"it does not list {INNER_MANIFEST_NAME}")
 
 
 def _check_name(name: str, where: str) -> None:
@@ -164,12 +217,24 @@ def read_encrypted_manifest(backup_dir: Path | str) -> EncryptedManifest:
     """Load ``encrypted.json``; IntegrityError when missing, unreadable or not DONE."""
     path = Path(backup_dir) / ENCRYPTED_MANIFEST_NAME
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_small_file(path, MAX_MANIFEST_BYTES)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise IntegrityError(
+                f"{path} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a moodump "
+                "encrypted-backup manifest",
+                hint="the encrypted backup is damaged; use another backup",
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise IntegrityError(
             f"{backup_dir} has no {ENCRYPTED_MANIFEST_NAME}: it is not a finished encrypted backup",
             hint="an encryption that did not finish publishes nothing; use another backup",
         ) from exc
+    except NotARegularFile as exc:
+        raise IntegrityError(
+            f"{exc}: not a moodump encrypted-backup manifest",
+            hint="the encrypted backup is damaged; use another backup",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IntegrityError(f"cannot read {path}: {exc}", hint="check permissions") from exc
     m = EncryptedManifest.from_json(text, where=str(path))

@@ -36,6 +36,7 @@ from moodump.errors import (
     PrivilegeError,
     SchemaChanged,
     ServerError,
+    ServerLost,
     SnapshotError,
     StorageError,
 )
@@ -271,7 +272,7 @@ def map_driver_error(exc: BaseException, context: str) -> MoodumpError:
             text, hint="a long transaction holds locks; retry or raise --lock-wait-timeout"
         )
     if errno in _LOST_ERRNOS:
-        return ServerError(
+        return ServerLost(
             text, hint="the server went away or killed the query; check the server and run again"
         )
     if errno in (1021, 3, 1114) or (errno == 1030 and "error 28" in str(msg)):

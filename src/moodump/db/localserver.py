@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from moodump.errors import ConfigError, ServerError
+from moodump.fsmodes import scratch_prefix
 
 _SERVER_NAMES = ("mariadbd", "mysqld")
 _INSTALL_NAMES = ("mariadb-install-db", "mysql_install_db")
@@ -102,7 +103,7 @@ class LocalServer:
             )
         server, install = bins
         if self.base_dir is None:
-            self.base_dir = Path(tempfile.mkdtemp(prefix="moodump-mariadb-"))
+            self.base_dir = Path(tempfile.mkdtemp(prefix=scratch_prefix("mariadb")))
             self._own_dir = True
         self.base_dir.mkdir(parents=True, exist_ok=True)
         marker = self.base_dir / ".moodump-localserver"

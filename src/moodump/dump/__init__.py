@@ -22,7 +22,7 @@ from typing import Any
 
 from moodump.dump.engine import dump
 from moodump.dump.model import DumpOptions, DumpResult, ProgressEvent
-from moodump.dump.publish import remove_stale_partials, server_of
+from moodump.dump.publish import remove_stale_partials, server_of, sweep_stale_partials
 
 
 def __getattr__(name: str) -> Any:
@@ -42,4 +42,5 @@ __all__ = [
     "dump_postgres",
     "remove_stale_partials",
     "server_of",
+    "sweep_stale_partials",
 ]

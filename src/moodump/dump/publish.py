@@ -39,12 +39,17 @@ log = logging.getLogger("moodump.dump")
 _PARTIAL = re.compile(r"^\..+\.partial-(\d+)$")
 
 
-def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Path]:
+def remove_stale_partials(
+    parent: Path, *, min_age_s: float = 3600.0, own_pid_idle: bool = False
+) -> list[Path]:
     """Remove work directories that a killed dump (SIGKILL, OOM, node loss) left behind.
 
     A ``.<name>.partial-<pid>`` directory is stale when no process with that PID runs
     here *and* nothing in it changed for ``min_age_s`` (another pod sharing the volume
-    may run a dump under the same PID). Returns what was removed.
+    may run a dump under the same PID). With ``own_pid_idle`` (the caller runs no dump
+    now) this process's own PID counts as not running: a container restarted after an
+    OOM kill gives its new ``moodump run`` the PID of the killed one. Returns what was
+    removed.
     """
     removed: list[Path] = []
     now = time.time()
@@ -58,8 +63,9 @@ def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Pa
             continue
         pid = int(m.group(1))
         try:
-            os.kill(pid, 0)
-            continue  # the owner may still be running
+            if not (own_pid_idle and pid == os.getpid()):
+                os.kill(pid, 0)
+                continue  # the owner may still be running
         except ProcessLookupError:
             pass
         except PermissionError:
@@ -72,6 +78,34 @@ def remove_stale_partials(parent: Path, *, min_age_s: float = 3600.0) -> list[Pa
             shutil.rmtree(entry, ignore_errors=True)
             log.info("removed %s, left by a dump that did not finish", entry)
             removed.append(entry)
+    return removed
+
+
+def _visible_dirs(parent: Path) -> list[Path]:
+    try:
+        return [
+            p for p in parent.iterdir()
+            if not p.name.startswith(".") and p.is_dir() and not p.is_symlink()
+        ]  # fmt: skip
+    except OSError:
+        return []
+
+
+def sweep_stale_partials(root: Path, *, min_age_s: float = 3600.0) -> list[Path]:
+    """:func:`remove_stale_partials` in ``root`` and in its date and tier/date folders.
+
+    A dump's work directory sits beside its backup, in the date folder of the run that
+    was killed; later runs write to other date folders, so only this sweep (run under
+    the run lock, before the backups: no dump of this process is running) removes it.
+    """
+    parents = [Path(root)]
+    level = parents
+    for _ in range(2):  # DATE/ and TIER/DATE/
+        level = [d for parent in level for d in _visible_dirs(parent)]
+        parents += level
+    removed: list[Path] = []
+    for parent in parents:
+        removed += remove_stale_partials(parent, min_age_s=min_age_s, own_pid_idle=True)
     return removed
 
 

@@ -25,7 +25,7 @@ from moodump.checks import (
 )
 from moodump.config import Config, DatabaseSpec
 from moodump.crypto import SigningKey, VerifyKey, load_verify_keys, signing_key_from_setting
-from moodump.dump import DumpOptions, ProgressEvent, dump
+from moodump.dump import DumpOptions, ProgressEvent, dump, sweep_stale_partials
 from moodump.errors import (
     CheckFailed,
     ConfigError,
@@ -36,7 +36,7 @@ from moodump.errors import (
     ServerError,
     StorageError,
 )
-from moodump.fsmodes import make_dir, write_text
+from moodump.fsmodes import make_dir, sweep_scratch, write_text
 from moodump.jobs.exporter import record_run
 from moodump.jobs.files_check import check_moodledata
 from moodump.jobs.guard import Deadline, fit_hint, record_error
@@ -177,6 +177,8 @@ def _backup_cycle(
             sweep_staging(cfg.root)
             if offsite.at_rest:
                 finish_at_rest(offsite, cfg.root)
+            sweep_stale_partials(cfg.root)  # the work directories of killed dumps
+            sweep_scratch()  # and what killed runs left in TMPDIR
         except (MoodumpError, OSError) as exc:
             msg = f"cleaning up after a stopped run failed: {exc}"
             report.warnings.append(msg)

@@ -25,6 +25,7 @@ from moodump.errors import (
     ServerError,
     StorageError,
 )
+from moodump.fsmodes import sweep_scratch
 from moodump.jobs.backup import interrupted_error, result_facts, verify_dict, verify_keys_of
 from moodump.jobs.exporter import record_run
 from moodump.jobs.report import (
@@ -100,6 +101,7 @@ def verify_all(
         ctx.notify(Event("failure", f"moodump verification could not start: {exc}"))
         raise
     with lock, log_progress(ctx.tracker, cfg.progress_interval.total_seconds()):
+        sweep_scratch()  # what killed runs left in TMPDIR (the run lock is held)
         for spec in specs:
             if ctx.stop.is_set():
                 ctx.report.interrupted = True

@@ -12,7 +12,14 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.copy import Copy
 
 from moodump.db.connection import ConnSettings
-from moodump.errors import ConnectError, MoodumpError, NotFoundError, PrivilegeError, ServerError
+from moodump.errors import (
+    ConnectError,
+    MoodumpError,
+    NotFoundError,
+    PrivilegeError,
+    ServerError,
+    ServerLost,
+)
 
 #: A psycopg connection and the driver's base error, for the use cases that hold
 #: connections without importing the driver (only this package does).
@@ -233,10 +240,11 @@ def pg_error(exc: BaseException, what: str) -> MoodumpError:
         return PrivilegeError(f"{what}: {text}", hint="grant the account the privilege named")
     # OperationalError covers "object not in prerequisite state", "lock not available"
     # and the like too: only a lost connection (no SQLSTATE), a connection exception
-    # (08…) or a shutdown (57P…) is one to reconnect after
+    # (08…) or a shutdown (57P…) is a lost session: the server's failure mid-operation,
+    # exit code 6 as for MySQL/MariaDB (a failure to connect is :func:`connect`'s, 3)
     state = getattr(exc, "sqlstate", None)
     if isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P"))):
-        return ConnectError(f"{what}: {text}", hint="check that the server is up and reachable; run again")
+        return ServerLost(f"{what}: {text}", hint="check that the server is up and reachable; run again")
     return ServerError(f"{what}: {text}", hint="see the server's message; run again once fixed")
 
 

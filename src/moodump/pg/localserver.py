@@ -24,6 +24,7 @@ from types import TracebackType
 from moodump.db.connection import ConnSettings
 from moodump.db.localserver import free_port
 from moodump.errors import ConfigError, MoodumpError
+from moodump.fsmodes import scratch_prefix
 from moodump.pg.tools import client_for, run_tool
 
 
@@ -63,7 +64,7 @@ class LocalPgServer:
         self.bindir = bindir
         if self.base_dir is not None:
             self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.base = Path(tempfile.mkdtemp(prefix="moodump-pg-", dir=self.base_dir))
+        self.base = Path(tempfile.mkdtemp(prefix=scratch_prefix("pg"), dir=self.base_dir))
         try:
             if os.geteuid() == 0:
                 try:

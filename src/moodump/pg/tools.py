@@ -20,6 +20,7 @@ from pathlib import Path
 
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError, ServerError
+from moodump.fsmodes import scratch_prefix
 
 
 def dbname_arg(database: str) -> str:
@@ -104,7 +105,7 @@ def tool_env(settings: ConnSettings) -> Iterator[dict[str, str]]:
     if not settings.password:
         yield env
         return
-    fd, name = tempfile.mkstemp(prefix="moodump-pgpass-")
+    fd, name = tempfile.mkstemp(prefix=scratch_prefix("pgpass"))
     try:
         os.fchmod(fd, 0o600)
 
