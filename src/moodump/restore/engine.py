@@ -391,7 +391,7 @@ class Restore(DataLoader, ObjectSteps):
                 }
                 names |= {"objects.json", "database.sql"}
             if self.src.local_dir is not None:
-                check_files(self.src.local_dir, self.m, names)
+                check_files(self.src.local_dir, self.m, names, threads=self.opts.threads)
             else:
                 # Elsewhere (object storage) each file's sha256 is checked as it is read
                 # (reading every file twice would double the transfer); one listing

@@ -254,7 +254,7 @@ class PgRestore:
         if self.opts.check_files:
             self._emit("check")
             if self.src.local_dir is not None:
-                check_files(self.src.local_dir, self.m)
+                check_files(self.src.local_dir, self.m, threads=self.opts.threads)
             else:  # object storage: every file is there (sha256s are checked as read)
                 self.src.check_listed(self.m.files)
         pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
