@@ -477,7 +477,10 @@ def render(r: dict) -> str:  # type: ignore[type-arg]
         "it: most of an index build is the scan of the 1.2 GB heap, once per index, which no "
         "client setting avoids. Switching autovacuum off for the whole restore changed "
         "nothing measurable (three pairs of runs, 60-71 s off against 59-65 s on). COPY "
-        "FREEZE and smaller `maintenance_work_mem` were measured before (no gain). Where the CPU "
+        "FREEZE and smaller `maintenance_work_mem` were measured before (no gain); the logstore "
+        "loaded with COPY FREEZE and indexed twice dirtied as much page cache as without it "
+        "(3.19 GiB against 3.21 GiB), and `wal_compression = lz4` (a superuser's session setting) gave medians of "
+        "58.9 s against 59.4 s over four pairs of restores: neither is a measurable gain. Where the CPU "
         "goes and the floor it sets under the restore target (the same server work for both "
         "tools; a binary COPY costs the client more to convert than it saves the server): "
         "[benchmarks-postgres-floor.md](benchmarks-postgres-floor.md).",

@@ -59,7 +59,10 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def server_cpu(data_dir: Path) -> float:
     """CPU seconds the cluster has used so far: the postmaster's own and its reaped
-    children's (every backend that ended), plus each live child's."""
+    children's (every backend that ended), plus each live child's. Read a second after
+    a command ends: the postmaster reaps a backend that just exited (and adds its CPU to
+    its own children's) a moment later."""
+    time.sleep(1.0)
     pid = int((data_dir / "postmaster.pid").read_text().split()[0])
 
     def stat(p: int) -> list[str]:
@@ -75,6 +78,15 @@ def server_cpu(data_dir: Path) -> float:
             continue
         total += int(c[11]) + int(c[12])
     return total / _TICK
+
+
+def dirtied_mib() -> int:
+    """MiB of page cache the whole machine has dirtied so far (/proc/vmstat): over a
+    restore, what it wrote (WAL, tables, indexes, sort files) that the kernel must write
+    back, holding writers back once too much of it waits."""
+    with open("/proc/vmstat") as fh:
+        pages = next(int(line.split()[1]) for line in fh if line.startswith("nr_dirtied "))
+    return pages * 4096 >> 20
 
 
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d ")
@@ -132,7 +144,10 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="render --markdown from --json")
     args = ap.parse_args()
     if args.report_only:
-        args.markdown.write_text(render(json.loads(args.json.read_text())))
+        out = json.loads(args.json.read_text())
+        out["summary"] = summarise(out)
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+        args.markdown.write_text(render(out))
         return
     backup = sample_backup(args.work_dir.resolve(), args.scale, args.reuse)
     gen = start_server()
@@ -158,9 +173,13 @@ def main() -> None:
         def run(name: str, argv: list[str], target: str) -> None:
             quiesce(pg)
             at = log.stat().st_size
-            s0 = server_cpu(pg.data)
+            pg.psql("postgres", "CHECKPOINT")
+            subprocess.run(["sync"], check=False)  # the last command's writes are not this one's
+            s0, d0 = server_cpu(pg.data), dirtied_mib()
             r = timed(argv, env)
             r["server_cpu_s"] = round(server_cpu(pg.data) - s0, 2)
+            r["dirtied_mib"] = dirtied_mib() - d0
+            r["cores_busy"] = round(r["machine_cpu_s"] / r["seconds"], 2)
             with open(log, errors="replace") as fh:
                 fh.seek(at)
                 r["statements_s"] = statement_kinds(fh.read())
@@ -247,37 +266,52 @@ def parse_cost(path: Path) -> float:
 
 
 def summarise(out: dict[str, Any]) -> dict[str, Any]:
-    def med(name: str, key: str) -> float:
-        return float(statistics.median(r[key] for r in out["runs"][name]))
-
-    def med_kind(name: str, kind: str) -> float:
-        return float(statistics.median(r["statements_s"][kind] for r in out["runs"][name]))
-
-    m_client, m_server = med("moodump restore", "client_cpu_s"), med("moodump restore", "server_cpu_s")
-    p_client, p_server = med("pg_restore -j 2", "client_cpu_s"), med("pg_restore -j 2", "server_cpu_s")
-    stmts = sum(med_kind("moodump restore", k) for k in ("index and constraint builds", "COPY", "other"))
-    copy_share = med_kind("moodump restore", "COPY") / stmts if stmts else 0.0
+    """The figures, round by round (each round's two restores ran one after the other, on
+    the same state of the machine), and their medians: on this machine the same command's
+    CPU varies by up to a third between rounds, so only paired figures compare."""
+    kinds = ("index and constraint builds", "COPY", "other")
     saves = max(v["binary_saves"] for v in out["copy_formats"].values())
     least = out["client_floor_cpu_s"]
-    text_floor = m_server + least
-    free_floor = m_server * (1 - copy_share * saves) + least
     # a converter costing what pyarrow's parser costs per byte, over all the rows' text
     parsed = sum(v["bytes"]["text"] for v in out["copy_formats"].values())
     per_byte = sum(v["client_parse_cpu_s"] for v in out["copy_formats"].values()) / parsed
-    parser_floor = free_floor + per_byte * out["text_bytes"]
-    peer = p_client + p_server
+    rounds: list[dict[str, float]] = []
+    for m, p in zip(out["runs"]["moodump restore"], out["runs"]["pg_restore -j 2"], strict=False):
+        stmts = sum(m["statements_s"][k] for k in kinds)
+        copy_share = m["statements_s"]["COPY"] / stmts if stmts else 0.0
+        peer = p["client_cpu_s"] + p["server_cpu_s"]
+        text_floor = m["server_cpu_s"] + least
+        free_floor = m["server_cpu_s"] * (1 - copy_share * saves) + least
+        rounds.append({
+            "moodump_cpu_s": m["client_cpu_s"] + m["server_cpu_s"], "pg_restore_cpu_s": peer,
+            "moodump_server_cpu_s": m["server_cpu_s"], "pg_restore_server_cpu_s": p["server_cpu_s"],
+            "ratio_of_cpu": (m["client_cpu_s"] + m["server_cpu_s"]) / peer,
+            "ratio_of_seconds": m["seconds"] / p["seconds"], "copy_share": copy_share,
+            "text": text_floor, "free": free_floor, "parser": free_floor + per_byte * out["text_bytes"],
+            "peer": peer,
+        })  # fmt: skip
+
+    def med(key: str) -> float:
+        return float(statistics.median(r[key] for r in rounds))
+
+    def floor(key: str) -> list[float]:
+        return [round(med(key), 1), round(statistics.median(r[key] / r["peer"] for r in rounds), 3)]
+
     return {
-        "moodump_cpu_s": round(m_client + m_server, 1),
-        "pg_restore_cpu_s": round(peer, 1),
-        "ratio_of_cpu": round((m_client + m_server) / peer, 3),
-        "ratio_of_seconds": round(med("moodump restore", "seconds") / med("pg_restore -j 2", "seconds"), 3),
-        "server_cpu_s": {"moodump": round(m_server, 1), "pg_restore": round(p_server, 1)},
-        "copy_share_of_moodump_server": round(copy_share, 3),
+        "moodump_cpu_s": round(med("moodump_cpu_s"), 1),
+        "pg_restore_cpu_s": round(med("pg_restore_cpu_s"), 1),
+        "ratio_of_cpu": round(med("ratio_of_cpu"), 3),
+        "ratio_of_seconds": round(med("ratio_of_seconds"), 3),
+        "rounds_ratio_of_cpu": [round(r["ratio_of_cpu"], 3) for r in rounds],
+        "rounds_ratio_of_seconds": [round(r["ratio_of_seconds"], 3) for r in rounds],
+        "server_cpu_s": {"moodump": round(med("moodump_server_cpu_s"), 1),
+                         "pg_restore": round(med("pg_restore_server_cpu_s"), 1)},
+        "copy_share_of_moodump_server": round(med("copy_share"), 3),
         "binary_copy_saves_at_most": saves,
         "floors": {
-            "text COPY, client only reads, checks and decompresses": [round(text_floor, 1), round(text_floor / peer, 3)],
-            "binary COPY converted for free": [round(free_floor, 1), round(free_floor / peer, 3)],
-            "binary COPY converted at pyarrow's parsing cost": [round(parser_floor, 1), round(parser_floor / peer, 3)],
+            "text COPY, client only reads, checks and decompresses": floor("text"),
+            "binary COPY converted for free": floor("free"),
+            "binary COPY converted at pyarrow's parsing cost": floor("parser"),
         },
         "target": TARGET,
     }
@@ -294,13 +328,15 @@ def render(out: dict[str, Any]) -> str:
         f"- Data: the Moodle sample at scale {out['scale']}, as benchmarks/pg.py makes it; {out['rounds']} rounds of each restore.",
         "- CPU seconds, not wall seconds: the server's CPU is read from its processes, so other load on the machine does not enter the figures.",
         "",
-        "| restore | seconds | client CPU s | server CPU s | index and constraint builds s | COPY s | other s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| restore | seconds | client CPU s | server CPU s | cores busy | dirtied MiB "
+        "| index and constraint builds s | COPY s | other s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, rs in out["runs"].items():
         for r in rs:
             k = r["statements_s"]
             lines.append(f"| `{name}` | {r['seconds']:.1f} | {r['client_cpu_s']:.1f} | {r['server_cpu_s']:.1f} | "
+                         f"{r.get('cores_busy', '')} | {r.get('dirtied_mib', '')} | "
                          f"{k['index and constraint builds']:.1f} | {k['COPY']:.1f} | {k['other']:.1f} |")  # fmt: skip
     lines += [
         "",
@@ -320,12 +356,14 @@ def render(out: dict[str, Any]) -> str:
         f"Least client CPU for moodump's backup (read, sha256, decompress every data file): "
         f"{out['client_floor_cpu_s']} s.",
         "",
-        "| figure (medians) | value |",
+        "| figure (medians of the rounds) | value |",
         "|---|---:|",
         f"| moodump restore, client + server CPU | {s['moodump_cpu_s']} s |",
         f"| pg_restore -j 2, client + server CPU | {s['pg_restore_cpu_s']} s |",
-        f"| ratio of CPU (moodump / pg_restore) | {s['ratio_of_cpu']} |",
-        f"| ratio of seconds in these runs | {s['ratio_of_seconds']} |",
+        f"| ratio of CPU (moodump / pg_restore), median of the rounds | {s['ratio_of_cpu']} "
+        f"({', '.join(map(str, s.get('rounds_ratio_of_cpu', [])))}) |",
+        f"| ratio of seconds, median of the rounds | {s['ratio_of_seconds']} "
+        f"({', '.join(map(str, s.get('rounds_ratio_of_seconds', [])))}) |",
         f"| COPY's share of moodump's server statements | {s['copy_share_of_moodump_server']:.0%} |",
         f"| the most a binary COPY saves the server (of COPY) | {s['binary_copy_saves_at_most']:.0%} |",
         f"| moodump's server CPU / pg_restore's | {s['server_cpu_s']['moodump']} / {s['server_cpu_s']['pg_restore']} s |",
@@ -336,13 +374,19 @@ def render(out: dict[str, Any]) -> str:
         "",
         "## Reading the figures",
         "",
-        "- Both restores run the same server work: the same `COPY` text and the same `CREATE INDEX` and "
-        "`ADD CONSTRAINT` statements, which no client setting makes cheaper (benchmarks-postgres.md lists "
-        "the settings measured: `maintenance_work_mem`, autovacuum, parallel maintenance workers). "
-        "Where they differ (moodump stores values over ~2 kB with lz4, pg_restore with the server's pglz; "
-        "moodump commits a progress row per file), the difference is small next to the index builds and COPY.",
-        "- On this machine the server and the client share two cores and both tools keep both busy, so a "
-        "restore's seconds follow its CPU, client plus server.",
+        "- Both restores run the same statements: the same `COPY` text and the same `CREATE INDEX` and "
+        "`ADD CONSTRAINT`, which no client setting makes cheaper (benchmarks-postgres.md lists the settings "
+        "measured: `maintenance_work_mem`, autovacuum, parallel maintenance workers, COPY FREEZE). moodump's "
+        "server CPU is lower where they differ: values over ~2 kB stored with lz4 rather than the server's "
+        "pglz, and COPY of one table's files one after the other.",
+        "- Seconds follow CPU only while the two cores are busy (*cores busy*: the machine's CPU over the "
+        "run divided by its seconds). A restore dirties several GiB of page cache (*dirtied*: WAL, tables, "
+        "indexes, sort files); once too much of it waits for the disk the kernel holds the writers back and "
+        "the cores idle, for both tools alike. moodump's restore keeps fewer cores busy than pg_restore's, "
+        "which is why its ratio of seconds is above its ratio of CPU. A timeline of one restore (the "
+        "machine's busy cores sampled every 0.5 s) shows where: the first seconds run on one core "
+        "(start-up, the sha256 check of the files, the pre-data script), a worker waits for the last file "
+        "of a table before that table's indexes can start, and the last index builds leave a tail.",
         "- The floors: moodump's measured server CPU plus the least client CPU (reading, checking and "
         "decompressing the files; nothing parsed or sent), first with the text COPY both tools send, then "
         "with the binary COPY's saving taken off the server's COPY share as if converting the rows cost the "
