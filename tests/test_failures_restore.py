@@ -175,6 +175,7 @@ def test_server_killed_mid_restore_then_resume_is_exact(
         again.stop(remove=False)
 
 
+@pytest.mark.db  # a server of its own (own_server), not the session's: mark it by hand
 def test_resume_after_a_server_restart_reloads_memory_tables(
     own_server: LocalServer, tmp_path: Path
 ) -> None:
