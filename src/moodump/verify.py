@@ -53,6 +53,7 @@ from moodump.manifest import (
 )
 from moodump.progress import Progress
 from moodump.restore import RestoreEvent, RestoreOptions, restore
+from moodump.restore.engine import CLEANUP_LOCK_WAIT_S
 from moodump.restore.model import RESUME_HINT
 from moodump.source import BackupSource, LocalSource, as_source, is_encrypted
 from moodump.verify_offline import verify_offline as _verify_offline
@@ -332,6 +333,8 @@ def _verify_by_restore(
     finally:
         reader.close()
         with contextlib.suppress(Exception), connect(settings) as conn:
+            # bounded: a killed load may still hold a table's lock (a full server)
+            conn.execute(f"SET SESSION lock_wait_timeout = {CLEANUP_LOCK_WAIT_S}")
             conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
 
 

@@ -133,6 +133,10 @@ def _run(run: Restore, opts: RestoreOptions, database: str) -> RestoreResult:
     return result
 
 
+#: Seconds a cleanup after a failure waits for a table lock before it gives up.
+CLEANUP_LOCK_WAIT_S = 30
+
+
 class Restore(DataLoader, ObjectSteps):
     def __init__(
         self,
@@ -273,6 +277,10 @@ class Restore(DataLoader, ObjectSteps):
         restore created stays only when ``--resume`` can use it: the restore was
         interrupted, or some data file is loaded and recorded (the error then says so).
         """
+        # A killed LOAD DATA can linger on the server ("Killed", holding its table's
+        # metadata lock: see load._release_fifos); a DROP waits for that lock, by default
+        # for a year. Bounded, a cleanup that cannot happen fails instead of hanging.
+        conn.execute(f"SET SESSION lock_wait_timeout = {CLEANUP_LOCK_WAIT_S}")
         if self.load_db != self.target:
             conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.load_db)}")
         hint = exc.hint if isinstance(exc, MoodumpError) else None
