@@ -150,6 +150,35 @@ def test_restore_refuses_a_non_empty_target_then_drop_and_atomic_replace_it(
     assert "work_mem=7MB" in pg.psql("postgres", f"SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE datname = '{empty}'")
 
 
+def test_a_damaged_file_leaves_no_database_and_the_target_untouched(
+    pg: PgServer, zoo: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The sha256 check of a restore into a new database runs beside its definitions; a
+    damaged file found then drops the database again. A target that exists is touched only
+    after the check: --drop keeps it when a file is damaged."""
+    import shutil
+
+    from moodump.errors import IntegrityError
+
+    _src, backup = zoo
+    damaged = tmp_path / "backup"
+    shutil.copytree(backup, damaged)
+    data = max((damaged / "data").iterdir(), key=lambda f: f.stat().st_size)
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    for opts in (RestoreOptions(), RestoreOptions(atomic=True)):
+        target = f"damaged_{uuid.uuid4().hex[:6]}"
+        with pytest.raises(IntegrityError, match=data.name):
+            restore(damaged, _settings(pg), target, opts)
+        assert _scalar(pg, "postgres", f"SELECT count(*) FROM pg_database WHERE datname LIKE '{target}%'") == 0
+    kept = _new_db(pg, "kept")
+    pg.psql(kept, "CREATE TABLE old_stuff (x int); INSERT INTO old_stuff VALUES (1)")
+    with pytest.raises(IntegrityError, match=data.name):
+        restore(damaged, _settings(pg), kept, RestoreOptions(drop=True))
+    assert _scalar(pg, kept, "SELECT x FROM old_stuff") == 1
+
+
 def test_resume_skips_the_files_already_loaded(pg: PgServer, zoo: tuple[str, Path]) -> None:
     src, backup = zoo
     target = f"resume_{uuid.uuid4().hex[:6]}"

@@ -206,3 +206,55 @@ def test_toast_compression_the_server_lacks_is_a_clear_error() -> None:
     assert "--toast-compression server" in (e.value.hint or "")
     with pytest.raises(ConfigError, match="not one of"):
         choose_toast_compression("zstd", "default", ["pglz", "lz4"], [])
+
+
+# -- the order of a restore's jobs (restore/pg_plan.py) ---------------------------------
+@pytest.mark.parametrize(
+    ("sql", "n"),
+    [
+        ('CREATE INDEX "i" ON "public"."t" USING "btree" ("a");', 1),
+        ('CREATE UNIQUE INDEX "i" ON "public"."t" USING "btree" ("a", "b", "c");', 3),
+        ('CREATE INDEX "i" ON "public"."t" USING "btree" ("lower"(("a")::"text"), "b");', 2),
+        ('CREATE INDEX "i" ON "public"."t" USING "btree" ("a, b") WHERE ("c" = \'x, y\');', 1),
+        ('CREATE INDEX "i" ON "public"."t" USING "gin" ("d") INCLUDE ("e", "f");', 1),
+        ('ALTER TABLE ONLY "public"."t"\n    ADD CONSTRAINT "t_pk" PRIMARY KEY ("id");', 1),
+        ('ALTER TABLE ONLY "public"."t"\n    ADD CONSTRAINT "u" UNIQUE ("a", "b");', 2),
+        ('ALTER TABLE ONLY "public"."t"\n    ADD CONSTRAINT "u" UNIQUE NULLS NOT DISTINCT ("a", "b");', 2),
+        ('ALTER TABLE ONLY "public"."t"\n    ADD CONSTRAINT "x" EXCLUDE USING "gist" ("r" WITH &&, "s" WITH =);', 2),
+        ('ALTER TABLE ONLY "public"."t"\n    ADD CONSTRAINT "c" CHECK (("a" > 0));', 1),
+    ],
+)
+def test_key_columns_of_index_and_constraint_entries(sql: str, n: int) -> None:
+    from moodump.restore.pg_plan import key_columns
+
+    assert key_columns(sql) == n
+
+
+def test_a_tables_index_builds_start_with_the_widest_key() -> None:
+    """Longest first: the sample's logstore, in the dump's (name) order, then as queued."""
+    from moodump.restore.pg_plan import heaviest_first, jobs_of
+
+    def idx(name: str, *cols: str) -> tuple[str, str, str]:
+        keys = ", ".join(f'"{c}"' for c in cols)
+        return (f"post:{name}", "INDEX", f'CREATE INDEX "{name}" ON "public"."log" USING "btree" ({keys});')
+
+    pk = ("post:pk", "CONSTRAINT", 'ALTER TABLE ONLY "public"."log"\n    ADD CONSTRAINT "pk" PRIMARY KEY ("id");')
+    entries = [pk, idx("con", "contextid"), idx("cou", "courseid"),
+               idx("couanotim", "courseid", "anonymous", "timecreated"), idx("tim", "timecreated"),
+               idx("useconconcr", "userid", "contextlevel", "contextinstanceid", "crud", "edulevel", "timecreated")]  # fmt: skip
+    order = [e[0] for e in heaviest_first(entries)]
+    assert order == ["post:useconconcr", "post:couanotim", "post:pk", "post:con", "post:cou", "post:tim"]
+    big = jobs_of(heaviest_first(entries), {'"public"."log"': 1 << 30}, lambda sql: '"public"."log"')
+    assert [kind for kind, _ in big] == ["entry"] * 6  # a big table's: a job each
+    small = jobs_of(entries, {'"public"."log"': 1000}, lambda sql: '"public"."log"')
+    assert [kind for kind, _ in small] == ["entries"] and len(small[0][1][1]) == 6  # one job
+
+
+def test_a_worker_skips_the_files_of_a_table_another_is_loading() -> None:
+    from moodump.restore.pg_plan import pick
+
+    queue = [("data", "a"), ("data", "a"), ("data", "b"), ("entry", "x")]
+    assert pick(queue, {}, str) == 0
+    assert pick(queue, {"a": 1}, str) == 2
+    assert pick(queue, {"a": 1, "b": 1}, str) == 3
+    assert pick(queue[:2], {"a": 1}, str) == 0  # nothing else: the same table after all

@@ -54,7 +54,7 @@ from moodump.pg.copyio import copy_in
 from moodump.pg.database import restore_settings, toast_settings
 from moodump.pg.tools import client_for, dbname_arg, run_tool, tool_env
 from moodump.progress import Progress
-from moodump.restore import pg_target
+from moodump.restore import pg_plan, pg_target
 from moodump.restore.model import (
     RestoreEvent,
     RestoreOptions,
@@ -63,6 +63,7 @@ from moodump.restore.model import (
     choose_toast_compression,
 )
 from moodump.restore.pg_objects import restore_large_objects
+from moodump.restore.pg_plan import Entry, Job
 from moodump.restore.pg_script import (
     _PARALLEL,
     _POST_TYPES,
@@ -147,23 +148,30 @@ _REFRESH_SETTINGS = {"timezone", "datestyle", "intervalstyle", "extra_float_digi
                      "lc_numeric", "lc_time", "bytea_output", "xmlbinary", "xmloption",
                      "default_text_search_config"}  # fmt: skip
 
-#: Tables with less data than this have their indexes and constraints built in one job.
-_BATCH_BYTES = 4 << 20
+class _Background:
+    """A function run in a thread of its own; :meth:`wait` joins it and raises what it
+    raised."""
 
-#: How far down the queue a worker looks for a file of a table nobody is loading.
-_LOOKAHEAD = 256
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True,
+                                       name="moodump-check")  # fmt: skip
+        self.thread.start()
 
+    def _run(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            self.error = exc
 
-def _pick(queue: list[tuple[str, Any]], loading: dict[str, int]) -> int:
-    """The index of the next job: the first that is not a file of a table another worker
-    is loading now, else the first. Two ``COPY`` into one table contend for its relation
-    extension lock and buffers: the sample's logstore files, loaded by two sessions at
-    once, cost the server 24 s of CPU against 16 s one after the other, CPU that the
-    other tables' files and indexes can use instead."""
-    for i, (kind, item) in enumerate(queue[:_LOOKAHEAD]):
-        if kind != "data" or not loading.get(qualified(item[0].schema, item[0].name)):
-            return i
-    return 0
+    def failure(self) -> BaseException | None:
+        """What the function raised, once it ended (None: nothing)."""
+        self.thread.join()
+        return self.error
+
+    def wait(self) -> None:
+        if (error := self.failure()) is not None:
+            raise error
 
 
 class PgRestore:
@@ -251,10 +259,13 @@ class PgRestore:
         return data.decode("utf-8", "surrogateescape")
 
     def run(self) -> RestoreResult:
+        checking: _Background | None = None
         if self.opts.check_files:
             self._emit("check")
-            if self.src.local_dir is not None:
-                check_files(self.src.local_dir, self.m, threads=self.opts.threads)
+            if (local := self.src.local_dir) is not None:
+                checking = _Background(
+                    lambda: check_files(local, self.m, threads=self.opts.threads)
+                )
             else:  # object storage: every file is there (sha256s are checked as read)
                 self.src.check_listed(self.m.files)
         pre = self._text(self.m.objects["pre_data"]) if self.m.objects.get("pre_data") else ""
@@ -274,6 +285,16 @@ class PgRestore:
                 n for n in tablespaces_named(pre) | tablespaces_named(post)
                 if not any("\udc80" <= ch <= "\udcff" for ch in n)
             })  # fmt: skip
+            # The target is touched only once every file is checked, unless this restore
+            # makes the database it loads (a new one, or --atomic's staging): the check then
+            # runs on beside the definitions, on the core psql leaves idle, and a damaged
+            # file found drops the database again.
+            if checking is not None and (
+                self.selected is not None or self.opts.resume
+                or (not self.opts.atomic and pg_target.exists(admin, self.target))
+            ):  # fmt: skip
+                checking.wait()
+                checking = None
             if self.selected is not None:
                 fresh = pg_target.prepare_partial(
                     admin, self.settings, self.target, self.selected, self.opts.drop,
@@ -296,6 +317,9 @@ class PgRestore:
             if "pre-data" not in done:
                 self._emit("schema")
                 self._pre_data(bindir, pre)
+            if checking is not None:
+                checking.wait()
+                checking = None
             loading = True
             skipped = self._data_and_indexes(post, done)
             loading = False
@@ -321,7 +345,11 @@ class PgRestore:
                 pg_target.swap(self.settings, self.load_db, self.target)
                 self.load_db = self.target
         except BaseException as exc:
-            if self.load_db != self.target or (fresh and self.opts.atomic):
+            # a file found damaged while the definitions went in (or failed) comes first
+            damaged = (
+                checking.failure() if checking and not isinstance(exc, KeyboardInterrupt) else None
+            )
+            if self.load_db != self.target or (fresh and (self.opts.atomic or damaged)):
                 pg_target.drop_quietly(self.settings, self.load_db)
             elif self.selected is not None:  # a --table restore cannot be resumed
                 pg_target.drop_progress_quietly(self.settings, self.load_db, self.progress_schema)
@@ -331,6 +359,8 @@ class PgRestore:
                 exc.hint = (exc.hint or "") + (
                     "; after fixing it, continue with: moodump restore --resume ..."
                 )
+            if damaged is not None and damaged is not exc:
+                raise damaged from exc
             raise
         self._emit("done")
         return RestoreResult(
@@ -589,20 +619,8 @@ class PgRestore:
             key = qualified(t.schema, t.name)
             size[key] = size.get(key, 0) + c.raw_bytes
 
-        def jobs_of(entries: list[tuple[str, str, str]]) -> list[tuple[str, Any]]:
-            """A small table's indexes and constraints as one job (one transaction), a big
-            one's each on its own, so that the workers share them."""
-            out: list[tuple[str, Any]] = []
-            for item in entries:
-                table = self._table_key(item[2])
-                small = table is not None and size.get(table, _BATCH_BYTES) < _BATCH_BYTES
-                if small and out and out[-1][0] == "entries" and out[-1][1][0] == table:
-                    out[-1][1][1].append(item)
-                elif small:
-                    out.append(("entries", (table, [item])))
-                else:
-                    out.append(("entry", item))
-            return out
+        def jobs_of(entries: list[Entry]) -> list[Job]:
+            return pg_plan.jobs_of(entries, size, self._table_key)
 
         queue += jobs_of(after)
 
@@ -619,10 +637,13 @@ class PgRestore:
                 left[key] -= 1
                 if left[key] == 0:  # the table is complete: its indexes go first
                     self.tracker.table_done()
-                    queue[:0] = jobs_of(waiting.pop(key, []))
+                    queue[:0] = jobs_of(pg_plan.heaviest_first(waiting.pop(key, [])))
                     cond.notify_all()
 
         loading: dict[str, int] = {}  # table -> workers loading a file of it now
+
+        def _data_table(item: tuple[TableEntry, Any]) -> str:
+            return qualified(item[0].schema, item[0].name)
 
         def next_item() -> tuple[str, Any] | None:
             with cond:
@@ -631,7 +652,7 @@ class PgRestore:
                 if not queue or self.stop.is_set():
                     return None
                 busy[0] += 1
-                job = queue.pop(_pick(queue, loading))
+                job = queue.pop(pg_plan.pick(queue, loading, _data_table))
                 if job[0] == "data":
                     key = qualified(job[1][0].schema, job[1][0].name)
                     loading[key] = loading.get(key, 0) + 1
