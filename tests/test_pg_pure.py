@@ -258,3 +258,27 @@ def test_a_worker_skips_the_files_of_a_table_another_is_loading() -> None:
     assert pick(queue, {"a": 1}, str) == 2
     assert pick(queue, {"a": 1, "b": 1}, str) == 3
     assert pick(queue[:2], {"a": 1}, str) == 0  # nothing else: the same table after all
+
+
+def test_a_tables_index_builds_go_first_once_its_last_file_is_in() -> None:
+    import threading
+
+    from moodump.restore.pg_pool import JobQueue
+
+    def idx(table: str, name: str, *cols: str) -> tuple[str, str, str]:
+        keys = ", ".join(f'"{c}"' for c in cols)
+        return (f"post:{name}", "INDEX", f'CREATE INDEX "{name}" ON "public"."{table}" USING "btree" ({keys});')
+
+    big = {'"public"."a"': 1 << 30, '"public"."b"': 1 << 30}
+    done: list[str] = []
+    q = JobQueue(
+        [('"public"."a"', "a1"), ('"public"."a"', "a2"), ('"public"."b"', "b1")],
+        {'"public"."a"': [idx("a", "a_x", "x"), idx("a", "a_xy", "x", "y")], '"public"."b"': [idx("b", "b_x", "x")]},
+        [idx("c", "c_x", "x")],
+        size=big, table_of=lambda sql: '"public"."' + sql.split('"public"."')[1].split('"')[0] + '"',
+        stop=threading.Event(), on_table_done=lambda: done.append("table"),
+    )  # fmt: skip
+    seen: list[str] = []
+    q.work(None, lambda conn, job: seen.append(job[1][1] if job[0] == "data" else job[1][0]))
+    assert seen == ["a1", "a2", "post:a_xy", "post:a_x", "b1", "post:b_x", "post:c_x"]
+    assert done == ["table", "table"] and not q.unfinished

@@ -29,7 +29,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ from moodump.pg.copyio import copy_in
 from moodump.pg.database import restore_settings, toast_settings
 from moodump.pg.tools import client_for, dbname_arg, run_tool, tool_env
 from moodump.progress import Progress
-from moodump.restore import pg_plan, pg_target
+from moodump.restore import pg_target
 from moodump.restore.model import (
     RestoreEvent,
     RestoreOptions,
@@ -64,6 +65,7 @@ from moodump.restore.model import (
 )
 from moodump.restore.pg_objects import restore_large_objects
 from moodump.restore.pg_plan import Entry, Job
+from moodump.restore.pg_pool import JobQueue, run_workers
 from moodump.restore.pg_script import (
     _PARALLEL,
     _POST_TYPES,
@@ -517,41 +519,19 @@ class PgRestore:
         conn.execute(script.encode("utf-8", "surrogateescape"))
 
     def _parallel(self, items: list[Any], fn: Callable[[Conn, Any], None]) -> None:
-        queue = list(items)
-        qlock = threading.Lock()
-        errors: list[BaseException] = []
+        run_workers(items, fn, threads=self.opts.threads, stop=self.stop, session=self._worker_session)
 
-        def work() -> None:
-            try:
-                with connect(self.settings, self.load_db, autocommit=True) as conn:
-                    self._session(conn)
-                    if n > 1:
-                        # n sessions already keep the cores busy: parallel workers of a
-                        # CREATE INDEX only add their sort merges and contention (the
-                        # sample's 8 logstore indexes on 2 cores: 26 s -> 19 s)
-                        conn.execute("SET max_parallel_maintenance_workers = 0")
-                    while not self.stop.is_set():
-                        with qlock:
-                            if not queue:
-                                return
-                            item = queue.pop(0)
-                        fn(conn, item)
-            except BaseException as exc:
-                errors.append(exc)
-                self.stop.set()
-
-        n = max(1, min(self.opts.threads, len(items)))
-        threads = [threading.Thread(target=work, daemon=True) for _ in range(n if items else 0)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            while th.is_alive():
-                th.join(0.2)
-        if errors:
-            real = [e for e in errors if not isinstance(e, Interrupted)]
-            raise (real or errors)[0]
-        if self.stop.is_set() and queue:
-            raise Interrupted("restore interrupted", hint="continue it with --resume")
+    @contextmanager
+    def _worker_session(self, n: int) -> Iterator[Conn]:
+        """A worker's session (one of ``n``)."""
+        with connect(self.settings, self.load_db, autocommit=True) as conn:
+            self._session(conn)
+            if n > 1:
+                # n sessions already keep the cores busy: parallel workers of a CREATE
+                # INDEX only add their sort merges and contention (the sample's 8
+                # logstore indexes on 2 cores: 26 s -> 19 s)
+                conn.execute("SET max_parallel_maintenance_workers = 0")
+            yield conn
 
     # -- large objects ---------------------------------------------------------------------
     def _large_objects(self, done: set[str]) -> None:
@@ -596,82 +576,38 @@ class PgRestore:
             rows_done=sum(c.rows for c in done_chunks),
             bytes_done=sum(c.raw_bytes for c in done_chunks),
         )
-        left: dict[str, int] = {}
-        for t, _c in todo:
-            key = qualified(t.schema, t.name)
-            left[key] = left.get(key, 0) + 1
-        waiting: dict[str, list[tuple[str, str, str]]] = {}
-        after: list[tuple[str, str, str]] = []
+        waiting: dict[str, list[Entry]] = {}
+        after: list[Entry] = []
+        loaded = {qualified(t.schema, t.name) for t, _c in todo}
         for item in items:
             if item[1] not in _PARALLEL:
                 continue
             table = self._table_key(item[2])
-            if table is not None and table in left:
+            if table is not None and table in loaded:
                 waiting.setdefault(table, []).append(item)
             else:
                 after.append(item)
-        queue: list[tuple[str, Any]] = [("data", x) for x in todo]
-        cond = threading.Condition()
-        busy = [0]
-
         size: dict[str, int] = {}
         for t, c in self.chunks:
             key = qualified(t.schema, t.name)
             size[key] = size.get(key, 0) + c.raw_bytes
+        jobs = JobQueue(
+            [(qualified(t.schema, t.name), (t, c)) for t, c in todo], waiting, after,
+            size=size, table_of=self._table_key, stop=self.stop,
+            on_table_done=self.tracker.table_done,
+        )  # fmt: skip
 
-        def jobs_of(entries: list[Entry]) -> list[Job]:
-            return pg_plan.jobs_of(entries, size, self._table_key)
-
-        queue += jobs_of(after)
-
-        def run_one(conn: Conn, kind: str, item: Any) -> None:
+        def run(conn: Conn, job: Job) -> None:
+            kind, item = job
             if kind == "entry":
                 self._entry(conn, preamble, item)
-                return
-            if kind == "entries":
+            elif kind == "entries":
                 self._entries(conn, preamble, item[1])
-                return
-            self._load_chunk(conn, item)
-            key = qualified(item[0].schema, item[0].name)
-            with cond:
-                left[key] -= 1
-                if left[key] == 0:  # the table is complete: its indexes go first
-                    self.tracker.table_done()
-                    queue[:0] = jobs_of(pg_plan.heaviest_first(waiting.pop(key, [])))
-                    cond.notify_all()
+            else:
+                self._load_chunk(conn, item[1])
 
-        loading: dict[str, int] = {}  # table -> workers loading a file of it now
-
-        def _data_table(item: tuple[TableEntry, Any]) -> str:
-            return qualified(item[0].schema, item[0].name)
-
-        def next_item() -> tuple[str, Any] | None:
-            with cond:
-                while not queue and busy[0] and not self.stop.is_set():
-                    cond.wait(0.5)
-                if not queue or self.stop.is_set():
-                    return None
-                busy[0] += 1
-                job = queue.pop(pg_plan.pick(queue, loading, _data_table))
-                if job[0] == "data":
-                    key = qualified(job[1][0].schema, job[1][0].name)
-                    loading[key] = loading.get(key, 0) + 1
-                return job
-
-        def work(conn: Conn, _item: Any) -> None:
-            while (job := next_item()) is not None:
-                try:
-                    run_one(conn, *job)
-                finally:
-                    with cond:
-                        busy[0] -= 1
-                        if job[0] == "data":
-                            key = qualified(job[1][0].schema, job[1][0].name)
-                            loading[key] -= 1
-                        cond.notify_all()
-
-        self._parallel([None] * max(1, self.opts.threads), work)
-        if self.stop.is_set() and (queue or busy[0]):
+        self._parallel([None] * max(1, self.opts.threads), lambda conn, _: jobs.work(conn, run))
+        if self.stop.is_set() and jobs.unfinished:
             raise Interrupted("restore interrupted", hint="continue it with --resume")
         if late:
             late.sort(key=lambda x: -x[1].raw_bytes)
