@@ -243,21 +243,47 @@ def test_a_tables_index_builds_start_with_the_widest_key() -> None:
                idx("couanotim", "courseid", "anonymous", "timecreated"), idx("tim", "timecreated"),
                idx("useconconcr", "userid", "contextlevel", "contextinstanceid", "crud", "edulevel", "timecreated")]  # fmt: skip
     order = [e[0] for e in heaviest_first(entries)]
-    assert order == ["post:useconconcr", "post:couanotim", "post:pk", "post:con", "post:cou", "post:tim"]
+    # the primary key first (it locks the table: it runs alone, while the other worker
+    # still has other tables' work), then the widest keys
+    assert order == ["post:pk", "post:useconconcr", "post:couanotim", "post:con", "post:cou", "post:tim"]
     big = jobs_of(heaviest_first(entries), {'"public"."log"': 1 << 30}, lambda sql: '"public"."log"')
     assert [kind for kind, _ in big] == ["entry"] * 6  # a big table's: a job each
     small = jobs_of(entries, {'"public"."log"': 1000}, lambda sql: '"public"."log"')
     assert [kind for kind, _ in small] == ["entries"] and len(small[0][1][1]) == 6  # one job
 
 
-def test_a_worker_skips_the_files_of_a_table_another_is_loading() -> None:
-    from moodump.restore.pg_plan import pick
+def test_a_worker_takes_the_first_job_whose_lock_it_would_not_wait_for() -> None:
+    """pick: a CREATE INDEX beside another (SHARE and SHARE), never beside an ALTER TABLE
+    of its table (ACCESS EXCLUSIVE); a second file of a table being loaded only when
+    nothing else can run; None: wait."""
+    from moodump.restore.pg_plan import DATA, EXCLUSIVE, SHARE, lock_of, pick
 
-    queue = [("data", "a"), ("data", "a"), ("data", "b"), ("entry", "x")]
-    assert pick(queue, {}, str) == 0
-    assert pick(queue, {"a": 1}, str) == 2
-    assert pick(queue, {"a": 1, "b": 1}, str) == 3
-    assert pick(queue[:2], {"a": 1}, str) == 0  # nothing else: the same table after all
+    pk = ("post:pk", "CONSTRAINT", 'ALTER TABLE ONLY "public"."a"\n    ADD CONSTRAINT "pk" PRIMARY KEY ("id");')
+    ix = ("post:ix", "INDEX", 'CREATE INDEX "ix" ON "public"."a" USING "btree" ("x");')
+    clustered = ("post:cx", "INDEX", 'CREATE INDEX "cx" ON "public"."a" USING "btree" ("x");\n\nALTER TABLE "public"."a" CLUSTER ON "cx";')
+
+    def table(sql: str) -> str:
+        return '"public"."a"'
+
+    assert lock_of(("entry", pk), table) == ('"public"."a"', EXCLUSIVE)
+    assert lock_of(("entry", ix), table) == ('"public"."a"', SHARE)
+    assert lock_of(("entry", clustered), table) == ('"public"."a"', EXCLUSIVE)
+    assert lock_of(("entries", ('"public"."s"', [ix])), table) == ('"public"."s"', SHARE)
+    assert lock_of(("entries", ('"public"."s"', [ix, pk])), table) == ('"public"."s"', EXCLUSIVE)
+    assert lock_of(("data", ('"public"."b"', "file")), table) == ('"public"."b"', DATA)
+
+    def lock(job: tuple[str, object]) -> tuple[str | None, str]:
+        return lock_of(job, table)  # type: ignore[arg-type]
+
+    a = '"public"."a"'
+    queue = [("entry", pk), ("entry", ix), ("data", ('"public"."b"', "b1")), ("data", ('"public"."c"', "c1"))]
+    assert pick(queue, {}, lock) == 0
+    assert pick(queue, {a: [SHARE]}, lock) == 1  # the PRIMARY KEY waits, the index runs
+    assert pick(queue, {a: [EXCLUSIVE]}, lock) == 2  # neither: another table's file
+    assert pick(queue, {a: [EXCLUSIVE], '"public"."b"': [DATA]}, lock) == 3
+    assert pick(queue[:3], {a: [EXCLUSIVE], '"public"."b"': [DATA]}, lock) == 2  # a second file
+    assert pick(queue[:2], {a: [SHARE, SHARE]}, lock) == 1
+    assert pick(queue[:2], {a: [EXCLUSIVE]}, lock) is None  # wait
 
 
 def test_a_tables_index_builds_go_first_once_its_last_file_is_in() -> None:
@@ -282,3 +308,25 @@ def test_a_tables_index_builds_go_first_once_its_last_file_is_in() -> None:
     q.work(None, lambda conn, job: seen.append(job[1][1] if job[0] == "data" else job[1][0]))
     assert seen == ["a1", "a2", "post:a_xy", "post:a_x", "b1", "post:b_x", "post:c_x"]
     assert done == ["table", "table"] and not q.unfinished
+
+
+def test_the_queue_never_hands_out_an_index_build_beside_its_tables_primary_key() -> None:
+    import threading
+
+    from moodump.restore.pg_pool import JobQueue
+
+    pk = ("post:pk", "CONSTRAINT", 'ALTER TABLE ONLY "public"."a"\n    ADD CONSTRAINT "pk" PRIMARY KEY ("id");')
+    ix = ("post:ix", "INDEX", 'CREATE INDEX "ix" ON "public"."a" USING "btree" ("x");')
+    other = ("post:ox", "INDEX", 'CREATE INDEX "ox" ON "public"."c" USING "btree" ("x");')
+    q = JobQueue(
+        [], {}, [pk, ix, other], size={'"public"."a"': 1 << 30, '"public"."c"': 1 << 30},
+        table_of=lambda sql: '"public"."' + sql.split('"public"."')[1].split('"')[0] + '"',
+        stop=threading.Event(), on_table_done=lambda: None,
+    )  # fmt: skip
+    first, second = q.next(), q.next()
+    assert first is not None and second is not None
+    assert (first[1][0], second[1][0]) == ("post:pk", "post:ox")  # not post:ix: it would wait
+    q.done(first)
+    q.release(first)
+    third = q.next()
+    assert third is not None and third[1][0] == "post:ix"

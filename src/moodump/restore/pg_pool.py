@@ -34,35 +34,52 @@ class JobQueue:
     ) -> None:  # fmt: skip
         self.size, self.table_of, self.stop, self.on_table_done = size, table_of, stop, on_table_done
         self.waiting = waiting
-        self.queue: list[Job] = [("data", f) for f in files]
+        self.locks: dict[int, tuple[str | None, str]] = {}  # id(job) -> its lock_of
+        self.queue: list[Job] = self._jobs([], [("data", f) for f in files])
         self.queue += self._jobs(after)
         self.left: dict[str, int] = {}  # table -> its files not loaded yet
         for table, _item in files:
             self.left[table] = self.left.get(table, 0) + 1
-        self.loading: dict[str, int] = {}  # table -> workers loading a file of it now
+        self.held: dict[str, list[str]] = {}  # table -> what the running jobs hold on it
         self.busy = 0
         self.cond = threading.Condition()
 
-    def _jobs(self, entries: list[Entry]) -> list[Job]:
-        return pg_plan.jobs_of(entries, self.size, self.table_of)
+    def _jobs(self, entries: list[Entry], jobs: list[Job] | None = None) -> list[Job]:
+        """Entries (or ``jobs``) as jobs, their locks noted."""
+        out = pg_plan.jobs_of(entries, self.size, self.table_of) if jobs is None else jobs
+        for job in out:
+            self.locks[id(job)] = pg_plan.lock_of(job, self.table_of)
+        return out
+
+    def _lock(self, job: Job) -> tuple[str | None, str]:
+        return self.locks[id(job)]
 
     @property
     def unfinished(self) -> bool:
         return bool(self.queue or self.busy)
 
     def next(self) -> Job | None:
-        """The next job (waiting while the queue is empty and another worker may still
-        add to it); None when all is done, or on stop."""
+        """The next job (waiting while every job left must wait for a running one, or
+        the queue is empty and a running job may still add to it); None when all is
+        done, or on stop."""
         with self.cond:
-            while not self.queue and self.busy and not self.stop.is_set():
+            while True:
+                if self.stop.is_set():
+                    return None
+                at = pg_plan.pick(self.queue, self.held, self._lock) if self.queue else None
+                if at is not None:
+                    break
+                if not self.busy:
+                    if not self.queue:
+                        return None
+                    at = 0  # (nothing runs: nothing to wait for)
+                    break
                 self.cond.wait(0.5)
-            if not self.queue or self.stop.is_set():
-                return None
             self.busy += 1
-            job = self.queue.pop(pg_plan.pick(self.queue, self.loading, lambda f: f[0]))
-            if job[0] == "data":
-                table = job[1][0]
-                self.loading[table] = self.loading.get(table, 0) + 1
+            job = self.queue.pop(at)
+            table, mode = self._lock(job)
+            if table is not None:
+                self.held.setdefault(table, []).append(mode)
             return job
 
     def done(self, job: Job) -> None:
@@ -81,8 +98,9 @@ class JobQueue:
         """``job`` ended, whether it ran or failed."""
         with self.cond:
             self.busy -= 1
-            if job[0] == "data":
-                self.loading[job[1][0]] -= 1
+            table, mode = self.locks.pop(id(job))
+            if table is not None:
+                self.held[table].remove(mode)
             self.cond.notify_all()
 
     def work(self, conn: Any, run: Callable[[Any, Job], None]) -> None:
