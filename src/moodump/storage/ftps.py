@@ -203,7 +203,20 @@ class FtpsBackend(Backend):
             conn.makedirs(parent)
             source = _HashingReader(stream, key)
             conn.binary()
-            conn.ftp.storbinary(f"STOR {tmp}", source, blocksize=BLOCK)  # type: ignore[arg-type]
+            try:
+                conn.ftp.storbinary(f"STOR {tmp}", source, blocksize=BLOCK)  # type: ignore[arg-type]
+            except ftplib.error_perm as exc:
+                missing = conn.missing_dir(parent) if str(exc).startswith("550") else None
+                if missing is None:
+                    raise
+                raise StorageError(
+                    f"the directory {missing} does not exist on the FTP server {self._where()} "
+                    f"and could not be created ({str(exc)[:3]})",
+                    hint=(
+                        "create it on the server (or let the FTP account create directories "
+                        "there), or fix the path in FTP_URL"
+                    ),
+                ) from exc
             digest = source.hasher.hexdigest()
             if sha256 is not None and digest != sha256:
                 conn.delete_quietly(tmp)
