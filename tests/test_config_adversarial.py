@@ -560,3 +560,31 @@ def test_notification_urls_are_checked_by_config(env: dict[str, str], key: str) 
 def test_notification_url_accepted() -> None:
     cfg = load({"WEBHOOK_URL": "HTTPS://chat.example.org/hooks/T0K3N"})
     assert cfg.webhook_url is not None
+
+
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        ("FTP_URL", "ftps://backup:pw-Secret-9@ftp.example:21a/moodle/"),
+        ("S3_ENDPOINT", "https://AKIA:pw-Secret-9@s3.example:4433x"),
+        ("S3_ENDPOINT", "https://s3.example:99999"),
+    ],
+)
+def test_config_output_of_a_url_with_a_bad_port(key: str, url: str) -> None:
+    """``moodump config`` crashed with a ValueError traceback (urllib's port) on a URL whose
+    port is no number; it shows the URL (password masked) and notes that the off-site
+    copies there will fail, as `moodump run` reports them (the backups still run)."""
+    cfg = load({key: url, "S3_BUCKET": "moodle"})
+    now = datetime(2026, 12, 31, 12, tzinfo=ZoneInfo("UTC"))
+    out = cfg.render(now=now) + cfg.to_json(now=now)
+    assert "pw-Secret-9" not in out
+    assert any(key in n and "port" in n for n in cfg.notes), cfg.notes
+
+
+def test_a_webhook_url_with_a_bad_port_is_refused_without_its_token() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_URL") as info:
+        load({"WEBHOOK_URL": "https://hooks.example:44x/T0K3N-Secret"})
+    assert "T0K3N" not in str(info.value) and "port" in str(info.value)
+    with pytest.raises(ConfigError, match="WEBHOOK_URL") as info:  # urllib: "Invalid IPv6 URL"
+        load({"WEBHOOK_URL": "https://[::1/T0K3N-Secret"})
+    assert "T0K3N" not in str(info.value)

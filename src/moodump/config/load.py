@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.conffile import _parse_port, _RawSpec, parse_backup_conf
@@ -25,7 +25,7 @@ from moodump.config.keys import (
     is_known_env_name,
 )
 from moodump.config.keyspec import Key
-from moodump.config.model import Config, DatabaseSpec, mask_url
+from moodump.config.model import Config, DatabaseSpec, mask_url, mask_userinfo
 from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_ssl_mode, parse_tz
 from moodump.errors import ConfigError
@@ -206,6 +206,7 @@ def load_config(
         sources[k.name] = source
     _check_level(values["codec"], values["level"], sources["level"])
     _check_http_urls(values)
+    notes.extend(_offsite_url_notes(values))
     for alias_key in ("backup_dir",):
         k = _KEY_BY_NAME[alias_key]
         set_names = [n for n in k.env_names if env.get(n)]
@@ -332,12 +333,50 @@ def _check_http_urls(values: Mapping[str, Any]) -> None:
         text = value.reveal() if isinstance(value, Secret) else str(value or "")
         if not text:
             continue
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # an unclosed [ (IPv6 host)
+            parts = urlsplit("")
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"{env_name}={mask_url(text) or '****'} is not an http:// or https:// URL",
                 hint=f"set {env_name} to the full address, e.g. https://chat.example.org/hooks/…",
             )
+        if _bad_port(parts):
+            raise ConfigError(
+                f"{env_name}={mask_url(text) or '****'}: {_PORT_RULE}",
+                hint=f"fix the port in {env_name} (or leave it out for the scheme's default)",
+            )
+
+
+_PORT_RULE = "the port is not a number from 1 to 65535"
+
+
+def _bad_port(parts: SplitResult) -> bool:
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        return True
+    return port == 0
+
+
+def _offsite_url_notes(values: Mapping[str, Any]) -> list[str]:
+    """FTP_URL and S3_ENDPOINT are parsed where the copies are made (a bad one turns that
+    target off for the run, reported as an error; the backups still run), so
+    ``moodump config`` notes what would fail rather than refusing the configuration."""
+    out = []
+    for name, env_name in (("ftp_url", "FTP_URL"), ("s3_endpoint", "S3_ENDPOINT")):
+        text = str(values[name] or "")
+        try:
+            bad = bool(text) and _bad_port(urlsplit(text))
+        except ValueError:  # urlsplit: an unclosed [ (IPv6)
+            bad = False  # the copy step names that one
+        if bad:
+            out.append(
+                f"{env_name} {mask_userinfo(text)}: {_PORT_RULE}; the off-site copies there "
+                f"will fail until it is fixed"
+            )
+    return out
 
 
 def _short(source: str) -> str:

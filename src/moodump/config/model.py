@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.keys import _KEY_BY_NAME, KEYS
@@ -115,6 +115,12 @@ def _reveal(secret: Secret | None) -> str | None:
     return secret.reveal() if secret else None
 
 
+def _host_port(parts: SplitResult) -> str:
+    """``host[:port]`` of a URL as it is written (a port that is no number included: the
+    configuration shows it rather than failing on it; an IPv6 host keeps its brackets)."""
+    return parts.netloc.rpartition("@")[2]
+
+
 def mask_url(url: str) -> str:
     """Keep scheme and host of a URL, hide any password and the path (tokens live there)."""
     if not url:
@@ -123,9 +129,7 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "****"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = _host_port(parts)
     if parts.username:
         host = f"{parts.username}:****@{host}" if parts.password else f"{parts.username}@{host}"
     path = "/****" if parts.path.strip("/") or parts.query else parts.path
@@ -140,9 +144,7 @@ def mask_userinfo(url: str) -> str:
         return "****"
     if not parts.password:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = _host_port(parts)
     return urlunsplit(
         (parts.scheme, f"{parts.username}:****@{host}", parts.path, parts.query, parts.fragment)
     )
