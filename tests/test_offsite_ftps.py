@@ -581,7 +581,8 @@ def test_url_credentials_are_used_and_hidden() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["sftp://h/", "http://h/", "ftp:///x", "ftp://h:99999/", "ftp://h/x?y=1", ""]
+    "url",
+    ["sftp://h/", "http://h/", "ftp:///x", "ftp://h:99999/", "ftp://h/x?y=1", "", "ftps://h:0/x/"],
 )
 def test_bad_ftp_urls(url: str) -> None:
     with pytest.raises(ConfigError, match="FTP_URL"):

@@ -100,6 +100,7 @@ def test_new_variables_and_file_secrets() -> None:
         ({"S3_ENDPOINT": "minio:9000", "S3_BUCKET": "b"}, "http:// or https://"),
         ({"S3_ENDPOINT": "http://minio:9000/bucket", "S3_BUCKET": "b"}, "must not have a path"),
         ({"S3_ENDPOINT": "http://u:p@minio:9000", "S3_BUCKET": "b"}, "credentials"),
+        ({"S3_ENDPOINT": "http://minio:0", "S3_BUCKET": "b"}, "port"),  # was: no port
         ({"S3_ENDPOINT": "http://minio:9000"}, "S3_BUCKET is not"),
         (
             {

@@ -92,6 +92,8 @@ def parse_ftp_url(url: str) -> FtpUrl:
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"FTP_URL is not a valid URL: {exc}", hint=_URL_HINT) from exc
+    if port == 0:  # was taken as 21
+        raise ConfigError("FTP_URL has port 0 (use 1-65535, or none for 21)", hint=_URL_HINT)
     if parts.scheme not in ("ftp", "ftps"):
         raise ConfigError(
             f"FTP_URL must start with ftp:// or ftps:// (got {parts.scheme or 'no'} scheme)",

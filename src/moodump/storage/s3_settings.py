@@ -76,6 +76,8 @@ def parse_endpoint(endpoint: str) -> tuple[str, str]:
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"S3_ENDPOINT is not a valid URL: {exc}", hint=hint) from exc
+    if port == 0:  # was taken as the scheme's default
+        raise ConfigError("S3_ENDPOINT has port 0 (use 1-65535, or none)", hint=hint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             "S3_ENDPOINT must start with http:// or https:// and name a host "
