@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
@@ -470,6 +471,23 @@ def test_a_copy_is_read_back_by_its_url_with_the_settings_that_uploaded_it(
             assert source.open_checked(f).read() == (local / f.name).read_bytes()
     finally:
         source.close()
+    # The account written into FTP_URL (ftp://user:password@host/path/, as curl took it)
+    # and the URL `moodump list --offsite` shows, which has no account: that URL logged
+    # in as anonymous ("refused the login for user 'anonymous' … check FTP_USER").
+    userinfo = f"{USER}:{quote(PASSWORD, safe='')}@"
+    in_url = {
+        "FTP_URL": server.url("/elsewhere/").replace("://", "://" + userinfo),
+        "MOODUMP_FTP_CA_FILE": str(certfile),
+    }
+    source = open_backup(server.url() + NAME, env=in_url, sleep=lambda _: None)
+    try:
+        assert source.done_manifest().files == manifest.files
+    finally:
+        source.close()
+    # ... for that server only: another host (or port) is not sent the password
+    other = {**in_url, "FTP_URL": in_url["FTP_URL"].replace("127.0.0.1", "localhost")}
+    with pytest.raises(StorageAuthError, match="anonymous"):
+        open_backup(server.url() + NAME, env=other, sleep=lambda _: None).done_manifest()
 
 
 @pytest.mark.storage
