@@ -172,6 +172,18 @@ class S3Backend(Backend):
             raise ConfigError("S3 timeouts must be > 0", hint="fix the S3 timeout settings")
         if settings.sdk_attempts < 1:
             raise ConfigError("S3 SDK attempts must be >= 1", hint="fix the S3 settings")
+        if bool(settings.access_key) != bool(settings.secret_key) or (
+            settings.session_token and not settings.access_key
+        ):
+            missing = "S3_PASSWORD (secret key)" if settings.access_key else "S3_USER (access key)"
+            raise ConfigError(
+                f"{missing} is empty while the rest of the S3 key is set",
+                hint=(
+                    f"set {missing.split()[0]} (or its _FILE form: is the Secret mounted?), "
+                    "or unset S3_USER, S3_PASSWORD and S3_SESSION_TOKEN to use the AWS "
+                    "SDK's own credentials (environment, instance or pod role)"
+                ),
+            )
         try:
             self.prefix = check_prefix(settings.prefix.strip("/"))
         except ConfigError as exc:

@@ -143,6 +143,20 @@ def diagnose(
                 hint="fix this machine's time (NTP/chrony, or the node's clock), then retry; "
                 "the access key may well be right",
             )
+        if not settings.access_key:
+            # pyarrow's default chain: AWS_* variables, ~/.aws, an instance or pod role;
+            # with none of them the request is anonymous
+            refused = f"{denied[0]}, " if denied is not None else ""
+            return StorageAuthError(
+                f"the S3 server {where} refused the request ({refused}{code}) while {what}: S3_USER "
+                "is not set, so it carried the credentials the AWS SDK finds by itself "
+                "(AWS_* variables, ~/.aws, an instance or pod role), or none",
+                hint=(
+                    "set S3_USER (access key) and S3_PASSWORD (secret key), or give the "
+                    f"role this machine runs as access to the bucket {bucket!r} "
+                    "(docs/storage.md lists the permissions moodump needs)"
+                ),
+            )
         if denied is not None and key_accepted(text):
             permission, on_bucket = denied
             resource = f"arn:aws:s3:::{bucket if on_bucket else objects}"
