@@ -365,16 +365,24 @@ def _offsite_url_notes(values: Mapping[str, Any]) -> list[str]:
     target off for the run, reported as an error; the backups still run), so
     ``moodump config`` notes what would fail rather than refusing the configuration."""
     out = []
-    for name, env_name in (("ftp_url", "FTP_URL"), ("s3_endpoint", "S3_ENDPOINT")):
+    for name, env_name, schemes in (
+        ("ftp_url", "FTP_URL", ("ftp", "ftps")),
+        ("s3_endpoint", "S3_ENDPOINT", ("http", "https")),
+    ):
         text = str(values[name] or "")
+        if not text:
+            continue
         try:
-            bad = bool(text) and _bad_port(urlsplit(text))
+            parts = urlsplit(text)
+            problem = _PORT_RULE if _bad_port(parts) else ""
         except ValueError:  # urlsplit: an unclosed [ (IPv6)
-            bad = False  # the copy step names that one
-        if bad:
+            parts, problem = urlsplit(""), "it is not a valid URL"
+        if not problem and (parts.scheme.lower() not in schemes or not parts.hostname):
+            problem = f"it does not start with {' or '.join(s + '://' for s in schemes)} and a host"
+        if problem:
             out.append(
-                f"{env_name} {mask_userinfo(text)}: {_PORT_RULE}; the off-site copies there "
-                f"will fail until it is fixed"
+                f"{env_name} {mask_userinfo(text)}: {problem}; the off-site copies there "
+                "will fail until it is fixed"
             )
     return out
 
