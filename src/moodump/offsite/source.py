@@ -134,7 +134,13 @@ class RemoteSource(BackupSource):
 
 def split_location(url: str) -> tuple[str, str]:
     """``(root URL, backup name)`` of ``.../NAME``; ConfigError when NAME is no backup's."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [
+        raise ConfigError(
+            f"{url} is not a valid URL: {exc}",
+            hint="moodump list --offsite shows the copies and their URLs",
+        ) from None
     path = parts.path.rstrip("/")
     head, _, quoted = path.rpartition("/")
     name = unquote(quoted)  # the URLs moodump shows escape %, #, ? and spaces

@@ -54,7 +54,7 @@ def ftps_settings_from_env(
         user=user,
         password=password,
         ca_file=value("MOODUMP_FTP_CA_FILE").strip() or None,
-        retries=int(value("MOODUMP_FTP_RETRIES")),
+        retries=int(setting("MOODUMP_FTP_RETRIES", env)),  # 0 is a count (value() gives "")
         create_dirs=create,
     )
 
@@ -104,6 +104,12 @@ def open_backend(
         if not text:
             raise ConfigError("no storage location given", hint="give a path or a URL")
         return LocalBackend(text, create=create, sleep=sleep)
+    try:
+        urlsplit(text)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [
+        raise ConfigError(
+            f"the {scheme}:// URL is not valid: {exc}", hint="check the URL (its host part)"
+        ) from None
     if scheme == "file":
         parts = urlsplit(text)
         if parts.netloc not in ("", "localhost"):

@@ -104,6 +104,9 @@ def parse_ftp_url(url: str) -> FtpUrl:
     if parts.query or parts.fragment:
         raise ConfigError("FTP_URL must not contain ? or #", hint=_URL_HINT)
     path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    if any(ch in text for text in (path, unquote(parts.netloc)) for ch in "\r\n\0"):
+        # each would end the FTP command it is sent in (ftplib refuses CR and LF)
+        raise ConfigError("FTP_URL has a line break or NUL (%0D, %0A, %00)", hint=_URL_HINT)
     path = path.rstrip("/") if path.strip("/") else ("/" if path.startswith("/") else "")
     return FtpUrl(
         scheme=parts.scheme,
