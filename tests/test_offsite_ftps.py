@@ -719,3 +719,22 @@ def test_vsftpd_requires_tls_session_reuse_and_has_no_mlsd(
     assert target.list_backups() == [RemoteBackup(NAME, True)]  # NLST + SIZE, no MLSD
     assert target.prune_remote([NAME]) == [NAME]
     assert target.list_backups() == []
+    # vsftpd refuses a file in a directory that is missing with 553 (not 550): the
+    # directory is still named (a read-only one, which MKD cannot create anything below)
+    locked = pub / "locked"
+    locked.mkdir()
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode:
+            return  # no immutable directories here: the case above is the test
+    else:
+        locked.chmod(0o555)
+    try:
+        below = FtpsSettings(
+            url=f"ftp://127.0.0.1:{port}/pub/locked/offsite/", ca_file=str(certfile), retries=0
+        )
+        with pytest.raises(StorageError, match="pub/locked/offsite does not exist") as info:
+            FtpsTarget(below).upload(local)
+        assert not isinstance(info.value, StorageAuthError)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(locked)], check=False)

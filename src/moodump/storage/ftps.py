@@ -211,7 +211,9 @@ class FtpsBackend(Backend):
             try:
                 conn.ftp.storbinary(f"STOR {tmp}", source, blocksize=BLOCK)  # type: ignore[arg-type]
             except ftplib.error_perm as exc:
-                missing = conn.missing_dir(parent) if str(exc).startswith("550") else None
+                # 550 (proftpd, pyftpdlib), 553 (vsftpd, pure-ftpd): "could not create file"
+                refused = str(exc).startswith(("550", "553"))
+                missing = conn.missing_dir(parent) if refused else None
                 if missing is None:
                     raise
                 raise StorageError(
