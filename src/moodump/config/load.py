@@ -25,7 +25,14 @@ from moodump.config.keys import (
     is_known_env_name,
 )
 from moodump.config.keyspec import Key
-from moodump.config.model import Config, DatabaseSpec, mask_url, mask_userinfo
+from moodump.config.model import (
+    USERINFO_RULE,
+    Config,
+    DatabaseSpec,
+    mask_url,
+    mask_userinfo,
+    userinfo_needs_encoding,
+)
 from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_ssl_mode, parse_tz
 from moodump.errors import ConfigError
@@ -333,6 +340,12 @@ def _check_http_urls(values: Mapping[str, Any]) -> None:
         text = value.reveal() if isinstance(value, Secret) else str(value or "")
         if not text:
             continue
+        if userinfo_needs_encoding(text):
+            raise ConfigError(
+                f"{env_name}={mask_url(text)}: its user or password holds an unencoded "
+                "'/', '?' or '#', which ends the host part of a URL",
+                hint=USERINFO_RULE,
+            )
         try:
             parts = urlsplit(text)
         except ValueError:  # an unclosed [ (IPv6 host)
@@ -377,6 +390,8 @@ def _offsite_url_notes(values: Mapping[str, Any]) -> list[str]:
             problem = _PORT_RULE if _bad_port(parts) else ""
         except ValueError:  # urlsplit: an unclosed [ (IPv6)
             parts, problem = urlsplit(""), "it is not a valid URL"
+        if userinfo_needs_encoding(text):
+            problem = USERINFO_RULE.replace("its own variable", f"{env_name[:3]}_PASSWORD")
         if not problem and (parts.scheme.lower() not in schemes or not parts.hostname):
             problem = f"it does not start with {' or '.join(s + '://' for s in schemes)} and a host"
         if problem:

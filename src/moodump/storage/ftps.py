@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from moodump.config.model import USERINFO_RULE, userinfo_needs_encoding
 from moodump.errors import ConfigError, MoodumpError, StorageAuthError, StorageError
 from moodump.fsmodes import file_mode
 from moodump.logs import register_secret
@@ -87,6 +88,11 @@ class FtpUrl:
 
 def parse_ftp_url(url: str) -> FtpUrl:
     """Parse ``FTP_URL``; ConfigError naming the problem when it is not usable."""
+    if userinfo_needs_encoding(url.strip()):  # urllib would take the password for a port
+        raise ConfigError(
+            "FTP_URL has a user or password with an unencoded '/', '?' or '#'",
+            hint=USERINFO_RULE.replace("its own variable", "FTP_PASSWORD"),
+        )
     try:
         parts = urlsplit(url.strip())
         port = parts.port
