@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,13 @@ from urllib.parse import quote
 import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
-from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_manifest
 from moodump.offsite import (
     FtpsSettings,
@@ -29,7 +36,7 @@ from moodump.offsite import (
     parse_ftp_url,
     remote_names_to_prune,
 )
-from moodump.offsite.source import RemoteSource, open_backup
+from moodump.offsite.source import RemoteSource, latest, open_backup
 from moodump.storage import TEMP_PREFIX
 from rig_ftps import PASSWORD, USER, FtpServers, Server, free_ports, make_certfile
 
@@ -573,6 +580,11 @@ def test_list_of_a_missing_base_directory_is_empty(
 ) -> None:
     server = ftp_server()
     assert _target(server, certfile).list_backups() == []
+    # --latest below it: no copies there (exit 5), as below an S3 prefix; it was exit 7,
+    # "the directory … does not exist … create it on the server, or fix … FTP_URL"
+    env = {"FTP_USER": USER, "FTP_PASSWORD": PASSWORD, "MOODUMP_FTP_CA_FILE": str(certfile)}
+    with pytest.raises(NotFoundError, match="no verified copy of mysql-moodle"):
+        latest(server.url("/nodir/"), "mysql-moodle", timezone.utc, env=env)
 
 
 @pytest.mark.parametrize(

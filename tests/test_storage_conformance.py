@@ -23,7 +23,13 @@ from typing import Any
 import pytest
 
 import rig_s3
-from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest
 from moodump.offsite import (
     RemoteBackup,
@@ -33,6 +39,7 @@ from moodump.offsite import (
     recheck,
     upload,
 )
+from moodump.offsite.source import RemoteSource
 from moodump.storage import (
     Backend,
     FtpsBackend,
@@ -519,6 +526,22 @@ def test_a_missing_root_that_cannot_be_created_is_named(kind: Kind) -> None:
     assert name in info.value.message and "create" in info.value.message
     assert "next step" in str(info.value)
     assert backend.retried == 0  # a refusal, not a transient failure
+
+
+def test_a_copy_below_a_directory_that_does_not_exist_is_not_found(kind: Kind) -> None:
+    """``moodump restore``/``verify`` of ``.../typo/NAME``: on S3 (a prefix with nothing
+    below it) and for a local path "there is no copy" (exit 5); on FTPS it was "the
+    directory typo does not exist … create it on the server, or fix the path in
+    FTP_URL" (exit 7), a hint for uploads, about a setting the URL did not come from."""
+    if kind.name == "s3":
+        backend = kind.make()  # a prefix nothing was written below (a bucket is a server's)
+    else:
+        backend, _ = kind.missing_root()
+    source = RemoteSource(backend, NAME)
+    with pytest.raises(NotFoundError, match=f"there is no copy {NAME}") as info:
+        source.done_manifest()
+    assert "list --offsite" in str(info.value.hint) and "FTP_URL" not in str(info.value)
+    source.close()
 
 
 def test_an_unreachable_server_is_retried_with_backoff(kind: Kind) -> None:

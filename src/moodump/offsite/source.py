@@ -115,6 +115,12 @@ class RemoteSource(BackupSource):
         except (TransientError, StorageAuthError):
             raise  # its retries are spent, or the key is refused: a look-up would repeat it
         except StorageError:
+            if self.backend.root_missing():  # a typo in the URL's path, as on S3
+                raise NotFoundError(
+                    f"there is no copy {self.name} at {self.backend.display}: "
+                    "that directory does not exist",
+                    hint="check the URL; moodump list --offsite shows the copies and their URLs",
+                ) from None
             if self.backend.stat(key) is None:
                 if not self.backend.list(self.name):  # no copy at all: a typo, or pruned
                     raise NotFoundError(
@@ -199,6 +205,12 @@ def latest(
     target = OffsiteTarget(backend)
     try:
         infos = scan_remote(target, tz)
+    except (TransientError, StorageAuthError):
+        raise
+    except StorageError:
+        if not backend.root_missing():
+            raise
+        infos = []  # a directory that does not exist holds no copies (as an S3 prefix)
     finally:
         target.close()
     best = newest(infos, database)

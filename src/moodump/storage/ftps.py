@@ -444,6 +444,11 @@ class FtpsBackend(Backend):
         if conn is not None:
             conn.ftp.close()
 
+    def root_missing(self) -> bool:
+        if not self.base or self.base == "/":
+            return False
+        return self._op(lambda conn: conn.missing_dir(self.base) is not None)
+
     def _root(self, conn: _Conn, *, write: bool) -> bool:
         """Whether the base directory exists; created for writes with ``create_dirs``.
 
