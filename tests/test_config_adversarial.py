@@ -570,6 +570,8 @@ def test_notification_url_accepted() -> None:
         ("S3_ENDPOINT", "https://s3.example:99999"),
         ("FTP_URL", "sftp://backup:pw-Secret-9@ftp.example/moodle/"),  # no SFTP: a note too
         ("S3_ENDPOINT", "minio:9000"),  # mc's rule: a scheme is required
+        ("S3_ENDPOINT", "http://minio:9000/moodle-backups"),  # the bucket in the endpoint
+        ("FTP_URL", "ftps://ftp.example/backups/?passive=1"),
     ],
 )
 def test_config_output_of_a_url_with_a_bad_port(key: str, url: str) -> None:

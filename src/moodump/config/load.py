@@ -394,6 +394,10 @@ def _offsite_url_notes(values: Mapping[str, Any]) -> list[str]:
             problem = USERINFO_RULE.replace("its own variable", f"{env_name[:3]}_PASSWORD")
         if not problem and (parts.scheme.lower() not in schemes or not parts.hostname):
             problem = f"it does not start with {' or '.join(s + '://' for s in schemes)} and a host"
+        elif not problem and (parts.query or parts.fragment):
+            problem = "it has a ? or # (percent-encode them in a path: %3F, %23)"
+        elif not problem and name == "s3_endpoint" and parts.path not in ("", "/"):
+            problem = "it has a path (the bucket goes in S3_BUCKET, a prefix in S3_PREFIX)"
         if problem:
             out.append(
                 f"{env_name} {mask_userinfo(text)}: {problem}; the off-site copies there "
