@@ -560,3 +560,69 @@ def test_notification_urls_are_checked_by_config(env: dict[str, str], key: str) 
 def test_notification_url_accepted() -> None:
     cfg = load({"WEBHOOK_URL": "HTTPS://chat.example.org/hooks/T0K3N"})
     assert cfg.webhook_url is not None
+
+
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        ("FTP_URL", "ftps://backup:pw-Secret-9@ftp.example:21a/moodle/"),
+        ("S3_ENDPOINT", "https://AKIA:pw-Secret-9@s3.example:4433x"),
+        ("S3_ENDPOINT", "https://s3.example:99999"),
+        ("FTP_URL", "sftp://backup:pw-Secret-9@ftp.example/moodle/"),  # no SFTP: a note too
+        ("S3_ENDPOINT", "minio:9000"),  # mc's rule: a scheme is required
+        ("S3_ENDPOINT", "http://minio:9000/moodle-backups"),  # the bucket in the endpoint
+        ("FTP_URL", "ftps://ftp.example/backups/?passive=1"),
+    ],
+)
+def test_config_output_of_a_url_with_a_bad_port(key: str, url: str) -> None:
+    """``moodump config`` crashed with a ValueError traceback (urllib's port) on a URL whose
+    port is no number; it shows the URL (password masked) and notes that the off-site
+    copies there will fail, as `moodump run` reports them (the backups still run)."""
+    cfg = load({key: url, "S3_BUCKET": "moodle"})
+    now = datetime(2026, 12, 31, 12, tzinfo=ZoneInfo("UTC"))
+    out = cfg.render(now=now) + cfg.to_json(now=now)
+    assert "pw-Secret-9" not in out
+    assert any(key in n and "will fail" in n for n in cfg.notes), cfg.notes
+
+
+def test_a_webhook_url_with_a_bad_port_is_refused_without_its_token() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_URL") as info:
+        load({"WEBHOOK_URL": "https://hooks.example:44x/T0K3N-Secret"})
+    assert "T0K3N" not in str(info.value) and "port" in str(info.value)
+    with pytest.raises(ConfigError, match="WEBHOOK_URL") as info:  # urllib: "Invalid IPv6 URL"
+        load({"WEBHOOK_URL": "https://[::1/T0K3N-Secret"})
+    assert "T0K3N" not in str(info.value)
+
+
+@pytest.mark.parametrize("char", ["/", "?", "#"])
+def test_a_password_with_a_url_delimiter_in_a_url_setting_is_never_shown(char: str) -> None:
+    """A generated password holding an unencoded ``/``, ``?`` or ``#`` in FTP_URL or
+    S3_ENDPOINT (``ftps://backup:Ab/cd@host/path/``): urllib ends the host part there,
+    finds no password, and ``moodump config`` printed the URL in clear; the copy step's
+    error ("Port could not be cast to integer value as 'Ab'") logged its first part.
+    Config masks it and notes how to write it; the copy step refuses it without it."""
+    secret = f"pw-Sec{char}ret-7"
+    env = {
+        "FTP_URL": f"ftps://backup:{secret}@ftp.example/moodle/",
+        "S3_ENDPOINT": f"http://AKIA:{secret}@s3.example:9000",
+        "S3_BUCKET": "moodle",
+    }
+    cfg = load(env)
+    now = datetime(2026, 12, 31, 12, tzinfo=ZoneInfo("UTC"))
+    out = cfg.render(now=now) + cfg.to_json(now=now)
+    assert "pw-Sec" not in out and "ret-7" not in out
+    for key in ("FTP_URL", "S3_ENDPOINT"):
+        assert any(key in n and "percent-encode" in n for n in cfg.notes), cfg.notes
+    from moodump.storage import parse_endpoint, parse_ftp_url
+
+    for parse, url, told in (
+        (parse_ftp_url, env["FTP_URL"], "percent-encode"),
+        (parse_endpoint, env["S3_ENDPOINT"], "S3_PASSWORD"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            parse(url)
+        text = str(info.value)
+        assert "pw-Sec" not in text and "ret-7" not in text and told in text, text
+    with pytest.raises(ConfigError, match="WEBHOOK_URL") as info:  # a notification URL
+        load({"WEBHOOK_URL": f"https://hook:{secret}@hooks.example/T0"})
+    assert "pw-Sec" not in str(info.value) and "percent-encode" in str(info.value)

@@ -86,6 +86,7 @@ from moodump.dump import dump_postgres
 from moodump.errors import (
     ConfigError,
     IntegrityError,
+    MoodumpError,
     NotFoundError,
     StorageAuthError,
     StorageError,
@@ -366,6 +367,36 @@ def test_a_url_of_a_store_moodump_does_not_read_is_refused_not_taken_for_a_folde
     assert "s3://" in (info.value.hint or "") and info.value.exit_code == 2
     with pytest.raises(ConfigError, match=f"{scheme}://"):
         locate_backup(f"{scheme}://bucket", latest_of="mysql/moodle", env={})
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "code"),
+    [
+        (f"ftps://[::1/{NEW}", {}, 2),  # urllib: "Invalid IPv6 URL"
+        (f"s3://[bucket/{NEW}", {}, 2),
+        (f"ftps://127.0.0.1:1/x%0D%0ADELE%20y/{NEW}", {}, 2),  # ftplib: "illegal newline"
+        (f"ftps://127.0.0.1:1/x/{NEW}", {"MOODUMP_FTP_RETRIES": "0"}, 7),  # int("")
+    ],
+)
+def test_urls_moodump_cannot_use_are_refused_without_a_traceback(
+    url: str, env: dict[str, str], code: int
+) -> None:
+    """``moodump restore``/``verify`` of these URLs ended in a ValueError traceback (exit
+    1); a retry count of 0 (MOODUMP_FTP_RETRIES=0, valid in the configuration) did for
+    every FTPS URL."""
+    try:
+        source = open_backup(url, env=env, sleep=lambda _: None)
+        try:
+            source.done_manifest()
+        finally:
+            source.close()
+    except MoodumpError as exc:
+        assert exc.exit_code == code, exc  # refused (2), or no server there (7)
+    else:
+        pytest.fail("no server listens there")
+    if code == 2:  # --latest below such a URL
+        with pytest.raises(ConfigError):
+            locate_backup(url.rsplit("/", 1)[0], latest_of="mysql/moodle", env=env)
 
 
 def test_a_copy_that_is_not_there_is_not_found_rather_than_damaged(

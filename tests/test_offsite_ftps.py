@@ -13,13 +13,21 @@ import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
-from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest, read_manifest
 from moodump.offsite import (
     FtpsSettings,
@@ -28,7 +36,7 @@ from moodump.offsite import (
     parse_ftp_url,
     remote_names_to_prune,
 )
-from moodump.offsite.source import RemoteSource, open_backup
+from moodump.offsite.source import RemoteSource, latest, open_backup
 from moodump.storage import TEMP_PREFIX
 from rig_ftps import PASSWORD, USER, FtpServers, Server, free_ports, make_certfile
 
@@ -470,6 +478,23 @@ def test_a_copy_is_read_back_by_its_url_with_the_settings_that_uploaded_it(
             assert source.open_checked(f).read() == (local / f.name).read_bytes()
     finally:
         source.close()
+    # The account written into FTP_URL (ftp://user:password@host/path/, as curl took it)
+    # and the URL `moodump list --offsite` shows, which has no account: that URL logged
+    # in as anonymous ("refused the login for user 'anonymous' … check FTP_USER").
+    userinfo = f"{USER}:{quote(PASSWORD, safe='')}@"
+    in_url = {
+        "FTP_URL": server.url("/elsewhere/").replace("://", "://" + userinfo),
+        "MOODUMP_FTP_CA_FILE": str(certfile),
+    }
+    source = open_backup(server.url() + NAME, env=in_url, sleep=lambda _: None)
+    try:
+        assert source.done_manifest().files == manifest.files
+    finally:
+        source.close()
+    # ... for that server only: another host (or port) is not sent the password
+    other = {**in_url, "FTP_URL": in_url["FTP_URL"].replace("127.0.0.1", "localhost")}
+    with pytest.raises(StorageAuthError, match="anonymous"):
+        open_backup(server.url() + NAME, env=other, sleep=lambda _: None).done_manifest()
 
 
 @pytest.mark.storage
@@ -555,6 +580,11 @@ def test_list_of_a_missing_base_directory_is_empty(
 ) -> None:
     server = ftp_server()
     assert _target(server, certfile).list_backups() == []
+    # --latest below it: no copies there (exit 5), as below an S3 prefix; it was exit 7,
+    # "the directory … does not exist … create it on the server, or fix … FTP_URL"
+    env = {"FTP_USER": USER, "FTP_PASSWORD": PASSWORD, "MOODUMP_FTP_CA_FILE": str(certfile)}
+    with pytest.raises(NotFoundError, match="no verified copy of mysql-moodle"):
+        latest(server.url("/nodir/"), "mysql-moodle", timezone.utc, env=env)
 
 
 @pytest.mark.parametrize(
@@ -581,7 +611,8 @@ def test_url_credentials_are_used_and_hidden() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["sftp://h/", "http://h/", "ftp:///x", "ftp://h:99999/", "ftp://h/x?y=1", ""]
+    "url",
+    ["sftp://h/", "http://h/", "ftp:///x", "ftp://h:99999/", "ftp://h/x?y=1", "", "ftps://h:0/x/"],
 )
 def test_bad_ftp_urls(url: str) -> None:
     with pytest.raises(ConfigError, match="FTP_URL"):
@@ -700,3 +731,22 @@ def test_vsftpd_requires_tls_session_reuse_and_has_no_mlsd(
     assert target.list_backups() == [RemoteBackup(NAME, True)]  # NLST + SIZE, no MLSD
     assert target.prune_remote([NAME]) == [NAME]
     assert target.list_backups() == []
+    # vsftpd refuses a file in a directory that is missing with 553 (not 550): the
+    # directory is still named (a read-only one, which MKD cannot create anything below)
+    locked = pub / "locked"
+    locked.mkdir()
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode:
+            return  # no immutable directories here: the case above is the test
+    else:
+        locked.chmod(0o555)
+    try:
+        below = FtpsSettings(
+            url=f"ftp://127.0.0.1:{port}/pub/locked/offsite/", ca_file=str(certfile), retries=0
+        )
+        with pytest.raises(StorageError, match="pub/locked/offsite does not exist") as info:
+            FtpsTarget(below).upload(local)
+        assert not isinstance(info.value, StorageAuthError)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(locked)], check=False)

@@ -23,7 +23,13 @@ from typing import Any
 import pytest
 
 import rig_s3
-from moodump.errors import ConfigError, IntegrityError, StorageAuthError, StorageError
+from moodump.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageAuthError,
+    StorageError,
+)
 from moodump.manifest import STATUS_DONE, FileEntry, Manifest
 from moodump.offsite import (
     RemoteBackup,
@@ -33,6 +39,7 @@ from moodump.offsite import (
     recheck,
     upload,
 )
+from moodump.offsite.source import RemoteSource
 from moodump.storage import (
     Backend,
     FtpsBackend,
@@ -66,6 +73,8 @@ class Kind:
     refused: Callable[[Sleeps], Backend]  # wrong credentials / unwritable
     unreachable: Callable[[Sleeps], Backend] | None  # nothing listens there
     spec: Callable[[Backend], dict[str, Any]]  # how a child process rebuilds the backend
+    # a backend that would create its missing root where this account may not create it
+    uncreatable: Callable[[], tuple[Backend, str]] | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -113,8 +122,24 @@ def _local_kind(tmp_path: Path) -> Kind:
         assert isinstance(backend, LocalBackend)
         return {"kind": "local", "root": str(backend.root)}
 
-    kind = Kind("local", make, missing_root, refused, None, spec)
+    def uncreatable() -> tuple[Backend, str]:
+        parent = refused(Sleeps())
+        assert isinstance(parent, LocalBackend)
+        return LocalBackend(parent.root / "moodle", create=True), str(parent.root / "moodle")
+
+    kind = Kind("local", make, missing_root, refused, None, spec, uncreatable)
     return kind
+
+
+def _read_only(directory: Path) -> Callable[[], None]:
+    """Make ``directory`` unwritable (for root too: immutable); returns the undo."""
+    if os.geteuid() == 0:
+        result = subprocess.run(["chattr", "+i", str(directory)], capture_output=True)
+        if result.returncode != 0:
+            pytest.skip("cannot make a read-only directory as root (chattr +i failed)")
+        return lambda: subprocess.run(["chattr", "-i", str(directory)], check=False) and None
+    directory.chmod(0o555)
+    return lambda: directory.chmod(0o755)
 
 
 def _ftps_kind(server: Any, certfile: Path) -> Kind:
@@ -149,7 +174,15 @@ def _ftps_kind(server: Any, certfile: Path) -> Kind:
         assert isinstance(backend, FtpsBackend)
         return {"kind": "ftps", "settings": asdict(backend.settings)}
 
-    return Kind("ftps", make, missing_root, refused, unreachable, spec)
+    def uncreatable() -> tuple[Backend, str]:
+        # a directory the account may not write below (as on hosted FTP, whose home is fixed)
+        parent = server.root / rig_s3.unique("ro")
+        parent.mkdir()
+        kind.cleanup.append(_read_only(parent))
+        return FtpsBackend(settings(f"/{parent.name}/moodle/")), f"{parent.name}/moodle"
+
+    kind = Kind("ftps", make, missing_root, refused, unreachable, spec, uncreatable)
+    return kind
 
 
 def _s3_kind() -> Kind:
@@ -182,7 +215,15 @@ def _s3_kind() -> Kind:
         assert isinstance(backend, S3Backend)
         return {"kind": "s3", "settings": asdict(backend.settings)}
 
-    return Kind("s3", make, missing_root, refused, unreachable, spec)
+    def uncreatable() -> tuple[Backend, str]:
+        # a key with the permissions docs/storage.md lists, on another bucket
+        access, secret = rig_s3.limited_key("documented")
+        name = rig_s3.unique("nobucket-")
+        return S3Backend(
+            settings(bucket=name, access_key=access, secret_key=secret, create_bucket=True)
+        ), name
+
+    return Kind("s3", make, missing_root, refused, unreachable, spec, uncreatable)
 
 
 @pytest.fixture(
@@ -468,6 +509,39 @@ def test_a_missing_root_is_a_clear_storage_error(kind: Kind) -> None:
         assert name in str(info.value)
         assert "next step" in str(info.value)
         assert not isinstance(info.value, StorageAuthError)
+
+
+def test_a_missing_root_that_cannot_be_created_is_named(kind: Kind) -> None:
+    """A root to be created where the account may not (a typo below a directory it cannot
+    write, a hosted FTP account's fixed home) is named, not a bare server refusal."""
+    assert kind.uncreatable is not None
+    backend, name = kind.uncreatable()
+    with pytest.raises(StorageError) as info:
+        backend.put_bytes("NAME/manifest.json", b"x")
+    if kind.name == "s3":  # a permission the key lacks: named, with the auth exit code
+        assert isinstance(info.value, StorageAuthError), info.value
+        assert name in info.value.message and "the permission s3:" in info.value.message
+        return
+    assert not isinstance(info.value, StorageAuthError) and info.value.exit_code == 7
+    assert name in info.value.message and "create" in info.value.message
+    assert "next step" in str(info.value)
+    assert backend.retried == 0  # a refusal, not a transient failure
+
+
+def test_a_copy_below_a_directory_that_does_not_exist_is_not_found(kind: Kind) -> None:
+    """``moodump restore``/``verify`` of ``.../typo/NAME``: on S3 (a prefix with nothing
+    below it) and for a local path "there is no copy" (exit 5); on FTPS it was "the
+    directory typo does not exist … create it on the server, or fix the path in
+    FTP_URL" (exit 7), a hint for uploads, about a setting the URL did not come from."""
+    if kind.name == "s3":
+        backend = kind.make()  # a prefix nothing was written below (a bucket is a server's)
+    else:
+        backend, _ = kind.missing_root()
+    source = RemoteSource(backend, NAME)
+    with pytest.raises(NotFoundError, match=f"there is no copy {NAME}") as info:
+        source.done_manifest()
+    assert "list --offsite" in str(info.value.hint) and "FTP_URL" not in str(info.value)
+    source.close()
 
 
 def test_an_unreachable_server_is_retried_with_backoff(kind: Kind) -> None:

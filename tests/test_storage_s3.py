@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import rig_s3
-from moodump.errors import ConfigError, StorageError
+from moodump.errors import ConfigError, StorageAuthError, StorageError
 from moodump.offsite import ObjectStoreTarget, RemoteBackup
 from moodump.storage import (
     FtpsBackend,
@@ -100,6 +100,7 @@ def test_new_variables_and_file_secrets() -> None:
         ({"S3_ENDPOINT": "minio:9000", "S3_BUCKET": "b"}, "http:// or https://"),
         ({"S3_ENDPOINT": "http://minio:9000/bucket", "S3_BUCKET": "b"}, "must not have a path"),
         ({"S3_ENDPOINT": "http://u:p@minio:9000", "S3_BUCKET": "b"}, "credentials"),
+        ({"S3_ENDPOINT": "http://minio:0", "S3_BUCKET": "b"}, "port"),  # was: no port
         ({"S3_ENDPOINT": "http://minio:9000"}, "S3_BUCKET is not"),
         (
             {
@@ -144,6 +145,23 @@ def test_invalid_bucket_names_are_refused() -> None:
     for name in ("ab", "Upper", "a_b", "-ab", "a..b"):
         with pytest.raises(ConfigError, match="not a valid S3 bucket name"):
             S3Backend(S3Settings(bucket=name, endpoint="http://m"))
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ({"access_key": "AKIA"}, "S3_PASSWORD"),
+        ({"secret_key": "s3cret-Value"}, "S3_USER"),
+        ({"session_token": "t0ken-Value"}, "S3_USER"),
+    ],
+)
+def test_half_a_key_is_refused_by_name(keys: dict[str, str], named: str) -> None:
+    """S3_USER without S3_PASSWORD (an empty Secret, an unset variable) ended in pyarrow's
+    ValueError, a traceback with exit code 1, from `list --offsite`, `restore s3://…` and
+    the run's copy; a session token without a key was silently dropped."""
+    with pytest.raises(ConfigError, match=named) as info:
+        S3Backend(S3Settings(bucket="moodle", endpoint="http://m", **keys))
+    assert "-Value" not in str(info.value) and info.value.exit_code == 2
 
 
 def test_expected_etags() -> None:
@@ -279,6 +297,24 @@ def test_bucket_is_created_only_when_asked(server: rig_s3.SeaweedS3) -> None:
     created = S3Backend(server.settings(name, create_bucket=True))
     created.put_bytes("k", b"x")
     assert created.read_bytes("k") == b"x"
+
+
+@pytest.mark.storage
+def test_a_request_without_a_key_is_not_called_an_accepted_key(
+    server: rig_s3.SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No S3_USER/S3_PASSWORD: the AWS SDK's own credentials (here none: an anonymous
+    request) were described as "refused access key '' … the key itself is accepted",
+    with a hint to grant "this key" a permission."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    backend = S3Backend(server.settings(server.bucket("conformance"), access_key="", secret_key=""))
+    with pytest.raises(StorageAuthError) as info:
+        backend.list()
+    message = str(info.value)
+    assert "key '' " not in message and "accepted" not in message, message
+    assert "S3_USER is not set" in info.value.message and "S3_USER" in str(info.value.hint)
 
 
 def _buckets() -> Any:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.conffile import _parse_port, _RawSpec, parse_backup_conf
@@ -25,7 +25,14 @@ from moodump.config.keys import (
     is_known_env_name,
 )
 from moodump.config.keyspec import Key
-from moodump.config.model import Config, DatabaseSpec, mask_url
+from moodump.config.model import (
+    USERINFO_RULE,
+    Config,
+    DatabaseSpec,
+    mask_url,
+    mask_userinfo,
+    userinfo_needs_encoding,
+)
 from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
 from moodump.config.values import Secret, parse_ssl_mode, parse_tz
 from moodump.errors import ConfigError
@@ -206,6 +213,7 @@ def load_config(
         sources[k.name] = source
     _check_level(values["codec"], values["level"], sources["level"])
     _check_http_urls(values)
+    notes.extend(_offsite_url_notes(values))
     for alias_key in ("backup_dir",):
         k = _KEY_BY_NAME[alias_key]
         set_names = [n for n in k.env_names if env.get(n)]
@@ -332,12 +340,70 @@ def _check_http_urls(values: Mapping[str, Any]) -> None:
         text = value.reveal() if isinstance(value, Secret) else str(value or "")
         if not text:
             continue
-        parts = urlsplit(text)
+        if userinfo_needs_encoding(text):
+            raise ConfigError(
+                f"{env_name}={mask_url(text)}: its user or password holds an unencoded "
+                "'/', '?' or '#', which ends the host part of a URL",
+                hint=USERINFO_RULE,
+            )
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # an unclosed [ (IPv6 host)
+            parts = urlsplit("")
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"{env_name}={mask_url(text) or '****'} is not an http:// or https:// URL",
                 hint=f"set {env_name} to the full address, e.g. https://chat.example.org/hooks/…",
             )
+        if _bad_port(parts):
+            raise ConfigError(
+                f"{env_name}={mask_url(text) or '****'}: {_PORT_RULE}",
+                hint=f"fix the port in {env_name} (or leave it out for the scheme's default)",
+            )
+
+
+_PORT_RULE = "the port is not a number from 1 to 65535"
+
+
+def _bad_port(parts: SplitResult) -> bool:
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        return True
+    return port == 0
+
+
+def _offsite_url_notes(values: Mapping[str, Any]) -> list[str]:
+    """FTP_URL and S3_ENDPOINT are parsed where the copies are made (a bad one turns that
+    target off for the run, reported as an error; the backups still run), so
+    ``moodump config`` notes what would fail rather than refusing the configuration."""
+    out = []
+    for name, env_name, schemes in (
+        ("ftp_url", "FTP_URL", ("ftp", "ftps")),
+        ("s3_endpoint", "S3_ENDPOINT", ("http", "https")),
+    ):
+        text = str(values[name] or "")
+        if not text:
+            continue
+        try:
+            parts = urlsplit(text)
+            problem = _PORT_RULE if _bad_port(parts) else ""
+        except ValueError:  # urlsplit: an unclosed [ (IPv6)
+            parts, problem = urlsplit(""), "it is not a valid URL"
+        if userinfo_needs_encoding(text):
+            problem = USERINFO_RULE.replace("its own variable", f"{env_name[:3]}_PASSWORD")
+        if not problem and (parts.scheme.lower() not in schemes or not parts.hostname):
+            problem = f"it does not start with {' or '.join(s + '://' for s in schemes)} and a host"
+        elif not problem and (parts.query or parts.fragment):
+            problem = "it has a ? or # (percent-encode them in a path: %3F, %23)"
+        elif not problem and name == "s3_endpoint" and parts.path not in ("", "/"):
+            problem = "it has a path (the bucket goes in S3_BUCKET, a prefix in S3_PREFIX)"
+        if problem:
+            out.append(
+                f"{env_name} {mask_userinfo(text)}: {problem}; the off-site copies there "
+                "will fail until it is fixed"
+            )
+    return out
 
 
 def _short(source: str) -> str:

@@ -5,12 +5,13 @@ its masked rendering (``moodump config``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from moodump.config.keys import _KEY_BY_NAME, KEYS
@@ -115,17 +116,57 @@ def _reveal(secret: Secret | None) -> str | None:
     return secret.reveal() if secret else None
 
 
+def _host_port(parts: SplitResult) -> str:
+    """``host[:port]`` of a URL as it is written (a port that is no number included: the
+    configuration shows it rather than failing on it; an IPv6 host keeps its brackets)."""
+    return parts.netloc.rpartition("@")[2]
+
+
+_RAW_USERINFO = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>.*)@(?P<rest>.*)$", re.S
+)
+
+#: What a URL's user and password must not hold unencoded, and how to write them.
+USERINFO_RULE = (
+    "percent-encode a '/', '?' or '#' in the user or password (%2F, %3F, %23), or give "
+    "the password in its own variable"
+)
+
+
+def _hidden_userinfo(url: str) -> re.Match[str] | None:
+    """The userinfo of a URL whose password holds an unencoded ``/``, ``?`` or ``#``:
+    urllib ends the host part there, sees no password and takes its start for a port
+    (``ftps://user:Ab/cd@host/`` has host ``user`` and port ``Ab``)."""
+    found = _RAW_USERINFO.match(url)
+    if found is None or ":" not in found["info"] or not any(c in found["info"] for c in "/?#"):
+        return None
+    try:
+        if "@" in urlsplit(url).netloc:
+            return None  # urllib found the userinfo itself
+    except ValueError:
+        pass
+    return found
+
+
+def userinfo_needs_encoding(url: str) -> bool:
+    """Whether ``url`` has a user or password that urllib would misread (see
+    :data:`USERINFO_RULE`)."""
+    return _hidden_userinfo(url) is not None
+
+
 def mask_url(url: str) -> str:
     """Keep scheme and host of a URL, hide any password and the path (tokens live there)."""
     if not url:
         return ""
+    hidden = _hidden_userinfo(url)
+    if hidden is not None:
+        host = re.split(r"[/?#]", hidden["rest"], maxsplit=1)[0]
+        return f"{hidden['scheme']}{hidden['info'].split(':', 1)[0]}:****@{host}/****"
     try:
         parts = urlsplit(url)
     except ValueError:
         return "****"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = _host_port(parts)
     if parts.username:
         host = f"{parts.username}:****@{host}" if parts.password else f"{parts.username}@{host}"
     path = "/****" if parts.path.strip("/") or parts.query else parts.path
@@ -134,15 +175,16 @@ def mask_url(url: str) -> str:
 
 def mask_userinfo(url: str) -> str:
     """Hide only the password in a URL's userinfo (FTP paths are not secret)."""
+    hidden = _hidden_userinfo(url)
+    if hidden is not None:
+        return f"{hidden['scheme']}{hidden['info'].split(':', 1)[0]}:****@{hidden['rest']}"
     try:
         parts = urlsplit(url)
     except ValueError:
         return "****"
     if not parts.password:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = _host_port(parts)
     return urlunsplit(
         (parts.scheme, f"{parts.username}:****@{host}", parts.path, parts.query, parts.fragment)
     )

@@ -115,6 +115,12 @@ class RemoteSource(BackupSource):
         except (TransientError, StorageAuthError):
             raise  # its retries are spent, or the key is refused: a look-up would repeat it
         except StorageError:
+            if self.backend.root_missing():  # a typo in the URL's path, as on S3
+                raise NotFoundError(
+                    f"there is no copy {self.name} at {self.backend.display}: "
+                    "that directory does not exist",
+                    hint="check the URL; moodump list --offsite shows the copies and their URLs",
+                ) from None
             if self.backend.stat(key) is None:
                 if not self.backend.list(self.name):  # no copy at all: a typo, or pruned
                     raise NotFoundError(
@@ -134,7 +140,13 @@ class RemoteSource(BackupSource):
 
 def split_location(url: str) -> tuple[str, str]:
     """``(root URL, backup name)`` of ``.../NAME``; ConfigError when NAME is no backup's."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [
+        raise ConfigError(
+            f"{url} is not a valid URL: {exc}",
+            hint="moodump list --offsite shows the copies and their URLs",
+        ) from None
     path = parts.path.rstrip("/")
     head, _, quoted = path.rpartition("/")
     name = unquote(quoted)  # the URLs moodump shows escape %, #, ? and spaces
@@ -193,6 +205,12 @@ def latest(
     target = OffsiteTarget(backend)
     try:
         infos = scan_remote(target, tz)
+    except (TransientError, StorageAuthError):
+        raise
+    except StorageError:
+        if not backend.root_missing():
+            raise
+        infos = []  # a directory that does not exist holds no copies (as an S3 prefix)
     finally:
         target.close()
     best = newest(infos, database)

@@ -39,19 +39,37 @@ def ftps_settings_from_env(
     """The FTPS settings of ``url`` with the configured account and TLS trust: the same
     key table as the uploads (``FTP_USER``/``FTP_PASSWORD`` and their ``_FILE`` forms,
     ``MOODUMP_FTP_CA_FILE``, ``MOODUMP_FTP_RETRIES``), so a copy is read back with the
-    settings that wrote it. An empty account leaves the URL's."""
+    settings that wrote it. An empty account leaves the URL's; a URL without one (as
+    ``moodump list --offsite`` shows them) takes the account written into ``FTP_URL``
+    when that names the same server (host and port)."""
 
     def value(name: str) -> str:
         return str(setting(name, env) or "")
 
+    user, password = value("FTP_USER"), value("FTP_PASSWORD")
+    if not user and not password:
+        user, password = _configured_account(url, value("FTP_URL"))
     return FtpsSettings(
         url=url,
-        user=value("FTP_USER"),
-        password=value("FTP_PASSWORD"),
+        user=user,
+        password=password,
         ca_file=value("MOODUMP_FTP_CA_FILE").strip() or None,
-        retries=int(value("MOODUMP_FTP_RETRIES")),
+        retries=int(setting("MOODUMP_FTP_RETRIES", env)),  # 0 is a count (value() gives "")
         create_dirs=create,
     )
+
+
+def _configured_account(url: str, configured: str) -> tuple[str, str]:
+    """``(user, password)`` written into the configured ``FTP_URL`` when ``url`` has no
+    account and names the same host and port; else empty (never sent to another server)."""
+    try:
+        target, known = parse_ftp_url(url), parse_ftp_url(configured)
+    except ConfigError:
+        return "", ""  # a bad url is refused where it is used; a bad FTP_URL is not ours
+    same = (target.host.lower(), target.port) == (known.host.lower(), known.port)
+    if target.user or target.password or not same:
+        return "", ""
+    return known.user, known.password
 
 
 def open_backend(
@@ -86,6 +104,12 @@ def open_backend(
         if not text:
             raise ConfigError("no storage location given", hint="give a path or a URL")
         return LocalBackend(text, create=create, sleep=sleep)
+    try:
+        urlsplit(text)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [
+        raise ConfigError(
+            f"the {scheme}:// URL is not valid: {exc}", hint="check the URL (its host part)"
+        ) from None
     if scheme == "file":
         parts = urlsplit(text)
         if parts.netloc not in ("", "localhost"):

@@ -367,6 +367,13 @@ class Backend(ABC):
         check_key(key)
         return self._retrying(f"look up {self.where(key)}", lambda: self._stat(key))
 
+    def root_missing(self) -> bool:
+        """Whether the root itself (a directory: local, FTPS) does not exist, so nothing
+        can be stored below it: for telling "no such copy" from other failures. False
+        where the root is not a directory (an S3 bucket that is missing is an error of
+        its own)."""
+        return False
+
     def sha256(self, key: str) -> str:
         """The sha256 of the stored object: the server's own hash where it offers one,
         else read back and hashed (streaming)."""

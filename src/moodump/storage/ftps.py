@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from moodump.config.model import USERINFO_RULE, userinfo_needs_encoding
 from moodump.errors import ConfigError, MoodumpError, StorageAuthError, StorageError
 from moodump.fsmodes import file_mode
 from moodump.logs import register_secret
@@ -87,11 +88,18 @@ class FtpUrl:
 
 def parse_ftp_url(url: str) -> FtpUrl:
     """Parse ``FTP_URL``; ConfigError naming the problem when it is not usable."""
+    if userinfo_needs_encoding(url.strip()):  # urllib would take the password for a port
+        raise ConfigError(
+            "FTP_URL has a user or password with an unencoded '/', '?' or '#'",
+            hint=USERINFO_RULE.replace("its own variable", "FTP_PASSWORD"),
+        )
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"FTP_URL is not a valid URL: {exc}", hint=_URL_HINT) from exc
+    if port == 0:  # was taken as 21
+        raise ConfigError("FTP_URL has port 0 (use 1-65535, or none for 21)", hint=_URL_HINT)
     if parts.scheme not in ("ftp", "ftps"):
         raise ConfigError(
             f"FTP_URL must start with ftp:// or ftps:// (got {parts.scheme or 'no'} scheme)",
@@ -102,6 +110,9 @@ def parse_ftp_url(url: str) -> FtpUrl:
     if parts.query or parts.fragment:
         raise ConfigError("FTP_URL must not contain ? or #", hint=_URL_HINT)
     path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    if any(ch in text for text in (path, unquote(parts.netloc)) for ch in "\r\n\0"):
+        # each would end the FTP command it is sent in (ftplib refuses CR and LF)
+        raise ConfigError("FTP_URL has a line break or NUL (%0D, %0A, %00)", hint=_URL_HINT)
     path = path.rstrip("/") if path.strip("/") else ("/" if path.startswith("/") else "")
     return FtpUrl(
         scheme=parts.scheme,
@@ -203,7 +214,22 @@ class FtpsBackend(Backend):
             conn.makedirs(parent)
             source = _HashingReader(stream, key)
             conn.binary()
-            conn.ftp.storbinary(f"STOR {tmp}", source, blocksize=BLOCK)  # type: ignore[arg-type]
+            try:
+                conn.ftp.storbinary(f"STOR {tmp}", source, blocksize=BLOCK)  # type: ignore[arg-type]
+            except ftplib.error_perm as exc:
+                # 550 (proftpd, pyftpdlib), 553 (vsftpd, pure-ftpd): "could not create file"
+                refused = str(exc).startswith(("550", "553"))
+                missing = conn.missing_dir(parent) if refused else None
+                if missing is None:
+                    raise
+                raise StorageError(
+                    f"the directory {missing} does not exist on the FTP server {self._where()} "
+                    f"and could not be created ({str(exc)[:3]})",
+                    hint=(
+                        "create it on the server (or let the FTP account create directories "
+                        "there), or fix the path in FTP_URL"
+                    ),
+                ) from exc
             digest = source.hasher.hexdigest()
             if sha256 is not None and digest != sha256:
                 conn.delete_quietly(tmp)
@@ -417,6 +443,11 @@ class FtpsBackend(Backend):
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.ftp.close()
+
+    def root_missing(self) -> bool:
+        if not self.base or self.base == "/":
+            return False
+        return self._op(lambda conn: conn.missing_dir(self.base) is not None)
 
     def _root(self, conn: _Conn, *, write: bool) -> bool:
         """Whether the base directory exists; created for writes with ``create_dirs``.

@@ -168,6 +168,31 @@ class _Conn:
                 self.chmod(current, dir_mode())
             self.made.add(current)
 
+    def missing_dir(self, path: str) -> str | None:
+        """The first directory of ``path`` (itself, or a parent) the server cannot enter,
+        None when all of them can be entered. For telling a file that cannot be stored
+        because its directory is missing (a ``makedirs`` the server refused) apart from
+        other refusals; the working directory is left as it was."""
+        here = self.ftp.pwd()
+        current = "/" if path.startswith("/") else ""
+        try:
+            for part in path.split("/"):
+                if not part:
+                    continue
+                current = posixpath.join(current, part) if current else part
+                try:
+                    self.ftp.cwd(current)
+                except ftplib.error_perm:
+                    self.made = {
+                        d for d in self.made if d != current and not d.startswith(current + "/")
+                    }
+                    return current
+                self.ftp.cwd(here)
+        finally:
+            with contextlib.suppress(ftplib.error_perm):
+                self.ftp.cwd(here)
+        return None
+
     def chmod(self, path: str, mode: int) -> None:
         """``SITE CHMOD`` (backups private on the server too), where the server offers it.
 

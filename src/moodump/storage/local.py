@@ -197,6 +197,9 @@ class LocalBackend(Backend):
     def _path(self, key: str) -> Path:
         return self.root / key
 
+    def root_missing(self) -> bool:
+        return not self.root.exists()
+
     def _root_for_read(self) -> bool:
         """True when the root exists; False (nothing stored yet) only with ``create``."""
         if self.root.is_dir():

@@ -66,7 +66,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from moodump.errors import ConfigError, MoodumpError, StorageAuthError, StorageError
+from moodump.errors import ConfigError, MoodumpError, StorageError
 from moodump.logs import register_secret
 from moodump.storage.base import (
     Backend,
@@ -83,6 +83,7 @@ from moodump.storage.base import (
     source_name,
 )
 from moodump.storage.etag import PART_SIZE, _hash_local, _PartHasher, expected_etags
+from moodump.storage.s3_errors import diagnose, server_clock_offset
 from moodump.storage.s3_settings import _AWS_HOST, S3Settings, parse_endpoint
 
 log = logging.getLogger(__name__)
@@ -92,61 +93,6 @@ log = logging.getLogger(__name__)
 READ_SIZE = 8 * 1024 * 1024
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_AUTH_CODES = (
-    "SIGNATURE_DOES_NOT_MATCH",
-    "INVALID_ACCESS_KEY_ID",
-    "ACCESS_DENIED",
-    "EXPIRED_TOKEN",
-    "INVALID_CLIENT_TOKEN_ID",
-    "UNRECOGNIZED_CLIENT",
-    "MISSING_AUTHENTICATION_TOKEN",
-)
-_TRANSIENT_CODES = (
-    "NETWORK_CONNECTION",
-    "REQUEST_TIMEOUT",
-    "SERVICE_UNAVAILABLE",
-    "INTERNAL_FAILURE",
-    "SLOW_DOWN",
-    "THROTTLING",
-    "REQUEST_TIME_TOO_SKEWED",
-)
-#: The S3 operation pyarrow names in a refusal -> the permission it needs and whether
-#: that is granted on the bucket (else on its objects). docs/storage.md has the table.
-_PERMISSIONS = (
-    ("HeadBucket", "s3:ListBucket", True),
-    ("ListObjects", "s3:ListBucket", True),
-    ("HeadObject", "s3:GetObject", False),
-    ("GetObject", "s3:GetObject", False),
-    ("CreateMultipartUpload", "s3:PutObject", False),
-    ("UploadPart", "s3:PutObject", False),
-    ("CompleteMultipartUpload", "s3:PutObject", False),
-    ("PutObject", "s3:PutObject", False),
-    ("AbortMultipartUpload", "s3:AbortMultipartUpload", False),
-    ("DeleteObject", "s3:DeleteObject", False),  # DeleteObjects too
-    ("CreateBucket", "s3:CreateBucket", True),
-)
-_OPERATION = re.compile(r"during (\w+) operation")
-
-
-def denied_permission(text: str) -> tuple[str, bool] | None:
-    """``(permission, on the bucket)`` an S3 refusal (pyarrow's message) says is missing:
-    ACCESS_DENIED during a named operation, or a batch delete whose keys were denied.
-    None when the message names no operation moodump knows."""
-    if "when deleting objects" in text and "Access Denied" in text:
-        return "s3:DeleteObject", False
-    if "ACCESS_DENIED" not in text:
-        return None
-    found = _OPERATION.search(text)
-    operation = found.group(1) if found else ""
-    for name, permission, on_bucket in _PERMISSIONS:
-        if operation.startswith(name):
-            return permission, on_bucket
-    return None
-
-
-#: S3 refuses signatures more than 15 minutes off its clock; more than 5 is named.
-SKEW_LIMIT_S = 300.0
-_CURL_TLS = re.compile(r"curlCode: (35|51|53|54|58|59|60|64|66|77|80|82|83|90|91)\b")
 
 
 class _InputStream(io.RawIOBase):
@@ -226,6 +172,18 @@ class S3Backend(Backend):
             raise ConfigError("S3 timeouts must be > 0", hint="fix the S3 timeout settings")
         if settings.sdk_attempts < 1:
             raise ConfigError("S3 SDK attempts must be >= 1", hint="fix the S3 settings")
+        if bool(settings.access_key) != bool(settings.secret_key) or (
+            settings.session_token and not settings.access_key
+        ):
+            missing = "S3_PASSWORD (secret key)" if settings.access_key else "S3_USER (access key)"
+            raise ConfigError(
+                f"{missing} is empty while the rest of the S3 key is set",
+                hint=(
+                    f"set {missing.split()[0]} (or its _FILE form: is the Secret mounted?), "
+                    "or unset S3_USER, S3_PASSWORD and S3_SESSION_TOKEN to use the AWS "
+                    "SDK's own credentials (environment, instance or pod role)"
+                ),
+            )
         try:
             self.prefix = check_prefix(settings.prefix.strip("/"))
         except ConfigError as exc:
@@ -564,30 +522,9 @@ class S3Backend(Backend):
         if self._clock_checked:
             return self._clock_offset
         self._clock_checked = True
-        import email.utils
-        import ssl
-        import urllib.error
-        import urllib.request
-
-        url = f"{self._scheme}://{self._host or 's3.amazonaws.com'}/"
-        context = None
-        if self._scheme == "https":
-            context = ssl.create_default_context(cafile=self.settings.ca_file or None)
-        request = urllib.request.Request(url, method="HEAD")
-        try:
-            with urllib.request.urlopen(
-                request, timeout=self.settings.connect_timeout_s, context=context
-            ) as response:
-                date = response.headers.get("Date")
-        except urllib.error.HTTPError as exc:  # 403 for an unsigned request: still dated
-            date = exc.headers.get("Date")
-        except (OSError, ValueError):
-            return None
-        try:
-            server = email.utils.parsedate_to_datetime(date).timestamp() if date else None
-        except (TypeError, ValueError):
-            server = None
-        self._clock_offset = None if server is None else server - time.time()
+        self._clock_offset = server_clock_offset(
+            self._scheme, self._host, self.settings.ca_file, self.settings.connect_timeout_s
+        )
         return self._clock_offset
 
     def _key_accepted(self, text: str) -> bool:
@@ -618,89 +555,16 @@ class S3Backend(Backend):
 
     def _map(self, exc: OSError, what: str) -> MoodumpError:
         """A pyarrow/AWS SDK failure as a moodump error that names the next step."""
-        text = str(exc)
-        short = re.sub(r"\s*\(Request ID: [^)]*\)", "", text)
-        short = short.split("; Details:")[0].strip()
-        where = self._endpoint()
-        bucket = self.settings.bucket
-        denied = denied_permission(text)
-        if denied is not None or any(code in text for code in _AUTH_CODES):
-            code = next((c for c in _AUTH_CODES if c in text), "ACCESS_DENIED")
-            # A signature is only valid within 15 minutes of the server's time, and a HEAD
-            # refused for that says no more than "403": look at the server's clock.
-            offset = self.server_clock_offset()
-            if offset is not None and abs(offset) > SKEW_LIMIT_S:
-                return StorageAuthError(
-                    f"the S3 server {where} refused the request ({code}) while {what}: this "
-                    f"machine's clock is {_duration(abs(offset))} "
-                    f"{'behind' if offset > 0 else 'ahead of'} the server's, and S3 refuses "
-                    "signatures more than 15 minutes off",
-                    hint="fix this machine's time (NTP/chrony, or the node's clock), then retry; "
-                    "the access key may well be right",
-                )
-            if denied is not None and self._key_accepted(text):
-                permission, on_bucket = denied
-                resource = f"arn:aws:s3:::{bucket if on_bucket else self._path('*')}"
-                also = ""
-                if "HeadObject" in text:  # AWS: a missing object reads as denied then
-                    also = f", and s3:ListBucket on arn:aws:s3:::{bucket}"
-                return StorageAuthError(
-                    f"the S3 server {where} refused access key {self.settings.access_key!r} "
-                    f"the permission {permission} while {what} ({code}; the key itself is "
-                    "accepted)",
-                    hint=(
-                        f"grant this key {permission} on {resource}{also} (a bucket or IAM "
-                        "policy; docs/storage.md lists the permissions moodump needs), or use "
-                        "a key that has them"
-                    ),
-                )
-            return StorageAuthError(
-                f"the S3 server {where} refused access key {self.settings.access_key!r} "
-                f"({code}) while {what}",
-                hint=(
-                    "check S3_USER (access key) and S3_PASSWORD (secret key), and that this "
-                    f"key may read and write the bucket {bucket!r}"
-                ),
-            )
-        if "NO_SUCH_BUCKET" in text:
-            return StorageError(
-                f"the bucket {bucket!r} does not exist at {where}",
-                hint=f"create it, fix S3_BUCKET, or set S3_CREATE_BUCKET=true ({what})",
-            )
-        if _CURL_TLS.search(text) or "certificate" in text.lower():
-            return StorageError(
-                f"no TLS connection to the S3 server {where} while {what}: {short}",
-                hint=(
-                    "give the server's CA as S3_CA_BUNDLE (a PEM file), or fix S3_ENDPOINT "
-                    "(its host name; http:// for a server without TLS)"
-                ),
-            )
-        virtual = ""
-        if self.settings.path_style is False and self._host and "HeadBucket" in text:
-            # asked as bucket.host: a server without that domain setting (SeaweedFS,
-            # MinIO without MINIO_DOMAIN) answers 405/404 or the name does not resolve
-            virtual = (
-                f"; with S3_PATH_STYLE=false the bucket is asked as {bucket}.{self._host}, "
-                "which this server may not serve: set S3_PATH_STYLE=auto (or true), or "
-                "configure the server's domain for virtual-hosted buckets"
-            )
-        if any(code in text for code in _TRANSIENT_CODES) or "curlCode" in text:
-            return TransientError(
-                f"the S3 server {where} failed while {what}: {short}",
-                hint=(
-                    "it is retried; if it persists, check S3_ENDPOINT, that the server is up "
-                    "and that the network allows it" + virtual
-                ),
-            )
-        return StorageError(
-            f"the S3 server {where} failed while {what}: {short}",
-            hint="check the S3_* settings and the server's log" + virtual,
+        return diagnose(
+            exc,
+            what,
+            settings=self.settings,
+            endpoint=self._endpoint(),
+            host=self._host,
+            objects=self._path("*"),
+            clock_offset=self.server_clock_offset,
+            key_accepted=self._key_accepted,
         )
-
-
-def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    return f"{minutes} minutes" if minutes < 120 else f"{minutes / 60:.1f} hours"
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from moodump.config import Config, setting
-from moodump.config.model import mask_userinfo
+from moodump.config.model import mask_userinfo, userinfo_needs_encoding
 from moodump.errors import ConfigError
 from moodump.storage.base import quote_url_path
 
@@ -71,11 +71,19 @@ def parse_endpoint(endpoint: str) -> tuple[str, str]:
     """
     hint = "set S3_ENDPOINT like https://minio.example.org:9000 (scheme, host, optional port)"
     text = endpoint.strip()
+    if userinfo_needs_encoding(text):  # urllib would take the password for a port
+        raise ConfigError(
+            "S3_ENDPOINT has a user or password with an unencoded '/', '?' or '#' (and "
+            "must hold no credentials)",
+            hint="give them in S3_USER and S3_PASSWORD",
+        )
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"S3_ENDPOINT is not a valid URL: {exc}", hint=hint) from exc
+    if port == 0:  # was taken as the scheme's default
+        raise ConfigError("S3_ENDPOINT has port 0 (use 1-65535, or none)", hint=hint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             "S3_ENDPOINT must start with http:// or https:// and name a host "
