@@ -34,7 +34,9 @@ from moodump.errors import MoodumpError
 from moodump.manifest import read_done_manifest
 from moodump.restore import RestoreOptions, restore
 from moodump.restore.engine import Restore
+from moodump.source import LocalSource
 from moodump.verify import verify
+from moodump.verify_readback import object_problems
 
 pytestmark = pytest.mark.db
 
@@ -534,3 +536,51 @@ def test_atomic_restore_of_some_tables_linked_by_foreign_keys_to_others_is_refus
         restore(out, root_settings, target, RestoreOptions(tables=("other",), atomic=True))
     finally:
         _compare_and_drop(root_settings, fresh_db, target)
+
+
+def test_objects_keep_the_database_collation_they_were_created_under(
+    root_settings, mariadb, fresh_db, tmp_path
+):
+    """A routine, trigger or event takes the database's collation when it is created
+    (its parameters and variables without a character set use it). A database converted
+    since (ALTER DATABASE ... CHARACTER SET utf8mb4, as a Moodle site's conversion does)
+    keeps its old objects in the old one: restored, they took the new one, silently
+    (`f('abc')` compared case-sensitively, 0 instead of 1), restore-with-mariadb.sh too.
+    Each is created under its own, as mariadb-dump does, and the database's is kept."""
+    run_sql(
+        root_settings,
+        "ALTER DATABASE CHARACTER SET latin1 COLLATE latin1_swedish_ci;"
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10));"
+        "CREATE FUNCTION f(a VARCHAR(10)) RETURNS INT DETERMINISTIC RETURN a = 'ABC';"
+        "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET NEW.v = f(NEW.v);"
+        "CREATE EVENT ev ON SCHEDULE EVERY 1 DAY DISABLE DO SET @cs = f('x');"
+        "ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+        "CREATE PROCEDURE p_new(OUT r VARCHAR(20)) SET r = 'y';",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    restore(out, root_settings, fresh_db + "_r", RestoreOptions())
+    restore(out, root_settings, fresh_db + "_r", RestoreOptions(atomic=True))
+    subprocess.run(
+        ["sh", str(out / "restore-with-mariadb.sh"), fresh_db + "_s", "-h", "127.0.0.1",
+         "-P", str(mariadb.port), "-u", "root"],
+        check=True, env=dict(os.environ, MYSQL_PWD=""), capture_output=True, timeout=120,
+    )  # fmt: skip
+    with connect(root_settings) as c:
+        for target in (fresh_db + "_r", fresh_db + "_s"):
+            assert c.scalar(f"SELECT {quote_ident(target)}.f('abc')") == b"1", target
+        assert compare_databases(c, fresh_db, fresh_db + "_s") == []
+        # verify names an object created under another collation (it counted names only)
+        qs = quote_ident(fresh_db + "_s")
+        c.execute(f"DROP FUNCTION {qs}.f")
+        c.execute(f"CREATE FUNCTION {qs}.f(a VARCHAR(10)) RETURNS INT DETERMINISTIC RETURN a = 'ABC'")
+        m = read_done_manifest(out)
+        assert object_problems(c, LocalSource(out), m, fresh_db + "_s", []) == [
+            "function 'f': created under database collation utf8mb4_bin, latin1_swedish_ci "
+            "in the backup"
+        ]
+        assert object_problems(c, LocalSource(out), m, fresh_db + "_r", []) == []
+        c.execute(f"DROP DATABASE {qs}")
+    _compare_and_drop(root_settings, fresh_db, fresh_db + "_r")  # the database's own too
+    assert verify(out, settings=root_settings).passed

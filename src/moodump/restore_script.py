@@ -96,7 +96,11 @@ def retarget_token(records: list[dict[str, Any]]) -> str:
 
 
 def write_objects_sql(
-    root: Path, records: list[dict[str, Any]], source: str = "", token: str = ""
+    root: Path,
+    records: list[dict[str, Any]],
+    source: str = "",
+    token: str = "",
+    database_ddl: str = "",
 ) -> tuple[bytes, list[tuple[int, int]]]:
     """objects.sql for the mariadb client: DELIMITER blocks, one per object.
 
@@ -110,6 +114,12 @@ def write_objects_sql(
     """
     out = bytearray(b"-- views, routines, triggers and events (moodump)\n")
     spans: list[tuple[int, int]] = []
+    m = re.search(r"DEFAULT CHARACTER SET (\S+)(?: COLLATE (\S+))?", database_ddl)
+    db_options = m.group(0) if m else ""
+    # unknown (the character set's default collation) or none: set it again after each
+    db_collation = (m.group(2) or "") if m else "?"
+    if not db_options:
+        records = [{**r, "db_collation": ""} for r in records]
     for rec in records:
         first = out.count(b"\n") + 1
         create = base64.b64decode(rec["create_b64"])
@@ -122,10 +132,19 @@ def write_objects_sql(
         delim = b";;"
         while delim in create:
             delim += b";"
+        # The database's collation the object was created under (see
+        # moodump.restore.objects), then the backup's database options again.
+        collation = rec.get("db_collation") or ""
+        if collation and collation != db_collation:
+            out += f"ALTER DATABASE COLLATE {collation};\n".encode()
+        else:
+            collation = ""
         for stmt in object_session_sql(rec):
             out += stmt.encode() + b";\n"
         out += b"DELIMITER " + delim + b"\n" + create + delim + b"\nDELIMITER ;\n"
         out += b"SET NAMES utf8mb4; SET timestamp = DEFAULT;\n"
+        if collation:
+            out += f"ALTER DATABASE {db_options};\n".encode()
         spans.append((first, out.count(b"\n")))
     data = bytes(out)
     write_bytes(root / "objects.sql", data)
@@ -253,7 +272,9 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
     if manifest.objects.get("definitions"):
         records = json.loads((root / manifest.objects["definitions"]).read_text())
         token = retarget_token(records)
-        data, spans = write_objects_sql(root, records, manifest.database, token)
+        data, spans = write_objects_sql(
+            root, records, manifest.database, token, manifest.database_ddl
+        )
         size, sha = sha256_file(root / "objects.sql")
         manifest.files.append(FileEntry("objects.sql", size, sha, "objects"))
         if token.encode() in data:

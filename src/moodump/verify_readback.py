@@ -226,7 +226,8 @@ def object_problems(
     conn: Any, src: BackupSource, m: Manifest, db: str, views: list[str]
 ) -> list[str]:
     """The views, triggers, routines and events the restored database ``db`` lacks (or
-    has beyond) the backup's definitions file, named (no file: nothing to compare)."""
+    has beyond) the backup's definitions file, named (no file: nothing to compare), and
+    those created under another database collation than the backup records."""
     name = m.objects.get("definitions")
     if not name:
         return []
@@ -236,18 +237,37 @@ def object_problems(
         want.setdefault(r["kind"], []).append(r["name"])
     q = quote_str(db)
     have: dict[str, list[str]] = {"view": list(views)}
+    collations: dict[tuple[str, str], str] = {}  # (kind, name): the database collation
     for kind, sql in (
-        ("trigger", f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}"),
-        ("event", f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}"),
+        (
+            "trigger",
+            "SELECT TRIGGER_NAME, DATABASE_COLLATION FROM information_schema.TRIGGERS "
+            f"WHERE TRIGGER_SCHEMA={q}",
+        ),
+        (
+            "event",
+            "SELECT EVENT_NAME, DATABASE_COLLATION FROM information_schema.EVENTS "
+            f"WHERE EVENT_SCHEMA={q}",
+        ),
     ):
-        have[kind] = [(n or b"").decode("utf-8", "replace") for (n,) in conn.query(sql)]
-    for rtype, n_ in conn.query(
-        "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
+        have[kind] = []
+        for n, coll in conn.query(sql):
+            have[kind].append((n or b"").decode("utf-8", "replace"))
+            collations[(kind, have[kind][-1])] = (coll or b"").decode()
+    for rtype, n_, coll in conn.query(
+        "SELECT ROUTINE_TYPE, ROUTINE_NAME, DATABASE_COLLATION FROM information_schema.ROUTINES "
         f"WHERE ROUTINE_SCHEMA={q}"
     ):  # procedures, functions, packages and package bodies
         kind = (rtype or b"").decode().lower()
         have.setdefault(kind, []).append((n_ or b"").decode("utf-8", "replace"))
-    problems = []
+        collations[(kind, have[kind][-1])] = (coll or b"").decode()
+    problems = [
+        f"{r['kind']} {r['name']!r}: created under database collation "
+        f"{collations[(r['kind'], r['name'])]}, {r['db_collation']} in the backup"
+        for r in records
+        if r.get("db_collation")
+        and collations.get((r["kind"], r["name"]), r["db_collation"]) != r["db_collation"]
+    ]
     for kind, names in want.items():
         got = have.get(kind, [])
         if len(got) == len(names) and sorted(got) == sorted(names):
