@@ -28,7 +28,7 @@ from dbcompare import compare_databases, compare_rows_exactly
 from helpers import moodump_cli, run_sql, run_sql_file
 from helpers_failures import conn_args
 from moodump.db import connect
-from moodump.db.connection import quote_ident
+from moodump.db.connection import quote_ident, quote_str
 from moodump.dump import DumpOptions, dump
 from moodump.errors import MoodumpError
 from moodump.manifest import read_done_manifest
@@ -584,3 +584,31 @@ def test_objects_keep_the_database_collation_they_were_created_under(
         c.execute(f"DROP DATABASE {qs}")
     _compare_and_drop(root_settings, fresh_db, fresh_db + "_r")  # the database's own too
     assert verify(out, settings=root_settings).passed
+
+
+def test_restore_script_takes_the_database_comment_as_text(
+    root_settings, mariadb, fresh_db, tmp_path
+):
+    """restore-with-mariadb.sh wrote the database's COMMENT into a double-quoted shell
+    word: its backslashes were lost (`\\\\` came back `\\`, so `C:\\temp` as `C:temp`), a
+    `"` broke the script, and `$(...)` or backquotes in it ran as commands on the
+    operator's machine. It is single-quoted now."""
+    marker = tmp_path / "ran"
+    comment = f'C:\\\\temp "q" $(touch {marker}) `touch {marker}` $HOME ü'
+    with connect(root_settings) as c:
+        c.execute(f"ALTER DATABASE {quote_ident(fresh_db)} COMMENT {quote_str(comment)}")
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    subprocess.run(
+        ["sh", str(out / "restore-with-mariadb.sh"), fresh_db + "_s", "-h", "127.0.0.1",
+         "-P", str(mariadb.port), "-u", "root"],
+        check=True, env=dict(os.environ, MYSQL_PWD=""), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert not marker.exists()
+    with connect(root_settings) as c:
+        got = c.scalar(
+            "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
+            + quote_str(fresh_db + "_s")
+        )
+    assert got == comment.encode()
+    _compare_and_drop(root_settings, fresh_db, fresh_db + "_s")

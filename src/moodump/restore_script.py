@@ -248,9 +248,10 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
         + _SESSION.replace('"', '\\"')
         + ' $stmt"; }'
     )
+    # The options (a COMMENT is any text) single-quoted: data to the shell, not code.
     opts = database_options(manifest.database_ddl)
     lines.append(
-        f'run "$@" -e "CREATE DATABASE IF NOT EXISTS \\`$dbq\\` {opts}"'.replace("$@", "$@")
+        'run "$@" -e "CREATE DATABASE IF NOT EXISTS \\`$dbq\\` "' + _sh_quote(opts)
     )
     # Sequences first: a table whose DEFAULT calls nextval() needs its sequence.
     for t in sorted(manifest.tables, key=lambda t: t.kind != "sequence"):
