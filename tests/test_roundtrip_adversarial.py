@@ -36,7 +36,7 @@ from moodump.restore import RestoreOptions, restore
 from moodump.restore.engine import Restore
 from moodump.source import LocalSource
 from moodump.verify import verify
-from moodump.verify_readback import object_problems
+from moodump.verify_readback import object_problems, sequence_problems
 
 pytestmark = pytest.mark.db
 
@@ -612,3 +612,33 @@ def test_restore_script_takes_the_database_comment_as_text(
         )
     assert got == comment.encode()
     _compare_and_drop(root_settings, fresh_db, fresh_db + "_s")
+
+
+def test_verify_compares_the_sequences_state(root_settings, fresh_db, tmp_path):
+    """A sequence's rows are not a data file, so the read-back never looked at them: a
+    restore that gave a sequence another next value (as one did before its RESTART WITH
+    fix, `seq_restarted` back at its START) passed verify. The state is compared now."""
+    run_sql(
+        root_settings,
+        "CREATE SEQUENCE s START WITH 100 MINVALUE 1 INCREMENT BY 1 CACHE 3;"
+        "ALTER SEQUENCE s RESTART WITH 5; SELECT NEXTVAL(s);"
+        "CREATE SEQUENCE c START WITH 1 MAXVALUE 2 NOCACHE CYCLE;"
+        "SELECT NEXTVAL(c), NEXTVAL(c), NEXTVAL(c);",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    m = dump(root_settings, fresh_db, out, DumpOptions(threads=1)).manifest
+    target = fresh_db + "_r"
+    restore(out, root_settings, target, RestoreOptions())
+    with connect(root_settings) as c:
+        try:
+            assert sequence_problems(c, m, target) == []
+            c.execute(f"SELECT SETVAL({quote_ident(target)}.s, 200)")
+            c.execute(f"ALTER SEQUENCE {quote_ident(target)}.c RESTART")
+            assert sequence_problems(c, m, target) == [
+                "sequence c: next value 1 (cycle 0) after restore, 2 (cycle 1) in the backup",
+                "sequence s: next value 201 (cycle 0) after restore, 8 (cycle 0) in the backup",
+            ]
+        finally:
+            c.execute(f"DROP DATABASE IF EXISTS {quote_ident(target)}")
+    assert verify(out, settings=root_settings).passed
