@@ -114,11 +114,12 @@ def write_objects_sql(
     """
     out = bytearray(b"-- views, routines, triggers and events (moodump)\n")
     spans: list[tuple[int, int]] = []
+    # The backup's database options, set again after an object created under another
+    # collation; without COLLATE (the character set's default), after each such object.
     m = re.search(r"DEFAULT CHARACTER SET (\S+)(?: COLLATE (\S+))?", database_ddl)
     db_options = m.group(0) if m else ""
-    # unknown (the character set's default collation) or none: set it again after each
-    db_collation = (m.group(2) or "") if m else "?"
-    if not db_options:
+    db_collation = (m.group(2) or "") if m else ""
+    if not db_options:  # nothing to set back: as before
         records = [{**r, "db_collation": ""} for r in records]
     for rec in records:
         first = out.count(b"\n") + 1
@@ -188,7 +189,9 @@ def _object_lines(records: list[dict[str, Any]], spans: list[tuple[int, int]]) -
     views (one that cannot be created is skipped with a warning), then the triggers and
     events (a failure stops the script, exit status non-zero)."""
     kinds = [r["kind"] for r in records]
-    routines = [sp for k, sp in zip(kinds, spans, strict=True) if k not in ("view", "trigger", "event")]
+    routines = [
+        sp for k, sp in zip(kinds, spans, strict=True) if k not in ("view", "trigger", "event")
+    ]
     views = [(r["name"], sp) for r, sp in zip(records, spans, strict=True) if r["kind"] == "view"]
     rest = [sp for k, sp in zip(kinds, spans, strict=True) if k in ("trigger", "event")]
     lines = [f'part {first} {last} | run "$@" -D "$db"' for first, last in _merged(routines)]
