@@ -18,6 +18,8 @@ Cases the server itself cannot round-trip are not in the zoo; they are listed he
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -584,6 +586,25 @@ def test_objects_keep_the_database_collation_they_were_created_under(
         c.execute(f"DROP DATABASE {qs}")
     _compare_and_drop(root_settings, fresh_db, fresh_db + "_r")  # the database's own too
     assert verify(out, settings=root_settings).passed
+    # A collation the server does not have: created under the database's, with a warning.
+    records = json.loads((out / "objects.json").read_text())
+    for r in records:
+        if r["name"] == "f":
+            r["db_collation"] = "latin1_nosuch_ci"
+    data = json.dumps(records).encode()
+    (out / "objects.json").write_bytes(data)
+    mtext = json.loads((out / "manifest.json").read_text())
+    for f in mtext["files"]:
+        if f["name"] == "objects.json":
+            f["bytes"], f["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(mtext))
+    res = restore(out, root_settings, fresh_db + "_x", RestoreOptions())
+    with connect(root_settings) as c:
+        c.execute(f"DROP DATABASE {quote_ident(fresh_db + '_x')}")
+    assert [w.split(":")[0] for w in res.warnings] == [
+        "function 'f' created under database collation utf8mb4_bin, not latin1_nosuch_ci as in "
+        "the source"
+    ]
 
 
 def test_restore_script_takes_the_database_comment_as_text(

@@ -192,7 +192,14 @@ class ObjectSteps:
                 or b""
             ).decode()
             if was and was != collation:
-                conn.execute(f"ALTER DATABASE {quote_ident(db)} COLLATE {collation}")
+                try:
+                    conn.execute(f"ALTER DATABASE {quote_ident(db)} COLLATE {collation}")
+                except ServerError as exc:  # a collation this server does not have
+                    self.warnings.append(
+                        f"{r['kind']} {r['name']!r} created under database collation {was}, "
+                        f"not {collation} as in the source: {exc.message}"
+                    )
+                    was = ""
             else:
                 was = ""
         try:
