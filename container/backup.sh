@@ -173,18 +173,29 @@ setting() {
   value=$(printenv "$1") && [ -n "$value" ] && printf '%s' "$value"
 }
 
+# credential NAME: the value of NAME without its trailing line ends (CR and LF, which
+# moodump drops: a Kubernetes Secret made from a file ends in one); fails when empty.
+credential() {
+  local value
+  value=$(printenv "$1") || return 1
+  while [ -n "$value" ] && [ -z "${value##*[$'\r\n']}" ]; do
+    value=${value%?}
+  done
+  [ -n "$value" ] && printf '%s' "$value"
+}
+
 # account NAME: the value of NAME, else the first line of the file NAME_FILE names
-# (a mounted secret, as moodump reads it: a BOM and a trailing CR dropped); fails when
-# neither gives a value.
+# (a mounted secret, as moodump reads it: a BOM dropped, the line ended by LF, CR LF or
+# a lone CR); fails when neither gives a value.
 account() {
   local file line=""
-  if setting "$1"; then
+  if credential "$1"; then
     return 0
   fi
   file=$(setting "${1}_FILE") || return 1
   IFS= read -r line <"$file" || [ -n "$line" ] || die "cannot read ${1}_FILE=$file" 1
   line=${line#$'\xef\xbb\xbf'}
-  line=${line%$'\r'}
+  line=${line%%$'\r'*}
   [ -n "$line" ] && printf '%s' "$line"
 }
 
@@ -250,7 +261,7 @@ elif [ -n "$restore_spec" ]; then
   for name in "${var}_PASSWORD" DATABASE_PASSWORD; do
     if file=$(setting "${name}_FILE"); then
       exec moodump "${args[@]}" --password-file "$file"
-    elif password=$(setting "$name"); then
+    elif password=$(credential "$name"); then
       MYSQL_PWD=$password exec moodump "${args[@]}"
     fi
   done

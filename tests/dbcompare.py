@@ -213,11 +213,20 @@ def compare_databases(c: Connection, a: str, b: str) -> list[str]:
     )
     if order_a != order_b:
         diffs.append(f"trigger order differs: {order_a} vs {order_b}")
+    # The database's comment too (MariaDB 10.5+)
+    comment = (
+        ", SCHEMA_COMMENT"
+        if c.query(
+            "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'information_schema' "
+            "AND TABLE_NAME = 'SCHEMATA' AND COLUMN_NAME = 'SCHEMA_COMMENT'"
+        )
+        else ""
+    )
     ddl_a = c.query(
-        f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qa}"
+        f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME{comment} FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qa}"
     )
     ddl_b = c.query(
-        f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qb}"
+        f"SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME{comment} FROM information_schema.SCHEMATA WHERE SCHEMA_NAME={qb}"
     )
     if ddl_a != ddl_b:
         diffs.append(f"database options differ: {ddl_a} vs {ddl_b}")

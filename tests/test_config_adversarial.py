@@ -488,6 +488,38 @@ def test_backup_sh_restore_reads_the_user_from_a_file(rig, tmp_path: Path, name:
 
 
 @pytest.mark.parametrize(
+    "content",
+    [b"\xef\xbb\xbfs3 cret\r\nsecond\r\n", b"s3 cret\r\n", b"s3 cret\rold mac\n", b"s3 cret"],
+    ids=["bom-crlf", "crlf", "lone-cr", "bare"],
+)
+def test_secret_files_read_the_same_by_every_reader(tmp_path: Path, content: bytes) -> None:
+    """One rule wherever a secret file is read: its first line (ended by LF, CR LF or a
+    lone CR), without a BOM. `--password-file` (what backup.sh -r passes moodump for a
+    *_PASSWORD_FILE) kept a BOM that *_FILE drops, so a Windows-saved secret that served
+    the backups failed the restore."""
+    from moodump.config.load import _read_first_line
+    from moodump.db.credentials import read_secret_file
+
+    (tmp_path / "pw").write_bytes(content)
+    assert read_secret_file(tmp_path / "pw") == "s3 cret"
+    assert _read_first_line(str(tmp_path / "pw")) == "s3 cret"
+
+
+def test_backup_sh_restore_drops_a_crlf_from_credentials_as_moodump_does(rig) -> None:  # noqa: F811
+    """A `<HOST>_USER`/`_PASSWORD` ending in CR LF (a Secret made from a Windows file):
+    moodump's configuration drops the line end, backup.sh -r kept the CR (`--user
+    'backup\r'`, MYSQL_PWD 'pw\r'), so the restore was refused access."""
+    standard_backups(rig)
+    env = {"MYSQL_USER": "backup\r\n", "MYSQL_PASSWORD": "s3 cret\r\n"}
+    res = rig.run("-s", "-r", "mysql/moodle", **env)
+    assert res.returncode == 0, res.stderr
+    d = load_config(env, "mysql/moodle\n", "/b.conf").databases[0]
+    assert d.password is not None and (d.user, d.password.reveal()) == ("backup", "s3 cret")
+    assert rig.calls()[1][-2:] == ["--user", "backup"]
+    assert rig.envs()[1]["MYSQL_PWD"] == "s3 cret"
+
+
+@pytest.mark.parametrize(
     "tz,offset_hours",
     [
         ("UTC0", 0),

@@ -136,3 +136,17 @@ def test_bad_format_and_level_are_config_errors() -> None:
         setup_logging("xml")
     with pytest.raises(ConfigError, match="log level"):
         setup_logging("text", "loud")
+
+
+def test_the_servers_access_denied_message_stays_readable() -> None:
+    """MariaDB/MySQL's "(using password: YES)" names no password, only whether one was
+    sent: the assignment rule masked it as one, "(using password: ***" (the closing
+    parenthesis eaten), in logs, run reports and notifications. A registered secret and
+    a real `password: value` are still masked."""
+    for sent in ("YES", "NO"):
+        text = f"Access denied for user 'moodle'@'10.0.0.7' (using password: {sent})"
+        assert redact(text) == text
+    assert redact("retry with password: YES)x") == "retry with password: ***"
+    assert redact("PASSWORD: NO) given") == "PASSWORD: *** given"
+    register_secret("YES")
+    assert redact("(using password: YES)") == "(using password: ***)"

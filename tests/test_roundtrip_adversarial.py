@@ -18,6 +18,8 @@ Cases the server itself cannot round-trip are not in the zoo; they are listed he
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -28,13 +30,15 @@ from dbcompare import compare_databases, compare_rows_exactly
 from helpers import moodump_cli, run_sql, run_sql_file
 from helpers_failures import conn_args
 from moodump.db import connect
-from moodump.db.connection import quote_ident
+from moodump.db.connection import quote_ident, quote_str
 from moodump.dump import DumpOptions, dump
 from moodump.errors import MoodumpError
 from moodump.manifest import read_done_manifest
 from moodump.restore import RestoreOptions, restore
 from moodump.restore.engine import Restore
+from moodump.source import LocalSource
 from moodump.verify import verify
+from moodump.verify_readback import object_problems, sequence_problems
 
 pytestmark = pytest.mark.db
 
@@ -382,32 +386,56 @@ def test_aria_fulltext_tables_of_many_files_restore_uncorrupted(
             c.execute(f"DROP DATABASE IF EXISTS {quote_ident(target)}")
 
 
-def test_verify_names_the_objects_a_restore_could_not_create(root_settings, fresh_db, tmp_path):
+def test_verify_names_the_objects_a_restore_could_not_create(
+    root_settings, mariadb, fresh_db, tmp_path
+):
     """A view over another database's table that is gone when the backup is restored
     stopped the restore after every table was loaded (error 1146 was not among the
     errors a view is retried and then skipped on) with a hint to --resume a scratch
     database verify had dropped. It is skipped with a warning like any view whose
     dependencies are missing, and verify, which counted objects only ("views: 1 after
-    restore, 2 in the backup"), names the missing ones."""
+    restore, 2 in the backup"), names the missing ones. restore-with-mariadb.sh stopped
+    at that view (exit 1, without the later views, the triggers and the events); it
+    skips it with the same warning and restores the rest."""
     other = fresh_db + "_other"
     run_sql(
         root_settings,
         f"CREATE DATABASE {quote_ident(other)}; CREATE TABLE {quote_ident(other)}.t (id INT);"
         f"CREATE TABLE t (id INT PRIMARY KEY); CREATE VIEW v_ok AS SELECT id FROM t;"
-        f"CREATE VIEW `v ext` AS SELECT id FROM {quote_ident(other)}.t;",
+        f"CREATE VIEW `v ext` AS SELECT id FROM {quote_ident(other)}.t;"
+        # z_late is created after 'v ext' and reads a view created after it (a retry)
+        "CREATE VIEW z_base AS SELECT id FROM t; CREATE VIEW z_late AS SELECT id FROM z_base;"
+        "CREATE OR REPLACE VIEW z_base AS SELECT id FROM v_ok;"
+        "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.id = NEW.id + 1;"
+        "CREATE EVENT ev ON SCHEDULE EVERY 1 DAY STARTS '2037-01-01 00:00:00' DISABLE "
+        "DO DELETE FROM t;",
         fresh_db,
     )
     out = tmp_path / "b"
     dump(root_settings, fresh_db, out, DumpOptions(threads=1))
     with connect(root_settings) as c:
         c.execute(f"DROP DATABASE {quote_ident(other)}")
+        c.execute(f"DROP VIEW {quote_ident(fresh_db)}.`v ext`")  # the rest must be there
     res = restore(out, root_settings, fresh_db + "_r", RestoreOptions())
+    stock = subprocess.run(
+        ["sh", str(out / "restore-with-mariadb.sh"), fresh_db + "_s", "-h", "127.0.0.1",
+         "-P", str(mariadb.port), "-u", "root"],
+        env=dict(os.environ, MYSQL_PWD=""), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     with connect(root_settings) as c:
-        c.execute(f"DROP DATABASE {quote_ident(fresh_db + '_r')}")
+        try:
+            for target in (fresh_db + "_r", fresh_db + "_s"):
+                assert compare_databases(c, fresh_db, target) == [], target
+        finally:
+            for target in (fresh_db + "_r", fresh_db + "_s"):
+                c.execute(f"DROP DATABASE IF EXISTS {quote_ident(target)}")
     assert [w.split(":")[0] for w in res.warnings] == ["view 'v ext' not created"]
+    assert stock.returncode == 0, stock.stderr
+    assert "view 'v ext' not created: ERROR 1146" in stock.stderr
+    assert f"restored into {fresh_db}_s" in stock.stdout
     rep = verify(out, settings=root_settings)
     assert not rep.passed
-    assert rep.problems == ["views: 1 after restore, 2 in the backup (missing: 'v ext')"]
+    assert rep.problems == ["views: 3 after restore, 4 in the backup (missing: 'v ext')"]
 
 
 def test_timestamp_without_default_restores_on_a_server_with_implicit_defaults(
@@ -510,3 +538,128 @@ def test_atomic_restore_of_some_tables_linked_by_foreign_keys_to_others_is_refus
         restore(out, root_settings, target, RestoreOptions(tables=("other",), atomic=True))
     finally:
         _compare_and_drop(root_settings, fresh_db, target)
+
+
+def test_objects_keep_the_database_collation_they_were_created_under(
+    root_settings, mariadb, fresh_db, tmp_path
+):
+    """A routine, trigger or event takes the database's collation when it is created
+    (its parameters and variables without a character set use it). A database converted
+    since (ALTER DATABASE ... CHARACTER SET utf8mb4, as a Moodle site's conversion does)
+    keeps its old objects in the old one: restored, they took the new one, silently
+    (`f('abc')` compared case-sensitively, 0 instead of 1), restore-with-mariadb.sh too.
+    Each is created under its own, as mariadb-dump does, and the database's is kept."""
+    run_sql(
+        root_settings,
+        "ALTER DATABASE CHARACTER SET latin1 COLLATE latin1_swedish_ci;"
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10));"
+        "CREATE FUNCTION f(a VARCHAR(10)) RETURNS INT DETERMINISTIC RETURN a = 'ABC';"
+        "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW SET NEW.v = f(NEW.v);"
+        "CREATE EVENT ev ON SCHEDULE EVERY 1 DAY DISABLE DO SET @cs = f('x');"
+        "ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+        "CREATE PROCEDURE p_new(OUT r VARCHAR(20)) SET r = 'y';",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    restore(out, root_settings, fresh_db + "_r", RestoreOptions())
+    restore(out, root_settings, fresh_db + "_r", RestoreOptions(atomic=True))
+    subprocess.run(
+        ["sh", str(out / "restore-with-mariadb.sh"), fresh_db + "_s", "-h", "127.0.0.1",
+         "-P", str(mariadb.port), "-u", "root"],
+        check=True, env=dict(os.environ, MYSQL_PWD=""), capture_output=True, timeout=120,
+    )  # fmt: skip
+    with connect(root_settings) as c:
+        for target in (fresh_db + "_r", fresh_db + "_s"):
+            assert c.scalar(f"SELECT {quote_ident(target)}.f('abc')") == b"1", target
+        assert compare_databases(c, fresh_db, fresh_db + "_s") == []
+        # verify names an object created under another collation (it counted names only)
+        qs = quote_ident(fresh_db + "_s")
+        c.execute(f"DROP FUNCTION {qs}.f")
+        c.execute(f"CREATE FUNCTION {qs}.f(a VARCHAR(10)) RETURNS INT DETERMINISTIC RETURN a = 'ABC'")
+        m = read_done_manifest(out)
+        assert object_problems(c, LocalSource(out), m, fresh_db + "_s", []) == [
+            "function 'f': created under database collation utf8mb4_bin, latin1_swedish_ci "
+            "in the backup"
+        ]
+        assert object_problems(c, LocalSource(out), m, fresh_db + "_r", []) == []
+        c.execute(f"DROP DATABASE {qs}")
+    _compare_and_drop(root_settings, fresh_db, fresh_db + "_r")  # the database's own too
+    assert verify(out, settings=root_settings).passed
+    # A collation the server does not have: created under the database's, with a warning.
+    records = json.loads((out / "objects.json").read_text())
+    for r in records:
+        if r["name"] == "f":
+            r["db_collation"] = "latin1_nosuch_ci"
+    data = json.dumps(records).encode()
+    (out / "objects.json").write_bytes(data)
+    mtext = json.loads((out / "manifest.json").read_text())
+    for f in mtext["files"]:
+        if f["name"] == "objects.json":
+            f["bytes"], f["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(mtext))
+    res = restore(out, root_settings, fresh_db + "_x", RestoreOptions())
+    with connect(root_settings) as c:
+        c.execute(f"DROP DATABASE {quote_ident(fresh_db + '_x')}")
+    assert [w.split(":")[0] for w in res.warnings] == [
+        "function 'f' created under database collation utf8mb4_bin, not latin1_nosuch_ci as in "
+        "the source"
+    ]
+
+
+def test_restore_script_takes_the_database_comment_as_text(
+    root_settings, mariadb, fresh_db, tmp_path
+):
+    """restore-with-mariadb.sh wrote the database's COMMENT into a double-quoted shell
+    word: its backslashes were lost (`\\\\` came back `\\`, so `C:\\temp` as `C:temp`), a
+    `"` broke the script, and `$(...)` or backquotes in it ran as commands on the
+    operator's machine. It is single-quoted now."""
+    marker = tmp_path / "ran"
+    comment = f'C:\\\\temp "q" $(touch {marker}) `touch {marker}` $HOME ü'
+    with connect(root_settings) as c:
+        c.execute(f"ALTER DATABASE {quote_ident(fresh_db)} COMMENT {quote_str(comment)}")
+    out = tmp_path / "b"
+    dump(root_settings, fresh_db, out, DumpOptions(threads=1))
+    subprocess.run(
+        ["sh", str(out / "restore-with-mariadb.sh"), fresh_db + "_s", "-h", "127.0.0.1",
+         "-P", str(mariadb.port), "-u", "root"],
+        check=True, env=dict(os.environ, MYSQL_PWD=""), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert not marker.exists()
+    with connect(root_settings) as c:
+        got = c.scalar(
+            "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
+            + quote_str(fresh_db + "_s")
+        )
+    assert got == comment.encode()
+    _compare_and_drop(root_settings, fresh_db, fresh_db + "_s")
+
+
+def test_verify_compares_the_sequences_state(root_settings, fresh_db, tmp_path):
+    """A sequence's rows are not a data file, so the read-back never looked at them: a
+    restore that gave a sequence another next value (as one did before its RESTART WITH
+    fix, `seq_restarted` back at its START) passed verify. The state is compared now."""
+    run_sql(
+        root_settings,
+        "CREATE SEQUENCE s START WITH 100 MINVALUE 1 INCREMENT BY 1 CACHE 3;"
+        "ALTER SEQUENCE s RESTART WITH 5; SELECT NEXTVAL(s);"
+        "CREATE SEQUENCE c START WITH 1 MAXVALUE 2 NOCACHE CYCLE;"
+        "SELECT NEXTVAL(c), NEXTVAL(c), NEXTVAL(c);",
+        fresh_db,
+    )
+    out = tmp_path / "b"
+    m = dump(root_settings, fresh_db, out, DumpOptions(threads=1)).manifest
+    target = fresh_db + "_r"
+    restore(out, root_settings, target, RestoreOptions())
+    with connect(root_settings) as c:
+        try:
+            assert sequence_problems(c, m, target) == []
+            c.execute(f"SELECT SETVAL({quote_ident(target)}.s, 200)")
+            c.execute(f"ALTER SEQUENCE {quote_ident(target)}.c RESTART")
+            assert sequence_problems(c, m, target) == [
+                "sequence c: next value 1 (cycle 0) after restore, 2 (cycle 1) in the backup",
+                "sequence s: next value 201 (cycle 0) after restore, 8 (cycle 0) in the backup",
+            ]
+        finally:
+            c.execute(f"DROP DATABASE IF EXISTS {quote_ident(target)}")
+    assert verify(out, settings=root_settings).passed

@@ -45,10 +45,11 @@ _QUERY_SECRET = re.compile(
     r"|key|sig|auth|code))=)[^&\s#\"']+",
     re.IGNORECASE,
 )
-# FTP_PASSWORD=..., MYSQL_PWD=..., PGDUTY_SVC_KEY=..., password: ...
+# FTP_PASSWORD=..., MYSQL_PWD=..., PGDUTY_SVC_KEY=..., password: ...; not the server's
+# "Access denied for user 'u'@'h' (using password: YES)", which only says one was sent
 _ASSIGNMENT_SECRET = re.compile(
     r"(?P<pre>\b[A-Za-z0-9_]*(?:PASSWORD|PASSWD|PWD|SECRET|TOKEN|SVC_KEY|API_KEY)\s*[=:]\s*)"
-    r"(?!\*\*\*)[^\s,;\"']+",
+    r"(?!\*\*\*)(?!(?<=\(using password: )(?:YES|NO)\))[^\s,;\"']+",
     re.IGNORECASE,
 )
 

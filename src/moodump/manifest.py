@@ -474,6 +474,9 @@ def parse_object_records(text: str, where: str) -> list[dict[str, Any]]:
         isinstance(r, dict)
         and all(isinstance(r.get(k), str) for k in ("kind", "name", "create_b64"))
         and isinstance(r.get("table", ""), (str, type(None)))
+        # written into ALTER DATABASE ... COLLATE by the restore: a collation's name only
+        and isinstance(r.get("db_collation", ""), str)
+        and re.fullmatch(r"[A-Za-z0-9_]*", r.get("db_collation", "")) is not None
         for r in records
     )
     if not ok:

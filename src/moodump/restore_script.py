@@ -96,17 +96,33 @@ def retarget_token(records: list[dict[str, Any]]) -> str:
 
 
 def write_objects_sql(
-    root: Path, records: list[dict[str, Any]], source: str = "", token: str = ""
-) -> bytes:
+    root: Path,
+    records: list[dict[str, Any]],
+    source: str = "",
+    token: str = "",
+    database_ddl: str = "",
+) -> tuple[bytes, list[tuple[int, int]]]:
     """objects.sql for the mariadb client: DELIMITER blocks, one per object.
 
     With a ``token``, the trigger headers and view calls that name ``source`` (the ones
     the Python restore retargets: :func:`moodump.ddl.retarget_trigger`,
     :func:`moodump.ddl.retarget_view`) name ``token`` instead, quoted as written; the
     script replaces it with the target database's name.
+
+    Returns the file's bytes and, for each record, the first and last line (from 1) of
+    its block, session settings included: the script runs the views one at a time.
     """
     out = bytearray(b"-- views, routines, triggers and events (moodump)\n")
+    spans: list[tuple[int, int]] = []
+    # The backup's database options, set again after an object created under another
+    # collation; without COLLATE (the character set's default), after each such object.
+    m = re.search(r"DEFAULT CHARACTER SET (\S+)(?: COLLATE (\S+))?", database_ddl)
+    db_options = m.group(0) if m else ""
+    db_collation = (m.group(2) or "") if m else ""
+    if not db_options:  # nothing to set back: as before
+        records = [{**r, "db_collation": ""} for r in records]
     for rec in records:
+        first = out.count(b"\n") + 1
         create = base64.b64decode(rec["create_b64"])
         if token:
             charset = rec.get("character_set_client") or "utf8mb4"
@@ -117,13 +133,78 @@ def write_objects_sql(
         delim = b";;"
         while delim in create:
             delim += b";"
+        # The database's collation the object was created under (see
+        # moodump.restore.objects), then the backup's database options again.
+        collation = rec.get("db_collation") or ""
+        if collation and collation != db_collation:
+            out += f"ALTER DATABASE COLLATE {collation};\n".encode()
+        else:
+            collation = ""
         for stmt in object_session_sql(rec):
             out += stmt.encode() + b";\n"
         out += b"DELIMITER " + delim + b"\n" + create + delim + b"\nDELIMITER ;\n"
         out += b"SET NAMES utf8mb4; SET timestamp = DEFAULT;\n"
+        if collation:
+            out += f"ALTER DATABASE {db_options};\n".encode()
+        spans.append((first, out.count(b"\n")))
     data = bytes(out)
     write_bytes(root / "objects.sql", data)
-    return data
+    return data, spans
+
+
+_VIEWS_SH = r"""# Views one at a time, retried while others appear (one may read a view created after
+# it); one that still fails (a table of another database that is not on this server) is
+# skipped with a warning, as moodump restore does, and the rest is restored.
+pending=@PENDING@
+while [ -n "$pending" ]; do
+  failed=
+  for v in $pending; do
+    part "${v%,*}" "${v#*,}" | run "$@" -D "$db" 2>/dev/null || failed="$failed${failed:+ }$v"
+  done
+  if [ "$failed" = "$pending" ]; then
+    for v in $failed; do
+      err=$(part "${v%,*}" "${v#*,}" | run "$@" -D "$db" 2>&1 >/dev/null | sed -n '$p') || true
+      echo "restore-with-mariadb.sh: warning: view $(view_name "$v") not created: $err" >&2
+    done
+    break
+  fi
+  pending=$failed
+done"""
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Line ranges with adjacent ones joined (one client run for consecutive blocks)."""
+    out: list[tuple[int, int]] = []
+    for first, last in spans:
+        if out and out[-1][1] + 1 == first:
+            out[-1] = (out[-1][0], last)
+        else:
+            out.append((first, last))
+    return out
+
+
+def _object_lines(records: list[dict[str, Any]], spans: list[tuple[int, int]]) -> list[str]:
+    """Shell that runs objects.sql (``part FIRST LAST`` prints its lines) as the Python
+    restore creates the objects (:mod:`moodump.restore.objects`): the routines, then the
+    views (one that cannot be created is skipped with a warning), then the triggers and
+    events (a failure stops the script, exit status non-zero)."""
+    kinds = [r["kind"] for r in records]
+    routines = [
+        sp for k, sp in zip(kinds, spans, strict=True) if k not in ("view", "trigger", "event")
+    ]
+    views = [(r["name"], sp) for r, sp in zip(records, spans, strict=True) if r["kind"] == "view"]
+    rest = [sp for k, sp in zip(kinds, spans, strict=True) if k in ("trigger", "event")]
+    lines = [f'part {first} {last} | run "$@" -D "$db"' for first, last in _merged(routines)]
+    if views:
+        cases = " ".join(
+            f"{first},{last}) printf '%s' {_sh_quote(repr(name))} ;;"
+            for name, (first, last) in views
+        )
+        lines.append(f'view_name() {{ case "$1" in {cases} esac; }}')
+        pending = " ".join(f"{first},{last}" for _, (first, last) in views)
+        lines += _VIEWS_SH.replace("@PENDING@", _sh_quote(pending)).split("\n")
+    lines += [f'part {first} {last} | run "$@" -D "$db"' for first, last in _merged(rest)]
+    return lines
 
 
 _RETARGET_SH = r"""src=@SOURCE@
@@ -170,9 +251,10 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
         + _SESSION.replace('"', '\\"')
         + ' $stmt"; }'
     )
+    # The options (a COMMENT is any text) single-quoted: data to the shell, not code.
     opts = database_options(manifest.database_ddl)
     lines.append(
-        f'run "$@" -e "CREATE DATABASE IF NOT EXISTS \\`$dbq\\` {opts}"'.replace("$@", "$@")
+        'run "$@" -e "CREATE DATABASE IF NOT EXISTS \\`$dbq\\` "' + _sh_quote(opts)
     )
     # Sequences first: a table whose DEFAULT calls nextval() needs its sequence.
     for t in sorted(manifest.tables, key=lambda t: t.kind != "sequence"):
@@ -194,14 +276,17 @@ def write_stock_restore_script(root: Path, manifest: Manifest) -> None:
     if manifest.objects.get("definitions"):
         records = json.loads((root / manifest.objects["definitions"]).read_text())
         token = retarget_token(records)
-        data = write_objects_sql(root, records, manifest.database, token)
+        data, spans = write_objects_sql(
+            root, records, manifest.database, token, manifest.database_ddl
+        )
         size, sha = sha256_file(root / "objects.sql")
         manifest.files.append(FileEntry("objects.sql", size, sha, "objects"))
         if token.encode() in data:
             lines += _retarget_lines(manifest.database, token)
-            lines.append('retarget < objects.sql | run "$@" -D "$db"')
+            lines.append("part() { LC_ALL=C sed -n \"$1,$2p\" objects.sql | retarget; }")
         else:
-            lines.append('run "$@" -D "$db" < objects.sql')
+            lines.append("part() { LC_ALL=C sed -n \"$1,$2p\" objects.sql; }")
+        lines += _object_lines(records, spans)
     lines.append('echo "restored into $db"')
     path = root / "restore-with-mariadb.sh"
     # Executable for its owner and group (x where r is set), like the directories.

@@ -57,7 +57,7 @@ from moodump.restore.engine import CLEANUP_LOCK_WAIT_S
 from moodump.restore.model import RESUME_HINT
 from moodump.source import BackupSource, LocalSource, as_source, is_encrypted
 from moodump.verify_offline import verify_offline as _verify_offline
-from moodump.verify_readback import ReadBack, object_problems
+from moodump.verify_readback import ReadBack, object_problems, sequence_problems
 
 log = logging.getLogger("moodump.verify")
 
@@ -323,6 +323,7 @@ def _verify_by_restore(
             extra = sorted(set(by_name) - {t.name for t in m.tables})
             if extra:
                 report.problems.append("unexpected tables after restore: " + ", ".join(extra))
+            report.problems.extend(sequence_problems(conn, m, scratch))
             report.problems.extend(object_problems(conn, src, m, scratch, views))
             if m.moodle:
                 recorded = m.moodle.get("prefix")

@@ -3,6 +3,7 @@
 :class:`ReadBack` streams every restored table again, file by file, with the same query
 the dump used, and compares each file's row count and content digest with the values the
 dump recorded inside its snapshot, while the restore is still loading other files.
+:func:`sequence_problems` compares the sequences' state with the dump's, and
 :func:`object_problems` compares the counts of the other schema objects (views,
 triggers, routines, events) with the backup's definitions file.
 
@@ -18,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from moodump.db.connection import Connection, ConnSettings, connect, quote_str
-from moodump.db.introspect import list_tables, server_info
+from moodump.db.introspect import list_tables, sequence_state, server_info
 from moodump.db.rowstream import digest_algo, stream_rows
 from moodump.db.snapshot import setup_read_session
-from moodump.errors import Interrupted
+from moodump.errors import Interrupted, NotFoundError, ServerError
 from moodump.formats import Column
 from moodump.manifest import Manifest, parse_object_records
 from moodump.progress import Progress
@@ -222,11 +223,33 @@ class ReadBack:
                     self.tracker.table_done()
 
 
+def sequence_problems(conn: Connection, m: Manifest, db: str) -> list[str]:
+    """The sequences of the restored database ``db`` whose state (the next value, the
+    cycles done) is not the one the dump read: their rows are not data files, so the
+    read-back does not see them."""
+    problems = []
+    for t in m.tables:
+        if t.kind != "sequence" or not t.sequence:
+            continue
+        want = (int(t.sequence["next_not_cached_value"]), int(t.sequence.get("cycle_count", 0)))
+        try:
+            have = sequence_state(conn, db, t.name)
+        except (NotFoundError, ServerError):
+            continue  # a missing table is named by the read-back
+        if have != want:
+            problems.append(
+                f"sequence {t.name}: next value {have[0]} (cycle {have[1]}) after restore, "
+                f"{want[0]} (cycle {want[1]}) in the backup"
+            )
+    return problems
+
+
 def object_problems(
     conn: Any, src: BackupSource, m: Manifest, db: str, views: list[str]
 ) -> list[str]:
     """The views, triggers, routines and events the restored database ``db`` lacks (or
-    has beyond) the backup's definitions file, named (no file: nothing to compare)."""
+    has beyond) the backup's definitions file, named (no file: nothing to compare), and
+    those created under another database collation than the backup records."""
     name = m.objects.get("definitions")
     if not name:
         return []
@@ -236,18 +259,37 @@ def object_problems(
         want.setdefault(r["kind"], []).append(r["name"])
     q = quote_str(db)
     have: dict[str, list[str]] = {"view": list(views)}
+    collations: dict[tuple[str, str], str] = {}  # (kind, name): the database collation
     for kind, sql in (
-        ("trigger", f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA={q}"),
-        ("event", f"SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA={q}"),
+        (
+            "trigger",
+            "SELECT TRIGGER_NAME, DATABASE_COLLATION FROM information_schema.TRIGGERS "
+            f"WHERE TRIGGER_SCHEMA={q}",
+        ),
+        (
+            "event",
+            "SELECT EVENT_NAME, DATABASE_COLLATION FROM information_schema.EVENTS "
+            f"WHERE EVENT_SCHEMA={q}",
+        ),
     ):
-        have[kind] = [(n or b"").decode("utf-8", "replace") for (n,) in conn.query(sql)]
-    for rtype, n_ in conn.query(
-        "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
+        have[kind] = []
+        for n, coll in conn.query(sql):
+            have[kind].append((n or b"").decode("utf-8", "replace"))
+            collations[(kind, have[kind][-1])] = (coll or b"").decode()
+    for rtype, n_, coll in conn.query(
+        "SELECT ROUTINE_TYPE, ROUTINE_NAME, DATABASE_COLLATION FROM information_schema.ROUTINES "
         f"WHERE ROUTINE_SCHEMA={q}"
     ):  # procedures, functions, packages and package bodies
         kind = (rtype or b"").decode().lower()
         have.setdefault(kind, []).append((n_ or b"").decode("utf-8", "replace"))
-    problems = []
+        collations[(kind, have[kind][-1])] = (coll or b"").decode()
+    problems = [
+        f"{r['kind']} {r['name']!r}: created under database collation "
+        f"{collations[(r['kind'], r['name'])]}, {r['db_collation']} in the backup"
+        for r in records
+        if r.get("db_collation")
+        and collations.get((r["kind"], r["name"]), r["db_collation"]) != r["db_collation"]
+    ]
     for kind, names in want.items():
         got = have.get(kind, [])
         if len(got) == len(names) and sorted(got) == sorted(names):

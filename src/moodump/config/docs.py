@@ -31,7 +31,9 @@ General rules:
   file ends in a newline, which `secretKeyRef` passes on (the old scripts' `$(...)` dropped
   it too). Other blanks are kept in secrets.
 - Variables marked *file* also accept `<NAME>_FILE`: the first line of that file is the
-  value (for Kubernetes secrets mounted as files). Setting both is an error.
+  value (for Kubernetes secrets mounted as files). Setting both is an error. The line
+  ends at LF, CR LF or a lone CR, and a UTF-8 byte order mark is dropped, here, in
+  `--password-file` and in `backup.sh -r` alike.
 - Secrets are never printed, logged or put on a command line.
 - Per-database credentials: `<HOST>_USER` and `<HOST>_PASSWORD` (also `_FILE`), where
   HOST is the spec's host upper-cased with `-` and `.` turned into `_`

@@ -34,7 +34,7 @@ from moodump.config.model import (
     userinfo_needs_encoding,
 )
 from moodump.config.moodlephp import MoodleConfig, parse_moodle_config
-from moodump.config.values import Secret, parse_ssl_mode, parse_tz
+from moodump.config.values import Secret, parse_ssl_mode, parse_tz, secret_first_line
 from moodump.errors import ConfigError
 from moodump.formats import CODECS
 from moodump.retention import RetentionPolicy
@@ -43,8 +43,7 @@ from moodump.retention import RetentionPolicy
 
 
 def _read_first_line(path: str) -> str:
-    text = Path(path).read_text(encoding="utf-8").removeprefix("\ufeff")
-    return text.split("\n", 1)[0].removesuffix("\r")
+    return secret_first_line(Path(path).read_bytes().decode("utf-8"))
 
 
 ReadFile = Callable[[str], str]

@@ -284,6 +284,14 @@ def parse_secret(value: str) -> Secret:
     return Secret(value)
 
 
+def secret_first_line(text: str) -> str:
+    """A secret file's value: its first line, ended by LF, CR LF or a lone CR, without a
+    UTF-8 byte order mark (a Windows editor's). The one rule for ``*_FILE`` settings and
+    ``--password-file`` (and backup.sh's ``account``): any other character, U+2028 or a
+    form feed too, is the secret's own."""
+    return re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"), maxsplit=1)[0]
+
+
 def choice(*allowed: str) -> Callable[[str], str]:
     """A parser accepting one of ``allowed`` (case-insensitive, returned lower-case)."""
 

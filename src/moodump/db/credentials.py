@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from moodump.config.moodlephp import MoodleConfig
+from moodump.config.values import secret_first_line
 from moodump.db.connection import ConnSettings
 from moodump.errors import ConfigError
 
 
 def read_secret_file(path: Path, what: str = "password file") -> str:
-    """First line of a secret file, without the line end (Kubernetes secrets have none).
+    """First line of a secret file, without the line end (Kubernetes secrets have none)
+    or a BOM (:func:`~moodump.config.values.secret_first_line`).
 
     Errors name the file, never its content.
     """
@@ -40,8 +42,7 @@ def read_secret_file(path: Path, what: str = "password file") -> str:
         raise ConfigError(
             f"{what} {path} is not UTF-8 text", hint="save it as UTF-8 (a text editor can)"
         ) from None  # the exception's text would show the bytes around the bad one
-    # Only CR/LF end the line: a password may contain any other character.
-    return re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    return secret_first_line(text)
 
 
 # Option files, read as MariaDB's mysys/my_default.c reads them (my_print_defaults shows

@@ -110,6 +110,10 @@ class StoredObject:
     # drops, or refuses, an event whose schedule is over when it is created: replayed
     # with the session clock set back to then, it is accepted as it was.
     defined_at: int = 0
+    # routines, triggers, events: the database's collation when they were created, which
+    # their parameters and variables without a character set take ("Database Collation"
+    # of SHOW CREATE); the database's own may have changed since.
+    db_collation: str = ""
 
 
 def _s(v: bytes | None) -> str:
@@ -305,7 +309,9 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
                     hint="the account must own the routine or have SELECT on mysql.proc "
                     "(MariaDB) / SHOW_ROUTINE (MySQL 8)",
                 )
-            out.append(StoredObject(rtype.lower(), n, create, _s(row[3]), _s(row[4]), _s(row[1])))
+            routine = StoredObject(rtype.lower(), n, create, _s(row[3]), _s(row[4]), _s(row[1]))
+            routine.db_collation = _s(row[5]) if len(row) > 5 else ""
+            out.append(routine)
 
     # Creation order: routines, then views (which may call functions), triggers, events.
     out.extend(ordered_views)
@@ -328,6 +334,7 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
                 _s(row[1]),
                 table=_s(table),
                 order=int(order or 0),
+                db_collation=_s(row[5]) if len(row) > 5 else "",
             )
         )
 
@@ -340,6 +347,7 @@ def stored_objects(conn: Connection, database: str) -> list[StoredObject]:
         row, create = _show_create_in_own_charset(conn, f"SHOW CREATE EVENT {quote_ident(n)}", 3, 4)
         ev = StoredObject("event", n, create, _s(row[4]), _s(row[5]), _s(row[1]), _s(row[2]))
         ev.defined_at = int(_s(altered) or 0)
+        ev.db_collation = _s(row[6]) if len(row) > 6 else ""
         out.append(ev)
     return out
 

@@ -178,6 +178,7 @@ def objects_json(objects: list[StoredObject]) -> str:
             "collation_connection": o.collation_connection,
             "create_b64": base64.b64encode(o.create).decode("ascii"),
             **({"defined_at": o.defined_at} if o.defined_at else {}),
+            **({"db_collation": o.db_collation} if o.db_collation else {}),
         }
         for o in objects
     ]

@@ -178,6 +178,37 @@ class ObjectSteps:
         return bool(conn.query(q))
 
     def _create_object(self, conn: Connection, r: dict[str, Any], db: str) -> None:
+        # A routine, trigger or event takes the database's collation when it is created
+        # (for its parameters and variables without a character set): the one it was
+        # created under, which the database's own may no longer be, as mariadb-dump does.
+        collation = r.get("db_collation") or ""
+        was = ""
+        if collation:
+            was = (
+                conn.scalar(
+                    "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                    f"WHERE SCHEMA_NAME = {quote_str(db)}"
+                )
+                or b""
+            ).decode()
+            if was and was != collation:
+                try:
+                    conn.execute(f"ALTER DATABASE {quote_ident(db)} COLLATE {collation}")
+                except ServerError as exc:  # a collation this server does not have
+                    self.warnings.append(
+                        f"{r['kind']} {r['name']!r} created under database collation {was}, "
+                        f"not {collation} as in the source: {exc.message}"
+                    )
+                    was = ""
+            else:
+                was = ""
+        try:
+            self._create_object_as_is(conn, r, db)
+        finally:
+            if was:
+                conn.execute(f"ALTER DATABASE {quote_ident(db)} COLLATE {was}")
+
+    def _create_object_as_is(self, conn: Connection, r: dict[str, Any], db: str) -> None:
         for stmt in object_session_sql(r):
             conn.execute(stmt)
         create = base64.b64decode(r["create_b64"])
