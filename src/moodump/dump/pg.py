@@ -330,9 +330,10 @@ class PgDumpRun:
             # sequences of other tables) gets no setval at restore time.
             pre_text = (self.tmp / PRE_DATA).read_text(encoding="utf-8", errors="surrogateescape")
             # (the script is in the database's encoding, read as UTF-8 with surrogates)
+            config = {qualified(s.schema, s.name) for s in seqs if s.config and not o.tables}
             m.tables = [
                 e for e in m.tables
-                if e.kind != "sequence"
+                if e.kind != "sequence" or qualified(e.schema, e.name) in config
                 or sql_bytes(qualified(e.schema, e.name), self._encoding).decode(
                     "utf-8", "surrogateescape") in pre_text
             ]  # fmt: skip

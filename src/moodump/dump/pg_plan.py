@@ -121,7 +121,10 @@ def plan_tasks(
 
 
 def _ranges(coord: Conn, t: PgTable, chunk_bytes: int) -> list[str]:
-    """Primary-key ranges of a big table; the last one is open-ended."""
+    """Primary-key ranges of a big table; the last one is open-ended. An extension's
+    configuration table: the rows that are the user's, in one file."""
+    if t.config_where:
+        return [t.config_where]
     if not is_int_key(t) or t.data_length <= chunk_bytes:
         return [""]
     pk = quote_ident(t.primary_key[0])

@@ -1,0 +1,70 @@
+"""PostgreSQL, adversarial, round 4: an extension's configuration tables (the rows
+``pg_extension_config_dump`` marks as the user's, which pg_dump dumps), …
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from pathlib import Path
+
+import pytest
+
+from moodump.dump import DumpOptions, dump_postgres
+from moodump.restore import RestoreOptions, restore
+from moodump.verify import verify
+from rig_pg import PgServer
+from test_pg_hard import _connect, _settings, _state
+
+pytestmark = pytest.mark.db
+
+
+def _extension_dir(pg: PgServer) -> Path:
+    with _connect(pg, "postgres") as c:
+        row = c.execute("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'").fetchone()
+    return Path(str(row[0] if row else "")) / "extension"
+
+
+def test_an_extensions_configuration_tables_keep_their_rows(pg: PgServer, tmp_path: Path) -> None:
+    """An extension's configuration tables (and sequences): ``CREATE EXTENSION`` makes
+    them (with the extension's own rows), and the rows ``pg_extension_config_dump``'s
+    condition picks are the user's, which pg_dump dumps. moodump left every table of an
+    extension out: the user's rows (PostGIS's own spatial_ref_sys entries, …) and the
+    sequence's value were silently lost, and the verification passed."""
+    where = _extension_dir(pg)
+    name = f"moodump_cfg_{uuid.uuid4().hex[:8]}"
+    control, script = where / f"{name}.control", where / f"{name}--1.0.sql"
+    try:
+        control.write_text(f"default_version = '1.0'\nrelocatable = false\nschema = {name}\n")
+        script.write_text(
+            f"CREATE TABLE {name}.settings (id serial PRIMARY KEY, k text NOT NULL, v text, "
+            "standard boolean NOT NULL DEFAULT false);\n"
+            f"INSERT INTO {name}.settings (k, v, standard) VALUES ('builtin', 'x', true);\n"
+            f"SELECT pg_catalog.pg_extension_config_dump('{name}.settings', 'WHERE NOT standard');\n"
+            f"SELECT pg_catalog.pg_extension_config_dump('{name}.settings_id_seq', '');\n"
+            f"CREATE TABLE {name}.bag (k text, n numeric);\n"
+            f"SELECT pg_catalog.pg_extension_config_dump('{name}.bag', '');\n"
+            f"CREATE TABLE {name}.internal (k text);\n"  # a member, not configuration
+            f"INSERT INTO {name}.internal VALUES ('made by the extension');\n"
+        )
+    except OSError:
+        pytest.skip(f"cannot write an extension into {where}")
+    src, target = f"cfg_{uuid.uuid4().hex[:8]}", f"cfg_r_{uuid.uuid4().hex[:6]}"
+    try:
+        pg.createdb(src)
+        pg.psql(src, f"CREATE SCHEMA {name}; CREATE EXTENSION {name}; "
+                f"INSERT INTO {name}.settings (k, v) VALUES ('mine', 'y'), ('tab', E'a\\tb'), ('null', NULL); "
+                f"INSERT INTO {name}.bag VALUES ('a', 'NaN'), ('a', 'NaN'), (NULL, 1.50); "
+                f"SELECT setval('{name}.settings_id_seq', 100)")  # fmt: skip
+        out = tmp_path / "cfg"
+        dump_postgres(_settings(pg), src, out, DumpOptions(threads=2))
+        restore(out, _settings(pg), target, RestoreOptions(threads=2))
+        assert _state(pg, target) == _state(pg, src)
+        checked = verify(out, settings=_settings(pg), record=False)
+        assert checked.passed, checked.problems
+    finally:
+        pg.dropdb(target)
+        pg.dropdb(src)
+        for f in (control, script):
+            with contextlib.suppress(OSError):
+                f.unlink()
