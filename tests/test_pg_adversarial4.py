@@ -1,10 +1,16 @@
 """PostgreSQL, adversarial, round 4: an extension's configuration tables (the rows
-``pg_extension_config_dump`` marks as the user's, which pg_dump dumps), …
+``pg_extension_config_dump`` marks as the user's, which pg_dump dumps), a restore
+killed (SIGKILL) at its last step, …
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -68,3 +74,64 @@ def test_an_extensions_configuration_tables_keep_their_rows(pg: PgServer, tmp_pa
         for f in (control, script):
             with contextlib.suppress(OSError):
                 f.unlink()
+
+
+def test_a_restore_killed_while_it_gives_the_database_its_settings(pg: PgServer, tmp_path: Path) -> None:
+    """A restore killed (SIGKILL) at its last step, while it gave the database it made
+    the source's comment and settings: the progress record was dropped (committed) just
+    before, so ``--resume`` said "nothing to resume" and the database stayed without its
+    settings (a ``search_path``, a time zone, its comment, …), silently. The progress
+    record now goes in the same transaction as the settings: the same command with
+    ``--resume`` gives them.
+
+    The restore is held on its ``COMMENT ON DATABASE`` (another session's uncommitted
+    comment on the new database) and killed there."""
+    src, target = f"kset_{uuid.uuid4().hex[:8]}", f"kset_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, f"COMMENT ON DATABASE \"{src}\" IS 'the source'; "
+            f"ALTER DATABASE \"{src}\" SET search_path = app, public; "
+            f"ALTER DATABASE \"{src}\" SET timezone = 'Pacific/Chatham'; CREATE SCHEMA app; "
+            "CREATE TABLE app.t (id int PRIMARY KEY, v text); INSERT INTO app.t VALUES (1, 'one')")  # fmt: skip
+    out = tmp_path / "kset"
+    dump_postgres(_settings(pg), src, out)
+    code = (
+        f"import sys; sys.path[:0] = [{str(Path(__file__).parents[1] / 'src')!r}]\n"
+        "from moodump.db.connection import ConnSettings\n"
+        "from moodump.restore import RestoreOptions, restore\n"
+        f"restore({str(out)!r}, ConnSettings(host='127.0.0.1', port={pg.port}, user='postgres', "
+        f"password=''), {target!r}, RestoreOptions())\n"
+    )
+    settings = ("SELECT shobj_description(d.oid, 'pg_database'), (SELECT setconfig FROM pg_db_role_setting "
+                "WHERE setdatabase = d.oid AND setrole = 0) FROM pg_database d WHERE d.datname = %s")  # fmt: skip
+    try:
+        with _connect(pg, "postgres") as blocker, _connect(pg, "postgres") as mon:
+            mon.autocommit = True
+            proc = subprocess.Popen([sys.executable, "-c", code])
+            deadline = time.monotonic() + 60
+            made = "SELECT count(*) FROM pg_database WHERE datname = %s"
+            while not mon.execute(made, (target,)).fetchone()[0]:  # type: ignore[index]
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.01)
+            blocker.execute(f'COMMENT ON DATABASE "{target}" IS \'held\'')  # uncommitted
+            waiting = ("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
+                       "AND query LIKE 'COMMENT ON DATABASE%%'")  # fmt: skip
+            while not mon.execute(waiting, (target,)).fetchone()[0]:  # type: ignore[index]
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            blocker.rollback()
+            sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+            while mon.execute(sessions, (target,)).fetchone()[0]:  # type: ignore[index]
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        restore(out, _settings(pg), target, RestoreOptions(resume=True))
+        with _connect(pg, "postgres") as c:
+            want = c.execute(settings, (src,)).fetchone()
+            got = c.execute(settings, (target,)).fetchone()
+        assert want is not None and want[0] == "the source"
+        assert got == want
+        assert _state(pg, target) == _state(pg, src)
+    finally:
+        pg.dropdb(target)
+        pg.dropdb(src)

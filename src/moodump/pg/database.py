@@ -99,7 +99,7 @@ def create_database(admin: Conn, name: str, snap: dict[str, Any]) -> str | None:
 
 
 def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
-    """Give the database ``name`` (``conn`` is connected to it, autocommit) the source's
+    """Give the database ``name`` (``conn`` is connected to it) the source's
     comment, connection limit (last, so that it never limits the restore itself) and
     settings (``snap``: :func:`database_facts`). Each value is set in the
     session first and stored ``FROM CURRENT``, so list values (``search_path``) keep
@@ -119,9 +119,7 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
         key, _, value = str(item).partition("=")
         try:
             with conn.transaction():
-                conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
-                conn.execute(f"ALTER DATABASE {quote_ident(name)} SET "  # type: ignore[arg-type]
-                             f"{quote_ident(key)} FROM CURRENT")  # fmt: skip
+                _store(conn, f"ALTER DATABASE {quote_ident(name)}", key, value)
         except DriverError as exc:
             warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
     role_settings = snap.get("role_settings") or []
@@ -130,13 +128,21 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
         key, _, value = item.partition("=")
         try:  # a role the server lacks: a warning, as pg_restore's error for it
             with conn.transaction():
-                conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
-                conn.execute(f"ALTER ROLE {quote_ident(role)} IN DATABASE {quote_ident(name)} "  # type: ignore[arg-type]
-                             f"SET {quote_ident(key)} FROM CURRENT")  # fmt: skip
+                _store(conn, f"ALTER ROLE {quote_ident(role)} IN DATABASE {quote_ident(name)}", key, value)
         except DriverError as exc:
             warnings.append(f"setting {item!r} of role {role!r} in the database not restored: "
                             f"{str(exc).strip()}")  # fmt: skip
     return warnings
+
+
+def _store(conn: Conn, alter: str, key: str, value: str) -> None:
+    """``ALTER … SET key`` (``alter``: ``ALTER DATABASE x`` or ``ALTER ROLE r IN
+    DATABASE x``) to ``value`` as the source stored it: set in the session first and
+    stored ``FROM CURRENT`` (list values keep their quoting), then reset (set locally in
+    a savepoint, it would stay for the rest of the caller's transaction)."""
+    conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
+    conn.execute(f"{alter} SET {quote_ident(key)} FROM CURRENT")  # type: ignore[arg-type]
+    conn.execute(f"RESET {quote_ident(key)}")  # type: ignore[arg-type]
 
 
 def drop_database(admin: Conn, settings: ConnSettings, name: str) -> None:

@@ -314,9 +314,13 @@ class PgRestore:
                 # a database this restore made: without "public" if the source had none
                 made = self.selected is None and (fresh or self.opts.resume)
                 no_public = made and self.m.snapshot.get("public_schema") is False
-                drop_progress(conn, self.progress_schema, drop_public=no_public)
-            if self.selected is None and (fresh or self.opts.resume):
-                self._database_settings()
+                # its settings in the transaction that drops the progress record: killed
+                # between the two, --resume would find nothing to resume, and the
+                # database would stay without them
+                with conn.transaction():
+                    drop_progress(conn, self.progress_schema, drop_public=no_public)
+                    if made:
+                        self._database_settings(conn)
             if self.load_db != self.target:
                 pg_target.swap(self.settings, self.load_db, self.target)
                 self.load_db = self.target
@@ -339,14 +343,14 @@ class PgRestore:
             self.files_done, skipped, time.monotonic() - self.t0, self.warnings,
         )  # fmt: skip
 
-    def _database_settings(self) -> None:
+    def _database_settings(self, conn: Conn) -> None:
         """The source database's own comment and settings (:mod:`moodump.pg.database`),
         given to the database this restore created, last (a
-        ``default_transaction_read_only`` must not apply to the restore's sessions)."""
+        ``default_transaction_read_only`` must not apply to the restore's sessions), in
+        the transaction of ``conn`` (connected to it) that drops the progress record."""
         if not isinstance(self.m.snapshot.get("settings") or [], list):
             return
-        with connect(self.settings, self.load_db, autocommit=True) as conn:
-            self.warnings += restore_settings(conn, self.load_db, self.m.snapshot)
+        self.warnings += restore_settings(conn, self.load_db, self.m.snapshot)
 
     # -- schema ---------------------------------------------------------------------------
     def _pre_data(self, bindir: Path, pre: str) -> None:
