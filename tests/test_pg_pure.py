@@ -206,3 +206,22 @@ def test_toast_compression_the_server_lacks_is_a_clear_error() -> None:
     assert "--toast-compression server" in (e.value.hint or "")
     with pytest.raises(ConfigError, match="not one of"):
         choose_toast_compression("zstd", "default", ["pglz", "lz4"], [])
+
+
+def test_a_schema_dot_table_pattern_names_that_table_only() -> None:
+    """``x.t`` names the table t of the schema x (as pg_dump reads it), not also a table
+    named "x.t" in another schema: ``restore --table x.t --drop`` replaced both (the
+    other one's rows silently went back to the backup's), and the dump took both. A bare
+    name still names the tables of that name in every schema."""
+    from moodump.dump.pg_plan import pattern_hits
+    from moodump.manifest import TableEntry
+    from moodump.restore.pg_script import _select
+
+    tables = [PgTable("x", "t"), PgTable("public", "x.t"), PgTable("public", "t"), PgTable("public", "t2")]
+    names = {p: sorted(t.key for t in pattern_hits(tables, p)) for p in ("x.t", "t", "public.x.t")}
+    assert names == {"x.t": ['"x"."t"'], "t": ['"public"."t"', '"x"."t"'], "public.x.t": ['"public"."x.t"']}
+    m = Manifest(database="d", tool_version="0", codec="none", level=0, database_type="postgresql")
+    m.tables = [TableEntry(name=t.name, schema=t.schema, kind="table", engine="", columns=["id"]) for t in tables]
+    assert _select(m, ("x.t",)) == {'"x"."t"'}
+    assert _select(m, ("t",)) == {'"public"."t"', '"x"."t"'}
+    assert _select(m, ("public.x.t",)) == {'"public"."x.t"'}

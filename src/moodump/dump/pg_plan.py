@@ -39,9 +39,22 @@ class PgTask:
         self.query = query or copy_query(table, where)
 
 
-def _named(schema: str, name: str, pattern: str, glob: bool) -> bool:
-    if not glob:
-        return pattern in (f"{schema}.{name}", name)
+def _mode(tables: list[PgTable], pattern: str) -> str:
+    """How a ``--table``/``--exclude`` pattern names tables: ``"full"`` when it is, as it
+    is, some table's ``schema.table`` (``x.t`` is the table t of the schema x, not also
+    a table named "x.t" in another schema, as pg_dump reads it), else ``"name"`` when it
+    is some table's name as it is (``x[1]``), else ``"glob"``."""
+    names = [a for t in tables for a in _names(t)]
+    if any(f"{s}.{n}" == pattern for s, n in names):
+        return "full"
+    return "name" if any(n == pattern for _s, n in names) else "glob"
+
+
+def _named(schema: str, name: str, pattern: str, mode: str) -> bool:
+    if mode == "full":
+        return f"{schema}.{name}" == pattern
+    if mode == "name":
+        return name == pattern
     return _match(f"{schema}.{name}", (pattern,)) or _match(name, (pattern,))
 
 
@@ -52,24 +65,25 @@ def _names(t: PgTable) -> list[tuple[str, str]]:
 
 def is_name(tables: list[PgTable], pattern: str) -> bool:
     """Whether ``pattern`` is, as it is, the name of a table (or partitioned table)."""
-    return any(_named(s, n, pattern, False) for t in tables for s, n in _names(t))
+    return _mode(tables, pattern) != "glob"
 
 
 def pattern_hits(tables: list[PgTable], pattern: str) -> list[PgTable]:
     """The tables a ``--table``/``--exclude`` pattern names: those whose ``schema.table``
-    or ``table`` it is, as it is (``x[1]`` is a table's name, not a glob matching ``x1``),
-    else those it matches as a glob; a partitioned table named so names its partitions."""
-    glob = not is_name(tables, pattern)
-    return [t for t in tables if any(_named(s, n, pattern, glob) for s, n in _names(t))]
+    it is, as it is, else those whose ``table`` it is (``x[1]`` is a table's name, not a
+    glob matching ``x1``), else those it matches as a glob; a partitioned table named so
+    names its partitions."""
+    mode = _mode(tables, pattern)
+    return [t for t in tables if any(_named(s, n, pattern, mode) for s, n in _names(t))]
 
 
 def named_parents(tables: list[PgTable], pattern: str) -> set[tuple[str, str]]:
     """The partitioned tables (schema, name) a pattern names (as :func:`pattern_hits`),
     with those between them and their partitions (a sub-partitioned partition)."""
-    glob = not is_name(tables, pattern)
+    mode = _mode(tables, pattern)
     out: set[tuple[str, str]] = set()
     for t in tables:
-        named = [i for i, a in enumerate(t.ancestors) if _named(*a, pattern, glob)]
+        named = [i for i, a in enumerate(t.ancestors) if _named(*a, pattern, mode)]
         if named:
             out |= set(t.ancestors[: max(named) + 1])
     return out

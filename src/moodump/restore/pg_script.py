@@ -186,8 +186,11 @@ def _select(
     out: set[str] = set()
     for p in patterns:
         # a pattern that is a table's name as it is names that table (``x[1]``), not
-        # the ones it would match as a glob (``x1``, which --drop would replace)
-        hits = [t for t in tables if p in (f"{t.schema}.{t.name}", t.name)] or [
+        # the ones it would match as a glob (``x1``, which --drop would replace); one
+        # that is a table's schema.table names that one (``x.t``), not also a table
+        # named "x.t" in another schema
+        hits = [t for t in tables if p == f"{t.schema}.{t.name}"] or [
+            t for t in tables if p == t.name] or [
             t for t in tables
             if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p) or fnmatch.fnmatchcase(t.name, p)
         ]  # fmt: skip
