@@ -135,3 +135,34 @@ def test_a_restore_killed_while_it_gives_the_database_its_settings(pg: PgServer,
     finally:
         pg.dropdb(target)
         pg.dropdb(src)
+
+
+def test_a_table_restore_takes_the_entries_of_that_table_only(pg: PgServer, tmp_path: Path) -> None:
+    """``restore --table x.t --drop`` took every pre- and post-data entry whose text held
+    ``"x"."t"``: the definition of the table t of the schema ``a"x`` (``"a""x"."t"``),
+    and a comment, a trigger or a rule of another table naming it in a string. They ran
+    again on tables that were there ("already exists"). An entry is now taken by the
+    table it is on, read name by name."""
+    src, target = f"own_{uuid.uuid4().hex[:8]}", f"own_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, """CREATE SCHEMA x; CREATE SCHEMA "a""x";
+        CREATE TABLE x.t (id int PRIMARY KEY, v text); CREATE TABLE "a""x".t (id int PRIMARY KEY, v text);
+        CREATE TABLE x.other (id int PRIMARY KEY, src text DEFAULT '"x"."t"');
+        COMMENT ON TABLE x.other IS 'copied from "x"."t"';
+        CREATE FUNCTION x.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+        CREATE TRIGGER other_noop BEFORE INSERT ON x.other FOR EACH ROW EXECUTE FUNCTION x.noop('"x"."t"');
+        CREATE RULE other_r AS ON UPDATE TO x.other WHERE old.src = '"x"."t"' DO ALSO SELECT 1;
+        INSERT INTO x.t VALUES (1, 'x'); INSERT INTO "a""x".t VALUES (1, 'ax'); INSERT INTO x.other VALUES (1)""")
+    out = tmp_path / "own"
+    dump_postgres(_settings(pg), src, out)
+    try:
+        restore(out, _settings(pg), target, RestoreOptions())
+        pg.psql(target, """UPDATE x.t SET v = 'changed'; UPDATE "a""x".t SET v = 'changed'""")
+        restore(out, _settings(pg), target, RestoreOptions(tables=("x.t",), drop=True))
+        assert pg.psql(target, """SELECT v FROM x.t UNION ALL SELECT v FROM "a""x".t""").split()[2:4] == ["x", "changed"]
+        pg.psql(target, """UPDATE "a""x".t SET v = 'ax'""")
+        assert _state(pg, target) == _state(pg, src)
+        assert pg.schema_dump(target) == pg.schema_dump(src)
+    finally:
+        pg.dropdb(target)
+        pg.dropdb(src)

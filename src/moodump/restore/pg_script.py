@@ -205,15 +205,55 @@ def _select(
     return out
 
 
+_NAME_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$""", re.S)
+
+
+def qualified_names(sql: str) -> list[str]:
+    """The quoted ``"schema"."name"`` names of an entry's SQL, in order (pg_dump quotes
+    every identifier): the first two parts of each dotted chain of quoted identifiers
+    (``"s"."t"`` of a column's ``"s"."t"."c"``), outside string literals, comments and
+    dollar-quoted bodies. Read token by token: ``"x"."t"`` is not a name of ``"a""x"."t"``."""
+    out: list[str] = []
+    pos, prev_end, chain, prev = 0, -1, 0, ""
+    while (m := _NAME_TOKEN.search(sql, pos)) is not None:
+        tok = m.group()
+        pos = m.end()
+        if not tok.startswith('"'):  # a literal, a comment or a dollar-quoted body
+            if tok.startswith("$"):
+                j = sql.find(tok, m.end())
+                pos = len(sql) if j < 0 else j + len(tok)
+            prev_end, chain = -1, 0
+            continue
+        joined = prev_end >= 0 and sql[prev_end : m.start()] == "."
+        if joined and chain == 1:
+            out.append(f"{prev}.{tok}")
+        chain = chain + 1 if joined else 1
+        prev, prev_end = tok, m.end()
+    return out
+
+
+def _owners(typ: str, sql: str) -> set[str]:
+    """The quoted tables a pre- or post-data entry is on (matched whole, not as text
+    inside the entry: ``"x"."t"`` is in ``"a""x"."t"``, or in a comment's string): the
+    first name of its SQL (``CREATE TABLE``, ``ALTER TABLE``, ``GRANT … ON TABLE``,
+    ``COMMENT ON COLUMN``, ``CREATE TRIGGER … ON``, ``CREATE RULE … TO``, ``CREATE
+    POLICY … ON``, ``ALTER PUBLICATION … ADD TABLE``, an identity's ``ALTER TABLE``), the
+    second of ``ALTER SEQUENCE … OWNED BY`` and ``CREATE STATISTICS … FROM``, both of
+    ``ATTACH PARTITION``."""
+    names = qualified_names(sql)
+    if typ in ("SEQUENCE OWNED BY", "STATISTICS"):
+        return set(names[1:2])
+    if typ == "TABLE ATTACH":
+        return set(names[:2])
+    return set(names[:1])
+
+
 def _entries_of(
     entries: list[tuple[str, str]], tables: set[str], types: set[str], *, post: bool = False
 ) -> list[tuple[str, str]]:
     """The entries of a pg_dump script that belong to ``tables``: their definitions,
     defaults, comments, owned sequences (pre-data); their indexes, constraints, triggers,
     rules (post-data: foreign keys *from* them only)."""
-
-    def mentions(sql: str) -> bool:
-        return any(q in sql for q in tables)
 
     keep: list[int] = []
     for i, (typ, sql) in enumerate(entries):
@@ -222,7 +262,7 @@ def _entries_of(
         if post and typ in ("INDEX", "CONSTRAINT", "FK CONSTRAINT"):
             if _table_of(sql) in tables:
                 keep.append(i)
-        elif mentions(sql):
+        elif _owners(typ, sql) & tables:
             keep.append(i)
     if post:
         # comments on the tables' indexes and statistics, which do not name the table
