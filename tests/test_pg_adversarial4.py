@@ -166,3 +166,28 @@ def test_a_table_restore_takes_the_entries_of_that_table_only(pg: PgServer, tmp_
     finally:
         pg.dropdb(target)
         pg.dropdb(src)
+
+
+def test_a_data_only_backup_is_refused_before_the_target_is_touched(pg: PgServer, tmp_path: Path) -> None:
+    """A ``--data-only`` PostgreSQL backup holds no definitions: ``restore --drop`` into
+    the database it came from dropped that database, made an empty one and failed on
+    its first table ("relation does not exist"): the rows were gone. Into a new name it
+    left a database without tables. It is now refused, naming the next step, before
+    the target is touched."""
+    from moodump.errors import ConfigError
+
+    src, target = f"donly_{uuid.uuid4().hex[:8]}", f"donly_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, "CREATE TABLE t (id serial PRIMARY KEY, v text); INSERT INTO t (v) VALUES ('a'), ('b')")
+    out = tmp_path / "donly"
+    dump_postgres(_settings(pg), src, out, DumpOptions(data_only=True))
+    try:
+        want = _state(pg, src)
+        for db, opts in ((src, RestoreOptions(drop=True)), (target, RestoreOptions())):
+            with pytest.raises(ConfigError, match="--data-only"):
+                restore(out, _settings(pg), db, opts)
+        assert _state(pg, src) == want
+        assert pg.psql("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{target}'").split()[2] == "0"
+    finally:
+        pg.dropdb(target)
+        pg.dropdb(src)

@@ -107,6 +107,15 @@ def restore_postgres(
         )
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
+    if manifest.options.get("data_only") or not manifest.objects.get("pre_data"):
+        # refused before the target is touched: --drop would drop the database the
+        # rows are to go into, and the new one has no tables to load them into
+        raise ConfigError(
+            "this PostgreSQL backup was made with --data-only: it holds no definitions, "
+            "and moodump restores PostgreSQL backups with their definitions only",
+            hint="restore a full backup (a dump without --data-only), or load its data "
+            "files into the existing tables yourself (COPY … FROM STDIN, docs/postgresql.md)",
+        )
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
     if opts.tables:
         _check_partial_trees(manifest, run.selected or set())
