@@ -89,9 +89,10 @@ class PgTable:
     ancestors: list[tuple[str, str]] = field(default_factory=list)
     #: ``--exclude-data`` names it (set by the dump's selection, which sees every table)
     no_data: bool = False
-    #: An extension's configuration table: the rows that are the user's (the condition
-    #: ``pg_extension_config_dump`` gave, as a ``where``; ``CREATE EXTENSION`` makes the
-    #: others), else "".
+    #: An extension's configuration table (``pg_extension_config_dump``), and the rows
+    #: that are the user's (its condition, as a ``where``; ``CREATE EXTENSION`` makes the
+    #: others; "" for every row).
+    config: bool = False
     config_where: str = ""
 
     @property
@@ -168,6 +169,7 @@ def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
     for oid, schema, name, reltuples, size, condition in rows:
         t = PgTable(schema, name, rows_estimate=max(0, int(reltuples)), data_length=int(size))
         if condition is not None:
+            t.config = True
             t.config_where = _config_condition(str(condition))
         by_oid[int(oid)] = t
         out.append(t)
