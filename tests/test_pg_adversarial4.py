@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from moodump.dump import DumpOptions, dump_postgres
+from moodump.errors import NotFoundError
 from moodump.restore import RestoreOptions, restore
 from moodump.verify import verify
 from rig_pg import PgServer
@@ -35,8 +36,10 @@ def test_an_extensions_configuration_tables_keep_their_rows(pg: PgServer, tmp_pa
     """An extension's configuration tables (and sequences): ``CREATE EXTENSION`` makes
     them (with the extension's own rows), and the rows ``pg_extension_config_dump``'s
     condition picks are the user's, which pg_dump dumps. moodump left every table of an
-    extension out: the user's rows (PostGIS's own spatial_ref_sys entries, …) and the
-    sequence's value were silently lost, and the verification passed."""
+    extension out: the user's rows (those a user added to PostGIS's spatial_ref_sys, …) and the
+    sequence's value were silently lost, and the verification passed. Then a server
+    without the extension: ``restore --drop`` dropped the target, then failed on ``CREATE
+    EXTENSION``; it is now refused before the target is touched."""
     where = _extension_dir(pg)
     name = f"moodump_cfg_{uuid.uuid4().hex[:8]}"
     control, script = where / f"{name}.control", where / f"{name}--1.0.sql"
@@ -68,6 +71,12 @@ def test_an_extensions_configuration_tables_keep_their_rows(pg: PgServer, tmp_pa
         assert _state(pg, target) == _state(pg, src)
         checked = verify(out, settings=_settings(pg), record=False)
         assert checked.passed, checked.problems
+        # a server without the extension: refused before the target is touched (--drop
+        # dropped it, then CREATE EXTENSION failed: the database was gone)
+        control.unlink()
+        with pytest.raises(NotFoundError, match=f"extension '{name}'"):
+            restore(out, _settings(pg), target, RestoreOptions(drop=True))
+        assert pg.psql(target, f"SELECT count(*) FROM {name}.bag").split()[2] == "3"
     finally:
         pg.dropdb(target)
         pg.dropdb(src)

@@ -72,6 +72,7 @@ from moodump.restore.pg_script import (
     _select,
     _strip_owners,
     _table_of,
+    extensions_named,
     partition_leaves,
     sequences_made,
     split_entries,
@@ -283,6 +284,10 @@ class PgRestore:
                 n for n in tablespaces_named(pre) | tablespaces_named(post)
                 if not any("\udc80" <= ch <= "\udcff" for ch in n)
             })  # fmt: skip
+            if self.selected is None:  # (a --table restore creates none)
+                pg_target.check_extensions(admin, {
+                    n for n in extensions_named(pre) if not any("\udc80" <= ch <= "\udcff" for ch in n)
+                })  # fmt: skip
             if self.selected is not None:
                 fresh = pg_target.prepare_partial(
                     admin, self.settings, self.target, self.selected, self.opts.drop,

@@ -299,6 +299,15 @@ def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
             for m in _MADE_SEQUENCE.finditer(sql)}  # fmt: skip
 
 
+_EXTENSION = re.compile(r'^CREATE EXTENSION IF NOT EXISTS "((?:[^"]|"")+)"', re.M)
+
+
+def extensions_named(script: str) -> set[str]:
+    """The extensions a pg_dump script creates (its top-level ``CREATE EXTENSION``)."""
+    starts = top_level_lines(script)
+    return {m.group(1).replace('""', '"') for m in _EXTENSION.finditer(script) if m.start() in starts}
+
+
 _TABLESPACE = re.compile(r'^SET default_tablespace = "((?:[^"]|"")+)";$', re.M)
 
 

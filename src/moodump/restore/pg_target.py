@@ -63,6 +63,22 @@ def check_tablespaces(admin: Conn, names: set[str]) -> None:
         )
 
 
+def check_extensions(admin: Conn, names: set[str]) -> None:
+    """Refuse, before the target is touched, a backup whose extensions the server cannot
+    create (its package is not installed): pre-data's ``CREATE EXTENSION`` would fail
+    after ``--drop`` dropped the target."""
+    have = {str(r[0]) for r in admin.execute("SELECT name FROM pg_catalog.pg_available_extensions").fetchall()}
+    missing = sorted(n for n in names if n not in have)
+    if missing:
+        listed = ", ".join(repr(n) for n in missing)
+        raise NotFoundError(
+            f"extension {listed} of the backup is not available on this server "
+            "(pg_available_extensions does not list it)",
+            hint="install the extension's package for this server's PostgreSQL version "
+            "(e.g. postgresql-NN-postgis-3), then run the same command again",
+        )
+
+
 def exists(admin: Conn, name: str) -> bool:
     return (
         admin.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)).fetchone()
