@@ -286,6 +286,12 @@ def _entries_of(
             if typ == "SEQUENCE" and i not in keep
             and any(f"CREATE SEQUENCE {q}" in sql for q in used)
         ]  # fmt: skip
+        # their comments and grants (DROP TABLE dropped them with the sequences)
+        made = sequences_made([entries[i] for i in keep])
+        keep += [
+            i for i, (typ, sql) in enumerate(entries)
+            if typ in ("COMMENT", "ACL") and i not in keep and set(qualified_names(sql)[:1]) & made
+        ]  # fmt: skip
     return [entries[i] for i in sorted(keep)]
 
 
