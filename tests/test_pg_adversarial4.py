@@ -203,3 +203,29 @@ def test_a_data_only_backup_is_refused_before_the_target_is_touched(pg: PgServer
     finally:
         pg.dropdb(target)
         pg.dropdb(src)
+
+
+def test_an_atomic_restore_drops_the_staging_database_a_killed_one_left(pg: PgServer, tmp_path: Path) -> None:
+    """An ``--atomic`` restore killed (SIGKILL, an OOM kill) leaves its staging database,
+    a whole copy, which nothing dropped: each killed run of a nightly ``restore --atomic
+    --drop`` left one more. The next atomic restore into the same target drops those no
+    session uses, with a warning; another target's, and one in use, stay."""
+    src, target = f"stg_{uuid.uuid4().hex[:8]}", f"stg_r_{uuid.uuid4().hex[:6]}"
+    left, other, busy = f"{target}__moodump_0badc0de", f"{target}x__moodump_0badc0de", f"{target}__moodump_0000beef"
+    pg.createdb(src)
+    pg.psql(src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+    out = tmp_path / "stg"
+    dump_postgres(_settings(pg), src, out)
+    try:
+        for db in (left, other, busy):
+            pg.createdb(db)
+        with _connect(pg, busy):
+            res = restore(out, _settings(pg), target, RestoreOptions(atomic=True))
+        names = pg.psql("postgres", f"SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database "
+                        f"WHERE datname LIKE '{target}%'").split()[2]  # fmt: skip
+        assert names.split(",") == sorted([target, busy, other])
+        assert any(left in w for w in res.warnings), res.warnings
+        assert _state(pg, target) == _state(pg, src)
+    finally:
+        for db in (target, left, other, busy, src):
+            pg.dropdb(db)

@@ -6,6 +6,7 @@ renamed into place at the end of an atomic restore, and the progress table
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -136,6 +137,7 @@ def prepare(
                 f"database {target!r} exists; --atomic replaces it only with --drop",
                 hint="add --drop, or restore into a new name",
             )
+        _drop_leftovers(admin, settings, target, warnings)
         load_db = staging_name(target)
         _create(admin, load_db, snap, warnings)
         return True, load_db
@@ -156,11 +158,29 @@ def staging_name(target: str) -> str:
     random suffix, at most 63 bytes. PostgreSQL cuts a longer name to 63 bytes, and a
     63-byte target name of few (multibyte) characters cut so would have been the
     target's own: the swap then dropped the restored database as the old target."""
-    suffix = f"__moodump_{uuid.uuid4().hex[:8]}"
+    return _staging_prefix(target) + f"__moodump_{uuid.uuid4().hex[:8]}"
+
+
+def _staging_prefix(target: str) -> str:
     prefix = target[:40]
-    while len((prefix + suffix).encode("utf-8", "surrogateescape")) > 63:
+    while len(prefix.encode("utf-8", "surrogateescape")) + 18 > 63:  # + "__moodump_" + 8
         prefix = prefix[:-1]
-    return prefix + suffix
+    return prefix
+
+
+def _drop_leftovers(admin: Conn, settings: ConnSettings, target: str, warnings: list[str]) -> None:
+    """Drop the staging databases of ``target`` that atomic restores killed (SIGKILL, an
+    OOM kill) left, each a whole copy that nothing else drops; one a session uses (a
+    restore running now) stays."""
+    shape = re.compile(re.escape(_staging_prefix(target)) + r"__moodump_[0-9a-f]{8}")
+    for (name,) in admin.execute(
+        "SELECT d.datname FROM pg_catalog.pg_database d WHERE NOT EXISTS ("
+        "SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid) ORDER BY 1"
+    ).fetchall():
+        if name != target and shape.fullmatch(str(name)):
+            drop_database(admin, settings, str(name))
+            warnings.append(f"dropped {name!r}, the staging database an interrupted atomic "
+                            f"restore into {target!r} left")  # fmt: skip
 
 
 def _create(admin: Conn, name: str, snap: dict[str, Any], warnings: list[str]) -> None:
