@@ -74,6 +74,7 @@ from moodump.restore.pg_script import (
     _table_of,
     extensions_named,
     partition_leaves,
+    roles_named,
     sequences_made,
     split_entries,
     tablespaces_named,
@@ -284,6 +285,11 @@ class PgRestore:
                 n for n in tablespaces_named(pre) | tablespaces_named(post)
                 if not any("\udc80" <= ch <= "\udcff" for ch in n)
             })  # fmt: skip
+            if self.opts.owners and self.selected is None:  # (invalid names: the server's)
+                pg_target.check_roles(admin, {
+                    n for n in roles_named(pre) | roles_named(post)
+                    if not any("\udc80" <= ch <= "\udcff" for ch in n)
+                })  # fmt: skip
             if self.selected is None:  # (a --table restore creates none)
                 pg_target.check_extensions(admin, {
                     n for n in extensions_named(pre) if not any("\udc80" <= ch <= "\udcff" for ch in n)

@@ -314,6 +314,30 @@ def extensions_named(script: str) -> set[str]:
     return {m.group(1).replace('""', '"') for m in _EXTENSION.finditer(script) if m.start() in starts}
 
 
+_IDENT = r'(?:"(?:[^"]|"")+"|PUBLIC)'
+_ROLE_LINES = (
+    re.compile(r' OWNER TO ("(?:[^"]|"")+");$', re.M),
+    re.compile(rf" (?:TO|FROM) ({_IDENT}(?:, ?{_IDENT})*)(?: WITH (?:GRANT|ADMIN) OPTION)?;$", re.M),
+    re.compile(r'^ALTER DEFAULT PRIVILEGES FOR ROLE ("(?:[^"]|"")+")', re.M),
+    re.compile(r'^SET SESSION AUTHORIZATION ("(?:[^"]|"")+");$', re.M),
+)
+_ROLE_STATEMENTS = ("ALTER ", "GRANT ", "REVOKE ", "SET SESSION AUTHORIZATION ")
+
+
+def roles_named(script: str) -> set[str]:
+    """The roles a pg_dump script gives objects to (``OWNER TO``), grants to or revokes
+    from, sets default privileges for, or grants as (``SET SESSION AUTHORIZATION``), at
+    its top level (``PUBLIC`` is not a role)."""
+    starts = top_level_lines(script)
+    out: set[str] = set()
+    for rx in _ROLE_LINES:
+        for m in rx.finditer(script):
+            line = script.rfind("\n", 0, m.start()) + 1
+            if line in starts and script.startswith(_ROLE_STATEMENTS, line):
+                out |= {q[1:-1].replace('""', '"') for q in re.findall(_IDENT, m.group(1)) if q != "PUBLIC"}
+    return out
+
+
 _TABLESPACE = re.compile(r'^SET default_tablespace = "((?:[^"]|"")+)";$', re.M)
 
 
