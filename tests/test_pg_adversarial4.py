@@ -296,3 +296,26 @@ def test_a_database_left_by_a_restore_failed_in_pre_data_is_the_restores_own(pg:
         pg.dropdb(target)
         pg.dropdb(src)
         pg.psql("postgres", f"DROP ROLE IF EXISTS {role}")
+
+
+def test_dump_exclude_of_a_materialized_view(pg: PgServer, tmp_path: Path) -> None:
+    """``dump --exclude`` naming a materialized view: pg_dump left out its definition, but
+    the manifest still listed it to refresh, so the restore failed at its very end
+    ("relation does not exist") and the backup could not be verified. It is left out of
+    the refreshes too; the others are restored populated."""
+    src, target = f"mvx_{uuid.uuid4().hex[:8]}", f"mvx_r_{uuid.uuid4().hex[:6]}"
+    pg.createdb(src)
+    pg.psql(src, "CREATE SCHEMA \"m v\"; CREATE TABLE \"m v\".t (id int PRIMARY KEY); INSERT INTO \"m v\".t VALUES (1), (2); "
+            "CREATE MATERIALIZED VIEW \"m v\".gone AS SELECT * FROM \"m v\".t; "
+            "CREATE MATERIALIZED VIEW \"m v\".kept AS SELECT count(*) AS n FROM \"m v\".t")  # fmt: skip
+    out = tmp_path / "mvx"
+    dump_postgres(_settings(pg), src, out, DumpOptions(exclude=("m v.gone",)))
+    try:
+        restore(out, _settings(pg), target, RestoreOptions())
+        want = {k: v for k, v in _state(pg, src).items() if k != "m v.gone"}
+        assert _state(pg, target) == want
+        checked = verify(out, settings=_settings(pg), record=False)
+        assert checked.passed, checked.problems
+    finally:
+        pg.dropdb(target)
+        pg.dropdb(src)
