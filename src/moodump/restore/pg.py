@@ -325,6 +325,11 @@ class PgRestore:
                 self._sequences(conn)
             self._emit("objects")
             self._post_data(post, done)
+            if self.selected is None and any(t.kind == "materialized view" for t in self.m.tables):
+                # again: a refresh may have advanced one (a view calling nextval()); set
+                # before the refreshes too, for views that read their state
+                with connect(self.settings, self.load_db, autocommit=True) as conn:
+                    self._sequences(conn)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 if self.opts.analyze and self.selected is not None:
                     for name in sorted(self.selected):
