@@ -37,10 +37,10 @@ def test_an_extensions_configuration_tables_keep_their_rows(pg: PgServer, tmp_pa
     """An extension's configuration tables (and sequences): ``CREATE EXTENSION`` makes
     them (with the extension's own rows), and the rows ``pg_extension_config_dump``'s
     condition picks are the user's, which pg_dump dumps. moodump left every table of an
-    extension out: the user's rows (those a user added to PostGIS's spatial_ref_sys, …) and the
-    sequence's value were silently lost, and the verification passed. Then a server
-    without the extension: ``restore --drop`` dropped the target, then failed on ``CREATE
-    EXTENSION``; it is now refused before the target is touched."""
+    extension out: the user's rows (those a user added to PostGIS's spatial_ref_sys, …)
+    and the sequence's value were silently lost, and the verification passed. Then a
+    server without the extension: ``restore --drop`` dropped the target, then failed on
+    ``CREATE EXTENSION``; it is now refused before the target is touched."""
     where = _extension_dir(pg)
     name = f"moodump_cfg_{uuid.uuid4().hex[:8]}"
     control, script = where / f"{name}.control", where / f"{name}--1.0.sql"
@@ -65,7 +65,8 @@ def test_an_extensions_configuration_tables_keep_their_rows(pg: PgServer, tmp_pa
         pg.psql(src, f"CREATE SCHEMA {name}; CREATE EXTENSION {name}; "
                 f"INSERT INTO {name}.settings (k, v) VALUES ('mine', 'y'), ('tab', E'a\\tb'), ('null', NULL); "
                 f"INSERT INTO {name}.bag VALUES ('a', 'NaN'), ('a', 'NaN'), (NULL, 1.50); "
-                f"SELECT setval('{name}.settings_id_seq', 100)")  # fmt: skip
+                f"SELECT setval('{name}.settings_id_seq', 100); CREATE TABLE mine (id int PRIMARY KEY); "
+                "INSERT INTO mine VALUES (1)")  # fmt: skip
         out = tmp_path / "cfg"
         dump_postgres(_settings(pg), src, out, DumpOptions(threads=2))
         restore(out, _settings(pg), target, RestoreOptions(threads=2))
@@ -78,7 +79,18 @@ def test_an_extensions_configuration_tables_keep_their_rows(pg: PgServer, tmp_pa
         with pytest.raises(NotFoundError, match=f"extension '{name}'"):
             restore(out, _settings(pg), target, RestoreOptions(drop=True))
         assert pg.psql(target, f"SELECT count(*) FROM {name}.bag").split()[2] == "3"
+        # a --table dump by a glob leaves them out (it writes no CREATE EXTENSION: their
+        # rows would have no table to go into); named, they are dumped, as pg_dump -t does
+        some = tmp_path / "some"
+        dump_postgres(_settings(pg), src, some, DumpOptions(tables=("*",)))
+        assert [t.name for t in read_done_manifest(some).tables if t.kind == "table"] == ["mine"]
+        restore(some, _settings(pg), f"{target}_t", RestoreOptions())
+        assert pg.psql(f"{target}_t", "SELECT id FROM mine").split()[2] == "1"
+        named = tmp_path / "named"
+        dump_postgres(_settings(pg), src, named, DumpOptions(tables=(f"{name}.bag",)))
+        assert [t.rows for t in read_done_manifest(named).tables if t.kind == "table"] == [3]
     finally:
+        pg.dropdb(f"{target}_t")
         pg.dropdb(target)
         pg.dropdb(src)
         for f in (control, script):

@@ -100,7 +100,9 @@ def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> li
                 f"--table {pattern!r} matches no table in {database}",
                 hint="name tables as schema.table or table (\\dt in psql lists them)",
             )
-        wanted |= {t.key for t in hits}
+        # an extension's configuration table by its name only: a glob would take rows
+        # without their table (a --table dump writes no CREATE EXTENSION)
+        wanted |= {t.key for t in hits if not t.config or _mode(tables, pattern) != "glob"}
     excluded = {t.key for pattern in o.exclude for t in pattern_hits(tables, pattern)}
     no_data = {t.key for pattern in o.exclude_data for t in pattern_hits(tables, pattern)}
     out = [t for t in tables if (not o.tables or t.key in wanted) and t.key not in excluded]
