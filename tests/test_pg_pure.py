@@ -225,3 +225,24 @@ def test_a_schema_dot_table_pattern_names_that_table_only() -> None:
     assert _select(m, ("x.t",)) == {'"x"."t"'}
     assert _select(m, ("t",)) == {'"public"."t"', '"x"."t"'}
     assert _select(m, ("public.x.t",)) == {'"public"."x.t"'}
+
+
+def test_a_pattern_two_tables_read_the_same_is_refused_and_quoted_names_one() -> None:
+    """``a.b.c`` is the ``schema.table`` of both "a.b"."c" and "a"."b.c": ``restore
+    --table a.b.c --drop`` replaced both (and the dump took, or left out, both). It is
+    refused, naming them; ``"a.b"."c"`` (double quotes, as pg_dump reads them) names
+    one, in the dump and the restore alike."""
+    from moodump.dump.pg_plan import pattern_hits
+    from moodump.manifest import TableEntry
+    from moodump.restore.pg_script import _select
+
+    tables = [PgTable("a.b", "c"), PgTable("a", "b.c"), PgTable('q"s', 'n"m')]
+    m = Manifest(database="d", tool_version="0", codec="none", level=0, database_type="postgresql")
+    m.tables = [TableEntry(name=t.name, schema=t.schema, kind="table", engine="", columns=["id"]) for t in tables]
+    for pick in (lambda p: pattern_hits(tables, p), lambda p: _select(m, (p,))):
+        with pytest.raises(ConfigError, match="names 2 tables") as err:
+            pick("a.b.c")
+        assert '"a"."b.c"' in str(err.value) and '"a.b"."c"' in str(err.value)
+    assert [t.key for t in pattern_hits(tables, '"a.b"."c"')] == ['"a.b"."c"']
+    assert _select(m, ('"a"."b.c"',)) == {'"a"."b.c"'}
+    assert _select(m, ('"q""s"."n""m"',)) == {'"q""s"."n""m"'}

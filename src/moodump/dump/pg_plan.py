@@ -21,6 +21,7 @@ from moodump.pg.catalog import (
 )
 from moodump.pg.connection import Conn, qualified, quote_ident
 from moodump.pg.copyio import copy_query
+from moodump.sqltext import quoted_table
 
 
 class PgTask:
@@ -43,11 +44,22 @@ def _mode(tables: list[PgTable], pattern: str) -> str:
     """How a ``--table``/``--exclude`` pattern names tables: ``"full"`` when it is, as it
     is, some table's ``schema.table`` (``x.t`` is the table t of the schema x, not also
     a table named "x.t" in another schema, as pg_dump reads it), else ``"name"`` when it
-    is some table's name as it is (``x[1]``), else ``"glob"``."""
+    is some table's name as it is (``x[1]``), else ``"quoted"`` when it is written
+    ``"schema"."table"``, else ``"glob"``. A ``schema.table`` two tables read the same
+    (``"a.b"."c"`` and ``"a"."b.c"``) is refused: each is named quoted."""
     names = [a for t in tables for a in _names(t)]
-    if any(f"{s}.{n}" == pattern for s, n in names):
+    full = {(s, n) for s, n in names if f"{s}.{n}" == pattern}
+    if len(full) > 1:
+        listed = ", ".join(PgTable(s, n).key for s, n in sorted(full))
+        raise ConfigError(
+            f"{pattern!r} names {len(full)} tables: {listed}",
+            hint='name one as "schema"."table" (in double quotes, doubled inside)',
+        )
+    if full:
         return "full"
-    return "name" if any(n == pattern for _s, n in names) else "glob"
+    if any(n == pattern for _s, n in names):
+        return "name"
+    return "quoted" if quoted_table(pattern) is not None else "glob"
 
 
 def _named(schema: str, name: str, pattern: str, mode: str) -> bool:
@@ -55,6 +67,8 @@ def _named(schema: str, name: str, pattern: str, mode: str) -> bool:
         return f"{schema}.{name}" == pattern
     if mode == "name":
         return name == pattern
+    if mode == "quoted":
+        return quoted_table(pattern) == (schema, name)
     return _match(f"{schema}.{name}", (pattern,)) or _match(name, (pattern,))
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from moodump.errors import NotFoundError
+from moodump.errors import ConfigError, NotFoundError
 from moodump.manifest import Manifest, TableEntry
 from moodump.pg.connection import qualified
+from moodump.sqltext import quoted_table
 
 _HEADER = re.compile(r"^--\n-- (?:Data for )?Name: .*; Type: (?P<type>[^;]+); Schema: .*$", re.M)
 _OWNER = re.compile(r"^ALTER [A-Z ]+ .* OWNER TO .*;$", re.M)
@@ -189,8 +190,15 @@ def _select(
         # the ones it would match as a glob (``x1``, which --drop would replace); one
         # that is a table's schema.table names that one (``x.t``), not also a table
         # named "x.t" in another schema
-        hits = [t for t in tables if p == f"{t.schema}.{t.name}"] or [
-            t for t in tables if p == t.name] or [
+        hits = [t for t in tables if p == f"{t.schema}.{t.name}"]
+        if len({(t.schema, t.name) for t in hits}) > 1:  # "a.b"."c" and "a"."b.c"
+            raise ConfigError(
+                f"--table {p!r} names {len(hits)} tables of the backup: "
+                + ", ".join(qualified(t.schema, t.name) for t in hits),
+                hint='name one as "schema"."table" (in double quotes, doubled inside)',
+            )
+        hits = hits or [t for t in tables if p == t.name] or [
+            t for t in tables if quoted_table(p) == (t.schema, t.name)] or [
             t for t in tables
             if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p) or fnmatch.fnmatchcase(t.name, p)
         ]  # fmt: skip
