@@ -362,3 +362,34 @@ def test_a_refresh_that_advances_a_sequence_leaves_it_as_the_dump_read_it(pg: Pg
     finally:
         pg.dropdb(target)
         pg.dropdb(src)
+
+
+def test_owners_gives_the_database_its_owner_and_grants(pg: PgServer, tmp_path: Path) -> None:
+    """``restore --owners`` gave every object its owner and grants but the database
+    itself (which pg_dump --create keeps): a database owned by the application's role,
+    whose CONNECT was revoked from PUBLIC, came back owned by the restoring account and
+    open to every role. Without ``--owners`` both are the server's defaults."""
+    src, target, plain = (f"dbown_{uuid.uuid4().hex[:8]}", f"dbown_r_{uuid.uuid4().hex[:6]}",
+                          f"dbown_p_{uuid.uuid4().hex[:6]}")  # fmt: skip
+    tag = uuid.uuid4().hex[:6]
+    app, reader = f"z6_app_{tag}", f"z6 conn {tag}"
+    pg.psql("postgres", f'CREATE ROLE {app} NOLOGIN; CREATE ROLE "{reader}" NOLOGIN')
+    facts = ("SELECT pg_get_userbyid(datdba), replace(datacl::text, datname, 'D') FROM pg_database "
+             "WHERE datname = '{}'")  # fmt: skip
+    try:
+        pg.createdb(src)
+        pg.psql("postgres", f'ALTER DATABASE "{src}" OWNER TO {app}; REVOKE ALL ON DATABASE "{src}" FROM PUBLIC; '
+                f'GRANT CONNECT ON DATABASE "{src}" TO "{reader}" WITH GRANT OPTION')  # fmt: skip
+        pg.psql(src, "CREATE TABLE t (id int PRIMARY KEY)")
+        out = tmp_path / "dbown"
+        dump_postgres(_settings(pg), src, out)
+        restore(out, _settings(pg), target, RestoreOptions(owners=True))
+        want = pg.psql("postgres", facts.format(src))
+        assert app in want and reader in want
+        assert pg.psql("postgres", facts.format(target)) == want
+        restore(out, _settings(pg), plain, RestoreOptions())
+        assert pg.psql("postgres", facts.format(plain)).split("\n")[2].split("|")[0].strip() == "postgres"
+    finally:
+        for db in (target, plain, src):
+            pg.dropdb(db)
+        pg.psql("postgres", f'DROP ROLE IF EXISTS {app}, "{reader}"')

@@ -286,8 +286,9 @@ class PgRestore:
                 if not any("\udc80" <= ch <= "\udcff" for ch in n)
             })  # fmt: skip
             if self.opts.owners and self.selected is None:  # (invalid names: the server's)
+                owner = self.m.snapshot.get("owner")  # the database's own
                 pg_target.check_roles(admin, {
-                    n for n in roles_named(pre) | roles_named(post)
+                    n for n in roles_named(pre) | roles_named(post) | ({owner} if isinstance(owner, str) else set())
                     if not any("\udc80" <= ch <= "\udcff" for ch in n)
                 })  # fmt: skip
             if self.selected is None:  # (a --table restore creates none)
@@ -375,7 +376,7 @@ class PgRestore:
         the transaction of ``conn`` (connected to it) that drops the progress record."""
         if not isinstance(self.m.snapshot.get("settings") or [], list):
             return
-        self.warnings += restore_settings(conn, self.load_db, self.m.snapshot)
+        self.warnings += restore_settings(conn, self.load_db, self.m.snapshot, owners=self.opts.owners)
 
     # -- schema ---------------------------------------------------------------------------
     def _pre_data(self, bindir: Path, pre: str) -> None:
