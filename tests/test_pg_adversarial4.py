@@ -246,22 +246,24 @@ def test_an_atomic_restore_drops_the_staging_database_a_killed_one_left(pg: PgSe
 
 def test_owners_with_a_role_the_server_lacks_leave_the_target_as_it_was(pg: PgServer, tmp_path: Path) -> None:
     """``restore --owners --drop`` with a role of the backup the server lacks (an owner,
-    a grantee, a role of default privileges) dropped the target, then failed on the
+    a grantee, a role of default privileges, of a policy) dropped the target, then failed on the
     role: the database was gone. The roles are checked before the target is touched."""
     src, target = f"roles_{uuid.uuid4().hex[:8]}", f"roles_r_{uuid.uuid4().hex[:6]}"
     tag = uuid.uuid4().hex[:6]
-    owner, reader, maker = f"z6_owner_{tag}", f"z6 reader {tag}", f"z6_maker_{tag}"
+    owner, reader, maker, ruled = f"z6_owner_{tag}", f"z6 reader {tag}", f"z6_maker_{tag}", f"z6_ruled_{tag}"
     pg.createdb(src)
     pg.psql(src, f"""CREATE ROLE {owner} NOLOGIN; CREATE ROLE "{reader}" NOLOGIN; CREATE ROLE {maker} NOLOGIN;
+        CREATE ROLE {ruled} NOLOGIN;
         CREATE TABLE t (id int PRIMARY KEY, v text); ALTER TABLE t OWNER TO {owner}; INSERT INTO t VALUES (1, 'x');
         GRANT SELECT (v) ON t TO "{reader}" WITH GRANT OPTION;
-        ALTER DEFAULT PRIVILEGES FOR ROLE {maker} GRANT SELECT ON TABLES TO PUBLIC""")  # fmt: skip
+        ALTER DEFAULT PRIVILEGES FOR ROLE {maker} GRANT SELECT ON TABLES TO PUBLIC;
+        CREATE POLICY seen ON t FOR SELECT TO {ruled}, "{reader}" USING (id > 0)""")  # fmt: skip
     out = tmp_path / "roles"
     dump_postgres(_settings(pg), src, out)
     pg.createdb(target)
     pg.psql(target, "CREATE TABLE keep (v text); INSERT INTO keep VALUES ('kept')")
     try:
-        for role in (owner, reader, maker):
+        for role in (owner, reader, maker, ruled):
             pg.psql("postgres", f'ALTER ROLE "{role}" RENAME TO "{role}_gone"')
             try:
                 with pytest.raises(NotFoundError, match=f"role '{role}' of the backup does not exist"):
@@ -274,7 +276,7 @@ def test_owners_with_a_role_the_server_lacks_leave_the_target_as_it_was(pg: PgSe
     finally:
         pg.dropdb(target)
         pg.dropdb(src)
-        pg.psql("postgres", f'DROP ROLE IF EXISTS {owner}, "{reader}", {maker}')
+        pg.psql("postgres", f'DROP ROLE IF EXISTS {owner}, "{reader}", {maker}, {ruled}')
 
 
 def test_a_database_left_by_a_restore_failed_in_pre_data_is_the_restores_own(pg: PgServer, tmp_path: Path) -> None:
