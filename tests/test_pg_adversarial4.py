@@ -247,7 +247,8 @@ def test_an_atomic_restore_drops_the_staging_database_a_killed_one_left(pg: PgSe
 def test_owners_with_a_role_the_server_lacks_leave_the_target_as_it_was(pg: PgServer, tmp_path: Path) -> None:
     """``restore --owners --drop`` with a role of the backup the server lacks (an owner,
     a grantee, a role of default privileges, of a policy) dropped the target, then failed on the
-    role: the database was gone. The roles are checked before the target is touched."""
+    role: the database was gone. The roles are checked before the target is touched
+    (a policy's without --owners too)."""
     src, target = f"roles_{uuid.uuid4().hex[:8]}", f"roles_r_{uuid.uuid4().hex[:6]}"
     tag = uuid.uuid4().hex[:6]
     owner, reader, maker, ruled = f"z6_owner_{tag}", f"z6 reader {tag}", f"z6_maker_{tag}", f"z6_ruled_{tag}"
@@ -271,6 +272,14 @@ def test_owners_with_a_role_the_server_lacks_leave_the_target_as_it_was(pg: PgSe
             finally:
                 pg.psql("postgres", f'ALTER ROLE "{role}_gone" RENAME TO "{role}"')
             assert pg.psql(target, "SELECT v FROM keep").split()[2] == "kept"
+        # a policy's role is needed without --owners too (post-data, after the rows)
+        pg.psql("postgres", f'ALTER ROLE "{ruled}" RENAME TO "{ruled}_gone"')
+        try:
+            with pytest.raises(NotFoundError, match=f"role '{ruled}' of the backup does not exist on this server .a policy"):
+                restore(out, _settings(pg), target, RestoreOptions(drop=True))
+        finally:
+            pg.psql("postgres", f'ALTER ROLE "{ruled}_gone" RENAME TO "{ruled}"')
+        assert pg.psql(target, "SELECT v FROM keep").split()[2] == "kept"
         restore(out, _settings(pg), target, RestoreOptions(owners=True, drop=True))
         assert pg.schema_dump(target) == pg.schema_dump(src)
     finally:

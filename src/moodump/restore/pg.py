@@ -285,12 +285,13 @@ class PgRestore:
                 n for n in tablespaces_named(pre) | tablespaces_named(post)
                 if not any("\udc80" <= ch <= "\udcff" for ch in n)
             })  # fmt: skip
-            if self.opts.owners and self.selected is None:  # (invalid names: the server's)
-                owner = self.m.snapshot.get("owner")  # the database's own
+            if self.selected is None:  # (names that are not valid in the encoding: the server's)
+                owner = self.m.snapshot.get("owner") if self.opts.owners else None  # the database's
                 pg_target.check_roles(admin, {
-                    n for n in roles_named(pre) | roles_named(post) | ({owner} if isinstance(owner, str) else set())
+                    n for n in roles_named(pre, owners=self.opts.owners) | roles_named(post, owners=self.opts.owners)
+                    | ({owner} if isinstance(owner, str) else set())
                     if not any("\udc80" <= ch <= "\udcff" for ch in n)
-                })  # fmt: skip
+                }, owners=self.opts.owners)  # fmt: skip
             if self.selected is None:  # (a --table restore creates none)
                 pg_target.check_extensions(admin, {
                     n for n in extensions_named(pre) if not any("\udc80" <= ch <= "\udcff" for ch in n)

@@ -328,20 +328,22 @@ _ROLE_LINES = (
     re.compile(rf" (?:TO|FROM) ({_IDENT}(?:, ?{_IDENT})*)(?: WITH (?:GRANT|ADMIN) OPTION)?;$", re.M),
     re.compile(r'^ALTER DEFAULT PRIVILEGES FOR ROLE ("(?:[^"]|"")+")', re.M),
     re.compile(r'^SET SESSION AUTHORIZATION ("(?:[^"]|"")+");$', re.M),
-    re.compile(rf'^CREATE POLICY "(?:[^"]|"")+" ON "(?:[^"]|"")+"\."(?:[^"]|"")+"(?: AS \w+)?(?: FOR \w+)? '
-               rf"TO ({_IDENT}(?:, ?{_IDENT})*)", re.M),
+)
+_POLICY_ROLES = re.compile(
+    rf'^CREATE POLICY "(?:[^"]|"")+" ON "(?:[^"]|"")+"\."(?:[^"]|"")+"(?: AS \w+)?(?: FOR \w+)? '
+    rf"TO ({_IDENT}(?:, ?{_IDENT})*)", re.M,
 )
 _ROLE_STATEMENTS = ("ALTER ", "GRANT ", "REVOKE ", "SET SESSION AUTHORIZATION ", "CREATE POLICY ")
 
 
-def roles_named(script: str) -> set[str]:
-    """The roles a pg_dump script gives objects to (``OWNER TO``), grants to or revokes
-    from, sets default privileges for, grants as (``SET SESSION AUTHORIZATION``), or
-    applies policies to (``CREATE POLICY … TO``), at its top level (``PUBLIC`` is not a
-    role)."""
+def roles_named(script: str, *, owners: bool = True) -> set[str]:
+    """The roles a pg_dump script applies policies to (``CREATE POLICY … TO``, whatever
+    the options), and with ``owners`` those it gives objects to (``OWNER TO``), grants to
+    or revokes from, sets default privileges for, or grants as (``SET SESSION
+    AUTHORIZATION``), at its top level (``PUBLIC`` is not a role)."""
     starts = top_level_lines(script)
     out: set[str] = set()
-    for rx in _ROLE_LINES:
+    for rx in (*_ROLE_LINES, _POLICY_ROLES) if owners else (_POLICY_ROLES,):
         for m in rx.finditer(script):
             line = script.rfind("\n", 0, m.start()) + 1
             if line in starts and script.startswith(_ROLE_STATEMENTS, line):

@@ -80,18 +80,20 @@ def check_extensions(admin: Conn, names: set[str]) -> None:
         )
 
 
-def check_roles(admin: Conn, names: set[str]) -> None:
-    """Refuse, before the target is touched, an ``--owners`` restore whose roles the
-    server lacks (pre-data would fail on the first, after ``--drop`` dropped the target;
-    roles are cluster-wide and not in a dump)."""
+def check_roles(admin: Conn, names: set[str], *, owners: bool) -> None:
+    """Refuse, before the target is touched, a restore whose roles the server lacks
+    (policies', and with ``--owners`` owners' and grantees'): the restore would fail on
+    the first, after ``--drop`` dropped the target; roles are cluster-wide and not in a
+    dump."""
     have = {str(r[0]) for r in admin.execute("SELECT rolname FROM pg_catalog.pg_roles").fetchall()}
     missing = sorted(n for n in names if n not in have)
     if missing:
+        why = "--owners gives every object its owner and grants" if owners else "a policy applies to it"
         raise NotFoundError(
             f"role {missing[0]!r} of the backup does not exist on this server "
-            f"(--owners gives every object its owner and grants; missing: {', '.join(missing)})",
-            hint=f"create the role first (CREATE ROLE {quote_ident(missing[0])} NOLOGIN), or "
-            "restore without --owners (the restoring account then owns everything)",
+            f"({why}; missing: {', '.join(missing)})",
+            hint=f"create the role first (CREATE ROLE {quote_ident(missing[0])} NOLOGIN)"
+            + (", or restore without --owners (the restoring account then owns everything)" if owners else ""),
         )
 
 
