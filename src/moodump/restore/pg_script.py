@@ -256,6 +256,9 @@ def _owners(typ: str, sql: str) -> set[str]:
     return set(names[:1])
 
 
+_MADE_SEQUENCE = re.compile(r'(?:CREATE (?:UNLOGGED )?SEQUENCE|SEQUENCE NAME) ("(?:[^"]|"")+"\."(?:[^"]|"")+")')
+
+
 def _entries_of(
     entries: list[tuple[str, str]], tables: set[str], types: set[str], *, post: bool = False
 ) -> list[tuple[str, str]]:
@@ -292,7 +295,7 @@ def _entries_of(
         keep += [
             i for i, (typ, sql) in enumerate(entries)
             if typ == "SEQUENCE" and i not in keep
-            and any(f"CREATE SEQUENCE {q}" in sql for q in used)
+            and {m.group(1) for m in _MADE_SEQUENCE.finditer(sql)} & used
         ]  # fmt: skip
         # their comments and grants (DROP TABLE dropped them with the sequences)
         made = sequences_made([entries[i] for i in keep])
@@ -303,12 +306,10 @@ def _entries_of(
     return [entries[i] for i in sorted(keep)]
 
 
-_MADE_SEQUENCE = re.compile(r'(?:CREATE SEQUENCE|SEQUENCE NAME) ("(?:[^"]|"")+"\."(?:[^"]|"")+")')
-
-
 def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
-    """The sequences (quoted) that ``entries`` create: ``CREATE SEQUENCE`` and identity
-    columns' ``SEQUENCE NAME``; a restore sets these (and only these) to their values."""
+    """The sequences (quoted) that ``entries`` create: ``CREATE [UNLOGGED] SEQUENCE`` (an
+    unlogged table's, PostgreSQL 15) and identity columns' ``SEQUENCE NAME``; a restore
+    sets these (and only these) to their values."""
     return {m.group(1) for typ, sql in entries if typ == "SEQUENCE"
             for m in _MADE_SEQUENCE.finditer(sql)}  # fmt: skip
 
