@@ -330,3 +330,41 @@ def test_the_queue_never_hands_out_an_index_build_beside_its_tables_primary_key(
     q.release(first)
     third = q.next()
     assert third is not None and third[1][0] == "post:ix"
+def test_a_schema_dot_table_pattern_names_that_table_only() -> None:
+    """``x.t`` names the table t of the schema x (as pg_dump reads it), not also a table
+    named "x.t" in another schema: ``restore --table x.t --drop`` replaced both (the
+    other one's rows silently went back to the backup's), and the dump took both. A bare
+    name still names the tables of that name in every schema."""
+    from moodump.dump.pg_plan import pattern_hits
+    from moodump.manifest import TableEntry
+    from moodump.restore.pg_script import _select
+
+    tables = [PgTable("x", "t"), PgTable("public", "x.t"), PgTable("public", "t"), PgTable("public", "t2")]
+    names = {p: sorted(t.key for t in pattern_hits(tables, p)) for p in ("x.t", "t", "public.x.t")}
+    assert names == {"x.t": ['"x"."t"'], "t": ['"public"."t"', '"x"."t"'], "public.x.t": ['"public"."x.t"']}
+    m = Manifest(database="d", tool_version="0", codec="none", level=0, database_type="postgresql")
+    m.tables = [TableEntry(name=t.name, schema=t.schema, kind="table", engine="", columns=["id"]) for t in tables]
+    assert _select(m, ("x.t",)) == {'"x"."t"'}
+    assert _select(m, ("t",)) == {'"public"."t"', '"x"."t"'}
+    assert _select(m, ("public.x.t",)) == {'"public"."x.t"'}
+
+
+def test_a_pattern_two_tables_read_the_same_is_refused_and_quoted_names_one() -> None:
+    """``a.b.c`` is the ``schema.table`` of both "a.b"."c" and "a"."b.c": ``restore
+    --table a.b.c --drop`` replaced both (and the dump took, or left out, both). It is
+    refused, naming them; ``"a.b"."c"`` (double quotes, as pg_dump reads them) names
+    one, in the dump and the restore alike."""
+    from moodump.dump.pg_plan import pattern_hits
+    from moodump.manifest import TableEntry
+    from moodump.restore.pg_script import _select
+
+    tables = [PgTable("a.b", "c"), PgTable("a", "b.c"), PgTable('q"s', 'n"m')]
+    m = Manifest(database="d", tool_version="0", codec="none", level=0, database_type="postgresql")
+    m.tables = [TableEntry(name=t.name, schema=t.schema, kind="table", engine="", columns=["id"]) for t in tables]
+    for pick in (lambda p: pattern_hits(tables, p), lambda p: _select(m, (p,))):
+        with pytest.raises(ConfigError, match="names 2 tables") as err:
+            pick("a.b.c")
+        assert '"a"."b.c"' in str(err.value) and '"a.b"."c"' in str(err.value)
+    assert [t.key for t in pattern_hits(tables, '"a.b"."c"')] == ['"a.b"."c"']
+    assert _select(m, ('"a"."b.c"',)) == {'"a"."b.c"'}
+    assert _select(m, ('"q""s"."n""m"',)) == {'"q""s"."n""m"'}

@@ -7,6 +7,7 @@ quoting rules assume.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -22,3 +23,14 @@ def quote_str(value: str) -> str:
 
 def join_idents(names: Sequence[str]) -> str:
     return ", ".join(quote_ident(n) for n in names)
+
+
+_QUOTED_TABLE = re.compile(r'"((?:[^"]|"")+)"\."((?:[^"]|"")+)"')
+
+
+def quoted_table(pattern: str) -> tuple[str, str] | None:
+    """(schema, table) of a PostgreSQL ``--table`` pattern written ``"schema"."table"``
+    (double quotes, doubled inside, as pg_dump reads them): one table exactly, for the
+    names that read the same joined with a dot (``"a.b"."c"`` and ``"a"."b.c"``)."""
+    m = _QUOTED_TABLE.fullmatch(pattern)
+    return (m.group(1).replace('""', '"'), m.group(2).replace('""', '"')) if m else None

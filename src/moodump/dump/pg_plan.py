@@ -21,6 +21,7 @@ from moodump.pg.catalog import (
 )
 from moodump.pg.connection import Conn, qualified, quote_ident
 from moodump.pg.copyio import copy_query
+from moodump.sqltext import quoted_table
 
 
 class PgTask:
@@ -39,9 +40,35 @@ class PgTask:
         self.query = query or copy_query(table, where)
 
 
-def _named(schema: str, name: str, pattern: str, glob: bool) -> bool:
-    if not glob:
-        return pattern in (f"{schema}.{name}", name)
+def _mode(tables: list[PgTable], pattern: str) -> str:
+    """How a ``--table``/``--exclude`` pattern names tables: ``"full"`` when it is, as it
+    is, some table's ``schema.table`` (``x.t`` is the table t of the schema x, not also
+    a table named "x.t" in another schema, as pg_dump reads it), else ``"name"`` when it
+    is some table's name as it is (``x[1]``), else ``"quoted"`` when it is written
+    ``"schema"."table"``, else ``"glob"``. A ``schema.table`` two tables read the same
+    (``"a.b"."c"`` and ``"a"."b.c"``) is refused: each is named quoted."""
+    names = [a for t in tables for a in _names(t)]
+    full = {(s, n) for s, n in names if f"{s}.{n}" == pattern}
+    if len(full) > 1:
+        listed = ", ".join(PgTable(s, n).key for s, n in sorted(full))
+        raise ConfigError(
+            f"{pattern!r} names {len(full)} tables: {listed}",
+            hint='name one as "schema"."table" (in double quotes, doubled inside)',
+        )
+    if full:
+        return "full"
+    if any(n == pattern for _s, n in names):
+        return "name"
+    return "quoted" if quoted_table(pattern) is not None else "glob"
+
+
+def _named(schema: str, name: str, pattern: str, mode: str) -> bool:
+    if mode == "full":
+        return f"{schema}.{name}" == pattern
+    if mode == "name":
+        return name == pattern
+    if mode == "quoted":
+        return quoted_table(pattern) == (schema, name)
     return _match(f"{schema}.{name}", (pattern,)) or _match(name, (pattern,))
 
 
@@ -52,24 +79,25 @@ def _names(t: PgTable) -> list[tuple[str, str]]:
 
 def is_name(tables: list[PgTable], pattern: str) -> bool:
     """Whether ``pattern`` is, as it is, the name of a table (or partitioned table)."""
-    return any(_named(s, n, pattern, False) for t in tables for s, n in _names(t))
+    return _mode(tables, pattern) != "glob"
 
 
 def pattern_hits(tables: list[PgTable], pattern: str) -> list[PgTable]:
     """The tables a ``--table``/``--exclude`` pattern names: those whose ``schema.table``
-    or ``table`` it is, as it is (``x[1]`` is a table's name, not a glob matching ``x1``),
-    else those it matches as a glob; a partitioned table named so names its partitions."""
-    glob = not is_name(tables, pattern)
-    return [t for t in tables if any(_named(s, n, pattern, glob) for s, n in _names(t))]
+    it is, as it is, else those whose ``table`` it is (``x[1]`` is a table's name, not a
+    glob matching ``x1``), else those it matches as a glob; a partitioned table named so
+    names its partitions."""
+    mode = _mode(tables, pattern)
+    return [t for t in tables if any(_named(s, n, pattern, mode) for s, n in _names(t))]
 
 
 def named_parents(tables: list[PgTable], pattern: str) -> set[tuple[str, str]]:
     """The partitioned tables (schema, name) a pattern names (as :func:`pattern_hits`),
     with those between them and their partitions (a sub-partitioned partition)."""
-    glob = not is_name(tables, pattern)
+    mode = _mode(tables, pattern)
     out: set[tuple[str, str]] = set()
     for t in tables:
-        named = [i for i, a in enumerate(t.ancestors) if _named(*a, pattern, glob)]
+        named = [i for i, a in enumerate(t.ancestors) if _named(*a, pattern, mode)]
         if named:
             out |= set(t.ancestors[: max(named) + 1])
     return out
@@ -86,7 +114,9 @@ def select_tables(tables: list[PgTable], opts: DumpOptions, database: str) -> li
                 f"--table {pattern!r} matches no table in {database}",
                 hint="name tables as schema.table or table (\\dt in psql lists them)",
             )
-        wanted |= {t.key for t in hits}
+        # an extension's configuration table by its name only: a glob would take rows
+        # without their table (a --table dump writes no CREATE EXTENSION)
+        wanted |= {t.key for t in hits if not t.config or _mode(tables, pattern) != "glob"}
     excluded = {t.key for pattern in o.exclude for t in pattern_hits(tables, pattern)}
     no_data = {t.key for pattern in o.exclude_data for t in pattern_hits(tables, pattern)}
     out = [t for t in tables if (not o.tables or t.key in wanted) and t.key not in excluded]
@@ -121,7 +151,10 @@ def plan_tasks(
 
 
 def _ranges(coord: Conn, t: PgTable, chunk_bytes: int) -> list[str]:
-    """Primary-key ranges of a big table; the last one is open-ended."""
+    """Primary-key ranges of a big table; the last one is open-ended. An extension's
+    configuration table: the rows that are the user's, in one file."""
+    if t.config_where:
+        return [t.config_where]
     if not is_int_key(t) or t.data_length <= chunk_bytes:
         return [""]
     pk = quote_ident(t.primary_key[0])

@@ -9,6 +9,7 @@ belong to an extension are the extension's (``CREATE EXTENSION`` makes them).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,11 @@ class PgTable:
     ancestors: list[tuple[str, str]] = field(default_factory=list)
     #: ``--exclude-data`` names it (set by the dump's selection, which sees every table)
     no_data: bool = False
+    #: An extension's configuration table (``pg_extension_config_dump``), and the rows
+    #: that are the user's (its condition, as a ``where``; ``CREATE EXTENSION`` makes the
+    #: others; "" for every row).
+    config: bool = False
+    config_where: str = ""
 
     @property
     def full_name(self) -> str:
@@ -108,6 +114,9 @@ class PgSequence:
     name: str
     last_value: int
     is_called: bool
+    #: an extension's configuration sequence: ``CREATE EXTENSION`` makes it, the
+    #: restore sets its value (pre-data does not name it)
+    config: bool = False
 
 
 def server_version(conn: psycopg.Connection[Any]) -> tuple[int, str]:
@@ -124,22 +133,44 @@ def _not_extension(alias: str) -> str:
     )
 
 
+def _ours(alias: str) -> str:
+    """Not an extension's, or one of its configuration tables or sequences
+    (``pg_extension_config_dump``: their rows, or value, are the user's, which pg_dump
+    dumps; ``CREATE EXTENSION`` makes them)."""
+    return (
+        f"({_not_extension(alias)} OR EXISTS (SELECT 1 FROM pg_catalog.pg_extension e "
+        f"WHERE {alias}.oid = ANY(e.extconfig)))"
+    )
+
+
+def _config_condition(text: str) -> str:
+    """The rows of an extension's configuration table that are the user's: its
+    condition (``WHERE NOT standard``, which pg_dump appends to its ``SELECT``) as the
+    ``where`` of the table's copy, "" for every row."""
+    cond = re.sub(r"(?i)^where\b", "", text.strip()).strip()
+    return f"({cond})" if cond else ""
+
+
 def list_tables(conn: psycopg.Connection[Any]) -> list[PgTable]:
     """Every user table holding rows, in (schema, name) order (three catalogue queries,
     whatever the number of tables: Moodle has hundreds)."""
     rows = conn.execute(
         "SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint, "
-        "pg_catalog.pg_relation_size(c.oid) "
+        "pg_catalog.pg_relation_size(c.oid), (SELECT e.extcondition[pg_catalog.array_position("
+        "e.extconfig, c.oid)] FROM pg_catalog.pg_extension e WHERE c.oid = ANY(e.extconfig) LIMIT 1) "
         "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relkind = 'r' AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%' "
-        "AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%' AND " + _not_extension("c") + " "
+        "AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%' AND " + _ours("c") + " "
         "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
         (list(SYSTEM_SCHEMAS),),
     ).fetchall()
     by_oid: dict[int, PgTable] = {}
     out: list[PgTable] = []
-    for oid, schema, name, reltuples, size in rows:
+    for oid, schema, name, reltuples, size, condition in rows:
         t = PgTable(schema, name, rows_estimate=max(0, int(reltuples)), data_length=int(size))
+        if condition is not None:
+            t.config = True
+            t.config_where = _config_condition(str(condition))
         by_oid[int(oid)] = t
         out.append(t)
     if not out:
@@ -285,17 +316,17 @@ def list_sequences(conn: psycopg.Connection[Any]) -> list[PgSequence]:
     A sequence is not transactional: its state is what it is when read, as with
     ``pg_dump``; read it right after the snapshot is taken."""
     rows = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+        "SELECT n.nspname, c.relname, NOT " + _not_extension("c") + " FROM pg_catalog.pg_class c "
         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind = 'S' AND n.nspname <> ALL(%s) AND " + _not_extension("c") + " "
+        "WHERE c.relkind = 'S' AND n.nspname <> ALL(%s) AND " + _ours("c") + " "
         "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
         (list(SYSTEM_SCHEMAS),),
     ).fetchall()
     out = []
-    for schema, name in rows:
+    for schema, name, config in rows:
         q = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
         last, called = conn.execute(f"SELECT last_value, is_called FROM {q}").fetchone()  # type: ignore[misc]
-        out.append(PgSequence(schema, name, int(last), bool(called)))
+        out.append(PgSequence(schema, name, int(last), bool(called), bool(config)))
     return out
 
 

@@ -52,6 +52,14 @@ def database_facts(conn: Conn, major: int) -> dict[str, Any]:
     ).fetchone()
     if row is not None and int(row[0]) != -1:
         out["connection_limit"] = int(row[0])
+    row = conn.execute(  # its owner and grants, which pg_dump --create keeps (--owners)
+        "SELECT pg_catalog.pg_get_userbyid(datdba), datacl::text FROM pg_catalog.pg_database "
+        "WHERE datname = current_database()"
+    ).fetchone()
+    if row is not None:
+        out["owner"] = str(row[0])
+        if row[1] is not None:
+            out["acl"] = str(row[1])
     # the database's own settings (ALTER DATABASE … SET), which pg_dump writes only
     # with --create: the restore gives them to the database it creates
     out["settings"] = [str(r[0]) for r in conn.execute(
@@ -98,14 +106,17 @@ def create_database(admin: Conn, name: str, snap: dict[str, Any]) -> str | None:
     return None
 
 
-def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
-    """Give the database ``name`` (``conn`` is connected to it, autocommit) the source's
+def restore_settings(conn: Conn, name: str, snap: dict[str, Any], *, owners: bool = False) -> list[str]:
+    """Give the database ``name`` (``conn`` is connected to it) the source's
     comment, connection limit (last, so that it never limits the restore itself) and
-    settings (``snap``: :func:`database_facts`). Each value is set in the
+    settings (``snap``: :func:`database_facts`), and with ``owners`` its owner and
+    grants. Each value is set in the
     session first and stored ``FROM CURRENT``, so list values (``search_path``) keep
     their quoting. One the server refuses (a superuser-only one) is a warning: the
     warnings are returned."""
     warnings: list[str] = []
+    if owners and isinstance(snap.get("owner"), str):
+        warnings += _owner_and_grants(conn, name, str(snap["owner"]), snap.get("acl"))
     settings = snap.get("settings") or []
     comment = snap.get("comment")
     if not isinstance(settings, list):
@@ -119,9 +130,7 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
         key, _, value = str(item).partition("=")
         try:
             with conn.transaction():
-                conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
-                conn.execute(f"ALTER DATABASE {quote_ident(name)} SET "  # type: ignore[arg-type]
-                             f"{quote_ident(key)} FROM CURRENT")  # fmt: skip
+                _store(conn, f"ALTER DATABASE {quote_ident(name)}", key, value)
         except DriverError as exc:
             warnings.append(f"database setting {item!r} not restored: {str(exc).strip()}")
     role_settings = snap.get("role_settings") or []
@@ -130,13 +139,45 @@ def restore_settings(conn: Conn, name: str, snap: dict[str, Any]) -> list[str]:
         key, _, value = item.partition("=")
         try:  # a role the server lacks: a warning, as pg_restore's error for it
             with conn.transaction():
-                conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
-                conn.execute(f"ALTER ROLE {quote_ident(role)} IN DATABASE {quote_ident(name)} "  # type: ignore[arg-type]
-                             f"SET {quote_ident(key)} FROM CURRENT")  # fmt: skip
+                _store(conn, f"ALTER ROLE {quote_ident(role)} IN DATABASE {quote_ident(name)}", key, value)
         except DriverError as exc:
             warnings.append(f"setting {item!r} of role {role!r} in the database not restored: "
                             f"{str(exc).strip()}")  # fmt: skip
     return warnings
+
+
+def _owner_and_grants(conn: Conn, name: str, owner: str, acl: object) -> list[str]:
+    """``ALTER DATABASE … OWNER TO`` and its grants (``acl``: its ``datacl`` as text, None
+    for the defaults), as pg_dump --create writes them; one the server refuses (a role
+    it lacks) is a warning."""
+    db = quote_ident(name)
+    try:
+        with conn.transaction():
+            conn.execute(f"ALTER DATABASE {db} OWNER TO {quote_ident(owner)}")  # type: ignore[arg-type]
+            if not isinstance(acl, str):
+                return []
+            items = conn.execute(
+                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident("
+                "pg_catalog.pg_get_userbyid(a.grantee)) END, a.privilege_type, a.is_grantable "
+                "FROM pg_catalog.aclexplode(%s::pg_catalog.aclitem[]) a", (acl,),
+            ).fetchall()  # fmt: skip
+            conn.execute(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC, {quote_ident(owner)}")  # type: ignore[arg-type]
+            for grantee, priv, grantable in items:
+                option = " WITH GRANT OPTION" if grantable else ""
+                conn.execute(f"GRANT {priv} ON DATABASE {db} TO {grantee}{option}")  # type: ignore[arg-type]
+    except DriverError as exc:
+        return [f"the database's owner {owner!r} and grants not restored: {str(exc).strip()}"]
+    return []
+
+
+def _store(conn: Conn, alter: str, key: str, value: str) -> None:
+    """``ALTER … SET key`` (``alter``: ``ALTER DATABASE x`` or ``ALTER ROLE r IN
+    DATABASE x``) to ``value`` as the source stored it: set in the session first and
+    stored ``FROM CURRENT`` (list values keep their quoting), then reset (set locally in
+    a savepoint, it would stay for the rest of the caller's transaction)."""
+    conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (key, value))
+    conn.execute(f"{alter} SET {quote_ident(key)} FROM CURRENT")  # type: ignore[arg-type]
+    conn.execute(f"RESET {quote_ident(key)}")  # type: ignore[arg-type]
 
 
 def drop_database(admin: Conn, settings: ConnSettings, name: str) -> None:

@@ -13,7 +13,13 @@ import psycopg
 from moodump.db.connection import ConnSettings
 from moodump.db.rowstream import digest_algo
 from moodump.manifest import Chunk, Manifest, TableEntry
-from moodump.pg.catalog import LARGE_OBJECTS_QUERY, PgTable, list_tables, moodle_info
+from moodump.pg.catalog import (
+    LARGE_OBJECTS_QUERY,
+    PgTable,
+    list_sequences,
+    list_tables,
+    moodle_info,
+)
 from moodump.pg.connection import connect, pg_error, set_session
 from moodump.pg.copyio import copy_out, copy_query
 
@@ -37,7 +43,9 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
             out.moodle = moodle_info(conn, tables, recorded if isinstance(recorded, str) else None)
     # keyed by (schema, name): "a.b"."c" and "a"."b.c" read the same joined with a dot
     wanted = {(t.schema, t.name): t for t in m.tables if t.kind == "table"}
-    extra = sorted(set(restored) - set(wanted))
+    # (an extension's configuration tables: CREATE EXTENSION makes them, and a backup
+    # made before moodump dumped their rows does not list them)
+    extra = sorted(k for k in set(restored) - set(wanted) if not restored[k].config)
     if extra:
         out.problems.append("unexpected tables after restore: " + ", ".join(f"{s}.{n}" for s, n in extra))
     work: list[tuple[TableEntry, PgTable, Chunk]] = []
@@ -59,6 +67,20 @@ def read_back(settings: ConnSettings, database: str, m: Manifest, threads: int) 
             trees.setdefault(entry.load_clause, []).append((entry, table))
             continue
         work += [(entry, table, c) for c in entry.chunks]
+    seqs = [e for e in m.tables if e.kind == "sequence" and e.sequence]
+    if seqs:  # the values the dump read, which the restore sets
+        with connect(settings, database, autocommit=True) as conn:
+            set_session(conn, str(m.snapshot.get("encoding") or ""))
+            have = {(s.schema, s.name): s for s in list_sequences(conn)}
+        for e in seqs:
+            got = have.get((e.schema, e.name))
+            want = (int(e.sequence["last_value"]), bool(e.sequence["is_called"]))
+            if got is None:
+                out.problems.append(f"sequence {e.schema}.{e.name} is missing after restore")
+            elif (got.last_value, got.is_called) != want:
+                out.problems.append(f"sequence {e.schema}.{e.name}: {got.last_value} (is_called "
+                                    f"{got.is_called}) after restore, the dump read {want[0]} "
+                                    f"(is_called {want[1]})")  # fmt: skip
     lo = [e for e in m.tables if e.kind == "large objects" and e.name == "pg_largeobject"]
     if lo:  # the contents; owners, ACLs and comments are checked offline (the file)
         with connect(settings, database, autocommit=True) as conn:

@@ -75,7 +75,9 @@ from moodump.restore.pg_script import (
     _select,
     _strip_owners,
     _table_of,
+    extensions_named,
     partition_leaves,
+    roles_named,
     sequences_made,
     split_entries,
     tablespaces_named,
@@ -110,6 +112,15 @@ def restore_postgres(
         )
     if opts.atomic and opts.resume:
         raise ConfigError("--atomic and --resume cannot be combined", hint="pick one")
+    if manifest.options.get("data_only") or not manifest.objects.get("pre_data"):
+        # refused before the target is touched: --drop would drop the database the
+        # rows are to go into, and the new one has no tables to load them into
+        raise ConfigError(
+            "this PostgreSQL backup was made with --data-only: it holds no definitions, "
+            "and moodump restores PostgreSQL backups with their definitions only",
+            hint="restore a full backup (a dump without --data-only), or load its data "
+            "files into the existing tables yourself (COPY … FROM STDIN, docs/postgresql.md)",
+        )
     run = PgRestore(src, manifest, settings, database, opts, progress, stop or threading.Event())
     if opts.tables:
         _check_partial_trees(manifest, run.selected or set())
@@ -287,6 +298,17 @@ class PgRestore:
                 n for n in tablespaces_named(pre) | tablespaces_named(post)
                 if not any("\udc80" <= ch <= "\udcff" for ch in n)
             })  # fmt: skip
+            if self.selected is None:  # (names that are not valid in the encoding: the server's)
+                owner = self.m.snapshot.get("owner") if self.opts.owners else None  # the database's
+                pg_target.check_roles(admin, {
+                    n for n in roles_named(pre, owners=self.opts.owners) | roles_named(post, owners=self.opts.owners)
+                    | ({owner} if isinstance(owner, str) else set())
+                    if not any("\udc80" <= ch <= "\udcff" for ch in n)
+                }, owners=self.opts.owners)  # fmt: skip
+            if self.selected is None:  # (a --table restore creates none)
+                pg_target.check_extensions(admin, {
+                    n for n in extensions_named(pre) if not any("\udc80" <= ch <= "\udcff" for ch in n)
+                })  # fmt: skip
             # The target is touched only once every file is checked, unless this restore
             # makes the database it loads (a new one, or --atomic's staging): the check then
             # runs on beside the definitions, on the core psql leaves idle, and a damaged
@@ -331,6 +353,11 @@ class PgRestore:
                 self._sequences(conn)
             self._emit("objects")
             self._post_data(post, done)
+            if self.selected is None and any(t.kind == "materialized view" for t in self.m.tables):
+                # again: a refresh may have advanced one (a view calling nextval()); set
+                # before the refreshes too, for views that read their state
+                with connect(self.settings, self.load_db, autocommit=True) as conn:
+                    self._sequences(conn)
             with connect(self.settings, self.load_db, autocommit=True) as conn:
                 if self.opts.analyze and self.selected is not None:
                     for name in sorted(self.selected):
@@ -340,9 +367,13 @@ class PgRestore:
                 # a database this restore made: without "public" if the source had none
                 made = self.selected is None and (fresh or self.opts.resume)
                 no_public = made and self.m.snapshot.get("public_schema") is False
-                drop_progress(conn, self.progress_schema, drop_public=no_public)
-            if self.selected is None and (fresh or self.opts.resume):
-                self._database_settings()
+                # its settings in the transaction that drops the progress record: killed
+                # between the two, --resume would find nothing to resume, and the
+                # database would stay without them
+                with conn.transaction():
+                    drop_progress(conn, self.progress_schema, drop_public=no_public)
+                    if made:
+                        self._database_settings(conn)
             if self.load_db != self.target:
                 pg_target.swap(self.settings, self.load_db, self.target)
                 self.load_db = self.target
@@ -371,14 +402,14 @@ class PgRestore:
             self.files_done, skipped, time.monotonic() - self.t0, self.warnings,
         )  # fmt: skip
 
-    def _database_settings(self) -> None:
+    def _database_settings(self, conn: Conn) -> None:
         """The source database's own comment and settings (:mod:`moodump.pg.database`),
         given to the database this restore created, last (a
-        ``default_transaction_read_only`` must not apply to the restore's sessions)."""
+        ``default_transaction_read_only`` must not apply to the restore's sessions), in
+        the transaction of ``conn`` (connected to it) that drops the progress record."""
         if not isinstance(self.m.snapshot.get("settings") or [], list):
             return
-        with connect(self.settings, self.load_db, autocommit=True) as conn:
-            self.warnings += restore_settings(conn, self.load_db, self.m.snapshot)
+        self.warnings += restore_settings(conn, self.load_db, self.m.snapshot, owners=self.opts.owners)
 
     # -- schema ---------------------------------------------------------------------------
     def _pre_data(self, bindir: Path, pre: str) -> None:

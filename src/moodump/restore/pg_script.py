@@ -10,9 +10,10 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from moodump.errors import NotFoundError
+from moodump.errors import ConfigError, NotFoundError
 from moodump.manifest import Manifest, TableEntry
 from moodump.pg.connection import qualified
+from moodump.sqltext import quoted_table
 
 _HEADER = re.compile(r"^--\n-- (?:Data for )?Name: .*; Type: (?P<type>[^;]+); Schema: .*$", re.M)
 _OWNER = re.compile(r"^ALTER [A-Z ]+ .* OWNER TO .*;$", re.M)
@@ -186,8 +187,18 @@ def _select(
     out: set[str] = set()
     for p in patterns:
         # a pattern that is a table's name as it is names that table (``x[1]``), not
-        # the ones it would match as a glob (``x1``, which --drop would replace)
-        hits = [t for t in tables if p in (f"{t.schema}.{t.name}", t.name)] or [
+        # the ones it would match as a glob (``x1``, which --drop would replace); one
+        # that is a table's schema.table names that one (``x.t``), not also a table
+        # named "x.t" in another schema
+        hits = [t for t in tables if p == f"{t.schema}.{t.name}"]
+        if len({(t.schema, t.name) for t in hits}) > 1:  # "a.b"."c" and "a"."b.c"
+            raise ConfigError(
+                f"--table {p!r} names {len(hits)} tables of the backup: "
+                + ", ".join(qualified(t.schema, t.name) for t in hits),
+                hint='name one as "schema"."table" (in double quotes, doubled inside)',
+            )
+        hits = hits or [t for t in tables if p == t.name] or [
+            t for t in tables if quoted_table(p) == (t.schema, t.name)] or [
             t for t in tables
             if fnmatch.fnmatchcase(f"{t.schema}.{t.name}", p) or fnmatch.fnmatchcase(t.name, p)
         ]  # fmt: skip
@@ -202,15 +213,58 @@ def _select(
     return out
 
 
+_NAME_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$""", re.S)
+
+
+def qualified_names(sql: str) -> list[str]:
+    """The quoted ``"schema"."name"`` names of an entry's SQL, in order (pg_dump quotes
+    every identifier): the first two parts of each dotted chain of quoted identifiers
+    (``"s"."t"`` of a column's ``"s"."t"."c"``), outside string literals, comments and
+    dollar-quoted bodies. Read token by token: ``"x"."t"`` is not a name of ``"a""x"."t"``."""
+    out: list[str] = []
+    pos, prev_end, chain, prev = 0, -1, 0, ""
+    while (m := _NAME_TOKEN.search(sql, pos)) is not None:
+        tok = m.group()
+        pos = m.end()
+        if not tok.startswith('"'):  # a literal, a comment or a dollar-quoted body
+            if tok.startswith("$"):
+                j = sql.find(tok, m.end())
+                pos = len(sql) if j < 0 else j + len(tok)
+            prev_end, chain = -1, 0
+            continue
+        joined = prev_end >= 0 and sql[prev_end : m.start()] == "."
+        if joined and chain == 1:
+            out.append(f"{prev}.{tok}")
+        chain = chain + 1 if joined else 1
+        prev, prev_end = tok, m.end()
+    return out
+
+
+def _owners(typ: str, sql: str) -> set[str]:
+    """The quoted tables a pre- or post-data entry is on (matched whole, not as text
+    inside the entry: ``"x"."t"`` is in ``"a""x"."t"``, or in a comment's string): the
+    first name of its SQL (``CREATE TABLE``, ``ALTER TABLE``, ``GRANT … ON TABLE``,
+    ``COMMENT ON COLUMN``, ``CREATE TRIGGER … ON``, ``CREATE RULE … TO``, ``CREATE
+    POLICY … ON``, ``ALTER PUBLICATION … ADD TABLE``, an identity's ``ALTER TABLE``), the
+    second of ``ALTER SEQUENCE … OWNED BY`` and ``CREATE STATISTICS … FROM``, both of
+    ``ATTACH PARTITION``."""
+    names = qualified_names(sql)
+    if typ in ("SEQUENCE OWNED BY", "STATISTICS"):
+        return set(names[1:2])
+    if typ == "TABLE ATTACH":
+        return set(names[:2])
+    return set(names[:1])
+
+
+_MADE_SEQUENCE = re.compile(r'(?:CREATE (?:UNLOGGED )?SEQUENCE|SEQUENCE NAME) ("(?:[^"]|"")+"\."(?:[^"]|"")+")')
+
+
 def _entries_of(
     entries: list[tuple[str, str]], tables: set[str], types: set[str], *, post: bool = False
 ) -> list[tuple[str, str]]:
     """The entries of a pg_dump script that belong to ``tables``: their definitions,
     defaults, comments, owned sequences (pre-data); their indexes, constraints, triggers,
     rules (post-data: foreign keys *from* them only)."""
-
-    def mentions(sql: str) -> bool:
-        return any(q in sql for q in tables)
 
     keep: list[int] = []
     for i, (typ, sql) in enumerate(entries):
@@ -219,7 +273,7 @@ def _entries_of(
         if post and typ in ("INDEX", "CONSTRAINT", "FK CONSTRAINT"):
             if _table_of(sql) in tables:
                 keep.append(i)
-        elif mentions(sql):
+        elif _owners(typ, sql) & tables:
             keep.append(i)
     if post:
         # comments on the tables' indexes and statistics, which do not name the table
@@ -241,19 +295,61 @@ def _entries_of(
         keep += [
             i for i, (typ, sql) in enumerate(entries)
             if typ == "SEQUENCE" and i not in keep
-            and any(f"CREATE SEQUENCE {q}" in sql for q in used)
+            and {m.group(1) for m in _MADE_SEQUENCE.finditer(sql)} & used
+        ]  # fmt: skip
+        # their comments and grants (DROP TABLE dropped them with the sequences)
+        made = sequences_made([entries[i] for i in keep])
+        keep += [
+            i for i, (typ, sql) in enumerate(entries)
+            if typ in ("COMMENT", "ACL") and i not in keep and set(qualified_names(sql)[:1]) & made
         ]  # fmt: skip
     return [entries[i] for i in sorted(keep)]
 
 
-_MADE_SEQUENCE = re.compile(r'(?:CREATE SEQUENCE|SEQUENCE NAME) ("(?:[^"]|"")+"\."(?:[^"]|"")+")')
-
-
 def sequences_made(entries: list[tuple[str, str]]) -> set[str]:
-    """The sequences (quoted) that ``entries`` create: ``CREATE SEQUENCE`` and identity
-    columns' ``SEQUENCE NAME``; a restore sets these (and only these) to their values."""
+    """The sequences (quoted) that ``entries`` create: ``CREATE [UNLOGGED] SEQUENCE`` (an
+    unlogged table's, PostgreSQL 15) and identity columns' ``SEQUENCE NAME``; a restore
+    sets these (and only these) to their values."""
     return {m.group(1) for typ, sql in entries if typ == "SEQUENCE"
             for m in _MADE_SEQUENCE.finditer(sql)}  # fmt: skip
+
+
+_EXTENSION = re.compile(r'^CREATE EXTENSION IF NOT EXISTS "((?:[^"]|"")+)"', re.M)
+
+
+def extensions_named(script: str) -> set[str]:
+    """The extensions a pg_dump script creates (its top-level ``CREATE EXTENSION``)."""
+    starts = top_level_lines(script)
+    return {m.group(1).replace('""', '"') for m in _EXTENSION.finditer(script) if m.start() in starts}
+
+
+_IDENT = r'(?:"(?:[^"]|"")+"|PUBLIC)'
+_ROLE_LINES = (
+    re.compile(r' OWNER TO ("(?:[^"]|"")+");$', re.M),
+    re.compile(rf" (?:TO|FROM) ({_IDENT}(?:, ?{_IDENT})*)(?: WITH (?:GRANT|ADMIN) OPTION)?;$", re.M),
+    re.compile(r'^ALTER DEFAULT PRIVILEGES FOR ROLE ("(?:[^"]|"")+")', re.M),
+    re.compile(r'^SET SESSION AUTHORIZATION ("(?:[^"]|"")+");$', re.M),
+)
+_POLICY_ROLES = re.compile(
+    rf'^CREATE POLICY "(?:[^"]|"")+" ON "(?:[^"]|"")+"\."(?:[^"]|"")+"(?: AS \w+)?(?: FOR \w+)? '
+    rf"TO ({_IDENT}(?:, ?{_IDENT})*)", re.M,
+)
+_ROLE_STATEMENTS = ("ALTER ", "GRANT ", "REVOKE ", "SET SESSION AUTHORIZATION ", "CREATE POLICY ")
+
+
+def roles_named(script: str, *, owners: bool = True) -> set[str]:
+    """The roles a pg_dump script applies policies to (``CREATE POLICY … TO``, whatever
+    the options), and with ``owners`` those it gives objects to (``OWNER TO``), grants to
+    or revokes from, sets default privileges for, or grants as (``SET SESSION
+    AUTHORIZATION``), at its top level (``PUBLIC`` is not a role)."""
+    starts = top_level_lines(script)
+    out: set[str] = set()
+    for rx in (*_ROLE_LINES, _POLICY_ROLES) if owners else (_POLICY_ROLES,):
+        for m in rx.finditer(script):
+            line = script.rfind("\n", 0, m.start()) + 1
+            if line in starts and script.startswith(_ROLE_STATEMENTS, line):
+                out |= {q[1:-1].replace('""', '"') for q in re.findall(_IDENT, m.group(1)) if q != "PUBLIC"}
+    return out
 
 
 _TABLESPACE = re.compile(r'^SET default_tablespace = "((?:[^"]|"")+)";$', re.M)

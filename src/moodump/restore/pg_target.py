@@ -6,6 +6,7 @@ renamed into place at the end of an atomic restore, and the progress table
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -60,6 +61,39 @@ def check_tablespaces(admin: Conn, names: set[str]) -> None:
             "(tablespaces are cluster-wide: a dump does not hold them)",
             hint=f"create it first (CREATE TABLESPACE {quote_ident(missing[0])} LOCATION "
             "'/a/directory/the/server/owns'), then run the same command again",
+        )
+
+
+def check_extensions(admin: Conn, names: set[str]) -> None:
+    """Refuse, before the target is touched, a backup whose extensions the server cannot
+    create (its package is not installed): pre-data's ``CREATE EXTENSION`` would fail
+    after ``--drop`` dropped the target."""
+    have = {str(r[0]) for r in admin.execute("SELECT name FROM pg_catalog.pg_available_extensions").fetchall()}
+    missing = sorted(n for n in names if n not in have)
+    if missing:
+        listed = ", ".join(repr(n) for n in missing)
+        raise NotFoundError(
+            f"extension {listed} of the backup is not available on this server "
+            "(pg_available_extensions does not list it)",
+            hint="install the extension's package for this server's PostgreSQL version "
+            "(e.g. postgresql-NN-postgis-3), then run the same command again",
+        )
+
+
+def check_roles(admin: Conn, names: set[str], *, owners: bool) -> None:
+    """Refuse, before the target is touched, a restore whose roles the server lacks
+    (policies', and with ``--owners`` owners' and grantees'): the restore would fail on
+    the first, after ``--drop`` dropped the target; roles are cluster-wide and not in a
+    dump."""
+    have = {str(r[0]) for r in admin.execute("SELECT rolname FROM pg_catalog.pg_roles").fetchall()}
+    missing = sorted(n for n in names if n not in have)
+    if missing:
+        why = "--owners gives every object its owner and grants" if owners else "a policy applies to it"
+        raise NotFoundError(
+            f"role {missing[0]!r} of the backup does not exist on this server "
+            f"({why}; missing: {', '.join(missing)})",
+            hint=f"create the role first (CREATE ROLE {quote_ident(missing[0])} NOLOGIN)"
+            + (", or restore without --owners (the restoring account then owns everything)" if owners else ""),
         )
 
 
@@ -120,6 +154,7 @@ def prepare(
                 f"database {target!r} exists; --atomic replaces it only with --drop",
                 hint="add --drop, or restore into a new name",
             )
+        _drop_leftovers(admin, settings, target, warnings)
         load_db = staging_name(target)
         _create(admin, load_db, snap, warnings)
         return True, load_db
@@ -140,11 +175,29 @@ def staging_name(target: str) -> str:
     random suffix, at most 63 bytes. PostgreSQL cuts a longer name to 63 bytes, and a
     63-byte target name of few (multibyte) characters cut so would have been the
     target's own: the swap then dropped the restored database as the old target."""
-    suffix = f"__moodump_{uuid.uuid4().hex[:8]}"
+    return _staging_prefix(target) + f"__moodump_{uuid.uuid4().hex[:8]}"
+
+
+def _staging_prefix(target: str) -> str:
     prefix = target[:40]
-    while len((prefix + suffix).encode("utf-8", "surrogateescape")) > 63:
+    while len(prefix.encode("utf-8", "surrogateescape")) + 18 > 63:  # + "__moodump_" + 8
         prefix = prefix[:-1]
-    return prefix + suffix
+    return prefix
+
+
+def _drop_leftovers(admin: Conn, settings: ConnSettings, target: str, warnings: list[str]) -> None:
+    """Drop the staging databases of ``target`` that atomic restores killed (SIGKILL, an
+    OOM kill) left, each a whole copy that nothing else drops; one a session uses (a
+    restore running now) stays."""
+    shape = re.compile(re.escape(_staging_prefix(target)) + r"__moodump_[0-9a-f]{8}")
+    for (name,) in admin.execute(
+        "SELECT d.datname FROM pg_catalog.pg_database d WHERE NOT EXISTS ("
+        "SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid) ORDER BY 1"
+    ).fetchall():
+        if name != target and shape.fullmatch(str(name)):
+            drop_database(admin, settings, str(name))
+            warnings.append(f"dropped {name!r}, the staging database an interrupted atomic "
+                            f"restore into {target!r} left")  # fmt: skip
 
 
 def _create(admin: Conn, name: str, snap: dict[str, Any], warnings: list[str]) -> None:
