@@ -1349,3 +1349,130 @@ def test_a_statement_longer_than_the_targets_max_allowed_packet(conn, tmp_path):
             c.execute(f"SET GLOBAL max_allowed_packet = {packet}")
     restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
     assert _state(conn, f"{db}_copy") == _state(conn, db)
+
+
+def test_a_non_deterministic_column_default_is_followed_through_the_ddl():
+    """A column ``DEFAULT (UUID())`` (SYSDATE(), UUID_SHORT(), ...; not RAND(), whose seed
+    is logged): a statement-format write that lets the default fill it, or an ALTER that
+    adds such a column to the existing rows, gives another value when replayed."""
+    e = Elsewhere()
+    e.learn_table(  # as the backup's schema file holds it (SHOW CREATE TABLE)
+        "CREATE TABLE `d` (\n  `id` int(11) NOT NULL,\n  `u` varchar(40) DEFAULT uuid(),\n"
+        "  `r` double DEFAULT rand(),\n  `c` varchar(40) DEFAULT 'uuid()' COMMENT 'uuid()',\n"
+        "  PRIMARY KEY (`id`)\n) ENGINE=InnoDB"
+    )
+    assert e.defaults == {"d": {"u": "UUID()"}}
+    assert "column d.u (DEFAULT UUID())" in e.default_used("INSERT INTO d (id) VALUES (1)")
+    assert e.default_used("INSERT INTO d (id, u) VALUES (1, 'x'), (2, 'y')") == ""
+    assert e.default_used("INSERT INTO d VALUES (1, 'x', 1, 'c')") == ""  # every column
+    assert e.default_used("INSERT INTO d VALUES (1, DEFAULT, 1, 'c')") != ""
+    assert e.default_used("INSERT INTO d SET id = 3, r = 2") != ""
+    assert e.default_used("INSERT INTO d SET id = 3, u = 'given'") == ""
+    assert e.default_used("REPLACE d (id) SELECT id FROM other_t") != ""
+    assert e.default_used("UPDATE d SET u = DEFAULT WHERE id = 1") != ""
+    assert e.default_used("UPDATE d SET r = 1 WHERE id = 1") == ""
+    assert e.default_used("LOAD DATA INFILE 'f' INTO TABLE d (id, r)") != ""
+    assert e.default_used("INSERT INTO dd (id) VALUES (1)") == ""  # another table
+    # created, altered, renamed, dropped in the range
+    e.learn("CREATE TABLE f (id INT, g CHAR(36) DEFAULT (uuid()), s DATETIME(6) "
+            "DEFAULT (SYSDATE(6)))", "moodle")  # fmt: skip
+    assert "DEFAULT SYSDATE()" in e.default_used("INSERT INTO f (id, g) VALUES (1, 'x')")
+    e.learn("ALTER TABLE f ALTER COLUMN s SET DEFAULT '2026-01-01'", "moodle")
+    assert e.default_used("INSERT INTO f (id, g) VALUES (1, 'x')") == ""
+    e.learn("ALTER TABLE f MODIFY s DATETIME(6) DEFAULT (sysdate())", "moodle")
+    assert e.default_used("INSERT INTO f (id, g) VALUES (1, 'x')") != ""
+    e.learn("ALTER TABLE f DROP COLUMN s", "moodle")
+    assert e.default_used("INSERT INTO f (id, g) VALUES (1, 'x')") == ""
+    e.learn("RENAME TABLE f TO f2", "moodle")
+    assert e.default_used("INSERT INTO f2 (id) VALUES (1)") != ""
+    e.learn("DROP TABLE f2", "moodle")
+    assert e.default_used("INSERT INTO f2 (id) VALUES (1)") == ""
+    e.learn("CREATE TABLE h LIKE d", "moodle")
+    assert e.default_used("INSERT INTO h (id) VALUES (1)") != ""
+    # an ALTER fills the existing rows (logged as a statement in every format)
+    why = e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT (UUID_SHORT()) AFTER id")
+    assert "UUID_SHORT()" in why and "existing rows" in why
+    assert e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT 5") == ""
+
+
+@pytest.mark.db
+def test_an_insert_relying_on_a_non_deterministic_default_in_statement_format(conn, tmp_path):
+    """binlog_format=STATEMENT logs ``INSERT INTO d (id) VALUES (1)`` as it is, and the
+    replay filled ``u DEFAULT (UUID())`` with another value: the copy differed from the
+    source without a word. Refused, naming the table and column; before it, the replay
+    is exact."""
+    db = "hist_defuuid"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.d (id INT PRIMARY KEY, u VARCHAR(40) DEFAULT (UUID()), "
+                  "n INT)")  # fmt: skip
+        c.execute(f"INSERT INTO {db}.d (id, n) VALUES (1, 1), (2, 2)")
+    backup = tmp_path / "backup"
+    dump(conn, db, backup, DumpOptions(threads=1))
+    _run(conn, db, [
+        "SET SESSION binlog_format=STATEMENT",
+        "INSERT INTO d (id, u, n) VALUES (3, 'given', 3)",
+        "UPDATE d SET n = n + 1",
+    ])  # fmt: skip
+    at = _position(conn)
+    state = _state(conn, db)
+    _run(conn, db, ["SET SESSION binlog_format=STATEMENT", "INSERT INTO d (id, n) VALUES (4, 4)"])
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with pytest.raises(PitrUnavailable, match=r"column d\.u \(DEFAULT UUID\(\)\)") as err:
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert "binlog_format" in err.value.message + (err.value.hint or "")
+    assert not _exists(conn, f"{db}_copy")
+    restore_until(backup, conn, f"{db}_copy", at, archive)
+    assert _state(conn, f"{db}_copy") == state
+
+
+@pytest.mark.db
+def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
+    """``--latest --until T`` took the newest backup started at or before T by its start
+    second; one started in T's own second after a transaction logged at T already holds
+    it, and the restore was refused although the backup before it reaches T. The pick is
+    now by the archived log: the newest backup whose snapshot holds nothing logged at or
+    after T; with none, a refusal before anything is written."""
+    import math
+    import time
+    from datetime import datetime, timezone
+
+    from helpers import moodump_cli
+    from moodump.errors import NotFoundError
+    from moodump.pitr import latest_before
+
+    db = "hist_latest"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20))")
+    day = tmp_path / "backups" / "2026-12-06"
+    day.mkdir(parents=True)
+    dump(conn, db, day / f"mysql-{db}_2026-12-06_01-00-00", DumpOptions(threads=1))
+    _run(conn, db, ["INSERT INTO t VALUES (1, 'before T')"])
+    with connect(conn) as c:
+        t = math.ceil(float(c.scalar("SELECT UNIX_TIMESTAMP(NOW(6))") or 0))
+    state = _state(conn, db)
+    while True:
+        with connect(conn) as c:
+            if float(c.scalar("SELECT UNIX_TIMESTAMP(NOW(6))") or 0) >= t:
+                break
+        time.sleep(0.05)
+    _run(conn, db, ["INSERT INTO t VALUES (2, 'at T')"])
+    newer = day / f"mysql-{db}_2026-12-06_02-00-00"
+    dump(conn, db, newer, DumpOptions(threads=1, started_at=datetime.fromtimestamp(t, timezone.utc)))
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    until = datetime.fromtimestamp(t, timezone.utc).isoformat()
+    r = moodump_cli(
+        "restore", str(tmp_path / "backups"), "--latest", f"mysql/{db}", "-H", conn.host,
+        "-P", str(conn.port), "-u", conn.user, "-d", f"{db}_copy", "--until", until,
+        "--binlog-dir", str(archive), "-q", env={"MYSQL_PWD": ""},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert _state(conn, f"{db}_copy") == state
+    import shutil
+
+    shutil.rmtree(day / f"mysql-{db}_2026-12-06_01-00-00")
+    with pytest.raises(NotFoundError, match="holds nothing logged at or after"):
+        latest_before(tmp_path / "backups", f"mysql/{db}", t, archive)

@@ -16,7 +16,12 @@ from moodump.binlog.chain import (
     split_name,
     when,
 )
-from moodump.binlog.events import INCIDENT, BinlogFormatError, EventReader
+from moodump.binlog.events import (
+    INCIDENT,
+    OUTSIDE_TRANSACTIONS,
+    BinlogFormatError,
+    EventReader,
+)
 from moodump.catalog import scan_backups
 from moodump.errors import ConfigError, IntegrityError, MoodumpError, NotFoundError
 from moodump.lock import RunLock
@@ -88,28 +93,70 @@ def oldest_kept_position(backup_dir: Path | str, base: str) -> tuple[str, int] |
     return (best[2], best[1]) if best else None
 
 
-def latest_before(backup_dir: Path | str, spec: str, until: int) -> Path:
+def latest_before(
+    backup_dir: Path | str, spec: str, until: int, binlog_dir: Path | str | None = None
+) -> Path:
     """The newest DONE backup of ``spec`` (``host/db`` or ``host-db``) under the local
     ``backup_dir`` taken before ``until`` (epoch seconds) that records a binlog position:
-    the base with the shortest replay to ``until``."""
+    the base with the shortest replay to ``until``.
+
+    A backup's start time is whole seconds, taken before its snapshot: one started in
+    ``until``'s own second (or waiting for its snapshot past it) may already hold a
+    transaction logged at or after ``until``, and no replay from it reaches ``until``.
+    With ``binlog_dir`` (the archive) the snapshot's file tells: such a backup is passed
+    over for the one before it (a backup whose file is not archived is not second-guessed:
+    the restore says what is missing)."""
     core = core_of(spec)
     candidates = [
         b
         for b in scan_backups(Path(backup_dir), timezone.utc)
         if b.core == core and b.done and not b.legacy and b.when.timestamp() <= until
     ]
+    archive = Archive.open(binlog_dir) if binlog_dir is not None else None
+    passed: list[str] = []
     for b in sorted(candidates, key=lambda b: b.when, reverse=True):
         try:
             m = read_manifest(b.path)
         except (MoodumpError, OSError):
             continue
-        if m.snapshot.get("binlog_file"):
-            return b.path
+        file = str(m.snapshot.get("binlog_file") or "")
+        if not file:
+            continue
+        pos = int(m.snapshot.get("binlog_position") or 0)
+        if archive is not None and (at := _logged_from(archive, file, pos, until)):
+            passed.append(f"{b.path.name} (it holds a transaction logged at {at})")
+            continue
+        return b.path
+    if passed:
+        raise NotFoundError(
+            f"no finished backup of {core} in {backup_dir} holds nothing logged at or after "
+            f"{when(until)}: " + "; ".join(passed),
+            hint="pick a later time, or restore an older backup by its name",
+        )
     raise NotFoundError(
         f"no finished backup of {core} in {backup_dir} taken before {when(until)} records a "
         "binary log position",
         hint="moodump list shows the backups; pick a later time or name a backup",
     )
+
+
+def _logged_from(archive: Archive, file: str, position: int, until: int) -> str:
+    """Where (``file:pos``, time) the archived ``file`` has a transaction's event before
+    ``position`` logged at or after ``until`` ("" for none, or when it is not archived)."""
+    f = archive.chain.get(file)
+    if f is None:
+        return ""
+    reader = EventReader(bodies=False)
+    try:
+        for block in archive.raw_blocks(f):
+            for ev in reader.feed(block):
+                if ev.start >= position:
+                    return ""
+                if ev.type not in OUTSIDE_TRANSACTIONS and ev.timestamp >= until:
+                    return f"{when(ev.timestamp)}, {file}:{ev.start}"
+    except (IntegrityError, BinlogFormatError):
+        return ""  # the restore refuses a damaged archive, naming the damage
+    return ""
 
 
 @dataclass

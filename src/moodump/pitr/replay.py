@@ -36,17 +36,15 @@ from moodump.binlog.chain import (
     when,
 )
 from moodump.binlog.events import (
-    BINLOG_CHECKPOINT,
     FORMAT_DESCRIPTION,
     GTID,
     GTID_LIST,
     INCIDENT,
+    OUTSIDE_TRANSACTIONS,
     QUERY,
     QUERY_COMPRESSED,
     QUERY_EVENTS,
-    ROTATE,
     ROW_EVENTS,
-    STOP,
     TABLE_MAP,
     XA_PREPARE,
     XID,
@@ -70,7 +68,7 @@ from moodump.pitr.archive import Archive
 from moodump.pitr.client import binlog_tool, child_env, connection_args, sql_client
 
 #: Events that belong to no transaction (their times are file creation or rotation times).
-_OUTSIDE = frozenset({FORMAT_DESCRIPTION, ROTATE, GTID_LIST, BINLOG_CHECKPOINT, STOP})
+_OUTSIDE = OUTSIDE_TRANSACTIONS
 
 #: mariadb-binlog's per-transaction session settings that carry the original GTID.
 _GTID_LINES = (
