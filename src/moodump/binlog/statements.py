@@ -450,6 +450,22 @@ class Elsewhere:
     #: "trigger t" / "function f" -> what its body uses whose value a replay of the
     #: statement that runs it does not repeat (``UUID()``)
     unrepeat: dict[str, str] = field(default_factory=dict)
+    #: table -> its columns whose DEFAULT a statement-format replay does not repeat
+    #: (``DEFAULT (UUID())``) -> the function (``UUID()``)
+    defaults: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def learn_table(self, create: str, sql_mode: int = 0) -> None:
+        """Note the columns of the table ``create`` (``CREATE TABLE``) defines whose
+        default a replay does not repeat; forget the table's (``DROP TABLE``, ``RENAME``
+        and ``ALTER`` follow it, :meth:`learn`)."""
+        _learn_defaults(self.defaults, _masked(create, sql_mode))
+
+    def default_used(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
+        """Why a statement-format ``query`` gives another value when replayed, through a
+        column default (``DEFAULT (UUID())``) that it lets fill a row ("" when none):
+        a write into such a table that leaves the column out (or says DEFAULT), or an
+        ALTER that adds such a column to the existing rows."""
+        return _default_used(self.defaults, _statement(query, sql_mode), source_db)
 
     def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
@@ -461,6 +477,7 @@ class Elsewhere:
             self.unrepeat.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
         body = _masked(create, sql_mode)
+        _learn_defaults(self.defaults, body)
         if r := _RENAME_TABLE.match(body):
             for p in _RENAME_PAIR.finditer(r["list"]):
                 self._renamed(p, source_db)
@@ -521,6 +538,8 @@ class Elsewhere:
 
     def _dropped(self, gone: set[str]) -> None:
         """Tables dropped: their triggers went with them."""
+        for table in gone:
+            self.defaults.pop(table, None)
         for key, (table, _tables) in list(self.writes.items()):
             if key.startswith("trigger ") and table in gone:
                 del self.writes[key]
@@ -532,6 +551,8 @@ class Elsewhere:
         if m["db"] and _unquote(m["db"]).lower() != source_db.lower():
             return  # moved out of the source: refused (unsafe_statement)
         old, new = _unquote(m["old"]).lower(), _unquote(m["new"]).lower()
+        if old in self.defaults:
+            self.defaults[new] = self.defaults.pop(old)
         for name, (table, other) in list(self.triggers.items()):
             if table == old:
                 self.triggers[name] = (new, other)
@@ -622,6 +643,205 @@ class Elsewhere:
                 )
         return ""
 
+
+#: ``CREATE TABLE t (`` or ``CREATE TABLE t LIKE s`` (masked).
+_CREATE_TABLE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s*(?:(?P<open>\()\s*(?:LIKE\s+)?|LIKE\s+)"
+    rf"(?:(?:{_IDENT}\s*\.\s*)?(?P<like>{_IDENT})\s*\)?\s*$)?",
+    re.I | re.S,
+)
+_ALTER_TABLE = re.compile(
+    r"^\s*ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*TABLE\s+(?:IF\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s*(?P<rest>.*)$",
+    re.I | re.S,
+)
+#: what a part of a table's column list that is not a column starts with
+_NOT_A_COLUMN = re.compile(
+    r"(?:PRIMARY|KEY|INDEX|UNIQUE|CONSTRAINT|FOREIGN|CHECK|FULLTEXT|SPATIAL|PERIOD)\b", re.I
+)
+_NAME = re.compile(_IDENT)
+_DEFAULT_WORD = re.compile(r"(?<![\w$`.@])DEFAULT\b", re.I)
+_ALTER_CLAUSE = re.compile(
+    r"(?P<verb>ADD|MODIFY|CHANGE|ALTER|DROP|RENAME)\s+(?:COLUMN\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    r"(?P<rest>.*)$",
+    re.I | re.S,
+)
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` cut at its commas outside parentheses (masked text: no strings)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _closing(text: str, at: int) -> int:
+    """The index of the ``)`` closing the ``(`` at ``at`` (or the end)."""
+    depth = 0
+    for i in range(at, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)
+
+
+def _column_default(definition: str) -> tuple[str, str]:
+    """(column, the function of its DEFAULT a replay does not repeat, or "") of a column
+    definition ``name type ... DEFAULT expr ...``; ("", "") when it is not a column's."""
+    d = definition.strip()
+    if _NOT_A_COLUMN.match(d):
+        return "", ""
+    m = _NAME.match(d)
+    if not m:
+        return "", ""
+    default = _DEFAULT_WORD.search(d, m.end())
+    func = _UNREPEATABLE.search(d, default.end()) if default else None
+    return _unquote(m[0]).lower(), (func["name"].upper() + "()") if func else ""
+
+
+def _learn_defaults(defaults: dict[str, dict[str, str]], body: str) -> None:
+    """Follow a (masked) CREATE TABLE or ALTER TABLE's columns with such a default."""
+    if c := _CREATE_TABLE.match(body):
+        name = _unquote(c["name"]).lower()
+        defaults.pop(name, None)
+        if c["like"]:
+            if got := defaults.get(_unquote(c["like"]).lower()):
+                defaults[name] = dict(got)
+            return
+        cols = {}
+        for part in _split_top(body[c.start("open") + 1 : _closing(body, c.start("open"))]):
+            col, func = _column_default(part)
+            if func:
+                cols[col] = func
+        if cols:
+            defaults[name] = cols
+        return
+    a = _ALTER_TABLE.match(body)
+    if not a:
+        return
+    table = _unquote(a["name"]).lower()
+    cols = defaults.setdefault(table, {})
+    for part in _split_top(a["rest"]):
+        m = _ALTER_CLAUSE.match(part.strip())
+        if not m:
+            continue
+        verb, rest = m["verb"].upper(), m["rest"].strip()
+        if verb in ("ADD", "MODIFY") and not _NOT_A_COLUMN.match(rest):
+            # ADD (a ..., b ...) or one column
+            inner = _split_top(rest[1 : _closing(rest, 0)]) if rest.startswith("(") else [rest]
+            for d in inner:
+                col, func = _column_default(d)
+                cols.pop(col, None)
+                if func:
+                    cols[col] = func
+        elif verb == "CHANGE" and (old := _NAME.match(rest)):
+            cols.pop(_unquote(old[0]).lower(), None)
+            col, func = _column_default(rest[old.end() :])
+            if func:
+                cols[col] = func
+        elif verb == "ALTER" and (n := _NAME.match(rest)):
+            col = _unquote(n[0]).lower()
+            after = rest[n.end() :]
+            if re.match(r"\s*DROP\s+DEFAULT\b", after, re.I):
+                cols.pop(col, None)
+            elif re.match(r"\s*SET\s+DEFAULT\b", after, re.I):
+                cols.pop(col, None)
+                if f := _UNREPEATABLE.search(after):
+                    cols[col] = f["name"].upper() + "()"
+        elif verb == "DROP" and not re.match(
+            r"(?:PRIMARY|KEY|INDEX|FOREIGN|CONSTRAINT|CHECK|PARTITION|SYSTEM|PERIOD)\b", rest, re.I
+        ) and (n := _NAME.match(rest)):
+            cols.pop(_unquote(n[0]).lower(), None)
+        elif (
+            verb == "RENAME"  # RENAME [COLUMN] a TO b (not an index's, a key's)
+            and (r := re.match(rf"(?P<old>{_IDENT})\s+TO\s+(?P<new>{_IDENT})", rest, re.I))
+            and (old_col := _unquote(r["old"]).lower()) in cols
+        ):
+            cols[_unquote(r["new"]).lower()] = cols.pop(old_col)
+    if not cols:
+        defaults.pop(table, None)
+
+
+_ALTER_ADDS = re.compile(r"^\s*ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?P<rest>.*)$",
+                         re.I | re.S)  # fmt: skip
+#: ``INSERT INTO t SET a = 1, b = 2``: the columns it sets
+_SET_COLUMN = re.compile(rf"(?:^|,)\s*(?:{_IDENT}\s*\.\s*)?(?P<col>{_IDENT})\s*=")
+
+
+def _default_used(defaults: dict[str, dict[str, str]], text: str, source_db: str) -> str:
+    if a := _ALTER_TABLE.match(text):
+        for part in _split_top(a["rest"]):
+            m = _ALTER_ADDS.match(part.strip())
+            if not m or _NOT_A_COLUMN.match(m["rest"]):
+                continue
+            rest = m["rest"].strip()
+            for d in _split_top(rest[1 : _closing(rest, 0)]) if rest.startswith("(") else [rest]:
+                col, func = _column_default(d)
+                if func:
+                    return (
+                        f"logged in statement format (as every ALTER is, whatever "
+                        f"binlog_format says), it adds column {_unquote(a['name'])}.{col} "
+                        f"with DEFAULT {func}, which fills the existing rows with values a "
+                        "replay does not repeat"
+                    )
+        return ""
+    if not defaults or not _DML.match(text):
+        return ""
+    said_default = _DEFAULT_WORD.search(text) is not None
+    if w := _WRITE_TARGET.match(text):
+        if w["db"] and source_db and _unquote(w["db"]).lower() != source_db.lower():
+            return ""
+        table = _unquote(w["table"]).lower()
+        cols = defaults.get(table)
+        if not cols:
+            return ""
+        rest = text[w.end() :].lstrip()
+        named: set[str] | None = None  # None: every column
+        load = re.match(r"\s*(?:/\*.*?\*/\s*)*LOAD\b", text, re.I | re.S) is not None
+        if load:
+            named = set()
+            for g in re.finditer(r"\(", rest):
+                named |= {_unquote(x[0]).lower() for x in _NAME.finditer(
+                    rest[g.start() + 1 : _closing(rest, g.start())])}  # fmt: skip
+            if s := re.search(r"\bSET\b(?P<a>.*)$", rest, re.I | re.S):
+                named |= {_unquote(x["col"]).lower() for x in _SET_COLUMN.finditer(s["a"])}
+        else:
+            rest = re.sub(r"^PARTITION\s*\([^)]*\)\s*", "", rest, flags=re.I)
+            if rest.startswith("(") and not re.match(r"\(\s*(?:SELECT|WITH|VALUES)\b", rest, re.I):
+                named = {_unquote(x[0]).lower() for x in _NAME.finditer(
+                    rest[1 : _closing(rest, 0)])}  # fmt: skip
+            elif s := re.match(r"SET\b(?P<a>.*?)(?:\bON\s+DUPLICATE\b|$)", rest, re.I | re.S):
+                named = {_unquote(x["col"]).lower() for x in _SET_COLUMN.finditer(s["a"])}
+        missing = [c for c in cols if named is not None and c not in named]
+        if not (missing or said_default):
+            return ""
+        col = (missing or list(cols))[0]
+    elif _UPDATE_DELETE.match(text):  # UPDATE t SET u = DEFAULT
+        if not said_default or not text.lstrip().upper().startswith(("UPDATE", "WITH")):
+            return ""
+        hit = [t for t in _written(text, source_db) if t in defaults]
+        if not hit:
+            return ""
+        table, col = hit[0], next(iter(defaults[hit[0]]))
+    else:
+        return ""
+    return (
+        f"logged in statement format, it lets column {table}.{col} (DEFAULT "
+        f"{defaults[table][col]}) take its default, whose value a replay does not repeat "
+        "(the copy would differ from the source; binlog_format MIXED or ROW logs its rows)"
+    )
 
 
 _CREATE_TEMPORARY = re.compile(

@@ -109,8 +109,13 @@ def restore_until(
 
 def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     """The backup's triggers and stored functions whose bodies write another database,
-    and its views (a write through one writes its tables)."""
+    its views (a write through one writes its tables), and its tables' columns whose
+    default a statement-format replay does not repeat (``DEFAULT (UUID())``)."""
     out = Elsewhere(rewrite)
+    for t in m.tables:  # their columns whose default a statement replay does not repeat
+        entry = next((f for f in m.files if f.name == t.schema_file), None)
+        if t.kind == "table" and entry is not None:
+            out.learn_table(src.checked_bytes(entry).decode("utf-8", "replace"))
     name = m.objects.get("definitions")
     if not name:
         return out
