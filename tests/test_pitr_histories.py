@@ -1476,3 +1476,42 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     shutil.rmtree(day / f"mysql-{db}_2026-12-06_01-00-00")
     with pytest.raises(NotFoundError, match="holds nothing logged at or after"):
         latest_before(tmp_path / "backups", f"mysql/{db}", t, archive)
+
+
+@pytest.mark.db
+def test_current_user_and_database_in_statement_format_are_refused(conn, tmp_path):
+    """binlog_format=STATEMENT logs ``INSERT … VALUES (CURRENT_USER())`` as it is; the
+    replay runs as the restoring account and wrote its name (``root@…``), not the
+    source's ``app@%``. ``DATABASE()`` replayed into another name wrote the copy's name.
+    Both are refused before the target is touched, naming the function."""
+    from moodump.binlog.statements import unrepeatable
+
+    assert unrepeatable("INSERT INTO t VALUES (CURRENT_USER)") == "CURRENT_USER()"
+    assert unrepeatable("UPDATE t SET v = current_role()") == "CURRENT_ROLE()"
+    assert unrepeatable("INSERT INTO t (`current_user`) VALUES (1)") == ""  # a column
+    assert "DATABASE()" in unsafe_statement("INSERT INTO t VALUES (DATABASE())", "m", "m", True)
+    assert "SCHEMA()" in unsafe_statement("UPDATE t SET v = schema ()", "m", "m", True)
+    assert unsafe_statement("INSERT INTO t VALUES (DATABASE())", "m", "m", False) == ""
+    db = "hist_curuser"
+    with connect(conn) as c:
+        c.execute("CREATE USER IF NOT EXISTS hist_app@'%' IDENTIFIED BY 'app-pw'")
+        c.execute(f"GRANT ALL ON {db}.* TO hist_app@'%'")
+        c.execute("GRANT BINLOG ADMIN ON *.* TO hist_app@'%'")  # SET binlog_format
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, [
+        "SET SESSION binlog_format=STATEMENT", "INSERT INTO t VALUES (900, DATABASE(), 1)",
+    ])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with pytest.raises(PitrUnavailable, match=r"DATABASE\(\)"):
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert not _exists(conn, f"{db}_copy")
+    later = tmp_path / "later"
+    dump(conn, db, later, DumpOptions(threads=1))
+    app = ConnSettings(host=conn.host, port=conn.port, user="hist_app", password="app-pw")
+    _run(app, db, ["SET SESSION binlog_format=STATEMENT", "INSERT INTO t VALUES (901, "
+                   "CURRENT_USER(), 2)"])  # fmt: skip
+    pull(conn, archive)
+    with pytest.raises(PitrUnavailable, match=r"CURRENT_USER\(\)"):
+        restore_until(later, conn, f"{db}_copy", _end(archive), archive)
+    assert not _exists(conn, f"{db}_copy")

@@ -265,6 +265,15 @@ def unsafe_statement(
             )
         if rewrite and mentions:
             return f"it names tables as {source_db}.<table>, which the rename would not change"
+        if (
+            rewrite
+            and (_DML.match(text) or _CREATE_SELECT.match(text))
+            and (d := _DATABASE_CALL.search(text))
+        ):
+            return (
+                f"it uses {d['name'].upper()}(), which replayed into another name gives that "
+                f"name, not {source_db}"
+            )
         other = _other_database(text, source_db)
         if other:
             return f"it changes another database ({other}), which a replay must not touch"
@@ -291,10 +300,21 @@ def unsafe_statement(
 #: value for them (it does for NOW(), RAND(), LAST_INSERT_ID() and user variables), and
 #: MIXED logs a statement calling them as rows.
 _UNREPEATABLE = re.compile(
-    r"(?<![\w$.`])(?P<name>UUID|UUID_SHORT|SYS_GUID|SYSDATE|USER|SESSION_USER|SYSTEM_USER"
-    r"|VERSION|LOAD_FILE|FOUND_ROWS|ROW_COUNT|RANDOM_BYTES)\s*\(",
+    r"(?<![\w$.`])(?:(?P<name>UUID|UUID_SHORT|SYS_GUID|SYSDATE|USER|SESSION_USER|SYSTEM_USER"
+    r"|VERSION|LOAD_FILE|FOUND_ROWS|ROW_COUNT|RANDOM_BYTES)\s*\("
+    # the account and role: the replay's own (the one restoring), not the source session's
+    r"|(?P<bare>CURRENT_USER|CURRENT_ROLE)\b(?!\s*\.)(?:\s*\(\s*\))?)",
     re.I,
 )
+
+
+def _function(m: re.Match[str]) -> str:
+    """The function an :data:`_UNREPEATABLE` match names (``UUID()``)."""
+    return (m["name"] or m["bare"]).upper() + "()"
+
+
+#: ``DATABASE()``: the default database, the target's when replayed into another name.
+_DATABASE_CALL = re.compile(r"(?<![\w$.`])(?P<name>DATABASE|SCHEMA)\s*\(\s*\)", re.I)
 #: ``CREATE TABLE … SELECT`` (its rows are the SELECT's, computed again by a replay).
 _CREATE_SELECT = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b.*?\bSELECT\b", re.I | re.S
@@ -321,10 +341,15 @@ def unrepeatable(query: str, sql_mode: int = 0) -> str:
     return _uses_unrepeatable(text) if _DML.match(text) or _CREATE_SELECT.match(text) else ""
 
 
-def _uses_unrepeatable(text: str) -> str:
+def _uses_unrepeatable(text: str, account: bool = True) -> str:
+    """What ``text`` uses whose value a replay does not repeat ("" for nothing). With
+    ``account`` CURRENT_USER() counts; not in a trigger's or stored function's body, which
+    runs as its DEFINER, on the copy too."""
     for m in _UNREPEATABLE.finditer(text):
+        if m["bare"] and not account:
+            continue
         if not _TABLE_BEFORE.search(text, 0, m.start()):
-            return m["name"].upper() + "()"
+            return _function(m)
     for v in _SYSTEM_VARIABLE.finditer(text):
         if v["name"].lower() not in _LOGGED_VARIABLES:
             return "@@" + v["name"].lower()
@@ -521,7 +546,7 @@ class Elsewhere:
         if head:
             key = ("trigger " if t else "function ") + _unquote(head["name"]).lower()
             self.unrepeat.pop(key, None)
-            if uses := _uses_unrepeatable(body[head.end() :]):
+            if uses := _uses_unrepeatable(body[head.end() :], account=False):
                 self.unrepeat[key] = uses
         if t:
             name = _unquote(t["name"]).lower()
@@ -708,7 +733,7 @@ def _column_default(definition: str) -> tuple[str, str]:
         return "", ""
     default = _DEFAULT_WORD.search(d, m.end())
     func = _UNREPEATABLE.search(d, default.end()) if default else None
-    return _unquote(m[0]).lower(), (func["name"].upper() + "()") if func else ""
+    return _unquote(m[0]).lower(), _function(func) if func else ""
 
 
 def _learn_defaults(defaults: dict[str, dict[str, str]], body: str) -> None:
@@ -759,7 +784,7 @@ def _learn_defaults(defaults: dict[str, dict[str, str]], body: str) -> None:
             elif re.match(r"\s*SET\s+DEFAULT\b", after, re.I):
                 cols.pop(col, None)
                 if f := _UNREPEATABLE.search(after):
-                    cols[col] = f["name"].upper() + "()"
+                    cols[col] = _function(f)
         elif verb == "DROP" and not re.match(
             r"(?:PRIMARY|KEY|INDEX|FOREIGN|CONSTRAINT|CHECK|PARTITION|SYSTEM|PERIOD)\b", rest, re.I
         ) and (n := _NAME.match(rest)):
