@@ -602,6 +602,48 @@ class Elsewhere:
         if other := next((d for d, _ in refs if d.lower() != source_db.lower()), ""):
             self.views[name] = other
 
+    def reads_other(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
+        """Why the statement-format ``query`` reads another database's table (or the
+        source's view of one), whose rows a replay reads as they are on the target then,
+        not as the source read them ("" when it does not)."""
+        text = _statement(query, sql_mode)
+        if not (_DML.match(text) or _CREATE_SELECT.match(text) or _CTE_DML.match(text)):
+            return ""
+        why = (
+            "logged in statement format, it {what}: replayed, it reads {where} as it is on "
+            "the target server then, not as the source read it (the copy would differ from "
+            "the source; binlog_format=ROW logs its rows)"
+        )
+        declared = {source_db.lower()} | {
+            _unquote(x).lower()
+            for m in (*_DECLARED.finditer(text), *(x for r in _ALIASED for x in r.finditer(text)))
+            for x in m.groups()
+            if x
+        }
+        for m in _PAIR.finditer(text):
+            db = _unquote(m["db"])
+            if (
+                db.isdigit()
+                or db.lower() in declared
+                or _FUNC_AFTER.match(text, m.end())
+                or text[max(0, m.start() - 1) : m.start()] in ("@", ".")  # @@session.x
+            ):
+                continue
+            table = _unquote(text[m.start() : m.end()].split(".", 1)[1].strip())
+            if _SEQ_TABLE.fullmatch(table):
+                continue  # the Sequence engine's seq_1_to_N: the same everywhere
+            name = f"{db}.{table}"
+            return why.format(what=f"reads {name}", where="that table")
+        words = {w.lower() for w in re.findall(r"[\w$]+", text)}
+        words |= {_unquote(q).lower() for q in _QUOTED_NAME.findall(text)}
+        for view, other in self.views.items():
+            if view in words:
+                return why.format(
+                    what=f"reads view {view}, whose table is in another database ({other})",
+                    where="that table",
+                )
+        return ""
+
     def fired_by(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
         text = _statement(query, sql_mode)
@@ -869,6 +911,25 @@ def _default_used(defaults: dict[str, dict[str, str]], text: str, source_db: str
     )
 
 
+#: ``WITH … UPDATE|DELETE|INSERT`` (the CTE before the write).
+_CTE_DML = re.compile(r"^\s*WITH\b.*?\b(?:INSERT|REPLACE|UPDATE|DELETE)\b", re.I | re.S)
+#: names a statement declares besides its tables: a derived table's or a CTE's
+#: (``(SELECT …) AS s``, ``WITH c AS (``, ``, d AS (``), a column alias, the table an
+#: UPDATE or INSERT writes and its alias
+_ALIASED = (
+    re.compile(rf"\)\s*(?:AS\s+)?(?P<a>{_IDENT})", re.I),
+    re.compile(rf"\bAS\s+(?P<b>{_IDENT})", re.I),
+    re.compile(
+        rf"(?:\bWITH\s+(?:RECURSIVE\s+)?|,\s*)(?P<c>{_IDENT})\s*(?:\([^)]*\)\s*)?AS\s*\(", re.I
+    ),
+    re.compile(
+        rf"\b(?:UPDATE|INTO|TABLE)\s+(?:(?:LOW_PRIORITY|IGNORE)\s+)*(?:{_IDENT}\s*\.\s*)?"
+        rf"(?P<d>{_IDENT})(?:\s+(?:AS\s+)?{_KEYWORD}(?P<e>{_IDENT}))?",
+        re.I,
+    ),
+)
+_FUNC_AFTER = re.compile(r"\s*\(")  # db.f( : a function (its own check)
+_SEQ_TABLE = re.compile(r"seq_\d+_to_\d+(?:_step_\d+)?", re.I)
 _CREATE_TEMPORARY = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMPORARY\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})",

@@ -549,6 +549,7 @@ def _scan(
                                 "source; binlog_format MIXED or ROW logs its rows)"
                             )
                         why = why or elsewhere.default_used(ev.query, ev.sql_mode, source_db)
+                        why = why or elsewhere.reads_other(ev.query, ev.sql_mode, source_db)
                         _, dropped = temporary_tables(ev.query, ev.sql_mode)
                         if not any((ev.thread_id, n) in plan.temp_tables for n in dropped):
                             # (a DROP TABLE of a temporary table leaves the real one's triggers)
