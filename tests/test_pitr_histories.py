@@ -1561,3 +1561,43 @@ def test_a_statement_reading_another_database_in_statement_format_is_refused(con
     assert not _exists(conn, f"{db}_copy")
     restore_until(backup, conn, f"{db}_copy", at, archive)
     assert _state(conn, f"{db}_copy") == state
+
+
+@pytest.mark.db
+def test_events_with_the_targets_event_scheduler_on_are_refused(conn, tmp_path):
+    """With the target server's event_scheduler ON, the backup's event (or one the range
+    creates) ran in the copy as soon as the restore created it, and the replay applied
+    the source's runs of it again: ``EVERY 1 SECOND … INSERT`` failed the replay with a
+    duplicate key after the restore (or, without a key to clash, doubled the rows without
+    a word). Refused before the target is touched, naming the event and the setting."""
+    e = Elsewhere()
+    e.learn("CREATE DEFINER=`root`@`localhost` EVENT `off` ON SCHEDULE EVERY 1 HOUR "
+            "ON COMPLETION NOT PRESERVE DISABLE DO DELETE FROM t", "m")  # fmt: skip
+    e.learn("CREATE EVENT IF NOT EXISTS ss ON SCHEDULE EVERY 1 DAY DISABLE ON SLAVE DO "
+            "UPDATE t SET v = 'ENABLE'", "m")  # fmt: skip
+    assert e.events_enabled == set()
+    e.learn("ALTER EVENT off RENAME TO on_now ENABLE", "m")
+    assert e.events_enabled == {"on_now"}
+    db = "hist_events"
+    backup = _setup(conn, db, tmp_path)
+    _run(conn, db, ["CREATE EVENT ev_later ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY "
+                    "DO INSERT INTO t VALUES (990, 'by the event', 1)"])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    later = tmp_path / "later"
+    dump(conn, db, later, DumpOptions(threads=1))
+    with connect(conn) as c:
+        c.execute("SET GLOBAL event_scheduler = ON")
+    try:
+        for base in (backup, later):  # created in the range, then in the backup
+            with pytest.raises(PitrUnavailable, match="event_scheduler") as err:
+                restore_until(base, conn, f"{db}_copy", _end(archive), archive)
+            assert "ev_later" in err.value.message
+            assert not _exists(conn, f"{db}_copy")
+    finally:
+        with connect(conn) as c:
+            c.execute("SET GLOBAL event_scheduler = OFF")
+    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    with connect(conn) as c:
+        assert c.query("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE "
+                       f"EVENT_SCHEMA = '{db}_copy'") == [(b"ev_later",)]  # fmt: skip

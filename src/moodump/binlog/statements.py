@@ -478,6 +478,10 @@ class Elsewhere:
     #: table -> its columns whose DEFAULT a statement-format replay does not repeat
     #: (``DEFAULT (UUID())``) -> the function (``UUID()``)
     defaults: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the source's events -> whether enabled; and every event enabled at some point of
+    #: the backup or the range (the target's event scheduler would run it in the copy)
+    events: dict[str, bool] = field(default_factory=dict)
+    events_enabled: set[str] = field(default_factory=set)
 
     def learn_table(self, create: str, sql_mode: int = 0) -> None:
         """Note the columns of the table ``create`` (``CREATE TABLE``) defines whose
@@ -503,6 +507,9 @@ class Elsewhere:
             return
         body = _masked(create, sql_mode)
         _learn_defaults(self.defaults, body)
+        if e := _EVENT_DDL.match(body):
+            self._learn_event(e)
+            return
         if r := _RENAME_TABLE.match(body):
             for p in _RENAME_PAIR.finditer(r["list"]):
                 self._renamed(p, source_db)
@@ -560,6 +567,23 @@ class Elsewhere:
             self.writes["function " + name] = ("", tables)
             if other:
                 self.functions[name] = other
+
+    def _learn_event(self, e: re.Match[str]) -> None:
+        name, verb = _unquote(e["name"]).lower(), e["verb"].upper()
+        head = re.split(r"\bDO\b", e["rest"], maxsplit=1, flags=re.I)[0]
+        if verb == "DROP":
+            self.events.pop(name, None)
+            return
+        if verb == "ALTER" and (r := re.search(rf"\bRENAME\s+TO\s+(?:{_IDENT}\s*\.\s*)?"
+                                               rf"(?P<new>{_IDENT})", head, re.I)):  # fmt: skip
+            self.events[_unquote(r["new"]).lower()] = self.events.pop(name, True)
+            name = _unquote(r["new"]).lower()
+        if re.search(r"\bDISABLE\b", head, re.I):
+            self.events[name] = False
+        elif verb == "CREATE" or re.search(r"\bENABLE\b", head, re.I):
+            self.events[name] = True
+        if self.events.get(name, True):
+            self.events_enabled.add(name)
 
     def _dropped(self, gone: set[str]) -> None:
         """Tables dropped: their triggers went with them."""
@@ -910,6 +934,13 @@ def _default_used(defaults: dict[str, dict[str, str]], text: str, source_db: str
         "(the copy would differ from the source; binlog_format MIXED or ROW logs its rows)"
     )
 
+
+#: ``CREATE``/``ALTER``/``DROP EVENT`` (as logged, and as SHOW CREATE EVENT gives it).
+_EVENT_DDL = re.compile(
+    rf"^\s*(?P<verb>CREATE|ALTER|DROP)\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?EVENT\s+"
+    rf"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})(?P<rest>.*)$",
+    re.I | re.S,
+)
 
 #: ``WITH … UPDATE|DELETE|INSERT`` (the CTE before the write).
 _CTE_DML = re.compile(r"^\s*WITH\b.*?\b(?:INSERT|REPLACE|UPDATE|DELETE)\b", re.I | re.S)

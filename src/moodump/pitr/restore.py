@@ -91,14 +91,16 @@ def restore_until(
     _before_snapshot(m.started_at, str(m.snapshot.get("gtid") or ""), target)
     _check_replay_privilege(settings)
     archive = Archive.open(binlog_dir)
+    elsewhere = _elsewhere(src, m, rewrite=database != m.database)
     with tempfile.TemporaryDirectory(prefix="moodump-pitr-") as work:
         plan = plan_replay(
             archive, start_file, start_pos, target, m.database,
-            rewrite=database != m.database, workdir=Path(work),
-            elsewhere=_elsewhere(src, m, rewrite=database != m.database),
+            rewrite=database != m.database, workdir=Path(work), elsewhere=elsewhere,
             snapshot_gtid=str(m.snapshot.get("gtid") or ""),
         )  # fmt: skip
         _check_packet(settings, plan)
+        if opts.objects:
+            _check_event_scheduler(settings, elsewhere)
         res = restore(
             src, settings, database, opts, progress=progress, stop=stop,
             identities=identities, verify_keys=verify_keys, tracker=tracker,
@@ -122,9 +124,28 @@ def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     entry = next((f for f in m.files if f.name == name), None)
     data = src.checked_bytes(entry) if entry else src.read_bytes(name)
     for r in json.loads(data.decode("utf-8")):
-        if r.get("kind") in ("trigger", "function", "view"):
+        if r.get("kind") in ("trigger", "function", "view", "event"):
             out.learn(base64.b64decode(r["create_b64"]).decode("utf-8", "replace"), m.database)
     return out
+
+
+def _check_event_scheduler(settings: ConnSettings, elsewhere: Elsewhere) -> None:
+    """An event of the backup, or one the range creates or enables, would run in the copy
+    as soon as it is there when the target server's event scheduler is ON, and the replay
+    applies the source's runs of it as well: refused before the restore."""
+    if not elsewhere.events_enabled:
+        return
+    with connect(settings.with_database(None)) as conn:
+        scheduler = (conn.scalar("SELECT @@GLOBAL.event_scheduler") or b"").decode().upper()
+    if scheduler in ("ON", "1"):
+        names = ", ".join(sorted(elsewhere.events_enabled))
+        raise PitrUnavailable(
+            f"the target server's event_scheduler is ON: the database's event(s) {names} "
+            "would run in the copy during the replay, which applies the source's runs of "
+            "them too (twice)",
+            hint="SET GLOBAL event_scheduler = OFF on the target server for the restore "
+            "(ON again after it), or restore to a server with it OFF",
+        )
 
 
 def _check_packet(settings: ConnSettings, plan: ReplayPlan) -> None:
