@@ -1609,3 +1609,37 @@ def test_events_with_the_targets_event_scheduler_on_are_refused(conn, tmp_path):
     with connect(conn) as c:
         assert c.query("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE "
                        f"EVENT_SCHEMA = '{db}_copy'") == [(b"ev_later",)]  # fmt: skip
+
+
+@pytest.mark.db
+def test_load_xml_in_statement_format_is_refused(conn, tmp_path):
+    """binlog_format=STATEMENT: the server logs ``LOAD XML … INTO TABLE t`` as a ``LOAD
+    DATA`` of the same file with ``LINES TERMINATED BY '<row>'``, which reads the XML as
+    tab-separated text: the replay wrote one row ``(0, NULL)`` instead of the file's rows.
+    Refused before the target is touched; LOAD DATA passes."""
+    from moodump.binlog.statements import misread_load
+
+    assert "LOAD XML" in misread_load(
+        "LOAD DATA LOCAL INFILE '/tmp/SQL_LOAD_MB-2-0' INTO TABLE `t` FIELDS TERMINATED BY "
+        "'\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '<row>' (`id`, `v`)")  # fmt: skip
+    assert misread_load("LOAD DATA INFILE 'f' INTO TABLE t LINES TERMINATED BY '\\n'") == ""
+    db = "hist_loadxml"
+    backup = _setup(conn, db, tmp_path)
+    (tmp_path / "rows.xml").write_text(
+        '<list><row id="501" v="five hundred one" n="1"/><row id="502" v="x" n="2"/></list>'
+    )
+    (tmp_path / "rows.tsv").write_text("601\tsix hundred one\t1\n")
+    _run(conn, db, ["SET SESSION binlog_format=STATEMENT",
+                    f"LOAD DATA INFILE '{tmp_path / 'rows.tsv'}' INTO TABLE t"])  # fmt: skip
+    at = _position(conn)
+    state = _state(conn, db)
+    _run(conn, db, ["SET SESSION binlog_format=STATEMENT",
+                    f"LOAD XML INFILE '{tmp_path / 'rows.xml'}' INTO TABLE t"])  # fmt: skip
+    archive = tmp_path / "archive"
+    pull(conn, archive)
+    with pytest.raises(PitrUnavailable, match="LOAD XML") as err:
+        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
+    assert "binlog_format" in err.value.message
+    assert not _exists(conn, f"{db}_copy")
+    restore_until(backup, conn, f"{db}_copy", at, archive)
+    assert _state(conn, f"{db}_copy") == state

@@ -356,6 +356,26 @@ def _uses_unrepeatable(text: str, account: bool = True) -> str:
     return ""
 
 
+#: ``LOAD XML`` as the server logs it in statement format: a ``LOAD DATA`` of the same file
+#: whose lines end at the XML row tag (``LINES TERMINATED BY '<row>'``).
+_LOAD_XML = re.compile(
+    r"^\s*LOAD\s+DATA\b.*\bLINES\s+TERMINATED\s+BY\s+'<[^'<>]*>'", re.I | re.S
+)
+
+
+def misread_load(query: str) -> str:
+    """Why a statement-format LOAD cannot be replayed as logged ("" when it can): the
+    server logs ``LOAD XML`` as a ``LOAD DATA`` that reads the XML file as delimited text
+    (the rows replayed are not the file's)."""
+    if _LOAD_XML.match(query):
+        return (
+            "logged in statement format, it is a LOAD XML, which the server logs as a LOAD "
+            "DATA of the file: replayed, it reads the XML as delimited text, not its rows "
+            "(binlog_format=ROW logs its rows)"
+        )
+    return ""
+
+
 def shown_statement(query: str) -> str:
     """A statement as a message quotes it: account statements only by their first words
     (the log holds ``IDENTIFIED BY 'password'`` in clear)."""

@@ -57,6 +57,7 @@ from moodump.binlog.statements import (
     TXN_WORDS,
     Elsewhere,
     check_names,
+    misread_load,
     shown_statement,
     temporary_tables,
     unrepeatable,
@@ -577,6 +578,7 @@ def _scan(
                             )
                         why = why or elsewhere.default_used(ev.query, ev.sql_mode, source_db)
                         why = why or elsewhere.reads_other(ev.query, ev.sql_mode, source_db)
+                        why = why or misread_load(ev.query)
                         _, dropped = temporary_tables(ev.query, ev.sql_mode)
                         if not any((ev.thread_id, n) in plan.temp_tables for n in dropped):
                             # (a DROP TABLE of a temporary table leaves the real one's triggers)
