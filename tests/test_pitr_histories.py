@@ -1441,12 +1441,16 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     second; one started in T's own second after a transaction logged at T already holds
     it, and the restore was refused although the backup before it reaches T. The pick is
     now by the archived log: the newest backup whose snapshot holds nothing logged at or
-    after T; with none, a refusal before anything is written."""
+    after T; with none, a refusal before anything is written. A backup encrypted at rest
+    is read with the --identity given (it was passed over: no snapshot without the key)."""
     import math
     import time
     from datetime import datetime, timezone
 
+    from pyrage import x25519
+
     from helpers import moodump_cli
+    from moodump.crypto import encrypt_backup_dir, parse_recipients
     from moodump.errors import NotFoundError
     from moodump.pitr import latest_before
 
@@ -1456,7 +1460,13 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
         c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20))")
     day = tmp_path / "backups" / "2026-12-06"
     day.mkdir(parents=True)
-    dump(conn, db, day / f"mysql-{db}_2026-12-06_01-00-00", DumpOptions(threads=1))
+    # the older one encrypted at rest: --latest read no snapshot from it without the key
+    dump(conn, db, tmp_path / "plain", DumpOptions(threads=1))
+    native = x25519.Identity.generate()
+    key = tmp_path / "key.txt"
+    key.write_text(f"{native}\n")
+    encrypt_backup_dir(tmp_path / "plain", day / f"mysql-{db}_2026-12-06_01-00-00",
+                       parse_recipients(str(native.to_public())))  # fmt: skip
     _run(conn, db, ["INSERT INTO t VALUES (1, 'before T')"])
     with connect(conn) as c:
         t = math.ceil(float(c.scalar("SELECT UNIX_TIMESTAMP(NOW(6))") or 0))
@@ -1475,7 +1485,7 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     r = moodump_cli(
         "restore", str(tmp_path / "backups"), "--latest", f"mysql/{db}", "-H", conn.host,
         "-P", str(conn.port), "-u", conn.user, "-d", f"{db}_copy", "--until", until,
-        "--binlog-dir", str(archive), "-q", env={"MYSQL_PWD": ""},
+        "--binlog-dir", str(archive), "--identity", str(key), "-q", env={"MYSQL_PWD": ""},
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert _state(conn, f"{db}_copy") == state

@@ -246,7 +246,9 @@ def restore_cmd(
                 "--latest with --until picks a backup in a local folder only",
                 hint="name the backup (its URL) instead of --latest",
             )
-        path = str(latest_before(path or _default_root(), latest_of, target.time, binlog_dir))
+        path = str(
+            latest_before(path or _default_root(), latest_of, target.time, binlog_dir, identities)
+        )
         latest_of = None
     source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
@@ -23,7 +24,14 @@ from moodump.binlog.events import (
     EventReader,
 )
 from moodump.catalog import scan_backups
-from moodump.errors import ConfigError, IntegrityError, MoodumpError, NotFoundError
+from moodump.crypto import Identity, check_identities, is_encrypted_backup
+from moodump.errors import (
+    ConfigError,
+    DecryptionError,
+    IntegrityError,
+    MoodumpError,
+    NotFoundError,
+)
 from moodump.lock import RunLock
 from moodump.manifest import read_manifest
 from moodump.offsite.source import core_of
@@ -94,7 +102,11 @@ def oldest_kept_position(backup_dir: Path | str, base: str) -> tuple[str, int] |
 
 
 def latest_before(
-    backup_dir: Path | str, spec: str, until: int, binlog_dir: Path | str | None = None
+    backup_dir: Path | str,
+    spec: str,
+    until: int,
+    binlog_dir: Path | str | None = None,
+    identities: Sequence[Identity] = (),
 ) -> Path:
     """The newest DONE backup of ``spec`` (``host/db`` or ``host-db``) under the local
     ``backup_dir`` taken before ``until`` (epoch seconds) that records a binlog position:
@@ -105,7 +117,8 @@ def latest_before(
     transaction logged at or after ``until``, and no replay from it reaches ``until``.
     With ``binlog_dir`` (the archive) the snapshot's file tells: such a backup is passed
     over for the one before it (a backup whose file is not archived is not second-guessed:
-    the restore says what is missing)."""
+    the restore says what is missing). A backup encrypted at rest is read with
+    ``identities`` (without a matching one, the error says which keys would do)."""
     core = core_of(spec)
     candidates = [
         b
@@ -116,7 +129,12 @@ def latest_before(
     passed: list[str] = []
     for b in sorted(candidates, key=lambda b: b.when, reverse=True):
         try:
-            m = read_manifest(b.path)
+            if is_encrypted_backup(b.path):
+                m = check_identities(b.path, identities)
+            else:
+                m = read_manifest(b.path)
+        except DecryptionError:
+            raise
         except (MoodumpError, OSError):
             continue
         file = str(m.snapshot.get("binlog_file") or "")
