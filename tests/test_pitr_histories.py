@@ -1404,38 +1404,6 @@ def test_a_non_deterministic_column_default_is_followed_through_the_ddl():
 
 
 @pytest.mark.db
-def test_an_insert_relying_on_a_non_deterministic_default_in_statement_format(conn, tmp_path):
-    """binlog_format=STATEMENT logs ``INSERT INTO d (id) VALUES (1)`` as it is, and the
-    replay filled ``u DEFAULT (UUID())`` with another value: the copy differed from the
-    source without a word. Refused, naming the table and column; before it, the replay
-    is exact."""
-    db = "hist_defuuid"
-    with connect(conn) as c:
-        c.execute(f"CREATE DATABASE {db}")
-        c.execute(f"CREATE TABLE {db}.d (id INT PRIMARY KEY, u VARCHAR(40) DEFAULT (UUID()), "
-                  "n INT)")  # fmt: skip
-        c.execute(f"INSERT INTO {db}.d (id, n) VALUES (1, 1), (2, 2)")
-    backup = tmp_path / "backup"
-    dump(conn, db, backup, DumpOptions(threads=1))
-    _run(conn, db, [
-        "SET SESSION binlog_format=STATEMENT",
-        "INSERT INTO d (id, u, n) VALUES (3, 'given', 3)",
-        "UPDATE d SET n = n + 1",
-    ])  # fmt: skip
-    at = _position(conn)
-    state = _state(conn, db)
-    _run(conn, db, ["SET SESSION binlog_format=STATEMENT", "INSERT INTO d (id, n) VALUES (4, 4)"])
-    archive = tmp_path / "archive"
-    pull(conn, archive)
-    with pytest.raises(PitrUnavailable, match=r"column d\.u \(DEFAULT UUID\(\)\)") as err:
-        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
-    assert "binlog_format" in err.value.message + (err.value.hint or "")
-    assert not _exists(conn, f"{db}_copy")
-    restore_until(backup, conn, f"{db}_copy", at, archive)
-    assert _state(conn, f"{db}_copy") == state
-
-
-@pytest.mark.db
 def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     """``--latest --until T`` took the newest backup started at or before T by its start
     second; one started in T's own second after a transaction logged at T already holds
@@ -1496,52 +1464,19 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
         latest_before(tmp_path / "backups", f"mysql/{db}", t, archive)
 
 
-@pytest.mark.db
-def test_current_user_and_database_in_statement_format_are_refused(conn, tmp_path):
-    """binlog_format=STATEMENT logs ``INSERT … VALUES (CURRENT_USER())`` as it is; the
-    replay runs as the restoring account and wrote its name (``root@…``), not the
-    source's ``app@%``. ``DATABASE()`` replayed into another name wrote the copy's name.
-    Both are refused before the target is touched, naming the function."""
-    from moodump.binlog.statements import unrepeatable
+def test_current_user_database_other_reads_load_xml_and_events_are_told():
+    """The pure side of the refusals the database test below proves."""
+    from moodump.binlog.statements import misread_load, unrepeatable
 
     assert unrepeatable("INSERT INTO t VALUES (CURRENT_USER)") == "CURRENT_USER()"
     assert unrepeatable("UPDATE t SET v = current_role()") == "CURRENT_ROLE()"
     assert unrepeatable("INSERT INTO t (`current_user`) VALUES (1)") == ""  # a column
+    e = Elsewhere()  # in a trigger's body: its DEFINER's, the same on the copy
+    e.learn("CREATE TRIGGER tw BEFORE INSERT ON t FOR EACH ROW SET NEW.v = CURRENT_USER()", "m")
+    assert e.fired_by("INSERT INTO t (id) VALUES (1)", 0, "m") == ""
     assert "DATABASE()" in unsafe_statement("INSERT INTO t VALUES (DATABASE())", "m", "m", True)
     assert "SCHEMA()" in unsafe_statement("UPDATE t SET v = schema ()", "m", "m", True)
     assert unsafe_statement("INSERT INTO t VALUES (DATABASE())", "m", "m", False) == ""
-    db = "hist_curuser"
-    with connect(conn) as c:
-        c.execute("CREATE USER IF NOT EXISTS hist_app@'%' IDENTIFIED BY 'app-pw'")
-        c.execute(f"GRANT ALL ON {db}.* TO hist_app@'%'")
-        c.execute("GRANT BINLOG ADMIN ON *.* TO hist_app@'%'")  # SET binlog_format
-    backup = _setup(conn, db, tmp_path)
-    _run(conn, db, [
-        "SET SESSION binlog_format=STATEMENT", "INSERT INTO t VALUES (900, DATABASE(), 1)",
-    ])  # fmt: skip
-    archive = tmp_path / "archive"
-    pull(conn, archive)
-    with pytest.raises(PitrUnavailable, match=r"DATABASE\(\)"):
-        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
-    assert not _exists(conn, f"{db}_copy")
-    later = tmp_path / "later"
-    dump(conn, db, later, DumpOptions(threads=1))
-    app = ConnSettings(host=conn.host, port=conn.port, user="hist_app", password="app-pw")
-    _run(app, db, ["SET SESSION binlog_format=STATEMENT", "INSERT INTO t VALUES (901, "
-                   "CURRENT_USER(), 2)"])  # fmt: skip
-    pull(conn, archive)
-    with pytest.raises(PitrUnavailable, match=r"CURRENT_USER\(\)"):
-        restore_until(later, conn, f"{db}_copy", _end(archive), archive)
-    assert not _exists(conn, f"{db}_copy")
-
-
-@pytest.mark.db
-def test_a_statement_reading_another_database_in_statement_format_is_refused(conn, tmp_path):
-    """binlog_format=STATEMENT logs ``INSERT INTO t SELECT … FROM other.o`` as it is; the
-    replay read ``other.o`` as it is on the target server at the replay, not as the source
-    read it (here changed since), and the copy differed without a word. Refused, naming
-    the table; reads of the source's own tables and aliases pass."""
-    e = Elsewhere()
     assert "reads hist_o.o" in e.reads_other(
         "INSERT INTO t SELECT id, v FROM hist_o.o WHERE o.id > 1", 0, "m")  # fmt: skip
     assert "reads x.y" in e.reads_other("UPDATE t SET v = (SELECT z FROM `x`.y LIMIT 1)", 0, "m")
@@ -1554,41 +1489,15 @@ def test_a_statement_reading_another_database_in_statement_format_is_refused(con
         "INSERT INTO t SELECT seq, 'x', 1 FROM seq_1_to_5",
         "UPDATE t SET n = @@session.auto_increment_offset, v = @a",
         "CREATE TABLE x AS SELECT m.t.id FROM m.t",
+        "DELETE a FROM a LEFT JOIN b ON b.id = a.id WHERE b.id IS NULL",
     ):
         assert e.reads_other(ok, 0, "m") == "", ok
     e.learn("CREATE VIEW ov AS SELECT id, v FROM hist_o.o", "m")
     assert "view ov" in e.reads_other("INSERT INTO t SELECT * FROM ov", 0, "m")
-    db, other = "hist_reads", "hist_reads_o"
-    with connect(conn) as c:
-        c.execute(f"CREATE DATABASE {other}")
-        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
-        c.execute(f"INSERT INTO {other}.o VALUES (101, 'as the source read it', 1)")
-    backup = _setup(conn, db, tmp_path)
-    _run(conn, db, ["SET SESSION binlog_format=STATEMENT",
-                    "UPDATE t SET v = 'own tables', n = (SELECT MAX(x.id) FROM t AS x) WHERE id = 1"])  # fmt: skip
-    at = _position(conn)
-    state = _state(conn, db)
-    _run(conn, db, ["SET SESSION binlog_format=STATEMENT", f"INSERT INTO t SELECT * FROM {other}.o"])
-    with connect(conn) as c:
-        c.execute(f"UPDATE {other}.o SET v = 'changed since'")
-    archive = tmp_path / "archive"
-    pull(conn, archive)
-    with pytest.raises(PitrUnavailable, match=f"reads {other}.o") as err:
-        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
-    assert "binlog_format" in err.value.message
-    assert not _exists(conn, f"{db}_copy")
-    restore_until(backup, conn, f"{db}_copy", at, archive)
-    assert _state(conn, f"{db}_copy") == state
-
-
-@pytest.mark.db
-def test_events_with_the_targets_event_scheduler_on_are_refused(conn, tmp_path):
-    """With the target server's event_scheduler ON, the backup's event (or one the range
-    creates) ran in the copy as soon as the restore created it, and the replay applied
-    the source's runs of it again: ``EVERY 1 SECOND … INSERT`` failed the replay with a
-    duplicate key after the restore (or, without a key to clash, doubled the rows without
-    a word). Refused before the target is touched, naming the event and the setting."""
-    e = Elsewhere()
+    assert "LOAD XML" in misread_load(
+        "LOAD DATA LOCAL INFILE '/tmp/SQL_LOAD_MB-2-0' INTO TABLE `t` FIELDS TERMINATED BY "
+        "'\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '<row>' (`id`, `v`)")  # fmt: skip
+    assert misread_load("LOAD DATA INFILE 'f' INTO TABLE t LINES TERMINATED BY '\\n'") == ""
     e.learn("CREATE DEFINER=`root`@`localhost` EVENT `off` ON SCHEDULE EVERY 1 HOUR "
             "ON COMPLETION NOT PRESERVE DISABLE DO DELETE FROM t", "m")  # fmt: skip
     e.learn("CREATE EVENT IF NOT EXISTS ss ON SCHEDULE EVERY 1 DAY DISABLE ON SLAVE DO "
@@ -1596,60 +1505,95 @@ def test_events_with_the_targets_event_scheduler_on_are_refused(conn, tmp_path):
     assert e.events_enabled == set()
     e.learn("ALTER EVENT off RENAME TO on_now ENABLE", "m")
     assert e.events_enabled == {"on_now"}
-    db = "hist_events"
-    backup = _setup(conn, db, tmp_path)
-    _run(conn, db, ["CREATE EVENT ev_later ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY "
-                    "DO INSERT INTO t VALUES (990, 'by the event', 1)"])  # fmt: skip
-    archive = tmp_path / "archive"
-    pull(conn, archive)
-    later = tmp_path / "later"
-    dump(conn, db, later, DumpOptions(threads=1))
-    with connect(conn) as c:
-        c.execute("SET GLOBAL event_scheduler = ON")
-    try:
-        for base in (backup, later):  # created in the range, then in the backup
-            with pytest.raises(PitrUnavailable, match="event_scheduler") as err:
-                restore_until(base, conn, f"{db}_copy", _end(archive), archive)
-            assert "ev_later" in err.value.message
-            assert not _exists(conn, f"{db}_copy")
-    finally:
-        with connect(conn) as c:
-            c.execute("SET GLOBAL event_scheduler = OFF")
-    restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
-    with connect(conn) as c:
-        assert c.query("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE "
-                       f"EVENT_SCHEMA = '{db}_copy'") == [(b"ev_later",)]  # fmt: skip
 
 
 @pytest.mark.db
-def test_load_xml_in_statement_format_is_refused(conn, tmp_path):
-    """binlog_format=STATEMENT: the server logs ``LOAD XML … INTO TABLE t`` as a ``LOAD
-    DATA`` of the same file with ``LINES TERMINATED BY '<row>'``, which reads the XML as
-    tab-separated text: the replay wrote one row ``(0, NULL)`` instead of the file's rows.
-    Refused before the target is touched; LOAD DATA passes."""
-    from moodump.binlog.statements import misread_load
+def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
+    conn, tmp_path
+):
+    """Each step below replayed without a word and the copy differed from the source:
 
-    assert "LOAD XML" in misread_load(
-        "LOAD DATA LOCAL INFILE '/tmp/SQL_LOAD_MB-2-0' INTO TABLE `t` FIELDS TERMINATED BY "
-        "'\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '<row>' (`id`, `v`)")  # fmt: skip
-    assert misread_load("LOAD DATA INFILE 'f' INTO TABLE t LINES TERMINATED BY '\\n'") == ""
-    db = "hist_loadxml"
-    backup = _setup(conn, db, tmp_path)
+    - ``default``: STATEMENT format logs ``INSERT INTO d (id, n) …`` as it is, and the
+      replay filled ``u DEFAULT (UUID())`` (known from the backup's schema) anew;
+    - ``database``: ``DATABASE()`` replayed into another name wrote the copy's name;
+    - ``current_user``: the replay runs as the restoring account (``root@…``, not
+      ``hist_app@%``);
+    - ``reads``: ``INSERT … SELECT … FROM other.o`` read other.o as it was at the replay
+      (here changed since);
+    - ``loadxml``: the server logs ``LOAD XML`` as a ``LOAD DATA`` that reads the XML as
+      tab-separated text (one row ``(0, NULL)``);
+    - ``event``: with the target's event_scheduler ON the copy's event ran during the
+      replay, which applied the source's runs too (``EVERY 1 SECOND … INSERT`` failed
+      the replay with a duplicate key after the restore).
+
+    Each is now refused before the target is touched, from the backup taken just before
+    it (one archive for all); the replay up to the first is exact."""
+    db, other = "hist_refused", "hist_refused_o"
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {other}")
+        c.execute(f"CREATE TABLE {other}.o (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        c.execute(f"INSERT INTO {other}.o VALUES (101, 'as the source read it', 1)")
+        c.execute("CREATE USER IF NOT EXISTS hist_app@'%' IDENTIFIED BY 'app-pw'")
+        c.execute(f"GRANT ALL ON {db}.* TO hist_app@'%'")
+        c.execute("GRANT BINLOG ADMIN ON *.* TO hist_app@'%'")  # SET binlog_format
+    app = ConnSettings(host=conn.host, port=conn.port, user="hist_app", password="app-pw")
     (tmp_path / "rows.xml").write_text(
         '<list><row id="501" v="five hundred one" n="1"/><row id="502" v="x" n="2"/></list>'
     )
     (tmp_path / "rows.tsv").write_text("601\tsix hundred one\t1\n")
-    _run(conn, db, ["SET SESSION binlog_format=STATEMENT",
-                    f"LOAD DATA INFILE '{tmp_path / 'rows.tsv'}' INTO TABLE t"])  # fmt: skip
-    at = _position(conn)
-    state = _state(conn, db)
-    _run(conn, db, ["SET SESSION binlog_format=STATEMENT",
-                    f"LOAD XML INFILE '{tmp_path / 'rows.xml'}' INTO TABLE t"])  # fmt: skip
+    stmt = "SET SESSION binlog_format=STATEMENT"
+    steps = [  # (name, account, statements, the refusal)
+        ("exact", conn, [stmt, "INSERT INTO d (id, u, n) VALUES (3, 'given', 3)",
+                         "UPDATE t SET v = 'own', n = (SELECT MAX(x.id) FROM t AS x) WHERE id = 1",
+                         f"LOAD DATA INFILE '{tmp_path / 'rows.tsv'}' INTO TABLE t"], ""),
+        ("default", conn, [stmt, "INSERT INTO d (id, n) VALUES (4, 4)"],
+         r"column d\.u \(DEFAULT UUID\(\)\)"),
+        ("database", conn, [stmt, "INSERT INTO t VALUES (900, DATABASE(), 1)"], r"DATABASE\(\)"),
+        ("current_user", app, [stmt, "INSERT INTO t VALUES (901, CURRENT_USER(), 2)"],
+         r"CURRENT_USER\(\)"),
+        ("reads", conn, [stmt, f"INSERT INTO t SELECT * FROM {other}.o"], f"reads {other}.o"),
+        ("loadxml", conn, [stmt, f"LOAD XML INFILE '{tmp_path / 'rows.xml'}' INTO TABLE t"],
+         "LOAD XML"),
+        ("event", conn, ["CREATE EVENT ev_later ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY "
+                         "DO INSERT INTO t VALUES (990, 'by the event', 1)"], "event_scheduler"),
+    ]  # fmt: skip
+    with connect(conn) as c:
+        c.execute(f"CREATE DATABASE {db}")
+        c.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(200), n DOUBLE)")
+        c.execute(f"CREATE TABLE {db}.d (id INT PRIMARY KEY, u VARCHAR(40) DEFAULT (UUID()), "
+                  "n INT)")  # fmt: skip
+        c.execute(f"INSERT INTO {db}.d (id, n) VALUES (1, 1), (2, 2)")
+    runs = []
+    for name, account, statements, refusal in steps:
+        backup = tmp_path / f"backup-{name}"
+        dump(conn, db, backup, DumpOptions(threads=1))
+        _run(account, db, statements)
+        runs.append((name, backup, _position(conn), _state(conn, db), refusal))
+    with connect(conn) as c:
+        c.execute(f"UPDATE {other}.o SET v = 'changed since'")
     archive = tmp_path / "archive"
     pull(conn, archive)
-    with pytest.raises(PitrUnavailable, match="LOAD XML") as err:
-        restore_until(backup, conn, f"{db}_copy", _end(archive), archive)
-    assert "binlog_format" in err.value.message
-    assert not _exists(conn, f"{db}_copy")
-    restore_until(backup, conn, f"{db}_copy", at, archive)
-    assert _state(conn, f"{db}_copy") == state
+    copy = f"{db}_copy"
+    for name, backup, at, state, refusal in runs:
+        if not refusal:
+            restore_until(backup, conn, copy, at, archive)
+            assert _state(conn, copy) == state
+            with connect(conn) as c:
+                c.execute(f"DROP DATABASE {copy}")
+            continue
+        if name == "event":
+            with connect(conn) as c:
+                c.execute("SET GLOBAL event_scheduler = ON")
+        try:
+            with pytest.raises(PitrUnavailable, match=refusal) as err:
+                restore_until(backup, conn, copy, at, archive)
+        finally:
+            if name == "event":
+                with connect(conn) as c:
+                    c.execute("SET GLOBAL event_scheduler = OFF")
+        assert "binlog_format" in err.value.message or name in ("database", "event"), name
+        assert not _exists(conn, copy), name
+    restore_until(runs[-1][1], conn, copy, runs[-1][2], archive)  # the scheduler OFF
+    with connect(conn) as c:
+        assert c.query("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE "
+                       f"EVENT_SCHEMA = '{copy}'") == [(b"ev_later",)]  # fmt: skip
