@@ -1522,6 +1522,8 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
       (here changed since);
     - ``loadxml``: the server logs ``LOAD XML`` as a ``LOAD DATA`` that reads the XML as
       tab-separated text (one row ``(0, NULL)``);
+    - ``alter``: ``ALTER TABLE t ADD COLUMN g … DEFAULT (UUID())`` (a statement in ROW
+      format too) gave every existing row of the copy another value;
     - ``event``: with the target's event_scheduler ON the copy's event ran during the
       replay, which applied the source's runs too (``EVERY 1 SECOND … INSERT`` failed
       the replay with a duplicate key after the restore).
@@ -1554,6 +1556,9 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
         ("reads", conn, [stmt, f"INSERT INTO t SELECT * FROM {other}.o"], f"reads {other}.o"),
         ("loadxml", conn, [stmt, f"LOAD XML INFILE '{tmp_path / 'rows.xml'}' INTO TABLE t"],
          "LOAD XML"),
+        ("alter", conn, ["SET SESSION binlog_format=ROW",  # DDL: a statement in any format
+                         "ALTER TABLE t ADD COLUMN g VARCHAR(40) DEFAULT (UUID())"],
+         r"column t\.g with DEFAULT UUID\(\), which fills the existing rows"),
         ("event", conn, ["CREATE EVENT ev_later ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY "
                          "DO INSERT INTO t VALUES (990, 'by the event', 1)"], "event_scheduler"),
     ]  # fmt: skip
