@@ -1410,7 +1410,8 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     it, and the restore was refused although the backup before it reaches T. The pick is
     now by the archived log: the newest backup whose snapshot holds nothing logged at or
     after T; with none, a refusal before anything is written. A backup encrypted at rest
-    is read with the --identity given (it was passed over: no snapshot without the key)."""
+    is read with the --identity given (it was passed over: no snapshot without the key).
+    With a position or a GTID, --latest took the newest backup, which was past it."""
     import math
     import time
     from datetime import datetime, timezone
@@ -1418,7 +1419,7 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     from pyrage import x25519
 
     from helpers import moodump_cli
-    from moodump.crypto import encrypt_backup_dir, parse_recipients
+    from moodump.crypto import encrypt_backup_dir, load_identities, parse_recipients
     from moodump.errors import NotFoundError
     from moodump.pitr import latest_before
 
@@ -1436,6 +1437,7 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     encrypt_backup_dir(tmp_path / "plain", day / f"mysql-{db}_2026-12-06_01-00-00",
                        parse_recipients(str(native.to_public())))  # fmt: skip
     _run(conn, db, ["INSERT INTO t VALUES (1, 'before T')"])
+    before_w = _position(conn)
     with connect(conn) as c:
         t = math.ceil(float(c.scalar("SELECT UNIX_TIMESTAMP(NOW(6))") or 0))
     state = _state(conn, db)
@@ -1444,7 +1446,10 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
             if float(c.scalar("SELECT UNIX_TIMESTAMP(NOW(6))") or 0) >= t:
                 break
         time.sleep(0.05)
-    _run(conn, db, ["INSERT INTO t VALUES (2, 'at T')"])
+    with connect(conn.with_database(db)) as c:
+        c.execute("INSERT INTO t VALUES (2, 'at T')")
+        w_gtid = (c.scalar("SELECT @@last_gtid") or b"").decode()
+    after_w = _position(conn)
     newer = day / f"mysql-{db}_2026-12-06_02-00-00"
     dump(conn, db, newer, DumpOptions(threads=1, started_at=datetime.fromtimestamp(t, timezone.utc)))
     archive = tmp_path / "archive"
@@ -1459,9 +1464,17 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
     assert _state(conn, f"{db}_copy") == state
     import shutil
 
-    shutil.rmtree(day / f"mysql-{db}_2026-12-06_01-00-00")
-    with pytest.raises(NotFoundError, match="holds nothing logged at or after"):
-        latest_before(tmp_path / "backups", f"mysql/{db}", t, archive)
+    # a position or a GTID: the newest backup before it, not the newest (after it)
+    keys, root = load_identities(key), tmp_path / "backups"
+    older = day / f"mysql-{db}_2026-12-06_01-00-00"
+    assert latest_before(root, f"mysql/{db}", before_w, archive, keys) == older
+    assert latest_before(root, f"mysql/{db}", Target(gtid=w_gtid), archive, keys) == older
+    assert latest_before(root, f"mysql/{db}", after_w, archive, keys) == newer
+    shutil.rmtree(older)
+    with pytest.raises(NotFoundError, match="holds a transaction logged at"):
+        latest_before(root, f"mysql/{db}", t, archive)
+    with pytest.raises(NotFoundError, match="its snapshot is at GTID"):
+        latest_before(root, f"mysql/{db}", Target(gtid=w_gtid), archive)
 
 
 def test_current_user_database_other_reads_load_xml_and_events_are_told():
