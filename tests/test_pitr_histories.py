@@ -1401,6 +1401,15 @@ def test_a_non_deterministic_column_default_is_followed_through_the_ddl():
     why = e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT (UUID_SHORT()) AFTER id")
     assert "UUID_SHORT()" in why and "existing rows" in why
     assert e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT 5") == ""
+    # the backup's definitions are read when first needed, before DDL changes them
+    read: list[str] = []
+    lazy = Elsewhere(schemas=lambda t: read.append(t) or (
+        "CREATE TABLE `d` (`id` int(11), `u` varchar(40) DEFAULT uuid())" if t == "d" else ""))
+    lazy.learn("ALTER TABLE d ADD COLUMN z INT", "m")
+    lazy.learn("RENAME TABLE d TO d2", "m")
+    assert "column d2.u" in lazy.default_used("INSERT INTO d2 (id) VALUES (1)", 0, "m")
+    assert lazy.default_used("INSERT INTO other_t (id) VALUES (1)", 0, "m") == ""
+    assert read == ["d", "other_t"]
 
 
 @pytest.mark.db

@@ -11,6 +11,7 @@ write another database, so that a statement firing them is refused too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from moodump.errors import ConfigError
@@ -502,19 +503,38 @@ class Elsewhere:
     #: the backup or the range (the target's event scheduler would run it in the copy)
     events: dict[str, bool] = field(default_factory=dict)
     events_enabled: set[str] = field(default_factory=set)
+    #: the backup's ``CREATE TABLE`` of a table ("" when it has none), read the first
+    #: time a statement writes the table or DDL changes it (most ranges need none)
+    schemas: Callable[[str], str] | None = None
+    known: set[str] = field(default_factory=set)  # tables whose defaults are followed
 
     def learn_table(self, create: str, sql_mode: int = 0) -> None:
         """Note the columns of the table ``create`` (``CREATE TABLE``) defines whose
         default a replay does not repeat; forget the table's (``DROP TABLE``, ``RENAME``
         and ``ALTER`` follow it, :meth:`learn`)."""
-        _learn_defaults(self.defaults, _masked(create, sql_mode))
+        body = _masked(create, sql_mode)
+        if c := _CREATE_TABLE.match(body):
+            self.known.add(_unquote(c["name"]).lower())
+        _learn_defaults(self.defaults, body)
+
+    def _ensure(self, table: str) -> None:
+        """Read the backup's definition of ``table`` (once), before anything follows it."""
+        if table in self.known:
+            return
+        self.known.add(table)
+        if self.schemas is not None and (create := self.schemas(table)):
+            self.learn_table(create)
 
     def default_used(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
         """Why a statement-format ``query`` gives another value when replayed, through a
         column default (``DEFAULT (UUID())``) that it lets fill a row ("" when none):
         a write into such a table that leaves the column out (or says DEFAULT), or an
         ALTER that adds such a column to the existing rows."""
-        return _default_used(self.defaults, _statement(query, sql_mode), source_db)
+        text = _statement(query, sql_mode)
+        if _DML.match(text):
+            for table in _written(text, source_db):
+                self._ensure(table)
+        return _default_used(self.defaults, text, source_db)
 
     def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
@@ -526,6 +546,7 @@ class Elsewhere:
             self.unrepeat.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
         body = _masked(create, sql_mode)
+        self._follow_tables(body)
         _learn_defaults(self.defaults, body)
         if e := _EVENT_DDL.match(body):
             self._learn_event(e)
@@ -587,6 +608,24 @@ class Elsewhere:
             self.writes["function " + name] = ("", tables)
             if other:
                 self.functions[name] = other
+
+    def _follow_tables(self, body: str) -> None:
+        """Before DDL changes a table's columns or name: its definition in the backup is
+        read first (or, for a table the DDL creates or drops, no longer needed)."""
+        if c := _CREATE_TABLE.match(body):
+            self.known.add(_unquote(c["name"]).lower())
+            if c["like"]:
+                self._ensure(_unquote(c["like"]).lower())
+        elif a := _ALTER_TABLE.match(body):
+            self._ensure(_unquote(a["name"]).lower())
+            if r := _ALTER_TABLE_RENAME.match(body):
+                self.known.add(_unquote(r["new"]).lower())
+        elif r := _RENAME_TABLE.match(body):
+            for p in _RENAME_PAIR.finditer(r["list"]):
+                self._ensure(_unquote(p["old"]).lower())
+                self.known.add(_unquote(p["new"]).lower())
+        elif d := _DROP_TABLES.match(body):
+            self.known |= {_unquote(x["name"]).lower() for x in _LISTED.finditer(d["list"])}
 
     def _learn_event(self, e: re.Match[str]) -> None:
         name, verb = _unquote(e["name"]).lower(), e["verb"].upper()

@@ -114,10 +114,15 @@ def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     its views (a write through one writes its tables), and its tables' columns whose
     default a statement-format replay does not repeat (``DEFAULT (UUID())``)."""
     out = Elsewhere(rewrite)
-    for t in m.tables:  # their columns whose default a statement replay does not repeat
-        entry = next((f for f in m.files if f.name == t.schema_file), None)
-        if t.kind == "table" and entry is not None:
-            out.learn_table(src.checked_bytes(entry).decode("utf-8", "replace"))
+    files = {f.name: f for f in m.files}
+    schemas = {t.name.lower(): files[t.schema_file] for t in m.tables
+               if t.kind == "table" and t.schema_file in files}  # fmt: skip
+
+    def schema(table: str) -> str:  # read when the range first writes or alters the table
+        entry = schemas.get(table)
+        return src.checked_bytes(entry).decode("utf-8", "replace") if entry else ""
+
+    out.schemas = schema
     name = m.objects.get("definitions")
     if not name:
         return out
