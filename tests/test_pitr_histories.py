@@ -1488,7 +1488,7 @@ def test_latest_until_a_second_a_newer_backup_started_in(conn, tmp_path):
 
 def test_current_user_database_other_reads_load_xml_and_events_are_told():
     """The pure side of the refusals the database test below proves."""
-    from moodump.binlog.statements import misread_load, unrepeatable
+    from moodump.binlog.statements import misread_load, unordered_limit, unrepeatable
 
     assert unrepeatable("INSERT INTO t VALUES (CURRENT_USER)") == "CURRENT_USER()"
     assert unrepeatable("UPDATE t SET v = current_role()") == "CURRENT_ROLE()"
@@ -1520,6 +1520,11 @@ def test_current_user_database_other_reads_load_xml_and_events_are_told():
         "LOAD DATA LOCAL INFILE '/tmp/SQL_LOAD_MB-2-0' INTO TABLE `t` FIELDS TERMINATED BY "
         "'\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '<row>' (`id`, `v`)")  # fmt: skip
     assert misread_load("LOAD DATA INFILE 'f' INTO TABLE t LINES TERMINATED BY '\\n'") == ""
+    assert "LIMIT without ORDER BY" in unordered_limit("DELETE FROM t WHERE v > 1 LIMIT 1")
+    assert unordered_limit("UPDATE t SET v = 1 ORDER BY id LIMIT 2") == ""
+    assert unordered_limit("INSERT INTO t SELECT id FROM u LIMIT 5") != ""
+    assert unordered_limit("UPDATE t SET v = (SELECT v FROM u LIMIT 1) WHERE id = 1") == ""
+    assert unordered_limit("INSERT INTO t VALUES (1, 'LIMIT')") == ""
     e.learn("CREATE DEFINER=`root`@`localhost` EVENT `off` ON SCHEDULE EVERY 1 HOUR "
             "ON COMPLETION NOT PRESERVE DISABLE DO DELETE FROM t", "m")  # fmt: skip
     e.learn("CREATE EVENT IF NOT EXISTS ss ON SCHEDULE EVERY 1 DAY DISABLE ON SLAVE DO "
@@ -1544,6 +1549,8 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
       (here changed since);
     - ``loadxml``: the server logs ``LOAD XML`` as a ``LOAD DATA`` that reads the XML as
       tab-separated text (one row ``(0, NULL)``);
+    - ``limit``: ``DELETE FROM my LIMIT 1`` deleted row 4 on the source (its first row
+      on disk), row 2 on the copy (restored in key order);
     - ``alter``: ``ALTER TABLE t ADD COLUMN g … DEFAULT (UUID())`` (a statement in ROW
       format too) gave every existing row of the copy another value;
     - ``event``: with the target's event_scheduler ON the copy's event ran during the
@@ -1578,6 +1585,7 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
         ("reads", conn, [stmt, f"INSERT INTO t SELECT * FROM {other}.o"], f"reads {other}.o"),
         ("loadxml", conn, [stmt, f"LOAD XML INFILE '{tmp_path / 'rows.xml'}' INTO TABLE t"],
          "LOAD XML"),
+        ("limit", conn, [stmt, "DELETE FROM my LIMIT 1"], "LIMIT without ORDER BY"),
         ("alter", conn, ["SET SESSION binlog_format=ROW",  # DDL: a statement in any format
                          "ALTER TABLE t ADD COLUMN g VARCHAR(40) DEFAULT (UUID())"],
          r"column t\.g with DEFAULT UUID\(\), which fills the existing rows"),
@@ -1590,6 +1598,11 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
         c.execute(f"CREATE TABLE {db}.d (id INT PRIMARY KEY, u VARCHAR(40) DEFAULT (UUID()), "
                   "n INT)")  # fmt: skip
         c.execute(f"INSERT INTO {db}.d (id, n) VALUES (1, 1), (2, 2)")
+        # rows in another order than the copy's: row 4 fills row 1's place
+        c.execute(f"CREATE TABLE {db}.my (id INT PRIMARY KEY) ENGINE=MyISAM")
+        c.execute(f"INSERT INTO {db}.my VALUES (1), (2), (3)")
+        c.execute(f"DELETE FROM {db}.my WHERE id = 1")
+        c.execute(f"INSERT INTO {db}.my VALUES (4)")
     runs = []
     for name, account, statements, refusal in steps:
         backup = tmp_path / f"backup-{name}"

@@ -342,6 +342,36 @@ def unrepeatable(query: str, sql_mode: int = 0) -> str:
     return _uses_unrepeatable(text) if _DML.match(text) or _CREATE_SELECT.match(text) else ""
 
 
+def _top_level(text: str) -> str:
+    """``text`` without what is inside parentheses (subqueries, calls)."""
+    out, depth = [], 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def unordered_limit(query: str, sql_mode: int = 0) -> str:
+    """Why a statement-format write cannot be replayed exactly because a ``LIMIT``
+    without ``ORDER BY`` picks its rows (``DELETE FROM t LIMIT 1``: the copy's rows lie
+    in another order, the replay picks others), or ""."""
+    text = _statement(query, sql_mode)
+    if not (_DML.match(text) or _CREATE_SELECT.match(text)):
+        return ""
+    top = _top_level(text)
+    if re.search(r"\bLIMIT\b", top, re.I) and not re.search(r"\bORDER\s+BY\b", top, re.I):
+        return (
+            "logged in statement format, it writes the rows a LIMIT without ORDER BY picks, "
+            "and a replay may pick others (the copy's rows lie in another order; "
+            "binlog_format MIXED or ROW logs its rows)"
+        )
+    return ""
+
+
 def _uses_unrepeatable(text: str, account: bool = True) -> str:
     """What ``text`` uses whose value a replay does not repeat ("" for nothing). With
     ``account`` CURRENT_USER() counts; not in a trigger's or stored function's body, which

@@ -60,6 +60,7 @@ from moodump.binlog.statements import (
     misread_load,
     shown_statement,
     temporary_tables,
+    unordered_limit,
     unrepeatable,
     unsafe_statement,
 )
@@ -579,6 +580,7 @@ def _scan(
                         why = why or elsewhere.default_used(ev.query, ev.sql_mode, source_db)
                         why = why or elsewhere.reads_other(ev.query, ev.sql_mode, source_db)
                         why = why or misread_load(ev.query)
+                        why = why or unordered_limit(ev.query, ev.sql_mode)
                         _, dropped = temporary_tables(ev.query, ev.sql_mode)
                         if not any((ev.thread_id, n) in plan.temp_tables for n in dropped):
                             # (a DROP TABLE of a temporary table leaves the real one's triggers)
