@@ -1401,6 +1401,8 @@ def test_a_non_deterministic_column_default_is_followed_through_the_ddl():
     why = e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT (UUID_SHORT()) AFTER id")
     assert "UUID_SHORT()" in why and "existing rows" in why
     assert e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT 5") == ""
+    assert e.default_used("ALTER TABLE e ADD COLUMN k INT DEFAULT 0 REFERENCES user (id)") == ""
+    assert e.default_used("ALTER TABLE e ADD k CHAR(36) DEFAULT uuid() NOT NULL") != ""
     # the backup's definitions are read when first needed, before DDL changes them
     read: list[str] = []
     lazy = Elsewhere(schemas=lambda t: read.append(t) or (

@@ -887,8 +887,21 @@ def _column_default(definition: str) -> tuple[str, str]:
     if not m:
         return "", ""
     default = _DEFAULT_WORD.search(d, m.end())
-    func = _UNREPEATABLE.search(d, default.end()) if default else None
+    func = _UNREPEATABLE.search(_default_expression(d, default.end())) if default else None
     return _unquote(m[0]).lower(), _function(func) if func else ""
+
+
+_DEFAULT_TERM = re.compile(r"\s*(?:[\w$.]+(?:\s*\((?:[^()]|\([^()]*\))*\))?|''|\S+)")
+
+
+def _default_expression(text: str, at: int) -> str:
+    """The expression of the ``DEFAULT`` that ends at ``at`` (``(uuid())``, ``uuid()``,
+    ``''``, ``5``), not the rest of the column's definition (``REFERENCES user (id)``)."""
+    rest = text[at:].lstrip()
+    if rest.startswith("("):
+        return rest[: _closing(rest, 0) + 1]
+    m = _DEFAULT_TERM.match(rest)
+    return m[0] if m else ""
 
 
 def _learn_defaults(defaults: dict[str, dict[str, str]], body: str) -> None:
@@ -936,9 +949,9 @@ def _learn_defaults(defaults: dict[str, dict[str, str]], body: str) -> None:
             after = rest[n.end() :]
             if re.match(r"\s*DROP\s+DEFAULT\b", after, re.I):
                 cols.pop(col, None)
-            elif re.match(r"\s*SET\s+DEFAULT\b", after, re.I):
+            elif sd := re.match(r"\s*SET\s+DEFAULT\b", after, re.I):
                 cols.pop(col, None)
-                if f := _UNREPEATABLE.search(after):
+                if f := _UNREPEATABLE.search(_default_expression(after, sd.end())):
                     cols[col] = _function(f)
         elif verb == "DROP" and not re.match(
             r"(?:PRIMARY|KEY|INDEX|FOREIGN|CONSTRAINT|CHECK|PARTITION|SYSTEM|PERIOD)\b", rest, re.I
