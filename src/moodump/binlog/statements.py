@@ -4,8 +4,12 @@ Pure text analysis, no I/O: :func:`unsafe_statement` says why a statement in the
 range must not be replayed (it changes a database, the server's accounts, or another
 database, or names the source database in a way ``mariadb-binlog --rewrite-db`` would not
 rename), and :class:`Elsewhere` remembers the source's triggers and stored functions that
-write another database, so that a statement firing them is refused too.
-:mod:`moodump.pitr.replay` calls both while it scans the events of the range.
+write another database, so that a statement firing them is refused too. A statement in
+statement format whose replay would give other values is refused as well:
+:func:`unrepeatable` (``UUID()``, ``CURRENT_USER()``), :meth:`Elsewhere.default_used`
+(a column ``DEFAULT (UUID())`` it lets fill a row), :meth:`Elsewhere.reads_other`
+(another database's table), :func:`misread_load` (``LOAD XML``), :func:`unordered_limit`.
+:mod:`moodump.pitr.replay` calls them while it scans the events of the range.
 """
 
 from __future__ import annotations
