@@ -1401,6 +1401,12 @@ def test_a_non_deterministic_column_default_is_followed_through_the_ddl():
     why = e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT (UUID_SHORT()) AFTER id")
     assert "UUID_SHORT()" in why and "existing rows" in why
     assert e.default_used("ALTER TABLE e ADD COLUMN k BIGINT DEFAULT 5") == ""
+    e.learn("CREATE TABLE ai (id INT NOT NULL AUTO_INCREMENT, v INT, PRIMARY KEY (id))", "m")
+    assert "ai.id (AUTO_INCREMENT)" in e.default_used("INSERT INTO ai (v) SELECT n FROM u")
+    assert e.default_used("INSERT INTO ai (v) SELECT n FROM u ORDER BY id") == ""
+    assert e.default_used("INSERT INTO ai (id, v) SELECT id, n FROM u") == ""
+    assert e.default_used("INSERT INTO ai (v) VALUES (1), (2)") == ""
+    assert e.default_used("UPDATE ai SET v = DEFAULT") == ""
     assert e.default_used("ALTER TABLE e ADD COLUMN k INT DEFAULT 0 REFERENCES user (id)") == ""
     assert e.default_used("ALTER TABLE e ADD k CHAR(36) DEFAULT uuid() NOT NULL") != ""
     # the backup's definitions are read when first needed, before DDL changes them
@@ -1553,6 +1559,8 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
       tab-separated text (one row ``(0, NULL)``);
     - ``limit``: ``DELETE FROM my LIMIT 1`` deleted row 4 on the source (its first row
       on disk), row 2 on the copy (restored in key order);
+    - ``autoinc``: ``INSERT INTO ai (v) SELECT id FROM my`` numbered my's rows in the
+      order it read them: (1, 4), (2, 2)… on the source, (1, 2), (2, 3)… on the copy;
     - ``alter``: ``ALTER TABLE t ADD COLUMN g … DEFAULT (UUID())`` (a statement in ROW
       format too) gave every existing row of the copy another value;
     - ``event``: with the target's event_scheduler ON the copy's event ran during the
@@ -1588,6 +1596,8 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
         ("loadxml", conn, [stmt, f"LOAD XML INFILE '{tmp_path / 'rows.xml'}' INTO TABLE t"],
          "LOAD XML"),
         ("limit", conn, [stmt, "DELETE FROM my LIMIT 1"], "LIMIT without ORDER BY"),
+        ("autoinc", conn, [stmt, "INSERT INTO ai (v) SELECT id FROM my"],
+         r"ai\.id \(AUTO_INCREMENT\) in the order"),
         ("alter", conn, ["SET SESSION binlog_format=ROW",  # DDL: a statement in any format
                          "ALTER TABLE t ADD COLUMN g VARCHAR(40) DEFAULT (UUID())"],
          r"column t\.g with DEFAULT UUID\(\), which fills the existing rows"),
@@ -1605,6 +1615,7 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
         c.execute(f"INSERT INTO {db}.my VALUES (1), (2), (3)")
         c.execute(f"DELETE FROM {db}.my WHERE id = 1")
         c.execute(f"INSERT INTO {db}.my VALUES (4)")
+        c.execute(f"CREATE TABLE {db}.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
     runs = []
     for name, account, statements, refusal in steps:
         backup = tmp_path / f"backup-{name}"

@@ -892,7 +892,14 @@ def _column_default(definition: str) -> tuple[str, str]:
         return "", ""
     default = _DEFAULT_WORD.search(d, m.end())
     func = _UNREPEATABLE.search(_default_expression(d, default.end())) if default else None
+    if not func and re.search(r"\bAUTO_INCREMENT\b", d[m.end() :], re.I):
+        return _unquote(m[0]).lower(), AUTO_INCREMENT
     return _unquote(m[0]).lower(), _function(func) if func else ""
+
+
+#: what :attr:`Elsewhere.defaults` holds for an AUTO_INCREMENT column (its values replay
+#: exactly, the log holds them; but not which row a statement's SELECT gave each one)
+AUTO_INCREMENT = "AUTO_INCREMENT"
 
 
 _DEFAULT_TERM = re.compile(r"\s*(?:[\w$.]+(?:\s*\((?:[^()]|\([^()]*\))*\))?|''|\S+)")
@@ -986,7 +993,7 @@ def _default_used(defaults: dict[str, dict[str, str]], text: str, source_db: str
             rest = m["rest"].strip()
             for d in _split_top(rest[1 : _closing(rest, 0)]) if rest.startswith("(") else [rest]:
                 col, func = _column_default(d)
-                if func:
+                if func and func != AUTO_INCREMENT:
                     return (
                         f"logged in statement format (as every ALTER is, whatever "
                         f"binlog_format says), it adds column {_unquote(a['name'])}.{col} "
@@ -1001,8 +1008,10 @@ def _default_used(defaults: dict[str, dict[str, str]], text: str, source_db: str
         if w["db"] and source_db and _unquote(w["db"]).lower() != source_db.lower():
             return ""
         table = _unquote(w["table"]).lower()
-        cols = defaults.get(table)
-        if not cols:
+        known = defaults.get(table, {})
+        cols = {c: f for c, f in known.items() if f != AUTO_INCREMENT}
+        auto = [c for c, f in known.items() if f == AUTO_INCREMENT]
+        if not known:
             return ""
         rest = text[w.end() :].lstrip()
         named: set[str] | None = None  # None: every column
@@ -1021,17 +1030,35 @@ def _default_used(defaults: dict[str, dict[str, str]], text: str, source_db: str
                     rest[1 : _closing(rest, 0)])}  # fmt: skip
             elif s := re.match(r"SET\b(?P<a>.*?)(?:\bON\s+DUPLICATE\b|$)", rest, re.I | re.S):
                 named = {_unquote(x["col"]).lower() for x in _SET_COLUMN.finditer(s["a"])}
+        select = re.match(r"(?:\([^)]*\)\s*)?\(?\s*(?:SELECT|WITH)\b", rest, re.I)
+        top = _top_level(rest)
+        if (
+            not load
+            and auto
+            and select
+            and named is not None
+            and auto[0] not in named
+            and re.search(r"\bFROM\b", top, re.I)
+            and not re.search(r"\bORDER\s+BY\b", top, re.I)
+        ):
+            return (
+                f"logged in statement format, it gives the rows its SELECT reads values of "
+                f"{table}.{auto[0]} (AUTO_INCREMENT) in the order it reads them, which a "
+                "replay may not repeat (the copy's rows lie in another order; binlog_format "
+                "MIXED or ROW logs its rows)"
+            )
         missing = [c for c in cols if named is not None and c not in named]
-        if not (missing or said_default):
+        if not cols or not (missing or said_default):
             return ""
         col = (missing or list(cols))[0]
     elif _UPDATE_DELETE.match(text):  # UPDATE t SET u = DEFAULT
         if not said_default or not text.lstrip().upper().startswith(("UPDATE", "WITH")):
             return ""
-        hit = [t for t in _written(text, source_db) if t in defaults]
+        hit = [(t, c) for t in _written(text, source_db)
+               for c, f in defaults.get(t, {}).items() if f != AUTO_INCREMENT]  # fmt: skip
         if not hit:
             return ""
-        table, col = hit[0], next(iter(defaults[hit[0]]))
+        table, col = hit[0]
     else:
         return ""
     return (
