@@ -1533,6 +1533,14 @@ def test_current_user_database_other_reads_load_xml_and_events_are_told():
     assert unordered_limit("INSERT INTO t SELECT id FROM u LIMIT 5") != ""
     assert unordered_limit("UPDATE t SET v = (SELECT v FROM u LIMIT 1) WHERE id = 1") == ""
     assert unordered_limit("INSERT INTO t VALUES (1, 'LIMIT')") == ""
+    assert "duplicate key" in unordered_limit("INSERT IGNORE INTO u (k) SELECT v FROM w")
+    assert "duplicate key" in unordered_limit("REPLACE u SELECT * FROM w")
+    assert "duplicate key" in unordered_limit(
+        "INSERT INTO u SELECT k, v FROM w ON DUPLICATE KEY UPDATE v = VALUES(v)")  # fmt: skip
+    assert unordered_limit("INSERT IGNORE INTO u (k) SELECT v FROM w ORDER BY id") == ""
+    assert unordered_limit("INSERT IGNORE INTO u VALUES (1)") == ""
+    assert unordered_limit("REPLACE INTO u VALUES (1, 'SELECT x FROM y')") == ""
+    assert unordered_limit("INSERT INTO u SELECT k, v FROM w") == ""
     e.learn("CREATE DEFINER=`root`@`localhost` EVENT `off` ON SCHEDULE EVERY 1 HOUR "
             "ON COMPLETION NOT PRESERVE DISABLE DO DELETE FROM t", "m")  # fmt: skip
     e.learn("CREATE EVENT IF NOT EXISTS ss ON SCHEDULE EVERY 1 DAY DISABLE ON SLAVE DO "
@@ -1559,8 +1567,11 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
       tab-separated text (one row ``(0, NULL)``);
     - ``limit``: ``DELETE FROM my LIMIT 1`` deleted row 4 on the source (its first row
       on disk), row 2 on the copy (restored in key order);
-    - ``autoinc``: ``INSERT INTO ai (v) SELECT id FROM my`` numbered my's rows in the
-      order it read them: (1, 4), (2, 2)… on the source, (1, 2), (2, 3)… on the copy;
+    - ``autoinc``: ``INSERT INTO ai (v) SELECT v FROM my`` numbers my's rows in the order
+      it reads them: with my's rows on disk as 4, 2, 3 (row 4 in row 1's place), (1, 4),
+      (2, 2)… on the source, (1, 2), (2, 3)… on a copy restored in key order;
+    - ``ignore``: ``INSERT IGNORE … SELECT … FROM my`` keeps, of the rows with one key,
+      the one it reads first: another on the copy, whose rows lie in another order;
     - ``alter``: ``ALTER TABLE t ADD COLUMN g … DEFAULT (UUID())`` (a statement in ROW
       format too) gave every existing row of the copy another value;
     - ``event``: with the target's event_scheduler ON the copy's event ran during the
@@ -1596,8 +1607,10 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
         ("loadxml", conn, [stmt, f"LOAD XML INFILE '{tmp_path / 'rows.xml'}' INTO TABLE t"],
          "LOAD XML"),
         ("limit", conn, [stmt, "DELETE FROM my LIMIT 1"], "LIMIT without ORDER BY"),
-        ("autoinc", conn, [stmt, "INSERT INTO ai (v) SELECT id FROM my"],
+        ("autoinc", conn, [stmt, "INSERT INTO ai (v) SELECT v FROM my"],
          r"ai\.id \(AUTO_INCREMENT\) in the order"),
+        ("ignore", conn, [stmt, "INSERT IGNORE INTO d (id, u, n) SELECT 10, 'k', v FROM my"],
+         "duplicate key"),
         ("alter", conn, ["SET SESSION binlog_format=ROW",  # DDL: a statement in any format
                          "ALTER TABLE t ADD COLUMN g VARCHAR(40) DEFAULT (UUID())"],
          r"column t\.g with DEFAULT UUID\(\), which fills the existing rows"),
@@ -1611,10 +1624,10 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
                   "n INT)")  # fmt: skip
         c.execute(f"INSERT INTO {db}.d (id, n) VALUES (1, 1), (2, 2)")
         # rows in another order than the copy's: row 4 fills row 1's place
-        c.execute(f"CREATE TABLE {db}.my (id INT PRIMARY KEY) ENGINE=MyISAM")
-        c.execute(f"INSERT INTO {db}.my VALUES (1), (2), (3)")
+        c.execute(f"CREATE TABLE {db}.my (id INT PRIMARY KEY, v INT) ENGINE=MyISAM")
+        c.execute(f"INSERT INTO {db}.my VALUES (1, 1), (2, 2), (3, 3)")
         c.execute(f"DELETE FROM {db}.my WHERE id = 1")
-        c.execute(f"INSERT INTO {db}.my VALUES (4)")
+        c.execute(f"INSERT INTO {db}.my VALUES (4, 4)")
         c.execute(f"CREATE TABLE {db}.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
     runs = []
     for name, account, statements, refusal in steps:

@@ -367,13 +367,31 @@ def unordered_limit(query: str, sql_mode: int = 0) -> str:
     if not (_DML.match(text) or _CREATE_SELECT.match(text)):
         return ""
     top = _top_level(text)
-    if re.search(r"\bLIMIT\b", top, re.I) and not re.search(r"\bORDER\s+BY\b", top, re.I):
+    if re.search(r"\bORDER\s+BY\b", top, re.I):
+        return ""
+    if re.search(r"\bLIMIT\b", top, re.I):
         return (
             "logged in statement format, it writes the rows a LIMIT without ORDER BY picks, "
             "and a replay may pick others (the copy's rows lie in another order; "
             "binlog_format MIXED or ROW logs its rows)"
         )
+    if _DUPLICATES_SELECT.match(text) and re.search(r"\bSELECT\b.*\bFROM\b", top, re.I | re.S):
+        return (
+            "logged in statement format, which of the rows its SELECT reads wins on a "
+            "duplicate key (INSERT IGNORE, REPLACE, ON DUPLICATE KEY UPDATE) depends on the "
+            "order it reads them, which a replay may not repeat (the copy's rows lie in "
+            "another order; binlog_format MIXED or ROW logs its rows)"
+        )
     return ""
+
+
+#: ``INSERT IGNORE … SELECT``, ``REPLACE … SELECT``, ``INSERT … SELECT … ON DUPLICATE KEY
+#: UPDATE``: the order of the SELECT's rows decides which one a duplicate key keeps.
+_DUPLICATES_SELECT = re.compile(
+    r"^\s*(?:INSERT\s+(?:(?:LOW_PRIORITY|HIGH_PRIORITY|DELAYED)\s+)*IGNORE\b(?=.*\bSELECT\b)"
+    r"|REPLACE\b(?=.*\bSELECT\b)|INSERT\b(?=.*\bSELECT\b.*\bON\s+DUPLICATE\s+KEY\b))",
+    re.I | re.S,
+)
 
 
 def _uses_unrepeatable(text: str, account: bool = True) -> str:
