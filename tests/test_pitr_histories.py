@@ -23,6 +23,7 @@ from moodump.dump import DumpOptions, dump
 from moodump.errors import ConfigError, IntegrityError, PitrUnavailable, ServerError
 from moodump.pitr import Archive, pull, restore_until, verify_archive
 from moodump.pitr import archive as archive_mod
+from moodump.restore import RestoreOptions
 from test_pitr_adversarial import _end, _exists, _objects, _setup, _state
 
 server, conn = adv.server, adv.conn  # the adversarial module's server (fixtures)
@@ -1653,6 +1654,9 @@ def test_statements_whose_replay_would_differ_are_refused_each_from_its_backup(
         try:
             with pytest.raises(PitrUnavailable, match=refusal) as err:
                 restore_until(backup, conn, copy, at, archive)
+            if name == "event":  # created by the replay, --no-objects or not
+                with pytest.raises(PitrUnavailable, match=refusal):
+                    restore_until(backup, conn, copy, at, archive, RestoreOptions(objects=False))
         finally:
             if name == "event":
                 with connect(conn) as c:

@@ -92,6 +92,8 @@ def restore_until(
     _check_replay_privilege(settings)
     archive = Archive.open(binlog_dir)
     elsewhere = _elsewhere(src, m, rewrite=database != m.database)
+    # the backup's events (not created with --no-objects; those of the range always are)
+    backup_events = set() if opts.objects else set(elsewhere.events_enabled)
     with tempfile.TemporaryDirectory(prefix="moodump-pitr-") as work:
         plan = plan_replay(
             archive, start_file, start_pos, target, m.database,
@@ -99,8 +101,7 @@ def restore_until(
             snapshot_gtid=str(m.snapshot.get("gtid") or ""),
         )  # fmt: skip
         _check_packet(settings, plan)
-        if opts.objects:
-            _check_event_scheduler(settings, elsewhere)
+        _check_event_scheduler(settings, elsewhere.events_enabled - backup_events)
         res = restore(
             src, settings, database, opts, progress=progress, stop=stop,
             identities=identities, verify_keys=verify_keys, tracker=tracker,
@@ -134,16 +135,16 @@ def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     return out
 
 
-def _check_event_scheduler(settings: ConnSettings, elsewhere: Elsewhere) -> None:
-    """An event of the backup, or one the range creates or enables, would run in the copy
-    as soon as it is there when the target server's event scheduler is ON, and the replay
-    applies the source's runs of it as well: refused before the restore."""
-    if not elsewhere.events_enabled:
+def _check_event_scheduler(settings: ConnSettings, events: set[str]) -> None:
+    """An event of the backup, or one the range creates or enables (``events``), would
+    run in the copy as soon as it is there when the target server's event scheduler is ON,
+    and the replay applies the source's runs of it as well: refused before the restore."""
+    if not events:
         return
     with connect(settings.with_database(None)) as conn:
         scheduler = (conn.scalar("SELECT @@GLOBAL.event_scheduler") or b"").decode().upper()
     if scheduler in ("ON", "1"):
-        names = ", ".join(sorted(elsewhere.events_enabled))
+        names = ", ".join(sorted(events))
         raise PitrUnavailable(
             f"the target server's event_scheduler is ON: the database's event(s) {names} "
             "would run in the copy during the replay, which applies the source's runs of "
