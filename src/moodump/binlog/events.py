@@ -48,6 +48,8 @@ TABLE_MAP = 19
 ROW_EVENTS = frozenset({23, 24, 25, 30, 31, 32, 166, 167, 168, 169, 170, 171})
 #: Events that carry a statement with its default database (decoded into ``db``/``query``).
 QUERY_EVENTS = frozenset({QUERY, EXECUTE_LOAD_QUERY, QUERY_COMPRESSED})
+#: Events that belong to no transaction (their times are file creation or rotation times).
+OUTSIDE_TRANSACTIONS = frozenset({FORMAT_DESCRIPTION, ROTATE, GTID_LIST, BINLOG_CHECKPOINT, STOP})
 
 _HEADER = struct.Struct("<IBIIIH")
 

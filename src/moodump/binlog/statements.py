@@ -4,13 +4,18 @@ Pure text analysis, no I/O: :func:`unsafe_statement` says why a statement in the
 range must not be replayed (it changes a database, the server's accounts, or another
 database, or names the source database in a way ``mariadb-binlog --rewrite-db`` would not
 rename), and :class:`Elsewhere` remembers the source's triggers and stored functions that
-write another database, so that a statement firing them is refused too.
-:mod:`moodump.pitr.replay` calls both while it scans the events of the range.
+write another database, so that a statement firing them is refused too. A statement in
+statement format whose replay would give other values is refused as well:
+:func:`unrepeatable` (``UUID()``, ``CURRENT_USER()``), :meth:`Elsewhere.default_used`
+(a column ``DEFAULT (UUID())`` it lets fill a row), :meth:`Elsewhere.reads_other`
+(another database's table), :func:`misread_load` (``LOAD XML``), :func:`unordered_limit`.
+:mod:`moodump.pitr.replay` calls them while it scans the events of the range.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from moodump.errors import ConfigError
@@ -265,6 +270,15 @@ def unsafe_statement(
             )
         if rewrite and mentions:
             return f"it names tables as {source_db}.<table>, which the rename would not change"
+        if (
+            rewrite
+            and (_DML.match(text) or _CREATE_SELECT.match(text))
+            and (d := _DATABASE_CALL.search(text))
+        ):
+            return (
+                f"it uses {d['name'].upper()}(), which replayed into another name gives that "
+                f"name, not {source_db}"
+            )
         other = _other_database(text, source_db)
         if other:
             return f"it changes another database ({other}), which a replay must not touch"
@@ -291,10 +305,21 @@ def unsafe_statement(
 #: value for them (it does for NOW(), RAND(), LAST_INSERT_ID() and user variables), and
 #: MIXED logs a statement calling them as rows.
 _UNREPEATABLE = re.compile(
-    r"(?<![\w$.`])(?P<name>UUID|UUID_SHORT|SYS_GUID|SYSDATE|USER|SESSION_USER|SYSTEM_USER"
-    r"|VERSION|LOAD_FILE|FOUND_ROWS|ROW_COUNT|RANDOM_BYTES)\s*\(",
+    r"(?<![\w$.`])(?:(?P<name>UUID|UUID_SHORT|SYS_GUID|SYSDATE|USER|SESSION_USER|SYSTEM_USER"
+    r"|VERSION|LOAD_FILE|FOUND_ROWS|ROW_COUNT|RANDOM_BYTES)\s*\("
+    # the account and role: the replay's own (the one restoring), not the source session's
+    r"|(?P<bare>CURRENT_USER|CURRENT_ROLE)\b(?!\s*\.)(?:\s*\(\s*\))?)",
     re.I,
 )
+
+
+def _function(m: re.Match[str]) -> str:
+    """The function an :data:`_UNREPEATABLE` match names (``UUID()``)."""
+    return (m["name"] or m["bare"]).upper() + "()"
+
+
+#: ``DATABASE()``: the default database, the target's when replayed into another name.
+_DATABASE_CALL = re.compile(r"(?<![\w$.`])(?P<name>DATABASE|SCHEMA)\s*\(\s*\)", re.I)
 #: ``CREATE TABLE … SELECT`` (its rows are the SELECT's, computed again by a replay).
 _CREATE_SELECT = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b.*?\bSELECT\b", re.I | re.S
@@ -321,13 +346,86 @@ def unrepeatable(query: str, sql_mode: int = 0) -> str:
     return _uses_unrepeatable(text) if _DML.match(text) or _CREATE_SELECT.match(text) else ""
 
 
-def _uses_unrepeatable(text: str) -> str:
+def _top_level(text: str) -> str:
+    """``text`` without what is inside parentheses (subqueries, calls)."""
+    out, depth = [], 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def unordered_limit(query: str, sql_mode: int = 0) -> str:
+    """Why a statement-format write cannot be replayed exactly because a ``LIMIT``
+    without ``ORDER BY`` picks its rows (``DELETE FROM t LIMIT 1``: the copy's rows lie
+    in another order, the replay picks others), or ""."""
+    text = _statement(query, sql_mode)
+    if not (_DML.match(text) or _CREATE_SELECT.match(text)):
+        return ""
+    top = _top_level(text)
+    if re.search(r"\bORDER\s+BY\b", top, re.I):
+        return ""
+    if re.search(r"\bLIMIT\b", top, re.I):
+        return (
+            "logged in statement format, it writes the rows a LIMIT without ORDER BY picks, "
+            "and a replay may pick others (the copy's rows lie in another order; "
+            "binlog_format MIXED or ROW logs its rows)"
+        )
+    if _DUPLICATES_SELECT.match(text) and re.search(r"\bSELECT\b.*\bFROM\b", top, re.I | re.S):
+        return (
+            "logged in statement format, which of the rows its SELECT reads wins on a "
+            "duplicate key (INSERT IGNORE, REPLACE, ON DUPLICATE KEY UPDATE) depends on the "
+            "order it reads them, which a replay may not repeat (the copy's rows lie in "
+            "another order; binlog_format MIXED or ROW logs its rows)"
+        )
+    return ""
+
+
+#: ``INSERT IGNORE … SELECT``, ``REPLACE … SELECT``, ``INSERT … SELECT … ON DUPLICATE KEY
+#: UPDATE``: the order of the SELECT's rows decides which one a duplicate key keeps.
+_DUPLICATES_SELECT = re.compile(
+    r"^\s*(?:INSERT\s+(?:(?:LOW_PRIORITY|HIGH_PRIORITY|DELAYED)\s+)*IGNORE\b(?=.*\bSELECT\b)"
+    r"|REPLACE\b(?=.*\bSELECT\b)|INSERT\b(?=.*\bSELECT\b.*\bON\s+DUPLICATE\s+KEY\b))",
+    re.I | re.S,
+)
+
+
+def _uses_unrepeatable(text: str, account: bool = True) -> str:
+    """What ``text`` uses whose value a replay does not repeat ("" for nothing). With
+    ``account`` CURRENT_USER() counts; not in a trigger's or stored function's body, which
+    runs as its DEFINER, on the copy too."""
     for m in _UNREPEATABLE.finditer(text):
+        if m["bare"] and not account:
+            continue
         if not _TABLE_BEFORE.search(text, 0, m.start()):
-            return m["name"].upper() + "()"
+            return _function(m)
     for v in _SYSTEM_VARIABLE.finditer(text):
         if v["name"].lower() not in _LOGGED_VARIABLES:
             return "@@" + v["name"].lower()
+    return ""
+
+
+#: ``LOAD XML`` as the server logs it in statement format: a ``LOAD DATA`` of the same file
+#: whose lines end at the XML row tag (``LINES TERMINATED BY '<row>'``).
+_LOAD_XML = re.compile(
+    r"^\s*LOAD\s+DATA\b.*\bLINES\s+TERMINATED\s+BY\s+'<[^'<>]*>'", re.I | re.S
+)
+
+
+def misread_load(query: str) -> str:
+    """Why a statement-format LOAD cannot be replayed as logged ("" when it can): the
+    server logs ``LOAD XML`` as a ``LOAD DATA`` that reads the XML file as delimited text
+    (the rows replayed are not the file's)."""
+    if _LOAD_XML.match(query):
+        return (
+            "logged in statement format, it is a LOAD XML, which the server logs as a LOAD "
+            "DATA of the file: replayed, it reads the XML as delimited text, not its rows "
+            "(binlog_format=ROW logs its rows)"
+        )
     return ""
 
 
@@ -450,6 +548,45 @@ class Elsewhere:
     #: "trigger t" / "function f" -> what its body uses whose value a replay of the
     #: statement that runs it does not repeat (``UUID()``)
     unrepeat: dict[str, str] = field(default_factory=dict)
+    #: table -> its columns whose DEFAULT a statement-format replay does not repeat
+    #: (``DEFAULT (UUID())``) -> the function (``UUID()``)
+    defaults: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the source's events -> whether enabled; and every event enabled at some point of
+    #: the backup or the range (the target's event scheduler would run it in the copy)
+    events: dict[str, bool] = field(default_factory=dict)
+    events_enabled: set[str] = field(default_factory=set)
+    #: the backup's ``CREATE TABLE`` of a table ("" when it has none), read the first
+    #: time a statement writes the table or DDL changes it (most ranges need none)
+    schemas: Callable[[str], str] | None = None
+    known: set[str] = field(default_factory=set)  # tables whose defaults are followed
+
+    def learn_table(self, create: str, sql_mode: int = 0) -> None:
+        """Note the columns of the table ``create`` (``CREATE TABLE``) defines whose
+        default a replay does not repeat; forget the table's (``DROP TABLE``, ``RENAME``
+        and ``ALTER`` follow it, :meth:`learn`)."""
+        body = _masked(create, sql_mode)
+        if c := _CREATE_TABLE.match(body):
+            self.known.add(_unquote(c["name"]).lower())
+        _learn_defaults(self.defaults, body)
+
+    def _ensure(self, table: str) -> None:
+        """Read the backup's definition of ``table`` (once), before anything follows it."""
+        if table in self.known:
+            return
+        self.known.add(table)
+        if self.schemas is not None and (create := self.schemas(table)):
+            self.learn_table(create)
+
+    def default_used(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
+        """Why a statement-format ``query`` gives another value when replayed, through a
+        column default (``DEFAULT (UUID())``) that it lets fill a row ("" when none):
+        a write into such a table that leaves the column out (or says DEFAULT), or an
+        ALTER that adds such a column to the existing rows."""
+        text = _statement(query, sql_mode)
+        if _DML.match(text):
+            for table in _written(text, source_db):
+                self._ensure(table)
+        return _default_used(self.defaults, text, source_db)
 
     def learn(self, create: str, source_db: str, sql_mode: int = 0) -> None:
         """Note the trigger or function ``create`` defines when its body writes another
@@ -461,6 +598,11 @@ class Elsewhere:
             self.unrepeat.pop("trigger " + _unquote(d["name"]).lower(), None)
             return
         body = _masked(create, sql_mode)
+        self._follow_tables(body)
+        _learn_defaults(self.defaults, body)
+        if e := _EVENT_DDL.match(body):
+            self._learn_event(e)
+            return
         if r := _RENAME_TABLE.match(body):
             for p in _RENAME_PAIR.finditer(r["list"]):
                 self._renamed(p, source_db)
@@ -504,7 +646,7 @@ class Elsewhere:
         if head:
             key = ("trigger " if t else "function ") + _unquote(head["name"]).lower()
             self.unrepeat.pop(key, None)
-            if uses := _uses_unrepeatable(body[head.end() :]):
+            if uses := _uses_unrepeatable(body[head.end() :], account=False):
                 self.unrepeat[key] = uses
         if t:
             name = _unquote(t["name"]).lower()
@@ -519,8 +661,45 @@ class Elsewhere:
             if other:
                 self.functions[name] = other
 
+    def _follow_tables(self, body: str) -> None:
+        """Before DDL changes a table's columns or name: its definition in the backup is
+        read first (or, for a table the DDL creates or drops, no longer needed)."""
+        if c := _CREATE_TABLE.match(body):
+            self.known.add(_unquote(c["name"]).lower())
+            if c["like"]:
+                self._ensure(_unquote(c["like"]).lower())
+        elif a := _ALTER_TABLE.match(body):
+            self._ensure(_unquote(a["name"]).lower())
+            if r := _ALTER_TABLE_RENAME.match(body):
+                self.known.add(_unquote(r["new"]).lower())
+        elif r := _RENAME_TABLE.match(body):
+            for p in _RENAME_PAIR.finditer(r["list"]):
+                self._ensure(_unquote(p["old"]).lower())
+                self.known.add(_unquote(p["new"]).lower())
+        elif d := _DROP_TABLES.match(body):
+            self.known |= {_unquote(x["name"]).lower() for x in _LISTED.finditer(d["list"])}
+
+    def _learn_event(self, e: re.Match[str]) -> None:
+        name, verb = _unquote(e["name"]).lower(), e["verb"].upper()
+        head = re.split(r"\bDO\b", e["rest"], maxsplit=1, flags=re.I)[0]
+        if verb == "DROP":
+            self.events.pop(name, None)
+            return
+        if verb == "ALTER" and (r := re.search(rf"\bRENAME\s+TO\s+(?:{_IDENT}\s*\.\s*)?"
+                                               rf"(?P<new>{_IDENT})", head, re.I)):  # fmt: skip
+            self.events[_unquote(r["new"]).lower()] = self.events.pop(name, True)
+            name = _unquote(r["new"]).lower()
+        if re.search(r"\bDISABLE\b", head, re.I):
+            self.events[name] = False
+        elif verb == "CREATE" or re.search(r"\bENABLE\b", head, re.I):
+            self.events[name] = True
+        if self.events.get(name, True):
+            self.events_enabled.add(name)
+
     def _dropped(self, gone: set[str]) -> None:
         """Tables dropped: their triggers went with them."""
+        for table in gone:
+            self.defaults.pop(table, None)
         for key, (table, _tables) in list(self.writes.items()):
             if key.startswith("trigger ") and table in gone:
                 del self.writes[key]
@@ -532,6 +711,8 @@ class Elsewhere:
         if m["db"] and _unquote(m["db"]).lower() != source_db.lower():
             return  # moved out of the source: refused (unsafe_statement)
         old, new = _unquote(m["old"]).lower(), _unquote(m["new"]).lower()
+        if old in self.defaults:
+            self.defaults[new] = self.defaults.pop(old)
         for name, (table, other) in list(self.triggers.items()):
             if table == old:
                 self.triggers[name] = (new, other)
@@ -555,6 +736,48 @@ class Elsewhere:
             t for d, t in refs if d.lower() == source_db.lower()))  # fmt: skip
         if other := next((d for d, _ in refs if d.lower() != source_db.lower()), ""):
             self.views[name] = other
+
+    def reads_other(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
+        """Why the statement-format ``query`` reads another database's table (or the
+        source's view of one), whose rows a replay reads as they are on the target then,
+        not as the source read them ("" when it does not)."""
+        text = _statement(query, sql_mode)
+        if not (_DML.match(text) or _CREATE_SELECT.match(text) or _CTE_DML.match(text)):
+            return ""
+        why = (
+            "logged in statement format, it {what}: replayed, it reads {where} as it is on "
+            "the target server then, not as the source read it (the copy would differ from "
+            "the source; binlog_format=ROW logs its rows)"
+        )
+        declared = {source_db.lower()} | {
+            _unquote(x).lower()
+            for m in (*_DECLARED.finditer(text), *(x for r in _ALIASED for x in r.finditer(text)))
+            for x in m.groups()
+            if x
+        }
+        for m in _PAIR.finditer(text):
+            db = _unquote(m["db"])
+            if (
+                db.isdigit()
+                or db.lower() in declared
+                or _FUNC_AFTER.match(text, m.end())
+                or text[max(0, m.start() - 1) : m.start()] in ("@", ".")  # @@session.x
+            ):
+                continue
+            table = _unquote(text[m.start() : m.end()].split(".", 1)[1].strip())
+            if _SEQ_TABLE.fullmatch(table):
+                continue  # the Sequence engine's seq_1_to_N: the same everywhere
+            name = f"{db}.{table}"
+            return why.format(what=f"reads {name}", where="that table")
+        words = {w.lower() for w in re.findall(r"[\w$]+", text)}
+        words |= {_unquote(q).lower() for q in _QUOTED_NAME.findall(text)}
+        for view, other in self.views.items():
+            if view in words:
+                return why.format(
+                    what=f"reads view {view}, whose table is in another database ({other})",
+                    where="that table",
+                )
+        return ""
 
     def fired_by(self, query: str, sql_mode: int = 0, source_db: str = "") -> str:
         """Why replaying the statement ``query`` would write another database, or ""."""
@@ -623,7 +846,272 @@ class Elsewhere:
         return ""
 
 
+#: ``CREATE TABLE t (`` or ``CREATE TABLE t LIKE s`` (masked).
+_CREATE_TABLE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s*(?:(?P<open>\()\s*(?:LIKE\s+)?|LIKE\s+)"
+    rf"(?:(?:{_IDENT}\s*\.\s*)?(?P<like>{_IDENT})\s*\)?\s*$)?",
+    re.I | re.S,
+)
+_ALTER_TABLE = re.compile(
+    r"^\s*ALTER\s+(?:(?:ONLINE|IGNORE)\s+)*TABLE\s+(?:IF\s+EXISTS\s+)?"
+    rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})\s*(?P<rest>.*)$",
+    re.I | re.S,
+)
+#: what a part of a table's column list that is not a column starts with
+_NOT_A_COLUMN = re.compile(
+    r"(?:PRIMARY|KEY|INDEX|UNIQUE|CONSTRAINT|FOREIGN|CHECK|FULLTEXT|SPATIAL|PERIOD)\b", re.I
+)
+_NAME = re.compile(_IDENT)
+_DEFAULT_WORD = re.compile(r"(?<![\w$`.@])DEFAULT\b", re.I)
+_ALTER_CLAUSE = re.compile(
+    r"(?P<verb>ADD|MODIFY|CHANGE|ALTER|DROP|RENAME)\s+(?:COLUMN\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    r"(?P<rest>.*)$",
+    re.I | re.S,
+)
 
+
+def _split_top(text: str) -> list[str]:
+    """``text`` cut at its commas outside parentheses (masked text: no strings)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _closing(text: str, at: int) -> int:
+    """The index of the ``)`` closing the ``(`` at ``at`` (or the end)."""
+    depth = 0
+    for i in range(at, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)
+
+
+def _column_default(definition: str) -> tuple[str, str]:
+    """(column, the function of its DEFAULT a replay does not repeat, or "") of a column
+    definition ``name type ... DEFAULT expr ...``; ("", "") when it is not a column's."""
+    d = definition.strip()
+    if _NOT_A_COLUMN.match(d):
+        return "", ""
+    m = _NAME.match(d)
+    if not m:
+        return "", ""
+    default = _DEFAULT_WORD.search(d, m.end())
+    func = _UNREPEATABLE.search(_default_expression(d, default.end())) if default else None
+    if not func and re.search(r"\bAUTO_INCREMENT\b", d[m.end() :], re.I):
+        return _unquote(m[0]).lower(), AUTO_INCREMENT
+    return _unquote(m[0]).lower(), _function(func) if func else ""
+
+
+#: what :attr:`Elsewhere.defaults` holds for an AUTO_INCREMENT column (its values replay
+#: exactly, the log holds them; but not which row a statement's SELECT gave each one)
+AUTO_INCREMENT = "AUTO_INCREMENT"
+
+
+_DEFAULT_TERM = re.compile(r"\s*(?:[\w$.]+(?:\s*\((?:[^()]|\([^()]*\))*\))?|''|\S+)")
+
+
+def _default_expression(text: str, at: int) -> str:
+    """The expression of the ``DEFAULT`` that ends at ``at`` (``(uuid())``, ``uuid()``,
+    ``''``, ``5``), not the rest of the column's definition (``REFERENCES user (id)``)."""
+    rest = text[at:].lstrip()
+    if rest.startswith("("):
+        return rest[: _closing(rest, 0) + 1]
+    m = _DEFAULT_TERM.match(rest)
+    return m[0] if m else ""
+
+
+def _learn_defaults(defaults: dict[str, dict[str, str]], body: str) -> None:
+    """Follow a (masked) CREATE TABLE or ALTER TABLE's columns with such a default."""
+    if c := _CREATE_TABLE.match(body):
+        name = _unquote(c["name"]).lower()
+        defaults.pop(name, None)
+        if c["like"]:
+            if got := defaults.get(_unquote(c["like"]).lower()):
+                defaults[name] = dict(got)
+            return
+        cols = {}
+        for part in _split_top(body[c.start("open") + 1 : _closing(body, c.start("open"))]):
+            col, func = _column_default(part)
+            if func:
+                cols[col] = func
+        if cols:
+            defaults[name] = cols
+        return
+    a = _ALTER_TABLE.match(body)
+    if not a:
+        return
+    table = _unquote(a["name"]).lower()
+    cols = defaults.setdefault(table, {})
+    for part in _split_top(a["rest"]):
+        m = _ALTER_CLAUSE.match(part.strip())
+        if not m:
+            continue
+        verb, rest = m["verb"].upper(), m["rest"].strip()
+        if verb in ("ADD", "MODIFY") and not _NOT_A_COLUMN.match(rest):
+            # ADD (a ..., b ...) or one column
+            inner = _split_top(rest[1 : _closing(rest, 0)]) if rest.startswith("(") else [rest]
+            for d in inner:
+                col, func = _column_default(d)
+                cols.pop(col, None)
+                if func:
+                    cols[col] = func
+        elif verb == "CHANGE" and (old := _NAME.match(rest)):
+            cols.pop(_unquote(old[0]).lower(), None)
+            col, func = _column_default(rest[old.end() :])
+            if func:
+                cols[col] = func
+        elif verb == "ALTER" and (n := _NAME.match(rest)):
+            col = _unquote(n[0]).lower()
+            after = rest[n.end() :]
+            if re.match(r"\s*DROP\s+DEFAULT\b", after, re.I):
+                cols.pop(col, None)
+            elif sd := re.match(r"\s*SET\s+DEFAULT\b", after, re.I):
+                cols.pop(col, None)
+                if f := _UNREPEATABLE.search(_default_expression(after, sd.end())):
+                    cols[col] = _function(f)
+        elif verb == "DROP" and not re.match(
+            r"(?:PRIMARY|KEY|INDEX|FOREIGN|CONSTRAINT|CHECK|PARTITION|SYSTEM|PERIOD)\b", rest, re.I
+        ) and (n := _NAME.match(rest)):
+            cols.pop(_unquote(n[0]).lower(), None)
+        elif (
+            verb == "RENAME"  # RENAME [COLUMN] a TO b (not an index's, a key's)
+            and (r := re.match(rf"(?P<old>{_IDENT})\s+TO\s+(?P<new>{_IDENT})", rest, re.I))
+            and (old_col := _unquote(r["old"]).lower()) in cols
+        ):
+            cols[_unquote(r["new"]).lower()] = cols.pop(old_col)
+    if not cols:
+        defaults.pop(table, None)
+
+
+_ALTER_ADDS = re.compile(r"^\s*ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?P<rest>.*)$",
+                         re.I | re.S)  # fmt: skip
+#: ``INSERT INTO t SET a = 1, b = 2``: the columns it sets
+_SET_COLUMN = re.compile(rf"(?:^|,)\s*(?:{_IDENT}\s*\.\s*)?(?P<col>{_IDENT})\s*=")
+
+
+def _default_used(defaults: dict[str, dict[str, str]], text: str, source_db: str) -> str:
+    if a := _ALTER_TABLE.match(text):
+        for part in _split_top(a["rest"]):
+            m = _ALTER_ADDS.match(part.strip())
+            if not m or _NOT_A_COLUMN.match(m["rest"]):
+                continue
+            rest = m["rest"].strip()
+            for d in _split_top(rest[1 : _closing(rest, 0)]) if rest.startswith("(") else [rest]:
+                col, func = _column_default(d)
+                if func and func != AUTO_INCREMENT:
+                    return (
+                        f"logged in statement format (as every ALTER is, whatever "
+                        f"binlog_format says), it adds column {_unquote(a['name'])}.{col} "
+                        f"with DEFAULT {func}, which fills the existing rows with values a "
+                        "replay does not repeat"
+                    )
+        return ""
+    if not defaults or not _DML.match(text):
+        return ""
+    said_default = _DEFAULT_WORD.search(text) is not None
+    if w := _WRITE_TARGET.match(text):
+        if w["db"] and source_db and _unquote(w["db"]).lower() != source_db.lower():
+            return ""
+        table = _unquote(w["table"]).lower()
+        known = defaults.get(table, {})
+        cols = {c: f for c, f in known.items() if f != AUTO_INCREMENT}
+        auto = [c for c, f in known.items() if f == AUTO_INCREMENT]
+        if not known:
+            return ""
+        rest = text[w.end() :].lstrip()
+        named: set[str] | None = None  # None: every column
+        load = re.match(r"\s*(?:/\*.*?\*/\s*)*LOAD\b", text, re.I | re.S) is not None
+        if load:
+            named = set()
+            for g in re.finditer(r"\(", rest):
+                named |= {_unquote(x[0]).lower() for x in _NAME.finditer(
+                    rest[g.start() + 1 : _closing(rest, g.start())])}  # fmt: skip
+            if s := re.search(r"\bSET\b(?P<a>.*)$", rest, re.I | re.S):
+                named |= {_unquote(x["col"]).lower() for x in _SET_COLUMN.finditer(s["a"])}
+        else:
+            rest = re.sub(r"^PARTITION\s*\([^)]*\)\s*", "", rest, flags=re.I)
+            if rest.startswith("(") and not re.match(r"\(\s*(?:SELECT|WITH|VALUES)\b", rest, re.I):
+                named = {_unquote(x[0]).lower() for x in _NAME.finditer(
+                    rest[1 : _closing(rest, 0)])}  # fmt: skip
+            elif s := re.match(r"SET\b(?P<a>.*?)(?:\bON\s+DUPLICATE\b|$)", rest, re.I | re.S):
+                named = {_unquote(x["col"]).lower() for x in _SET_COLUMN.finditer(s["a"])}
+        select = re.match(r"(?:\([^)]*\)\s*)?\(?\s*(?:SELECT|WITH)\b", rest, re.I)
+        top = _top_level(rest)
+        if (
+            not load
+            and auto
+            and select
+            and named is not None
+            and auto[0] not in named
+            and re.search(r"\bFROM\b", top, re.I)
+            and not re.search(r"\bORDER\s+BY\b", top, re.I)
+        ):
+            return (
+                f"logged in statement format, it gives the rows its SELECT reads values of "
+                f"{table}.{auto[0]} (AUTO_INCREMENT) in the order it reads them, which a "
+                "replay may not repeat (the copy's rows lie in another order; binlog_format "
+                "MIXED or ROW logs its rows)"
+            )
+        missing = [c for c in cols if named is not None and c not in named]
+        if not cols or not (missing or said_default):
+            return ""
+        col = (missing or list(cols))[0]
+    elif _UPDATE_DELETE.match(text):  # UPDATE t SET u = DEFAULT
+        if not said_default or not text.lstrip().upper().startswith(("UPDATE", "WITH")):
+            return ""
+        hit = [(t, c) for t in _written(text, source_db)
+               for c, f in defaults.get(t, {}).items() if f != AUTO_INCREMENT]  # fmt: skip
+        if not hit:
+            return ""
+        table, col = hit[0]
+    else:
+        return ""
+    return (
+        f"logged in statement format, it lets column {table}.{col} (DEFAULT "
+        f"{defaults[table][col]}) take its default, whose value a replay does not repeat "
+        "(the copy would differ from the source; binlog_format MIXED or ROW logs its rows)"
+    )
+
+
+#: ``CREATE``/``ALTER``/``DROP EVENT`` (as logged, and as SHOW CREATE EVENT gives it).
+_EVENT_DDL = re.compile(
+    rf"^\s*(?P<verb>CREATE|ALTER|DROP)\s+(?:OR\s+REPLACE\s+)?(?:{_DEFINER})?EVENT\s+"
+    rf"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})(?P<rest>.*)$",
+    re.I | re.S,
+)
+
+#: ``WITH … UPDATE|DELETE|INSERT`` (the CTE before the write).
+_CTE_DML = re.compile(r"^\s*WITH\b.*?\b(?:INSERT|REPLACE|UPDATE|DELETE)\b", re.I | re.S)
+#: names a statement declares besides its tables: a derived table's or a CTE's
+#: (``(SELECT …) AS s``, ``WITH c AS (``, ``, d AS (``), a column alias, the table an
+#: UPDATE or INSERT writes and its alias
+_ALIASED = (
+    re.compile(rf"\)\s*(?:AS\s+)?(?P<a>{_IDENT})", re.I),
+    re.compile(rf"\bAS\s+(?P<b>{_IDENT})", re.I),
+    re.compile(
+        rf"(?:\bWITH\s+(?:RECURSIVE\s+)?|,\s*)(?P<c>{_IDENT})\s*(?:\([^)]*\)\s*)?AS\s*\(", re.I
+    ),
+    re.compile(
+        rf"\b(?:UPDATE|INTO|TABLE)\s+(?:(?:LOW_PRIORITY|IGNORE)\s+)*(?:{_IDENT}\s*\.\s*)?"
+        rf"(?P<d>{_IDENT})(?:\s+(?:AS\s+)?{_KEYWORD}(?P<e>{_IDENT}))?",
+        re.I,
+    ),
+)
+_FUNC_AFTER = re.compile(r"\s*\(")  # db.f( : a function (its own check)
+_SEQ_TABLE = re.compile(r"seq_\d+_to_\d+(?:_step_\d+)?", re.I)
 _CREATE_TEMPORARY = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMPORARY\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     rf"(?:{_IDENT}\s*\.\s*)?(?P<name>{_IDENT})",

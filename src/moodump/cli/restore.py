@@ -239,14 +239,17 @@ def restore_cmd(
             "target yet: they act when the backup is loaded, before the replay",
             hint="restore to the point in time first, then scrub or switch maintenance by hand",
         )
-    if latest_of and target is not None and target.time is not None:
-        # the base for a point in time: the newest backup taken before it
+    if latest_of and target is not None and (target.time is not None or not is_url(path or "")):
+        # the base for a point in time: the newest backup before it (from a copy's URL:
+        # the newest copy, for a position or a GTID)
         if path and is_url(path):
             raise ConfigError(
                 "--latest with --until picks a backup in a local folder only",
                 hint="name the backup (its URL) instead of --latest",
             )
-        path = str(latest_before(path or _default_root(), latest_of, target.time))
+        path = str(
+            latest_before(path or _default_root(), latest_of, target, binlog_dir, identities)
+        )
         latest_of = None
     source = locate_backup(path, latest_of=latest_of, identities=identities, tz=configured_zone())
     opts = RestoreOptions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
@@ -11,14 +12,29 @@ from pathlib import Path
 from moodump.binlog.chain import (
     Chain,
     PruneDecision,
+    Target,
     coverage_problems,
+    gtid_state,
     plan_prune,
     split_name,
     when,
 )
-from moodump.binlog.events import INCIDENT, BinlogFormatError, EventReader
+from moodump.binlog.events import (
+    INCIDENT,
+    OUTSIDE_TRANSACTIONS,
+    BinlogFormatError,
+    EventReader,
+    Gtid,
+)
 from moodump.catalog import scan_backups
-from moodump.errors import ConfigError, IntegrityError, MoodumpError, NotFoundError
+from moodump.crypto import Identity, check_identities, is_encrypted_backup
+from moodump.errors import (
+    ConfigError,
+    DecryptionError,
+    IntegrityError,
+    MoodumpError,
+    NotFoundError,
+)
 from moodump.lock import RunLock
 from moodump.manifest import read_manifest
 from moodump.offsite.source import core_of
@@ -88,28 +104,113 @@ def oldest_kept_position(backup_dir: Path | str, base: str) -> tuple[str, int] |
     return (best[2], best[1]) if best else None
 
 
-def latest_before(backup_dir: Path | str, spec: str, until: int) -> Path:
+def latest_before(
+    backup_dir: Path | str,
+    spec: str,
+    until: int | Target,
+    binlog_dir: Path | str | None = None,
+    identities: Sequence[Identity] = (),
+) -> Path:
     """The newest DONE backup of ``spec`` (``host/db`` or ``host-db``) under the local
-    ``backup_dir`` taken before ``until`` (epoch seconds) that records a binlog position:
-    the base with the shortest replay to ``until``."""
+    ``backup_dir`` before ``until`` (epoch seconds, or a :class:`Target`: a time, a
+    position or a GTID) that records a binlog position: the base with the shortest replay.
+
+    A backup's start time is whole seconds, taken before its snapshot: one started in
+    the target second (or waiting for its snapshot past it) may already hold a
+    transaction logged at or after it, and no replay from it reaches the target.
+    With ``binlog_dir`` (the archive) the snapshot's file tells: such a backup is passed
+    over for the one before it (a backup whose file is not archived is not second-guessed:
+    the restore says what is missing). A position target passes over the backups whose
+    snapshot is after it, a GTID target those whose snapshot holds it. A backup encrypted
+    at rest is read with ``identities`` (without a matching one, the error says which
+    keys would do)."""
+    target = until if isinstance(until, Target) else Target(time=until)
     core = core_of(spec)
     candidates = [
         b
         for b in scan_backups(Path(backup_dir), timezone.utc)
-        if b.core == core and b.done and not b.legacy and b.when.timestamp() <= until
+        if b.core == core
+        and b.done
+        and not b.legacy
+        and (target.time is None or b.when.timestamp() <= target.time)
     ]
+    archive = Archive.open(binlog_dir) if binlog_dir is not None else None
+    passed: list[str] = []
     for b in sorted(candidates, key=lambda b: b.when, reverse=True):
         try:
-            m = read_manifest(b.path)
+            if is_encrypted_backup(b.path):
+                m = check_identities(b.path, identities)
+            else:
+                m = read_manifest(b.path)
+        except DecryptionError:
+            raise
         except (MoodumpError, OSError):
             continue
-        if m.snapshot.get("binlog_file"):
-            return b.path
+        file = str(m.snapshot.get("binlog_file") or "")
+        if not file:
+            continue
+        pos = int(m.snapshot.get("binlog_position") or 0)
+        if why := _past_target(archive, file, pos, str(m.snapshot.get("gtid") or ""), target):
+            passed.append(f"{b.path.name} ({why})")
+            continue
+        return b.path
+    if passed:
+        raise NotFoundError(
+            f"no finished backup of {core} in {backup_dir} is before {target.describe()}: "
+            + "; ".join(passed),
+            hint="pick a later target, or restore an older backup by its name",
+        )
     raise NotFoundError(
-        f"no finished backup of {core} in {backup_dir} taken before {when(until)} records a "
-        "binary log position",
-        hint="moodump list shows the backups; pick a later time or name a backup",
+        f"no finished backup of {core} in {backup_dir} taken before {target.describe()} "
+        "records a binary log position",
+        hint="moodump list shows the backups; pick a later target or name a backup",
     )
+
+
+def _past_target(
+    archive: Archive | None, file: str, position: int, gtid: str, target: Target
+) -> str:
+    """Why a backup whose snapshot is ``file``:``position`` (GTID state ``gtid``) cannot
+    be replayed to ``target`` ("" when it may be)."""
+    if target.time is not None:
+        at = _logged_from(archive, file, position, target.time) if archive else ""
+        return f"it holds a transaction logged at {at}" if at else ""
+    if target.file:
+        try:
+            (base, seq), (tbase, tseq) = split_name(file), split_name(target.file)
+        except ConfigError:
+            return ""
+        if base == tbase and (seq, position) > (tseq, target.position):
+            return f"its snapshot is at {file}:{position}"
+        return ""
+    if target.gtid:
+        try:
+            g = Gtid.parse(target.gtid)
+            have = [q for (d, _s), q in gtid_state(gtid).items() if d == g.domain]
+        except ValueError:  # MySQL's GTID sets: not second-guessed
+            return ""
+        if have and max(have) >= g.seq:
+            return f"its snapshot is at GTID {gtid}"
+    return ""
+
+
+def _logged_from(archive: Archive, file: str, position: int, until: int) -> str:
+    """Where (``file:pos``, time) the archived ``file`` has a transaction's event before
+    ``position`` logged at or after ``until`` ("" for none, or when it is not archived)."""
+    f = archive.chain.get(file)
+    if f is None:
+        return ""
+    reader = EventReader(bodies=False)
+    try:
+        for block in archive.raw_blocks(f):
+            for ev in reader.feed(block):
+                if ev.start >= position:
+                    return ""
+                if ev.type not in OUTSIDE_TRANSACTIONS and ev.timestamp >= until:
+                    return f"{when(ev.timestamp)}, {file}:{ev.start}"
+    except (IntegrityError, BinlogFormatError):
+        return ""  # the restore refuses a damaged archive, naming the damage
+    return ""
 
 
 @dataclass

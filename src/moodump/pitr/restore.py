@@ -91,14 +91,17 @@ def restore_until(
     _before_snapshot(m.started_at, str(m.snapshot.get("gtid") or ""), target)
     _check_replay_privilege(settings)
     archive = Archive.open(binlog_dir)
+    elsewhere = _elsewhere(src, m, rewrite=database != m.database)
+    # the backup's events (not created with --no-objects; those of the range always are)
+    backup_events = set() if opts.objects else set(elsewhere.events_enabled)
     with tempfile.TemporaryDirectory(prefix="moodump-pitr-") as work:
         plan = plan_replay(
             archive, start_file, start_pos, target, m.database,
-            rewrite=database != m.database, workdir=Path(work),
-            elsewhere=_elsewhere(src, m, rewrite=database != m.database),
+            rewrite=database != m.database, workdir=Path(work), elsewhere=elsewhere,
             snapshot_gtid=str(m.snapshot.get("gtid") or ""),
         )  # fmt: skip
         _check_packet(settings, plan)
+        _check_event_scheduler(settings, elsewhere.events_enabled - backup_events)
         res = restore(
             src, settings, database, opts, progress=progress, stop=stop,
             identities=identities, verify_keys=verify_keys, tracker=tracker,
@@ -109,17 +112,46 @@ def restore_until(
 
 def _elsewhere(src: BackupSource, m: Manifest, *, rewrite: bool) -> Elsewhere:
     """The backup's triggers and stored functions whose bodies write another database,
-    and its views (a write through one writes its tables)."""
+    its views (a write through one writes its tables), and its tables' columns whose
+    default a statement-format replay does not repeat (``DEFAULT (UUID())``)."""
     out = Elsewhere(rewrite)
+    files = {f.name: f for f in m.files}
+    schemas = {t.name.lower(): files[t.schema_file] for t in m.tables
+               if t.kind == "table" and t.schema_file in files}  # fmt: skip
+
+    def schema(table: str) -> str:  # read when the range first writes or alters the table
+        entry = schemas.get(table)
+        return src.checked_bytes(entry).decode("utf-8", "replace") if entry else ""
+
+    out.schemas = schema
     name = m.objects.get("definitions")
     if not name:
         return out
     entry = next((f for f in m.files if f.name == name), None)
     data = src.checked_bytes(entry) if entry else src.read_bytes(name)
     for r in json.loads(data.decode("utf-8")):
-        if r.get("kind") in ("trigger", "function", "view"):
+        if r.get("kind") in ("trigger", "function", "view", "event"):
             out.learn(base64.b64decode(r["create_b64"]).decode("utf-8", "replace"), m.database)
     return out
+
+
+def _check_event_scheduler(settings: ConnSettings, events: set[str]) -> None:
+    """An event of the backup, or one the range creates or enables (``events``), would
+    run in the copy as soon as it is there when the target server's event scheduler is ON,
+    and the replay applies the source's runs of it as well: refused before the restore."""
+    if not events:
+        return
+    with connect(settings.with_database(None)) as conn:
+        scheduler = (conn.scalar("SELECT @@GLOBAL.event_scheduler") or b"").decode().upper()
+    if scheduler in ("ON", "1"):
+        names = ", ".join(sorted(events))
+        raise PitrUnavailable(
+            f"the target server's event_scheduler is ON: the database's event(s) {names} "
+            "would run in the copy during the replay, which applies the source's runs of "
+            "them too (twice)",
+            hint="SET GLOBAL event_scheduler = OFF on the target server for the restore "
+            "(ON again after it), or restore to a server with it OFF",
+        )
 
 
 def _check_packet(settings: ConnSettings, plan: ReplayPlan) -> None:
