@@ -382,11 +382,15 @@ def render(out: dict[str, Any]) -> str:
         "- Seconds follow CPU only while the two cores are busy (*cores busy*: the machine's CPU over the "
         "run divided by its seconds). A restore dirties several GiB of page cache (*dirtied*: WAL, tables, "
         "indexes, sort files); once too much of it waits for the disk the kernel holds the writers back and "
-        "the cores idle, for both tools alike. moodump's restore keeps fewer cores busy than pg_restore's, "
-        "which is why its ratio of seconds is above its ratio of CPU. A timeline of one restore (the "
-        "machine's busy cores sampled every 0.5 s) shows where: the first seconds run on one core "
-        "(start-up, the sha256 check of the files, the pre-data script), a worker waits for the last file "
-        "of a table before that table's indexes can start, and the last index builds leave a tail.",
+        "the cores idle, for both tools alike. Until 2026-12-06 moodump's restore kept 1.86-1.90 cores "
+        "busy against pg_restore's 1.95 (seconds ratio 0.93 at a CPU ratio of 0.88): its two sessions "
+        "spent 11 % of a worker's time waiting for each other's table locks (an `ADD PRIMARY KEY` and a "
+        "`CREATE INDEX` on one table exclude each other; sampled from `pg_blocking_pids`). The queue now "
+        "hands a worker only jobs it would not wait for (`moodump.restore.pg_plan.pick`), as pg_restore "
+        "does, and the sha256 check runs beside the pre-data script of a database the restore creates.",
+        "- The same restore's server CPU varies by up to a third between rounds on this virtual machine "
+        "(the host's load), for both tools alike: the rounds are pairs, one restore right after the "
+        "other, and the ratios are the medians of the pairs'.",
         "- The floors: moodump's measured server CPU plus the least client CPU (reading, checking and "
         "decompressing the files; nothing parsed or sent), first with the text COPY both tools send, then "
         "with the binary COPY's saving taken off the server's COPY share as if converting the rows cost the "
