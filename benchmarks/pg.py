@@ -82,15 +82,19 @@ def _machine_cpu() -> float:
 
 
 def quiesce(pg: Any, timeout: float = 600) -> None:
-    """Wait until no autovacuum worker runs: one still busy with the database a previous
-    command restored would take CPU from the next command."""
+    """Wait until no autovacuum worker runs (one still busy with the database a previous
+    command restored would take CPU from the next command), then write the server's dirty
+    buffers and the page cache out (``CHECKPOINT``, ``sync``): a restore dirties ~9 GiB,
+    which the kernel would otherwise write back during the next command, slowing it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         busy = pg.psql("postgres", "SELECT count(*) FROM pg_stat_activity "
                                    "WHERE backend_type = 'autovacuum worker'")  # fmt: skip
         if [w for w in busy.split() if w.isdigit()] == ["0"]:
-            return
+            break
         time.sleep(1)
+    pg.psql("postgres", "CHECKPOINT")
+    os.sync()
 
 
 def fill_pgbench(pg: Any, db: str, env: dict[str, str], scale: int, small_tables: int) -> None:
@@ -399,8 +403,9 @@ def render(r: dict) -> str:  # type: ignore[type-arg]
         f"- Both tools at 2 workers, each command a separate process, {r.get('rounds', 1)} "
         "rounds in turn (dump, pg_dump, restore, pg_restore); the table shows each command's "
         "median run. Before each command the runner waits until no autovacuum worker is busy, "
-        "and drops each restored database once measured (its autovacuum would otherwise "
-        "take CPU from the next command).",
+        "then runs `CHECKPOINT` and `sync` (the ~9 GiB a restore dirties would otherwise be "
+        "written back during the next command), and drops each restored database once "
+        "measured (its autovacuum would otherwise take CPU from the next command).",
         "- Peak RSS: GNU time's `%M` (the largest process of the command). Client CPU: the "
         "command's processes; machine CPU: every process meanwhile (the command, the "
         "PostgreSQL backends, autovacuum and parallel workers, anything else).",
